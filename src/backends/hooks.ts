@@ -1,0 +1,113 @@
+import { CapabilityError, CommandFailedError, ParseError } from '../lib/errors.js';
+import type { Backend, Family, HookList } from '../model/hooks.js';
+import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
+import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
+import { parseNftHooks } from '../parsers/nft-hooks.js';
+import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
+import { enabled } from '../parsers/kconfig.js';
+import { readKconfig } from '../kernel/kconfig.js';
+import { findDebuginfo } from '../kernel/capabilities.js';
+import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
+import { requireTool } from '../tools/packages.js';
+import type { Target } from '../targets/target.js';
+
+export interface HooksResult {
+  hooks: HookList[];
+  warnings: string[];
+  argv: string[];
+}
+
+export interface HooksBackend {
+  name: Backend;
+  /** null when the backend can run on this target, else why not. */
+  unavailable(target: Target, kernel: string): Promise<string | null>;
+  list(target: Target, ns: NetnsRef, families: readonly Family[]): Promise<HooksResult>;
+}
+
+function only(hooks: HookList[], families: readonly Family[]): HookList[] {
+  return hooks.filter((h) => families.includes(h.family));
+}
+
+/** bpf/nf_hooks.bt from a BEGIN probe: needs BTF and bpftrace, no kprobes. */
+export const bpftraceBackend: HooksBackend = {
+  name: 'bpftrace',
+  async unavailable(target) {
+    if (!(await target.which('bpftrace'))) return 'bpftrace is not installed (apt-get install bpftrace / dnf install bpftrace)';
+    if (!(await target.exists('/sys/kernel/btf/vmlinux'))) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
+    return null;
+  },
+  async list(target, ns, families) {
+    const bpftrace = await requireTool(target, 'bpftrace');
+    const script = await target.bundled('bpf/nf_hooks.bt');
+    // The family filter is a positional parameter: nothing the user typed is pasted into the script.
+    const argv = inNetns(ns, [bpftrace, '-f', 'json', script, String(familyMask(families))]);
+    const r = await target.exec(argv, { timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
+    return { hooks: only(parsed.hooks, families), warnings: parsed.warnings, argv };
+  },
+};
+
+/** `nft list hooks`: nftables 1.0+, kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK. */
+export const nftBackend: HooksBackend = {
+  name: 'nft',
+  async unavailable(target, kernel) {
+    if (!(await target.which('nft'))) return 'nft is not installed (apt-get install nftables / dnf install nftables)';
+    const kc = await readKconfig(target, kernel);
+    const e = enabled(kc?.cfg ?? null, 'CONFIG_NETFILTER_NETLINK_HOOK');
+    if (e === false) return 'the kernel lacks CONFIG_NETFILTER_NETLINK_HOOK: `nft list hooks` prints nothing';
+    if (e === null) return 'kernel config unreadable: cannot tell whether `nft list hooks` works (CONFIG_NETFILTER_NETLINK_HOOK)';
+    return null;
+  },
+  async list(target, ns, families) {
+    const nft = await requireTool(target, 'nft');
+    const argv = inNetns(ns, [nft, 'list', 'hooks']);
+    const r = await target.exec(argv, { timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    return { hooks: only(parseNftHooks(r.stdout), families), warnings: [], argv };
+  },
+};
+
+/** scripts/drgn/nf_hooks.py: needs /proc/kcore and the kernel's DWARF; any netns by inode. */
+export const drgnBackend: HooksBackend = {
+  name: 'drgn',
+  async unavailable(target, kernel) {
+    if (!(await target.which('drgn'))) return 'drgn is not installed (apt-get install python3-drgn / dnf install drgn)';
+    if (!(await target.exists('/proc/kcore'))) return 'no /proc/kcore: drgn cannot read the live kernel';
+    if (!(await findDebuginfo(target, kernel))) return 'no kernel debuginfo (vmlinux with DWARF) for drgn';
+    return null;
+  },
+  async list(target, ns, families) {
+    const drgn = await requireTool(target, 'drgn');
+    const script = await target.bundled('scripts/drgn/nf_hooks.py');
+    let inode = 'self';
+    if (ns.kind === 'named') {
+      const st = await target.exec(['stat', '-L', '-c', '%i', `${NETNS_DIR}/${ns.name}`]);
+      if (st.exitCode !== 0) throw new CommandFailedError(st.argv, st.exitCode, st.stderr);
+      inode = st.stdout.trim();
+    }
+    const argv = [drgn, '--quiet', script, inode, String(familyMask(families))];
+    const r = await target.exec(argv, { timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    return { hooks: only(parseDrgnHooks(r.stdout), families), warnings: [], argv };
+  },
+};
+
+export const BACKEND_ORDER: HooksBackend[] = [bpftraceBackend, drgnBackend, nftBackend];
+
+/** `auto`: the first backend that can run, with the reasons the others were skipped. */
+export async function pickBackend(
+  target: Target, kernel: string, wanted: Backend | 'auto',
+): Promise<{ backend: HooksBackend; skipped: string[] }> {
+  const skipped: string[] = [];
+  for (const b of BACKEND_ORDER) {
+    if (wanted !== 'auto' && b.name !== wanted) continue;
+    const why = await b.unavailable(target, kernel);
+    if (why === null) return { backend: b, skipped };
+    if (wanted !== 'auto') throw new CapabilityError(`backend ${b.name} cannot run here: ${why}`);
+    skipped.push(`${b.name}: ${why}`);
+  }
+  throw new CapabilityError(`no hooks backend can run on this target:\n  ${skipped.join('\n  ')}`);
+}
+
+export { ParseError };

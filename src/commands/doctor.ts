@@ -1,0 +1,32 @@
+import Table from 'cli-table3';
+import { probeCapabilities, type Capabilities } from '../kernel/capabilities.js';
+import { openTarget } from '../targets/index.js';
+
+export const DOCTOR_SCHEMA_VERSION = 1;
+
+export function renderDoctor(c: Capabilities): string {
+  const out = [`kernel ${c.kernel}${c.root ? '' : ' (not root: most checks need root)'}`,
+    `kernel config: ${c.kconfigSource ?? 'unreadable'}`, ''];
+  const t = new Table({ head: ['capability', 'ok', 'detail'], style: { head: [], border: [] }, wordWrap: true, colWidths: [18, 5, 70] });
+  for (const cap of c.caps) t.push([cap.id, cap.available ? 'yes' : 'NO', cap.detail]);
+  out.push(t.toString(), '');
+  const tt = new Table({ head: ['tool', 'version', 'path'], style: { head: [], border: [] } });
+  for (const tool of c.tools) tt.push([tool.name, tool.version ?? (tool.path ? '?' : 'missing'), tool.path ?? '-']);
+  out.push(tt.toString());
+  const missing = c.caps.filter((x) => !x.available);
+  if (missing.length) {
+    out.push('', 'Missing, and what it disables:');
+    for (const m of missing) out.push(`- ${m.id}: disables ${m.disables}.\n  To get it: ${m.fix}.`);
+  }
+  return out.join('\n');
+}
+
+export async function runDoctor(o: { target?: string; json?: boolean }): Promise<void> {
+  const target = await openTarget(o.target);
+  const c = await probeCapabilities(target);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target: target.name, ...c }, null, 2) + '\n');
+  } else {
+    process.stdout.write(renderDoctor(c) + '\n');
+  }
+}

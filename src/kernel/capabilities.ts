@@ -1,0 +1,179 @@
+import { enabled } from '../parsers/kconfig.js';
+import { compareVersions, findMount, parseVersion } from '../parsers/versions.js';
+import type { Target } from '../targets/target.js';
+import { readKconfig } from './kconfig.js';
+
+/** One thing the target can or cannot do, and what follows from it. */
+export interface Capability {
+  id: string;
+  available: boolean;
+  detail: string;
+  /** What nfscope cannot do without it. */
+  disables?: string;
+  /** How to get it. */
+  fix?: string;
+}
+
+export interface ToolInfo {
+  name: string;
+  path: string | null;
+  version: string | null;
+}
+
+export interface Capabilities {
+  kernel: string;
+  root: boolean;
+  kconfigSource: string | null;
+  tracefs: string | null;
+  caps: Capability[];
+  tools: ToolInfo[];
+}
+
+const VM_HINT = "run it on a full-featured kernel: 'nfscope ... --target qemu' (micro-VM) or the Fedora Vagrant VM";
+
+async function version(target: Target, argv: string[]): Promise<{ path: string | null; version: string | null }> {
+  const path = await target.which(argv[0]!);
+  if (!path) return { path: null, version: null };
+  const r = await target.exec([path, ...argv.slice(1)], { timeoutMs: 10_000 });
+  return { path, version: parseVersion(r.stdout + r.stderr) };
+}
+
+/** The candidates distributions use for the kernel's DWARF (drgn needs it). */
+export function debuginfoCandidates(release: string): string[] {
+  return [
+    `/usr/lib/debug/boot/vmlinux-${release}`, // Debian/Ubuntu -dbg/-dbgsym
+    `/usr/lib/debug/lib/modules/${release}/vmlinux`, // Fedora kernel-debuginfo, Debian too
+    `/lib/modules/${release}/build/vmlinux`,
+    `/boot/vmlinux-${release}`,
+  ];
+}
+
+export async function findDebuginfo(target: Target, release: string): Promise<string | null> {
+  for (const p of debuginfoCandidates(release)) if (await target.exists(p)) return p;
+  return null;
+}
+
+/**
+ * Probes what the target kernel and its tools offer. Reads only: it mounts
+ * nothing and attaches nothing, so it is safe anywhere.
+ */
+export async function probeCapabilities(target: Target): Promise<Capabilities> {
+  const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
+  const [uid, mounts, kc, btf, proc] = await Promise.all([
+    target.exec(['id', '-u']),
+    target.readFile('/proc/mounts'),
+    readKconfig(target, kernel),
+    target.exists('/sys/kernel/btf/vmlinux'),
+    target.listDir('/proc'),
+  ]);
+  const cfg = kc?.cfg ?? null;
+  const tracefs = findMount(mounts ?? '', 'tracefs');
+  const tracefsFiles = tracefs ? ((await target.listDir(tracefs)) ?? []) : [];
+  const tracers = tracefs ? ((await target.readFile(`${tracefs}/available_tracers`)) ?? '').split(/\s+/) : [];
+
+  const [bpftrace, traceCmd, drgn, nft, conntrack, iptables, qemu] = await Promise.all([
+    version(target, ['bpftrace', '--version']),
+    version(target, ['trace-cmd', '--version']),
+    version(target, ['drgn', '--version']),
+    version(target, ['nft', '--version']),
+    version(target, ['conntrack', '--version']),
+    version(target, ['iptables', '--version']),
+    version(target, ['qemu-system-x86_64', '--version']),
+  ]);
+  const tools: ToolInfo[] = [
+    { name: 'bpftrace', ...bpftrace },
+    { name: 'trace-cmd', ...traceCmd },
+    { name: 'drgn', ...drgn },
+    { name: 'nft', ...nft },
+    { name: 'conntrack', ...conntrack },
+    { name: 'iptables', ...iptables },
+    { name: 'qemu-system-x86_64', ...qemu },
+  ];
+
+  const caps: Capability[] = [];
+  const add = (c: Capability) => caps.push(c);
+  const fromCfg = (opt: string) => {
+    const e = enabled(cfg, opt);
+    return e === null ? 'kernel config unreadable' : `${opt}=${cfg!.get(opt) ?? 'not set'}`;
+  };
+
+  add({
+    id: 'btf', available: btf, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux',
+    disables: 'the bpftrace hook walk (nfscope hooks --backend bpftrace) and BTF-typed probes',
+    fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF=y (every current distribution kernel)',
+  });
+  add({
+    id: 'tracefs', available: tracefs !== null, detail: tracefs ?? 'not mounted',
+    disables: 'tracepoints, kprobes and function_graph until it is mounted',
+    fix: 'mount -t tracefs nodev /sys/kernel/tracing (nfscope mounts it for a run and unmounts it after)',
+  });
+
+  // Kprobes: tracefs's kprobe_events is the ground truth; without tracefs, the config.
+  const kprobes = tracefs ? tracefsFiles.includes('kprobe_events') : enabled(cfg, 'CONFIG_KPROBE_EVENTS') === true;
+  add({
+    id: 'kprobes', available: kprobes,
+    detail: tracefs ? `${tracefs}/kprobe_events ${kprobes ? 'present' : 'absent'}; ${fromCfg('CONFIG_KPROBES')}` : fromCfg('CONFIG_KPROBE_EVENTS'),
+    disables: 'probes on conntrack callbacks (which callbacks saw the SYN) and on the unconfirmed entry\'s life (alloc, confirm, free)',
+    fix: VM_HINT,
+  });
+  const fgraph = tracefs ? tracers.includes('function_graph') : enabled(cfg, 'CONFIG_FUNCTION_GRAPH_TRACER') === true;
+  add({
+    id: 'function_graph', available: fgraph,
+    detail: tracefs ? `available_tracers: ${tracers.filter(Boolean).join(' ') || 'none'}` : fromCfg('CONFIG_FUNCTION_GRAPH_TRACER'),
+    disables: 'call graphs of the conntrack callbacks (nfscope graph)',
+    fix: VM_HINT,
+  });
+
+  const kfunc = bpftrace.path
+    ? /kfunc:\s*yes/.test((await target.exec([bpftrace.path, '--info'], { timeoutMs: 15_000 })).stdout)
+    : false;
+  add({
+    id: 'fentry', available: kfunc, detail: bpftrace.path ? `bpftrace --info: kfunc ${kfunc ? 'yes' : 'no'}` : 'bpftrace missing',
+    disables: 'nothing nfscope needs (kprobes serve the same probe points)',
+    fix: 'a kernel with CONFIG_DEBUG_INFO_BTF and BPF trampolines (x86_64 5.5+)',
+  });
+
+  const kcore = proc?.includes('kcore') ?? false;
+  add({
+    id: 'kcore', available: kcore, detail: kcore ? '/proc/kcore' : 'no /proc/kcore',
+    disables: 'drgn on the live kernel (nfscope hooks --backend drgn)',
+    fix: `a kernel with CONFIG_PROC_KCORE=y; ${VM_HINT}`,
+  });
+  const modules = proc?.includes('modules') ?? false;
+  add({
+    id: 'modules', available: modules, detail: modules ? '/proc/modules' : 'no /proc/modules (CONFIG_MODULES off)',
+    disables: 'reproducing the priority trick by reloading nf_conntrack (the fresh-netns ordering still works)',
+    fix: VM_HINT,
+  });
+  const conntrackBuilt = enabled(cfg, 'CONFIG_NF_CONNTRACK');
+  add({
+    id: 'conntrack', available: conntrackBuilt !== false,
+    detail: conntrackBuilt === null ? 'kernel config unreadable' : `CONFIG_NF_CONNTRACK=${cfg!.get('CONFIG_NF_CONNTRACK') ?? 'not set'}`,
+    disables: 'every conntrack observation', fix: 'a kernel with CONFIG_NF_CONNTRACK',
+  });
+
+  const nlHook = enabled(cfg, 'CONFIG_NETFILTER_NETLINK_HOOK');
+  const nftOk = nft.version !== null && compareVersions(nft.version, '1.0.0') >= 0;
+  add({
+    id: 'nft-list-hooks', available: nlHook === true && nftOk,
+    detail: `${fromCfg('CONFIG_NETFILTER_NETLINK_HOOK')}; nft ${nft.version ?? 'missing'}`,
+    disables: 'nfscope hooks --backend nft',
+    fix: 'nftables 1.0.0+ and a kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK (Fedora from 6.7; not Debian 6.1); the bpftrace backend needs neither',
+  });
+
+  const dbg = await findDebuginfo(target, kernel);
+  add({
+    id: 'debuginfo', available: dbg !== null, detail: dbg ?? `none of ${debuginfoCandidates(kernel).join(', ')}`,
+    disables: 'drgn (it needs DWARF: MissingDebugInfoError without it)',
+    fix: 'Debian: apt-get install linux-image-$(uname -r)-dbg; Fedora: dnf debuginfo-install kernel',
+  });
+
+  return {
+    kernel,
+    root: uid.stdout.trim() === '0',
+    kconfigSource: kc?.source ?? null,
+    tracefs,
+    caps,
+    tools,
+  };
+}

@@ -1,0 +1,48 @@
+/** The hooks report: one model, rendered as a table or as JSON. */
+
+export const HOOKS_SCHEMA_VERSION = 1;
+
+export const FAMILIES = ['ipv4', 'ipv6', 'arp', 'bridge', 'netdev'] as const;
+export type Family = (typeof FAMILIES)[number];
+
+/** Hook names per family, in the kernel's enum order (nf_inet_hooks, NF_ARP_*, nf_dev_hooks). */
+export const HOOK_NAMES: Record<Family, readonly string[]> = {
+  ipv4: ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'],
+  ipv6: ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'],
+  arp: ['IN', 'OUT', 'FORWARD'],
+  bridge: ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'],
+  netdev: ['INGRESS', 'EGRESS'],
+};
+
+export type Owner =
+  | 'conntrack' | 'defrag' | 'nat' | 'nftables' | 'iptables' | 'ip6tables' | 'arptables'
+  | 'ebtables' | 'selinux' | 'apparmor' | 'smack' | 'bpf' | 'br_netfilter' | 'ipvs'
+  | 'synproxy' | 'flowtable' | 'unknown';
+
+export interface HookEntry {
+  priority: number;
+  callback: string;
+  owner: Owner;
+  conntrack: boolean;
+}
+
+export interface HookList {
+  family: Family;
+  hook: string;
+  device?: string;
+  entries: HookEntry[];
+  /** Set when the backend could not list every entry (bpftrace loop bounds). */
+  truncated?: { listed: number; total: number };
+}
+
+export interface HooksReport {
+  schemaVersion: number;
+  kernel: string;
+  netns: string;
+  backend: Backend;
+  hooks: HookList[];
+  warnings: string[];
+}
+
+export const BACKENDS = ['bpftrace', 'drgn', 'nft'] as const;
+export type Backend = (typeof BACKENDS)[number];

@@ -1,0 +1,60 @@
+import { ParseError } from '../lib/errors.js';
+
+/**
+ * `bpftrace -f json` prints one {"type","data"} object a line (bpftrace 0.17:
+ * attached_probes, printf, map, hist, stats, lost_events, time, join).
+ * Other lines (the "couldn't set RLIMIT_MEMLOCK" notice, WARNINGs) go to
+ * stderr; on stdout, a line that is not JSON is an error.
+ */
+export type BpftraceEvent =
+  | { type: 'attached_probes'; data: { probes: number } }
+  | { type: 'printf'; data: string }
+  | { type: 'lost_events'; data: { events: number } }
+  | { type: 'map' | 'hist' | 'lhist' | 'stats'; data: Record<string, unknown> }
+  | { type: string; data: unknown };
+
+export function parseBpftraceJsonLine(line: string, lineNo: number): BpftraceEvent | null {
+  const t = line.trim();
+  if (t === '') return null;
+  let v: unknown;
+  try {
+    v = JSON.parse(t);
+  } catch {
+    throw new ParseError('bpftrace json', lineNo, t, 'not a JSON object');
+  }
+  if (typeof v !== 'object' || v === null || typeof (v as { type?: unknown }).type !== 'string') {
+    throw new ParseError('bpftrace json', lineNo, t, 'no "type" field');
+  }
+  return v as BpftraceEvent;
+}
+
+export function parseBpftraceJson(text: string): BpftraceEvent[] {
+  const out: BpftraceEvent[] = [];
+  text.split('\n').forEach((l, i) => {
+    const e = parseBpftraceJsonLine(l, i + 1);
+    if (e) out.push(e);
+  });
+  return out;
+}
+
+/**
+ * The text of all printf events, split into lines. A printf may carry several
+ * lines or, under load, a line may span events: join, then split.
+ */
+export function printfLines(events: BpftraceEvent[]): string[] {
+  const text = events
+    .filter((e): e is { type: 'printf'; data: string } => e.type === 'printf' && typeof e.data === 'string')
+    .map((e) => e.data)
+    .join('');
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  return lines;
+}
+
+export function lostEvents(events: BpftraceEvent[]): number {
+  let n = 0;
+  for (const e of events) {
+    if (e.type === 'lost_events') n += Number((e.data as { events?: number }).events ?? 0);
+  }
+  return n;
+}

@@ -1,0 +1,48 @@
+import { UsageError } from '../lib/errors.js';
+import type { Target } from '../targets/target.js';
+
+/** Named network namespaces live here (iproute2's convention). */
+export const NETNS_DIR = '/run/netns';
+
+/** A netns to run in: a named one, or the one nfscope itself runs in. */
+export type NetnsRef = { kind: 'current' } | { kind: 'named'; name: string };
+
+const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** Syntax check only: a netns name never contains a path separator or `..`. */
+export function validNetnsName(name: string): boolean {
+  return NAME_RE.test(name) && !name.includes('..');
+}
+
+/**
+ * Prefixes argv so it runs inside the namespace. nsenter, not `ip netns exec`:
+ * the latter remounts /sys, and tracefs (which bpftrace needs) vanishes with it.
+ */
+export function inNetns(ns: NetnsRef, argv: string[]): string[] {
+  if (ns.kind === 'current') return argv;
+  return ['nsenter', `--net=${NETNS_DIR}/${ns.name}`, '--', ...argv];
+}
+
+export function netnsLabel(ns: NetnsRef): string {
+  return ns.kind === 'current' ? '(current)' : ns.name;
+}
+
+export async function listNamedNetns(target: Target): Promise<string[]> {
+  const names = (await target.listDir(NETNS_DIR)) ?? [];
+  return names.filter(validNetnsName).sort();
+}
+
+/** Validates --netns: syntax first, then existence on the target. Exit 2 otherwise. */
+export async function resolveNetns(target: Target, name: string | undefined): Promise<NetnsRef> {
+  if (name === undefined) return { kind: 'current' };
+  if (!validNetnsName(name)) {
+    throw new UsageError(`invalid --netns ${JSON.stringify(name)}: a namespace name is letters, digits, '_', '.', '-'`);
+  }
+  const known = await listNamedNetns(target);
+  if (!known.includes(name)) {
+    throw new UsageError(
+      `unknown network namespace '${name}' (known: ${known.length ? known.join(', ') : 'none'}; see 'ip netns list')`,
+    );
+  }
+  return { kind: 'named', name };
+}
