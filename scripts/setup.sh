@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# setup.sh - install what nfscope needs on a fresh Debian 12+ or Fedora machine,
+# idempotently: system tools (apt-get or dnf), then npm dependencies and the build.
+# Run as root. Safe to run again: it installs only what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+if [ "$(id -u)" != 0 ]; then
+  echo "setup.sh must run as root (it installs system packages): sudo $0" >&2
+  exit 1
+fi
+
+# Programs nfscope drives, and the package that brings each, per package manager.
+# program:debian-package:fedora-package
+TOOLS=(
+  bpftrace:bpftrace:bpftrace
+  trace-cmd:trace-cmd:trace-cmd
+  conntrack:conntrack:conntrack-tools
+  nft:nftables:nftables
+  iptables:iptables:iptables-nft
+  ip:iproute2:iproute
+  nsenter:util-linux:util-linux
+  drgn:python3-drgn:drgn
+  qemu-system-x86_64:qemu-system-x86:qemu-system-x86-core
+  busybox:busybox-static:busybox
+  depmod:kmod:kmod
+  cpio:cpio:cpio
+  git:git:git
+)
+
+missing_pkgs=()
+for t in "${TOOLS[@]}"; do
+  IFS=: read -r prog deb fed <<<"$t"
+  if ! command -v "$prog" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$prog" ] && [ ! -x "/sbin/$prog" ]; then
+    if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
+  fi
+done
+
+if ! command -v node >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=(nodejs npm); else missing_pkgs+=(nodejs npm); fi
+fi
+
+if [ "${#missing_pkgs[@]}" -gt 0 ]; then
+  log "installing: ${missing_pkgs[*]}"
+  if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    # Package lists are needed once; an update on every run would be slow and pointless.
+    if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] || ! apt-cache show "${missing_pkgs[0]}" >/dev/null 2>&1; then
+      apt-get update -q
+    fi
+    apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}"
+  elif command -v dnf >/dev/null 2>&1; then
+    dnf install -y "${missing_pkgs[@]}"
+  else
+    echo "setup.sh: neither apt-get nor dnf found; install by hand: ${missing_pkgs[*]}" >&2
+    exit 1
+  fi
+else
+  log "system tools: all present"
+fi
+
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+  echo "setup.sh: nfscope needs Node.js 20 or newer; this machine has $(node --version)." >&2
+  echo "  Install Node 20+ (e.g. Fedora 39+: dnf install nodejs20; Debian: NodeSource or nvm), then run again." >&2
+  exit 1
+fi
+
+# npm dependencies: install when the lock file changed since the last install.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "npm ci"
+  npm ci --no-fund --no-audit --loglevel=error
+fi
+log "build"
+npm run --silent build
+chmod +x dist/main.js
+log "ready: node dist/main.js --help"

@@ -1,0 +1,127 @@
+/**
+ * nfscope hooks against this machine's real kernel: a fresh netns, rules
+ * applied step by step, the exact listing asserted after each step.
+ * Needs root, bpftrace and a BTF kernel (the dev and CI machines: 6.18).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { dropNetns, inNs, leftovers, makeNetns, nfscope } from '../helpers/sys.js';
+
+type Listing = Record<string, [number, string][]>;
+
+/** `nfscope hooks --json` → {"ipv4 LOCAL_IN": [[0, "nft_do_chain_ipv4"], ...]}. */
+async function listing(ns: string, family: string): Promise<Listing> {
+  const r = await nfscope(['hooks', '--netns', ns, '--family', family, '--backend', 'bpftrace', '--json']);
+  expect(r.exitCode, r.stderr).toBe(0);
+  const rep = JSON.parse(r.stdout);
+  expect(rep.schemaVersion).toBe(1);
+  expect(rep.backend).toBe('bpftrace');
+  expect(rep.netns).toBe(ns);
+  const out: Listing = {};
+  for (const h of rep.hooks) {
+    out[`${h.family} ${h.hook}${h.device ? ` ${h.device}` : ''}`] = h.entries.map(
+      (e: { priority: number; callback: string }) => [e.priority, e.callback],
+    );
+  }
+  return out;
+}
+
+const MAX = 2147483647;
+// Seen on 6.18: the ipv6 confirm hook at LOCAL_IN sits at NF_IP6_PRI_LAST - 1
+// (2147483646; POST_ROUTING keeps INT_MAX), so at ipv6 LOCAL_IN a priority-MAX chain runs after confirm whatever the order.
+const fams = [
+  { family: 'ipv4', ipt: 'iptables', v: '4', defrag: 'ipv4_conntrack_defrag', ctIn: 'ipv4_conntrack_in', ctLocal: 'ipv4_conntrack_local', nftFamily: 'ip', confirm: MAX },
+  { family: 'ipv6', ipt: 'ip6tables', v: '6', defrag: 'ipv6_defrag', ctIn: 'ipv6_conntrack_in', ctLocal: 'ipv6_conntrack_local', nftFamily: 'ip6', confirm: MAX - 1 },
+] as const;
+
+let ns: string[] = [];
+afterEach(async () => {
+  for (const n of ns) await dropNetns(n);
+  ns = [];
+});
+
+describe.each(fams)('hooks step by step, $family', (f) => {
+  it('no rules → DROP rule → conntrack rule: exact listings', async () => {
+    const n = await makeNetns();
+    ns.push(n);
+    expect(await listing(n, f.family)).toEqual({});
+
+    await inNs(n, [f.ipt, '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
+    const fn = `nft_do_chain_ipv${f.v}`; // iptables-nft registers an nft base chain
+    expect(await listing(n, f.family)).toEqual({ [`${f.family} LOCAL_IN`]: [[0, fn]] });
+
+    await inNs(n, [f.ipt, '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
+    expect(await listing(n, f.family)).toEqual({
+      [`${f.family} PRE_ROUTING`]: [[-400, f.defrag], [-200, f.ctIn]],
+      [`${f.family} LOCAL_IN`]: [[0, fn], [f.confirm, 'nf_confirm']],
+      [`${f.family} LOCAL_OUT`]: [[-400, f.defrag], [-200, f.ctLocal]],
+      [`${f.family} POST_ROUTING`]: [[MAX, 'nf_confirm']],
+    });
+  });
+
+  it('a priority-MAX drop chain registered before conntrack runs after confirm', async () => {
+    const n = await makeNetns();
+    ns.push(n);
+    await inNs(n, ['nft', 'add', 'table', f.nftFamily, 'late']);
+    await inNs(n, ['nft', 'add', 'chain', f.nftFamily, 'late', 'in', `{ type filter hook input priority ${MAX}; }`]);
+    await inNs(n, ['nft', 'add', 'rule', f.nftFamily, 'late', 'in', 'tcp', 'dport', '2571', 'drop']);
+    const fn = `nft_do_chain_ipv${f.v}`;
+    expect((await listing(n, f.family))[`${f.family} LOCAL_IN`]).toEqual([[MAX, fn]]);
+    // Now conntrack registers (lazily, per netns): its confirm hook, later, runs first.
+    await inNs(n, ['nft', 'add', 'table', f.nftFamily, 'ctt']);
+    await inNs(n, ['nft', 'add', 'chain', f.nftFamily, 'ctt', 'pre', '{ type filter hook prerouting priority 0; }']);
+    await inNs(n, ['nft', 'add', 'rule', f.nftFamily, 'ctt', 'pre', 'ct', 'state', 'new', 'counter']);
+    const l = await listing(n, f.family);
+    expect(l[`${f.family} LOCAL_IN`]).toEqual([[f.confirm, 'nf_confirm'], [MAX, fn]]);
+    expect(l[`${f.family} PRE_ROUTING`]).toEqual([[-400, f.defrag], [-200, f.ctIn], [0, fn]]);
+  });
+});
+
+describe('netdev hooks and families', () => {
+  it('lists ingress/egress chains per device, and arp/bridge when asked', async () => {
+    const n = await makeNetns();
+    ns.push(n);
+    await inNs(n, ['ip', 'link', 'add', 'nfsa', 'type', 'veth', 'peer', 'name', 'nfsb']);
+    await inNs(n, ['nft', 'add', 'table', 'netdev', 't']);
+    await inNs(n, ['nft', 'add', 'chain', 'netdev', 't', 'i', '{ type filter hook ingress device nfsa priority -5; }']);
+    await inNs(n, ['nft', 'add', 'chain', 'netdev', 't', 'e', '{ type filter hook egress device nfsb priority 7; }']);
+    await inNs(n, ['nft', 'add', 'table', 'arp', 'a']);
+    await inNs(n, ['nft', 'add', 'chain', 'arp', 'a', 'o', '{ type filter hook output priority 3; }']);
+    await inNs(n, ['nft', 'add', 'table', 'bridge', 'b']);
+    await inNs(n, ['nft', 'add', 'chain', 'bridge', 'b', 'f', '{ type filter hook forward priority -2; }']);
+    expect(await listing(n, 'all')).toEqual({
+      'arp OUT': [[3, 'nft_do_chain_arp']],
+      'bridge FORWARD': [[-2, 'nft_do_chain_bridge']],
+      'netdev INGRESS nfsa': [[-5, 'nft_do_chain_netdev']],
+      'netdev EGRESS nfsb': [[7, 'nft_do_chain_netdev']],
+    });
+    expect(await listing(n, 'netdev')).toEqual({
+      'netdev INGRESS nfsa': [[-5, 'nft_do_chain_netdev']],
+      'netdev EGRESS nfsb': [[7, 'nft_do_chain_netdev']],
+    });
+  });
+});
+
+describe('bad input', () => {
+  it.each([
+    [['hooks', '--netns', 'no-such-ns-xyz'], /unknown network namespace/],
+    [['hooks', '--netns', '../etc'], /invalid --netns/],
+    [['hooks', '--family', 'ipx'], /unknown --family/],
+    [['hooks', '--backend', 'magic'], /unknown --backend/],
+    [['hooks', '--target', 'mars'], /unknown --target/],
+  ])('%j exits 2 with one line', async (args, re) => {
+    const r = await nfscope(args as string[]);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(re);
+  });
+
+  it('a backend this kernel cannot serve says why', async () => {
+    const r = await nfscope(['hooks', '--backend', 'drgn']);
+    expect(r.exitCode).toBe(7);
+    expect(r.stderr).toMatch(/drgn cannot run here: .*(kcore|debuginfo|not installed)/);
+  });
+
+  it('leaves nothing behind', async () => {
+    expect(await leftovers()).toEqual([]);
+  });
+});
