@@ -1,0 +1,66 @@
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
+import { familyMask, parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
+import { ParseError } from '../../src/lib/errors.js';
+import { ROOT } from '../helpers/sys.js';
+
+/** Real captures by scripts/capture-hooks-fixture.sh; meta.json beside each. */
+const FIX = join(ROOT, 'test/fixtures/bpftrace');
+const kernels = readdirSync(FIX);
+const load = (k: string, c: string) =>
+  parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(FIX, k, c, 'stdout.jsonl'), 'utf8'))));
+
+describe.each(kernels)('nf_hooks.bt output captured on %s', (k) => {
+  it('conntrack-netdev: hooks, order, owners, conntrack marks', () => {
+    const r = load(k, 'conntrack-netdev');
+    expect(r.netnsInode).toBeGreaterThan(0);
+    expect(r.warnings).toEqual([]);
+    const view = r.hooks.map((h) => [h.family, h.hook, h.device ?? null, h.entries.map((e) => `${e.priority} ${e.callback} ${e.owner}${e.conntrack ? ' ct' : ''}`)]);
+    expect(view).toEqual([
+      ['ipv4', 'PRE_ROUTING', null, ['-400 ipv4_conntrack_defrag defrag', '-200 ipv4_conntrack_in conntrack ct']],
+      ['ipv4', 'LOCAL_IN', null, ['0 nft_do_chain_ipv4 nftables', '2147483647 nf_confirm conntrack ct']],
+      ['ipv4', 'LOCAL_OUT', null, ['-400 ipv4_conntrack_defrag defrag', '-200 ipv4_conntrack_local conntrack ct']],
+      ['ipv4', 'POST_ROUTING', null, ['2147483647 nf_confirm conntrack ct']],
+      ['ipv6', 'LOCAL_IN', null, ['0 nft_do_chain_ipv6 nftables']],
+      ['arp', 'OUT', null, ['3 nft_do_chain_arp nftables']],
+      ['netdev', 'INGRESS', 'nfcapa', ['-5 nft_do_chain_netdev nftables']],
+    ]);
+  });
+
+  it('many-chains: a hook past the loop bound is marked truncated, not silently cut', () => {
+    const r = load(k, 'many-chains');
+    const input = r.hooks.find((h) => h.family === 'ipv4' && h.hook === 'LOCAL_IN')!;
+    expect(input.truncated).toEqual({ listed: 32, total: 42 });
+    expect(input.entries.map((e) => e.priority).slice(0, 3)).toEqual([0, 1, 2]);
+    expect(r.warnings.join()).toMatch(/LOCAL_IN: 42 entries, 32 listed/);
+  });
+});
+
+describe('nf_hooks.bt output: damaged input', () => {
+  const real = readFileSync(join(FIX, kernels[0]!, 'conntrack-netdev', 'stdout.jsonl'), 'utf8');
+  it('empty input: typed error, no "N" record', () => {
+    expect(() => parseBpftraceHooks(printfLines(parseBpftraceJson('')))).toThrow(/no "N" record/);
+  });
+  it('truncated mid-line: typed error with the line number', () => {
+    const cut = real.slice(0, real.indexOf('nf_confirm') + 4);
+    try {
+      parseBpftraceJson(cut);
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ParseError);
+      expect((e as ParseError).line).toBe(cut.split('\n').length);
+    }
+  });
+  it('garbage record: typed error naming the record', () => {
+    expect(() => parseBpftraceHooks(['N 1', 'S 0 1', 'E x y'])).toThrow(/line 3/);
+    expect(() => parseBpftraceHooks(['N 1', 'Q'])).toThrow(/unknown record/);
+    expect(() => parseBpftraceHooks(['N 1', 'S 99 1'])).toThrow(/out of range/);
+  });
+  it('family mask matches the script header', () => {
+    expect(familyMask(['ipv4'])).toBe(1);
+    expect(familyMask(['ipv6', 'netdev'])).toBe(18);
+    expect(familyMask(['ipv4', 'ipv6', 'arp', 'bridge', 'netdev'])).toBe(31);
+  });
+});
