@@ -7,10 +7,11 @@ export const DOCTOR_SCHEMA_VERSION = 1;
 export function renderDoctor(c: Capabilities): string {
   const out = [`kernel ${c.kernel}${c.root ? '' : ' (not root: most checks need root)'}`,
     `kernel config: ${c.kconfigSource ?? 'unreadable'}`, ''];
-  const t = new Table({ head: ['capability', 'ok', 'detail'], style: { head: [], border: [] }, wordWrap: true, colWidths: [18, 5, 70] });
+  const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
+  const t = new Table({ head: ['capability', 'ok', 'detail'], style: { head: [], border: [] }, chars: compact, wordWrap: true, colWidths: [18, 5, 70] });
   for (const cap of c.caps) t.push([cap.id, cap.available ? 'yes' : 'NO', cap.detail]);
   out.push(t.toString(), '');
-  const tt = new Table({ head: ['tool', 'version', 'path'], style: { head: [], border: [] } });
+  const tt = new Table({ head: ['tool', 'version', 'path'], style: { head: [], border: [] }, chars: compact });
   for (const tool of c.tools) tt.push([tool.name, tool.version ?? (tool.path ? '?' : 'missing'), tool.path ?? '-']);
   out.push(tt.toString());
   const missing = c.caps.filter((x) => !x.available);

@@ -4,7 +4,6 @@ import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tool
 import { openTarget } from '../targets/index.js';
 import { pickBackend } from '../backends/hooks.js';
 import { requireRoot } from '../tools/root.js';
-import { renderHooksTable } from '../render/hooks-table.js';
 
 export interface HooksOptions {
   netns?: string;
@@ -52,6 +51,8 @@ export async function hooksReports(o: HooksOptions): Promise<{ reports: HooksRep
 }
 
 export async function runHooks(o: HooksOptions): Promise<void> {
+  // Load the table renderer while bpftrace compiles: it is off the critical path then.
+  const render = o.json ? null : import('../render/hooks-table.js');
   const { reports, skipped } = await hooksReports(o);
   if (o.json) {
     const out = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0];
@@ -59,5 +60,6 @@ export async function runHooks(o: HooksOptions): Promise<void> {
     return;
   }
   for (const s of skipped) process.stderr.write(`backend skipped: ${s}\n`);
+  const { renderHooksTable } = await render!;
   process.stdout.write(reports.map(renderHooksTable).join('\n\n') + '\n');
 }

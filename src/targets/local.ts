@@ -1,4 +1,4 @@
-import { execa, type ResultPromise } from 'execa';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { access, readFile, readdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { delimiter, join, dirname, resolve } from 'node:path';
@@ -8,64 +8,83 @@ import type { ExecOptions, RawRun, Running, Target } from './target.js';
 /** The package root (…/nfscope), found from this file in src/ or dist/. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-function toRaw(argv: string[], r: {
-  stdout?: unknown; stderr?: unknown; exitCode?: number | undefined; signal?: string | undefined;
-  timedOut?: boolean; durationMs?: number;
-}): RawRun {
-  return {
-    argv,
-    stdout: typeof r.stdout === 'string' ? r.stdout : '',
-    stderr: typeof r.stderr === 'string' ? r.stderr : '',
-    exitCode: r.exitCode ?? null,
-    signal: r.signal,
-    timedOut: r.timedOut ?? false,
-    durationMs: r.durationMs ?? 0,
-  };
+/**
+ * Starts argv with no shell and collects its output. node:child_process, not
+ * execa: execa 9 takes ~90 ms to import on the 2-core dev machine, half of the
+ * start-up budget of `nfscope hooks` (issue 2 benchmark); what we need of it
+ * here (argv, timeout, kill, collect) is this function.
+ */
+function start(argv: string[], opts: ExecOptions, detached: boolean): { child: ChildProcess; done: Promise<RawRun> } {
+  const [file, ...args] = argv;
+  if (!file) throw new Error('empty argv');
+  const t0 = performance.now();
+  const child = spawn(file, args, {
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    detached,
+  });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  child.stderr!.on('data', (b: Buffer) => err.push(b));
+  if (opts.input !== undefined) child.stdin!.end(opts.input);
+  let timedOut = false;
+  const timer = opts.timeoutMs
+    ? setTimeout(() => {
+        timedOut = true;
+        child.kill('SIGKILL');
+      }, opts.timeoutMs)
+    : null;
+  const done = new Promise<RawRun>((resolveRun) => {
+    let spawnError: Error | null = null;
+    child.on('error', (e) => {
+      spawnError = e;
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      resolveRun({
+        argv,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8') + (spawnError ? `${spawnError.message}\n` : ''),
+        exitCode: spawnError ? 127 : code,
+        signal: signal ?? undefined,
+        timedOut,
+        durationMs: performance.now() - t0,
+      });
+    });
+  });
+  return { child, done };
 }
 
 /** The machine nfscope runs on. argv goes straight to execve: no shell. */
 export class LocalTarget implements Target {
   readonly name = 'local';
 
-  async exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
-    const [file, ...args] = argv;
-    if (!file) throw new Error('empty argv');
-    const r = await execa(file, args, {
-      reject: false,
-      timeout: opts.timeoutMs,
-      input: opts.input,
-      env: opts.env,
-      stdin: opts.input === undefined ? 'ignore' : 'pipe',
-      stripFinalNewline: false,
-      killSignal: 'SIGKILL',
-    });
-    return toRaw(argv, r);
+  exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
+    return start(argv, opts, false).done;
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {
-    const [file, ...args] = argv;
-    if (!file) throw new Error('empty argv');
-    const child: ResultPromise = execa(file, args, {
-      reject: false,
-      timeout: opts.timeoutMs,
-      env: opts.env,
-      stdin: 'ignore',
-      stripFinalNewline: false,
-      killSignal: 'SIGKILL',
-      // Own process group: a Ctrl-C at the terminal reaches nfscope, which
-      // then stops the tracer itself, in order, instead of racing it.
-      detached: true,
-      cleanup: true,
-    });
+    // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
+    // then stops the tracer itself, in order, instead of racing it.
+    const { child, done } = start(argv, opts, true);
     const listeners: ((l: string) => void)[] = [];
     let partial = '';
-    child.stdout?.on('data', (chunk: Buffer) => {
-      const text = partial + chunk.toString('utf8');
-      const lines = text.split('\n');
+    child.stdout!.on('data', (chunk: Buffer) => {
+      const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) for (const cb of listeners) cb(l);
     });
-    const done = child.then((r) => toRaw(argv, r));
+    let exited = false;
+    void done.then(() => {
+      exited = true;
+    });
+    // If nfscope itself dies, a detached child would outlive it: kill it on exit.
+    const killOnExit = () => {
+      if (!exited) child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
+    void done.then(() => process.off('exit', killOnExit));
     let stopping: Promise<RawRun> | null = null;
     return {
       argv,
@@ -73,7 +92,7 @@ export class LocalTarget implements Target {
       onLine: (cb) => listeners.push(cb),
       stop: (graceMs = 3000) => {
         stopping ??= (async () => {
-          if (child.exitCode === null && child.signalCode === null) {
+          if (!exited) {
             child.kill('SIGINT');
             const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
             const r = await done;
