@@ -33,5 +33,18 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/hooks.js')).runHooks(o));
 
+  program
+    .command('trace-syn')
+    .description('why a SYN dropped by the firewall leaves no conntrack entry, observed step by step')
+    .option('--port <port>', 'TCP destination port to drop (1-65535)')
+    .option('--family <family>', 'ipv4|ipv6', 'ipv4')
+    .option('--count <n>', 'SYNs to send (1-1000)', '1')
+    .option('--firewall <fw>', 'iptables|nft', 'iptables')
+    .option('--after-confirm', 'drop in an nft chain at priority 2147483647 registered before conntrack (observation 4)')
+    .option('--in-place', "use the target's own namespace and firewall (not implemented yet)")
+    .addOption(target())
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/trace-syn.js')).runTraceSyn(o));
+
   return program;
 }

@@ -1,0 +1,47 @@
+import { UsageError } from '../lib/errors.js';
+import { choiceOption, intOption } from '../lib/validate.js';
+import { openTarget } from '../targets/index.js';
+import { requireRoot } from '../tools/root.js';
+import type { TraceSynSpec } from '../experiments/trace-syn.js';
+
+export interface TraceSynOptions {
+  port?: string;
+  family: string;
+  count: string;
+  firewall: string;
+  afterConfirm?: boolean;
+  inPlace?: boolean;
+  target?: string;
+  json?: boolean;
+}
+
+/** Every option is checked before anything is created (exit 2 on bad input). */
+export function parseTraceSynOptions(o: TraceSynOptions): TraceSynSpec {
+  if (o.port === undefined) throw new UsageError('--port is required (1-65535)');
+  const spec: TraceSynSpec = {
+    port: intOption('--port', o.port, 1, 65535),
+    family: choiceOption('--family', o.family, ['ipv4', 'ipv6'] as const),
+    count: intOption('--count', o.count, 1, 1000),
+    firewall: choiceOption('--firewall', o.firewall, ['iptables', 'nft'] as const),
+    afterConfirm: Boolean(o.afterConfirm),
+  };
+  if (o.inPlace) {
+    throw new UsageError('--in-place is not implemented yet: nfscope only runs the experiment in its own sandbox namespaces for now');
+  }
+  return spec;
+}
+
+export async function runTraceSyn(o: TraceSynOptions): Promise<void> {
+  const spec = parseTraceSynOptions(o);
+  const target = await openTarget(o.target);
+  await requireRoot(target);
+  const { traceSyn } = await import('../experiments/trace-syn.js');
+  const progress = o.json ? undefined : (m: string) => process.stderr.write(`… ${m}\n`);
+  const report = await traceSyn(target, spec, progress);
+  if (o.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  } else {
+    const { renderTraceSyn } = await import('../render/trace-syn.js');
+    process.stdout.write(renderTraceSyn(report) + '\n');
+  }
+}

@@ -1,0 +1,192 @@
+import { withCleanup, type Cleanup } from '../lib/cleanup.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { probeCapabilities } from '../kernel/capabilities.js';
+import { bpftraceBackend } from '../backends/hooks.js';
+import type { HookList } from '../model/hooks.js';
+import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
+import { hookFromStack } from '../model/stack-hooks.js';
+import { parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
+import { parseKfreeSkb } from '../parsers/kfree-skb.js';
+import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import { parseConntrackList } from '../parsers/conntrack.js';
+import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
+import { createSandbox, type Sandbox } from './sandbox.js';
+import { ensureTracefs } from '../tools/tracefs.js';
+import { inNetns } from '../tools/netns.js';
+import { requireTool } from '../tools/packages.js';
+import { run } from '../tools/run.js';
+import type { Firewall, IpFamily } from '../tools/firewall.js';
+import type { Running, Target } from '../targets/target.js';
+import { buildVerdict } from './verdict.js';
+
+export interface TraceSynSpec {
+  port: number;
+  family: IpFamily;
+  count: number;
+  firewall: Firewall;
+  afterConfirm: boolean;
+}
+
+export type Progress = (msg: string) => void;
+
+/** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
+async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
+  const tracer = target.spawn(argv);
+  cleanup.push(`stop ${what}`, async () => {
+    await tracer.stop();
+  });
+  const lines: string[] = [];
+  let n = 0;
+  const ready = new Promise<void>((resolve, reject) => {
+    tracer.onLine((l) => {
+      const ev = parseBpftraceJsonLine(l, ++n);
+      if (ev?.type === 'printf' && typeof ev.data === 'string') {
+        lines.push(...ev.data.split('\n').slice(0, -1));
+        if (ev.data.startsWith('READY')) resolve();
+      }
+    });
+    void tracer.done.then((r) => reject(new CommandFailedError(argv, r.exitCode, r.stderr, `${what} exited before it was ready`)));
+  });
+  await ready;
+  return { tracer, lines };
+}
+
+async function readCounter(target: Target, sb: Sandbox): Promise<{ rule: string; packets: number } | null> {
+  const c = sb.firewall.counter;
+  const out = (await run(target, inNetns(sb.server, c.argv))).stdout;
+  const counters = c.kind === 'iptables' ? parseIptablesSaveCounters(out, c.chain) : parseNftJsonCounters(out, c.chain);
+  const drop = counters.find((x) => /DROP|drop/.test(x.rule));
+  return drop ? { rule: drop.rule, packets: drop.packets } : null;
+}
+
+export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Progress = () => {}): Promise<TraceSynReport> {
+  const caps = await probeCapabilities(target);
+  if (!caps.root) throw new CapabilityError('trace-syn needs root on the target');
+  const bpftrace = await requireTool(target, 'bpftrace');
+  await requireTool(target, 'conntrack');
+  await requireTool(target, spec.firewall === 'nft' || spec.afterConfirm ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
+  const python = (await target.which('python3')) ?? '/usr/bin/python3';
+  const unavailable: TraceSynReport['unavailable'] = [];
+  const kprobes = caps.caps.find((c) => c.id === 'kprobes')!;
+  if (!kprobes.available) {
+    const why = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
+    unavailable.push(
+      { observation: 'callbacks', reason: `which conntrack callbacks saw the SYN needs kprobes on them (${why})` },
+      { observation: 'unconfirmed', reason: `allocation, confirmation and free of the unconfirmed entry need kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free (${why})` },
+    );
+  }
+
+  return withCleanup(async (cleanup) => {
+    const tracefs = await ensureTracefs(target, cleanup);
+    const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
+    const reasons = parseSymbolicMap(format, 'reason');
+
+    progress('creating the sandbox (client and server netns, veth, firewall)');
+    const sb = await createSandbox(target, cleanup, spec);
+
+    progress('attaching skb:kfree_skb');
+    const script = await target.bundled('bpf/kfree_skb_syn.bt');
+    const { tracer, lines } = await startTracer(
+      target, cleanup, [bpftrace, '-f', 'json', script, String(spec.port), sb.serverInode], 'kfree_skb tracer',
+    );
+
+    progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
+    const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300']);
+    await run(target, synArgv);
+
+    // The drops happen in softirq context before connect() returns; wait until
+    // each SYN's drop is in, or a second has passed (a SYN not dropped: --after-confirm on a
+    // kernel where the trick does not work, or a broken sandbox).
+    const t0 = Date.now();
+    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 1000) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const traced = await tracer.stop();
+    const events = parseBpftraceJson(traced.stdout);
+    const { drops } = parseKfreeSkb(printfLines(events));
+
+    progress('reading the rule counter, the conntrack table and the hooks');
+    const ruleCounter = await readCounter(target, sb);
+    const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-port-dst', String(spec.port)]);
+    const ct = parseConntrackList((await run(target, ctArgv)).stdout);
+    let hooks: HookList[] = [];
+    try {
+      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
+    } catch (e) {
+      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
+    }
+
+    const drop = summariseDrops(drops, reasons, hooks, spec.family, ruleCounter, sb.firewall.dropAt);
+    const entry = ct[0];
+    const report: TraceSynReport = {
+      schemaVersion: TRACE_SYN_SCHEMA_VERSION,
+      kernel: caps.kernel,
+      target: target.name,
+      family: spec.family,
+      port: spec.port,
+      firewall: spec.firewall,
+      afterConfirm: spec.afterConfirm,
+      synsSent: spec.count,
+      sandbox: { client: sb.client.name, server: sb.server.name, clientAddr: sb.clientAddr, serverAddr: sb.serverAddr },
+      callbacks: [],
+      drop,
+      conntrackEntries: ct.length,
+      conntrackEntry: entry
+        ? {
+            state: entry.state,
+            original: Object.entries(entry.original).map(([k, v]) => `${k}=${v}`).join(' '),
+            reply: Object.entries(entry.reply).map(([k, v]) => `${k}=${v}`).join(' '),
+            flags: entry.flags,
+          }
+        : null,
+      unconfirmed: null,
+      hooks,
+      unavailable,
+      verdict: '',
+    };
+    report.verdict = buildVerdict(report);
+    return report;
+  });
+}
+
+function summariseDrops(
+  drops: ReturnType<typeof parseKfreeSkb>['drops'], reasons: Map<number, string>, hooks: HookList[],
+  family: IpFamily, ruleCounter: DropObservation['ruleCounter'], dropAt: Sandbox['firewall']['dropAt'],
+): DropObservation | null {
+  const first = drops[0];
+  if (!first) return null;
+  const at = hookFromStack(first.stack);
+  const evidence: string[] = [];
+  if (at.evidence) evidence.push(at.evidence);
+  let priority: number | null = null;
+  if (at.hook && at.callback) {
+    const list = hooks.find((h) => h.family === family && h.hook === at.hook);
+    const matches = list?.entries.filter((e) => e.callback === at.callback) ?? [];
+    if (matches.length === 1) {
+      priority = matches[0]!.priority;
+      evidence.push(`hook listing: ${at.callback} is the only entry with that callback at ${family} ${at.hook}, priority ${priority}`);
+    } else if (matches.length > 1) {
+      // Several chains share the callback: the one whose drop rule counted the packets is the one.
+      const counted = ruleCounter && ruleCounter.packets > 0 && dropAt.hook === at.hook && matches.some((m) => m.priority === dropAt.priority);
+      if (counted) {
+        priority = dropAt.priority;
+        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook}; the drop rule in ${dropAt.via} (priority ${dropAt.priority}) counted the packets`);
+      } else {
+        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook} (priorities ${matches.map((m) => m.priority).join(', ')}): priority not attributed`);
+      }
+    }
+  }
+  if (ruleCounter) evidence.push(`rule counter: ${ruleCounter.rule}: ${ruleCounter.packets} packet(s)`);
+  return {
+    hook: at.hook,
+    priority,
+    callback: at.callback,
+    reason: reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`,
+    reasonCode: first.reasonCode,
+    location: first.location,
+    evidence,
+    stack: first.stack,
+    count: drops.length,
+    ruleCounter,
+  };
+}

@@ -1,0 +1,47 @@
+import type { TraceSynReport } from '../model/trace-syn.js';
+
+/**
+ * The one-paragraph answer a student reads. Every sentence cites an
+ * observation that was made; what was not observed is said to be unobserved.
+ */
+export function buildVerdict(r: TraceSynReport): string {
+  const s: string[] = [];
+  const sent = `${r.synsSent} SYN${r.synsSent === 1 ? '' : 's'}`;
+  if (r.callbacks.length > 0) {
+    const ct = r.callbacks.filter((c) => c.hits > 0).map((c) => `${c.callback} (${c.hook} ${c.priority ?? '?'}, ${c.hits} hit${c.hits === 1 ? '' : 's'})`);
+    s.push(`Conntrack saw the ${sent}: ${ct.join(', ') || 'no conntrack callback fired'} [1].`);
+  } else {
+    s.push(`Whether conntrack's callbacks saw the ${sent} was not observed on this target (no kprobes: see "not observable") [1].`);
+  }
+  if (r.drop) {
+    s.push(
+      `The packet was dropped ${r.drop.count === r.synsSent ? 'every time' : `${r.drop.count} of ${r.synsSent} times`} with reason ${r.drop.reason} at ${r.drop.location}` +
+        (r.drop.hook ? `, in ${r.drop.callback} at ${r.family} ${r.drop.hook}${r.drop.priority !== null ? ` priority ${r.drop.priority}` : ''}` : '') +
+        (r.drop.ruleCounter ? `; the drop rule counted ${r.drop.ruleCounter.packets} packet(s)` : '') + ' [2].',
+    );
+  } else {
+    s.push(`No drop of the SYN was seen on skb:kfree_skb [2].`);
+  }
+  const localIn = r.hooks.find((h) => h.family === r.family && h.hook === 'LOCAL_IN')?.entries ?? [];
+  const confirmAt = localIn.findIndex((e) => /confirm/.test(e.callback));
+  const dropAt = r.drop?.priority !== null && r.drop?.priority !== undefined
+    ? localIn.findIndex((e) => e.callback === r.drop!.callback && e.priority === r.drop!.priority) : -1;
+  const order = confirmAt >= 0 && dropAt >= 0
+    ? `the hook listing runs ${localIn[dropAt]!.callback} (priority ${localIn[dropAt]!.priority}) ${dropAt < confirmAt ? 'before' : 'after'} ${localIn[confirmAt]!.callback} (priority ${localIn[confirmAt]!.priority}) at LOCAL_IN`
+    : null;
+  if (r.conntrackEntry) {
+    s.push(`The conntrack table holds ${r.conntrackEntries} flow(s) to the port, as ${r.conntrackEntry.state ?? '?'} ${r.conntrackEntry.flags.map((f) => `[${f}]`).join(' ')} [3]` +
+      (order ? `: ${order}, so the entry was confirmed, inserted in the table, before the packet was dropped.` : '.'));
+  } else {
+    s.push(`The conntrack table has no entry for the flow [3]` +
+      (order ? `: ${order}; confirmation is what inserts an entry in the table, and the dropped packet never reached it.` : '.'));
+  }
+  if (r.unconfirmed) {
+    const u = r.unconfirmed;
+    s.push(`Conntrack allocated ${u.allocated} entr${u.allocated === 1 ? 'y' : 'ies'} for it, confirmed ${u.confirmed}, and freed ${u.freedUnconfirmed} unconfirmed` +
+      (u.lifetimeUs ? ` after ${u.lifetimeUs.p50} µs (median)` : '') + (u.destroyStack.length ? `, from ${u.destroyStack.slice(0, 4).join(' ← ')}` : '') + ' [4].');
+  } else {
+    s.push(`The life of the unconfirmed entry (allocated, never confirmed, freed with the skb) was not observed here [4].`);
+  }
+  return s.join(' ');
+}

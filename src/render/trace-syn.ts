@@ -1,0 +1,41 @@
+import type { TraceSynReport } from '../model/trace-syn.js';
+import { renderHooksTable } from './hooks-table.js';
+
+/** The human rendering: the four observations, then the verdict. */
+export function renderTraceSyn(r: TraceSynReport): string {
+  const o: string[] = [];
+  o.push(`nfscope trace-syn: kernel ${r.kernel}, target ${r.target}, ${r.family} tcp dport ${r.port}, firewall ${r.firewall}${r.afterConfirm ? ', drop chain after confirm' : ''}`);
+  if (r.sandbox) o.push(`sandbox: client ${r.sandbox.client} [${r.sandbox.clientAddr}] → server ${r.sandbox.server} [${r.sandbox.serverAddr}]; ${r.synsSent} SYN(s) sent`);
+  o.push('', '[1] Conntrack callbacks that saw the SYN');
+  if (r.callbacks.length) for (const c of r.callbacks) o.push(`    ${c.hook.padEnd(13)} ${String(c.priority ?? '?').padStart(11)} ${c.callback}  hits=${c.hits}`);
+  else o.push('    not observed (see below)');
+  o.push('', '[2] What dropped it');
+  if (r.drop) {
+    o.push(`    reason ${r.drop.reason} (${r.drop.reasonCode}) at ${r.drop.location}, ${r.drop.count} drop(s)`);
+    o.push(`    hook ${r.drop.hook ?? '?'} priority ${r.drop.priority ?? '?'} callback ${r.drop.callback ?? '?'}`);
+    for (const e of r.drop.evidence) o.push(`    evidence: ${e}`);
+    o.push('    stack of the free:', ...r.drop.stack.slice(0, 12).map((f) => `      ${f}`));
+  } else o.push('    no drop of the SYN seen on skb:kfree_skb');
+  o.push('', '[3] The conntrack table (server netns)');
+  o.push(r.conntrackEntry
+    ? `    ${r.conntrackEntry.state ?? ''} ${r.conntrackEntry.original} ${r.conntrackEntry.flags.map((f) => `[${f}]`).join(' ')} ${r.conntrackEntry.reply}`
+    : '    no entry for the flow');
+  o.push('', '[4] The unconfirmed entry');
+  if (r.unconfirmed) {
+    const u = r.unconfirmed;
+    o.push(`    allocated ${u.allocated}, confirmed ${u.confirmed}, freed unconfirmed ${u.freedUnconfirmed}` +
+      (u.lifetimeUs ? `, lifetime µs min/p50/max ${u.lifetimeUs.min}/${u.lifetimeUs.p50}/${u.lifetimeUs.max}` : ''));
+    if (u.destroyStack.length) o.push('    stack of the free:', ...u.destroyStack.slice(0, 14).map((f) => `      ${f}`));
+  } else o.push('    not observed (see below)');
+  if (r.hooks.length) {
+    o.push('', `Hooks of the server netns during the run (${r.family}):`);
+    o.push(renderHooksTable({ schemaVersion: 1, kernel: r.kernel, netns: r.sandbox?.server ?? '', backend: 'bpftrace', hooks: r.hooks, warnings: [] })
+      .split('\n').slice(1, -2).join('\n'));
+  }
+  if (r.unavailable.length) {
+    o.push('', 'Not observable on this target:');
+    for (const u of r.unavailable) o.push(`  - ${u.observation}: ${u.reason}`);
+  }
+  o.push('', 'Verdict:', `  ${r.verdict}`);
+  return o.join('\n');
+}
