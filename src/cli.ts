@@ -13,12 +13,14 @@ export function buildCli(): Command {
     .showHelpAfterError()
     .exitOverride();
 
-  const target = () => new Option('--target <target>', 'where to run: local (more with issue 4)').default('local');
+  const target = () => new Option('--target <target>', 'where to run: local | qemu (micro-VM)').default('local');
+  const kernel = () => new Option('--kernel <package>', 'kernel package for --target qemu').default('linux-image-amd64');
 
   program
     .command('doctor')
     .description('what the target kernel and tools can do, and what nfscope will use')
     .addOption(target())
+    .addOption(kernel())
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/doctor.js')).runDoctor(o));
 
@@ -30,6 +32,7 @@ export function buildCli(): Command {
     .option('--family <family>', 'ipv4|ipv6|arp|bridge|netdev|all', 'all')
     .option('--backend <backend>', 'auto|bpftrace|drgn|nft', 'auto')
     .addOption(target())
+    .addOption(kernel())
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/hooks.js')).runHooks(o));
 
@@ -43,8 +46,21 @@ export function buildCli(): Command {
     .option('--after-confirm', 'drop in an nft chain at priority 2147483647 registered before conntrack (observation 4)')
     .option('--in-place', "use the target's own namespace and firewall (not implemented yet)")
     .addOption(target())
+    .addOption(kernel())
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/trace-syn.js')).runTraceSyn(o));
+
+  const vm = program.command('vm').description('the qemu micro-VM: a real, full-featured kernel on demand');
+  vm.command('run')
+    .description('boot the VM, run one command in it, print its output, shut it down')
+    .addOption(kernel())
+    .option('--json', 'print {bootMs, exitCode, stdout, stderr} as JSON')
+    .argument('<argv...>', 'the command and its arguments (after --)')
+    .action(async (argv: string[], o) => (await import('./commands/vm.js')).runVmRun(argv, o));
+  vm.command('status')
+    .description('kernels in the cache, VMs running')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/vm.js')).runVmStatus(o));
 
   return program;
 }

@@ -1,6 +1,6 @@
 import Table from 'cli-table3';
 import { probeCapabilities, type Capabilities } from '../kernel/capabilities.js';
-import { openTarget } from '../targets/index.js';
+import { withTarget } from '../targets/index.js';
 
 export const DOCTOR_SCHEMA_VERSION = 1;
 
@@ -22,9 +22,10 @@ export function renderDoctor(c: Capabilities): string {
   return out.join('\n');
 }
 
-export async function runDoctor(o: { target?: string; json?: boolean }): Promise<void> {
-  const target = await openTarget(o.target);
-  const c = await probeCapabilities(target);
+export async function runDoctor(o: { target?: string; kernel?: string; json?: boolean }): Promise<void> {
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const { c, name } = await withTarget(o.target, { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), name: t.name }));
+  const target = { name };
   if (o.json) {
     process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target: target.name, ...c }, null, 2) + '\n');
   } else {

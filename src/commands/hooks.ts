@@ -1,7 +1,8 @@
 import { UsageError } from '../lib/errors.js';
 import { BACKENDS, FAMILIES, HOOKS_SCHEMA_VERSION, type Backend, type Family, type HooksReport } from '../model/hooks.js';
 import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tools/netns.js';
-import { openTarget } from '../targets/index.js';
+import { withTarget } from '../targets/index.js';
+import type { Target } from '../targets/target.js';
 import { pickBackend } from '../backends/hooks.js';
 import { requireRoot } from '../tools/root.js';
 
@@ -11,6 +12,7 @@ export interface HooksOptions {
   family: string;
   backend: string;
   target?: string;
+  kernel?: string;
   json?: boolean;
 }
 
@@ -28,11 +30,10 @@ export function parseBackend(v: string): Backend | 'auto' {
 }
 
 /** Builds the hooks report(s): the model both renderings share. */
-export async function hooksReports(o: HooksOptions): Promise<{ reports: HooksReport[]; skipped: string[] }> {
+export async function hooksReports(target: Target, o: HooksOptions): Promise<{ reports: HooksReport[]; skipped: string[] }> {
   const families = parseFamilies(o.family);
   const wanted = parseBackend(o.backend);
   if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
-  const target = await openTarget(o.target);
   await requireRoot(target);
   const namespaces: NetnsRef[] = o.allNetns
     ? [{ kind: 'current' }, ...(await listNamedNetns(target)).map((name): NetnsRef => ({ kind: 'named', name }))]
@@ -53,7 +54,11 @@ export async function hooksReports(o: HooksOptions): Promise<{ reports: HooksRep
 export async function runHooks(o: HooksOptions): Promise<void> {
   // Load the table renderer while bpftrace compiles: it is off the critical path then.
   const render = o.json ? null : import('../render/hooks-table.js');
-  const { reports, skipped } = await hooksReports(o);
+  // Bad options fail before a VM boots.
+  parseFamilies(o.family);
+  parseBackend(o.backend);
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const { reports, skipped } = await withTarget(o.target, { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
   if (o.json) {
     const out = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0];
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

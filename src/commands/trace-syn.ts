@@ -1,6 +1,6 @@
 import { UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
-import { openTarget } from '../targets/index.js';
+import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
 import type { TraceSynSpec } from '../experiments/trace-syn.js';
 
@@ -12,6 +12,7 @@ export interface TraceSynOptions {
   afterConfirm?: boolean;
   inPlace?: boolean;
   target?: string;
+  kernel?: string;
   json?: boolean;
 }
 
@@ -33,11 +34,12 @@ export function parseTraceSynOptions(o: TraceSynOptions): TraceSynSpec {
 
 export async function runTraceSyn(o: TraceSynOptions): Promise<void> {
   const spec = parseTraceSynOptions(o);
-  const target = await openTarget(o.target);
-  await requireRoot(target);
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { traceSyn } = await import('../experiments/trace-syn.js');
-  const progress = o.json ? undefined : (m: string) => process.stderr.write(`… ${m}\n`);
-  const report = await traceSyn(target, spec, progress);
+  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+    await requireRoot(target);
+    return traceSyn(target, spec, progress);
+  });
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {

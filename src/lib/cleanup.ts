@@ -37,28 +37,44 @@ export class Cleanup {
   }
 }
 
+/** Cleanups of the runs in progress, outermost first: a signal undoes them innermost first. */
+const active: Cleanup[] = [];
+let signalled = false;
+
+function onSignal(sig: NodeJS.Signals): void {
+  if (signalled) return; // a second Ctrl-C does not start a second teardown
+  signalled = true;
+  const code = sig === 'SIGINT' ? 130 : 143;
+  const n = active.reduce((s, c) => s + c.size, 0);
+  process.stderr.write(`\nnfscope: ${sig}: undoing ${n} change(s)\n`);
+  void (async () => {
+    for (const c of [...active].reverse()) {
+      for (const f of await c.runAll()) process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
+    }
+    process.exit(code);
+  })();
+}
+
 /**
- * Runs fn with a Cleanup whose undos run when fn settles or when the process
- * gets SIGINT/SIGTERM (then it exits 128+signo, the shell convention).
+ * Runs fn with a Cleanup whose undos run when fn settles, or, on
+ * SIGINT/SIGTERM, before the process exits with 128+signo.
  */
 export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T> {
   const c = new Cleanup();
-  const onSignal = (sig: NodeJS.Signals) => {
-    const code = sig === 'SIGINT' ? 130 : 143;
-    process.stderr.write(`\nnfscope: ${sig}: undoing ${c.size} change(s)\n`);
-    void c.runAll().then((failures) => {
-      for (const f of failures) process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
-      process.exit(code);
-    });
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  if (active.length === 0) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  active.push(c);
   try {
     return await fn(c);
   } finally {
     const failures = await c.runAll();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    active.splice(active.indexOf(c), 1);
+    if (active.length === 0 && !signalled) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
     for (const f of failures) process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
   }
 }

@@ -1,17 +1,42 @@
 import { UsageError } from '../lib/errors.js';
 import type { Target } from './target.js';
 
-export const TARGET_NAMES = ['local'] as const;
+export interface TargetOptions {
+  /** --kernel for the micro-VM. */
+  kernel?: string;
+  progress?: (m: string) => void;
+}
 
-/** Resolves --target. Only `local` exists so far; the VM targets come with issue 4. */
-export async function openTarget(spec: string | undefined): Promise<Target> {
+/**
+ * Resolves --target. The caller closes the target (a VM is shut down); the
+ * process-exit handlers of the spawned qemu cover the rest.
+ */
+export async function openTarget(spec: string | undefined, o: TargetOptions = {}): Promise<Target> {
   const s = spec ?? 'local';
   if (s === 'local') {
     const { LocalTarget } = await import('./local.js');
     return new LocalTarget();
   }
-  if (s === 'qemu' || s === 'vagrant' || s.startsWith('ssh://')) {
-    throw new UsageError(`--target ${s} is not implemented yet (tracked in issue 4); use --target local`);
+  if (s === 'qemu') {
+    const { QemuTarget } = await import('./qemu.js');
+    return QemuTarget.boot({ kernelPackage: o.kernel, progress: o.progress });
+  }
+  if (s === 'vagrant' || s.startsWith('ssh://')) {
+    throw new UsageError(`--target ${s} is not implemented yet (issue 4); use --target local or qemu`);
   }
   throw new UsageError(`unknown --target '${s}': expected local, qemu, vagrant or ssh://[user@]host[:port]`);
+}
+
+/** Opens the target for the length of fn; a VM is shut down after, also on error and signal. */
+export async function withTarget<T>(spec: string | undefined, o: TargetOptions, fn: (t: Target) => Promise<T>): Promise<T> {
+  const { withCleanup } = await import('../lib/cleanup.js');
+  return withCleanup(async (c) => {
+    // Registered before the VM exists: a signal during boot still tears it down.
+    let target: Target | null = null;
+    c.push('close target', async () => {
+      await target?.close();
+    });
+    target = await openTarget(spec, o);
+    return fn(target);
+  });
 }

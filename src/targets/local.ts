@@ -21,6 +21,7 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
   const child = spawn(file, args, {
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
+    cwd: opts.cwd,
     detached,
   });
   const out: Buffer[] = [];
@@ -157,4 +158,6 @@ export class LocalTarget implements Target {
   async bundled(rel: string): Promise<string> {
     return join(PACKAGE_ROOT, rel);
   }
+
+  async close(): Promise<void> {}
 }

@@ -17,6 +17,8 @@ export interface ExecOptions {
   timeoutMs?: number;
   input?: string;
   env?: Record<string, string>;
+  /** Working directory (local only). */
+  cwd?: string;
 }
 
 /** A process that keeps running (a tracer): its output arrives line by line. */
@@ -42,4 +44,6 @@ export interface Target {
   which(program: string): Promise<string | null>;
   /** Path of a bundled file (bpf/…, scripts/…) as the target sees it. */
   bundled(rel: string): Promise<string>;
+  /** Releases the target (a VM is shut down). Idempotent. */
+  close(): Promise<void>;
 }

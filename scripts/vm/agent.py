@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""agent.py - nfscope's guest agent: runs argv for the host over a serial line.
+
+USAGE (in the guest, as PID 1's child): agent.py /dev/ttyS1
+
+Protocol: one JSON object a line, both ways. Output is base64 (bytes stay bytes).
+  host  -> {"id": N, "op": "exec",  "argv": [...], "timeout": ms?, "input": str?}
+  agent -> {"id": N, "op": "exit",  "code": int|null, "signal": str|null,
+            "stdout": b64, "stderr": b64, "timedOut": bool, "ms": float}
+  host  -> {"id": N, "op": "spawn", "argv": [...], "timeout": ms?}
+  agent -> {"id": N, "op": "line",  "data": str}          one per stdout line
+  agent -> {"id": N, "op": "exit", ...}                    stdout already streamed
+  host  -> {"id": N, "op": "signal", "sig": "INT"|"TERM"|"KILL"}
+  host  -> {"id": 0, "op": "shutdown"}                     agent exits, guest powers off
+  agent -> {"id": 0, "op": "hello", "kernel": release}     once, when ready
+Nothing here runs a shell: argv goes to execve.
+"""
+import base64
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tty
+
+lock = threading.Lock()
+procs = {}
+
+
+def send(fd, obj):
+    data = (json.dumps(obj) + "\n").encode()
+    with lock:
+        while data:
+            n = os.write(fd, data)
+            data = data[n:]
+
+
+def b64(b):
+    return base64.b64encode(b or b"").decode()
+
+
+def finish(fd, rid, p, t0, out, err, timed_out):
+    code = p.returncode
+    sig = None
+    if code is not None and code < 0:
+        sig, code = signal.Signals(-code).name, None
+    send(fd, {"id": rid, "op": "exit", "code": code, "signal": sig, "stdout": b64(out),
+              "stderr": b64(err), "timedOut": timed_out, "ms": (time.monotonic() - t0) * 1000})
+
+
+def do_exec(fd, req):
+    rid, t0 = req["id"], time.monotonic()
+    try:
+        p = subprocess.Popen(req["argv"], stdin=subprocess.PIPE if "input" in req else subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        send(fd, {"id": rid, "op": "exit", "code": 127, "signal": None, "stdout": "",
+                  "stderr": b64(str(e).encode() + b"\n"), "timedOut": False, "ms": 0})
+        return
+    procs[rid] = p
+    timeout = req.get("timeout")
+    timed_out = False
+    try:
+        out, err = p.communicate(req.get("input", "").encode() if "input" in req else None,
+                                 timeout=timeout / 1000 if timeout else None)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+    procs.pop(rid, None)
+    finish(fd, rid, p, t0, out, err, timed_out)
+
+
+def do_spawn(fd, req):
+    rid, t0 = req["id"], time.monotonic()
+    try:
+        p = subprocess.Popen(req["argv"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as e:
+        send(fd, {"id": rid, "op": "exit", "code": 127, "signal": None, "stdout": "",
+                  "stderr": b64(str(e).encode() + b"\n"), "timedOut": False, "ms": 0})
+        return
+    procs[rid] = p
+    errbuf = []
+    t = threading.Thread(target=lambda: errbuf.append(p.stderr.read()), daemon=True)
+    t.start()
+    timeout = req.get("timeout")
+    if timeout:
+        threading.Timer(timeout / 1000, lambda: p.poll() is None and os.killpg(p.pid, signal.SIGKILL)).start()
+    for line in iter(p.stdout.readline, b""):
+        send(fd, {"id": rid, "op": "line", "data": line.decode("utf-8", "replace").rstrip("\n")})
+    p.wait()
+    t.join()
+    procs.pop(rid, None)
+    finish(fd, rid, p, t0, b"", errbuf[0] if errbuf else b"", False)
+
+
+def main():
+    fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+    tty.setraw(fd)
+    send(fd, {"id": 0, "op": "hello", "kernel": os.uname().release})
+    buf = b""
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            time.sleep(0.01)
+            continue
+        buf += chunk
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            if not line.strip():
+                continue
+            try:
+                req = json.loads(line)
+            except ValueError:
+                send(fd, {"id": -1, "op": "error", "message": "bad request line"})
+                continue
+            op = req.get("op")
+            if op == "shutdown":
+                for p in list(procs.values()):
+                    try:
+                        os.killpg(p.pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                send(fd, {"id": req.get("id", 0), "op": "bye"})
+                return
+            if op == "signal":
+                p = procs.get(req["id"])
+                if p is not None:
+                    try:
+                        os.killpg(p.pid, getattr(signal, "SIG" + req["sig"]))
+                    except OSError:
+                        pass
+                continue
+            target = do_exec if op == "exec" else do_spawn if op == "spawn" else None
+            if target is None:
+                send(fd, {"id": req.get("id", -1), "op": "error", "message": f"unknown op {op}"})
+                continue
+            threading.Thread(target=target, args=(fd, req), daemon=True).start()
+
+
+main()

@@ -1,0 +1,43 @@
+/** The qemu command line of the micro-VM: a pure function, tested on its own. */
+export interface QemuArgvOptions {
+  qemu: string;
+  accel: 'kvm' | 'tcg';
+  vmlinuz: string;
+  initramfs: string;
+  kernelVersion: string;
+  moddir: string;
+  stage2: string;
+  consoleLog: string;
+  agentSocket: string;
+  memoryMb: number;
+  cpus: number;
+  /** Firmware: qboot starts a Linux kernel far faster than SeaBIOS under TCG. */
+  bios?: string;
+}
+
+export function qemuArgv(o: QemuArgvOptions): string[] {
+  const append = [
+    'console=ttyS0', 'quiet', 'loglevel=4',
+    // A panic reboots at once, and -no-reboot turns the reboot into qemu's exit.
+    'panic=-1', 'oops=panic',
+    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`, `nfscope.init=${o.stage2}`,
+  ].join(' ');
+  return [
+    o.qemu,
+    ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    '-smp', String(o.cpus), '-m', String(o.memoryMb),
+    // No default devices, and above all no user-mode NIC that could reach outside.
+    '-nodefaults', '-no-user-config', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',
+    ...(o.bios ? ['-bios', o.bios] : []),
+    '-kernel', o.vmlinuz, '-initrd', o.initramfs, '-append', append,
+    '-chardev', `file,id=con,path=${o.consoleLog}`, '-serial', 'chardev:con',
+    '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-serial', 'chardev:agent',
+    // The host's root, read-only: the guest runs the host's tools and nfscope's own files.
+    '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+  ];
+}
+
+/** KVM only when the CPU advertises it: on these machines /dev/kvm exists but `-accel kvm` hangs without vmx/svm. */
+export function kvmUsable(cpuinfo: string, devKvm: boolean): boolean {
+  return devKvm && /^flags\s*:.*\b(vmx|svm)\b/m.test(cpuinfo);
+}
