@@ -5,7 +5,7 @@ import { bpftraceBackend } from '../backends/hooks.js';
 import type { HookList } from '../model/hooks.js';
 import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { hookFromStack } from '../model/stack-hooks.js';
-import { parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
+import { lostEvents, parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
@@ -18,6 +18,9 @@ import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Running, Target } from '../targets/target.js';
 import { buildVerdict } from './verdict.js';
+import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
+import { parseCtSyn } from '../parsers/ct-syn.js';
+import { delay } from '../lib/time.js';
 
 export interface TraceSynSpec {
   port: number;
@@ -45,9 +48,11 @@ async function startTracer(target: Target, cleanup: Cleanup, argv: string[], wha
         if (ev.data.startsWith('READY')) resolve();
       }
     });
-    void tracer.done.then((r) => reject(new CommandFailedError(argv, r.exitCode, r.stderr, `${what} exited before it was ready`)));
+    void tracer.done.then((r) => reject(new CommandFailedError(argv.slice(0, 4), r.exitCode, r.stderr, `${what} exited before it was ready`)));
   });
-  await ready;
+  // bpftrace compiles and attaches in 5-8 s under qemu TCG; a minute means it is stuck.
+  const ok = await Promise.race([ready.then(() => true), delay(120_000, false)]);
+  if (!ok) throw new CommandFailedError(argv.slice(0, 4), null, '', `${what} did not attach within 120 s`);
   return { tracer, lines };
 }
 
@@ -84,10 +89,32 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     progress('creating the sandbox (client and server netns, veth, firewall)');
     const sb = await createSandbox(target, cleanup, spec);
 
-    progress('attaching skb:kfree_skb');
-    const script = await target.bundled('bpf/kfree_skb_syn.bt');
+    // The hook listing first: it is evidence, and it names the conntrack
+    // callbacks this kernel registered, which are the probe points.
+    progress('listing the server netns hooks');
+    let hooks: HookList[] = [];
+    try {
+      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
+    } catch (e) {
+      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
+    }
+    let program: string | null = null;
+    if (kprobes.available) {
+      const probes = await chooseProbes(target, tracefs, hooks, spec.family);
+      if (probes.callbacks.length === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
+        unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'callbacks'})` });
+      } else {
+        program = await ctSynProgram(probes.callbacks);
+        if (probes.missing.length) progress(`not probed (not in available_filter_functions): ${probes.missing.join(', ')}`);
+      }
+    }
+
+    const args = [String(spec.port), sb.serverInode];
+    progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
     const { tracer, lines } = await startTracer(
-      target, cleanup, [bpftrace, '-f', 'json', script, String(spec.port), sb.serverInode], 'kfree_skb tracer',
+      target, cleanup,
+      program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
+      program ? 'conntrack tracer' : 'kfree_skb tracer',
     );
 
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
@@ -95,26 +122,23 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     await run(target, synArgv);
 
     // The drops happen in softirq context before connect() returns; wait until
-    // each SYN's drop is in, or a second has passed (a SYN not dropped: --after-confirm on a
-    // kernel where the trick does not work, or a broken sandbox).
+    // each SYN's drop is in, or two seconds have passed (a SYN not dropped
+    // means a broken sandbox, and the report will say no drop was seen).
+    // The entry is freed just after the drop's tracepoint: a short grace for it.
     const t0 = Date.now();
-    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 1000) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await delay(20, 0);
+    if (program) await delay(300, 0);
     const traced = await tracer.stop();
     const events = parseBpftraceJson(traced.stdout);
-    const { drops } = parseKfreeSkb(printfLines(events));
+    const ct0 = program ? parseCtSyn(printfLines(events)) : null;
+    const drops = ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;
+    const lost = lostEvents(events);
+    if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s): counts may be low` });
 
-    progress('reading the rule counter, the conntrack table and the hooks');
+    progress('reading the rule counter and the conntrack table');
     const ruleCounter = await readCounter(target, sb);
     const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-port-dst', String(spec.port)]);
     const ct = parseConntrackList((await run(target, ctArgv)).stdout);
-    let hooks: HookList[] = [];
-    try {
-      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
-    } catch (e) {
-      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
-    }
 
     const drop = summariseDrops(drops, reasons, hooks, spec.family, ruleCounter, sb.firewall.dropAt);
     const entry = ct[0];
@@ -128,7 +152,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
       afterConfirm: spec.afterConfirm,
       synsSent: spec.count,
       sandbox: { client: sb.client.name, server: sb.server.name, clientAddr: sb.clientAddr, serverAddr: sb.serverAddr },
-      callbacks: [],
+      callbacks: ct0 ? callbackHits(ct0, hooks, spec.family) : [],
       drop,
       conntrackEntries: ct.length,
       conntrackEntry: entry
@@ -139,7 +163,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
             flags: entry.flags,
           }
         : null,
-      unconfirmed: null,
+      unconfirmed: ct0 ? unconfirmedLife(ct0) : null,
       hooks,
       unavailable,
       verdict: '',

@@ -1,0 +1,74 @@
+import { readFile } from 'node:fs/promises';
+import { HOOK_NAMES, type HookList } from '../model/hooks.js';
+import type { CallbackHit, Unconfirmed } from '../model/trace-syn.js';
+import { IPS_CONFIRMED, type CtSynTrace } from '../parsers/ct-syn.js';
+import { PACKAGE_ROOT } from '../targets/local.js';
+import type { Target } from '../targets/target.js';
+import type { IpFamily } from '../tools/firewall.js';
+import { join } from 'node:path';
+
+/** Probe points for the unconfirmed entry's life; stable from 4.x to 6.18 (experiment.md). */
+export const LIFECYCLE_PROBES = ['__nf_conntrack_alloc', '__nf_conntrack_confirm', 'nf_conntrack_free'];
+
+const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The conntrack callbacks to probe: those the kernel registered in the
+ * server netns for the family (read from its hook listing, so ipv4_confirm on
+ * 6.1 and nf_confirm on 6.2+ come from the kernel, not from a version table),
+ * limited to names kprobes can attach to (tracefs available_filter_functions).
+ */
+export async function chooseProbes(target: Target, tracefs: string, hooks: HookList[], family: IpFamily): Promise<{ callbacks: string[]; missing: string[] }> {
+  const callbacks = [...new Set(hooks.filter((h) => h.family === family).flatMap((h) => h.entries.filter((e) => e.conntrack).map((e) => e.callback)))]
+    .filter((c) => SYMBOL.test(c));
+  const wanted = [...callbacks, ...LIFECYCLE_PROBES];
+  const r = await target.exec(['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`]);
+  const have = new Set(r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean));
+  return { callbacks: callbacks.filter((c) => have.has(c)), missing: wanted.filter((w) => !have.has(w)) };
+}
+
+/** bpf/ct_syn.bt with its probe lists filled in: kernel symbol names, checked against SYMBOL. */
+export async function ctSynProgram(callbacks: string[]): Promise<string> {
+  if (callbacks.length === 0 || !callbacks.every((c) => SYMBOL.test(c))) throw new Error('no valid callback to probe');
+  const tpl = await readFile(join(PACKAGE_ROOT, 'bpf/ct_syn.bt'), 'utf8');
+  return tpl
+    .replace(/^CALLBACK_PROBES$/m, callbacks.map((c) => `kprobe:${c}`).join(',\n'))
+    .replace(/^CALLBACK_RETPROBES$/m, callbacks.map((c) => `kretprobe:${c}`).join(',\n'));
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p + 0.5))]!;
+}
+
+export function callbackHits(t: CtSynTrace, hooks: HookList[], family: IpFamily): CallbackHit[] {
+  const hits = new Map<string, CallbackHit>();
+  for (const c of t.callbacks) {
+    const hook = HOOK_NAMES[family][c.hooknum] ?? `hook ${c.hooknum}`;
+    const key = `${c.callback}@${hook}`;
+    const entry = hooks.find((h) => h.family === family && h.hook === hook)?.entries.find((e) => e.callback === c.callback);
+    const h = hits.get(key) ?? { hook, priority: entry?.priority ?? null, callback: c.callback, hits: 0 };
+    h.hits++;
+    hits.set(key, h);
+  }
+  // In the order a packet meets them: hook order, then priority.
+  const order = HOOK_NAMES[family];
+  return [...hits.values()].sort((a, b) => order.indexOf(a.hook) - order.indexOf(b.hook) || (a.priority ?? 0) - (b.priority ?? 0));
+}
+
+export function unconfirmedLife(t: CtSynTrace): Unconfirmed {
+  const born = new Set(t.allocs.map((a) => a.ct));
+  const confirmedCts = new Set(t.confirms.map((c) => c.ct).filter((c) => born.has(c)));
+  for (const f of t.frees) if (f.status & IPS_CONFIRMED) confirmedCts.add(f.ct);
+  const unconf = t.frees.filter((f) => !(f.status & IPS_CONFIRMED));
+  const us = unconf.map((f) => f.lifetimeNs / 1000).sort((a, b) => a - b);
+  return {
+    allocated: born.size,
+    confirmed: confirmedCts.size,
+    freedUnconfirmed: unconf.length,
+    lifetimeUs: us.length ? { min: round(us[0]!), p50: round(percentile(us, 0.5)), max: round(us.at(-1)!) } : null,
+    destroyStack: unconf[0]?.stack ?? [],
+    allocatedIn: t.allocs[0]?.stack ?? [],
+  };
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
