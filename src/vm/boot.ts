@@ -77,7 +77,8 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
     await rm(runDir, { recursive: true, force: true });
   };
   try {
-    const timeout = o.bootTimeoutMs ?? 120_000;
+    // NFSCOPE_VM_BOOT_TIMEOUT_MS: for slow hosts, and for the test of a VM that never comes up.
+    const timeout = o.bootTimeoutMs ?? (Number(process.env.NFSCOPE_VM_BOOT_TIMEOUT_MS) || 120_000);
     const deadline = Date.now() + timeout;
     const died = qemu.done.then((r) => r);
     await Promise.race([agent.connect(agentSocket, deadline), died.then((r) => { throw new Error(`qemu exited (${r.exitCode}): ${r.stderr.trim()}`); })]);
