@@ -52,10 +52,11 @@ export function parseNftHooks(text: string): HookList[] {
       if (!hook) throw bad(`unknown hook '${name}'`);
       const device = isIngress ? (m[2] ?? '?') : undefined;
       const key = `${fam}/${hook}/${device ?? ''}`;
-      cur = out.get(key) ?? { family: fam, hook, ...(device ? { device } : {}), entries: [] };
-      // nft repeats netdev ingress under every family: keep one copy.
-      if (out.has(key) && isIngress) cur = { ...cur, entries: [] } as HookList & { dup?: true };
-      if (!out.has(key)) out.set(key, cur);
+      const seen = out.get(key);
+      // nft repeats netdev ingress under every family: keep the first copy, read the rest into a throwaway list.
+      cur = { family: fam, hook, ...(device ? { device } : {}), entries: [] };
+      if (!seen) out.set(key, cur);
+      else if (!isIngress) cur = seen;
     } else if ((m = line.match(/^([-+ ]?\d{10,11})\s+(?:chain (\S+) \S+ \S+|(\S+))(?: \[(\S+)\])?$/))) {
       if (!cur) throw bad('entry outside a hook');
       const prio = Number(m[1]!.trim());

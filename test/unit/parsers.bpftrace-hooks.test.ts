@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
@@ -8,7 +8,8 @@ import { ROOT } from '../helpers/sys.js';
 
 /** Real captures by scripts/capture-hooks-fixture.sh; meta.json beside each. */
 const FIX = join(ROOT, 'test/fixtures/bpftrace');
-const kernels = readdirSync(FIX);
+// Kernels with the host capture cases (scripts/capture/hooks-host.sh).
+const kernels = readdirSync(FIX).filter((k) => existsSync(join(FIX, k, 'conntrack-netdev')));
 const load = (k: string, c: string) =>
   parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(FIX, k, c, 'stdout.jsonl'), 'utf8'))));
 

@@ -4,7 +4,7 @@
 # bridge chains, runs the walk, and writes stdout plus meta.json (argv, versions,
 # kernel) under test/fixtures/bpftrace/<kernel>/<case>/. Removes the netns on exit.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 case_name=${1:-conntrack-netdev}
 ns="nfscap-$$"
 trap 'ip netns del "$ns" 2>/dev/null || true' EXIT INT TERM
