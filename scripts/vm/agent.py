@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """agent.py - nfscope's guest agent: runs argv for the host over a serial line.
 
-USAGE (in the guest, as PID 1's child): agent.py /dev/ttyS1
+USAGE (in the guest): agent.py /dev/ttyS1 [--pid1]
+With --pid1 it is the guest's init (scripts/vm/init hands over to it): it
+raises RLIMIT_MEMLOCK for bpftrace, reaps orphans, and powers the guest off
+when it is done (a PID 1 that exits panics the kernel).
 
 Protocol: one JSON object a line, both ways. Output is base64 (bytes stay bytes).
   host  -> {"id": N, "op": "exec",  "argv": [...], "timeout": ms?, "input": str?}
@@ -97,8 +100,47 @@ def do_spawn(fd, req):
     finish(fd, rid, p, t0, b"", errbuf[0] if errbuf else b"", False)
 
 
+def power_off():
+    os.sync()
+    import ctypes  # only now: it costs start-up time over 9p
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.reboot(0x4321FEDC)  # LINUX_REBOOT_CMD_POWER_OFF
+    os._exit(0)
+
+
+def reap_orphans():
+    # As PID 1, orphaned grandchildren are ours to wait for. Reap only pids
+    # this agent did not start itself (subprocess waits for those).
+    while True:
+        time.sleep(1)
+        for d in os.listdir("/proc"):
+            if not d.isdigit() or int(d) in (p.pid for p in list(procs.values())):
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                if st[0] == "Z" and st[1] == "1":
+                    os.waitpid(int(d), os.WNOHANG)
+            except (OSError, IndexError, ChildProcessError):
+                pass
+
+
 def main():
-    fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+    pid1 = "--pid1" in sys.argv
+    if pid1:
+        import resource
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        os.environ.update(PATH="/usr/sbin:/usr/bin:/sbin:/bin", HOME="/root", LANG="C.UTF-8")
+        threading.Thread(target=reap_orphans, daemon=True).start()
+    try:
+        serve(sys.argv[1])
+    finally:
+        if pid1:
+            power_off()
+
+
+def serve(dev):
+    fd = os.open(dev, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(fd)
     send(fd, {"id": 0, "op": "hello", "kernel": os.uname().release})
     buf = b""

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { delimiter, join, dirname, resolve } from 'node:path';
@@ -18,15 +19,17 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
   const [file, ...args] = argv;
   if (!file) throw new Error('empty argv');
   const t0 = performance.now();
+  const outFd = opts.stdoutFile ? openSync(opts.stdoutFile, 'w') : null;
   const child = spawn(file, args, {
-    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', outFd ?? 'pipe', 'pipe'],
     env: opts.env ? { ...process.env, ...opts.env } : process.env,
     cwd: opts.cwd,
     detached,
   });
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  child.stdout!.on('data', (b: Buffer) => out.push(b));
+  if (outFd !== null) closeSync(outFd);
+  child.stdout?.on('data', (b: Buffer) => out.push(b));
   child.stderr!.on('data', (b: Buffer) => err.push(b));
   if (opts.input !== undefined) child.stdin!.end(opts.input);
   let timedOut = false;

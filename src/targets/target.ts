@@ -19,6 +19,8 @@ export interface ExecOptions {
   env?: Record<string, string>;
   /** Working directory (local only). */
   cwd?: string;
+  /** Write stdout to this file instead of collecting it (local only; binary output). */
+  stdoutFile?: string;
 }
 
 /** A process that keeps running (a tracer): its output arrives line by line. */

@@ -62,7 +62,7 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
   const argv = qemuArgv({
     qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version, moddir: kernel.moddir,
-    stage2: join(PACKAGE_ROOT, 'scripts/vm/guest-init.sh'), consoleLog, agentSocket,
+    agent: join(PACKAGE_ROOT, 'scripts/vm/agent.py'), consoleLog, agentSocket,
     memoryMb: o.memoryMb ?? 1024, cpus: 2,
     bios: existsSync(QBOOT) ? QBOOT : undefined,
   });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rename, rm, writeFile, copyFile } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { loadOrder, parseModulesDep } from '../parsers/modules-dep.js';
@@ -31,6 +31,8 @@ export async function ensureInitramfs(host: Target, k: KernelInfo): Promise<stri
   const hash = createHash('sha256').update(init).update(order.join('\n')).digest('hex').slice(0, 12);
   const out = join(k.dir, `initramfs-${hash}.cpio`);
   if (existsSync(out)) return out;
+  // Archives of older init scripts are of no further use.
+  for (const f of await readdir(k.dir)) if (/^initramfs-[0-9a-f]+\.cpio$/.test(f)) await rm(join(k.dir, f), { force: true });
 
   const busybox = (await host.which('busybox')) ?? '/bin/busybox';
   const file = await readFile(busybox).catch(() => null);

@@ -6,7 +6,8 @@ export interface QemuArgvOptions {
   initramfs: string;
   kernelVersion: string;
   moddir: string;
-  stage2: string;
+  /** scripts/vm/agent.py: the guest's PID 1 after the initramfs. */
+  agent: string;
   consoleLog: string;
   agentSocket: string;
   memoryMb: number;
@@ -20,7 +21,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     'console=ttyS0', 'quiet', 'loglevel=4',
     // A panic reboots at once, and -no-reboot turns the reboot into qemu's exit.
     'panic=-1', 'oops=panic',
-    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`, `nfscope.init=${o.stage2}`,
+    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`, `nfscope.agent=${o.agent}`,
   ].join(' ');
   return [
     o.qemu,

@@ -9,9 +9,13 @@ import type { Target } from '../targets/target.js';
  * Same approach as the kernel's scripts/extract-vmlinux: find the compressed
  * payload by its magic and decompress one stream.
  */
+// Decompress to stdout: both tools stop at the payload's end and complain
+// about what follows it (the bzImage's trailing size field); the output
+// written up to there is the kernel, checked below by its ELF magic.
+// Debian 6.1 uses xz, Debian 6.12 zstd.
 const FORMATS: { magic: Buffer; ext: string; argv: (f: string) => string[] }[] = [
-  { magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), ext: 'xz', argv: (f) => ['xz', '-d', '-f', '--single-stream', f] },
-  { magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), ext: 'zst', argv: (f) => ['zstd', '-q', '-d', '-f', '--rm', f] },
+  { magic: Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), ext: 'xz', argv: (f) => ['xz', '-d', '-c', '--single-stream', f] },
+  { magic: Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), ext: 'zst', argv: (f) => ['zstd', '-q', '-d', '-c', f] },
 ];
 
 export function findPayload(image: Buffer): { offset: number; ext: string; argv: (f: string) => string[] } | null {
@@ -31,15 +35,9 @@ export async function ensureVmlinux(host: Target, vmlinuz: string, out: string):
   if (!p) return null;
   const tmp = `${out}.tmp.${p.ext}`;
   await writeFile(tmp, image.subarray(p.offset));
-  const r = await host.exec(p.argv(tmp), { timeoutMs: 120_000 });
   const raw = `${out}.tmp`;
-  // xz --single-stream stops after the payload and ignores what follows; a
-  // non-zero exit with an output file is the trailing-garbage warning.
-  if (!existsSync(raw)) {
-    await rm(tmp, { force: true });
-    void r;
-    return null;
-  }
+  await host.exec(p.argv(tmp), { timeoutMs: 120_000, stdoutFile: raw });
+  await rm(tmp, { force: true });
   const fh = await open(raw, 'r');
   const head = Buffer.alloc(4);
   await fh.read(head, 0, 4, 0);
@@ -49,6 +47,5 @@ export async function ensureVmlinux(host: Target, vmlinuz: string, out: string):
     return null;
   }
   await rename(raw, out);
-  await rm(tmp, { force: true });
   return out;
 }
