@@ -5,7 +5,7 @@ import { bpftraceBackend } from '../backends/hooks.js';
 import type { HookList } from '../model/hooks.js';
 import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { hookFromStack } from '../model/stack-hooks.js';
-import { lostEvents, parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
+import { lostEvents, mapData, parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
@@ -140,7 +140,9 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-port-dst', String(spec.port)]);
     const ct = parseConntrackList((await run(target, ctArgv)).stdout);
 
+    const moreDrops = Object.values(mapData(events, '@more_drops')).reduce((a, b) => a + b, 0);
     const drop = summariseDrops(drops, reasons, hooks, spec.family, ruleCounter, sb.firewall.dropAt);
+    if (drop) drop.count += moreDrops;
     const entry = ct[0];
     const report: TraceSynReport = {
       schemaVersion: TRACE_SYN_SCHEMA_VERSION,

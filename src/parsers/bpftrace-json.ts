@@ -58,3 +58,15 @@ export function lostEvents(events: BpftraceEvent[]): number {
   }
   return n;
 }
+
+/** The entries of a map printed at exit ({"type": "map", "data": {"@name": {key: value}}}); {} when absent. */
+export function mapData(events: BpftraceEvent[], name: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of events) {
+    if (e.type !== 'map') continue;
+    const m = (e.data as Record<string, unknown>)[name];
+    if (m && typeof m === 'object') for (const [k, v] of Object.entries(m)) out[k] = (out[k] ?? 0) + Number(v);
+    else if (typeof m === 'number') out[''] = (out[''] ?? 0) + m;
+  }
+  return out;
+}
