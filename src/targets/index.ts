@@ -21,8 +21,14 @@ export async function openTarget(spec: string | undefined, o: TargetOptions = {}
     const { QemuTarget } = await import('./qemu.js');
     return QemuTarget.boot({ kernelPackage: o.kernel, progress: o.progress });
   }
-  if (s === 'vagrant' || s.startsWith('ssh://')) {
-    throw new UsageError(`--target ${s} is not implemented yet (issue 4); use --target local or qemu`);
+  if (s.startsWith('ssh://')) {
+    const { parseSshSpec } = await import('./ssh-spec.js');
+    const { SshTarget } = await import('./ssh.js');
+    return new SshTarget(parseSshSpec(s));
+  }
+  if (s === 'vagrant') {
+    const { vagrantTarget } = await import('./vagrant.js');
+    return vagrantTarget(o.progress);
   }
   throw new UsageError(`unknown --target '${s}': expected local, qemu, vagrant or ssh://[user@]host[:port]`);
 }

@@ -1,15 +1,18 @@
 import { join } from 'node:path';
 import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
 import { PACKAGE_ROOT } from './local.js';
-import type { ExecOptions, RawRun, Running, Target } from './target.js';
+import type { ExecOptions, RawRun, Running } from './target.js';
+import { ExecBackedTarget } from './exec-backed.js';
 
 /**
  * The micro-VM as a target: argv runs in the guest through the agent. The
  * guest sees the host's root, so bundled files have the same paths there.
  */
-export class QemuTarget implements Target {
+export class QemuTarget extends ExecBackedTarget {
   readonly name = 'qemu';
-  private constructor(readonly vm: Vm) {}
+  private constructor(readonly vm: Vm) {
+    super();
+  }
 
   static async boot(o: VmOptions): Promise<QemuTarget> {
     return new QemuTarget(await bootVm(o));
@@ -52,33 +55,6 @@ export class QemuTarget implements Target {
         return stopping;
       },
     };
-  }
-
-  async readFile(path: string): Promise<string | null> {
-    const r = await this.exec(['cat', '--', path]);
-    return r.exitCode === 0 ? r.stdout : null;
-  }
-
-  async readFileBuffer(path: string): Promise<Buffer | null> {
-    // base64 on the guest side keeps binary files (config.gz) intact over the text protocol.
-    const r = await this.exec(['base64', '-w0', '--', path]);
-    return r.exitCode === 0 ? Buffer.from(r.stdout, 'base64') : null;
-  }
-
-  async listDir(path: string): Promise<string[] | null> {
-    const r = await this.exec(['ls', '-1A', '--', path]);
-    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : null;
-  }
-
-  async exists(path: string): Promise<boolean> {
-    return (await this.exec(['test', '-e', path])).exitCode === 0;
-  }
-
-  async which(program: string): Promise<string | null> {
-    for (const d of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin']) {
-      if ((await this.exec(['test', '-x', `${d}/${program}`])).exitCode === 0) return `${d}/${program}`;
-    }
-    return null;
   }
 
   async bundled(rel: string): Promise<string> {

@@ -1,0 +1,40 @@
+import type { ExecOptions, RawRun, Running, Target } from './target.js';
+
+/**
+ * File access for targets that can only run argv (a VM agent, ssh): every
+ * helper is one argv, so paths travel as arguments, never as shell text.
+ */
+export abstract class ExecBackedTarget implements Target {
+  abstract readonly name: string;
+  abstract exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
+  abstract spawn(argv: string[], opts?: ExecOptions): Running;
+  abstract bundled(rel: string): Promise<string>;
+  abstract close(): Promise<void>;
+
+  async readFile(path: string): Promise<string | null> {
+    const r = await this.exec(['cat', '--', path]);
+    return r.exitCode === 0 ? r.stdout : null;
+  }
+
+  async readFileBuffer(path: string): Promise<Buffer | null> {
+    // base64 on the far side keeps binary files (config.gz) intact over text transports.
+    const r = await this.exec(['base64', '-w0', '--', path]);
+    return r.exitCode === 0 ? Buffer.from(r.stdout, 'base64') : null;
+  }
+
+  async listDir(path: string): Promise<string[] | null> {
+    const r = await this.exec(['ls', '-1A', '--', path]);
+    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : null;
+  }
+
+  async exists(path: string): Promise<boolean> {
+    return (await this.exec(['test', '-e', path])).exitCode === 0;
+  }
+
+  async which(program: string): Promise<string | null> {
+    for (const d of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin', '/usr/local/sbin']) {
+      if ((await this.exec(['test', '-x', `${d}/${program}`])).exitCode === 0) return `${d}/${program}`;
+    }
+    return null;
+  }
+}
