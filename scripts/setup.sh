@@ -27,6 +27,13 @@ TOOLS=(
   busybox:busybox-static:busybox
   depmod:kmod:kmod
   cpio:cpio:cpio
+  xz:xz-utils:xz
+  zstd:zstd:zstd
+  setpriv:util-linux:util-linux
+  python3:python3:python3
+  ssh:openssh-client:openssh-clients
+  sshd:openssh-server:openssh-server
+  vagrant:vagrant:vagrant
   git:git:git
 )
 
@@ -50,6 +57,13 @@ if [ "${#missing_pkgs[@]}" -gt 0 ]; then
     if [ -z "$(ls -A /var/lib/apt/lists 2>/dev/null | grep -v -e lock -e partial)" ] || ! apt-cache show "${missing_pkgs[0]}" >/dev/null 2>&1; then
       apt-get update -q
     fi
+    # No service may start from a package's install script (openssh-server
+    # would leave an sshd on port 22): policy-rc.d says no for the duration.
+    created_policy=""
+    if [ ! -e /usr/sbin/policy-rc.d ]; then
+      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
+    fi
+    trap '[ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
     apt-get install -y -q --no-install-recommends "${missing_pkgs[@]}"
   elif command -v dnf >/dev/null 2>&1; then
     dnf install -y "${missing_pkgs[@]}"

@@ -7,12 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { shellQuote } from '../../src/lib/errors.js';
 import { SshTarget } from '../../src/targets/ssh.js';
 import { parseSshSpec } from '../../src/targets/ssh-spec.js';
+import { HOSTILE } from '../helpers/hostile.js';
 
-export const HOSTILE = [
-  '', ' ', "'", "''", '"', '\\', '$(touch /tmp/nfscope-pwned)', '`touch /tmp/nfscope-pwned`', '${HOME}', '$HOME',
-  'a b', 'a\nb', 'a\tb', ';reboot', '&& rm -rf /', '| cat /etc/shadow', '>/tmp/x', '<(id)', '*', '?', '[a]', '~root',
-  '-n', '--', '#comment', "it's", "'\"'\"'", 'ünïcødé ☃', '!', '!!', '%s%n', 'x'.repeat(5000), "\\'", '\u0001\u007f',
-];
+
 
 describe('shellQuote', () => {
   it('round-trips hostile strings through /bin/sh', async () => {
