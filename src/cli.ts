@@ -57,6 +57,10 @@ export function buildCli(): Command {
     .option('--json', 'print {bootMs, exitCode, stdout, stderr} as JSON')
     .argument('<argv...>', 'the command and its arguments (after --)')
     .action(async (argv: string[], o) => (await import('./commands/vm.js')).runVmRun(argv, o));
+  vm.command('debuginfo')
+    .description("fetch and cache the kernel's debug info (the -dbg package) so drgn works in the VM")
+    .addOption(kernel())
+    .action(async (o) => (await import('./commands/vm.js')).runVmDebuginfo(o));
   vm.command('status')
     .description('kernels in the cache, VMs running')
     .option('--json', 'machine-readable output')

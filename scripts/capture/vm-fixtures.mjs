@@ -23,16 +23,18 @@ const setup = [
   ['ip', 'netns', 'exec', 'cap', 'ip', 'link', 'add', 'capa', 'type', 'veth', 'peer', 'name', 'capb'],
   ['ip', 'netns', 'exec', 'cap', 'nft', 'add', 'table', 'netdev', 't'],
   ['ip', 'netns', 'exec', 'cap', 'nft', 'add', 'chain', 'netdev', 't', 'i', '{ type filter hook ingress device capa priority -5; }'],
-  ['modprobe', 'nfnetlink_hook'],
 ];
+const optional = [['modprobe', 'nfnetlink_hook']]; // absent on Debian 6.1
 const t = await QemuTarget.boot({ kernelPackage, progress: (m) => console.error(m) });
 try {
   for (const a of setup) {
     const r = await t.exec(a);
     if (r.exitCode !== 0) throw new Error(`${a.join(' ')}: ${r.stderr}`);
   }
+  for (const a of optional) await t.exec(a);
   const kernel = t.vm.guestKernel;
   const versions = {
+    drgn: null,
     nft: (await t.exec(['nft', '--version'])).stdout.trim(),
     bpftrace: (await t.exec(['bpftrace', '--version'])).stdout.trim(),
   };
@@ -40,9 +42,19 @@ try {
     { tool: 'nft', file: 'stdout.txt', argv: ['nsenter', '--net=/run/netns/cap', 'nft', 'list', 'hooks'] },
     { tool: 'bpftrace', file: 'stdout.jsonl', argv: ['nsenter', '--net=/run/netns/cap', 'bpftrace', '-f', 'json', join(root, 'bpf/nf_hooks.bt'), '31'] },
   ];
+  // drgn needs the kernel's DWARF: only when `nfscope vm debuginfo` cached it.
+  if ((await t.exec(['test', '-e', `/usr/lib/debug/boot/vmlinux-${t.vm.guestKernel}`])).exitCode === 0) {
+    const inode = (await t.exec(['stat', '-L', '-c', '%i', '/run/netns/cap'])).stdout.trim();
+    versions.drgn = (await t.exec(['drgn', '--version'])).stdout.trim();
+    runs.push({ tool: 'drgn', file: 'stdout.jsonl', argv: ['drgn', '--quiet', join(root, 'scripts/drgn/nf_hooks.py'), inode, '31'] });
+  }
   for (const r of runs) {
     const out = await t.exec(r.argv, { timeoutMs: 120_000 });
     if (out.exitCode !== 0) throw new Error(`${r.argv.join(' ')}: ${out.stderr}`);
+    if (!out.stdout.trim()) {
+      console.error(`${r.tool}: no output on ${t.vm.guestKernel} (nft list hooks needs CONFIG_NETFILTER_NETLINK_HOOK): not recorded`);
+      continue;
+    }
     const dir = join(root, 'test/fixtures', r.tool, kernel, caseName);
     mkdirSync(dir, { recursive: true });
     writeFileSync(join(dir, r.file), out.stdout);

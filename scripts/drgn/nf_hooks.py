@@ -16,7 +16,8 @@ import os
 import sys
 
 from drgn import cast
-from drgn.helpers.linux.net import for_each_net, for_each_netdev
+from drgn.helpers.linux.list import list_for_each_entry
+from drgn.helpers.linux.net import for_each_net
 
 prog = globals()["prog"]  # provided by the drgn CLI
 
@@ -54,7 +55,8 @@ def main():
             for h in range(count):
                 emit(family, h, getattr(nf, attr)[h].read_())
     if mask & 16:
-        for dev in for_each_netdev(net):
+        # drgn 0.0.22 has no for_each_netdev: walk net->dev_base_head.
+        for dev in list_for_each_entry("struct net_device", net.dev_base_head.address_of_(), "dev_list"):
             name = dev.name.string_().decode()
             for h, attr in ((0, "nf_hooks_ingress"), (1, "nf_hooks_egress")):
                 try:

@@ -1,6 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot } from '../vm/kernel.js';
+import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel } from '../vm/kernel.js';
+import { ensureDebuginfo } from '../vm/debuginfo.js';
+import { LocalTarget } from '../targets/local.js';
 import { VM_RUN_ROOT } from '../vm/boot.js';
 import { withTarget } from '../targets/index.js';
 import type { QemuTarget } from '../targets/qemu.js';
@@ -35,4 +37,12 @@ export async function runVmStatus(o: { json?: boolean }): Promise<void> {
     if (!kernels.length) process.stdout.write('  (empty: the first --target qemu run fetches linux-image-amd64)\n');
     process.stdout.write(`VMs running: ${running.length ? running.join(', ') : 'none'}\n`);
   }
+}
+
+export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
+  const host = new LocalTarget();
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const k = await ensureKernel(host, o.kernel ?? DEFAULT_KERNEL_PACKAGE, progress);
+  const dir = await ensureDebuginfo(host, k, progress);
+  process.stdout.write(`debug info for ${k.package} (${k.version}) cached in ${dir}\n`);
 }

@@ -10,6 +10,7 @@ import { CLI, nfscope } from '../helpers/sys.js';
 import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 import { hooksReports } from '../../src/commands/hooks.js';
+import { debuginfoCached } from '../../src/vm/debuginfo.js';
 
 const VM_TIMEOUT = 240_000;
 
@@ -55,6 +56,29 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
         const nft = await hooksReports(t, { ...opts, backend: 'nft' });
         expect(view(nft.reports[0]!.hooks)).toEqual(view(reports[0]!.hooks));
       }
+    } finally {
+      await t.close();
+    }
+  }, VM_TIMEOUT);
+
+  it('hooks: drgn agrees with the bpftrace walk (needs the cached -dbg package)', async (ctx) => {
+    const t = await QemuTarget.boot({ kernelPackage: k.pkg });
+    try {
+      if (!debuginfoCached(t.vm.kernel)) {
+        ctx.skip(`no debug info cached for ${t.vm.kernel.package}: run 'nfscope vm debuginfo --kernel ${k.pkg}' (about 1 GB)`);
+      }
+      for (const a of [['ip', 'netns', 'add', 'd'], ['ip', 'netns', 'exec', 'd', 'iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT'],
+        ['ip', 'netns', 'exec', 'd', 'ip', 'link', 'add', 'da', 'type', 'veth', 'peer', 'name', 'db'], ['ip', 'netns', 'exec', 'd', 'nft', 'add', 'table', 'netdev', 't'],
+        ['ip', 'netns', 'exec', 'd', 'nft', 'add', 'chain', 'netdev', 't', 'e', '{ type filter hook egress device db priority 9; }']]) {
+        const r = await t.exec(a);
+        expect(r.exitCode, r.stderr).toBe(0);
+      }
+      const view = (hs: { family: string; hook: string; device?: string; entries: { priority: number; callback: string }[] }[]) =>
+        Object.fromEntries(hs.map((h) => [`${h.family} ${h.hook} ${h.device ?? ''}`, h.entries.map((e) => `${e.priority} ${e.callback}`)]));
+      const bt = await hooksReports(t, { netns: 'd', family: 'all', backend: 'bpftrace' });
+      const dg = await hooksReports(t, { netns: 'd', family: 'all', backend: 'drgn' });
+      expect(view(dg.reports[0]!.hooks)).toEqual(view(bt.reports[0]!.hooks));
+      expect(view(dg.reports[0]!.hooks)['netdev EGRESS db']).toEqual(['9 nft_do_chain_netdev']);
     } finally {
       await t.close();
     }

@@ -1,0 +1,57 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CapabilityError } from '../lib/errors.js';
+import { run } from '../tools/run.js';
+import type { Target } from '../targets/target.js';
+import type { KernelInfo } from './kernel.js';
+
+/**
+ * Kernel DWARF for drgn in the micro-VM: Debian's linux-image-VERSION-dbg
+ * (860 MB for 6.1, 5.6 GB unpacked). Only vmlinux and the netfilter modules
+ * are kept, under <kernel cache>/dbg/usr/lib/debug, which the VM's init binds
+ * at /usr/lib/debug, where drgn looks.
+ */
+export function debuginfoDir(k: KernelInfo): string {
+  return join(k.dir, 'dbg');
+}
+
+export function debuginfoCached(k: KernelInfo): boolean {
+  return existsSync(join(debuginfoDir(k), 'usr/lib/debug/boot', `vmlinux-${k.version}`));
+}
+
+/** The members to keep: tar --wildcards patterns. */
+export function debuginfoMembers(version: string): string[] {
+  return [
+    `./usr/lib/debug/boot/vmlinux-${version}`,
+    ...['net/netfilter', 'net/ipv4/netfilter', 'net/ipv6/netfilter', 'net/bridge/netfilter'].map(
+      (d) => `./usr/lib/debug/lib/modules/${version}/kernel/${d}/*`,
+    ),
+  ];
+}
+
+export async function ensureDebuginfo(host: Target, k: KernelInfo, progress: (m: string) => void = () => {}): Promise<string> {
+  const dir = debuginfoDir(k);
+  if (debuginfoCached(k)) return dir;
+  const pkg = `${k.package}-dbg`;
+  const tmp = await mkdtemp(join(k.dir, '.dbg-'));
+  try {
+    progress(`fetching ${pkg} (about 1 GB) with apt-get download`);
+    await run(host, ['apt-get', 'download', pkg], { cwd: tmp, timeoutMs: 1_800_000, hint: `no ${pkg}: is the package list current (apt-get update)?` });
+    const deb = (await readdir(tmp)).find((f) => f.endsWith('.deb'));
+    if (!deb) throw new CapabilityError(`apt-get download ${pkg} produced no .deb`);
+    await run(host, ['ar', 'x', deb], { cwd: tmp, timeoutMs: 300_000, hint: 'ar comes with binutils' });
+    await rm(join(tmp, deb));
+    const data = (await readdir(tmp)).find((f) => f.startsWith('data.tar'));
+    if (!data) throw new CapabilityError(`${pkg} has no data.tar member`);
+    progress(`extracting vmlinux and the netfilter modules' debug info from ${pkg}`);
+    await mkdir(join(tmp, 'out'));
+    await run(host, ['tar', '-x', '-f', data, '-C', join(tmp, 'out'), '--wildcards', ...debuginfoMembers(k.version)], { cwd: tmp, timeoutMs: 1_800_000 });
+    await rm(dir, { recursive: true, force: true });
+    await rename(join(tmp, 'out'), dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  if (!debuginfoCached(k)) throw new CapabilityError(`${pkg} held no vmlinux-${k.version}`);
+  return dir;
+}
