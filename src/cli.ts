@@ -44,7 +44,7 @@ export function buildCli(): Command {
     .option('--count <n>', 'SYNs to send (1-1000)', '1')
     .option('--firewall <fw>', 'iptables|nft', 'iptables')
     .option('--after-confirm', 'drop in an nft chain at priority 2147483647 registered before conntrack (observation 4)')
-    .option('--in-place', "use the target's own namespace and firewall (not implemented yet)")
+    .option('--in-place', "the target's own namespace and firewall are the server (classroom VM); every rule is undone after")
     .addOption(target())
     .addOption(kernel())
     .option('--json', 'machine-readable output')

@@ -25,10 +25,8 @@ export function parseTraceSynOptions(o: TraceSynOptions): TraceSynSpec {
     count: intOption('--count', o.count, 1, 1000),
     firewall: choiceOption('--firewall', o.firewall, ['iptables', 'nft'] as const),
     afterConfirm: Boolean(o.afterConfirm),
+    inPlace: Boolean(o.inPlace),
   };
-  if (o.inPlace) {
-    throw new UsageError('--in-place is not implemented yet: nfscope only runs the experiment in its own sandbox namespaces for now');
-  }
   return spec;
 }
 

@@ -55,15 +55,36 @@ export function callbackHits(t: CtSynTrace, hooks: HookList[], family: IpFamily)
   return [...hits.values()].sort((a, b) => order.indexOf(a.hook) - order.indexOf(b.hook) || (a.priority ?? 0) - (b.priority ?? 0));
 }
 
+/**
+ * Each entry's life in time order. Entries are told apart by lifetime, not by
+ * address: the slab hands a freed nf_conn's address to the next allocation
+ * (seen on 6.1: three SYNs, one address).
+ */
 export function unconfirmedLife(t: CtSynTrace): Unconfirmed {
-  const born = new Set(t.allocs.map((a) => a.ct));
-  const confirmedCts = new Set(t.confirms.map((c) => c.ct).filter((c) => born.has(c)));
-  for (const f of t.frees) if (f.status & IPS_CONFIRMED) confirmedCts.add(f.ct);
+  type Ev = { at: bigint; kind: 'A' | 'F' | 'X'; ct: string; status?: number };
+  const evs: Ev[] = [
+    ...t.allocs.map((a): Ev => ({ at: a.nsecs, kind: 'A', ct: a.ct })),
+    ...t.confirms.map((c): Ev => ({ at: c.nsecs, kind: 'F', ct: c.ct })),
+    ...t.frees.map((f): Ev => ({ at: f.nsecs, kind: 'X', ct: f.ct, status: f.status })),
+  ].sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
+  const live = new Map<string, { confirmed: boolean }>();
+  let confirmed = 0;
+  for (const e of evs) {
+    const l = live.get(e.ct);
+    if (e.kind === 'A') live.set(e.ct, { confirmed: false });
+    else if (e.kind === 'F' && l && !l.confirmed) {
+      l.confirmed = true;
+      confirmed++;
+    } else if (e.kind === 'X') {
+      if (l && !l.confirmed && e.status! & IPS_CONFIRMED) confirmed++;
+      live.delete(e.ct);
+    }
+  }
   const unconf = t.frees.filter((f) => !(f.status & IPS_CONFIRMED));
   const us = unconf.map((f) => f.lifetimeNs / 1000).sort((a, b) => a - b);
   return {
-    allocated: born.size,
-    confirmed: confirmedCts.size,
+    allocated: t.allocs.length,
+    confirmed,
     freedUnconfirmed: unconf.length,
     lifetimeUs: us.length ? { min: round(us[0]!), p50: round(percentile(us, 0.5)), max: round(us.at(-1)!) } : null,
     destroyStack: unconf[0]?.stack ?? [],

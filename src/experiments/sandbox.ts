@@ -9,7 +9,9 @@ import type { Target } from '../targets/target.js';
 export interface Sandbox {
   id: string;
   client: NetnsRef & { kind: 'named' };
-  server: NetnsRef & { kind: 'named' };
+  /** A netns of nfscope's, or with --in-place the target's own (kind 'current'). */
+  server: NetnsRef;
+  inPlace: boolean;
   clientIf: string;
   serverIf: string;
   clientAddr: string;
@@ -23,6 +25,8 @@ export interface SandboxSpec {
   port: number;
   firewall: Firewall;
   afterConfirm: boolean;
+  /** The server is the target's own netns and firewall; only the client netns is nfscope's. */
+  inPlace?: boolean;
 }
 
 /** Addresses from test ranges, random per run so concurrent runs never collide. */
@@ -47,43 +51,59 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   const rnd = randomBytes(6);
   const id = rnd.subarray(0, 3).toString('hex');
   const client = { kind: 'named' as const, name: `nfs-${id}-c` };
-  const server = { kind: 'named' as const, name: `nfs-${id}-s` };
+  const server: NetnsRef = spec.inPlace ? { kind: 'current' } : { kind: 'named', name: `nfs-${id}-s` };
   const clientIf = `nfs${id}c`;
   const serverIf = `nfs${id}s`;
   const addr = sandboxAddresses(spec.family, rnd.subarray(3));
+  /** `ip` in a netns: -n NAME for ours, plain for the target's own. */
+  const ipIn = (ns: NetnsRef, args: string[]) => ['ip', ...(ns.kind === 'named' ? ['-n', ns.name] : []), ...args];
 
   for (const ns of [client, server]) {
+    if (ns.kind !== 'named') continue;
     cleanup.push(`ip netns del ${ns.name}`, async () => {
       await run(target, ['ip', 'netns', 'del', ns.name]);
     });
     await run(target, ['ip', 'netns', 'add', ns.name]);
   }
-  cleanup.push(`ip link del ${clientIf}`, async () => {
-    // Deleting either end deletes the pair; gone already if the netns went first.
-    await target.exec(['ip', '-n', client.name, 'link', 'del', clientIf]);
+  // The server end is made where the server lives; the peer goes to the client netns.
+  cleanup.push(`ip link del ${serverIf}`, async () => {
+    // Deleting either end deletes the pair; gone already if a netns went first.
+    await target.exec(ipIn(server, ['link', 'del', serverIf]));
   });
-  await run(target, ['ip', '-n', client.name, 'link', 'add', clientIf, 'type', 'veth', 'peer', 'name', serverIf, 'netns', server.name]);
+  await run(target, ipIn(server, ['link', 'add', serverIf, 'type', 'veth', 'peer', 'name', clientIf, 'netns', client.name]));
 
   const v6 = spec.family === 'ipv6';
-  const ends: [typeof client, string, string][] = [[client, clientIf, addr.client], [server, serverIf, addr.server]];
+  const ends: [NetnsRef, string, string][] = [[client, clientIf, addr.client], [server, serverIf, addr.server]];
   for (const [ns, ifname, a] of ends) {
-    await run(target, ['ip', '-n', ns.name, 'link', 'set', 'lo', 'up']);
+    if (ns.kind === 'named') await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
     // nodad: no 1-2 s of duplicate address detection before the address works.
-    await run(target, ['ip', '-n', ns.name, 'addr', 'add', `${a}/${addr.prefix}`, 'dev', ifname, ...(v6 ? ['nodad'] : [])]);
-    await run(target, ['ip', '-n', ns.name, 'link', 'set', ifname, 'up']);
+    await run(target, ipIn(ns, ['addr', 'add', `${a}/${addr.prefix}`, 'dev', ifname, ...(v6 ? ['nodad'] : [])]));
+    await run(target, ipIn(ns, ['link', 'set', ifname, 'up']));
   }
   // Static neighbours: the first SYN is not held back by ARP/ND, so every SYN
   // sent is a SYN that reaches the server's hooks at once.
-  const mac = async (ns: string, ifname: string) =>
-    (JSON.parse((await run(target, ['ip', '-j', '-n', ns, 'link', 'show', ifname])).stdout) as { address: string }[])[0]!.address;
-  const [cmac, smac] = [await mac(client.name, clientIf), await mac(server.name, serverIf)];
-  await run(target, ['ip', '-n', client.name, 'neigh', 'replace', addr.server, 'lladdr', smac, 'dev', clientIf, 'nud', 'permanent']);
-  await run(target, ['ip', '-n', server.name, 'neigh', 'replace', addr.client, 'lladdr', cmac, 'dev', serverIf, 'nud', 'permanent']);
+  const mac = async (ns: NetnsRef, ifname: string) =>
+    (JSON.parse((await run(target, ['ip', '-j', ...ipIn(ns, ['link', 'show', ifname]).slice(1)])).stdout) as { address: string }[])[0]!.address;
+  const [cmac, smac] = [await mac(client, clientIf), await mac(server, serverIf)];
+  await run(target, ipIn(client, ['neigh', 'replace', addr.server, 'lladdr', smac, 'dev', clientIf, 'nud', 'permanent']));
+  await run(target, ipIn(server, ['neigh', 'replace', addr.client, 'lladdr', cmac, 'dev', serverIf, 'nud', 'permanent']));
 
-  // Rules live in the server netns and vanish with it (undo registered above).
+  // In a sandbox the rules vanish with the server netns; in place, each has its undo.
   const plan = firewallPlan(spec.firewall, spec.family, spec.port, spec.afterConfirm);
-  for (const s of plan.steps) await run(target, inNetns(server, s.argv));
+  for (const s of plan.steps) {
+    if (s.undo) {
+      const undo = s.undo;
+      cleanup.push(`undo: ${s.what}`, async () => {
+        await run(target, inNetns(server, undo));
+      });
+    }
+    await run(target, inNetns(server, s.argv));
+  }
 
-  const serverInode = (await run(target, ['stat', '-L', '-c', '%i', `${NETNS_DIR}/${server.name}`])).stdout.trim();
-  return { id, client, server, clientIf, serverIf, clientAddr: addr.client, serverAddr: addr.server, serverInode, firewall: plan };
+  const nsPath = server.kind === 'named' ? `${NETNS_DIR}/${server.name}` : '/proc/self/ns/net';
+  const serverInode = (await run(target, ['stat', '-L', '-c', '%i', nsPath])).stdout.trim();
+  return {
+    id, client, server, inPlace: Boolean(spec.inPlace), clientIf, serverIf,
+    clientAddr: addr.client, serverAddr: addr.server, serverInode, firewall: plan,
+  };
 }

@@ -12,7 +12,7 @@ import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
 import { createSandbox, type Sandbox } from './sandbox.js';
 import { ensureTracefs } from '../tools/tracefs.js';
-import { inNetns } from '../tools/netns.js';
+import { inNetns, netnsLabel } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
@@ -28,9 +28,30 @@ export interface TraceSynSpec {
   count: number;
   firewall: Firewall;
   afterConfirm: boolean;
+  /** The target's own netns and firewall as the server (the classroom VM), never the default. */
+  inPlace?: boolean;
 }
 
 export type Progress = (msg: string) => void;
+
+/**
+ * NFSCOPE_CAPTURE_DIR=test/fixtures: keep the tracer's raw output of this run
+ * as a parser fixture, with argv, bpftrace version and kernel beside it.
+ */
+async function captureFixture(tool: string, kernel: string, spec: TraceSynSpec, stdout: string, argv: string[]): Promise<void> {
+  const root = process.env.NFSCOPE_CAPTURE_DIR;
+  if (!root) return;
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const name = `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`;
+  const dir = join(root, tool, kernel, name);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'stdout.jsonl'), stdout);
+  await writeFile(join(dir, 'meta.json'), JSON.stringify({
+    argv: argv.join(' '), tool: 'bpftrace v0.17.0 (Debian 12)', kernel, captured: new Date().toISOString(),
+    setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
+  }, null, 2) + '\n');
+}
 
 /** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
 async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
@@ -56,11 +77,14 @@ async function startTracer(target: Target, cleanup: Cleanup, argv: string[], wha
   return { tracer, lines };
 }
 
-async function readCounter(target: Target, sb: Sandbox): Promise<{ rule: string; packets: number } | null> {
+async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{ rule: string; packets: number } | null> {
   const c = sb.firewall.counter;
   const out = (await run(target, inNetns(sb.server, c.argv))).stdout;
   const counters = c.kind === 'iptables' ? parseIptablesSaveCounters(out, c.chain) : parseNftJsonCounters(out, c.chain);
-  const drop = counters.find((x) => /DROP|drop/.test(x.rule));
+  // The rule nfscope added: in place, the user's own DROP rules sit in the same chain.
+  const drop = c.kind === 'iptables'
+    ? counters.find((x) => x.rule.includes(`--dport ${port}`) && /-j DROP$/.test(x.rule))
+    : counters.find((x) => /drop/.test(x.rule));
   return drop ? { rule: drop.rule, packets: drop.packets } : null;
 }
 
@@ -86,7 +110,9 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');
 
-    progress('creating the sandbox (client and server netns, veth, firewall)');
+    progress(spec.inPlace
+      ? "in place: a client netns and veth; the DROP rule goes in this target's own firewall (undone afterwards)"
+      : 'creating the sandbox (client and server netns, veth, firewall)');
     const sb = await createSandbox(target, cleanup, spec);
 
     // The hook listing first: it is evidence, and it names the conntrack
@@ -129,6 +155,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await delay(20, 0);
     if (program) await delay(300, 0);
     const traced = await tracer.stop();
+    await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel, spec, traced.stdout, program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv);
     const events = parseBpftraceJson(traced.stdout);
     const ct0 = program ? parseCtSyn(printfLines(events)) : null;
     const drops = ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;
@@ -136,8 +163,9 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s): counts may be low` });
 
     progress('reading the rule counter and the conntrack table');
-    const ruleCounter = await readCounter(target, sb);
-    const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-port-dst', String(spec.port)]);
+    const ruleCounter = await readCounter(target, sb, spec.port);
+    // The flow from our client only: in place, the table also holds the target's own flows.
+    const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-src', sb.clientAddr, '--orig-port-dst', String(spec.port)]);
     const ct = parseConntrackList((await run(target, ctArgv)).stdout);
 
     const moreDrops = Object.values(mapData(events, '@more_drops')).reduce((a, b) => a + b, 0);
@@ -153,7 +181,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
       firewall: spec.firewall,
       afterConfirm: spec.afterConfirm,
       synsSent: spec.count,
-      sandbox: { client: sb.client.name, server: sb.server.name, clientAddr: sb.clientAddr, serverAddr: sb.serverAddr },
+      sandbox: { client: sb.client.name, server: netnsLabel(sb.server), inPlace: sb.inPlace, clientAddr: sb.clientAddr, serverAddr: sb.serverAddr },
       callbacks: ct0 ? callbackHits(ct0, hooks, spec.family) : [],
       drop,
       conntrackEntries: ct.length,

@@ -41,7 +41,7 @@ export interface TraceSynReport {
   firewall: 'iptables' | 'nft';
   afterConfirm: boolean;
   synsSent: number;
-  sandbox: { client: string; server: string; clientAddr: string; serverAddr: string } | null;
+  sandbox: { client: string; server: string; inPlace: boolean; clientAddr: string; serverAddr: string } | null;
   callbacks: CallbackHit[];
   drop: DropObservation | null;
   /** How many flows to the port the table holds (one per SYN with --after-confirm). */

@@ -5,7 +5,7 @@ import { renderHooksTable } from './hooks-table.js';
 export function renderTraceSyn(r: TraceSynReport): string {
   const o: string[] = [];
   o.push(`nfscope trace-syn: kernel ${r.kernel}, target ${r.target}, ${r.family} tcp dport ${r.port}, firewall ${r.firewall}${r.afterConfirm ? ', drop chain after confirm' : ''}`);
-  if (r.sandbox) o.push(`sandbox: client ${r.sandbox.client} [${r.sandbox.clientAddr}] → server ${r.sandbox.server} [${r.sandbox.serverAddr}]; ${r.synsSent} SYN(s) sent`);
+  if (r.sandbox) o.push(`${r.sandbox.inPlace ? 'in place' : 'sandbox'}: client ${r.sandbox.client} [${r.sandbox.clientAddr}] → server ${r.sandbox.server} [${r.sandbox.serverAddr}]; ${r.synsSent} SYN(s) sent`);
   o.push('', '[1] Conntrack callbacks that saw the SYN');
   if (r.callbacks.length) for (const c of r.callbacks) o.push(`    ${c.hook.padEnd(13)} ${String(c.priority ?? '?').padStart(11)} ${c.callback}  hits=${c.hits}`);
   else o.push('    not observed (see below)');

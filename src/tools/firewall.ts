@@ -8,11 +8,20 @@ export type IpFamily = 'ipv4' | 'ipv6';
 export const NF_PRI_LAST = 2147483647;
 
 const ipt = (f: IpFamily) => (f === 'ipv4' ? 'iptables' : 'ip6tables');
+
+/**
+ * An INPUT rule appended (the article's `iptables -A INPUT …`), removed by
+ * the same spec with -D. Chains and rules in nfscope's own nft tables go
+ * with their table.
+ */
+function ipRule(cmd: string, spec: string[]): { argv: string[]; undo: string[] } {
+  return { argv: [cmd, '-A', 'INPUT', ...spec], undo: [cmd, '-D', 'INPUT', ...spec] };
+}
 const nftFam = (f: IpFamily) => (f === 'ipv4' ? 'ip' : 'ip6');
 
 export interface FirewallPlan {
-  /** Commands in the order they must run. Order matters for --after-confirm. */
-  steps: { what: string; argv: string[] }[];
+  /** Commands in the order they must run (order matters for --after-confirm), each with its undo. */
+  steps: { what: string; argv: string[]; undo?: string[] }[];
   /** How to read the drop rule's counter afterwards. */
   counter: { kind: 'iptables'; argv: string[]; chain: string } | { kind: 'nft'; argv: string[]; chain: string };
   /** Where the drop rule sits, as the user would describe it. */
@@ -30,15 +39,15 @@ export function firewallPlan(fw: Firewall, family: IpFamily, port: number, after
   const p = String(port);
   const steps: FirewallPlan['steps'] = [];
   const ctRule = fw === 'iptables'
-    ? [{ what: 'a conntrack rule (iptables -m conntrack)', argv: [ipt(family), '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'] }]
+    ? [{ what: 'a conntrack rule (iptables -m conntrack)', ...ipRule(ipt(family), ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT']) }]
     : [
-        { what: 'nft table for conntrack', argv: ['nft', 'add', 'table', f, 'nfscope_ct'] },
+        { what: 'nft table for conntrack', argv: ['nft', 'add', 'table', f, 'nfscope_ct'], undo: ['nft', 'delete', 'table', f, 'nfscope_ct'] },
         { what: 'nft prerouting chain', argv: ['nft', 'add', 'chain', f, 'nfscope_ct', 'pre', '{ type filter hook prerouting priority 0; }'] },
         { what: 'a conntrack rule (nft ct state)', argv: ['nft', 'add', 'rule', f, 'nfscope_ct', 'pre', 'ct', 'state', 'established,related', 'accept'] },
       ];
   if (afterConfirm) {
     steps.push(
-      { what: 'nft drop table', argv: ['nft', 'add', 'table', f, 'nfscope_drop'] },
+      { what: 'nft drop table', argv: ['nft', 'add', 'table', f, 'nfscope_drop'], undo: ['nft', 'delete', 'table', f, 'nfscope_drop'] },
       { what: `nft input chain at priority ${NF_PRI_LAST}`, argv: ['nft', 'add', 'chain', f, 'nfscope_drop', 'input', `{ type filter hook input priority ${NF_PRI_LAST}; }`] },
       { what: `drop tcp dport ${p}`, argv: ['nft', 'add', 'rule', f, 'nfscope_drop', 'input', 'tcp', 'dport', p, 'counter', 'drop'] },
       ...ctRule,
@@ -50,7 +59,7 @@ export function firewallPlan(fw: Firewall, family: IpFamily, port: number, after
     };
   }
   if (fw === 'iptables') {
-    steps.push({ what: `DROP tcp dport ${p}`, argv: [ipt(family), '-A', 'INPUT', '-p', 'tcp', '--dport', p, '-j', 'DROP'] }, ...ctRule);
+    steps.push({ what: `DROP tcp dport ${p}`, ...ipRule(ipt(family), ['-p', 'tcp', '--dport', p, '-j', 'DROP']) }, ...ctRule);
     return {
       steps,
       counter: { kind: 'iptables', argv: [`${ipt(family)}-save`, '-c', '-t', 'filter'], chain: 'INPUT' },
@@ -58,7 +67,7 @@ export function firewallPlan(fw: Firewall, family: IpFamily, port: number, after
     };
   }
   steps.push(
-    { what: 'nft filter table', argv: ['nft', 'add', 'table', f, 'nfscope_filter'] },
+    { what: 'nft filter table', argv: ['nft', 'add', 'table', f, 'nfscope_filter'], undo: ['nft', 'delete', 'table', f, 'nfscope_filter'] },
     { what: 'nft input chain at priority 0', argv: ['nft', 'add', 'chain', f, 'nfscope_filter', 'input', '{ type filter hook input priority 0; }'] },
     { what: `drop tcp dport ${p}`, argv: ['nft', 'add', 'rule', f, 'nfscope_filter', 'input', 'tcp', 'dport', p, 'counter', 'drop'] },
     ...ctRule,

@@ -101,6 +101,28 @@ describe('netdev hooks and families', () => {
   });
 });
 
+describe('--all-netns', () => {
+  it('lists the current namespace and every named one, each with its own hooks', async () => {
+    const a = await makeNetns();
+    const b = await makeNetns();
+    ns.push(a, b);
+    await inNs(a, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
+    const r = await nfscope(['hooks', '--all-netns', '--family', 'ipv4', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const all = JSON.parse(r.stdout);
+    expect(all.schemaVersion).toBe(1);
+    const by = Object.fromEntries(all.reports.map((x: { netns: string; hooks: unknown }) => [x.netns, x.hooks]));
+    expect(all.reports[0].netns).toBe('(current)');
+    expect(by[a]).toEqual([{ family: 'ipv4', hook: 'LOCAL_IN', entries: [{ priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables', conntrack: false }] }]);
+    expect(by[b]).toEqual([]);
+  });
+
+  it('--netns and --all-netns together: exit 2', async () => {
+    const r = await nfscope(['hooks', '--netns', 'x', '--all-netns']);
+    expect(r.exitCode).toBe(2);
+  });
+});
+
 describe('bad input', () => {
   it.each([
     [['hooks', '--netns', 'no-such-ns-xyz'], /unknown network namespace/],

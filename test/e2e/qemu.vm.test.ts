@@ -152,3 +152,31 @@ describe('micro-VM failures and teardown', () => {
     expect(await qemuProcesses()).toEqual([]);
   }, VM_TIMEOUT);
 });
+
+describe('trace-syn --in-place in the micro-VM (its own netns is the server)', () => {
+  it('observes the drop and leaves the guest firewall and links byte-identical', async () => {
+    const { traceSyn } = await import('../../src/experiments/trace-syn.js');
+    const t = await QemuTarget.boot({});
+    try {
+      const snap = async () => {
+        const out: string[] = [];
+        for (const a of [['iptables-save'], ['ip6tables-save'], ['nft', 'list', 'ruleset'], ['ip', '-o', 'link'], ['ip', 'netns', 'list']]) {
+          out.push((await t.exec(a)).stdout.replace(/^#.*$/gm, ''));
+        }
+        return out;
+      };
+      // A rule of the "user's" own first: nfscope must leave it alone.
+      expect((await t.exec(['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT'])).exitCode).toBe(0);
+      const before = await snap();
+      const rep = await traceSyn(t, { port: 2571, family: 'ipv4', count: 2, firewall: 'iptables', afterConfirm: false, inPlace: true });
+      expect(rep.sandbox).toMatchObject({ inPlace: true, server: '(current)' });
+      expect(rep.drop).toMatchObject({ reason: 'NETFILTER_DROP', hook: 'LOCAL_IN', count: 2 });
+      expect(rep.drop!.ruleCounter).toMatchObject({ packets: 2 });
+      expect(rep.conntrackEntry).toBeNull();
+      expect(rep.unconfirmed).toMatchObject({ allocated: 2, freedUnconfirmed: 2, confirmed: 0 });
+      expect(await snap()).toEqual(before);
+    } finally {
+      await t.close();
+    }
+  }, VM_TIMEOUT);
+});
