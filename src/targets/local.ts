@@ -5,6 +5,7 @@ import { constants } from 'node:fs';
 import { delimiter, join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecOptions, RawRun, Running, Target } from './target.js';
+import { runningHandle } from './running.js';
 
 /** The package root (…/nfscope), found from this file in src/ or dist/. */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -72,42 +73,26 @@ export class LocalTarget implements Target {
     // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
     // then stops the tracer itself, in order, instead of racing it.
     const { child, done } = start(argv, opts, true);
-    const listeners: ((l: string) => void)[] = [];
+    const { running, emit } = runningHandle(argv, done, (sig) => {
+      child.kill(`SIG${sig}`);
+    });
     let partial = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
-      for (const l of lines) for (const cb of listeners) cb(l);
-    });
-    let exited = false;
-    void done.then(() => {
-      exited = true;
+      for (const l of lines) emit(l);
     });
     // If nfscope itself dies, a detached child would outlive it: kill it on exit.
+    let exited = false;
     const killOnExit = () => {
       if (!exited) child.kill('SIGKILL');
     };
     process.once('exit', killOnExit);
-    void done.then(() => process.off('exit', killOnExit));
-    let stopping: Promise<RawRun> | null = null;
-    return {
-      argv,
-      done,
-      onLine: (cb) => listeners.push(cb),
-      stop: (graceMs = 3000) => {
-        stopping ??= (async () => {
-          if (!exited) {
-            child.kill('SIGINT');
-            const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
-            const r = await done;
-            clearTimeout(t);
-            return r;
-          }
-          return done;
-        })();
-        return stopping;
-      },
-    };
+    void done.then(() => {
+      exited = true;
+      process.off('exit', killOnExit);
+    });
+    return running;
   }
 
   async readFile(path: string): Promise<string | null> {

@@ -3,6 +3,7 @@ import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
 import { PACKAGE_ROOT } from './local.js';
 import type { ExecOptions, RawRun, Running } from './target.js';
 import { ExecBackedTarget } from './exec-backed.js';
+import { runningHandle } from './running.js';
 
 /**
  * The micro-VM as a target: argv runs in the guest through the agent. The
@@ -26,35 +27,17 @@ export class QemuTarget extends ExecBackedTarget {
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {
-    const listeners: ((l: string) => void)[] = [];
     const lines: string[] = [];
+    let emit: (l: string) => void = () => {};
     const { id, done: raw } = this.vm.agent.request('spawn', argv, opts.timeoutMs ? { timeout: opts.timeoutMs } : {}, (l) => {
       lines.push(l);
-      for (const cb of listeners) cb(l);
+      emit(l);
     });
     // The agent streams stdout as lines; hand the whole of it back at the end too.
     const done = raw.then((r) => ({ ...r, stdout: lines.join('\n') + (lines.length ? '\n' : '') }));
-    let exited = false;
-    void done.then(() => (exited = true));
-    let stopping: Promise<RawRun> | null = null;
-    return {
-      argv,
-      done,
-      onLine: (cb) => listeners.push(cb),
-      stop: (graceMs = 3000) => {
-        stopping ??= (async () => {
-          if (!exited) {
-            this.vm.agent.signal(id, 'INT');
-            const t = setTimeout(() => this.vm.agent.signal(id, 'KILL'), graceMs);
-            const r = await done;
-            clearTimeout(t);
-            return r;
-          }
-          return done;
-        })();
-        return stopping;
-      },
-    };
+    const h = runningHandle(argv, done, (sig) => this.vm.agent.signal(id, sig));
+    emit = h.emit;
+    return h.running;
   }
 
   async bundled(rel: string): Promise<string> {

@@ -3,11 +3,11 @@ import { mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shellQuote } from '../lib/errors.js';
-import { delay } from '../lib/time.js';
 import { ExecBackedTarget } from './exec-backed.js';
 import { LocalTarget, PACKAGE_ROOT } from './local.js';
 import type { SshSpec } from './ssh-spec.js';
 import type { ExecOptions, RawRun, Running } from './target.js';
+import { runningHandle } from './running.js';
 
 /** Longest a remote command may run when the caller gives no timeout: every remote run is bounded. */
 const DEFAULT_REMOTE_S = 600;
@@ -68,28 +68,18 @@ export class SshTarget extends ExecBackedTarget {
     const wrapped = [...(this.sudo ? ['sudo', '-n'] : []), 'sh', '-c', 'echo "NFSCOPE_PID $$"; exec "$@"', 'sh', 'timeout', '--signal=INT', '--kill-after=5', String(secs), ...argv];
     const inner = this.local.spawn([...this.sshArgv(), wrapped.map(shellQuote).join(' ')], { timeoutMs: (secs + 15) * 1000 });
     let pid: string | null = null;
-    const listeners: ((l: string) => void)[] = [];
+    const done = inner.done.then((r) => ({ ...r, argv, stdout: r.stdout.replace(/^NFSCOPE_PID \d+\n/, '') }));
+    // A local SIGINT to ssh does not reliably reach the remote process: signal it there.
+    const { running, emit } = runningHandle(argv, done, async (sig) => {
+      if (sig === 'INT' && pid) await this.exec(['kill', '-INT', pid], { timeoutMs: 10_000 });
+      else await inner.stop(500);
+    });
     inner.onLine((l) => {
       const m = !pid && l.match(/^NFSCOPE_PID (\d+)$/);
       if (m) pid = m[1]!;
-      else for (const cb of listeners) cb(l);
+      else emit(l);
     });
-    const done = inner.done.then((r) => ({ ...r, argv, stdout: r.stdout.replace(/^NFSCOPE_PID \d+\n/, '') }));
-    let stopping: Promise<RawRun> | null = null;
-    return {
-      argv,
-      done,
-      onLine: (cb) => listeners.push(cb),
-      stop: (graceMs = 3000) => {
-        stopping ??= (async () => {
-          // A local SIGINT to ssh does not reliably reach the remote process: signal it there.
-          if (pid) await this.exec(['kill', '-INT', pid], { timeoutMs: 10_000 });
-          const r = await Promise.race([done, delay(graceMs, null)]);
-          return r ?? (await inner.stop(500), done);
-        })();
-        return stopping;
-      },
-    };
+    return running;
   }
 
   /** Copies nfscope's bundled files to the target once per content, under /tmp/nfscope-<hash>. */
