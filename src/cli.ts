@@ -57,6 +57,14 @@ export function buildCli(): Command {
     .option('--json', 'print {bootMs, exitCode, stdout, stderr} as JSON')
     .argument('<argv...>', 'the command and its arguments (after --)')
     .action(async (argv: string[], o) => (await import('./commands/vm.js')).runVmRun(argv, o));
+  vm.command('up')
+    .description('boot the VM and leave it running: --target qemu then uses it without booting')
+    .addOption(kernel())
+    .option('--ttl <seconds>', 'the VM stops by itself after this long', '3600')
+    .action(async (o) => (await import('./commands/vm.js')).runVmUp(o));
+  vm.command('down')
+    .description('shut down the VM left running by vm up')
+    .action(async () => (await import('./commands/vm.js')).runVmDown());
   vm.command('debuginfo')
     .description("fetch and cache the kernel's debug info (the -dbg package) so drgn works in the VM")
     .addOption(kernel())

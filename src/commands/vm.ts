@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel } from '../vm/kernel.js';
 import { ensureDebuginfo } from '../vm/debuginfo.js';
 import { LocalTarget } from '../targets/local.js';
-import { VM_RUN_ROOT } from '../vm/boot.js';
+import { intOption } from '../lib/validate.js';
+import { liveState, vmDown, vmUp } from '../vm/persistent.js';
+import { pruneRunDirs } from '../vm/boot.js';
 import { withTarget } from '../targets/index.js';
 import type { QemuTarget } from '../targets/qemu.js';
 
@@ -29,13 +31,15 @@ export async function runVmStatus(o: { json?: boolean }): Promise<void> {
     const info = await readFile(join(dir, k, 'kernel.json'), 'utf8').catch(() => null);
     if (info) kernels.push(JSON.parse(info));
   }
-  const running = (await readdir(VM_RUN_ROOT).catch(() => [])).filter((n) => n.startsWith('vm-'));
-  if (o.json) process.stdout.write(JSON.stringify({ cache: dir, kernels, running }, null, 2) + '\n');
+  const up = await liveState();
+  const running = await pruneRunDirs();
+  if (o.json) process.stdout.write(JSON.stringify({ cache: dir, kernels, running, up }, null, 2) + '\n');
   else {
     process.stdout.write(`kernel cache: ${dir}\n`);
     for (const k of kernels) process.stdout.write(`  ${k.package} (${k.version})\n`);
     if (!kernels.length) process.stdout.write('  (empty: the first --target qemu run fetches linux-image-amd64)\n');
     process.stdout.write(`VMs running: ${running.length ? running.join(', ') : 'none'}\n`);
+    if (up) process.stdout.write(`left up by vm up: ${up.kernel.package} (${up.guestKernel}), pid ${up.pid}, since ${up.started}\n`);
   }
 }
 
@@ -45,4 +49,16 @@ export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
   const k = await ensureKernel(host, o.kernel ?? DEFAULT_KERNEL_PACKAGE, progress);
   const dir = await ensureDebuginfo(host, k, progress);
   process.stdout.write(`debug info for ${k.package} (${k.version}) cached in ${dir}\n`);
+}
+
+export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void> {
+  const ttl = intOption('--ttl', o.ttl, 10, 7 * 24 * 3600);
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const s = await vmUp(o.kernel ?? DEFAULT_KERNEL_PACKAGE, ttl, progress);
+  process.stdout.write(`VM up: ${s.kernel.package} (${s.guestKernel}), qemu pid ${s.pid}, ready in ${(s.bootMs / 1000).toFixed(1)} s; ` +
+    `--target qemu uses it; it stops after ${ttl} s or with 'nfscope vm down'\n`);
+}
+
+export async function runVmDown(): Promise<void> {
+  process.stdout.write((await vmDown()) ? 'VM down\n' : 'no VM was up\n');
 }

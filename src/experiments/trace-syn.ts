@@ -20,7 +20,7 @@ import type { Running, Target } from '../targets/target.js';
 import { buildVerdict } from './verdict.js';
 import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
-import { delay } from '../lib/time.js';
+import { delay, sleep } from '../lib/time.js';
 
 export interface TraceSynSpec {
   port: number;
@@ -152,8 +152,8 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     // means a broken sandbox, and the report will say no drop was seen).
     // The entry is freed just after the drop's tracepoint: a short grace for it.
     const t0 = Date.now();
-    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await delay(20, 0);
-    if (program) await delay(300, 0);
+    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
+    if (program) await sleep(300);
     const traced = await tracer.stop();
     await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel, spec, traced.stdout, program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv);
     const events = parseBpftraceJson(traced.stdout);

@@ -95,6 +95,22 @@ export class LocalTarget implements Target {
     return running;
   }
 
+  /**
+   * A process that outlives nfscope (the VM of `nfscope vm up`): own session,
+   * no pipes, not killed when nfscope exits. Returns its pid with the handle.
+   */
+  spawnDaemon(argv: string[]): Running & { pid: number } {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { stdio: 'ignore', detached: true });
+    child.unref();
+    const done = new Promise<RawRun>((res) => child.on('close', (code, signal) =>
+      res({ argv, stdout: '', stderr: '', exitCode: code, signal: signal ?? undefined, timedOut: false, durationMs: 0 })));
+    const { running } = runningHandle(argv, done, (sig) => {
+      child.kill(`SIG${sig}`);
+    });
+    return { ...running, pid: child.pid! };
+  }
+
   async readFile(path: string): Promise<string | null> {
     try {
       return await readFile(path, 'utf8');

@@ -15,7 +15,14 @@ export class QemuTarget extends ExecBackedTarget {
     super();
   }
 
+  /** The VM left up by `nfscope vm up` when its kernel is the one asked for, else a new one for this run. */
   static async boot(o: VmOptions): Promise<QemuTarget> {
+    const { liveState, attachVm } = await import('../vm/persistent.js');
+    const up = await liveState();
+    if (up && up.requested === (o.kernelPackage ?? 'linux-image-amd64')) {
+      o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
+      return new QemuTarget(await attachVm(up));
+    }
     return new QemuTarget(await bootVm(o));
   }
 

@@ -8,7 +8,8 @@ type Msg = { id: number; op: string; [k: string]: unknown };
 export class AgentClient {
   private sock: Socket | null = null;
   private buf = '';
-  private nextId = 1;
+  // Ids unique across clients: a VM left up by `nfscope vm up` serves many nfscope runs in turn.
+  private nextId = 1 + Math.floor(Math.random() * 1e9);
   private waiters = new Map<number, (m: Msg) => void>();
   private lineCbs = new Map<number, (l: string) => void>();
   private hello: Promise<Msg>;
@@ -95,6 +96,12 @@ export class AgentClient {
 
   signal(id: number, sig: 'INT' | 'TERM' | 'KILL'): void {
     this.send({ id, op: 'signal', sig });
+  }
+
+  /** Leaves the VM running (a VM of `nfscope vm up`): just hangs up. */
+  disconnect(): void {
+    this.sock?.destroy();
+    this.closed = true;
   }
 
   async shutdown(timeoutMs: number): Promise<void> {

@@ -1,5 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
@@ -14,6 +14,11 @@ import { ensureVmlinux } from './vmlinux.js';
 
 export interface VmOptions {
   kernelPackage?: string;
+  /**
+   * `nfscope vm up`: the VM outlives this process (no parent-death signal),
+   * bounded instead by `timeout` after ttlSeconds.
+   */
+  persistent?: { ttlSeconds: number };
   memoryMb?: number;
   /** Longest the guest may take from qemu start to a ready agent. */
   bootTimeoutMs?: number;
@@ -26,7 +31,10 @@ export interface Vm {
   agent: AgentClient;
   runDir: string;
   consoleLog: string;
-  qemu: Running;
+  /** The qemu process; absent for a VM attached to (left up by `nfscope vm up`). */
+  qemu?: Running;
+  /** qemu's pid, for a VM that outlives nfscope. */
+  pid?: number;
   /** Wall time from qemu's start to the agent's hello. */
   bootMs: number;
   guestKernel: string;
@@ -36,6 +44,21 @@ export interface Vm {
 export const VM_RUN_ROOT = '/run/nfscope/vm';
 /** qboot (qemu-system-data): a minimal firmware that boots -kernel quickly. */
 const QBOOT = '/usr/share/qemu/qboot.rom';
+
+/**
+ * Removes run directories whose owner (the nfscope that booted the VM, or the
+ * qemu of `vm up`) is gone: a SIGKILLed nfscope cannot clean up after itself,
+ * its qemu died with it (pdeathsig), and its directory is cleared here.
+ */
+export async function pruneRunDirs(): Promise<string[]> {
+  const live: string[] = [];
+  for (const d of (await readdir(VM_RUN_ROOT).catch(() => [])).filter((n) => n.startsWith('vm-'))) {
+    const owner = Number(await readFile(join(VM_RUN_ROOT, d, 'owner'), 'utf8').catch(() => '0'));
+    if (owner > 0 && existsSync(`/proc/${owner}`)) live.push(d);
+    else await rm(join(VM_RUN_ROOT, d), { recursive: true, force: true });
+  }
+  return live;
+}
 
 /** The tail of the guest console: what a user needs when a VM does not boot. */
 export async function consoleTail(path: string, lines = 25): Promise<string> {
@@ -56,7 +79,9 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
   const initramfs = await ensureInitramfs(host, kernel);
   const elf = await ensureVmlinux(host, kernel.vmlinuz, join(kernel.dir, `vmlinux-${kernel.version}`));
   await mkdir(VM_RUN_ROOT, { recursive: true });
+  await pruneRunDirs();
   const runDir = await mkdtemp(join(VM_RUN_ROOT, 'vm-'));
+  await writeFile(join(runDir, 'owner'), String(process.pid));
   const consoleLog = join(runDir, 'console.log');
   const agentSocket = join(runDir, 'agent.sock');
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
@@ -68,7 +93,11 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
   });
   progress(`booting ${kernel.package} (${kernel.version}) under qemu ${accel.toUpperCase()}`);
   const t0 = performance.now();
-  const qemu = host.spawn(['setpriv', '--pdeathsig', 'KILL', '--', ...argv]);
+  const qemu = o.persistent
+    ? host.spawnDaemon(['timeout', '--signal=KILL', String(o.persistent.ttlSeconds), ...argv])
+    : host.spawn(['setpriv', '--pdeathsig', 'KILL', '--', ...argv]);
+  // A VM that outlives nfscope is owned by its qemu (timeout) process.
+  if ('pid' in qemu) await writeFile(join(runDir, 'owner'), String((qemu as { pid: number }).pid));
   const agent = new AgentClient();
   const stop = async () => {
     await agent.shutdown(5000);
@@ -91,6 +120,7 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
     let down: Promise<void> | null = null;
     return {
       kernel, accel, agent, runDir, consoleLog, qemu, bootMs, guestKernel: String(hello.kernel),
+      pid: 'pid' in qemu ? (qemu as { pid: number }).pid : undefined,
       shutdown: () => (down ??= stop()),
     };
   } catch (e) {

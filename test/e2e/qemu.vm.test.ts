@@ -180,3 +180,31 @@ describe('trace-syn --in-place in the micro-VM (its own netns is the server)', (
     }
   }, VM_TIMEOUT);
 });
+
+describe('vm up / vm down', () => {
+  it('a VM left up serves --target qemu without a boot, and vm down stops it', async () => {
+    const up = await nfscope(['vm', 'up', '--ttl', '600'], { timeoutMs: VM_TIMEOUT });
+    try {
+      expect(up.exitCode, up.stderr).toBe(0);
+      expect(up.stdout).toMatch(/VM up: .* qemu pid \d+/);
+      expect((await qemuProcesses()).length).toBeGreaterThan(0);
+      const st = JSON.parse((await nfscope(['vm', 'status', '--json'])).stdout);
+      expect(st.up.pid).toBeGreaterThan(0);
+      const again = await nfscope(['vm', 'up']);
+      expect(again.exitCode).toBe(2);
+      for (let i = 0; i < 2; i++) {
+        // Twice: the agent serves one nfscope after another.
+        const d = await nfscope(['doctor', '--target', 'qemu', '--json'], { timeoutMs: VM_TIMEOUT });
+        expect(d.exitCode, d.stderr).toBe(0);
+        expect(d.stderr).toMatch(/using the VM left up/);
+        expect(d.stderr).not.toMatch(/booting/);
+        expect(JSON.parse(d.stdout).caps.find((c: { id: string }) => c.id === 'kprobes').available).toBe(true);
+      }
+    } finally {
+      const down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+      expect(down.stdout).toMatch(/VM down/);
+    }
+    expect(await qemuProcesses()).toEqual([]);
+    expect((await nfscope(['vm', 'down'])).stdout).toMatch(/no VM was up/);
+  }, VM_TIMEOUT);
+});

@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CapabilityError, UsageError } from '../lib/errors.js';
+import { delay, sleep } from '../lib/time.js';
+import { AgentClient } from './agent-client.js';
+import { bootVm, VM_RUN_ROOT, type Vm } from './boot.js';
+import type { KernelInfo } from './kernel.js';
+
+/** The VM `nfscope vm up` left running, for `--target qemu` to use and `nfscope vm down` to stop. */
+export interface VmState {
+  pid: number;
+  socket: string;
+  runDir: string;
+  consoleLog: string;
+  requested: string;
+  kernel: KernelInfo;
+  guestKernel: string;
+  accel: 'kvm' | 'tcg';
+  bootMs: number;
+  started: string;
+  ttlSeconds: number;
+}
+
+export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
+
+function alive(pid: number): boolean {
+  try {
+    return /qemu-system|timeout/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** The running VM's state; a stale file (its qemu gone) is removed. */
+export async function liveState(): Promise<VmState | null> {
+  const text = await readFile(STATE_FILE, 'utf8').catch(() => null);
+  if (!text) return null;
+  const s = JSON.parse(text) as VmState;
+  if (alive(s.pid)) return s;
+  await rm(STATE_FILE, { force: true });
+  await rm(s.runDir, { recursive: true, force: true });
+  return null;
+}
+
+export async function vmUp(requested: string, ttlSeconds: number, progress: (m: string) => void): Promise<VmState> {
+  const cur = await liveState();
+  if (cur) throw new UsageError(`a VM is already up (${cur.kernel.package}, pid ${cur.pid}): 'nfscope vm down' first`);
+  const vm = await bootVm({ kernelPackage: requested, persistent: { ttlSeconds }, progress });
+  vm.agent.disconnect();
+  const s: VmState = {
+    pid: vm.pid!, socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,
+    kernel: vm.kernel, guestKernel: vm.guestKernel, accel: vm.accel, bootMs: vm.bootMs, started: new Date().toISOString(), ttlSeconds,
+  };
+  await writeFile(STATE_FILE, JSON.stringify(s, null, 2));
+  return s;
+}
+
+/** Connects to the VM left up; closing the target only hangs up. */
+export async function attachVm(s: VmState): Promise<Vm> {
+  const agent = new AgentClient();
+  await agent.connect(s.socket, Date.now() + 5000);
+  const ping = await Promise.race([agent.request('exec', ['true'], { timeout: 10_000 }).done, delay(15_000, null)]);
+  if (!ping || ping.exitCode !== 0) {
+    agent.disconnect();
+    throw new CapabilityError(`the VM left up (pid ${s.pid}) does not answer; 'nfscope vm down' and try again`);
+  }
+  return {
+    kernel: s.kernel, accel: s.accel, agent, runDir: s.runDir, consoleLog: s.consoleLog, bootMs: 0, guestKernel: s.guestKernel, pid: s.pid,
+    shutdown: async () => agent.disconnect(),
+  };
+}
+
+/** Shuts the VM down (agent first, then SIGKILL), removes its state. false when none was up. */
+export async function vmDown(): Promise<boolean> {
+  const s = await liveState();
+  if (!s) return false;
+  try {
+    const agent = new AgentClient();
+    await agent.connect(s.socket, Date.now() + 3000);
+    await agent.shutdown(5000);
+  } catch {
+    /* not answering: killed below */
+  }
+  for (let i = 0; i < 100 && alive(s.pid); i++) await sleep(100);
+  if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
+  await rm(STATE_FILE, { force: true });
+  await rm(s.runDir, { recursive: true, force: true });
+  return true;
+}
