@@ -1,4 +1,4 @@
-import { CapabilityError, CommandFailedError, ParseError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
@@ -110,4 +110,3 @@ export async function pickBackend(
   throw new CapabilityError(`no hooks backend can run on this target:\n  ${skipped.join('\n  ')}`);
 }
 
-export { ParseError };

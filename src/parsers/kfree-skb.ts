@@ -22,8 +22,3 @@ export function parseKfreeSkb(lines: string[]): { ready: boolean; drops: SkbDrop
   const { ready, records } = parseTraceRecords(lines, WHAT, new Set(['K']));
   return { ready, drops: records.filter((r) => r.kind === 'K').map(dropFromRecord) };
 }
-
-/** "nf_hook_slow+67" → "nf_hook_slow". */
-export function frameSymbol(frame: string): string {
-  return frame.replace(/\+\d+$/, '');
-}
