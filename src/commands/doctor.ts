@@ -1,17 +1,17 @@
 import Table from 'cli-table3';
 import { probeCapabilities, type Capabilities } from '../kernel/capabilities.js';
 import { withTarget } from '../targets/index.js';
+import { COMPACT } from '../render/hooks-table.js';
 
 export const DOCTOR_SCHEMA_VERSION = 1;
 
 export function renderDoctor(c: Capabilities): string {
   const out = [`kernel ${c.kernel}${c.root ? '' : ' (not root: most checks need root)'}`,
     `kernel config: ${c.kconfigSource ?? 'unreadable'}`, ''];
-  const compact = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
-  const t = new Table({ head: ['capability', 'ok', 'detail'], style: { head: [], border: [] }, chars: compact, wordWrap: true, colWidths: [18, 5, 70] });
+  const t = new Table({ head: ['capability', 'ok', 'detail'], style: { head: [], border: [] }, chars: COMPACT, wordWrap: true, colWidths: [18, 5, 70] });
   for (const cap of c.caps) t.push([cap.id, cap.available ? 'yes' : 'NO', cap.detail]);
   out.push(t.toString(), '');
-  const tt = new Table({ head: ['tool', 'version', 'path'], style: { head: [], border: [] }, chars: compact });
+  const tt = new Table({ head: ['tool', 'version', 'path'], style: { head: [], border: [] }, chars: COMPACT });
   for (const tool of c.tools) tt.push([tool.name, tool.version ?? (tool.path ? '?' : 'missing'), tool.path ?? '-']);
   out.push(tt.toString());
   const missing = c.caps.filter((x) => !x.available);
@@ -24,10 +24,9 @@ export function renderDoctor(c: Capabilities): string {
 
 export async function runDoctor(o: { target?: string; kernel?: string; json?: boolean }): Promise<void> {
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const { c, name } = await withTarget(o.target, { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), name: t.name }));
-  const target = { name };
+  const { c, target } = await withTarget(o.target, { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), target: t.name }));
   if (o.json) {
-    process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target: target.name, ...c }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target, ...c }, null, 2) + '\n');
   } else {
     process.stdout.write(renderDoctor(c) + '\n');
   }

@@ -1,5 +1,5 @@
 import type { TraceSynReport } from '../model/trace-syn.js';
-import { renderHooksTable } from './hooks-table.js';
+import { renderHookLists } from './hooks-table.js';
 
 /** The human rendering: the four observations, then the verdict. */
 export function renderTraceSyn(r: TraceSynReport): string {
@@ -29,8 +29,7 @@ export function renderTraceSyn(r: TraceSynReport): string {
   } else o.push('    not observed (see below)');
   if (r.hooks.length) {
     o.push('', `Hooks of the server netns during the run (${r.family}):`);
-    o.push(renderHooksTable({ schemaVersion: 1, kernel: r.kernel, netns: r.sandbox?.server ?? '', backend: 'bpftrace', hooks: r.hooks, warnings: [] })
-      .split('\n').slice(1, -2).join('\n'));
+    o.push(...renderHookLists(r.hooks));
   }
   if (r.unavailable.length) {
     o.push('', 'Not observable on this target:');
