@@ -50,6 +50,28 @@ export function buildCli(): Command {
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/trace-syn.js')).runTraceSyn(o));
 
+  program
+    .command('graph')
+    .description('the function_graph call tree of conntrack for one dropped SYN, and the drop\'s kernel stacks')
+    .option('--port <port>', 'TCP destination port to drop (1-65535)')
+    .option('--family <family>', 'ipv4|ipv6', 'ipv4')
+    .option('--firewall <fw>', 'iptables|nft', 'iptables')
+    .option('--root <functions>', 'comma-separated functions to root the trees at (default: the PRE_ROUTING conntrack callbacks and the skb free path)')
+    .option('--max-depth <depth>', 'cut the rendered trees below this depth (0-64)')
+    .addOption(target())
+    .addOption(kernel())
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/graph.js')).runGraph(o));
+
+  program
+    .command('parse')
+    .description('offline analysis of saved output: ' + 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')
+    .argument('<kind>', 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')
+    .argument('[file]', 'the saved output, or - for stdin', '-')
+    .option('--max-depth <depth>', 'cut rendered call trees below this depth (0-64)')
+    .option('--json', 'machine-readable output')
+    .action(async (kind: string, file: string, o) => (await import('./commands/parse.js')).runParse(kind, file, o));
+
   const vm = program.command('vm').description('the qemu micro-VM: a real, full-featured kernel on demand');
   vm.command('run')
     .description('boot the VM, run one command in it, print its output, shut it down')

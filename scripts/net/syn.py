@@ -1,14 +1,19 @@
 #!/usr/bin/env python3
 """syn.py - send exactly COUNT TCP SYNs to ADDR:PORT, one per connection attempt.
 
-USAGE: python3 syn.py ADDR PORT COUNT [WAIT_MS]
+USAGE: python3 syn.py ADDR PORT COUNT [WAIT_MS [PID_FILE]]
 
 Each attempt is a non-blocking connect() closed after WAIT_MS (default 300),
 well before the kernel's first SYN retransmission (1 s): one SYN per attempt.
 Closing a socket in SYN_SENT sends nothing. Prints one JSON line:
 {"sent": COUNT, "connected": N, "refused": N}. Run it inside the client netns.
+
+PID_FILE (a tracefs set_ftrace_pid): this process writes its own pid there
+before the first SYN, so function_graph follows the sender, and the softirq
+that delivers its SYN over the veth runs in its context.
 """
 import errno
+import os
 import json
 import select
 import socket
@@ -19,6 +24,9 @@ import time
 def main():
     addr, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     wait = int(sys.argv[4]) / 1000 if len(sys.argv) > 4 else 0.3
+    if len(sys.argv) > 5:
+        with open(sys.argv[5], "w") as f:
+            f.write(str(os.getpid()))
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     socks = []
     for _ in range(count):

@@ -1,11 +1,11 @@
-import { withCleanup, type Cleanup } from '../lib/cleanup.js';
-import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { withCleanup } from '../lib/cleanup.js';
+import { CapabilityError } from '../lib/errors.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
 import { bpftraceBackend } from '../backends/hooks.js';
 import type { HookList } from '../model/hooks.js';
 import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { hookFromStack } from '../model/stack-hooks.js';
-import { lostEvents, mapData, parseBpftraceJson, printfLines, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
+import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
@@ -16,11 +16,12 @@ import { inNetns, netnsLabel } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
-import type { Running, Target } from '../targets/target.js';
+import type { Target } from '../targets/target.js';
 import { buildVerdict } from './verdict.js';
+import { startTracer } from './tracer.js';
 import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
-import { delay, sleep } from '../lib/time.js';
+import { sleep } from '../lib/time.js';
 
 export interface TraceSynSpec {
   port: number;
@@ -51,30 +52,6 @@ async function captureFixture(tool: string, kernel: string, spec: TraceSynSpec, 
     argv: argv.join(' '), tool: 'bpftrace v0.17.0 (Debian 12)', kernel, captured: new Date().toISOString(),
     setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
   }, null, 2) + '\n');
-}
-
-/** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
-async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
-  const tracer = target.spawn(argv);
-  cleanup.push(`stop ${what}`, async () => {
-    await tracer.stop();
-  });
-  const lines: string[] = [];
-  let n = 0;
-  const ready = new Promise<void>((resolve, reject) => {
-    tracer.onLine((l) => {
-      const ev = parseBpftraceJsonLine(l, ++n);
-      if (ev?.type === 'printf' && typeof ev.data === 'string') {
-        lines.push(...ev.data.split('\n').slice(0, -1));
-        if (ev.data.startsWith('READY')) resolve();
-      }
-    });
-    void tracer.done.then((r) => reject(new CommandFailedError(argv.slice(0, 4), r.exitCode, r.stderr, `${what} exited before it was ready`)));
-  });
-  // bpftrace compiles and attaches in 5-8 s under qemu TCG; a minute means it is stuck.
-  const ok = await Promise.race([ready.then(() => true), delay(120_000, false)]);
-  if (!ok) throw new CommandFailedError(argv.slice(0, 4), null, '', `${what} did not attach within 120 s`);
-  return { tracer, lines };
 }
 
 async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{ rule: string; packets: number } | null> {

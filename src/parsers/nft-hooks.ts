@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { HOOK_NAMES, type Family, type HookList } from '../model/hooks.js';
+import { type Family, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
 /**

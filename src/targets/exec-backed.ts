@@ -1,3 +1,4 @@
+import { CommandFailedError } from '../lib/errors.js';
 import type { ExecOptions, RawRun, Running, Target } from './target.js';
 
 /**
@@ -33,7 +34,10 @@ export abstract class ExecBackedTarget implements Target {
 
   async which(program: string): Promise<string | null> {
     for (const d of ['/usr/sbin', '/usr/bin', '/sbin', '/bin', '/usr/local/bin', '/usr/local/sbin']) {
-      if ((await this.exec(['test', '-x', `${d}/${program}`])).exitCode === 0) return `${d}/${program}`;
+      const r = await this.exec(['test', '-x', `${d}/${program}`]);
+      if (r.exitCode === 0) return `${d}/${program}`;
+      // test says 1 for "no"; anything else is the transport failing, not a missing tool.
+      if (r.exitCode !== 1) throw new CommandFailedError(r.argv, r.exitCode, r.stderr, `looking for ${program} on ${this.name}`);
     }
     return null;
   }

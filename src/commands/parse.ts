@@ -1,0 +1,120 @@
+import { stat } from 'node:fs/promises';
+import { ParseError, UsageError } from '../lib/errors.js';
+import { choiceOption, intOption } from '../lib/validate.js';
+import { feedChunks } from '../lib/chunks.js';
+
+export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks'] as const;
+export type ParseKind = (typeof PARSE_KINDS)[number];
+
+/** Inputs parsed whole are read up to this size; function-graph streams, whatever its size. */
+const WHOLE_LIMIT = 64 << 20;
+
+export interface ParseOptions {
+  maxDepth?: string;
+  json?: boolean;
+}
+
+/** The input, checked before anything is read: "-" or an existing regular file. */
+async function checkInput(file: string): Promise<void> {
+  if (file === '-') return;
+  if (file.length > 4096 || file.includes('\0')) throw new UsageError('invalid file name');
+  const st = await stat(file).catch(() => null);
+  if (!st) throw new UsageError(`no such file: ${JSON.stringify(file.slice(0, 200))}`);
+  if (!st.isFile() && !st.isFIFO()) throw new UsageError(`not a regular file: ${JSON.stringify(file.slice(0, 200))}`);
+}
+
+/** Reads a whole input, refusing past WHOLE_LIMIT: memory stays bounded for adversarial files. */
+async function readWhole(file: string, what: string): Promise<string> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  await feedChunks(file, (c) => {
+    n += c.length;
+    if (n > WHOLE_LIMIT) throw new ParseError(what, 0, '', `input larger than ${WHOLE_LIMIT >> 20} MiB`);
+    parts.push(c);
+  });
+  return Buffer.concat(parts).toString('utf8');
+}
+
+export async function runParse(kindArg: string, file: string, o: ParseOptions): Promise<void> {
+  const kind = choiceOption('KIND', kindArg, PARSE_KINDS);
+  const maxDepth = o.maxDepth === undefined ? undefined : intOption('--max-depth', o.maxDepth, 0, 64);
+  await checkInput(file);
+  const out = (s: string): void => {
+    process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  };
+  const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+
+  switch (kind) {
+    case 'function-graph': {
+      const { FunctionGraphParser, PathAggregate } = await import('../parsers/function-graph.js');
+      const agg = new PathAggregate();
+      const p = new FunctionGraphParser(agg);
+      let bytes = 0;
+      try {
+        bytes = await feedChunks(file, (c) => p.push(c));
+      } catch (e) {
+        if (e instanceof RangeError) throw new ParseError('function_graph trace', p.stats.lines, '', e.message);
+        throw e;
+      }
+      const stats = p.end();
+      const roots = agg.roots.reduce((n, r) => n + r.count, 0);
+      if (o.json) return json({ kind, bytes, roots, stats, tree: agg.roots });
+      const { renderCallTree } = await import('../render/call-tree.js');
+      out(`${stats.records} records, ${roots} call trees merged by path (CPU(s) ${stats.cpus.join(',') || '?'})` +
+        `${stats.lostEvents ? `, ${stats.lostEvents} lost events` : ''}${stats.unfinished ? `, ${stats.unfinished} calls without a return` : ''}` +
+        `${stats.orphanReturns ? `, ${stats.orphanReturns} returns without a call` : ''}${stats.taskSwitches ? `, ${stats.taskSwitches} task switches` : ''}`);
+      return out(renderCallTree(agg.roots, { maxDepth }));
+    }
+    case 'kstack': {
+      const { parseKstacks, kstackTree } = await import('../parsers/kstack.js');
+      const { stacks, skipped } = parseKstacks(await readWhole(file, 'bpftrace kstack map'));
+      const tree = kstackTree(stacks);
+      const total = stacks.reduce((s, k) => s + k.count, 0);
+      if (o.json) return json({ kind, stacks: stacks.length, total, skippedLines: skipped, maps: [...new Set(stacks.map((s) => s.map))], tree });
+      const { renderCallTree } = await import('../render/call-tree.js');
+      out(`${stacks.length} distinct stacks in ${[...new Set(stacks.map((s) => s.map))].join(', ')}, ${total} events, outermost frame first` +
+        `${skipped ? ` (${skipped} lines outside stack maps skipped)` : ''}:`);
+      for (const map of new Set(stacks.map((s) => s.map))) {
+        const mine = stacks.filter((s) => s.map === map);
+        out(`${map}: ${mine.reduce((s, k) => s + k.count, 0)} events`);
+        out(renderCallTree(kstackTree(mine), { counts: true, maxDepth }));
+      }
+      return;
+    }
+    case 'bpftrace-json': {
+      const { parseBpftraceJson, printfLines, lostEvents } = await import('../parsers/bpftrace-json.js');
+      const events = parseBpftraceJson(await readWhole(file, 'bpftrace json'));
+      if (events.length === 0) throw new ParseError('bpftrace json', 0, '', 'empty input');
+      const byType: Record<string, number> = {};
+      for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
+      const maps = events.filter((e) => e.type === 'map').flatMap((e) => Object.keys(e.data as object));
+      if (o.json) return json({ kind, events: byType, lostEvents: lostEvents(events), maps, printf: printfLines(events) });
+      out(`${events.length} events: ${Object.entries(byType).map(([k, v]) => `${k} ${v}`).join(', ')}; lost events ${lostEvents(events)}`);
+      if (maps.length) out(`maps: ${maps.join(', ')}`);
+      return out(printfLines(events).join('\n'));
+    }
+    case 'conntrack': {
+      const { parseConntrackList } = await import('../parsers/conntrack.js');
+      const flows = parseConntrackList(await readWhole(file, 'conntrack -L'));
+      if (o.json) return json({ kind, flows });
+      const Table = (await import('cli-table3')).default;
+      const { COMPACT } = await import('../render/hooks-table.js');
+      const t = new Table({ head: ['proto', 'state', 'timeout', 'original', 'reply', 'flags'], style: { head: [], border: [] }, chars: COMPACT });
+      const tuple = (x: Record<string, string>) => `${x.src ?? '?'}:${x.sport ?? ''} → ${x.dst ?? '?'}:${x.dport ?? ''}`;
+      for (const f of flows) t.push([f.proto, f.state ?? '', f.timeout ?? '', tuple(f.original), tuple(f.reply), f.flags.join(' ')]);
+      out(`${flows.length} flow(s)`);
+      return out(t.toString());
+    }
+    case 'nft-hooks':
+    case 'hooks': {
+      const text = await readWhole(file, kind === 'hooks' ? 'drgn nf_hooks.py output' : 'nft list hooks');
+      const hooks = kind === 'hooks'
+        ? (await import('../parsers/drgn-hooks.js')).parseDrgnHooks(text)
+        : (await import('../parsers/nft-hooks.js')).parseNftHooks(text);
+      if (hooks.length === 0) throw new ParseError(kind === 'hooks' ? 'drgn nf_hooks.py output' : 'nft list hooks', 0, text.slice(0, 80), 'no hooks in the input');
+      if (o.json) return json({ kind, hooks });
+      const { renderHookLists } = await import('../render/hooks-table.js');
+      return out(renderHookLists(hooks).join('\n'));
+    }
+  }
+}

@@ -1,0 +1,187 @@
+import { withCleanup } from '../lib/cleanup.js';
+import { CapabilityError, UsageError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import { probeCapabilities } from '../kernel/capabilities.js';
+import { bpftraceBackend } from '../backends/hooks.js';
+import type { HookList } from '../model/hooks.js';
+import { baseSymbol } from '../model/owners.js';
+import { findPath, type CallNode, type CallRoot } from '../model/call-tree.js';
+import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type GraphReport } from '../model/graph.js';
+import { parseFunctionGraph } from '../parsers/function-graph.js';
+import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
+import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
+import { parseKfreeSkb } from '../parsers/kfree-skb.js';
+import { createSandbox } from './sandbox.js';
+import { startTracer } from './tracer.js';
+import { ensureTracefs } from '../tools/tracefs.js';
+import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
+import { inNetns } from '../tools/netns.js';
+import { requireTool } from '../tools/packages.js';
+import { run } from '../tools/run.js';
+import type { Firewall, IpFamily } from '../tools/firewall.js';
+import type { Target } from '../targets/target.js';
+
+export interface GraphSpec {
+  port: number;
+  family: IpFamily;
+  firewall: Firewall;
+  /** User-chosen roots (validated names); default: PRE_ROUTING conntrack callbacks and the skb free path. */
+  roots?: string[];
+}
+
+/**
+ * The skb free path, newest name first: sk_skb_reason_drop (6.11+, with
+ * kfree_skb_reason an inline wrapper), kfree_skb_reason (5.17-6.10),
+ * kfree_skb (older). Whichever the kernel has is used.
+ */
+const FREE_PATH = ['sk_skb_reason_drop', 'kfree_skb_reason', 'kfree_skb'];
+
+/**
+ * Core functions worth seeing inside the roots, when the kernel has them:
+ * allocation (kmem_cache_alloc_noprof is the 6.10+ name), the free of the
+ * entry with the skb, and the firewall that dropped it.
+ */
+const CORE = [
+  'nf_hook_slow', 'skb_release_head_state', 'skb_release_all', '__kfree_skb', 'kfree_skbmem',
+  'kmem_cache_alloc', 'kmem_cache_alloc_noprof', 'kmem_cache_free',
+  'ipt_do_table', 'ip6t_do_table', 'nft_do_chain', 'nf_conntrack_destroy', 'destroy_conntrack',
+];
+
+/** Conntrack's functions when it is built in (no [nf_conntrack] module to name). */
+const CONNTRACK_BUILTIN = /^(__)?(nf_conntrack|nf_ct|init_conntrack|resolve_normal_ct|ipv[46]_conntrack|ipv[46]_confirm|nf_confirm|tcp_new|tcp_options|hash_conntrack|get_l4proto)/;
+
+export function defaultRoots(hooks: HookList[], family: IpFamily, have: Map<string, string | null>): string[] {
+  const pre = hooks.find((h) => h.family === family && h.hook === 'PRE_ROUTING');
+  const ct = [...new Set((pre?.entries ?? []).filter((e) => e.conntrack).map((e) => e.callback))];
+  // No listing (or no conntrack hook yet): the function every conntrack callback calls.
+  if (ct.length === 0) ct.push('nf_conntrack_in');
+  const free = FREE_PATH.find((f) => have.has(f));
+  return [...ct, ...(free ? [free] : [])].filter((f) => have.has(f));
+}
+
+export function graphFilter(roots: string[], have: Map<string, string | null>): string[] {
+  const ctModule = [...have.values()].includes('nf_conntrack');
+  const names = new Set<string>([...roots, ...CORE.filter((f) => have.has(f))]);
+  if (!ctModule) for (const f of have.keys()) if (CONNTRACK_BUILTIN.test(f)) names.add(f);
+  return [...(ctModule ? [':mod:nf_conntrack'] : []), ...names];
+}
+
+/** The topmost calls of a root function in each tree (the rest of the trace is context, not the packet). */
+export function cutAtRoots(trees: CallRoot[], roots: string[]): CallRoot[] {
+  const want = new Set(roots.map(baseSymbol));
+  const out: CallRoot[] = [];
+  const walk = (n: CallNode, r: CallRoot) => {
+    if (want.has(baseSymbol(n.fn))) out.push({ ...r, tree: n });
+    else for (const c of n.children) walk(c, r);
+  };
+  for (const r of trees) walk(r.tree, r);
+  return out;
+}
+
+export async function graph(target: Target, spec: GraphSpec, progress: (m: string) => void = () => {}): Promise<GraphReport> {
+  const caps = await probeCapabilities(target);
+  if (!caps.root) throw new CapabilityError('graph needs root on the target');
+  const bpftrace = await requireTool(target, 'bpftrace');
+  await requireTool(target, spec.firewall === 'nft' ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
+  const python = (await target.which('python3')) ?? '/usr/bin/python3';
+  const unavailable: GraphReport['unavailable'] = [];
+  const fgraph = caps.caps.find((c) => c.id === 'function_graph')!;
+  if (!fgraph.available) {
+    unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer (${fgraph.detail}); ${fgraph.fix}` });
+  }
+
+  return withCleanup(async (cleanup) => {
+    const tracefs = await ensureTracefs(target, cleanup);
+    progress('creating the sandbox (client and server netns, veth, firewall)');
+    const sb = await createSandbox(target, cleanup, { family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });
+
+    progress('listing the server netns hooks');
+    let hooks: HookList[] = [];
+    try {
+      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
+    } catch (e) {
+      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
+    }
+
+    // Read after the sandbox: its conntrack rule loaded nf_conntrack, whose functions only then appear.
+    let session: GraphSession | null = null;
+    let roots: string[] = spec.roots ?? [];
+    let filter: string[] = [];
+    if (fgraph.available) {
+      const have = await availableFunctions(target, tracefs);
+      if (spec.roots) {
+        const missing = spec.roots.filter((r) => !have.has(r));
+        if (missing.length) throw new UsageError(`--root: not a traceable function on this kernel (not in available_filter_functions): ${missing.join(', ')}`);
+      } else {
+        roots = defaultRoots(hooks, spec.family, have);
+      }
+      filter = graphFilter(roots, have);
+      progress(`function_graph on ${roots.join(', ')} (${filter.length} filter entries)`);
+      session = await openGraphSession(target, cleanup, tracefs, filter);
+    }
+
+    progress('attaching skb:kfree_skb for the drop stacks');
+    const args = [String(spec.port), sb.serverInode];
+    const { tracer } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args], 'kfree_skb tracer');
+
+    progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
+    await session?.start();
+    const syn = [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), '1', '300'];
+    if (session) syn.push(session.pidFile);
+    await run(target, inNetns(sb.client, syn));
+    await session?.stop();
+    await sleep(200);
+    const traced = await tracer.stop();
+
+    let callTrees: CallRoot[] = [];
+    let stats: GraphReport['stats'] = null;
+    if (session) {
+      const text = await session.read();
+      const parsed = parseFunctionGraph(text);
+      stats = parsed.stats;
+      callTrees = cutAtRoots(parsed.roots, roots);
+      if (process.env.NFSCOPE_CAPTURE_DIR) await captureGraph(caps.kernel, spec, text, session, filter);
+    }
+    const path = findPath(callTrees.map((r) => r.tree), ALLOC_PATH);
+
+    const events = parseBpftraceJson(traced.stdout);
+    const stacks = parseKstackJson(traced.stdout).filter((s) => s.map === '@stacks');
+    const drops = parseKfreeSkb(printfLines(events)).drops;
+    const lost = lostEvents(events);
+    if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s)` });
+    if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
+
+    return {
+      schemaVersion: GRAPH_SCHEMA_VERSION,
+      kernel: caps.kernel,
+      target: target.name,
+      family: spec.family,
+      port: spec.port,
+      firewall: spec.firewall,
+      roots,
+      tracer: session ? { instance: session.instance, filterFunctions: filter.length, pidFiltered: true } : null,
+      callTrees,
+      allocPath: path ? path.map((n) => n.fn) : null,
+      stats,
+      dropStacks: stacks.length ? { total: stacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(stacks) } : null,
+      unavailable,
+    };
+  });
+}
+
+/** NFSCOPE_CAPTURE_DIR: keep the raw trace as a parser fixture, with how it was made. */
+async function captureGraph(kernel: string, spec: GraphSpec, text: string, s: GraphSession, filter: string[]): Promise<void> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = join(process.env.NFSCOPE_CAPTURE_DIR!, 'function_graph', kernel, `syn-${spec.family}-${spec.firewall}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'trace.txt'), text);
+  await writeFile(join(dir, 'meta.json'), JSON.stringify({
+    argv: `cat ${s.dir}/trace`,
+    tool: `tracefs function_graph (${s.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
+    set_ftrace_filter: filter,
+    kernel,
+    captured: new Date().toISOString(),
+    setup: `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`,
+  }, null, 2) + '\n');
+}

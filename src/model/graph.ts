@@ -1,0 +1,27 @@
+import type { CallNode, CallRoot } from './call-tree.js';
+import type { FunctionGraphStats } from '../parsers/function-graph.js';
+
+export const GRAPH_SCHEMA_VERSION = 1;
+
+/** The path issue 5 asks to stand out: where the unconfirmed entry is born. */
+export const ALLOC_PATH = ['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc'];
+
+export interface GraphReport {
+  schemaVersion: number;
+  kernel: string;
+  target: string;
+  family: string;
+  port: number;
+  firewall: string;
+  /** Functions the call trees are rooted at (from the hook listing and the skb free path). */
+  roots: string[];
+  /** How the function_graph session ran: an ftrace instance or the (locked) global tracer. */
+  tracer: { instance: boolean; filterFunctions: number; pidFiltered: boolean } | null;
+  callTrees: CallRoot[];
+  /** ALLOC_PATH as found in the trees (names as the kernel printed them), or null. */
+  allocPath: string[] | null;
+  stats: FunctionGraphStats | null;
+  /** Kernel stacks of the SYN's drops (skb:kfree_skb), merged from the outermost frame. */
+  dropStacks: { total: number; tree: CallNode[] } | null;
+  unavailable: { observation: string; reason: string }[];
+}

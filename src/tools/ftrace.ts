@@ -1,0 +1,146 @@
+import { randomBytes } from 'node:crypto';
+import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
+import type { Cleanup } from '../lib/cleanup.js';
+import type { Target } from '../targets/target.js';
+import { lockTracing } from './tracing-lock.js';
+
+/**
+ * A function_graph session on the target, in its own ftrace instance when the
+ * kernel allows function_graph there (6.12: yes; 6.1: instances offer only
+ * function and nop), else on the global tracer under a lock, and only if
+ * nobody else is using it. Every setting touched is put back: its restore is
+ * registered before it is written.
+ *
+ * No set_graph_function: instances do not have it (6.12), and it does not
+ * stop ftrace from patching every function, which makes a TCG guest crawl.
+ * Instead set_ftrace_filter limits tracing to the functions of interest and
+ * set_ftrace_pid to the task that sends the test packet; call trees are cut
+ * at the requested roots after parsing.
+ */
+export interface GraphSession {
+  dir: string;
+  instance: boolean;
+  /** Writes to this file make the writing task the traced one (syn.py's PID_FILE). */
+  pidFile: string;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** The trace text; bounded by the ring buffer (buffer_size_kb per CPU). */
+  read(): Promise<string>;
+}
+
+/** Writes a tracefs file through the target: `tee` with the text on stdin, truncating (O_TRUNC clears filters). */
+export async function writeTracefs(target: Target, path: string, text: string, append = false): Promise<void> {
+  const argv = append ? ['tee', '-a', path] : ['tee', path];
+  const r = await target.exec(argv, { input: text });
+  if (r.exitCode !== 0) throw new CommandFailedError([...argv, `<<< ${text.length > 60 ? text.slice(0, 60) + '…' : text.trim()}`], r.exitCode, r.stderr);
+}
+
+const FUNCTION_NAME = /^[A-Za-z_][A-Za-z0-9_.]*$/;
+
+export function validFunctionName(name: string): boolean {
+  return name.length <= 128 && FUNCTION_NAME.test(name);
+}
+
+/** available_filter_functions: name → module (null if built in). */
+export async function availableFunctions(target: Target, tracefs: string): Promise<Map<string, string | null>> {
+  const text = (await target.readFile(`${tracefs}/available_filter_functions`)) ?? '';
+  const out = new Map<string, string | null>();
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const sp = line.indexOf(' ');
+    const name = sp < 0 ? line : line.slice(0, sp);
+    const mod = sp < 0 ? null : /\[(\S+)\]/.exec(line)?.[1] ?? null;
+    if (!out.has(name)) out.set(name, mod);
+  }
+  return out;
+}
+
+async function readTrim(target: Target, path: string): Promise<string> {
+  return ((await target.readFile(path)) ?? '').trim();
+}
+
+export async function openGraphSession(
+  target: Target, cleanup: Cleanup, tracefs: string, filter: string[],
+): Promise<GraphSession> {
+  if (filter.length === 0 || !filter.every((f) => validFunctionName(f) || /^:mod:[A-Za-z0-9_]+$/.test(f) || /^[A-Za-z_][A-Za-z0-9_]*\*$/.test(f))) {
+    throw new UsageError('function filter: function names only');
+  }
+  const top = await readTrim(target, `${tracefs}/available_tracers`);
+  if (!top.split(/\s+/).includes('function_graph')) {
+    throw new CapabilityError(`this kernel has no function_graph tracer (available_tracers: ${top || 'none'}; needs CONFIG_FUNCTION_GRAPH_TRACER)`);
+  }
+  let dir = tracefs;
+  let instance = false;
+  // Try an instance first: its own buffer and settings, nothing global to restore.
+  const name = `nfscope-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const inst = `${tracefs}/instances/${name}`;
+  cleanup.push(`rmdir ${inst}`, async () => {
+    if (await target.exists(inst)) {
+      await writeTracefs(target, `${inst}/current_tracer`, 'nop\n').catch(() => {});
+      await target.exec(['rmdir', inst]);
+    }
+  });
+  if ((await target.exec(['mkdir', inst])).exitCode === 0) {
+    if ((await readTrim(target, `${inst}/available_tracers`)).split(/\s+/).includes('function_graph')) {
+      dir = inst;
+      instance = true;
+    } else {
+      await target.exec(['rmdir', inst]);
+    }
+  }
+  if (!instance) await takeGlobalTracer(target, cleanup, tracefs);
+
+  const opts = ['funcgraph-proc', 'funcgraph-cpu', 'funcgraph-duration', 'funcgraph-irqs', 'function-fork'];
+  const want: Record<string, string> = { 'funcgraph-proc': '1', 'funcgraph-cpu': '1', 'funcgraph-duration': '1', 'funcgraph-irqs': '0', 'function-fork': '0' };
+  for (const o of opts) {
+    const path = `${dir}/options/${o}`;
+    const was = await readTrim(target, path);
+    if (was === '' || was === want[o]) continue;
+    cleanup.push(`restore ${path}=${was}`, async () => writeTracefs(target, path, was + '\n'));
+    await writeTracefs(target, path, want[o]!);
+  }
+  cleanup.push(`clear ${dir}/set_ftrace_filter`, async () => writeTracefs(target, `${dir}/set_ftrace_filter`, ''));
+  cleanup.push(`clear ${dir}/set_ftrace_pid`, async () => writeTracefs(target, `${dir}/set_ftrace_pid`, ''));
+  cleanup.push(`${dir}/current_tracer=nop`, async () => writeTracefs(target, `${dir}/current_tracer`, 'nop\n'));
+  const wasOn = await readTrim(target, `${dir}/tracing_on`);
+  cleanup.push(`${dir}/tracing_on=${wasOn || '1'}`, async () => writeTracefs(target, `${dir}/tracing_on`, `${wasOn || '1'}\n`));
+
+  await writeTracefs(target, `${dir}/tracing_on`, '0\n');
+  await writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n');
+  // A pid nobody has until the sender writes its own: nothing is traced before the test packet.
+  await writeTracefs(target, `${dir}/set_ftrace_pid`, '2147483647\n').catch(() => writeTracefs(target, `${dir}/set_ftrace_pid`, '1\n'));
+  await writeTracefs(target, `${dir}/current_tracer`, 'function_graph\n');
+  await writeTracefs(target, `${dir}/trace`, '');
+
+  return {
+    dir,
+    instance,
+    pidFile: `${dir}/set_ftrace_pid`,
+    start: () => writeTracefs(target, `${dir}/tracing_on`, '1\n'),
+    stop: () => writeTracefs(target, `${dir}/tracing_on`, '0\n'),
+    read: async () => (await target.readFile(`${dir}/trace`)) ?? '',
+  };
+}
+
+/**
+ * The global tracer, only when nobody uses it: nop tracer, no function
+ * filter, no pid filter, no events. Then it is left exactly so.
+ */
+async function takeGlobalTracer(target: Target, cleanup: Cleanup, tracefs: string): Promise<void> {
+  await lockTracing(target, cleanup, 'function_graph');
+  const busy: string[] = [];
+  const tracer = await readTrim(target, `${tracefs}/current_tracer`);
+  if (tracer !== 'nop') busy.push(`current_tracer is ${tracer}`);
+  const filt = await readTrim(target, `${tracefs}/set_ftrace_filter`);
+  if (filt && !filt.startsWith('####')) busy.push('set_ftrace_filter is set');
+  const pid = await readTrim(target, `${tracefs}/set_ftrace_pid`);
+  if (pid && pid !== 'no pid') busy.push(`set_ftrace_pid is ${pid}`);
+  const events = await readTrim(target, `${tracefs}/set_event`);
+  if (events) busy.push(`events are enabled (${events.split('\n').slice(0, 3).join(', ')})`);
+  if (busy.length) {
+    throw new CapabilityError(
+      `the global tracer is in use (${busy.join('; ')}), and this kernel has no function_graph in ftrace instances: ` +
+        'nfscope will not take it over. Stop that tracing first (e.g. trace-cmd reset).',
+    );
+  }
+}

@@ -1,0 +1,49 @@
+import { hostname } from 'node:os';
+import { CapabilityError } from '../lib/errors.js';
+import type { Cleanup } from '../lib/cleanup.js';
+import type { Target } from '../targets/target.js';
+
+/** Where the lock on the global (top-level) ftrace state lives, on the target. */
+export const TRACING_LOCK = '/run/nfscope/tracing.lock';
+
+/**
+ * Takes the lock on the target's global tracer for this run: mkdir is atomic
+ * on any filesystem, and it works through every transport (argv only). The
+ * owner file names host and pid; a lock whose owner on this host is dead is
+ * stale and taken over. The release is registered before the lock is taken.
+ */
+export async function lockTracing(target: Target, cleanup: Cleanup, what: string): Promise<void> {
+  const me = `${hostname()} ${process.pid} ${what}`;
+  await target.exec(['mkdir', '-p', '/run/nfscope']);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    cleanup.push(`release ${TRACING_LOCK}`, async () => {
+      const owner = (await target.readFile(`${TRACING_LOCK}/owner`))?.trim();
+      if (owner === me) await target.exec(['rm', '-rf', TRACING_LOCK]);
+    });
+    const r = await target.exec(['mkdir', TRACING_LOCK]);
+    if (r.exitCode === 0) {
+      await target.exec(['tee', `${TRACING_LOCK}/owner`], { input: me + '\n' });
+      return;
+    }
+    const owner = (await target.readFile(`${TRACING_LOCK}/owner`))?.trim() ?? '';
+    const [host, pid] = owner.split(' ');
+    const dead = host === hostname() && pid !== undefined && /^\d+$/.test(pid) && !(await pidAlive(Number(pid)));
+    if (!dead) {
+      throw new CapabilityError(
+        `the kernel's global tracer is in use by another nfscope (${owner || 'owner unknown'}; lock ${TRACING_LOCK}). ` +
+          'Wait for it to finish; if it was killed, run nfscope cleanup.',
+      );
+    }
+    await target.exec(['rm', '-rf', TRACING_LOCK]);
+  }
+  throw new CapabilityError(`could not take ${TRACING_LOCK}`);
+}
+
+async function pidAlive(pid: number): Promise<boolean> {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

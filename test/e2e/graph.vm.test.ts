@@ -1,0 +1,87 @@
+/**
+ * nfscope graph in the micro-VM: a real function_graph on Debian's 6.1
+ * (global tracer, locked: instances there offer only function and nop) and
+ * 6.12 (an ftrace instance). Finds __nf_conntrack_alloc under init_conntrack
+ * for the test SYN, and leaves every tracing setting as it found it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { nfscope } from '../helpers/sys.js';
+import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { QemuTarget } from '../../src/targets/qemu.js';
+import { graph } from '../../src/experiments/graph.js';
+import { findPath } from '../../src/model/call-tree.js';
+import { CapabilityError } from '../../src/lib/errors.js';
+
+const VM_TIMEOUT = 300_000;
+afterAll(async () => {
+  expect(await qemuProcesses()).toEqual([]);
+});
+
+const T = '/sys/kernel/tracing';
+
+async function tracingState(t: QemuTarget): Promise<Record<string, string>> {
+  const read = async (f: string) => ((await t.readFile(`${T}/${f}`)) ?? '<absent>').trim();
+  return {
+    current_tracer: await read('current_tracer'),
+    set_ftrace_filter: await read('set_ftrace_filter'),
+    set_ftrace_pid: await read('set_ftrace_pid'),
+    tracing_on: await read('tracing_on'),
+    'funcgraph-proc': await read('options/funcgraph-proc'),
+    instances: ((await t.listDir(`${T}/instances`)) ?? []).join(','),
+    lock: String(await t.exists('/run/nfscope/tracing.lock')),
+  };
+}
+
+describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
+  it('finds nf_conntrack_in → init_conntrack → __nf_conntrack_alloc for the SYN, and restores tracing', async () => {
+    const t = await QemuTarget.boot({ kernelPackage: k.pkg });
+    try {
+      await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
+      const before = await tracingState(t);
+      const rep = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' });
+      expect(rep.allocPath!.map((f) => f.replace(/\.constprop\.\d+$/, ''))).toEqual(['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc']);
+      expect(rep.tracer!.instance).toBe(k.era === '6.12');
+      expect(rep.roots).toEqual(['ipv4_conntrack_in', k.era === '6.12' ? 'sk_skb_reason_drop' : 'kfree_skb_reason']);
+      // The alloc path sits under conntrack's PRE_ROUTING callback, and the free path frees the entry.
+      const ct = rep.callTrees.filter((r) => r.tree.fn === 'ipv4_conntrack_in');
+      expect(ct).toHaveLength(1);
+      expect(ct[0]!.comm).toBe('python3');
+      const free = rep.callTrees.find((r) => findPath([r.tree], ['nf_ct_destroy', 'nf_conntrack_free']));
+      expect(free?.tree.fn).toBe(rep.roots[1]);
+      expect(rep.dropStacks!.total).toBe(1);
+      expect(rep.stats!.lostEvents).toBe(0);
+      expect(await tracingState(t)).toEqual(before);
+    } finally {
+      await t.close();
+    }
+  }, VM_TIMEOUT);
+
+  it('the CLI report marks the path; --root picks other roots', async () => {
+    const r = await nfscope(['graph', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--root', 'nf_conntrack_in', '--max-depth', '2'], { timeoutMs: VM_TIMEOUT });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/rooted at nf_conntrack_in\n/);
+    expect(r.stdout).toMatch(/^ *» +init_conntrack/m);
+    expect(r.stdout).toMatch(/^ *» +__nf_conntrack_alloc \[nf_conntrack\] +\d+\.\d us$/m);
+    const bad = await nfscope(['graph', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--root', 'no_such_function_xyz'], { timeoutMs: VM_TIMEOUT });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/not a traceable function on this kernel.*no_such_function_xyz/);
+  }, VM_TIMEOUT);
+});
+
+describe('graph leaves a busy global tracer alone (6.1: no function_graph in instances)', () => {
+  it('refuses with the reason and changes nothing', async () => {
+    const t = await QemuTarget.boot({ kernelPackage: VM_KERNELS[0].pkg });
+    try {
+      await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
+      await t.exec(['tee', `${T}/current_tracer`], { input: 'function\n' });
+      await t.exec(['tee', `${T}/set_ftrace_filter`], { input: 'vfs_read\n' });
+      const before = await tracingState(t);
+      await expect(graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' })).rejects.toThrow(CapabilityError);
+      await expect(graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' })).rejects.toThrow(/current_tracer is function.*set_ftrace_filter is set/);
+      expect(await tracingState(t)).toEqual(before);
+      expect((await t.exec(['ip', 'netns', 'list'])).stdout.trim()).toBe('');
+    } finally {
+      await t.close();
+    }
+  }, VM_TIMEOUT);
+});

@@ -1,0 +1,92 @@
+/**
+ * `nfscope parse KIND FILE|-` on real captures (fixtures with meta.json), as a
+ * user runs it: exit codes, content, and typed errors for bad input.
+ */
+import { execa } from 'execa';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, nfscope, ROOT } from '../helpers/sys.js';
+
+const F = (rel: string) => join(ROOT, 'test/fixtures', rel);
+const tmp = mkdtempSync(join(tmpdir(), 'nfscope-parse-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+describe('nfscope parse on real captures', () => {
+  it('function-graph (6.1 tracefs): the merged tree shows the allocation path with durations', async () => {
+    const r = await nfscope(['parse', 'function-graph', F('function_graph/6.1.0-56-amd64/syn-ipv4-iptables/trace.txt')]);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^237 records/);
+    const lines = r.stdout.split('\n');
+    const at = (fn: string) => lines.findIndex((l) => l.includes(fn));
+    const indent = (i: number) => lines[i]!.search(/\S/);
+    expect(indent(at('init_conntrack.constprop.0'))).toBeGreaterThan(indent(at(' nf_conntrack_in [')));
+    expect(indent(at('__nf_conntrack_alloc'))).toBeGreaterThan(indent(at('init_conntrack.constprop.0')));
+    expect(lines[at('__nf_conntrack_alloc')]).toMatch(/\d+\.\d us$/);
+  });
+  it('function-graph --json from stdin (trace-cmd report layout)', async () => {
+    const r = await execa('node', [CLI, 'parse', 'function-graph', '-', '--json'], { input: readFileSync(F('function_graph/6.1.0-56-amd64/trace-cmd-report/trace.txt')), reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.stats).toMatchObject({ records: 5118, cpus: [0, 1], unfinished: 1, orphanReturns: 1 });
+    expect(JSON.stringify(j.tree)).toContain('"fn":"__nf_conntrack_alloc"');
+  });
+  it('kstack (bpftrace 0.17 text and json)', async () => {
+    for (const f of ['text.out', 'json.out']) {
+      const r = await nfscope(['parse', 'kstack', F(`kstack/6.18.44-fc-v657/closed-port/${f}`), '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout);
+      expect(j.maps.sort()).toEqual(['@all', '@drops']);
+      expect(j.total).toBe(6);
+    }
+  });
+  it('bpftrace-json, conntrack, nft-hooks, hooks', async () => {
+    const bj = await nfscope(['parse', 'bpftrace-json', F('ct_syn/6.1.0-56-amd64/ipv4-iptables-count3/stdout.jsonl'), '--json']);
+    expect(bj.exitCode, bj.stderr).toBe(0);
+    expect(JSON.parse(bj.stdout).printf).toContain('READY');
+    for (const f of ['default.txt', 'extended.txt']) {
+      const ct = await nfscope(['parse', 'conntrack', F(`conntrack/6.18.44-fc-v657/loopback-flows/${f}`), '--json']);
+      expect(ct.exitCode, ct.stderr).toBe(0);
+      const flows = JSON.parse(ct.stdout).flows;
+      expect(flows.map((x: { proto: string; state: string | null }) => `${x.proto} ${x.state}`)).toEqual(['tcp ESTABLISHED', 'udp null']);
+      expect(flows[1].flags).toEqual(['UNREPLIED']);
+    }
+    const nft = await nfscope(['parse', 'nft-hooks', F('nft/6.12.117+deb12-amd64/conntrack-nft/stdout.txt')]);
+    expect(nft.exitCode, nft.stderr).toBe(0);
+    expect(nft.stdout).toMatch(/ipv4_conntrack_in/);
+    const h = await nfscope(['parse', 'hooks', F('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), '--json']);
+    expect(h.exitCode, h.stderr).toBe(0);
+    expect(JSON.stringify(JSON.parse(h.stdout).hooks)).toContain('ipv4_confirm');
+  });
+});
+
+describe('nfscope parse: bad input', () => {
+  const kinds = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks'];
+  it('garbage, binary and empty files: exit 6 with the line, for every kind', async () => {
+    const garbage = join(tmp, 'garbage.txt');
+    writeFileSync(garbage, 'hello $(touch /tmp/x)\n\u0000\u0001\u0002 world\n');
+    const empty = join(tmp, 'empty.txt');
+    writeFileSync(empty, '');
+    for (const kind of kinds) {
+      // An empty `conntrack -L` is a real state (no flows), not an error.
+      for (const f of kind === 'conntrack' ? [garbage] : [garbage, empty]) {
+        const r = await nfscope(['parse', kind, f]);
+        expect(r.exitCode, `${kind} ${f}: ${r.stdout} ${r.stderr}`).toBe(6);
+        expect(r.stderr).toMatch(/line \d+/);
+      }
+    }
+  });
+  it('conntrack: an empty table is 0 flows, not an error', async () => {
+    const r = await execa('node', [CLI, 'parse', 'conntrack', '-', '--json'], { input: '', reject: false });
+    expect(r.exitCode).toBe(0);
+    expect(JSON.parse(r.stdout).flows).toEqual([]);
+  });
+  it('missing file, a directory, an unknown kind: exit 2 before reading anything', async () => {
+    expect((await nfscope(['parse', 'kstack', join(tmp, 'nope')])).exitCode).toBe(2);
+    expect((await nfscope(['parse', 'kstack', tmp])).exitCode).toBe(2);
+    const r = await nfscope(['parse', 'pcap', '-']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/unknown KIND "pcap"/);
+  });
+});
