@@ -12,6 +12,11 @@ export function buildCli(): Command {
     .version(pkg.version)
     .showHelpAfterError()
     .exitOverride();
+  // Shared options are checked before any action: exit 2, nothing touched.
+  program.hook('preAction', async (_root, action) => {
+    const { checkCommonOptions } = await import('./lib/common-options.js');
+    checkCommonOptions(action.opts());
+  });
 
   const target = () => new Option('--target <target>', 'where to run: local | qemu (micro-VM)').default('local');
   const kernel = () => new Option('--kernel <package>', 'kernel package for --target qemu').default('linux-image-amd64');
@@ -71,6 +76,13 @@ export function buildCli(): Command {
     .option('--max-depth <depth>', 'cut rendered call trees below this depth (0-64)')
     .option('--json', 'machine-readable output')
     .action(async (kind: string, file: string, o) => (await import('./commands/parse.js')).runParse(kind, file, o));
+
+  program
+    .command('cleanup')
+    .description('undo what killed nfscope runs left behind (netns, links, rules, tracer settings, tracers), from their journals')
+    .option('--dry-run', 'show what would be undone, change nothing')
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/cleanup.js')).runCleanup(o));
 
   const vm = program.command('vm').description('the qemu micro-VM: a real, full-featured kernel on demand');
   vm.command('run')

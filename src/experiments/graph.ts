@@ -99,6 +99,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     let hooks: HookList[] = [];
     try {
       hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
+      cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
     } catch (e) {
       unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
     }
@@ -130,6 +131,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     if (session) syn.push(session.pidFile);
     await run(target, inNetns(sb.client, syn));
     await session?.stop();
+    cleanup.note(`SYN sent to [${sb.serverAddr}]:${spec.port}${session ? '; function_graph stopped' : ''}`);
     await sleep(200);
     const traced = await tracer.stop();
 
@@ -166,7 +168,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
       dropStacks: stacks.length ? { total: stacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(stacks) } : null,
       unavailable,
     };
-  });
+  }, target);
 }
 
 /** NFSCOPE_CAPTURE_DIR: keep the raw trace as a parser fixture, with how it was made. */

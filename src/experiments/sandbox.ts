@@ -60,16 +60,12 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
 
   for (const ns of [client, server]) {
     if (ns.kind !== 'named') continue;
-    cleanup.push(`ip netns del ${ns.name}`, async () => {
-      await run(target, ['ip', 'netns', 'del', ns.name]);
-    });
+    cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
     await run(target, ['ip', 'netns', 'add', ns.name]);
   }
   // The server end is made where the server lives; the peer goes to the client netns.
-  cleanup.push(`ip link del ${serverIf}`, async () => {
-    // Deleting either end deletes the pair; gone already if a netns went first.
-    await target.exec(ipIn(server, ['link', 'del', serverIf]));
-  });
+  // Deleting either end deletes the pair; gone already if a netns went first (tolerated).
+  cleanup.undoWith(`ip link del ${serverIf}`, target, [{ argv: ipIn(server, ['link', 'del', serverIf]) }], true);
   await run(target, ipIn(server, ['link', 'add', serverIf, 'type', 'veth', 'peer', 'name', clientIf, 'netns', client.name]));
 
   const v6 = spec.family === 'ipv6';
@@ -92,10 +88,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   const plan = firewallPlan(spec.firewall, spec.family, spec.port, spec.afterConfirm);
   for (const s of plan.steps) {
     if (s.undo) {
-      const undo = s.undo;
-      cleanup.push(`undo: ${s.what}`, async () => {
-        await run(target, inNetns(server, undo));
-      });
+      cleanup.undoWith(`undo: ${s.what}`, target, [{ argv: inNetns(server, s.undo) }]);
     }
     await run(target, inNetns(server, s.argv));
   }

@@ -98,6 +98,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     let hooks: HookList[] = [];
     try {
       hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
+      cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
     } catch (e) {
       unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
     }
@@ -123,6 +124,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
     const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300']);
     await run(target, synArgv);
+    cleanup.note(`${spec.count} SYN(s) sent to [${sb.serverAddr}]:${spec.port}; tracer lines so far: ${lines.length}`);
 
     // The drops happen in softirq context before connect() returns; wait until
     // each SYN's drop is in, or two seconds have passed (a SYN not dropped
@@ -132,6 +134,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
     if (program) await sleep(300);
     const traced = await tracer.stop();
+    cleanup.note(`tracer stopped: ${traced.stdout.split('\n').length} lines of output`);
     await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel, spec, traced.stdout, program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv);
     const events = parseBpftraceJson(traced.stdout);
     const ct0 = program ? parseCtSyn(printfLines(events)) : null;
@@ -177,7 +180,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     };
     report.verdict = buildVerdict(report);
     return report;
-  });
+  }, target);
 }
 
 function summariseDrops(

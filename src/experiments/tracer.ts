@@ -7,9 +7,11 @@ import type { Running, Target } from '../targets/target.js';
 /** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
 export async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
   const tracer = target.spawn(argv);
+  // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
+  // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
   cleanup.push(`stop ${what}`, async () => {
     await tracer.stop();
-  });
+  }, tracer.pid ? { kill: { pid: tracer.pid, comm: argv[0]!.split('/').pop()! } } : undefined);
   const lines: string[] = [];
   let n = 0;
   const ready = new Promise<void>((resolve, reject) => {

@@ -1,17 +1,46 @@
 /**
  * The undo stack. Every state change registers its undo *before* it is made;
- * undo runs in reverse order on success, error and SIGINT/SIGTERM.
+ * undo runs in reverse order on success, error and SIGINT/SIGTERM. Undos that
+ * are commands on the target are also written to the run's journal (see
+ * journal.ts), so that `nfscope cleanup` can run them after a SIGKILL.
  */
+import { CommandFailedError } from './errors.js';
+import { Journal, type UndoCommand } from './journal.js';
+import type { Target } from '../targets/target.js';
 
-type Undo = { what: string; run: () => Promise<void> };
+type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 
 export class Cleanup {
   private stack: Undo[] = [];
   private running: Promise<string[]> | null = null;
+  /** What the run observed so far, printed if a signal cuts it short. */
+  readonly observed: string[] = [];
+
+  constructor(readonly journal: Journal | null = null) {}
 
   /** Registers an undo. Call it before making the change it reverts. */
-  push(what: string, run: () => Promise<void>): void {
-    this.stack.push({ what, run });
+  push(what: string, run: () => Promise<void>, journal?: { undo: UndoCommand[] } | { kill: { pid: number; comm: string } }): void {
+    const seq = journal && this.journal ? this.journal.record(what, journal) : null;
+    this.stack.push({ what, run, seq });
+  }
+
+  /**
+   * Registers an undo made of commands on the target (journaled). `tolerate`:
+   * a failure means the thing is gone already (a link taken by its netns).
+   */
+  undoWith(what: string, target: Target, cmds: UndoCommand[], tolerate = false): void {
+    this.push(what, async () => {
+      for (const c of cmds) {
+        if (c.ifFileEquals && (await target.readFile(c.ifFileEquals.path))?.trim() !== c.ifFileEquals.content.trim()) continue;
+        const r = await target.exec(c.argv, c.input !== undefined ? { input: c.input } : {});
+        if (r.exitCode !== 0 && !tolerate) throw new CommandFailedError(c.argv, r.exitCode, r.stderr);
+      }
+    }, { undo: cmds });
+  }
+
+  /** Notes an observation, shown if the run is interrupted before its report. */
+  note(line: string): void {
+    this.observed.push(line);
   }
 
   /** Runs every undo once, newest first; returns the failures (never throws). */
@@ -22,10 +51,14 @@ export class Cleanup {
         const u = this.stack.pop()!;
         try {
           await u.run();
+          if (u.seq !== null) this.journal?.done(u.seq);
         } catch (err) {
           failures.push(`${u.what}: ${(err as Error).message.split('\n')[0]}`);
         }
       }
+      // All undone: the journal goes; else it stays for `nfscope cleanup`.
+      if (failures.length === 0) this.journal?.close();
+      else this.journal?.keep();
       this.running = null;
       return failures;
     })();
@@ -41,40 +74,57 @@ export class Cleanup {
 const active: Cleanup[] = [];
 let signalled = false;
 
+let installed = false;
+
+/**
+ * SIGINT/SIGTERM → undo every active run, newest first, then exit 130/143.
+ * Installed once at start (main) and for good: a signal before any change
+ * still exits with the conventional code and a message.
+ */
+export function installSignalHandlers(): void {
+  if (installed) return;
+  installed = true;
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
 function onSignal(sig: NodeJS.Signals): void {
   if (signalled) return; // a second Ctrl-C does not start a second teardown
   signalled = true;
   const code = sig === 'SIGINT' ? 130 : 143;
+  const observed = active.flatMap((c) => c.observed);
+  if (observed.length) process.stderr.write(`\nnfscope: ${sig}: observed before the interrupt:\n${observed.map((o) => `  ${o}`).join('\n')}\n`);
   const n = active.reduce((s, c) => s + c.size, 0);
-  process.stderr.write(`\nnfscope: ${sig}: undoing ${n} change(s)\n`);
+  process.stderr.write(`${observed.length ? '' : '\n'}nfscope: ${sig}: undoing ${n} change(s)\n`);
   void (async () => {
+    let failed = false;
     for (const c of [...active].reverse()) {
-      for (const f of await c.runAll()) process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
+      for (const f of await c.runAll()) {
+        failed = true;
+        process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
+      }
     }
+    if (failed) process.stderr.write('nfscope: run `nfscope cleanup` to retry what could not be undone\n');
     process.exit(code);
   })();
 }
 
 /**
  * Runs fn with a Cleanup whose undos run when fn settles, or, on
- * SIGINT/SIGTERM, before the process exits with 128+signo.
+ * SIGINT/SIGTERM, before the process exits with 128+signo. With a target
+ * that can be reached again (target.journalSpec), the changes are journaled.
  */
-export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>): Promise<T> {
-  const c = new Cleanup();
-  if (active.length === 0) {
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  }
+export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>, target?: Target): Promise<T> {
+  const spec = target?.journalSpec;
+  const c = new Cleanup(spec ? Journal.open(spec) : null);
+  installSignalHandlers();
   active.push(c);
   try {
     return await fn(c);
   } finally {
     const failures = await c.runAll();
     active.splice(active.indexOf(c), 1);
-    if (active.length === 0 && !signalled) {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
     for (const f of failures) process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
+    if (failures.length) process.stderr.write('nfscope: the journal is kept: run `nfscope cleanup` to retry\n');
   }
 }

@@ -25,6 +25,19 @@ export function parseBpftraceJsonLine(line: string, lineNo: number): BpftraceEve
   if (typeof v !== 'object' || v === null || typeof (v as { type?: unknown }).type !== 'string') {
     throw new ParseError('bpftrace json', lineNo, t, 'no "type" field');
   }
+  // The data's shape per type, checked once here so that no consumer meets a null (found by fuzzing).
+  const { type, data } = v as { type: string; data: unknown };
+  const isObject = typeof data === 'object' && data !== null && !Array.isArray(data);
+  if (type === 'printf' && typeof data !== 'string') throw new ParseError('bpftrace json', lineNo, t, 'printf data is not a string');
+  if (['map', 'hist', 'lhist', 'stats', 'lost_events', 'attached_probes'].includes(type) && !isObject) {
+    throw new ParseError('bpftrace json', lineNo, t, `${type} data is not an object`);
+  }
+  if (type === 'map') {
+    // A keyed map is an object; a scalar one (@x = 5) a number (bpftrace 0.17).
+    for (const m of Object.values(data as object)) {
+      if (typeof m !== 'number' && (typeof m !== 'object' || m === null)) throw new ParseError('bpftrace json', lineNo, t, 'a map is neither an object nor a number');
+    }
+  }
   return v as BpftraceEvent;
 }
 

@@ -67,7 +67,7 @@ export function parseKstackJson(text: string): KStack[] {
     const ev = parseBpftraceJsonLine(l, i + 1);
     if (!ev || ev.type !== 'map') return;
     for (const [map, entries] of Object.entries(ev.data as Record<string, unknown>)) {
-      if (typeof entries !== 'object' || entries === null) throw new ParseError('bpftrace kstack map', i + 1, l, `map ${map} is not an object`);
+      if (typeof entries !== 'object' || entries === null) continue; // a scalar map: not keyed by a stack
       for (const [key, count] of Object.entries(entries as Record<string, unknown>)) {
         if (!key.startsWith('\n')) continue; // not keyed by a stack
         if (typeof count !== 'number') throw new ParseError('bpftrace kstack map', i + 1, l, `count of a stack in ${map} is not a number`);

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
@@ -62,8 +63,15 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
 }
 
 /** The machine nfscope runs on. argv goes straight to execve: no shell. */
+/**
+ * util-linux setpriv: a tracer started through it gets SIGKILL from the
+ * kernel when nfscope dies, even by SIGKILL (PR_SET_PDEATHSIG survives exec).
+ */
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 export class LocalTarget implements Target {
   readonly name = 'local';
+  readonly journalSpec = 'local';
 
   exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
     return start(argv, opts, false).done;
@@ -72,10 +80,12 @@ export class LocalTarget implements Target {
   spawn(argv: string[], opts: ExecOptions = {}): Running {
     // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
     // then stops the tracer itself, in order, instead of racing it.
-    const { child, done } = start(argv, opts, true);
-    const { running, emit } = runningHandle(argv, done, (sig) => {
+    const { child, done } = start(SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv, opts, true);
+    const h = runningHandle(argv, done, (sig) => {
       child.kill(`SIG${sig}`);
     });
+    const running: Running = { ...h.running, pid: child.pid };
+    const emit = h.emit;
     let partial = '';
     child.stdout!.on('data', (chunk: Buffer) => {
       const lines = (partial + chunk.toString('utf8')).split('\n');

@@ -11,8 +11,11 @@ import { runningHandle } from './running.js';
  */
 export class QemuTarget extends ExecBackedTarget {
   readonly name = 'qemu';
-  private constructor(readonly vm: Vm) {
+  /** Only a VM left up by `vm up` outlives this run; a VM booted for it dies with it (qemu under pdeathsig). */
+  readonly journalSpec: string | undefined;
+  private constructor(readonly vm: Vm, attachedTo?: string) {
     super();
+    this.journalSpec = attachedTo ? `qemu:${attachedTo}` : undefined;
   }
 
   /** The VM left up by `nfscope vm up` when its kernel is the one asked for, else a new one for this run. */
@@ -21,7 +24,7 @@ export class QemuTarget extends ExecBackedTarget {
     const up = await liveState();
     if (up && up.requested === (o.kernelPackage ?? 'linux-image-amd64')) {
       o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
-      return new QemuTarget(await attachVm(up));
+      return new QemuTarget(await attachVm(up), up.requested);
     }
     return new QemuTarget(await bootVm(o));
   }

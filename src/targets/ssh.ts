@@ -21,6 +21,7 @@ const DEFAULT_REMOTE_S = 600;
  */
 export class SshTarget extends ExecBackedTarget {
   readonly name: string;
+  readonly journalSpec: string;
   private local = new LocalTarget();
   private control: string;
   private bundleDir: string | null = null;
@@ -29,6 +30,7 @@ export class SshTarget extends ExecBackedTarget {
   constructor(readonly spec: SshSpec, private extraOpts: string[] = [], private sudo = false) {
     super();
     this.name = `ssh://${spec.user ? `${spec.user}@` : ''}${spec.host}${spec.port ? `:${spec.port}` : ''}`;
+    this.journalSpec = sudo ? 'vagrant' : this.name;
     mkdirSync('/run/nfscope', { recursive: true });
     this.control = `/run/nfscope/ssh-${process.pid}-%C`;
   }

@@ -26,6 +26,8 @@ export interface ExecOptions {
 /** A process that keeps running (a tracer): its output arrives line by line. */
 export interface Running {
   readonly argv: string[];
+  /** The process id on this machine, when it has one here (local target). */
+  readonly pid?: number;
   /** Resolves when the process has exited, with everything it printed. */
   done: Promise<RawRun>;
   /** Calls back for each complete stdout line as it arrives. */
@@ -36,6 +38,12 @@ export interface Running {
 
 export interface Target {
   readonly name: string;
+  /**
+   * How `nfscope cleanup` reaches this target again to undo a killed run's
+   * changes (local, ssh://…, vagrant, qemu for a VM left up); undefined when
+   * the changes cannot outlive the run (a VM that dies with nfscope).
+   */
+  readonly journalSpec?: string;
   exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
   spawn(argv: string[], opts?: ExecOptions): Running;
   readFile(path: string): Promise<string | null>;

@@ -74,12 +74,8 @@ export async function openGraphSession(
   // Try an instance first: its own buffer and settings, nothing global to restore.
   const name = `nfscope-${process.pid}-${randomBytes(3).toString('hex')}`;
   const inst = `${tracefs}/instances/${name}`;
-  cleanup.push(`rmdir ${inst}`, async () => {
-    if (await target.exists(inst)) {
-      await writeTracefs(target, `${inst}/current_tracer`, 'nop\n').catch(() => {});
-      await target.exec(['rmdir', inst]);
-    }
-  });
+  // Tolerated: the instance may never have been made.
+  cleanup.undoWith(`rmdir ${inst}`, target, [{ argv: ['tee', `${inst}/current_tracer`], input: 'nop\n' }, { argv: ['rmdir', inst] }], true);
   if ((await target.exec(['mkdir', inst])).exitCode === 0) {
     if ((await readTrim(target, `${inst}/available_tracers`)).split(/\s+/).includes('function_graph')) {
       dir = inst;
@@ -96,14 +92,15 @@ export async function openGraphSession(
     const path = `${dir}/options/${o}`;
     const was = await readTrim(target, path);
     if (was === '' || was === want[o]) continue;
-    cleanup.push(`restore ${path}=${was}`, async () => writeTracefs(target, path, was + '\n'));
+    cleanup.undoWith(`restore ${path}=${was}`, target, [{ argv: ['tee', path], input: was + '\n' }]);
     await writeTracefs(target, path, want[o]!);
   }
-  cleanup.push(`clear ${dir}/set_ftrace_filter`, async () => writeTracefs(target, `${dir}/set_ftrace_filter`, ''));
-  cleanup.push(`clear ${dir}/set_ftrace_pid`, async () => writeTracefs(target, `${dir}/set_ftrace_pid`, ''));
-  cleanup.push(`${dir}/current_tracer=nop`, async () => writeTracefs(target, `${dir}/current_tracer`, 'nop\n'));
+  // `tee FILE` with empty input truncates it: an empty filter, no pid filter.
+  cleanup.undoWith(`clear ${dir}/set_ftrace_filter`, target, [{ argv: ['tee', `${dir}/set_ftrace_filter`], input: '' }]);
+  cleanup.undoWith(`clear ${dir}/set_ftrace_pid`, target, [{ argv: ['tee', `${dir}/set_ftrace_pid`], input: '' }]);
+  cleanup.undoWith(`${dir}/current_tracer=nop`, target, [{ argv: ['tee', `${dir}/current_tracer`], input: 'nop\n' }]);
   const wasOn = await readTrim(target, `${dir}/tracing_on`);
-  cleanup.push(`${dir}/tracing_on=${wasOn || '1'}`, async () => writeTracefs(target, `${dir}/tracing_on`, `${wasOn || '1'}\n`));
+  cleanup.undoWith(`${dir}/tracing_on=${wasOn || '1'}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn || '1'}\n` }]);
 
   await writeTracefs(target, `${dir}/tracing_on`, '0\n');
   await writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n');

@@ -1,23 +1,53 @@
+import { hostname } from 'node:os';
 import { CommandFailedError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
+import { alive } from '../lib/journal.js';
 import { findMount } from '../parsers/versions.js';
 import type { Target } from '../targets/target.js';
 
 export const TRACEFS_DEFAULT = '/sys/kernel/tracing';
+/** One file a run using a tracefs that nfscope mounted; the last one out unmounts it. */
+const USERS = '/run/nfscope/tracefs-users';
+/** Present while the tracefs mount is nfscope's (not the system's). */
+const MARK = '/run/nfscope/tracefs-mounted';
 
 /**
  * The tracefs mount point; mounts it when absent (bpftrace needs it for
- * tracepoints and kprobes) and registers the unmount first, so the machine is
- * left as it was found.
+ * tracepoints and kprobes). A mount that was there before is the system's
+ * and is never touched. A mount nfscope made is shared by concurrent runs:
+ * each registers as a user, and the last one out unmounts it, so one run
+ * finishing never pulls tracefs from under another.
  */
 export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<string> {
   const mounted = findMount((await target.readFile('/proc/mounts')) ?? '', 'tracefs');
+  const ours = mounted !== null && (await target.exists(MARK));
+  if (mounted && !ours) return mounted;
+  const me = `${USERS}/${hostname()}-${process.pid}`;
+  await target.exec(['mkdir', '-p', USERS]);
+  cleanup.push(`tracefs: unregister, unmount if the last nfscope user`, async () => {
+    await target.exec(['rm', '-f', me]);
+    if (await othersUsing(target)) return;
+    if (!(await target.exists(MARK))) return;
+    const r = await target.exec(['umount', TRACEFS_DEFAULT]);
+    if (r.exitCode !== 0) throw new CommandFailedError(['umount', TRACEFS_DEFAULT], r.exitCode, r.stderr);
+    await target.exec(['rm', '-f', MARK]);
+  }, { undo: [{ argv: ['rm', '-f', me] }, { argv: ['umount', TRACEFS_DEFAULT], shared: true }, { argv: ['rm', '-f', MARK], shared: true }] });
+  await target.exec(['tee', me], { input: `${process.pid}\n` });
   if (mounted) return mounted;
-  cleanup.push(`umount ${TRACEFS_DEFAULT}`, async () => {
-    await target.exec(['umount', TRACEFS_DEFAULT]);
-  });
   const argv = ['mount', '-t', 'tracefs', 'nodev', TRACEFS_DEFAULT];
   const r = await target.exec(argv);
   if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+  await target.exec(['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
   return TRACEFS_DEFAULT;
+}
+
+/** Another live nfscope run registered as a user (another host's runs count as alive). */
+async function othersUsing(target: Target): Promise<boolean> {
+  const users = (await target.listDir(USERS)) ?? [];
+  const host = hostname();
+  return users.some((u) => {
+    const m = /^(.*)-(\d+)$/.exec(u);
+    if (!m) return false;
+    return m[1] !== host || alive(Number(m[2]));
+  });
 }

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { CapabilityError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
+import { alive } from '../lib/journal.js';
 
 /** Where the lock on the global (top-level) ftrace state lives, on the target. */
 export const TRACING_LOCK = '/run/nfscope/tracing.lock';
@@ -16,10 +17,8 @@ export async function lockTracing(target: Target, cleanup: Cleanup, what: string
   const me = `${hostname()} ${process.pid} ${what}`;
   await target.exec(['mkdir', '-p', '/run/nfscope']);
   for (let attempt = 0; attempt < 2; attempt++) {
-    cleanup.push(`release ${TRACING_LOCK}`, async () => {
-      const owner = (await target.readFile(`${TRACING_LOCK}/owner`))?.trim();
-      if (owner === me) await target.exec(['rm', '-rf', TRACING_LOCK]);
-    });
+    // Released only while it is still ours (a stale lock may have been taken over).
+    cleanup.undoWith(`release ${TRACING_LOCK}`, target, [{ argv: ['rm', '-rf', TRACING_LOCK], ifFileEquals: { path: `${TRACING_LOCK}/owner`, content: me } }]);
     const r = await target.exec(['mkdir', TRACING_LOCK]);
     if (r.exitCode === 0) {
       await target.exec(['tee', `${TRACING_LOCK}/owner`], { input: me + '\n' });
@@ -27,7 +26,7 @@ export async function lockTracing(target: Target, cleanup: Cleanup, what: string
     }
     const owner = (await target.readFile(`${TRACING_LOCK}/owner`))?.trim() ?? '';
     const [host, pid] = owner.split(' ');
-    const dead = host === hostname() && pid !== undefined && /^\d+$/.test(pid) && !(await pidAlive(Number(pid)));
+    const dead = host === hostname() && pid !== undefined && /^\d+$/.test(pid) && !alive(Number(pid));
     if (!dead) {
       throw new CapabilityError(
         `the kernel's global tracer is in use by another nfscope (${owner || 'owner unknown'}; lock ${TRACING_LOCK}). ` +
@@ -37,13 +36,4 @@ export async function lockTracing(target: Target, cleanup: Cleanup, what: string
     await target.exec(['rm', '-rf', TRACING_LOCK]);
   }
   throw new CapabilityError(`could not take ${TRACING_LOCK}`);
-}
-
-async function pidAlive(pid: number): Promise<boolean> {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

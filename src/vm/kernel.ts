@@ -1,3 +1,4 @@
+import { KERNEL_PACKAGE as PKG_RE } from '../lib/common-options.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -22,7 +23,6 @@ export function cacheRoot(): string {
   return process.env.NFSCOPE_CACHE ?? '/var/cache/nfscope';
 }
 
-const PKG_RE = /^[a-z0-9][a-z0-9.+~-]{1,100}$/;
 
 /** Parses `apt-cache show` for the Depends line's package names. */
 export function aptDepends(show: string): string[] {
@@ -40,7 +40,9 @@ async function resolvePackage(host: Target, pkg: string): Promise<string> {
   let name = pkg;
   for (let depth = 0; depth < 4; depth++) {
     const r = await host.exec(['apt-cache', 'show', '--no-all-versions', name]);
-    if (r.exitCode !== 0 || !r.stdout.trim()) {
+    // apt-cache show also answers for a pattern: only the package of exactly this name counts.
+    const shown = /^Package: (\S+)$/m.exec(r.stdout)?.[1];
+    if (r.exitCode !== 0 || shown !== name) {
       throw new UsageError(`unknown kernel package '${name}' (apt-cache show found nothing; try 'apt-cache search linux-image')`);
     }
     const deps = aptDepends(r.stdout);

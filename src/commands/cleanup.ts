@@ -1,0 +1,107 @@
+import { readFile, unlink } from 'node:fs/promises';
+import { CommandFailedError } from '../lib/errors.js';
+import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
+import type { Target } from '../targets/target.js';
+
+export interface CleanupOptions {
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+type Result = 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
+interface Action { what: string; result: Result }
+interface JournalReport { journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
+
+/** stderr of an undo whose object is already gone: nothing left to do. */
+const GONE = /No such file|Cannot find|does not exist|not found|No such process|not mounted|No such device|Could not process rule|Bad rule|doesn't exist|Invalid argument/i;
+
+/** Is some nfscope run alive right now (its journal's pid)? Shared state stays while one is. */
+async function liveRunExists(): Promise<boolean> {
+  const { readdir } = await import('node:fs/promises');
+  const names = await readdir(JOURNAL_DIR).catch(() => [] as string[]);
+  return names.some((n) => {
+    const pid = Number(n.split('-')[0]);
+    return pid > 0 && pid !== process.pid && alive(pid);
+  });
+}
+
+async function openFor(j: StaleJournal): Promise<{ target: Target | null; note?: string }> {
+  const spec = j.header.target;
+  if (spec === 'local') return { target: new (await import('../targets/local.js')).LocalTarget() };
+  if (spec.startsWith('qemu:')) {
+    const { liveState } = await import('../vm/persistent.js');
+    const up = await liveState();
+    if (!up || up.requested !== spec.slice(5)) return { target: null, note: 'the VM it ran in is gone, and its changes with it' };
+    const { QemuTarget } = await import('../targets/qemu.js');
+    return { target: await QemuTarget.boot({ kernelPackage: up.requested }) };
+  }
+  const { openTarget } = await import('../targets/index.js');
+  return { target: await openTarget(spec) };
+}
+
+async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean): Promise<Result> {
+  if ('kill' in c) {
+    if (target.name !== 'local') return 'not running';
+    const comm = (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch(() => '')).trim();
+    // The pid may have been reused: only a process with the recorded name is ours.
+    if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';
+    if (dryRun) return 'would undo';
+    process.kill(c.kill.pid, 'SIGKILL');
+    return 'killed';
+  }
+  let gone = false;
+  for (const cmd of c.undo) {
+    if (cmd.shared && sharedBusy) return 'skipped (in use by a live run)';
+    if (cmd.ifFileEquals && (await target.readFile(cmd.ifFileEquals.path))?.trim() !== cmd.ifFileEquals.content.trim()) return 'not ours any more';
+    if (dryRun) continue;
+    const r = await target.exec(cmd.argv, cmd.input !== undefined ? { input: cmd.input } : {});
+    if (r.exitCode === 0) continue;
+    if (GONE.test(r.stderr)) {
+      gone = true;
+      continue;
+    }
+    return `failed: ${new CommandFailedError(cmd.argv, r.exitCode, r.stderr).message.split('\n').slice(0, 2).join(' ')}`;
+  }
+  return dryRun ? 'would undo' : gone ? 'already gone' : 'undone';
+}
+
+/** Undoes what killed runs left behind, from their journals, newest change first. */
+export async function cleanupJournals(o: CleanupOptions = {}): Promise<JournalReport[]> {
+  const reports: JournalReport[] = [];
+  const sharedBusy = await liveRunExists();
+  for (const j of staleJournals()) {
+    const rep: JournalReport = { journal: j.path, pid: j.header.pid, started: j.header.started, argv: j.header.argv, target: j.header.target, actions: [] };
+    if (j.damaged) rep.note = `${j.damaged} unreadable journal line(s) (cut by the kill)`;
+    reports.push(rep);
+    const { target, note } = j.pending.length ? await openFor(j) : { target: null };
+    if (note) rep.note = note;
+    try {
+      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun)) });
+    } finally {
+      if (target && target.name !== 'local') await target.close();
+    }
+    const failed = rep.actions.some((a) => a.result.startsWith('failed') || a.result.startsWith('skipped'));
+    if (!o.dryRun && !failed) await unlink(j.path).catch(() => {});
+  }
+  return reports;
+}
+
+export async function runCleanup(o: CleanupOptions): Promise<void> {
+  const { requireRoot } = await import('../tools/root.js');
+  await requireRoot(new (await import('../targets/local.js')).LocalTarget());
+  const reports = await cleanupJournals(o);
+  if (o.json) {
+    process.stdout.write(JSON.stringify({ journals: reports }, null, 2) + '\n');
+  } else if (reports.length === 0) {
+    process.stdout.write('nothing to clean up: no journal of a killed nfscope run\n');
+  } else {
+    for (const r of reports) {
+      process.stdout.write(`run ${r.pid} (nfscope ${r.argv.join(' ')}), started ${r.started}, target ${r.target}${r.note ? `: ${r.note}` : ''}\n`);
+      if (r.actions.length === 0) process.stdout.write('  nothing left to undo\n');
+      for (const a of r.actions) process.stdout.write(`  ${a.result.padEnd(14)} ${a.what}\n`);
+    }
+  }
+  if (reports.some((r) => r.actions.some((a) => a.result.startsWith('failed')))) {
+    throw new CommandFailedError(['nfscope', 'cleanup'], 1, '', 'some changes could not be undone: the journal is kept; see above');
+  }
+}

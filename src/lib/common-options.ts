@@ -1,0 +1,31 @@
+import { UsageError } from './errors.js';
+import { parseSshSpec } from '../targets/ssh-spec.js';
+import { validNetnsName } from '../tools/netns.js';
+
+/**
+ * A Debian kernel image package name. The linux-image- prefix is required:
+ * apt-cache takes a name with regex characters for a pattern ("1.5" matched
+ * coinor-libcoinmp1v5, found by the option fuzz test).
+ */
+export const KERNEL_PACKAGE = /^linux-image-[a-z0-9][a-z0-9.+~-]{0,90}$/;
+
+/**
+ * The options several commands share, checked before any action runs
+ * (commander's preAction hook): a bad value exits 2 before anything is
+ * opened, booted or changed, whichever target it would have applied to.
+ */
+export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netns?: unknown }): void {
+  if (typeof o.target === 'string') {
+    const t = o.target;
+    if (t.startsWith('ssh://')) parseSshSpec(t);
+    else if (!['local', 'qemu', 'vagrant'].includes(t)) {
+      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant or ssh://[user@]host[:port]`);
+    }
+  }
+  if (typeof o.kernel === 'string' && !KERNEL_PACKAGE.test(o.kernel)) {
+    throw new UsageError(`invalid --kernel ${JSON.stringify(o.kernel.slice(0, 60))}: expected a kernel package name like linux-image-amd64`);
+  }
+  if (typeof o.netns === 'string' && !validNetnsName(o.netns)) {
+    throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}: expected a name from 'ip netns list'`);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Every parser fed mutated real captures (truncated anywhere, bytes flipped,
+ * lines duplicated, dropped and swapped, random bytes, binary): it returns a
+ * result or throws ParseError; never a TypeError, a RangeError or a hang. The
+ * generator is seeded: a failure prints the seed and the case to replay.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ParseError } from '../../src/lib/errors.js';
+import { parseFunctionGraph } from '../../src/parsers/function-graph.js';
+import { parseKstacks } from '../../src/parsers/kstack.js';
+import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
+import { parseConntrackList } from '../../src/parsers/conntrack.js';
+import { parseNftHooks } from '../../src/parsers/nft-hooks.js';
+import { parseDrgnHooks } from '../../src/parsers/drgn-hooks.js';
+import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
+import { parseCtSyn } from '../../src/parsers/ct-syn.js';
+import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
+import { ROOT } from '../helpers/sys.js';
+
+const fx = (rel: string) => readFileSync(join(ROOT, 'test/fixtures', rel), 'utf8');
+/** printf records as the live code sees them: JSON events → printf lines. */
+const records = (text: string) => printfLines(parseBpftraceJson(text));
+
+const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] = [
+  { name: 'function-graph (tracefs)', input: fx('function_graph/6.1.0-56-amd64/syn-ipv4-iptables/trace.txt'), parse: (s) => parseFunctionGraph(s) },
+  { name: 'function-graph (trace-cmd)', input: fx('function_graph/6.1.0-56-amd64/trace-cmd-report/trace.txt').split('\n').slice(0, 300).join('\n') + '\n', parse: (s) => parseFunctionGraph(s) },
+  { name: 'kstack text', input: fx('kstack/6.18.44-fc-v657/closed-port/text.out'), parse: parseKstacks },
+  { name: 'kstack json', input: fx('kstack/6.18.44-fc-v657/closed-port/json.out'), parse: parseKstacks },
+  { name: 'bpftrace json', input: fx('ct_syn/6.1.0-56-amd64/ipv4-iptables-count3/stdout.jsonl'), parse: parseBpftraceJson },
+  { name: 'ct_syn records', input: fx('ct_syn/6.1.0-56-amd64/ipv4-iptables-count3/stdout.jsonl'), parse: (s) => parseCtSyn(records(s)) },
+  { name: 'kfree_skb records', input: fx('kfree_skb_syn/6.18.44-fc-v657/ipv4-iptables-count2/stdout.jsonl'), parse: (s) => parseKfreeSkb(records(s)) },
+  { name: 'nf_hooks.bt records', input: fx('bpftrace/6.18.44-fc-v657/conntrack-netdev/stdout.jsonl'), parse: (s) => parseBpftraceHooks(records(s)) },
+  { name: 'conntrack -L', input: fx('conntrack/6.18.44-fc-v657/loopback-flows/extended.txt'), parse: parseConntrackList },
+  { name: 'nft list hooks', input: fx('nft/6.12.117+deb12-amd64/conntrack-nft/stdout.txt'), parse: parseNftHooks },
+  { name: 'drgn nf_hooks.py', input: fx('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), parse: parseDrgnHooks },
+];
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = Number(process.env.NFSCOPE_FUZZ_SEED ?? 20261127);
+const CASES = Number(process.env.NFSCOPE_FUZZ_CASES ?? 300);
+
+function mutate(s: string, r: () => number): { how: string; text: string } {
+  const at = Math.floor(r() * s.length);
+  const lines = s.split('\n');
+  const li = Math.floor(r() * lines.length);
+  const lj = Math.floor(r() * lines.length);
+  switch (Math.floor(r() * 8)) {
+    case 0: return { how: `truncate at ${at}`, text: s.slice(0, at) };
+    case 1: return { how: `flip byte ${at}`, text: s.slice(0, at) + String.fromCharCode(Math.floor(r() * 256)) + s.slice(at + 1) };
+    case 2: return { how: `drop line ${li}`, text: lines.filter((_, i) => i !== li).join('\n') };
+    case 3: return { how: `duplicate line ${li}`, text: [...lines.slice(0, li + 1), lines[li], ...lines.slice(li + 1)].join('\n') };
+    case 4: return { how: `swap lines ${li},${lj}`, text: lines.map((l, i) => (i === li ? lines[lj] : i === lj ? lines[li] : l)).join('\n') };
+    case 5: return { how: `insert garbage at ${at}`, text: s.slice(0, at) + Array.from({ length: 1 + Math.floor(r() * 40) }, () => String.fromCharCode(Math.floor(r() * 256))).join('') + s.slice(at) };
+    case 6: return { how: `cut line ${li} in half`, text: lines.map((l, i) => (i === li ? l.slice(0, Math.floor(l.length / 2)) : l)).join('\n') };
+    default: return { how: 'binary', text: Array.from({ length: 1 + Math.floor(r() * 2000) }, () => String.fromCharCode(Math.floor(r() * 256))).join('') };
+  }
+}
+
+describe.each(PARSERS)('$name: mutated real input gives a result or a ParseError', (p) => {
+  it(`${CASES} mutations (seed ${SEED})`, () => {
+    expect(() => p.parse(p.input)).not.toThrow(); // the real capture itself parses
+    const r = rng(SEED + p.name.length);
+    const typed: Record<string, number> = { ok: 0, ParseError: 0 };
+    for (let i = 0; i < CASES; i++) {
+      const m = mutate(p.input, r);
+      try {
+        p.parse(m.text);
+        typed.ok!++;
+      } catch (e) {
+        if (!(e instanceof ParseError)) throw new Error(`seed ${SEED} case ${i} (${m.how}): ${(e as Error).name}: ${(e as Error).message}`);
+        expect(e.line).toBeGreaterThanOrEqual(0);
+        typed.ParseError!++;
+      }
+    }
+    // Mutations must be caught, not all swallowed: most inputs are damaged somewhere.
+    expect(typed.ParseError).toBeGreaterThan(0);
+  });
+});
