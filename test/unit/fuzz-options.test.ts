@@ -22,12 +22,14 @@ const INJECT = [
   `../../../../..${CANARY}`, `\r\ntouch ${CANARY}`, '%00', '\\x00', `}; system("touch ${CANARY}"); {`, `" ; printf("x"); //`,
 ];
 /** Prefixes that make an injection look like a plausible value of some option. */
-const PREFIX = ['', 'ipv4', '2571', 'linux-image-amd64', 'nf_conntrack_in', 'local', 'qemu', 'ssh://host', 'ssh://user@host:22', 'iptables', '../', '/etc/passwd', 'auto'];
+const PREFIX = ['', 'ipv4', 'ipv6', '2571', '1', '64', 'linux-image-amd64', 'linux-image-6.12-amd64', 'nf_conntrack_in', 'kfree_skb_reason', 'local', 'qemu', 'vagrant', 'ssh://host', 'ssh://user@host:22', 'iptables', 'nft', 'all', '../', '/etc/passwd', 'auto', 'function-graph'];
 
 /** Every value here is invalid for every option it is given to (none is a bare valid word). */
 export const VALUES: string[] = [
   ...HOSTILE.filter((v) => !/^(-n|--)$/.test(v)),
   ...PREFIX.flatMap((p) => INJECT.map((i) => p + i)),
+  ...PREFIX.filter((p) => p).flatMap((p) => INJECT.map((i) => i + p)),
+  ...PREFIX.filter((p) => p).flatMap((p) => INJECT.map((i) => p + i + p)),
   ...PREFIX.filter((p) => p).map((p) => p + 'x'.repeat(4096)),
   '1e3', '0x10', '-1', '99999999999', '1.5', ' 2571', '2571 ', '+2571', 'nft ', 'ssh://', 'ssh://-oProxyCommand=touch', 'ssh://host:0', 'ssh://host:65536', 'ssh://a@b@c',
   'nf_conntrack_in,$(id)', 'a'.repeat(200), 'nf.conntrack/../in', 'linux-image-amd64/../../x', '.', '..',
@@ -72,7 +74,8 @@ describe('hostile option values: exit 2 with a message, nothing executed', () =>
         if (r.code !== 2 || r.stderr.trim() === '') wrong.push(`${JSON.stringify(argv).slice(0, 120)} → ${r.code}: ${r.stderr.slice(0, 100)}`);
       }
     }
-    expect(n).toBeGreaterThanOrEqual(1000);
+    expect(VALUES.length).toBeGreaterThanOrEqual(1000); // per option
+    expect(n).toBe(SLOTS.length * VALUES.length);
     expect(wrong).toEqual([]);
     expect(existsSync(CANARY)).toBe(false);
   }, 300_000);
