@@ -69,6 +69,30 @@ export function buildCli(): Command {
     .action(async (o) => (await import('./commands/graph.js')).runGraph(o));
 
   program
+    .command('lifetimes')
+    .description('the life of conntrack entries: allocated, confirmed, freed unconfirmed, alive; lifetimes and causes of death')
+    .option('--port <port>', 'entries whose original destination port is this (1-65535)')
+    .option('--all', 'every entry')
+    .option('--duration <seconds>', 'how long to trace (1-3600)', '10')
+    .option('--netns <name>', 'only entries of this named netns')
+    .addOption(target())
+    .addOption(kernel())
+    .option('--json', 'machine-readable output (histograms as buckets)')
+    .action(async (o) => (await import('./commands/lifetimes.js')).runLifetimes(o));
+
+  program
+    .command('lab')
+    .description('the classroom walkthrough: the four observations of the experiment, each claim confirmed, refuted or not observable, with evidence')
+    .option('--port <port>', 'the TCP port of the dropped SYN', '2570')
+    .option('--burst <n>', 'SYNs of the lifetimes step (1-100000)', '100')
+    .option('--report <file>', 'also write the lesson as one self-contained FILE.md or FILE.html')
+    .option('--explain', 'print the commands to run each step by hand')
+    .addOption(target())
+    .addOption(kernel())
+    .option('--json', 'machine-readable output: {schemaVersion, kernel, target, claims: [{id, claim, status, evidence, reason?}]}')
+    .action(async (o) => (await import('./commands/lab.js')).runLab(o));
+
+  program
     .command('parse')
     .description('offline analysis of saved output: ' + 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')
     .argument('<kind>', 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')

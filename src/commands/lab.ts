@@ -1,0 +1,45 @@
+import { stat, writeFile } from 'node:fs/promises';
+import { UsageError } from '../lib/errors.js';
+import { intOption } from '../lib/validate.js';
+import { withTarget } from '../targets/index.js';
+import { requireRoot } from '../tools/root.js';
+
+export interface LabOptions {
+  port: string;
+  burst: string;
+  report?: string;
+  explain?: boolean;
+  target?: string;
+  kernel?: string;
+  json?: boolean;
+}
+
+/** --report: a .md or .html file name; an existing file is replaced only if it is a regular file. */
+export async function checkReportPath(p: string | undefined): Promise<'md' | 'html' | null> {
+  if (p === undefined) return null;
+  if (p.includes('\0') || p.length > 4096 || /[\n\r]/.test(p)) throw new UsageError('invalid --report file name');
+  const kind = /\.md$/i.test(p) ? 'md' : /\.html?$/i.test(p) ? 'html' : null;
+  if (!kind) throw new UsageError(`--report ${JSON.stringify(p.slice(0, 80))}: the file name must end in .md or .html`);
+  const st = await stat(p).catch(() => null);
+  if (st && !st.isFile()) throw new UsageError(`--report ${JSON.stringify(p.slice(0, 80))}: exists and is not a regular file`);
+  return kind;
+}
+
+export async function runLab(o: LabOptions): Promise<void> {
+  const spec = { port: intOption('--port', o.port, 1, 65535), burst: intOption('--burst', o.burst, 1, 100000) };
+  const kind = await checkReportPath(o.report);
+  const t0 = Date.now();
+  const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
+  const { lab } = await import('../experiments/lab.js');
+  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+    await requireRoot(target);
+    return lab(target, spec, progress);
+  });
+  const render = await import('../render/lab.js');
+  if (o.report && kind) {
+    await writeFile(o.report, kind === 'md' ? render.renderLabMarkdown(report) : render.renderLabHtml(report));
+    progress(`report written to ${o.report}`);
+  }
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write(render.renderLabText(report, { explain: o.explain }) + '\n');
+}

@@ -1,0 +1,42 @@
+import { UsageError } from '../lib/errors.js';
+import { intOption } from '../lib/validate.js';
+import { withTarget } from '../targets/index.js';
+import { requireRoot } from '../tools/root.js';
+import { resolveNetns, NETNS_DIR } from '../tools/netns.js';
+import type { LifetimesSpec } from '../experiments/lifetimes.js';
+
+export interface LifetimesOptions {
+  port?: string;
+  all?: boolean;
+  duration: string;
+  netns?: string;
+  target?: string;
+  kernel?: string;
+  json?: boolean;
+}
+
+export function parseLifetimesOptions(o: LifetimesOptions): Omit<LifetimesSpec, 'netns'> {
+  if ((o.port === undefined) === !o.all) throw new UsageError('give either --port N or --all');
+  return {
+    port: o.port === undefined ? null : intOption('--port', o.port, 1, 65535),
+    durationS: intOption('--duration', o.duration, 1, 3600),
+  };
+}
+
+export async function runLifetimes(o: LifetimesOptions): Promise<void> {
+  const spec: LifetimesSpec = parseLifetimesOptions(o);
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const { lifetimes } = await import('../experiments/lifetimes.js');
+  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+    await requireRoot(target);
+    if (o.netns !== undefined) {
+      const ns = await resolveNetns(target, o.netns);
+      const path = ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : '/proc/self/ns/net';
+      const r = await target.exec(['stat', '-L', '-c', '%i', path]);
+      spec.netns = { inode: r.stdout.trim(), label: o.netns };
+    }
+    return lifetimes(target, spec, progress);
+  });
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write((await import('../render/lifetimes.js')).renderLifetimes(report) + '\n');
+}

@@ -1,0 +1,233 @@
+import { withCleanup } from '../lib/cleanup.js';
+import { CapabilityError } from '../lib/errors.js';
+import { NF_PRI_LAST } from '../tools/firewall.js';
+import { inNetns } from '../tools/netns.js';
+import { findPath } from '../model/call-tree.js';
+import { ALLOC_PATH, type GraphReport } from '../model/graph.js';
+import { LAB_SCHEMA_VERSION, type Claim, type Evidence, type LabReport } from '../model/lab.js';
+import type { LifetimesReport } from '../model/lifetimes.js';
+import type { TraceSynReport } from '../model/trace-syn.js';
+import { renderHookLists } from '../render/hooks-table.js';
+import { renderCallTree } from '../render/call-tree.js';
+import { renderLifetimes } from '../render/lifetimes.js';
+import type { Target } from '../targets/target.js';
+import { graph } from './graph.js';
+import { lifetimes } from './lifetimes.js';
+import { createSandbox } from './sandbox.js';
+import { traceSyn } from './trace-syn.js';
+
+export interface LabSpec {
+  port: number;
+  /** SYNs of the lifetimes step's burst. */
+  burst: number;
+}
+
+export type LabProgress = (step: string) => void;
+
+const CLAIMS: Record<Claim['id'], string> = {
+  'where-conntrack-sits':
+    'Conntrack sits on netfilter hooks: its callback runs at PRE_ROUTING, before the filter, and its confirm callback runs last at LOCAL_IN (priority INT_MAX), after the filter.',
+  'conntrack-saw-the-syn': 'Conntrack saw the dropped SYN: its PRE_ROUTING callback ran for it.',
+  'entry-created-and-discarded':
+    'Conntrack created an entry for the SYN and threw it away: allocated unconfirmed (nf_conntrack_in → init_conntrack → __nf_conntrack_alloc), freed with the dropped skb, never in the table.',
+  'priority-trick':
+    'The priority trick: a drop chain at INT_MAX registered before conntrack makes confirm run first, and the dropped SYN\'s flow appears in conntrack -L as SYN_SENT [UNREPLIED].',
+};
+
+/** What a student types to see each claim by hand (names are theirs to choose). */
+export function explainCommands(id: Claim['id'], port: number): string[] {
+  const ns = 'ip netns exec lab-s';
+  switch (id) {
+    case 'where-conntrack-sits':
+      return [
+        'ip netns add lab-s',
+        `${ns} iptables -A INPUT -p tcp --dport ${port} -j DROP`,
+        `${ns} iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT   # conntrack registers its hooks now`,
+        'nfscope hooks --netns lab-s --family ipv4        # or: ip netns exec lab-s nft list hooks (nftables 1.0+, CONFIG_NETFILTER_NETLINK_HOOK)',
+      ];
+    case 'conntrack-saw-the-syn':
+      return [
+        `bpftrace -e 'kprobe:ipv4_conntrack_in { $skb = (struct sk_buff *)arg1; $th = $skb->head + $skb->transport_header; if (bswap(*(uint16 *)($th + 2)) == ${port}) { printf("%s saw it\\n", func); } }'`,
+        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1   # in another terminal`,
+      ];
+    case 'entry-created-and-discarded':
+      return [
+        'cd /sys/kernel/tracing && echo ipv4_conntrack_in kfree_skb_reason > set_graph_function && echo function_graph > current_tracer',
+        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1`,
+        'cat trace | grep -A3 init_conntrack; echo nop > current_tracer; echo > set_graph_function',
+        `bpftrace -e 'kprobe:nf_conntrack_free { printf("%lx status %x\\n%s\\n", arg0, ((struct nf_conn *)arg0)->status, kstack); }'`,
+        `${ns} conntrack -L -p tcp --dport ${port}     # nothing: the entry was never confirmed`,
+        `nfscope lifetimes --port ${port} --duration 10`,
+      ];
+    case 'priority-trick':
+      return [
+        'ip netns add lab-t',
+        `ip netns exec lab-t nft 'add table ip t; add chain ip t in { type filter hook input priority ${NF_PRI_LAST}; }; add rule ip t in tcp dport ${port} counter drop'`,
+        `ip netns exec lab-t iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT   # conntrack's confirm registers after the drop chain`,
+        `ip netns exec lab-c python3 scripts/net/syn.py <address in lab-t> ${port} 1`,
+        `ip netns exec lab-t conntrack -L -p tcp --dport ${port}     # SYN_SENT [UNREPLIED], and the drop counter reads 1`,
+      ];
+  }
+}
+
+function claim(id: Claim['id'], port: number, status: Claim['status'], evidence: Evidence[], reason?: string): Claim {
+  return { id, claim: CLAIMS[id], status, evidence, ...(reason ? { reason } : {}), commands: explainCommands(id, port) };
+}
+
+const hooksEvidence = (r: TraceSynReport): Evidence => ({
+  kind: 'hooks',
+  title: `hooks of the server netns (${r.family}), in invocation order`,
+  text: renderHookLists(r.hooks).join('\n').trim(),
+  shows: 'the conntrack entries (ct *) and where the filter sits between them',
+});
+
+/** Claim 1, from the hook listing of the server netns. */
+export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
+  if (r.hooks.length === 0) {
+    const why = r.unavailable.find((u) => u.observation === 'hooks')?.reason ?? 'the hook listing is empty';
+    return claim('where-conntrack-sits', port, 'not-observable', [], why);
+  }
+  const pre = r.hooks.find((h) => h.hook === 'PRE_ROUTING')?.entries ?? [];
+  const inp = r.hooks.find((h) => h.hook === 'LOCAL_IN')?.entries ?? [];
+  const ctPre = pre.find((e) => e.conntrack && e.owner === 'conntrack');
+  const filterIdx = inp.findIndex((e) => ['iptables', 'ip6tables', 'nftables'].includes(e.owner));
+  const confirmIdx = inp.findIndex((e) => e.conntrack && /confirm/.test(e.callback));
+  const ok = Boolean(ctPre) && filterIdx >= 0 && confirmIdx > filterIdx && inp[confirmIdx]!.priority === NF_PRI_LAST;
+  const ev: Evidence = {
+    ...hooksEvidence(r),
+    shows: ok
+      ? `PRE_ROUTING: ${ctPre!.callback} at ${ctPre!.priority}; LOCAL_IN: the filter (${inp[filterIdx]!.callback}, ${inp[filterIdx]!.priority}) runs before ${inp[confirmIdx]!.callback} (${inp[confirmIdx]!.priority})`
+      : `PRE_ROUTING conntrack callback: ${ctPre?.callback ?? 'none'}; LOCAL_IN filter at position ${filterIdx}, confirm at position ${confirmIdx}`,
+  };
+  return claim('where-conntrack-sits', port, ok ? 'confirmed' : 'refuted', [ev]);
+}
+
+/** Claim 2, from the callback hits (kprobes). */
+export function conntrackSawTheSyn(r: TraceSynReport, port: number): Claim {
+  const why = r.unavailable.find((u) => u.observation === 'callbacks');
+  if (why) return claim('conntrack-saw-the-syn', port, 'not-observable', [], why.reason);
+  const pre = r.callbacks.filter((c) => c.hook === 'PRE_ROUTING' && c.hits > 0);
+  const ev: Evidence = {
+    kind: 'callbacks',
+    title: 'conntrack callbacks that ran for the SYN (kprobes, filtered in the kernel on TCP, port and SYN)',
+    text: r.callbacks.map((c) => `${c.hook.padEnd(13)} ${String(c.priority ?? '?').padStart(11)}  ${c.callback}  hits=${c.hits}`).join('\n') || '(none)',
+    shows: pre.length ? `${pre.map((c) => c.callback).join(', ')} ran at PRE_ROUTING for the ${r.synsSent} SYN(s) sent` : 'no conntrack callback ran at PRE_ROUTING',
+  };
+  return claim('conntrack-saw-the-syn', port, pre.length ? 'confirmed' : 'refuted', [ev]);
+}
+
+/** Claim 3, from the unconfirmed entry's life, the table, the call tree and the lifetimes run. */
+export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | null, life: LifetimesReport | null, lifeWhy: string | null, port: number): Claim {
+  const ev: Evidence[] = [];
+  ev.push({
+    kind: 'conntrack',
+    title: `conntrack -L in the server netns, flows to port ${port}`,
+    text: r.conntrackEntry ? `${r.conntrackEntry.state ?? ''} ${r.conntrackEntry.original} ${r.conntrackEntry.flags.map((f) => `[${f}]`).join(' ')}` : '(no flow)',
+    shows: r.conntrackEntries === 0 ? 'no flow for the dropped SYN: the table never held it' : `${r.conntrackEntries} flow(s): the entry reached the table`,
+  });
+  if (r.drop) {
+    ev.push({
+      kind: 'drop',
+      title: `the drop (skb:kfree_skb): ${r.drop.reason} at ${r.drop.hook ?? '?'} via ${r.drop.callback ?? '?'}`,
+      text: r.drop.stack.slice(0, 14).join('\n'),
+      shows: `dropped by ${r.drop.callback ?? '?'} at ${r.drop.hook ?? '?'} (priority ${r.drop.priority ?? '?'}), reason ${r.drop.reason}`,
+    });
+  }
+  const path = g ? findPath(g.callTrees.map((t) => t.tree), ALLOC_PATH) : null;
+  if (g && g.callTrees.length) {
+    ev.push({
+      kind: 'call-tree',
+      title: `function_graph rooted at ${g.roots.join(', ')} (» marks the allocation path)`,
+      text: renderCallTree(g.callTrees.map((t) => t.tree), { mark: new Set(path ?? []), maxDepth: 5 }),
+      shows: path ? `${path.map((n) => n.fn).join(' → ')}: the entry is allocated while the SYN is in conntrack's callback` : 'the allocation path is not in the call trees',
+    });
+  }
+  const u = r.unconfirmed;
+  if (u) {
+    ev.push({
+      kind: 'stack',
+      title: 'the entry\'s free (kprobe nf_conntrack_free), IPS_CONFIRMED clear',
+      text: u.destroyStack.slice(0, 14).join('\n'),
+      shows: `allocated ${u.allocated}, confirmed ${u.confirmed}, freed unconfirmed ${u.freedUnconfirmed}${u.lifetimeUs ? `, lived ${u.lifetimeUs.min}-${u.lifetimeUs.max} us` : ''}`,
+    });
+  }
+  if (life) {
+    ev.push({
+      kind: 'lifetimes',
+      title: `lifetimes of every entry during a burst of SYNs to port ${port}`,
+      text: renderLifetimes(life),
+      shows: `${life.counts.allocated} allocated, ${life.counts.freedUnconfirmed} freed unconfirmed, ${life.counts.confirmed} confirmed`,
+    });
+  }
+  if (!u) {
+    const why = r.unavailable.find((x) => x.observation === 'unconfirmed')?.reason ?? lifeWhy ?? 'no kprobes';
+    return claim('entry-created-and-discarded', port, 'not-observable', ev, why);
+  }
+  const lifeOk = !life || (life.counts.freedUnconfirmed > 0 && life.counts.confirmed === 0);
+  const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (g?.tracer ? path !== null : true) && lifeOk;
+  return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
+    !g?.tracer && g ? `(the call tree was not observed: ${g.unavailable.find((x) => x.observation === 'call-graph')?.reason ?? 'no function_graph'})` : undefined);
+}
+
+/** Claim 4, from the --after-confirm run. */
+export function priorityTrick(r: TraceSynReport, port: number): Claim {
+  const e = r.conntrackEntry;
+  const ev: Evidence[] = [
+    {
+      kind: 'conntrack',
+      title: `conntrack -L after the SYN, drop chain at ${NF_PRI_LAST} registered before conntrack`,
+      text: e ? `${e.state ?? ''} ${e.original} ${e.flags.map((f) => `[${f}]`).join(' ')}` : '(no flow)',
+      shows: e ? `the flow is in the table as ${e.state} ${e.flags.map((f) => `[${f}]`).join(' ')}` : 'no flow in the table',
+    },
+    hooksEvidence(r),
+  ];
+  if (r.drop?.ruleCounter) {
+    ev.push({ kind: 'counter', title: 'the drop rule\'s counter', text: `${r.drop.ruleCounter.rule}: ${r.drop.ruleCounter.packets} packet(s)`, shows: `the SYN was dropped (${r.drop.ruleCounter.packets} packet(s))` });
+  }
+  const dropped = (r.drop?.ruleCounter?.packets ?? 0) >= 1 || (r.drop?.count ?? 0) >= 1;
+  const ok = Boolean(e && e.state === 'SYN_SENT' && e.flags.includes('UNREPLIED')) && dropped;
+  return claim('priority-trick', port, ok ? 'confirmed' : 'refuted', ev);
+}
+
+/** The four observations of the experiment, each run for real on the target. */
+export async function lab(target: Target, spec: LabSpec, progress: LabProgress = () => {}): Promise<LabReport> {
+  const base = { port: spec.port, family: 'ipv4' as const, count: 1, firewall: 'iptables' as const };
+  progress('step 1/4: a SYN dropped by iptables, traced (hooks, callbacks, drop, conntrack table)');
+  const plain = await traceSyn(target, { ...base, afterConfirm: false }, (m) => progress(`  ${m}`));
+
+  progress('step 2/4: the call tree of conntrack for one SYN (function_graph) and the drop stack');
+  const g = await graph(target, { port: spec.port, family: 'ipv4', firewall: 'iptables' }, (m) => progress(`  ${m}`));
+
+  progress(`step 3/4: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
+  let life: LifetimesReport | null = null;
+  let lifeWhy: string | null = null;
+  try {
+    life = await withCleanup(async (c) => {
+      const sb = await createSandbox(target, c, { ...base, afterConfirm: false });
+      return lifetimes(target, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
+        (m) => progress(`  ${m}`), async () => {
+          await target.exec(inNetns(sb.client, ['python3', await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
+        });
+    }, target);
+  } catch (e) {
+    if (!(e instanceof CapabilityError)) throw e;
+    lifeWhy = e.message;
+  }
+
+  progress('step 4/4: the priority trick (a drop chain at INT_MAX registered before conntrack)');
+  const trick = await traceSyn(target, { ...base, firewall: 'nft', afterConfirm: true }, (m) => progress(`  ${m}`));
+
+  return {
+    schemaVersion: LAB_SCHEMA_VERSION,
+    kernel: plain.kernel,
+    target: target.name,
+    port: spec.port,
+    claims: [
+      whereConntrackSits(plain, spec.port),
+      conntrackSawTheSyn(plain, spec.port),
+      entryCreatedAndDiscarded(plain, g, life, lifeWhy, spec.port),
+      priorityTrick(trick, spec.port),
+    ],
+    pipeline: { hooks: plain.hooks, dropAt: plain.drop ? { hook: plain.drop.hook, priority: plain.drop.priority, callback: plain.drop.callback } : null },
+  };
+}

@@ -1,0 +1,126 @@
+import { withCleanup } from '../lib/cleanup.js';
+import { CapabilityError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import { probeCapabilities } from '../kernel/capabilities.js';
+import { LIFETIMES_SCHEMA_VERSION, type LifetimesReport } from '../model/lifetimes.js';
+import { hookFromStack } from '../model/stack-hooks.js';
+import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
+import { parseCtLife, type CtLife } from '../parsers/ct-life.js';
+import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import { ensureTracefs } from '../tools/tracefs.js';
+import { requireTool } from '../tools/packages.js';
+import type { Target } from '../targets/target.js';
+import { startTracer } from './tracer.js';
+
+export interface LifetimesSpec {
+  /** Destination port of the entries' original tuple; null: all entries. */
+  port: number | null;
+  durationS: number;
+  /** Only entries of this netns (inode), with a label for the report. */
+  netns?: { inode: string; label: string };
+}
+
+/** Map size for @born: a burst of tens of thousands of SYNs must fit (bpftrace 0.17's default is 4096). */
+const MAP_KEYS_MAX = '262144';
+
+/**
+ * Follows every conntrack entry allocated while it runs (bpf/ct_life.bt) for
+ * durationS seconds, or while `during` runs (a load the caller drives), and
+ * accounts for each: confirmed, freed unconfirmed, freed confirmed, alive.
+ */
+export async function lifetimes(
+  target: Target, spec: LifetimesSpec, progress: (m: string) => void = () => {}, during?: () => Promise<void>,
+): Promise<LifetimesReport> {
+  const caps = await probeCapabilities(target);
+  if (!caps.root) throw new CapabilityError('lifetimes needs root on the target');
+  const kprobes = caps.caps.find((c) => c.id === 'kprobes')!;
+  if (!kprobes.available) {
+    throw new CapabilityError(
+      `unconfirmed entries are visible only by tracing __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free ` +
+        `(no table lists them since Linux 5.19), and this kernel has no kprobes (${kprobes.detail}); ${kprobes.fix}. ` +
+        'Try --target qemu.',
+    );
+  }
+  const bpftrace = await requireTool(target, 'bpftrace');
+  return withCleanup(async (cleanup) => {
+    const tracefs = await ensureTracefs(target, cleanup);
+    const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
+    progress('attaching kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm, nf_conntrack_free and skb:kfree_skb');
+    const argv = ['env', `BPFTRACE_MAP_KEYS_MAX=${MAP_KEYS_MAX}`, bpftrace, '-f', 'json', await target.bundled('bpf/ct_life.bt'),
+      String(spec.port ?? 0), spec.netns?.inode ?? '0'];
+    const { tracer } = await startTracer(target, cleanup, argv, 'lifetime tracer');
+    const t0 = Date.now();
+    if (during) {
+      progress('tracing while the load runs');
+      await during();
+    } else {
+      progress(`tracing for ${spec.durationS} s`);
+      await sleep(spec.durationS * 1000);
+    }
+    // Entries freed with their skb go within microseconds of the drop: a short grace.
+    await sleep(300);
+    const out = await tracer.stop(10_000);
+    const durationS = (Date.now() - t0) / 1000;
+    if (process.env.NFSCOPE_CAPTURE_DIR) await capture(caps.kernel, spec, out.stdout, argv);
+    const events = parseBpftraceJson(out.stdout);
+    const life = parseCtLife(events, out.stdout);
+    cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
+    return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
+  }, target);
+}
+
+export function buildReport(
+  kernel: string, targetName: string, spec: LifetimesSpec, durationS: number, l: CtLife, reasons: Map<number, string>, lost: number,
+): LifetimesReport {
+  const aliveConfirmed = [...l.born.keys()].filter((k) => l.conf.has(k)).length;
+  const ages = l.endNsecs !== null ? [...l.born.values()].map((b) => Number(l.endNsecs! - b) / 1000) : [];
+  const byHook = new Map<string, { hook: string | null; callback: string | null; count: number }>();
+  for (const s of l.dropStacks) {
+    const at = hookFromStack(s.frames);
+    const key = `${at.hook}/${at.callback}`;
+    const h = byHook.get(key) ?? { hook: at.hook, callback: at.callback, count: 0 };
+    h.count += s.count;
+    byHook.set(key, h);
+  }
+  const accounted = l.freedUnconfirmed + l.freedConfirmed + l.born.size;
+  return {
+    schemaVersion: LIFETIMES_SCHEMA_VERSION,
+    kernel,
+    target: targetName,
+    filter: { port: spec.port, netns: spec.netns?.label ?? null },
+    durationS: Math.round(durationS * 10) / 10,
+    counts: {
+      allocated: l.allocated,
+      confirmed: l.confirmed,
+      freedUnconfirmed: l.freedUnconfirmed,
+      freedConfirmed: l.freedConfirmed,
+      aliveAtEnd: l.born.size,
+      aliveConfirmed,
+      aliveUnconfirmed: l.born.size - aliveConfirmed,
+    },
+    lifetimesUs: { unconfirmed: l.lifeUnconfirmed, confirmed: l.lifeConfirmed },
+    aliveAgeUs: ages.length ? { min: Math.round(Math.min(...ages)), max: Math.round(Math.max(...ages)) } : null,
+    deaths: {
+      byReason: [...l.why.entries()]
+        .map(([code, count]) => ({ reason: code === -1 ? 'not dropped (freed another way)' : (reasons.get(code) ?? `unknown (${code})`), code: code === -1 ? null : code, count }))
+        .sort((a, b) => b.count - a.count),
+      byHook: [...byHook.values()].sort((a, b) => b.count - a.count),
+      stacks: l.deaths.map((s) => ({ count: s.count, frames: s.frames })).sort((a, b) => b.count - a.count).slice(0, 5),
+    },
+    lost: { events: lost, untracked: Math.max(0, l.allocated - accounted) },
+    unavailable: [],
+  };
+}
+
+/** NFSCOPE_CAPTURE_DIR: keep the tracer's raw output as a parser fixture, with how it was made. */
+async function capture(kernel: string, spec: LifetimesSpec, stdout: string, argv: string[]): Promise<void> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  const { join } = await import('node:path');
+  const dir = join(process.env.NFSCOPE_CAPTURE_DIR!, 'ct_life', kernel, process.env.NFSCOPE_CAPTURE_CASE ?? `port-${spec.port ?? 'all'}`);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'stdout.jsonl'), stdout);
+  await writeFile(join(dir, 'meta.json'), JSON.stringify({
+    argv: argv.join(' '), tool: 'bpftrace v0.17.0 (Debian 12, run in the guest over 9p)', kernel, captured: new Date().toISOString(),
+    setup: process.env.NFSCOPE_CAPTURE_SETUP ?? `nfscope lifetimes ${spec.port === null ? '--all' : `--port ${spec.port}`}`,
+  }, null, 2) + '\n');
+}

@@ -1,0 +1,37 @@
+export const LIFETIMES_SCHEMA_VERSION = 1;
+
+/** One power-of-two bucket of a bpftrace hist(): [min, max) microseconds. */
+export interface Bucket {
+  min: number;
+  max: number | null;
+  count: number;
+}
+
+export interface LifetimesReport {
+  schemaVersion: number;
+  kernel: string;
+  target: string;
+  filter: { port: number | null; netns: string | null };
+  durationS: number;
+  counts: {
+    allocated: number;
+    confirmed: number;
+    freedUnconfirmed: number;
+    freedConfirmed: number;
+    aliveAtEnd: number;
+    aliveConfirmed: number;
+    aliveUnconfirmed: number;
+  };
+  lifetimesUs: { unconfirmed: Bucket[]; confirmed: Bucket[] };
+  /** Ages at the end of the entries still alive, microseconds. */
+  aliveAgeUs: { min: number; max: number } | null;
+  deaths: {
+    byReason: { reason: string; code: number | null; count: number }[];
+    byHook: { hook: string | null; callback: string | null; count: number }[];
+    /** The free's stacks of entries freed unconfirmed, most frequent first. */
+    stacks: { count: number; frames: string[] }[];
+  };
+  /** Never hidden: events bpftrace dropped, entries it could not track (map full). */
+  lost: { events: number; untracked: number };
+  unavailable: { observation: string; reason: string }[];
+}
