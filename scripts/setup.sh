@@ -35,6 +35,7 @@ TOOLS=(
   sshd:openssh-server:openssh-server
   vagrant:vagrant:vagrant
   git:git:git
+  chromium:chromium:chromium
 )
 
 missing_pkgs=()

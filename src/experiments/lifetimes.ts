@@ -45,6 +45,16 @@ export async function lifetimes(
   return withCleanup(async (cleanup) => {
     const tracefs = await ensureTracefs(target, cleanup);
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
+    // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.
+    const have = await target.exec(['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`]);
+    if (Number(have.stdout.trim()) < 3) {
+      const empty = buildReport(caps.kernel, target.name, spec, 0, emptyLife(), reasons, 0);
+      empty.unavailable.push({
+        observation: 'entries',
+        reason: 'conntrack is not loaded on this target (__nf_conntrack_alloc, __nf_conntrack_confirm, nf_conntrack_free are not in available_filter_functions): no conntrack entry can exist. Load nf_conntrack or add a rule that needs conntrack, then run again.',
+      });
+      return empty;
+    }
     progress('attaching kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm, nf_conntrack_free and skb:kfree_skb');
     const argv = ['env', `BPFTRACE_MAP_KEYS_MAX=${MAP_KEYS_MAX}`, bpftrace, '-f', 'json', await target.bundled('bpf/ct_life.bt'),
       String(spec.port ?? 0), spec.netns?.inode ?? '0'];
@@ -67,6 +77,13 @@ export async function lifetimes(
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
     return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
   }, target);
+}
+
+function emptyLife(): CtLife {
+  return {
+    allocated: 0, confirmed: 0, freedUnconfirmed: 0, freedConfirmed: 0, lifeUnconfirmed: [], lifeConfirmed: [],
+    why: new Map(), deaths: [], dropStacks: [], born: new Map(), conf: new Set(), endNsecs: null,
+  };
 }
 
 export function buildReport(

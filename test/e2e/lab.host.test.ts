@@ -1,0 +1,84 @@
+/**
+ * nfscope lab on this machine's kernel (6.18: no kprobes, no function_graph):
+ * what the host allows is confirmed, the rest is not observable with the
+ * reason. The HTML report opens in headless Chromium without errors; its
+ * screenshot is kept in test/artifacts/.
+ */
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { leftovers, nfscope, ROOT } from '../helpers/sys.js';
+import { openInChromium } from '../helpers/chromium.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'nfscope-lab-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+async function hostCaps(): Promise<Record<string, boolean>> {
+  const d = JSON.parse((await nfscope(['doctor', '--json'])).stdout);
+  return Object.fromEntries(d.caps.map((c: { id: string; available: boolean }) => [c.id, c.available]));
+}
+
+describe('nfscope lab on the host kernel', () => {
+  const html = join(tmp, 'lab.html');
+  const md = join(tmp, 'lab.md');
+  let report: { schemaVersion: number; kernel: string; target: string; claims: { id: string; claim: string; status: string; evidence: unknown[]; reason?: string }[] };
+
+  it('claims in the order of the experiment, each judged; the JSON contract', async () => {
+    const r = await nfscope(['lab', '--port', '2571', '--burst', '20', '--json', '--report', html], { timeoutMs: 300_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    report = JSON.parse(r.stdout);
+    expect(report).toMatchObject({ schemaVersion: 1, target: 'local' });
+    expect(report.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+    expect(report.claims.map((c) => c.id)).toEqual(['where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']);
+    for (const c of report.claims) {
+      expect(['confirmed', 'refuted', 'not-observable']).toContain(c.status);
+      expect(typeof c.claim).toBe('string');
+      expect(Array.isArray(c.evidence)).toBe(true);
+      if (c.status === 'not-observable') expect(c.reason).toBeTruthy();
+    }
+    const caps = await hostCaps();
+    const status = Object.fromEntries(report.claims.map((c) => [c.id, c.status]));
+    // Claims 1 and 4 need only BTF, tracepoints, netns and the firewall: observable here.
+    expect(status['where-conntrack-sits']).toBe('confirmed');
+    expect(status['priority-trick']).toBe('confirmed');
+    if (!caps.kprobes) {
+      expect(status['conntrack-saw-the-syn']).toBe('not-observable');
+      expect(status['entry-created-and-discarded']).toBe('not-observable');
+      expect(report.claims[1]!.reason).toMatch(/kprobes/);
+      expect(report.claims[2]!.reason).toMatch(/kprobes/);
+    } else {
+      expect(status['conntrack-saw-the-syn']).toBe('confirmed');
+    }
+    expect(await leftovers()).toEqual([]);
+  }, 300_000);
+
+  it('the HTML report renders in headless Chromium without errors (screenshot in test/artifacts)', async () => {
+    const shot = join(ROOT, 'test/artifacts/lab-report-host.png');
+    const r = await openInChromium(html, shot);
+    expect(r.consoleErrors).toEqual([]);
+    expect(r.shot).toBe(true);
+    expect(statSync(shot).size).toBeGreaterThan(20_000);
+    expect(r.dom).toContain('<svg');
+    expect(r.dom).toMatch(/class="drop"/);
+    for (const id of ['where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']) expect(r.dom).toContain(`id="${id}"`);
+    // Self-contained: nothing fetched from anywhere.
+    expect(readFileSync(html, 'utf8')).not.toMatch(/<script|<link|src="http|href="http/);
+  }, 120_000);
+
+  it('--report FILE.md, --explain; bad --report names exit 2', async () => {
+    const r = await nfscope(['lab', '--port', '2571', '--burst', '5', '--explain', '--report', md], { timeoutMs: 300_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^1\. Where conntrack sits/m);
+    expect(r.stdout).toMatch(/Run it by hand:\n +\$ ip netns add lab-s/);
+    expect(r.stdout).toMatch(/✔ confirmed/);
+    const text = readFileSync(md, 'utf8');
+    expect(text).toMatch(/^# nfscope lab/);
+    expect(text).toMatch(/\| 4 \| The trick that proves it \| \*\*confirmed\*\* \|/);
+    for (const bad of [join(tmp, 'x.txt'), tmp + '/', '/dev/null.md/x', 'a\nb.md']) {
+      const b = await nfscope(['lab', '--report', bad]);
+      expect(b.exitCode, bad).toBe(2);
+    }
+    expect(await leftovers()).toEqual([]);
+  }, 300_000);
+});
