@@ -30,6 +30,8 @@ export interface LifetimesReport {
     byHook: { hook: string | null; callback: string | null; count: number }[];
     /** The free's stacks of entries freed unconfirmed, most frequent first. */
     stacks: { count: number; frames: string[] }[];
+    /** Stacks (and the drop's hook) come from the first N deaths only; reasons and counts cover all. */
+    stacksOfFirst: number | null;
   };
   /** Never hidden: events bpftrace dropped, entries it could not track (map full). */
   lost: { events: number; untracked: number };

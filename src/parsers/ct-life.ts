@@ -19,6 +19,8 @@ export interface CtLife {
   born: Map<string, bigint>;
   conf: Set<string>;
   endNsecs: bigint | null;
+  /** Stacks are taken for the first deaths only (ct_life.bt's cap); how many were. */
+  deathStacksTaken: number;
 }
 
 const WHAT = 'ct_life.bt output';
@@ -92,5 +94,6 @@ export function parseCtLife(events: BpftraceEvent[], jsonText: string): CtLife {
     born,
     conf,
     endNsecs: end ? BigInt(end) : null,
+    deathStacksTaken: scalar(events, '@death_stacks_taken'),
   };
 }

@@ -39,7 +39,7 @@ export function renderLifetimes(r: LifetimesReport): string {
     for (const d of r.deaths.byReason) o.push(`    ${String(d.count).padStart(7)}  ${d.reason}${d.code !== null ? ` (${d.code})` : ''}`);
   }
   if (r.deaths.byHook.length) {
-    o.push('  where their skb was dropped (from the drop\'s kernel stack):');
+    o.push(`  where their skb was dropped (from the drop's kernel stack${r.deaths.stacksOfFirst ? `, first ${r.deaths.stacksOfFirst} deaths` : ''}):`);
     for (const d of r.deaths.byHook) o.push(`    ${String(d.count).padStart(7)}  ${d.hook ?? 'no netfilter hook in the stack'}${d.callback ? ` via ${d.callback}` : ''}`);
   }
   for (const [i, s] of r.deaths.stacks.entries()) {
