@@ -25,7 +25,7 @@ const COMMANDS = [
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL'];
 
 /** mulberry32: a seeded generator, so a failing run can be replayed with --seed. */
-function rng(seed) {
+export function rng(seed) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

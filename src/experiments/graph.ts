@@ -2,7 +2,6 @@ import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError, UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
-import { bpftraceBackend } from '../backends/hooks.js';
 import type { HookList } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 import { findPath, type CallNode, type CallRoot } from '../model/call-tree.js';
@@ -11,7 +10,7 @@ import { parseFunctionGraph } from '../parsers/function-graph.js';
 import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
 import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
-import { createSandbox } from './sandbox.js';
+import { createSandbox, serverHooks } from './sandbox.js';
 import { startTracer } from './tracer.js';
 import { ensureTracefs } from '../tools/tracefs.js';
 import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
@@ -95,14 +94,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     progress('creating the sandbox (client and server netns, veth, firewall)');
     const sb = await createSandbox(target, cleanup, { family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });
 
-    progress('listing the server netns hooks');
-    let hooks: HookList[] = [];
-    try {
-      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
-      cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
-    } catch (e) {
-      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
-    }
+    const hooks = await serverHooks(target, cleanup, sb, spec.family, unavailable, progress);
 
     // Read after the sandbox: its conntrack rule loaded nf_conntrack, whose functions only then appear.
     let session: GraphSession | null = null;

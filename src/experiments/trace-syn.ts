@@ -1,7 +1,6 @@
 import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError } from '../lib/errors.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
-import { bpftraceBackend } from '../backends/hooks.js';
 import type { HookList } from '../model/hooks.js';
 import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { hookFromStack } from '../model/stack-hooks.js';
@@ -10,7 +9,7 @@ import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
-import { createSandbox, type Sandbox } from './sandbox.js';
+import { createSandbox, serverHooks, type Sandbox } from './sandbox.js';
 import { ensureTracefs } from '../tools/tracefs.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
@@ -94,14 +93,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
 
     // The hook listing first: it is evidence, and it names the conntrack
     // callbacks this kernel registered, which are the probe points.
-    progress('listing the server netns hooks');
-    let hooks: HookList[] = [];
-    try {
-      hooks = (await bpftraceBackend.list(target, sb.server, [spec.family])).hooks;
-      cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
-    } catch (e) {
-      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
-    }
+    const hooks = await serverHooks(target, cleanup, sb, spec.family, unavailable, progress);
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);

@@ -18,6 +18,8 @@ import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
 import { parseCtSyn } from '../../src/parsers/ct-syn.js';
 import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
 import { ROOT } from '../helpers/sys.js';
+// @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
+import { rng } from '../../scripts/fault/inject.mjs';
 
 const fx = (rel: string) => readFileSync(join(ROOT, 'test/fixtures', rel), 'utf8');
 /** printf records as the live code sees them: JSON events → printf lines. */
@@ -36,17 +38,6 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   { name: 'nft list hooks', input: fx('nft/6.12.117+deb12-amd64/conntrack-nft/stdout.txt'), parse: parseNftHooks },
   { name: 'drgn nf_hooks.py', input: fx('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), parse: parseDrgnHooks },
 ];
-
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SEED = Number(process.env.NFSCOPE_FUZZ_SEED ?? 20261127);
 const CASES = Number(process.env.NFSCOPE_FUZZ_CASES ?? 300);
