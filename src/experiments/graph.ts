@@ -13,6 +13,7 @@ import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { createSandbox, serverHooks } from './sandbox.js';
 import { startTracer } from './tracer.js';
 import { ensureTracefs } from '../tools/tracefs.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
 import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
 import { inNetns } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
@@ -78,6 +79,8 @@ export function cutAtRoots(trees: CallRoot[], roots: string[]): CallRoot[] {
 }
 
 export async function graph(target: Target, spec: GraphSpec, progress: (m: string) => void = () => {}): Promise<GraphReport> {
+  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
+  const modulesBefore = await loadedModules(target);
   const caps = await probeCapabilities(target);
   if (!caps.root) throw new CapabilityError('graph needs root on the target');
   const bpftrace = await requireTool(target, 'bpftrace');
@@ -90,6 +93,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
   }
 
   return withCleanup(async (cleanup) => {
+    await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
     const tracefs = await ensureTracefs(target, cleanup);
     progress('creating the sandbox (client and server netns, veth, firewall)');
     const sb = await createSandbox(target, cleanup, { family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });

@@ -14,6 +14,7 @@ import type { Target } from '../targets/target.js';
 import { graph } from './graph.js';
 import { lifetimes } from './lifetimes.js';
 import { createSandbox } from './sandbox.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
 import { traceSyn } from './trace-syn.js';
 
 export interface LabSpec {
@@ -201,10 +202,12 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
   progress(`step 3/4: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
   let life: LifetimesReport | null = null;
   let lifeWhy: string | null = null;
+  const modulesBefore = await loadedModules(target);
   try {
     life = await withCleanup(async (c) => {
+      await unloadModulesLoadedDuring(target, c, modulesBefore);
       const sb = await createSandbox(target, c, { ...base, afterConfirm: false });
-      return lifetimes(target, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
+      return lifetimes(target, { port: spec.port, durationS: 1, unloadModules: false, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
         (m) => progress(`  ${m}`), async () => {
           await target.exec(inNetns(sb.client, ['python3', await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
         });

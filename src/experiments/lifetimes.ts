@@ -8,6 +8,7 @@ import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife, type CtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { ensureTracefs } from '../tools/tracefs.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
 import { requireTool } from '../tools/packages.js';
 import type { Target } from '../targets/target.js';
 import { startTracer } from './tracer.js';
@@ -18,6 +19,8 @@ export interface LifetimesSpec {
   durationS: number;
   /** Only entries of this netns (inode), with a label for the report. */
   netns?: { inode: string; label: string };
+  /** Unload modules the run made the kernel load (default); off when a caller's own run does it. */
+  unloadModules?: boolean;
 }
 
 export type ProbeStyle = 'fentry' | 'kprobe';
@@ -58,6 +61,8 @@ const MAP_KEYS_MAX = '262144';
 export async function lifetimes(
   target: Target, spec: LifetimesSpec, progress: (m: string) => void = () => {}, during?: () => Promise<void>,
 ): Promise<LifetimesReport> {
+  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
+  const modulesBefore = await loadedModules(target);
   const caps = await probeCapabilities(target);
   if (!caps.root) throw new CapabilityError('lifetimes needs root on the target');
   const kprobes = caps.caps.find((c) => c.id === 'kprobes')!;
@@ -71,6 +76,7 @@ export async function lifetimes(
   }
   const bpftrace = await requireTool(target, 'bpftrace');
   return withCleanup(async (cleanup) => {
+    if (spec.unloadModules !== false) await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
     const tracefs = await ensureTracefs(target, cleanup);
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
     // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.

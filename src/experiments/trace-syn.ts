@@ -11,6 +11,7 @@ import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
 import { createSandbox, serverHooks, type Sandbox } from './sandbox.js';
 import { ensureTracefs } from '../tools/tracefs.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
 import { run } from '../tools/run.js';
@@ -65,6 +66,8 @@ async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{
 }
 
 export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Progress = () => {}): Promise<TraceSynReport> {
+  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
+  const modulesBefore = await loadedModules(target);
   const caps = await probeCapabilities(target);
   if (!caps.root) throw new CapabilityError('trace-syn needs root on the target');
   const bpftrace = await requireTool(target, 'bpftrace');
@@ -82,6 +85,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
   }
 
   return withCleanup(async (cleanup) => {
+    await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
     const tracefs = await ensureTracefs(target, cleanup);
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');

@@ -11,6 +11,7 @@ import { QemuTarget } from '../../src/targets/qemu.js';
 import { graph } from '../../src/experiments/graph.js';
 import { findPath } from '../../src/model/call-tree.js';
 import { CapabilityError } from '../../src/lib/errors.js';
+import { loadedModules } from '../../src/tools/modules.js';
 
 const VM_TIMEOUT = 300_000;
 afterAll(async () => {
@@ -38,6 +39,7 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
     try {
       await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
       const before = await tracingState(t);
+      const modules = await loadedModules(t);
       const rep = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' });
       expect(rep.allocPath!.map((f) => f.replace(/\.constprop\.\d+$/, ''))).toEqual(['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc']);
       expect(rep.tracer!.instance).toBe(k.era === '6.12');
@@ -51,6 +53,8 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
       expect(rep.dropStacks!.total).toBe(1);
       expect(rep.stats!.lostEvents).toBe(0);
       expect(await tracingState(t)).toEqual(before);
+      // The iptables rules pulled in ip_tables, nf_conntrack, xt_conntrack…: unloaded again.
+      expect(await loadedModules(t)).toEqual(modules);
     } finally {
       await t.close();
     }
