@@ -33,8 +33,10 @@ export async function unloadModulesLoadedDuring(target: Target, cleanup: Cleanup
     let left = fresh;
     for (let round = 0; round < 10 && left.length; round++) {
       if (round) await sleep(200);
-      await target.exec(['modprobe', '-r', '-q', ...left]);
+      // Bounded: module removal waits on the kernel (stop_machine under qemu TCG can be slow).
+      const r = await target.exec(['modprobe', '-r', '-q', ...left], { timeoutMs: 20_000 });
       left = ((await loadedModules(target)) ?? []).filter((m) => !had.has(m));
+      if (r.timedOut) break;
     }
     if (left.length) process.stderr.write(`nfscope: modules loaded during the run and still in use, left loaded: ${left.join(' ')}\n`);
   });
