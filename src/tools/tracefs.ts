@@ -19,25 +19,34 @@ const MARK = '/run/nfscope/tracefs-mounted';
  * finishing never pulls tracefs from under another.
  */
 export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<string> {
-  const mounted = findMount((await target.readFile('/proc/mounts')) ?? '', 'tracefs');
-  const ours = mounted !== null && (await target.exists(MARK));
-  if (mounted && !ours) return mounted;
+  const mountedAt = async () => findMount((await target.readFile('/proc/mounts')) ?? '', 'tracefs');
+  const mounted = await mountedAt();
+  if (mounted && !(await target.exists(MARK))) return mounted; // the system's mount: never touched
+  // Register as a user first, so that a run finishing meanwhile sees us and keeps the mount.
   const me = `${USERS}/${hostname()}-${process.pid}`;
   await target.exec(['mkdir', '-p', USERS]);
   cleanup.push(`tracefs: unregister, unmount if the last nfscope user`, async () => {
     await target.exec(['rm', '-f', me]);
     if (await othersUsing(target)) return;
     if (!(await target.exists(MARK))) return;
-    const r = await target.exec(['umount', TRACEFS_DEFAULT]);
-    if (r.exitCode !== 0) throw new CommandFailedError(['umount', TRACEFS_DEFAULT], r.exitCode, r.stderr);
+    if (await mountedAt()) {
+      const r = await target.exec(['umount', TRACEFS_DEFAULT]);
+      if (r.exitCode !== 0) throw new CommandFailedError(['umount', TRACEFS_DEFAULT], r.exitCode, r.stderr);
+    }
     await target.exec(['rm', '-f', MARK]);
   }, { undo: [{ argv: ['rm', '-f', me] }, { argv: ['umount', TRACEFS_DEFAULT], shared: true }, { argv: ['rm', '-f', MARK], shared: true }] });
   await target.exec(['tee', me], { input: `${process.pid}\n` });
   if (mounted) return mounted;
+  // The mark before the mount: whoever sees the mount also sees that it is nfscope's.
+  await target.exec(['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
   const argv = ['mount', '-t', 'tracefs', 'nodev', TRACEFS_DEFAULT];
   const r = await target.exec(argv);
-  if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
-  await target.exec(['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
+  if (r.exitCode !== 0) {
+    // Two runs starting together both mount; the second finds it done (found by the concurrency test).
+    const now = await mountedAt();
+    if (now) return now;
+    throw new CommandFailedError(argv, r.exitCode, r.stderr);
+  }
   return TRACEFS_DEFAULT;
 }
 
