@@ -1,5 +1,6 @@
 import { readFile, unlink } from 'node:fs/promises';
 import { CommandFailedError } from '../lib/errors.js';
+import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
 import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
 import type { Target } from '../targets/target.js';
 
@@ -52,9 +53,12 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
   let gone = false;
   for (const cmd of c.undo) {
     if (cmd.shared && sharedBusy) return 'skipped (in use by a live run)';
-    if (cmd.ifFileEquals && (await target.readFile(cmd.ifFileEquals.path))?.trim() !== cmd.ifFileEquals.content.trim()) return 'not ours any more';
-    if (dryRun) continue;
-    const r = await target.exec(cmd.argv, cmd.input !== undefined ? { input: cmd.input } : {});
+    if (dryRun) {
+      if (!(await undoStillOurs(target, cmd))) return 'not ours any more';
+      continue;
+    }
+    const r = await runUndoCommand(target, cmd);
+    if (r === 'not ours') return 'not ours any more';
     if (r.exitCode === 0) continue;
     if (GONE.test(r.stderr)) {
       gone = true;

@@ -1,6 +1,7 @@
 import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError, UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
+import { captureFixture } from '../lib/fixture-capture.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
 import type { HookList } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
@@ -138,7 +139,12 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
       const parsed = parseFunctionGraph(text);
       stats = parsed.stats;
       callTrees = cutAtRoots(parsed.roots, roots);
-      if (process.env.NFSCOPE_CAPTURE_DIR) await captureGraph(caps.kernel, spec, text, session, filter);
+      await captureFixture('function_graph', caps.kernel, `syn-${spec.family}-${spec.firewall}`, { 'trace.txt': text }, {
+        argv: `cat ${session.dir}/trace`,
+        tool: `tracefs function_graph (${session.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
+        set_ftrace_filter: filter,
+        setup: `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`,
+      });
     }
     const path = findPath(callTrees.map((r) => r.tree), ALLOC_PATH);
 
@@ -165,21 +171,4 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
       unavailable,
     };
   }, target);
-}
-
-/** NFSCOPE_CAPTURE_DIR: keep the raw trace as a parser fixture, with how it was made. */
-async function captureGraph(kernel: string, spec: GraphSpec, text: string, s: GraphSession, filter: string[]): Promise<void> {
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const dir = join(process.env.NFSCOPE_CAPTURE_DIR!, 'function_graph', kernel, `syn-${spec.family}-${spec.firewall}`);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'trace.txt'), text);
-  await writeFile(join(dir, 'meta.json'), JSON.stringify({
-    argv: `cat ${s.dir}/trace`,
-    tool: `tracefs function_graph (${s.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
-    set_ftrace_filter: filter,
-    kernel,
-    captured: new Date().toISOString(),
-    setup: `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`,
-  }, null, 2) + '\n');
 }

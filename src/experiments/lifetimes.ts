@@ -1,6 +1,7 @@
 import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
+import { captureFixture } from '../lib/fixture-capture.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
 import { LIFETIMES_SCHEMA_VERSION, type LifetimesReport } from '../model/lifetimes.js';
 import { hookFromStack } from '../model/stack-hooks.js';
@@ -123,7 +124,11 @@ export async function lifetimes(
     await sleep(300);
     const out = await tracer.stop(10_000);
     const durationS = (Date.now() - t0) / 1000;
-    if (process.env.NFSCOPE_CAPTURE_DIR) await capture(caps.kernel, spec, out.stdout, argv.map((a) => (a.includes('\n') ? `<bpf/ct_life.bt filled: ${a.match(/^k\S+:__nf_conntrack_alloc$/m)?.[0] ?? '?'} …>` : a)));
+    await captureFixture('ct_life', caps.kernel, `port-${spec.port ?? 'all'}`, { 'stdout.jsonl': out.stdout }, {
+      argv: argv.map((a) => (a.includes('\n') ? `<bpf/ct_life.bt filled: ${a.match(/^k\S+:__nf_conntrack_alloc$/m)?.[0] ?? '?'} …>` : a)).join(' '),
+      tool: 'bpftrace v0.17.0 (Debian 12, run in the guest over 9p)',
+      setup: `nfscope lifetimes ${spec.port === null ? '--all' : `--port ${spec.port}`}`,
+    });
     const events = parseBpftraceJson(out.stdout);
     const life = parseCtLife(events, out.stdout);
     // ct_life.bt's END sets @end_nsecs: without it the maps were never printed (the tracer was
@@ -185,17 +190,4 @@ export function buildReport(
     lost: { events: lost, untracked: Math.max(0, l.allocated - accounted) },
     unavailable: [],
   };
-}
-
-/** NFSCOPE_CAPTURE_DIR: keep the tracer's raw output as a parser fixture, with how it was made. */
-async function capture(kernel: string, spec: LifetimesSpec, stdout: string, argv: string[]): Promise<void> {
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const dir = join(process.env.NFSCOPE_CAPTURE_DIR!, 'ct_life', kernel, process.env.NFSCOPE_CAPTURE_CASE ?? `port-${spec.port ?? 'all'}`);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'stdout.jsonl'), stdout);
-  await writeFile(join(dir, 'meta.json'), JSON.stringify({
-    argv: argv.join(' '), tool: 'bpftrace v0.17.0 (Debian 12, run in the guest over 9p)', kernel, captured: new Date().toISOString(),
-    setup: process.env.NFSCOPE_CAPTURE_SETUP ?? `nfscope lifetimes ${spec.port === null ? '--all' : `--port ${spec.port}`}`,
-  }, null, 2) + '\n');
 }

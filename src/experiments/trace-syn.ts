@@ -22,6 +22,7 @@ import { startTracer } from './tracer.js';
 import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
+import { captureFixture } from '../lib/fixture-capture.js';
 
 export interface TraceSynSpec {
   port: number;
@@ -34,25 +35,6 @@ export interface TraceSynSpec {
 }
 
 export type Progress = (msg: string) => void;
-
-/**
- * NFSCOPE_CAPTURE_DIR=test/fixtures: keep the tracer's raw output of this run
- * as a parser fixture, with argv, bpftrace version and kernel beside it.
- */
-async function captureFixture(tool: string, kernel: string, spec: TraceSynSpec, stdout: string, argv: string[]): Promise<void> {
-  const root = process.env.NFSCOPE_CAPTURE_DIR;
-  if (!root) return;
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const name = `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`;
-  const dir = join(root, tool, kernel, name);
-  await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'stdout.jsonl'), stdout);
-  await writeFile(join(dir, 'meta.json'), JSON.stringify({
-    argv: argv.join(' '), tool: 'bpftrace v0.17.0 (Debian 12)', kernel, captured: new Date().toISOString(),
-    setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
-  }, null, 2) + '\n');
-}
 
 async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{ rule: string; packets: number } | null> {
   const c = sb.firewall.counter;
@@ -131,7 +113,13 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     if (program) await sleep(300);
     const traced = await tracer.stop();
     cleanup.note(`tracer stopped: ${traced.stdout.split('\n').length} lines of output`);
-    await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel, spec, traced.stdout, program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv);
+    await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel,
+      `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`,
+      { 'stdout.jsonl': traced.stdout }, {
+        argv: (program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv).join(' '),
+        tool: 'bpftrace v0.17.0 (Debian 12)',
+        setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
+      });
     const events = parseBpftraceJson(traced.stdout);
     const ct0 = program ? parseCtSyn(printfLines(events)) : null;
     const drops = ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;

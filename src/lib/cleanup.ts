@@ -10,6 +10,22 @@ import type { Target } from '../targets/target.js';
 
 type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 
+/** An undo's ifFileEquals precondition: the file still holds what the run wrote. */
+export async function undoStillOurs(target: Target, c: UndoCommand): Promise<boolean> {
+  return !c.ifFileEquals || (await target.readFile(c.ifFileEquals.path))?.trim() === c.ifFileEquals.content.trim();
+}
+
+/**
+ * Runs one journaled undo command on the target: the in-process undo and
+ * `nfscope cleanup`'s replay both go through here. 'not ours' when its
+ * ifFileEquals precondition fails (a lock taken over by another run).
+ */
+export async function runUndoCommand(target: Target, c: UndoCommand): Promise<'not ours' | { exitCode: number | null; stderr: string }> {
+  if (!(await undoStillOurs(target, c))) return 'not ours';
+  const r = await target.exec(c.argv, c.input !== undefined ? { input: c.input } : {});
+  return { exitCode: r.exitCode, stderr: r.stderr };
+}
+
 export class Cleanup {
   private stack: Undo[] = [];
   private running: Promise<string[]> | null = null;
@@ -31,9 +47,8 @@ export class Cleanup {
   undoWith(what: string, target: Target, cmds: UndoCommand[], tolerate = false): void {
     this.push(what, async () => {
       for (const c of cmds) {
-        if (c.ifFileEquals && (await target.readFile(c.ifFileEquals.path))?.trim() !== c.ifFileEquals.content.trim()) continue;
-        const r = await target.exec(c.argv, c.input !== undefined ? { input: c.input } : {});
-        if (r.exitCode !== 0 && !tolerate) throw new CommandFailedError(c.argv, r.exitCode, r.stderr);
+        const r = await runUndoCommand(target, c);
+        if (r !== 'not ours' && r.exitCode !== 0 && !tolerate) throw new CommandFailedError(c.argv, r.exitCode, r.stderr);
       }
     }, { undo: cmds });
   }

@@ -54,44 +54,6 @@ export function appendChild(parent: CallNode, child: CallNode): void {
   else parent.children.push(child);
 }
 
-export function countNodes(n: CallNode): number {
-  let s = 1;
-  for (const c of n.children) s += countNodes(c);
-  return s;
-}
-
-/**
- * Merges trees by name at every level (not by position): the aggregate of a
- * long trace, bounded by the number of distinct call paths.
- */
-export class CallAggregate {
-  readonly roots: CallNode[] = [];
-  private nodes = 0;
-  constructor(private readonly maxNodes = 1_000_000) {}
-
-  add(tree: CallNode): void {
-    this.mergeInto(this.roots, tree);
-  }
-
-  get size(): number {
-    return this.nodes;
-  }
-
-  private mergeInto(siblings: CallNode[], n: CallNode): void {
-    let into = siblings.find((s) => s.fn === n.fn && s.module === n.module && s.irq === n.irq);
-    if (!into) {
-      if (++this.nodes > this.maxNodes) throw new RangeError(`more than ${this.maxNodes} distinct call paths`);
-      into = { ...n, count: 0, durationUs: null, children: [] };
-      delete into.unfinished;
-      siblings.push(into);
-    }
-    into.count += n.count;
-    if (n.durationUs !== null) into.durationUs = (into.durationUs ?? 0) + n.durationUs;
-    if (n.unfinished) into.unfinished = (into.unfinished ?? 0) + n.unfinished;
-    for (const c of n.children) this.mergeInto(into.children, c);
-  }
-}
-
 /**
  * The first chain of nodes, depth first, whose base names (compiler clone
  * suffixes like ".constprop.0" ignored) follow `path` in order, each below
@@ -115,12 +77,4 @@ function findBelow(n: CallNode, name: string, out: CallNode[] = []): CallNode[] 
   if (baseSymbol(n.fn) === name) out.push(n);
   for (const c of n.children) findBelow(c, name, out);
   return out;
-}
-
-/** Cuts a tree below depth `max` (0 = the root only); the cut is counted, not hidden. */
-export function pruneDepth(n: CallNode, max: number): CallNode & { hiddenBelow?: number } {
-  if (max <= 0 && n.children.length) {
-    return { ...n, children: [], hiddenBelow: n.children.reduce((s, c) => s + countNodes(c), 0) };
-  }
-  return { ...n, children: n.children.map((c) => pruneDepth(c, max - 1)) };
 }

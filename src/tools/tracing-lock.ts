@@ -16,9 +16,9 @@ export const TRACING_LOCK = '/run/nfscope/tracing.lock';
 export async function lockTracing(target: Target, cleanup: Cleanup, what: string): Promise<void> {
   const me = `${hostname()} ${process.pid} ${what}`;
   await target.exec(['mkdir', '-p', '/run/nfscope']);
+  // Released only while it is still ours (a stale lock may have been taken over).
+  cleanup.undoWith(`release ${TRACING_LOCK}`, target, [{ argv: ['rm', '-rf', TRACING_LOCK], ifFileEquals: { path: `${TRACING_LOCK}/owner`, content: me } }]);
   for (let attempt = 0; attempt < 2; attempt++) {
-    // Released only while it is still ours (a stale lock may have been taken over).
-    cleanup.undoWith(`release ${TRACING_LOCK}`, target, [{ argv: ['rm', '-rf', TRACING_LOCK], ifFileEquals: { path: `${TRACING_LOCK}/owner`, content: me } }]);
     const r = await target.exec(['mkdir', TRACING_LOCK]);
     if (r.exitCode === 0) {
       await target.exec(['tee', `${TRACING_LOCK}/owner`], { input: me + '\n' });
