@@ -1,17 +1,19 @@
 import { readFile, unlink } from 'node:fs/promises';
-import { CommandFailedError } from '../lib/errors.js';
+import { CommandFailedError, shellQuote } from '../lib/errors.js';
 import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
 import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
 import type { Target } from '../targets/target.js';
+import { refuseKill, refuseUndo } from '../lib/undo-allowlist.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;
   json?: boolean;
 }
 
-type Result = 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
-interface Action { what: string; result: Result }
-interface JournalReport { journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
+type Result = `refused: ${string}` | 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
+/** argv: each command the change's undo runs (or `kill PID (COMM)`), shown by --dry-run and --json. */
+interface Action { what: string; argv: string[][]; result: Result }
+interface JournalReport { untrusted?: string; journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
 
 /** stderr of an undo whose object is already gone: nothing left to do. */
 const GONE = /No such file|Cannot find|does not exist|not found|No such process|not mounted|No such device|Could not process rule|Bad rule|doesn't exist|Invalid argument/i;
@@ -40,7 +42,25 @@ async function openFor(j: StaleJournal): Promise<{ target: Target | null; note?:
   return { target: await openTarget(spec) };
 }
 
+/** The commands a change's undo would run, as shown to the user. */
+function argvOf(c: JournalChange): string[][] {
+  return 'kill' in c ? [['kill', '-KILL', String(c.kill.pid), `(comm ${c.kill.comm})`]] : c.undo.map((u) => u.argv);
+}
+
+/** Why a journaled change is not replayed (not a shape nfscope writes), or null. */
+function refusal(c: JournalChange): string | null {
+  if ('kill' in c) return refuseKill(c.kill);
+  if (!Array.isArray(c.undo) || c.undo.length === 0) return 'no undo commands';
+  for (const u of c.undo) {
+    const why = refuseUndo(u);
+    if (why) return `${why}: ${JSON.stringify(u.argv).slice(0, 200)}`;
+  }
+  return null;
+}
+
 async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean): Promise<Result> {
+  const refused = refusal(c);
+  if (refused) return `refused: ${refused}`;
   if ('kill' in c) {
     if (target.name !== 'local') return 'not running';
     const comm = (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch(() => '')).trim();
@@ -74,17 +94,22 @@ export async function cleanupJournals(o: CleanupOptions = {}): Promise<JournalRe
   const reports: JournalReport[] = [];
   const sharedBusy = await liveRunExists();
   for (const j of staleJournals()) {
+    if (j.untrusted) {
+      // Nothing in it is read, let alone run; the file stays for a human to look at.
+      reports.push({ untrusted: j.untrusted, journal: j.path, pid: 0, started: '', argv: [], target: '', actions: [], note: `not trusted, nothing replayed: ${j.untrusted}` });
+      continue;
+    }
     const rep: JournalReport = { journal: j.path, pid: j.header.pid, started: j.header.started, argv: j.header.argv, target: j.header.target, actions: [] };
     if (j.damaged) rep.note = `${j.damaged} unreadable journal line(s) (cut by the kill)`;
     reports.push(rep);
     const { target, note } = j.pending.length ? await openFor(j) : { target: null };
     if (note) rep.note = note;
     try {
-      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun)) });
+      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, argv: argvOf(c), result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun)) });
     } finally {
       if (target && target.name !== 'local') await target.close();
     }
-    const failed = rep.actions.some((a) => a.result.startsWith('failed') || a.result.startsWith('skipped'));
+    const failed = rep.actions.some((a) => /^(failed|skipped|refused)/.test(a.result));
     if (!o.dryRun && !failed) await unlink(j.path).catch(() => {});
   }
   return reports;
@@ -100,12 +125,19 @@ export async function runCleanup(o: CleanupOptions): Promise<void> {
     process.stdout.write('nothing to clean up: no journal of a killed nfscope run\n');
   } else {
     for (const r of reports) {
+      if (r.untrusted) {
+        process.stdout.write(`journal ${r.journal}: ${r.note}\n`);
+        continue;
+      }
       process.stdout.write(`run ${r.pid} (nfscope ${r.argv.join(' ')}), started ${r.started}, target ${r.target}${r.note ? `: ${r.note}` : ''}\n`);
       if (r.actions.length === 0) process.stdout.write('  nothing left to undo\n');
-      for (const a of r.actions) process.stdout.write(`  ${a.result.padEnd(14)} ${a.what}\n`);
+      for (const a of r.actions) {
+        process.stdout.write(`  ${a.result.padEnd(14)} ${a.what}\n`);
+        for (const argv of a.argv) process.stdout.write(`  ${''.padEnd(14)}   $ ${argv.map(shellQuote).join(' ')}\n`);
+      }
     }
   }
-  if (reports.some((r) => r.actions.some((a) => a.result.startsWith('failed')))) {
-    throw new CommandFailedError(['nfscope', 'cleanup'], 1, '', 'some changes could not be undone: the journal is kept; see above');
+  if (reports.some((r) => r.untrusted || r.actions.some((a) => /^(failed|refused)/.test(a.result)))) {
+    throw new CommandFailedError(['nfscope', 'cleanup'], 1, '', 'some changes could not be undone or were refused: the journal is kept; see above');
   }
 }

@@ -1,5 +1,5 @@
-import { stat, writeFile } from 'node:fs/promises';
 import { UsageError } from '../lib/errors.js';
+import { checkReportTarget, writeReport } from '../lib/safe-write.js';
 import { intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
@@ -14,14 +14,17 @@ export interface LabOptions {
   json?: boolean;
 }
 
-/** --report: a .md or .html file name; an existing file is replaced only if it is a regular file. */
+/**
+ * --report: a .md or .html file name in a directory only root and we can
+ * change; an existing file is replaced only if it is a regular file (never
+ * through a symlink). Checked here, before anything runs, and again at write time.
+ */
 export async function checkReportPath(p: string | undefined): Promise<'md' | 'html' | null> {
   if (p === undefined) return null;
   if (p.includes('\0') || p.length > 4096 || /[\n\r]/.test(p)) throw new UsageError('invalid --report file name');
   const kind = /\.md$/i.test(p) ? 'md' : /\.html?$/i.test(p) ? 'html' : null;
   if (!kind) throw new UsageError(`--report ${JSON.stringify(p.slice(0, 80))}: the file name must end in .md or .html`);
-  const st = await stat(p).catch(() => null);
-  if (st && !st.isFile()) throw new UsageError(`--report ${JSON.stringify(p.slice(0, 80))}: exists and is not a regular file`);
+  await checkReportTarget(p);
   return kind;
 }
 
@@ -37,7 +40,7 @@ export async function runLab(o: LabOptions): Promise<void> {
   });
   const render = await import('../render/lab.js');
   if (o.report && kind) {
-    await writeFile(o.report, kind === 'md' ? render.renderLabMarkdown(report) : render.renderLabHtml(report));
+    await writeReport(o.report, kind === 'md' ? render.renderLabMarkdown(report) : render.renderLabHtml(report));
     progress(`report written to ${o.report}`);
   }
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');

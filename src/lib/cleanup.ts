@@ -1,6 +1,7 @@
 /**
  * The undo stack. Every state change registers its undo *before* it is made;
- * undo runs in reverse order on success, error and SIGINT/SIGTERM. Undos that
+ * undo runs in reverse order on success, error, SIGINT/SIGTERM/SIGHUP, a closed
+ * stdout and an uncaught error (installSignalHandlers). Undos that
  * are commands on the target are also written to the run's journal (see
  * journal.ts), so that `nfscope cleanup` can run them after a SIGKILL.
  */
@@ -87,46 +88,81 @@ export class Cleanup {
 
 /** Cleanups of the runs in progress, outermost first: a signal undoes them innermost first. */
 const active: Cleanup[] = [];
-let signalled = false;
+let tearingDown = false;
 
 let installed = false;
 
+/** 128 + signo: the exit code a shell reports for a process a signal ended. */
+const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGINT: 130, SIGPIPE: 141, SIGTERM: 143 };
+
 /**
- * SIGINT/SIGTERM → undo every active run, newest first, then exit 130/143.
- * Installed once at start (main) and for good: a signal before any change
+ * Every way a run can end undoes its changes first:
+ * - SIGINT, SIGTERM, SIGHUP (a closed terminal) → undo, exit 128+signo;
+ * - stdout's reader gone (`nfscope … | head -1`: EPIPE) → output stops, undo, exit 141;
+ *   stderr's reader gone → stderr goes quiet, the run goes on;
+ * - an uncaught exception or unhandled rejection → undo, exit 1.
+ * Installed once at start (run.ts) and for good: a signal before any change
  * still exits with the conventional code and a message.
  */
 export function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => teardown(sig, SIGNAL_EXIT[sig]!));
+  // Node ignores SIGPIPE; a write to a closed pipe fails with EPIPE instead,
+  // and an 'error' event nobody listens to kills the process before any undo.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    silence(process.stdout);
+    teardown(`stdout closed (${e.code ?? e.message})`, SIGNAL_EXIT.SIGPIPE!);
+  });
+  process.stderr.on('error', () => silence(process.stderr));
+  process.on('uncaughtException', (e) => {
+    say(`nfscope: internal error: ${e.stack ?? e.message}\n`);
+    teardown('internal error', 1);
+  });
+  process.on('unhandledRejection', (e) => {
+    say(`nfscope: internal error (unhandled rejection): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    teardown('internal error', 1);
+  });
 }
 
-function onSignal(sig: NodeJS.Signals): void {
-  if (signalled) return; // a second Ctrl-C does not start a second teardown
-  signalled = true;
-  const code = sig === 'SIGINT' ? 130 : 143;
+/** A stream whose reader is gone: further writes are dropped, never thrown. */
+function silence(stream: NodeJS.WriteStream): void {
+  stream.write = (() => true) as typeof stream.write;
+}
+
+/** Writes to stderr that can never throw (a hung-up terminal, a closed pipe). */
+function say(text: string): void {
+  try {
+    process.stderr.write(text);
+  } catch {
+    /* nobody to tell */
+  }
+}
+
+/** Undoes every active run, newest first, then exits with code. Runs once. */
+function teardown(why: string, code: number): void {
+  if (tearingDown) return; // a second Ctrl-C does not start a second teardown
+  tearingDown = true;
   const observed = active.flatMap((c) => c.observed);
-  if (observed.length) process.stderr.write(`\nnfscope: ${sig}: observed before the interrupt:\n${observed.map((o) => `  ${o}`).join('\n')}\n`);
+  if (observed.length) say(`\nnfscope: ${why}: observed before the interrupt:\n${observed.map((o) => `  ${o}`).join('\n')}\n`);
   const n = active.reduce((s, c) => s + c.size, 0);
-  process.stderr.write(`${observed.length ? '' : '\n'}nfscope: ${sig}: undoing ${n} change(s)\n`);
+  say(`${observed.length ? '' : '\n'}nfscope: ${why}: undoing ${n} change(s)\n`);
   void (async () => {
     let failed = false;
     for (const c of [...active].reverse()) {
       for (const f of await c.runAll()) {
         failed = true;
-        process.stderr.write(`nfscope: cleanup failed: ${f}\n`);
+        say(`nfscope: cleanup failed: ${f}\n`);
       }
     }
-    if (failed) process.stderr.write('nfscope: run `nfscope cleanup` to retry what could not be undone\n');
+    if (failed) say('nfscope: run `nfscope cleanup` to retry what could not be undone\n');
     process.exit(code);
   })();
 }
 
 /**
  * Runs fn with a Cleanup whose undos run when fn settles, or, on
- * SIGINT/SIGTERM, before the process exits with 128+signo. With a target
+ * a signal, a closed stdout or an internal error, before the process exits. With a target
  * that can be reached again (target.journalSpec), the changes are journaled.
  */
 export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>, target?: Target): Promise<T> {

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -107,6 +107,23 @@ export interface StaleJournal {
   pending: JournalChange[];
   /** A line that could not be read (a write cut by the kill): reported, not guessed at. */
   damaged: number;
+  /** Why the file is not trusted (owner, mode, a symlink): nothing in it is replayed. */
+  untrusted?: string;
+}
+
+/**
+ * Only a journal nfscope (root) could have written is replayed: the directory
+ * and the file belong to us (root) and nobody else can write them, and the
+ * file is a plain file, not a link (issue 15: a planted journal through
+ * NFSCOPE_JOURNAL_DIR made `nfscope cleanup` run its argv as root).
+ */
+export function untrustedReason(st: { uid: number; mode: number }, what: string, kind: 'dir' | 'file'): string | null {
+  const me = process.getuid?.() ?? 0;
+  const type = st.mode & constants.S_IFMT;
+  if (type !== (kind === 'dir' ? constants.S_IFDIR : constants.S_IFREG)) return `${what} is not a ${kind === 'dir' ? 'directory' : 'regular file'}`;
+  if (st.uid !== me) return `${what} belongs to uid ${st.uid}, not to ${me}`;
+  if ((st.mode & 0o022) !== 0) return `${what} can be written by other users (mode ${(st.mode & 0o777).toString(8)})`;
+  return null;
 }
 
 /** A process that runs: a zombie (killed, never reaped: PID 1 of a container may not reap) is dead. */
@@ -133,12 +150,27 @@ export function staleJournals(): StaleJournal[] {
     return [];
   }
   const out: StaleJournal[] = [];
+  const dirDistrust = untrustedReason(lstatSync(JOURNAL_DIR), `journal directory ${JOURNAL_DIR}`, 'dir');
   for (const n of names) {
     const path = join(JOURNAL_DIR, n);
     let text: string;
+    let untrusted = dirDistrust;
     try {
-      text = readFileSync(path, 'utf8');
-    } catch {
+      // O_NOFOLLOW: a planted symlink is not read through; the checks are on what was opened.
+      const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+      try {
+        untrusted ??= untrustedReason(fstatSync(fd), `journal ${path}`, 'file');
+        text = untrusted ? '' : readFileSync(fd, 'utf8');
+      } finally {
+        closeSync(fd);
+      }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP') continue;
+      untrusted = `journal ${path} is a symbolic link`;
+      text = '';
+    }
+    if (untrusted) {
+      out.push({ path, header: { v: 1, pid: 0, host: hostname(), started: '', argv: [], target: 'local' }, pending: [], damaged: 0, untrusted });
       continue;
     }
     // A live run's journal is its own business (the pid is in the name, so even a file whose header is still being written is recognised).

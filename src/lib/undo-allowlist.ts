@@ -1,0 +1,77 @@
+/**
+ * What `nfscope cleanup` may replay from a journal: only the shapes of undo
+ * nfscope itself writes. A journal is a file; whoever can plant one must not
+ * get a root shell out of `nfscope cleanup` (issue 15). Pure: no I/O.
+ *
+ * Allowed:
+ * - deleting nfscope's own netns (`ip netns del nfs-XXXXXX-c|s`);
+ * - deleting its veth ends (`ip [-n nfs-…] link del nfsXXXXXXc|s`);
+ * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME`, and the
+ *   two iptables INPUT rules firewallPlan() adds (the DROP of one port and the
+ *   conntrack rule), inside its own netns or, with --in-place, in the current one;
+ * - writing to tracefs (`tee` a file under the tracing mount), removing an
+ *   ftrace instance of its own, unmounting tracefs;
+ * - removing under /run/nfscope;
+ * - killing a tracer by pid + comm (bpftrace, trace-cmd, python3).
+ */
+import type { UndoCommand } from './journal.js';
+
+const NETNS = /^nfs-[0-9a-f]{6}-[cs]$/;
+const LINK = /^nfs[0-9a-f]{6}[cs]$/;
+const TRACEFS = /^\/sys\/kernel(\/debug)?\/tracing$/;
+const TRACEFS_FILE = /^\/sys\/kernel(\/debug)?\/tracing\/(instances\/nfscope-\d+-[0-9a-f]{6}\/)?(options\/)?[a-z_-]+$/;
+const INSTANCE = /^\/sys\/kernel(\/debug)?\/tracing\/instances\/nfscope-\d+-[0-9a-f]{6}$/;
+const RUN_NFSCOPE = /^\/run\/nfscope\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+const NFT_TABLE = /^nfscope_[a-z]+$/;
+const PORT = /^\d{1,5}$/;
+
+/** Tracers nfscope starts and journals by pid + comm. */
+export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'flock', 'sleep']);
+
+const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** The iptables rule specs firewallPlan() appends to INPUT (see tools/firewall.ts). */
+function ourIptablesRule(spec: string[]): boolean {
+  if (same(spec, ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'])) return true;
+  return spec.length === 6 && same([spec[0]!, spec[1]!, spec[2]!, spec[4]!, spec[5]!], ['-p', 'tcp', '--dport', '-j', 'DROP']) && PORT.test(spec[3]!);
+}
+
+/** A firewall or link command, without its `nsenter --net=/run/netns/nfs-…` prefix. */
+function ourNetCommand(a: string[]): boolean {
+  const [cmd, ...rest] = a;
+  if (cmd === 'iptables' || cmd === 'ip6tables') return rest[0] === '-D' && rest[1] === 'INPUT' && ourIptablesRule(rest.slice(2));
+  if (cmd === 'nft') return rest.length === 4 && rest[0] === 'delete' && rest[1] === 'table' && (rest[2] === 'ip' || rest[2] === 'ip6') && NFT_TABLE.test(rest[3]!);
+  if (cmd === 'ip') {
+    const r = rest[0] === '-n' && NETNS.test(rest[1] ?? '') ? rest.slice(2) : rest;
+    if (r.length === 3 && r[0] === 'link' && r[1] === 'del' && LINK.test(r[2]!)) return true;
+    return r.length === 3 && r[0] === 'netns' && r[1] === 'del' && NETNS.test(r[2]!);
+  }
+  return false;
+}
+
+/** null when the undo is one nfscope writes; otherwise why it is refused. */
+export function refuseUndo(c: UndoCommand): string | null {
+  const a = c.argv;
+  if (!Array.isArray(a) || a.length === 0 || !a.every((x) => typeof x === 'string')) return 'not an argv';
+  if (c.input !== undefined && (typeof c.input !== 'string' || c.input.length > 65536)) return 'bad input';
+  if (c.ifFileEquals && !RUN_NFSCOPE.test(c.ifFileEquals.path)) return 'precondition file outside /run/nfscope';
+  const [cmd, ...rest] = a;
+  if (cmd === 'nsenter') {
+    const m = /^--net=\/run\/netns\/(.+)$/.exec(rest[0] ?? '');
+    if (m && NETNS.test(m[1]!) && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
+    return 'nsenter into a namespace that is not nfscope\'s, or a command it never journals';
+  }
+  if (ourNetCommand(a)) return null;
+  if (cmd === 'tee' && rest.length === 1 && TRACEFS_FILE.test(rest[0]!) && !rest[0]!.includes('..')) return null;
+  if (cmd === 'rmdir' && rest.length === 1 && INSTANCE.test(rest[0]!)) return null;
+  if (cmd === 'umount' && rest.length === 1 && TRACEFS.test(rest[0]!)) return null;
+  if (cmd === 'rm' && rest.length === 2 && (rest[0] === '-f' || rest[0] === '-rf') && RUN_NFSCOPE.test(rest[1]!) && !rest[1]!.includes('..')) return null;
+  return 'not an undo nfscope writes';
+}
+
+/** null when a journaled kill is one nfscope writes. */
+export function refuseKill(k: { pid: unknown; comm: unknown }): string | null {
+  if (typeof k.pid !== 'number' || !Number.isInteger(k.pid) || k.pid <= 1) return 'bad pid';
+  if (typeof k.comm !== 'string' || !KILLABLE_COMMS.has(k.comm)) return `comm ${JSON.stringify(k.comm)} is not a tracer nfscope starts`;
+  return null;
+}
