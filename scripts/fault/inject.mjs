@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // fault/inject.mjs - issue 7: run nfscope commands that change kernel state
 // (trace-syn, graph) and interrupt each at a random moment with SIGINT,
-// SIGTERM or SIGKILL; after a SIGKILL, `nfscope cleanup` runs. After each run
+// SIGTERM, SIGHUP (a closed terminal), SIGKILL, or by closing the pipe its
+// stdout and stderr go to (`nfscope … 2>&1 | head -1`, issue 15); after a
+// SIGKILL, `nfscope cleanup` runs. After each run
 // the machine must be as before: no netns, link, nft table, iptables rule,
 // tracefs mount or setting, kprobe event, journal or process of ours, and the
 // root namespace's `nft list ruleset` (and iptables-save) byte-identical.
@@ -22,7 +24,9 @@ const COMMANDS = [
   ['graph', '--port', '2571', '--firewall', 'nft'],
   ['graph', '--port', '2573', '--family', 'ipv6'],
 ];
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGKILL'];
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'PIPE'];
+/** 128 + signo; a closed pipe is SIGPIPE's 141. */
+const EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, PIPE: 141 };
 
 /** mulberry32: a seeded generator, so a failing run can be replayed with --seed. */
 export function rng(seed) {
@@ -61,7 +65,8 @@ export function snapshot() {
     tracer: tracefs ? `${tr('current_tracer')}|${tr('kprobe_events')}|${tr('set_ftrace_filter')}|${tr('set_event')}|${(existsSync(`${T}/instances`) ? readdirSync(`${T}/instances`) : []).join(',')}` : '',
     journals: journals.join(','),
     tracefsUsers: users.join(','),
-    tracingLock: String(existsSync('/run/nfscope/tracing.lock')),
+    // The tracing lock is an flock: held or free (the file itself stays).
+    tracingLock: existsSync('/run/nfscope/tracing.lock') && spawnSync('flock', ['-n', '-E', '75', '/run/nfscope/tracing.lock', 'true']).status === 75 ? 'held' : 'free',
     processes: out(['pgrep', '-a', '-f', 'bpftrace|trace-cmd|scripts/net/syn.py|dist/main.js']).split('\n')
       .filter((l) => l.trim() && !l.includes('pgrep') && !l.includes('fault/inject') && !l.includes('vitest')).join('\n'),
   };
@@ -78,9 +83,11 @@ async function oneRun(argv, sig, delayMs) {
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.resume();
+  // PIPE: the reader goes away, as `| head -1` does: both pipes' read ends are closed.
+  const interrupt = () => (sig === 'PIPE' ? (child.stdout.destroy(), child.stderr.destroy()) : child.kill(sig));
   const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
   const early = await Promise.race([exited.then(() => true), sleep(delayMs).then(() => false)]);
-  if (!early) child.kill(sig);
+  if (!early) interrupt();
   const timeout = sleep(90_000).then(() => ({ code: null, signal: 'timeout' }));
   const r = await Promise.race([exited, timeout]);
   if (r.signal === 'timeout') child.kill('SIGKILL');
@@ -100,7 +107,7 @@ export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDela
   const results = [];
   for (let i = 0; i < runs; i++) {
     const argv = COMMANDS[Math.floor(rand() * COMMANDS.length)];
-    const sig = SIGNALS[Math.floor(rand() * SIGNALS.length)];
+    const sig = SIGNALS[i % SIGNALS.length]; // each way of ending a run, in turn
     const delayMs = Math.floor(rand() * maxDelayMs);
     const r = await oneRun(argv, sig, delayMs);
     const left = diff(before, snapshot());
@@ -109,7 +116,7 @@ export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDela
     const okExit = r.finishedFirst ? r.exit.code === 0
       // (A run that ends as the signal is sent exits 0: it finished first, which is fine too.)
       : sig === 'SIGKILL' ? r.exit.signal === 'SIGKILL' || r.exit.code === 0
-      : r.exit.code === (sig === 'SIGINT' ? 130 : 143) || r.exit.code === 0 || r.exit.signal === sig;
+      : r.exit.code === EXIT[sig] || r.exit.code === 0 || r.exit.signal === sig;
     const res = { i, argv: argv.join(' '), sig, delayMs, exit: r.exit, cleanup: r.cleanup, leftovers: left, okExit };
     results.push(res);
     log(`${String(i + 1).padStart(3)} ${sig.padEnd(7)} at ${String(delayMs).padStart(4)} ms  ${argv.join(' ').padEnd(52)} exit ${r.exit.code ?? r.exit.signal}` +

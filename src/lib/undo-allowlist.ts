@@ -26,7 +26,7 @@ const NFT_TABLE = /^nfscope_[a-z]+$/;
 const PORT = /^\d{1,5}$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
-export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'flock', 'sleep']);
+export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3']);
 
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 

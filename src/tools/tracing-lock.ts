@@ -1,39 +1,45 @@
-import { hostname } from 'node:os';
-import { CapabilityError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
-import { alive } from '../lib/journal.js';
 
 /** Where the lock on the global (top-level) ftrace state lives, on the target. */
 export const TRACING_LOCK = '/run/nfscope/tracing.lock';
 
+/** flock's exit code when another process holds the lock (-E). */
+const CONFLICT = 75;
+const LOCKED = 'NFSCOPE_LOCKED';
+
+/** The holder's argv: util-linux flock, non-blocking, no fork: the holder *is* the locking process. */
+export function lockHolderArgv(): string[] {
+  return ['flock', '--nonblock', '--no-fork', '--conflict-exit-code', String(CONFLICT), TRACING_LOCK, 'sh', '-c', `echo ${LOCKED}; exec sleep infinity`];
+}
+
 /**
- * Takes the lock on the target's global tracer for this run: mkdir is atomic
- * on any filesystem, and it works through every transport (argv only). The
- * owner file names host and pid; a lock whose owner on this host is dead is
- * stale and taken over. The release is registered before the lock is taken.
+ * Takes the lock on the target's global tracer for this run: an flock(2) held
+ * by a process of the run, not a file that says who holds it. The kernel
+ * makes it atomic (two runs cannot both take it, issue 15: two runs racing
+ * over a stale mkdir lock both did) and releases it when the holder dies, so
+ * there is never a lock without an owner to clean up: locally the holder dies
+ * with nfscope (setpriv --pdeathsig), in a VM with the VM, over ssh when it is
+ * stopped or its `timeout` ends. The lock file itself stays (unlinking a flock
+ * file races with the next taker).
  */
 export async function lockTracing(target: Target, cleanup: Cleanup, what: string): Promise<void> {
-  const me = `${hostname()} ${process.pid} ${what}`;
   await target.exec(['mkdir', '-p', '/run/nfscope']);
-  // Released only while it is still ours (a stale lock may have been taken over).
-  cleanup.undoWith(`release ${TRACING_LOCK}`, target, [{ argv: ['rm', '-rf', TRACING_LOCK], ifFileEquals: { path: `${TRACING_LOCK}/owner`, content: me } }]);
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const r = await target.exec(['mkdir', TRACING_LOCK]);
-    if (r.exitCode === 0) {
-      await target.exec(['tee', `${TRACING_LOCK}/owner`], { input: me + '\n' });
-      return;
-    }
-    const owner = (await target.readFile(`${TRACING_LOCK}/owner`))?.trim() ?? '';
-    const [host, pid] = owner.split(' ');
-    const dead = host === hostname() && pid !== undefined && /^\d+$/.test(pid) && !alive(Number(pid));
-    if (!dead) {
-      throw new CapabilityError(
-        `the kernel's global tracer is in use by another nfscope (${owner || 'owner unknown'}; lock ${TRACING_LOCK}). ` +
-          'Wait for it to finish; if it was killed, run nfscope cleanup.',
-      );
-    }
-    await target.exec(['rm', '-rf', TRACING_LOCK]);
+  const holder = target.spawn(lockHolderArgv(), { timeoutMs: 24 * 3600_000 });
+  // Registered before the lock is (maybe) taken: stopping a holder that never got it is harmless.
+  cleanup.push(`release ${TRACING_LOCK} (${what})`, async () => {
+    await holder.stop(500);
+  });
+  const got = await new Promise<true | Awaited<typeof holder.done>>((resolve) => {
+    holder.onLine((l) => l === LOCKED && resolve(true));
+    void holder.done.then(resolve);
+  });
+  if (got === true) return;
+  if (got.exitCode === CONFLICT) {
+    throw new CapabilityError(
+      `the kernel's global tracer is in use by another nfscope run (it holds ${TRACING_LOCK}). Wait for it to finish.`,
+    );
   }
-  throw new CapabilityError(`could not take ${TRACING_LOCK}`);
+  throw new CommandFailedError(got.argv, got.exitCode, got.stderr, `taking ${TRACING_LOCK}`);
 }

@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CapabilityError, UsageError } from '../lib/errors.js';
+import { processStartTime } from '../lib/proc.js';
 import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
 import { bootVm, VM_RUN_ROOT, type Vm } from './boot.js';
@@ -10,6 +10,8 @@ import type { KernelInfo } from './kernel.js';
 /** The VM `nfscope vm up` left running, for `--target qemu` to use and `nfscope vm down` to stop. */
 export interface VmState {
   pid: number;
+  /** The VM process's start time (/proc/PID/stat field 22): with the pid, names that one process. */
+  startTime: string;
   socket: string;
   runDir: string;
   consoleLog: string;
@@ -24,12 +26,19 @@ export interface VmState {
 
 export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
 
-function alive(pid: number): boolean {
-  try {
-    return /qemu-system|timeout/.test(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
-  } catch {
-    return false;
-  }
+/**
+ * The VM's process still runs: the same pid *and* start time as when it was
+ * started (issue 15: after the TTL, a pid alone could name any new process,
+ * and `vm down` would have SIGKILLed it). A state file written before start
+ * times were recorded names no process.
+ */
+function alive(s: Pick<VmState, 'pid' | 'startTime'>): boolean {
+  return typeof s.startTime === 'string' && processStartTime(s.pid) === s.startTime;
+}
+
+/** Removes a VM's run directory, and only one: a directory right under VM_RUN_ROOT. */
+async function removeRunDir(s: VmState): Promise<void> {
+  if (typeof s.runDir === 'string' && dirname(s.runDir) === VM_RUN_ROOT && !s.runDir.includes('..')) await rm(s.runDir, { recursive: true, force: true });
 }
 
 /** The running VM's state; a stale file (its qemu gone) is removed. */
@@ -37,9 +46,9 @@ export async function liveState(): Promise<VmState | null> {
   const text = await readFile(STATE_FILE, 'utf8').catch(() => null);
   if (!text) return null;
   const s = JSON.parse(text) as VmState;
-  if (alive(s.pid)) return s;
+  if (alive(s)) return s;
   await rm(STATE_FILE, { force: true });
-  await rm(s.runDir, { recursive: true, force: true });
+  await removeRunDir(s);
   return null;
 }
 
@@ -49,7 +58,7 @@ export async function vmUp(requested: string, ttlSeconds: number, progress: (m: 
   const vm = await bootVm({ kernelPackage: requested, persistent: { ttlSeconds }, progress });
   vm.agent.disconnect();
   const s: VmState = {
-    pid: vm.pid!, socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,
+    pid: vm.pid!, startTime: processStartTime(vm.pid!) ?? '', socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,
     kernel: vm.kernel, guestKernel: vm.guestKernel, accel: vm.accel, bootMs: vm.bootMs, started: new Date().toISOString(), ttlSeconds,
   };
   await writeFile(STATE_FILE, JSON.stringify(s, null, 2));
@@ -82,9 +91,9 @@ export async function vmDown(): Promise<boolean> {
   } catch {
     /* not answering: killed below */
   }
-  for (let i = 0; i < 100 && alive(s.pid); i++) await sleep(100);
-  if (alive(s.pid)) process.kill(s.pid, 'SIGKILL');
+  for (let i = 0; i < 100 && alive(s); i++) await sleep(100);
+  if (alive(s)) process.kill(s.pid, 'SIGKILL');
   await rm(STATE_FILE, { force: true });
-  await rm(s.runDir, { recursive: true, force: true });
+  await removeRunDir(s);
   return true;
 }

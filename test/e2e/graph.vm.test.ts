@@ -29,7 +29,8 @@ async function tracingState(t: QemuTarget): Promise<Record<string, string>> {
     tracing_on: await read('tracing_on'),
     'funcgraph-proc': await read('options/funcgraph-proc'),
     instances: ((await t.listDir(`${T}/instances`)) ?? []).join(','),
-    lock: String(await t.exists('/run/nfscope/tracing.lock')),
+    // The tracing lock is an flock: held (flock -n fails with 75) or free.
+    lock: (await t.exists('/run/nfscope/tracing.lock')) && (await t.exec(['flock', '-n', '-E', '75', '/run/nfscope/tracing.lock', 'true'])).exitCode === 75 ? 'held' : 'free',
   };
 }
 

@@ -1,0 +1,18 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * A process's start time (field 22 of /proc/PID/stat: clock ticks since boot),
+ * or null when no such process runs. A pid plus its start time names one
+ * process for good: a pid alone may have been reused by anything since.
+ */
+export function processStartTime(pid: number): string | null {
+  if (!Number.isInteger(pid) || pid <= 0) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // comm (field 2) may hold spaces and ')': the fields after it start past the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return fields[19] ?? null; // fields[0] is field 3 (state), so field 22 is fields[19]
+  } catch {
+    return null;
+  }
+}
