@@ -2,9 +2,12 @@
 """agent.py - nfscope's guest agent: runs argv for the host over a serial line.
 
 USAGE (in the guest): agent.py /dev/ttyS1 [--pid1]
+       (over ssh):     python3 -c BOOTSTRAP --stdio   (src/targets/ssh.ts sends this file on stdin)
 With --pid1 it is the guest's init (scripts/vm/init hands over to it): it
 raises RLIMIT_MEMLOCK for bpftrace, reaps orphans, and powers the guest off
 when it is done (a PID 1 that exits panics the kernel).
+With --stdio it serves one ssh session on its stdin/stdout: when the session
+ends (EOF), every process it started is killed and its private directory removed.
 
 Protocol: one JSON object a line, both ways. Output is base64 (bytes stay bytes).
   host  -> {"id": N, "op": "exec",  "argv": [...], "timeout": ms?, "input": str?}
@@ -14,6 +17,10 @@ Protocol: one JSON object a line, both ways. Output is base64 (bytes stay bytes)
   agent -> {"id": N, "op": "line",  "data": str}          one per stdout line
   agent -> {"id": N, "op": "exit", ...}                    stdout already streamed
   host  -> {"id": N, "op": "signal", "sig": "INT"|"TERM"|"KILL"}
+  host  -> {"id": N, "op": "put", "rel": "bpf/x.bt", "data": b64}
+  agent -> {"id": N, "op": "exit", "code": 0, "stdout": b64(path), ...}
+            the file is written under the agent's own private directory (mkdtemp,
+            0700, owner checked), never to a path someone else could have planted
   host  -> {"id": 0, "op": "shutdown"}                     agent exits, guest powers off
   agent -> {"id": 0, "op": "hello", "kernel": release}     once, when ready
 Nothing here runs a shell: argv goes to execve.
@@ -21,15 +28,19 @@ Nothing here runs a shell: argv goes to execve.
 import base64
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
-import tty
 
 lock = threading.Lock()
 procs = {}
+private = []  # the directory 'put' writes to, made on first use
+# A request line longer than this is refused, not buffered without end (issue 15).
+MAX_LINE = 64 << 20
 
 
 def send(fd, obj):
@@ -100,6 +111,47 @@ def do_spawn(fd, req):
     finish(fd, rid, p, t0, b"", errbuf[0] if errbuf else b"", False)
 
 
+def private_dir():
+    if not private:
+        d = tempfile.mkdtemp(prefix="nfscope-run.")  # 0700, O_EXCL: never one that was there
+        st = os.lstat(d)
+        if st.st_uid != os.geteuid() or (st.st_mode & 0o777) != 0o700 or not os.path.isdir(d) or os.path.islink(d):
+            raise OSError(f"private directory {d} is not ours and private")
+        private.append(d)
+    return private[0]
+
+
+def do_put(fd, req):
+    rid, t0 = req["id"], time.monotonic()
+    try:
+        rel = req["rel"]
+        parts = rel.split("/")
+        if rel.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise OSError(f"bad bundled path {rel!r}")
+        path = private_dir()
+        for p in parts[:-1]:
+            path = os.path.join(path, p)
+            if not os.path.isdir(path):
+                os.mkdir(path, 0o700)
+        path = os.path.join(path, parts[-1])
+        f = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(f, "wb") as out:
+            out.write(base64.b64decode(req["data"]))
+        send(fd, {"id": rid, "op": "exit", "code": 0, "signal": None, "stdout": b64(path.encode()),
+                  "stderr": "", "timedOut": False, "ms": (time.monotonic() - t0) * 1000})
+    except (OSError, KeyError, ValueError) as e:
+        send(fd, {"id": rid, "op": "exit", "code": 1, "signal": None, "stdout": "",
+                  "stderr": b64(str(e).encode() + b"\n"), "timedOut": False, "ms": 0})
+
+
+def kill_all():
+    for p in list(procs.values()):
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 def power_off():
     os.sync()
     import ctypes  # only now: it costs start-up time over 9p
@@ -126,6 +178,16 @@ def reap_orphans():
 
 
 def main():
+    if "--stdio" in sys.argv:
+        # One ssh session: requests on stdin, replies on stdout. Whatever ends it
+        # (EOF, a lost connection, shutdown), the processes and files go with it.
+        try:
+            serve(0, 1, eof_ends=True)
+        finally:
+            kill_all()
+            for d in private:
+                shutil.rmtree(d, ignore_errors=True)
+        return
     pid1 = "--pid1" in sys.argv
     if pid1:
         import resource
@@ -133,23 +195,31 @@ def main():
         os.environ.update(PATH="/usr/sbin:/usr/bin:/sbin:/bin", HOME="/root", LANG="C.UTF-8")
         threading.Thread(target=reap_orphans, daemon=True).start()
     try:
-        serve(sys.argv[1])
+        import tty  # only the serial line needs it
+        fd = os.open(sys.argv[1], os.O_RDWR | os.O_NOCTTY)
+        tty.setraw(fd)
+        serve(fd, fd, eof_ends=False)
     finally:
         if pid1:
             power_off()
 
 
-def serve(dev):
-    fd = os.open(dev, os.O_RDWR | os.O_NOCTTY)
-    tty.setraw(fd)
+def serve(in_fd, fd, eof_ends):
     send(fd, {"id": 0, "op": "hello", "kernel": os.uname().release})
     buf = b""
     while True:
-        chunk = os.read(fd, 65536)
+        chunk = os.read(in_fd, 65536)
         if not chunk:
-            time.sleep(0.01)
+            if eof_ends:
+                return
+            time.sleep(0.01)  # a serial line with nobody on the host side yet
             continue
         buf += chunk
+        # buf held no newline before this chunk: looking in the chunk is enough.
+        if len(buf) > MAX_LINE and b"\n" not in chunk:
+            send(fd, {"id": -1, "op": "error", "message": f"request line over {MAX_LINE} bytes: dropped"})
+            buf = b""
+            continue
         while b"\n" in buf:
             line, buf = buf.split(b"\n", 1)
             if not line.strip():
@@ -161,11 +231,7 @@ def serve(dev):
                 continue
             op = req.get("op")
             if op == "shutdown":
-                for p in list(procs.values()):
-                    try:
-                        os.killpg(p.pid, signal.SIGKILL)
-                    except OSError:
-                        pass
+                kill_all()
                 send(fd, {"id": req.get("id", 0), "op": "bye"})
                 return
             if op == "signal":
@@ -175,6 +241,9 @@ def serve(dev):
                         os.killpg(p.pid, getattr(signal, "SIG" + req["sig"]))
                     except OSError:
                         pass
+                continue
+            if op == "put":
+                do_put(fd, req)
                 continue
             target = do_exec if op == "exec" else do_spawn if op == "spawn" else None
             if target is None:

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { HOOK_NAMES, type HookList } from '../model/hooks.js';
 import type { CallbackHit, Unconfirmed } from '../model/trace-syn.js';
 import { IPS_CONFIRMED, type CtSynTrace } from '../parsers/ct-syn.js';
-import { PACKAGE_ROOT } from '../targets/local.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Target } from '../targets/target.js';
 import type { IpFamily } from '../tools/firewall.js';
 import { join } from 'node:path';

@@ -41,7 +41,7 @@ const STYLES: Record<ProbeStyle, Record<string, string>> = {
 export async function ctLifeProgram(style: ProbeStyle): Promise<string> {
   const { readFile } = await import('node:fs/promises');
   const { join } = await import('node:path');
-  const { PACKAGE_ROOT } = await import('../targets/local.js');
+  const { PACKAGE_ROOT } = await import('../lib/paths.js');
   let text = await readFile(join(PACKAGE_ROOT, 'bpf/ct_life.bt'), 'utf8');
   // Only the probe lines and the two argument tokens; the header comment keeps its words.
   const body = text.indexOf('*/') + 2;

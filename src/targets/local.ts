@@ -1,15 +1,10 @@
-import { existsSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
-import { constants } from 'node:fs';
-import { delimiter, join, dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { delimiter, join } from 'node:path';
+import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { ExecOptions, RawRun, Running, Target } from './target.js';
 import { runningHandle } from './running.js';
-
-/** The package root (…/nfscope), found from this file in src/ or dist/. */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
  * Starts argv with no shell and collects its output. node:child_process, not
@@ -17,6 +12,23 @@ export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..
  * start-up budget of `nfscope hooks` (issue 2 benchmark); what we need of it
  * here (argv, timeout, kill, collect) is this function.
  */
+/**
+ * Children still running when nfscope exits (a signal's teardown ends with
+ * process.exit) are killed, not left to finish on their own: a hook-listing
+ * bpftrace outlived a SIGHUP'd run by a second (issue 15 test).
+ */
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('close', () => live.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const c of live) c.kill('SIGKILL');
+  });
+}
+
 function start(argv: string[], opts: ExecOptions, detached: boolean): { child: ChildProcess; done: Promise<RawRun> } {
   const [file, ...args] = argv;
   if (!file) throw new Error('empty argv');
@@ -28,6 +40,7 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
     cwd: opts.cwd,
     detached,
   });
+  track(child);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   if (outFd !== null) closeSync(outFd);
@@ -69,6 +82,11 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
  */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
+/** argv run so that it gets SIGKILL when nfscope dies (where setpriv exists). */
+export function underPdeathsig(argv: string[]): string[] {
+  return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+}
+
 export class LocalTarget implements Target {
   readonly name = 'local';
   readonly journalSpec = 'local';
@@ -80,7 +98,7 @@ export class LocalTarget implements Target {
   spawn(argv: string[], opts: ExecOptions = {}): Running {
     // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
     // then stops the tracer itself, in order, instead of racing it.
-    const { child, done } = start(SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv, opts, true);
+    const { child, done } = start(underPdeathsig(argv), opts, true);
     const h = runningHandle(argv, done, (sig) => {
       child.kill(`SIG${sig}`);
     });
@@ -91,16 +109,6 @@ export class LocalTarget implements Target {
       const lines = (partial + chunk.toString('utf8')).split('\n');
       partial = lines.pop() ?? '';
       for (const l of lines) emit(l);
-    });
-    // If nfscope itself dies, a detached child would outlive it: kill it on exit.
-    let exited = false;
-    const killOnExit = () => {
-      if (!exited) child.kill('SIGKILL');
-    };
-    process.once('exit', killOnExit);
-    void done.then(() => {
-      exited = true;
-      process.off('exit', killOnExit);
     });
     return running;
   }

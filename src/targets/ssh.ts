@@ -1,48 +1,57 @@
-import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { shellQuote } from '../lib/errors.js';
-import { ExecBackedTarget } from './exec-backed.js';
-import { LocalTarget, PACKAGE_ROOT } from './local.js';
+import { CapabilityError, CommandFailedError, shellQuote } from '../lib/errors.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { AgentClient } from '../vm/agent-client.js';
+import { AgentBackedTarget } from './agent-backed.js';
+import { underPdeathsig } from './local.js';
 import type { SshSpec } from './ssh-spec.js';
-import type { ExecOptions, RawRun, Running } from './target.js';
-import { runningHandle } from './running.js';
 
 /** Longest a remote command may run when the caller gives no timeout: every remote run is bounded. */
 const DEFAULT_REMOTE_S = 600;
+/** Longest an agent session may live on the remote, whatever happens to this side. */
+const SESSION_S = 24 * 3600;
 
 /**
- * A remote kernel over ssh. The only place in nfscope that builds shell text:
- * ssh hands its command to the remote user's shell, so each argv element is
- * quoted with shellQuote (single quotes, POSIX), tested with hostile strings.
- * Every remote command runs under `timeout`, so a lost connection or a
- * Ctrl-C that ssh does not forward still ends it.
+ * Reads the agent's source from stdin (its length on the first line), then
+ * runs it: nothing of nfscope's is ever stored on the remote before it runs,
+ * so there is nothing another remote user could plant or swap (issue 15).
  */
-export class SshTarget extends ExecBackedTarget {
+const BOOTSTRAP = "import sys;n=int(sys.stdin.buffer.readline());exec(compile(sys.stdin.buffer.read(n),'nfscope-agent','exec'),{'__name__':'nfscope_agent'})";
+
+/**
+ * A remote kernel over ssh: one ssh session a run, with nfscope's agent
+ * (scripts/vm/agent.py, the micro-VM's) at the far end, streamed over stdin.
+ * Every command is a request on that session: no connection per command
+ * (issue 15: 12.8× the local time over loopback before), no shell text but
+ * the one command line that starts the agent, quoted by shellQuote. Bundled
+ * files travel over the session into the agent's private directory (mkdtemp,
+ * 0700, owner checked), removed when the session ends. Every remote run has
+ * a timeout; if the session breaks, the agent kills what it started.
+ */
+export class SshTarget extends AgentBackedTarget {
   readonly name: string;
   readonly journalSpec: string;
-  private local = new LocalTarget();
-  private control: string;
-  private bundleDir: string | null = null;
+  protected override defaultTimeoutMs = DEFAULT_REMOTE_S * 1000;
+  private session: Promise<{ client: AgentClient; child: ChildProcess }> | null = null;
+  private files = new Map<string, Promise<string>>();
 
   /** sudo: run remote commands with `sudo -n` (the Vagrant VM logs in as 'vagrant'). */
   constructor(readonly spec: SshSpec, private extraOpts: string[] = [], private sudo = false) {
     super();
     this.name = `ssh://${spec.user ? `${spec.user}@` : ''}${spec.host}${spec.port ? `:${spec.port}` : ''}`;
     this.journalSpec = sudo ? 'vagrant' : this.name;
-    mkdirSync('/run/nfscope', { recursive: true });
-    this.control = `/run/nfscope/ssh-${process.pid}-%C`;
   }
 
-  /** ssh's own options: batch mode (never a password prompt), one shared connection. */
+  /** ssh's own options: batch mode (never a password prompt), no multiplexing (one session is enough). */
   sshArgv(): string[] {
     const s = this.spec;
     const id = process.env.NFSCOPE_SSH_IDENTITY;
     const kh = process.env.NFSCOPE_SSH_KNOWN_HOSTS;
     return [
       'ssh', '-o', 'BatchMode=yes', '-o', 'ConnectTimeout=10', '-o', 'StrictHostKeyChecking=accept-new',
-      '-o', 'ControlMaster=auto', '-o', `ControlPath=${this.control}`, '-o', 'ControlPersist=30',
+      '-o', 'ServerAliveInterval=15', '-o', 'ServerAliveCountMax=4',
       ...(kh ? ['-o', `UserKnownHostsFile=${kh}`] : []),
       ...(id ? ['-i', id] : []),
       ...(s.port ? ['-p', String(s.port)] : []),
@@ -57,48 +66,63 @@ export class SshTarget extends ExecBackedTarget {
     return [...(sudo ? ['sudo', '-n'] : []), 'timeout', '--signal=INT', '--kill-after=5', String(seconds), ...argv].map(shellQuote).join(' ');
   }
 
-  exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
-    const secs = Math.ceil((opts.timeoutMs ?? DEFAULT_REMOTE_S * 1000) / 1000);
-    return this.local
-      .exec([...this.sshArgv(), SshTarget.remoteCommand(argv, secs, this.sudo)], { timeoutMs: (secs + 15) * 1000, input: opts.input })
-      .then((r) => ({ ...r, argv }));
+  /** Starts the session on first use: ssh, the remote python3, the agent's source over stdin, its hello. */
+  private open(): Promise<{ client: AgentClient; child: ChildProcess }> {
+    this.session ??= (async () => {
+      const src = await readFile(join(PACKAGE_ROOT, 'scripts/vm/agent.py'));
+      const remote = SshTarget.remoteCommand(['python3', '-S', '-c', BOOTSTRAP, '--stdio'], SESSION_S, this.sudo);
+      // Under pdeathsig: a SIGKILLed nfscope takes its ssh with it, and the agent sees EOF.
+      const [file, ...args] = underPdeathsig([...this.sshArgv(), remote]);
+      const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.setEncoding('utf8');
+      child.stderr!.on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));
+      child.on('error', (e) => (stderr += `${e.message}\n`));
+      const client = new AgentClient();
+      client.attach(child.stdout!, child.stdin!, () => child.stdin!.end(), `the ssh session to ${this.name} ended`);
+      child.stdin!.write(`${src.length}\n`);
+      child.stdin!.write(src);
+      const exited = new Promise<null>((r) => child.once('close', () => r(null)));
+      const hello = await Promise.race([client.waitHello(60_000), exited]);
+      if (!hello) {
+        child.kill('SIGKILL');
+        throw new CapabilityError(`could not start nfscope's agent on ${this.name} over ssh (it needs python3 there${this.sudo ? ' and sudo -n' : ''}): ${stderr.trim().split('\n').slice(-3).join(' ') || 'no answer'}`);
+      }
+      return { client, child };
+    })();
+    return this.session;
   }
 
-  spawn(argv: string[], opts: ExecOptions = {}): Running {
-    const secs = Math.ceil((opts.timeoutMs ?? DEFAULT_REMOTE_S * 1000) / 1000);
-    // The remote shell prints its pid, then becomes the command: stop() signals that pid.
-    const wrapped = [...(this.sudo ? ['sudo', '-n'] : []), 'sh', '-c', 'echo "NFSCOPE_PID $$"; exec "$@"', 'sh', 'timeout', '--signal=INT', '--kill-after=5', String(secs), ...argv];
-    const inner = this.local.spawn([...this.sshArgv(), wrapped.map(shellQuote).join(' ')], { timeoutMs: (secs + 15) * 1000 });
-    let pid: string | null = null;
-    const done = inner.done.then((r) => ({ ...r, argv, stdout: r.stdout.replace(/^NFSCOPE_PID \d+\n/, '') }));
-    // A local SIGINT to ssh does not reliably reach the remote process: signal it there.
-    const { running, emit } = runningHandle(argv, done, async (sig) => {
-      if (sig === 'INT' && pid) await this.exec(['kill', '-INT', pid], { timeoutMs: 10_000 });
-      else await inner.stop(500);
-    });
-    inner.onLine((l) => {
-      const m = !pid && l.match(/^NFSCOPE_PID (\d+)$/);
-      if (m) pid = m[1]!;
-      else emit(l);
-    });
-    return running;
+  protected async agent(): Promise<AgentClient> {
+    return (await this.open()).client;
   }
 
-  /** Copies nfscope's bundled files to the target once per content, under /tmp/nfscope-<hash>. */
-  async bundled(rel: string): Promise<string> {
-    const content = await readFile(join(PACKAGE_ROOT, rel), 'utf8');
-    const hash = createHash('sha256').update(content).digest('hex').slice(0, 12);
-    this.bundleDir ??= `/tmp/nfscope-${process.getuid?.() ?? 0}`;
-    const remote = `${this.bundleDir}/${hash}/${rel}`;
-    if (!(await this.exists(remote))) {
-      const r = await this.exec(['sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1"', 'sh', remote], { input: content });
-      if (r.exitCode !== 0) throw new Error(`copying ${rel} to ${this.name} failed: ${r.stderr}`);
+  /** A bundled file, sent once a run into the agent's private directory on the remote. */
+  bundled(rel: string): Promise<string> {
+    let p = this.files.get(rel);
+    if (!p) {
+      p = (async () => {
+        const data = (await readFile(join(PACKAGE_ROOT, rel))).toString('base64');
+        const r = await (await this.agent()).request('put', [], { rel, data }).done;
+        if (r.exitCode !== 0 || !r.stdout.startsWith('/')) throw new CommandFailedError(['put', rel], r.exitCode, r.stderr, `sending ${rel} to ${this.name}`);
+        return r.stdout;
+      })();
+      this.files.set(rel, p);
     }
-    return remote;
+    return p;
   }
 
   async close(): Promise<void> {
-    // Ends the shared connection's master process: nothing is left running locally.
-    await this.local.exec([...this.sshArgv().slice(0, -2), '-O', 'exit', '--', this.spec.host], { timeoutMs: 10_000 });
+    const s = this.session;
+    this.session = null;
+    if (!s) return;
+    const { client, child } = await s.catch(() => ({ client: null, child: null }));
+    if (!client || !child) return;
+    // The agent kills what it started and removes its directory, then the session ends.
+    await client.shutdown(10_000);
+    const gone = new Promise<void>((r) => (child.exitCode !== null || child.signalCode !== null ? r() : child.once('close', () => r())));
+    const t = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    await gone;
+    clearTimeout(t);
   }
 }

@@ -1,5 +1,6 @@
 import { CapabilityError } from '../lib/errors.js';
-import { LocalTarget, PACKAGE_ROOT } from './local.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { LocalTarget } from './local.js';
 import { SshTarget } from './ssh.js';
 
 /** `vagrant ssh-config` → the fields ssh needs (HostName, User, Port, IdentityFile). */

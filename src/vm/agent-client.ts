@@ -1,13 +1,19 @@
 import { connect, type Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
 import type { RawRun } from '../targets/target.js';
 import { delay } from '../lib/time.js';
 
 type Msg = { id: number; op: string; [k: string]: unknown };
 
-/** The host side of scripts/vm/agent.py: JSON lines over the VM's second serial port. */
+/**
+ * The host side of scripts/vm/agent.py: JSON lines over the VM's second
+ * serial port (a unix socket qemu offers), or over an ssh session's stdio.
+ */
 export class AgentClient {
-  private sock: Socket | null = null;
-  private buf = '';
+  private out: Writable | null = null;
+  private hangUp: (() => void) | null = null;
+  /** The part of a line not yet ended, in pieces (joined once: a long line is not copied per chunk). */
+  private pending: string[] = [];
   // Ids unique across clients: a VM left up by `nfscope vm up` serves many nfscope runs in turn.
   private nextId = 1 + Math.floor(Math.random() * 1e9);
   private waiters = new Map<number, (m: Msg) => void>();
@@ -22,9 +28,10 @@ export class AgentClient {
 
   /** Connects, retrying while qemu has not created the socket yet. */
   async connect(path: string, deadline: number): Promise<void> {
+    let sock: Socket;
     for (;;) {
       try {
-        this.sock = await new Promise<Socket>((resolve, reject) => {
+        sock = await new Promise<Socket>((resolve, reject) => {
           const s = connect(path);
           s.once('connect', () => resolve(s));
           s.once('error', reject);
@@ -35,22 +42,32 @@ export class AgentClient {
         await new Promise((r) => setTimeout(r, 20));
       }
     }
-    this.sock.setEncoding('utf8');
-    this.sock.on('data', (d: string) => this.onData(d));
-    this.sock.on('close', () => {
+    this.attach(sock, sock, () => sock.destroy());
+  }
+
+  /** Serves requests over any byte stream pair (an ssh child's stdout and stdin). */
+  attach(input: Readable, output: Writable, hangUp: () => void, goneMessage = 'the VM went away'): void {
+    this.out = output;
+    this.hangUp = hangUp;
+    input.setEncoding('utf8');
+    input.on('data', (d: string) => this.onData(d));
+    input.on('close', () => {
       this.closed = true;
-      for (const w of this.waiters.values()) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from('the VM went away\n').toString('base64'), timedOut: false, ms: 0 });
+      for (const w of this.waiters.values()) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${goneMessage}\n`).toString('base64'), timedOut: false, ms: 0 });
       this.waiters.clear();
     });
-    this.sock.on('error', () => {});
+    input.on('error', () => {});
+    output.on('error', () => {});
   }
 
   private onData(d: string): void {
-    this.buf += d;
+    let start = 0;
     let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, i);
-      this.buf = this.buf.slice(i + 1);
+    while ((i = d.indexOf('\n', start)) >= 0) {
+      this.pending.push(d.slice(start, i));
+      start = i + 1;
+      const line = this.pending.join('');
+      this.pending = [];
       let m: Msg;
       try {
         m = JSON.parse(line) as Msg;
@@ -66,6 +83,7 @@ export class AgentClient {
         w?.(m);
       }
     }
+    if (start < d.length) this.pending.push(d.slice(start));
   }
 
   waitHello(timeoutMs: number): Promise<Msg | null> {
@@ -73,10 +91,10 @@ export class AgentClient {
   }
 
   private send(m: Record<string, unknown>): void {
-    this.sock?.write(JSON.stringify(m) + '\n');
+    if (!this.closed) this.out?.write(JSON.stringify(m) + '\n');
   }
 
-  request(op: 'exec' | 'spawn', argv: string[], extra: Record<string, unknown>, onLine?: (l: string) => void): { id: number; done: Promise<RawRun> } {
+  request(op: 'exec' | 'spawn' | 'put', argv: string[], extra: Record<string, unknown>, onLine?: (l: string) => void): { id: number; done: Promise<RawRun> } {
     const id = this.nextId++;
     if (onLine) this.lineCbs.set(id, onLine);
     const done = new Promise<RawRun>((resolve) => {
@@ -100,15 +118,15 @@ export class AgentClient {
 
   /** Leaves the VM running (a VM of `nfscope vm up`): just hangs up. */
   disconnect(): void {
-    this.sock?.destroy();
+    this.hangUp?.();
     this.closed = true;
   }
 
   async shutdown(timeoutMs: number): Promise<void> {
-    if (this.closed || !this.sock) return;
+    if (this.closed || !this.out) return;
     const bye = new Promise<void>((r) => this.waiters.set(0, () => r()));
     this.send({ id: 0, op: 'shutdown' });
     await Promise.race([bye, delay(timeoutMs, undefined)]);
-    this.sock.destroy();
+    this.hangUp?.();
   }
 }

@@ -3,7 +3,8 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
-import { LocalTarget, PACKAGE_ROOT } from '../targets/local.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { LocalTarget } from '../targets/local.js';
 import type { Running } from '../targets/target.js';
 import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
