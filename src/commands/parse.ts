@@ -6,8 +6,8 @@ import { feedChunks } from '../lib/chunks.js';
 export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks'] as const;
 export type ParseKind = (typeof PARSE_KINDS)[number];
 
-/** Inputs parsed whole are read up to this size; function-graph streams, whatever its size. */
-const WHOLE_LIMIT = 64 << 20;
+/** Inputs parsed whole are read up to this size (memory stays far under 256 MB); function-graph streams, whatever its size. */
+const WHOLE_LIMIT = 32 << 20;
 
 export interface ParseOptions {
   maxDepth?: string;

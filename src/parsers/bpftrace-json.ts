@@ -1,4 +1,5 @@
 import { ParseError } from '../lib/errors.js';
+import { parseJsonBounded } from './json-guard.js';
 
 /**
  * `bpftrace -f json` prints one {"type","data"} object a line (bpftrace 0.17:
@@ -16,12 +17,7 @@ export type BpftraceEvent =
 export function parseBpftraceJsonLine(line: string, lineNo: number): BpftraceEvent | null {
   const t = line.trim();
   if (t === '') return null;
-  let v: unknown;
-  try {
-    v = JSON.parse(t);
-  } catch {
-    throw new ParseError('bpftrace json', lineNo, t, 'not a JSON object');
-  }
+  const v = parseJsonBounded(t, 'bpftrace json', lineNo);
   if (typeof v !== 'object' || v === null || typeof (v as { type?: unknown }).type !== 'string') {
     throw new ParseError('bpftrace json', lineNo, t, 'no "type" field');
   }

@@ -1,4 +1,5 @@
 import { ParseError } from '../lib/errors.js';
+import { parseJsonBounded } from './json-guard.js';
 import { FAMILIES, HOOK_NAMES, type Family, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
@@ -13,11 +14,8 @@ export function parseDrgnHooks(text: string): HookList[] {
     if (line.trim() === '') return;
     const bad = (why: string) => new ParseError('drgn nf_hooks.py output', i + 1, line, why);
     let v: { family?: unknown; hook?: unknown; device?: unknown; priority?: unknown; callback?: unknown };
-    try {
-      v = JSON.parse(line);
-    } catch {
-      throw bad('not JSON');
-    }
+    v = parseJsonBounded(line, 'drgn nf_hooks.py output', i + 1) as typeof v;
+    if (typeof v !== 'object' || v === null) throw bad('not a JSON object');
     const fam = v.family as Family;
     if (!FAMILIES.includes(fam)) throw bad('unknown family');
     const hook = typeof v.hook === 'number' ? HOOK_NAMES[fam][v.hook] : undefined;

@@ -90,3 +90,26 @@ describe('nfscope parse: bad input', () => {
     expect(r.stderr).toMatch(/unknown KIND "pcap"/);
   });
 });
+
+describe('parse: adversarial input is bounded (issue 15)', () => {
+  // 60 MB of `[` (nesting), and 60 MB in one line: each kind ends in exit 6, in bounded memory and time.
+  const big = join(tmp, 'brackets');
+  const line = join(tmp, 'line');
+  const nested = join(tmp, 'nested');
+  writeFileSync(big, '['.repeat(60_000_000));
+  writeFileSync(line, 'a'.repeat(60_000_000));
+  writeFileSync(nested, '['.repeat(30_000_000) + '\n'); // under the size cap: the nesting guard decides
+  /** Runs the CLI in a node that reports its own peak RSS at exit. */
+  const measured = (args: string[]) => execa('node', ['--input-type=module', '-e',
+    `process.on('exit', () => process.stderr.write('\\nMAXRSS_KB ' + process.resourceUsage().maxRSS + '\\n')); process.argv = [process.argv[0], ${JSON.stringify(CLI)}, ...${JSON.stringify(args)}]; await import(${JSON.stringify(CLI)});`], { reject: false, timeout: 30_000 });
+  it.each(['bpftrace-json', 'hooks', 'kstack', 'conntrack', 'nft-hooks', 'function-graph'])('%s', async (kind) => {
+    for (const f of [big, line, nested]) {
+      const t0 = Date.now();
+      const r = await measured(['parse', kind, f]);
+      expect(r.exitCode, `${kind} ${f}: ${r.stderr.slice(0, 300)}`).toBe(6);
+      expect(r.stderr).toMatch(/^nfscope: .*: line \d+: /m);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(Number(/MAXRSS_KB (\d+)/.exec(r.stderr)![1])).toBeLessThan(256 * 1024);
+    }
+  });
+});

@@ -17,10 +17,15 @@ import { parseDrgnHooks } from '../../src/parsers/drgn-hooks.js';
 import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
 import { parseCtSyn } from '../../src/parsers/ct-syn.js';
 import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
+import { parseCtLife } from '../../src/parsers/ct-life.js';
+import { parseIptablesSaveCounters, parseNftJsonCounters } from '../../src/parsers/counters.js';
+import { readdirSync } from 'node:fs';
 import { ROOT } from '../helpers/sys.js';
 // @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
 import { rng } from '../../scripts/fault/inject.mjs';
 
+/** The kernel the counter fixtures were captured on (one directory). */
+const COUNTERS = readdirSync(join(ROOT, 'test/fixtures/counters'))[0]!;
 const fx = (rel: string) => readFileSync(join(ROOT, 'test/fixtures', rel), 'utf8');
 /** printf records as the live code sees them: JSON events → printf lines. */
 const records = (text: string) => printfLines(parseBpftraceJson(text));
@@ -37,6 +42,17 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   { name: 'conntrack -L', input: fx('conntrack/6.18.44-fc-v657/loopback-flows/extended.txt'), parse: parseConntrackList },
   { name: 'nft list hooks', input: fx('nft/6.12.117+deb12-amd64/conntrack-nft/stdout.txt'), parse: parseNftHooks },
   { name: 'drgn nf_hooks.py', input: fx('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), parse: parseDrgnHooks },
+  { name: 'ct_life.bt', input: fx('ct_life/6.1.0-56-amd64/burst-200syn-100connect/stdout.jsonl'), parse: (s) => parseCtLife(parseBpftraceJson(s), s) },
+  { name: 'nft -j counters', input: fx(`counters/${COUNTERS}/nft-drop/stdout.json`), parse: (s) => parseNftJsonCounters(s, 'input') },
+  { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
+];
+
+/** Adversarial shapes (issue 15): deep nesting, one huge line, a flood of one byte. Each must end in a ParseError quickly. */
+const HOSTILE_SHAPES: { how: string; text: () => string }[] = [
+  { how: '1,000,000 × [', text: () => '['.repeat(1_000_000) },
+  { how: '1,000,000 × {"a":', text: () => '{"a":'.repeat(1_000_000) },
+  { how: 'a 33 MiB line', text: () => `{"type":"printf","data":"${'x'.repeat(33 << 20)}"}` },
+  { how: '4 MiB of newlines and [', text: () => '[\n'.repeat(2 << 20) },
 ];
 
 const SEED = Number(process.env.NFSCOPE_FUZZ_SEED ?? 20261127);
@@ -77,5 +93,21 @@ describe.each(PARSERS)('$name: mutated real input gives a result or a ParseError
     }
     // Mutations must be caught, not all swallowed: most inputs are damaged somewhere.
     expect(typed.ParseError).toBeGreaterThan(0);
+  });
+});
+
+describe.each(PARSERS)('$name: adversarial shapes end in a ParseError, fast', (p) => {
+  it.each(HOSTILE_SHAPES)('$how', ({ text }) => {
+    const input = text();
+    const t0 = performance.now();
+    let err: unknown = null;
+    try {
+      p.parse(input);
+    } catch (e) {
+      err = e;
+    }
+    // A result is fine only if the parser had nothing to object to; a non-ParseError never is.
+    if (err !== null && !(err instanceof ParseError)) throw err;
+    expect(performance.now() - t0).toBeLessThan(5000);
   });
 });
