@@ -7,3 +7,10 @@ import { fileURLToPath } from 'node:url';
  * transport to find bpf/ and scripts/.
  */
 export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/**
+ * Where the micro-VM guest sees the package root: a read-only 9p export of its
+ * own, at a fixed path. Not the host path: the guest mounts a tmpfs on /tmp
+ * (and /run), which hid a clone under /tmp, agent.py included (issue 11).
+ */
+export const GUEST_PACKAGE_ROOT = '/opt/nfscope';

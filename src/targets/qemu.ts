@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
-import { PACKAGE_ROOT } from '../lib/paths.js';
+import { GUEST_PACKAGE_ROOT } from '../lib/paths.js';
 import type { AgentClient } from '../vm/agent-client.js';
 import { AgentBackedTarget } from './agent-backed.js';
 
@@ -33,7 +33,7 @@ export class QemuTarget extends AgentBackedTarget {
   }
 
   async bundled(rel: string): Promise<string> {
-    return join(PACKAGE_ROOT, rel);
+    return join(GUEST_PACKAGE_ROOT, rel);
   }
 
   close(): Promise<void> {

@@ -6,8 +6,8 @@ export interface QemuArgvOptions {
   initramfs: string;
   kernelVersion: string;
   moddir: string;
-  /** scripts/vm/agent.py: the guest's PID 1 after the initramfs. */
-  agent: string;
+  /** The package root on the host, exported read-only to the guest at GUEST_PACKAGE_ROOT (its agent, bpf/, scripts/). */
+  packageRoot: string;
   consoleLog: string;
   agentSocket: string;
   memoryMb: number;
@@ -21,7 +21,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     'console=ttyS0', 'quiet', 'loglevel=4',
     // A panic reboots at once, and -no-reboot turns the reboot into qemu's exit.
     'panic=-1', 'oops=panic',
-    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`, `nfscope.agent=${o.agent}`,
+    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`,
   ].join(' ');
   return [
     o.qemu,
@@ -35,6 +35,9 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-serial', 'chardev:agent',
     // The host's root, read-only: the guest runs the host's tools and nfscope's own files.
     '-virtfs', 'local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap',
+    // nfscope's own files, wherever the package sits (a path with spaces or under /tmp).
+    // qemu's option syntax: a comma in a value is written twice.
+    '-virtfs', `local,path=${o.packageRoot.replace(/,/g, ',,')},mount_tag=nfscope,security_model=none,readonly=on,multidevs=remap`,
   ];
 }
 
