@@ -18,7 +18,8 @@ export function buildCli(): Command {
     checkCommonOptions(action.opts());
   });
 
-  const target = () => new Option('--target <target>', 'where to run: local | qemu (micro-VM)').default('local');
+  const target = (def = 'local') => new Option('--target <target>',
+    'where to run: local | qemu (micro-VM) | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM)').default(def);
   const kernel = () => new Option('--kernel <package>', 'kernel package for --target qemu').default('linux-image-amd64');
 
   program
@@ -87,7 +88,7 @@ export function buildCli(): Command {
     .option('--burst <n>', 'SYNs of the lifetimes step (1-100000)', '100')
     .option('--report <file>', 'also write the lesson as one self-contained FILE.md or FILE.html')
     .option('--explain', 'print the commands to run each step by hand')
-    .addOption(target())
+    .addOption(target('auto'))
     .addOption(kernel())
     .option('--json', 'machine-readable output: {schemaVersion, kernel, target, claims: [{id, claim, status, evidence, reason?}]}')
     .action(async (o) => (await import('./commands/lab.js')).runLab(o));

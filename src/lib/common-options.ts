@@ -18,8 +18,8 @@ export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netn
   if (typeof o.target === 'string') {
     const t = o.target;
     if (t.startsWith('ssh://')) parseSshSpec(t);
-    else if (!['local', 'qemu', 'vagrant'].includes(t)) {
-      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant or ssh://[user@]host[:port]`);
+    else if (!['local', 'qemu', 'vagrant', 'auto'].includes(t)) {
+      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant, auto or ssh://[user@]host[:port]`);
     }
   }
   if (typeof o.kernel === 'string' && !KERNEL_PACKAGE.test(o.kernel)) {
