@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { HOOK_NAMES, type HookList } from '../model/hooks.js';
-import type { CallbackHit, Unconfirmed } from '../model/trace-syn.js';
+import { verdictName, type CallbackHit, type DropObservation, type Unconfirmed } from '../model/trace-syn.js';
 import { IPS_CONFIRMED, type CtSynTrace } from '../parsers/ct-syn.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Target } from '../targets/target.js';
@@ -13,18 +13,22 @@ export const LIFECYCLE_PROBES = ['__nf_conntrack_alloc', '__nf_conntrack_confirm
 const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /**
- * The conntrack callbacks to probe: those the kernel registered in the
- * server netns for the family (read from its hook listing, so ipv4_confirm on
- * 6.1 and nf_confirm on 6.2+ come from the kernel, not from a version table),
- * limited to names kprobes can attach to (tracefs available_filter_functions).
+ * The callbacks to probe: every one the kernel registered in the server netns
+ * for the family (read from its hook listing, so ipv4_confirm on 6.1 and
+ * nf_confirm on 6.2+ come from the kernel, not from a version table; the
+ * filter's nft_do_chain_ipv4 or iptable_filter_hook alike), limited to names
+ * kprobes can attach to (tracefs available_filter_functions). Conntrack's own
+ * must be among them: without one, the experiment has nothing to show.
  */
-export async function chooseProbes(target: Target, tracefs: string, hooks: HookList[], family: IpFamily): Promise<{ callbacks: string[]; missing: string[] }> {
-  const callbacks = [...new Set(hooks.filter((h) => h.family === family).flatMap((h) => h.entries.filter((e) => e.conntrack).map((e) => e.callback)))]
-    .filter((c) => SYMBOL.test(c));
+export async function chooseProbes(target: Target, tracefs: string, hooks: HookList[], family: IpFamily): Promise<{ callbacks: string[]; missing: string[]; conntrack: number }> {
+  const entries = hooks.filter((h) => h.family === family).flatMap((h) => h.entries);
+  const callbacks = [...new Set(entries.map((e) => e.callback))].filter((c) => SYMBOL.test(c));
   const wanted = [...callbacks, ...LIFECYCLE_PROBES];
   const r = await target.exec(['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`]);
   const have = new Set(r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean));
-  return { callbacks: callbacks.filter((c) => have.has(c)), missing: wanted.filter((w) => !have.has(w)) };
+  const probed = callbacks.filter((c) => have.has(c));
+  const ct = new Set(entries.filter((e) => e.conntrack).map((e) => e.callback));
+  return { callbacks: probed, missing: wanted.filter((w) => !have.has(w)), conntrack: probed.filter((c) => ct.has(c)).length };
 }
 
 /** bpf/ct_syn.bt with its probe lists filled in: kernel symbol names, checked against SYMBOL. */
@@ -40,17 +44,35 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((sorted.length - 1) * p + 0.5))]!;
 }
 
-export function callbackHits(t: CtSynTrace, hooks: HookList[], family: IpFamily): CallbackHit[] {
+/**
+ * Each callback that saw the SYN, with the verdicts it returned. A C record
+ * (the call) is paired with the next R record (its return) of the same
+ * callback: hook callbacks run one after another on a thread, never nested.
+ * Ordered as the packet met them: hook order, then priority (the first SYN's
+ * timestamps agree; the listing's order is the kernel's).
+ */
+export function callbackHits(t: CtSynTrace, hooks: HookList[], family: IpFamily, drop: Pick<DropObservation, 'hook' | 'callback'> | null = null): CallbackHit[] {
   const hits = new Map<string, CallbackHit>();
+  const returns = [...t.returns];
   for (const c of t.callbacks) {
     const hook = HOOK_NAMES[family][c.hooknum] ?? `hook ${c.hooknum}`;
     const key = `${c.callback}@${hook}`;
     const entry = hooks.find((h) => h.family === family && h.hook === hook)?.entries.find((e) => e.callback === c.callback);
-    const h = hits.get(key) ?? { hook, priority: entry?.priority ?? null, callback: c.callback, hits: 0 };
+    const h = hits.get(key) ?? { hook, priority: entry?.priority ?? null, callback: c.callback, owner: entry?.owner ?? null, conntrack: entry?.conntrack ?? false, hits: 0, verdicts: {}, verdict: null, dropped: false };
     h.hits++;
+    const i = returns.findIndex((r) => r.callback === c.callback && r.nsecs >= c.nsecs);
+    if (i >= 0) {
+      const v = verdictName(returns[i]!.verdict);
+      returns.splice(i, 1);
+      h.verdicts[v] = (h.verdicts[v] ?? 0) + 1;
+      h.verdict = h.verdict === null || h.verdict === v ? v : 'mixed';
+    }
     hits.set(key, h);
   }
-  // In the order a packet meets them: hook order, then priority.
+  for (const h of hits.values()) {
+    const freedInside = drop !== null && drop.callback === h.callback && drop.hook === h.hook;
+    h.dropped = Boolean(h.verdicts.DROP) || (freedInside && (h.verdicts.STOLEN !== undefined || h.verdict === null));
+  }
   const order = HOOK_NAMES[family];
   return [...hits.values()].sort((a, b) => order.indexOf(a.hook) - order.indexOf(b.hook) || (a.priority ?? 0) - (b.priority ?? 0));
 }

@@ -130,7 +130,10 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     await session?.stop();
     cleanup.note(`SYN sent to [${sb.serverAddr}]:${spec.port}${session ? '; function_graph stopped' : ''}`);
     await sleep(200);
-    const traced = await tracer.stop();
+    // bpftrace prints its maps (@stacks, kstack-keyed: symbolised at exit) only after SIGINT. Under
+    // qemu TCG on a loaded machine that took more than the default 3 s grace, and the SIGKILL that
+    // followed left dropStacks null (issue 11: graph.vm on 6.12). The stop is bounded all the same.
+    const traced = await tracer.stop(20_000);
 
     let callTrees: CallRoot[] = [];
     let stats: GraphReport['stats'] = null;
@@ -154,6 +157,9 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     const lost = lostEvents(events);
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s)` });
     if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
+    else if (stacks.length === 0) {
+      unavailable.push({ observation: 'drop-stacks', reason: `bpftrace ended without printing its @stacks map (exit ${traced.exitCode ?? traced.signal}${traced.signal === 'SIGKILL' ? ': killed after 20 s of grace' : ''})` });
+    }
 
     return {
       schemaVersion: GRAPH_SCHEMA_VERSION,

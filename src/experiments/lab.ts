@@ -5,8 +5,12 @@ import { inNetns } from '../tools/netns.js';
 import { findPath } from '../model/call-tree.js';
 import { ALLOC_PATH, type GraphReport } from '../model/graph.js';
 import { LAB_SCHEMA_VERSION, type Claim, type Evidence, type LabReport } from '../model/lab.js';
+import { callbackLines } from '../render/callbacks.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
 import type { TraceSynReport } from '../model/trace-syn.js';
+import type { HookList } from '../model/hooks.js';
+import { judgeRegistration, type RegistrationObservation } from '../model/registration.js';
+import { captureRegistration, registrationByModule, registrationByRule } from './registration.js';
 import { renderHookLists } from '../render/hooks-table.js';
 import { renderCallTree } from '../render/call-tree.js';
 import { renderLifetimes } from '../render/lifetimes.js';
@@ -26,6 +30,8 @@ export interface LabSpec {
 export type LabProgress = (step: string) => void;
 
 const CLAIMS: Record<Claim['id'], string> = {
+  'conntrack-registers-lazily':
+    'Conntrack is only called when something needs it: with no rule that needs it, a netns has no conntrack hooks and a live connection leaves no entry; a rule that needs conntrack registers the hooks, and the connection then appears, picked up mid-flow. Loading nf_conntrack with enable_hooks=1 registers them at once.',
   'where-conntrack-sits':
     'Conntrack sits on netfilter hooks: its callback runs at PRE_ROUTING, before the filter, and its confirm callback runs last at LOCAL_IN (priority INT_MAX), after the filter.',
   'conntrack-saw-the-syn': 'Conntrack saw the dropped SYN: its PRE_ROUTING callback ran for it.',
@@ -39,6 +45,16 @@ const CLAIMS: Record<Claim['id'], string> = {
 export function explainCommands(id: Claim['id'], port: number): string[] {
   const ns = 'ip netns exec lab-s';
   switch (id) {
+    case 'conntrack-registers-lazily':
+      return [
+        'ip netns add lab-s   # and a veth to a client netns, with a long-lived TCP connection through it',
+        'nfscope hooks --netns lab-s --family ipv4        # no conntrack entry (ct *)',
+        'ip netns exec lab-s conntrack -L                  # no flow for the connection',
+        'ip netns exec lab-s iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
+        'nfscope hooks --netns lab-s --family ipv4        # conntrack\'s callbacks are registered now',
+        'ip netns exec lab-s conntrack -L                  # the running connection appears, ESTABLISHED',
+        'modprobe -r nf_conntrack && modprobe nf_conntrack enable_hooks=1   # where conntrack is a module: hooks in every netns',
+      ];
     case 'where-conntrack-sits':
       return [
         'ip netns add lab-s',
@@ -82,6 +98,21 @@ const hooksEvidence = (r: TraceSynReport): Evidence => ({
   shows: 'the conntrack entries (ct *) and where the filter sits between them',
 });
 
+/** Claim 0 (the article's opening), from the registration step. */
+export function conntrackRegistersLazily(o: RegistrationObservation, port: number): Claim {
+  const v = judgeRegistration(o);
+  if (v.status === 'not-observable') return claim('conntrack-registers-lazily', port, 'not-observable', [], v.reason);
+  const listing = (hooks: HookList[]) => renderHookLists(hooks).join('\n').trim() || '(no netfilter hook registered in the netns)';
+  const ev: Evidence[] = [
+    { kind: 'hooks', title: 'hooks of a fresh netns with a TCP connection through it, no rule', text: listing(o.byRule.hooksBefore), shows: v.facts[0]! },
+    { kind: 'hooks', title: `the same netns after \`${o.byRule.rule}\``, text: listing(o.byRule.hooksAfter), shows: v.facts[1]! },
+  ];
+  if (o.byModule.status === 'observed') {
+    ev.push({ kind: 'hooks', title: `a fresh netns with no rule, after \`${o.byModule.command}\``, text: listing(o.byModule.hooks), shows: v.facts[2]! });
+  }
+  return claim('conntrack-registers-lazily', port, v.status, ev, o.byModule.status === 'observed' ? undefined : `(${v.facts[2]})`);
+}
+
 /** Claim 1, from the hook listing of the server netns. */
 export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
   if (r.hooks.length === 0) {
@@ -107,12 +138,15 @@ export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
 export function conntrackSawTheSyn(r: TraceSynReport, port: number): Claim {
   const why = r.unavailable.find((u) => u.observation === 'callbacks');
   if (why) return claim('conntrack-saw-the-syn', port, 'not-observable', [], why.reason);
-  const pre = r.callbacks.filter((c) => c.hook === 'PRE_ROUTING' && c.hits > 0);
+  const pre = r.callbacks.filter((c) => c.hook === 'PRE_ROUTING' && c.conntrack && c.hits > 0);
+  const dropper = r.callbacks.find((c) => c.dropped);
   const ev: Evidence = {
     kind: 'callbacks',
-    title: 'conntrack callbacks that ran for the SYN (kprobes, filtered in the kernel on TCP, port and SYN)',
-    text: r.callbacks.map((c) => `${c.hook.padEnd(13)} ${String(c.priority ?? '?').padStart(11)}  ${c.callback}  hits=${c.hits}`).join('\n') || '(none)',
-    shows: pre.length ? `${pre.map((c) => c.callback).join(', ')} ran at PRE_ROUTING for the ${r.synsSent} SYN(s) sent` : 'no conntrack callback ran at PRE_ROUTING',
+    title: 'netfilter callbacks that ran for the SYN, in order, with their verdicts (kprobes and kretprobes, filtered in the kernel on TCP, port and SYN; * = conntrack)',
+    text: callbackLines(r.callbacks).join('\n') || '(none)',
+    shows: (pre.length
+      ? `${pre.map((c) => `${c.callback} (${c.verdict ?? 'verdict not seen'})`).join(', ')} ran at PRE_ROUTING for the ${r.synsSent} SYN(s) sent`
+      : 'no conntrack callback ran at PRE_ROUTING') + (dropper ? `; ${dropper.callback} at ${dropper.hook} dropped it (returned ${dropper.verdict ?? '?'})` : ''),
   };
   return claim('conntrack-saw-the-syn', port, pre.length ? 'confirmed' : 'refuted', [ev]);
 }
@@ -190,16 +224,23 @@ export function priorityTrick(r: TraceSynReport, port: number): Claim {
   return claim('priority-trick', port, ok ? 'confirmed' : 'refuted', ev);
 }
 
-/** The four observations of the experiment, each run for real on the target. */
+/** The five observations of the experiment, in the article's order, each run for real on the target. */
 export async function lab(target: Target, spec: LabSpec, progress: LabProgress = () => {}): Promise<LabReport> {
   const base = { port: spec.port, family: 'ipv4' as const, count: 1, firewall: 'iptables' as const };
-  progress('step 1/4: a SYN dropped by iptables, traced (hooks, callbacks, drop, conntrack table)');
+  const python = (await target.which('python3')) ?? 'python3';
+  progress('step 1/5: conntrack registers its hooks only when something needs it (module reload, then a rule on a live flow)');
+  // The module reload first: on a kernel where nothing has loaded conntrack yet.
+  const byModule = await registrationByModule(target, spec.port, (m) => progress(`  ${m}`));
+  const byRule = await registrationByRule(target, spec.port, python, (m) => progress(`  ${m}`));
+  await captureRegistration(target, { byRule, byModule });
+
+  progress('step 2/5: a SYN dropped by iptables, traced (hooks, callbacks, drop, conntrack table)');
   const plain = await traceSyn(target, { ...base, afterConfirm: false }, (m) => progress(`  ${m}`));
 
-  progress('step 2/4: the call tree of conntrack for one SYN (function_graph) and the drop stack');
+  progress('step 3/5: the call tree of conntrack for one SYN (function_graph) and the drop stack');
   const g = await graph(target, { port: spec.port, family: 'ipv4', firewall: 'iptables' }, (m) => progress(`  ${m}`));
 
-  progress(`step 3/4: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
+  progress(`step 4/5: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
   let life: LifetimesReport | null = null;
   let lifeWhy: string | null = null;
   const modulesBefore = await loadedModules(target);
@@ -209,7 +250,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
       const sb = await createSandbox(target, c, { ...base, afterConfirm: false });
       return lifetimes(target, { port: spec.port, durationS: 1, unloadModules: false, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
         (m) => progress(`  ${m}`), async () => {
-          await target.exec(inNetns(sb.client, ['python3', await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
+          await target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
         });
     }, target);
   } catch (e) {
@@ -217,7 +258,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
     lifeWhy = e.message;
   }
 
-  progress('step 4/4: the priority trick (a drop chain at INT_MAX registered before conntrack)');
+  progress('step 5/5: the priority trick (a drop chain at INT_MAX registered before conntrack)');
   const trick = await traceSyn(target, { ...base, firewall: 'nft', afterConfirm: true }, (m) => progress(`  ${m}`));
 
   return {
@@ -226,6 +267,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
     target: target.name,
     port: spec.port,
     claims: [
+      conntrackRegistersLazily({ byRule, byModule }, spec.port),
       whereConntrackSits(plain, spec.port),
       conntrackSawTheSyn(plain, spec.port),
       entryCreatedAndDiscarded(plain, g, life, lifeWhy, spec.port),

@@ -27,6 +27,8 @@ export interface SandboxSpec {
   port: number;
   firewall: Firewall;
   afterConfirm: boolean;
+  /** No firewall rule at all: the registration step watches conntrack before anything needs it. */
+  bare?: boolean;
   /** The server is the target's own netns and firewall; only the client netns is nfscope's. */
   inPlace?: boolean;
 }
@@ -88,7 +90,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
 
   // In a sandbox the rules vanish with the server netns; in place, each has its undo.
   const plan = firewallPlan(spec.firewall, spec.family, spec.port, spec.afterConfirm);
-  for (const s of plan.steps) {
+  for (const s of spec.bare ? [] : plan.steps) {
     if (s.undo) {
       cleanup.undoWith(`undo: ${s.what}`, target, [{ argv: inNetns(server, s.undo) }]);
     }

@@ -61,7 +61,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
   if (!kprobes.available) {
     const why = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
     unavailable.push(
-      { observation: 'callbacks', reason: `which conntrack callbacks saw the SYN needs kprobes on them (${why})` },
+      { observation: 'callbacks', reason: `which netfilter callbacks saw the SYN, and what each returned, needs kprobes on them (${why})` },
       { observation: 'unconfirmed', reason: `allocation, confirmation and free of the unconfirmed entry need kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free (${why})` },
     );
   }
@@ -83,8 +83,8 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
-      if (probes.callbacks.length === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
-        unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'callbacks'})` });
+      if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
+        unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'conntrack callbacks'})` });
       } else {
         program = await ctSynProgram(probes.callbacks);
         if (probes.missing.length) progress(`not probed (not in available_filter_functions): ${probes.missing.join(', ')}`);
@@ -146,7 +146,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
       afterConfirm: spec.afterConfirm,
       synsSent: spec.count,
       sandbox: { client: sb.client.name, server: netnsLabel(sb.server), inPlace: sb.inPlace, clientAddr: sb.clientAddr, serverAddr: sb.serverAddr },
-      callbacks: ct0 ? callbackHits(ct0, hooks, spec.family) : [],
+      callbacks: ct0 ? callbackHits(ct0, hooks, spec.family, drop) : [],
       drop,
       conntrackEntries: ct.length,
       conntrackEntry: entry

@@ -8,8 +8,10 @@ export function buildVerdict(r: TraceSynReport): string {
   const s: string[] = [];
   const sent = `${r.synsSent} SYN${r.synsSent === 1 ? '' : 's'}`;
   if (r.callbacks.length > 0) {
-    const ct = r.callbacks.filter((c) => c.hits > 0).map((c) => `${c.callback} (${c.hook} ${c.priority ?? '?'}, ${c.hits} hit${c.hits === 1 ? '' : 's'})`);
-    s.push(`Conntrack saw the ${sent}: ${ct.join(', ') || 'no conntrack callback fired'} [1].`);
+    const ct = r.callbacks.filter((c) => c.conntrack && c.hits > 0).map((c) => `${c.callback} (${c.hook} ${c.priority ?? '?'}, ${c.hits} hit${c.hits === 1 ? '' : 's'}${c.verdict ? `, ${c.verdict}` : ''})`);
+    const dropper = r.callbacks.find((c) => c.dropped);
+    s.push(`Conntrack saw the ${sent}: ${ct.join(', ') || 'no conntrack callback fired'}` +
+      (dropper ? `; ${dropper.callback} at ${dropper.hook} dropped it (returned ${dropper.verdict ?? '?'})` : '') + ' [1].');
   } else {
     s.push(`Whether conntrack's callbacks saw the ${sent} was not observed on this target (no kprobes: see "not observable") [1].`);
   }

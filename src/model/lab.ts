@@ -1,8 +1,9 @@
 import type { HookList } from './hooks.js';
 
-export const LAB_SCHEMA_VERSION = 1;
+/** 2: the registration claim comes first (five claims, the article's order). */
+export const LAB_SCHEMA_VERSION = 2;
 
-export const CLAIM_IDS = ['where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick'] as const;
+export const CLAIM_IDS = ['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick'] as const;
 export type ClaimId = (typeof CLAIM_IDS)[number];
 export type ClaimStatus = 'confirmed' | 'refuted' | 'not-observable';
 

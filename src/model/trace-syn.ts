@@ -2,11 +2,31 @@ import type { HookList } from './hooks.js';
 
 export const TRACE_SYN_SCHEMA_VERSION = 1;
 
+/** A netfilter verdict by name (include/uapi/linux/netfilter.h). */
+export type Verdict = 'DROP' | 'ACCEPT' | 'STOLEN' | 'QUEUE' | 'REPEAT' | 'STOP' | `verdict ${number}`;
+const VERDICTS: Verdict[] = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT', 'STOP'];
+export function verdictName(v: number): Verdict {
+  return VERDICTS[v] ?? `verdict ${v}`;
+}
+
+/** A netfilter callback that saw the SYN, in the order the packet met them. */
 export interface CallbackHit {
   hook: string;
   priority: number | null;
   callback: string;
+  /** From the hook listing (nftables, conntrack, defrag, …); null when the listing lacks it. */
+  owner: string | null;
+  conntrack: boolean;
   hits: number;
+  /** What it returned for the SYN(s): the verdict of every return counted by name. */
+  verdicts: Partial<Record<Verdict, number>>;
+  /** The one verdict when all returns agree, 'mixed' otherwise, null when no return was seen. */
+  verdict: Verdict | 'mixed' | null;
+  /**
+   * This callback dropped the SYN: it returned DROP, or the drop (skb:kfree_skb) happened inside
+   * it, as when nf_tables frees the packet itself and returns STOLEN (NF_DROP_REASON, 6.7+).
+   */
+  dropped: boolean;
 }
 
 export interface DropObservation {

@@ -6,6 +6,8 @@ import { expectFields, parseTraceRecords } from './trace-records.js';
 export interface CtSynTrace {
   ready: boolean;
   callbacks: { nsecs: bigint; callback: string; hooknum: number; skb: string }[];
+  /** A callback's return for the SYN (its verdict & 0xff); absent from captures of ct_syn.bt before verdicts. */
+  returns: { nsecs: bigint; callback: string; verdict: number }[];
   allocs: { nsecs: bigint; ct: string; stack: string[] }[];
   confirms: { nsecs: bigint; ct: string }[];
   frees: { nsecs: bigint; ct: string; status: number; lifetimeNs: number; stack: string[] }[];
@@ -18,12 +20,17 @@ const HEX = /^[0-9a-f]+$/;
 
 export function parseCtSyn(lines: string[]): CtSynTrace {
   const { ready, records } = parseTraceRecords(lines, WHAT, new Set(['A', 'X', 'K']));
-  const t: CtSynTrace = { ready, callbacks: [], allocs: [], confirms: [], frees: [], drops: [] };
+  const t: CtSynTrace = { ready, callbacks: [], returns: [], allocs: [], confirms: [], frees: [], drops: [] };
   for (const r of records) {
     switch (r.kind) {
       case 'C': {
         const f = expectFields(r, WHAT, [N, /^[\w.]+$/, N, HEX]);
         t.callbacks.push({ nsecs: BigInt(f[0]!), callback: f[1]!, hooknum: Number(f[2]), skb: f[3]! });
+        break;
+      }
+      case 'R': {
+        const f = expectFields(r, WHAT, [N, /^[\w.]+$/, /^\d{1,3}$/]);
+        t.returns.push({ nsecs: BigInt(f[0]!), callback: f[1]!, verdict: Number(f[2]) });
         break;
       }
       case 'A': {

@@ -2,13 +2,19 @@ import type { HookList } from '../model/hooks.js';
 import type { Claim, LabReport } from '../model/lab.js';
 
 const MARK: Record<Claim['status'], string> = { confirmed: '✔ confirmed', refuted: '✘ refuted', 'not-observable': '– not observable here' };
-const TITLES = ['Where conntrack sits', 'Conntrack saw the SYN', 'It created an entry and threw it away', 'The trick that proves it'];
+const TITLE: Record<Claim['id'], string> = {
+  'conntrack-registers-lazily': 'Conntrack is only called when needed',
+  'where-conntrack-sits': 'Where conntrack sits',
+  'conntrack-saw-the-syn': 'Conntrack saw the SYN',
+  'entry-created-and-discarded': 'It created an entry and threw it away',
+  'priority-trick': 'The trick that proves it',
+};
 
 /** The terminal lesson: each step's claim, its evidence, and the verdict on it. */
 export function renderLabText(r: LabReport, o: { explain?: boolean } = {}): string {
   const out: string[] = [`nfscope lab: why a SYN dropped by the firewall leaves no conntrack entry`, `kernel ${r.kernel}, target ${r.target}, port ${r.port}`, ''];
   r.claims.forEach((c, i) => {
-    out.push(`${i + 1}. ${TITLES[i]}`);
+    out.push(`${i + 1}. ${TITLE[c.id]}`);
     out.push(`   Claim: ${c.claim}`);
     for (const e of c.evidence) {
       out.push(`   Evidence: ${e.title}`);
@@ -32,10 +38,10 @@ export function renderLabMarkdown(r: LabReport): string {
     '# nfscope lab: why a SYN dropped by the firewall leaves no conntrack entry', '',
     `Kernel \`${r.kernel}\`, target \`${r.target}\`, TCP port ${r.port}.`, '',
     '| # | claim | status |', '|---|---|---|',
-    ...r.claims.map((c, i) => `| ${i + 1} | ${TITLES[i]} | **${c.status}** |`), '',
+    ...r.claims.map((c, i) => `| ${i + 1} | ${TITLE[c.id]} | **${c.status}** |`), '',
   ];
   r.claims.forEach((c, i) => {
-    out.push(`## ${i + 1}. ${TITLES[i]}`, '', `**Claim.** ${c.claim}`, '', `**Status: ${c.status}.**${c.reason ? ` ${c.reason}` : ''}`, '');
+    out.push(`## ${i + 1}. ${TITLE[c.id]}`, '', `**Claim.** ${c.claim}`, '', `**Status: ${c.status}.**${c.reason ? ` ${c.reason}` : ''}`, '');
     for (const e of c.evidence) out.push(`**Evidence: ${e.title}.** ${e.shows}.`, '', '```', e.text, '```', '');
     out.push('Run it by hand:', '', '```sh', ...c.commands, '```', '');
   });
@@ -95,12 +101,12 @@ export function renderLabHtml(r: LabReport): string {
   body.push(`<h1>nfscope lab: why a SYN dropped by the firewall leaves no conntrack entry</h1>`);
   body.push(`<p>Kernel <code>${esc(r.kernel)}</code>, target <code>${esc(r.target)}</code>, TCP port ${r.port}.</p>`);
   body.push('<table class="summary"><tr><th>#</th><th>claim</th><th>status</th></tr>');
-  r.claims.forEach((c, i) => body.push(`<tr><td>${i + 1}</td><td><a href="#${c.id}">${esc(TITLES[i]!)}</a></td><td>${badge(c.status)}</td></tr>`));
+  r.claims.forEach((c, i) => body.push(`<tr><td>${i + 1}</td><td><a href="#${c.id}">${esc(TITLE[c.id])}</a></td><td>${badge(c.status)}</td></tr>`));
   body.push('</table>');
   body.push('<h2>The hook pipeline of the server netns</h2>');
-  body.push(`<figure>${pipelineSvg(r.pipeline.hooks, r.pipeline.dropAt)}<figcaption>An incoming SYN passes PRE_ROUTING, then LOCAL_IN, entries in invocation order (lower priority first). Conntrack's callbacks are blue; the entry that dropped the SYN is red: confirm, last at LOCAL_IN, never ran for it.</figcaption></figure>`);
+  body.push(`<figure>${pipelineSvg(r.pipeline.hooks, r.pipeline.dropAt)}<figcaption>An incoming SYN passes PRE_ROUTING, then LOCAL_IN, entries in invocation order (lower priority first). Conntrack's callbacks are blue; the entry that dropped the SYN, where one was seen, is red: no entry after it at that hook runs for the packet.</figcaption></figure>`);
   r.claims.forEach((c, i) => {
-    body.push(`<section id="${c.id}"><h2>${i + 1}. ${esc(TITLES[i]!)} ${badge(c.status)}</h2>`);
+    body.push(`<section id="${c.id}"><h2>${i + 1}. ${esc(TITLE[c.id])} ${badge(c.status)}</h2>`);
     body.push(`<p class="claim"><b>Claim.</b> ${esc(c.claim)}</p>`);
     if (c.reason) body.push(`<p class="reason"><b>${c.status === 'not-observable' ? 'Not observable here' : 'Note'}:</b> ${esc(c.reason)}</p>`);
     for (const e of c.evidence) body.push(`<h3>${esc(e.title)}</h3><p>${esc(e.shows)}.</p><pre>${esc(e.text)}</pre>`);

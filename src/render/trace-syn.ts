@@ -1,13 +1,14 @@
 import type { TraceSynReport } from '../model/trace-syn.js';
 import { renderHookLists } from './hooks-table.js';
+import { callbackLines } from './callbacks.js';
 
 /** The human rendering: the four observations, then the verdict. */
 export function renderTraceSyn(r: TraceSynReport): string {
   const o: string[] = [];
   o.push(`nfscope trace-syn: kernel ${r.kernel}, target ${r.target}, ${r.family} tcp dport ${r.port}, firewall ${r.firewall}${r.afterConfirm ? ', drop chain after confirm' : ''}`);
   if (r.sandbox) o.push(`${r.sandbox.inPlace ? 'in place' : 'sandbox'}: client ${r.sandbox.client} [${r.sandbox.clientAddr}] → server ${r.sandbox.server} [${r.sandbox.serverAddr}]; ${r.synsSent} SYN(s) sent`);
-  o.push('', '[1] Conntrack callbacks that saw the SYN');
-  if (r.callbacks.length) for (const c of r.callbacks) o.push(`    ${c.hook.padEnd(13)} ${String(c.priority ?? '?').padStart(11)} ${c.callback}  hits=${c.hits}`);
+  o.push('', '[1] Netfilter callbacks that saw the SYN, in the order it met them, and what each returned (* = conntrack)');
+  if (r.callbacks.length) o.push(...callbackLines(r.callbacks).map((l) => `    ${l}`));
   else o.push('    not observed (see below)');
   o.push('', '[2] What dropped it');
   if (r.drop) {

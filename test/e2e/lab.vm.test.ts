@@ -1,6 +1,6 @@
 /**
  * nfscope lab --target qemu: on the micro-VM's real kernels every one of the
- * four claims is observable, and each must come out confirmed.
+ * five claims is observable, and each must come out confirmed.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
@@ -12,20 +12,23 @@ afterAll(async () => {
 });
 
 describe.each(VM_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
-  it('all four claims confirmed, with evidence of each kind', async () => {
+  it('all five claims confirmed, with evidence of each kind', async () => {
     const r = await nfscope(['lab', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--burst', '50', '--json'], { timeoutMs: VM_TIMEOUT });
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expect(rep.target).toBe('qemu');
     expect(rep.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
     const byId = Object.fromEntries(rep.claims.map((c: { id: string }) => [c.id, c]));
-    for (const id of ['where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']) {
+    for (const id of ['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']) {
       expect(byId[id].status, `${id}: ${byId[id].reason ?? ''} ${JSON.stringify(byId[id].evidence.map((e: { shows: string }) => e.shows))}`).toBe('confirmed');
     }
     const kinds = (id: string) => byId[id].evidence.map((e: { kind: string }) => e.kind);
     expect(kinds('entry-created-and-discarded')).toEqual(expect.arrayContaining(['conntrack', 'drop', 'call-tree', 'stack', 'lifetimes']));
     expect(kinds('conntrack-saw-the-syn')).toEqual(['callbacks']);
+    // The registration claim the article's way too: the module reload, with its listing (three hook listings).
+    expect(kinds('conntrack-registers-lazily')).toEqual(['hooks', 'hooks', 'hooks']);
+    expect(byId['conntrack-registers-lazily'].evidence[2].title).toMatch(/enable_hooks=1/);
     // The progress reads as steps (stderr), with the VM boot first.
-    expect(r.stderr).toMatch(/booting[\s\S]*step 1\/4[\s\S]*step 2\/4[\s\S]*step 3\/4[\s\S]*step 4\/4/);
+    expect(r.stderr).toMatch(/booting[\s\S]*step 1\/5[\s\S]*step 2\/5[\s\S]*step 3\/5[\s\S]*step 4\/5[\s\S]*step 5\/5/);
   }, VM_TIMEOUT);
 });

@@ -97,7 +97,26 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
     const v = c.family === 'ipv4' ? '4' : '6';
     expect(rep.unavailable).toEqual([]);
     const cb = Object.fromEntries(rep.callbacks.map((x: { callback: string; hook: string; hits: number; priority: number }) => [`${x.callback}@${x.hook}`, x]));
-    expect(cb[`ipv${v}_conntrack_in@PRE_ROUTING`]).toMatchObject({ priority: -200, hits: 1 });
+    expect(cb[`ipv${v}_conntrack_in@PRE_ROUTING`]).toMatchObject({ priority: -200, hits: 1, verdict: 'ACCEPT', conntrack: true });
+    // Every callback of the hooks the SYN passed, in the kernel's order, each with its verdict:
+    // all of PRE_ROUTING accept it (the article's two lines: defrag, then conntrack_in);
+    // LOCAL_IN runs up to the filter, which returns DROP; nothing after it runs (confirm included).
+    type Hit = { callback: string; hook: string; verdict: string; conntrack: boolean; dropped: boolean };
+    const listed = (hook: string) => rep.hooks.find((h: { family: string; hook: string }) => h.family === c.family && h.hook === hook)
+      .entries.map((e: { callback: string }) => e.callback);
+    const seen = (hook: string) => rep.callbacks.filter((x: Hit) => x.hook === hook);
+    expect(seen('PRE_ROUTING').map((x: Hit) => x.callback)).toEqual(listed('PRE_ROUTING'));
+    expect(seen('PRE_ROUTING').every((x: Hit) => x.verdict === 'ACCEPT')).toBe(true);
+    expect(listed('PRE_ROUTING')[0]).toMatch(/defrag/);
+    const inp = seen('LOCAL_IN');
+    expect(inp.map((x: Hit) => x.callback)).toEqual(listed('LOCAL_IN').slice(0, inp.length));
+    // DROP, or STOLEN where nf_tables frees the packet itself (NF_DROP_REASON: 6.7+, backported to
+    // Debian's 6.1.192): then the kfree_skb stack puts the drop inside that same callback.
+    expect(inp.at(-1)).toMatchObject({ dropped: true, verdict: expect.stringMatching(/^(DROP|STOLEN)$/) });
+    if (inp.at(-1)!.verdict === 'STOLEN') expect(rep.drop.location).toMatch(/^nft_do_chain/);
+    expect(inp.slice(0, -1).every((x: Hit) => x.verdict === 'ACCEPT')).toBe(true);
+    expect(inp.at(-1)!.callback).toBe(rep.drop.callback);
+    if (!c.afterConfirm) expect(inp.some((x: Hit) => /confirm/.test(x.callback))).toBe(false);
     expect(rep.drop.reason).toBe('NETFILTER_DROP');
     expect(rep.drop.hook).toBe('LOCAL_IN');
     expect(rep.unconfirmed.allocated).toBe(1);

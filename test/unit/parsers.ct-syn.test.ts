@@ -22,8 +22,37 @@ describe('ct_syn.bt on Debian 6.1: 3 SYNs dropped at LOCAL_IN', () => {
     expect(u.destroyStack.map((f) => f.replace(/\+\d+$/, ''))).toEqual(expect.arrayContaining(['nf_conntrack_free', 'skb_release_head_state', 'nf_hook_slow']));
   });
   it('the conntrack callback that saw them, at its hook', () => {
-    expect(callbackHits(t, [], 'ipv4')).toEqual([{ hook: 'PRE_ROUTING', priority: null, callback: 'ipv4_conntrack_in', hits: 3 }]);
+    // Captured with ct_syn.bt before it printed returns: no verdict is made up for them.
+    expect(callbackHits(t, [], 'ipv4')).toEqual([{ hook: 'PRE_ROUTING', priority: null, callback: 'ipv4_conntrack_in', owner: null, conntrack: false, hits: 3, verdicts: {}, verdict: null, dropped: false }]);
     expect(t.drops.map((d) => d.reasonCode)).toEqual([7, 7, 7]);
+  });
+});
+
+describe('ct_syn.bt with returns, Debian 6.1: every callback that saw the SYN, with its verdict', () => {
+  const t = parseCtSyn(lines('ct_syn/6.1.0-56-amd64/ipv4-iptables-count1'));
+  // The server netns's listing at the time (nf_hooks.bt on the same kernel, same rules: 6.1 names).
+  const hooks = [
+    { family: 'ipv4' as const, hook: 'PRE_ROUTING', entries: [
+      { priority: -400, callback: 'ipv4_conntrack_defrag', owner: 'defrag' as const, conntrack: false },
+      { priority: -200, callback: 'ipv4_conntrack_in', owner: 'conntrack' as const, conntrack: true }] },
+    { family: 'ipv4' as const, hook: 'LOCAL_IN', entries: [
+      { priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables' as const, conntrack: false },
+      { priority: 2147483647, callback: 'ipv4_confirm', owner: 'conntrack' as const, conntrack: true }] },
+  ];
+  it('returns are paired with their calls', () => {
+    expect(t.returns.map((r) => `${r.callback}=${r.verdict}`)).toEqual(['ipv4_conntrack_defrag=1', 'ipv4_conntrack_in=1', 'nft_do_chain_ipv4=2']);
+  });
+  it('defrag and conntrack_in accept it; nf_tables frees it itself (STOLEN, the drop inside it); confirm never runs', () => {
+    const drop = { hook: 'LOCAL_IN', callback: 'nft_do_chain_ipv4' };
+    const view = callbackHits(t, hooks, 'ipv4', drop).map((h) => `${h.hook} ${h.priority} ${h.callback}${h.conntrack ? ' ct' : ''} ${h.verdict}${h.dropped ? ' dropped' : ''}`);
+    expect(view).toEqual([
+      'PRE_ROUTING -400 ipv4_conntrack_defrag ACCEPT',
+      'PRE_ROUTING -200 ipv4_conntrack_in ct ACCEPT',
+      'LOCAL_IN 0 nft_do_chain_ipv4 STOLEN dropped',
+    ]);
+    // Without the drop's location, STOLEN alone is not called a drop.
+    expect(callbackHits(t, hooks, 'ipv4').some((h) => h.dropped)).toBe(false);
+    expect(t.drops).toHaveLength(1);
   });
 });
 

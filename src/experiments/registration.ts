@@ -1,0 +1,120 @@
+/**
+ * The article's opening observation: conntrack is only called when something
+ * needs it. Two ways to see it, each on a real kernel:
+ * - flow: a fresh netns with no rule has no conntrack hooks, and a live TCP
+ *   flow through it leaves no entry; a rule that needs conntrack registers
+ *   the hooks (listing before and after), and the same flow's next packets
+ *   create an entry, picked up mid-stream (works with built-in conntrack);
+ * - module: where nf_conntrack is a module, the article's way: `modprobe -r
+ *   nf_conntrack`, then `modprobe nf_conntrack enable_hooks=1` (5.1+), and a
+ *   fresh netns with no rule has the hooks at once. The module state is put
+ *   back afterwards.
+ */
+import { withCleanup } from '../lib/cleanup.js';
+import { sleep } from '../lib/time.js';
+import type { HookList } from '../model/hooks.js';
+import type { ModuleReload, RegistrationObservation } from '../model/registration.js';
+import { parseConntrackList, type CtEntry } from '../parsers/conntrack.js';
+import type { Target } from '../targets/target.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import { inNetns } from '../tools/netns.js';
+import { run } from '../tools/run.js';
+import { ensureTracefs } from '../tools/tracefs.js';
+import { createSandbox, serverHooks, type Sandbox } from './sandbox.js';
+
+const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
+
+async function flowsTo(target: Target, sb: Sandbox, port: number): Promise<CtEntry[]> {
+  const r = await target.exec(inNetns(sb.server, ['conntrack', '-L', '-p', 'tcp', '--dport', String(port)]), { timeoutMs: 20_000 });
+  return r.exitCode === 0 ? parseConntrackList(r.stdout) : [];
+}
+
+/** Waits for a READY line from a spawned helper (flow.py), or its exit. */
+async function ready(target: Target, argv: string[], what: string, cleanup: { push: (w: string, f: () => Promise<void>) => void }): Promise<void> {
+  const p = target.spawn(argv, { timeoutMs: 120_000 });
+  cleanup.push(`stop ${what}`, async () => {
+    await p.stop(300);
+  });
+  const ok = await Promise.race([
+    new Promise<boolean>((res) => p.onLine((l) => l === 'READY' && res(true))),
+    p.done.then(() => false),
+  ]);
+  if (!ok) throw new Error(`${what} did not start: ${(await p.done).stderr.trim().split('\n').slice(-2).join(' ')}`);
+}
+
+/** Observation 0 by a rule in a fresh netns, on a live flow. */
+export async function registrationByRule(target: Target, port: number, python: string, progress: (m: string) => void): Promise<RegistrationObservation['byRule']> {
+  const modulesBefore = await loadedModules(target);
+  return withCleanup(async (c) => {
+    await unloadModulesLoadedDuring(target, c, modulesBefore);
+    await ensureTracefs(target, c);
+    const sb = await createSandbox(target, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
+    const unavailable: { observation: string; reason: string }[] = [];
+    const hooksBefore = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    const flow = await target.bundled('scripts/net/flow.py');
+    progress(`a TCP flow ${sb.clientAddr} → ${sb.serverAddr}:${port}, one packet every 50 ms`);
+    await ready(target, inNetns(sb.server, [python, flow, 'serve', sb.serverAddr, String(port)]), 'flow server', c);
+    await ready(target, inNetns(sb.client, [python, flow, 'talk', sb.serverAddr, String(port), '60']), 'flow client', c);
+    await sleep(300);
+    const flowsBefore = await flowsTo(target, sb, port);
+    progress('adding a rule that needs conntrack (iptables -m conntrack) in the server netns');
+    await run(target, inNetns(sb.server, CT_RULE)); // goes with the netns
+    const hooksAfter = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    await sleep(500);
+    const flowsAfter = await flowsTo(target, sb, port);
+    return { hooksBefore, flowsBefore, rule: CT_RULE.join(' '), hooksAfter, flowsAfter, unavailable };
+  }, target);
+}
+
+/**
+ * Observation 0 the article's way: reload nf_conntrack with enable_hooks=1.
+ * Returns why not where the kernel has conntrack built in, or the module is in use.
+ */
+export async function registrationByModule(target: Target, port: number, progress: (m: string) => void): Promise<ModuleReload> {
+  if ((await loadedModules(target)) === null) return { status: 'not-observable', reason: 'this kernel has no loadable modules (no /proc/modules): conntrack is built in and cannot be reloaded with enable_hooks=1' };
+  const info = await target.exec(['modinfo', '-F', 'filename', 'nf_conntrack'], { timeoutMs: 20_000 });
+  const file = info.stdout.trim();
+  if (info.exitCode !== 0 || file === '' || file.includes('(builtin)')) {
+    return { status: 'not-observable', reason: `nf_conntrack is ${file.includes('(builtin)') ? 'built into this kernel' : `not a module here (modinfo: ${(info.stderr || file).trim().split('\n')[0] || 'nothing'})`}: it cannot be reloaded with enable_hooks=1` };
+  }
+  const params = await target.exec(['modinfo', '-F', 'parm', 'nf_conntrack']);
+  if (!/^enable_hooks:/m.test(params.stdout)) return { status: 'not-observable', reason: 'this nf_conntrack has no enable_hooks parameter (kernels before 5.1)' };
+  const before = (await loadedModules(target)) ?? [];
+  const wasLoaded = before.includes('nf_conntrack');
+  return withCleanup(async (c) => {
+    // Put back as found: unloaded, or loaded without enable_hooks. Registered before the change.
+    c.push('restore nf_conntrack as it was', async () => {
+      await target.exec(['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
+      if (wasLoaded) await target.exec(['modprobe', 'nf_conntrack'], { timeoutMs: 30_000 });
+      const now = (await loadedModules(target)) ?? [];
+      for (const m of now.filter((x) => !before.includes(x))) await target.exec(['modprobe', '-r', '-q', m], { timeoutMs: 20_000 });
+    });
+    if (wasLoaded) {
+      progress('modprobe -r nf_conntrack');
+      const r = await target.exec(['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
+      if (r.exitCode !== 0) return { status: 'not-observable', reason: `nf_conntrack is in use and cannot be reloaded: ${r.stderr.trim().split('\n')[0]}` };
+    }
+    progress('modprobe nf_conntrack enable_hooks=1');
+    await run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 });
+    await ensureTracefs(target, c);
+    const sb = await createSandbox(target, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
+    const unavailable: { observation: string; reason: string }[] = [];
+    const hooks: HookList[] = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    if (unavailable.length) return { status: 'not-observable', reason: unavailable[0]!.reason };
+    return { status: 'observed', command: 'modprobe nf_conntrack enable_hooks=1', hooks };
+  }, target);
+}
+
+/** NFSCOPE_CAPTURE_DIR: keeps the step's observation as a fixture of the pure judge (model/registration.ts). */
+export async function captureRegistration(target: Target, o: RegistrationObservation): Promise<void> {
+  if (!process.env.NFSCOPE_CAPTURE_DIR) return;
+  const { captureFixture } = await import('../lib/fixture-capture.js');
+  const version = async (argv: string[]) => (await target.exec(argv)).stdout.trim().split('\n')[0] ?? '?';
+  const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
+  await captureFixture('registration', kernel, 'lab', { 'observation.json': JSON.stringify(o, null, 2) + '\n' }, {
+    argv: 'nfscope lab (step 1: registrationByModule, registrationByRule)',
+    tool: `${await version(['bpftrace', '--version'])}; ${await version(['conntrack', '--version'])}`,
+    target: target.name,
+    setup: 'a bare sandbox (client and server netns, veth), a TCP flow through it (scripts/net/flow.py), then iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT in the server netns; where nf_conntrack is a module, before that: modprobe -r nf_conntrack; modprobe nf_conntrack enable_hooks=1; a fresh bare netns',
+  });
+}
