@@ -10,6 +10,11 @@ import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
 import type { Target } from '../targets/target.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { captureFixture } from '../lib/fixture-capture.js';
+import { CHAIN_FN, chainProbe, fillNfHooks } from '../kernel/nft-chains.js';
 
 export interface HooksResult {
   hooks: HookList[];
@@ -38,13 +43,25 @@ export const bpftraceBackend: HooksBackend = {
   },
   async list(target, ns, families) {
     const bpftrace = await requireTool(target, 'bpftrace');
-    const script = await target.bundled('bpf/nf_hooks.bt');
+    // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
+    // the template is filled with addresses read from the target, then run with -e.
+    const probe = await chainProbe(target);
+    const program = 'symbols' in probe
+      ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), probe.symbols)]
+      : [await target.bundled('bpf/nf_hooks.bt')];
     // The family filter is a positional parameter: nothing the user typed is pasted into the script.
-    const argv = inNetns(ns, [bpftrace, '-f', 'json', script, String(familyMask(families))]);
+    const argv = inNetns(ns, [bpftrace, '-f', 'json', ...program, String(familyMask(families))]);
     const r = await target.exec(argv, { timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    if (r.exitCode !== 0) throw new CommandFailedError(argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, filled>' : a)), r.exitCode, r.stderr);
     const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
-    return { hooks: only(parsed.hooks, families), warnings: parsed.warnings, argv };
+    const warnings = [...parsed.warnings];
+    const unnamed = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
+    if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
+    if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', (await target.readFile('/proc/sys/kernel/osrelease'))?.trim() ?? 'unknown', 'hooks', { 'stdout.jsonl': r.stdout }, {
+      argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt with NFT_CHAIN_NAMES filled>' : a)).join(' '),
+      tool: (await target.exec([bpftrace, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
+    });
+    return { hooks: only(parsed.hooks, families), warnings, argv };
   },
 };
 

@@ -19,11 +19,30 @@ export type Owner =
   | 'ebtables' | 'selinux' | 'apparmor' | 'smack' | 'bpf' | 'br_netfilter' | 'ipvs'
   | 'synproxy' | 'flowtable' | 'unknown';
 
+/** An nf_tables chain, as nft names it: `nft list chain FAMILY TABLE NAME` (iptables-nft: ip filter INPUT). */
+export interface ChainName {
+  family: 'ip' | 'ip6' | 'inet' | 'arp' | 'bridge' | 'netdev' | `nfproto ${number}`;
+  table: string;
+  chain: string;
+}
+
+/** NFPROTO_* numbers (include/uapi/linux/netfilter.h) as nft spells the family. */
+export function nftFamily(nfproto: number): ChainName['family'] {
+  return ({ 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' } as Record<number, ChainName['family']>)[nfproto] ?? `nfproto ${nfproto}`;
+}
+
 export interface HookEntry {
   priority: number;
   callback: string;
   owner: Owner;
   conntrack: boolean;
+  /** The nf_tables chain behind an nft_do_chain_* entry (or a NAT chain), where the backend can read it. */
+  chain?: ChainName;
+  /**
+   * Entries run by this one, in order: the NAT chains behind nf_nat's entry
+   * (5.12+: nf_nat_ipv4_pre_routing and siblings keep their own list).
+   */
+  nested?: HookEntry[];
 }
 
 export interface HookList {

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { FAMILIES, HOOK_NAMES, type Family, type HookList } from '../model/hooks.js';
+import { FAMILIES, HOOK_NAMES, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -27,6 +27,10 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
   const warnings: string[] = [];
   let current: (HookList & { expected: number }) | null = null;
   const devs = new Map<string, HookList>();
+  /** Entries by position (slot x 64 + index), for the T and n records that name them after the walk. */
+  const bySlot = new Map<number, HookList>();
+  const entryAt = (where: number): HookEntry | undefined => bySlot.get(Math.floor(where / 64))?.entries[where % 64];
+  let named: HookEntry | null = null;
 
   const close = () => {
     if (current && current.entries.length !== current.expected) {
@@ -55,6 +59,7 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         const slot = SLOTS[Number(f[1])];
         if (!slot) throw bad('hook slot out of range');
         current = { family: slot[0], hook: slot[1], entries: [], expected: Number(f[2]) };
+        bySlot.set(Number(f[1]), current);
         break;
       }
       case 'E':
@@ -62,6 +67,30 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         if (!current) throw bad('entry before any hook slot');
         current.entries.push(classify(f[2], Number(f[1])));
         break;
+      case 'n': {
+        // n <where> <priority> <symbol>: a NAT chain behind nf_nat's entry <where> (slot x 64 + index).
+        if (f.length !== 4 || !INT.test(f[1]!) || !INT.test(f[2]!) || !f[3]) throw bad('expected "n <where> <priority> <symbol>"');
+        const parent = entryAt(Number(f[1]));
+        if (!parent) throw bad('nested entry of an entry not listed');
+        (parent.nested ??= []).push(classify(f[3], Number(f[2])));
+        break;
+      }
+      case 'T': {
+        // T <where> <sub> <nfproto> <table>, then U <chain>: names entry <where> (sub -1) or its nested entry <sub>.
+        if (f.length < 5 || !INT.test(f[1]!) || !INT.test(f[2]!) || !INT.test(f[3]!)) throw bad('expected "T <where> <sub> <nfproto> <table>"');
+        const parent = entryAt(Number(f[1]));
+        const e = Number(f[2]) < 0 ? parent : parent?.nested?.[Number(f[2])];
+        if (!e) throw bad('table name of an entry not listed');
+        e.chain = { family: nftFamily(Number(f[3])), table: line.split(' ').slice(4).join(' '), chain: '' };
+        named = e;
+        break;
+      }
+      case 'U': {
+        if (!named || named.chain!.chain !== '' || line.length < 3) throw bad('expected "U <chain>" right after "T"');
+        named.chain!.chain = line.slice(2);
+        named = null;
+        break;
+      }
       case 'D': {
         // D <ifindex> <dir> <priority> <symbol> <ifname>
         if (f.length !== 6 || !INT.test(f[1]!) || !/^[01]$/.test(f[2]!) || !INT.test(f[3]!)) {
@@ -85,6 +114,9 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
     }
   });
   close();
+  for (const e of hooks.flatMap((h) => h.entries.flatMap((x) => [x, ...(x.nested ?? [])]))) {
+    if (e.chain?.chain === '') throw new ParseError('nf_hooks.bt output', lines.length, `T … ${e.chain.table}`, 'a table name without its "U <chain>" line');
+  }
   if (netnsInode < 0) throw new ParseError('nf_hooks.bt output', lines.length, lines.at(-1) ?? '', 'no "N" record: the script did not run to its end');
   const netdev = [...devs.values()].sort(
     (a, b) => a.device!.localeCompare(b.device!) || HOOK_NAMES.netdev.indexOf(a.hook) - HOOK_NAMES.netdev.indexOf(b.hook),

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { type Family, type HookList } from '../model/hooks.js';
+import { type Family, type HookList, type ChainName } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
 /**
@@ -57,12 +57,14 @@ export function parseNftHooks(text: string): HookList[] {
       cur = { family: fam, hook, ...(device ? { device } : {}), entries: [] };
       if (!seen) out.set(key, cur);
       else if (!isIngress) cur = seen;
-    } else if ((m = line.match(/^([-+ ]?\d{10,11})\s+(?:chain (\S+) \S+ \S+|(\S+))(?: \[(\S+)\])?$/))) {
+    } else if ((m = line.match(/^([-+ ]?\d{10,11})\s+(?:chain (\S+) (\S+) (\S+)|(\S+))(?: \[(\S+)\])?$/))) {
       if (!cur) throw bad('entry outside a hook');
       const prio = Number(m[1]!.trim());
-      const fn = m[2] ? CHAIN_FN[m[2]] : m[3];
+      const fn = m[2] ? CHAIN_FN[m[2]] : m[5];
       if (!fn) throw bad(`unknown chain family '${m[2]}'`);
-      cur.entries.push(classify(fn, prio));
+      const e = classify(fn, prio);
+      if (m[2]) e.chain = { family: m[2] as ChainName['family'], table: m[3]!, chain: m[4]! };
+      cur.entries.push(e);
     } else if (line === '}') {
       if (cur) cur = null;
       else family = null;

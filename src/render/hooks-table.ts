@@ -1,5 +1,5 @@
 import Table from 'cli-table3';
-import type { HookList, HooksReport } from '../model/hooks.js';
+import type { HookEntry, HookList, HooksReport } from '../model/hooks.js';
 
 /** cli-table3 borders without a rule between rows. */
 export const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': '' };
@@ -8,13 +8,20 @@ export const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''
 export function renderHookLists(hooks: HookList[]): string[] {
   const out: string[] = [];
   for (const h of hooks) {
+    // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF).
+    const chains = h.entries.some((e) => e.chain || e.nested?.length);
     const t = new Table({
-      head: ['priority', 'callback', 'owner', 'ct'],
-      colAligns: ['right', 'left', 'left', 'center'],
+      head: ['priority', 'callback', 'owner', 'ct', ...(chains ? ['chain'] : [])],
+      colAligns: ['right', 'left', 'left', 'center', 'left'],
       style: { head: [], border: [] },
       chars: COMPACT,
     });
-    for (const e of h.entries) t.push([String(e.priority), e.callback, e.owner, e.conntrack ? '*' : '']);
+    const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : chains ? [''] : []);
+    for (const e of h.entries) {
+      t.push([String(e.priority), e.callback, e.owner, e.conntrack ? '*' : '', ...name(e)]);
+      // NAT chains run from nf_nat's entry, in their own priority order.
+      for (const n of e.nested ?? []) t.push([String(n.priority), ` └ ${n.callback}`, n.owner, n.conntrack ? '*' : '', ...name(n)]);
+    }
     const title = `${h.family} ${h.hook}${h.device ? ` (dev ${h.device})` : ''}`;
     out.push('', title, t.toString());
     if (h.truncated) out.push(`  (only ${h.truncated.listed} of ${h.truncated.total} entries listed)`);

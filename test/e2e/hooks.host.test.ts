@@ -113,7 +113,10 @@ describe('--all-netns', () => {
     expect(all.schemaVersion).toBe(1);
     const by = Object.fromEntries(all.reports.map((x: { netns: string; hooks: unknown }) => [x.netns, x.hooks]));
     expect(all.reports[0].netns).toBe('(current)');
-    expect(by[a]).toEqual([{ family: 'ipv4', hook: 'LOCAL_IN', entries: [{ priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables', conntrack: false }] }]);
+    // The chain's name where this kernel's BTF allows reading it (see the chains test below).
+    const chain = all.reports.find((x: { netns: string }) => x.netns === a).warnings.some((w: string) => /chains not named/.test(w))
+      ? {} : { chain: { family: 'ip', table: 'filter', chain: 'INPUT' } };
+    expect(by[a]).toEqual([{ family: 'ipv4', hook: 'LOCAL_IN', entries: [{ priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables', conntrack: false, ...chain }] }]);
     expect(by[b]).toEqual([]);
   });
 
@@ -145,5 +148,38 @@ describe('bad input', () => {
 
   it('leaves nothing behind', async () => {
     expect(await leftovers()).toEqual([]);
+  });
+});
+
+describe('nf_tables chains named (bpftrace backend, where BTF has struct nft_chain)', () => {
+  it('an iptables-nft rule shows as ip filter INPUT, our own chain by its names, NAT chains under nf_nat', async () => {
+    const n = await makeNetns();
+    ns.push(n);
+    await inNs(n, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2570', '-j', 'DROP']);
+    await inNs(n, ['nft', 'add', 'table', 'inet', 'nfst_own']);
+    await inNs(n, ['nft', 'add', 'chain', 'inet', 'nfst_own', 'in_early', '{ type filter hook input priority -5; }']);
+    await inNs(n, ['nft', 'add', 'table', 'ip', 'nfst_nat']);
+    await inNs(n, ['nft', 'add', 'chain', 'ip', 'nfst_nat', 'pre', '{ type nat hook prerouting priority dstnat; }']);
+    const r = await nfscope(['hooks', '--netns', n, '--family', 'ipv4', '--backend', 'bpftrace', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout);
+    type E = { priority: number; callback: string; chain?: { family: string; table: string; chain: string }; nested?: E[] };
+    const entries = (hook: string): E[] => rep.hooks.find((h: { hook: string }) => h.hook === hook)?.entries ?? [];
+    if (rep.warnings.some((w: string) => /chains not named/.test(w))) {
+      // A kernel without nf_tables BTF: said, and nothing is made up.
+      expect(entries('LOCAL_IN').every((e) => e.chain === undefined)).toBe(true);
+      return;
+    }
+    expect(entries('LOCAL_IN').filter((e) => e.chain).map((e) => [e.priority, e.chain])).toEqual([
+      [-5, { family: 'inet', table: 'nfst_own', chain: 'in_early' }],
+      [0, { family: 'ip', table: 'filter', chain: 'INPUT' }],
+    ]);
+    const nat = entries('PRE_ROUTING').find((e) => e.nested);
+    expect(nat?.callback).toMatch(/^nf_nat_ipv4_/);
+    expect(nat!.nested!.map((x) => [x.priority, x.chain])).toEqual([[-100, { family: 'ip', table: 'nfst_nat', chain: 'pre' }]]);
+    // The table rendering names them too.
+    const text = await nfscope(['hooks', '--netns', n, '--family', 'ipv4', '--backend', 'bpftrace']);
+    expect(text.stdout).toMatch(/ip filter INPUT/);
+    expect(text.stdout).toMatch(/└ nft_nat_do_chain .* ip nfst_nat pre/);
   });
 });

@@ -65,3 +65,30 @@ describe('nf_hooks.bt output: damaged input', () => {
     expect(familyMask(['ipv4', 'ipv6', 'arp', 'bridge', 'netdev'])).toBe(31);
   });
 });
+
+describe('nf_hooks.bt with NFT_CHAIN_* filled (6.18): chains named, NAT chains behind nf_nat', () => {
+  // nftables' own examples/ipv4-nat.nft, an iptables-nft rule and a chain of our own (meta.json).
+  const r = parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(FIX, '6.18.44-fc-v669/nat-chains/stdout.jsonl'), 'utf8'))));
+  const view = (e: { priority: number; callback: string; chain?: { family: string; table: string; chain: string }; nested?: unknown[] }): string =>
+    `${e.priority} ${e.callback}${e.chain ? ` [${e.chain.family} ${e.chain.table} ${e.chain.chain}]` : ''}`;
+  it('iptables-nft shows as its table and chain; our chain by its names', () => {
+    const inp = r.hooks.find((h) => h.family === 'ipv4' && h.hook === 'LOCAL_IN')!;
+    expect(inp.entries.map(view)).toEqual(['0 nft_do_chain_ipv4 [ip filter INPUT]', '5 nft_do_chain_ipv4 [ip mine in]', '100 nf_nat_ipv4_local_in']);
+  });
+  it('the four NAT chains of ipv4-nat.nft, each under its nf_nat entry, in the order they run', () => {
+    const nat = r.hooks.flatMap((h) => h.entries.filter((e) => e.nested).map((e) => `${h.hook}: ${view(e)} → ${e.nested!.map(view).join(', ')}`));
+    expect(nat).toEqual([
+      'PRE_ROUTING: -100 nf_nat_ipv4_pre_routing → -100 nft_nat_do_chain [ip nat prerouting]',
+      'LOCAL_IN: 100 nf_nat_ipv4_local_in → 100 nft_nat_do_chain [ip nat input]',
+      'LOCAL_OUT: -100 nf_nat_ipv4_local_fn → -100 nft_nat_do_chain [ip nat output]',
+      'POST_ROUTING: 100 nf_nat_ipv4_out → 100 nft_nat_do_chain [ip nat postrouting]',
+    ]);
+  });
+  it('a name record without its entry, or a table without its chain, is an error', () => {
+    expect(() => parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'T 65 -1 2 filter', 'U INPUT'])).toThrow(ParseError);
+    expect(() => parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'T 64 -1 2 filter'])).toThrow(/without its "U <chain>"/);
+    // Names are the rest of the line: nft allows spaces in quoted names.
+    const sp = parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'T 64 -1 1 my table', 'U my chain']);
+    expect(sp.hooks[0]!.entries[0]!.chain).toEqual({ family: 'inet', table: 'my table', chain: 'my chain' });
+  });
+});

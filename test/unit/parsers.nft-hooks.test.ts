@@ -24,6 +24,12 @@ describe.each(readdirSync(NFT))('nft list hooks captured on %s', (k) => {
       'ipv6 POST_ROUTING': ['-225 apparmor_ip_postroute'],
     });
   });
+  it('names each chain as nft does: iptables-nft as ip filter INPUT, the inet chain as inet late in', () => {
+    const inp = parseNftHooks(text).find((h) => h.family === 'ipv4' && h.hook === 'LOCAL_IN')!;
+    expect(inp.entries.map((e) => e.chain ?? null)).toEqual([
+      { family: 'ip', table: 'filter', chain: 'INPUT' }, { family: 'inet', table: 'late', chain: 'in' }, null,
+    ]);
+  });
   it('agrees with the BTF walk of the same netns', () => {
     const bt = parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(ROOT, 'test/fixtures/bpftrace', k, 'conntrack-nft', 'stdout.jsonl'), 'utf8'))));
     expect(view(parseNftHooks(text))).toEqual(view(bt.hooks));
