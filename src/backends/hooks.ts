@@ -45,13 +45,20 @@ export const bpftraceBackend: HooksBackend = {
     const bpftrace = await requireTool(target, 'bpftrace');
     // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
     // the template is filled with addresses read from the target, then run with -e.
-    const probe = await chainProbe(target);
-    const program = 'symbols' in probe
-      ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), probe.symbols)]
-      : [await target.bundled('bpf/nf_hooks.bt')];
-    // The family filter is a positional parameter: nothing the user typed is pasted into the script.
-    const argv = inNetns(ns, [bpftrace, '-f', 'json', ...program, String(familyMask(families))]);
-    const r = await target.exec(argv, { timeoutMs: 120_000 });
+    let probe = await chainProbe(target, bpftrace);
+    const plain = await target.bundled('bpf/nf_hooks.bt');
+    const argvFor = async (p: typeof probe) => inNetns(ns, [bpftrace, '-f', 'json',
+      ...('symbols' in p ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), p.symbols)] : [plain]),
+      // The family filter is a positional parameter: nothing the user typed is pasted into the script.
+      String(familyMask(families))]);
+    let argv = await argvFor(probe);
+    let r = await target.exec(argv, { timeoutMs: 120_000 });
+    if (r.exitCode !== 0 && 'symbols' in probe) {
+      // The chain-naming code must never cost the listing itself: without it, once more.
+      probe = { why: `naming chains failed here (${r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode}`})` };
+      argv = await argvFor(probe);
+      r = await target.exec(argv, { timeoutMs: 120_000 });
+    }
     if (r.exitCode !== 0) throw new CommandFailedError(argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, filled>' : a)), r.exitCode, r.stderr);
     const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
     const warnings = [...parsed.warnings];
