@@ -3,7 +3,7 @@ import { ParseError, UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { feedChunks } from '../lib/chunks.js';
 
-export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks'] as const;
+export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks', 'trace-prerouting'] as const;
 export type ParseKind = (typeof PARSE_KINDS)[number];
 
 /** Inputs parsed whole are read up to this size (memory stays far under 256 MB); function-graph streams, whatever its size. */
@@ -107,14 +107,36 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
     }
     case 'nft-hooks':
     case 'hooks': {
-      const text = await readWhole(file, kind === 'hooks' ? 'drgn nf_hooks.py output' : 'nft list hooks');
-      const hooks = kind === 'hooks'
-        ? (await import('../parsers/drgn-hooks.js')).parseDrgnHooks(text)
-        : (await import('../parsers/nft-hooks.js')).parseNftHooks(text);
-      if (hooks.length === 0) throw new ParseError(kind === 'hooks' ? 'drgn nf_hooks.py output' : 'nft list hooks', 0, text.slice(0, 80), 'no hooks in the input');
-      if (o.json) return json({ kind, hooks });
+      const text = await readWhole(file, kind === 'hooks' ? 'hook listing' : 'nft list hooks');
+      // `hooks` reads nfscope's drgn helper (JSON lines) and the article's list-nf-hooks (🪝 sections) alike.
+      const article = kind === 'hooks' && !text.trimStart().startsWith('{') && text.includes('🪝');
+      const what = kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks output' : 'drgn nf_hooks.py output';
+      let warnings: string[] = [];
+      let hooks;
+      if (article) ({ hooks, warnings } = (await import('../parsers/article-tools.js')).parseListNfHooks(text));
+      else hooks = kind === 'hooks' ? (await import('../parsers/drgn-hooks.js')).parseDrgnHooks(text) : (await import('../parsers/nft-hooks.js')).parseNftHooks(text);
+      if (hooks.length === 0) throw new ParseError(what, 0, text.slice(0, 80), 'no hooks in the input');
+      if (o.json) return json({ kind, source: kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks' : 'nf_hooks.py', hooks, warnings });
       const { renderHookLists } = await import('../render/hooks-table.js');
-      return out(renderHookLists(hooks).join('\n'));
+      return out([...renderHookLists(hooks), ...warnings.map((w) => `warning: ${w}`)].join('\n'));
+    }
+    case 'trace-prerouting': {
+      // The article's trace-conntrack-prerouting.bt: which PRE_ROUTING callbacks saw SYNs to port 2570.
+      const { parseTraceConntrackPrerouting } = await import('../parsers/article-tools.js');
+      const { classify } = await import('../model/owners.js');
+      const hits = parseTraceConntrackPrerouting(await readWhole(file, 'trace-conntrack-prerouting.bt output'));
+      const by = new Map<string, { hook: string; callback: string; owner: string; conntrack: boolean; hits: number }>();
+      for (const h of hits) {
+        const c = classify(h.callback, 0);
+        const e = by.get(h.callback) ?? { hook: 'PRE_ROUTING', callback: h.callback, owner: c.owner, conntrack: c.conntrack, hits: 0 };
+        e.hits++;
+        by.set(h.callback, e);
+      }
+      const callbacks = [...by.values()];
+      const flows = [...new Set(hits.map((h) => `${h.src} > ${h.dst}`))];
+      if (o.json) return json({ kind, callbacks, flows, hits });
+      out(`${hits.length} callback call(s) for SYNs of ${flows.length} flow(s): ${flows.join(', ')}`);
+      return out(callbacks.map((c) => `    PRE_ROUTING ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(24)} ${c.owner.padEnd(10)} hits=${c.hits}`).join('\n'));
     }
   }
 }

@@ -61,8 +61,26 @@ describe('nfscope parse on real captures', () => {
   });
 });
 
+describe('nfscope parse: the article\'s own tools (real runs, Debian 6.1 micro-VM)', () => {
+  it('parse hooks reads list-nf-hooks into the same report as nfscope\'s drgn backend', async () => {
+    const a = await nfscope(['parse', 'hooks', F('article/6.1.0-56-amd64/list-nf-hooks/stdout.txt'), '--json']);
+    const b = await nfscope(['parse', 'hooks', F('article/6.1.0-56-amd64/list-nf-hooks/nf_hooks.py.jsonl'), '--json']);
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(JSON.parse(a.stdout)).toMatchObject({ source: 'list-nf-hooks', hooks: JSON.parse(b.stdout).hooks });
+  });
+  it('parse trace-prerouting: the two callbacks that saw each SYN', async () => {
+    const r = await nfscope(['parse', 'trace-prerouting', F('article/6.1.0-56-amd64/trace-conntrack-prerouting/stdout.txt'), '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).callbacks).toEqual([
+      { hook: 'PRE_ROUTING', callback: 'ipv4_conntrack_defrag', owner: 'defrag', conntrack: false, hits: 2 },
+      { hook: 'PRE_ROUTING', callback: 'ipv4_conntrack_in', owner: 'conntrack', conntrack: true, hits: 2 },
+    ]);
+  });
+});
+
 describe('nfscope parse: bad input', () => {
-  const kinds = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks'];
+  const kinds = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks', 'trace-prerouting'];
   it('garbage, binary and empty files: exit 6 with the line, for every kind', async () => {
     const garbage = join(tmp, 'garbage.txt');
     writeFileSync(garbage, 'hello $(touch /tmp/x)\n\u0000\u0001\u0002 world\n');
@@ -102,7 +120,7 @@ describe('parse: adversarial input is bounded (issue 15)', () => {
   /** Runs the CLI in a node that reports its own peak RSS at exit. */
   const measured = (args: string[]) => execa('node', ['--input-type=module', '-e',
     `process.on('exit', () => process.stderr.write('\\nMAXRSS_KB ' + process.resourceUsage().maxRSS + '\\n')); process.argv = [process.argv[0], ${JSON.stringify(CLI)}, ...${JSON.stringify(args)}]; await import(${JSON.stringify(CLI)});`], { reject: false, timeout: 30_000 });
-  it.each(['bpftrace-json', 'hooks', 'kstack', 'conntrack', 'nft-hooks', 'function-graph'])('%s', async (kind) => {
+  it.each(['bpftrace-json', 'hooks', 'kstack', 'conntrack', 'nft-hooks', 'function-graph', 'trace-prerouting'])('%s', async (kind) => {
     for (const f of [big, line, nested]) {
       const t0 = Date.now();
       const r = await measured(['parse', kind, f]);

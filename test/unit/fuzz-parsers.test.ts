@@ -20,6 +20,7 @@ import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
 import { parseCtLife } from '../../src/parsers/ct-life.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../../src/parsers/counters.js';
 import { readdirSync } from 'node:fs';
+import { parseListNfHooks, parseTraceConntrackPrerouting } from '../../src/parsers/article-tools.js';
 import { ROOT } from '../helpers/sys.js';
 // @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
 import { rng } from '../../scripts/fault/inject.mjs';
@@ -44,6 +45,8 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   { name: 'drgn nf_hooks.py', input: fx('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), parse: parseDrgnHooks },
   { name: 'ct_life.bt', input: fx('ct_life/6.1.0-56-amd64/burst-200syn-100connect/stdout.jsonl'), parse: (s) => parseCtLife(parseBpftraceJson(s), s) },
   { name: 'nft -j counters', input: fx(`counters/${COUNTERS}/nft-drop/stdout.json`), parse: (s) => parseNftJsonCounters(s, 'input') },
+  { name: 'list-nf-hooks (the article)', input: fx('article/6.1.0-56-amd64/list-nf-hooks/stdout.txt'), parse: parseListNfHooks },
+  { name: 'trace-conntrack-prerouting.bt (the article)', input: fx('article/6.1.0-56-amd64/trace-conntrack-prerouting/stdout.txt'), parse: parseTraceConntrackPrerouting },
   { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
 ];
 
