@@ -35,6 +35,7 @@ export async function runCli(argv: string[]): Promise<number> {
       return 2;
     }
     const e = err as Error & { exitCode?: number };
+    if (e.name === 'PassThroughExit' && typeof e.exitCode === 'number') return e.exitCode;
     process.stderr.write(`nfscope: ${e.message}\n`);
     if (typeof e.exitCode === 'number' && e.name !== 'Error') return e.exitCode;
     if (process.env.NFSCOPE_DEBUG) process.stderr.write(`${e.stack}\n`);

@@ -57,6 +57,8 @@ export async function runHooks(o: HooksOptions): Promise<void> {
   // Bad options fail before a VM boots.
   parseFamilies(o.family);
   parseBackend(o.backend);
+  // Checked here, before any target opens (it booted a VM first: issue 14).
+  if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { reports, skipped } = await withTarget(o.target, { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
   if (o.json) {

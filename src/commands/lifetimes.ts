@@ -1,4 +1,5 @@
-import { UsageError } from '../lib/errors.js';
+import { run } from '../tools/run.js';
+import { CommandFailedError, UsageError } from '../lib/errors.js';
 import { intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
@@ -32,8 +33,10 @@ export async function runLifetimes(o: LifetimesOptions): Promise<void> {
     if (o.netns !== undefined) {
       const ns = await resolveNetns(target, o.netns);
       const path = ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : '/proc/self/ns/net';
-      const r = await target.exec(['stat', '-L', '-c', '%i', path]);
-      spec.netns = { inode: r.stdout.trim(), label: o.netns };
+      const r = await run(target, ['stat', '-L', '-c', '%i', path]);
+      const inode = r.stdout.trim();
+      if (!/^\d+$/.test(inode)) throw new CommandFailedError(r.argv, r.exitCode, `not an inode number: ${JSON.stringify(inode.slice(0, 40))}`);
+      spec.netns = { inode, label: o.netns };
     }
     return lifetimes(target, spec, progress);
   });

@@ -1,3 +1,4 @@
+import { PassThroughExit } from '../lib/errors.js';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel } from '../vm/kernel.js';
@@ -21,7 +22,9 @@ export async function runVmRun(argv: string[], o: { kernel?: string; json?: bool
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
   }
-  if (r.exitCode !== 0) process.exitCode = r.exitCode ?? 1;
+  // The guest command's exit code is the run's: through run.ts, the one place that sets it
+  // (process.exitCode here was overwritten by main.ts: `vm run -- false` exited 0).
+  if (r.exitCode !== 0) throw new PassThroughExit(r.exitCode ?? 1);
 }
 
 export async function runVmStatus(o: { json?: boolean }): Promise<void> {

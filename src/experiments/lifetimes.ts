@@ -3,7 +3,7 @@ import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { probeCapabilities } from '../kernel/capabilities.js';
-import { LIFETIMES_SCHEMA_VERSION, type LifetimesReport } from '../model/lifetimes.js';
+import { LIFETIMES_SCHEMA_VERSION, span, type LifetimesReport } from '../model/lifetimes.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife, type CtLife } from '../parsers/ct-life.js';
@@ -178,7 +178,7 @@ export function buildReport(
       aliveUnconfirmed: l.born.size - aliveConfirmed,
     },
     lifetimesUs: { unconfirmed: l.lifeUnconfirmed, confirmed: l.lifeConfirmed },
-    aliveAgeUs: ages.length ? { min: Math.round(Math.min(...ages)), max: Math.round(Math.max(...ages)) } : null,
+    aliveAgeUs: span(ages),
     deaths: {
       byReason: [...l.why.entries()]
         .map(([code, count]) => ({ reason: code === -1 ? 'not dropped (freed another way)' : (reasons.get(code) ?? `unknown (${code})`), code: code === -1 ? null : code, count }))

@@ -4,6 +4,14 @@
  */
 
 /** Bad user input: a one-line message, exit 2, nothing has been changed yet. */
+/** A command whose own exit code is the answer (vm run -- CMD): no message, just the code. */
+export class PassThroughExit extends Error {
+  override name = 'PassThroughExit';
+  constructor(readonly exitCode: number) {
+    super('');
+  }
+}
+
 export class UsageError extends Error {
   override name = 'UsageError';
   readonly exitCode = 2;

@@ -37,3 +37,19 @@ export interface LifetimesReport {
   lost: { events: number; untracked: number };
   unavailable: { observation: string; reason: string }[];
 }
+
+/**
+ * Smallest and largest of a list, rounded; null when empty. A loop, not
+ * Math.min(...xs): a spread of more than ~120k arguments throws RangeError,
+ * and the lifetimes map holds up to 262144 live entries.
+ */
+export function span(xs: readonly number[]): { min: number; max: number } | null {
+  if (xs.length === 0) return null;
+  let min = Infinity;
+  let max = -Infinity;
+  for (const x of xs) {
+    if (x < min) min = x;
+    if (x > max) max = x;
+  }
+  return { min: Math.round(min), max: Math.round(max) };
+}
