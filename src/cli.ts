@@ -14,7 +14,7 @@ export function buildCli(): Command {
     .exitOverride();
   // Shared options are checked before any action: exit 2, nothing touched.
   program.hook('preAction', async (_root, action) => {
-    const { checkCommonOptions } = await import('./lib/common-options.js');
+    const { checkCommonOptions } = await import('./commands/common-options.js');
     checkCommonOptions(action.opts());
   });
 

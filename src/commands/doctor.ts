@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import Table from 'cli-table3';
 import { probeCapabilities, type Capabilities } from '../kernel/capabilities.js';
 import { withTarget } from '../targets/index.js';
@@ -24,7 +25,7 @@ export function renderDoctor(c: Capabilities): string {
 
 export async function runDoctor(o: { target?: string; kernel?: string; json?: boolean }): Promise<void> {
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const { c, target } = await withTarget(o.target, { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), target: t.name }));
+  const { c, target } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), target: t.name }));
   if (o.json) {
     process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target, ...c }, null, 2) + '\n');
   } else {

@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
@@ -38,7 +39,7 @@ export async function runGraph(o: GraphOptions): Promise<void> {
   const { spec, maxDepth } = parseGraphOptions(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { graph } = await import('../experiments/graph.js');
-  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+  const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     return graph(target, spec, progress);
   });

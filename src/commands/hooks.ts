@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
 import { BACKENDS, FAMILIES, HOOKS_SCHEMA_VERSION, type Backend, type Family, type HooksReport } from '../model/hooks.js';
 import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tools/netns.js';
@@ -60,7 +61,7 @@ export async function runHooks(o: HooksOptions): Promise<void> {
   // Checked here, before any target opens (it booted a VM first: issue 14).
   if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const { reports, skipped } = await withTarget(o.target, { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
+  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
   if (o.json) {
     const out = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0];
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');

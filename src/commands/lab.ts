@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
 import { checkReportTarget, writeReport } from '../lib/safe-write.js';
 import { intOption } from '../lib/validate.js';
@@ -34,7 +35,7 @@ export async function runLab(o: LabOptions): Promise<void> {
   const t0 = Date.now();
   const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
   const { lab } = await import('../experiments/lab.js');
-  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+  const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     return lab(target, spec, progress);
   });

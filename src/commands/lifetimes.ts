@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import { run } from '../tools/run.js';
 import { CommandFailedError, UsageError } from '../lib/errors.js';
 import { intOption } from '../lib/validate.js';
@@ -28,7 +29,7 @@ export async function runLifetimes(o: LifetimesOptions): Promise<void> {
   const spec: LifetimesSpec = parseLifetimesOptions(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { lifetimes } = await import('../experiments/lifetimes.js');
-  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+  const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     if (o.netns !== undefined) {
       const ns = await resolveNetns(target, o.netns);

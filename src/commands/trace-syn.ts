@@ -1,3 +1,4 @@
+import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
@@ -34,7 +35,7 @@ export async function runTraceSyn(o: TraceSynOptions): Promise<void> {
   const spec = parseTraceSynOptions(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { traceSyn } = await import('../experiments/trace-syn.js');
-  const report = await withTarget(o.target, { kernel: o.kernel, progress }, async (target) => {
+  const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     return traceSyn(target, spec, progress);
   });

@@ -7,7 +7,16 @@
  */
 import { CommandFailedError } from './errors.js';
 import { Journal, type UndoCommand } from './journal.js';
-import type { Target } from '../targets/target.js';
+/**
+ * What undoing needs of a target: run argv, read a file. targets/ implement it
+ * (structurally); lib/ stays below targets/ (the layers test).
+ */
+export interface UndoTarget {
+  readonly journalSpec?: string;
+  exec(argv: string[], opts?: { input?: string }): Promise<{ exitCode: number | null; stderr: string }>;
+  readFile(path: string): Promise<string | null>;
+}
+type Target = UndoTarget;
 
 type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 

@@ -1,5 +1,4 @@
 import type { CallNode, CallRoot } from './call-tree.js';
-import type { FunctionGraphStats } from '../parsers/function-graph.js';
 
 export const GRAPH_SCHEMA_VERSION = 1;
 
@@ -24,4 +23,19 @@ export interface GraphReport {
   /** Kernel stacks of the SYN's drops (skb:kfree_skb), merged from the outermost frame. */
   dropStacks: { total: number; tree: CallNode[] } | null;
   unavailable: { observation: string; reason: string }[];
+}
+
+/** What the function_graph parser counted (parsers/function-graph.ts fills it). */
+export interface FunctionGraphStats {
+  lines: number;
+  records: number;
+  lostEvents: number;
+  irqEntries: number;
+  taskSwitches: number;
+  /** Returns whose call is before the start of the trace. */
+  orphanReturns: number;
+  /** Calls still open at the end of the input or closed by a shallower line. */
+  unfinished: number;
+  cpus: number[];
+  tracer: string | null;
 }

@@ -1,3 +1,4 @@
+import type { FunctionGraphStats } from '../model/graph.js';
 import { ParseError } from '../lib/errors.js';
 import { appendChild, newNode, type CallNode, type CallRoot } from '../model/call-tree.js';
 
@@ -31,19 +32,7 @@ import { appendChild, newNode, type CallNode, type CallRoot } from '../model/cal
  * unfinished (lost events), never silently.
  */
 
-export interface FunctionGraphStats {
-  lines: number;
-  records: number;
-  lostEvents: number;
-  irqEntries: number;
-  taskSwitches: number;
-  /** Returns whose call is before the start of the trace. */
-  orphanReturns: number;
-  /** Calls still open at the end of the input or closed by a shallower line. */
-  unfinished: number;
-  cpus: number[];
-  tracer: string | null;
-}
+export type { FunctionGraphStats } from '../model/graph.js';
 
 export interface FunctionGraphOptions {
   /** Lines longer than this are an error (binary input has no newlines). */

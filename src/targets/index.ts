@@ -26,17 +26,6 @@ export async function openTarget(spec: string | undefined, o: TargetOptions = {}
     const { SshTarget } = await import('./ssh.js');
     return new SshTarget(parseSshSpec(s));
   }
-  if (s === 'auto') {
-    // Where every step can be observed: here if this kernel allows it, else the micro-VM.
-    const { LocalTarget } = await import('./local.js');
-    const { probeCapabilities } = await import('../kernel/capabilities.js');
-    const { chooseAutoTarget } = await import('../model/auto-target.js');
-    const local = new LocalTarget();
-    const caps = await probeCapabilities(local);
-    const choice = chooseAutoTarget(caps.caps, caps.kernel);
-    o.progress?.(choice.why);
-    return choice.target === 'local' ? local : openTarget('qemu', o);
-  }
   if (s === 'vagrant') {
     const { vagrantTarget } = await import('./vagrant.js');
     return vagrantTarget(o.progress);

@@ -1,4 +1,4 @@
-import { KERNEL_PACKAGE as PKG_RE } from '../lib/common-options.js';
+import { KERNEL_PACKAGE as PKG_RE } from '../lib/validate.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -1,13 +1,8 @@
-import { UsageError } from './errors.js';
+import { UsageError } from '../lib/errors.js';
+import { KERNEL_PACKAGE } from '../lib/validate.js';
 import { parseSshSpec } from '../targets/ssh-spec.js';
 import { validNetnsName } from '../tools/netns.js';
 
-/**
- * A Debian kernel image package name. The linux-image- prefix is required:
- * apt-cache takes a name with regex characters for a pattern ("1.5" matched
- * coinor-libcoinmp1v5, found by the option fuzz test).
- */
-export const KERNEL_PACKAGE = /^linux-image-[a-z0-9][a-z0-9.+~-]{0,90}$/;
 
 /**
  * The options several commands share, checked before any action runs

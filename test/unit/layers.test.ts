@@ -1,0 +1,78 @@
+/**
+ * Which src/ folder may import which (static imports, dynamic import() and
+ * type-only imports alike): the data path of the design, held by a test.
+ *   commands → experiments → (backends, kernel, tools, targets) → lib
+ *   parsers and model are pure (no I/O; below everything but lib's errors)
+ *   render reads model only; vm is below targets.
+ * KNOWN lists the leaks still open, each by file: a new leak fails, and so does
+ * an entry here that is no longer needed (the list can only shrink).
+ */
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/sys.js';
+
+const ALLOWED: Record<string, string[]> = {
+  lib: ['lib'],
+  parsers: ['parsers', 'model', 'lib'],
+  model: ['model'],
+  render: ['render', 'model'],
+  kernel: ['kernel', 'parsers', 'model', 'lib', 'targets'],
+  tools: ['tools', 'parsers', 'model', 'lib', 'targets', 'kernel'],
+  targets: ['targets', 'lib', 'vm'],
+  vm: ['vm', 'lib', 'parsers', 'tools'],
+  backends: ['backends', 'kernel', 'lib', 'model', 'parsers', 'tools', 'targets'],
+  experiments: ['experiments', 'backends', 'kernel', 'lib', 'model', 'parsers', 'tools', 'targets'],
+  commands: ['commands', 'experiments', 'backends', 'kernel', 'lib', 'model', 'parsers', 'render', 'tools', 'targets', 'vm'],
+};
+/** Open leaks (issue 14): file → folders it imports against the table. */
+const KNOWN: Record<string, string[]> = {
+  // The lab's evidence still carries rendered text (tables, trees): it should carry data.
+  'experiments/lab.ts': ['render'],
+  // vm/ runs host commands through LocalTarget; a process runner below targets/ would end the cycle.
+  'vm/boot.ts': ['targets'],
+  'vm/debuginfo.ts': ['targets'],
+  'vm/kernel.ts': ['targets'],
+  'vm/vmlinux.ts': ['targets'],
+  'vm/initramfs.ts': ['targets'],
+  'vm/agent-client.ts': ['targets'],
+};
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+const SRC = join(ROOT, 'src');
+const imports = (text: string) => [...text.matchAll(/(?:from\s+|import\s*\(\s*)'(\.\.?\/[^']+)'/g)].map((m) => m[1]!);
+
+describe('layers', () => {
+  const found: Record<string, Set<string>> = {};
+  for (const f of files(SRC)) {
+    const rel = relative(SRC, f);
+    const folder = rel.includes('/') ? rel.split('/')[0]! : '(root)';
+    if (folder === '(root)') continue; // main.ts, cli.ts, run.ts: the edge wires everything
+    for (const i of imports(readFileSync(f, 'utf8'))) {
+      const target = relative(SRC, join(f, '..', i));
+      const to = target.split('/')[0]!;
+      if (!(ALLOWED[folder] ?? []).includes(to)) (found[rel] ??= new Set()).add(to);
+    }
+  }
+  it('every import follows the table, but for the known leaks', () => {
+    const unexpected = Object.entries(found).flatMap(([f, tos]) => [...tos].filter((t) => !(KNOWN[f] ?? []).includes(t)).map((t) => `${f} → ${t}`));
+    expect(unexpected).toEqual([]);
+  });
+  it('every known leak is still real (fixed ones leave the list)', () => {
+    const stale = Object.entries(KNOWN).flatMap(([f, tos]) => tos.filter((t) => !found[f]?.has(t)).map((t) => `${f} → ${t}`));
+    expect(stale).toEqual([]);
+  });
+  it('parsers and model do no I/O', () => {
+    for (const f of files(SRC).filter((p) => /src\/(parsers|model)\//.test(p))) {
+      const text = readFileSync(f, 'utf8');
+      const all = [...text.matchAll(/(?:from\s+|import\s*\(\s*)'([^']+)'/g)].map((m) => m[1]!);
+      for (const i of all) expect(i, relative(SRC, f)).not.toMatch(/^node:|execa|zx/);
+    }
+  });
+});
