@@ -45,7 +45,7 @@ export const bpftraceBackend: HooksBackend = {
     const bpftrace = await requireTool(target, 'bpftrace');
     // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
     // the template is filled with addresses read from the target, then run with -e.
-    let probe = await chainProbe(target, bpftrace);
+    let probe = await chainProbe(target);
     const plain = await target.bundled('bpf/nf_hooks.bt');
     const argvFor = async (p: typeof probe) => inNetns(ns, [bpftrace, '-f', 'json',
       ...('symbols' in p ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), p.symbols)] : [plain]),

@@ -111,41 +111,19 @@ export function fillNfHooks(template: string, s: ChainSymbols): string {
  * nf_tables module's own BTF) and the callbacks' addresses. null with a
  * reason when chains cannot be named on this kernel.
  */
-export async function chainProbe(target: Target, bpftrace: string): Promise<{ symbols: ChainSymbols } | { why: string }> {
+export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbols } | { why: string }> {
   const ks = await target.exec(['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms']);
   const symbols = chainSymbols(ks.stdout);
   if (symbols.chain.length === 0 && symbols.nat.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };
-  const types = await structFields(target, bpftrace);
-  if (!types.chain) {
-    return { why: 'bpftrace cannot read struct nft_chain from a BEGIN probe here (in vmlinux BTF only as a declaration: bpftrace 0.17 does not look in nf_tables\' module BTF there; kernels before 5.11 have none)' };
+  // Where nf_tables is a module, struct nft_chain is in its own BTF (/sys/kernel/btf/nf_tables), which
+  // bpftrace 0.17 does not consult for a BEGIN probe: it sees the struct only declared (Debian 6.1 and
+  // 6.12; asking with `bpftrace -lv` cost a bpftrace start, tens of seconds under qemu TCG). Built into
+  // vmlinux (the 6.18 host), the fields are there. A fill that still fails to compile falls back
+  // (backends/hooks.ts).
+  if (await target.exists('/sys/kernel/btf/nf_tables')) {
+    return { why: 'struct nft_chain is in the nf_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17): chains are not named here; `nft list hooks` names them where the kernel has CONFIG_NETFILTER_NETLINK_HOOK' };
   }
-  if (!types.nat) symbols.nat = [];
+  if (!(await target.exists('/sys/kernel/btf/vmlinux'))) return { why: 'no BTF: chains are not named' };
+  if (symbols.nat.length && (await target.exists('/sys/kernel/btf/nf_nat'))) symbols.nat = [];
   return { symbols };
-}
-
-/**
- * Whether bpftrace, as a BEGIN probe sees types, knows the fields the fill
- * reads: `bpftrace -lv 'struct X'` prints them. Seen: the 6.18 host has
- * nf_tables built in (vmlinux BTF, fields listed); Debian's 6.1 has it as a
- * module, and bpftrace 0.17 lists struct nft_chain empty. Asked once per
- * target (each bpftrace start costs seconds under qemu TCG).
- */
-const fieldCache = new WeakMap<Target, Promise<{ chain: boolean; nat: boolean }>>();
-function structFields(target: Target, bpftrace: string): Promise<{ chain: boolean; nat: boolean }> {
-  let p = fieldCache.get(target);
-  if (!p) {
-    p = (async () => {
-      const body = async (name: string) => {
-        const r = await target.exec([bpftrace, '-lv', `struct ${name}`], { timeoutMs: 60_000 });
-        return new RegExp(`struct ${name} \\{([^}]*)\\}`).exec(r.stdout)?.[1] ?? '';
-      };
-      // nft_chain first: where it is only declared (a module's type), nothing else is asked.
-      const ch = await body('nft_chain');
-      if (!/\*name;/.test(ch) || !/\*table;/.test(ch)) return { chain: false, nat: false };
-      const [table, nat] = await Promise.all([body('nft_table'), body('nf_nat_lookup_hook_priv')]);
-      return { chain: /\*name;/.test(table), nat: /\*name;/.test(table) && /\*entries;/.test(nat) };
-    })();
-    fieldCache.set(target, p);
-  }
-  return p;
 }
