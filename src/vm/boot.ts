@@ -1,3 +1,4 @@
+import { capConsole } from './console-cap.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -113,7 +114,9 @@ async function bootOnce(o: VmOptions): Promise<Vm> {
   // A VM that outlives nfscope is owned by its qemu (timeout) process.
   if ('pid' in qemu) await writeFile(join(runDir, 'owner'), String((qemu as { pid: number }).pid));
   const agent = new AgentClient();
+  const uncap = capConsole(consoleLog);
   const stop = async () => {
+    uncap();
     await agent.shutdown(5000);
     const exited = await Promise.race([qemu.done.then(() => true), delay(10_000, false)]);
     if (!exited) await qemu.stop(100);
@@ -140,6 +143,7 @@ async function bootOnce(o: VmOptions): Promise<Vm> {
       shutdown: () => (down ??= stop()),
     };
   } catch (e) {
+    uncap();
     const tail = await consoleTail(consoleLog);
     await qemu.stop(100);
     await rm(runDir, { recursive: true, force: true });
