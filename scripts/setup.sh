@@ -52,37 +52,15 @@ fi
 
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
   log "installing: ${missing_pkgs[*]}"
-  if command -v apt-get >/dev/null 2>&1; then
-    export DEBIAN_FRONTEND=noninteractive
-    # No service may start from a package's install script (openssh-server
-    # would leave an sshd on port 22): policy-rc.d says no for the duration.
-    created_policy=""
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
-    fi
-    trap '[ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
-    # Package lists that are missing or stale (a machine imaged weeks ago:
-    # "Depends: libarchive13 (= …deb12u4) but …deb12u5 is to be installed",
-    # or 404s for superseded .debs) make the first install fail: refresh them
-    # and try once more. An update on every run would be slow and pointless.
-    # NFSCOPE_APT_OPTS: extra apt options (the retry test points apt at a
-    # private configuration with deliberately old lists).
-    read -r -a apt_opts <<<"${NFSCOPE_APT_OPTS:-}"
-    if ! apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing_pkgs[@]}"; then
-      log "install failed: the package lists may be stale; running apt-get update and trying once more"
-      apt-get "${apt_opts[@]}" update -q
-      apt-get "${apt_opts[@]}" install -y -q --no-install-recommends "${missing_pkgs[@]}"
-    fi
-  elif command -v dnf >/dev/null 2>&1; then
-    if ! dnf install -y "${missing_pkgs[@]}"; then
-      log "install failed: the metadata may be stale; refreshing it and trying once more"
-      dnf makecache --refresh -y
-      dnf install -y --refresh "${missing_pkgs[@]}"
-    fi
-  else
-    echo "setup.sh: neither apt-get nor dnf found; install by hand: ${missing_pkgs[*]}" >&2
-    exit 1
+  # No service may start from a package's install script (openssh-server
+  # would leave an sshd on port 22): policy-rc.d says no for the duration.
+  created_policy=""
+  if command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
   fi
+  trap '[ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  # Stale or missing package lists get one refresh and one more try (scripts/lib/pkg-install.sh).
+  scripts/lib/pkg-install.sh "${missing_pkgs[@]}"
 else
   log "system tools: all present"
 fi
