@@ -44,7 +44,10 @@ describe('every way a run ends undoes it', () => {
     await new Promise((r) => setTimeout(r, ms));
     child.kill('SIGHUP');
     const r = await child;
-    expect([129, 0]).toContain(r.exitCode); // 0 only if it finished first
+    // 129 after the undo; 0 if it finished first; or the signal's default action when it came
+    // before node had loaded nfscope's handlers (seen at 300 ms from a cold clone): nothing was changed yet then.
+    if (r.exitCode === null) expect(r.signal).toBe('SIGHUP');
+    else expect([129, 0]).toContain(r.exitCode);
     if (r.exitCode === 129) expect(r.stderr).toMatch(/SIGHUP: undoing \d+ change/);
     expect(await machine()).toEqual(before);
   }, 120_000);
