@@ -101,7 +101,7 @@ async function bootOnce(o: VmOptions): Promise<Vm> {
   const agentSocket = join(runDir, 'agent.sock');
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
   const argv = qemuArgv({
-    qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version, moddir: kernel.moddir,
+    qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
     packageRoot: PACKAGE_ROOT, consoleLog, agentSocket,
     memoryMb: o.memoryMb ?? 1024, cpus: 2,
     bios: existsSync(QBOOT) ? QBOOT : undefined,

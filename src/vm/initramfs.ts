@@ -28,7 +28,8 @@ export async function ensureInitramfs(host: Target, k: KernelInfo): Promise<stri
   const missing = notModules.filter((m) => !builtin.includes(m));
   if (missing.length) throw new CapabilityError(`kernel ${k.version} has neither module nor built-in ${missing.join(', ')}: it cannot mount the host's root over 9p`);
 
-  const hash = createHash('sha256').update(init).update(order.join('\n')).digest('hex').slice(0, 12);
+  // The module tree's host path is in the archive (/moddir): it may hold spaces, which the kernel command line cannot.
+  const hash = createHash('sha256').update(init).update(order.join('\n')).update(k.moddir).digest('hex').slice(0, 12);
   const out = join(k.dir, `initramfs-${hash}.cpio`);
   if (existsSync(out)) return out;
   // Archives of older init scripts are of no further use.
@@ -41,6 +42,7 @@ export async function ensureInitramfs(host: Target, k: KernelInfo): Promise<stri
     ...['bin', 'dev', 'proc', 'sys', 'modules', 'newroot', 'lower', 'rw'].map((d) => ({ name: d, mode: 0o040755 })),
     { name: 'bin/busybox', mode: 0o100755, data: file },
     { name: 'init', mode: 0o100755, data: init },
+    { name: 'moddir', mode: 0o100644, data: Buffer.from(k.moddir) },
   ];
   const tmp = await mkdtemp(join(k.dir, '.unxz-'));
   try {

@@ -5,7 +5,6 @@ export interface QemuArgvOptions {
   vmlinuz: string;
   initramfs: string;
   kernelVersion: string;
-  moddir: string;
   /** The package root on the host, exported read-only to the guest at GUEST_PACKAGE_ROOT (its agent, bpf/, scripts/). */
   packageRoot: string;
   consoleLog: string;
@@ -21,7 +20,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     'console=ttyS0', 'quiet', 'loglevel=4',
     // A panic reboots at once, and -no-reboot turns the reboot into qemu's exit.
     'panic=-1', 'oops=panic',
-    `nfscope.kver=${o.kernelVersion}`, `nfscope.moddir=${o.moddir}`,
+    `nfscope.kver=${o.kernelVersion}`,
   ].join(' ');
   return [
     o.qemu,
