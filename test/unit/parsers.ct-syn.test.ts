@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
 import { parseCtSyn } from '../../src/parsers/ct-syn.js';
+import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
 import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
 import { callbackHits, unconfirmedLife } from '../../src/experiments/ct-probes.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -30,15 +31,9 @@ describe('ct_syn.bt on Debian 6.1: 3 SYNs dropped at LOCAL_IN', () => {
 
 describe('ct_syn.bt with returns, Debian 6.1: every callback that saw the SYN, with its verdict', () => {
   const t = parseCtSyn(lines('ct_syn/6.1.0-56-amd64/ipv4-iptables-count1'));
-  // The server netns's listing at the time (nf_hooks.bt on the same kernel, same rules: 6.1 names).
-  const hooks = [
-    { family: 'ipv4' as const, hook: 'PRE_ROUTING', entries: [
-      { priority: -400, callback: 'ipv4_conntrack_defrag', owner: 'defrag' as const, conntrack: false },
-      { priority: -200, callback: 'ipv4_conntrack_in', owner: 'conntrack' as const, conntrack: true }] },
-    { family: 'ipv4' as const, hook: 'LOCAL_IN', entries: [
-      { priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables' as const, conntrack: false },
-      { priority: 2147483647, callback: 'ipv4_confirm', owner: 'conntrack' as const, conntrack: true }] },
-  ];
+  // A real nf_hooks.bt listing of the same kernel with conntrack and iptables-nft rules (its own meta.json):
+  // the priorities and owners of the callbacks the SYN met.
+  const hooks = parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(ROOT, 'test/fixtures/bpftrace/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), 'utf8')))).hooks;
   it('returns are paired with their calls', () => {
     expect(t.returns.map((r) => `${r.callback}=${r.verdict}`)).toEqual(['ipv4_conntrack_defrag=1', 'ipv4_conntrack_in=1', 'nft_do_chain_ipv4=2']);
   });
