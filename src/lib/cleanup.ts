@@ -16,12 +16,11 @@ export interface UndoTarget {
   exec(argv: string[], opts?: { input?: string }): Promise<{ exitCode: number | null; stderr: string }>;
   readFile(path: string): Promise<string | null>;
 }
-type Target = UndoTarget;
 
 type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 
 /** An undo's ifFileEquals precondition: the file still holds what the run wrote. */
-export async function undoStillOurs(target: Target, c: UndoCommand): Promise<boolean> {
+export async function undoStillOurs(target: UndoTarget, c: UndoCommand): Promise<boolean> {
   return !c.ifFileEquals || (await target.readFile(c.ifFileEquals.path))?.trim() === c.ifFileEquals.content.trim();
 }
 
@@ -30,7 +29,7 @@ export async function undoStillOurs(target: Target, c: UndoCommand): Promise<boo
  * `nfscope cleanup`'s replay both go through here. 'not ours' when its
  * ifFileEquals precondition fails (a lock taken over by another run).
  */
-export async function runUndoCommand(target: Target, c: UndoCommand): Promise<'not ours' | { exitCode: number | null; stderr: string }> {
+export async function runUndoCommand(target: UndoTarget, c: UndoCommand): Promise<'not ours' | { exitCode: number | null; stderr: string }> {
   if (!(await undoStillOurs(target, c))) return 'not ours';
   const r = await target.exec(c.argv, c.input !== undefined ? { input: c.input } : {});
   return { exitCode: r.exitCode, stderr: r.stderr };
@@ -54,7 +53,7 @@ export class Cleanup {
    * Registers an undo made of commands on the target (journaled). `tolerate`:
    * a failure means the thing is gone already (a link taken by its netns).
    */
-  undoWith(what: string, target: Target, cmds: UndoCommand[], tolerate = false): void {
+  undoWith(what: string, target: UndoTarget, cmds: UndoCommand[], tolerate = false): void {
     this.push(what, async () => {
       for (const c of cmds) {
         const r = await runUndoCommand(target, c);
@@ -174,7 +173,7 @@ function teardown(why: string, code: number): void {
  * a signal, a closed stdout or an internal error, before the process exits. With a target
  * that can be reached again (target.journalSpec), the changes are journaled.
  */
-export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>, target?: Target): Promise<T> {
+export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>, target?: UndoTarget): Promise<T> {
   const spec = target?.journalSpec;
   const c = new Cleanup(spec ? Journal.open(spec) : null);
   installSignalHandlers();
