@@ -157,7 +157,11 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     const lost = lostEvents(events);
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s)` });
     if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
-    else if (stacks.length === 0) {
+    // The @stacks map is printed only at exit. If bpftrace was killed before (TCG on a loaded machine,
+    // seen on 6.12), the stacks it printed with each of its first 16 drops are the same observation.
+    const printed = drops.length <= 16 ? drops.filter((d) => d.stack.length).map((d) => ({ map: '@stacks', frames: d.stack, extra: null, count: 1 })) : [];
+    const dropStacks = stacks.length ? stacks : printed.length === drops.length ? printed : [];
+    if (drops.length && dropStacks.length === 0) {
       unavailable.push({ observation: 'drop-stacks', reason: `bpftrace ended without printing its @stacks map (exit ${traced.exitCode ?? traced.signal}${traced.signal === 'SIGKILL' ? ': killed after 20 s of grace' : ''})` });
     }
 
@@ -173,7 +177,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
       callTrees,
       allocPath: path ? path.map((n) => n.fn) : null,
       stats,
-      dropStacks: stacks.length ? { total: stacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(stacks) } : null,
+      dropStacks: dropStacks.length ? { total: dropStacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(dropStacks) } : null,
       unavailable,
     };
   }, target);
