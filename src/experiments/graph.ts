@@ -1,26 +1,20 @@
-import { withCleanup } from '../lib/cleanup.js';
-import { CapabilityError, UsageError } from '../lib/errors.js';
+import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
-import { probeCapabilities } from '../kernel/capabilities.js';
 import type { HookList } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 import { findPath, type CallNode, type CallRoot } from '../model/call-tree.js';
-import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type GraphReport } from '../model/graph.js';
+import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type FunctionGraphStats, type GraphReport } from '../model/graph.js';
 import { parseFunctionGraph } from '../parsers/function-graph.js';
-import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
+import { kstackTree, parseKstackJson, type KStack } from '../parsers/kstack.js';
 import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
-import { parseKfreeSkb } from '../parsers/kfree-skb.js';
-import { createSandbox, serverHooks } from './sandbox.js';
-import { startTracer } from './tracer.js';
-import { ensureTracefs } from '../tools/tracefs.js';
-import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import { parseKfreeSkb, type SkbDrop } from '../parsers/kfree-skb.js';
 import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
 import { inNetns } from '../tools/netns.js';
-import { requireTool } from '../tools/packages.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
+import { sessionFor, type Run, type Session } from './session.js';
 
 export interface GraphSpec {
   port: number;
@@ -79,77 +73,89 @@ export function cutAtRoots(trees: CallRoot[], roots: string[]): CallRoot[] {
   return out;
 }
 
-export async function graph(target: Target, spec: GraphSpec, progress: (m: string) => void = () => {}): Promise<GraphReport> {
-  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
-  const modulesBefore = await loadedModules(target);
-  const caps = await probeCapabilities(target);
-  if (!caps.root) throw new CapabilityError('graph needs root on the target');
-  const bpftrace = await requireTool(target, 'bpftrace');
-  await requireTool(target, spec.firewall === 'nft' ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
-  const python = (await target.which('python3')) ?? '/usr/bin/python3';
-  const unavailable: GraphReport['unavailable'] = [];
-  const fgraph = caps.caps.find((c) => c.id === 'function_graph')!;
+/** A function_graph session around the packet, rooted where the hook listing says. */
+export interface CallGraph {
+  roots: string[];
+  filter: string[];
+  fg: GraphSession;
+  /** After the packet: the trees cut at the roots, and the parser's counts. */
+  collect(kernel: string, fixture: string, setup: string): Promise<{ callTrees: CallRoot[]; stats: FunctionGraphStats }>;
+}
+
+/**
+ * Opens function_graph on the roots (user-chosen, or the PRE_ROUTING conntrack
+ * callbacks and the skb free path). null, with the reason in unavailable,
+ * where the kernel has no function_graph. Read after the sandbox: its
+ * conntrack rule loaded nf_conntrack, whose functions only then appear.
+ */
+export async function openCallGraph(
+  r: Run, hooks: HookList[], family: IpFamily, userRoots: string[] | undefined,
+  unavailable: { observation: string; reason: string }[], progress: (m: string) => void,
+): Promise<CallGraph | null> {
+  const fgraph = r.session.cap('function_graph');
   if (!fgraph.available) {
     unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer (${fgraph.detail}); ${fgraph.fix}` });
+    return null;
   }
+  const have = await availableFunctions(r.target, r.tracefs);
+  if (userRoots) {
+    const missing = userRoots.filter((x) => !have.has(x));
+    if (missing.length) throw new UsageError(`--root: not a traceable function on this kernel (not in available_filter_functions): ${missing.join(', ')}`);
+  }
+  const roots = userRoots ?? defaultRoots(hooks, family, have);
+  const filter = graphFilter(roots, have);
+  progress(`function_graph on ${roots.join(', ')} (${filter.length} filter entries)`);
+  const fg = await openGraphSession(r.target, r.cleanup, r.tracefs, filter);
+  return {
+    roots, filter, fg,
+    async collect(kernel, fixture, setup) {
+      const text = await fg.read();
+      const parsed = parseFunctionGraph(text);
+      await captureFixture('function_graph', kernel, fixture, { 'trace.txt': text }, {
+        argv: `cat ${fg.dir}/trace`,
+        tool: `tracefs function_graph (${fg.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
+        set_ftrace_filter: filter,
+        setup,
+      });
+      return { callTrees: cutAtRoots(parsed.roots, roots), stats: parsed.stats };
+    },
+  };
+}
 
-  return withCleanup(async (cleanup) => {
-    await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
-    const tracefs = await ensureTracefs(target, cleanup);
+export async function graph(on: Target | Session, spec: GraphSpec, progress: (m: string) => void = () => {}): Promise<GraphReport> {
+  const session = await sessionFor(on, 'graph');
+  const { target, caps } = session;
+  const bpftrace = await session.tool('bpftrace');
+  await session.tool(spec.firewall === 'nft' ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
+  const python = await session.python();
+  const unavailable: GraphReport['unavailable'] = [];
+
+  return session.run(async (r) => {
     progress('creating the sandbox (client and server netns, veth, firewall)');
-    const sb = await createSandbox(target, cleanup, { family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });
-
-    const hooks = await serverHooks(target, cleanup, sb, spec.family, unavailable, progress);
-
-    // Read after the sandbox: its conntrack rule loaded nf_conntrack, whose functions only then appear.
-    let session: GraphSession | null = null;
-    let roots: string[] = spec.roots ?? [];
-    let filter: string[] = [];
-    if (fgraph.available) {
-      const have = await availableFunctions(target, tracefs);
-      if (spec.roots) {
-        const missing = spec.roots.filter((r) => !have.has(r));
-        if (missing.length) throw new UsageError(`--root: not a traceable function on this kernel (not in available_filter_functions): ${missing.join(', ')}`);
-      } else {
-        roots = defaultRoots(hooks, spec.family, have);
-      }
-      filter = graphFilter(roots, have);
-      progress(`function_graph on ${roots.join(', ')} (${filter.length} filter entries)`);
-      session = await openGraphSession(target, cleanup, tracefs, filter);
-    }
+    const sb = await r.sandbox({ family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });
+    const hooks = await r.serverHooks(sb, spec.family, unavailable, progress);
+    const cg = await openCallGraph(r, hooks, spec.family, spec.roots, unavailable, progress);
 
     progress('attaching skb:kfree_skb for the drop stacks');
     const args = [String(spec.port), sb.serverInode];
-    const { tracer } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args], 'kfree_skb tracer');
+    const { tracer } = await r.tracer([bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args], 'kfree_skb tracer');
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
-    await session?.start();
+    await cg?.fg.start();
     const syn = [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), '1', '300'];
-    if (session) syn.push(session.pidFile);
+    if (cg) syn.push(cg.fg.pidFile);
     await run(target, inNetns(sb.client, syn));
-    await session?.stop();
-    cleanup.note(`SYN sent to [${sb.serverAddr}]:${spec.port}${session ? '; function_graph stopped' : ''}`);
+    await cg?.fg.stop();
+    r.cleanup.note(`SYN sent to [${sb.serverAddr}]:${spec.port}${cg ? '; function_graph stopped' : ''}`);
     await sleep(200);
     // bpftrace prints its maps (@stacks, kstack-keyed: symbolised at exit) only after SIGINT. Under
     // qemu TCG on a loaded machine that took more than the default 3 s grace, and the SIGKILL that
     // followed left dropStacks null (issue 11: graph.vm on 6.12). The stop is bounded all the same.
     const traced = await tracer.stop(20_000);
 
-    let callTrees: CallRoot[] = [];
-    let stats: GraphReport['stats'] = null;
-    if (session) {
-      const text = await session.read();
-      const parsed = parseFunctionGraph(text);
-      stats = parsed.stats;
-      callTrees = cutAtRoots(parsed.roots, roots);
-      await captureFixture('function_graph', caps.kernel, `syn-${spec.family}-${spec.firewall}`, { 'trace.txt': text }, {
-        argv: `cat ${session.dir}/trace`,
-        tool: `tracefs function_graph (${session.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
-        set_ftrace_filter: filter,
-        setup: `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`,
-      });
-    }
-    const path = findPath(callTrees.map((r) => r.tree), ALLOC_PATH);
+    const tree = cg ? await cg.collect(caps.kernel, `syn-${spec.family}-${spec.firewall}`, `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`) : null;
+    const callTrees = tree?.callTrees ?? [];
+    const path = findPath(callTrees.map((t) => t.tree), ALLOC_PATH);
 
     const events = parseBpftraceJson(traced.stdout);
     const stacks = parseKstackJson(traced.stdout).filter((s) => s.map === '@stacks');
@@ -157,10 +163,7 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
     const lost = lostEvents(events);
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s)` });
     if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
-    // The @stacks map is printed only at exit. If bpftrace was killed before (TCG on a loaded machine,
-    // seen on 6.12), the stacks it printed with each of its first 16 drops are the same observation.
-    const printed = drops.length <= 16 ? drops.filter((d) => d.stack.length).map((d) => ({ map: '@stacks', frames: d.stack, extra: null, count: 1 })) : [];
-    const dropStacks = stacks.length ? stacks : printed.length === drops.length ? printed : [];
+    const dropStacks = dropStackSource(stacks, drops);
     if (drops.length && dropStacks.length === 0) {
       unavailable.push({ observation: 'drop-stacks', reason: `bpftrace ended without printing its @stacks map (exit ${traced.exitCode ?? traced.signal}${traced.signal === 'SIGKILL' ? ': killed after 20 s of grace' : ''})` });
     }
@@ -172,13 +175,24 @@ export async function graph(target: Target, spec: GraphSpec, progress: (m: strin
       family: spec.family,
       port: spec.port,
       firewall: spec.firewall,
-      roots,
-      tracer: session ? { instance: session.instance, filterFunctions: filter.length, pidFiltered: true } : null,
+      roots: cg?.roots ?? spec.roots ?? [],
+      tracer: cg ? { instance: cg.fg.instance, filterFunctions: cg.filter.length, pidFiltered: true } : null,
       callTrees,
       allocPath: path ? path.map((n) => n.fn) : null,
-      stats,
+      stats: tree?.stats ?? null,
       dropStacks: dropStacks.length ? { total: dropStacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(dropStacks) } : null,
       unavailable,
     };
-  }, target);
+  });
+}
+
+/**
+ * The @stacks map is printed only at exit. If bpftrace was killed before (TCG
+ * on a loaded machine, seen on 6.12), the stacks it printed with each of its
+ * first 16 drops are the same observation.
+ */
+export function dropStackSource(stacks: KStack[], drops: SkbDrop[]): KStack[] {
+  if (stacks.length) return stacks;
+  if (drops.length > 16 || drops.some((d) => d.stack.length === 0)) return [];
+  return drops.map((d) => ({ map: '@stacks', frames: d.stack, extra: null, count: 1 }));
 }

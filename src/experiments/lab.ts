@@ -1,9 +1,8 @@
-import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError } from '../lib/errors.js';
 import { NF_PRI_LAST } from '../tools/firewall.js';
 import { inNetns } from '../tools/netns.js';
 import { findPath } from '../model/call-tree.js';
-import { ALLOC_PATH, type GraphReport } from '../model/graph.js';
+import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type GraphReport } from '../model/graph.js';
 import { LAB_SCHEMA_VERSION, type Claim, type Evidence, type LabReport } from '../model/lab.js';
 import { callbackLines } from '../render/callbacks.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
@@ -15,10 +14,8 @@ import { renderHookLists } from '../render/hooks-table.js';
 import { renderCallTree } from '../render/call-tree.js';
 import { renderLifetimes } from '../render/lifetimes.js';
 import type { Target } from '../targets/target.js';
-import { graph } from './graph.js';
 import { lifetimes } from './lifetimes.js';
-import { createSandbox } from './sandbox.js';
-import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import { Session } from './session.js';
 import { traceSyn } from './trace-syn.js';
 
 export interface LabSpec {
@@ -224,55 +221,112 @@ export function priorityTrick(r: TraceSynReport, port: number): Claim {
   return claim('priority-trick', port, ok ? 'confirmed' : 'refuted', ev);
 }
 
-/** The five observations of the experiment, in the article's order, each run for real on the target. */
+/** A promise the lab opens when a step's packets may go. */
+function gate(): { open: () => void; wait: () => Promise<void> } {
+  let open!: () => void;
+  const p = new Promise<void>((res) => (open = res));
+  return { open, wait: () => p };
+}
+
+/** The call tree of claim 3, from the function_graph run around trace-syn's own SYN. */
+export function graphOfTraceSyn(r: TraceSynReport): GraphReport | null {
+  if (r.callGraph === undefined) return null;
+  const why = r.unavailable.filter((u) => u.observation === 'call-graph');
+  const cg = r.callGraph;
+  return {
+    schemaVersion: GRAPH_SCHEMA_VERSION,
+    kernel: r.kernel,
+    target: r.target,
+    family: r.family,
+    port: r.port,
+    firewall: r.firewall,
+    roots: cg?.roots ?? [],
+    tracer: cg?.tracer ?? null,
+    callTrees: cg?.callTrees ?? [],
+    allocPath: cg?.allocPath ?? null,
+    stats: cg?.stats ?? null,
+    dropStacks: null,
+    unavailable: why,
+  };
+}
+
+/**
+ * The five observations of the experiment, in the article's order, each run
+ * for real on the target, in one experiment session: one capability probe,
+ * one hook listing server, modules unloaded once at the end, and the call
+ * tree taken around the same SYN trace-syn follows.
+ */
 export async function lab(target: Target, spec: LabSpec, progress: LabProgress = () => {}): Promise<LabReport> {
   const base = { port: spec.port, family: 'ipv4' as const, count: 1, firewall: 'iptables' as const };
-  const python = (await target.which('python3')) ?? 'python3';
-  progress('step 1/5: conntrack registers its hooks only when something needs it (module reload, then a rule on a live flow)');
-  // The module reload first: on a kernel where nothing has loaded conntrack yet.
-  const byModule = await registrationByModule(target, spec.port, (m) => progress(`  ${m}`));
-  const byRule = await registrationByRule(target, spec.port, python, (m) => progress(`  ${m}`));
-  await captureRegistration(target, { byRule, byModule });
+  const sub = (m: string) => progress(`  ${m}`);
+  const session = await Session.open(target, 'the lab', ['ipv4']);
+  return session.run(async (r) => {
+    progress('step 1/4: conntrack registers its hooks only when something needs it (module reload, then a rule on a live flow)');
+    // The module reload first: on a kernel where nothing has loaded conntrack yet.
+    const byModule = await registrationByModule(session, spec.port, sub);
+    // The rule's half runs alongside the preparation of steps 2-4: its netns is its own, and
+    // conntrack registers its hooks per netns.
+    const byRuleP = registrationByRule(session, spec.port, sub);
 
-  progress('step 2/5: a SYN dropped by iptables, traced (hooks, callbacks, drop, conntrack table)');
-  const plain = await traceSyn(target, { ...base, afterConfirm: false }, (m) => progress(`  ${m}`));
+    // Steps 2-4 are prepared at once (sandboxes, listings, and above all their bpftrace compiles,
+    // 12-20 s each under qemu TCG, on every vCPU), then their packets go one step at a time:
+    // each tracer filters on its own sandbox's netns, so none sees another's packets.
+    progress('steps 2-4: preparing their sandboxes and tracers at once; the packets go one step at a time');
+    const [g2, g3, g4] = [gate(), gate(), gate()];
+    const python = await session.python();
+    const plainP = traceSyn(session, { ...base, afterConfirm: false, callGraph: true }, (m) => progress(`  [2] ${m}`), g2.wait);
+    const lifeP = session.run(async (step) => {
+      const sb = await step.sandbox({ ...base, afterConfirm: false });
+      return lifetimes(session, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
+        (m) => progress(`  [3] ${m}`), async () => {
+          await r.target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
+        }, g3.wait);
+    });
+    const trickP = traceSyn(session, { ...base, firewall: 'nft', afterConfirm: true }, (m) => progress(`  [4] ${m}`), g4.wait);
+    // Awaited in order below; a failure of a later one meanwhile must not go unhandled.
+    for (const p of [byRuleP, plainP, lifeP, trickP]) p.catch(() => {});
+    let byRule: Awaited<typeof byRuleP>;
+    let plain: TraceSynReport;
+    let life: LifetimesReport | null = null;
+    let lifeWhy: string | null = null;
+    let trick: TraceSynReport;
+    try {
+      byRule = await byRuleP;
+      await captureRegistration(target, { byRule, byModule });
+      progress('step 2/4: a SYN dropped by iptables, traced (hooks, callbacks and verdicts, call tree, drop, conntrack table)');
+      g2.open();
+      plain = await plainP;
+      progress(`step 3/4: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
+      g3.open();
+      try {
+        life = await lifeP;
+      } catch (e) {
+        if (!(e instanceof CapabilityError)) throw e;
+        lifeWhy = e.message;
+      }
+      progress('step 4/4: the priority trick (a drop chain at INT_MAX registered before conntrack)');
+      g4.open();
+      trick = await trickP;
+    } finally {
+      // On a failure, the others run to their end (or fail) and undo their own changes.
+      for (const g of [g2, g3, g4]) g.open();
+      await Promise.allSettled([byRuleP, plainP, lifeP, trickP]);
+    }
+    const g = graphOfTraceSyn(plain);
 
-  progress('step 3/5: the call tree of conntrack for one SYN (function_graph) and the drop stack');
-  const g = await graph(target, { port: spec.port, family: 'ipv4', firewall: 'iptables' }, (m) => progress(`  ${m}`));
-
-  progress(`step 4/5: lifetimes of the entries during a burst of ${spec.burst} SYNs`);
-  let life: LifetimesReport | null = null;
-  let lifeWhy: string | null = null;
-  const modulesBefore = await loadedModules(target);
-  try {
-    life = await withCleanup(async (c) => {
-      await unloadModulesLoadedDuring(target, c, modulesBefore);
-      const sb = await createSandbox(target, c, { ...base, afterConfirm: false });
-      return lifetimes(target, { port: spec.port, durationS: 1, unloadModules: false, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
-        (m) => progress(`  ${m}`), async () => {
-          await target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
-        });
-    }, target);
-  } catch (e) {
-    if (!(e instanceof CapabilityError)) throw e;
-    lifeWhy = e.message;
-  }
-
-  progress('step 5/5: the priority trick (a drop chain at INT_MAX registered before conntrack)');
-  const trick = await traceSyn(target, { ...base, firewall: 'nft', afterConfirm: true }, (m) => progress(`  ${m}`));
-
-  return {
-    schemaVersion: LAB_SCHEMA_VERSION,
-    kernel: plain.kernel,
-    target: target.name,
-    port: spec.port,
-    claims: [
-      conntrackRegistersLazily({ byRule, byModule }, spec.port),
-      whereConntrackSits(plain, spec.port),
-      conntrackSawTheSyn(plain, spec.port),
-      entryCreatedAndDiscarded(plain, g, life, lifeWhy, spec.port),
-      priorityTrick(trick, spec.port),
-    ],
-    pipeline: { hooks: plain.hooks, dropAt: plain.drop ? { hook: plain.drop.hook, priority: plain.drop.priority, callback: plain.drop.callback } : null },
-  };
+    return {
+      schemaVersion: LAB_SCHEMA_VERSION,
+      kernel: plain.kernel,
+      target: target.name,
+      port: spec.port,
+      claims: [
+        conntrackRegistersLazily({ byRule, byModule }, spec.port),
+        whereConntrackSits(plain, spec.port),
+        conntrackSawTheSyn(plain, spec.port),
+        entryCreatedAndDiscarded(plain, g, life, lifeWhy, spec.port),
+        priorityTrick(trick, spec.port),
+      ],
+      pipeline: { hooks: plain.hooks, dropAt: plain.drop ? { hook: plain.drop.hook, priority: plain.drop.priority, callback: plain.drop.callback } : null },
+    };
+  });
 }

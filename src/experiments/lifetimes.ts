@@ -1,18 +1,14 @@
-import { withCleanup } from '../lib/cleanup.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
-import { probeCapabilities } from '../kernel/capabilities.js';
 import { LIFETIMES_SCHEMA_VERSION, span, type LifetimesReport } from '../model/lifetimes.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife, type CtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
-import { ensureTracefs } from '../tools/tracefs.js';
-import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
-import { requireTool } from '../tools/packages.js';
 import type { Target } from '../targets/target.js';
-import { startTracer } from './tracer.js';
+import type { startTracer } from '../tools/tracer.js';
+import { sessionFor, type Session } from './session.js';
 
 export interface LifetimesSpec {
   /** Destination port of the entries' original tuple; null: all entries. */
@@ -20,8 +16,6 @@ export interface LifetimesSpec {
   durationS: number;
   /** Only entries of this netns (inode), with a label for the report. */
   netns?: { inode: string; label: string };
-  /** Unload modules the run made the kernel load (default); off when a caller's own run does it. */
-  unloadModules?: boolean;
 }
 
 export type ProbeStyle = 'fentry' | 'kprobe';
@@ -60,13 +54,13 @@ const MAP_KEYS_MAX = '262144';
  * accounts for each: confirmed, freed unconfirmed, freed confirmed, alive.
  */
 export async function lifetimes(
-  target: Target, spec: LifetimesSpec, progress: (m: string) => void = () => {}, during?: () => Promise<void>,
+  on: Target | Session, spec: LifetimesSpec, progress: (m: string) => void = () => {}, during?: () => Promise<void>,
+  /** Awaited once the tracer is attached, before the tracing starts (the lab's order of packets). */
+  hold?: () => Promise<void>,
 ): Promise<LifetimesReport> {
-  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
-  const modulesBefore = await loadedModules(target);
-  const caps = await probeCapabilities(target);
-  if (!caps.root) throw new CapabilityError('lifetimes needs root on the target');
-  const kprobes = caps.caps.find((c) => c.id === 'kprobes')!;
+  const session = await sessionFor(on, 'lifetimes');
+  const { target, caps } = session;
+  const kprobes = session.cap('kprobes');
   const fentry = caps.caps.find((c) => c.id === 'fentry')?.available ?? false;
   if (!kprobes.available && !fentry) {
     throw new CapabilityError(
@@ -75,10 +69,9 @@ export async function lifetimes(
         'Try --target qemu.',
     );
   }
-  const bpftrace = await requireTool(target, 'bpftrace');
-  return withCleanup(async (cleanup) => {
-    if (spec.unloadModules !== false) await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
-    const tracefs = await ensureTracefs(target, cleanup);
+  const bpftrace = await session.tool('bpftrace');
+  return session.run(async (r) => {
+    const { cleanup, tracefs } = r;
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
     // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.
     const have = await target.exec(['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`]);
@@ -104,7 +97,7 @@ export async function lifetimes(
       progress(`attaching ${style === 'fentry' ? 'fentry/fexit' : 'kprobes'} on __nf_conntrack_alloc, __nf_conntrack_confirm, nf_conntrack_free and skb:kfree_skb`);
       argv = await argvFor(style);
       try {
-        started = await startTracer(target, cleanup, argv, `lifetime tracer (${style})`);
+        started = await r.tracer(argv, `lifetime tracer (${style})`);
         break;
       } catch (e) {
         if (style === styles[styles.length - 1]) throw e;
@@ -112,6 +105,7 @@ export async function lifetimes(
       }
     }
     const tracer = started!.tracer;
+    if (hold) await hold();
     const t0 = Date.now();
     if (during) {
       progress('tracing while the load runs');
@@ -138,7 +132,7 @@ export async function lifetimes(
     }
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
     return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
-  }, target);
+  });
 }
 
 function emptyLife(): CtLife {

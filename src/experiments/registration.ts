@@ -10,17 +10,16 @@
  *   fresh netns with no rule has the hooks at once. The module state is put
  *   back afterwards.
  */
-import { withCleanup } from '../lib/cleanup.js';
 import { sleep } from '../lib/time.js';
 import type { HookList } from '../model/hooks.js';
 import type { ModuleReload, RegistrationObservation } from '../model/registration.js';
 import { parseConntrackList, type CtEntry } from '../parsers/conntrack.js';
 import type { Target } from '../targets/target.js';
-import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import { loadedModules } from '../tools/modules.js';
 import { inNetns } from '../tools/netns.js';
 import { run } from '../tools/run.js';
-import { ensureTracefs } from '../tools/tracefs.js';
-import { createSandbox, serverHooks, type Sandbox } from './sandbox.js';
+import type { Sandbox } from './sandbox.js';
+import type { Session } from './session.js';
 
 const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
 
@@ -43,14 +42,14 @@ async function ready(target: Target, argv: string[], what: string, cleanup: { pu
 }
 
 /** Observation 0 by a rule in a fresh netns, on a live flow. */
-export async function registrationByRule(target: Target, port: number, python: string, progress: (m: string) => void): Promise<RegistrationObservation['byRule']> {
-  const modulesBefore = await loadedModules(target);
-  return withCleanup(async (c) => {
-    await unloadModulesLoadedDuring(target, c, modulesBefore);
-    await ensureTracefs(target, c);
-    const sb = await createSandbox(target, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
+export async function registrationByRule(session: Session, port: number, progress: (m: string) => void): Promise<RegistrationObservation['byRule']> {
+  const { target } = session;
+  const python = await session.python();
+  return session.run(async (r) => {
+    const c = r.cleanup;
+    const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
     const unavailable: { observation: string; reason: string }[] = [];
-    const hooksBefore = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    const hooksBefore = await r.serverHooks(sb, 'ipv4', unavailable, progress);
     const flow = await target.bundled('scripts/net/flow.py');
     progress(`a TCP flow ${sb.clientAddr} → ${sb.serverAddr}:${port}, one packet every 50 ms`);
     await ready(target, inNetns(sb.server, [python, flow, 'serve', sb.serverAddr, String(port)]), 'flow server', c);
@@ -59,18 +58,19 @@ export async function registrationByRule(target: Target, port: number, python: s
     const flowsBefore = await flowsTo(target, sb, port);
     progress('adding a rule that needs conntrack (iptables -m conntrack) in the server netns');
     await run(target, inNetns(sb.server, CT_RULE)); // goes with the netns
-    const hooksAfter = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    const hooksAfter = await r.serverHooks(sb, 'ipv4', unavailable, progress);
     await sleep(500);
     const flowsAfter = await flowsTo(target, sb, port);
     return { hooksBefore, flowsBefore, rule: CT_RULE.join(' '), hooksAfter, flowsAfter, unavailable };
-  }, target);
+  });
 }
 
 /**
  * Observation 0 the article's way: reload nf_conntrack with enable_hooks=1.
  * Returns why not where the kernel has conntrack built in, or the module is in use.
  */
-export async function registrationByModule(target: Target, port: number, progress: (m: string) => void): Promise<ModuleReload> {
+export async function registrationByModule(session: Session, port: number, progress: (m: string) => void): Promise<ModuleReload> {
+  const { target } = session;
   if ((await loadedModules(target)) === null) return { status: 'not-observable', reason: 'this kernel has no loadable modules (no /proc/modules): conntrack is built in and cannot be reloaded with enable_hooks=1' };
   const info = await target.exec(['modinfo', '-F', 'filename', 'nf_conntrack'], { timeoutMs: 20_000 });
   const file = info.stdout.trim();
@@ -81,7 +81,9 @@ export async function registrationByModule(target: Target, port: number, progres
   if (!/^enable_hooks:/m.test(params.stdout)) return { status: 'not-observable', reason: 'this nf_conntrack has no enable_hooks parameter (kernels before 5.1)' };
   const before = (await loadedModules(target)) ?? [];
   const wasLoaded = before.includes('nf_conntrack');
-  return withCleanup(async (c) => {
+  // A run of its own (inside the lab's, its own undo scope): the module is put back before the next step.
+  return session.run(async (r) => {
+    const c = r.cleanup;
     // Put back as found: unloaded, or loaded without enable_hooks. Registered before the change.
     c.push('restore nf_conntrack as it was', async () => {
       await target.exec(['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
@@ -96,13 +98,12 @@ export async function registrationByModule(target: Target, port: number, progres
     }
     progress('modprobe nf_conntrack enable_hooks=1');
     await run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 });
-    await ensureTracefs(target, c);
-    const sb = await createSandbox(target, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
+    const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
     const unavailable: { observation: string; reason: string }[] = [];
-    const hooks: HookList[] = await serverHooks(target, c, sb, 'ipv4', unavailable, progress);
+    const hooks: HookList[] = await r.serverHooks(sb, 'ipv4', unavailable, progress);
     if (unavailable.length) return { status: 'not-observable', reason: unavailable[0]!.reason };
     return { status: 'observed', command: 'modprobe nf_conntrack enable_hooks=1', hooks };
-  }, target);
+  });
 }
 
 /** NFSCOPE_CAPTURE_DIR: keeps the step's observation as a fixture of the pure judge (model/registration.ts). */

@@ -4,8 +4,6 @@ import { firewallPlan, type Firewall, type FirewallPlan, type IpFamily } from '.
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { run } from '../tools/run.js';
 import type { Target } from '../targets/target.js';
-import { bpftraceBackend } from '../backends/hooks.js';
-import type { HookList } from '../model/hooks.js';
 
 /** A client and a server netns joined by a veth pair, the server behind a DROP rule. */
 export interface Sandbox {
@@ -103,23 +101,4 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
     id, client, server, inPlace: Boolean(spec.inPlace), clientIf, serverIf,
     clientAddr: addr.client, serverAddr: addr.server, serverInode, firewall: plan,
   };
-}
-
-/**
- * The server netns's hooks (bpftrace BTF walk): evidence, and the source of
- * the conntrack callbacks to probe. A failure is recorded as unavailable, not thrown.
- */
-export async function serverHooks(
-  target: Target, cleanup: Cleanup, sb: Sandbox, family: IpFamily,
-  unavailable: { observation: string; reason: string }[], progress: (m: string) => void,
-): Promise<HookList[]> {
-  progress('listing the server netns hooks');
-  try {
-    const hooks = (await bpftraceBackend.list(target, sb.server, [family])).hooks;
-    cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
-    return hooks;
-  } catch (e) {
-    unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
-    return [];
-  }
 }

@@ -1,6 +1,3 @@
-import { withCleanup } from '../lib/cleanup.js';
-import { CapabilityError } from '../lib/errors.js';
-import { probeCapabilities } from '../kernel/capabilities.js';
 import type { HookList } from '../model/hooks.js';
 import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { hookFromStack } from '../model/stack-hooks.js';
@@ -9,16 +6,16 @@ import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
-import { createSandbox, serverHooks, type Sandbox } from './sandbox.js';
-import { ensureTracefs } from '../tools/tracefs.js';
-import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import type { Sandbox } from './sandbox.js';
+import { sessionFor, type Session } from './session.js';
+import { openCallGraph } from './graph.js';
+import { findPath } from '../model/call-tree.js';
+import { ALLOC_PATH } from '../model/graph.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
-import { requireTool } from '../tools/packages.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
 import { buildVerdict } from './verdict.js';
-import { startTracer } from './tracer.js';
 import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
@@ -32,6 +29,8 @@ export interface TraceSynSpec {
   afterConfirm: boolean;
   /** The target's own netns and firewall as the server (the classroom VM), never the default. */
   inPlace?: boolean;
+  /** Also function_graph around the same SYN (the lab): one sandbox, one tracer for both. */
+  callGraph?: boolean;
 }
 
 export type Progress = (msg: string) => void;
@@ -47,17 +46,20 @@ async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{
   return drop ? { rule: drop.rule, packets: drop.packets } : null;
 }
 
-export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Progress = () => {}): Promise<TraceSynReport> {
-  // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
-  const modulesBefore = await loadedModules(target);
-  const caps = await probeCapabilities(target);
-  if (!caps.root) throw new CapabilityError('trace-syn needs root on the target');
-  const bpftrace = await requireTool(target, 'bpftrace');
-  await requireTool(target, 'conntrack');
-  await requireTool(target, spec.firewall === 'nft' || spec.afterConfirm ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
-  const python = (await target.which('python3')) ?? '/usr/bin/python3';
+/**
+ * `hold`, when given, is awaited once the tracer is attached and before the
+ * SYN is sent: the lab prepares its experiments at once (bpftrace compiles
+ * on every vCPU) and lets their packets go one at a time.
+ */
+export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progress: Progress = () => {}, hold?: () => Promise<void>): Promise<TraceSynReport> {
+  const session = await sessionFor(on, 'trace-syn');
+  const { target, caps } = session;
+  const bpftrace = await session.tool('bpftrace');
+  await session.tool('conntrack');
+  await session.tool(spec.firewall === 'nft' || spec.afterConfirm ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
+  const python = await session.python();
   const unavailable: TraceSynReport['unavailable'] = [];
-  const kprobes = caps.caps.find((c) => c.id === 'kprobes')!;
+  const kprobes = session.cap('kprobes');
   if (!kprobes.available) {
     const why = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
     unavailable.push(
@@ -66,20 +68,19 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     );
   }
 
-  return withCleanup(async (cleanup) => {
-    await unloadModulesLoadedDuring(target, cleanup, modulesBefore);
-    const tracefs = await ensureTracefs(target, cleanup);
+  return session.run(async (r) => {
+    const { cleanup, tracefs } = r;
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');
 
     progress(spec.inPlace
       ? "in place: a client netns and veth; the DROP rule goes in this target's own firewall (undone afterwards)"
       : 'creating the sandbox (client and server netns, veth, firewall)');
-    const sb = await createSandbox(target, cleanup, spec);
+    const sb = await r.sandbox(spec);
 
     // The hook listing first: it is evidence, and it names the conntrack
     // callbacks this kernel registered, which are the probe points.
-    const hooks = await serverHooks(target, cleanup, sb, spec.family, unavailable, progress);
+    const hooks = await r.serverHooks(sb, spec.family, unavailable, progress);
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
@@ -91,17 +92,21 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
       }
     }
 
+    const cg = spec.callGraph ? await openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : null;
+
     const args = [String(spec.port), sb.serverInode];
     progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
-    const { tracer, lines } = await startTracer(
-      target, cleanup,
+    const { tracer, lines } = await r.tracer(
       program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
       program ? 'conntrack tracer' : 'kfree_skb tracer',
     );
 
+    if (hold) await hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
-    const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300']);
+    const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300', ...(cg ? [cg.fg.pidFile] : [])]);
+    await cg?.fg.start();
     await run(target, synArgv);
+    await cg?.fg.stop();
     cleanup.note(`${spec.count} SYN(s) sent to [${sb.serverAddr}]:${spec.port}; tracer lines so far: ${lines.length}`);
 
     // The drops happen in softirq context before connect() returns; wait until
@@ -132,6 +137,7 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
     const ctArgv = inNetns(sb.server, ['conntrack', '-L', '-f', spec.family, '-p', 'tcp', '--orig-src', sb.clientAddr, '--orig-port-dst', String(spec.port)]);
     const ct = parseConntrackList((await run(target, ctArgv)).stdout);
 
+    const tree = cg ? await cg.collect(caps.kernel, `syn-${spec.family}-${spec.firewall}-with-trace-syn`, `nfscope lab (trace-syn with function_graph), port ${spec.port}`) : null;
     const moreDrops = Object.values(mapData(events, '@more_drops')).reduce((a, b) => a + b, 0);
     const drop = summariseDrops(drops, reasons, hooks, spec.family, ruleCounter, sb.firewall.dropAt);
     if (drop) drop.count += moreDrops;
@@ -162,9 +168,15 @@ export async function traceSyn(target: Target, spec: TraceSynSpec, progress: Pro
       unavailable,
       verdict: '',
     };
+    if (spec.callGraph) {
+      const path = tree ? findPath(tree.callTrees.map((t) => t.tree), ALLOC_PATH) : null;
+      report.callGraph = cg && tree
+        ? { roots: cg.roots, tracer: { instance: cg.fg.instance, filterFunctions: cg.filter.length, pidFiltered: true }, callTrees: tree.callTrees, allocPath: path ? path.map((n) => n.fn) : null, stats: tree.stats }
+        : null;
+    }
     report.verdict = buildVerdict(report);
     return report;
-  }, target);
+  });
 }
 
 function summariseDrops(

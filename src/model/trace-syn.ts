@@ -1,4 +1,6 @@
 import type { HookList } from './hooks.js';
+import type { CallRoot } from './call-tree.js';
+import type { FunctionGraphStats } from './graph.js';
 
 export const TRACE_SYN_SCHEMA_VERSION = 1;
 
@@ -71,5 +73,13 @@ export interface TraceSynReport {
   /** The server netns's hooks for the family, as registered during the run. */
   hooks: HookList[];
   unavailable: { observation: string; reason: string }[];
+  /** Only when asked for (the lab): function_graph around the same SYN; null where the kernel has none. */
+  callGraph?: {
+    roots: string[];
+    tracer: { instance: boolean; filterFunctions: number; pidFiltered: boolean };
+    callTrees: CallRoot[];
+    allocPath: string[] | null;
+    stats: FunctionGraphStats;
+  } | null;
   verdict: string;
 }

@@ -103,7 +103,8 @@ async function bootOnce(o: VmOptions): Promise<Vm> {
   const argv = qemuArgv({
     qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
     packageRoot: PACKAGE_ROOT, consoleLog, agentSocket,
-    memoryMb: o.memoryMb ?? 1024, cpus: 2,
+    // 2 GiB: the lab compiles three bpftrace programs at once; their stack maps alone took more than 1 GiB (6.1).
+    memoryMb: o.memoryMb ?? 2048, cpus: 2,
     bios: existsSync(QBOOT) ? QBOOT : undefined,
   });
   progress(`booting ${kernel.package} (${kernel.version}) under qemu ${accel.toUpperCase()}`);

@@ -1,0 +1,125 @@
+/**
+ * One bpftrace for every hook listing of a run (kernel/hook-server-program.ts
+ * says how and why). Started lazily by the experiment session on the first
+ * listing; a request is a process in the netns to list. Where the target has
+ * no syscall tracepoints (CONFIG_FTRACE_SYSCALLS), the session lists with one
+ * bpftrace start per listing instead (backends/hooks.ts).
+ */
+import { randomInt } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Cleanup } from '../lib/cleanup.js';
+import { CommandFailedError } from '../lib/errors.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { sleep } from '../lib/time.js';
+import type { Family } from '../model/hooks.js';
+import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
+import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
+import { CHAIN_FN, chainProbe, fillNfHooks, type ChainSymbols } from '../kernel/nft-chains.js';
+import { hookServerProgram } from '../kernel/hook-server-program.js';
+import type { Running, Target } from '../targets/target.js';
+import { inNetns, type NetnsRef } from '../tools/netns.js';
+import { startTracer } from '../tools/tracer.js';
+import type { HooksResult } from './hooks.js';
+
+type Probe = { symbols: ChainSymbols } | { why: string };
+
+/** Whether the target can serve listings this way: null, or why not. */
+export async function hookServerUnavailable(target: Target, tracefs: string): Promise<string | null> {
+  if (!(await target.exists(`${tracefs}/events/syscalls/sys_enter_prctl/format`))) {
+    return 'no syscall tracepoints (CONFIG_FTRACE_SYSCALLS): one bpftrace start per listing';
+  }
+  return null;
+}
+
+export class HookServer {
+  private seen = 0;
+  private exited = false;
+
+  private constructor(
+    private readonly target: Target,
+    private readonly tracer: Running,
+    readonly lines: string[],
+    private readonly probe: Probe,
+    private readonly argv: string[],
+    private readonly request: string[],
+    /** The families this program can list (its family bits). */
+    readonly serves: number,
+  ) {
+    void tracer.done.then(() => {
+      this.exited = true;
+    });
+  }
+
+  /** Compiles and attaches the server; its stop is registered with cleanup first. */
+  static async start(target: Target, cleanup: Cleanup, bpftrace: string, python: string, serves: readonly Family[]): Promise<HookServer> {
+    const mask = familyMask(serves);
+    const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const request = [python, await target.bundled('scripts/hooks-request.py')];
+    let probe: Probe = await chainProbe(target);
+    const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
+    try {
+      const { tracer, lines } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', '-e', program(probe)], 'hook listing server');
+      return new HookServer(target, tracer, lines, probe, [bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+    } catch (e) {
+      if (!('symbols' in probe)) throw e;
+      // Naming chains must never cost the listing itself: without it, once more.
+      probe = { why: `naming chains failed here (${(e as Error).message.split('\n').find((l) => /ERROR/.test(l))?.trim() ?? 'compile error'})` };
+      const { tracer, lines } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', '-e', program(probe)], 'hook listing server');
+      return new HookServer(target, tracer, lines, probe, [bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+    }
+  }
+
+  /**
+   * Whether this server still describes the kernel: chain naming compiled in
+   * the addresses of nf_tables' callbacks, which move when the module reloads.
+   */
+  async current(): Promise<boolean> {
+    if (this.exited) return false;
+    const now = await chainProbe(this.target);
+    return JSON.stringify('symbols' in now ? now.symbols : null) === JSON.stringify('symbols' in this.probe ? this.probe.symbols : null);
+  }
+
+  async stop(): Promise<void> {
+    await this.tracer.stop();
+  }
+
+  async list(ns: NetnsRef, families: readonly Family[]): Promise<HooksResult> {
+    if ((familyMask(families) & ~this.serves) !== 0) throw new Error(`this listing server was built without ${families.join(', ')}`);
+    const id = randomInt(1, 2 ** 31);
+    const argv = inNetns(ns, [...this.request, String(id), String(familyMask(families))]);
+    const r = await this.target.exec(argv, { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    // The walk ran in the request's prctl(); its lines reach bpftrace's reader a moment later.
+    const t0 = Date.now();
+    let begin = -1;
+    let end = -1;
+    while (Date.now() - t0 < 60_000) {
+      for (let i = Math.max(this.seen, begin + 1); i < this.lines.length && end < 0; i++) {
+        if (this.lines[i] === `B ${id}`) begin = i;
+        else if (begin >= 0 && this.lines[i] === `Z ${id}`) end = i;
+      }
+      if (end >= 0 || this.exited) break;
+      await sleep(20);
+    }
+    if (end < 0) throw new CommandFailedError(this.argv, null, '', `the hook listing server did not answer request ${id}${this.exited ? ' (it exited)' : ' within 60 s'}`);
+    const raw = this.lines.slice(begin + 1, end);
+    this.seen = end + 1;
+    const named = await this.name(raw);
+    const parsed = parseBpftraceHooks(named.lines);
+    const warnings = [...parsed.warnings];
+    if (named.unnamed.length) warnings.push(`no symbol in /proc/kallsyms starts at ${named.unnamed.join(', ')}: shown as addresses`);
+    const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
+    if (unnamedChain && 'why' in this.probe) warnings.push(`nf_tables chains not named: ${this.probe.why}`);
+    return { hooks: parsed.hooks.filter((h) => families.includes(h.family)), warnings, argv: [...this.argv, '→', ...argv] };
+  }
+
+  /** Names the listing's addresses from /proc/kallsyms as it is now. */
+  private async name(lines: string[]): Promise<ReturnType<typeof nameHookAddresses>> {
+    const addrs = hookAddresses(lines);
+    if (addrs.length === 0) return { lines, unnamed: [] };
+    // Addresses are hex from our own parse; the pattern is an argv element, never shell text.
+    const r = await this.target.exec(['grep', '-E', `^0*(${addrs.join('|')}) `, '/proc/kallsyms'], { timeoutMs: 30_000 });
+    return nameHookAddresses(lines, kallsymsTable(r.stdout));
+  }
+}

@@ -1,0 +1,190 @@
+/**
+ * The experiment session: what every experiment needs from a target, done
+ * once per nfscope run (issue 14). Before it, trace-syn, graph, lifetimes and
+ * the registration step each ran the same preamble (module snapshot,
+ * capability probe, tool lookups, withCleanup, module unloading, tracefs),
+ * and the lab ran it four times over, with a hook listing per step.
+ *
+ * - Session.open: the module snapshot, then one capability probe and the
+ *   root check. Tools are looked up once each.
+ * - session.run(fn): one undo scope. Modules the run made the kernel load are
+ *   unloaded at its end, tracefs is mounted if needed, and hook listings are
+ *   served by one bpftrace (backends/hook-server.ts). A run inside a run joins
+ *   it: the lab's steps share one scope, experiments called alone get their own.
+ */
+import { withCleanup, type Cleanup } from '../lib/cleanup.js';
+import { CapabilityError } from '../lib/errors.js';
+import { probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
+import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
+import { HookServer, hookServerUnavailable } from '../backends/hook-server.js';
+import { familyMask } from '../parsers/bpftrace-hooks.js';
+import type { Family, HookList } from '../model/hooks.js';
+import type { IpFamily } from '../tools/firewall.js';
+import type { Target } from '../targets/target.js';
+import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
+import { requireTool, type Program } from '../tools/packages.js';
+import { ensureTracefs } from '../tools/tracefs.js';
+import { startTracer } from '../tools/tracer.js';
+import type { NetnsRef } from '../tools/netns.js';
+import { createSandbox, type Sandbox, type SandboxSpec } from './sandbox.js';
+
+export type Progress = (msg: string) => void;
+
+export class Session {
+  private readonly tools = new Map<string, Promise<string>>();
+  private pythonPath: Promise<string> | null = null;
+  private active: Run | null = null;
+
+  private constructor(
+    readonly target: Target,
+    readonly caps: Capabilities,
+    private readonly modulesBefore: string[] | null,
+    /** What the session's hook listings will ask for: the listing server compiles only those. */
+    readonly families: readonly Family[],
+  ) {}
+
+  /** `what` names the experiment in the error when the target gives no root. */
+  static async open(target: Target, what: string, families: readonly Family[] = ['ipv4', 'ipv6']): Promise<Session> {
+    // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
+    const modulesBefore = await loadedModules(target);
+    const caps = await probeCapabilities(target);
+    if (!caps.root) throw new CapabilityError(`${what} needs root on the target`);
+    return new Session(target, caps, modulesBefore, families);
+  }
+
+  get kernel(): string {
+    return this.caps.kernel;
+  }
+
+  cap(id: string): Capability {
+    const c = this.caps.caps.find((x) => x.id === id);
+    if (!c) throw new Error(`no capability "${id}" in the probe`);
+    return c;
+  }
+
+  /** The tool's path on the target, or a CapabilityError saying which package has it. */
+  tool(p: Program): Promise<string> {
+    let t = this.tools.get(p);
+    if (!t) {
+      t = requireTool(this.target, p);
+      this.tools.set(p, t);
+      t.catch(() => this.tools.delete(p));
+    }
+    return t;
+  }
+
+  python(): Promise<string> {
+    this.pythonPath ??= this.target.which('python3').then((p) => p ?? '/usr/bin/python3');
+    return this.pythonPath;
+  }
+
+  async run<T>(fn: (r: Run) => Promise<T>): Promise<T> {
+    const outer = this.active;
+    // A run inside a run: its own undo scope (its sandbox goes when it ends), the outer run's
+    // tracefs, listing server and module snapshot.
+    if (outer) return withCleanup((cleanup) => fn(outer.child(cleanup)), this.target);
+    return withCleanup(async (cleanup) => {
+      await unloadModulesLoadedDuring(this.target, cleanup, this.modulesBefore);
+      const tracefs = await ensureTracefs(this.target, cleanup);
+      const run = new Run(this, cleanup, tracefs, { root: cleanup, server: null, serverWhy: undefined, queue: Promise.resolve(), families: this.families });
+      this.active = run;
+      try {
+        return await fn(run);
+      } finally {
+        this.active = null;
+      }
+    }, this.target);
+  }
+}
+
+/** What the runs of one session share: the listing server lives as long as the outermost run. */
+interface Shared {
+  root: Cleanup;
+  server: HookServer | null;
+  serverWhy: string | null | undefined;
+  queue: Promise<unknown>;
+  /** What the server compiles in: the session's families, grown by any request beyond them. */
+  families: readonly Family[];
+}
+
+/** One undo scope of a session: what is created in it is undone at its end. */
+export class Run {
+  constructor(
+    readonly session: Session,
+    readonly cleanup: Cleanup,
+    readonly tracefs: string,
+    private readonly shared: Shared,
+  ) {}
+
+  child(cleanup: Cleanup): Run {
+    return new Run(this.session, cleanup, this.tracefs, this.shared);
+  }
+
+  get target(): Target {
+    return this.session.target;
+  }
+
+  sandbox(spec: SandboxSpec): Promise<Sandbox> {
+    return createSandbox(this.target, this.cleanup, spec);
+  }
+
+  /** A bpftrace (or any tracer printing READY), stopped when the run ends. */
+  tracer(argv: string[], what: string): ReturnType<typeof startTracer> {
+    return startTracer(this.target, this.cleanup, argv, what);
+  }
+
+  /**
+   * The hooks of a netns. The first listing starts the listing server; one
+   * whose chain naming the kernel has outgrown (nf_tables reloaded) is replaced.
+   */
+  hooks(ns: NetnsRef, families: readonly Family[], progress: Progress = () => {}): Promise<HooksResult> {
+    // One listing at a time: concurrent walks would interleave their lines in bpftrace's output,
+    // and two first listings would start two servers.
+    const next = this.shared.queue.then(() => this.listNow(ns, families, progress));
+    this.shared.queue = next.catch(() => {});
+    return next;
+  }
+
+  private async listNow(ns: NetnsRef, families: readonly Family[], progress: Progress): Promise<HooksResult> {
+    const sh = this.shared;
+    if (sh.serverWhy === undefined) sh.serverWhy = process.env.NFSCOPE_HOOK_SERVER === '0' ? 'NFSCOPE_HOOK_SERVER=0' : await hookServerUnavailable(this.target, this.tracefs);
+    if (sh.serverWhy !== null) return bpftraceBackend.list(this.target, ns, families);
+    // A server built for fewer families is replaced by one for all of them (the lab asks for ipv4 only).
+    if (sh.server && (familyMask(families) & ~sh.server.serves) !== 0) {
+      await sh.server.stop();
+      sh.server = null;
+      sh.families = [...new Set([...sh.families, ...families])];
+    }
+    if (sh.server && !(await sh.server.current())) {
+      progress('nf_tables moved since the listing server started: restarting it');
+      await sh.server.stop();
+      sh.server = null;
+    }
+    if (!sh.server) {
+      progress('starting the hook listing server (one bpftrace serves every listing of this run)');
+      sh.server = await HookServer.start(this.target, sh.root, await this.session.tool('bpftrace'), await this.session.python(), sh.families);
+    }
+    return sh.server.list(ns, families);
+  }
+
+  /**
+   * The server netns's hooks: evidence, and the source of the conntrack
+   * callbacks to probe. A failure is recorded as unavailable, not thrown.
+   */
+  async serverHooks(sb: Sandbox, family: IpFamily, unavailable: { observation: string; reason: string }[], progress: Progress): Promise<HookList[]> {
+    progress('listing the server netns hooks');
+    try {
+      const hooks = (await this.hooks(sb.server, [family], progress)).hooks;
+      this.cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
+      return hooks;
+    } catch (e) {
+      unavailable.push({ observation: 'hooks', reason: `hook listing failed: ${(e as Error).message.split('\n')[0]}` });
+      return [];
+    }
+  }
+}
+
+/** Experiments take a session, or a target to open one on (a command, a test, a benchmark). */
+export async function sessionFor(t: Target | Session, what: string): Promise<Session> {
+  return t instanceof Session ? t : Session.open(t, what);
+}

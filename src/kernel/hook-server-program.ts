@@ -1,0 +1,76 @@
+/**
+ * bpf/nf_hooks.bt as a listing server: one bpftrace start serves every hook
+ * listing of a run. Under qemu TCG one start of nf_hooks.bt costs 11-22 s
+ * (LLVM codegen of its loops; a bare `BEGIN { exit(); }` is 1.4 s), and the
+ * lab listed hooks six times (issue 14: 110 of its 216 s).
+ *
+ * The same walk runs in a syscall tracepoint instead of BEGIN: a request is a
+ * prctl(REQUEST_OPTION, id, family mask) made by a process inside the netns
+ * to list (scripts/hooks-request.py); the walk reads curtask's netns, as
+ * BEGIN does for bpftrace's own. The output is framed by "B <id>" and
+ * "Z <id>". Only root's requests are served (uid == 0): the id travels on the
+ * requester's command line, where any user can read it.
+ *
+ * Callbacks are printed as addresses, not ksym(): bpftrace resolves kernel
+ * symbols through bcc's KSyms, which reads /proc/kallsyms once per process
+ * (bcc src/cc/bcc_syms.cc, KSyms::refresh loads only when empty). A module
+ * loaded or reloaded after the first listing (the lab reloads nf_conntrack)
+ * would be named after whatever symbol preceded its new address. nfscope
+ * names the addresses from /proc/kallsyms read after each listing
+ * (parsers/hook-addresses.ts). Pure: template text in, program text out.
+ */
+
+/** prctl option of a listing request: no PR_* constant is near it ("NFHK"). */
+export const REQUEST_OPTION = 0x4e46484b;
+
+export class TemplateError extends Error {}
+
+/** Each edit must apply exactly once: a changed template fails loudly here (and in the unit test). */
+function edit(text: string, from: string | RegExp, to: string, what: string): string {
+  const n = typeof from === 'string' ? text.split(from).length - 1 : (text.match(new RegExp(from.source, `${from.flags.replace('g', '')}g`)) ?? []).length;
+  if (n !== 1) throw new TemplateError(`nf_hooks.bt: expected one ${what}, found ${n}`);
+  return text.replace(from, to);
+}
+
+/** Family bits of nf_hooks.bt (1 ipv4, 2 ipv6, 4 arp, 8 bridge, 16 netdev). */
+export const ALL_FAMILIES = 31;
+
+/**
+ * nf_hooks.bt (chain names filled or not) → the server program. Positional
+ * parameters: none; the family mask comes with each request. `serves` is the
+ * mask of families the program can list at all: the code for the others is
+ * left out, which shortens the compile (the lab needs ipv4 only; the netdev
+ * walk is a third of the program), and a request for them is refused by the
+ * caller (backends/hook-server.ts), never answered with an empty listing.
+ */
+export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string {
+  let p = filled;
+  if ((serves & 16) === 0) {
+    const start = p.indexOf('  if (($mask & 16) != 0) {\n');
+    const end = p.indexOf('\n  }\n', start);
+    if (start < 0 || end < 0) throw new TemplateError('nf_hooks.bt: the netdev walk is not where expected');
+    p = p.slice(0, start) + p.slice(end + 5);
+  }
+  // Slots 0-4 ipv4, 5-9 ipv6, 10-12 arp, 13-17 bridge: the loop stops after the last family served.
+  const slots = (serves & 8) ? 18 : (serves & 4) ? 13 : (serves & 2) ? 10 : 5;
+  p = edit(p, 'while ($s < 18) {', `while ($s < ${slots}) {`, 'slot loop');
+  p = edit(p, /^BEGIN \{\n  \$mask = \(uint64\)\$1;\n/m,
+    'BEGIN {\n  printf("READY\\n");\n}\n\n' +
+    `tracepoint:syscalls:sys_enter_prctl /args->option == ${REQUEST_OPTION} && uid == 0/ {\n` +
+    '  $mask = (uint64)args->arg3;\n  printf("B %lu\\n", args->arg2);\n',
+    'BEGIN probe reading the mask from $1');
+  // The walk ends with exit(): here it ends the answer, and the server waits for the next request.
+  p = edit(p, /\n  exit\(\);\n\}\s*$/, '\n  printf("Z %lu\\n", args->arg2);\n}\n', 'final exit()');
+  p = edit(p, 'printf("E %d %s\\n", ((struct nf_hook_ops *)*(uint64 *)($o + $i * 8))->priority, ksym($fn));',
+    'printf("E %d 0x%lx\\n", ((struct nf_hook_ops *)*(uint64 *)($o + $i * 8))->priority, $fn);', 'E record');
+  if (serves & 16) {
+    p = edit(p, 'printf("D %d %lu %d %s %s\\n",', 'printf("D %d %lu %d 0x%lx %s\\n",', 'D record format');
+    p = edit(p, 'ksym(*(uint64 *)($e + 8 + $i * 16)), $dev->name);', '*(uint64 *)($e + 8 + $i * 16), $dev->name);', 'D record callback');
+  }
+  if (p.includes('printf("n %lu %d %s\\n"')) {
+    p = edit(p, 'printf("n %lu %d %s\\n", @ntw[$j], ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $x * 8))->priority, ksym($nfn));',
+      'printf("n %lu %d 0x%lx\\n", @ntw[$j], ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $x * 8))->priority, $nfn);', 'n record');
+  }
+  if (/ksym\(/.test(p)) throw new TemplateError('nf_hooks.bt: a ksym() is left in the server program');
+  return p;
+}
