@@ -1,28 +1,37 @@
 #!/usr/bin/env python3
 """hooks-request.py - ask nfscope's hook listing server for the hooks of this netns.
 
-USAGE: ip netns exec NAME python3 hooks-request.py ID FAMILY_MASK
+USAGE: ip netns exec NAME python3 hooks-request.py ID
 
-Makes prctl(0x4e46484b, ID, FAMILY_MASK, 0, 0). The kernel refuses the
-unknown option (EINVAL) and nothing changes; the server, a bpftrace program
-on tracepoint:syscalls:sys_enter_prctl (src/kernel/hook-server-program.ts),
-sees the call and prints the hooks of the caller's netns framed by "B ID" and
-"Z ID". Only root's requests are served. Prints nothing; exit 0.
+ID is 10 digits. Renames this process "nfshk" + ID (prctl PR_SET_NAME), then
+calls prctl(PR_GET_NAME): the server, a bpftrace program on
+tracepoint:syscalls:sys_enter_prctl (src/kernel/hook-server-program.ts),
+sees a call by a task of that name and prints the hooks of the caller's netns
+framed by "B nfshkID" and "Z nfshkID". Only root's requests are served. Both
+calls only touch this process's own name. Prints nothing; exit 0.
 """
 import ctypes
+import os
 import sys
 
-OPTION = 0x4E46484B
+PR_SET_NAME = 15
+PR_GET_NAME = 16
 
 
 def main() -> int:
-    if len(sys.argv) != 3 or not sys.argv[1].isdigit() or not sys.argv[2].isdigit():
-        print(__doc__.strip().split("\n")[2], file=sys.stderr)
+    if len(sys.argv) != 2 or not sys.argv[1].isdigit() or len(sys.argv[1]) != 10:
+        print("usage: hooks-request.py ID (10 digits)", file=sys.stderr)
         return 2
     libc = ctypes.CDLL(None, use_errno=True)
-    ul = ctypes.c_ulong
-    libc.prctl(ctypes.c_int(OPTION), ul(int(sys.argv[1])), ul(int(sys.argv[2])), ul(0), ul(0))
-    return 0
+    name = ctypes.create_string_buffer(("nfshk" + sys.argv[1]).encode())
+    if libc.prctl(PR_SET_NAME, name, 0, 0, 0) != 0:
+        print(f"prctl(PR_SET_NAME): {os.strerror(ctypes.get_errno())}", file=sys.stderr)
+        return 1
+    buf = ctypes.create_string_buffer(16)
+    libc.prctl(PR_GET_NAME, buf, 0, 0, 0)
+    sys.stdout.flush()
+    # No interpreter shutdown: nothing after the request may look like another one.
+    os._exit(0)
 
 
 if __name__ == "__main__":

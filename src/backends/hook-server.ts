@@ -16,7 +16,7 @@ import type { Family } from '../model/hooks.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
 import { CHAIN_FN, chainProbe, fillNfHooks, type ChainSymbols } from '../kernel/nft-chains.js';
-import { hookServerProgram } from '../kernel/hook-server-program.js';
+import { hookServerProgram, REQUEST_PREFIX } from '../kernel/hook-server-program.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
 import { startTracer } from '../tools/tracer.js';
@@ -86,8 +86,8 @@ export class HookServer {
 
   async list(ns: NetnsRef, families: readonly Family[]): Promise<HooksResult> {
     if ((familyMask(families) & ~this.serves) !== 0) throw new Error(`this listing server was built without ${families.join(', ')}`);
-    const id = randomInt(1, 2 ** 31);
-    const argv = inNetns(ns, [...this.request, String(id), String(familyMask(families))]);
+    const id = `${REQUEST_PREFIX}${String(randomInt(0, 2 ** 32)).padStart(10, '0')}`;
+    const argv = inNetns(ns, [...this.request, id.slice(REQUEST_PREFIX.length)]);
     const r = await this.target.exec(argv, { timeoutMs: 60_000 });
     if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
     // The walk ran in the request's prctl(); its lines reach bpftrace's reader a moment later.

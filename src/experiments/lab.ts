@@ -1,4 +1,4 @@
-import { CapabilityError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { NF_PRI_LAST } from '../tools/firewall.js';
 import { inNetns } from '../tools/netns.js';
 import { findPath } from '../model/call-tree.js';
@@ -198,7 +198,10 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
   const lifeOk = !life || (life.counts.freedUnconfirmed > 0 && life.counts.confirmed === 0);
   const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (g?.tracer ? path !== null : true) && lifeOk;
   return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
-    !g?.tracer && g ? `(the call tree was not observed: ${g.unavailable.find((x) => x.observation === 'call-graph')?.reason ?? 'no function_graph'})` : undefined);
+    [
+      !g?.tracer && g ? `(the call tree was not observed: ${g.unavailable.find((x) => x.observation === 'call-graph')?.reason ?? 'no function_graph'})` : '',
+      !life && lifeWhy ? `(the lifetimes of a burst were not observed: ${lifeWhy})` : '',
+    ].filter(Boolean).join(' ') || undefined);
 }
 
 /** Claim 4, from the --after-confirm run. */
@@ -261,6 +264,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
   const sub = (m: string) => progress(`  ${m}`);
   const session = await Session.open(target, 'the lab', ['ipv4']);
   return session.run(async (r) => {
+    r.warmHooks(sub);
     progress('step 1/4: conntrack registers its hooks only when something needs it (module reload, then a rule on a live flow)');
     // The module reload first: on a kernel where nothing has loaded conntrack yet.
     const byModule = await registrationByModule(session, spec.port, sub);
@@ -301,8 +305,9 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
       try {
         life = await lifeP;
       } catch (e) {
-        if (!(e instanceof CapabilityError)) throw e;
-        lifeWhy = e.message;
+        // Said in the claim, never hidden: no kprobes nor fentry, or a tracer that gave no result.
+        if (!(e instanceof CapabilityError) && !(e instanceof CommandFailedError)) throw e;
+        lifeWhy = e.message.replace(/\s*\n\s*/g, ' ').slice(0, 400);
       }
       progress('step 4/4: the priority trick (a drop chain at INT_MAX registered before conntrack)');
       g4.open();

@@ -116,7 +116,9 @@ export async function lifetimes(
     }
     // Entries freed with their skb go within microseconds of the drop: a short grace.
     await sleep(300);
-    const out = await tracer.stop(10_000);
+    // bpftrace runs END and prints its maps after SIGINT. Under qemu TCG with other tracers
+    // compiling or running (the lab prepares three at once), that took more than 10 s (6.1).
+    const out = await tracer.stop(45_000);
     const durationS = (Date.now() - t0) / 1000;
     await captureFixture('ct_life', caps.kernel, `port-${spec.port ?? 'all'}`, { 'stdout.jsonl': out.stdout }, {
       argv: argv.map((a) => (a.includes('\n') ? `<bpf/ct_life.bt filled: ${a.match(/^k\S+:__nf_conntrack_alloc$/m)?.[0] ?? '?'} …>` : a)).join(' '),

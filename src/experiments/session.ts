@@ -137,6 +137,15 @@ export class Run {
    * The hooks of a netns. The first listing starts the listing server; one
    * whose chain naming the kernel has outgrown (nf_tables reloaded) is replaced.
    */
+  /**
+   * Starts the listing server now, without waiting for it: its compile then overlaps whatever
+   * the caller does before its first listing (the lab's module reload). Errors surface there.
+   */
+  warmHooks(progress: Progress = () => {}): void {
+    const next = this.shared.queue.then(() => this.ensureServer(this.shared.families, progress));
+    this.shared.queue = next.catch(() => {});
+  }
+
   hooks(ns: NetnsRef, families: readonly Family[], progress: Progress = () => {}): Promise<HooksResult> {
     // One listing at a time: concurrent walks would interleave their lines in bpftrace's output,
     // and two first listings would start two servers.
@@ -146,9 +155,15 @@ export class Run {
   }
 
   private async listNow(ns: NetnsRef, families: readonly Family[], progress: Progress): Promise<HooksResult> {
+    const server = await this.ensureServer(families, progress);
+    return server ? server.list(ns, families) : bpftraceBackend.list(this.target, ns, families);
+  }
+
+  /** The running server for these families, started or replaced as needed; null: list one-shot. */
+  private async ensureServer(families: readonly Family[], progress: Progress): Promise<HookServer | null> {
     const sh = this.shared;
     if (sh.serverWhy === undefined) sh.serverWhy = process.env.NFSCOPE_HOOK_SERVER === '0' ? 'NFSCOPE_HOOK_SERVER=0' : await hookServerUnavailable(this.target, this.tracefs);
-    if (sh.serverWhy !== null) return bpftraceBackend.list(this.target, ns, families);
+    if (sh.serverWhy !== null) return null;
     // A server built for fewer families is replaced by one for all of them (the lab asks for ipv4 only).
     if (sh.server && (familyMask(families) & ~sh.server.serves) !== 0) {
       await sh.server.stop();
@@ -164,7 +179,7 @@ export class Run {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
       sh.server = await HookServer.start(this.target, sh.root, await this.session.tool('bpftrace'), await this.session.python(), sh.families);
     }
-    return sh.server.list(ns, families);
+    return sh.server;
   }
 
   /**

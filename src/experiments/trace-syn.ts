@@ -92,14 +92,17 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       }
     }
 
-    const cg = spec.callGraph ? await openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : null;
-
     const args = [String(spec.port), sb.serverInode];
     progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
-    const { tracer, lines } = await r.tracer(
-      program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
-      program ? 'conntrack tracer' : 'kfree_skb tracer',
-    );
+    // The function_graph set-up (reading available_filter_functions) runs while bpftrace compiles:
+    // seconds each under qemu TCG. Each registers its own undo as it starts.
+    const [{ tracer, lines }, cg] = await Promise.all([
+      r.tracer(
+        program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
+        program ? 'conntrack tracer' : 'kfree_skb tracer',
+      ),
+      spec.callGraph ? openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : Promise.resolve(null),
+    ]);
 
     if (hold) await hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);

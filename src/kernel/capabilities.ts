@@ -71,6 +71,10 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   const tracefsFiles = tracefs ? ((await target.listDir(tracefs)) ?? []) : [];
   const tracers = tracefs ? ((await target.readFile(`${tracefs}/available_tracers`)) ?? '').split(/\s+/) : [];
 
+  // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
+  // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
+  const infoP = target.which('bpftrace').then((p) => (p ? target.exec([p, '--info'], { timeoutMs: 15_000 }) : null));
+  const dbgP = findDebuginfo(target, kernel);
   const [bpftrace, traceCmd, drgn, nft, conntrack, iptables, qemu] = await Promise.all([
     version(target, ['bpftrace', '--version']),
     version(target, ['trace-cmd', '--version']),
@@ -124,9 +128,8 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     fix: VM_HINT,
   });
 
-  const kfunc = bpftrace.path
-    ? /kfunc:\s*yes/.test((await target.exec([bpftrace.path, '--info'], { timeoutMs: 15_000 })).stdout)
-    : false;
+  const info = await infoP;
+  const kfunc = bpftrace.path && info ? /kfunc:\s*yes/.test(info.stdout) : false;
   add({
     id: 'fentry', available: kfunc, detail: bpftrace.path ? `bpftrace --info: kfunc ${kfunc ? 'yes' : 'no'}` : 'bpftrace missing',
     disables: 'nothing nfscope needs (kprobes serve the same probe points)',
@@ -161,7 +164,7 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     fix: 'nftables 1.0.0+ and a kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK (Fedora from 6.7; not Debian 6.1); the bpftrace backend needs neither',
   });
 
-  const dbg = await findDebuginfo(target, kernel);
+  const dbg = await dbgP;
   add({
     id: 'debuginfo', available: dbg !== null, detail: dbg ?? `none of ${debuginfoCandidates(kernel).join(', ')}`,
     disables: 'drgn (it needs DWARF: MissingDebugInfoError without it)',
