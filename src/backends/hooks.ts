@@ -77,7 +77,7 @@ export const nftBackend: HooksBackend = {
   name: 'nft',
   async unavailable(target, kernel) {
     if (!(await target.which('nft'))) return 'nft is not installed (apt-get install nftables / dnf install nftables)';
-    const kc = await readKconfig(target, kernel);
+    const kc = await readKconfig(target, kernel, ['CONFIG_NETFILTER_NETLINK_HOOK']);
     const e = enabled(kc?.cfg ?? null, 'CONFIG_NETFILTER_NETLINK_HOOK');
     if (e === false) return 'the kernel lacks CONFIG_NETFILTER_NETLINK_HOOK: `nft list hooks` prints nothing';
     if (e === null) return 'kernel config unreadable: cannot tell whether `nft list hooks` works (CONFIG_NETFILTER_NETLINK_HOOK)';

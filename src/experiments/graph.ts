@@ -97,7 +97,13 @@ export async function openCallGraph(
     unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer (${fgraph.detail}); ${fgraph.fix}` });
     return null;
   }
-  const have = await availableFunctions(r.target, r.tracefs);
+  // Only the lines the choice below can use: the names it looks for, conntrack's module, and
+  // conntrack's functions where it is built in.
+  const hookFns = hooks.flatMap((h) => h.entries.map((e) => e.callback));
+  const have = await availableFunctions(r.target, r.tracefs, {
+    names: [...(userRoots ?? []), ...hookFns, 'nf_conntrack_in', ...FREE_PATH, ...CORE],
+    patterns: [CONNTRACK_BUILTIN.source, '\\[nf_conntrack\\]'],
+  });
   if (userRoots) {
     const missing = userRoots.filter((x) => !have.has(x));
     if (missing.length) throw new UsageError(`--root: not a traceable function on this kernel (not in available_filter_functions): ${missing.join(', ')}`);

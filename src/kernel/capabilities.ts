@@ -29,6 +29,9 @@ export interface Capabilities {
   tools: ToolInfo[];
 }
 
+/** Every option this probe reads. */
+const KCONFIG_USED = ['CONFIG_KPROBES', 'CONFIG_KPROBE_EVENTS', 'CONFIG_FUNCTION_GRAPH_TRACER', 'CONFIG_NF_CONNTRACK', 'CONFIG_NETFILTER_NETLINK_HOOK'];
+
 const VM_HINT = "run it on a full-featured kernel: 'nfscope ... --target qemu' (micro-VM) or the Fedora Vagrant VM";
 
 async function version(target: Target, argv: string[]): Promise<{ path: string | null; version: string | null }> {
@@ -62,7 +65,7 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   const [uid, mounts, kc, btf, proc] = await Promise.all([
     target.exec(['id', '-u']),
     target.readFile('/proc/mounts'),
-    readKconfig(target, kernel),
+    readKconfig(target, kernel, KCONFIG_USED),
     target.exists('/sys/kernel/btf/vmlinux'),
     target.listDir('/proc'),
   ]);

@@ -41,9 +41,26 @@ export function validFunctionName(name: string): boolean {
   return name.length <= 128 && FUNCTION_NAME.test(name);
 }
 
-/** available_filter_functions: name → module (null if built in). */
-export async function availableFunctions(target: Target, tracefs: string): Promise<Map<string, string | null>> {
-  const text = (await target.readFile(`${tracefs}/available_filter_functions`)) ?? '';
+/**
+ * available_filter_functions: name → module (null if built in). `only` picks
+ * lines in the target (grep -E; names are validated symbols, patterns are
+ * nfscope's own constants): the whole file is 50-80k lines, seconds to carry
+ * over the VM's agent under qemu TCG.
+ */
+export async function availableFunctions(
+  target: Target, tracefs: string, only?: { names: string[]; patterns: string[] },
+): Promise<Map<string, string | null>> {
+  let text: string;
+  if (only) {
+    const names = only.names.filter(validFunctionName);
+    const argv = ['grep', '-E', ...(names.length ? ['-e', `^(${names.join('|')})( |$)`] : []), ...only.patterns.flatMap((p) => ['-e', p]),
+      `${tracefs}/available_filter_functions`];
+    const r = await target.exec(argv, { timeoutMs: 60_000 });
+    if (r.exitCode !== 0 && r.exitCode !== 1) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    text = r.stdout;
+  } else {
+    text = (await target.readFile(`${tracefs}/available_filter_functions`)) ?? '';
+  }
   const out = new Map<string, string | null>();
   for (const line of text.split('\n')) {
     if (!line) continue;
