@@ -216,10 +216,11 @@ export function priorityTrick(r: TraceSynReport, port: number): Claim {
     },
     hooksEvidence(r),
   ];
-  if (r.drop?.ruleCounter) {
-    ev.push({ kind: 'counter', title: 'the drop rule\'s counter', text: `${r.drop.ruleCounter.rule}: ${r.drop.ruleCounter.packets} packet(s)`, shows: `the SYN was dropped (${r.drop.ruleCounter.packets} packet(s))` });
+  const counter = r.ruleCounter ?? r.drop?.ruleCounter ?? null;
+  if (counter) {
+    ev.push({ kind: 'counter', title: 'the drop rule\'s counter', text: `${counter.rule}: ${counter.packets} packet(s)`, shows: `the SYN was dropped (${counter.packets} packet(s))` });
   }
-  const dropped = (r.drop?.ruleCounter?.packets ?? 0) >= 1 || (r.drop?.count ?? 0) >= 1;
+  const dropped = (counter?.packets ?? 0) >= 1 || (r.drop?.count ?? 0) >= 1;
   const ok = Boolean(e && e.state === 'SYN_SENT' && e.flags.includes('UNREPLIED')) && dropped;
   return claim('priority-trick', port, ok ? 'confirmed' : 'refuted', ev);
 }
@@ -275,18 +276,49 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
     // Steps 2-4 are prepared at once (sandboxes, listings, and above all their bpftrace compiles,
     // 12-20 s each under qemu TCG, on every vCPU), then their packets go one step at a time:
     // each tracer filters on its own sandbox's netns, so none sees another's packets.
+    // The order that keeps the kernel safe: ftrace settings are never written while a bpftrace
+    // attaches kprobes (a 6.1 guest locked up when they were). So step 2 sets up function_graph
+    // before any tracer of the three starts, and its function_graph is switched on for the SYN
+    // only once all three tracers are attached.
     progress('steps 2-4: preparing their sandboxes and tracers at once; the packets go one step at a time');
     const [g2, g3, g4] = [gate(), gate(), gate()];
+    const [cgOpen, ready2, ready3, ready4] = [gate(), gate(), gate(), gate()];
+    const allReady = Promise.all([ready2.wait(), ready3.wait(), ready4.wait()]);
     const python = await session.python();
-    const plainP = traceSyn(session, { ...base, afterConfirm: false, callGraph: true }, (m) => progress(`  [2] ${m}`), g2.wait);
-    const lifeP = session.run(async (step) => {
-      const sb = await step.sandbox({ ...base, afterConfirm: false });
-      return lifetimes(session, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
-        (m) => progress(`  [3] ${m}`), async () => {
-          await r.target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
-        }, g3.wait);
+    const plainP = traceSyn(session, { ...base, afterConfirm: false, callGraph: true }, (m) => progress(`  [2] ${m}`), {
+      callGraphOpen: cgOpen.open,
+      hold: async () => {
+        ready2.open();
+        await g2.wait();
+        await allReady;
+      },
     });
-    const trickP = traceSyn(session, { ...base, firewall: 'nft', afterConfirm: true }, (m) => progress(`  [4] ${m}`), g4.wait);
+    const lifeP = (async () => {
+      await cgOpen.wait();
+      return session.run(async (step) => {
+        const sb = await step.sandbox({ ...base, afterConfirm: false });
+        return lifetimes(session, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
+          (m) => progress(`  [3] ${m}`), async () => {
+            await r.target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
+          }, async () => {
+            ready3.open();
+            await g3.wait();
+          });
+      });
+    })();
+    const trickP = (async () => {
+      await cgOpen.wait();
+      return traceSyn(session, { ...base, firewall: 'nft', afterConfirm: true, traced: false }, (m) => progress(`  [4] ${m}`), {
+        hold: async () => {
+          ready4.open();
+          await g4.wait();
+        },
+      });
+    })();
+    // A step that ends early (no kprobes: lifetimes refuses at once) attaches nothing any more.
+    void plainP.finally(() => { cgOpen.open(); ready2.open(); }).catch(() => {});
+    void lifeP.finally(ready3.open).catch(() => {});
+    void trickP.finally(ready4.open).catch(() => {});
     // Awaited in order below; a failure of a later one meanwhile must not go unhandled.
     for (const p of [byRuleP, plainP, lifeP, trickP]) p.catch(() => {});
     let byRule: Awaited<typeof byRuleP>;
@@ -314,7 +346,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
       trick = await trickP;
     } finally {
       // On a failure, the others run to their end (or fail) and undo their own changes.
-      for (const g of [g2, g3, g4]) g.open();
+      for (const g of [cgOpen, ready2, ready3, ready4, g2, g3, g4]) g.open();
       await Promise.allSettled([byRuleP, plainP, lifeP, trickP]);
     }
     const g = graphOfTraceSyn(plain);

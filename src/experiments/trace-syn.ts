@@ -31,6 +31,11 @@ export interface TraceSynSpec {
   inPlace?: boolean;
   /** Also function_graph around the same SYN (the lab): one sandbox, one tracer for both. */
   callGraph?: boolean;
+  /**
+   * false: no bpftrace at all, only the table and the rule counter (the lab's priority trick,
+   * whose claim reads nothing else: one compile fewer, 12-15 s under qemu TCG).
+   */
+  traced?: boolean;
 }
 
 export type Progress = (msg: string) => void;
@@ -46,12 +51,19 @@ async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{
   return drop ? { rule: drop.rule, packets: drop.packets } : null;
 }
 
-/**
- * `hold`, when given, is awaited once the tracer is attached and before the
- * SYN is sent: the lab prepares its experiments at once (bpftrace compiles
- * on every vCPU) and lets their packets go one at a time.
- */
-export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progress: Progress = () => {}, hold?: () => Promise<void>): Promise<TraceSynReport> {
+/** Points the lab orders its concurrent steps by (experiments/lab.ts). */
+export interface TraceSynPhases {
+  /** Called once function_graph is set up (or not wanted), before bpftrace starts. */
+  callGraphOpen?: () => void;
+  /**
+   * Awaited once the tracer is attached, before the SYN is sent: the lab
+   * prepares its steps at once (bpftrace compiles on every vCPU) and lets
+   * their packets go one at a time.
+   */
+  hold?: () => Promise<void>;
+}
+
+export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progress: Progress = () => {}, phases: TraceSynPhases = {}): Promise<TraceSynReport> {
   const session = await sessionFor(on, 'trace-syn');
   const { target, caps } = session;
   const bpftrace = await session.tool('bpftrace');
@@ -92,19 +104,28 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       }
     }
 
+    // function_graph first, bpftrace after: set_ftrace_filter and current_tracer written while
+    // bpftrace attached its kprobes locked up both vCPUs of a 6.1 guest (soft lockup, tee and
+    // bpftrace, under qemu TCG). Never the two at once.
+    const cg = spec.callGraph ? await openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : null;
+    phases.callGraphOpen?.();
+
     const args = [String(spec.port), sb.serverInode];
-    progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
-    // The function_graph set-up (reading available_filter_functions) runs while bpftrace compiles:
-    // seconds each under qemu TCG. Each registers its own undo as it starts.
-    const [{ tracer, lines }, cg] = await Promise.all([
-      r.tracer(
+    const traced = spec.traced !== false;
+    if (!traced) {
+      program = null;
+      const why = 'not traced in this run: it reads the conntrack table and the rule counter only';
+      unavailable.push({ observation: 'drop', reason: why }, ...(unavailable.some((u) => u.observation === 'callbacks') ? [] : [{ observation: 'callbacks', reason: why }]));
+    }
+    if (traced) progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
+    const { tracer, lines } = traced
+      ? await r.tracer(
         program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
         program ? 'conntrack tracer' : 'kfree_skb tracer',
-      ),
-      spec.callGraph ? openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : Promise.resolve(null),
-    ]);
+      )
+      : { tracer: null, lines: [] as string[] };
 
-    if (hold) await hold();
+    if (phases.hold) await phases.hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
     const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300', ...(cg ? [cg.fg.pidFile] : [])]);
     await cg?.fg.start();
@@ -117,18 +138,18 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     // means a broken sandbox, and the report will say no drop was seen).
     // The entry is freed just after the drop's tracepoint: a short grace for it.
     const t0 = Date.now();
-    while (lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
+    while (tracer && lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
     if (program) await sleep(300);
-    const traced = await tracer.stop();
-    cleanup.note(`tracer stopped: ${traced.stdout.split('\n').length} lines of output`);
-    await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel,
+    const out = tracer ? await tracer.stop() : { stdout: '', argv: [] as string[] };
+    if (tracer) cleanup.note(`tracer stopped: ${out.stdout.split('\n').length} lines of output`);
+    if (tracer) await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel,
       `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`,
-      { 'stdout.jsonl': traced.stdout }, {
-        argv: (program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : traced.argv).join(' '),
+      { 'stdout.jsonl': out.stdout }, {
+        argv: (program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : out.argv).join(' '),
         tool: 'bpftrace v0.17.0 (Debian 12)',
         setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
       });
-    const events = parseBpftraceJson(traced.stdout);
+    const events = parseBpftraceJson(out.stdout);
     const ct0 = program ? parseCtSyn(printfLines(events)) : null;
     const drops = ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;
     const lost = lostEvents(events);
@@ -169,6 +190,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       unconfirmed: ct0 ? unconfirmedLife(ct0) : null,
       hooks,
       unavailable,
+      ruleCounter,
       verdict: '',
     };
     if (spec.callGraph) {

@@ -73,6 +73,8 @@ export interface TraceSynReport {
   /** The server netns's hooks for the family, as registered during the run. */
   hooks: HookList[];
   unavailable: { observation: string; reason: string }[];
+  /** nfscope's DROP rule's counter after the SYN(s) (also in drop, when a drop was traced). */
+  ruleCounter?: { rule: string; packets: number } | null;
   /** Only when asked for (the lab): function_graph around the same SYN; null where the kernel has none. */
   callGraph?: {
     roots: string[];
