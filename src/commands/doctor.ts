@@ -6,6 +6,9 @@ import { COMPACT } from '../render/hooks-table.js';
 
 export const DOCTOR_SCHEMA_VERSION = 1;
 
+/** `nfscope doctor --json`. */
+export type DoctorReport = { schemaVersion: number; target: string } & Capabilities;
+
 export function renderDoctor(c: Capabilities): string {
   const out = [`kernel ${c.kernel}${c.root ? '' : ' (not root: most checks need root)'}`,
     `kernel config: ${c.kconfigSource ?? 'unreadable'}`, ''];
@@ -27,7 +30,8 @@ export async function runDoctor(o: { target?: string; kernel?: string; json?: bo
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { c, target } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => ({ c: await probeCapabilities(t), target: t.name }));
   if (o.json) {
-    process.stdout.write(JSON.stringify({ schemaVersion: DOCTOR_SCHEMA_VERSION, target, ...c }, null, 2) + '\n');
+    const report: DoctorReport = { schemaVersion: DOCTOR_SCHEMA_VERSION, target, ...c };
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   } else {
     process.stdout.write(renderDoctor(c) + '\n');
   }

@@ -1,6 +1,6 @@
 import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
-import { BACKENDS, FAMILIES, HOOKS_SCHEMA_VERSION, type Backend, type Family, type HooksReport } from '../model/hooks.js';
+import { BACKENDS, FAMILIES, HOOKS_SCHEMA_VERSION, type Backend, type Family, type HooksAllReport, type HooksReport } from '../model/hooks.js';
 import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tools/netns.js';
 import { withTarget } from '../targets/index.js';
 import type { Target } from '../targets/target.js';
@@ -63,7 +63,7 @@ export async function runHooks(o: HooksOptions): Promise<void> {
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
   if (o.json) {
-    const out = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0];
+    const out: HooksAllReport | HooksReport = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0]!;
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return;
   }

@@ -1,21 +1,14 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
-import { NF_PRI_LAST } from '../tools/firewall.js';
 import { inNetns } from '../tools/netns.js';
-import { findPath } from '../model/call-tree.js';
-import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type GraphReport } from '../model/graph.js';
-import { LAB_SCHEMA_VERSION, type Claim, type Evidence, type LabReport } from '../model/lab.js';
-import { callbackLines } from '../render/callbacks.js';
+import { LAB_SCHEMA_VERSION, type LabReport } from '../model/lab.js';
+import { judgeLab, type LabInputs } from '../model/lab-claims.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
 import type { TraceSynReport } from '../model/trace-syn.js';
-import type { HookList } from '../model/hooks.js';
-import { judgeRegistration, type RegistrationObservation } from '../model/registration.js';
 import { captureRegistration, registrationByModule, registrationByRule } from './registration.js';
-import { renderHookLists } from '../render/hooks-table.js';
-import { renderCallTree } from '../render/call-tree.js';
-import { renderLifetimes } from '../render/lifetimes.js';
 import type { Target } from '../targets/target.js';
 import { lifetimes } from './lifetimes.js';
 import { Session } from './session.js';
+import { captureFixture } from '../lib/fixture-capture.js';
 import { traceSyn } from './trace-syn.js';
 
 export interface LabSpec {
@@ -26,232 +19,11 @@ export interface LabSpec {
 
 export type LabProgress = (step: string) => void;
 
-const CLAIMS: Record<Claim['id'], string> = {
-  'conntrack-registers-lazily':
-    'Conntrack is only called when something needs it: with no rule that needs it, a netns has no conntrack hooks and a live connection leaves no entry; a rule that needs conntrack registers the hooks, and the connection then appears, picked up mid-flow. Loading nf_conntrack with enable_hooks=1 registers them at once.',
-  'where-conntrack-sits':
-    'Conntrack sits on netfilter hooks: its callback runs at PRE_ROUTING, before the filter, and its confirm callback runs last at LOCAL_IN (priority INT_MAX), after the filter.',
-  'conntrack-saw-the-syn': 'Conntrack saw the dropped SYN: its PRE_ROUTING callback ran for it.',
-  'entry-created-and-discarded':
-    'Conntrack created an entry for the SYN and threw it away: allocated unconfirmed (nf_conntrack_in → init_conntrack → __nf_conntrack_alloc), freed with the dropped skb, never in the table.',
-  'priority-trick':
-    'The priority trick: a drop chain at INT_MAX registered before conntrack makes confirm run first, and the dropped SYN\'s flow appears in conntrack -L as SYN_SENT [UNREPLIED].',
-};
-
-/** What a student types to see each claim by hand (names are theirs to choose). */
-export function explainCommands(id: Claim['id'], port: number): string[] {
-  const ns = 'ip netns exec lab-s';
-  switch (id) {
-    case 'conntrack-registers-lazily':
-      return [
-        'ip netns add lab-s   # and a veth to a client netns, with a long-lived TCP connection through it',
-        'nfscope hooks --netns lab-s --family ipv4        # no conntrack entry (ct *)',
-        'ip netns exec lab-s conntrack -L                  # no flow for the connection',
-        'ip netns exec lab-s iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT',
-        'nfscope hooks --netns lab-s --family ipv4        # conntrack\'s callbacks are registered now',
-        'ip netns exec lab-s conntrack -L                  # the running connection appears, ESTABLISHED',
-        'modprobe -r nf_conntrack && modprobe nf_conntrack enable_hooks=1   # where conntrack is a module: hooks in every netns',
-      ];
-    case 'where-conntrack-sits':
-      return [
-        'ip netns add lab-s',
-        `${ns} iptables -A INPUT -p tcp --dport ${port} -j DROP`,
-        `${ns} iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT   # conntrack registers its hooks now`,
-        'nfscope hooks --netns lab-s --family ipv4        # or: ip netns exec lab-s nft list hooks (nftables 1.0+, CONFIG_NETFILTER_NETLINK_HOOK)',
-      ];
-    case 'conntrack-saw-the-syn':
-      return [
-        `bpftrace -e 'kprobe:ipv4_conntrack_in { $skb = (struct sk_buff *)arg1; $th = $skb->head + $skb->transport_header; if (bswap(*(uint16 *)($th + 2)) == ${port}) { printf("%s saw it\\n", func); } }'`,
-        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1   # in another terminal`,
-      ];
-    case 'entry-created-and-discarded':
-      return [
-        'cd /sys/kernel/tracing && echo ipv4_conntrack_in kfree_skb_reason > set_graph_function && echo function_graph > current_tracer',
-        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1`,
-        'cat trace | grep -A3 init_conntrack; echo nop > current_tracer; echo > set_graph_function',
-        `bpftrace -e 'kprobe:nf_conntrack_free { printf("%lx status %x\\n%s\\n", arg0, ((struct nf_conn *)arg0)->status, kstack); }'`,
-        `${ns} conntrack -L -p tcp --dport ${port}     # nothing: the entry was never confirmed`,
-        `nfscope lifetimes --port ${port} --duration 10`,
-      ];
-    case 'priority-trick':
-      return [
-        'ip netns add lab-t',
-        `ip netns exec lab-t nft 'add table ip t; add chain ip t in { type filter hook input priority ${NF_PRI_LAST}; }; add rule ip t in tcp dport ${port} counter drop'`,
-        `ip netns exec lab-t iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT   # conntrack's confirm registers after the drop chain`,
-        `ip netns exec lab-c python3 scripts/net/syn.py <address in lab-t> ${port} 1`,
-        `ip netns exec lab-t conntrack -L -p tcp --dport ${port}     # SYN_SENT [UNREPLIED], and the drop counter reads 1`,
-      ];
-  }
-}
-
-function claim(id: Claim['id'], port: number, status: Claim['status'], evidence: Evidence[], reason?: string): Claim {
-  return { id, claim: CLAIMS[id], status, evidence, ...(reason ? { reason } : {}), commands: explainCommands(id, port) };
-}
-
-const hooksEvidence = (r: TraceSynReport): Evidence => ({
-  kind: 'hooks',
-  title: `hooks of the server netns (${r.family}), in invocation order`,
-  text: renderHookLists(r.hooks).join('\n').trim(),
-  shows: 'the conntrack entries (ct *) and where the filter sits between them',
-});
-
-/** Claim 0 (the article's opening), from the registration step. */
-export function conntrackRegistersLazily(o: RegistrationObservation, port: number): Claim {
-  const v = judgeRegistration(o);
-  if (v.status === 'not-observable') return claim('conntrack-registers-lazily', port, 'not-observable', [], v.reason);
-  const listing = (hooks: HookList[]) => renderHookLists(hooks).join('\n').trim() || '(no netfilter hook registered in the netns)';
-  const ev: Evidence[] = [
-    { kind: 'hooks', title: 'hooks of a fresh netns with a TCP connection through it, no rule', text: listing(o.byRule.hooksBefore), shows: v.facts[0]! },
-    { kind: 'hooks', title: `the same netns after \`${o.byRule.rule}\``, text: listing(o.byRule.hooksAfter), shows: v.facts[1]! },
-  ];
-  if (o.byModule.status === 'observed') {
-    ev.push({ kind: 'hooks', title: `a fresh netns with no rule, after \`${o.byModule.command}\``, text: listing(o.byModule.hooks), shows: v.facts[2]! });
-  }
-  return claim('conntrack-registers-lazily', port, v.status, ev, o.byModule.status === 'observed' ? undefined : `(${v.facts[2]})`);
-}
-
-/** Claim 1, from the hook listing of the server netns. */
-export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
-  if (r.hooks.length === 0) {
-    const why = r.unavailable.find((u) => u.observation === 'hooks')?.reason ?? 'the hook listing is empty';
-    return claim('where-conntrack-sits', port, 'not-observable', [], why);
-  }
-  const pre = r.hooks.find((h) => h.hook === 'PRE_ROUTING')?.entries ?? [];
-  const inp = r.hooks.find((h) => h.hook === 'LOCAL_IN')?.entries ?? [];
-  const ctPre = pre.find((e) => e.conntrack && e.owner === 'conntrack');
-  const filterIdx = inp.findIndex((e) => ['iptables', 'ip6tables', 'nftables'].includes(e.owner));
-  const confirmIdx = inp.findIndex((e) => e.conntrack && /confirm/.test(e.callback));
-  const ok = Boolean(ctPre) && filterIdx >= 0 && confirmIdx > filterIdx && inp[confirmIdx]!.priority === NF_PRI_LAST;
-  const ev: Evidence = {
-    ...hooksEvidence(r),
-    shows: ok
-      ? `PRE_ROUTING: ${ctPre!.callback} at ${ctPre!.priority}; LOCAL_IN: the filter (${inp[filterIdx]!.callback}, ${inp[filterIdx]!.priority}) runs before ${inp[confirmIdx]!.callback} (${inp[confirmIdx]!.priority})`
-      : `PRE_ROUTING conntrack callback: ${ctPre?.callback ?? 'none'}; LOCAL_IN filter at position ${filterIdx}, confirm at position ${confirmIdx}`,
-  };
-  return claim('where-conntrack-sits', port, ok ? 'confirmed' : 'refuted', [ev]);
-}
-
-/** Claim 2, from the callback hits (kprobes). */
-export function conntrackSawTheSyn(r: TraceSynReport, port: number): Claim {
-  const why = r.unavailable.find((u) => u.observation === 'callbacks');
-  if (why) return claim('conntrack-saw-the-syn', port, 'not-observable', [], why.reason);
-  const pre = r.callbacks.filter((c) => c.hook === 'PRE_ROUTING' && c.conntrack && c.hits > 0);
-  const dropper = r.callbacks.find((c) => c.dropped);
-  const ev: Evidence = {
-    kind: 'callbacks',
-    title: 'netfilter callbacks that ran for the SYN, in order, with their verdicts (kprobes and kretprobes, filtered in the kernel on TCP, port and SYN; * = conntrack)',
-    text: callbackLines(r.callbacks).join('\n') || '(none)',
-    shows: (pre.length
-      ? `${pre.map((c) => `${c.callback} (${c.verdict ?? 'verdict not seen'})`).join(', ')} ran at PRE_ROUTING for the ${r.synsSent} SYN(s) sent`
-      : 'no conntrack callback ran at PRE_ROUTING') + (dropper ? `; ${dropper.callback} at ${dropper.hook} dropped it (returned ${dropper.verdict ?? '?'})` : ''),
-  };
-  return claim('conntrack-saw-the-syn', port, pre.length ? 'confirmed' : 'refuted', [ev]);
-}
-
-/** Claim 3, from the unconfirmed entry's life, the table, the call tree and the lifetimes run. */
-export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | null, life: LifetimesReport | null, lifeWhy: string | null, port: number): Claim {
-  const ev: Evidence[] = [];
-  ev.push({
-    kind: 'conntrack',
-    title: `conntrack -L in the server netns, flows to port ${port}`,
-    text: r.conntrackEntry ? `${r.conntrackEntry.state ?? ''} ${r.conntrackEntry.original} ${r.conntrackEntry.flags.map((f) => `[${f}]`).join(' ')}` : '(no flow)',
-    shows: r.conntrackEntries === 0 ? 'no flow for the dropped SYN: the table never held it' : `${r.conntrackEntries} flow(s): the entry reached the table`,
-  });
-  if (r.drop) {
-    ev.push({
-      kind: 'drop',
-      title: `the drop (skb:kfree_skb): ${r.drop.reason} at ${r.drop.hook ?? '?'} via ${r.drop.callback ?? '?'}`,
-      text: r.drop.stack.slice(0, 14).join('\n'),
-      shows: `dropped by ${r.drop.callback ?? '?'} at ${r.drop.hook ?? '?'} (priority ${r.drop.priority ?? '?'}), reason ${r.drop.reason}`,
-    });
-  }
-  const path = g ? findPath(g.callTrees.map((t) => t.tree), ALLOC_PATH) : null;
-  if (g && g.callTrees.length) {
-    ev.push({
-      kind: 'call-tree',
-      title: `function_graph rooted at ${g.roots.join(', ')} (» marks the allocation path)`,
-      text: renderCallTree(g.callTrees.map((t) => t.tree), { mark: new Set(path ?? []), maxDepth: 5 }),
-      shows: path ? `${path.map((n) => n.fn).join(' → ')}: the entry is allocated while the SYN is in conntrack's callback` : 'the allocation path is not in the call trees',
-    });
-  }
-  const u = r.unconfirmed;
-  if (u) {
-    ev.push({
-      kind: 'stack',
-      title: 'the entry\'s free (kprobe nf_conntrack_free), IPS_CONFIRMED clear',
-      text: u.destroyStack.slice(0, 14).join('\n'),
-      shows: `allocated ${u.allocated}, confirmed ${u.confirmed}, freed unconfirmed ${u.freedUnconfirmed}${u.lifetimeUs ? `, lived ${u.lifetimeUs.min}-${u.lifetimeUs.max} us` : ''}`,
-    });
-  }
-  if (life) {
-    ev.push({
-      kind: 'lifetimes',
-      title: `lifetimes of every entry during a burst of SYNs to port ${port}`,
-      text: renderLifetimes(life),
-      shows: `${life.counts.allocated} allocated, ${life.counts.freedUnconfirmed} freed unconfirmed, ${life.counts.confirmed} confirmed`,
-    });
-  }
-  if (!u) {
-    const why = r.unavailable.find((x) => x.observation === 'unconfirmed')?.reason ?? lifeWhy ?? 'no kprobes';
-    return claim('entry-created-and-discarded', port, 'not-observable', ev, why);
-  }
-  const lifeOk = !life || (life.counts.freedUnconfirmed > 0 && life.counts.confirmed === 0);
-  const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (g?.tracer ? path !== null : true) && lifeOk;
-  return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
-    [
-      !g?.tracer && g ? `(the call tree was not observed: ${g.unavailable.find((x) => x.observation === 'call-graph')?.reason ?? 'no function_graph'})` : '',
-      !life && lifeWhy ? `(the lifetimes of a burst were not observed: ${lifeWhy})` : '',
-    ].filter(Boolean).join(' ') || undefined);
-}
-
-/** Claim 4, from the --after-confirm run. */
-export function priorityTrick(r: TraceSynReport, port: number): Claim {
-  const e = r.conntrackEntry;
-  const ev: Evidence[] = [
-    {
-      kind: 'conntrack',
-      title: `conntrack -L after the SYN, drop chain at ${NF_PRI_LAST} registered before conntrack`,
-      text: e ? `${e.state ?? ''} ${e.original} ${e.flags.map((f) => `[${f}]`).join(' ')}` : '(no flow)',
-      shows: e ? `the flow is in the table as ${e.state} ${e.flags.map((f) => `[${f}]`).join(' ')}` : 'no flow in the table',
-    },
-    hooksEvidence(r),
-  ];
-  const counter = r.ruleCounter ?? r.drop?.ruleCounter ?? null;
-  if (counter) {
-    ev.push({ kind: 'counter', title: 'the drop rule\'s counter', text: `${counter.rule}: ${counter.packets} packet(s)`, shows: `the SYN was dropped (${counter.packets} packet(s))` });
-  }
-  const dropped = (counter?.packets ?? 0) >= 1 || (r.drop?.count ?? 0) >= 1;
-  const ok = Boolean(e && e.state === 'SYN_SENT' && e.flags.includes('UNREPLIED')) && dropped;
-  return claim('priority-trick', port, ok ? 'confirmed' : 'refuted', ev);
-}
-
 /** A promise the lab opens when a step's packets may go. */
 function gate(): { open: () => void; wait: () => Promise<void> } {
   let open!: () => void;
   const p = new Promise<void>((res) => (open = res));
   return { open, wait: () => p };
-}
-
-/** The call tree of claim 3, from the function_graph run around trace-syn's own SYN. */
-export function graphOfTraceSyn(r: TraceSynReport): GraphReport | null {
-  if (r.callGraph === undefined) return null;
-  const why = r.unavailable.filter((u) => u.observation === 'call-graph');
-  const cg = r.callGraph;
-  return {
-    schemaVersion: GRAPH_SCHEMA_VERSION,
-    kernel: r.kernel,
-    target: r.target,
-    family: r.family,
-    port: r.port,
-    firewall: r.firewall,
-    roots: cg?.roots ?? [],
-    tracer: cg?.tracer ?? null,
-    callTrees: cg?.callTrees ?? [],
-    allocPath: cg?.allocPath ?? null,
-    stats: cg?.stats ?? null,
-    dropStacks: null,
-    unavailable: why,
-  };
 }
 
 /**
@@ -349,20 +121,22 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
       for (const g of [cgOpen, ready2, ready3, ready4, g2, g3, g4]) g.open();
       await Promise.allSettled([byRuleP, plainP, lifeP, trickP]);
     }
-    const g = graphOfTraceSyn(plain);
+    const inputs: LabInputs = { port: spec.port, registration: { byRule, byModule }, plain, life, lifeWhy, trick };
+    // NFSCOPE_CAPTURE_DIR: the judges' inputs, as observed, for fixture-in tests of model/lab-claims.ts.
+    await captureFixture('lab', plain.kernel, 'inputs', {
+      'inputs.json': JSON.stringify(inputs, null, 2) + '\n',
+    }, {
+      argv: `nfscope lab --target ${target.name} --port ${spec.port} --burst ${spec.burst}`,
+      tool: 'nfscope lab: the reports of its steps (trace-syn with function_graph, lifetimes, trace-syn --after-confirm untraced) and the registration observation',
+      setup: 'the lab\'s own sandboxes',
+    });
 
     return {
       schemaVersion: LAB_SCHEMA_VERSION,
       kernel: plain.kernel,
       target: target.name,
       port: spec.port,
-      claims: [
-        conntrackRegistersLazily({ byRule, byModule }, spec.port),
-        whereConntrackSits(plain, spec.port),
-        conntrackSawTheSyn(plain, spec.port),
-        entryCreatedAndDiscarded(plain, g, life, lifeWhy, spec.port),
-        priorityTrick(trick, spec.port),
-      ],
+      claims: judgeLab(inputs),
       pipeline: { hooks: plain.hooks, dropAt: plain.drop ? { hook: plain.drop.hook, priority: plain.drop.priority, callback: plain.drop.callback } : null },
     };
   });

@@ -2,6 +2,9 @@
 
 export const HOOKS_SCHEMA_VERSION = 1;
 
+/** NF_IP_PRI_LAST (include/uapi/linux/netfilter_ipv4.h): where conntrack's confirm runs. */
+export const NF_PRI_LAST = 2147483647;
+
 export const FAMILIES = ['ipv4', 'ipv6', 'arp', 'bridge', 'netdev'] as const;
 export type Family = (typeof FAMILIES)[number];
 
@@ -61,6 +64,12 @@ export interface HooksReport {
   backend: Backend;
   hooks: HookList[];
   warnings: string[];
+}
+
+/** `nfscope hooks --all-netns --json`: one report per namespace. */
+export interface HooksAllReport {
+  schemaVersion: number;
+  reports: HooksReport[];
 }
 
 export const BACKENDS = ['bpftrace', 'drgn', 'nft'] as const;

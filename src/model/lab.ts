@@ -1,21 +1,33 @@
 import type { HookList } from './hooks.js';
+import type { CallNode } from './call-tree.js';
+import type { LifetimesReport } from './lifetimes.js';
+import type { CallbackHit } from './trace-syn.js';
 
-/** 2: the registration claim comes first (five claims, the article's order). */
-export const LAB_SCHEMA_VERSION = 2;
+/**
+ * 2: the registration claim comes first (five claims, the article's order).
+ * 3: evidence is data (hook lists, callbacks, trees, frames), not rendered text.
+ */
+export const LAB_SCHEMA_VERSION = 3;
 
 export const CLAIM_IDS = ['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick'] as const;
 export type ClaimId = (typeof CLAIM_IDS)[number];
 export type ClaimStatus = 'confirmed' | 'refuted' | 'not-observable';
 
-export interface Evidence {
-  /** hooks | callbacks | call-tree | stack | conntrack | lifetimes | drop | counter */
-  kind: string;
-  title: string;
-  /** The evidence as a person reads it (a table, a tree, a stack). */
-  text: string;
-  /** A line stating what this evidence shows for the claim. */
-  shows: string;
-}
+/**
+ * What a claim rests on, as data: render/lab.ts makes the tables, trees and
+ * stacks a person reads (text, Markdown, HTML) from it.
+ */
+export type Evidence = { title: string; /** A line stating what this evidence shows for the claim. */ shows: string } & (
+  | { kind: 'hooks'; hooks: HookList[] }
+  | { kind: 'callbacks'; callbacks: CallbackHit[] }
+  /** function_graph trees; `mark` is the path the claim is about (function names, outermost first). */
+  | { kind: 'call-tree'; trees: CallNode[]; mark: string[]; maxDepth: number }
+  /** A kernel stack, innermost frame first, as bpftrace printed it. */
+  | { kind: 'drop' | 'stack'; frames: string[] }
+  /** Lines as a tool printed them (conntrack -L, a rule counter). */
+  | { kind: 'conntrack' | 'counter'; lines: string[] }
+  | { kind: 'lifetimes'; lifetimes: LifetimesReport }
+);
 
 export interface Claim {
   id: ClaimId;

@@ -1,5 +1,6 @@
 import type { HookList } from '../model/hooks.js';
 import type { Claim, LabReport } from '../model/lab.js';
+import { evidenceText } from './evidence.js';
 
 const MARK: Record<Claim['status'], string> = { confirmed: '✔ confirmed', refuted: '✘ refuted', 'not-observable': '– not observable here' };
 const TITLE: Record<Claim['id'], string> = {
@@ -18,7 +19,7 @@ export function renderLabText(r: LabReport, o: { explain?: boolean } = {}): stri
     out.push(`   Claim: ${c.claim}`);
     for (const e of c.evidence) {
       out.push(`   Evidence: ${e.title}`);
-      out.push(...e.text.split('\n').map((l) => `     ${l}`));
+      out.push(...evidenceText(e).split('\n').map((l) => `     ${l}`));
       out.push(`   → ${e.shows}`);
     }
     out.push(`   ${MARK[c.status]}${c.reason ? `: ${c.reason}` : ''}`);
@@ -42,7 +43,7 @@ export function renderLabMarkdown(r: LabReport): string {
   ];
   r.claims.forEach((c, i) => {
     out.push(`## ${i + 1}. ${TITLE[c.id]}`, '', `**Claim.** ${c.claim}`, '', `**Status: ${c.status}.**${c.reason ? ` ${c.reason}` : ''}`, '');
-    for (const e of c.evidence) out.push(`**Evidence: ${e.title}.** ${e.shows}.`, '', '```', e.text, '```', '');
+    for (const e of c.evidence) out.push(`**Evidence: ${e.title}.** ${e.shows}.`, '', '```', evidenceText(e), '```', '');
     out.push('Run it by hand:', '', '```sh', ...c.commands, '```', '');
   });
   return out.join('\n');
@@ -109,7 +110,7 @@ export function renderLabHtml(r: LabReport): string {
     body.push(`<section id="${c.id}"><h2>${i + 1}. ${esc(TITLE[c.id])} ${badge(c.status)}</h2>`);
     body.push(`<p class="claim"><b>Claim.</b> ${esc(c.claim)}</p>`);
     if (c.reason) body.push(`<p class="reason"><b>${c.status === 'not-observable' ? 'Not observable here' : 'Note'}:</b> ${esc(c.reason)}</p>`);
-    for (const e of c.evidence) body.push(`<h3>${esc(e.title)}</h3><p>${esc(e.shows)}.</p><pre>${esc(e.text)}</pre>`);
+    for (const e of c.evidence) body.push(`<h3>${esc(e.title)}</h3><p>${esc(e.shows)}.</p><pre>${esc(evidenceText(e))}</pre>`);
     body.push(`<details><summary>Run it by hand</summary><pre>${c.commands.map((x) => `$ ${esc(x)}`).join('\n')}</pre></details></section>`);
   });
   return `<!doctype html>

@@ -5,7 +5,9 @@
 export type Firewall = 'iptables' | 'nft';
 export type IpFamily = 'ipv4' | 'ipv6';
 
-export const NF_PRI_LAST = 2147483647;
+import { NF_PRI_LAST } from '../model/hooks.js';
+
+export { NF_PRI_LAST };
 
 const ipt = (f: IpFamily) => (f === 'ipv4' ? 'iptables' : 'ip6tables');
 

@@ -34,7 +34,7 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
     expect(byId['conntrack-registers-lazily'].evidence[2].title).toMatch(/enable_hooks=1/);
     // The progress reads as steps (stderr), with the VM boot first.
     expect(r.stderr).toMatch(/booting[\s\S]*step 1\/4[\s\S]*step 2\/4[\s\S]*step 3\/4[\s\S]*step 4\/4/);
-    // One session: one listing server for the lab's seven hook listings (the module reload moved
+    // One session: one listing server for the lab's five hook listings (the module reload moved
     // nf_conntrack, which the server names afresh after each listing rather than restarting).
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
     expect(r.stderr.match(/listing the server netns hooks/g)?.length).toBeGreaterThanOrEqual(5);

@@ -1,0 +1,74 @@
+#!/usr/bin/env node
+// capture/bpf-examples.mjs - bpf/NAME_example.txt for every program, as
+// bpftrace's own tools ship them: what the program shows, then a real run.
+// The runs are nfscope's captured fixtures (test/fixtures/<tool>/<kernel>/<case>/,
+// each with the argv, bpftrace version, kernel and set-up beside it); the
+// output quoted is their printf text, verbatim, cut to the first lines.
+// test/unit/bpf-examples.test.ts checks that each example's output is still
+// in the fixture it names. Usage: node scripts/capture/bpf-examples.mjs
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const EXAMPLES = [
+  {
+    program: 'nf_hooks', fixture: 'test/fixtures/bpftrace/6.1.0-56-amd64/conntrack-nft', lines: 40,
+    intro: 'nf_hooks.bt lists the netfilter hook entries of the netns it runs in, per family and hook, in the\norder the kernel calls them (N: the netns inode; S: a hook slot and its entry count; E: an entry\'s\npriority and callback). Here a server netns with an nftables DROP rule and a rule that needs\nconntrack, on Debian\'s 6.1 in nfscope\'s micro-VM: conntrack\'s callbacks surround the filter.',
+  },
+  {
+    program: 'kfree_skb_syn', fixture: 'test/fixtures/kfree_skb_syn/6.18.44-fc-v657/ipv4-iptables-count2', lines: 40,
+    intro: 'kfree_skb_syn.bt reports each drop of a TCP SYN to one port in one netns (skb:kfree_skb): the\ntime, the drop reason (a number, named from the tracepoint\'s format file by nfscope), where it\nwas freed, and the kernel stack. Here two SYNs dropped by an iptables rule, on a 6.18 host:\nnf_hook_slow in the stack names the netfilter hook.',
+  },
+  {
+    program: 'ct_syn', fixture: 'test/fixtures/ct_syn/6.1.0-56-amd64/ipv4-iptables-count1', lines: 100,
+    intro: 'ct_syn.bt (a template: nfscope fills in the callbacks the kernel registered) follows one SYN\nthrough netfilter: C a callback saw it (hook number 0 PRE_ROUTING, 1 LOCAL_IN), R what it\nreturned (1 ACCEPT, 0 DROP, 2 STOLEN), A conntrack allocated an entry for it, K the drop, X the\nentry freed (status 0: IPS_CONFIRMED clear; then its lifetime in ns). Here on Debian\'s 6.1:\nconntrack allocated an entry at PRE_ROUTING; at LOCAL_IN nf_tables dropped the SYN itself (K inside\nnft_do_chain, so nft_do_chain_ipv4 returns STOLEN), and the entry was freed with it, never confirmed.',
+  },
+  {
+    program: 'ct_life', fixture: 'test/fixtures/ct_life/6.1.0-56-amd64/burst-200syn-100connect', lines: 60,
+    intro: 'ct_life.bt (a template: kprobes or fentry) follows every conntrack entry allocated while it\nruns and accounts for each (confirmed, freed unconfirmed, freed confirmed, alive), in the\nkernel. Its maps are printed at exit. Here 200 SYNs to a dropped port and 100 connections to an\nopen one, on Debian\'s 6.1 in nfscope\'s micro-VM.',
+  },
+];
+
+/** The printf text and the maps of a bpftrace -f json capture, as bpftrace would have printed them. */
+export function outputLines(jsonl) {
+  const out = [];
+  for (const line of jsonl.split('\n')) {
+    if (!line.trim()) continue;
+    const ev = JSON.parse(line);
+    if (ev.type === 'printf') out.push(...String(ev.data).replace(/\n$/, '').split('\n'));
+    else if (ev.type === 'map' || ev.type === 'hist') out.push(`${JSON.stringify(ev.data)}`);
+    else if (ev.type === 'attached_probes') out.push(`Attaching ${ev.data.probes} probes...`);
+  }
+  return out;
+}
+
+export function example(e) {
+  const meta = JSON.parse(readFileSync(join(root, e.fixture, 'meta.json'), 'utf8'));
+  const lines = outputLines(readFileSync(join(root, e.fixture, 'stdout.jsonl'), 'utf8'));
+  const shown = lines.slice(0, e.lines);
+  return [
+    `Demonstrations of ${e.program}.bt, nfscope's bpftrace program.`,
+    '',
+    e.intro,
+    '',
+    `Run:     ${meta.argv}`,
+    `Kernel:  ${meta.kernel}`,
+    `Tool:    ${meta.tool}`,
+    `Set-up:  ${meta.setup}`,
+    `Source:  ${e.fixture} (a captured run, used as a parser fixture; JSON events shown as text)`,
+    '',
+    ...shown.map((l) => `  ${l}`),
+    ...(lines.length > shown.length ? [`  [... ${lines.length - shown.length} more lines]`] : []),
+    '',
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const e of EXAMPLES) {
+    const file = join(root, 'bpf', `${e.program}_example.txt`);
+    writeFileSync(file, example(e));
+    console.log(`wrote ${file}`);
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * bpf/ contracts on this machine's kernel: every program, filled as nfscope
+ * fills it here, compiles (bpftrace --emit-elf: no load, no attach). Those
+ * that need kprobes or fentry are left out where the kernel has neither, and
+ * the micro-VM test compiles them on Debian's kernels (bpf-compile.vm).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { leftovers } from '../helpers/sys.js';
+import { compileAll } from '../helpers/bpf-compile.js';
+import { LocalTarget } from '../../src/targets/local.js';
+
+afterEach(async () => {
+  expect(await leftovers()).toEqual([]);
+});
+
+describe('bpf/ compiles on the host kernel', () => {
+  it('every program nfscope would run here', { timeout: 300_000 }, async () => {
+    const results = await compileAll(new LocalTarget());
+    expect(results.length).toBeGreaterThanOrEqual(4);
+    expect(results.filter((r) => r.exitCode !== 0).map((r) => `${r.name}: ${r.error || `exit ${r.exitCode}`}`)).toEqual([]);
+  });
+});

@@ -1,0 +1,61 @@
+/**
+ * Every bpftrace program nfscope runs, filled as nfscope fills it for the
+ * target's kernel, compiled with `bpftrace --emit-elf` (a dry run: parse,
+ * semantic checks, codegen; nothing is loaded or attached). The fills come
+ * from the kernel under test: chain symbols from its kallsyms, ct_syn's
+ * callbacks from a real hook listing of a sandbox with nfscope's rules.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from './sys.js';
+import type { Target } from '../../src/targets/target.js';
+import { Session } from '../../src/experiments/session.js';
+import { chainProbe, fillNfHooks } from '../../src/kernel/nft-chains.js';
+import { hookServerProgram } from '../../src/kernel/hook-server-program.js';
+import { chooseProbes, ctSynProgram } from '../../src/experiments/ct-probes.js';
+import { ctLifeProgram } from '../../src/experiments/lifetimes.js';
+
+export interface Compiled {
+  name: string;
+  exitCode: number | null;
+  error: string;
+}
+
+export async function compileAll(target: Target): Promise<Compiled[]> {
+  const session = await Session.open(target, 'the compile check');
+  const bpftrace = await session.tool('bpftrace');
+  return session.run(async (r) => {
+    const dir = (await target.exec(['mktemp', '-d', '/run/nfscope-compile.XXXXXX'])).stdout.trim();
+    r.cleanup.push(`rm -r ${dir}`, async () => {
+      await target.exec(['rm', '-r', '--', dir]);
+    });
+    const template = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const programs: [string, string, string[]][] = [
+      ['nf_hooks.bt', template, ['31']],
+      ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template), []],
+      ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1), []],
+      ['kfree_skb_syn.bt', readFileSync(join(ROOT, 'bpf/kfree_skb_syn.bt'), 'utf8'), ['2571', '1']],
+    ];
+    const probe = await chainProbe(target);
+    if ('symbols' in probe) {
+      programs.push(['nf_hooks.bt with chain names', fillNfHooks(template, probe.symbols), ['31']]);
+      programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(fillNfHooks(template, probe.symbols)), []]);
+    }
+    if (session.cap('kprobes').available) {
+      // ct_syn's callbacks: the ones this kernel registered for nfscope's sandbox, as trace-syn picks them.
+      const sb = await r.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
+      const hooks = await r.serverHooks(sb, 'ipv4', [], () => {});
+      const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
+      programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
+      programs.push(['ct_life.bt (kprobes)', await ctLifeProgram('kprobe'), ['2571', '0']]);
+    }
+    if (session.cap('fentry').available) programs.push(['ct_life.bt (fentry)', await ctLifeProgram('fentry'), ['2571', '0']]);
+    const out: Compiled[] = [];
+    for (const [i, [name, text, args]] of programs.entries()) {
+      const res = await target.exec([bpftrace, '--emit-elf', `${dir}/${i}.elf`, '-e', text, ...args], { timeoutMs: 180_000 });
+      const error = res.stderr.split('\n').filter((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l)).join('\n');
+      out.push({ name, exitCode: res.exitCode, error });
+    }
+    return out;
+  });
+}

@@ -1,0 +1,87 @@
+/**
+ * The lab's judges (model/lab-claims.ts, pure) on what real labs observed:
+ * test/fixtures/lab/<kernel>/inputs/inputs.json, captured with
+ * NFSCOPE_CAPTURE_DIR=test/fixtures nfscope lab (meta.json beside each).
+ * On the micro-VM's kernels every claim is confirmed; each judge is then shown
+ * to refute, or to say not-observable, when the one observation it rests on is
+ * changed. The renderers get golden files from the same real reports
+ * (NFSCOPE_UPDATE_GOLDEN=1 rewrites them after a deliberate change).
+ */
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/sys.js';
+import { judgeLab, type LabInputs } from '../../src/model/lab-claims.js';
+import { LAB_SCHEMA_VERSION, type Claim, type LabReport } from '../../src/model/lab.js';
+import { renderLabMarkdown, renderLabText } from '../../src/render/lab.js';
+import { schemaErrors } from '../helpers/schema.js';
+
+const DIR = join(ROOT, 'test/fixtures/lab');
+const kernels = existsSync(DIR) ? readdirSync(DIR) : [];
+
+it('there are real lab captures to judge', () => {
+  expect(kernels.length).toBeGreaterThan(0);
+});
+
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+const status = (claims: Claim[], id: Claim['id']) => claims.find((c) => c.id === id)!;
+
+describe.each(kernels)('lab judges on a real %s lab', (kernel) => {
+  const dir = join(DIR, kernel, 'inputs');
+  const inputs = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as LabInputs;
+  const meta = JSON.parse(readFileSync(join(dir, 'meta.json'), 'utf8')) as { argv: string };
+
+  it('every claim confirmed, from evidence of the kinds each rests on', () => {
+    expect(meta.argv).toMatch(/--target qemu/);
+    const claims = judgeLab(inputs);
+    expect(claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    const kinds = (id: Claim['id']) => status(claims, id).evidence.map((e) => e.kind);
+    expect(kinds('conntrack-registers-lazily')).toEqual(['hooks', 'hooks', 'hooks']);
+    expect(kinds('where-conntrack-sits')).toEqual(['hooks']);
+    expect(kinds('conntrack-saw-the-syn')).toEqual(['callbacks']);
+    expect(kinds('entry-created-and-discarded')).toEqual(['conntrack', 'drop', 'call-tree', 'stack', 'lifetimes']);
+    expect(kinds('priority-trick')).toEqual(['conntrack', 'hooks', 'counter']);
+  });
+
+  it('a flow in the table refutes "created and discarded"; no conntrack hook refutes "where it sits"', () => {
+    const i = clone(inputs);
+    i.plain.conntrackEntries = 1;
+    expect(status(judgeLab(i), 'entry-created-and-discarded').status).toBe('refuted');
+    const j = clone(inputs);
+    for (const h of j.plain.hooks) h.entries = h.entries.filter((e) => !e.conntrack);
+    expect(status(judgeLab(j), 'where-conntrack-sits').status).toBe('refuted');
+  });
+
+  it('no conntrack callback hit refutes "saw the SYN"; no kprobes makes it not observable, with the reason', () => {
+    const i = clone(inputs);
+    i.plain.callbacks = i.plain.callbacks.filter((c) => !c.conntrack);
+    expect(status(judgeLab(i), 'conntrack-saw-the-syn').status).toBe('refuted');
+    const j = clone(inputs);
+    j.plain.unavailable.push({ observation: 'callbacks', reason: 'no kprobes here' });
+    const c = status(judgeLab(j), 'conntrack-saw-the-syn');
+    expect([c.status, c.reason]).toEqual(['not-observable', 'no kprobes here']);
+  });
+
+  it('no flow after the trick, or a confirmed entry in the burst, refutes', () => {
+    const i = clone(inputs);
+    i.trick.conntrackEntry = null;
+    expect(status(judgeLab(i), 'priority-trick').status).toBe('refuted');
+    const j = clone(inputs);
+    j.life!.counts.confirmed = 1;
+    expect(status(judgeLab(j), 'entry-created-and-discarded').status).toBe('refuted');
+  });
+
+  it('the report validates against schemas/lab.schema.json; text and Markdown match their golden files', () => {
+    const report: LabReport = {
+      schemaVersion: LAB_SCHEMA_VERSION, kernel, target: 'qemu', port: inputs.port, claims: judgeLab(inputs),
+      pipeline: { hooks: inputs.plain.hooks, dropAt: inputs.plain.drop ? { hook: inputs.plain.drop.hook, priority: inputs.plain.drop.priority, callback: inputs.plain.drop.callback } : null },
+    };
+    expect(schemaErrors('lab', report)).toEqual([]);
+    for (const [file, text] of [['lab.txt', renderLabText(report, { explain: true })], ['lab.md', renderLabMarkdown(report)]] as const) {
+      const golden = join(dir, file);
+      if (process.env.NFSCOPE_UPDATE_GOLDEN === '1') writeFileSync(golden, text);
+      expect(existsSync(golden), `${golden}: missing (NFSCOPE_UPDATE_GOLDEN=1 writes it)`).toBe(true);
+      expect(text).toBe(readFileSync(golden, 'utf8'));
+    }
+  });
+});
