@@ -41,6 +41,8 @@ const SLOTS: { base: string[]; opt: string | null; after?: string[] }[] = [
   ...['--netns', '--family', '--backend', '--target', '--kernel'].map((opt) => ({ base: ['hooks'], opt })),
   ...['--port', '--family', '--count', '--firewall', '--target', '--kernel'].map((opt) => ({ base: ['trace-syn', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--family', '--firewall', '--root', '--max-depth', '--target', '--kernel'].map((opt) => ({ base: ['graph', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
+  ...['--port', '--burst', '--report', '--target', '--kernel'].map((opt) => ({ base: ['lab', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
+  ...['--port', '--duration', '--netns', '--target', '--kernel'].map((opt) => ({ base: ['lifetimes', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   { base: ['parse'], opt: null, after: ['-'] }, // KIND
   { base: ['parse', 'function-graph', '-'], opt: '--max-depth' },
   ...['--kernel', '--ttl'].map((opt) => ({ base: ['vm', 'up'], opt })),

@@ -20,6 +20,7 @@ import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
 import { parseCtLife } from '../../src/parsers/ct-life.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../../src/parsers/counters.js';
 import { readdirSync } from 'node:fs';
+import { kallsymsTable, nameHookAddresses } from '../../src/parsers/hook-addresses.js';
 import { parseListNfHooks, parseTraceConntrackPrerouting } from '../../src/parsers/article-tools.js';
 import { ROOT } from '../helpers/sys.js';
 // @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
@@ -47,6 +48,11 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   { name: 'nft -j counters', input: fx(`counters/${COUNTERS}/nft-drop/stdout.json`), parse: (s) => parseNftJsonCounters(s, 'input') },
   { name: 'list-nf-hooks (the article)', input: fx('article/6.1.0-56-amd64/list-nf-hooks/stdout.txt'), parse: parseListNfHooks },
   { name: 'trace-conntrack-prerouting.bt (the article)', input: fx('article/6.1.0-56-amd64/trace-conntrack-prerouting/stdout.txt'), parse: parseTraceConntrackPrerouting },
+  {
+    name: 'hook listing server answer, named from kallsyms',
+    input: fx('hook-server/6.1.0-56-amd64/answer.txt'),
+    parse: (s) => parseBpftraceHooks(nameHookAddresses(s.split('\n').filter(Boolean), kallsymsTable(fx('hook-server/6.1.0-56-amd64/kallsyms.txt'))).lines),
+  },
   { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
 ];
 
