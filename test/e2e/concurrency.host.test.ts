@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { leftovers, nfscope } from '../helpers/sys.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const tracefsMounted = () => readFileSync('/proc/mounts', 'utf8').includes(' tracefs ');
 
@@ -21,6 +22,8 @@ describe('concurrent runs', () => {
     ]);
     for (const r of runs) expect(r.exitCode, r.stderr).toBe(0);
     const [a, b, c, g] = runs.map((r) => JSON.parse(r.stdout));
+    for (const t of [a, b, c]) expectSchema('trace-syn', t);
+    expectSchema('graph', g);
     expect(a.drop.count).toBe(2);
     expect(b.drop.count).toBe(3);
     expect(c.drop.count).toBe(1);

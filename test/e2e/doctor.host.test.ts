@@ -6,12 +6,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
+import { expectSchema } from '../helpers/schema.js';
 
 describe('nfscope doctor --json', () => {
   it('reports capabilities that match the kernel', async () => {
     const r = await nfscope(['doctor', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const d = JSON.parse(r.stdout);
+    expectSchema('doctor', d);
     const cap = (id: string) => d.caps.find((c: { id: string }) => c.id === id);
     expect(d.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
     expect(cap('btf').available).toBe(existsSync('/sys/kernel/btf/vmlinux'));

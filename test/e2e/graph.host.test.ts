@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { findPath } from '../../src/model/call-tree.js';
 import { leftovers, nfscope } from '../helpers/sys.js';
+import { expectSchema } from '../helpers/schema.js';
 
 describe('nfscope graph on the host kernel', () => {
   it('no function_graph: says so; the drop stack is observed and ends in the firewall drop', async () => {
@@ -13,6 +14,7 @@ describe('nfscope graph on the host kernel', () => {
     const r = await nfscope(['graph', '--port', '2571', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expectSchema('graph', rep);
     const fg = JSON.parse((await nfscope(['doctor', '--json'])).stdout).caps.find((c: { id: string }) => c.id === 'function_graph');
     if (fg.available) {
       expect(rep.allocPath).not.toBeNull();

@@ -5,6 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { dropNetns, inNs, leftovers, makeNetns, nfscope } from '../helpers/sys.js';
+import { confirmCallback, iptablesCallback } from '../helpers/kernel-names.js';
+import { expectSchema } from '../helpers/schema.js';
 
 type Listing = Record<string, [number, string][]>;
 
@@ -13,6 +15,7 @@ async function listing(ns: string, family: string): Promise<Listing> {
   const r = await nfscope(['hooks', '--netns', ns, '--family', family, '--backend', 'bpftrace', '--json']);
   expect(r.exitCode, r.stderr).toBe(0);
   const rep = JSON.parse(r.stdout);
+  expectSchema('hooks', rep);
   expect(rep.schemaVersion).toBe(1);
   expect(rep.backend).toBe('bpftrace');
   expect(rep.netns).toBe(ns);
@@ -46,15 +49,16 @@ describe.each(fams)('hooks step by step, $family', (f) => {
     expect(await listing(n, f.family)).toEqual({});
 
     await inNs(n, [f.ipt, '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
-    const fn = `nft_do_chain_ipv${f.v}`; // iptables-nft registers an nft base chain
+    const fn = await iptablesCallback(f.v); // iptables-nft registers an nft base chain
+    const confirm = confirmCallback(f.v);
     expect(await listing(n, f.family)).toEqual({ [`${f.family} LOCAL_IN`]: [[0, fn]] });
 
     await inNs(n, [f.ipt, '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
     expect(await listing(n, f.family)).toEqual({
       [`${f.family} PRE_ROUTING`]: [[-400, f.defrag], [-200, f.ctIn]],
-      [`${f.family} LOCAL_IN`]: [[0, fn], [f.confirm, 'nf_confirm']],
+      [`${f.family} LOCAL_IN`]: [[0, fn], [f.confirm, confirm]],
       [`${f.family} LOCAL_OUT`]: [[-400, f.defrag], [-200, f.ctLocal]],
-      [`${f.family} POST_ROUTING`]: [[MAX, 'nf_confirm']],
+      [`${f.family} POST_ROUTING`]: [[MAX, confirm]],
     });
   });
 
@@ -71,7 +75,7 @@ describe.each(fams)('hooks step by step, $family', (f) => {
     await inNs(n, ['nft', 'add', 'chain', f.nftFamily, 'ctt', 'pre', '{ type filter hook prerouting priority 0; }']);
     await inNs(n, ['nft', 'add', 'rule', f.nftFamily, 'ctt', 'pre', 'ct', 'state', 'new', 'counter']);
     const l = await listing(n, f.family);
-    expect(l[`${f.family} LOCAL_IN`]).toEqual([[f.confirm, 'nf_confirm'], [MAX, fn]]);
+    expect(l[`${f.family} LOCAL_IN`]).toEqual([[f.confirm, confirmCallback(f.v)], [MAX, fn]]);
     expect(l[`${f.family} PRE_ROUTING`]).toEqual([[-400, f.defrag], [-200, f.ctIn], [0, fn]]);
   });
 });
@@ -110,13 +114,14 @@ describe('--all-netns', () => {
     const r = await nfscope(['hooks', '--all-netns', '--family', 'ipv4', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
     const all = JSON.parse(r.stdout);
+    expectSchema('hooks-all', all);
     expect(all.schemaVersion).toBe(1);
     const by = Object.fromEntries(all.reports.map((x: { netns: string; hooks: unknown }) => [x.netns, x.hooks]));
     expect(all.reports[0].netns).toBe('(current)');
     // The chain's name where this kernel's BTF allows reading it (see the chains test below).
     const chain = all.reports.find((x: { netns: string }) => x.netns === a).warnings.some((w: string) => /chains not named/.test(w))
       ? {} : { chain: { family: 'ip', table: 'filter', chain: 'INPUT' } };
-    expect(by[a]).toEqual([{ family: 'ipv4', hook: 'LOCAL_IN', entries: [{ priority: 0, callback: 'nft_do_chain_ipv4', owner: 'nftables', conntrack: false, ...chain }] }]);
+    expect(by[a]).toEqual([{ family: 'ipv4', hook: 'LOCAL_IN', entries: [{ priority: 0, callback: await iptablesCallback('4'), owner: (await iptablesCallback('4')).startsWith('nft_') ? 'nftables' : 'iptables', conntrack: false, ...chain }] }]);
     expect(by[b]).toEqual([]);
   });
 

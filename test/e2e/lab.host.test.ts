@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leftovers, nfscope, ROOT } from '../helpers/sys.js';
 import { openInChromium } from '../helpers/chromium.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-lab-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -28,7 +29,8 @@ describe('nfscope lab on the host kernel', () => {
     const r = await nfscope(['lab', '--target', 'local', '--port', '2571', '--burst', '20', '--json', '--report', html], { timeoutMs: 300_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     report = JSON.parse(r.stdout);
-    expect(report).toMatchObject({ schemaVersion: 2, target: 'local' });
+    expectSchema('lab', report);
+    expect(report).toMatchObject({ schemaVersion: 3, target: 'local' });
     expect(report.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
     expect(report.claims.map((c) => c.id)).toEqual(['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']);
     for (const c of report.claims) {

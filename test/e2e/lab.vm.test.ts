@@ -5,6 +5,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
 import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const VM_TIMEOUT = 600_000;
 afterAll(async () => {
@@ -20,6 +21,7 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
     const r = await nfscope(['lab', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--burst', '50', '--json'], { timeoutMs: VM_TIMEOUT });
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expectSchema('lab', rep);
     expect(rep.target).toBe('qemu');
     expect(rep.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
     const byId = Object.fromEntries(rep.claims.map((c: { id: string }) => [c.id, c]));

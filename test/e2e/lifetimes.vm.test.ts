@@ -12,6 +12,7 @@ import { withCleanup } from '../../src/lib/cleanup.js';
 import { createSandbox } from '../../src/experiments/sandbox.js';
 import { lifetimes } from '../../src/experiments/lifetimes.js';
 import { inNetns } from '../../src/tools/netns.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const VM_TIMEOUT = 300_000;
 afterAll(async () => {
@@ -87,6 +88,7 @@ describe('lifetimes: the CLI', () => {
     const r = await nfscope(['lifetimes', '--target', 'qemu', '--port', '2571', '--duration', '2', '--json'], { timeoutMs: VM_TIMEOUT });
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expectSchema('lifetimes', rep);
     expect(rep.filter).toEqual({ port: 2571, netns: null });
     expect(rep.counts.allocated).toBe(0);
     expect(rep.lifetimesUs).toEqual({ unconfirmed: [], confirmed: [] });

@@ -11,6 +11,7 @@ import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 import { hooksReports } from '../../src/commands/hooks.js';
 import { debuginfoCached } from '../../src/vm/debuginfo.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const VM_TIMEOUT = 240_000;
 
@@ -94,6 +95,7 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
     const r = await nfscope(args, { timeoutMs: VM_TIMEOUT });
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expectSchema('trace-syn', rep);
     const v = c.family === 'ipv4' ? '4' : '6';
     expect(rep.unavailable).toEqual([]);
     const cb = Object.fromEntries(rep.callbacks.map((x: { callback: string; hook: string; hits: number; priority: number }) => [`${x.callback}@${x.hook}`, x]));

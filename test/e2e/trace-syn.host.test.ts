@@ -6,6 +6,8 @@
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { CLI, leftovers, nfscope } from '../helpers/sys.js';
+import { confirmCallback } from '../helpers/kernel-names.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const cases = [
   { firewall: 'iptables', family: 'ipv4', afterConfirm: false },
@@ -29,6 +31,7 @@ describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfi
     const r = await nfscope(args);
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
+    expectSchema('trace-syn', rep);
     expect(rep).toMatchObject({ schemaVersion: 1, family: c.family, port: 2571, firewall: c.firewall, afterConfirm: c.afterConfirm, synsSent: 2 });
     // [2] the drop, resolved by name from the tracepoint format
     expect(rep.drop.reason).toBe('NETFILTER_DROP');
@@ -46,7 +49,7 @@ describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfi
       expect(rep.conntrackEntry.original).toContain('dport=2571');
       // and the hook order that explains it: confirm before the drop chain at LOCAL_IN
       const li = rep.hooks.find((h: { hook: string }) => h.hook === 'LOCAL_IN').entries.map((e: { callback: string; priority: number }) => `${e.priority} ${e.callback}`);
-      expect(li.indexOf(li.find((x: string) => x.endsWith('nf_confirm')))).toBeLessThan(li.lastIndexOf(`2147483647 ${rep.drop.callback}`));
+      expect(li.indexOf(li.find((x: string) => x.endsWith(confirmCallback(c.family === 'ipv4' ? '4' : '6'))))).toBeLessThan(li.lastIndexOf(`2147483647 ${rep.drop.callback}`));
     } else {
       expect(rep.conntrackEntries).toBe(0);
       expect(rep.conntrackEntry).toBeNull();
