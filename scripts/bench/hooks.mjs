@@ -9,6 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { readFileSync } from 'node:fs';
+import { cpuInfo, fmtSpread, ratioSpread, spread } from '../lib/bench-stats.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const cli = join(root, 'dist', 'main.js');
@@ -29,24 +30,24 @@ function once([cmd, args]) {
   return ms;
 }
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, []]));
 for (const c of Object.values(cases)) once(c); // warm caches
 for (let i = 0; i < runs; i++) for (const [k, c] of Object.entries(cases)) samples[k].push(once(c));
 
-const m = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, median(v)]));
 const result = {
   kernel: readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim(),
   runs,
-  medianMs: Object.fromEntries(Object.entries(m).map(([k, v]) => [k, +v.toFixed(1)])),
-  hooksRatio: +(m.hooksAll / m.bpftraceBare).toFixed(2),
-  versionRatio: +(m.version / m.nodeBare).toFixed(2),
+  cpus: cpuInfo(),
+  ms: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, spread(v)])),
+  // Per run: each pair measured back to back, so a change of load moves both.
+  hooksRatio: ratioSpread(samples.hooksAll, samples.bpftraceBare, 2),
+  versionRatio: ratioSpread(samples.version, samples.nodeBare, 2),
   goal: 2,
 };
 if (argv.json) console.log(JSON.stringify(result, null, 2));
 else {
-  console.log(`kernel ${result.kernel}, ${runs} interleaved runs, medians:`);
-  for (const [k, v] of Object.entries(result.medianMs)) console.log(`  ${k.padEnd(13)} ${v} ms`);
-  console.log(`nfscope hooks --family all / bpftrace BEGIN-exit: ${result.hooksRatio}x (goal <= 2)`);
-  console.log(`nfscope --version / node -e 0:                   ${result.versionRatio}x (goal <= 2)`);
+  console.log(`kernel ${result.kernel}, ${runs} interleaved runs, CPUs ${result.cpus.affinity} of ${result.cpus.online} (${result.cpus.model}), load ${result.cpus.loadavg.join(' ')}`);
+  for (const [k, v] of Object.entries(result.ms)) console.log(`  ${k.padEnd(13)} ${v.median.toFixed(1)} ms (min ${v.min.toFixed(1)}, max ${v.max.toFixed(1)})`);
+  console.log(`nfscope hooks --family all / bpftrace BEGIN-exit: ${fmtSpread(result.hooksRatio)} (goal <= 2)`);
+  console.log(`nfscope --version / node -e 0:                   ${fmtSpread(result.versionRatio)} (goal <= 2)`);
 }

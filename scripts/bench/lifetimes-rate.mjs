@@ -8,6 +8,7 @@
 // Usage: node scripts/bench/lifetimes-rate.mjs [--kernel PKG] [--syns N] [--connects M] [--rounds R] [--json]
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuInfo, fmtSpread, ratioSpread } from '../lib/bench-stats.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -55,7 +56,7 @@ try {
     }
     return {
       kernel: t.vm.kernel.version, syns, connects, rounds,
-      untracedPerS: Math.round(median(off)), tracedPerS: Math.round(median(on)), ratio: +(median(on) / median(off)).toFixed(3),
+      untracedPerS: Math.round(median(off)), tracedPerS: Math.round(median(on)), ratio: ratioSpread(on, off), cpus: cpuInfo(),
       samples: { untraced: off.map(Math.round), traced: on.map(Math.round) },
       lastRun: last.counts, lost: last.lost, goal: 0.95,
     };
@@ -66,6 +67,6 @@ try {
 if (args.includes('--json')) console.log(JSON.stringify(report, null, 2));
 else {
   console.log(`kernel ${report.kernel} (micro-VM, TCG), ${rounds} interleaved rounds of ${syns} SYNs + ${connects} connections, medians:`);
-  console.log(`  untraced ${report.untracedPerS}/s  traced ${report.tracedPerS}/s  ratio ${report.ratio} (goal >= 0.95)`);
+  console.log(`  untraced ${report.untracedPerS}/s  traced ${report.tracedPerS}/s  ratio ${fmtSpread(report.ratio, 3)} (goal >= 0.95); CPUs ${report.cpus.affinity} of ${report.cpus.online}, load ${report.cpus.loadavg.join(' ')}`);
   console.log(`  last traced run: ${JSON.stringify(report.lastRun)}, lost ${JSON.stringify(report.lost)}`);
 }

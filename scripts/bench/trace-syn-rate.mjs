@@ -10,6 +10,7 @@
 // Usage: sudo npx zx scripts/bench/trace-syn-rate.mjs [--count 20000] [--rounds 5] [--json]
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuInfo, fmtSpread, ratioSpread } from '../lib/bench-stats.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { LocalTarget } = await import(join(root, 'dist/targets/local.js'));
@@ -59,17 +60,17 @@ const result = await withCleanup(async (c) => {
       on.push(r.rate);
       events += r.events;
     }
-    out[mode] = { untracedPerS: Math.round(median(off)), tracedPerS: Math.round(median(on)), ratio: +(median(on) / median(off)).toFixed(3), eventsReported: events };
+    out[mode] = { untracedPerS: Math.round(median(off)), tracedPerS: Math.round(median(on)), ratio: ratioSpread(on, off), eventsReported: events };
   }
   return out;
 });
 const kernel = (await t.readFile('/proc/sys/kernel/osrelease')).trim();
-const report = { kernel, count, rounds, probe: 'bpf/kfree_skb_syn.bt (skb:kfree_skb)', ...result, goal: 0.97 };
+const report = { kernel, count, rounds, cpus: cpuInfo(), probe: 'bpf/kfree_skb_syn.bt (skb:kfree_skb)', ...result, goal: 0.97 };
 if (argv.json) console.log(JSON.stringify(report, null, 2));
 else {
-  console.log(`kernel ${kernel}, ${rounds} interleaved rounds of ${count}, medians:`);
+  console.log(`kernel ${kernel}, ${rounds} interleaved rounds of ${count}, CPUs ${report.cpus.affinity} of ${report.cpus.online} (${report.cpus.model}), load ${report.cpus.loadavg.join(' ')}; rates are medians, the ratio is per round:`);
   for (const m of ['syn', 'connect']) {
     const r = report[m];
-    console.log(`  ${m.padEnd(8)} untraced ${r.untracedPerS}/s  traced ${r.tracedPerS}/s  ratio ${r.ratio} (goal >= 0.97; ${r.eventsReported} drops reported)`);
+    console.log(`  ${m.padEnd(8)} untraced ${r.untracedPerS}/s  traced ${r.tracedPerS}/s  ratio ${fmtSpread(r.ratio, 3)} (goal >= 0.97; ${r.eventsReported} drops reported)`);
   }
 }
