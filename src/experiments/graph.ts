@@ -2,18 +2,18 @@ import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { HookList } from '../model/hooks.js';
-import { baseSymbol } from '../model/owners.js';
-import { findPath, type CallNode, type CallRoot } from '../model/call-tree.js';
+import { findPath, type CallRoot } from '../model/call-tree.js';
 import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type FunctionGraphStats, type GraphReport } from '../model/graph.js';
 import { parseFunctionGraph } from '../parsers/function-graph.js';
-import { kstackTree, parseKstackJson, type KStack } from '../parsers/kstack.js';
+import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
 import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
-import { parseKfreeSkb, type SkbDrop } from '../parsers/kfree-skb.js';
+import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
 import { inNetns } from '../tools/netns.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
+import { CONNTRACK_BUILTIN, CORE, FREE_PATH, cutAtRoots, defaultRoots, dropStackSource, graphFilter } from '../analysis/graph.js';
 import { sessionFor, type Run, type Session } from './session.js';
 
 export interface GraphSpec {
@@ -22,55 +22,6 @@ export interface GraphSpec {
   firewall: Firewall;
   /** User-chosen roots (validated names); default: PRE_ROUTING conntrack callbacks and the skb free path. */
   roots?: string[];
-}
-
-/**
- * The skb free path, newest name first: sk_skb_reason_drop (6.11+, with
- * kfree_skb_reason an inline wrapper), kfree_skb_reason (5.17-6.10),
- * kfree_skb (older). Whichever the kernel has is used.
- */
-const FREE_PATH = ['sk_skb_reason_drop', 'kfree_skb_reason', 'kfree_skb'];
-
-/**
- * Core functions worth seeing inside the roots, when the kernel has them:
- * allocation (kmem_cache_alloc_noprof is the 6.10+ name), the free of the
- * entry with the skb, and the firewall that dropped it.
- */
-const CORE = [
-  'nf_hook_slow', 'skb_release_head_state', 'skb_release_all', '__kfree_skb', 'kfree_skbmem',
-  'kmem_cache_alloc', 'kmem_cache_alloc_noprof', 'kmem_cache_free',
-  'ipt_do_table', 'ip6t_do_table', 'nft_do_chain', 'nf_conntrack_destroy', 'destroy_conntrack',
-];
-
-/** Conntrack's functions when it is built in (no [nf_conntrack] module to name). */
-const CONNTRACK_BUILTIN = /^(__)?(nf_conntrack|nf_ct|init_conntrack|resolve_normal_ct|ipv[46]_conntrack|ipv[46]_confirm|nf_confirm|tcp_new|tcp_options|hash_conntrack|get_l4proto)/;
-
-export function defaultRoots(hooks: HookList[], family: IpFamily, have: Map<string, string | null>): string[] {
-  const pre = hooks.find((h) => h.family === family && h.hook === 'PRE_ROUTING');
-  const ct = [...new Set((pre?.entries ?? []).filter((e) => e.conntrack).map((e) => e.callback))];
-  // No listing (or no conntrack hook yet): the function every conntrack callback calls.
-  if (ct.length === 0) ct.push('nf_conntrack_in');
-  const free = FREE_PATH.find((f) => have.has(f));
-  return [...ct, ...(free ? [free] : [])].filter((f) => have.has(f));
-}
-
-export function graphFilter(roots: string[], have: Map<string, string | null>): string[] {
-  const ctModule = [...have.values()].includes('nf_conntrack');
-  const names = new Set<string>([...roots, ...CORE.filter((f) => have.has(f))]);
-  if (!ctModule) for (const f of have.keys()) if (CONNTRACK_BUILTIN.test(f)) names.add(f);
-  return [...(ctModule ? [':mod:nf_conntrack'] : []), ...names];
-}
-
-/** The topmost calls of a root function in each tree (the rest of the trace is context, not the packet). */
-export function cutAtRoots(trees: CallRoot[], roots: string[]): CallRoot[] {
-  const want = new Set(roots.map(baseSymbol));
-  const out: CallRoot[] = [];
-  const walk = (n: CallNode, r: CallRoot) => {
-    if (want.has(baseSymbol(n.fn))) out.push({ ...r, tree: n });
-    else for (const c of n.children) walk(c, r);
-  };
-  for (const r of trees) walk(r.tree, r);
-  return out;
 }
 
 /** A function_graph session around the packet, rooted where the hook listing says. */
@@ -190,15 +141,4 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
       unavailable,
     };
   });
-}
-
-/**
- * The @stacks map is printed only at exit. If bpftrace was killed before (TCG
- * on a loaded machine, seen on 6.12), the stacks it printed with each of its
- * first 16 drops are the same observation.
- */
-export function dropStackSource(stacks: KStack[], drops: SkbDrop[]): KStack[] {
-  if (stacks.length) return stacks;
-  if (drops.length > 16 || drops.some((d) => d.stack.length === 0)) return [];
-  return drops.map((d) => ({ map: '@stacks', frames: d.stack, extra: null, count: 1 }));
 }

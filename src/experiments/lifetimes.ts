@@ -1,14 +1,14 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
-import { LIFETIMES_SCHEMA_VERSION, span, type LifetimesReport } from '../model/lifetimes.js';
-import { hookFromStack } from '../model/stack-hooks.js';
+import type { LifetimesReport } from '../model/lifetimes.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
-import { parseCtLife, type CtLife } from '../parsers/ct-life.js';
+import { parseCtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Target } from '../targets/target.js';
 import type { startTracer } from '../tools/tracer.js';
 import { sessionFor, type Session } from './session.js';
+import { buildReport, emptyLife } from '../analysis/lifetimes.js';
 
 export interface LifetimesSpec {
   /** Destination port of the entries' original tuple; null: all entries. */
@@ -135,55 +135,4 @@ export async function lifetimes(
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
     return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
   });
-}
-
-function emptyLife(): CtLife {
-  return {
-    allocated: 0, confirmed: 0, freedUnconfirmed: 0, freedConfirmed: 0, lifeUnconfirmed: [], lifeConfirmed: [],
-    why: new Map(), deaths: [], dropStacks: [], born: new Map(), conf: new Set(), endNsecs: null, deathStacksTaken: 0,
-  };
-}
-
-export function buildReport(
-  kernel: string, targetName: string, spec: LifetimesSpec, durationS: number, l: CtLife, reasons: Map<number, string>, lost: number,
-): LifetimesReport {
-  const aliveConfirmed = [...l.born.keys()].filter((k) => l.conf.has(k)).length;
-  const ages = l.endNsecs !== null ? [...l.born.values()].map((b) => Number(l.endNsecs! - b) / 1000) : [];
-  const byHook = new Map<string, { hook: string | null; callback: string | null; count: number }>();
-  for (const s of l.dropStacks) {
-    const at = hookFromStack(s.frames);
-    const key = `${at.hook}/${at.callback}`;
-    const h = byHook.get(key) ?? { hook: at.hook, callback: at.callback, count: 0 };
-    h.count += s.count;
-    byHook.set(key, h);
-  }
-  const accounted = l.freedUnconfirmed + l.freedConfirmed + l.born.size;
-  return {
-    schemaVersion: LIFETIMES_SCHEMA_VERSION,
-    kernel,
-    target: targetName,
-    filter: { port: spec.port, netns: spec.netns?.label ?? null },
-    durationS: Math.round(durationS * 10) / 10,
-    counts: {
-      allocated: l.allocated,
-      confirmed: l.confirmed,
-      freedUnconfirmed: l.freedUnconfirmed,
-      freedConfirmed: l.freedConfirmed,
-      aliveAtEnd: l.born.size,
-      aliveConfirmed,
-      aliveUnconfirmed: l.born.size - aliveConfirmed,
-    },
-    lifetimesUs: { unconfirmed: l.lifeUnconfirmed, confirmed: l.lifeConfirmed },
-    aliveAgeUs: span(ages),
-    deaths: {
-      byReason: [...l.why.entries()]
-        .map(([code, count]) => ({ reason: code === -1 ? 'not dropped (freed another way)' : (reasons.get(code) ?? `unknown (${code})`), code: code === -1 ? null : code, count }))
-        .sort((a, b) => b.count - a.count),
-      byHook: [...byHook.values()].sort((a, b) => b.count - a.count),
-      stacks: l.deaths.map((s) => ({ count: s.count, frames: s.frames })).sort((a, b) => b.count - a.count).slice(0, 5),
-      stacksOfFirst: l.deathStacksTaken && l.deathStacksTaken < l.freedUnconfirmed ? l.deathStacksTaken : null,
-    },
-    lost: { events: lost, untracked: Math.max(0, l.allocated - accounted) },
-    unavailable: [],
-  };
 }

@@ -1,6 +1,4 @@
-import type { HookList } from '../model/hooks.js';
-import { TRACE_SYN_SCHEMA_VERSION, type DropObservation, type TraceSynReport } from '../model/trace-syn.js';
-import { hookFromStack } from '../model/stack-hooks.js';
+import { TRACE_SYN_SCHEMA_VERSION, type TraceSynReport } from '../model/trace-syn.js';
 import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
@@ -15,8 +13,10 @@ import { inNetns, netnsLabel } from '../tools/netns.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
-import { buildVerdict } from './verdict.js';
-import { callbackHits, chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE, unconfirmedLife } from './ct-probes.js';
+import { buildVerdict } from '../analysis/verdict.js';
+import { summariseDrops } from '../analysis/drops.js';
+import { callbackHits, unconfirmedLife } from '../analysis/ct-syn.js';
+import { chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -202,46 +202,4 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     report.verdict = buildVerdict(report);
     return report;
   });
-}
-
-function summariseDrops(
-  drops: ReturnType<typeof parseKfreeSkb>['drops'], reasons: Map<number, string>, hooks: HookList[],
-  family: IpFamily, ruleCounter: DropObservation['ruleCounter'], dropAt: Sandbox['firewall']['dropAt'],
-): DropObservation | null {
-  const first = drops[0];
-  if (!first) return null;
-  const at = hookFromStack(first.stack);
-  const evidence: string[] = [];
-  if (at.evidence) evidence.push(at.evidence);
-  let priority: number | null = null;
-  if (at.hook && at.callback) {
-    const list = hooks.find((h) => h.family === family && h.hook === at.hook);
-    const matches = list?.entries.filter((e) => e.callback === at.callback) ?? [];
-    if (matches.length === 1) {
-      priority = matches[0]!.priority;
-      evidence.push(`hook listing: ${at.callback} is the only entry with that callback at ${family} ${at.hook}, priority ${priority}`);
-    } else if (matches.length > 1) {
-      // Several chains share the callback: the one whose drop rule counted the packets is the one.
-      const counted = ruleCounter && ruleCounter.packets > 0 && dropAt.hook === at.hook && matches.some((m) => m.priority === dropAt.priority);
-      if (counted) {
-        priority = dropAt.priority;
-        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook}; the drop rule in ${dropAt.via} (priority ${dropAt.priority}) counted the packets`);
-      } else {
-        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook} (priorities ${matches.map((m) => m.priority).join(', ')}): priority not attributed`);
-      }
-    }
-  }
-  if (ruleCounter) evidence.push(`rule counter: ${ruleCounter.rule}: ${ruleCounter.packets} packet(s)`);
-  return {
-    hook: at.hook,
-    priority,
-    callback: at.callback,
-    reason: reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`,
-    reasonCode: first.reasonCode,
-    location: first.location,
-    evidence,
-    stack: first.stack,
-    count: drops.length,
-    ruleCounter,
-  };
 }

@@ -2,6 +2,9 @@
 
 export const HOOKS_SCHEMA_VERSION = 1;
 
+/** The families nfscope's experiments run on. */
+export type IpFamily = 'ipv4' | 'ipv6';
+
 /** NF_IP_PRI_LAST (include/uapi/linux/netfilter_ipv4.h): where conntrack's confirm runs. */
 export const NF_PRI_LAST = 2147483647;
 

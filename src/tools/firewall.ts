@@ -3,7 +3,9 @@
  * The port is an integer validated before anything runs.
  */
 export type Firewall = 'iptables' | 'nft';
-export type IpFamily = 'ipv4' | 'ipv6';
+import type { IpFamily } from '../model/hooks.js';
+
+export type { IpFamily };
 
 import { NF_PRI_LAST } from '../model/hooks.js';
 

@@ -12,7 +12,7 @@ import { hookServerProgram, TemplateError } from '../../src/kernel/hook-server-p
 import { fillNfHooks } from '../../src/kernel/nft-chains.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../../src/parsers/hook-addresses.js';
 import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
-import { dropStackSource } from '../../src/experiments/graph.js';
+import { dropStackSource } from '../../src/analysis/graph.js';
 
 const TEMPLATE = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
 const FIX = join(ROOT, 'test/fixtures/hook-server');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson } from '../../src/parsers/bpftrace-json.js';
 import { parseCtLife } from '../../src/parsers/ct-life.js';
-import { buildReport } from '../../src/experiments/lifetimes.js';
+import { buildReport } from '../../src/analysis/lifetimes.js';
 import { renderLifetimes } from '../../src/render/lifetimes.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';

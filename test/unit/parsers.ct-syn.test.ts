@@ -5,7 +5,7 @@ import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.
 import { parseCtSyn } from '../../src/parsers/ct-syn.js';
 import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
 import { parseKfreeSkb } from '../../src/parsers/kfree-skb.js';
-import { callbackHits, unconfirmedLife } from '../../src/experiments/ct-probes.js';
+import { callbackHits, unconfirmedLife } from '../../src/analysis/ct-syn.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 

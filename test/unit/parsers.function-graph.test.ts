@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { FunctionGraphParser, parseFunctionGraph, PathAggregate } from '../../src/parsers/function-graph.js';
 import { findPath, type CallNode } from '../../src/model/call-tree.js';
 import { CallAggregate, countNodes } from '../helpers/call-tree-oracle.js';
-import { cutAtRoots } from '../../src/experiments/graph.js';
+import { cutAtRoots } from '../../src/analysis/graph.js';
 import { ALLOC_PATH } from '../../src/model/graph.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';

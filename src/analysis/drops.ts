@@ -1,0 +1,58 @@
+/**
+ * The drop of the SYN, attributed: hook and callback from the kernel stack,
+ * priority from the hook listing (and nfscope's rule counter where several
+ * chains share the callback), the reason by name. Pure.
+ */
+import type { HookList, IpFamily } from '../model/hooks.js';
+import { hookFromStack } from '../model/stack-hooks.js';
+import type { DropObservation } from '../model/trace-syn.js';
+import type { SkbDrop } from '../parsers/kfree-skb.js';
+
+/** Where nfscope's own DROP rule sits (tools/firewall.ts plans it). */
+export interface DropAt {
+  hook: string;
+  priority: number;
+  via: string;
+}
+
+export function summariseDrops(
+  drops: SkbDrop[], reasons: Map<number, string>, hooks: HookList[],
+  family: IpFamily, ruleCounter: DropObservation['ruleCounter'], dropAt: DropAt,
+): DropObservation | null {
+  const first = drops[0];
+  if (!first) return null;
+  const at = hookFromStack(first.stack);
+  const evidence: string[] = [];
+  if (at.evidence) evidence.push(at.evidence);
+  let priority: number | null = null;
+  if (at.hook && at.callback) {
+    const list = hooks.find((h) => h.family === family && h.hook === at.hook);
+    const matches = list?.entries.filter((e) => e.callback === at.callback) ?? [];
+    if (matches.length === 1) {
+      priority = matches[0]!.priority;
+      evidence.push(`hook listing: ${at.callback} is the only entry with that callback at ${family} ${at.hook}, priority ${priority}`);
+    } else if (matches.length > 1) {
+      // Several chains share the callback: the one whose drop rule counted the packets is the one.
+      const counted = ruleCounter && ruleCounter.packets > 0 && dropAt.hook === at.hook && matches.some((m) => m.priority === dropAt.priority);
+      if (counted) {
+        priority = dropAt.priority;
+        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook}; the drop rule in ${dropAt.via} (priority ${dropAt.priority}) counted the packets`);
+      } else {
+        evidence.push(`hook listing: ${matches.length} entries of ${at.callback} at ${family} ${at.hook} (priorities ${matches.map((m) => m.priority).join(', ')}): priority not attributed`);
+      }
+    }
+  }
+  if (ruleCounter) evidence.push(`rule counter: ${ruleCounter.rule}: ${ruleCounter.packets} packet(s)`);
+  return {
+    hook: at.hook,
+    priority,
+    callback: at.callback,
+    reason: reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`,
+    reasonCode: first.reasonCode,
+    location: first.location,
+    evidence,
+    stack: first.stack,
+    count: drops.length,
+    ruleCounter,
+  };
+}
