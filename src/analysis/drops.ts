@@ -7,6 +7,7 @@ import type { HookList, IpFamily } from '../model/hooks.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import type { DropObservation } from '../model/trace-syn.js';
 import type { SkbDrop } from '../parsers/kfree-skb.js';
+import { frameSymbol } from '../parsers/kstack.js';
 
 /** Where nfscope's own DROP rule sits (tools/firewall.ts plans it). */
 export interface DropAt {
@@ -43,13 +44,21 @@ export function summariseDrops(
     }
   }
   if (ruleCounter) evidence.push(`rule counter: ${ruleCounter.rule}: ${ruleCounter.packets} packet(s)`);
+  // skb:kfree_skb's location is the free's return address. With function_graph tracing the same
+  // packet (the lab's step 2), that address is function_graph's trampoline, return_to_handler
+  // (seen on 6.1 and 6.12): the caller is then the stack's second frame.
+  let location = first.location;
+  if (/^return_to_handler\b/.test(location) && first.stack.length > 1) {
+    location = frameSymbol(first.stack[1]!).fn;
+    evidence.push(`location: the tracepoint read return_to_handler (function_graph held the return address); the caller, from the stack: ${location}`);
+  }
   return {
     hook: at.hook,
     priority,
     callback: at.callback,
     reason: reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`,
     reasonCode: first.reasonCode,
-    location: first.location,
+    location,
     evidence,
     stack: first.stack,
     count: drops.length,
