@@ -57,7 +57,7 @@ export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
 export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void> {
   const ttl = intOption('--ttl', o.ttl, 10, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const s = await vmUp(o.kernel ?? DEFAULT_KERNEL_PACKAGE, ttl, progress);
+  const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL_PACKAGE, ttl, progress);
   process.stdout.write(`VM up: ${s.kernel.package} (${s.guestKernel}), qemu pid ${s.pid}, ready in ${(s.bootMs / 1000).toFixed(1)} s; ` +
     `--target qemu uses it; it stops after ${ttl} s or with 'nfscope vm down'\n`);
 }

@@ -3,7 +3,7 @@ import { closeSync, constants, existsSync, openSync } from 'node:fs';
 import { access, readFile, readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/paths.js';
-import type { ExecOptions, RawRun, Running, Target } from './target.js';
+import type { ExecOptions, Host, RawRun, Running } from './target.js';
 import { runningHandle } from './running.js';
 
 /**
@@ -87,7 +87,7 @@ export function underPdeathsig(argv: string[]): string[] {
   return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }
 
-export class LocalTarget implements Target {
+export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';
 

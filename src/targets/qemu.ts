@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
+import { LocalTarget } from './local.js';
 import { GUEST_PACKAGE_ROOT } from '../lib/paths.js';
 import type { AgentClient } from '../vm/agent-client.js';
 import { AgentBackedTarget } from './agent-backed.js';
@@ -25,7 +26,7 @@ export class QemuTarget extends AgentBackedTarget {
       o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
       return new QemuTarget(await attachVm(up), up.requested);
     }
-    return new QemuTarget(await bootVm(o));
+    return new QemuTarget(await bootVm({ ...o, host: new LocalTarget() }));
   }
 
   protected async agent(): Promise<AgentClient> {

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
-import type { RawRun } from '../targets/target.js';
+import type { RawRun } from '../lib/target.js';
 import { delay } from '../lib/time.js';
 
 type Msg = { id: number; op: string; [k: string]: unknown };

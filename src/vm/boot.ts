@@ -5,8 +5,7 @@ import { join } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
-import { LocalTarget } from '../targets/local.js';
-import type { Running } from '../targets/target.js';
+import type { Host, Running } from '../lib/target.js';
 import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
@@ -25,6 +24,11 @@ export interface VmOptions {
   /** Longest the guest may take from qemu start to a ready agent. */
   bootTimeoutMs?: number;
   progress?: (m: string) => void;
+}
+
+/** What booting needs besides the options: where host commands run (a LocalTarget, from targets/). */
+export interface BootOptions extends VmOptions {
+  host: Host;
 }
 
 export interface Vm {
@@ -73,7 +77,7 @@ export async function consoleTail(path: string, lines = 25): Promise<string> {
  * shared read-only, the agent on ttyS1. qemu runs under `setpriv --pdeathsig
  * KILL` so that even a SIGKILLed nfscope leaves no qemu behind.
  */
-export async function bootVm(o: VmOptions = {}): Promise<Vm> {
+export async function bootVm(o: BootOptions): Promise<Vm> {
   try {
     return await bootOnce(o);
   } catch (e) {
@@ -86,8 +90,8 @@ export async function bootVm(o: VmOptions = {}): Promise<Vm> {
   }
 }
 
-async function bootOnce(o: VmOptions): Promise<Vm> {
-  const host = new LocalTarget();
+async function bootOnce(o: BootOptions): Promise<Vm> {
+  const host = o.host;
   const progress = o.progress ?? (() => {});
   const qemuBin = await requireTool(host, 'qemu-system-x86_64');
   const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL_PACKAGE, progress);

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { run } from '../tools/run.js';
-import type { Target } from '../targets/target.js';
+import type { Target } from '../lib/target.js';
 import type { KernelInfo } from './kernel.js';
 
 /**

@@ -5,7 +5,7 @@ import { join, basename } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { loadOrder, parseModulesDep } from '../parsers/modules-dep.js';
 import { run } from '../tools/run.js';
-import type { Target } from '../targets/target.js';
+import type { Target } from '../lib/target.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
 import type { KernelInfo } from './kernel.js';

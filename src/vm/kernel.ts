@@ -4,7 +4,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:f
 import { join } from 'node:path';
 import { CapabilityError, UsageError } from '../lib/errors.js';
 import { run } from '../tools/run.js';
-import type { Target } from '../targets/target.js';
+import type { Target } from '../lib/target.js';
 
 /** A distribution kernel unpacked in nfscope's cache, ready to boot. */
 export interface KernelInfo {

@@ -5,6 +5,7 @@ import { processStartTime } from '../lib/proc.js';
 import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
 import { bootVm, VM_RUN_ROOT, type Vm } from './boot.js';
+import type { Host } from '../lib/target.js';
 import type { KernelInfo } from './kernel.js';
 
 /** The VM `nfscope vm up` left running, for `--target qemu` to use and `nfscope vm down` to stop. */
@@ -52,10 +53,10 @@ export async function liveState(): Promise<VmState | null> {
   return null;
 }
 
-export async function vmUp(requested: string, ttlSeconds: number, progress: (m: string) => void): Promise<VmState> {
+export async function vmUp(host: Host, requested: string, ttlSeconds: number, progress: (m: string) => void): Promise<VmState> {
   const cur = await liveState();
   if (cur) throw new UsageError(`a VM is already up (${cur.kernel.package}, pid ${cur.pid}): 'nfscope vm down' first`);
-  const vm = await bootVm({ kernelPackage: requested, persistent: { ttlSeconds }, progress });
+  const vm = await bootVm({ host, kernelPackage: requested, persistent: { ttlSeconds }, progress });
   vm.agent.disconnect();
   const s: VmState = {
     pid: vm.pid!, startTime: processStartTime(vm.pid!) ?? '', socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,

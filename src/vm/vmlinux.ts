@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import type { Target } from '../targets/target.js';
+import type { Target } from '../lib/target.js';
 
 /**
  * The uncompressed ELF vmlinux inside a bzImage. Under TCG the kernel's own

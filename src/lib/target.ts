@@ -1,0 +1,64 @@
+/**
+ * Where commands run: the kernel under test. Everything above this layer builds
+ * argv arrays; a target runs them and hands back what happened.
+ */
+
+export interface RawRun {
+  argv: string[];
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  signal?: string | undefined;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface ExecOptions {
+  timeoutMs?: number;
+  input?: string;
+  env?: Record<string, string>;
+  /** Working directory (local only). */
+  cwd?: string;
+  /** Write stdout to this file instead of collecting it (local only; binary output). */
+  stdoutFile?: string;
+}
+
+/** A process that keeps running (a tracer): its output arrives line by line. */
+export interface Running {
+  readonly argv: string[];
+  /** The process id on this machine, when it has one here (local target). */
+  readonly pid?: number;
+  /** Resolves when the process has exited, with everything it printed. */
+  done: Promise<RawRun>;
+  /** Calls back for each complete stdout line as it arrives. */
+  onLine(cb: (line: string) => void): void;
+  /** SIGINT first (bpftrace prints its maps then), SIGKILL after graceMs. */
+  stop(graceMs?: number): Promise<RawRun>;
+}
+
+export interface Target {
+  readonly name: string;
+  /**
+   * How `nfscope cleanup` reaches this target again to undo a killed run's
+   * changes (local, ssh://…, vagrant, qemu for a VM left up); undefined when
+   * the changes cannot outlive the run (a VM that dies with nfscope).
+   */
+  readonly journalSpec?: string;
+  exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
+  spawn(argv: string[], opts?: ExecOptions): Running;
+  readFile(path: string): Promise<string | null>;
+  readFileBuffer(path: string): Promise<Buffer | null>;
+  listDir(path: string): Promise<string[] | null>;
+  exists(path: string): Promise<boolean>;
+  /** Absolute path of a program on the target, or null. */
+  which(program: string): Promise<string | null>;
+  /** Path of a bundled file (bpf/…, scripts/…) as the target sees it. */
+  bundled(rel: string): Promise<string>;
+  /** Releases the target (a VM is shut down). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** This machine: a Target that can also start a process that outlives nfscope (`nfscope vm up`). */
+export interface Host extends Target {
+  spawnDaemon(argv: string[]): Running & { pid: number };
+}
