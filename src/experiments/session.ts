@@ -134,10 +134,6 @@ export class Run {
   }
 
   /**
-   * The hooks of a netns. The first listing starts the listing server; one
-   * whose chain naming the kernel has outgrown (nf_tables reloaded) is replaced.
-   */
-  /**
    * Starts the listing server now, without waiting for it: its compile then overlaps whatever
    * the caller does before its first listing (the lab's module reload). Errors surface there.
    */
@@ -146,6 +142,10 @@ export class Run {
     this.shared.queue = next.catch(() => {});
   }
 
+  /**
+   * The hooks of a netns. The first listing starts the listing server; one
+   * whose chain naming the kernel has outgrown (nf_tables reloaded) is replaced.
+   */
   hooks(ns: NetnsRef, families: readonly Family[], progress: Progress = () => {}): Promise<HooksResult> {
     // One listing at a time: concurrent walks would interleave their lines in bpftrace's output,
     // and two first listings would start two servers.
