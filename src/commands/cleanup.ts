@@ -13,7 +13,15 @@ export interface CleanupOptions {
 type Result = `refused: ${string}` | 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
 /** argv: each command the change's undo runs (or `kill PID (COMM)`), shown by --dry-run and --json. */
 interface Action { what: string; argv: string[][]; result: Result }
-interface JournalReport { untrusted?: string; journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
+export interface JournalReport { untrusted?: string; journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
+
+export const CLEANUP_SCHEMA_VERSION = 1;
+
+/** `nfscope cleanup --json`: each journal found, and what was done (or, --dry-run, would be). */
+export interface CleanupReport {
+  schemaVersion: number;
+  journals: JournalReport[];
+}
 
 /** stderr of an undo whose object is already gone: nothing left to do. */
 const GONE = /No such file|Cannot find|does not exist|not found|No such process|not mounted|No such device|Could not process rule|Bad rule|doesn't exist|Invalid argument/i;
@@ -120,7 +128,8 @@ export async function runCleanup(o: CleanupOptions): Promise<void> {
   await requireRoot(new (await import('../targets/local.js')).LocalTarget());
   const reports = await cleanupJournals(o);
   if (o.json) {
-    process.stdout.write(JSON.stringify({ journals: reports }, null, 2) + '\n');
+    const out: CleanupReport = { schemaVersion: CLEANUP_SCHEMA_VERSION, journals: reports };
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
   } else if (reports.length === 0) {
     process.stdout.write('nothing to clean up: no journal of a killed nfscope run\n');
   } else {

@@ -1,21 +1,37 @@
 import { PassThroughExit } from '../lib/errors.js';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel } from '../vm/kernel.js';
+import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel, type KernelInfo } from '../vm/kernel.js';
 import { ensureDebuginfo } from '../vm/debuginfo.js';
 import { LocalTarget } from '../targets/local.js';
 import { intOption } from '../lib/validate.js';
-import { liveState, vmDown, vmUp } from '../vm/persistent.js';
+import { liveState, vmDown, vmUp, type VmState } from '../vm/persistent.js';
+import type { RawRun } from '../targets/target.js';
 import { pruneRunDirs } from '../vm/boot.js';
 import { withTarget } from '../targets/index.js';
 import type { QemuTarget } from '../targets/qemu.js';
+
+export const VM_SCHEMA_VERSION = 1;
+
+/** `nfscope vm run --json`: the guest command's run, and the VM it ran in. */
+export type VmRunReport = { schemaVersion: number; kernel: string; package: string; accel: 'kvm' | 'tcg'; bootMs: number } & RawRun;
+
+/** `nfscope vm status --json`: the kernel cache, the VMs running, the one left up. */
+export interface VmStatusReport {
+  schemaVersion: number;
+  cache: string;
+  kernels: KernelInfo[];
+  running: string[];
+  up: VmState | null;
+}
 
 export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean }): Promise<void> {
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const r = await withTarget('qemu', { kernel: o.kernel, progress }, async (t) => {
     const vm = (t as QemuTarget).vm;
     const run = await t.exec(argv);
-    return { kernel: vm.guestKernel, package: vm.kernel.package, accel: vm.accel, bootMs: Math.round(vm.bootMs), ...run };
+    const report: VmRunReport = { schemaVersion: VM_SCHEMA_VERSION, kernel: vm.guestKernel, package: vm.kernel.package, accel: vm.accel, bootMs: Math.round(vm.bootMs), ...run };
+    return report;
   });
   if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
   else {
@@ -29,14 +45,15 @@ export async function runVmRun(argv: string[], o: { kernel?: string; json?: bool
 
 export async function runVmStatus(o: { json?: boolean }): Promise<void> {
   const dir = join(cacheRoot(), 'kernels');
-  const kernels = [];
+  const kernels: KernelInfo[] = [];
   for (const k of (await readdir(dir).catch(() => [])).filter((n) => !n.startsWith('.'))) {
     const info = await readFile(join(dir, k, 'kernel.json'), 'utf8').catch(() => null);
-    if (info) kernels.push(JSON.parse(info));
+    if (info) kernels.push(JSON.parse(info) as KernelInfo);
   }
   const up = await liveState();
   const running = await pruneRunDirs();
-  if (o.json) process.stdout.write(JSON.stringify({ cache: dir, kernels, running, up }, null, 2) + '\n');
+  const report: VmStatusReport = { schemaVersion: VM_SCHEMA_VERSION, cache: dir, kernels, running, up };
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else {
     process.stdout.write(`kernel cache: ${dir}\n`);
     for (const k of kernels) process.stdout.write(`  ${k.package} (${k.version})\n`);

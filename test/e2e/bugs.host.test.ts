@@ -4,6 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
 import { span } from '../../src/model/lifetimes.js';
+import { expectSchema } from '../helpers/schema.js';
 
 describe('issue 14 bugs', () => {
   it('hooks --netns X --all-netns --target qemu: exit 2 before any VM boots', async () => {
@@ -23,7 +24,11 @@ describe('issue 14 bugs', () => {
   });
 
   it('vm run passes the guest command\'s exit code through (it exited 0)', async () => {
-    const r = await nfscope(['vm', 'run', '--kernel', 'linux-image-amd64', '--', 'false'], { timeoutMs: 300_000 });
+    const r = await nfscope(['vm', 'run', '--kernel', 'linux-image-amd64', '--json', '--', 'false'], { timeoutMs: 300_000 });
     expect(r.exitCode, r.stderr).toBe(1);
+    // --json too: the run's report, with the guest's exit code in it.
+    const rep = JSON.parse(r.stdout);
+    expectSchema('vm-run', rep);
+    expect(rep.exitCode).toBe(1);
   }, 300_000);
 });

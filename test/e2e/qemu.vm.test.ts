@@ -210,6 +210,7 @@ describe('vm up / vm down', () => {
       expect(up.stdout).toMatch(/VM up: .* qemu pid \d+/);
       expect((await qemuProcesses()).length).toBeGreaterThan(0);
       const st = JSON.parse((await nfscope(['vm', 'status', '--json'])).stdout);
+      expectSchema('vm-status', st);
       expect(st.up.pid).toBeGreaterThan(0);
       const again = await nfscope(['vm', 'up']);
       expect(again.exitCode).toBe(2);

@@ -16,6 +16,7 @@ import { lockTracing, TRACING_LOCK } from '../../src/tools/tracing-lock.js';
 import { LocalTarget } from '../../src/targets/local.js';
 import { SshTarget } from '../../src/targets/ssh.js';
 import { parseSshSpec } from '../../src/targets/ssh-spec.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const NOBODY = 65534;
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-safety-'));
@@ -113,6 +114,7 @@ describe('a journal can only undo what nfscope does', () => {
     journal(dir, [{ argv: ['sh', '-c', `touch ${canary}`] }]);
     const env = { ...process.env, NFSCOPE_JOURNAL_DIR: dir };
     const dry = await execa('node', [CLI, 'cleanup', '--dry-run', '--json'], { reject: false, env });
+    expectSchema('cleanup', JSON.parse(dry.stdout));
     const rep = JSON.parse(dry.stdout).journals[0];
     expect(rep.actions).toEqual([
       { what: 'stop tracer', argv: [['kill', '-KILL', String(process.pid), '(comm node)']], result: expect.stringMatching(/^refused: comm "node"/) },

@@ -9,7 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { expect } from 'vitest';
 import { ROOT } from './sys.js';
 
-export type ReportKind = 'doctor' | 'hooks' | 'hooks-all' | 'trace-syn' | 'graph' | 'lifetimes' | 'lab';
+export type ReportKind = 'doctor' | 'hooks' | 'hooks-all' | 'trace-syn' | 'graph' | 'lifetimes' | 'lab' | 'cleanup' | 'vm-run' | 'vm-status';
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const compiled = new Map<ReportKind, ValidateFunction>();
