@@ -56,17 +56,18 @@ export class HookServer {
     const mask = familyMask(serves);
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
     const request = [python, await target.bundled('scripts/hooks-request.py')];
-    let probe: Probe = await chainProbe(target);
     const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
+    const launch = async (p: Probe) => {
+      const { tracer, lines } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', '-e', program(p)], 'hook listing server');
+      return new HookServer(target, tracer, lines, p, [bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+    };
+    const probe = await chainProbe(target);
     try {
-      const { tracer, lines } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', '-e', program(probe)], 'hook listing server');
-      return new HookServer(target, tracer, lines, probe, [bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+      return await launch(probe);
     } catch (e) {
       if (!('symbols' in probe)) throw e;
       // Naming chains must never cost the listing itself: without it, once more.
-      probe = { why: `naming chains failed here (${(e as Error).message.split('\n').find((l) => /ERROR/.test(l))?.trim() ?? 'compile error'})` };
-      const { tracer, lines } = await startTracer(target, cleanup, [bpftrace, '-f', 'json', '-e', program(probe)], 'hook listing server');
-      return new HookServer(target, tracer, lines, probe, [bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+      return launch({ why: `naming chains failed here (${(e as Error).message.split('\n').find((l) => /ERROR/.test(l))?.trim() ?? 'compile error'})` });
     }
   }
 

@@ -2,8 +2,8 @@ import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { HookList } from '../model/hooks.js';
-import { findPath, type CallRoot } from '../model/call-tree.js';
-import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type FunctionGraphStats, type GraphReport } from '../model/graph.js';
+import { findPath } from '../model/call-tree.js';
+import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type CallGraphObservation, type GraphReport } from '../model/graph.js';
 import { parseFunctionGraph } from '../parsers/function-graph.js';
 import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
 import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
@@ -29,8 +29,8 @@ export interface CallGraph {
   roots: string[];
   filter: string[];
   fg: GraphSession;
-  /** After the packet: the trees cut at the roots, and the parser's counts. */
-  collect(kernel: string, fixture: string, setup: string): Promise<{ callTrees: CallRoot[]; stats: FunctionGraphStats }>;
+  /** After the packet: the trees cut at the roots, the allocation path in them, the parser's counts. */
+  collect(kernel: string, fixture: string, setup: string): Promise<CallGraphObservation>;
 }
 
 /**
@@ -74,7 +74,12 @@ export async function openCallGraph(
         set_ftrace_filter: filter,
         setup,
       });
-      return { callTrees: cutAtRoots(parsed.roots, roots), stats: parsed.stats };
+      const callTrees = cutAtRoots(parsed.roots, roots);
+      const path = findPath(callTrees.map((t) => t.tree), ALLOC_PATH);
+      return {
+        roots, tracer: { instance: fg.instance, filterFunctions: filter.length, pidFiltered: true },
+        callTrees, allocPath: path ? path.map((n) => n.fn) : null, stats: parsed.stats,
+      };
     },
   };
 }
@@ -111,8 +116,6 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
     const traced = await tracer.stop(20_000);
 
     const tree = cg ? await cg.collect(caps.kernel, `syn-${spec.family}-${spec.firewall}`, `nfscope graph --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall}`) : null;
-    const callTrees = tree?.callTrees ?? [];
-    const path = findPath(callTrees.map((t) => t.tree), ALLOC_PATH);
 
     const events = parseBpftraceJson(traced.stdout);
     const stacks = parseKstackJson(traced.stdout).filter((s) => s.map === '@stacks');
@@ -132,10 +135,10 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
       family: spec.family,
       port: spec.port,
       firewall: spec.firewall,
-      roots: cg?.roots ?? spec.roots ?? [],
-      tracer: cg ? { instance: cg.fg.instance, filterFunctions: cg.filter.length, pidFiltered: true } : null,
-      callTrees,
-      allocPath: path ? path.map((n) => n.fn) : null,
+      roots: tree?.roots ?? spec.roots ?? [],
+      tracer: tree?.tracer ?? null,
+      callTrees: tree?.callTrees ?? [],
+      allocPath: tree?.allocPath ?? null,
       stats: tree?.stats ?? null,
       dropStacks: dropStacks.length ? { total: dropStacks.reduce((s, k) => s + k.count, 0), tree: kstackTree(dropStacks) } : null,
       unavailable,

@@ -7,8 +7,6 @@ import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/coun
 import type { Sandbox } from './sandbox.js';
 import { sessionFor, type Session } from './session.js';
 import { openCallGraph } from './graph.js';
-import { findPath } from '../model/call-tree.js';
-import { ALLOC_PATH } from '../model/graph.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
 import { run } from '../tools/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
@@ -193,12 +191,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       ruleCounter,
       verdict: '',
     };
-    if (spec.callGraph) {
-      const path = tree ? findPath(tree.callTrees.map((t) => t.tree), ALLOC_PATH) : null;
-      report.callGraph = cg && tree
-        ? { roots: cg.roots, tracer: { instance: cg.fg.instance, filterFunctions: cg.filter.length, pidFiltered: true }, callTrees: tree.callTrees, allocPath: path ? path.map((n) => n.fn) : null, stats: tree.stats }
-        : null;
-    }
+    if (spec.callGraph) report.callGraph = tree;
     report.verdict = buildVerdict(report);
     return report;
   });

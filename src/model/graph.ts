@@ -5,6 +5,16 @@ export const GRAPH_SCHEMA_VERSION = 1;
 /** The path issue 5 asks to stand out: where the unconfirmed entry is born. */
 export const ALLOC_PATH = ['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc'];
 
+/** What function_graph showed around one packet: the part of GraphReport trace-syn carries too. */
+export interface CallGraphObservation {
+  roots: string[];
+  tracer: { instance: boolean; filterFunctions: number; pidFiltered: boolean };
+  callTrees: CallRoot[];
+  /** ALLOC_PATH as found in the trees (names as the kernel printed them), or null. */
+  allocPath: string[] | null;
+  stats: FunctionGraphStats;
+}
+
 export interface GraphReport {
   schemaVersion: number;
   kernel: string;

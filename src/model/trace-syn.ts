@@ -1,6 +1,5 @@
 import type { HookList } from './hooks.js';
-import type { CallRoot } from './call-tree.js';
-import type { FunctionGraphStats } from './graph.js';
+import type { CallGraphObservation } from './graph.js';
 
 export const TRACE_SYN_SCHEMA_VERSION = 1;
 
@@ -76,12 +75,6 @@ export interface TraceSynReport {
   /** nfscope's DROP rule's counter after the SYN(s) (also in drop, when a drop was traced). */
   ruleCounter?: { rule: string; packets: number } | null;
   /** Only when asked for (the lab): function_graph around the same SYN; null where the kernel has none. */
-  callGraph?: {
-    roots: string[];
-    tracer: { instance: boolean; filterFunctions: number; pidFiltered: boolean };
-    callTrees: CallRoot[];
-    allocPath: string[] | null;
-    stats: FunctionGraphStats;
-  } | null;
+  callGraph?: CallGraphObservation | null;
   verdict: string;
 }
