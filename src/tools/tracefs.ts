@@ -10,6 +10,8 @@ export const TRACEFS_DEFAULT = '/sys/kernel/tracing';
 const USERS = '/run/nfscope/tracefs-users';
 /** Present while the tracefs mount is nfscope's (not the system's). */
 const MARK = '/run/nfscope/tracefs-mounted';
+/** Held while checking for and making the mount. */
+const LOCK = '/run/nfscope/tracefs.lock';
 
 /**
  * The tracefs mount point; mounts it when absent (bpftrace needs it for
@@ -39,14 +41,12 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
   if (mounted) return mounted;
   // The mark before the mount: whoever sees the mount also sees that it is nfscope's.
   await target.exec(['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
-  const argv = ['mount', '-t', 'tracefs', 'nodev', TRACEFS_DEFAULT];
+  // Mount only if no one has, under a lock: tracefs mounts stack, and two runs starting together
+  // both mounted it; the last one out unmounted one, and the other stayed, unmarked, for good
+  // (found by the concurrency test followed by the fault test). A fixed script, no user input.
+  const argv = ['flock', LOCK, 'sh', '-c', `grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || mount -t tracefs nodev ${TRACEFS_DEFAULT}`];
   const r = await target.exec(argv);
-  if (r.exitCode !== 0) {
-    // Two runs starting together both mount; the second finds it done (found by the concurrency test).
-    const now = await mountedAt();
-    if (now) return now;
-    throw new CommandFailedError(argv, r.exitCode, r.stderr);
-  }
+  if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
   return TRACEFS_DEFAULT;
 }
 
