@@ -1,5 +1,6 @@
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
+import { DEFAULT_KERNEL } from './lib/kernel-spec.js';
 
 /**
  * The command registry. Each action lazy-imports its module, so `nfscope
@@ -20,7 +21,7 @@ export function buildCli(): Command {
 
   const target = (def = 'local') => new Option('--target <target>',
     'where to run: local | qemu (micro-VM) | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM)').default(def);
-  const kernel = () => new Option('--kernel <package>', 'kernel package for --target qemu').default('linux-image-amd64');
+  const kernel = () => new Option('--kernel <kernel>', 'kernel for --target qemu: 5.10, 6.1, 6.12, latest, SUITE/PACKAGE or a linux-image-… package').default(DEFAULT_KERNEL);
 
   program
     .command('doctor')
@@ -128,6 +129,11 @@ export function buildCli(): Command {
     .description("fetch and cache the kernel's debug info (the -dbg package) so drgn works in the VM")
     .addOption(kernel())
     .action(async (o) => (await import('./commands/vm.js')).runVmDebuginfo(o));
+  vm.command('kernels')
+    .description('the kernel aliases (5.10, 6.1, 6.12, latest): the Debian package each resolves to, and whether it is cached')
+    .option('--refresh', "fetch the suites' package lists now (else when older than a day)")
+    .option('--json', 'machine-readable output')
+    .action(async (o) => (await import('./commands/vm.js')).runVmKernels(o));
   vm.command('status')
     .description('kernels in the cache, VMs running')
     .option('--json', 'machine-readable output')

@@ -1,5 +1,5 @@
 import { UsageError } from '../lib/errors.js';
-import { KERNEL_PACKAGE } from '../lib/validate.js';
+import { parseKernelSpec } from '../lib/kernel-spec.js';
 import { parseSshSpec } from '../targets/ssh-spec.js';
 import { validNetnsName } from '../tools/netns.js';
 
@@ -17,9 +17,7 @@ export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netn
       throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant, auto or ssh://[user@]host[:port]`);
     }
   }
-  if (typeof o.kernel === 'string' && !KERNEL_PACKAGE.test(o.kernel)) {
-    throw new UsageError(`invalid --kernel ${JSON.stringify(o.kernel.slice(0, 60))}: expected a kernel package name like linux-image-amd64`);
-  }
+  if (typeof o.kernel === 'string') parseKernelSpec(o.kernel);
   if (typeof o.netns === 'string' && !validNetnsName(o.netns)) {
     throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}: expected a name from 'ip netns list'`);
   }

@@ -1,7 +1,11 @@
 import { PassThroughExit } from '../lib/errors.js';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheRoot, DEFAULT_KERNEL_PACKAGE, ensureKernel, type KernelInfo } from '../vm/kernel.js';
+import type { VmKernelsReport } from '../model/kernels.js';
+import { renderKernels } from '../render/kernels.js';
+import { cacheRoot, ensureKernel, resolveKernel, type KernelInfo } from '../vm/kernel.js';
+import { AptState } from '../vm/apt.js';
+import { DEFAULT_KERNEL, KERNEL_ALIASES, SUITES } from '../lib/kernel-spec.js';
 import { ensureDebuginfo } from '../vm/debuginfo.js';
 import { LocalTarget } from '../targets/local.js';
 import { intOption } from '../lib/validate.js';
@@ -57,16 +61,37 @@ export async function runVmStatus(o: { json?: boolean }): Promise<void> {
   else {
     process.stdout.write(`kernel cache: ${dir}\n`);
     for (const k of kernels) process.stdout.write(`  ${k.package} (${k.version})\n`);
-    if (!kernels.length) process.stdout.write('  (empty: the first --target qemu run fetches linux-image-amd64)\n');
+    if (!kernels.length) process.stdout.write(`  (empty: the first --target qemu run fetches the ${DEFAULT_KERNEL} kernel)\n`);
     process.stdout.write(`VMs running: ${running.length ? running.join(', ') : 'none'}\n`);
     if (up) process.stdout.write(`left up by vm up: ${up.kernel.package} (${up.guestKernel}), pid ${up.pid}, since ${up.started}\n`);
   }
 }
 
+export async function runVmKernels(o: { json?: boolean; refresh?: boolean }): Promise<void> {
+  const host = new LocalTarget();
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const report: VmKernelsReport = { schemaVersion: VM_SCHEMA_VERSION, aliases: [], lists: {} };
+  for (const [alias, suite] of Object.entries(KERNEL_ALIASES)) {
+    try {
+      const r = await resolveKernel(host, alias, { refresh: o.refresh, progress });
+      const info = await readFile(join(cacheRoot(), 'kernels', r.package, 'kernel.json'), 'utf8').then((t) => JSON.parse(t) as KernelInfo, () => null);
+      report.aliases.push({ alias, suite, package: r.package, parts: r.parts, debVersion: r.debVersion, release: info?.version ?? null, cached: !!info });
+    } catch (e) {
+      report.aliases.push({ alias, suite, package: null, parts: [], debVersion: null, release: null, cached: false, error: (e as Error).message });
+    }
+  }
+  for (const suite of SUITES) report.lists[suite] = (await new AptState(host, cacheRoot(), suite).updatedAt())?.toISOString() ?? null;
+  if (o.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    return;
+  }
+  process.stdout.write(renderKernels(report, join(cacheRoot(), 'apt')));
+}
+
 export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
   const host = new LocalTarget();
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const k = await ensureKernel(host, o.kernel ?? DEFAULT_KERNEL_PACKAGE, progress);
+  const k = await ensureKernel(host, o.kernel ?? DEFAULT_KERNEL, progress);
   const dir = await ensureDebuginfo(host, k, progress);
   process.stdout.write(`debug info for ${k.package} (${k.version}) cached in ${dir}\n`);
 }
@@ -74,7 +99,7 @@ export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
 export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void> {
   const ttl = intOption('--ttl', o.ttl, 10, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL_PACKAGE, ttl, progress);
+  const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL, ttl, progress);
   process.stdout.write(`VM up: ${s.kernel.package} (${s.guestKernel}), qemu pid ${s.pid}, ready in ${(s.bootMs / 1000).toFixed(1)} s; ` +
     `--target qemu uses it; it stops after ${ttl} s or with 'nfscope vm down'\n`);
 }

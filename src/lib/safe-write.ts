@@ -67,8 +67,16 @@ export async function checkReportTarget(path: string): Promise<string> {
  */
 export async function writeReport(path: string, content: string): Promise<void> {
   const full = await checkReportTarget(path);
+  await writeFileAtomic(full, content, () => checkTarget(path, full));
+}
+
+/**
+ * Temp-and-rename: a new file of our own (O_EXCL | O_NOFOLLOW) beside the
+ * name, fsync'd, then renamed over it; `check` runs just before the rename.
+ */
+export async function writeFileAtomic(full: string, content: string, check: () => Promise<void> = async () => {}, mode = 0o644): Promise<void> {
   const tmp = join(dirname(full), `.${basename(full)}.${randomBytes(6).toString('hex')}.tmp`);
-  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o644);
+  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {
     await fh.writeFile(content);
     await fh.sync();
@@ -76,7 +84,7 @@ export async function writeReport(path: string, content: string): Promise<void> 
     await fh.close();
   }
   try {
-    await checkTarget(path, full);
+    await check();
     await rename(tmp, full);
   } catch (e) {
     await unlink(tmp).catch(() => {});

@@ -16,9 +16,3 @@ export function choiceOption<T extends string>(name: string, v: string, choices:
   return v as T;
 }
 
-/**
- * A Debian kernel image package name. The linux-image- prefix is required:
- * apt-cache takes a name with regex characters for a pattern ("1.5" matched
- * coinor-libcoinmp1v5, found by the option fuzz test).
- */
-export const KERNEL_PACKAGE = /^linux-image-[a-z0-9][a-z0-9.+~-]{0,90}$/;

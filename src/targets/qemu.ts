@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
 import { LocalTarget } from './local.js';
 import { GUEST_PACKAGE_ROOT } from '../lib/paths.js';
+import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import type { AgentClient } from '../vm/agent-client.js';
 import { AgentBackedTarget } from './agent-backed.js';
 
@@ -22,7 +23,7 @@ export class QemuTarget extends AgentBackedTarget {
   static async boot(o: VmOptions): Promise<QemuTarget> {
     const { liveState, attachVm } = await import('../vm/persistent.js');
     const up = await liveState();
-    if (up && up.requested === (o.kernelPackage ?? 'linux-image-amd64')) {
+    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL)) {
       o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
       return new QemuTarget(await attachVm(up), up.requested);
     }

@@ -9,7 +9,8 @@ import type { Host, Running } from '../lib/target.js';
 import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
-import { DEFAULT_KERNEL_PACKAGE, ensureKernel, type KernelInfo } from './kernel.js';
+import { ensureKernel, type KernelInfo } from './kernel.js';
+import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { kvmUsable, qemuArgv } from './qemu-argv.js';
 import { ensureVmlinux } from './vmlinux.js';
 
@@ -94,7 +95,7 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
   const qemuBin = await requireTool(host, 'qemu-system-x86_64');
-  const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL_PACKAGE, progress);
+  const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
   const initramfs = await ensureInitramfs(host, kernel);
   const elf = await ensureVmlinux(host, kernel.vmlinuz, join(kernel.dir, `vmlinux-${kernel.version}`));
   await mkdir(VM_RUN_ROOT, { recursive: true });

@@ -1,10 +1,11 @@
-import { KERNEL_PACKAGE as PKG_RE } from '../lib/validate.js';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CapabilityError, UsageError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
+import { parseKernelSpec, SUITES, type Suite } from '../lib/kernel-spec.js';
 import { run } from '../tools/run.js';
-import type { Target } from '../lib/target.js';
+import type { ExecOptions, RawRun, Target } from '../lib/target.js';
+import { AptState } from './apt.js';
 
 /** A distribution kernel unpacked in nfscope's cache, ready to boot. */
 export interface KernelInfo {
@@ -15,9 +16,13 @@ export interface KernelInfo {
   /** The package's module tree (with modules.dep), /lib/modules/VERSION in the guest. */
   moddir: string;
   config: string;
+  /** The Debian package version (absent in caches made before issue 12). */
+  debVersion?: string;
+  /** Where it was resolved: one of nfscope's suites, or the system's apt. */
+  suite?: Suite | 'system';
+  /** The .debs unpacked into root/. */
+  parts?: string[];
 }
-
-export const DEFAULT_KERNEL_PACKAGE = 'linux-image-amd64';
 
 export function cacheRoot(): string {
   return process.env.NFSCOPE_CACHE ?? '/var/cache/nfscope';
@@ -31,74 +36,161 @@ export function aptDepends(show: string): string[] {
   return m[1]!.split(',').map((d) => d.trim().split(/[\s|(]/)[0]!).filter(Boolean);
 }
 
+/** A kernel package resolved to what holds the kernel. */
+export interface ResolvedKernel {
+  /** The linux-image-VERSION package (the cache is keyed by it). */
+  package: string;
+  /** The .debs to fetch and unpack together: the image itself, or its split parts. */
+  parts: string[];
+  /** The Debian package version, e.g. 6.12.117-1. */
+  debVersion: string;
+}
+
+/** `apt-cache show --no-all-versions NAME`, or null when apt knows no package of exactly that name. */
+export type AptShow = (name: string) => Promise<string | null>;
+
 /**
- * linux-image-amd64 is a metapackage: it depends on exactly one concrete
- * linux-image-VERSION package (and on no tools like kmod, which a real image
- * package needs). Follow such links to the package that holds the kernel.
+ * Follows a kernel package name to the packages that hold the kernel.
+ * - linux-image-amd64 is a metapackage: it depends on exactly one concrete
+ *   linux-image-VERSION (and on no tool like kmod, which a real image needs).
+ * - Since Debian's 7.x kernels (sid, 2026) linux-image-VERSION is itself empty:
+ *   it depends on linux-binary-VERSION (vmlinuz), linux-modules-VERSION and
+ *   linux-base-VERSION (config, System.map), all fetched together.
  */
-async function resolvePackage(host: Target, pkg: string): Promise<string> {
+export async function resolveKernelPackage(show: AptShow, pkg: string): Promise<ResolvedKernel> {
   let name = pkg;
   for (let depth = 0; depth < 4; depth++) {
-    const r = await host.exec(['apt-cache', 'show', '--no-all-versions', name]);
-    // apt-cache show also answers for a pattern: only the package of exactly this name counts.
-    const shown = /^Package: (\S+)$/m.exec(r.stdout)?.[1];
-    if (r.exitCode !== 0 || shown !== name) {
-      throw new UsageError(`unknown kernel package '${name}' (apt-cache show found nothing; try 'apt-cache search linux-image')`);
-    }
-    const deps = aptDepends(r.stdout);
+    const stanza = await show(name);
+    if (stanza === null) throw new UsageError(`unknown kernel package '${name}' (apt-cache show found nothing; try 'nfscope vm kernels' or 'apt-cache search linux-image')`);
+    const debVersion = /^Version: (\S+)$/m.exec(stanza)?.[1] ?? '';
+    const deps = aptDepends(stanza);
+    const release = name.slice('linux-image-'.length);
+    const split = ['binary', 'modules', 'base'].map((k) => `linux-${k}-${release}`).filter((p) => deps.includes(p));
+    if (split.includes(`linux-binary-${release}`)) return { package: name, parts: split, debVersion };
     const images = deps.filter((d) => d.startsWith('linux-image-'));
     if (images.length === 1 && !deps.includes('kmod')) {
       name = images[0]!;
       continue;
     }
-    return name;
+    return { package: name, parts: [name], debVersion };
   }
-  return name;
+  throw new UsageError(`kernel package '${pkg}' leads through more than 4 metapackages`);
 }
 
-/** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel package, once. */
-export async function ensureKernel(host: Target, pkg: string, progress: (m: string) => void = () => {}): Promise<KernelInfo> {
-  if (!PKG_RE.test(pkg)) throw new UsageError(`invalid --kernel ${JSON.stringify(pkg.slice(0, 60))}: expected a package name like linux-image-amd64`);
+function aptShow(exec: (argv: string[]) => Promise<RawRun>): AptShow {
+  return async (name) => {
+    const r = await exec(['apt-cache', 'show', '--no-all-versions', name]);
+    // apt-cache show also answers for a pattern: only the package of exactly this name counts.
+    const shown = /^Package: (\S+)$/m.exec(r.stdout)?.[1];
+    return r.exitCode === 0 && shown === name ? r.stdout : null;
+  };
+}
+
+function kernelDir(pkg: string): string {
+  return join(cacheRoot(), 'kernels', pkg);
+}
+
+async function cachedKernel(pkg: string): Promise<KernelInfo | null> {
+  const text = await readFile(join(kernelDir(pkg), 'kernel.json'), 'utf8').catch(() => null);
+  return text ? (JSON.parse(text) as KernelInfo) : null;
+}
+
+/** Where a kernel spec resolves, without fetching the kernel. */
+export interface KernelResolution extends ResolvedKernel {
+  spec: string;
+  suite: Suite | 'system';
+  /** apt-get with the options of the apt state that resolved it. */
+  exec: (argv: string[], opts?: ExecOptions) => Promise<RawRun>;
+}
+
+/**
+ * Resolves `--kernel` (an alias, SUITE/PACKAGE or a package): aliases and
+ * suites through nfscope's own apt state of that suite; a bare package through
+ * the system's apt first (Debian 12 hosts have 6.1 there), then each suite.
+ */
+export async function resolveKernel(host: Target, text: string, o: { refresh?: boolean; progress?: (m: string) => void } = {}): Promise<KernelResolution> {
+  const spec = parseKernelSpec(text);
   if (!(await host.which('apt-get')) || !(await host.which('dpkg-deb'))) {
     throw new CapabilityError('the micro-VM needs Debian kernel packages: apt-get and dpkg-deb (a Debian or Ubuntu host)');
   }
-  const concrete = await resolvePackage(host, pkg);
-  const dir = join(cacheRoot(), 'kernels', concrete);
-  const infoFile = join(dir, 'kernel.json');
-  if (existsSync(infoFile)) return JSON.parse(await readFile(infoFile, 'utf8')) as KernelInfo;
+  const inSuite = async (suite: Suite): Promise<KernelResolution> => {
+    const state = new AptState(host, cacheRoot(), suite);
+    await state.ensure(o);
+    const exec = (argv: string[], opts?: ExecOptions) => state.exec(argv, opts);
+    return { spec: text, suite, exec, ...(await resolveKernelPackage(aptShow(exec), spec.package)) };
+  };
+  if (spec.kind !== 'package') return inSuite(spec.suite);
+  const system = (argv: string[], opts?: ExecOptions) => host.exec(argv, opts);
+  try {
+    return { spec: text, suite: 'system', exec: system, ...(await resolveKernelPackage(aptShow(system), spec.package)) };
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+  }
+  for (const suite of [...SUITES].reverse()) {
+    try {
+      return await inSuite(suite);
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+    }
+  }
+  throw new UsageError(`unknown kernel package '${spec.package}': not in the system's apt nor in ${SUITES.join(', ')} (try 'nfscope vm kernels')`);
+}
 
-  progress(`fetching ${concrete} with apt-get download`);
+/** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel, once. */
+export async function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
+  const spec = parseKernelSpec(text);
+  // A package named exactly is used from the cache without asking apt (offline runs).
+  if (spec.kind === 'package') {
+    const hit = await cachedKernel(spec.package);
+    if (hit) return hit;
+  }
+  const res = await resolveKernel(host, text, { ...o, progress });
+  const hit = await cachedKernel(res.package);
+  if (hit) return hit;
+
+  const dir = kernelDir(res.package);
+  progress(`fetching ${res.parts.join(', ')} (${res.debVersion}${res.suite === 'system' ? '' : `, ${res.suite}`}) with apt-get download`);
   await mkdir(join(cacheRoot(), 'kernels'), { recursive: true });
   const tmp = await mkdtemp(join(cacheRoot(), 'kernels', '.tmp-'));
   try {
-    await run(host, ['apt-get', 'download', concrete], { cwd: tmp, timeoutMs: 600_000, hint: 'run apt-get update first if the package lists are stale' });
-    const deb = (await readdir(tmp)).find((f) => f.endsWith('.deb'));
-    if (!deb) throw new CapabilityError(`apt-get download ${concrete} produced no .deb`);
-    progress(`unpacking ${deb}`);
-    await run(host, ['dpkg-deb', '-x', join(tmp, deb), join(tmp, 'root')], { timeoutMs: 300_000 });
-    await rm(join(tmp, deb));
-    const boot = await readdir(join(tmp, 'root', 'boot'));
-    const vmlinuz = boot.find((f) => f.startsWith('vmlinuz-'));
-    if (!vmlinuz) throw new CapabilityError(`${concrete} holds no /boot/vmlinuz-*`);
-    const version = vmlinuz.slice('vmlinuz-'.length);
+    await mkdir(join(tmp, 'debs'));
+    const r = await res.exec(['apt-get', 'download', ...res.parts], { cwd: join(tmp, 'debs'), timeoutMs: 900_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(['apt-get', 'download', ...res.parts], r.exitCode, r.stderr, 'is the network reachable? (nfscope vm kernels --refresh fetches the lists anew)');
+    const debs = (await readdir(join(tmp, 'debs'))).filter((f) => f.endsWith('.deb'));
+    if (debs.length !== res.parts.length) throw new CapabilityError(`apt-get download ${res.parts.join(' ')} produced ${debs.length} .deb files`);
+    for (const deb of debs) {
+      progress(`unpacking ${deb}`);
+      await run(host, ['dpkg-deb', '-x', join(tmp, 'debs', deb), join(tmp, 'root')], { timeoutMs: 300_000 });
+    }
+    await rm(join(tmp, 'debs'), { recursive: true });
+    const version = (await readdir(join(tmp, 'root', 'boot'))).find((f) => f.startsWith('vmlinuz-'))?.slice('vmlinuz-'.length);
+    if (!version) throw new CapabilityError(`${res.parts.join(', ')} hold no /boot/vmlinuz-*`);
+    // Merged-/usr packages (Debian 7.x) put the modules under /usr/lib/modules:
+    // depmod -b and the guest's init look under /lib/modules.
+    const usrMods = join(tmp, 'root', 'usr', 'lib', 'modules', version);
+    if (!existsSync(join(tmp, 'root', 'lib', 'modules', version)) && existsSync(usrMods)) {
+      await mkdir(join(tmp, 'root', 'lib', 'modules'), { recursive: true });
+      await rename(usrMods, join(tmp, 'root', 'lib', 'modules', version));
+    }
     // The package ships no modules.dep (the postinst runs depmod): make one.
     await run(host, ['depmod', '-b', join(tmp, 'root'), version], { timeoutMs: 120_000, hint: 'depmod comes with the kmod package' });
+    const info: KernelInfo = {
+      package: res.package,
+      version,
+      debVersion: res.debVersion,
+      suite: res.suite,
+      parts: res.parts,
+      dir,
+      vmlinuz: join(dir, 'root', 'boot', `vmlinuz-${version}`),
+      moddir: join(dir, 'root', 'lib', 'modules', version),
+      config: join(dir, 'root', 'boot', `config-${version}`),
+    };
+    await writeFile(join(tmp, 'kernel.json'), JSON.stringify(info, null, 2));
     await rm(dir, { recursive: true, force: true });
     await rename(tmp, dir);
+    return info;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
-  const boot = await readdir(join(dir, 'root', 'boot'));
-  const version = boot.find((f) => f.startsWith('vmlinuz-'))!.slice('vmlinuz-'.length);
-  const info: KernelInfo = {
-    package: concrete,
-    version,
-    dir,
-    vmlinuz: join(dir, 'root', 'boot', `vmlinuz-${version}`),
-    moddir: join(dir, 'root', 'lib', 'modules', version),
-    config: join(dir, 'root', 'boot', `config-${version}`),
-  };
-  await writeFile(infoFile, JSON.stringify(info, null, 2));
-  return info;
 }
