@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
 import { parseKernelSpec, SUITES, type Suite } from '../lib/kernel-spec.js';
@@ -136,6 +136,30 @@ export async function resolveKernel(host: Target, text: string, o: { refresh?: b
   throw new UsageError(`unknown kernel package '${spec.package}': not in the system's apt nor in ${SUITES.join(', ')} (try 'nfscope vm kernels')`);
 }
 
+/**
+ * Puts an unpacked kernel in the classic layout the VM boots from, and returns
+ * its release: /boot/vmlinuz-REL, /boot/config-REL, /lib/modules/REL.
+ * - Debian up to 6.12: already so (linux-image-REL).
+ * - Debian 7.x (sid, 2026; merged /usr): linux-binary-REL ships
+ *   /usr/lib/modules/REL/vmlinuz, linux-base-REL /usr/lib/modules/REL/config,
+ *   and nothing is under /boot.
+ */
+export async function normaliseLayout(root: string): Promise<string | null> {
+  const boot = join(root, 'boot');
+  const classic = (await readdir(boot).catch(() => [] as string[])).find((f) => f.startsWith('vmlinuz-'));
+  if (classic) return classic.slice('vmlinuz-'.length);
+  const usrMods = join(root, 'usr', 'lib', 'modules');
+  const release = (await readdir(usrMods).catch(() => [] as string[])).find((r) => existsSync(join(usrMods, r, 'vmlinuz')));
+  if (!release) return null;
+  const mods = join(root, 'lib', 'modules', release);
+  await mkdir(join(root, 'lib', 'modules'), { recursive: true });
+  await rename(join(usrMods, release), mods);
+  await mkdir(boot, { recursive: true });
+  await rename(join(mods, 'vmlinuz'), join(boot, `vmlinuz-${release}`));
+  if (existsSync(join(mods, 'config'))) await copyFile(join(mods, 'config'), join(boot, `config-${release}`));
+  return release;
+}
+
 /** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel, once. */
 export async function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
   const spec = parseKernelSpec(text);
@@ -163,15 +187,8 @@ export async function ensureKernel(host: Target, text: string, progress: (m: str
       await run(host, ['dpkg-deb', '-x', join(tmp, 'debs', deb), join(tmp, 'root')], { timeoutMs: 300_000 });
     }
     await rm(join(tmp, 'debs'), { recursive: true });
-    const version = (await readdir(join(tmp, 'root', 'boot'))).find((f) => f.startsWith('vmlinuz-'))?.slice('vmlinuz-'.length);
-    if (!version) throw new CapabilityError(`${res.parts.join(', ')} hold no /boot/vmlinuz-*`);
-    // Merged-/usr packages (Debian 7.x) put the modules under /usr/lib/modules:
-    // depmod -b and the guest's init look under /lib/modules.
-    const usrMods = join(tmp, 'root', 'usr', 'lib', 'modules', version);
-    if (!existsSync(join(tmp, 'root', 'lib', 'modules', version)) && existsSync(usrMods)) {
-      await mkdir(join(tmp, 'root', 'lib', 'modules'), { recursive: true });
-      await rename(usrMods, join(tmp, 'root', 'lib', 'modules', version));
-    }
+    const version = await normaliseLayout(join(tmp, 'root'));
+    if (!version) throw new CapabilityError(`${res.parts.join(', ')} hold no /boot/vmlinuz-* nor /usr/lib/modules/*/vmlinuz`);
     // The package ships no modules.dep (the postinst runs depmod): make one.
     await run(host, ['depmod', '-b', join(tmp, 'root'), version], { timeoutMs: 120_000, hint: 'depmod comes with the kmod package' });
     const info: KernelInfo = {
