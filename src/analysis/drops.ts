@@ -5,7 +5,7 @@
  */
 import type { HookList, IpFamily } from '../model/hooks.js';
 import { hookFromStack } from '../model/stack-hooks.js';
-import type { DropObservation } from '../model/trace-syn.js';
+import { NO_REASON, type DropObservation } from '../model/trace-syn.js';
 import type { SkbDrop } from '../parsers/kfree-skb.js';
 import { frameSymbol } from '../parsers/kstack.js';
 
@@ -43,6 +43,7 @@ export function summariseDrops(
       }
     }
   }
+  if (first.reasonCode === NO_REASON) evidence.push('reason: this kernel\'s skb:kfree_skb has no reason field (5.17+); the hook and callback above come from the stack and the hook listing');
   if (ruleCounter) evidence.push(`rule counter: ${ruleCounter.rule}: ${ruleCounter.packets} packet(s)`);
   // skb:kfree_skb's location is the free's return address. With function_graph tracing the same
   // packet (the lab's step 2), that address is function_graph's trampoline, return_to_handler
@@ -56,8 +57,8 @@ export function summariseDrops(
     hook: at.hook,
     priority,
     callback: at.callback,
-    reason: reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`,
-    reasonCode: first.reasonCode,
+    reason: first.reasonCode === NO_REASON ? null : (reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`),
+    reasonCode: first.reasonCode === NO_REASON ? null : first.reasonCode,
     location,
     evidence,
     stack: first.stack,

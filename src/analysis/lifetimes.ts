@@ -1,3 +1,4 @@
+import { NO_REASON, reasonText } from '../model/trace-syn.js';
 /**
  * ct_life.bt's maps as a report, pure: every entry accounted for (confirmed,
  * freed unconfirmed, freed confirmed, alive), lifetimes, why and where the
@@ -12,6 +13,13 @@ export function emptyLife(): CtLife {
     allocated: 0, confirmed: 0, freedUnconfirmed: 0, freedConfirmed: 0, lifeUnconfirmed: [], lifeConfirmed: [],
     why: new Map(), deaths: [], dropStacks: [], born: new Map(), conf: new Set(), endNsecs: null, deathStacksTaken: 0,
   };
+}
+
+/** ct_life.bt's @why key: a reason, -1 for a free without a drop, NO_REASON where kfree_skb has no reason field. */
+function deathReason(code: number, reasons: Map<number, string>): string {
+  if (code === -1) return 'not dropped (freed another way)';
+  if (code === NO_REASON) return `dropped: ${reasonText(null)}`;
+  return reasons.get(code) ?? `unknown (${code})`;
 }
 
 export function buildReport(
@@ -47,7 +55,7 @@ export function buildReport(
     aliveAgeUs: span(ages),
     deaths: {
       byReason: [...l.why.entries()]
-        .map(([code, count]) => ({ reason: code === -1 ? 'not dropped (freed another way)' : (reasons.get(code) ?? `unknown (${code})`), code: code === -1 ? null : code, count }))
+        .map(([code, count]) => ({ reason: deathReason(code, reasons), code: code < 0 ? null : code, count }))
         .sort((a, b) => b.count - a.count),
       byHook: [...byHook.values()].sort((a, b) => b.count - a.count),
       stacks: l.deaths.map((s) => ({ count: s.count, frames: s.frames })).sort((a, b) => b.count - a.count).slice(0, 5),

@@ -1,4 +1,4 @@
-import type { TraceSynReport } from '../model/trace-syn.js';
+import { reasonText, type TraceSynReport } from '../model/trace-syn.js';
 
 /**
  * The one-paragraph answer a student reads. Every sentence cites an
@@ -17,7 +17,7 @@ export function buildVerdict(r: TraceSynReport): string {
   }
   if (r.drop) {
     s.push(
-      `The packet was dropped ${r.drop.count === r.synsSent ? 'every time' : `${r.drop.count} of ${r.synsSent} times`} with reason ${r.drop.reason} at ${r.drop.location}` +
+      `The packet was dropped ${r.drop.count === r.synsSent ? 'every time' : `${r.drop.count} of ${r.synsSent} times`} with reason ${reasonText(r.drop.reason)} at ${r.drop.location}` +
         (r.drop.hook ? `, in ${r.drop.callback} at ${r.family} ${r.drop.hook}${r.drop.priority !== null ? ` priority ${r.drop.priority}` : ''}` : '') +
         (r.drop.ruleCounter ? `; the drop rule counted ${r.drop.ruleCounter.packets} packet(s)` : '') + ' [2].',
     );

@@ -1,3 +1,4 @@
+import { bpftraceArgv } from '../kernel/capabilities.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
@@ -42,12 +43,12 @@ export const bpftraceBackend: HooksBackend = {
     return null;
   },
   async list(target, ns, families) {
-    const bpftrace = await requireTool(target, 'bpftrace');
+    const bpftrace = await bpftraceArgv(target, await requireTool(target, 'bpftrace'));
     // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
     // the template is filled with addresses read from the target, then run with -e.
     let probe = await chainProbe(target);
     const plain = await target.bundled('bpf/nf_hooks.bt');
-    const argvFor = async (p: typeof probe) => inNetns(ns, [bpftrace, '-f', 'json',
+    const argvFor = async (p: typeof probe) => inNetns(ns, [...bpftrace, '-f', 'json',
       ...('symbols' in p ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), p.symbols)] : [plain]),
       // The family filter is a positional parameter: nothing the user typed is pasted into the script.
       String(familyMask(families))]);
@@ -66,7 +67,7 @@ export const bpftraceBackend: HooksBackend = {
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
     if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', (await target.readFile('/proc/sys/kernel/osrelease'))?.trim() ?? 'unknown', 'hooks', { 'stdout.jsonl': r.stdout }, {
       argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt with NFT_CHAIN_NAMES filled>' : a)).join(' '),
-      tool: (await target.exec([bpftrace, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
+      tool: (await target.exec([bpftrace.at(-1)!, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
     });
     return { hooks: only(parsed.hooks, families), warnings, argv };
   },

@@ -87,7 +87,7 @@ export async function openCallGraph(
 export async function graph(on: Target | Session, spec: GraphSpec, progress: (m: string) => void = () => {}): Promise<GraphReport> {
   const session = await sessionFor(on, 'graph');
   const { target, caps } = session;
-  const bpftrace = await session.tool('bpftrace');
+  const bpftrace = await session.bpftrace();
   await session.tool(spec.firewall === 'nft' ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
   const python = await session.python();
   const unavailable: GraphReport['unavailable'] = [];
@@ -100,7 +100,7 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
 
     progress('attaching skb:kfree_skb for the drop stacks');
     const args = [String(spec.port), sb.serverInode];
-    const { tracer } = await r.tracer([bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args], 'kfree_skb tracer');
+    const { tracer } = await r.tracer([...bpftrace, '-f', 'json', ...(await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args], 'kfree_skb tracer');
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
     await cg?.fg.start();

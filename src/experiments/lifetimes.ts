@@ -2,6 +2,7 @@ import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
+import { needsNfConn } from '../kernel/bpf-shape.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
@@ -69,7 +70,7 @@ export async function lifetimes(
         'Try --target qemu.',
     );
   }
-  const bpftrace = await session.tool('bpftrace');
+  const bpftrace = await session.bpftrace([`BPFTRACE_MAP_KEYS_MAX=${MAP_KEYS_MAX}`]);
   return session.run(async (r) => {
     const { cleanup, tracefs } = r;
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
@@ -83,7 +84,9 @@ export async function lifetimes(
       });
       return empty;
     }
-    const argvFor = async (style: ProbeStyle) => ['env', `BPFTRACE_MAP_KEYS_MAX=${MAP_KEYS_MAX}`, bpftrace, '-f', 'json', '-e', await ctLifeProgram(style),
+    const noType = needsNfConn(await ctLifeProgram('kprobe'), await session.bpfShape(tracefs));
+    if (noType) throw new CapabilityError(`the lifetime tracer reads struct nf_conn (tuple, netns, status): ${noType}`);
+    const argvFor = async (style: ProbeStyle) => [...bpftrace, '-f', 'json', '-e', await r.program(await ctLifeProgram(style)),
       String(spec.port ?? 0), spec.netns?.inode ?? '0'];
     // kprobes first (measured cheaper per packet than trampolines under qemu TCG, 6.1: 0.87 vs 0.74);
     // fentry where there are no kprobes, or if they fail to attach.

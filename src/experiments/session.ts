@@ -12,7 +12,11 @@
  *   served by one bpftrace (backends/hook-server.ts). A run inside a run joins
  *   it: the lab's steps share one scope, experiments called alone get their own.
  */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { withCleanup, type Cleanup } from '../lib/cleanup.js';
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { adaptProgram, probeBpfShape, type BpfShape } from '../kernel/bpf-shape.js';
 import { CapabilityError } from '../lib/errors.js';
 import { probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
 import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
@@ -34,6 +38,7 @@ export class Session {
   private readonly tools = new Map<string, Promise<string>>();
   private pythonPath: Promise<string> | null = null;
   private active: Run | null = null;
+  private shape: Promise<BpfShape> | null = null;
 
   private constructor(
     readonly target: Target,
@@ -71,6 +76,19 @@ export class Session {
       t.catch(() => this.tools.delete(p));
     }
     return t;
+  }
+
+  /** The argv that starts bpftrace: its path, behind `env BPFTRACE_BTF=…` where the probe found it needs that. */
+  async bpftrace(env: string[] = []): Promise<string[]> {
+    const path = await this.tool('bpftrace');
+    const all = [...env, ...this.caps.bpftraceEnv];
+    return all.length ? ['env', ...all, path] : [path];
+  }
+
+  /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once. */
+  bpfShape(tracefs: string): Promise<BpfShape> {
+    this.shape ??= probeBpfShape(this.target, tracefs, this.caps.kernel);
+    return this.shape;
   }
 
   python(): Promise<string> {
@@ -128,6 +146,21 @@ export class Run {
     return createSandbox(this.target, this.cleanup, spec);
   }
 
+  /** A bpftrace program's text as this kernel needs it (kernel/bpf-shape.ts). */
+  async program(text: string): Promise<string> {
+    return adaptProgram(text, await this.session.bpfShape(this.tracefs));
+  }
+
+  /**
+   * The program arguments for a bundled .bt file: its path where the kernel takes it as it is,
+   * else `-e` and the adapted text.
+   */
+  async bundledProgram(rel: string): Promise<string[]> {
+    const text = await readFile(join(PACKAGE_ROOT, rel), 'utf8');
+    const adapted = await this.program(text);
+    return adapted === text ? [await this.target.bundled(rel)] : ['-e', adapted];
+  }
+
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */
   tracer(argv: string[], what: string): ReturnType<typeof startTracer> {
     return startTracer(this.target, this.cleanup, argv, what);
@@ -177,7 +210,7 @@ export class Run {
     }
     if (!sh.server) {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
-      sh.server = await HookServer.start(this.target, sh.root, await this.session.tool('bpftrace'), await this.session.python(), sh.families);
+      sh.server = await HookServer.start(this.target, sh.root, await this.session.bpftrace(), await this.session.python(), sh.families);
     }
     return sh.server;
   }

@@ -14,6 +14,7 @@ import type { Target } from '../targets/target.js';
 import { buildVerdict } from '../analysis/verdict.js';
 import { summariseDrops } from '../analysis/drops.js';
 import { callbackHits, unconfirmedLife } from '../analysis/ct-syn.js';
+import { needsNfConn } from '../kernel/bpf-shape.js';
 import { chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE } from './ct-probes.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
@@ -64,7 +65,7 @@ export interface TraceSynPhases {
 export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progress: Progress = () => {}, phases: TraceSynPhases = {}): Promise<TraceSynReport> {
   const session = await sessionFor(on, 'trace-syn');
   const { target, caps } = session;
-  const bpftrace = await session.tool('bpftrace');
+  const bpftrace = await session.bpftrace();
   await session.tool('conntrack');
   await session.tool(spec.firewall === 'nft' || spec.afterConfirm ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
   const python = await session.python();
@@ -97,7 +98,14 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
         unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'conntrack callbacks'})` });
       } else {
-        program = await ctSynProgram(probes.callbacks);
+        const filled = await ctSynProgram(probes.callbacks);
+        const noType = needsNfConn(filled, await session.bpfShape(tracefs));
+        if (noType) {
+          unavailable.push(
+            { observation: 'callbacks', reason: `the conntrack tracer reads struct nf_conn, which bpftrace cannot know here: ${noType}` },
+            { observation: 'unconfirmed', reason: `the entry's status (IPS_CONFIRMED) is read from struct nf_conn: ${noType}` },
+          );
+        } else program = await r.program(filled);
         if (probes.missing.length) progress(`not probed (not in available_filter_functions): ${probes.missing.join(', ')}`);
       }
     }
@@ -118,7 +126,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     if (traced) progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
     const { tracer, lines } = traced
       ? await r.tracer(
-        program ? [bpftrace, '-f', 'json', '-e', program, ...args] : [bpftrace, '-f', 'json', await target.bundled('bpf/kfree_skb_syn.bt'), ...args],
+        [...bpftrace, '-f', 'json', ...(program ? ['-e', program] : await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args],
         program ? 'conntrack tracer' : 'kfree_skb tracer',
       )
       : { tracer: null, lines: [] as string[] };

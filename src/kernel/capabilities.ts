@@ -27,10 +27,20 @@ export interface Capabilities {
   tracefs: string | null;
   caps: Capability[];
   tools: ToolInfo[];
+  /**
+   * Environment assignments bpftrace needs on this target. bpftrace 0.17 on
+   * Debian's 5.10 (vmlinux BTF, no module BTF) says `btf: no` in --info and
+   * knows no kernel struct, although /sys/kernel/btf/vmlinux is there; told
+   * BPFTRACE_BTF=/sys/kernel/btf/vmlinux it reads it. Found by probing, never
+   * by version: [] wherever bpftrace finds BTF by itself.
+   */
+  bpftraceEnv: string[];
 }
 
 /** Every option this probe reads. */
 const KCONFIG_USED = ['CONFIG_KPROBES', 'CONFIG_KPROBE_EVENTS', 'CONFIG_FUNCTION_GRAPH_TRACER', 'CONFIG_NF_CONNTRACK', 'CONFIG_NETFILTER_NETLINK_HOOK'];
+
+const BTF_VMLINUX = '/sys/kernel/btf/vmlinux';
 
 const VM_HINT = "run it on a full-featured kernel: 'nfscope ... --target qemu' (micro-VM) or the Fedora Vagrant VM";
 
@@ -56,6 +66,29 @@ export async function findDebuginfo(target: Target, release: string): Promise<st
   return null;
 }
 
+const bpftraceEnvs = new WeakMap<Target, Promise<string[]>>();
+
+/** Capabilities.bpftraceEnv for a target, from its capability probe or a probe of its own. */
+export function bpftraceEnvFor(target: Target): Promise<string[]> {
+  let p = bpftraceEnvs.get(target);
+  if (!p) {
+    p = (async () => {
+      const [path, btf] = await Promise.all([target.which('bpftrace'), target.exists(BTF_VMLINUX)]);
+      if (!path || !btf) return [];
+      const info = await target.exec([path, '--info'], { timeoutMs: 15_000 });
+      return /^\s*btf:\s*yes/m.test(info.stdout) ? [] : [`BPFTRACE_BTF=${BTF_VMLINUX}`];
+    })();
+    bpftraceEnvs.set(target, p);
+  }
+  return p;
+}
+
+/** The argv that starts bpftrace (at `path`) on the target: with `env` when it needs BPFTRACE_BTF. */
+export async function bpftraceArgv(target: Target, path: string): Promise<string[]> {
+  const env = await bpftraceEnvFor(target);
+  return env.length ? ['env', ...env, path] : [path];
+}
+
 /**
  * Probes what the target kernel and its tools offer. Reads only: it mounts
  * nothing and attaches nothing, so it is safe anywhere.
@@ -66,7 +99,7 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     target.exec(['id', '-u']),
     target.readFile('/proc/mounts'),
     readKconfig(target, kernel, KCONFIG_USED),
-    target.exists('/sys/kernel/btf/vmlinux'),
+    target.exists(BTF_VMLINUX),
     target.listDir('/proc'),
   ]);
   const cfg = kc?.cfg ?? null;
@@ -97,6 +130,11 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     { name: 'qemu-system-x86_64', ...qemu },
   ];
 
+  const info = await infoP;
+  const bpftraceBtf = /^\s*btf:\s*yes/m.test(info?.stdout ?? '');
+  const bpftraceEnv = btf && info && !bpftraceBtf ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
+  bpftraceEnvs.set(target, Promise.resolve(bpftraceEnv));
+
   const caps: Capability[] = [];
   const add = (c: Capability) => caps.push(c);
   const fromCfg = (opt: string) => {
@@ -105,7 +143,8 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   };
 
   add({
-    id: 'btf', available: btf, detail: btf ? '/sys/kernel/btf/vmlinux' : 'no /sys/kernel/btf/vmlinux',
+    id: 'btf', available: btf,
+    detail: (btf ? BTF_VMLINUX : `no ${BTF_VMLINUX}`) + (bpftraceEnv.length ? ` (bpftrace --info says btf: no; nfscope runs it with ${bpftraceEnv.join(' ')})` : ''),
     disables: 'the bpftrace hook walk (nfscope hooks --backend bpftrace) and BTF-typed probes',
     fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF=y (every current distribution kernel)',
   });
@@ -131,7 +170,6 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     fix: VM_HINT,
   });
 
-  const info = await infoP;
   const kfunc = bpftrace.path && info ? /kfunc:\s*yes/.test(info.stdout) : false;
   add({
     id: 'fentry', available: kfunc, detail: bpftrace.path ? `bpftrace --info: kfunc ${kfunc ? 'yes' : 'no'}` : 'bpftrace missing',
@@ -181,5 +219,6 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     tracefs,
     caps,
     tools,
+    bpftraceEnv,
   };
 }

@@ -10,7 +10,7 @@ import { NF_PRI_LAST } from './hooks.js';
 import type { Claim, Evidence } from './lab.js';
 import type { LifetimesReport } from './lifetimes.js';
 import { judgeRegistration, type RegistrationObservation } from './registration.js';
-import type { TraceSynReport } from './trace-syn.js';
+import { reasonText, type TraceSynReport } from './trace-syn.js';
 
 const CLAIMS: Record<Claim['id'], string> = {
   'conntrack-registers-lazily':
@@ -145,9 +145,9 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
   if (r.drop) {
     ev.push({
       kind: 'drop',
-      title: `the drop (skb:kfree_skb): ${r.drop.reason} at ${r.drop.hook ?? '?'} via ${r.drop.callback ?? '?'}`,
+      title: `the drop (skb:kfree_skb): ${reasonText(r.drop.reason)} at ${r.drop.hook ?? '?'} via ${r.drop.callback ?? '?'}`,
       frames: r.drop.stack.slice(0, 14),
-      shows: `dropped by ${r.drop.callback ?? '?'} at ${r.drop.hook ?? '?'} (priority ${r.drop.priority ?? '?'}), reason ${r.drop.reason}`,
+      shows: `dropped by ${r.drop.callback ?? '?'} at ${r.drop.hook ?? '?'} (priority ${r.drop.priority ?? '?'}), reason ${reasonText(r.drop.reason)}`,
     });
   }
   const path = g ? findPath(g.callTrees.map((t) => t.tree), ALLOC_PATH) : null;

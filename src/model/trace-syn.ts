@@ -30,12 +30,25 @@ export interface CallbackHit {
   dropped: boolean;
 }
 
+/**
+ * What nfscope's programs print for the drop reason where skb:kfree_skb has no
+ * reason field (before 5.17; kernel/bpf-shape.ts). Not -1: ct_life.bt counts
+ * entries freed without a drop under -1. The enum is unsigned: no real reason reads so.
+ */
+export const NO_REASON = -2;
+
+/** The drop reason as a text: its name, or why there is none. */
+export function reasonText(reason: string | null): string {
+  return reason ?? 'none (no reason field in skb:kfree_skb before 5.17)';
+}
+
 export interface DropObservation {
   hook: string | null;
   priority: number | null;
   callback: string | null;
-  reason: string;
-  reasonCode: number;
+  /** By name; null where skb:kfree_skb has no reason field (before 5.17). */
+  reason: string | null;
+  reasonCode: number | null;
   location: string;
   /** How hook/priority/callback were attributed (stack frames, hook listing). */
   evidence: string[];

@@ -1,4 +1,4 @@
-import type { TraceSynReport } from '../model/trace-syn.js';
+import { reasonText, type TraceSynReport } from '../model/trace-syn.js';
 import { renderHookLists } from './hooks-table.js';
 import { callbackLines } from './callbacks.js';
 
@@ -12,7 +12,7 @@ export function renderTraceSyn(r: TraceSynReport): string {
   else o.push('    not observed (see below)');
   o.push('', '[2] What dropped it');
   if (r.drop) {
-    o.push(`    reason ${r.drop.reason} (${r.drop.reasonCode}) at ${r.drop.location}, ${r.drop.count} drop(s)`);
+    o.push(`    reason ${reasonText(r.drop.reason)}${r.drop.reasonCode !== null ? ` (${r.drop.reasonCode})` : ''} at ${r.drop.location}, ${r.drop.count} drop(s)`);
     o.push(`    hook ${r.drop.hook ?? '?'} priority ${r.drop.priority ?? '?'} callback ${r.drop.callback ?? '?'}`);
     for (const e of r.drop.evidence) o.push(`    evidence: ${e}`);
     o.push('    stack of the free:', ...r.drop.stack.slice(0, 12).map((f) => `      ${f}`));

@@ -4,6 +4,13 @@ import { delay } from '../lib/time.js';
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import type { Running, Target } from '../targets/target.js';
 
+/** The comm the process will have: `env A=1 B=2 /usr/bin/bpftrace …` execs bpftrace. */
+export function commOf(argv: string[]): string {
+  let i = 0;
+  if (argv[0]!.split('/').pop() === 'env') for (i = 1; i < argv.length - 1 && /^[A-Za-z_][A-Za-z0-9_]*=/.test(argv[i]!); i++);
+  return argv[i]!.split('/').pop()!.slice(0, 15);
+}
+
 /** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
 export async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
   const tracer = target.spawn(argv);
@@ -11,7 +18,7 @@ export async function startTracer(target: Target, cleanup: Cleanup, argv: string
   // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
   cleanup.push(`stop ${what}`, async () => {
     await tracer.stop();
-  }, tracer.pid ? { kill: { pid: tracer.pid, comm: argv[0]!.split('/').pop()! } } : undefined);
+  }, tracer.pid ? { kill: { pid: tracer.pid, comm: commOf(argv) } } : undefined);
   const lines: string[] = [];
   let n = 0;
   const ready = new Promise<void>((resolve, reject) => {

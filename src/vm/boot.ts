@@ -10,6 +10,7 @@ import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel, type KernelInfo } from './kernel.js';
+import { debuginfoCached, ensureDebuginfo } from './debuginfo.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { kvmUsable, qemuArgv } from './qemu-argv.js';
 import { ensureVmlinux } from './vmlinux.js';
@@ -91,11 +92,27 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   }
 }
 
+/**
+ * Where nf_conntrack is a module and the kernel has no module BTF (Debian's
+ * 5.10), bpftrace learns struct nf_conn only from the kernel's debug info
+ * (kernel/bpf-shape.ts): fetch it before booting (once, cached), so the guest
+ * has it at /usr/lib/debug. Decided by the package's own config, not its version.
+ */
+async function ensureTypesSource(host: Host, kernel: KernelInfo, progress: (m: string) => void): Promise<void> {
+  if (debuginfoCached(kernel)) return;
+  const r = await host.exec(['grep', '-E', '^CONFIG_(NF_CONNTRACK|DEBUG_INFO_BTF_MODULES)=', kernel.config]);
+  const cfg = new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.split('=') as [string, string]));
+  if (cfg.get('CONFIG_NF_CONNTRACK') !== 'm' || cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') === 'y') return;
+  progress(`${kernel.package} has nf_conntrack as a module and no module BTF: conntrack's types come from its debug info`);
+  await ensureDebuginfo(host, kernel, progress);
+}
+
 async function bootOnce(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
   const qemuBin = await requireTool(host, 'qemu-system-x86_64');
   const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
+  await ensureTypesSource(host, kernel, progress);
   const initramfs = await ensureInitramfs(host, kernel);
   const elf = await ensureVmlinux(host, kernel.vmlinuz, join(kernel.dir, `vmlinux-${kernel.version}`));
   await mkdir(VM_RUN_ROOT, { recursive: true });

@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CapabilityError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { AptState } from './apt.js';
 import { run } from '../tools/run.js';
 import type { Target } from '../lib/target.js';
-import type { KernelInfo } from './kernel.js';
+import { cacheRoot, type KernelInfo } from './kernel.js';
 
 /**
  * Kernel DWARF for drgn in the micro-VM: Debian's linux-image-VERSION-dbg
@@ -37,7 +38,12 @@ export async function ensureDebuginfo(host: Target, k: KernelInfo, progress: (m:
   const tmp = await mkdtemp(join(k.dir, '.dbg-'));
   try {
     progress(`fetching ${pkg} (about 1 GB) with apt-get download`);
-    await run(host, ['apt-get', 'download', pkg], { cwd: tmp, timeoutMs: 1_800_000, hint: `no ${pkg}: is the package list current (apt-get update)?` });
+    // From where the kernel itself came: nfscope's apt state of its suite, or the system's apt.
+    const suite = k.suite && k.suite !== 'system' ? new AptState(host, cacheRoot(), k.suite) : null;
+    await suite?.ensure({ progress });
+    const argv = ['apt-get', 'download', pkg];
+    const r = suite ? await suite.exec(argv, { cwd: tmp, timeoutMs: 1_800_000 }) : await host.exec(argv, { cwd: tmp, timeoutMs: 1_800_000 });
+    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr, `no ${pkg}: are the package lists current? (apt-get update, or nfscope vm kernels --refresh)`);
     const deb = (await readdir(tmp)).find((f) => f.endsWith('.deb'));
     if (!deb) throw new CapabilityError(`apt-get download ${pkg} produced no .deb`);
     await run(host, ['ar', 'x', deb], { cwd: tmp, timeoutMs: 300_000, hint: 'ar comes with binutils' });

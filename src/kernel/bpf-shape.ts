@@ -1,0 +1,111 @@
+/**
+ * What nfscope's bundled bpftrace programs adapt to on a kernel, found from
+ * what the kernel has, never from its version (issue 12):
+ * - skb:kfree_skb's `reason` field (5.17+), read from the tracepoint's format
+ *   file. Without it each `args->reason` becomes NO_REASON (model/trace-syn.ts),
+ *   and the drop is attributed through
+ *   its stack and the hook listing instead.
+ * - struct nf_conn in BTF: vmlinux BTF when conntrack is built in, module BTF
+ *   (CONFIG_DEBUG_INFO_BTF_MODULES, 5.11+) when it is a module. Without either
+ *   (Debian's 5.10), each `((struct nf_conn *)X)->member` in a program is
+ *   rewritten into a read at the member's offset, taken from the kernel's debug
+ *   info by scripts/drgn/ct_types.py (the -dbg package, cached).
+ */
+import { PACKAGE_ROOT } from '../lib/paths.js';
+import { NO_REASON } from '../model/trace-syn.js';
+import { readKconfig } from './kconfig.js';
+import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
+import type { Target } from '../targets/target.js';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+
+
+export interface BpfShape {
+  /** skb:kfree_skb has a reason field. */
+  kfreeSkbReason: boolean;
+  /** How struct nf_conn reaches bpftrace: BTF, the debug info's layout, or not at all (why). */
+  nfConn: { from: 'btf' } | { from: 'debuginfo'; layout: StructLayout } | { from: 'none'; why: string };
+  /** One line per adaptation, for progress and reports. */
+  notes: string[];
+}
+
+/** A read of conntrack's entry as the bundled programs spell it: ((struct nf_conn *)X)->a.b[0].c */
+const CT_ACCESS = /\(\(struct nf_conn \*\)([^()\n]+?)\)->([A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*)/g;
+
+/** The member designators a program reads from struct nf_conn. */
+export function ctMembers(program: string): string[] {
+  return [...new Set([...program.matchAll(CT_ACCESS)].map((m) => m[2]!))];
+}
+
+const INT_TYPES: Record<number, string> = { 1: 'uint8', 2: 'uint16', 4: 'uint32', 8: 'uint64' };
+
+/** Rewrites each struct nf_conn read into a raw read at the offset the layout gives. */
+export function lowerCtAccesses(program: string, layout: StructLayout): string {
+  return program.replace(CT_ACCESS, (whole, base: string, member: string) => {
+    const m = layout.members.find((x) => x.name === member);
+    if (!m) throw new Error(`struct nf_conn.${member}: not in the layout read from ${layout.source}`);
+    const at = `(${base.trim()}) + ${m.offset}`;
+    // A pointer keeps its pointee's type (struct net *, in vmlinux BTF) so `->` goes on working.
+    if (m.type.endsWith('*')) return `((${m.type})*(uint64 *)((uint64)${at}))`;
+    return `(*(${INT_TYPES[m.size]} *)((uint64)${at}))`;
+  });
+}
+
+/** A program as this kernel needs it. Pure. */
+export function adaptProgram(program: string, shape: BpfShape): string {
+  let p = program;
+  if (!shape.kfreeSkbReason) p = p.replace(/args->reason\b/g, `(${NO_REASON})`);
+  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerCtAccesses(p, shape.nfConn.layout);
+  return p;
+}
+
+/** True when a program reads struct nf_conn and the kernel cannot give bpftrace its type. */
+export function needsNfConn(program: string, shape: BpfShape): string | null {
+  return shape.nfConn.from === 'none' && ctMembers(program).length ? shape.nfConn.why : null;
+}
+
+/** Where the kernel's debug info keeps nf_conntrack's DWARF (Debian -dbg; Fedora debuginfo). */
+export function conntrackDebugCandidates(release: string): string[] {
+  const dir = `/usr/lib/debug/lib/modules/${release}/kernel/net/netfilter`;
+  return [`${dir}/nf_conntrack.ko`, `${dir}/nf_conntrack.ko.debug`, `${dir}/nf_conntrack.ko.xz`];
+}
+
+/** The python3 that has drgn: the interpreter of drgn's #! line. */
+async function drgnPython(target: Target): Promise<string | null> {
+  const drgn = await target.which('drgn');
+  if (!drgn) return null;
+  const head = (await target.readFile(drgn))?.split('\n')[0] ?? '';
+  const m = /^#!\s*(\/\S+)(?:\s+(\S+))?/.exec(head);
+  if (!m) return null;
+  return m[1]!.endsWith('/env') ? (m[2] ? await target.which(m[2]) : null) : m[1]!;
+}
+
+/** Probes the shape; the members to look up come from the bundled programs themselves. */
+export async function probeBpfShape(target: Target, tracefs: string, release: string): Promise<BpfShape> {
+  const kconfig = (await readKconfig(target, release, ['CONFIG_NF_CONNTRACK', 'CONFIG_DEBUG_INFO_BTF_MODULES']))?.cfg ?? null;
+  const notes: string[] = [];
+  const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
+  const kfreeSkbReason = /\bfield:[^;]*\breason;/.test(format);
+  if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
+
+  const ct = kconfig?.get('CONFIG_NF_CONNTRACK');
+  const modBtf = kconfig?.get('CONFIG_DEBUG_INFO_BTF_MODULES') === 'y';
+  if (ct === 'y' || modBtf || !kconfig) return { kfreeSkbReason, nfConn: { from: 'btf' }, notes };
+
+  const why = 'nf_conntrack is a module and the kernel has no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES is 5.11+), so struct nf_conn is in no BTF';
+  const programs = await Promise.all(['bpf/ct_syn.bt', 'bpf/ct_life.bt'].map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
+  const members = [...new Set(programs.flatMap(ctMembers))];
+  const python = await drgnPython(target);
+  let debug: string | null = null;
+  for (const c of conntrackDebugCandidates(release)) if (await target.exists(c)) { debug = c; break; }
+  if (!python || !debug) {
+    const missing = !debug ? `its debug info (none of ${conntrackDebugCandidates(release)[0]}…; for the micro-VM: nfscope vm debuginfo --kernel …)` : 'drgn (apt-get install python3-drgn)';
+    return { kfreeSkbReason, nfConn: { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` }, notes };
+  }
+  const r = await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 });
+  const { layouts, errors } = parseStructLayouts(r.stdout);
+  const layout = layouts.find((l) => l.struct === 'nf_conn');
+  if (!layout) return { kfreeSkbReason, nfConn: { from: 'none', why: `${why}, and reading it from ${debug} failed: ${errors[0] ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` }, notes };
+  notes.push(`${why}: its layout comes from ${debug} (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
+  return { kfreeSkbReason, nfConn: { from: 'debuginfo', layout }, notes };
+}
