@@ -14,13 +14,29 @@ Debian's 5.10) with nf_conntrack a module, struct nf_conn is in no BTF, and
 bpftrace knows nothing of it. Its layout then comes from the kernel's own debug
 info (Debian's linux-image-VERSION-dbg), never from hand-written offsets.
 drgn reads the DWARF offline: no running kernel, no /proc/kcore needed.
-Only integer members are asked for (bpftrace reads them through the struct
-nfscope writes from this output).
+Only integer and pointer members are asked for: nfscope rewrites each read of
+one into a read of that size at that offset (src/kernel/bpf-shape.ts).
 """
 import json
 import sys
 
 import drgn
+
+
+def strip(t):
+    while t.kind == drgn.TypeKind.TYPEDEF:
+        t = t.type
+    return t
+
+
+def member_type(t, designator):
+    """The type of a member designator such as tuplehash[0].tuple.dst.u.all."""
+    for part in designator.split("."):
+        name, _, rest = part.partition("[")
+        t = strip(t).member(name).type
+        for _ in range(rest.count("]")):
+            t = strip(t).type  # an array's element type
+    return t
 
 
 def main():
@@ -40,11 +56,13 @@ def main():
             continue
         out = []
         for m in members.split(","):
-            mt = t.member(m).type
-            real = mt
-            while real.kind == drgn.TypeKind.TYPEDEF:
-                real = real.type
-            if real.kind not in (drgn.TypeKind.INT, drgn.TypeKind.BOOL, drgn.TypeKind.ENUM):
+            try:
+                mt = member_type(t, m)
+            except (LookupError, ValueError) as e:
+                print(json.dumps({"error": f"struct {name}.{m}: {e}"}))
+                return
+            real = strip(mt)
+            if real.kind not in (drgn.TypeKind.INT, drgn.TypeKind.BOOL, drgn.TypeKind.ENUM, drgn.TypeKind.POINTER):
                 print(json.dumps({"error": f"struct {name}.{m} is a {real.kind.name.lower()}, not an integer"}))
                 return
             out.append({"name": m, "offset": drgn.offsetof(t, m), "size": drgn.sizeof(mt), "type": real.type_name()})

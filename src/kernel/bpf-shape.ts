@@ -32,9 +32,14 @@ export interface BpfShape {
 /** A read of conntrack's entry as the bundled programs spell it: ((struct nf_conn *)X)->a.b[0].c */
 const CT_ACCESS = /\(\(struct nf_conn \*\)([^()\n]+?)\)->([A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*)/g;
 
+/** The program without its comments (which may spell a read as an example). */
+function code(program: string): string {
+  return program.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/[^\n]*/g, '');
+}
+
 /** The member designators a program reads from struct nf_conn. */
 export function ctMembers(program: string): string[] {
-  return [...new Set([...program.matchAll(CT_ACCESS)].map((m) => m[2]!))];
+  return [...new Set([...code(program).matchAll(CT_ACCESS)].map((m) => m[2]!))];
 }
 
 const INT_TYPES: Record<number, string> = { 1: 'uint8', 2: 'uint16', 4: 'uint32', 8: 'uint64' };
@@ -55,7 +60,7 @@ export function lowerCtAccesses(program: string, layout: StructLayout): string {
 export function adaptProgram(program: string, shape: BpfShape): string {
   let p = program;
   if (!shape.kfreeSkbReason) p = p.replace(/args->reason\b/g, `(${NO_REASON})`);
-  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerCtAccesses(p, shape.nfConn.layout);
+  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerCtAccesses(code(p), shape.nfConn.layout);
   return p;
 }
 
