@@ -26,6 +26,7 @@ export const KINDS = [
   { kind: 'cleanup', file: 'src/commands/cleanup.ts', type: 'CleanupReport', version: 'CLEANUP_SCHEMA_VERSION' },
   { kind: 'vm-run', file: 'src/commands/vm.ts', type: 'VmRunReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-status', file: 'src/commands/vm.ts', type: 'VmStatusReport', version: 'VM_SCHEMA_VERSION' },
+  { kind: 'vm-kernels', file: 'src/model/kernels.ts', type: 'VmKernelsReport', version: 'VM_KERNELS_SCHEMA_VERSION' },
 ];
 
 function versionOf(file, constant) {

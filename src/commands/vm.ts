@@ -1,7 +1,7 @@
 import { PassThroughExit } from '../lib/errors.js';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { VmKernelsReport } from '../model/kernels.js';
+import { VM_KERNELS_SCHEMA_VERSION, type VmKernelsReport } from '../model/kernels.js';
 import { renderKernels } from '../render/kernels.js';
 import { cacheRoot, ensureKernel, resolveKernel, type KernelInfo } from '../vm/kernel.js';
 import { AptState } from '../vm/apt.js';
@@ -70,7 +70,7 @@ export async function runVmStatus(o: { json?: boolean }): Promise<void> {
 export async function runVmKernels(o: { json?: boolean; refresh?: boolean }): Promise<void> {
   const host = new LocalTarget();
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const report: VmKernelsReport = { schemaVersion: VM_SCHEMA_VERSION, aliases: [], lists: {} };
+  const report: VmKernelsReport = { schemaVersion: VM_KERNELS_SCHEMA_VERSION, aliases: [], lists: {} };
   for (const [alias, suite] of Object.entries(KERNEL_ALIASES)) {
     try {
       const r = await resolveKernel(host, alias, { refresh: o.refresh, progress });

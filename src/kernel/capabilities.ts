@@ -76,7 +76,7 @@ export function bpftraceEnvFor(target: Target): Promise<string[]> {
       const [path, btf] = await Promise.all([target.which('bpftrace'), target.exists(BTF_VMLINUX)]);
       if (!path || !btf) return [];
       const info = await target.exec([path, '--info'], { timeoutMs: 15_000 });
-      return /^\s*btf:\s*yes/m.test(info.stdout) ? [] : [`BPFTRACE_BTF=${BTF_VMLINUX}`];
+      return info.exitCode === 0 && /^\s*btf:\s*no\b/m.test(info.stdout) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
     })();
     bpftraceEnvs.set(target, p);
   }
@@ -131,8 +131,8 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   ];
 
   const info = await infoP;
-  const bpftraceBtf = /^\s*btf:\s*yes/m.test(info?.stdout ?? '');
-  const bpftraceEnv = btf && info && !bpftraceBtf ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
+  // Only a clear "btf: no" counts: an --info that timed out under load says nothing either way.
+  const bpftraceEnv = btf && info?.exitCode === 0 && /^\s*btf:\s*no\b/m.test(info.stdout) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
   bpftraceEnvs.set(target, Promise.resolve(bpftraceEnv));
 
   const caps: Capability[] = [];

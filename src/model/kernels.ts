@@ -17,3 +17,6 @@ export interface VmKernelsReport {
   /** When each suite's lists were fetched (nfscope's own apt state). */
   lists: Record<string, string | null>;
 }
+
+/** nfscope vm kernels --json format. */
+export const VM_KERNELS_SCHEMA_VERSION = 1;

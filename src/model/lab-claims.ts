@@ -9,7 +9,7 @@ import { ALLOC_PATH, GRAPH_SCHEMA_VERSION, type GraphReport } from './graph.js';
 import { NF_PRI_LAST } from './hooks.js';
 import type { Claim, Evidence } from './lab.js';
 import type { LifetimesReport } from './lifetimes.js';
-import { judgeRegistration, type RegistrationObservation } from './registration.js';
+import { hasFilterAtLocalIn, judgeRegistration, type RegistrationObservation } from './registration.js';
 import { reasonText, type TraceSynReport } from './trace-syn.js';
 
 const CLAIMS: Record<Claim['id'], string> = {
@@ -100,6 +100,10 @@ export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
   if (r.hooks.length === 0) {
     const why = r.unavailable.find((u) => u.observation === 'hooks')?.reason ?? 'the hook listing is empty';
     return claim('where-conntrack-sits', port, 'not-observable', [], why);
+  }
+  if (!hasFilterAtLocalIn(r.hooks)) {
+    return claim('where-conntrack-sits', port, 'not-observable', [hooksEvidence(r)],
+      'the hook listing shows no filter hook at LOCAL_IN, where the sandbox\'s own DROP rule registered one: the listing is not reliable on this kernel (a bpftrace that misreads its BTF)');
   }
   const pre = r.hooks.find((h) => h.hook === 'PRE_ROUTING')?.entries ?? [];
   const inp = r.hooks.find((h) => h.hook === 'LOCAL_IN')?.entries ?? [];

@@ -7,7 +7,7 @@ import type { CallbackHit } from './trace-syn.js';
  * 2: the registration claim comes first (five claims, the article's order).
  * 3: evidence is data (hook lists, callbacks, trees, frames), not rendered text.
  */
-export const LAB_SCHEMA_VERSION = 3;
+export const LAB_SCHEMA_VERSION = 4;
 
 export const CLAIM_IDS = ['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick'] as const;
 export type ClaimId = (typeof CLAIM_IDS)[number];

@@ -45,9 +45,20 @@ export interface RegistrationVerdict {
  * hooks after it, and the running flow in the table; and, where the module
  * could be reloaded, conntrack's hooks in a fresh netns with no rule at all.
  */
+/** True when a listing has an iptables or nftables entry at LOCAL_IN. */
+export function hasFilterAtLocalIn(hooks: HookList[]): boolean {
+  return hooks.some((h) => h.hook === 'LOCAL_IN' && h.entries.some((e) => ['iptables', 'ip6tables', 'nftables'].includes(e.owner)));
+}
+
 export function judgeRegistration(o: RegistrationObservation): RegistrationVerdict {
   const r = o.byRule;
   if (r.unavailable.length) return { status: 'not-observable', facts: [], reason: r.unavailable[0]!.reason };
+  // The instrument checked against what the step itself did: its rule registered a filter hook at
+  // LOCAL_IN. A listing without it is broken (bpftrace 0.17 misreads Debian 7.2's struct net), not
+  // evidence that conntrack stayed away.
+  if (!hasFilterAtLocalIn(r.hooksAfter)) {
+    return { status: 'not-observable', facts: [], reason: `the hook listing after \`${r.rule}\` shows no filter hook at LOCAL_IN, where that rule registered one: the listing is not reliable on this kernel (a bpftrace that misreads its BTF), so it shows nothing either way` };
+  }
   const before = conntrackEntries(r.hooksBefore);
   const after = conntrackEntries(r.hooksAfter);
   const facts = [

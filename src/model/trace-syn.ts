@@ -1,7 +1,7 @@
 import type { HookList } from './hooks.js';
 import type { CallGraphObservation } from './graph.js';
 
-export const TRACE_SYN_SCHEMA_VERSION = 1;
+export const TRACE_SYN_SCHEMA_VERSION = 2;
 
 /** A netfilter verdict by name (include/uapi/linux/netfilter.h). */
 export type Verdict = 'DROP' | 'ACCEPT' | 'STOLEN' | 'QUEUE' | 'REPEAT' | 'STOP' | `verdict ${number}`;

@@ -30,7 +30,7 @@ describe('nfscope lab on the host kernel', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     report = JSON.parse(r.stdout);
     expectSchema('lab', report);
-    expect(report).toMatchObject({ schemaVersion: 3, target: 'local' });
+    expect(report).toMatchObject({ schemaVersion: LAB_SCHEMA_VERSION, target: 'local' });
     expect(report.kernel).toBe(readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
     expect(report.claims.map((c) => c.id)).toEqual(['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']);
     for (const c of report.claims) {

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, leftovers, nfscope } from '../helpers/sys.js';
 import { confirmCallback } from '../helpers/kernel-names.js';
 import { expectSchema } from '../helpers/schema.js';
+import { TRACE_SYN_SCHEMA_VERSION } from '../../src/model/trace-syn.js';
 
 const cases = [
   { firewall: 'iptables', family: 'ipv4', afterConfirm: false },
@@ -32,7 +33,7 @@ describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfi
     expect(r.exitCode, r.stderr).toBe(0);
     const rep = JSON.parse(r.stdout);
     expectSchema('trace-syn', rep);
-    expect(rep).toMatchObject({ schemaVersion: 1, family: c.family, port: 2571, firewall: c.firewall, afterConfirm: c.afterConfirm, synsSent: 2 });
+    expect(rep).toMatchObject({ schemaVersion: TRACE_SYN_SCHEMA_VERSION, family: c.family, port: 2571, firewall: c.firewall, afterConfirm: c.afterConfirm, synsSent: 2 });
     // [2] the drop, resolved by name from the tracepoint format
     expect(rep.drop.reason).toBe('NETFILTER_DROP');
     expect(rep.drop.count).toBe(2);
