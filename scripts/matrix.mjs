@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// The lab on every kernel of the matrix, in the micro-VM: one table of kernel × claim
+// (✔ confirmed, ✘ refuted, — not observable), with boot and lab times (issue 12).
+//
+// Usage (as root, after the build): scripts/matrix.sh [--kernels 5.10,6.1,6.12,latest] [--json] [--capture DIR]
+//   --capture DIR   keep each kernel's raw tool outputs as parser fixtures (NFSCOPE_CAPTURE_DIR)
+//   --out DIR       keep each kernel's lab JSON and progress log there (default: a private temp dir)
+// Exit 0 when every claim on every kernel is confirmed, 1 otherwise.
+// Each kernel runs alone: under qemu TCG the two cores are the limit, and times would mix.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, def) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : def);
+const kernels = opt('kernels', '5.10,6.1,6.12,latest').split(',').filter(Boolean);
+const json = args.includes('--json');
+const capture = opt('capture', null);
+const out = opt('out', null) ?? mkdtempSync(join(tmpdir(), 'nfscope-matrix-'));
+const log = (m) => process.stderr.write(`${m}\n`);
+
+function runLab(kernel) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    const env = { ...process.env, ...(capture ? { NFSCOPE_CAPTURE_DIR: capture } : {}) };
+    const child = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'lab', '--target', 'qemu', '--kernel', kernel, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      for (const l of String(d).split('\n').filter(Boolean)) log(`  [${kernel}] ${l}`);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr, wallMs: Date.now() - t0 }));
+  });
+}
+
+const rows = [];
+for (const kernel of kernels) {
+  log(`== lab on ${kernel}`);
+  const r = await runLab(kernel);
+  const safe = kernel.replace(/[^A-Za-z0-9.+-]/g, '_');
+  writeFileSync(join(out, `${safe}.json`), r.stdout);
+  writeFileSync(join(out, `${safe}.log`), r.stderr);
+  let report = null;
+  try {
+    report = JSON.parse(r.stdout);
+  } catch {
+    /* the run failed before its report: the row says so */
+  }
+  // "guest ready in 7.6 s" and "[ 9.0 s]" on the same line: boot is the first, everything after it the lab.
+  const ready = /\[\s*([\d.]+) s\] guest ready in ([\d.]+) s/.exec(r.stderr);
+  const bootS = ready ? Number(ready[2]) : null;
+  const labS = ready ? r.wallMs / 1000 - Number(ready[1]) : null;
+  rows.push({
+    kernel,
+    release: report?.kernel ?? null,
+    exitCode: r.code,
+    bootS,
+    labS: labS === null ? null : Math.round(labS * 10) / 10,
+    wallS: Math.round(r.wallMs / 100) / 10,
+    claims: report?.claims?.map((c) => ({ id: c.id, status: c.status, ...(c.reason ? { reason: c.reason } : {}) })) ?? [],
+    error: report ? undefined : r.stderr.trim().split('\n').slice(-3).join(' | '),
+  });
+}
+
+const ids = [...new Set(rows.flatMap((r) => r.claims.map((c) => c.id)))];
+const mark = { confirmed: '✔', refuted: '✘', 'not-observable': '—' };
+const allConfirmed = rows.every((r) => r.claims.length > 0 && r.claims.every((c) => c.status === 'confirmed'));
+if (json) {
+  process.stdout.write(JSON.stringify({ schemaVersion: 1, accel: 'tcg', kernels: rows, claims: ids, allConfirmed, outputs: out }, null, 2) + '\n');
+} else {
+  const head = ['kernel', 'release', ...ids.map((_, i) => `${i + 1}`), 'boot s', 'lab s'];
+  const body = rows.map((r) => [r.kernel, r.release ?? `failed: ${r.error}`, ...ids.map((id) => mark[r.claims.find((c) => c.id === id)?.status] ?? '?'), r.bootS ?? '?', r.labS ?? '?'].map(String));
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => c.padEnd(width[i])).join('  ');
+  process.stdout.write([line(head), ...body.map(line)].join('\n') + '\n');
+  process.stdout.write(`claims: ${ids.map((id, i) => `${i + 1} ${id}`).join(', ')}\n✔ confirmed, ✘ refuted, — not observable (why: in ${out}/KERNEL.json)\n`);
+  for (const r of rows) for (const c of r.claims.filter((x) => x.status !== 'confirmed')) process.stdout.write(`${r.kernel} ${c.id}: ${c.status}: ${c.reason ?? ''}\n`);
+}
+process.exit(allConfirmed ? 0 : 1);
