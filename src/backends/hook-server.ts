@@ -52,13 +52,14 @@ export class HookServer {
   }
 
   /** Compiles and attaches the server; its stop is registered with cleanup first. */
-  static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[]): Promise<HookServer> {
+  /** `adapt`: the program as this kernel needs it (kernel/bpf-shape.ts). */
+  static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
     const request = [python, await target.bundled('scripts/hooks-request.py')];
     const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
     const launch = async (p: Probe) => {
-      const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', program(p)], 'hook listing server');
+      const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', await adapt(program(p))], 'hook listing server');
       return new HookServer(target, tracer, lines, p, [...bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
     };
     const probe = await chainProbe(target);

@@ -1,4 +1,5 @@
 import { bpftraceArgv } from '../kernel/capabilities.js';
+import { adaptProgram, bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
@@ -48,10 +49,15 @@ export const bpftraceBackend: HooksBackend = {
     // the template is filled with addresses read from the target, then run with -e.
     let probe = await chainProbe(target);
     const plain = await target.bundled('bpf/nf_hooks.bt');
-    const argvFor = async (p: typeof probe) => inNetns(ns, [...bpftrace, '-f', 'json',
-      ...('symbols' in p ? ['-e', fillNfHooks(await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'), p.symbols)] : [plain]),
-      // The family filter is a positional parameter: nothing the user typed is pasted into the script.
-      String(familyMask(families))]);
+    const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
+    const shape = await bpfShapeFor(target, null, release, bpftrace);
+    const argvFor = async (p: typeof probe) => {
+      const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
+      return inNetns(ns, [...bpftrace, '-f', 'json', ...(text === template ? [plain] : ['-e', text]),
+        // The family filter is a positional parameter: nothing the user typed is pasted into the script.
+        String(familyMask(families))]);
+    };
     let argv = await argvFor(probe);
     let r = await target.exec(argv, { timeoutMs: 120_000 });
     if (r.exitCode !== 0 && 'symbols' in probe) {

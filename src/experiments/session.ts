@@ -16,7 +16,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { withCleanup, type Cleanup } from '../lib/cleanup.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
-import { adaptProgram, probeBpfShape, type BpfShape } from '../kernel/bpf-shape.js';
+import { adaptProgram, bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
 import { CapabilityError } from '../lib/errors.js';
 import { probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
 import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
@@ -87,7 +87,7 @@ export class Session {
 
   /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once. */
   bpfShape(tracefs: string): Promise<BpfShape> {
-    this.shape ??= probeBpfShape(this.target, tracefs, this.caps.kernel);
+    this.shape ??= this.bpftrace().then((b) => bpfShapeFor(this.target, tracefs, this.caps.kernel, b));
     return this.shape;
   }
 
@@ -210,7 +210,7 @@ export class Run {
     }
     if (!sh.server) {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
-      sh.server = await HookServer.start(this.target, sh.root, await this.session.bpftrace(), await this.session.python(), sh.families);
+      sh.server = await HookServer.start(this.target, sh.root, await this.session.bpftrace(), await this.session.python(), sh.families, (t) => this.program(t));
     }
     return sh.server;
   }

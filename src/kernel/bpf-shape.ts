@@ -15,6 +15,7 @@ import { PACKAGE_ROOT } from '../lib/paths.js';
 import { NO_REASON } from '../model/trace-syn.js';
 import { readKconfig } from './kconfig.js';
 import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
+import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -25,33 +26,47 @@ export interface BpfShape {
   kfreeSkbReason: boolean;
   /** How struct nf_conn reaches bpftrace: BTF, the debug info's layout, or not at all (why). */
   nfConn: { from: 'btf' } | { from: 'debuginfo'; layout: StructLayout } | { from: 'none'; why: string };
+  /** How struct net is read: as bpftrace lays it out, or at the offsets of the kernel's BTF (why). */
+  net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout; why: string };
   /** One line per adaptation, for progress and reports. */
   notes: string[];
 }
 
-/** A read of conntrack's entry as the bundled programs spell it: ((struct nf_conn *)X)->a.b[0].c */
-const CT_ACCESS = /\(\(struct nf_conn \*\)([^()\n]+?)\)->([A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*)/g;
+/**
+ * A read of a struct as the bundled programs spell it: ((struct NAME *)X)->a.b[0].c, where X may
+ * hold parentheses two deep (((struct net *)((struct nf_conn *)$ct)->ct_net.net)->ns.inum).
+ */
+function access(struct: string): RegExp {
+  const base = String.raw`(?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))+?`;
+  return new RegExp(String.raw`\(\(struct ${struct} \*\)(${base})\)->([A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*)`, 'g');
+}
 
 /** The program without its comments (which may spell a read as an example). */
 function code(program: string): string {
   return program.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/[^\n]*/g, '');
 }
 
+/** The member designators a program reads from struct NAME. */
+export function structMembers(program: string, struct: string): string[] {
+  return [...new Set([...code(program).matchAll(access(struct))].map((m) => m[2]!))];
+}
+
 /** The member designators a program reads from struct nf_conn. */
 export function ctMembers(program: string): string[] {
-  return [...new Set([...code(program).matchAll(CT_ACCESS)].map((m) => m[2]!))];
+  return structMembers(program, 'nf_conn');
 }
 
 const INT_TYPES: Record<number, string> = { 1: 'uint8', 2: 'uint16', 4: 'uint32', 8: 'uint64' };
 
-/** Rewrites each struct nf_conn read into a raw read at the offset the layout gives. */
-export function lowerCtAccesses(program: string, layout: StructLayout): string {
-  return program.replace(CT_ACCESS, (whole, base: string, member: string) => {
+/** Rewrites each read of the layout's struct into a raw read at the offset the layout gives. */
+export function lowerStructAccesses(program: string, layout: StructLayout): string {
+  return program.replace(access(layout.struct), (whole, base: string, member: string) => {
     const m = layout.members.find((x) => x.name === member);
-    if (!m) throw new Error(`struct nf_conn.${member}: not in the layout read from ${layout.source}`);
+    if (!m) throw new Error(`struct ${layout.struct}.${member}: not in the layout read from ${layout.source}`);
     const at = `(${base.trim()}) + ${m.offset}`;
-    // A pointer keeps its pointee's type (struct net *, in vmlinux BTF) so `->` goes on working.
-    if (m.type.endsWith('*')) return `((${m.type})*(uint64 *)((uint64)${at}))`;
+    // A struct pointer keeps its pointee's type (struct net *, in vmlinux BTF) so `->` goes on working.
+    if (/^struct \w+ \*$/.test(m.type)) return `((${m.type})*(uint64 *)((uint64)${at}))`;
+    if (m.type.endsWith('*')) return `(*(uint64 *)((uint64)${at}))`;
     return `(*(${INT_TYPES[m.size]} *)((uint64)${at}))`;
   });
 }
@@ -60,7 +75,8 @@ export function lowerCtAccesses(program: string, layout: StructLayout): string {
 export function adaptProgram(program: string, shape: BpfShape): string {
   let p = program;
   if (!shape.kfreeSkbReason) p = p.replace(/args->reason\b/g, `(${NO_REASON})`);
-  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerCtAccesses(code(p), shape.nfConn.layout);
+  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerStructAccesses(code(p), shape.nfConn.layout);
+  if (shape.net.from === 'btf' && structMembers(p, 'net').length) p = lowerStructAccesses(code(p), shape.net.layout);
   return p;
 }
 
@@ -85,32 +101,83 @@ async function drgnPython(target: Target): Promise<string | null> {
   return m[1]!.endsWith('/env') ? (m[2] ? await target.which(m[2]) : null) : m[1]!;
 }
 
-/** Probes the shape; the members to look up come from the bundled programs themselves. */
-export async function probeBpfShape(target: Target, tracefs: string, release: string): Promise<BpfShape> {
-  const kconfig = (await readKconfig(target, release, ['CONFIG_NF_CONNTRACK', 'CONFIG_DEBUG_INFO_BTF_MODULES']))?.cfg ?? null;
-  const notes: string[] = [];
-  const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
-  const kfreeSkbReason = /\bfield:[^;]*\breason;/.test(format);
-  if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
+const BUNDLED = ['bpf/nf_hooks.bt', 'bpf/ct_syn.bt', 'bpf/kfree_skb_syn.bt', 'bpf/ct_life.bt'];
 
+/**
+ * Probes the shape; the members to look up come from the bundled programs
+ * themselves. `bpftrace` is the argv that starts it on the target.
+ */
+export async function probeBpfShape(target: Target, tracefs: string | null, release: string, bpftrace: string[]): Promise<BpfShape> {
+  const notes: string[] = [];
+  const format = tracefs ? ((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '') : '';
+  const kfreeSkbReason = !tracefs || /\bfield:[^;]*\breason;/.test(format);
+  if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
+  const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
+  const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, bpftrace, programs, notes)]);
+  return { kfreeSkbReason, nfConn, net, notes };
+}
+
+/**
+ * struct net as bpftrace lays it out, checked against the kernel's own BTF:
+ * where sizeof differs (bpftrace 0.17 on Debian 7.2: 4848 against 4992), the
+ * programs' struct net reads are rewritten to the BTF's offsets.
+ */
+async function netSource(target: Target, bpftrace: string[], programs: string[], notes: string[]): Promise<BpfShape['net']> {
+  const blob = await target.readFileBuffer('/sys/kernel/btf/vmlinux');
+  if (!blob) return { from: 'bpftrace' };
+  let btf: Btf;
+  try {
+    btf = Btf.parse(blob);
+  } catch (e) {
+    notes.push(`the kernel's BTF could not be read by nfscope (${(e as Error).message}): struct net is taken as bpftrace lays it out`);
+    return { from: 'bpftrace' };
+  }
+  const members = [...new Set(programs.flatMap((p) => structMembers(p, 'net')))];
+  const layout = btf.layout('net', members);
+  const r = await target.exec([...bpftrace, '-e', 'BEGIN { printf("%d\\n", sizeof(struct net)); exit(); }'], { timeoutMs: 120_000 });
+  const seen = Number(/^(\d+)$/m.exec(r.stdout)?.[1] ?? NaN);
+  if (seen === layout.size) return { from: 'bpftrace' };
+  const why = Number.isNaN(seen)
+    ? `bpftrace could not say how it lays out struct net (exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''})`
+    : `bpftrace lays struct net out in ${seen} bytes where the kernel's BTF says ${layout.size}`;
+  notes.push(`${why}: its reads are made at the BTF's offsets (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
+  return { from: 'btf', layout, why };
+}
+
+async function nfConnSource(target: Target, release: string, programs: string[], notes: string[]): Promise<BpfShape['nfConn']> {
+  const kconfig = (await readKconfig(target, release, ['CONFIG_NF_CONNTRACK', 'CONFIG_DEBUG_INFO_BTF_MODULES']))?.cfg ?? null;
   const ct = kconfig?.get('CONFIG_NF_CONNTRACK');
   const modBtf = kconfig?.get('CONFIG_DEBUG_INFO_BTF_MODULES') === 'y';
-  if (ct === 'y' || modBtf || !kconfig) return { kfreeSkbReason, nfConn: { from: 'btf' }, notes };
+  if (ct === 'y' || modBtf || !kconfig) return { from: 'btf' };
 
   const why = 'nf_conntrack is a module and the kernel has no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES is 5.11+), so struct nf_conn is in no BTF';
-  const programs = await Promise.all(['bpf/ct_syn.bt', 'bpf/ct_life.bt'].map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
   const members = [...new Set(programs.flatMap(ctMembers))];
   const python = await drgnPython(target);
   let debug: string | null = null;
   for (const c of conntrackDebugCandidates(release)) if (await target.exists(c)) { debug = c; break; }
   if (!python || !debug) {
     const missing = !debug ? `its debug info (none of ${conntrackDebugCandidates(release)[0]}…; for the micro-VM: nfscope vm debuginfo --kernel …)` : 'drgn (apt-get install python3-drgn)';
-    return { kfreeSkbReason, nfConn: { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` }, notes };
+    return { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` };
   }
   const r = await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 });
   const { layouts, errors } = parseStructLayouts(r.stdout);
   const layout = layouts.find((l) => l.struct === 'nf_conn');
-  if (!layout) return { kfreeSkbReason, nfConn: { from: 'none', why: `${why}, and reading it from ${debug} failed: ${errors[0] ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` }, notes };
+  if (!layout) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${errors[0] ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` };
   notes.push(`${why}: its layout comes from ${debug} (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
-  return { kfreeSkbReason, nfConn: { from: 'debuginfo', layout }, notes };
+  return { from: 'debuginfo', layout };
+}
+
+const shapes = new WeakMap<Target, Map<string, Promise<BpfShape>>>();
+
+/** The shape of a target, probed once per target (and tracefs: without it the kfree_skb format is not read). */
+export function bpfShapeFor(target: Target, tracefs: string | null, release: string, bpftrace: string[]): Promise<BpfShape> {
+  let byTracefs = shapes.get(target);
+  if (!byTracefs) shapes.set(target, (byTracefs = new Map()));
+  let p = byTracefs.get(tracefs ?? '');
+  if (!p) {
+    p = probeBpfShape(target, tracefs, release, bpftrace);
+    byTracefs.set(tracefs ?? '', p);
+    p.catch(() => byTracefs!.delete(tracefs ?? ''));
+  }
+  return p;
 }

@@ -38,7 +38,7 @@ export interface Capabilities {
 }
 
 /** Every option this probe reads. */
-const KCONFIG_USED = ['CONFIG_KPROBES', 'CONFIG_KPROBE_EVENTS', 'CONFIG_FUNCTION_GRAPH_TRACER', 'CONFIG_NF_CONNTRACK', 'CONFIG_NETFILTER_NETLINK_HOOK'];
+const KCONFIG_USED = ['CONFIG_KPROBES', 'CONFIG_KPROBE_EVENTS', 'CONFIG_FUNCTION_GRAPH_TRACER', 'CONFIG_NF_CONNTRACK', 'CONFIG_NETFILTER_NETLINK_HOOK', 'CONFIG_DEBUG_INFO_BTF_MODULES'];
 
 const BTF_VMLINUX = '/sys/kernel/btf/vmlinux';
 
@@ -75,12 +75,26 @@ export function bpftraceEnvFor(target: Target): Promise<string[]> {
     p = (async () => {
       const [path, btf] = await Promise.all([target.which('bpftrace'), target.exists(BTF_VMLINUX)]);
       if (!path || !btf) return [];
-      const info = await target.exec([path, '--info'], { timeoutMs: 15_000 });
-      return info.exitCode === 0 && /^\s*btf:\s*no\b/m.test(info.stdout) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
+      const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
+      const [info, kc] = await Promise.all([target.exec([path, '--info'], { timeoutMs: 30_000 }), readKconfig(target, release, ['CONFIG_DEBUG_INFO_BTF_MODULES'])]);
+      return needsBtfPath(btf, info, kc?.cfg ?? null) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
     })();
     bpftraceEnvs.set(target, p);
   }
   return p;
+}
+
+/**
+ * bpftrace needs BPFTRACE_BTF where it says `btf: no` although the kernel has
+ * vmlinux BTF, or (when --info timed out: seconds under TCG while a guest
+ * boots) where the kernel has no module BTF: there the variable is harmless
+ * (vmlinux is all the BTF there is) and bpftrace 0.17 needs it (Debian 5.10).
+ * Never where module BTF exists: BPFTRACE_BTF would hide it (struct nf_conn on 6.1).
+ */
+function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdout: string } | null, cfg: Map<string, string> | null): boolean {
+  if (!btf) return false;
+  if (info?.exitCode === 0 && /^\s*btf:/m.test(info.stdout)) return /^\s*btf:\s*no\b/m.test(info.stdout);
+  return cfg !== null && cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') !== 'y';
 }
 
 /** The argv that starts bpftrace (at `path`) on the target: with `env` when it needs BPFTRACE_BTF. */
@@ -131,8 +145,7 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   ];
 
   const info = await infoP;
-  // Only a clear "btf: no" counts: an --info that timed out under load says nothing either way.
-  const bpftraceEnv = btf && info?.exitCode === 0 && /^\s*btf:\s*no\b/m.test(info.stdout) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
+  const bpftraceEnv = needsBtfPath(btf, info, cfg) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
   bpftraceEnvs.set(target, Promise.resolve(bpftraceEnv));
 
   const caps: Capability[] = [];

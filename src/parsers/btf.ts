@@ -1,0 +1,146 @@
+/**
+ * A reader of the kernel's BTF (/sys/kernel/btf/vmlinux, the format of
+ * include/uapi/linux/btf.h), just enough to answer "at which offset is this
+ * member, and of what type": struct sizes and member designators such as
+ * nf.hooks_ipv4[1] or ns.inum, through typedefs, qualifiers, arrays and
+ * anonymous members. Pure: it parses a Buffer.
+ *
+ * Why nfscope reads BTF itself: bpftrace 0.17 turns BTF into C and lets clang
+ * lay it out; on Debian's 7.2 that gives struct net 4848 bytes where the BTF
+ * says 4992, so every member after the first misplaced one is read at the
+ * wrong address (kernel/bpf-shape.ts checks and corrects this).
+ */
+import type { MemberLayout, StructLayout } from './struct-layout.js';
+
+const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10, RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19 } as const;
+
+interface BtfType {
+  name: string;
+  kind: number;
+  /** size (struct, union, int, enum, float) or the referenced type id (ptr, typedef, qualifiers, ...). */
+  sizeOrType: number;
+  members?: { name: string; type: number; bitOffset: number }[];
+  array?: { type: number; nelems: number };
+}
+
+export class Btf {
+  private constructor(private readonly types: BtfType[]) {}
+
+  static parse(buf: Buffer): Btf {
+    if (buf.length < 24 || buf.readUInt16LE(0) !== 0xeb9f) throw new Error('not BTF (magic 0xeb9f)');
+    const hdrLen = buf.readUInt32LE(4);
+    const typeOff = hdrLen + buf.readUInt32LE(8);
+    const typeLen = buf.readUInt32LE(12);
+    const strOff = hdrLen + buf.readUInt32LE(16);
+    const strLen = buf.readUInt32LE(20);
+    if (typeOff + typeLen > buf.length || strOff + strLen > buf.length) throw new Error('BTF sections run past the end');
+    const str = (o: number) => {
+      if (o >= strLen) throw new Error(`BTF string offset ${o} out of range`);
+      const end = buf.indexOf(0, strOff + o);
+      return buf.toString('latin1', strOff + o, end);
+    };
+    const types: BtfType[] = [{ name: 'void', kind: 0, sizeOrType: 0 }];
+    let i = typeOff;
+    const end = typeOff + typeLen;
+    while (i < end) {
+      const name = str(buf.readUInt32LE(i));
+      const info = buf.readUInt32LE(i + 4);
+      const sizeOrType = buf.readUInt32LE(i + 8);
+      i += 12;
+      const kind = (info >>> 24) & 0x1f;
+      const vlen = info & 0xffff;
+      const kflag = info >>> 31;
+      const t: BtfType = { name, kind, sizeOrType };
+      switch (kind) {
+        case KIND.INT: case KIND.DECL_TAG: case KIND.VAR: i += 4; break;
+        case KIND.ARRAY: t.array = { type: buf.readUInt32LE(i), nelems: buf.readUInt32LE(i + 8) }; i += 12; break;
+        case KIND.STRUCT: case KIND.UNION:
+          t.members = [];
+          for (let m = 0; m < vlen; m++, i += 12) {
+            const off = buf.readUInt32LE(i + 8);
+            t.members.push({ name: str(buf.readUInt32LE(i)), type: buf.readUInt32LE(i + 4), bitOffset: kflag ? off & 0xffffff : off });
+          }
+          break;
+        case KIND.ENUM: i += 8 * vlen; break;
+        case KIND.FUNC_PROTO: i += 8 * vlen; break;
+        case KIND.DATASEC: case KIND.ENUM64: i += 12 * vlen; break;
+        case KIND.PTR: case KIND.FWD: case KIND.TYPEDEF: case KIND.VOLATILE: case KIND.CONST: case KIND.RESTRICT:
+        case KIND.FUNC: case KIND.FLOAT: case KIND.TYPE_TAG: break;
+        default: throw new Error(`BTF kind ${kind} unknown to nfscope (type ${types.length})`);
+      }
+      types.push(t);
+    }
+    return new Btf(types);
+  }
+
+  private resolve(id: number): number {
+    for (let n = 0; n < 32; n++) {
+      const t = this.types[id]!;
+      if (![KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG].includes(t.kind as 8)) return id;
+      id = t.sizeOrType;
+    }
+    throw new Error('BTF typedef chain too long');
+  }
+
+  sizeOf(id: number): number {
+    const t = this.types[this.resolve(id)]!;
+    if (t.kind === KIND.PTR) return 8;
+    if (t.kind === KIND.ARRAY) return this.sizeOf(t.array!.type) * t.array!.nelems;
+    return t.sizeOrType;
+  }
+
+  /** The C spelling of a member's type, as far as nfscope needs it: an integer, or `struct X *`. */
+  private typeName(id: number): string {
+    const r = this.types[this.resolve(id)]!;
+    if (r.kind === KIND.PTR) {
+      const to = this.types[this.resolve(r.sizeOrType)]!;
+      return to.kind === KIND.STRUCT || to.kind === KIND.UNION || to.kind === KIND.FWD ? `struct ${to.name} *` : 'void *';
+    }
+    return r.name || `kind ${r.kind}`;
+  }
+
+  structId(name: string): number | null {
+    const i = this.types.findIndex((t) => t.kind === KIND.STRUCT && t.name === name && t.members!.length > 0);
+    return i > 0 ? i : null;
+  }
+
+  /** A member by name in a struct or union, looking through anonymous members: its byte offset and type. */
+  private member(id: number, name: string): { offset: number; type: number } | null {
+    const t = this.types[this.resolve(id)]!;
+    for (const m of t.members ?? []) {
+      if (m.name === name) return { offset: m.bitOffset / 8, type: m.type };
+      if (m.name === '') {
+        const inner = this.member(m.type, name);
+        if (inner) return { offset: m.bitOffset / 8 + inner.offset, type: inner.type };
+      }
+    }
+    return null;
+  }
+
+  /** Offset, size and type of a designator (a.b[2].c) in `struct NAME`. */
+  layout(struct: string, designators: string[]): StructLayout {
+    const id = this.structId(struct);
+    if (id === null) throw new Error(`struct ${struct} is not in the BTF`);
+    const members: MemberLayout[] = designators.map((d) => {
+      let type = id;
+      let offset = 0;
+      for (const part of d.split('.')) {
+        const m = /^([A-Za-z_]\w*)((?:\[\d+\])*)$/.exec(part);
+        if (!m) throw new Error(`bad member designator ${d}`);
+        const found = this.member(type, m[1]!);
+        if (!found) throw new Error(`struct ${struct}: no member ${d}`);
+        offset += found.offset;
+        type = found.type;
+        for (const idx of [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))) {
+          const arr = this.types[this.resolve(type)]!;
+          if (arr.kind !== KIND.ARRAY) throw new Error(`struct ${struct}: ${d} indexes a non-array`);
+          offset += idx * this.sizeOf(arr.array!.type);
+          type = arr.array!.type;
+        }
+      }
+      if (!Number.isInteger(offset)) throw new Error(`struct ${struct}: ${d} is a bitfield`);
+      return { name: d, offset, size: this.sizeOf(type), type: this.typeName(type) };
+    });
+    return { struct, size: this.sizeOf(id), members, source: '/sys/kernel/btf/vmlinux' };
+  }
+}
