@@ -51,7 +51,7 @@ export const bpftraceBackend: HooksBackend = {
     const plain = await target.bundled('bpf/nf_hooks.bt');
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
     const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
-    const shape = await bpfShapeFor(target, null, release, bpftrace);
+    const shape = await bpfShapeFor(target, null, release);
     const argvFor = async (p: typeof probe) => {
       const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
       return inNetns(ns, [...bpftrace, '-f', 'json', ...(text === template ? [plain] : ['-e', text]),

@@ -87,7 +87,7 @@ export class Session {
 
   /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once. */
   bpfShape(tracefs: string): Promise<BpfShape> {
-    this.shape ??= this.bpftrace().then((b) => bpfShapeFor(this.target, tracefs, this.caps.kernel, b));
+    this.shape ??= bpfShapeFor(this.target, tracefs, this.caps.kernel);
     return this.shape;
   }
 

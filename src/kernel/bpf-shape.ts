@@ -3,13 +3,14 @@
  * what the kernel has, never from its version (issue 12):
  * - skb:kfree_skb's `reason` field (5.17+), read from the tracepoint's format
  *   file. Without it each `args->reason` becomes NO_REASON (model/trace-syn.ts),
- *   and the drop is attributed through
- *   its stack and the hook listing instead.
+ *   and the drop is attributed through its stack and the hook listing instead.
  * - struct nf_conn in BTF: vmlinux BTF when conntrack is built in, module BTF
  *   (CONFIG_DEBUG_INFO_BTF_MODULES, 5.11+) when it is a module. Without either
  *   (Debian's 5.10), each `((struct nf_conn *)X)->member` in a program is
  *   rewritten into a read at the member's offset, taken from the kernel's debug
  *   info by scripts/drgn/ct_types.py (the -dbg package, cached).
+ * - struct net: read at the offsets of the kernel's own BTF (parsers/btf.ts),
+ *   never as bpftrace 0.17 lays it out (wrong on Debian 7.2).
  */
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { NO_REASON } from '../model/trace-syn.js';
@@ -27,7 +28,7 @@ export interface BpfShape {
   /** How struct nf_conn reaches bpftrace: BTF, the debug info's layout, or not at all (why). */
   nfConn: { from: 'btf' } | { from: 'debuginfo'; layout: StructLayout } | { from: 'none'; why: string };
   /** How struct net is read: as bpftrace lays it out, or at the offsets of the kernel's BTF (why). */
-  net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout; why: string };
+  net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout };
   /** One line per adaptation, for progress and reports. */
   notes: string[];
 }
@@ -101,47 +102,37 @@ async function drgnPython(target: Target): Promise<string | null> {
   return m[1]!.endsWith('/env') ? (m[2] ? await target.which(m[2]) : null) : m[1]!;
 }
 
+const BTF_FILE = '/sys/kernel/btf/vmlinux';
 const BUNDLED = ['bpf/nf_hooks.bt', 'bpf/ct_syn.bt', 'bpf/kfree_skb_syn.bt', 'bpf/ct_life.bt'];
 
-/**
- * Probes the shape; the members to look up come from the bundled programs
- * themselves. `bpftrace` is the argv that starts it on the target.
- */
-export async function probeBpfShape(target: Target, tracefs: string | null, release: string, bpftrace: string[]): Promise<BpfShape> {
+/** Probes the shape; the members to look up come from the bundled programs themselves. */
+export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   const notes: string[] = [];
   const format = tracefs ? ((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '') : '';
   const kfreeSkbReason = !tracefs || /\bfield:[^;]*\breason;/.test(format);
   if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
   const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
-  const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, bpftrace, programs, notes)]);
+  const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, programs, notes)]);
   return { kfreeSkbReason, nfConn, net, notes };
 }
 
 /**
- * struct net as bpftrace lays it out, checked against the kernel's own BTF:
- * where sizeof differs (bpftrace 0.17 on Debian 7.2: 4848 against 4992), the
- * programs' struct net reads are rewritten to the BTF's offsets.
+ * struct net is read at the offsets of the kernel's own BTF, wherever nfscope
+ * can read that BTF. bpftrace 0.17 lays BTF types out through C and clang, and
+ * on Debian's 7.2 got struct net wrong (4848 bytes where the BTF says 4992:
+ * every hook slot read 0, and the hook listing came out empty); the BTF's
+ * offsets are the kernel's, on every kernel.
  */
-async function netSource(target: Target, bpftrace: string[], programs: string[], notes: string[]): Promise<BpfShape['net']> {
-  const blob = await target.readFileBuffer('/sys/kernel/btf/vmlinux');
+async function netSource(target: Target, programs: string[], notes: string[]): Promise<BpfShape['net']> {
+  const blob = target.kernelBtf ? ((await target.kernelBtf()) ?? (await target.readFileBuffer(BTF_FILE))) : await target.readFileBuffer(BTF_FILE);
   if (!blob) return { from: 'bpftrace' };
-  let btf: Btf;
   try {
-    btf = Btf.parse(blob);
+    const members = [...new Set(programs.flatMap((p) => structMembers(p, 'net')))];
+    return { from: 'btf', layout: Btf.parse(blob).layout('net', members) };
   } catch (e) {
-    notes.push(`the kernel's BTF could not be read by nfscope (${(e as Error).message}): struct net is taken as bpftrace lays it out`);
+    notes.push(`nfscope could not read struct net from the kernel's BTF (${(e as Error).message}): it is read as bpftrace lays it out`);
     return { from: 'bpftrace' };
   }
-  const members = [...new Set(programs.flatMap((p) => structMembers(p, 'net')))];
-  const layout = btf.layout('net', members);
-  const r = await target.exec([...bpftrace, '-e', 'BEGIN { printf("%d\\n", sizeof(struct net)); exit(); }'], { timeoutMs: 120_000 });
-  const seen = Number(/^(\d+)$/m.exec(r.stdout)?.[1] ?? NaN);
-  if (seen === layout.size) return { from: 'bpftrace' };
-  const why = Number.isNaN(seen)
-    ? `bpftrace could not say how it lays out struct net (exit ${r.exitCode}: ${r.stderr.trim().split('\n').pop() ?? ''})`
-    : `bpftrace lays struct net out in ${seen} bytes where the kernel's BTF says ${layout.size}`;
-  notes.push(`${why}: its reads are made at the BTF's offsets (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
-  return { from: 'btf', layout, why };
 }
 
 async function nfConnSource(target: Target, release: string, programs: string[], notes: string[]): Promise<BpfShape['nfConn']> {
@@ -170,12 +161,12 @@ async function nfConnSource(target: Target, release: string, programs: string[],
 const shapes = new WeakMap<Target, Map<string, Promise<BpfShape>>>();
 
 /** The shape of a target, probed once per target (and tracefs: without it the kfree_skb format is not read). */
-export function bpfShapeFor(target: Target, tracefs: string | null, release: string, bpftrace: string[]): Promise<BpfShape> {
+export function bpfShapeFor(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   let byTracefs = shapes.get(target);
   if (!byTracefs) shapes.set(target, (byTracefs = new Map()));
   let p = byTracefs.get(tracefs ?? '');
   if (!p) {
-    p = probeBpfShape(target, tracefs, release, bpftrace);
+    p = probeBpfShape(target, tracefs, release);
     byTracefs.set(tracefs ?? '', p);
     p.catch(() => byTracefs!.delete(tracefs ?? ''));
   }

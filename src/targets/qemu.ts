@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bootVm, type Vm, type VmOptions } from '../vm/boot.js';
 import { LocalTarget } from './local.js';
@@ -36,6 +37,13 @@ export class QemuTarget extends AgentBackedTarget {
 
   async bundled(rel: string): Promise<string> {
     return join(GUEST_PACKAGE_ROOT, rel);
+  }
+
+  /** The .BTF section of the guest kernel's ELF vmlinux on this machine, extracted once beside it. */
+  async kernelBtf(): Promise<Buffer | null> {
+    const { ensureKernelBtf } = await import('../vm/vmlinux.js');
+    const file = await ensureKernelBtf(new LocalTarget(), this.vm.kernel.dir, this.vm.kernel.version);
+    return file ? readFile(file) : null;
   }
 
   close(): Promise<void> {
