@@ -22,6 +22,16 @@ const capture = opt('capture', null);
 const out = opt('out', null) ?? mkdtempSync(join(tmpdir(), 'nfscope-matrix-'));
 const log = (m) => process.stderr.write(`${m}\n`);
 
+// A signal to the matrix goes to the lab it is running, which undoes its changes and ends; then the matrix ends.
+let current = null;
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    if (!current) process.exit(130);
+    current.kill(sig);
+    current.on('close', () => process.exit(130));
+  });
+}
+
 function runLab(kernel) {
   return new Promise((resolve) => {
     const t0 = Date.now();
@@ -34,7 +44,11 @@ function runLab(kernel) {
       stderr += d;
       for (const l of String(d).split('\n').filter(Boolean)) log(`  [${kernel}] ${l}`);
     });
-    child.on('close', (code) => resolve({ code, stdout, stderr, wallMs: Date.now() - t0 }));
+    current = child;
+    child.on('close', (code) => {
+      current = null;
+      resolve({ code, stdout, stderr, wallMs: Date.now() - t0 });
+    });
   });
 }
 

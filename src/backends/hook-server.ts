@@ -40,9 +40,12 @@ export class HookServer {
     private readonly target: Target,
     private readonly tracer: Running,
     readonly lines: string[],
+    /** The chain probe the server was built from: the one tried first, also when its fill failed to compile. */
     private readonly probe: Probe,
     private readonly argv: string[],
     private readonly request: string[],
+    /** Why chains are not named by this server, if they are not. */
+    private readonly unnamedWhy: string | null,
     /** The families this program can list (its family bits). */
     readonly serves: number,
   ) {
@@ -58,11 +61,13 @@ export class HookServer {
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
     const request = [python, await target.bundled('scripts/hooks-request.py')];
     const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
+    const probe = await chainProbe(target);
     const launch = async (p: Probe) => {
       const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', await adapt(program(p))], 'hook listing server');
-      return new HookServer(target, tracer, lines, p, [...bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, mask);
+      // current() compares with what chainProbe said, not with the fallback: else a kernel whose
+      // fill never compiles would see "nf_tables moved" at every listing (Debian 5.10: 3 restarts).
+      return new HookServer(target, tracer, lines, probe, [...bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, 'why' in p ? p.why : null, mask);
     };
-    const probe = await chainProbe(target);
     try {
       return await launch(probe);
     } catch (e) {
@@ -112,7 +117,7 @@ export class HookServer {
     const warnings = [...parsed.warnings];
     if (named.unnamed.length) warnings.push(`no symbol in /proc/kallsyms starts at ${named.unnamed.join(', ')}: shown as addresses`);
     const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
-    if (unnamedChain && 'why' in this.probe) warnings.push(`nf_tables chains not named: ${this.probe.why}`);
+    if (unnamedChain && this.unnamedWhy) warnings.push(`nf_tables chains not named: ${this.unnamedWhy}`);
     return { hooks: parsed.hooks.filter((h) => families.includes(h.family)), warnings, argv: [...this.argv, '→', ...argv] };
   }
 

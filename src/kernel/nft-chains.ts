@@ -123,6 +123,12 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
   // 6.12; asking with `bpftrace -lv` cost a bpftrace start, tens of seconds under qemu TCG). Built into
   // vmlinux (the 6.18 host), the fields are there. A fill that still fails to compile falls back
   // (backends/hooks.ts).
+  // A module's symbols end in [module] in kallsyms. Without module BTF (5.10: CONFIG_DEBUG_INFO_BTF_MODULES
+  // came in 5.11) struct nft_chain of a modular nf_tables is in no BTF at all: nothing to compile against.
+  const modular = /\[nf_tables\]/.test(ks.stdout);
+  if (modular && !(await target.exists('/sys/kernel/btf/nf_tables'))) {
+    return { why: 'nf_tables is a module and the kernel has no BTF of it (module BTF came in 5.11): chains are not named here' };
+  }
   if (await target.exists('/sys/kernel/btf/nf_tables')) {
     return { why: 'struct nft_chain is in the nf_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17): chains are not named here; `nft list hooks` names them where the kernel has CONFIG_NETFILTER_NETLINK_HOOK' };
   }

@@ -155,12 +155,15 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
     });
   }
   const path = g ? findPath(g.callTrees.map((t) => t.tree), ALLOC_PATH) : null;
+  // Kernels up to 5.18 keep unconfirmed entries on a per-cpu list; its removal shows in the free's tree (5.10).
+  const offUnconfirmed = g ? findPath(g.callTrees.map((t) => t.tree), ['destroy_conntrack', 'nf_ct_del_from_dying_or_unconfirmed_list']) : null;
   if (g && g.callTrees.length) {
     ev.push({
       kind: 'call-tree',
       title: `function_graph rooted at ${g.roots.join(', ')} (» marks the allocation path)`,
       trees: g.callTrees.map((t) => t.tree), mark: path ? [...ALLOC_PATH] : [], maxDepth: 5,
-      shows: path ? `${path.map((n) => n.fn).join(' → ')}: the entry is allocated while the SYN is in conntrack's callback` : 'the allocation path is not in the call trees',
+      shows: (path ? `${path.map((n) => n.fn).join(' → ')}: the entry is allocated while the SYN is in conntrack's callback` : 'the allocation path is not in the call trees') +
+        (offUnconfirmed ? `; ${offUnconfirmed.map((n) => n.fn).join(' → ')}: the free takes it off the per-cpu unconfirmed list, the one place such an entry is kept on kernels that have that list (up to 5.18)` : ''),
     });
   }
   const u = r.unconfirmed;

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
-import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { MATRIX_KERNELS, qemuProcesses } from '../helpers/qemu.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const VM_TIMEOUT = 600_000;
@@ -12,9 +12,9 @@ afterAll(async () => {
   expect(await qemuProcesses()).toEqual([]);
 });
 
-// The whole lab is 60-90 s a kernel under TCG since it runs as one experiment session (issue 14;
-// it was about 5 minutes): every kernel the micro-VM supports, in CI too.
-const LAB_KERNELS = VM_KERNELS;
+// The whole lab is 60-150 s a kernel under TCG since it runs as one experiment session (issue 14;
+// it was about 5 minutes): the whole kernel matrix, 5.10 to sid's newest (issue 12), in CI too.
+const LAB_KERNELS = MATRIX_KERNELS;
 
 describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
   it('all five claims confirmed, with evidence of each kind', async () => {
@@ -23,7 +23,7 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
     const rep = JSON.parse(r.stdout);
     expectSchema('lab', rep);
     expect(rep.target).toBe('qemu');
-    expect(rep.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
+    expect(rep.kernel).toMatch(k.release);
     const byId = Object.fromEntries(rep.claims.map((c: { id: string }) => [c.id, c]));
     for (const id of ['conntrack-registers-lazily', 'where-conntrack-sits', 'conntrack-saw-the-syn', 'entry-created-and-discarded', 'priority-trick']) {
       expect(byId[id].status, `${id}: ${byId[id].reason ?? ''} ${JSON.stringify(byId[id].evidence.map((e: { shows: string }) => e.shows))}`).toBe('confirmed');

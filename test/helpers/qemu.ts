@@ -6,6 +6,18 @@ export const VM_KERNELS = [
   { pkg: 'linux-image-6.12-amd64', era: '6.12', confirm: 'nf_confirm', confirm6: 'nf_confirm' },
 ] as const;
 
+/**
+ * The kernel matrix (issue 12): each --kernel alias, and the release it must boot. The lab runs on
+ * every one in CI (test/e2e/lab.vm.test.ts); the other VM tests on VM_KERNELS above. `latest` is
+ * whatever sid holds the day its lists are fetched: any release.
+ */
+export const MATRIX_KERNELS = [
+  { pkg: '5.10', era: '5.10', release: /^5\.10\./ },
+  { pkg: '6.1', era: '6.1', release: /^6\.1\./ },
+  { pkg: '6.12', era: '6.12', release: /^6\.12\./ },
+  { pkg: 'latest', era: 'latest (sid)', release: /^\d+\.\d+/ },
+] as const;
+
 /** qemu processes on the host: the suite must leave none. */
 export async function qemuProcesses(): Promise<string[]> {
   const r = await execa('pgrep', ['-a', '-f', 'qemu-system'], { reject: false });
