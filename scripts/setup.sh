@@ -30,6 +30,9 @@ TOOLS=(
   xz:xz-utils:xz
   zstd:zstd:zstd
   setpriv:util-linux:util-linux
+  flock:util-linux:util-linux
+  objcopy:binutils:binutils
+  ar:binutils:binutils
   python3:python3:python3
   ssh:openssh-client:openssh-clients
   sshd:openssh-server:openssh-server
@@ -45,6 +48,12 @@ for t in "${TOOLS[@]}"; do
     if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
   fi
 done
+
+# Kernels of other Debian suites (--kernel 5.10|6.12|latest) come through nfscope's own apt
+# state, its sources signed-by the archive keyring.
+if command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+  missing_pkgs+=(debian-archive-keyring)
+fi
 
 if ! command -v node >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=(nodejs npm); else missing_pkgs+=(nodejs npm); fi

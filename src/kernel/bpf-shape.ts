@@ -67,6 +67,9 @@ export function lowerStructAccesses(program: string, layout: StructLayout): stri
     const at = `(${base.trim()}) + ${m.offset}`;
     // A struct pointer keeps its pointee's type (struct net *, in vmlinux BTF) so `->` goes on working.
     if (/^struct \w+ \*$/.test(m.type)) return `((${m.type})*(uint64 *)((uint64)${at}))`;
+    // A struct member is read whole, as a value, in one read: bpftrace then lays out only its inside
+    // (nf_hooks.bt's $nf: one read of struct netns_nf, not 18 of its slots, 6 s less to compile under TCG).
+    if (/^struct \w+$/.test(m.type)) return `(*((${m.type} *)((uint64)${at})))`;
     if (m.type.endsWith('*')) return `(*(uint64 *)((uint64)${at}))`;
     return `(*(${INT_TYPES[m.size]} *)((uint64)${at}))`;
   });

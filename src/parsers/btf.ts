@@ -89,13 +89,15 @@ export class Btf {
     return t.sizeOrType;
   }
 
-  /** The C spelling of a member's type, as far as nfscope needs it: an integer, or `struct X *`. */
+  /** The C spelling of a member's type, as far as nfscope needs it: an integer, `struct X *` or `struct X`. */
   private typeName(id: number): string {
     const r = this.types[this.resolve(id)]!;
     if (r.kind === KIND.PTR) {
       const to = this.types[this.resolve(r.sizeOrType)]!;
       return to.kind === KIND.STRUCT || to.kind === KIND.UNION || to.kind === KIND.FWD ? `struct ${to.name} *` : 'void *';
     }
+    if (r.kind === KIND.STRUCT) return `struct ${r.name}`;
+    if (r.kind === KIND.UNION) return `union ${r.name}`;
     return r.name || `kind ${r.kind}`;
   }
 
