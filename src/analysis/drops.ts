@@ -26,6 +26,20 @@ export function summariseDrops(
   const evidence: string[] = [];
   if (at.evidence) evidence.push(at.evidence);
   let priority: number | null = null;
+  let callback = at.callback;
+  if (at.hook && at.freedByHookSlow) {
+    // The callback that returned NF_DROP has left the stack (5.10): the drop rule's counter says which
+    // chain dropped the packet, and the hook listing which callback runs that chain at its priority.
+    const list = hooks.find((h) => h.family === family && h.hook === at.hook);
+    const there = list?.entries.filter((e) => e.priority === dropAt.priority) ?? [];
+    if (ruleCounter && ruleCounter.packets > 0 && dropAt.hook === at.hook && there.length === 1) {
+      priority = dropAt.priority;
+      callback = there[0]!.callback;
+      evidence.push(`the drop rule in ${dropAt.via} counted the packet; the hook listing's only entry at ${family} ${at.hook} priority ${priority} is ${callback}`);
+    } else {
+      evidence.push(`the callback that returned NF_DROP is not on the stack, and the rule counter and hook listing do not single one out (${there.length} entries at priority ${dropAt.priority})`);
+    }
+  }
   if (at.hook && at.callback) {
     const list = hooks.find((h) => h.family === family && h.hook === at.hook);
     const matches = list?.entries.filter((e) => e.callback === at.callback) ?? [];
@@ -56,7 +70,7 @@ export function summariseDrops(
   return {
     hook: at.hook,
     priority,
-    callback: at.callback,
+    callback,
     reason: first.reasonCode === NO_REASON ? null : (reasons.get(first.reasonCode) ?? `unknown (${first.reasonCode})`),
     reasonCode: first.reasonCode === NO_REASON ? null : first.reasonCode,
     location,

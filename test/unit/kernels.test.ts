@@ -155,3 +155,12 @@ describe("struct net from the kernel's BTF (parsers/btf.ts)", () => {
     expect(out).toContain('$lo = ((struct net_device *)*(uint64 *)((uint64)($net) + 656));');
   });
 });
+
+describe('a drop on 5.10: no reason field, and nf_hook_slow frees the packet itself', () => {
+  it('is attributed through the stack, the rule counter and the hook listing (real lab capture)', () => {
+    const inputs = JSON.parse(readFileSync(F('lab', '5.10.0-46-amd64', 'inputs', 'inputs.json'), 'utf8'));
+    expect(inputs.plain.drop).toMatchObject({ hook: 'LOCAL_IN', priority: 0, callback: 'nft_do_chain_ipv4', reason: null, reasonCode: null });
+    expect(inputs.plain.drop.stack[0]).toMatch(/^kfree_skb\+/);
+    expect(inputs.plain.drop.stack[1]).toMatch(/^nf_hook_slow\+/);
+  });
+});
