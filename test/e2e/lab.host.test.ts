@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { leftovers, nfscope, ROOT } from '../helpers/sys.js';
 import { openInChromium } from '../helpers/chromium.js';
+import { LAB_SCHEMA_VERSION } from '../../src/model/lab.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-lab-'));
