@@ -54,8 +54,10 @@ export class HookServer {
     });
   }
 
-  /** Compiles and attaches the server; its stop is registered with cleanup first. */
-  /** `adapt`: the program as this kernel needs it (kernel/bpf-shape.ts). */
+  /**
+   * Compiles and attaches the server; its stop is registered with cleanup first. `adapt` gives
+   * the program as this kernel needs it (kernel/bpf-shape.ts).
+   */
   static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');

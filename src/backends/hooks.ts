@@ -50,7 +50,7 @@ export const bpftraceBackend: HooksBackend = {
     let probe = await chainProbe(target);
     const plain = await target.bundled('bpf/nf_hooks.bt');
     const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
-    const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
+    const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
     const shape = await bpfShapeFor(target, null, release);
     const argvFor = async (p: typeof probe) => {
       const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
@@ -71,7 +71,7 @@ export const bpftraceBackend: HooksBackend = {
     const warnings = [...parsed.warnings];
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
-    if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', (await target.readFile('/proc/sys/kernel/osrelease'))?.trim() ?? 'unknown', 'hooks', { 'stdout.jsonl': r.stdout }, {
+    if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': r.stdout }, {
       argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt with NFT_CHAIN_NAMES filled>' : a)).join(' '),
       tool: (await target.exec([bpftrace.at(-1)!, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
     });

@@ -18,7 +18,7 @@ import { withCleanup, type Cleanup } from '../lib/cleanup.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { adaptProgram, bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
 import { CapabilityError } from '../lib/errors.js';
-import { probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
+import { bpftraceCommand, probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
 import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
 import { HookServer, hookServerUnavailable } from '../backends/hook-server.js';
 import { familyMask } from '../parsers/bpftrace-hooks.js';
@@ -80,9 +80,7 @@ export class Session {
 
   /** The argv that starts bpftrace: its path, behind `env BPFTRACE_BTF=…` where the probe found it needs that. */
   async bpftrace(env: string[] = []): Promise<string[]> {
-    const path = await this.tool('bpftrace');
-    const all = [...env, ...this.caps.bpftraceEnv];
-    return all.length ? ['env', ...all, path] : [path];
+    return bpftraceCommand(await this.tool('bpftrace'), [...env, ...this.caps.bpftraceEnv]);
   }
 
   /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once. */

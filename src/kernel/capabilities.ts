@@ -97,10 +97,14 @@ function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdout: str
   return cfg !== null && cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') !== 'y';
 }
 
+/** The argv that starts bpftrace at `path` with these environment assignments (`env` execs it). */
+export function bpftraceCommand(path: string, env: string[]): string[] {
+  return env.length ? ['env', ...env, path] : [path];
+}
+
 /** The argv that starts bpftrace (at `path`) on the target: with `env` when it needs BPFTRACE_BTF. */
 export async function bpftraceArgv(target: Target, path: string): Promise<string[]> {
-  const env = await bpftraceEnvFor(target);
-  return env.length ? ['env', ...env, path] : [path];
+  return bpftraceCommand(path, await bpftraceEnvFor(target));
 }
 
 /**
