@@ -3,7 +3,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VM_KERNELS_SCHEMA_VERSION, type VmKernelsReport } from '../model/kernels.js';
 import { renderKernels } from '../render/kernels.js';
-import { cacheRoot, ensureKernel, resolveKernel, type KernelInfo } from '../vm/kernel.js';
+import { cacheRoot, cachedKernel, ensureKernel, resolveKernel, type KernelInfo } from '../vm/kernel.js';
 import { AptState } from '../vm/apt.js';
 import { DEFAULT_KERNEL, KERNEL_ALIASES, SUITES } from '../lib/kernel-spec.js';
 import { ensureDebuginfo } from '../vm/debuginfo.js';
@@ -74,7 +74,7 @@ export async function runVmKernels(o: { json?: boolean; refresh?: boolean }): Pr
   for (const [alias, suite] of Object.entries(KERNEL_ALIASES)) {
     try {
       const r = await resolveKernel(host, alias, { refresh: o.refresh, progress });
-      const info = await readFile(join(cacheRoot(), 'kernels', r.package, 'kernel.json'), 'utf8').then((t) => JSON.parse(t) as KernelInfo, () => null);
+      const info = await cachedKernel(r.package);
       report.aliases.push({ alias, suite, package: r.package, parts: r.parts, debVersion: r.debVersion, release: info?.version ?? null, cached: !!info });
     } catch (e) {
       report.aliases.push({ alias, suite, package: null, parts: [], debVersion: null, release: null, cached: false, error: (e as Error).message });

@@ -38,7 +38,6 @@ export class Session {
   private readonly tools = new Map<string, Promise<string>>();
   private pythonPath: Promise<string> | null = null;
   private active: Run | null = null;
-  private shape: Promise<BpfShape> | null = null;
 
   private constructor(
     readonly target: Target,
@@ -83,10 +82,9 @@ export class Session {
     return bpftraceCommand(await this.tool('bpftrace'), [...env, ...this.caps.bpftraceEnv]);
   }
 
-  /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once. */
+  /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once per target. */
   bpfShape(tracefs: string): Promise<BpfShape> {
-    this.shape ??= bpfShapeFor(this.target, tracefs, this.caps.kernel);
-    return this.shape;
+    return bpfShapeFor(this.target, tracefs, this.caps.kernel);
   }
 
   python(): Promise<string> {

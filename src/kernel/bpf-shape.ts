@@ -15,6 +15,7 @@
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { NO_REASON } from '../model/trace-syn.js';
 import { readKconfig } from './kconfig.js';
+import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
 import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
@@ -139,10 +140,8 @@ async function netSource(target: Target, programs: string[], notes: string[]): P
 }
 
 async function nfConnSource(target: Target, release: string, programs: string[], notes: string[]): Promise<BpfShape['nfConn']> {
-  const kconfig = (await readKconfig(target, release, ['CONFIG_NF_CONNTRACK', 'CONFIG_DEBUG_INFO_BTF_MODULES']))?.cfg ?? null;
-  const ct = kconfig?.get('CONFIG_NF_CONNTRACK');
-  const modBtf = kconfig?.get('CONFIG_DEBUG_INFO_BTF_MODULES') === 'y';
-  if (ct === 'y' || modBtf || !kconfig) return { from: 'btf' };
+  const kconfig = (await readKconfig(target, release, NF_CONN_BTF_OPTIONS))?.cfg ?? null;
+  if (!kconfig || !nfConnInNoBtf(kconfig)) return { from: 'btf' };
 
   const why = 'nf_conntrack is a module and the kernel has no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES is 5.11+), so struct nf_conn is in no BTF';
   const members = [...new Set(programs.flatMap(ctMembers))];

@@ -11,6 +11,7 @@ import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel, type KernelInfo } from './kernel.js';
 import { debuginfoCached, ensureDebuginfo } from './debuginfo.js';
+import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf, parseKconfig } from '../parsers/kconfig.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { kvmUsable, qemuArgv } from './qemu-argv.js';
 import { ensureVmlinux } from './vmlinux.js';
@@ -100,9 +101,8 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
  */
 async function ensureTypesSource(host: Host, kernel: KernelInfo, progress: (m: string) => void): Promise<void> {
   if (debuginfoCached(kernel)) return;
-  const r = await host.exec(['grep', '-E', '^CONFIG_(NF_CONNTRACK|DEBUG_INFO_BTF_MODULES)=', kernel.config]);
-  const cfg = new Map(r.stdout.split('\n').filter(Boolean).map((l) => l.split('=') as [string, string]));
-  if (cfg.get('CONFIG_NF_CONNTRACK') !== 'm' || cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') === 'y') return;
+  const r = await host.exec(['grep', '-E', `^(${NF_CONN_BTF_OPTIONS.join('|')})=`, kernel.config]);
+  if (!nfConnInNoBtf(parseKconfig(r.stdout))) return;
   progress(`${kernel.package} has nf_conntrack as a module and no module BTF: conntrack's types come from its debug info`);
   await ensureDebuginfo(host, kernel, progress);
 }

@@ -90,7 +90,8 @@ function kernelDir(pkg: string): string {
   return join(cacheRoot(), 'kernels', pkg);
 }
 
-async function cachedKernel(pkg: string): Promise<KernelInfo | null> {
+/** The kernel cached under its linux-image-VERSION name, or null. */
+export async function cachedKernel(pkg: string): Promise<KernelInfo | null> {
   const text = await readFile(join(kernelDir(pkg), 'kernel.json'), 'utf8').catch(() => null);
   return text ? (JSON.parse(text) as KernelInfo) : null;
 }

@@ -5,7 +5,7 @@
  * a kernel without module BTF or a kfree_skb reason, on the struct layout read
  * from Debian 5.10's and 6.1's real debug info (test/fixtures/struct-layout/).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseKernelSpec } from '../../src/lib/kernel-spec.js';
@@ -162,5 +162,18 @@ describe('a drop on 5.10: no reason field, and nf_hook_slow frees the packet its
     expect(inputs.plain.drop).toMatchObject({ hook: 'LOCAL_IN', priority: 0, callback: 'nft_do_chain_ipv4', reason: null, reasonCode: null });
     expect(inputs.plain.drop.stack[0]).toMatch(/^kfree_skb\+/);
     expect(inputs.plain.drop.stack[1]).toMatch(/^nf_hook_slow\+/);
+  });
+});
+
+describe('which kernels need struct nf_conn from debug info (their real configs, where cached)', () => {
+  const cache = join(process.env.NFSCOPE_CACHE ?? '/var/cache/nfscope', 'kernels');
+  const configs = (existsSync(cache) ? readdirSync(cache) : [])
+    .map((d) => join(cache, d, 'kernel.json'))
+    .filter((f) => existsSync(f))
+    .map((f) => JSON.parse(readFileSync(f, 'utf8')) as { version: string; config: string })
+    .filter((k) => existsSync(k.config));
+  it.skipIf(configs.length === 0)('only those with nf_conntrack a module and no module BTF: 5.10 of the matrix', async () => {
+    const { nfConnInNoBtf, parseKconfig } = await import('../../src/parsers/kconfig.js');
+    for (const k of configs) expect(nfConnInNoBtf(parseKconfig(readFileSync(k.config, 'utf8'))), k.version).toBe(/^5\.10\./.test(k.version));
   });
 });
