@@ -27,6 +27,10 @@ export const KINDS = [
   { kind: 'vm-run', file: 'src/commands/vm.ts', type: 'VmRunReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-status', file: 'src/commands/vm.ts', type: 'VmStatusReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-kernels', file: 'src/model/kernels.ts', type: 'VmKernelsReport', version: 'VM_KERNELS_SCHEMA_VERSION' },
+  // nfscope parse KIND --json: one schema per kind.
+  ...[['function-graph', 'ParseFunctionGraphReport'], ['kstack', 'ParseKstackReport'], ['bpftrace-json', 'ParseBpftraceJsonReport'],
+    ['conntrack', 'ParseConntrackReport'], ['hooks', 'ParseHooksReport'], ['trace-prerouting', 'ParseTracePreroutingReport']]
+    .map(([k, type]) => ({ kind: `parse-${k}`, file: 'src/commands/parse-report.ts', type, version: 'PARSE_SCHEMA_VERSION' })),
 ];
 
 function versionOf(file, constant) {
@@ -51,7 +55,7 @@ export function generate() {
     out[k.kind] = {
       $schema: 'http://json-schema.org/draft-07/schema#',
       $id: `urn:nfscope:report:${k.kind}:v${v}`,
-      title: `nfscope ${k.kind.replace('-all', ' --all-netns')} --json (schemaVersion ${v})`,
+      title: `nfscope ${k.kind.replace('-all', ' --all-netns').replace(/^parse-/, 'parse ')} --json (schemaVersion ${v})`,
       ...Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema')),
     };
   }

@@ -44,14 +44,20 @@ export const bpftraceBackend: HooksBackend = {
     return null;
   },
   async list(target, ns, families) {
-    const bpftrace = await bpftraceArgv(target, await requireTool(target, 'bpftrace'));
     // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
     // the template is filled with addresses read from the target, then run with -e.
-    let probe = await chainProbe(target);
-    const plain = await target.bundled('bpf/nf_hooks.bt');
-    const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
-    const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
-    const shape = await bpfShapeFor(target, null, release);
+    // The probes are independent: run at once (one after the other they cost 0.25 s on 6.18,
+    // a quarter of the listing).
+    const releaseP = target.readFile('/proc/sys/kernel/osrelease').then((r) => (r ?? 'unknown').trim());
+    const [bpftrace, probe0, plain, template, release, shape] = await Promise.all([
+      requireTool(target, 'bpftrace').then((path) => bpftraceArgv(target, path)),
+      chainProbe(target),
+      target.bundled('bpf/nf_hooks.bt'),
+      readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'),
+      releaseP,
+      releaseP.then((rel) => bpfShapeFor(target, null, rel)),
+    ]);
+    let probe = probe0;
     const argvFor = async (p: typeof probe) => {
       const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
       return inNetns(ns, [...bpftrace, '-f', 'json', ...(text === template ? [plain] : ['-e', text]),

@@ -2,6 +2,7 @@ import { stat } from 'node:fs/promises';
 import { ParseError, UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { feedChunks } from '../lib/chunks.js';
+import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseConntrackReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from './parse-report.js';
 
 export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks', 'trace-prerouting'] as const;
 export type ParseKind = (typeof PARSE_KINDS)[number];
@@ -58,7 +59,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       }
       const stats = p.end();
       const roots = agg.roots.reduce((n, r) => n + r.count, 0);
-      if (o.json) return json({ kind, bytes, roots, stats, tree: agg.roots });
+      if (o.json) return json({ schemaVersion: V, kind, bytes, roots, stats, tree: agg.roots } satisfies ParseFunctionGraphReport);
       const { renderCallTree } = await import('../render/call-tree.js');
       out(`${stats.records} records, ${roots} call trees merged by path (CPU(s) ${stats.cpus.join(',') || '?'})` +
         `${stats.lostEvents ? `, ${stats.lostEvents} lost events` : ''}${stats.unfinished ? `, ${stats.unfinished} calls without a return` : ''}` +
@@ -70,7 +71,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       const { stacks, skipped } = parseKstacks(await readWhole(file, 'bpftrace kstack map'));
       const tree = kstackTree(stacks);
       const total = stacks.reduce((s, k) => s + k.count, 0);
-      if (o.json) return json({ kind, stacks: stacks.length, total, skippedLines: skipped, maps: [...new Set(stacks.map((s) => s.map))], tree });
+      if (o.json) return json({ schemaVersion: V, kind, stacks: stacks.length, total, skippedLines: skipped, maps: [...new Set(stacks.map((s) => s.map))], tree } satisfies ParseKstackReport);
       const { renderCallTree } = await import('../render/call-tree.js');
       out(`${stacks.length} distinct stacks in ${[...new Set(stacks.map((s) => s.map))].join(', ')}, ${total} events, outermost frame first` +
         `${skipped ? ` (${skipped} lines outside stack maps skipped)` : ''}:`);
@@ -88,7 +89,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       const byType: Record<string, number> = {};
       for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
       const maps = events.filter((e) => e.type === 'map').flatMap((e) => Object.keys(e.data as object));
-      if (o.json) return json({ kind, events: byType, lostEvents: lostEvents(events), maps, printf: printfLines(events) });
+      if (o.json) return json({ schemaVersion: V, kind, events: byType, lostEvents: lostEvents(events), maps, printf: printfLines(events) } satisfies ParseBpftraceJsonReport);
       out(`${events.length} events: ${Object.entries(byType).map(([k, v]) => `${k} ${v}`).join(', ')}; lost events ${lostEvents(events)}`);
       if (maps.length) out(`maps: ${maps.join(', ')}`);
       return out(printfLines(events).join('\n'));
@@ -96,7 +97,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
     case 'conntrack': {
       const { parseConntrackList } = await import('../parsers/conntrack.js');
       const flows = parseConntrackList(await readWhole(file, 'conntrack -L'));
-      if (o.json) return json({ kind, flows });
+      if (o.json) return json({ schemaVersion: V, kind, flows } satisfies ParseConntrackReport);
       const Table = (await import('cli-table3')).default;
       const { COMPACT } = await import('../render/hooks-table.js');
       const t = new Table({ head: ['proto', 'state', 'timeout', 'original', 'reply', 'flags'], style: { head: [], border: [] }, chars: COMPACT });
@@ -116,7 +117,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       if (article) ({ hooks, warnings } = (await import('../parsers/article-tools.js')).parseListNfHooks(text));
       else hooks = kind === 'hooks' ? (await import('../parsers/drgn-hooks.js')).parseDrgnHooks(text) : (await import('../parsers/nft-hooks.js')).parseNftHooks(text);
       if (hooks.length === 0) throw new ParseError(what, 0, text.slice(0, 80), 'no hooks in the input');
-      if (o.json) return json({ kind, source: kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks' : 'nf_hooks.py', hooks, warnings });
+      if (o.json) return json({ schemaVersion: V, kind, source: kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks' : 'nf_hooks.py', hooks, warnings } satisfies ParseHooksReport);
       const { renderHookLists } = await import('../render/hooks-table.js');
       return out([...renderHookLists(hooks), ...warnings.map((w) => `warning: ${w}`)].join('\n'));
     }
@@ -134,7 +135,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       }
       const callbacks = [...by.values()];
       const flows = [...new Set(hits.map((h) => `${h.src} > ${h.dst}`))];
-      if (o.json) return json({ kind, callbacks, flows, hits });
+      if (o.json) return json({ schemaVersion: V, kind, callbacks, flows, hits } satisfies ParseTracePreroutingReport);
       out(`${hits.length} callback call(s) for SYNs of ${flows.length} flow(s): ${flows.join(', ')}`);
       return out(callbacks.map((c) => `    PRE_ROUTING ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(24)} ${c.owner.padEnd(10)} hits=${c.hits}`).join('\n'));
     }

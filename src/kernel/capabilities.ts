@@ -91,9 +91,11 @@ export function bpftraceEnvFor(target: Target): Promise<string[]> {
  * (vmlinux is all the BTF there is) and bpftrace 0.17 needs it (Debian 5.10).
  * Never where module BTF exists: BPFTRACE_BTF would hide it (struct nf_conn on 6.1).
  */
-function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdout: string } | null, cfg: Map<string, string> | null): boolean {
+export function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdout: string; stderr?: string } | null, cfg: Map<string, string> | null): boolean {
   if (!btf) return false;
-  if (info?.exitCode === 0 && /^\s*btf:/m.test(info.stdout)) return /^\s*btf:\s*no\b/m.test(info.stdout);
+  // bpftrace 0.17 prints --info on stderr (Debian 12's package); later ones on stdout: read both.
+  const text = `${info?.stdout ?? ''}\n${info?.stderr ?? ''}`;
+  if (info?.exitCode === 0 && /^\s*btf:/m.test(text)) return /^\s*btf:\s*no\b/m.test(text);
   return cfg !== null && cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') !== 'y';
 }
 

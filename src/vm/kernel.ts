@@ -140,16 +140,28 @@ export async function resolveKernel(host: Target, text: string, o: { refresh?: b
 /**
  * Puts an unpacked kernel in the classic layout the VM boots from, and returns
  * its release: /boot/vmlinuz-REL, /boot/config-REL, /lib/modules/REL.
- * - Debian up to 6.12: already so (linux-image-REL).
+ * - Debian up to 6.12: already so (linux-image-REL); trixie's later 6.12 builds keep
+ *   /boot but put the modules under /usr/lib/modules/REL.
  * - Debian 7.x (sid, 2026; merged /usr): linux-binary-REL ships
  *   /usr/lib/modules/REL/vmlinuz, linux-base-REL /usr/lib/modules/REL/config,
  *   and nothing is under /boot.
  */
 export async function normaliseLayout(root: string): Promise<string | null> {
   const boot = join(root, 'boot');
-  const classic = (await readdir(boot).catch(() => [] as string[])).find((f) => f.startsWith('vmlinuz-'));
-  if (classic) return classic.slice('vmlinuz-'.length);
   const usrMods = join(root, 'usr', 'lib', 'modules');
+  const classic = (await readdir(boot).catch(() => [] as string[])).find((f) => f.startsWith('vmlinuz-'));
+  if (classic) {
+    const release = classic.slice('vmlinuz-'.length);
+    // trixie's 6.12.117-1 rebuild (seen 2026-11-30): /boot/vmlinuz-REL as before, but the modules
+    // under /usr/lib/modules/REL (merged /usr) and nothing under /lib/modules: move them where the VM
+    // and depmod -b look.
+    const mods = join(root, 'lib', 'modules', release);
+    if (!existsSync(mods) && existsSync(join(usrMods, release))) {
+      await mkdir(join(root, 'lib', 'modules'), { recursive: true });
+      await rename(join(usrMods, release), mods);
+    }
+    return release;
+  }
   const release = (await readdir(usrMods).catch(() => [] as string[])).find((r) => existsSync(join(usrMods, r, 'vmlinuz')));
   if (!release) return null;
   const mods = join(root, 'lib', 'modules', release);

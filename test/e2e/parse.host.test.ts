@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, nfscope, ROOT } from '../helpers/sys.js';
+import { expectSchema } from '../helpers/schema.js';
 
 const F = (rel: string) => join(ROOT, 'test/fixtures', rel);
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-parse-'));
@@ -29,6 +30,7 @@ describe('nfscope parse on real captures', () => {
     const r = await execa('node', [CLI, 'parse', 'function-graph', '-', '--json'], { input: readFileSync(F('function_graph/6.1.0-56-amd64/trace-cmd-report/trace.txt')), reject: false });
     expect(r.exitCode, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout);
+    expectSchema('parse-function-graph', j);
     expect(j.stats).toMatchObject({ records: 5118, cpus: [0, 1], unfinished: 1, orphanReturns: 1 });
     expect(JSON.stringify(j.tree)).toContain('"fn":"__nf_conntrack_alloc"');
   });
@@ -37,6 +39,7 @@ describe('nfscope parse on real captures', () => {
       const r = await nfscope(['parse', 'kstack', F(`kstack/6.18.44-fc-v657/closed-port/${f}`), '--json']);
       expect(r.exitCode, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout);
+      expectSchema('parse-kstack', j);
       expect(j.maps.sort()).toEqual(['@all', '@drops']);
       expect(j.total).toBe(6);
     }
@@ -44,10 +47,12 @@ describe('nfscope parse on real captures', () => {
   it('bpftrace-json, conntrack, nft-hooks, hooks', async () => {
     const bj = await nfscope(['parse', 'bpftrace-json', F('ct_syn/6.1.0-56-amd64/ipv4-iptables-count3/stdout.jsonl'), '--json']);
     expect(bj.exitCode, bj.stderr).toBe(0);
+    expectSchema('parse-bpftrace-json', JSON.parse(bj.stdout));
     expect(JSON.parse(bj.stdout).printf).toContain('READY');
     for (const f of ['default.txt', 'extended.txt']) {
       const ct = await nfscope(['parse', 'conntrack', F(`conntrack/6.18.44-fc-v657/loopback-flows/${f}`), '--json']);
       expect(ct.exitCode, ct.stderr).toBe(0);
+      expectSchema('parse-conntrack', JSON.parse(ct.stdout));
       const flows = JSON.parse(ct.stdout).flows;
       expect(flows.map((x: { proto: string; state: string | null }) => `${x.proto} ${x.state}`)).toEqual(['tcp ESTABLISHED', 'udp null']);
       expect(flows[1].flags).toEqual(['UNREPLIED']);
@@ -57,6 +62,7 @@ describe('nfscope parse on real captures', () => {
     expect(nft.stdout).toMatch(/ipv4_conntrack_in/);
     const h = await nfscope(['parse', 'hooks', F('drgn/6.1.0-56-amd64/conntrack-nft/stdout.jsonl'), '--json']);
     expect(h.exitCode, h.stderr).toBe(0);
+    expectSchema('parse-hooks', JSON.parse(h.stdout));
     expect(JSON.stringify(JSON.parse(h.stdout).hooks)).toContain('ipv4_confirm');
   });
 });
@@ -67,11 +73,13 @@ describe('nfscope parse: the article\'s own tools (real runs, Debian 6.1 micro-V
     const b = await nfscope(['parse', 'hooks', F('article/6.1.0-56-amd64/list-nf-hooks/nf_hooks.py.jsonl'), '--json']);
     expect(a.exitCode, a.stderr).toBe(0);
     expect(b.exitCode, b.stderr).toBe(0);
+    expectSchema('parse-hooks', JSON.parse(a.stdout));
     expect(JSON.parse(a.stdout)).toMatchObject({ source: 'list-nf-hooks', hooks: JSON.parse(b.stdout).hooks });
   });
   it('parse trace-prerouting: the two callbacks that saw each SYN', async () => {
     const r = await nfscope(['parse', 'trace-prerouting', F('article/6.1.0-56-amd64/trace-conntrack-prerouting/stdout.txt'), '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
+    expectSchema('parse-trace-prerouting', JSON.parse(r.stdout));
     expect(JSON.parse(r.stdout).callbacks).toEqual([
       { hook: 'PRE_ROUTING', callback: 'ipv4_conntrack_defrag', owner: 'defrag', conntrack: false, hits: 2 },
       { hook: 'PRE_ROUTING', callback: 'ipv4_conntrack_in', owner: 'conntrack', conntrack: true, hits: 2 },
@@ -98,6 +106,7 @@ describe('nfscope parse: bad input', () => {
   it('conntrack: an empty table is 0 flows, not an error', async () => {
     const r = await execa('node', [CLI, 'parse', 'conntrack', '-', '--json'], { input: '', reject: false });
     expect(r.exitCode).toBe(0);
+    expectSchema('parse-conntrack', JSON.parse(r.stdout));
     expect(JSON.parse(r.stdout).flows).toEqual([]);
   });
   it('missing file, a directory, an unknown kind: exit 2 before reading anything', async () => {
