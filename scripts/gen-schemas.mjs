@@ -27,6 +27,8 @@ export const KINDS = [
   { kind: 'vm-run', file: 'src/commands/vm.ts', type: 'VmRunReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-status', file: 'src/commands/vm.ts', type: 'VmStatusReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-kernels', file: 'src/model/kernels.ts', type: 'VmKernelsReport', version: 'VM_KERNELS_SCHEMA_VERSION' },
+  { kind: 'follow-packet', file: 'src/model/follow.ts', type: 'FollowPacket', version: 'FOLLOW_SCHEMA_VERSION' },
+  { kind: 'follow-summary', file: 'src/model/follow.ts', type: 'FollowSummary', version: 'FOLLOW_SCHEMA_VERSION' },
   // nfscope parse KIND --json: one schema per kind.
   ...[['function-graph', 'ParseFunctionGraphReport'], ['kstack', 'ParseKstackReport'], ['bpftrace-json', 'ParseBpftraceJsonReport'],
     ['conntrack', 'ParseConntrackReport'], ['hooks', 'ParseHooksReport'], ['trace-prerouting', 'ParseTracePreroutingReport']]

@@ -44,6 +44,24 @@ export function buildCli(): Command {
     .action(async (o) => (await import('./commands/hooks.js')).runHooks(o));
 
   program
+    .command('follow')
+    .description('every netfilter decision real packets meet, passively: drops, nf_tables rule verdicts, conntrack events')
+    .option('--port <port>', 'source or destination port (1-65535)')
+    .option('--proto <proto>', 'tcp|udp|icmp')
+    .option('--host <addr>', 'source or destination IPv4 address')
+    .option('--netns <name>', 'a named network namespace (default: the current one)')
+    .option('--iface <name>', 'only packets in or out of this interface (nf_tables trace)')
+    .option('--count <n>', 'stop after N packets (1-1000000)')
+    .option('--duration <s>', 'stop after S seconds (1-86400; default 60 without --count)')
+    .option('--nftrace', 'add a table of nfscope\'s own with a `meta nftrace set 1` rule to see rule verdicts (removed at the end)')
+    .option('--ready-file <path>', 'written once every probe is attached')
+    .option('--color <when>', 'auto|always|never', 'auto')
+    .addOption(target())
+    .addOption(kernel())
+    .option('--json', 'NDJSON: one object per packet, then the summary')
+    .action(async (o) => (await import('./commands/follow.js')).runFollow(o));
+
+  program
     .command('trace-syn')
     .description('why a SYN dropped by the firewall leaves no conntrack entry, observed step by step')
     .option('--port <port>', 'TCP destination port to drop (1-65535)')

@@ -12,7 +12,10 @@
  * - writing to tracefs (`tee` a file under the tracing mount), removing an
  *   ftrace instance of its own, unmounting tracefs;
  * - removing under /run/nfscope;
- * - killing a tracer by pid + comm (bpftrace, trace-cmd, python3).
+ * - deleting follow's trace table (`nft delete table inet nfscope_followXXXXXX`), in the
+ *   current netns or, through nsenter, in any named one (follow runs in the user's);
+ * - killing a tracer by pid + comm (bpftrace, trace-cmd, python3, and follow's nft monitor
+ *   and conntrack -E).
  */
 import type { UndoCommand } from './journal.js';
 
@@ -26,7 +29,15 @@ const NFT_TABLE = /^nfscope_[a-z]+$/;
 const PORT = /^\d{1,5}$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
-export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3']);
+export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'nft', 'conntrack']);
+
+const FOLLOW_TABLE = /^nfscope_follow[a-z]{6}$/;
+const ANY_NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+/** follow's trace table: the one undo allowed in a netns that is not nfscope's. */
+function followTable(a: string[]): boolean {
+  return a.length === 5 && same(a, ['nft', 'delete', 'table', 'inet', a[4]!]) && FOLLOW_TABLE.test(a[4]!);
+}
 
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
@@ -40,6 +51,7 @@ function ourIptablesRule(spec: string[]): boolean {
 function ourNetCommand(a: string[]): boolean {
   const [cmd, ...rest] = a;
   if (cmd === 'iptables' || cmd === 'ip6tables') return rest[0] === '-D' && rest[1] === 'INPUT' && ourIptablesRule(rest.slice(2));
+  if (cmd === 'nft' && followTable(a)) return true;
   if (cmd === 'nft') return rest.length === 4 && rest[0] === 'delete' && rest[1] === 'table' && (rest[2] === 'ip' || rest[2] === 'ip6') && NFT_TABLE.test(rest[3]!);
   if (cmd === 'ip') {
     const r = rest[0] === '-n' && NETNS.test(rest[1] ?? '') ? rest.slice(2) : rest;
@@ -59,6 +71,7 @@ export function refuseUndo(c: UndoCommand): string | null {
   if (cmd === 'nsenter') {
     const m = /^--net=\/run\/netns\/(.+)$/.exec(rest[0] ?? '');
     if (m && NETNS.test(m[1]!) && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
+    if (m && ANY_NETNS.test(m[1]!) && !m[1]!.includes('..') && rest[1] === '--' && followTable(rest.slice(2))) return null;
     return 'nsenter into a namespace that is not nfscope\'s, or a command it never journals';
   }
   if (ourNetCommand(a)) return null;

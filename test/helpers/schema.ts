@@ -10,7 +10,8 @@ import { expect } from 'vitest';
 import { ROOT } from './sys.js';
 
 export type ReportKind = 'doctor' | 'hooks' | 'hooks-all' | 'trace-syn' | 'graph' | 'lifetimes' | 'lab' | 'cleanup' | 'vm-run' | 'vm-status' | 'vm-kernels'
-  | 'parse-function-graph' | 'parse-kstack' | 'parse-bpftrace-json' | 'parse-conntrack' | 'parse-hooks' | 'parse-trace-prerouting';
+  | 'parse-function-graph' | 'parse-kstack' | 'parse-bpftrace-json' | 'parse-conntrack' | 'parse-hooks' | 'parse-trace-prerouting'
+  | 'follow-packet' | 'follow-summary';
 
 const ajv = new Ajv({ allErrors: true, strict: true, allowUnionTypes: true });
 const compiled = new Map<ReportKind, ValidateFunction>();

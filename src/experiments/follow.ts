@@ -1,0 +1,222 @@
+/**
+ * nfscope follow: passive. Follows real packets that match a filter in one
+ * netns and builds nothing but the opt-in trace table (--nftrace). Sources,
+ * each named in the summary with what it showed or why it could not run:
+ * - skb:kfree_skb (bpf/follow_drop.bt): drops with reason, location, stack;
+ * - nf_tables' trace (`nft -a monitor` and a `meta nftrace set 1` table of
+ *   nfscope's own at priority -2147483647, before every chain it follows);
+ * - conntrack events (`conntrack -E`): confirmed entries' NEW/UPDATE/DESTROY;
+ * - callback-level verdicts: not built in follow yet (trace-syn has them for
+ *   a SYN of its own), so reported as not observable with that reason.
+ * Every change (the table, each process) registers its undo first.
+ */
+import { randomBytes } from 'node:crypto';
+import { correlate, ctEvents, summariseFlows, type Timed } from '../analysis/follow.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { sleep } from '../lib/time.js';
+import { writeReport } from '../lib/safe-write.js';
+import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SourceStatus } from '../model/follow.js';
+import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
+import { parseConntrackEvents } from '../parsers/conntrack-events.js';
+import { parseFollowDrops, type RawDrop } from '../parsers/follow-drop.js';
+import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
+import { parseNftTraceLine, type NftTraceLine } from '../parsers/nft-trace.js';
+import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import type { Target } from '../targets/target.js';
+import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
+import { sessionFor, type Run, type Session } from './session.js';
+
+export interface FollowSpec {
+  filter: FollowFilter;
+  ns: NetnsRef;
+  count: number | null;
+  durationS: number | null;
+  nftrace: boolean;
+  readyFile: string | null;
+}
+
+const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
+/** Before every chain follow watches: NF_IP_PRI_FIRST is INT_MIN; one above it. */
+const TRACE_PRIORITY = -2147483647;
+/** A packet is shown once no source has said more of it for this long (its events come within ms). */
+const SETTLE_S = 0.5;
+
+/** The nft rule bodies of the trace chain: one per (port side, host side), from validated values only. */
+export function traceRules(f: FollowFilter, dir: 'in' | 'out'): string[][] {
+  const l4 = f.proto ? ['meta', 'l4proto', f.proto] : f.port !== null ? ['meta', 'l4proto', '{', 'tcp,', 'udp', '}'] : [];
+  const ports = f.port !== null ? [['th', 'sport', String(f.port)], ['th', 'dport', String(f.port)]] : [[]];
+  const hosts = f.host !== null ? [['ip', 'saddr', f.host], ['ip', 'daddr', f.host]] : [[]];
+  const iface = f.iface !== null ? [dir === 'in' ? 'iifname' : 'oifname', f.iface] : [];
+  const out: string[][] = [];
+  for (const p of ports) for (const h of hosts) out.push([...iface, ...l4, ...h, ...p, 'meta', 'nftrace', 'set', '1']);
+  return out;
+}
+
+/** The u32 bpf/follow_drop.bt compares with the IPv4 address as it is in memory (little-endian load). */
+export function host4Param(host: string | null): string {
+  if (!host) return '0';
+  const b = host.split('.').map(Number);
+  return String(((b[3]! << 24) >>> 0) + (b[2]! << 16) + (b[1]! << 8) + b[0]!);
+}
+
+export interface FollowHandlers {
+  progress: (m: string) => void;
+  packet: (p: FollowPacket) => void;
+}
+
+export async function follow(on: Target | Session, spec: FollowSpec, h: FollowHandlers): Promise<FollowSummary> {
+  const session = await sessionFor(on, 'follow');
+  const { target, caps } = session;
+  return session.run((r) => followIn(r, session, spec, h, caps.kernel, target));
+}
+
+async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHandlers, kernel: string, target: Target): Promise<FollowSummary> {
+  const { cleanup, tracefs } = r;
+  const f = spec.filter;
+  const sources: SourceStatus[] = [];
+  const unavailable: { observation: string; reason: string }[] = [];
+  const inode = (await target.exec(['stat', '-L', '-c', '%i', spec.ns.kind === 'named' ? `${NETNS_DIR}/${spec.ns.name}` : '/proc/self/ns/net'])).stdout.trim();
+  if (!/^\d+$/.test(inode)) throw new CommandFailedError(['stat', '-L', '-c', '%i'], 1, `no netns inode for ${spec.filter.netns}`);
+  if (f.iface !== null) {
+    const l = await target.exec(inNetns(spec.ns, ['ip', '-o', 'link', 'show', 'dev', f.iface]));
+    if (l.exitCode !== 0) throw new CapabilityError(`no interface ${f.iface} in netns ${f.netns}`);
+  }
+  const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
+
+  const nftEvents: Timed<NftTraceLine>[] = [];
+  const drops: Timed<RawDrop>[] = [];
+  const ctText: string[] = [];
+  let t0 = Date.now();
+  let readyUnix = Date.now() / 1000;
+  const now = () => (Date.now() - t0) / 1000;
+
+  // 1. skb:kfree_skb, filtered in the kernel.
+  const bpftrace = await session.bpftrace();
+  const program = await r.bundledProgram('bpf/follow_drop.bt');
+  const dropArgv = [...bpftrace, '-f', 'json', ...program, inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
+  h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
+  const { tracer } = await r.tracer(dropArgv, 'drop tracer');
+  let lost = 0;
+  let n = 0;
+  tracer.onLine((line) => {
+    const ev = parseBpftraceJsonLine(line, ++n);
+    if (ev?.type === 'printf' && typeof ev.data === 'string' && ev.data.startsWith('K ')) {
+      for (const d of parseFollowDrops(ev.data.split('\n'))) drops.push({ t: now(), ev: d });
+    } else if (ev?.type === 'lost_events') lost += Number((ev.data as { events?: number }).events ?? 0);
+  });
+  sources.push({ name: 'kfree_skb', available: true, detail: 'drops with reason, location and stack (skb:kfree_skb, filtered in the kernel)' });
+
+  // 2. nf_tables' trace.
+  let traceChain: { family: string; table: string; chain: string } | null = null;
+  const nft = await target.which('nft');
+  if (!spec.nftrace) {
+    const why = 'off: tracing rules needs a `meta nftrace set 1` rule in the namespace\'s ruleset; pass --nftrace to let follow add its own table (removed at the end)';
+    sources.push({ name: 'nftrace', available: false, detail: why });
+    unavailable.push({ observation: 'nf_tables rule verdicts', reason: why });
+  } else if (!nft) {
+    throw new CapabilityError('--nftrace needs nft (apt-get install nftables / dnf install nftables)');
+  } else {
+    const table = `nfscope_follow${[...randomBytes(6)].map((b) => String.fromCharCode(97 + (b % 26))).join('')}`;
+    const mon = target.spawn(inNetns(spec.ns, [nft, '-a', 'monitor']));
+    cleanup.push('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
+    let listening: () => void = () => {};
+    const heard = new Promise<void>((res) => { listening = res; });
+    let ln = 0;
+    mon.onLine((line) => {
+      ln++;
+      if (line.startsWith(`add table inet ${table}`)) listening();
+      try {
+        const l = parseNftTraceLine(line, ln);
+        if (l) nftEvents.push({ t: now(), ev: l });
+      } catch { /* a line nft prints that is no trace record: counted nowhere, never guessed at */ }
+    });
+    // Bare `nft` in the journal: the shape `nfscope cleanup` replays (lib/undo-allowlist.ts).
+    cleanup.undoWith(`nft delete table inet ${table}`, target, [{ argv: inNetns(spec.ns, ['nft', 'delete', 'table', 'inet', table]) }]);
+    const add = async (argv: string[]) => {
+      const x = await target.exec(inNetns(spec.ns, [nft, ...argv]));
+      if (x.exitCode !== 0) throw new CommandFailedError([nft, ...argv], x.exitCode, x.stderr);
+    };
+    // The monitor prints our own `add table`: then it is surely listening (it has no READY line).
+    for (let i = 0; i < 50; i++) {
+      if (i === 0) await add(['add', 'table', 'inet', table]);
+      const ok = await Promise.race([heard.then(() => true), sleep(100).then(() => false)]);
+      if (ok) break;
+      if (i === 49) throw new CommandFailedError(['nft', '-a', 'monitor'], null, '', 'nft monitor did not report the trace table within 5 s');
+    }
+    await add(['add', 'chain', 'inet', table, 'pre', `{ type filter hook prerouting priority ${TRACE_PRIORITY}; }`]);
+    await add(['add', 'chain', 'inet', table, 'out', `{ type filter hook output priority ${TRACE_PRIORITY}; }`]);
+    for (const rule of traceRules(f, 'in')) await add(['add', 'rule', 'inet', table, 'pre', ...rule]);
+    for (const rule of traceRules(f, 'out')) await add(['add', 'rule', 'inet', table, 'out', ...rule]);
+    traceChain = { family: 'inet', table, chain: 'pre' };
+    sources.push({ name: 'nftrace', available: true, detail: `rule verdicts of every nf_tables chain (iptables-nft included), traced by table inet ${table} at priority ${TRACE_PRIORITY}` });
+  }
+  // Chains' hooks: a packet's hook comes from the base chain it was traced in.
+  const chainHooks = async () => (nft ? parseNftChainHooks((await target.exec(inNetns(spec.ns, [nft, '-j', 'list', 'chains']))).stdout) : new Map<string, string>());
+  const outChain = (m: Map<string, string>) => { if (traceChain) m.set(`inet ${traceChain.table} out`, 'LOCAL_OUT'); return m; };
+
+  // 3. conntrack events (confirmed entries only: an unconfirmed entry makes no event).
+  const ct = await target.which('conntrack');
+  if (ct) {
+    // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
+    const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]));
+    cleanup.push('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
+    ev.onLine((l) => ctText.push(l));
+    sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
+  } else {
+    sources.push({ name: 'conntrack-events', available: false, detail: 'conntrack is not installed (apt-get install conntrack / dnf install conntrack-tools)' });
+  }
+
+  // 4. Callbacks and their verdicts.
+  const kp = session.cap('kprobes');
+  const cbWhy = kp.available
+    ? 'follow does not probe hook callbacks yet: `nfscope trace-syn` shows each callback\'s verdict for a SYN of its own'
+    : `needs kprobes on every callback of the hook listing, and this kernel has none (${kp.detail}); --target qemu has them`;
+  sources.push({ name: 'callbacks', available: false, detail: cbWhy });
+  unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cbWhy });
+
+  // Give conntrack -E a moment to subscribe (it prints nothing until an event).
+  await sleep(300);
+  t0 = Date.now();
+  readyUnix = t0 / 1000;
+  nftEvents.length = 0; // ours: the table's own ruleset events and nothing of the user's traffic yet
+  drops.length = 0;
+  if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
+  h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
+
+  let hooks = outChain(await chainHooks());
+  let shown = 0;
+  const emit = (final: boolean) => {
+    const packets = correlate({ nft: nftEvents, drops, chainHooks: hooks, traceChain, reasons });
+    for (; shown < packets.length; shown++) {
+      if (spec.count !== null && shown >= spec.count) break;
+      const p = packets[shown]!;
+      if (!final && now() - p.t < SETTLE_S) break;
+      h.packet(p);
+    }
+    return packets;
+  };
+  const deadline = spec.durationS !== null ? spec.durationS : Infinity;
+  let refreshed = 0;
+  while (now() < deadline && (spec.count === null || shown < spec.count)) {
+    await sleep(100);
+    if (now() - refreshed > 2) { hooks = outChain(await chainHooks()); refreshed = now(); }
+    emit(false);
+  }
+  await sleep(200);
+  const durationS = now();
+  const out = await tracer.stop(5000);
+  const more = Object.values((out.stdout.split('\n').map((l, i) => parseBpftraceJsonLine(l, i + 1)).find((e) => e?.type === 'map' && '@more_drops' in (e.data as object))?.data as Record<string, Record<string, number>> | undefined)?.['@more_drops'] ?? {}).reduce((a, b) => a + b, 0);
+  hooks = outChain(await chainHooks());
+  const packets = emit(true).slice(0, spec.count ?? undefined);
+  const events = ctEvents(parseConntrackEvents(ctText.join('\n')), readyUnix).filter((e) => {
+    const o = e.original;
+    if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return false;
+    if (f.host !== null && o.src !== f.host && o.dst !== f.host) return false;
+    return true;
+  });
+  return {
+    schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
+    packets: packets.length, durationS: Math.round(durationS * 1000) / 1000,
+    lost: { kfreeSkb: lost, dropsNotDetailed: more }, flows: summariseFlows(packets, events), unavailable,
+  };
+}

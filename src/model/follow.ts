@@ -1,0 +1,124 @@
+/**
+ * `nfscope follow`: one record per real packet that matched the filter, and a
+ * summary of flows at the end. NDJSON under --json: each packet object, then
+ * the summary object, each with schemaVersion and a `type`.
+ */
+export const FOLLOW_SCHEMA_VERSION = 1;
+
+export type FollowProto = 'tcp' | 'udp' | 'icmp';
+
+export interface FollowFilter {
+  proto: FollowProto | null;
+  /** Source or destination port. */
+  port: number | null;
+  /** Source or destination address (IPv4). */
+  host: string | null;
+  netns: string;
+  iface: string | null;
+}
+
+export interface PacketTuple {
+  family: 'ipv4' | 'ipv6' | null;
+  proto: string | null;
+  src: string | null;
+  dst: string | null;
+  sport: number | null;
+  dport: number | null;
+  /** TCP flags as nft prints them (syn, ack, ...), when known. */
+  tcpFlags: string[] | null;
+}
+
+/** One step of nf_tables' trace: a rule that matched, or a chain's policy. */
+export interface NftStep {
+  family: string;
+  table: string;
+  chain: string;
+  /** The netfilter hook of the base chain, from the ruleset (LOCAL_IN, ...); null when the chain is not a base chain or unknown. */
+  hook: string | null;
+  /** 'rule': a rule whose verdict is given; 'policy': the base chain's policy decided. */
+  kind: 'rule' | 'policy';
+  handle: number | null;
+  /** The rule as nft prints it (iptables-nft rules included); null when nft could not print it. */
+  rule: string | null;
+  verdict: string;
+}
+
+export interface DropObservation {
+  /** Reason name from the tracepoint's format (NETFILTER_DROP, ...); null before 5.17. */
+  reason: string | null;
+  reasonCode: number | null;
+  location: string;
+  /** Innermost frame first. */
+  stack: string[];
+  /** The hook whose callback was on the stack when the packet was freed (from the NF_HOOK call site), or null. */
+  hook: string | null;
+  skb: string;
+  /** Kernel time of the drop, ns (bpftrace nsecs). */
+  nsecs: number;
+}
+
+export type Fate =
+  | { kind: 'dropped'; hook: string | null; by: string | null; reason: string | null }
+  | { kind: 'accepted'; detail: string }
+  | { kind: 'unknown'; detail: string };
+
+export interface FollowPacket {
+  schemaVersion: number;
+  type: 'packet';
+  /** 1, 2, ... in the order the packets were first seen. */
+  id: number;
+  /** Seconds since follow was ready, when the first source saw it. */
+  t: number;
+  tuple: PacketTuple;
+  iif: string | null;
+  /** Flow key: proto src:sport > dst:dport (direction as seen). */
+  flow: string;
+  /** nf_tables' trace of the packet, in order; null when nft tracing is off. */
+  nft: { traceId: string; steps: NftStep[] } | null;
+  drop: DropObservation | null;
+  fate: Fate;
+  /** Which sources saw this packet. */
+  sources: string[];
+}
+
+export interface ConntrackEvent {
+  /** Seconds since follow was ready (conntrack's own timestamp). */
+  t: number | null;
+  event: string;
+  proto: string;
+  state: string | null;
+  original: Record<string, string>;
+  reply: Record<string, string>;
+  flags: string[];
+  id: string | null;
+}
+
+export interface SourceStatus {
+  name: 'kfree_skb' | 'nftrace' | 'conntrack-events' | 'callbacks';
+  available: boolean;
+  /** What it shows, or why it could not run here. */
+  detail: string;
+}
+
+export interface FlowSummary {
+  flow: string;
+  packets: number;
+  /** Fates by count: "dropped at LOCAL_IN by ip filter INPUT handle 2" → 3. */
+  fates: Record<string, number>;
+  conntrack: ConntrackEvent[];
+}
+
+export interface FollowSummary {
+  schemaVersion: number;
+  type: 'summary';
+  kernel: string;
+  target: string;
+  filter: FollowFilter;
+  sources: SourceStatus[];
+  packets: number;
+  durationS: number;
+  /** Events a source could not deliver (bpftrace lost events, drops past the printed ones). */
+  lost: { kfreeSkb: number; dropsNotDetailed: number };
+  flows: FlowSummary[];
+  unavailable: { observation: string; reason: string }[];
+}

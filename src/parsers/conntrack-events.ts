@@ -1,0 +1,40 @@
+/**
+ * `conntrack -E -o timestamp,id` lines (conntrack-tools 1.4.7). Pure.
+ *   [1796055806.429944]	    [NEW] tcp      6 120 SYN_SENT src=… dst=… sport=… dport=… [UNREPLIED] src=… … id=3555487263
+ * The event body has the shape of a `conntrack -L` line (parsers/conntrack.ts).
+ */
+import { ParseError } from '../lib/errors.js';
+import { parseConntrackList } from './conntrack.js';
+
+export interface RawCtEvent {
+  /** Unix time, seconds (conntrack's timestamp), or null without -o timestamp. */
+  time: number | null;
+  event: string;
+  proto: string;
+  state: string | null;
+  original: Record<string, string>;
+  reply: Record<string, string>;
+  flags: string[];
+  id: string | null;
+}
+
+const LINE = /^(?:\[(\d+\.\d+)\]\s+)?\[([A-Z]+)\]\s+(.*)$/;
+
+export function parseConntrackEvents(text: string): RawCtEvent[] {
+  const out: RawCtEvent[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (line === '' || /flow events have been shown/.test(line)) return;
+    const m = LINE.exec(line);
+    if (!m) throw new ParseError('conntrack -E', i + 1, raw, 'expected "[TIME] [EVENT] proto ..."');
+    let e;
+    try {
+      e = parseConntrackList(m[3]!)[0];
+    } catch (err) {
+      throw new ParseError('conntrack -E', i + 1, raw, (err as Error).message);
+    }
+    if (!e) throw new ParseError('conntrack -E', i + 1, raw, 'empty event');
+    out.push({ time: m[1] ? Number(m[1]) : null, event: m[2]!, proto: e.proto, state: e.state, original: e.original, reply: e.reply, flags: e.flags, id: e.extra.id ?? null });
+  });
+  return out;
+}

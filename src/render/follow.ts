@@ -1,0 +1,50 @@
+/** follow's text: a compact block per packet, and the summary. Colour only carries verdicts. */
+import type { FollowPacket, FollowSummary } from '../model/follow.js';
+
+const C = { red: '\x1b[1;31m', green: '\x1b[32m', yellow: '\x1b[33m', dim: '\x1b[2m', off: '\x1b[0m' };
+
+function paint(color: boolean, verdict: string): string {
+  const v = verdict.toUpperCase();
+  if (!color) return v;
+  const c = /^DROP/.test(v) ? C.red : /^ACCEPT/.test(v) ? C.green : /^(QUEUE|STOLEN|REPEAT)/.test(v) ? C.yellow : C.dim;
+  return `${c}${v}${C.off}`;
+}
+
+export function renderPacket(p: FollowPacket, color = false): string {
+  const t = p.tuple;
+  const flags = t.tcpFlags?.length ? ` [${t.tcpFlags.join(',')}]` : '';
+  const lines = [`#${p.id} +${p.t.toFixed(3)}s ${p.flow}${flags}${p.iif ? ` iif ${p.iif}` : ''}`];
+  for (const s of p.nft?.steps ?? []) {
+    const what = s.kind === 'policy' ? 'policy' : `${s.rule ?? '(rule text unknown to nft)'}${s.handle !== null ? ` # handle ${s.handle}` : ''}`;
+    lines.push(`    ${(s.hook ?? '?').padEnd(12)} ${`${s.family} ${s.table} ${s.chain}`.padEnd(28)} ${what}  ${paint(color, s.verdict)}`);
+  }
+  if (p.drop) {
+    lines.push(`    drop: ${p.drop.reason ?? (p.drop.reasonCode === null ? 'no reason (kernel before 5.17)' : `reason ${p.drop.reasonCode}`)} at ${p.drop.location}${p.drop.hook ? ` (${p.drop.hook})` : ''}`);
+  }
+  const f = p.fate;
+  const fate = f.kind === 'dropped'
+    ? `${paint(color, 'dropped')}${f.hook ? ` at ${f.hook}` : ''}${f.by ? ` by ${f.by}` : ''}${f.reason ? ` (${f.reason})` : ''}`
+    : f.kind === 'accepted' ? `${paint(color, 'accepted')}: ${f.detail}` : `unknown: ${f.detail}`;
+  lines.push(`    fate: ${fate}`);
+  return lines.join('\n');
+}
+
+export function renderFollowSummary(s: FollowSummary, color = false): string {
+  const f = s.filter;
+  const filter = [f.proto, f.port !== null ? `port ${f.port}` : null, f.host ? `host ${f.host}` : null, f.iface ? `iface ${f.iface}` : null].filter(Boolean).join(' ') || 'every packet';
+  const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) in ${s.durationS.toFixed(1)} s`];
+  out.push('sources:');
+  for (const src of s.sources) out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
+  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb event(s) lost by bpftrace, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
+  if (s.flows.length) out.push('flows:');
+  for (const fl of s.flows) {
+    out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);
+    for (const [fate, n] of Object.entries(fl.fates)) out.push(`        ${n} × ${/^dropped/.test(fate) ? paint(color, 'dropped') + fate.slice('dropped'.length) : fate}`);
+    if (fl.conntrack.length) out.push(`        conntrack: ${fl.conntrack.map((e) => `${e.event}${e.state ? ` ${e.state}` : ''}${e.flags.length ? ` [${e.flags.join(',')}]` : ''}`).join(' → ')}`);
+  }
+  if (s.unavailable.length) {
+    out.push('not observable here:');
+    for (const u of s.unavailable) out.push(`    ${u.observation}: ${u.reason}`);
+  }
+  return out.join('\n');
+}
