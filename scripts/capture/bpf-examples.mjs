@@ -22,6 +22,10 @@ export const EXAMPLES = [
     intro: 'kfree_skb_syn.bt reports each drop of a TCP SYN to one port in one netns (skb:kfree_skb): the\ntime, the drop reason (a number, named from the tracepoint\'s format file by nfscope), where it\nwas freed, and the kernel stack. Here two SYNs dropped by an iptables rule, on a 6.18 host:\nnf_hook_slow in the stack names the netfilter hook.',
   },
   {
+    program: 'follow_drop', fixture: 'test/fixtures/follow/6.18.44-fc-v657/drop', file: 'follow_drop.jsonl', lines: 40,
+    intro: 'follow_drop.bt reports each drop (skb:kfree_skb) of a packet that matches nfscope follow\'s\nfilter in one netns: the time, the reason number (named from the tracepoint\'s format by nfscope),\nwhere it was freed, the skb, the tuple, the TCP flags, the device, and the kernel stack. Here a\nSYN and its retransmission, dropped by an iptables-nft rule, on a 6.18 host.',
+  },
+  {
     program: 'ct_syn', fixture: 'test/fixtures/ct_syn/6.1.0-56-amd64/ipv4-iptables-count1', lines: 100,
     intro: 'ct_syn.bt (a template: nfscope fills in the callbacks the kernel registered) follows one SYN\nthrough netfilter: C a callback saw it (hook number 0 PRE_ROUTING, 1 LOCAL_IN), R what it\nreturned (1 ACCEPT, 0 DROP, 2 STOLEN), A conntrack allocated an entry for it, K the drop, X the\nentry freed (status 0: IPS_CONFIRMED clear; then its lifetime in ns). Here on Debian\'s 6.1:\nconntrack allocated an entry at PRE_ROUTING; at LOCAL_IN nf_tables dropped the SYN itself (K inside\nnft_do_chain, so nft_do_chain_ipv4 returns STOLEN), and the entry was freed with it, never confirmed.',
   },
@@ -46,7 +50,7 @@ export function outputLines(jsonl) {
 
 export function example(e) {
   const meta = JSON.parse(readFileSync(join(root, e.fixture, 'meta.json'), 'utf8'));
-  const lines = outputLines(readFileSync(join(root, e.fixture, 'stdout.jsonl'), 'utf8'));
+  const lines = outputLines(readFileSync(join(root, e.fixture, e.file ?? 'stdout.jsonl'), 'utf8'));
   const shown = lines.slice(0, e.lines);
   return [
     `Demonstrations of ${e.program}.bt, nfscope's bpftrace program.`,

@@ -50,7 +50,7 @@ for case in drop accept; do
   cat > "$d/meta.json" <<META
 {
   "argv": "nsenter --net=NS nft -a monitor | nsenter --net=NS conntrack -E -o timestamp,id | bpftrace -f json bpf/follow_drop.bt NETNS_INODE 6 $port 0",
-  "tool": "$(nft --version) / $(conntrack --version 2>&1 | head -1) / $(bpftrace --version)",
+  "tool": "$(bpftrace --version) / $(nft --version) / $(conntrack --version 2>&1 | head -1)",
   "kernel": "$(uname -r)",
   "captured": "$(date +%F)",
   "setup": "scripts/capture/follow-host.sh: server netns with iptables-nft -A INPUT -p tcp --dport 2571 -j DROP and -m conntrack --ctstate INVALID -j DROP; trace table inet nfscope_followcap (prerouting, priority -2147483647, meta nftrace set 1 for tcp port $port); case $case"

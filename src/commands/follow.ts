@@ -5,7 +5,7 @@ import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import type { FollowFilter, FollowPacket, FollowProto } from '../model/follow.js';
 import { withTarget } from '../targets/index.js';
-import { resolveNetns, validNetnsName } from '../tools/netns.js';
+import { inNetns, resolveNetns, validNetnsName } from '../tools/netns.js';
 import { requireRoot } from '../tools/root.js';
 import type { FollowSpec } from '../experiments/follow.js';
 
@@ -61,6 +61,10 @@ export async function runFollow(o: FollowOptions): Promise<void> {
   const summary = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     const ns = await resolveNetns(target, o.netns);
+    if (opts.filter.iface !== null) {
+      const l = await target.exec(inNetns(ns, ['ip', '-o', 'link', 'show', 'dev', opts.filter.iface]));
+      if (l.exitCode !== 0) throw new UsageError(`no interface ${opts.filter.iface} in netns ${opts.filter.netns}`);
+    }
     return follow(target, { ...opts, ns }, { progress, packet: onPacket });
   });
   write(o.json ? JSON.stringify(summary) + '\n' : renderFollowSummary(summary, opts.color) + '\n');

@@ -35,6 +35,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template), []],
       ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1), []],
       ['kfree_skb_syn.bt', readFileSync(join(ROOT, 'bpf/kfree_skb_syn.bt'), 'utf8'), ['2571', '1']],
+      ['follow_drop.bt', await r.program(readFileSync(join(ROOT, 'bpf/follow_drop.bt'), 'utf8')), ['1', '6', '2571', '16777343']],
     ];
     const probe = await chainProbe(target);
     if ('symbols' in probe) {

@@ -43,6 +43,8 @@ const SLOTS: { base: string[]; opt: string | null; after?: string[] }[] = [
   ...['--port', '--family', '--firewall', '--root', '--max-depth', '--target', '--kernel'].map((opt) => ({ base: ['graph', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--burst', '--report', '--target', '--kernel'].map((opt) => ({ base: ['lab', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--duration', '--netns', '--target', '--kernel'].map((opt) => ({ base: ['lifetimes', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
+  // follow: --ready-file is left out: any name in a safe directory is a valid one (checked: symlinks, devices, dirs others can write).
+  ...['--port', '--proto', '--host', '--netns', '--iface', '--count', '--duration', '--color', '--target', '--kernel'].map((opt) => ({ base: ['follow', '--count', '1', '--duration', '1'].filter((_, i, all) => all[i - (i % 2)] !== opt), opt })),
   { base: ['parse'], opt: null, after: ['-'] }, // KIND
   { base: ['parse', 'function-graph', '-'], opt: '--max-depth' },
   ...['--kernel', '--ttl'].map((opt) => ({ base: ['vm', 'up'], opt })),

@@ -1,0 +1,99 @@
+/**
+ * follow's parsers and correlation on real captures (test/fixtures/follow/<kernel>/<case>/,
+ * scripts/capture/follow-host.sh): nft -a monitor, bpf/follow_drop.bt, conntrack -E.
+ * The captures carry no arrival times; each test states the times it gives the events.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { correlate, ctEvents, summariseFlows, fateLabel } from '../../src/analysis/follow.js';
+import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
+import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
+import { parseFollowDrops, tcpFlagNames } from '../../src/parsers/follow-drop.js';
+import { parseNftTrace } from '../../src/parsers/nft-trace.js';
+import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
+import { ParseError } from '../../src/lib/errors.js';
+import { ROOT } from '../helpers/sys.js';
+
+const dir = (c: string) => join(ROOT, 'test/fixtures/follow/6.18.44-fc-v657', c);
+const read = (c: string, f: string) => readFileSync(join(dir(c), f), 'utf8');
+const REASONS = new Map([[12, 'NETFILTER_DROP']]); // 6.18's number for it, as its kfree_skb format gives
+const HOOKS = new Map([['ip filter INPUT', 'LOCAL_IN'], ['inet nfscope_followcap pre', 'PRE_ROUTING']]);
+const TRACE = { family: 'inet', table: 'nfscope_followcap', chain: 'pre' };
+
+function timedNft(c: string) {
+  // Arrival order as nft printed it; each packet's lines 1 ms apart from the previous packet's.
+  const { lines } = parseNftTrace(read(c, 'nft-monitor.txt'));
+  let k = 0;
+  return lines.map((ev) => ({ t: (ev.kind === 'packet' && ev.chain === 'pre' ? ++k : k) * 0.001, ev }));
+}
+
+describe('follow parsers (real output, 6.18)', () => {
+  it('nft -a monitor: trace records apart from ruleset events; packet fields; "unknown rule handle"', () => {
+    const { lines, other } = parseNftTrace(read('drop', 'nft-monitor.txt'));
+    expect(other.some((l) => l.startsWith('add table inet nfscope_followcap'))).toBe(true);
+    expect(lines.length).toBe(10);
+    const pkt = lines.find((l) => l.kind === 'packet' && l.chain === 'INPUT');
+    expect(pkt).toMatchObject({ family: 'ip', table: 'filter', packet: { family: 'ipv4', proto: 'tcp', src: '198.19.77.1', dst: '198.19.77.2', dport: 2571, tcpFlags: ['syn'] } });
+    expect(lines.find((l) => l.kind === 'rule' && l.table === 'nfscope_followcap')).toMatchObject({ handle: 3, rule: null, verdict: 'continue' });
+    expect(lines.find((l) => l.kind === 'rule' && l.table === 'filter')).toMatchObject({ handle: 2, rule: 'tcp dport 2571 counter packets 0 bytes 0 drop', verdict: 'drop' });
+    expect(() => parseNftTrace('trace id zz ip filter INPUT')).toThrow(ParseError);
+  });
+  it('follow_drop.bt: tuple, reason number, location, stack', () => {
+    const drops = parseFollowDrops(printfLines(parseBpftraceJson(read('drop', 'follow_drop.jsonl'))));
+    expect(drops.length).toBe(2);
+    expect(drops[0]).toMatchObject({ reasonCode: 12, location: 'nft_do_chain', ipver: 4, proto: 6, src: '198.19.77.1', dst: '198.19.77.2', dport: 2571, tcpFlags: 2 });
+    expect(drops[0]!.stack.slice(0, 4)).toEqual(['sk_skb_reason_drop+144', 'nft_do_chain+1000', 'nft_do_chain_ipv4+102', 'nf_hook_slow+67']);
+    expect(tcpFlagNames(0x12)).toEqual(['syn', 'ack']);
+    expect(parseFollowDrops(printfLines(parseBpftraceJson(read('accept', 'follow_drop.jsonl'))))).toEqual([]);
+  });
+  it('conntrack -E -o timestamp,id', () => {
+    const ev = parseConntrackEvents(read('accept', 'conntrack-events.txt'));
+    expect(ev.map((e) => `${e.event} ${e.state}`)).toEqual(['NEW SYN_SENT', 'UPDATE SYN_RECV', 'UPDATE ESTABLISHED', 'UPDATE FIN_WAIT', 'UPDATE LAST_ACK', 'UPDATE TIME_WAIT']);
+    expect(ev[0]).toMatchObject({ proto: 'tcp', flags: ['UNREPLIED'], original: { dport: '2572' } });
+    expect(ev[0]!.id).toMatch(/^\d+$/);
+    expect(parseConntrackEvents(read('drop', 'conntrack-events.txt'))).toEqual([]);
+  });
+  it('nft -j list chains: base chains to hooks', () => {
+    const m = parseNftChainHooks('{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}]}');
+    expect([...m]).toEqual([['ip filter INPUT', 'LOCAL_IN']]);
+  });
+});
+
+describe('follow correlation', () => {
+  it('the SYN drop: two packets (the SYN and its retransmission), each dropped by the rule, joined with its drop', () => {
+    const raw = parseFollowDrops(printfLines(parseBpftraceJson(read('drop', 'follow_drop.jsonl'))));
+    // Each drop just after its packet's trace (drops arrive after nft's lines of the packet).
+    const drops = raw.map((ev, i) => ({ t: (i + 1) * 0.001 + 0.0005, ev }));
+    const packets = correlate({ nft: timedNft('drop'), drops, chainHooks: HOOKS, traceChain: TRACE, reasons: REASONS });
+    expect(packets.length).toBe(2);
+    for (const p of packets) {
+      expect(p.sources).toEqual(['kfree_skb', 'nftrace']);
+      expect(p.nft!.steps).toEqual([{ family: 'ip', table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', kind: 'rule', handle: 2, rule: 'tcp dport 2571 counter packets 0 bytes 0 drop', verdict: 'drop' }]);
+      expect(p.drop).toMatchObject({ reason: 'NETFILTER_DROP', hook: 'LOCAL_IN', location: 'nft_do_chain' });
+      expect(p.fate).toEqual({ kind: 'dropped', hook: 'LOCAL_IN', by: 'ip filter INPUT handle 2', reason: 'NETFILTER_DROP' });
+    }
+    expect(packets[0]!.drop!.nsecs).toBeLessThan(packets[1]!.drop!.nsecs);
+    const flows = summariseFlows(packets, []);
+    expect(flows).toEqual([{ flow: packets[0]!.flow, packets: 2, fates: { 'dropped at LOCAL_IN by ip filter INPUT handle 2': 2 }, conntrack: [] }]);
+  });
+  it('without nft tracing, each drop is a packet of its own, named by where the kernel freed it', () => {
+    const raw = parseFollowDrops(printfLines(parseBpftraceJson(read('drop', 'follow_drop.jsonl'))));
+    const packets = correlate({ nft: [], drops: raw.map((ev, i) => ({ t: i, ev })), chainHooks: new Map(), traceChain: null, reasons: REASONS });
+    expect(packets.map((p) => fateLabel(p.fate))).toEqual(['dropped at LOCAL_IN by nft_do_chain', 'dropped at LOCAL_IN by nft_do_chain']);
+    expect(packets[0]!.nft).toBeNull();
+  });
+  it('the accepted connection: every packet accepted by the INPUT policy; conntrack events under its flow', () => {
+    const packets = correlate({ nft: timedNft('accept'), drops: [], chainHooks: HOOKS, traceChain: TRACE, reasons: REASONS });
+    expect(packets.length).toBe(5);
+    expect(packets.every((p) => p.fate.kind === 'accepted' && p.nft!.steps.at(-1)!.kind === 'policy')).toBe(true);
+    expect(packets[0]!.tuple.tcpFlags).toEqual(['syn']);
+    const raw = parseConntrackEvents(read('accept', 'conntrack-events.txt'));
+    const ev = ctEvents(raw, raw[0]!.time! - 1);
+    expect(ev[0]!.t).toBeCloseTo(1, 5);
+    const flows = summariseFlows(packets, ev);
+    expect(flows.length).toBe(1);
+    expect(flows[0]!.conntrack.length).toBe(6);
+    expect(flows[0]!.packets).toBe(5);
+  });
+});
