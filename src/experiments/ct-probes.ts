@@ -29,11 +29,19 @@ export async function chooseProbes(target: Target, tracefs: string, hooks: HookL
   return { callbacks: probed, missing: wanted.filter((w) => !have.has(w)), conntrack: probed.filter((c) => ct.has(c)).length };
 }
 
-/** bpf/ct_syn.bt with its probe lists filled in: kernel symbol names, checked against SYMBOL. */
-export async function ctSynProgram(callbacks: string[]): Promise<string> {
+/**
+ * A callback template (bpf/ct_syn.bt, bpf/follow_cb.bt) with its probe lists filled in: kernel
+ * symbol names, checked against SYMBOL.
+ */
+export async function fillCallbackProbes(rel: string, callbacks: string[]): Promise<string> {
   if (callbacks.length === 0 || !callbacks.every((c) => SYMBOL.test(c))) throw new Error('no valid callback to probe');
-  const tpl = await readFile(join(PACKAGE_ROOT, 'bpf/ct_syn.bt'), 'utf8');
+  const tpl = await readFile(join(PACKAGE_ROOT, rel), 'utf8');
   return tpl
     .replace(/^CALLBACK_PROBES$/m, callbacks.map((c) => `kprobe:${c}`).join(',\n'))
     .replace(/^CALLBACK_RETPROBES$/m, callbacks.map((c) => `kretprobe:${c}`).join(',\n'));
+}
+
+/** bpf/ct_syn.bt with its probe lists filled in. */
+export function ctSynProgram(callbacks: string[]): Promise<string> {
+  return fillCallbackProbes('bpf/ct_syn.bt', callbacks);
 }

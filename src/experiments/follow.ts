@@ -25,6 +25,10 @@ import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Target } from '../targets/target.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
+import { chooseProbes, fillCallbackProbes } from './ct-probes.js';
+import { needsNfConn } from '../kernel/bpf-shape.js';
+import { parseFollowCb, type CbRecord } from '../parsers/follow-cb.js';
+import type { HookList, IpFamily } from '../model/hooks.js';
 
 export interface FollowSpec {
   filter: FollowFilter;
@@ -93,6 +97,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
   const { tracer } = await r.tracer(dropArgv, 'drop tracer');
   let lost = 0;
+  let lostCb = 0;
+  let cbTracer: { stop: (ms?: number) => Promise<unknown> } | null = null;
   let n = 0;
   tracer.onLine((line) => {
     const ev = parseBpftraceJsonLine(line, ++n);
@@ -165,13 +171,42 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     sources.push({ name: 'conntrack-events', available: false, detail: 'conntrack is not installed (apt-get install conntrack / dnf install conntrack-tools)' });
   }
 
-  // 4. Callbacks and their verdicts.
+  // 4. Callbacks and their verdicts: kprobes on every callback of the netns's hook listing.
   const kp = session.cap('kprobes');
-  const cbWhy = kp.available
-    ? 'follow does not probe hook callbacks yet: `nfscope trace-syn` shows each callback\'s verdict for a SYN of its own'
-    : `needs kprobes on every callback of the hook listing, and this kernel has none (${kp.detail}); --target qemu has them`;
-  sources.push({ name: 'callbacks', available: false, detail: cbWhy });
-  unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cbWhy });
+  const cbRecords: Timed<CbRecord>[] = [];
+  let listing: HookList[] | null = null;
+  let cbWhy: string | null = null;
+  if (!kp.available) {
+    cbWhy = `needs kprobes on every callback of the hook listing, and this kernel has none (${kp.detail}); --target qemu has them`;
+  } else {
+    const families: IpFamily[] = ['ipv4', 'ipv6'];
+    h.progress('listing the hooks of the namespace');
+    listing = (await r.hooks(spec.ns, families, h.progress)).hooks;
+    const chosen = await Promise.all(families.map((fam) => chooseProbes(target, tracefs, listing!, fam)));
+    const callbacks = [...new Set(chosen.flatMap((c) => c.callbacks))];
+    const text = callbacks.length ? await fillCallbackProbes('bpf/follow_cb.bt', callbacks) : null;
+    const noType = text ? needsNfConn(text, await session.bpfShape(tracefs)) : null;
+    if (!text) cbWhy = 'the namespace has no netfilter callback registered for ipv4 or ipv6 (nothing to probe)';
+    else if (noType) cbWhy = `the callback tracer reads struct nf_conn's status: ${noType}`;
+    else {
+      h.progress(`attaching kprobes on ${callbacks.length} callback(s): ${callbacks.join(', ')}`);
+      const cbArgv = [...bpftrace, '-f', 'json', '-e', await r.program(text), inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
+      const { tracer: cbt } = await r.tracer(cbArgv, 'callback tracer');
+      cbTracer = cbt;
+      let cn = 0;
+      cbt.onLine((line) => {
+        const ev = parseBpftraceJsonLine(line, ++cn);
+        if (ev?.type === 'printf' && typeof ev.data === 'string' && /^[CR] /.test(ev.data)) {
+          for (const rec of parseFollowCb(ev.data.split('\n'))) cbRecords.push({ t: now(), ev: rec });
+        } else if (ev?.type === 'lost_events') lostCb += Number((ev.data as { events?: number }).events ?? 0);
+      });
+      sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${callbacks.length}: kprobe and kretprobe), its verdict, conntrack's view and the tuple after it` });
+    }
+  }
+  if (cbWhy) {
+    sources.push({ name: 'callbacks', available: false, detail: cbWhy });
+    unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cbWhy });
+  }
 
   // Give conntrack -E a moment to subscribe (it prints nothing until an event).
   await sleep(300);
@@ -179,13 +214,14 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   readyUnix = t0 / 1000;
   nftEvents.length = 0; // ours: the table's own ruleset events and nothing of the user's traffic yet
   drops.length = 0;
+  cbRecords.length = 0;
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
 
   let hooks = outChain(await chainHooks());
   let shown = 0;
   const emit = (final: boolean) => {
-    const packets = correlate({ nft: nftEvents, drops, chainHooks: hooks, traceChain, reasons });
+    const packets = correlate({ nft: nftEvents, drops, chainHooks: hooks, traceChain, reasons, callbacks: cbTracer ? cbRecords : null, listing });
     for (; shown < packets.length; shown++) {
       if (spec.count !== null && shown >= spec.count) break;
       const p = packets[shown]!;
@@ -204,6 +240,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   await sleep(200);
   const durationS = now();
   const out = await tracer.stop(5000);
+  if (cbTracer) await cbTracer.stop(5000);
   const more = Object.values((out.stdout.split('\n').map((l, i) => parseBpftraceJsonLine(l, i + 1)).find((e) => e?.type === 'map' && '@more_drops' in (e.data as object))?.data as Record<string, Record<string, number>> | undefined)?.['@more_drops'] ?? {}).reduce((a, b) => a + b, 0);
   hooks = outChain(await chainHooks());
   const packets = emit(true).slice(0, spec.count ?? undefined);
@@ -216,6 +253,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: packets.length, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { kfreeSkb: lost, dropsNotDetailed: more }, flows: summariseFlows(packets, events), unavailable,
+    lost: { kfreeSkb: lost, callbacks: lostCb, dropsNotDetailed: more }, flows: summariseFlows(packets, events), unavailable,
   };
 }

@@ -59,8 +59,44 @@ export interface DropObservation {
 
 export type Fate =
   | { kind: 'dropped'; hook: string | null; by: string | null; reason: string | null }
+  | { kind: 'stolen'; hook: string | null; by: string }
+  | { kind: 'queued'; hook: string | null; by: string }
   | { kind: 'accepted'; detail: string }
   | { kind: 'unknown'; detail: string };
+
+/** One callback at one hook, in the order the kernel calls them. */
+export interface CallbackStep {
+  priority: number;
+  callback: string;
+  owner: string;
+  conntrack: boolean;
+  /** ACCEPT, DROP, STOLEN, QUEUE, REPEAT; 'not reached' after a callback that ended the packet's path;
+   * 'not seen' when the probe did not fire for it (not probed, or skipped by the kernel). */
+  verdict: string;
+}
+
+export interface HookPass {
+  hook: string;
+  family: string;
+  callbacks: CallbackStep[];
+}
+
+/** Conntrack's view of the packet after its callbacks ran. */
+export interface ConntrackView {
+  /** After which callback (ipv4_conntrack_in, ...). */
+  after: string;
+  /** NEW, ESTABLISHED, RELATED, ESTABLISHED_REPLY, RELATED_REPLY, UNTRACKED, or INVALID (no entry). */
+  ctinfo: string;
+  /** confirmed, seen-reply, assured, ... (IPS_* bits set). */
+  status: string[];
+}
+
+export interface NatChange {
+  hook: string;
+  callback: string;
+  before: { src: string; dst: string; sport: number; dport: number };
+  after: { src: string; dst: string; sport: number; dport: number };
+}
 
 export interface FollowPacket {
   schemaVersion: number;
@@ -76,6 +112,10 @@ export interface FollowPacket {
   /** nf_tables' trace of the packet, in order; null when nft tracing is off. */
   nft: { traceId: string; steps: NftStep[] } | null;
   drop: DropObservation | null;
+  /** Every hook it traversed with every registered callback and its verdict; null when not observable here. */
+  hooks: HookPass[] | null;
+  conntrack: ConntrackView | null;
+  nat: NatChange[];
   fate: Fate;
   /** Which sources saw this packet. */
   sources: string[];
@@ -118,7 +158,7 @@ export interface FollowSummary {
   packets: number;
   durationS: number;
   /** Events a source could not deliver (bpftrace lost events, drops past the printed ones). */
-  lost: { kfreeSkb: number; dropsNotDetailed: number };
+  lost: { kfreeSkb: number; callbacks: number; dropsNotDetailed: number };
   flows: FlowSummary[];
   unavailable: { observation: string; reason: string }[];
 }

@@ -14,6 +14,15 @@ export function renderPacket(p: FollowPacket, color = false): string {
   const t = p.tuple;
   const flags = t.tcpFlags?.length ? ` [${t.tcpFlags.join(',')}]` : '';
   const lines = [`#${p.id} +${p.t.toFixed(3)}s ${p.flow}${flags}${p.iif ? ` iif ${p.iif}` : ''}`];
+  for (const h of p.hooks ?? []) {
+    lines.push(`    ${h.family} ${h.hook}`);
+    for (const c of h.callbacks) {
+      const v = /^[A-Z]+$/.test(c.verdict) ? paint(color, c.verdict) : color ? `${C.dim}${c.verdict}${C.off}` : c.verdict;
+      lines.push(`      ${String(c.priority).padStart(11)} ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(28)} ${v}`);
+    }
+  }
+  if (p.conntrack) lines.push(`    conntrack: ${p.conntrack.ctinfo}${p.conntrack.status.length ? ` [${p.conntrack.status.join(',')}]` : ''} (after ${p.conntrack.after})`);
+  for (const n of p.nat) lines.push(`    nat at ${n.hook} (${n.callback}): ${n.before.src}:${n.before.sport} > ${n.before.dst}:${n.before.dport} → ${n.after.src}:${n.after.sport} > ${n.after.dst}:${n.after.dport}`);
   for (const s of p.nft?.steps ?? []) {
     const what = s.kind === 'policy' ? 'policy' : `${s.rule ?? '(rule text unknown to nft)'}${s.handle !== null ? ` # handle ${s.handle}` : ''}`;
     lines.push(`    ${(s.hook ?? '?').padEnd(12)} ${`${s.family} ${s.table} ${s.chain}`.padEnd(28)} ${what}  ${paint(color, s.verdict)}`);
@@ -24,7 +33,9 @@ export function renderPacket(p: FollowPacket, color = false): string {
   const f = p.fate;
   const fate = f.kind === 'dropped'
     ? `${paint(color, 'dropped')}${f.hook ? ` at ${f.hook}` : ''}${f.by ? ` by ${f.by}` : ''}${f.reason ? ` (${f.reason})` : ''}`
-    : f.kind === 'accepted' ? `${paint(color, 'accepted')}: ${f.detail}` : `unknown: ${f.detail}`;
+    : f.kind === 'accepted' ? `${paint(color, 'accepted')}: ${f.detail}`
+      : f.kind === 'stolen' || f.kind === 'queued' ? `${paint(color, f.kind === 'stolen' ? 'stolen' : 'queue')}${f.hook ? ` at ${f.hook}` : ''} by ${f.by}`
+        : `unknown: ${f.detail}`;
   lines.push(`    fate: ${fate}`);
   return lines.join('\n');
 }
@@ -35,7 +46,7 @@ export function renderFollowSummary(s: FollowSummary, color = false): string {
   const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) in ${s.durationS.toFixed(1)} s`];
   out.push('sources:');
   for (const src of s.sources) out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
-  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb event(s) lost by bpftrace, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
+  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
   if (s.flows.length) out.push('flows:');
   for (const fl of s.flows) {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);

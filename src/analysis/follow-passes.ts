@@ -1,0 +1,126 @@
+/**
+ * follow's callback view: bpf/follow_cb.bt's calls and returns grouped into
+ * one pass per packet (by skb address), laid over the netns's hook listing so
+ * each hook shows every registered callback in invocation order with the
+ * verdict it returned. Pure.
+ *
+ * A new pass starts on an skb when the previous one ended (a verdict other
+ * than ACCEPT: the skb was freed, stolen or queued), when the hook goes back
+ * in the path (a reused skb), or after a second of silence. PRE_ROUTING after
+ * POST_ROUTING is the same packet looping through `lo`.
+ */
+import { HOOK_NAMES, type Family, type HookList } from '../model/hooks.js';
+import type { CallbackStep, ConntrackView, HookPass, NatChange } from '../model/follow.js';
+import type { CbCall, CbRecord, CbReturn } from '../parsers/follow-cb.js';
+import { classify } from '../model/owners.js';
+
+export const VERDICTS = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT'];
+const CTINFO: Record<number, string> = { 0: 'ESTABLISHED', 1: 'RELATED', 2: 'NEW', 3: 'ESTABLISHED_REPLY', 4: 'RELATED_REPLY', 7: 'UNTRACKED', 8: 'INVALID (no entry)' };
+/** IPS_* bits (include/uapi/linux/netfilter/nf_conntrack_common.h), the ones a reader asks about. */
+const STATUS: [number, string][] = [[0, 'expected'], [1, 'seen-reply'], [2, 'assured'], [3, 'confirmed'], [4, 'src-nat'], [5, 'dst-nat'], [9, 'dying'], [12, 'untracked']];
+const PF_FAMILY: Record<number, Family> = { 2: 'ipv4', 10: 'ipv6', 3: 'arp', 7: 'bridge', 5: 'netdev' };
+/** Where a packet's path begins, per family: a pass on a reused skb restarts there. */
+const ORDER: Record<string, number> = { PRE_ROUTING: 0, LOCAL_OUT: 0, LOCAL_IN: 1, FORWARD: 1, POST_ROUTING: 2 };
+
+export interface CbPass {
+  skb: string;
+  /** follow's receive time of the first call (seconds since ready). */
+  t: number;
+  family: Family;
+  /** The packet as the first callback saw it. */
+  tuple: CbCall['tuple'];
+  calls: { hook: string; call: CbCall; ret: CbReturn | null }[];
+}
+
+export function verdictName(v: number): string {
+  return VERDICTS[v] ?? `verdict ${v}`;
+}
+
+export function statusBits(status: number): string[] {
+  return STATUS.filter(([b]) => status & (1 << b)).map(([, n]) => n);
+}
+
+/** Groups records (in the order bpftrace printed them) into passes. */
+export function buildPasses(records: { t: number; ev: CbRecord }[]): CbPass[] {
+  const passes: CbPass[] = [];
+  const open = new Map<string, CbPass>();
+  const pending = new Map<string, { pass: CbPass; i: number }>();
+  for (const { t, ev } of records) {
+    if (ev.kind === 'C') {
+      const family = PF_FAMILY[ev.pf] ?? 'ipv4';
+      const hook = HOOK_NAMES[family][ev.hooknum] ?? `hook ${ev.hooknum}`;
+      let p = open.get(ev.skb);
+      const last = p?.calls.at(-1);
+      const ended = last?.ret !== undefined && last.ret !== null && last.ret.verdict !== 1;
+      const back = last && (ORDER[hook] ?? 0) < (ORDER[last.hook] ?? 0) && !(hook === 'PRE_ROUTING' && last.hook === 'POST_ROUTING');
+      if (!p || ended || back || t - p.t > 1) {
+        p = { skb: ev.skb, t, family, tuple: ev.tuple, calls: [] };
+        passes.push(p);
+        open.set(ev.skb, p);
+      }
+      p.calls.push({ hook, call: ev, ret: null });
+      pending.set(ev.skb, { pass: p, i: p.calls.length - 1 });
+    } else {
+      const w = pending.get(ev.skb);
+      if (w && w.pass.calls[w.i]!.call.callback === ev.callback) w.pass.calls[w.i]!.ret = ev;
+      pending.delete(ev.skb);
+    }
+  }
+  return passes;
+}
+
+/** The pass laid over the hook listing: every entry of each hook it met, in order, with its verdict. */
+export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
+  const hooks: string[] = [];
+  for (const c of p.calls) if (hooks.at(-1) !== c.hook) hooks.push(c.hook);
+  let stopped = false;
+  return hooks.map((hook) => {
+    const calls = p.calls.filter((c) => c.hook === hook);
+    const entries = listing.find((l) => l.family === p.family && l.hook === hook && !l.device)?.entries ?? [];
+    const steps: CallbackStep[] = [];
+    let k = 0;
+    for (const e of entries) {
+      const c = calls[k];
+      if (stopped) { steps.push({ priority: e.priority, callback: e.callback, owner: e.owner, conntrack: e.conntrack, verdict: 'not reached' }); continue; }
+      if (c && c.call.callback === e.callback) {
+        const v = c.ret ? verdictName(c.ret.verdict) : 'no return seen';
+        steps.push({ priority: e.priority, callback: e.callback, owner: e.owner, conntrack: e.conntrack, verdict: v });
+        k++;
+        if (c.ret && c.ret.verdict !== 1) stopped = true;
+      } else {
+        steps.push({ priority: e.priority, callback: e.callback, owner: e.owner, conntrack: e.conntrack, verdict: 'not seen' });
+      }
+    }
+    // Calls the listing does not hold (it changed while following): shown after, never dropped.
+    for (const c of calls.slice(k)) {
+      const cl = classify(c.call.callback, 0);
+      steps.push({ priority: NaN, callback: c.call.callback, owner: cl.owner, conntrack: cl.conntrack, verdict: c.ret ? verdictName(c.ret.verdict) : 'no return seen' });
+    }
+    return { hook, family: p.family, callbacks: steps.map((s) => (Number.isNaN(s.priority) ? { ...s, priority: 0 } : s)) };
+  });
+}
+
+/** Conntrack's view after the last conntrack callback that accepted the packet. */
+export function conntrackView(p: CbPass, listing: HookList[]): ConntrackView | null {
+  const ct = new Set(listing.flatMap((l) => l.entries.filter((e) => e.conntrack).map((e) => e.callback)));
+  for (let i = p.calls.length - 1; i >= 0; i--) {
+    const c = p.calls[i]!;
+    if (!ct.has(c.call.callback) || !c.ret || c.ret.ctinfo === 9) continue;
+    return { after: c.call.callback, ctinfo: CTINFO[c.ret.ctinfo] ?? `ctinfo ${c.ret.ctinfo}`, status: statusBits(c.ret.status) };
+  }
+  return null;
+}
+
+/** Tuple rewrites: a callback that returned the packet with another address or port than it got. */
+export function natChanges(p: CbPass): NatChange[] {
+  const out: NatChange[] = [];
+  for (const c of p.calls) {
+    const before = c.call.tuple;
+    const after = c.ret?.tuple;
+    if (!before || !after) continue;
+    if (before.src !== after.src || before.dst !== after.dst || before.sport !== after.sport || before.dport !== after.dport) {
+      out.push({ hook: c.hook, callback: c.call.callback, before, after });
+    }
+  }
+  return out;
+}
