@@ -40,33 +40,56 @@ export function statusBits(status: number): string[] {
   return STATUS.filter(([b]) => status & (1 << b)).map(([, n]) => n);
 }
 
-/** Groups records (in the order bpftrace printed them) into passes. */
-export function buildPasses(records: { t: number; ev: CbRecord }[]): CbPass[] {
-  const passes: CbPass[] = [];
-  const open = new Map<string, CbPass>();
-  const pending = new Map<string, { pass: CbPass; i: number }>();
-  for (const { t, ev } of records) {
+/**
+ * Groups records into passes as they come (in the order bpftrace printed them): add() says
+ * which pass a record went to, and whether it started that pass.
+ */
+export class PassBuilder {
+  private readonly open = new Map<string, CbPass>();
+  private readonly pending = new Map<string, { pass: CbPass; i: number }>();
+
+  add(t: number, ev: CbRecord): { pass: CbPass; started: boolean } | null {
     if (ev.kind === 'C') {
       const family = PF_FAMILY[ev.pf] ?? 'ipv4';
       const hook = HOOK_NAMES[family][ev.hooknum] ?? `hook ${ev.hooknum}`;
-      let p = open.get(ev.skb);
+      let p = this.open.get(ev.skb);
       const last = p?.calls.at(-1);
       const ended = last?.ret !== undefined && last.ret !== null && last.ret.verdict !== 1;
       const back = last && (ORDER[hook] ?? 0) < (ORDER[last.hook] ?? 0) && !(hook === 'PRE_ROUTING' && last.hook === 'POST_ROUTING');
+      let started = false;
       if (!p || ended || back || t - p.t > 1) {
         p = { skb: ev.skb, t, family, tuple: ev.tuple, calls: [] };
-        passes.push(p);
-        open.set(ev.skb, p);
+        this.open.set(ev.skb, p);
+        started = true;
       }
       p.calls.push({ hook, call: ev, ret: null });
-      pending.set(ev.skb, { pass: p, i: p.calls.length - 1 });
-    } else {
-      const w = pending.get(ev.skb);
-      if (w && w.pass.calls[w.i]!.call.callback === ev.callback) w.pass.calls[w.i]!.ret = ev;
-      pending.delete(ev.skb);
+      this.pending.set(ev.skb, { pass: p, i: p.calls.length - 1 });
+      return { pass: p, started };
     }
+    const w = this.pending.get(ev.skb);
+    this.pending.delete(ev.skb);
+    if (!w || w.pass.calls[w.i]!.call.callback !== ev.callback) return null;
+    w.pass.calls[w.i]!.ret = ev;
+    return { pass: w.pass, started: false };
   }
-  return passes;
+
+  /** Forgets a pass once it is reported (memory stays bounded by the packets in flight). */
+  forget(p: CbPass): void {
+    if (this.open.get(p.skb) === p) this.open.delete(p.skb);
+    const w = this.pending.get(p.skb);
+    if (w?.pass === p) this.pending.delete(p.skb);
+  }
+}
+
+/** All passes of a list of records, in order (the batch form of PassBuilder). */
+export function buildPasses(records: { t: number; ev: CbRecord }[]): CbPass[] {
+  const b = new PassBuilder();
+  const out: CbPass[] = [];
+  for (const { t, ev } of records) {
+    const r = b.add(t, ev);
+    if (r?.started) out.push(r.pass);
+  }
+  return out;
 }
 
 /** The pass laid over the hook listing: every entry of each hook it met, in order, with its verdict. */

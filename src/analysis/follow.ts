@@ -24,7 +24,7 @@ import { tcpFlagNames, type RawDrop } from '../parsers/follow-drop.js';
 import type { RawCtEvent } from '../parsers/conntrack-events.js';
 import type { CbRecord } from '../parsers/follow-cb.js';
 import type { HookList } from '../model/hooks.js';
-import { buildPasses, conntrackView, hookPasses, natChanges, type CbPass } from './follow-passes.js';
+import { conntrackView, hookPasses, natChanges, PassBuilder, type CbPass } from './follow-passes.js';
 
 /** A source's event with the time follow received it (seconds since ready). */
 export interface Timed<T> { t: number; ev: T }
@@ -116,7 +116,7 @@ export function fateLabel(f: Fate): string {
 }
 
 type Draft = {
-  t: number; tuple: PacketTuple; iif: string | null; traceId: string | null; steps: NftStep[]; drop: DropObservation | null;
+  t: number; last: number; tuple: PacketTuple; iif: string | null; traceId: string | null; steps: NftStep[]; drop: DropObservation | null;
   pass: CbPass | null; sources: Set<string>;
 };
 
@@ -128,73 +128,188 @@ function passTuple(p: CbPass): PacketTuple {
   };
 }
 
-/** Builds the packets in the order they were first seen. */
-export function correlate(c: Correlation): FollowPacket[] {
-  const drafts: Draft[] = [];
-  // 1. Callback passes: the skb address and the path give each its identity.
-  const passes = c.callbacks ? buildPasses(c.callbacks) : [];
-  for (const p of passes) drafts.push({ t: p.t, tuple: passTuple(p), iif: null, traceId: null, steps: [], drop: null, pass: p, sources: new Set(['callbacks']) });
+/** What the correlation needs besides the events. */
+export type CorrelationContext = Omit<Correlation, 'nft' | 'drops' | 'callbacks'> & { withCallbacks: boolean };
 
-  // 2. nf_tables' trace: a packet joins the first pass of its tuple not yet joined, in order.
-  const openByTrace = new Map<string, Draft>();
-  const isTraceChain = (l: NftTraceLine) => c.traceChain !== null && l.family === c.traceChain.family && l.table === c.traceChain.table && l.chain === c.traceChain.chain;
-  for (const e of c.nft) {
-    const l = e.ev;
-    let d = openByTrace.get(l.id);
-    if (l.kind === 'packet' && (isTraceChain(l) || !d)) {
+/**
+ * The correlation, event by event: follow feeds each source's events as they come and takes
+ * the packets that have settled (no event for settleS), in the order first seen. A packet
+ * taken is forgotten: memory holds only the packets in flight, whatever the run's length.
+ * Events of one packet may come from its sources in any order: a callback pass and an nf_tables
+ * trace of the same tuple merge whichever comes first.
+ */
+export class Correlator {
+  private drafts: Draft[] = [];
+  private readonly openByTrace = new Map<string, Draft>();
+  private readonly byPass = new Map<CbPass, Draft>();
+  private readonly passes = new PassBuilder();
+  private nextId = 1;
+  /** Drops waiting until the callback stream has passed their time (skb addresses are reused). */
+  private pendingDrops: { t: number; raw: RawDrop }[] = [];
+  private lastCbNsecs = 0;
+
+  constructor(private readonly c: CorrelationContext) {}
+
+  private isTraceChain(l: NftTraceLine): boolean {
+    const tc = this.c.traceChain;
+    return tc !== null && l.family === tc.family && l.table === tc.table && l.chain === tc.chain;
+  }
+
+  callback(t: number, ev: CbRecord): void {
+    this.lastCbNsecs = Math.max(this.lastCbNsecs, ev.nsecs);
+    const r = this.passes.add(t, ev);
+    this.resolveDrops(false);
+    if (!r) return;
+    if (r.started) {
+      const tuple = passTuple(r.pass);
+      // The same packet seen first by nf_tables' trace (the tracers' output can lag behind nft's):
+      // the first trace of the same tuple not yet joined (a pass is one skb on one path).
+      const d = this.drafts.find((x) => !x.pass && x.traceId !== null && !x.drop && sameTuple(x.tuple, tuple));
+      if (d) {
+        d.pass = r.pass;
+        d.sources.add('callbacks');
+        d.t = Math.min(d.t, t);
+        d.last = Math.max(d.last, t);
+        this.byPass.set(r.pass, d);
+        return;
+      }
+      const nd: Draft = { t, last: t, tuple, iif: null, traceId: null, steps: [], drop: null, pass: r.pass, sources: new Set(['callbacks']) };
+      this.drafts.push(nd);
+      this.byPass.set(r.pass, nd);
+      return;
+    }
+    const d = this.byPass.get(r.pass);
+    if (d) d.last = Math.max(d.last, t);
+  }
+
+  nft(t: number, l: NftTraceLine): void {
+    let d = this.openByTrace.get(l.id);
+    if (l.kind === 'packet' && (this.isTraceChain(l) || !d)) {
       const tuple: PacketTuple = { family: l.packet.family, proto: l.packet.proto, src: l.packet.src, dst: l.packet.dst, sport: l.packet.sport, dport: l.packet.dport, tcpFlags: l.packet.tcpFlags };
-      d = drafts.find((x) => x.pass && x.traceId === null && sameTuple(x.tuple, tuple));
+      // The same packet seen first by the callbacks or the drop tracer (sources lag one another).
+      d = this.drafts.find((x) => (x.pass || x.drop) && x.traceId === null && sameTuple(x.tuple, tuple));
       if (d) {
         d.traceId = l.id;
         d.tuple = { ...d.tuple, proto: tuple.proto, tcpFlags: tuple.tcpFlags, family: tuple.family };
         d.iif = l.packet.iif;
         d.sources.add('nftrace');
+        d.t = Math.min(d.t, t);
+        d.last = Math.max(d.last, t);
       } else {
-        d = { t: e.t, iif: l.packet.iif, traceId: l.id, steps: [], drop: null, pass: null, sources: new Set(['nftrace']), tuple };
-        drafts.push(d);
+        d = { t, last: t, iif: l.packet.iif, traceId: l.id, steps: [], drop: null, pass: null, sources: new Set(['nftrace']), tuple };
+        this.drafts.push(d);
       }
-      openByTrace.set(l.id, d);
-      continue;
+      this.openByTrace.set(l.id, d);
+      return;
     }
-    if (!d || l.kind === 'packet') continue;
-    const hook = c.chainHooks.get(`${l.family} ${l.table} ${l.chain}`) ?? null;
+    if (!d || l.kind === 'packet') return;
+    d.last = Math.max(d.last, t);
+    const hook = this.c.chainHooks.get(`${l.family} ${l.table} ${l.chain}`) ?? null;
     // nfscope's own trace rule is not a decision the user's ruleset made: left out.
-    if (isTraceChain(l) && (l.kind !== 'policy' || l.verdict === 'accept')) continue;
+    if (this.isTraceChain(l) && (l.kind !== 'policy' || l.verdict === 'accept')) return;
+    // A chain that ran out of rules without a decision (`verdict continue`) decided nothing: left out.
+    if (l.kind === 'verdict' && l.verdict === 'continue') return;
     if (l.kind === 'rule') d.steps.push({ family: l.family, table: l.table, chain: l.chain, hook, kind: 'rule', handle: l.handle, rule: l.rule, verdict: l.verdict });
     else d.steps.push({ family: l.family, table: l.table, chain: l.chain, hook, kind: 'policy', handle: null, rule: null, verdict: l.verdict });
   }
 
-  // 3. Drops: by skb address where a pass has it, else by tuple (see the header).
-  for (const e of c.drops) {
-    const raw = e.ev;
+  drop(t: number, raw: RawDrop): void {
+    this.pendingDrops.push({ t, raw });
+    this.resolveDrops(false);
+  }
+
+  /**
+   * A drop joins the pass of its skb that started last before it, by the kernel's clock (both
+   * tracers print bpftrace's nsecs). The callback tracer's lines can come later than the drop
+   * tracer's, and a freed skb's address is soon reused: a drop waits until the callbacks seen
+   * have passed its time (or, `all`, the run settles).
+   */
+  private resolveDrops(all: boolean): void {
+    const ready = this.pendingDrops.filter((p) => all || !this.c.withCallbacks || p.raw.nsecs < this.lastCbNsecs);
+    if (!ready.length) return;
+    this.pendingDrops = this.pendingDrops.filter((p) => !ready.includes(p));
+    for (const p of ready) this.joinDrop(p.t, p.raw);
+  }
+
+  private joinDrop(t: number, raw: RawDrop): void {
     const tuple = dropTuple(raw);
-    const obs = dropObservation(raw, c.reasons);
-    let d = [...drafts].reverse().find((x) => !x.drop && x.pass?.skb === raw.skb && x.pass.t <= e.t + 0.5);
+    const obs = dropObservation(raw, this.c.reasons);
+    // By skb address where a pass has it; else the newest packet of the tuple seen before the
+    // drop (one seen after only if none was before), one whose trace ended in drop first.
+    let d: Draft | undefined;
+    for (const x of this.drafts) {
+      if (x.drop || x.pass?.skb !== raw.skb) continue;
+      const start = x.pass.calls[0]!.call.nsecs;
+      if (start <= raw.nsecs && (!d || start > d.pass!.calls[0]!.call.nsecs)) d = x;
+    }
     if (!d) {
-      const cands = drafts.filter((x) => !x.drop && !x.pass && sameTuple(x.tuple, tuple));
-      d = [...cands].reverse().find((x) => lastDecision(x.steps)?.verdict === 'drop') ?? [...cands].reverse().find((x) => lastDecision(x.steps)?.verdict !== 'accept');
+      const all = this.drafts.filter((x) => !x.drop && !x.pass && sameTuple(x.tuple, tuple));
+      const before = all.filter((x) => x.t <= t).reverse();
+      const cands = before.length ? before : all;
+      d = cands.find((x) => lastDecision(x.steps)?.verdict === 'drop') ?? cands.find((x) => lastDecision(x.steps)?.verdict !== 'accept');
     }
     if (d) {
       d.drop = obs;
       d.sources.add('kfree_skb');
+      d.last = Math.max(d.last, t);
       if (d.tuple.tcpFlags === null) d.tuple.tcpFlags = tuple.tcpFlags;
       if (d.tuple.proto === null) d.tuple.proto = tuple.proto;
     } else {
-      drafts.push({ t: e.t, tuple, iif: null, traceId: null, steps: [], drop: obs, pass: null, sources: new Set(['kfree_skb']) });
+      this.drafts.push({ t, last: t, tuple, iif: null, traceId: null, steps: [], drop: obs, pass: null, sources: new Set(['kfree_skb']) });
     }
   }
 
-  drafts.sort((a, b) => a.t - b.t);
-  return drafts.map((d, i) => {
+  /** Packets whose last event is older than settleS at `now` (all of them when `final`), first seen first. */
+  take(now: number, settleS: number, final = false): FollowPacket[] {
+    // Drops the callback stream never passed (no later callback fired): settled ones join now.
+    const old = this.pendingDrops.filter((p) => final || now - p.t >= settleS / 2);
+    if (old.length) {
+      this.pendingDrops = this.pendingDrops.filter((p) => !old.includes(p));
+      for (const p of old) this.joinDrop(p.t, p.raw);
+    }
+    this.drafts.sort((a, b) => a.t - b.t);
+    const out: FollowPacket[] = [];
+    let k = 0;
+    for (; k < this.drafts.length; k++) {
+      const d = this.drafts[k]!;
+      if (!final && now - d.last < settleS) break;
+      // A pass whose drop may still be pending stays until that drop is joined.
+      if (!final && d.pass && this.pendingDrops.some((p) => p.raw.skb === d.pass!.skb)) break;
+      out.push(this.packet(d));
+      if (d.traceId !== null && this.openByTrace.get(d.traceId) === d) this.openByTrace.delete(d.traceId);
+      if (d.pass) { this.passes.forget(d.pass); this.byPass.delete(d.pass); }
+    }
+    this.drafts = this.drafts.slice(k);
+    return out;
+  }
+
+  get inFlight(): number {
+    return this.drafts.length;
+  }
+
+  private packet(d: Draft): FollowPacket {
     const nft = d.traceId !== null ? { traceId: d.traceId, steps: d.steps } : null;
-    const hooks = d.pass && c.listing ? hookPasses(d.pass, c.listing) : null;
-    const conntrack = d.pass && c.listing ? conntrackView(d.pass, c.listing) : null;
+    const listing = this.c.listing ?? null;
+    const hooks = d.pass && listing ? hookPasses(d.pass, listing) : null;
+    const conntrack = d.pass && listing ? conntrackView(d.pass, listing) : null;
     const nat = d.pass ? natChanges(d.pass) : [];
     return {
-      schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id: i + 1, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
+      schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id: this.nextId++, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
       flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, nat, fate: fateOf({ nft, drop: d.drop, hooks }), sources: [...d.sources].sort(),
     };
-  });
+  }
+}
+
+/**
+ * The batch form: every event of a run at once. Callback passes go first (the skb address gives
+ * each its identity), then the nf_tables trace, then the drops, each in time order.
+ */
+export function correlate(c: Correlation): FollowPacket[] {
+  const k = new Correlator({ ...c, withCallbacks: !!c.callbacks });
+  for (const e of c.callbacks ?? []) k.callback(e.t, e.ev);
+  for (const e of c.nft) k.nft(e.t, e.ev);
+  for (const e of c.drops) k.drop(e.t, e.ev);
+  return k.take(Infinity, 0, true);
 }
 
 /** conntrack events with their time made relative to follow's start (unix seconds at ready). */
@@ -205,38 +320,43 @@ export function ctEvents(raw: RawCtEvent[], readyUnix: number): ConntrackEvent[]
   }));
 }
 
-/** Flows: packets and fates by count; each conntrack event under the flow of its original tuple (either direction). */
-export function summariseFlows(packets: FollowPacket[], events: ConntrackEvent[]): FlowSummary[] {
-  const flows = new Map<string, FlowSummary>();
-  const canon = (t: PacketTuple) => {
+/** Flows, as packets are taken: packets and fates by count; conntrack events under the flow of their tuple (either direction). */
+export class FlowSummer {
+  private readonly byCanon = new Map<string, FlowSummary>();
+
+  private static canon(t: PacketTuple): string {
     const a = flowKey(t);
     const b = flowKey({ ...t, src: t.dst, dst: t.src, sport: t.dport, dport: t.sport });
     return a < b ? a : b;
-  };
-  const byCanon = new Map<string, FlowSummary>();
-  for (const p of packets) {
-    const k = canon(p.tuple);
-    let f = byCanon.get(k);
-    if (!f) {
-      f = { flow: p.flow, packets: 0, fates: {}, conntrack: [] };
-      byCanon.set(k, f);
-      flows.set(p.flow, f);
-    }
+  }
+
+  private flow(t: PacketTuple): FlowSummary {
+    const k = FlowSummer.canon(t);
+    let f = this.byCanon.get(k);
+    if (!f) this.byCanon.set(k, (f = { flow: flowKey(t), packets: 0, fates: {}, conntrack: [] }));
+    return f;
+  }
+
+  add(p: FollowPacket): void {
+    const f = this.flow(p.tuple);
     f.packets++;
     const label = fateLabel(p.fate);
     f.fates[label] = (f.fates[label] ?? 0) + 1;
   }
-  for (const e of events) {
+
+  conntrack(e: ConntrackEvent): void {
     const o = e.original;
-    const tuple: PacketTuple = { family: null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null };
-    const k = canon(tuple);
-    let f = byCanon.get(k);
-    if (!f) {
-      f = { flow: flowKey(tuple), packets: 0, fates: {}, conntrack: [] };
-      byCanon.set(k, f);
-      flows.set(f.flow, f);
-    }
-    f.conntrack.push(e);
+    this.flow({ family: null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null }).conntrack.push(e);
   }
-  return [...flows.values()];
+
+  get flows(): FlowSummary[] {
+    return [...this.byCanon.values()];
+  }
+}
+
+export function summariseFlows(packets: FollowPacket[], events: ConntrackEvent[]): FlowSummary[] {
+  const s = new FlowSummer();
+  for (const p of packets) s.add(p);
+  for (const e of events) s.conntrack(e);
+  return s.flows;
 }

@@ -11,23 +11,23 @@
  * Every change (the table, each process) registers its undo first.
  */
 import { randomBytes } from 'node:crypto';
-import { correlate, ctEvents, summariseFlows, type Timed } from '../analysis/follow.js';
+import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
+import { FollowEvents } from '../analysis/follow-events.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
+import { captureFixture } from '../lib/fixture-capture.js';
+import { onInterrupt } from '../lib/cleanup.js';
 import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SourceStatus } from '../model/follow.js';
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseConntrackEvents } from '../parsers/conntrack-events.js';
-import { parseFollowDrops, type RawDrop } from '../parsers/follow-drop.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
-import { parseNftTraceLine, type NftTraceLine } from '../parsers/nft-trace.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Target } from '../targets/target.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
 import { chooseProbes, fillCallbackProbes } from './ct-probes.js';
 import { needsNfConn } from '../kernel/bpf-shape.js';
-import { parseFollowCb, type CbRecord } from '../parsers/follow-cb.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
 
 export interface FollowSpec {
@@ -42,8 +42,12 @@ export interface FollowSpec {
 const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 /** Before every chain follow watches: NF_IP_PRI_FIRST is INT_MIN; one above it. */
 const TRACE_PRIORITY = -2147483647;
-/** A packet is shown once no source has said more of it for this long (its events come within ms). */
-const SETTLE_S = 0.5;
+/**
+ * A packet is shown once no source has said more of it for this long. Its events happen within
+ * microseconds, but each source's output reaches follow on its own pipe: under qemu TCG one
+ * tracer's lines came more than 0.5 s after another's for the same packet (Debian 6.12).
+ */
+const SETTLE_S = 1.5;
 
 /** The nft rule bodies of the trace chain: one per (port side, host side), from validated values only. */
 export function traceRules(f: FollowFilter, dir: 'in' | 'out'): string[][] {
@@ -83,9 +87,11 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (!/^\d+$/.test(inode)) throw new CommandFailedError(['stat', '-L', '-c', '%i'], 1, `no netns inode for ${spec.filter.netns}`);
   const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
 
-  const nftEvents: Timed<NftTraceLine>[] = [];
-  const drops: Timed<RawDrop>[] = [];
-  const ctText: string[] = [];
+  const events = new FollowEvents();
+  /** Every line each source printed, with when follow got it: NFSCOPE_CAPTURE_DIR keeps them as a fixture. */
+  const raw: { t: number; src: string; line: string }[] = [];
+  const capturing = !!process.env.NFSCOPE_CAPTURE_DIR;
+  const packetsOut: FollowPacket[] = [];
   let t0 = Date.now();
   let readyUnix = Date.now() / 1000;
   const now = () => (Date.now() - t0) / 1000;
@@ -96,16 +102,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const dropArgv = [...bpftrace, '-f', 'json', ...program, inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
   const { tracer } = await r.tracer(dropArgv, 'drop tracer');
-  let lost = 0;
-  let lostCb = 0;
   let cbTracer: { stop: (ms?: number) => Promise<unknown> } | null = null;
-  let n = 0;
-  tracer.onLine((line) => {
-    const ev = parseBpftraceJsonLine(line, ++n);
-    if (ev?.type === 'printf' && typeof ev.data === 'string' && ev.data.startsWith('K ')) {
-      for (const d of parseFollowDrops(ev.data.split('\n'))) drops.push({ t: now(), ev: d });
-    } else if (ev?.type === 'lost_events') lost += Number((ev.data as { events?: number }).events ?? 0);
-  });
+  tracer.onLine((line) => { const t = now(); if (capturing) raw.push({ t, src: 'kfree_skb', line }); events.add('kfree_skb', t, line); });
   sources.push({ name: 'kfree_skb', available: true, detail: 'drops with reason, location and stack (skb:kfree_skb, filtered in the kernel)' });
 
   // 2. nf_tables' trace.
@@ -123,14 +121,13 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     cleanup.push('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
     let listening: () => void = () => {};
     const heard = new Promise<void>((res) => { listening = res; });
-    let ln = 0;
     mon.onLine((line) => {
-      ln++;
+      const t = now();
+      if (capturing) raw.push({ t, src: 'nft', line });
       if (line.startsWith(`add chain inet ${table} ready`)) listening();
       try {
-        const l = parseNftTraceLine(line, ln);
-        if (l) nftEvents.push({ t: now(), ev: l });
-      } catch { /* a line nft prints that is no trace record: counted nowhere, never guessed at */ }
+        events.add('nft', t, line);
+      } catch { /* a line nft prints that is no trace record of a shape nfscope knows: never guessed at */ }
     });
     // Bare `nft` in the journal: the shape `nfscope cleanup` replays (lib/undo-allowlist.ts).
     cleanup.undoWith(`nft delete table inet ${table}`, target, [{ argv: inNetns(spec.ns, ['nft', 'delete', 'table', 'inet', table]) }]);
@@ -165,7 +162,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
     const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]));
     cleanup.push('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
-    ev.onLine((l) => ctText.push(l));
+    ev.onLine((l) => { const t = now(); if (capturing) raw.push({ t, src: 'conntrack', line: l }); events.add('conntrack', t, l); });
     sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
   } else {
     sources.push({ name: 'conntrack-events', available: false, detail: 'conntrack is not installed (apt-get install conntrack / dnf install conntrack-tools)' });
@@ -173,7 +170,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
 
   // 4. Callbacks and their verdicts: kprobes on every callback of the netns's hook listing.
   const kp = session.cap('kprobes');
-  const cbRecords: Timed<CbRecord>[] = [];
   let listing: HookList[] | null = null;
   let cbWhy: string | null = null;
   if (!kp.available) {
@@ -193,13 +189,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
       const cbArgv = [...bpftrace, '-f', 'json', '-e', await r.program(text), inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
       const { tracer: cbt } = await r.tracer(cbArgv, 'callback tracer');
       cbTracer = cbt;
-      let cn = 0;
-      cbt.onLine((line) => {
-        const ev = parseBpftraceJsonLine(line, ++cn);
-        if (ev?.type === 'printf' && typeof ev.data === 'string' && /^[CR] /.test(ev.data)) {
-          for (const rec of parseFollowCb(ev.data.split('\n'))) cbRecords.push({ t: now(), ev: rec });
-        } else if (ev?.type === 'lost_events') lostCb += Number((ev.data as { events?: number }).events ?? 0);
-      });
+      cbt.onLine((line) => { const t = now(); if (capturing) raw.push({ t, src: 'callbacks', line }); events.add('callbacks', t, line); });
       sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${callbacks.length}: kprobe and kretprobe), its verdict, conntrack's view and the tuple after it` });
     }
   }
@@ -212,47 +202,66 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   await sleep(300);
   t0 = Date.now();
   readyUnix = t0 / 1000;
-  nftEvents.length = 0; // ours: the table's own ruleset events and nothing of the user's traffic yet
-  drops.length = 0;
-  cbRecords.length = 0;
+  events.clear(); // ours: the table's own ruleset events, and nothing seen before every probe was attached
+  raw.length = 0;
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
 
-  let hooks = outChain(await chainHooks());
+  const hooks = new Map<string, string>();
+  const refreshHooks = async () => {
+    const m = outChain(await chainHooks());
+    hooks.clear();
+    for (const [k, v] of m) hooks.set(k, v);
+  };
+  await refreshHooks();
+  const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: cbTracer !== null });
+  events.attach(corr);
+  const summer = new FlowSummer();
   let shown = 0;
-  const emit = (final: boolean) => {
-    const packets = correlate({ nft: nftEvents, drops, chainHooks: hooks, traceChain, reasons, callbacks: cbTracer ? cbRecords : null, listing });
-    for (; shown < packets.length; shown++) {
+  const emit = (settle: number, final = false) => {
+    for (const p of corr.take(now(), settle, final)) {
       if (spec.count !== null && shown >= spec.count) break;
-      const p = packets[shown]!;
-      if (!final && now() - p.t < SETTLE_S) break;
+      shown++;
+      summer.add(p);
+      if (capturing) packetsOut.push(p);
       h.packet(p);
     }
-    return packets;
   };
   const deadline = spec.durationS !== null ? spec.durationS : Infinity;
   let refreshed = 0;
-  while (now() < deadline && (spec.count === null || shown < spec.count)) {
-    await sleep(100);
-    if (now() - refreshed > 2) { hooks = outChain(await chainHooks()); refreshed = now(); }
-    emit(false);
+  let interrupted = false;
+  onInterrupt(() => { interrupted = true; });
+  try {
+    while (!interrupted && now() < deadline && (spec.count === null || shown < spec.count)) {
+      await sleep(100);
+    // A chain added while following gets its hook on the next refresh.
+      if (now() - refreshed > 2) { await refreshHooks(); refreshed = now(); }
+      emit(SETTLE_S);
+    }
+  } finally {
+    onInterrupt(null);
   }
   await sleep(200);
   const durationS = now();
   const out = await tracer.stop(5000);
   if (cbTracer) await cbTracer.stop(5000);
   const more = Object.values((out.stdout.split('\n').map((l, i) => parseBpftraceJsonLine(l, i + 1)).find((e) => e?.type === 'map' && '@more_drops' in (e.data as object))?.data as Record<string, Record<string, number>> | undefined)?.['@more_drops'] ?? {}).reduce((a, b) => a + b, 0);
-  hooks = outChain(await chainHooks());
-  const packets = emit(true).slice(0, spec.count ?? undefined);
-  const events = ctEvents(parseConntrackEvents(ctText.join('\n')), readyUnix).filter((e) => {
+  await refreshHooks();
+  emit(0, true);
+  const ctev = ctEvents(parseConntrackEvents(events.conntrack.join('\n')), readyUnix).filter((e) => {
     const o = e.original;
     if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return false;
     if (f.host !== null && o.src !== f.host && o.dst !== f.host) return false;
     return true;
   });
+  await captureFixture('follow', kernel, 'run', {
+    'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
+    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
+    'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
+  }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: 'bpftrace, nft -a monitor, conntrack -E (see the set-up)', setup: 'see NFSCOPE_CAPTURE_SETUP' });
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
-    packets: packets.length, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { kfreeSkb: lost, callbacks: lostCb, dropsNotDetailed: more }, flows: summariseFlows(packets, events), unavailable,
+    packets: shown, durationS: Math.round(durationS * 1000) / 1000,
+    lost: { ...events.lost, dropsNotDetailed: more }, flows: (ctev.forEach((e) => summer.conntrack(e)), summer.flows), unavailable,
   };
 }

@@ -115,7 +115,20 @@ const SIGNAL_EXIT: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 129, SIGI
 export function installSignalHandlers(): void {
   if (installed) return;
   installed = true;
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => teardown(sig, SIGNAL_EXIT[sig]!));
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.on(sig, () => {
+      // The first Ctrl-C of a command that ends on it (follow: stop following, print the summary,
+      // undo as on success); any other signal, or a second Ctrl-C, tears down as always.
+      if (sig === 'SIGINT' && softStop) {
+        const stop = softStop;
+        softStop = null;
+        say('\nnfscope: stopping (Ctrl-C again to abort)\n');
+        stop();
+        return;
+      }
+      teardown(sig, SIGNAL_EXIT[sig]!);
+    });
+  }
   // Node ignores SIGPIPE; a write to a closed pipe fails with EPIPE instead,
   // and an 'error' event nobody listens to kills the process before any undo.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -131,6 +144,16 @@ export function installSignalHandlers(): void {
     say(`nfscope: internal error (unhandled rejection): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
     teardown('internal error', 1);
   });
+}
+
+let softStop: (() => void) | null = null;
+
+/**
+ * Lets the first SIGINT end a command's wait instead of tearing the run down: `stop` is called
+ * once, and the command finishes normally (its report, then every undo). null gives SIGINT back.
+ */
+export function onInterrupt(stop: (() => void) | null): void {
+  softStop = stop;
 }
 
 /** A stream whose reader is gone: further writes are dropped, never thrown. */

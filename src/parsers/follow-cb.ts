@@ -7,7 +7,7 @@ import { ParseError } from '../lib/errors.js';
 
 export interface CbCall {
   kind: 'C'; nsecs: number; skb: string; pf: number; hooknum: number; callback: string;
-  /** IPv4 tuple when the callback was called; null for IPv6 (follow_cb.bt prints - -). */
+  /** The tuple when the callback was called (null from an older capture that printed - -). */
   tuple: { src: string; dst: string; sport: number; dport: number } | null;
   sport: number; dport: number;
 }

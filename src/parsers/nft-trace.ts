@@ -13,6 +13,7 @@
  * for rules added after the monitor started, 1.0.6).
  */
 import { ParseError } from '../lib/errors.js';
+import { tcpFlagNames } from './follow-drop.js';
 
 export interface NftTracePacket {
   family: 'ipv4' | 'ipv6' | null;
@@ -59,7 +60,8 @@ export function parsePacketFields(text: string): NftTracePacket {
         j++;
         if (w[j] === '|') j++; else break;
       }
-      p.tcpFlags = flags;
+      // nftables 1.0.6 prints a combination as hex (`tcp flags == 0x12`): named here as single flags are.
+      p.tcpFlags = flags.length === 1 && /^0x[0-9a-f]+$/.test(flags[0]!) ? tcpFlagNames(parseInt(flags[0]!, 16)) : flags;
     }
   }
   if (p.sport !== null && !Number.isInteger(p.sport)) p.sport = null;

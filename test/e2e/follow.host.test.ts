@@ -116,6 +116,22 @@ describe('nfscope follow on this host', () => {
     expect(events).toContain('UPDATE ESTABLISHED');
   }, 120_000);
 
+  it('Ctrl-C ends following: the packets so far, the summary, exit 0, nothing left behind', async () => {
+    const ready = join(tmp, 'r4');
+    const p = start(['--port', '2571', '--nftrace', '--duration', '120', '--json'], ready);
+    await waitFor(ready, p);
+    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/syn.py'), SRV, '2571', '2'], { reject: false });
+    await new Promise((r) => setTimeout(r, 500));
+    p.kill('SIGINT');
+    const r = await p;
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/stopping \(Ctrl-C again to abort\)/);
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(objs.filter((o) => o.type === 'packet').length).toBe(2);
+    expect(objs.at(-1)).toMatchObject({ type: 'summary', packets: 2 });
+    expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
+  }, 120_000);
+
   it('SIGKILLed with --nftrace: its table stays only until nfscope cleanup', async () => {
     const ready = join(tmp, 'r3');
     const p = start(['--port', '2573', '--nftrace', '--duration', '60'], ready);

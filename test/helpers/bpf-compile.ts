@@ -12,7 +12,7 @@ import type { Target } from '../../src/targets/target.js';
 import { Session } from '../../src/experiments/session.js';
 import { chainProbe, fillNfHooks } from '../../src/kernel/nft-chains.js';
 import { hookServerProgram } from '../../src/kernel/hook-server-program.js';
-import { chooseProbes, ctSynProgram } from '../../src/experiments/ct-probes.js';
+import { chooseProbes, ctSynProgram, fillCallbackProbes } from '../../src/experiments/ct-probes.js';
 import { ctLifeProgram } from '../../src/experiments/lifetimes.js';
 
 export interface Compiled {
@@ -48,6 +48,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       const hooks = await r.serverHooks(sb, 'ipv4', [], () => {});
       const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
       programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
+      programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}`, await r.program(await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks)), [sb.serverInode, '6', '2571', '16777343']]);
       programs.push(['ct_life.bt (kprobes)', await ctLifeProgram('kprobe'), ['2571', '0']]);
     }
     if (session.cap('fentry').available) programs.push(['ct_life.bt (fentry)', await ctLifeProgram('fentry'), ['2571', '0']]);

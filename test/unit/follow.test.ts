@@ -3,10 +3,12 @@
  * scripts/capture/follow-host.sh): nft -a monitor, bpf/follow_drop.bt, conntrack -E.
  * The captures carry no arrival times; each test states the times it gives the events.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { correlate, ctEvents, summariseFlows, fateLabel } from '../../src/analysis/follow.js';
+import { correlate, Correlator, ctEvents, summariseFlows, fateLabel } from '../../src/analysis/follow.js';
+import { replayFollow, type FollowContext } from '../../src/analysis/follow-events.js';
+import type { FollowPacket } from '../../src/model/follow.js';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
 import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
 import { parseFollowDrops, tcpFlagNames } from '../../src/parsers/follow-drop.js';
@@ -95,5 +97,34 @@ describe('follow correlation', () => {
     expect(flows.length).toBe(1);
     expect(flows[0]!.conntrack.length).toBe(6);
     expect(flows[0]!.packets).toBe(5);
+  });
+});
+
+describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kernel>/<case>/events.jsonl)', () => {
+  const root = join(ROOT, 'test/fixtures/follow');
+  const runs = readdirSync(root).flatMap((k) => readdirSync(join(root, k)).map((c) => join(root, k, c))).filter((d) => existsSync(join(d, 'events.jsonl')));
+  const load = (d: string) => {
+    const ctx = JSON.parse(readFileSync(join(d, 'context.json'), 'utf8')) as FollowContext;
+    const raw = readFileSync(join(d, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const made = readFileSync(join(d, 'packets.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const corr = () => new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: ctx.listing !== null });
+    return { ctx, raw, made, corr };
+  };
+  it('has captures of the four cases on two kernels', () => {
+    expect(runs.length).toBeGreaterThanOrEqual(4);
+  });
+  it.each(runs.map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the replay makes the packets the run made', (_, d) => {
+    const { ctx, raw, made, corr } = load(d);
+    const again = replayFollow(raw, ctx, corr()).slice(0, made.length);
+    expect(again).toEqual(made);
+  });
+  it.each(runs.map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the same packets whatever order the sources\' lines come in', (_, d) => {
+    const { ctx, raw, made, corr } = load(d);
+    // Each source alone, in its own order, one source after another (the worst lag there can be).
+    for (const order of [['callbacks', 'nft', 'kfree_skb', 'conntrack'], ['kfree_skb', 'nft', 'callbacks', 'conntrack'], ['nft', 'kfree_skb', 'callbacks', 'conntrack']]) {
+      const sorted = order.flatMap((s) => raw.filter((r: { src: string }) => r.src === s));
+      const again = replayFollow(sorted, ctx, corr()).slice(0, made.length);
+      expect(again.map((p) => [p.tuple, p.fate, p.hooks, p.conntrack, p.nat, p.nft?.steps, p.drop?.reason]), order.join(',')).toEqual(made.map((p: FollowPacket) => [p.tuple, p.fate, p.hooks, p.conntrack, p.nat, p.nft?.steps, p.drop?.reason]));
+    }
   });
 });

@@ -23,11 +23,18 @@ import { readdirSync } from 'node:fs';
 import { kallsymsTable, nameHookAddresses } from '../../src/parsers/hook-addresses.js';
 import { parseListNfHooks, parseTraceConntrackPrerouting } from '../../src/parsers/article-tools.js';
 import { ROOT } from '../helpers/sys.js';
+import { parseNftTrace } from '../../src/parsers/nft-trace.js';
+import { parseFollowDrops } from '../../src/parsers/follow-drop.js';
+import { parseFollowCb } from '../../src/parsers/follow-cb.js';
+import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
+import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
 // @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
 import { rng } from '../../scripts/fault/inject.mjs';
 
 /** The kernel the counter fixtures were captured on (one directory). */
 const COUNTERS = readdirSync(join(ROOT, 'test/fixtures/counters'))[0]!;
+/** A kernel with a captured follow run in the micro-VM (callback records). */
+const FOLLOW_VM = readdirSync(join(ROOT, 'test/fixtures/follow')).find((k) => k.startsWith('6.1.'))!;
 const fx = (rel: string) => readFileSync(join(ROOT, 'test/fixtures', rel), 'utf8');
 /** printf records as the live code sees them: JSON events → printf lines. */
 const records = (text: string) => printfLines(parseBpftraceJson(text));
@@ -53,6 +60,15 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
     input: fx('hook-server/6.1.0-56-amd64/answer.txt'),
     parse: (s) => parseBpftraceHooks(nameHookAddresses(s.split('\n').filter(Boolean), kallsymsTable(fx('hook-server/6.1.0-56-amd64/kallsyms.txt'))).lines),
   },
+  { name: 'nft -a monitor (trace)', input: fx('follow/6.18.44-fc-v657/accept/nft-monitor.txt'), parse: (s) => parseNftTrace(s) },
+  { name: 'follow_drop.bt records', input: fx('follow/6.18.44-fc-v657/drop/follow_drop.jsonl'), parse: (s) => parseFollowDrops(records(s)) },
+  { name: 'conntrack -E', input: fx('follow/6.18.44-fc-v657/accept/conntrack-events.txt'), parse: parseConntrackEvents },
+  {
+    name: 'follow_cb.bt records (a captured follow run)',
+    input: fx(`follow/${FOLLOW_VM}/dnat/events.jsonl`).split('\n').filter((l) => l.includes('"callbacks"')).map((l) => JSON.parse(l).line).join('\n'),
+    parse: (s) => parseFollowCb(records(s)),
+  },
+  { name: 'nft -j list chains', input: '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}]}', parse: parseNftChainHooks },
   { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
 ];
 

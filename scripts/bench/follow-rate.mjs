@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// bench/follow-rate.mjs - issue 13 benchmark, not a test: packet rate through a
+// sandbox (client and server netns, the article's DROP rule) with `nfscope follow`
+// attached and without, interleaved in one run, as ratios per round. Two loads:
+//   connect : full connections to an open port (follow --port on it): ordinary traffic;
+//   syn     : a burst of SYNs to the dropped port (follow --port on it): every packet
+//             is followed and dropped (the worst case).
+// follow runs as a user runs it (--nftrace, output to /dev/null), with every source the
+// target has: on this host nftrace, kfree_skb and conntrack events; in the micro-VM the
+// callbacks' kprobes too. Goal (issue 13): connect >= 0.9 in the VM under TCG.
+// Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL] [--json]
+//        --vm runs this very script inside the micro-VM on that kernel (6.1, 6.12, ...).
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cpuInfo, fmtSpread, ratioSpread } from '../lib/bench-stats.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? [...a, [x.slice(2), all[i + 1] && !all[i + 1].startsWith('--') ? all[i + 1] : true]] : a), []));
+const count = Number(args.count ?? 5000);
+const rounds = Number(args.rounds ?? 5);
+
+if (args.vm) {
+  // The same script in the guest; its JSON comes back on stdout.
+  const r = spawnSync('node', [join(root, 'dist/main.js'), 'vm', 'run', '--kernel', String(args.vm), '--', 'node', '/opt/nfscope/scripts/bench/follow-rate.mjs',
+    '--count', String(count), '--rounds', String(rounds), ...(args.json ? ['--json'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+  process.exit(r.status ?? 1);
+}
+
+const { LocalTarget } = await import(join(root, 'dist/targets/local.js'));
+const { withCleanup } = await import(join(root, 'dist/lib/cleanup.js'));
+const { createSandbox } = await import(join(root, 'dist/experiments/sandbox.js'));
+const { inNetns } = await import(join(root, 'dist/tools/netns.js'));
+const port = 2571;
+const t = new LocalTarget();
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const dir = mkdtempSync(join(tmpdir(), 'nfscope-bench-'));
+
+const result = await withCleanup(async (c) => {
+  c.push('rm bench dir', async () => rmSync(dir, { recursive: true, force: true }));
+  const sb = await createSandbox(t, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false });
+  const listener = t.spawn(inNetns(sb.server, ['python3', join(root, 'scripts/net/listen.py'), sb.serverAddr, String(port + 1)]));
+  c.push('stop listener', async () => { await listener.stop(200); });
+  await new Promise((r) => listener.onLine((l) => l === 'READY' && r()));
+  const burst = async (mode) => {
+    const p = mode === 'syn' ? port : port + 1;
+    const r = await t.exec(inNetns(sb.client, ['python3', join(root, 'scripts/net/burst.py'), mode, sb.serverAddr, String(p), String(count)]), { timeoutMs: 900_000 });
+    if (r.exitCode !== 0) throw new Error(r.stderr);
+    return JSON.parse(r.stdout).rate;
+  };
+  let n = 0;
+  const followed = async (mode, fn, nftrace) => {
+    const ready = join(dir, `ready-${n++}`);
+    const p = mode === 'syn' ? port : port + 1;
+    const f = spawn('node', [join(root, 'dist/main.js'), 'follow', '--netns', sb.server.name, '--port', String(p), ...(nftrace ? ['--nftrace'] : []), '--duration', '3600', '--ready-file', ready, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let packets = 0, err = '';
+    f.stdout.on('data', (b) => { packets += (String(b).match(/"type":"packet"/g) ?? []).length; });
+    f.stderr.on('data', (b) => { err += String(b); });
+    const exited = new Promise((r) => f.on('exit', (code) => r(code)));
+    c.push('stop follow', async () => { f.kill('SIGINT'); await exited; });
+    while (!existsSync(ready)) {
+      if (f.exitCode !== null) throw new Error(`follow exited ${f.exitCode}: ${err}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const rate = await fn();
+    f.kill('SIGINT');
+    await exited;
+    return { rate, packets };
+  };
+  const out = {};
+  for (const mode of ['connect', 'syn']) {
+    // Three ways, interleaved per round: no follow; follow with every source but nftrace; follow with all.
+    const off = [], bare = [], all = [];
+    let packets = 0;
+    await burst(mode); // warm-up
+    for (let i = 0; i < rounds; i++) {
+      off.push(await burst(mode));
+      bare.push((await followed(mode, () => burst(mode), false)).rate);
+      const r = await followed(mode, () => burst(mode), true);
+      all.push(r.rate);
+      packets += r.packets;
+    }
+    out[mode] = {
+      plainPerS: Math.round(median(off)), withoutNftracePerS: Math.round(median(bare)), followedPerS: Math.round(median(all)),
+      ratioWithoutNftrace: ratioSpread(bare, off), ratio: ratioSpread(all, off), packetsReported: packets,
+    };
+  }
+  return out;
+});
+const kernel = (await t.readFile('/proc/sys/kernel/osrelease')).trim();
+const caps = { kprobes: existsSync('/sys/kernel/tracing/kprobe_events') };
+const report = { kernel, count, rounds, cpus: cpuInfo(), sources: caps.kprobes ? 'callbacks (kprobes), kfree_skb, nftrace, conntrack -E' : 'kfree_skb, nftrace, conntrack -E (no kprobes here)', ...result, goal: { connect: 0.9 } };
+if (args.json) console.log(JSON.stringify(report, null, 2));
+else {
+  console.log(`kernel ${kernel}, ${rounds} interleaved rounds of ${count}, CPUs ${report.cpus.affinity} of ${report.cpus.online}, follow's sources: ${report.sources}; rates are medians, the ratio is per round:`);
+  for (const m of ['connect', 'syn']) {
+    const r = report[m];
+    console.log(`  ${m.padEnd(8)} plain ${r.plainPerS}/s  followed ${r.followedPerS}/s  ratio ${fmtSpread(r.ratio, 3)}${m === 'connect' ? ' (goal >= 0.9 in the VM)' : ''}; ${r.packetsReported} packets reported`);
+    console.log(`  ${''.padEnd(8)} without --nftrace ${r.withoutNftracePerS}/s  ratio ${fmtSpread(r.ratioWithoutNftrace, 3)}`);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * nfscope follow in the micro-VM (kprobes: every source), on Debian 6.1 and
+ * 6.12, the cases of issue 13, each set up inside the throwaway guest by
+ * test/e2e/guest/follow-cases.sh: the article's SYN drop, an INVALID drop, a
+ * DNAT, and the conntrack table full. Callback names come from the kernel
+ * (its hook listing: ipv4_confirm up to 6.1, nf_confirm after).
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { nfscope } from '../helpers/sys.js';
+import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { expectSchema } from '../helpers/schema.js';
+
+afterAll(async () => {
+  expect(await qemuProcesses()).toEqual([]);
+});
+
+type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+function cases(out: string): Record<string, { exit: number; objs: Obj[] }> {
+  const res: Record<string, { exit: number; objs: Obj[] }> = {};
+  let cur: string | null = null;
+  for (const l of out.split('\n')) {
+    const c = /^=== CASE (\S+)$/.exec(l);
+    const e = /^=== EXIT (\d+)$/.exec(l);
+    if (c) { cur = c[1]!; res[cur] = { exit: -1, objs: [] }; } else if (e && cur) { res[cur]!.exit = Number(e[1]); cur = null; } else if (cur && l.startsWith('{')) res[cur]!.objs.push(JSON.parse(l));
+  }
+  return res;
+}
+
+const steps = (p: Obj) => Object.fromEntries((p.hooks as Obj[]).map((h) => [h.hook, (h.callbacks as Obj[]).map((c) => `${c.callback} ${c.verdict}`)]));
+
+describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
+  it('SYN drop, INVALID drop, DNAT, conntrack table full', async () => {
+    const r = await nfscope(['vm', 'run', '--kernel', k.pkg, '--', 'bash', '/opt/nfscope/test/e2e/guest/follow-cases.sh'], { timeoutMs: 900_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const all = cases(r.stdout);
+    expect(Object.keys(all), r.stdout.slice(-3000)).toEqual(['syn-drop', 'invalid', 'dnat', 'table-full']);
+    for (const [name, c] of Object.entries(all)) {
+      expect(c.exit, `${name}: ${r.stdout.slice(-3000)}`).toBe(0);
+      const [pkt, summary] = [c.objs[0]!, c.objs.at(-1)!];
+      expectSchema('follow-packet', pkt);
+      expectSchema('follow-summary', summary);
+      expect(summary.sources.find((s: Obj) => s.name === 'callbacks').available, name).toBe(true);
+    }
+
+    // The article's SYN drop: conntrack's callbacks accept at PRE_ROUTING (entry NEW, unconfirmed),
+    // the filter drops at LOCAL_IN by the rule, confirm is never reached.
+    const syn = all['syn-drop']!.objs[0]!;
+    const s = steps(syn);
+    expect(s.PRE_ROUTING).toEqual(expect.arrayContaining(['ipv4_conntrack_defrag ACCEPT', 'ipv4_conntrack_in ACCEPT']));
+    expect(s.LOCAL_IN!.at(-1)).toBe(`${k.confirm} not reached`);
+    // nf_tables frees the packet itself and returns STOLEN on these kernels (NF_DROP_REASON: 6.7+, Debian's 6.1.192).
+    expect(s.LOCAL_IN![0]).toMatch(/^nft_do_chain_ipv4 (DROP|STOLEN)$/);
+    expect(syn.conntrack).toEqual({ after: 'ipv4_conntrack_in', ctinfo: 'NEW', status: [] });
+    expect(syn.nft.steps.at(-1)).toMatchObject({ table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', verdict: 'drop' });
+    expect(syn.nft.steps.at(-1).rule).toMatch(/tcp dport 2571 .*drop/);
+    expect(syn.fate).toMatchObject({ kind: 'dropped', hook: 'LOCAL_IN', by: expect.stringMatching(/^ip filter INPUT handle \d+$/) });
+
+    // INVALID: conntrack attaches no entry to a bare ACK (tcp_loose 0), and the ct state invalid rule drops it.
+    const inv = all.invalid!.objs[0]!;
+    expect(inv.tuple.tcpFlags).toEqual(['ack']);
+    expect(inv.conntrack.ctinfo).toBe('INVALID (no entry)');
+    expect(inv.nft.steps.at(-1).rule).toMatch(/ct state invalid .*drop/);
+    expect(inv.fate.kind).toBe('dropped');
+
+    // DNAT: nf_nat rewrites the destination port at PRE_ROUTING, the packet is delivered, the entry confirmed.
+    const dn = all.dnat!.objs[0]!;
+    expect(dn.nat).toEqual([expect.objectContaining({ hook: 'PRE_ROUTING', before: expect.objectContaining({ dport: 2580 }), after: expect.objectContaining({ dport: 2581 }) })]);
+    expect(dn.nat[0].callback).toMatch(/^nf_nat_ipv4_(pre_routing|in|fn)$/);
+    expect(steps(dn).LOCAL_IN!.at(-1)).toBe(`${k.confirm} ACCEPT`);
+    expect(dn.conntrack.status).toEqual(expect.arrayContaining(['confirmed', 'dst-nat']));
+    expect(dn.fate).toMatchObject({ kind: 'accepted', detail: expect.stringMatching(/^delivered to the local stack/) });
+    const flow = all.dnat!.objs.at(-1)!.flows.find((f: Obj) => f.conntrack.length);
+    expect(flow.conntrack[0]).toMatchObject({ event: 'NEW', state: 'SYN_SENT' });
+
+    // Table full: conntrack's own callback returns DROP; nothing after it runs.
+    const full = all['table-full']!.objs[0]!;
+    const fs = steps(full).PRE_ROUTING!;
+    const at = fs.indexOf('ipv4_conntrack_in DROP');
+    expect(at, fs.join(', ')).toBeGreaterThan(-1);
+    expect(fs.slice(at + 1).every((x: string) => x.endsWith('not reached'))).toBe(true);
+    expect(full.fate).toMatchObject({ kind: 'dropped', hook: 'PRE_ROUTING', by: 'ipv4_conntrack_in' });
+  }, 960_000);
+});

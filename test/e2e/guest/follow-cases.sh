@@ -1,0 +1,89 @@
+#!/bin/bash
+# follow-cases.sh - the cases of issue 13, run inside nfscope's micro-VM (a
+# throwaway guest: its own netns, firewall and sysctls; nothing on the host):
+# `nfscope vm run --kernel K -- bash /opt/nfscope/test/e2e/guest/follow-cases.sh`.
+# Background processes are started by nsenter itself (not a shell function) with their
+# output closed: `vm run` ends when the guest command's output does, and a kill must reach them.
+# For each case it prints "=== CASE <name>", then follow's NDJSON, then
+# "=== EXIT <code>". test/e2e/follow.vm.test.ts asserts on them.
+set -u
+# --capture: each case's raw events, context and packets as fixtures (NFSCOPE_CAPTURE_DIR), printed
+# at the end as a base64 tar between "=== CAPTURE" and "=== END" (scripts/capture/follow-vm.sh).
+CAPTURE=${1:-}
+N=/opt/nfscope
+S=nfst-fc0001-s; C=nfst-fc0001-c
+SRV=198.19.80.2; CLI=198.19.80.1
+ns() { nsenter --net=/run/netns/$S -- "$@"; }
+nc_() { nsenter --net=/run/netns/$C -- "$@"; }
+setup() {
+  ip netns add $S; ip netns add $C
+  ip -n $C link add fa type veth peer name fb netns $S
+  ip -n $C addr add $CLI/30 dev fa; ip -n $S addr add $SRV/30 dev fb
+  for n in $S $C; do ip -n $n link set lo up; done; ip -n $C link set fa up; ip -n $S link set fb up
+  ns iptables -A INPUT -p tcp --dport 2571 -j DROP
+  ns iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
+}
+teardown() { ip netns del $S 2>/dev/null; ip netns del $C 2>/dev/null; }
+# run_follow NAME ARGS... ; then the traffic function `traffic` runs once follow is ready
+run_follow() {
+  local name=$1; shift
+  rm -f /tmp/rdy
+  [ "$CAPTURE" = --capture ] && export NFSCOPE_CAPTURE_DIR=/tmp/cap NFSCOPE_CAPTURE_CASE=$name \
+    NFSCOPE_CAPTURE_SETUP="test/e2e/guest/follow-cases.sh, case $name: nfscope follow $*"
+  node $N/dist/main.js follow --netns $S --ready-file /tmp/rdy --json --duration 40 "$@" > /tmp/fo.out 2>/tmp/fo.err &
+  local fp=$!
+  for i in $(seq 900); do [ -f /tmp/rdy ] && break; kill -0 $fp 2>/dev/null || break; sleep 0.1; done
+  traffic
+  wait $fp; local rc=$?
+  echo "=== CASE $name"; cat /tmp/fo.out; echo "=== EXIT $rc"
+  sed 's/^/# stderr: /' /tmp/fo.err
+}
+
+# 1. The article's SYN drop.
+setup
+traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2571 1 >/dev/null; }
+run_follow syn-drop --port 2571 --nftrace --count 1
+
+# 2. An INVALID drop: a bare ACK that conntrack cannot take as a new connection
+#    (nf_conntrack_tcp_loose=0 in the server netns) meets --ctstate INVALID -j DROP.
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+traffic() {
+  nc_ python3 - $CLI $SRV 2574 <<'PY'
+import socket, struct, sys
+src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def csum(b):
+    if len(b) % 2: b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
+    return ~s & 0xffff
+hdr = struct.pack('!HHIIBBHHH', 40000, port, 1000, 2000, 5 << 4, 0x10, 64240, 0, 0)
+pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(hdr))
+hdr = hdr[:16] + struct.pack('!H', csum(pseudo + hdr)) + hdr[18:]
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
+s.sendto(hdr, (dst, 0))
+PY
+}
+run_follow invalid --port 2574 --nftrace --count 1
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+
+# 3. A DNAT: 2580 → 2581 at PRE_ROUTING, delivered to a listener on 2581.
+ns iptables -t nat -A PREROUTING -p tcp --dport 2580 -j DNAT --to-destination $SRV:2581
+nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2581 >/dev/null 2>&1 & lp=$!
+sleep 0.5
+traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('$SRV',2580),timeout=3);s.close()"; }
+run_follow dnat --host $CLI --proto tcp --nftrace --count 1
+kill $lp
+
+# 4. The conntrack table full: nf_conntrack_max 1 (global: this guest is a throwaway), one
+#    assured connection held open, then a SYN: conntrack's own callback drops it.
+nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2575 >/dev/null 2>&1 & lp=$!
+sleep 0.5
+nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));time.sleep(60)" >/dev/null 2>&1 & hold=$!
+sleep 1
+old=$(sysctl -n net.netfilter.nf_conntrack_max)
+sysctl -qw net.netfilter.nf_conntrack_max=1
+traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2575 1 >/dev/null; }
+run_follow table-full --port 2575 --count 1
+sysctl -qw net.netfilter.nf_conntrack_max=$old
+kill $hold $lp
+teardown
+if [ "$CAPTURE" = --capture ]; then echo "=== CAPTURE"; tar -C /tmp/cap -cz . | base64 -w0; echo; echo "=== END"; fi
