@@ -28,7 +28,7 @@ for case in drop accept; do
   d="$out/$case"; mkdir -p "$d"
   nsenter --net="/run/netns/$S" -- nft -a monitor > "$d/nft-monitor.txt" 2>&1 & mon=$!
   nsenter --net="/run/netns/$S" -- conntrack -E -o timestamp,id > "$d/conntrack-events.txt" 2>&1 & ev=$!
-  bpftrace -f json "$root/bpf/follow_drop.bt" "$ino" 6 "$port" 0 > "$d/follow_drop.jsonl" 2>/dev/null & bt=$!
+  bpftrace -f json "$root/bpf/follow_drop.bt" "$ino" 6 "$port" 0 0 > "$d/follow_drop.jsonl" 2>/dev/null & bt=$!
   until grep -q READY "$d/follow_drop.jsonl" 2>/dev/null; do sleep 0.2; done
   ns nft add table inet nfscope_followcap
   ns nft add chain inet nfscope_followcap pre '{ type filter hook prerouting priority -2147483647; }'

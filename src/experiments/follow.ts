@@ -85,6 +85,14 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const unavailable: { observation: string; reason: string }[] = [];
   const inode = (await target.exec(['stat', '-L', '-c', '%i', spec.ns.kind === 'named' ? `${NETNS_DIR}/${spec.ns.name}` : '/proc/self/ns/net'])).stdout.trim();
   if (!/^\d+$/.test(inode)) throw new CommandFailedError(['stat', '-L', '-c', '%i'], 1, `no netns inode for ${spec.filter.netns}`);
+  // --iface: the device's index in the netns, for the tracers' in-kernel filter (0: any).
+  let ifindex = '0';
+  if (f.iface !== null) {
+    const l = await target.exec(inNetns(spec.ns, ['ip', '-o', 'link', 'show', 'dev', f.iface]));
+    const m = /^(\d+):/.exec(l.stdout);
+    if (l.exitCode !== 0 || !m) throw new CapabilityError(`no interface ${f.iface} in netns ${f.netns}`);
+    ifindex = m[1]!;
+  }
   const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
 
   const events = new FollowEvents();
@@ -99,7 +107,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   // 1. skb:kfree_skb, filtered in the kernel.
   const bpftrace = await session.bpftrace();
   const program = await r.bundledProgram('bpf/follow_drop.bt');
-  const dropArgv = [...bpftrace, '-f', 'json', ...program, inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
+  const dropArgv = [...bpftrace, '-f', 'json', ...program, inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host), ifindex];
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
   const { tracer } = await r.tracer(dropArgv, 'drop tracer');
   let cbTracer: { stop: (ms?: number) => Promise<unknown> } | null = null;
@@ -186,7 +194,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     else if (noType) cbWhy = `the callback tracer reads struct nf_conn's status: ${noType}`;
     else {
       h.progress(`attaching kprobes on ${callbacks.length} callback(s): ${callbacks.join(', ')}`);
-      const cbArgv = [...bpftrace, '-f', 'json', '-e', await r.program(text), inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host)];
+      const cbArgv = [...bpftrace, '-f', 'json', '-e', await r.program(text), inode, String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host), ifindex];
       const { tracer: cbt } = await r.tracer(cbArgv, 'callback tracer');
       cbTracer = cbt;
       cbt.onLine((line) => { const t = now(); if (capturing) raw.push({ t, src: 'callbacks', line }); events.add('callbacks', t, line); });

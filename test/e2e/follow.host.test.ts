@@ -161,6 +161,21 @@ describe('nfscope follow on this host', () => {
     expect(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()).toMatch(/^\d+$/);
   });
 
+  it('--iface filters in the kernel: the SYN on fb is followed, on lo it is not', async () => {
+    const seen: Record<string, number> = {};
+    for (const iface of ['fb', 'lo']) {
+      const ready = join(tmp, `r-${iface}`);
+      const p = start(['--port', '2571', '--iface', iface, '--duration', '4', '--json'], ready);
+      await waitFor(ready, p);
+      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/syn.py'), SRV, '2571', '1'], { reject: false });
+      const r = await p;
+      expect(r.exitCode, r.stderr).toBe(0);
+      seen[iface] = JSON.parse(r.stdout.trim().split('\n').at(-1)!).packets;
+    }
+    expect(seen).toEqual({ fb: 1, lo: 0 });
+    expect((await nfscope(['follow', '--netns', server, '--iface', 'nosuch0', '--count', '1'])).exitCode).toBe(2);
+  }, 120_000);
+
   it('Ctrl-C ends following: the packets so far, the summary, exit 0, nothing left behind', async () => {
     const ready = join(tmp, 'r4');
     const p = start(['--port', '2571', '--nftrace', '--duration', '120', '--json'], ready);

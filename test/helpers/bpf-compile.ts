@@ -35,7 +35,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template), []],
       ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1), []],
       ['kfree_skb_syn.bt', readFileSync(join(ROOT, 'bpf/kfree_skb_syn.bt'), 'utf8'), ['2571', '1']],
-      ['follow_drop.bt', await r.program(readFileSync(join(ROOT, 'bpf/follow_drop.bt'), 'utf8')), ['1', '6', '2571', '16777343']],
+      ['follow_drop.bt', await r.program(readFileSync(join(ROOT, 'bpf/follow_drop.bt'), 'utf8')), ['1', '6', '2571', '16777343', '2']],
     ];
     const probe = await chainProbe(target);
     if ('symbols' in probe) {
@@ -48,7 +48,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       const hooks = await r.serverHooks(sb, 'ipv4', [], () => {});
       const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
       programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
-      programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}`, await r.program(await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks)), [sb.serverInode, '6', '2571', '16777343']]);
+      programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}`, await r.program(await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks)), [sb.serverInode, '6', '2571', '16777343', '2']]);
       programs.push(['ct_life.bt (kprobes)', await ctLifeProgram('kprobe'), ['2571', '0']]);
     }
     if (session.cap('fentry').available) programs.push(['ct_life.bt (fentry)', await ctLifeProgram('fentry'), ['2571', '0']]);

@@ -47,21 +47,7 @@ run_follow syn-drop --port 2571 --nftrace --count 1
 # 2. An INVALID drop: a bare ACK that conntrack cannot take as a new connection
 #    (nf_conntrack_tcp_loose=0 in the server netns) meets --ctstate INVALID -j DROP.
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-traffic() {
-  nc_ python3 - $CLI $SRV 2574 <<'PY'
-import socket, struct, sys
-src, dst, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
-def csum(b):
-    if len(b) % 2: b += b'\0'
-    s = sum(struct.unpack('!%dH' % (len(b) // 2), b)); s = (s >> 16) + (s & 0xffff); s += s >> 16
-    return ~s & 0xffff
-hdr = struct.pack('!HHIIBBHHH', 40000, port, 1000, 2000, 5 << 4, 0x10, 64240, 0, 0)
-pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 6, len(hdr))
-hdr = hdr[:16] + struct.pack('!H', csum(pseudo + hdr)) + hdr[18:]
-s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
-s.sendto(hdr, (dst, 0))
-PY
-}
+traffic() { nc_ python3 $N/scripts/net/ack.py $CLI $SRV 2574; }
 run_follow invalid --port 2574 --nftrace --count 1
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
 
