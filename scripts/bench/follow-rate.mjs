@@ -16,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo, fmtSpread, ratioSpread } from '../lib/bench-stats.mjs';
+import { rateSandbox } from '../lib/bench-sandbox.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? [...a, [x.slice(2), all[i + 1] && !all[i + 1].startsWith('--') ? all[i + 1] : true]] : a), []));
@@ -31,8 +32,6 @@ if (args.vm) {
 
 const { LocalTarget } = await import(join(root, 'dist/targets/local.js'));
 const { withCleanup } = await import(join(root, 'dist/lib/cleanup.js'));
-const { createSandbox } = await import(join(root, 'dist/experiments/sandbox.js'));
-const { inNetns } = await import(join(root, 'dist/tools/netns.js'));
 const port = 2571;
 const t = new LocalTarget();
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -40,16 +39,7 @@ const dir = mkdtempSync(join(tmpdir(), 'nfscope-bench-'));
 
 const result = await withCleanup(async (c) => {
   c.push('rm bench dir', async () => rmSync(dir, { recursive: true, force: true }));
-  const sb = await createSandbox(t, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false });
-  const listener = t.spawn(inNetns(sb.server, ['python3', join(root, 'scripts/net/listen.py'), sb.serverAddr, String(port + 1)]));
-  c.push('stop listener', async () => { await listener.stop(200); });
-  await new Promise((r) => listener.onLine((l) => l === 'READY' && r()));
-  const burst = async (mode) => {
-    const p = mode === 'syn' ? port : port + 1;
-    const r = await t.exec(inNetns(sb.client, ['python3', join(root, 'scripts/net/burst.py'), mode, sb.serverAddr, String(p), String(count)]), { timeoutMs: 900_000 });
-    if (r.exitCode !== 0) throw new Error(r.stderr);
-    return JSON.parse(r.stdout).rate;
-  };
+  const { sb, burst } = await rateSandbox(root, t, c, { port, count, timeoutMs: 900_000 });
   let n = 0;
   const followed = async (mode, fn, nftrace) => {
     const ready = join(dir, `ready-${n++}`);

@@ -11,12 +11,11 @@
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo, fmtSpread, ratioSpread } from '../lib/bench-stats.mjs';
+import { rateSandbox } from '../lib/bench-sandbox.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { LocalTarget } = await import(join(root, 'dist/targets/local.js'));
 const { withCleanup } = await import(join(root, 'dist/lib/cleanup.js'));
-const { createSandbox } = await import(join(root, 'dist/experiments/sandbox.js'));
-const { inNetns } = await import(join(root, 'dist/tools/netns.js'));
 const { ensureTracefs } = await import(join(root, 'dist/tools/tracefs.js'));
 
 const count = Number(argv.count ?? 20000);
@@ -27,16 +26,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const result = await withCleanup(async (c) => {
   await ensureTracefs(t, c);
-  const sb = await createSandbox(t, c, { family: 'ipv4', port, firewall: 'iptables', afterConfirm: false });
-  const listener = t.spawn(inNetns(sb.server, ['python3', join(root, 'scripts/net/listen.py'), sb.serverAddr, String(port + 1)]));
-  c.push('stop listener', async () => { await listener.stop(200); });
-  await new Promise((r) => listener.onLine((l) => l === 'READY' && r()));
-  const burst = async (mode) => {
-    const p = mode === 'syn' ? port : port + 1;
-    const r = await t.exec(inNetns(sb.client, ['python3', join(root, 'scripts/net/burst.py'), mode, sb.serverAddr, String(p), String(count)]), { timeoutMs: 300_000 });
-    if (r.exitCode !== 0) throw new Error(r.stderr);
-    return JSON.parse(r.stdout).rate;
-  };
+  const { sb, burst } = await rateSandbox(root, t, c, { port, count });
   const traced = async (fn) => {
     const tr = t.spawn(['bpftrace', '-f', 'json', join(root, 'bpf/kfree_skb_syn.bt'), String(port), sb.serverInode]);
     c.push('stop tracer', async () => { await tr.stop(); });

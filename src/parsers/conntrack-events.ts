@@ -5,18 +5,10 @@
  */
 import { ParseError } from '../lib/errors.js';
 import { parseConntrackList } from './conntrack.js';
+import type { ConntrackEvent } from '../model/follow.js';
 
-export interface RawCtEvent {
-  /** Unix time, seconds (conntrack's timestamp), or null without -o timestamp. */
-  time: number | null;
-  event: string;
-  proto: string;
-  state: string | null;
-  original: Record<string, string>;
-  reply: Record<string, string>;
-  flags: string[];
-  id: string | null;
-}
+/** One event as conntrack printed it: the model's event with conntrack's own unix time (null without -o timestamp). */
+export type RawCtEvent = Omit<ConntrackEvent, 't'> & { time: number | null };
 
 const LINE = /^(?:\[(\d+\.\d+)\]\s+)?\[([A-Z]+)\]\s+(.*)$/;
 

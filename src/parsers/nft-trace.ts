@@ -14,18 +14,10 @@
  */
 import { ParseError } from '../lib/errors.js';
 import { tcpFlagNames } from './follow-drop.js';
+import type { PacketTuple } from '../model/follow.js';
 
-export interface NftTracePacket {
-  family: 'ipv4' | 'ipv6' | null;
-  proto: string | null;
-  src: string | null;
-  dst: string | null;
-  sport: number | null;
-  dport: number | null;
-  tcpFlags: string[] | null;
-  iif: string | null;
-  oif: string | null;
-}
+/** The header fields of a `packet:` line: the tuple, and the devices nft names. */
+export type NftTracePacket = PacketTuple & { iif: string | null; oif: string | null };
 
 export type NftTraceLine =
   | { id: string; family: string; table: string; chain: string; kind: 'packet'; packet: NftTracePacket }
