@@ -26,6 +26,10 @@ export const EXAMPLES = [
     intro: 'follow_drop.bt reports each drop (skb:kfree_skb) of a packet that matches nfscope follow\'s\nfilter in one netns: the time, the reason number (named from the tracepoint\'s format by nfscope),\nwhere it was freed, the skb, the tuple, the TCP flags, the device, and the kernel stack. Here a\nSYN and its retransmission, dropped by an iptables-nft rule, on a 6.18 host.',
   },
   {
+    program: 'follow_cb', fixture: 'test/fixtures/follow/6.1.0-57-amd64/dnat', file: 'events.jsonl', source: 'callbacks', lines: 40,
+    intro: 'follow_cb.bt (a template: nfscope fills in the callbacks the netns registered) follows\nmatching packets through every netfilter callback: C a callback saw the packet (pf, hook\nnumber, callback, tuple), R what it returned (verdict; after ACCEPT the ctinfo, the conntrack\nstatus bits and the tuple now). Here a SYN to port 2580 meets a DNAT on Debian\'s 6.1 in\nnfscope\'s micro-VM: nf_nat_ipv4_pre_routing returns it with destination port 2581. The lines\nare taken from a captured nfscope follow run (events.jsonl keeps every line each source printed).',
+  },
+  {
     program: 'ct_syn', fixture: 'test/fixtures/ct_syn/6.1.0-56-amd64/ipv4-iptables-count1', lines: 100,
     intro: 'ct_syn.bt (a template: nfscope fills in the callbacks the kernel registered) follows one SYN\nthrough netfilter: C a callback saw it (hook number 0 PRE_ROUTING, 1 LOCAL_IN), R what it\nreturned (1 ACCEPT, 0 DROP, 2 STOLEN), A conntrack allocated an entry for it, K the drop, X the\nentry freed (status 0: IPS_CONFIRMED clear; then its lifetime in ns). Here on Debian\'s 6.1:\nconntrack allocated an entry at PRE_ROUTING; at LOCAL_IN nf_tables dropped the SYN itself (K inside\nnft_do_chain, so nft_do_chain_ipv4 returns STOLEN), and the entry was freed with it, never confirmed.',
   },
@@ -50,7 +54,9 @@ export function outputLines(jsonl) {
 
 export function example(e) {
   const meta = JSON.parse(readFileSync(join(root, e.fixture, 'meta.json'), 'utf8'));
-  const lines = outputLines(readFileSync(join(root, e.fixture, e.file ?? 'stdout.jsonl'), 'utf8'));
+  const text = readFileSync(join(root, e.fixture, e.file ?? 'stdout.jsonl'), 'utf8');
+  // A follow capture keeps each source's lines wrapped ({"t", "src", "line"}): the source's own lines.
+  const lines = outputLines(e.source ? text.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((x) => x.src === e.source).map((x) => x.line).join('\n') : text);
   const shown = lines.slice(0, e.lines);
   return [
     `Demonstrations of ${e.program}.bt, nfscope's bpftrace program.`,

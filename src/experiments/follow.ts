@@ -266,7 +266,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
     'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
-  }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: 'bpftrace, nft -a monitor, conntrack -E (see the set-up)', setup: 'see NFSCOPE_CAPTURE_SETUP' });
+  }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: session.caps.tools.filter((x) => ['bpftrace', 'nft', 'conntrack'].includes(x.name)).map((x) => `${x.name} ${x.version ?? '?'}`).join(' / '), setup: 'see NFSCOPE_CAPTURE_SETUP' });
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
