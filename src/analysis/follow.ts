@@ -34,7 +34,7 @@ export interface Correlation {
   drops: Timed<RawDrop>[];
   /** "family table chain" → netfilter hook of that base chain (LOCAL_IN, ...). */
   chainHooks: Map<string, string>;
-  /** nfscope's trace chain: its `packet:` lines start packets. */
+  /** nfscope's trace table (family, table; chain: its prerouting chain): its `packet:` lines start packets. */
   traceChain: { family: string; table: string; chain: string } | null;
   /** skb:kfree_skb reason numbers → names, from the tracepoint format. */
   reasons: Map<number, string>;
@@ -150,10 +150,18 @@ export class Correlator {
 
   constructor(private readonly c: CorrelationContext) {}
 
+  /**
+   * A line of nfscope's trace table. Its base chains (prerouting, output) are the first a packet
+   * meets on its way in or out: a `packet:` line there starts a packet (the trace id alone does not:
+   * it is a hash of the skb, reused within a connection).
+   */
   private isTraceChain(l: NftTraceLine): boolean {
     const tc = this.c.traceChain;
-    return tc !== null && l.family === tc.family && l.table === tc.table && l.chain === tc.chain;
+    return tc !== null && l.family === tc.family && l.table === tc.table;
   }
+
+  /** Packets nf_tables' trace started (whether or not they were taken yet). */
+  nftPackets = 0;
 
   callback(t: number, ev: CbRecord): void {
     this.lastCbNsecs = Math.max(this.lastCbNsecs, ev.nsecs);
@@ -185,6 +193,7 @@ export class Correlator {
   nft(t: number, l: NftTraceLine): void {
     let d = this.openByTrace.get(l.id);
     if (l.kind === 'packet' && (this.isTraceChain(l) || !d)) {
+      this.nftPackets++;
       const tuple: PacketTuple = { family: l.packet.family, proto: l.packet.proto, src: l.packet.src, dst: l.packet.dst, sport: l.packet.sport, dport: l.packet.dport, tcpFlags: l.packet.tcpFlags };
       // The same packet seen first by the callbacks or the drop tracer (sources lag one another).
       d = this.drafts.find((x) => (x.pass || x.drop) && x.traceId === null && sameTuple(x.tuple, tuple));

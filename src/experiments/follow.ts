@@ -22,6 +22,7 @@ import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type Follo
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseConntrackEvents } from '../parsers/conntrack-events.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
+import { parseNftJsonCounters } from '../parsers/counters.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Target } from '../targets/target.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
@@ -56,7 +57,8 @@ export function traceRules(f: FollowFilter, dir: 'in' | 'out'): string[][] {
   const hosts = f.host !== null ? [['ip', 'saddr', f.host], ['ip', 'daddr', f.host]] : [[]];
   const iface = f.iface !== null ? [dir === 'in' ? 'iifname' : 'oifname', f.iface] : [];
   const out: string[][] = [];
-  for (const p of ports) for (const h of hosts) out.push([...iface, ...l4, ...h, ...p, 'meta', 'nftrace', 'set', '1']);
+  // counter: what the kernel traced, to compare with what nft monitor delivered (lost messages).
+  for (const p of ports) for (const h of hosts) out.push([...iface, ...l4, ...h, ...p, 'counter', 'meta', 'nftrace', 'set', '1']);
   return out;
 }
 
@@ -211,6 +213,12 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   t0 = Date.now();
   readyUnix = t0 / 1000;
   events.clear(); // ours: the table's own ruleset events, and nothing seen before every probe was attached
+  // Packets the trace rules counted before follow was ready are not follow's to report.
+  let nftBefore = 0;
+  if (traceChain && nft) {
+    const j = await target.exec(inNetns(spec.ns, [nft, '-j', 'list', 'table', 'inet', traceChain.table]));
+    if (j.exitCode === 0) nftBefore = [...parseNftJsonCounters(j.stdout, 'pre'), ...parseNftJsonCounters(j.stdout, 'out')].reduce((n, c) => n + c.packets, 0);
+  }
   raw.length = 0;
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
@@ -256,6 +264,16 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const more = Object.values((out.stdout.split('\n').map((l, i) => parseBpftraceJsonLine(l, i + 1)).find((e) => e?.type === 'map' && '@more_drops' in (e.data as object))?.data as Record<string, Record<string, number>> | undefined)?.['@more_drops'] ?? {}).reduce((a, b) => a + b, 0);
   await refreshHooks();
   emit(0, true);
+  // nf_tables traced this many packets (the trace rules' counters); nft monitor delivered nftPackets.
+  // Netlink drops trace messages a listener does not read fast enough: the difference is lost.
+  let lostNft = 0;
+  if (traceChain && nft) {
+    const j = await target.exec(inNetns(spec.ns, [nft, '-j', 'list', 'table', 'inet', traceChain.table]));
+    if (j.exitCode === 0) {
+      const traced = [...parseNftJsonCounters(j.stdout, 'pre'), ...parseNftJsonCounters(j.stdout, 'out')].reduce((n, c) => n + c.packets, 0);
+      lostNft = Math.max(0, traced - corr.nftPackets - nftBefore);
+    }
+  }
   const ctev = ctEvents(parseConntrackEvents(events.conntrack.join('\n')), readyUnix).filter((e) => {
     const o = e.original;
     if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return false;
@@ -270,6 +288,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { ...events.lost, dropsNotDetailed: more }, flows: (ctev.forEach((e) => summer.conntrack(e)), summer.flows), unavailable,
+    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: (ctev.forEach((e) => summer.conntrack(e)), summer.flows), unavailable,
   };
 }

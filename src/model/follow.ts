@@ -158,7 +158,13 @@ export interface FollowSummary {
   packets: number;
   durationS: number;
   /** Events a source could not deliver (bpftrace lost events, drops past the printed ones). */
-  lost: { kfreeSkb: number; callbacks: number; dropsNotDetailed: number };
+  lost: {
+    kfreeSkb: number;
+    callbacks: number;
+    /** Packets nf_tables traced (its trace rules' counters) whose trace never reached follow (netlink dropped it). */
+    nftrace: number;
+    dropsNotDetailed: number;
+  };
   flows: FlowSummary[];
   unavailable: { observation: string; reason: string }[];
 }

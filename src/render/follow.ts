@@ -46,7 +46,7 @@ export function renderFollowSummary(s: FollowSummary, color = false): string {
   const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) in ${s.durationS.toFixed(1)} s`];
   out.push('sources:');
   for (const src of s.sources) out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
-  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
+  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
   if (s.flows.length) out.push('flows:');
   for (const fl of s.flows) {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);
