@@ -5,42 +5,42 @@
  * Pure: lines in, events out.
  */
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
-import { parseFollowDrops, type RawDrop } from '../parsers/follow-drop.js';
-import { parseFollowCb, type CbRecord } from '../parsers/follow-cb.js';
-import { parseNftTraceLine, type NftTraceLine } from '../parsers/nft-trace.js';
-import type { Correlator, Timed } from './follow.js';
+import { parseFollowDrops } from '../parsers/follow-drop.js';
+import { parseFollowCb } from '../parsers/follow-cb.js';
+import { parseNftTraceLine } from '../parsers/nft-trace.js';
+import type { Correlator } from './follow.js';
 
 export type FollowSource = 'kfree_skb' | 'nft' | 'conntrack' | 'callbacks';
 
 /**
- * With a correlator, events go straight to it and are not kept (a live run of any length);
- * without one they are kept in the arrays (a replay, a test).
+ * Events go to the correlator once one is attached (the run is ready); before that, what the
+ * sources print is follow's own set-up and is not kept. Conntrack's lines are kept whole: they are
+ * read once, at the end, for the summary.
  */
 export class FollowEvents {
   private sink: Correlator | null = null;
-
-  /** From now on events go to the correlator. */
-  attach(sink: Correlator): void {
-    this.sink = sink;
-  }
-
-  readonly nft: Timed<NftTraceLine>[] = [];
-  readonly drops: Timed<RawDrop>[] = [];
-  readonly callbacks: Timed<CbRecord>[] = [];
   readonly conntrack: string[] = [];
   /** Events bpftrace reported lost, per tracer. */
   lost = { kfreeSkb: 0, callbacks: 0 };
-  /** nft lines that are no trace record (ruleset events), counted. */
-  otherNft = 0;
   private n = { kfree_skb: 0, callbacks: 0, nft: 0 };
+
+  /** From now on events go to the correlator, and count. */
+  attach(sink: Correlator): void {
+    this.sink = sink;
+    this.conntrack.length = 0;
+    this.lost = { kfreeSkb: 0, callbacks: 0 };
+  }
 
   add(src: FollowSource, t: number, line: string): void {
     if (src === 'conntrack') { this.conntrack.push(line); return; }
     if (src === 'nft') {
-      const l = parseNftTraceLine(line, ++this.n.nft);
-      if (!l) this.otherNft++;
-      else if (this.sink) this.sink.nft(t, l);
-      else this.nft.push({ t, ev: l });
+      let l;
+      try {
+        l = parseNftTraceLine(line, ++this.n.nft);
+      } catch {
+        return; // a trace line of a shape nfscope does not know: skipped, never guessed at
+      }
+      if (l) this.sink?.nft(t, l);
       return;
     }
     const ev = parseBpftraceJsonLine(line, ++this.n[src]);
@@ -50,18 +50,8 @@ export class FollowEvents {
       return;
     }
     if (ev?.type !== 'printf' || typeof ev.data !== 'string') return;
-    if (src === 'kfree_skb' && ev.data.startsWith('K ')) {
-      for (const d of parseFollowDrops(ev.data.split('\n'))) if (this.sink) this.sink.drop(t, d); else this.drops.push({ t, ev: d });
-    }
-    if (src === 'callbacks' && /^[CR] /.test(ev.data)) {
-      for (const r of parseFollowCb(ev.data.split('\n'))) if (this.sink) this.sink.callback(t, r); else this.callbacks.push({ t, ev: r });
-    }
-  }
-
-  /** Forgets what came before follow was ready (its own table's ruleset events). */
-  clear(): void {
-    this.nft.length = 0; this.drops.length = 0; this.callbacks.length = 0; this.conntrack.length = 0;
-    this.lost = { kfreeSkb: 0, callbacks: 0 };
+    if (src === 'kfree_skb' && ev.data.startsWith('K ')) for (const d of parseFollowDrops(ev.data.split('\n'))) this.sink?.drop(t, d);
+    if (src === 'callbacks' && /^[CR] /.test(ev.data)) for (const r of parseFollowCb(ev.data.split('\n'))) this.sink?.callback(t, r);
   }
 }
 
@@ -73,14 +63,10 @@ export interface FollowContext {
   listing: import('../model/hooks.js').HookList[] | null;
 }
 
-/** A captured run (events.jsonl lines, in arrival order) through the correlator, as the run did it. */
-export function replayFollow(raw: { t: number; src: FollowSource; line: string }[], ctx: FollowContext, corr: Correlator): ReturnType<Correlator['take']> {
+/** A captured run (events.jsonl lines, in arrival order) through the correlator, as the run fed it. */
+export function replayFollow(raw: { t: number; src: FollowSource; line: string }[], corr: Correlator): ReturnType<Correlator['take']> {
   const ev = new FollowEvents();
   ev.attach(corr);
-  for (const r of raw) {
-    try {
-      ev.add(r.src, r.t, r.line);
-    } catch { /* as the run: an nft line of no known trace shape is skipped */ }
-  }
+  for (const r of raw) ev.add(r.src, r.t, r.line);
   return corr.take(Infinity, 0, true);
 }

@@ -117,9 +117,9 @@ export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
     // Calls the listing does not hold (it changed while following): shown after, never dropped.
     for (const c of calls.slice(k)) {
       const cl = classify(c.call.callback, 0);
-      steps.push({ priority: NaN, callback: c.call.callback, owner: cl.owner, conntrack: cl.conntrack, verdict: c.ret ? verdictName(c.ret.verdict) : 'no return seen' });
+      steps.push({ priority: null, callback: c.call.callback, owner: cl.owner, conntrack: cl.conntrack, verdict: c.ret ? verdictName(c.ret.verdict) : 'no return seen' });
     }
-    return { hook, family: p.family, callbacks: steps.map((s) => (Number.isNaN(s.priority) ? { ...s, priority: 0 } : s)) };
+    return { hook, family: p.family, callbacks: steps };
   });
 }
 

@@ -5,7 +5,7 @@ import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import type { FollowFilter, FollowPacket, FollowProto } from '../model/follow.js';
 import { withTarget } from '../targets/index.js';
-import { inNetns, resolveNetns, validNetnsName } from '../tools/netns.js';
+import { ifindexIn, resolveNetns, validNetnsName } from '../tools/netns.js';
 import { requireRoot } from '../tools/root.js';
 import type { FollowSpec } from '../experiments/follow.js';
 
@@ -29,7 +29,7 @@ export interface FollowOptions {
 const IFACE = /^[A-Za-z0-9_.-]{1,15}$/;
 
 /** Every option checked before a target opens (exit 2). */
-export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowSpec, 'ns'> & { color: boolean }> {
+export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowSpec, 'ns' | 'ifindex'> & { color: boolean }> {
   const port = o.port === undefined ? null : intOption('--port', o.port, 1, 65535);
   const proto = o.proto === undefined ? null : choiceOption<FollowProto>('--proto', o.proto, ['tcp', 'udp', 'icmp']);
   if (proto === 'icmp' && port !== null) throw new UsageError('--port does not apply to --proto icmp');
@@ -61,11 +61,9 @@ export async function runFollow(o: FollowOptions): Promise<void> {
   const summary = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     const ns = await resolveNetns(target, o.netns);
-    if (opts.filter.iface !== null) {
-      const l = await target.exec(inNetns(ns, ['ip', '-o', 'link', 'show', 'dev', opts.filter.iface]));
-      if (l.exitCode !== 0) throw new UsageError(`no interface ${opts.filter.iface} in netns ${opts.filter.netns}`);
-    }
-    return follow(target, { ...opts, ns }, { progress, packet: onPacket });
+    // Checked before anything runs: an unknown device is bad input (exit 2).
+    const ifindex = opts.filter.iface === null ? 0 : await ifindexIn(target, ns, opts.filter.iface);
+    return follow(target, { ...opts, ns, ifindex }, { progress, packet: onPacket });
   });
   write(o.json ? JSON.stringify(summary) + '\n' : renderFollowSummary(summary, opts.color) + '\n');
 }

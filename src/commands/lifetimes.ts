@@ -1,10 +1,9 @@
 import { resolveTarget } from './auto-target.js';
-import { run } from '../tools/run.js';
-import { CommandFailedError, UsageError } from '../lib/errors.js';
+import { UsageError } from '../lib/errors.js';
 import { intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
-import { resolveNetns, NETNS_DIR } from '../tools/netns.js';
+import { netnsInode, resolveNetns } from '../tools/netns.js';
 import type { LifetimesSpec } from '../experiments/lifetimes.js';
 
 export interface LifetimesOptions {
@@ -32,12 +31,7 @@ export async function runLifetimes(o: LifetimesOptions): Promise<void> {
   const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     if (o.netns !== undefined) {
-      const ns = await resolveNetns(target, o.netns);
-      const path = ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : '/proc/self/ns/net';
-      const r = await run(target, ['stat', '-L', '-c', '%i', path]);
-      const inode = r.stdout.trim();
-      if (!/^\d+$/.test(inode)) throw new CommandFailedError(r.argv, r.exitCode, `not an inode number: ${JSON.stringify(inode.slice(0, 40))}`);
-      spec.netns = { inode, label: o.netns };
+      spec.netns = { inode: await netnsInode(target, await resolveNetns(target, o.netns)), label: o.netns };
     }
     return lifetimes(target, spec, progress);
   });

@@ -66,7 +66,8 @@ export type Fate =
 
 /** One callback at one hook, in the order the kernel calls them. */
 export interface CallbackStep {
-  priority: number;
+  /** From the hook listing; null for a callback the listing did not hold (registered while following). */
+  priority: number | null;
   callback: string;
   owner: string;
   conntrack: boolean;

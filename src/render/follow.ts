@@ -18,7 +18,7 @@ export function renderPacket(p: FollowPacket, color = false): string {
     lines.push(`    ${h.family} ${h.hook}`);
     for (const c of h.callbacks) {
       const v = /^[A-Z]+$/.test(c.verdict) ? paint(color, c.verdict) : color ? `${C.dim}${c.verdict}${C.off}` : c.verdict;
-      lines.push(`      ${String(c.priority).padStart(11)} ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(28)} ${v}`);
+      lines.push(`      ${String(c.priority ?? '?').padStart(11)} ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(28)} ${v}`);
     }
   }
   if (p.conntrack) lines.push(`    conntrack: ${p.conntrack.ctinfo}${p.conntrack.status.length ? ` [${p.conntrack.status.join(',')}]` : ''} (after ${p.conntrack.after})`);

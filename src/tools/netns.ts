@@ -1,4 +1,4 @@
-import { UsageError } from '../lib/errors.js';
+import { CommandFailedError, UsageError } from '../lib/errors.js';
 import type { Target } from '../targets/target.js';
 
 /** Named network namespaces live here (iproute2's convention). */
@@ -45,4 +45,21 @@ export async function resolveNetns(target: Target, name: string | undefined): Pr
     );
   }
   return { kind: 'named', name };
+}
+
+/** The namespace's inode number (what bpftrace programs compare net->ns.inum with). */
+export async function netnsInode(target: Target, ns: NetnsRef): Promise<string> {
+  const argv = ['stat', '-L', '-c', '%i', ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : '/proc/self/ns/net'];
+  const r = await target.exec(argv);
+  const inode = r.stdout.trim();
+  if (r.exitCode !== 0 || !/^\d+$/.test(inode)) throw new CommandFailedError(argv, r.exitCode, r.stderr || `not an inode number: ${JSON.stringify(inode.slice(0, 40))}`);
+  return inode;
+}
+
+/** A device's index inside the namespace, or a UsageError when it has none of that name. */
+export async function ifindexIn(target: Target, ns: NetnsRef, iface: string): Promise<number> {
+  const r = await target.exec(inNetns(ns, ['ip', '-o', 'link', 'show', 'dev', iface]));
+  const m = /^(\d+):/.exec(r.stdout);
+  if (r.exitCode !== 0 || !m) throw new UsageError(`no interface ${iface} in netns ${netnsLabel(ns)}`);
+  return Number(m[1]);
 }

@@ -17,9 +17,12 @@ let server = '';
 let client = '';
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-follow-'));
 const running: ResultPromise[] = [];
-const kprobes = existsSync('/sys/kernel/tracing/kprobe_events') || existsSync('/sys/kernel/debug/tracing/kprobe_events');
+/** Whether this kernel has kprobes, as nfscope's own capability probe says (tracefs may be unmounted). */
+let kprobes = false;
 
 beforeAll(async () => {
+  const doctor = JSON.parse((await nfscope(['doctor', '--json'])).stdout) as { caps: { id: string; available: boolean }[] };
+  kprobes = doctor.caps.find((c) => c.id === 'kprobes')!.available;
   server = await makeNetns();
   client = await makeNetns();
   await inNs(client, ['ip', 'link', 'add', 'fa', 'type', 'veth', 'peer', 'name', 'fb', 'netns', server]);
@@ -76,8 +79,9 @@ describe('nfscope follow on this host', () => {
     expect(decided).toMatchObject({ family: 'ip', table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', kind: 'rule', handle, verdict: 'drop' });
     expect(decided.rule).toMatch(/tcp dport 2571 .*drop/);
     // The reason's name comes from the kernel's tracepoint format: NETFILTER_DROP wherever it exists (5.18+).
-    const format = readFileSync('/sys/kernel/tracing/events/skb/kfree_skb/format', 'utf8');
-    if (/NETFILTER_DROP/.test(format)) expect(pkt.drop.reason).toBe('NETFILTER_DROP');
+    // tracefs may be unmounted between runs: the kernel's BTF names the drop reasons it has (5.18+).
+    const btf = readFileSync('/sys/kernel/btf/vmlinux');
+    if (btf.includes('SKB_DROP_REASON_NETFILTER_DROP')) expect(pkt.drop.reason).toBe('NETFILTER_DROP');
     else expect(pkt.drop.reason === null || typeof pkt.drop.reason === 'string').toBe(true);
     expect(pkt.drop.hook).toBe('LOCAL_IN');
     expect(pkt.drop.stack.join(' ')).toMatch(/nf_hook_slow/);
@@ -86,8 +90,10 @@ describe('nfscope follow on this host', () => {
     // The dropped SYN's entry was never confirmed: no conntrack event for it.
     expect(summary.flows[0].conntrack).toEqual([]);
     const cb = summary.sources.find((s: { name: string }) => s.name === 'callbacks');
-    expect(cb.available).toBe(false);
-    if (!kprobes) expect(cb.detail).toMatch(/kprobes/);
+    // Callbacks where the kernel has kprobes; said to be not observable, with the reason, where not.
+    expect(cb.available).toBe(kprobes);
+    if (kprobes) expect(pkt.hooks.length).toBeGreaterThan(0);
+    else expect(cb.detail).toMatch(/kprobes/);
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
   }, 120_000);
 
@@ -157,9 +163,9 @@ describe('nfscope follow on this host', () => {
     expect(flow?.conntrack[0]).toMatchObject({ event: 'NEW', original: { dport: '2580' }, reply: { sport: '2581' } });
   }, 120_000);
 
-  it('a full conntrack table: not tested here (nf_conntrack_max is global, set only in the root netns, which tests never change); follow.vm.test.ts runs it in the guest', () => {
-    expect(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()).toMatch(/^\d+$/);
-  });
+  // nf_conntrack_max is global, set only in the root netns, which tests never change: follow.vm.test.ts
+  // runs this case in the guest.
+  it.skip('a full conntrack table (here it would change the root namespace\'s nf_conntrack_max)', () => {});
 
   it('--iface filters in the kernel: the SYN on fb is followed, on lo it is not', async () => {
     const seen: Record<string, number> = {};

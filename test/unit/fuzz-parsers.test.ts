@@ -68,7 +68,7 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
     input: fx(`follow/${FOLLOW_VM}/dnat/events.jsonl`).split('\n').filter((l) => l.includes('"callbacks"')).map((l) => JSON.parse(l).line).join('\n'),
     parse: (s) => parseFollowCb(records(s)),
   },
-  { name: 'nft -j list chains', input: '{"nftables": [{"metainfo": {"version": "1.0.6"}}, {"chain": {"family": "ip", "table": "filter", "name": "INPUT", "handle": 1, "type": "filter", "hook": "input", "prio": 0, "policy": "accept"}}]}', parse: parseNftChainHooks },
+  { name: 'nft -j list chains', input: fx('follow/6.18.44-fc-v657/chains/stdout.json'), parse: parseNftChainHooks },
   { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
 ];
 
