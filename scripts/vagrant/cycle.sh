@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# cycle.sh - the classroom VM's whole cycle on the locally built box, as a check
+# that can fail at every step (issue 16):
+#
+#   1. build the box nfscope/debian12 (cached: scripts/vagrant/local-box.sh)
+#   2. vagrant up --provider=libvirt               (scripts/vagrant/vagrant.sh)
+#   3. vagrant ssh -c 'sudo nfscope lab --json'     every claim confirmed
+#   4. nfscope lab --target vagrant --json          from this machine: the same
+#   5. vagrant destroy -f
+#   6. nothing left: no domain, network or nfscope volume; then the namespace
+#      and its libvirt stopped; the root namespace's links, `nft list ruleset`
+#      and `iptables-save` byte-identical to before.
+#
+# Prints each step's time. The lab reports are kept in NFSCOPE_CYCLE_OUT (default:
+# a private directory it names). Its own .vagrant state lives in that directory
+# too (VAGRANT_DOTFILE_PATH), so a VM of the user's own in this checkout is never
+# touched. Run as root.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$root"
+[ "$(id -u)" = 0 ] || { echo "cycle.sh must run as root: sudo $0" >&2; exit 1; }
+umask 077
+out=${NFSCOPE_CYCLE_OUT:-$(mktemp -d /tmp/nfscope-cycle.XXXXXX)}
+mkdir -p "$out"
+if [ -L "$out" ] || [ "$(stat -c %u "$out")" != 0 ]; then echo "cycle.sh: $out is a symlink or not root's" >&2; exit 1; fi
+export NFSCOPE_VAGRANT_NETNS=${NFSCOPE_VAGRANT_NETNS:-nfscope-vagrant-cycle}
+export NFSCOPE_BOX=nfscope/debian12
+export VAGRANT_DOTFILE_PATH="$out/.vagrant"
+export NFSCOPE_VAGRANT="$root/scripts/vagrant/vagrant.sh"
+V="$NFSCOPE_VAGRANT"
+port=${NFSCOPE_CYCLE_PORT:-2571}
+
+log() { printf 'cycle: %s\n' "$*" >&2; }
+now() { date +%s.%N; }
+took() { awk -v s="$1" -v e="$(now)" 'BEGIN { printf "%.1f", e - s }'; }
+times=()
+step() { times+=("$1: $2 s"); log "$1 took $2 s"; }
+
+# The root namespace as it stands: links, firewall (nft and iptables' views).
+fingerprint() {
+  ip -d link show > "$1.links"
+  nft list ruleset > "$1.nft"
+  { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' > "$1.iptables"
+}
+fingerprint "$out/before"
+
+up=""
+teardown() {
+  set +e
+  if [ -n "$up" ]; then "$V" destroy -f >>"$out/destroy.log" 2>&1; fi
+  "$V" --stop >>"$out/stop.log" 2>&1
+}
+trap 'rc=$?; [ $rc -ne 0 ] && { log "failed (exit $rc): tearing down"; teardown; }; exit $rc' EXIT
+trap 'exit 130' INT TERM HUP
+
+t=$(now)
+scripts/vagrant/local-box.sh 2>&1 | tee "$out/box.log" >&2
+step "box (local-box.sh)" "$(took "$t")"
+
+t=$(now); up=1
+"$V" up --provider=libvirt > "$out/up.log" 2>&1 || { tail -40 "$out/up.log" >&2; exit 1; }
+step "vagrant up (boot + provision)" "$(took "$t")"
+
+check_lab() {
+  node -e '
+    const rep = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const bad = rep.claims.filter((c) => c.status !== "confirmed");
+    console.error(`cycle: ${process.argv[2]}: kernel ${rep.kernel}, target ${rep.target}: ` +
+      rep.claims.map((c) => `${c.id}=${c.status}`).join(", "));
+    if (rep.claims.length !== 5 || bad.length) { for (const c of bad) console.error(`  ${c.id}: ${c.reason ?? ""}`); process.exit(1); }
+  ' "$1" "$2"
+}
+
+t=$(now)
+"$V" ssh -c "sudo nfscope lab --port $port --json" > "$out/lab-inside.json" 2> "$out/lab-inside.err" \
+  || { tail -20 "$out/lab-inside.err" >&2; exit 1; }
+step "lab inside the VM (vagrant ssh)" "$(took "$t")"
+check_lab "$out/lab-inside.json" "lab inside the VM"
+
+t=$(now)
+node dist/main.js lab --target vagrant --port "$port" --json > "$out/lab-target.json" 2> "$out/lab-target.err" \
+  || { tail -20 "$out/lab-target.err" >&2; exit 1; }
+step "lab --target vagrant" "$(took "$t")"
+check_lab "$out/lab-target.json" "lab --target vagrant"
+
+t=$(now)
+"$V" destroy -f > "$out/destroy.log" 2>&1 || { cat "$out/destroy.log" >&2; exit 1; }
+up=""
+step "vagrant destroy" "$(took "$t")"
+
+# What libvirt still holds of nfscope's, before its daemon goes.
+left=$(
+  virsh -q -c qemu:///system list --all --name
+  virsh -q -c qemu:///system net-list --all --name
+  for p in $(virsh -q -c qemu:///system pool-list --all --name); do
+    virsh -q -c qemu:///system vol-list "$p" | awk '{ print $1 }' | grep -v '^nfscope-VAGRANTSLASH-debian12_vagrant_box_image' || true
+  done
+)
+left=$(printf '%s\n' "$left" | grep -v '^vagrant-libvirt$' | sed '/^$/d' || true)
+if [ -n "$left" ]; then log "left behind after destroy: $left"; exit 1; fi
+"$V" --stop > "$out/stop.log" 2>&1
+ip netns list | grep -qw "$NFSCOPE_VAGRANT_NETNS" && { log "namespace $NFSCOPE_VAGRANT_NETNS left behind"; exit 1; }
+
+fingerprint "$out/after"
+for f in links nft iptables; do
+  cmp -s "$out/before.$f" "$out/after.$f" || { log "the root namespace's $f changed:"; diff "$out/before.$f" "$out/after.$f" >&2; exit 1; }
+done
+log "root namespace: links, nft ruleset and iptables-save byte-identical before and after"
+printf '%s\n' "${times[@]}" | tee "$out/times.txt" >&2
+log "reports in $out"

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# vagrant.sh ARGS...   vagrant, with libvirt kept inside a network namespace of its own
+# vagrant.sh --stop    stop that libvirt, remove its networks, nfscope's box volumes and the namespace
+#
+# libvirt's networks are a bridge, a dnsmasq and NAT rules. Made by a libvirtd in
+# the root namespace they would change this machine's links and firewall; made
+# by a libvirtd started inside a namespace they stay there (seen with libvirt
+# 9.0, Debian 12). So this wrapper:
+#   - creates the namespace (NFSCOPE_VAGRANT_NETNS, default nfscope-vagrant) with
+#     only its loopback up, and no link to the root namespace;
+#   - starts virtlogd and libvirtd inside it, unless they already run there, and
+#     refuses to go on when a libvirtd runs anywhere else (its networks would land
+#     in that other namespace);
+#   - runs vagrant inside it, with the provider libvirt, and exports the namespace
+#     so the Vagrantfile makes ssh reach the VM through it (ProxyCommand: ip netns
+#     exec NS nc): `vagrant ssh-config` then works from the root namespace too,
+#     which nfscope's --target vagrant uses (NFSCOPE_VAGRANT=this script).
+# Run as root. NFSCOPE_VAGRANT_DRIVER: kvm or qemu (TCG, the default here).
+set -euo pipefail
+NS=${NFSCOPE_VAGRANT_NETNS:-nfscope-vagrant}
+[[ "$NS" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "vagrant.sh: bad namespace name: $NS" >&2; exit 2; }
+RUN=/run/nfscope-vagrant
+log() { printf 'vagrant.sh: %s\n' "$*" >&2; }
+[ "$(id -u)" = 0 ] || { echo "vagrant.sh must run as root (network namespace, libvirtd): sudo $0" >&2; exit 1; }
+for p in ip vagrant libvirtd virtlogd virsh nc; do
+  command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || { echo "vagrant.sh: $p is missing (scripts/setup.sh --vagrant installs it)" >&2; exit 1; }
+done
+PATH=$PATH:/usr/sbin:/sbin
+
+# Root's private run directory: never one someone else made or a symlink.
+umask 077
+mkdir -p "$RUN"
+if [ -L "$RUN" ] || [ "$(stat -c %u "$RUN")" != 0 ]; then echo "vagrant.sh: $RUN is a symlink or not root's" >&2; exit 1; fi
+chmod 700 "$RUN"
+
+ns_inode() { stat -L -c %i "/run/netns/$NS" 2>/dev/null; }
+pid_ns() { stat -L -c %i "/proc/$1/ns/net" 2>/dev/null; }
+alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null && [ "$(pid_ns "$(cat "$RUN/$1.pid")")" = "$(ns_inode)" ]; }
+virsh_ns() { virsh -q -c qemu:///system "$@"; }
+
+stop() {
+  if [ -e "/run/netns/$NS" ] && alive libvirtd; then
+    for d in $(virsh_ns list --all --name 2>/dev/null); do
+      log "domain $d still defined: destroying it"; virsh_ns destroy "$d" >/dev/null 2>&1 || true
+      virsh_ns undefine "$d" --remove-all-storage >/dev/null 2>&1 || virsh_ns undefine "$d" >/dev/null 2>&1 || true
+    done
+    for n in $(virsh_ns net-list --all --name 2>/dev/null); do
+      virsh_ns net-destroy "$n" >/dev/null 2>&1 || true; virsh_ns net-undefine "$n" >/dev/null 2>&1 || true
+    done
+    for p in $(virsh_ns pool-list --all --name 2>/dev/null); do
+      for v in $(virsh_ns vol-list "$p" 2>/dev/null | awk '$1 ~ /^nfscope-VAGRANTSLASH-/ { print $1 }'); do
+        virsh_ns vol-delete --pool "$p" "$v" >/dev/null 2>&1 || true
+      done
+    done
+  fi
+  for d in libvirtd virtlogd; do
+    if alive "$d"; then kill "$(cat "$RUN/$d.pid")" 2>/dev/null || true; fi
+  done
+  if [ -e "/run/netns/$NS" ]; then
+    # Whatever else still lives in the namespace (dnsmasq, a qemu): ended before it goes.
+    for _ in $(seq 50); do [ -z "$(ip netns pids "$NS")" ] && break; sleep 0.1; done
+    pids=$(ip netns pids "$NS"); [ -n "$pids" ] && kill $pids 2>/dev/null; sleep 0.5
+    pids=$(ip netns pids "$NS"); [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+    ip netns del "$NS"
+  fi
+  rm -f "$RUN/libvirtd.pid" "$RUN/virtlogd.pid"
+  log "stopped: namespace $NS and its libvirt are gone"
+}
+
+if [ "${1:-}" = "--stop" ]; then stop; exit 0; fi
+
+if [ ! -e "/run/netns/$NS" ]; then
+  ip netns add "$NS"
+  ip -n "$NS" link set lo up
+  log "namespace $NS created (stop everything with: $0 --stop)"
+fi
+if ! alive libvirtd; then
+  other=$(pgrep -x libvirtd || true)
+  if [ -n "$other" ]; then
+    echo "vagrant.sh: a libvirtd (pid $other) runs outside namespace $NS; its networks would be made where it runs. Stop it first." >&2
+    exit 1
+  fi
+  alive virtlogd || ip netns exec "$NS" virtlogd -d -p "$RUN/virtlogd.pid"
+  ip netns exec "$NS" libvirtd -d -p "$RUN/libvirtd.pid"
+  for _ in $(seq 100); do virsh_ns version >/dev/null 2>&1 && break; sleep 0.2; done
+  virsh_ns version >/dev/null 2>&1 || { echo "vagrant.sh: libvirtd did not answer" >&2; exit 1; }
+  log "libvirtd started in namespace $NS"
+fi
+
+export NFSCOPE_VAGRANT_NETNS="$NS"
+export NFSCOPE_VAGRANT_DRIVER=${NFSCOPE_VAGRANT_DRIVER:-qemu}
+export VAGRANT_DEFAULT_PROVIDER=libvirt
+exec ip netns exec "$NS" vagrant "$@"
