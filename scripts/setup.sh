@@ -37,6 +37,19 @@ TOOLS=(
   ssh:openssh-client:openssh-clients
   sshd:openssh-server:openssh-server
   vagrant:vagrant:vagrant
+  # The classroom VM built and booted here (scripts/vagrant/: local-box.sh, vagrant.sh, cycle.sh).
+  libvirtd:libvirt-daemon-system:libvirt-daemon
+  virsh:libvirt-clients:libvirt-client
+  /usr/lib/*/libvirt/connection-driver/libvirt_driver_qemu.so:libvirt-daemon-driver-qemu:libvirt-daemon-driver-qemu
+  /usr/share/rubygems-integration/all/gems/vagrant-libvirt-*:vagrant-libvirt:vagrant-libvirt
+  dnsmasq:dnsmasq-base:dnsmasq
+  nc:netcat-openbsd:nmap-ncat
+  mmdebstrap:mmdebstrap:mmdebstrap
+  sfdisk:fdisk:util-linux
+  qemu-img:qemu-utils:qemu-img
+  grub-mkimage:grub2-common:grub2-tools
+  /usr/lib/grub/i386-pc/boot.img:grub-pc-bin:grub2-pc-modules
+  shellcheck:shellcheck:ShellCheck
   git:git:git
   chromium:chromium:chromium
 )
@@ -44,7 +57,12 @@ TOOLS=(
 missing_pkgs=()
 for t in "${TOOLS[@]}"; do
   IFS=: read -r prog deb fed <<<"$t"
-  if ! command -v "$prog" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$prog" ] && [ ! -x "/sbin/$prog" ]; then
+  if [[ "$prog" == /* ]]; then
+    # A file, not a program (a driver, a plugin, GRUB's modules): any match of the glob.
+    if ! compgen -G "$prog" >/dev/null; then
+      if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
+    fi
+  elif ! command -v "$prog" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$prog" ] && [ ! -x "/sbin/$prog" ]; then
     if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
   fi
 done
@@ -62,7 +80,8 @@ fi
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
   log "installing: ${missing_pkgs[*]}"
   # No service may start from a package's install script (openssh-server
-  # would leave an sshd on port 22): policy-rc.d says no for the duration.
+  # would leave an sshd on port 22, libvirt-daemon-system a libvirtd in the root
+  # namespace): policy-rc.d says no for the duration.
   created_policy=""
   if command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/sbin/policy-rc.d ]; then
     printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1

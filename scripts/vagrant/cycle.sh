@@ -16,6 +16,7 @@
 # too (VAGRANT_DOTFILE_PATH), so a VM of the user's own in this checkout is never
 # touched. Run as root.
 set -euo pipefail
+trap 'echo "cycle.sh: failed at line $LINENO: $BASH_COMMAND" >&2' ERR
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 [ "$(id -u)" = 0 ] || { echo "cycle.sh must run as root: sudo $0" >&2; exit 1; }
@@ -40,7 +41,7 @@ step() { times+=("$1: $2 s"); log "$1 took $2 s"; }
 fingerprint() {
   ip -d link show > "$1.links"
   nft list ruleset > "$1.nft"
-  { iptables-save; ip6tables-save; } 2>/dev/null | grep -v '^#' > "$1.iptables"
+  { iptables-save; ip6tables-save; } 2>/dev/null | sed '/^#/d' > "$1.iptables"
 }
 fingerprint "$out/before"
 
@@ -50,7 +51,12 @@ teardown() {
   if [ -n "$up" ]; then "$V" destroy -f >>"$out/destroy.log" 2>&1; fi
   "$V" --stop >>"$out/stop.log" 2>&1
 }
-trap 'rc=$?; [ $rc -ne 0 ] && { log "failed (exit $rc): tearing down"; teardown; }; exit $rc' EXIT
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then log "failed (exit $rc): tearing down"; teardown; fi
+  exit "$rc"
+}
+trap on_exit EXIT
 trap 'exit 130' INT TERM HUP
 
 t=$(now)
@@ -62,6 +68,7 @@ t=$(now); up=1
 step "vagrant up (boot + provision)" "$(took "$t")"
 
 check_lab() {
+  # shellcheck disable=SC2016 # JavaScript, not shell
   node -e '
     const rep = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const bad = rep.claims.filter((c) => c.status !== "confirmed");
@@ -88,18 +95,27 @@ t=$(now)
 up=""
 step "vagrant destroy" "$(took "$t")"
 
-# What libvirt still holds of nfscope's, before its daemon goes.
+# What libvirt still holds of the cycle's, before its daemon goes: no domain,
+# no network of vagrant-libvirt's, no volume but the base box image vagrant
+# keeps by design (vagrant.sh --stop deletes it, checked below).
+V_="virsh -q -c qemu:///system"
 left=$(
-  virsh -q -c qemu:///system list --all --name
-  virsh -q -c qemu:///system net-list --all --name
-  for p in $(virsh -q -c qemu:///system pool-list --all --name); do
-    virsh -q -c qemu:///system vol-list "$p" | awk '{ print $1 }' | grep -v '^nfscope-VAGRANTSLASH-debian12_vagrant_box_image' || true
+  $V_ list --all --name | sed 's/^/domain /'
+  $V_ net-list --all --name | grep -x 'vagrant-libvirt' | sed 's/^/network /'
+  $V_ net-list --name | sed 's/^/active network /'
+  for p in $($V_ pool-list --all --name); do
+    $V_ vol-list "$p" | awk '{ print $1 }' | grep -v '^nfscope-VAGRANTSLASH-debian12_vagrant_box_image' | sed 's/^/volume /' || true
   done
 )
-left=$(printf '%s\n' "$left" | grep -v '^vagrant-libvirt$' | sed '/^$/d' || true)
+left=$(printf '%s\n' "$left" | sed '/^[a-z ]* $/d; /^$/d')
 if [ -n "$left" ]; then log "left behind after destroy: $left"; exit 1; fi
+log "after destroy: no domain, no network, no volume but the base box image"
 "$V" --stop > "$out/stop.log" 2>&1
-ip netns list | grep -qw "$NFSCOPE_VAGRANT_NETNS" && { log "namespace $NFSCOPE_VAGRANT_NETNS left behind"; exit 1; }
+if ip netns list | grep -qw "$NFSCOPE_VAGRANT_NETNS"; then log "namespace $NFSCOPE_VAGRANT_NETNS left behind"; exit 1; fi
+# Zombies (an exited daemon its reaper has not collected yet) do not count.
+if pgrep -r D,R,S,T,t,W,X,I -x 'libvirtd|virtlogd' >/dev/null; then log "a libvirt daemon is still running"; exit 1; fi
+if compgen -G '/var/lib/libvirt/images/nfscope*' >/dev/null; then log "images left: $(echo /var/lib/libvirt/images/nfscope*)"; exit 1; fi
+log "after --stop: no namespace, no libvirt daemon, no image of nfscope's"
 
 fingerprint "$out/after"
 for f in links nft iptables; do

@@ -27,7 +27,6 @@ case "${1:-}" in
 esac
 [ "$(id -u)" = 0 ] || { echo "local-box.sh must run as root (loop device, mount): sudo $0" >&2; exit 1; }
 
-here=$(cd "$(dirname "$0")" && pwd)
 BOX_NAME=nfscope/debian12
 MIRROR=${NFSCOPE_MIRROR:-http://deb.debian.org/debian}
 CACHE=${NFSCOPE_BOX_CACHE:-/var/cache/nfscope/vagrant}
@@ -79,6 +78,7 @@ if [ -n "$force" ] || [ ! -f "$box" ]; then
   if [ ! -f "$tree" ]; then
     log "mmdebstrap bookworm (+security, +updates): ${PACKAGES[*]}"
     inc=$(IFS=,; echo "${PACKAGES[*]}")
+    # shellcheck disable=SC2016 # $1 is mmdebstrap's, expanded by the hook's shell
     mmdebstrap --mode=root --variant=minbase --include="$inc" \
       --customize-hook='echo nfscope-lab > "$1/etc/hostname"' \
       bookworm "$work/rootfs.tar" \

@@ -16,6 +16,7 @@
 #     exec NS nc): `vagrant ssh-config` then works from the root namespace too,
 #     which nfscope's --target vagrant uses (NFSCOPE_VAGRANT=this script).
 # Run as root. NFSCOPE_VAGRANT_DRIVER: kvm or qemu (TCG, the default here).
+# NFSCOPE_BOX: default nfscope/debian12 (scripts/vagrant/local-box.sh).
 set -euo pipefail
 NS=${NFSCOPE_VAGRANT_NETNS:-nfscope-vagrant}
 [[ "$NS" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "vagrant.sh: bad namespace name: $NS" >&2; exit 2; }
@@ -54,13 +55,18 @@ stop() {
     done
   fi
   for d in libvirtd virtlogd; do
-    if alive "$d"; then kill "$(cat "$RUN/$d.pid")" 2>/dev/null || true; fi
+    if alive "$d"; then
+      pid=$(cat "$RUN/$d.pid"); kill "$pid" 2>/dev/null || true
+      for _ in $(seq 50); do ps -p "$pid" -o stat= | grep -qv '^Z' || break; sleep 0.1; done
+    fi
   done
   if [ -e "/run/netns/$NS" ]; then
     # Whatever else still lives in the namespace (dnsmasq, a qemu): ended before it goes.
     for _ in $(seq 50); do [ -z "$(ip netns pids "$NS")" ] && break; sleep 0.1; done
-    pids=$(ip netns pids "$NS"); [ -n "$pids" ] && kill $pids 2>/dev/null; sleep 0.5
-    pids=$(ip netns pids "$NS"); [ -n "$pids" ] && kill -9 $pids 2>/dev/null
+    mapfile -t pids < <(ip netns pids "$NS")
+    if [ "${#pids[@]}" -gt 0 ]; then kill "${pids[@]}" 2>/dev/null || true; sleep 0.5; fi
+    mapfile -t pids < <(ip netns pids "$NS")
+    if [ "${#pids[@]}" -gt 0 ]; then kill -9 "${pids[@]}" 2>/dev/null || true; sleep 0.2; fi
     ip netns del "$NS"
   fi
   rm -f "$RUN/libvirtd.pid" "$RUN/virtlogd.pid"
@@ -88,6 +94,8 @@ if ! alive libvirtd; then
 fi
 
 export NFSCOPE_VAGRANT_NETNS="$NS"
+# The box this set-up can boot: the one built by local-box.sh (no box can be downloaded here).
+export NFSCOPE_BOX=${NFSCOPE_BOX:-nfscope/debian12}
 export NFSCOPE_VAGRANT_DRIVER=${NFSCOPE_VAGRANT_DRIVER:-qemu}
 export VAGRANT_DEFAULT_PROVIDER=libvirt
 exec ip netns exec "$NS" vagrant "$@"

@@ -1,6 +1,8 @@
 /**
- * The Vagrantfile cannot be booted here (no box can be downloaded): CI
- * validates it with Debian's vagrant, and shows the check can fail.
+ * The classroom VM's cheap checks (the whole cycle, booted, is
+ * vagrant-cycle.vm.test.ts): the Vagrantfile validates for both boxes and
+ * refuses bad settings, the scripts pass shellcheck (and shellcheck can fail),
+ * the wrappers refuse bad input before doing anything.
  */
 import { execa } from 'execa';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -9,11 +11,28 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
 
+const validate = (env: Record<string, string> = {}, cwd = ROOT) =>
+  execa('vagrant', ['validate', '--ignore-provider'], { cwd, reject: false, env: { ...env, VAGRANT_DOTFILE_PATH: join(tmpdir(), 'nfscope-validate-unused') } });
+
 describe('Vagrantfile', () => {
-  it('vagrant validate accepts it', async () => {
-    const r = await execa('vagrant', ['validate', '--ignore-provider'], { cwd: ROOT, reject: false });
+  it('vagrant validate accepts it with the default (Fedora) box', async () => {
+    const r = await validate();
     expect(r.exitCode, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toMatch(/validated successfully/);
+  });
+
+  it('and with the local box, the namespace and TCG, as scripts/vagrant/vagrant.sh runs it', async () => {
+    const r = await validate({ NFSCOPE_BOX: 'nfscope/debian12', NFSCOPE_VAGRANT_NETNS: 'nfscope-vagrant', NFSCOPE_VAGRANT_DRIVER: 'qemu' });
+    expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+  });
+
+  it('refuses a namespace name that is not a name, and an unknown driver', async () => {
+    const ns = await validate({ NFSCOPE_VAGRANT_NETNS: 'x; touch /tmp/pwned' });
+    expect(ns.exitCode).not.toBe(0);
+    expect(ns.stdout + ns.stderr).toMatch(/NFSCOPE_VAGRANT_NETNS: bad namespace name/);
+    const drv = await validate({ NFSCOPE_VAGRANT_DRIVER: 'xen' });
+    expect(drv.exitCode).not.toBe(0);
+    expect(drv.stdout + drv.stderr).toMatch(/NFSCOPE_VAGRANT_DRIVER: kvm or qemu/);
   });
 
   it('vagrant validate rejects a broken copy (the check can fail)', async () => {
@@ -21,16 +40,49 @@ describe('Vagrantfile', () => {
     try {
       cpSync(join(ROOT, 'scripts'), join(dir, 'scripts'), { recursive: true });
       writeFileSync(join(dir, 'Vagrantfile'), readFileSync(join(ROOT, 'Vagrantfile'), 'utf8').replace('config.vm.box = BOX', 'config.vm.box = nil\n  config.vm.bogus_option = 1'));
-      const r = await execa('vagrant', ['validate', '--ignore-provider'], { cwd: dir, reject: false });
+      const r = await validate({}, dir);
       expect(r.exitCode).not.toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
 
-  it('provisions every tool nfscope drives', () => {
-    const p = readFileSync(join(ROOT, 'scripts/vagrant/provision.sh'), 'utf8');
-    for (const pkg of ['bpftrace', 'trace-cmd', 'conntrack-tools', 'nftables', 'iptables-nft', 'drgn', 'nodejs']) expect(p).toContain(pkg);
+describe('scripts/vagrant', () => {
+  const scripts = ['provision.sh', 'local-box.sh', 'vagrant.sh', 'cycle.sh'].map((s) => join(ROOT, 'scripts/vagrant', s));
+
+  it('every script passes shellcheck', async () => {
+    const r = await execa('shellcheck', scripts, { reject: false });
+    expect(r.exitCode, r.stdout).toBe(0);
+  });
+
+  it('shellcheck fails on a planted mistake (the check can fail)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfscope-shellcheck-'));
+    try {
+      const bad = join(dir, 'provision.sh');
+      writeFileSync(bad, readFileSync(scripts[0], 'utf8').replace('cd /opt/nfscope', 'cd $NFSCOPE_DIR'));
+      const r = await execa('shellcheck', [bad], { reject: false });
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stdout).toMatch(/SC2086|SC2154/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('provision.sh names every tool for both package managers, and Fedora\'s debuginfo', () => {
+    const p = readFileSync(scripts[0], 'utf8');
+    for (const pkg of ['bpftrace', 'trace-cmd', 'conntrack-tools', 'nftables', 'iptables-nft', 'python3-drgn', 'nodejs', 'rsync']) expect(p).toContain(pkg);
+    expect(p).toMatch(/apt-get install/);
+    expect(p).toMatch(/dnf install/);
     expect(p).toMatch(/debuginfo-install/);
+  });
+
+  it('the wrappers refuse bad input before touching anything (exit 2)', async () => {
+    const box = await execa(scripts[1], ['--bogus'], { reject: false });
+    expect(box.exitCode).toBe(2);
+    expect(box.stderr).toMatch(/usage/);
+    const ns = await execa(scripts[2], ['status'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: '../etc' } });
+    expect(ns.exitCode).toBe(2);
+    expect(ns.stderr).toMatch(/bad namespace name/);
   });
 });
