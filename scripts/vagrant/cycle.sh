@@ -96,24 +96,27 @@ up=""
 step "vagrant destroy" "$(took "$t")"
 
 # What libvirt still holds of the cycle's, before its daemon goes: no domain,
-# no network of vagrant-libvirt's, no volume but the base box image vagrant
-# keeps by design (vagrant.sh --stop deletes it, checked below).
+# no network of vagrant-libvirt's, no volume of nfscope's (the base box image
+# vagrant keeps is deleted by the Vagrantfile's trigger after destroy).
 V_="virsh -q -c qemu:///system"
 left=$(
-  $V_ list --all --name | sed 's/^/domain /'
+  $V_ list --all --name | grep '^nfscope-' | sed 's/^/domain /'
   $V_ net-list --all --name | grep -x 'vagrant-libvirt' | sed 's/^/network /'
   $V_ net-list --name | sed 's/^/active network /'
   for p in $($V_ pool-list --all --name); do
-    $V_ vol-list "$p" | awk '{ print $1 }' | grep -v '^nfscope-VAGRANTSLASH-debian12_vagrant_box_image' | sed 's/^/volume /' || true
+    $V_ vol-list "$p" | awk '$1 ~ /^nfscope/ { print "volume " $1 }'
   done
 )
 left=$(printf '%s\n' "$left" | sed '/^[a-z ]* $/d; /^$/d')
 if [ -n "$left" ]; then log "left behind after destroy: $left"; exit 1; fi
-log "after destroy: no domain, no network, no volume but the base box image"
+log "after destroy: no domain, no network, no volume"
 "$V" --stop > "$out/stop.log" 2>&1
 if ip netns list | grep -qw "$NFSCOPE_VAGRANT_NETNS"; then log "namespace $NFSCOPE_VAGRANT_NETNS left behind"; exit 1; fi
 # Zombies (an exited daemon its reaper has not collected yet) do not count.
-if pgrep -r D,R,S,T,t,W,X,I -x 'libvirtd|virtlogd' >/dev/null; then log "a libvirt daemon is still running"; exit 1; fi
+# (pgrep matches at most 15 characters of a name: one daemon at a time.)
+for d in libvirtd virtlogd; do
+  if pgrep -r D,R,S,T,t,W,X,I -x "$d" >/dev/null; then log "$d is still running"; exit 1; fi
+done
 if compgen -G '/var/lib/libvirt/images/nfscope*' >/dev/null; then log "images left: $(echo /var/lib/libvirt/images/nfscope*)"; exit 1; fi
 log "after --stop: no namespace, no libvirt daemon, no image of nfscope's"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # vagrant.sh ARGS...   vagrant, with libvirt kept inside a network namespace of its own
-# vagrant.sh --stop    stop that libvirt, remove its networks, nfscope's box volumes and the namespace
+# vagrant.sh --stop    stop that libvirt, remove nfscope's domains, network and box image, and the namespace
 #
 # libvirt's networks are a bridge, a dnsmasq and NAT rules. Made by a libvirtd in
 # the root namespace they would change this machine's links and firewall; made
@@ -41,18 +41,17 @@ virsh_ns() { virsh -q -c qemu:///system "$@"; }
 
 stop() {
   if [ -e "/run/netns/$NS" ] && alive libvirtd; then
-    for d in $(virsh_ns list --all --name 2>/dev/null); do
+    # Only what is nfscope's: its domains (the Vagrantfile's prefix nfscope-) and
+    # vagrant-libvirt's management network. libvirt's configuration is the
+    # machine's: any other domain or network defined there is left alone.
+    for d in $(virsh_ns list --all --name 2>/dev/null | grep '^nfscope-' || true); do
       log "domain $d still defined: destroying it"; virsh_ns destroy "$d" >/dev/null 2>&1 || true
       virsh_ns undefine "$d" --remove-all-storage >/dev/null 2>&1 || virsh_ns undefine "$d" >/dev/null 2>&1 || true
     done
-    for n in $(virsh_ns net-list --all --name 2>/dev/null); do
-      virsh_ns net-destroy "$n" >/dev/null 2>&1 || true; virsh_ns net-undefine "$n" >/dev/null 2>&1 || true
-    done
-    for p in $(virsh_ns pool-list --all --name 2>/dev/null); do
-      for v in $(virsh_ns vol-list "$p" 2>/dev/null | awk '$1 ~ /^nfscope-VAGRANTSLASH-/ { print $1 }'); do
-        virsh_ns vol-delete --pool "$p" "$v" >/dev/null 2>&1 || true
-      done
-    done
+    if virsh_ns net-list --all --name 2>/dev/null | grep -qx vagrant-libvirt && ! virsh_ns list --all --name | grep -q .; then
+      virsh_ns net-destroy vagrant-libvirt >/dev/null 2>&1 || true; virsh_ns net-undefine vagrant-libvirt >/dev/null 2>&1 || true
+    fi
+    "$(dirname "$0")/drop-box-image.sh" || true
   fi
   for d in libvirtd virtlogd; do
     if alive "$d"; then
