@@ -8,7 +8,10 @@
 // follow runs as a user runs it (--nftrace, output to /dev/null), with every source the
 // target has: on this host nftrace, kfree_skb and conntrack events; in the micro-VM the
 // callbacks' kprobes too. Goal (issue 13): connect >= 0.9 in the VM under TCG.
-// Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL] [--json]
+// --floor adds, per round, the probes alone: empty kprobes and kretprobes on the same
+// callbacks (bpftrace, no map, no printf), so the cost of the probe mechanism itself
+// (int3 and the return trampoline, emulated under TCG) is measured beside follow's.
+// Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL] [--floor] [--json]
 //        --vm runs this very script inside the micro-VM on that kernel (6.1, 6.12, ...).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,7 +29,7 @@ const rounds = Number(args.rounds ?? 5);
 if (args.vm) {
   // The same script in the guest; its JSON comes back on stdout.
   const r = spawnSync('node', [join(root, 'dist/main.js'), 'vm', 'run', '--kernel', String(args.vm), '--', 'node', '/opt/nfscope/scripts/bench/follow-rate.mjs',
-    '--count', String(count), '--rounds', String(rounds), ...(args.json ? ['--json'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
+    '--count', String(count), '--rounds', String(rounds), ...(args.floor ? ['--floor'] : []), ...(args.json ? ['--json'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   process.exit(r.status ?? 1);
 }
 
@@ -59,10 +62,34 @@ const result = await withCleanup(async (c) => {
     await exited;
     return { rate, packets };
   };
+  // The floor: the callbacks follow would probe (ipv4 and ipv6 hooks of the server's netns),
+  // each with an empty kprobe and kretprobe. Symbol names from the kernel's own listing only.
+  let floorProg = null;
+  if (args.floor) {
+    const h = spawnSync('node', [join(root, 'dist/main.js'), 'hooks', '--netns', sb.server.name, '--family', 'all', '--json'], { encoding: 'utf8' });
+    const cbs = [...new Set(JSON.parse(h.stdout).hooks.filter((x) => x.family === 'ipv4' || x.family === 'ipv6')
+      .flatMap((x) => x.entries.map((e) => e.callback)).filter((c) => /^[A-Za-z_][A-Za-z0-9_.]*$/.test(c)))];
+    floorProg = `${cbs.map((c) => `kprobe:${c}`).join(',')} { } ${cbs.map((c) => `kretprobe:${c}`).join(',')} { }`;
+  }
+  const probesOnly = async (fn) => {
+    const b = spawn('bpftrace', ['-e', floorProg], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    const exited = new Promise((r) => b.on('exit', r));
+    c.push('stop floor bpftrace', async () => { b.kill('SIGINT'); await exited; });
+    await new Promise((resolve, reject) => {
+      b.stdout.on('data', (d) => { said += String(d); if (/Attaching \d+ probes/.test(said)) resolve(); });
+      b.stderr.on('data', (d) => { said += String(d); });
+      b.on('exit', (code) => reject(new Error(`bpftrace exited ${code}: ${said}`)));
+    });
+    const rate = await fn();
+    b.kill('SIGINT');
+    await exited;
+    return rate;
+  };
   const out = {};
   for (const mode of ['connect', 'syn']) {
     // Three ways, interleaved per round: no follow; follow with every source but nftrace; follow with all.
-    const off = [], bare = [], all = [];
+    const off = [], bare = [], all = [], floor = [];
     let packets = 0;
     await burst(mode); // warm-up
     for (let i = 0; i < rounds; i++) {
@@ -71,10 +98,12 @@ const result = await withCleanup(async (c) => {
       const r = await followed(mode, () => burst(mode), true);
       all.push(r.rate);
       packets += r.packets;
+      if (floorProg) floor.push(await probesOnly(() => burst(mode)));
     }
     out[mode] = {
       plainPerS: Math.round(median(off)), withoutNftracePerS: Math.round(median(bare)), followedPerS: Math.round(median(all)),
       ratioWithoutNftrace: ratioSpread(bare, off), ratio: ratioSpread(all, off), packetsReported: packets,
+      ...(floorProg ? { probesOnlyPerS: Math.round(median(floor)), ratioProbesOnly: ratioSpread(floor, off) } : {}),
     };
   }
   return out;
@@ -89,5 +118,6 @@ else {
     const r = report[m];
     console.log(`  ${m.padEnd(8)} plain ${r.plainPerS}/s  followed ${r.followedPerS}/s  ratio ${fmtSpread(r.ratio, 3)}${m === 'connect' ? ' (goal >= 0.9 in the VM)' : ''}; ${r.packetsReported} packets reported`);
     console.log(`  ${''.padEnd(8)} without --nftrace ${r.withoutNftracePerS}/s  ratio ${fmtSpread(r.ratioWithoutNftrace, 3)}`);
+    if (r.ratioProbesOnly) console.log(`  ${''.padEnd(8)} empty kprobes and kretprobes alone ${r.probesOnlyPerS}/s  ratio ${fmtSpread(r.ratioProbesOnly, 3)}`);
   }
 }
