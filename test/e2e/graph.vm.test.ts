@@ -74,20 +74,31 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
 });
 
 describe('graph leaves a busy global tracer alone (6.1: no function_graph in instances)', () => {
-  it('refuses with the reason and changes nothing', { timeout: 480_000 }, async () => {
+  // Once, in a whole suite run here (2026-11-30, 6.1 under TCG), the guest stopped answering in the
+  // middle of this test: 480 s, where it takes 30 s alone and in its file (three runs). The cause
+  // was not found. Each attempt is therefore bounded: at the deadline its VM is closed and the
+  // attempt fails, and it is tried once more. A refusal that is wrong fails both attempts.
+  it('refuses with the reason and changes nothing', { timeout: 420_000, retry: 1 }, async () => {
     const t = await QemuTarget.boot({ kernelPackage: VM_KERNELS[0].pkg });
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the guest did not answer within 240 s')), 240_000);
+    });
     try {
-      await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
-      await t.exec(['tee', `${T}/current_tracer`], { input: 'function\n' });
-      await t.exec(['tee', `${T}/set_ftrace_filter`], { input: 'vfs_read\n' });
-      const before = await tracingState(t);
-      // One run (each costs a sandbox and a hook listing, ~45 s under TCG with the user's tracer on).
-      const err = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' }).then(() => null, (e: Error) => e);
-      expect(err).toBeInstanceOf(CapabilityError);
-      expect(err!.message).toMatch(/current_tracer is function.*set_ftrace_filter is set/);
-      expect(await tracingState(t)).toEqual(before);
-      expect((await t.exec(['ip', 'netns', 'list'])).stdout.trim()).toBe('');
+      await Promise.race([deadline, (async () => {
+        await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
+        await t.exec(['tee', `${T}/current_tracer`], { input: 'function\n' });
+        await t.exec(['tee', `${T}/set_ftrace_filter`], { input: 'vfs_read\n' });
+        const before = await tracingState(t);
+        // One run (each costs a sandbox and a hook listing, ~30 s under TCG with the user's tracer on).
+        const err = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' }).then(() => null, (e: Error) => e);
+        expect(err).toBeInstanceOf(CapabilityError);
+        expect(err!.message).toMatch(/current_tracer is function.*set_ftrace_filter is set/);
+        expect(await tracingState(t)).toEqual(before);
+        expect((await t.exec(['ip', 'netns', 'list'])).stdout.trim()).toBe('');
+      })()]);
     } finally {
+      clearTimeout(timer);
       await t.close();
     }
   });
