@@ -12,17 +12,12 @@ if [ "$(id -u)" != 0 ]; then
   exit 1
 fi
 
-# Programs nfscope drives, and the package that brings each, per package manager.
-# program:debian-package:fedora-package
-TOOLS=(
-  bpftrace:bpftrace:bpftrace
-  trace-cmd:trace-cmd:trace-cmd
-  conntrack:conntrack:conntrack-tools
-  nft:nftables:nftables
-  iptables:iptables:iptables-nft
-  ip:iproute2:iproute
-  nsenter:util-linux:util-linux
-  drgn:python3-drgn:drgn
+# shellcheck source=scripts/lib/missing-pkgs.sh
+. scripts/lib/missing-pkgs.sh
+# What a target needs (scripts/lib/target-tools.list), then what this machine needs
+# to build, boot and reach the other targets: program:debian-package:fedora-package.
+mapfile -t TOOLS < <(tool_entries scripts/lib/target-tools.list)
+TOOLS+=(
   qemu-system-x86_64:qemu-system-x86:qemu-system-x86-core
   busybox:busybox-static:busybox
   depmod:kmod:kmod
@@ -33,7 +28,6 @@ TOOLS=(
   flock:util-linux:util-linux
   objcopy:binutils:binutils
   ar:binutils:binutils
-  python3:python3:python3
   ssh:openssh-client:openssh-clients
   sshd:openssh-server:openssh-server
   vagrant:vagrant:vagrant
@@ -54,18 +48,7 @@ TOOLS=(
   chromium:chromium:chromium
 )
 
-missing_pkgs=()
-for t in "${TOOLS[@]}"; do
-  IFS=: read -r prog deb fed <<<"$t"
-  if [[ "$prog" == /* ]]; then
-    # A file, not a program (a driver, a plugin, GRUB's modules): any match of the glob.
-    if ! compgen -G "$prog" >/dev/null; then
-      if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
-    fi
-  elif ! command -v "$prog" >/dev/null 2>&1 && [ ! -x "/usr/sbin/$prog" ] && [ ! -x "/sbin/$prog" ]; then
-    if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=("$deb"); else missing_pkgs+=("$fed"); fi
-  fi
-done
+mapfile -t missing_pkgs < <(missing_packages "${TOOLS[@]}" | awk '!seen[$0]++')
 
 # Kernels of other Debian suites (--kernel 5.10|6.12|latest) come through nfscope's own apt
 # state, its sources signed-by the archive keyring.
@@ -73,9 +56,7 @@ if command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/share/keyrings/debian-archi
   missing_pkgs+=(debian-archive-keyring)
 fi
 
-if ! command -v node >/dev/null 2>&1; then
-  if command -v apt-get >/dev/null 2>&1; then missing_pkgs+=(nodejs npm); else missing_pkgs+=(nodejs npm); fi
-fi
+command -v node >/dev/null 2>&1 || missing_pkgs+=(nodejs npm)
 
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
   log "installing: ${missing_pkgs[*]}"

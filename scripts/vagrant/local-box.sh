@@ -31,11 +31,15 @@ BOX_NAME=nfscope/debian12
 MIRROR=${NFSCOPE_MIRROR:-http://deb.debian.org/debian}
 CACHE=${NFSCOPE_BOX_CACHE:-/var/cache/nfscope/vagrant}
 DISK_GB=12
-# What nfscope drives, and what Vagrant needs of a guest (rsync for the synced
-# folder, dbus for hostnamectl, sudo). python3: nfscope's ssh agent.
-PACKAGES=(
+# What a target needs (scripts/lib/target-tools.list, Debian's column), what
+# Vagrant needs of a guest (rsync for the synced folder, dbus for hostnamectl,
+# sudo, ssh), and a kernel with kprobes, function_graph and modules.
+root=$(cd "$(dirname "$0")/../.." && pwd)
+# shellcheck source=scripts/lib/missing-pkgs.sh
+. "$root/scripts/lib/missing-pkgs.sh"
+mapfile -t PACKAGES < <(tool_entries "$root/scripts/lib/target-tools.list" | cut -d: -f2 | sort -u)
+PACKAGES+=(
   linux-image-amd64 systemd-sysv dbus udev kmod procps openssh-server sudo rsync
-  iproute2 util-linux bpftrace trace-cmd conntrack nftables iptables python3 python3-drgn
   binutils zstd xz-utils cpio
 )
 

@@ -5,55 +5,39 @@
 # among them, which has everything already and no registry to ask).
 set -euo pipefail
 log() { printf 'provision: %s\n' "$*" >&2; }
+# The synced folder is in place before provisioners run (rsync at `up`): the
+# tool list and the installer are nfscope's own (scripts/lib/).
+ROOT=/opt/nfscope
+# shellcheck source=scripts/lib/missing-pkgs.sh
+. "$ROOT/scripts/lib/missing-pkgs.sh"
 
-# program:debian-package:fedora-package
-TOOLS=(
-  bpftrace:bpftrace:bpftrace
-  trace-cmd:trace-cmd:trace-cmd
-  conntrack:conntrack:conntrack-tools
-  nft:nftables:nftables
-  iptables:iptables:iptables-nft
-  ip:iproute2:iproute
-  nsenter:util-linux:util-linux
-  drgn:python3-drgn:drgn
-  python3:python3:python3
-  rsync:rsync:rsync
-)
-have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
-if have dnf; then pm=dnf; elif have apt-get; then pm=apt; else echo "provision: neither dnf nor apt-get" >&2; exit 1; fi
-
-missing=()
-for t in "${TOOLS[@]}"; do
-  IFS=: read -r prog deb fed <<<"$t"
-  have "$prog" || { [ "$pm" = dnf ] && missing+=("$fed") || missing+=("$deb"); }
-done
-node_ok() { have node && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; }
+# What a target needs, and rsync for the synced folder.
+mapfile -t TOOLS < <(tool_entries "$ROOT/scripts/lib/target-tools.list")
+mapfile -t missing < <(missing_packages "${TOOLS[@]}" rsync:rsync:rsync)
+node_ok() { command -v node >/dev/null 2>&1 && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]; }
 node_ok || missing+=(nodejs npm)
+if command -v dnf >/dev/null 2>&1 && ! rpm -q dnf-plugins-core >/dev/null 2>&1; then missing+=(dnf-plugins-core); fi
 
 if [ "${#missing[@]}" -gt 0 ]; then
   log "installing: ${missing[*]}"
-  if [ "$pm" = dnf ]; then
-    dnf install -y --setopt=install_weak_deps=False "${missing[@]}" dnf-plugins-core
-  else
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y -q --no-install-recommends "${missing[@]}" || { apt-get update -q; apt-get install -y -q --no-install-recommends "${missing[@]}"; }
-  fi
+  # apt-get or dnf, with one refresh of stale package lists.
+  "$ROOT/scripts/lib/pkg-install.sh" "${missing[@]}"
 else
   log "tools: all present"
 fi
 node_ok || { echo "provision: nfscope needs Node.js 20 or newer; this box has $(node --version 2>&1)" >&2; exit 1; }
 
 # drgn needs the running kernel's DWARF; on Fedora it comes from the debuginfo repos.
-if [ "$pm" = dnf ] && ! rpm -q "kernel-debuginfo-$(uname -r)" >/dev/null 2>&1; then
+if command -v dnf >/dev/null 2>&1 && ! rpm -q "kernel-debuginfo-$(uname -r)" >/dev/null 2>&1; then
   dnf debuginfo-install -y "kernel-core-$(uname -r)" || \
     log "kernel debuginfo not installed; nfscope hooks --backend drgn will say so"
 fi
 
-cd /opt/nfscope
+cd "$ROOT"
 # The offline box gets node_modules and dist with the synced folder (Vagrantfile);
 # elsewhere they are made here.
 if [ ! -d node_modules ]; then npm ci --no-fund --no-audit --loglevel=error; fi
 if [ ! -f dist/main.js ]; then npm run --silent build; fi
 chmod +x dist/main.js
-ln -sf /opt/nfscope/dist/main.js /usr/local/bin/nfscope
+ln -sf "$ROOT/dist/main.js" /usr/local/bin/nfscope
 nfscope doctor

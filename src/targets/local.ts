@@ -162,11 +162,11 @@ export class LocalTarget implements Host {
     }
   }
 
+  /** A program's path, as `command -v` finds it: a name along PATH (and the sbin directories), a path with a slash as it is. */
   async which(program: string): Promise<string | null> {
-    const dirs = (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']);
+    const dirs = program.includes('/') ? [''] : (process.env.PATH ?? '').split(delimiter).concat(['/usr/sbin', '/sbin', '/usr/bin', '/bin']).filter(Boolean);
     for (const d of dirs) {
-      if (!d) continue;
-      const p = join(d, program);
+      const p = d ? join(d, program) : program;
       try {
         await access(p, constants.X_OK);
         return p;

@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import { CapabilityError } from '../lib/errors.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { LocalTarget } from './local.js';
@@ -37,8 +36,7 @@ export function vagrantCommand(env: NodeJS.ProcessEnv = process.env): string {
 export async function vagrantTarget(progress?: (m: string) => void): Promise<SshTarget> {
   const local = new LocalTarget();
   const vagrant = vagrantCommand();
-  const found = vagrant.includes('/') ? await access(vagrant, constants.X_OK).then(() => true, () => false) : await local.which(vagrant);
-  if (!found) {
+  if (!(await local.which(vagrant))) {
     throw new CapabilityError(vagrant === 'vagrant'
       ? 'vagrant is not installed (apt-get install vagrant / dnf install vagrant)'
       : `NFSCOPE_VAGRANT=${vagrant}: not an executable`);

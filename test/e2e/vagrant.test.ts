@@ -49,10 +49,11 @@ describe('Vagrantfile', () => {
 });
 
 describe('scripts/vagrant', () => {
-  const scripts = ['provision.sh', 'local-box.sh', 'vagrant.sh', 'cycle.sh'].map((s) => join(ROOT, 'scripts/vagrant', s));
+  const scripts = ['provision.sh', 'local-box.sh', 'vagrant.sh', 'cycle.sh', 'drop-box-image.sh'].map((s) => join(ROOT, 'scripts/vagrant', s));
 
   it('every script passes shellcheck', async () => {
-    const r = await execa('shellcheck', scripts, { reject: false });
+    // -x: follow the sourced scripts/lib/missing-pkgs.sh (from the repository root).
+    const r = await execa('shellcheck', ['-x', ...scripts, join(ROOT, 'scripts/lib/missing-pkgs.sh'), join(ROOT, 'scripts/setup.sh')], { reject: false, cwd: ROOT });
     expect(r.exitCode, r.stdout).toBe(0);
   });
 
@@ -60,8 +61,8 @@ describe('scripts/vagrant', () => {
     const dir = mkdtempSync(join(tmpdir(), 'nfscope-shellcheck-'));
     try {
       const bad = join(dir, 'provision.sh');
-      writeFileSync(bad, readFileSync(scripts[0], 'utf8').replace('cd /opt/nfscope', 'cd $NFSCOPE_DIR'));
-      const r = await execa('shellcheck', [bad], { reject: false });
+      writeFileSync(bad, readFileSync(scripts[0], 'utf8').replace('cd "$ROOT"', 'cd $NFSCOPE_DIR'));
+      const r = await execa('shellcheck', ['-x', bad], { reject: false, cwd: ROOT });
       expect(r.exitCode).not.toBe(0);
       expect(r.stdout).toMatch(/SC2086|SC2154/);
     } finally {
@@ -69,12 +70,20 @@ describe('scripts/vagrant', () => {
     }
   });
 
-  it('provision.sh names every tool for both package managers, and Fedora\'s debuginfo', () => {
+  it('provision.sh installs what a target needs from the shared list, with the shared installer', () => {
     const p = readFileSync(scripts[0], 'utf8');
-    for (const pkg of ['bpftrace', 'trace-cmd', 'conntrack-tools', 'nftables', 'iptables-nft', 'python3-drgn', 'nodejs', 'rsync']) expect(p).toContain(pkg);
-    expect(p).toMatch(/apt-get install/);
-    expect(p).toMatch(/dnf install/);
+    expect(p).toContain('scripts/lib/target-tools.list');
+    expect(p).toContain('scripts/lib/pkg-install.sh');
     expect(p).toMatch(/debuginfo-install/);
+    const list = readFileSync(join(ROOT, 'scripts/lib/target-tools.list'), 'utf8');
+    for (const e of ['bpftrace:bpftrace:bpftrace', 'conntrack:conntrack:conntrack-tools', 'iptables:iptables:iptables-nft', 'drgn:python3-drgn:drgn']) expect(list).toContain(e);
+  });
+
+  it('missing_packages names the package of what is absent, for this package manager', async () => {
+    const r = await execa('bash', ['-c', '. scripts/lib/missing-pkgs.sh; missing_packages "$@"', 'x',
+      'sh:deb-sh:fed-sh', 'no-such-program-xyz:deb-prog:fed-prog', '/no/such/dir/*.so:deb-file:fed-file', '/usr/bin/*:deb-any:fed-any'], { cwd: ROOT });
+    const apt = (await execa('bash', ['-c', 'command -v apt-get'], { reject: false })).exitCode === 0;
+    expect(r.stdout.split('\n')).toEqual(apt ? ['deb-prog', 'deb-file'] : ['fed-prog', 'fed-file']);
   });
 
   it('the wrappers refuse bad input before touching anything (exit 2)', async () => {

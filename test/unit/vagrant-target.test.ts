@@ -42,3 +42,15 @@ describe('vagrantCommand', () => {
     expect(vagrantCommand({})).toBe('vagrant');
   });
 });
+
+describe('LocalTarget.which, as NFSCOPE_VAGRANT uses it', () => {
+  it('takes a path with a slash as it is, and a name along PATH', async () => {
+    const { LocalTarget } = await import('../../src/targets/local.js');
+    const t = new LocalTarget();
+    const wrapper = join(ROOT, 'scripts/vagrant/vagrant.sh');
+    expect(await t.which(wrapper)).toBe(wrapper);
+    expect(await t.which(join(ROOT, 'README.md'))).toBeNull(); // not executable
+    expect(await t.which(join(ROOT, 'scripts/vagrant/no-such.sh'))).toBeNull();
+    expect(await t.which('sh')).toMatch(/\/sh$/);
+  });
+});
