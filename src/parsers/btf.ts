@@ -24,8 +24,21 @@ interface BtfType {
 }
 
 export class Btf {
-  private constructor(private readonly types: BtfType[]) {}
+  /** Decoded types, made on first use: a listing needs a few dozen of vmlinux's ~150k. */
+  private readonly decoded = new Map<number, BtfType>();
 
+  private constructor(
+    private readonly buf: Buffer,
+    /** Byte offset in buf of each type's header, by type id (0: void). */
+    private readonly at: Uint32Array,
+    private readonly count: number,
+    private readonly str: (o: number) => string,
+  ) {}
+
+  /**
+   * One pass records where each type starts; names and members are decoded only for the types a
+   * question reaches (issue 14: decoding all of 6.18's BTF took 36-66 ms on every bpftrace start).
+   */
   static parse(buf: Buffer): Btf {
     if (buf.length < 24 || buf.readUInt16LE(0) !== 0xeb9f) throw new Error('not BTF (magic 0xeb9f)');
     const hdrLen = buf.readUInt32LE(4);
@@ -39,43 +52,69 @@ export class Btf {
       const end = buf.indexOf(0, strOff + o);
       return buf.toString('latin1', strOff + o, end);
     };
-    const types: BtfType[] = [{ name: 'void', kind: 0, sizeOrType: 0 }];
+    let at = new Uint32Array(1 << 16);
+    let n = 1;
     let i = typeOff;
     const end = typeOff + typeLen;
     while (i < end) {
-      const name = str(buf.readUInt32LE(i));
+      if (n === at.length) {
+        const grown = new Uint32Array(at.length * 2);
+        grown.set(at);
+        at = grown;
+      }
+      at[n++] = i;
       const info = buf.readUInt32LE(i + 4);
-      const sizeOrType = buf.readUInt32LE(i + 8);
       i += 12;
       const kind = (info >>> 24) & 0x1f;
       const vlen = info & 0xffff;
-      const kflag = info >>> 31;
-      const t: BtfType = { name, kind, sizeOrType };
       switch (kind) {
         case KIND.INT: case KIND.DECL_TAG: case KIND.VAR: i += 4; break;
-        case KIND.ARRAY: t.array = { type: buf.readUInt32LE(i), nelems: buf.readUInt32LE(i + 8) }; i += 12; break;
-        case KIND.STRUCT: case KIND.UNION:
-          t.members = [];
-          for (let m = 0; m < vlen; m++, i += 12) {
-            const off = buf.readUInt32LE(i + 8);
-            t.members.push({ name: str(buf.readUInt32LE(i)), type: buf.readUInt32LE(i + 4), bitOffset: kflag ? off & 0xffffff : off });
-          }
-          break;
+        case KIND.ARRAY: i += 12; break;
+        case KIND.STRUCT: case KIND.UNION: i += 12 * vlen; break;
         case KIND.ENUM: i += 8 * vlen; break;
         case KIND.FUNC_PROTO: i += 8 * vlen; break;
         case KIND.DATASEC: case KIND.ENUM64: i += 12 * vlen; break;
         case KIND.PTR: case KIND.FWD: case KIND.TYPEDEF: case KIND.VOLATILE: case KIND.CONST: case KIND.RESTRICT:
         case KIND.FUNC: case KIND.FLOAT: case KIND.TYPE_TAG: break;
-        default: throw new Error(`BTF kind ${kind} unknown to nfscope (type ${types.length})`);
+        default: throw new Error(`BTF kind ${kind} unknown to nfscope (type ${n - 1})`);
       }
-      types.push(t);
     }
-    return new Btf(types);
+    if (i !== end) throw new Error('BTF types run past their section');
+    return new Btf(buf, at, n, str);
+  }
+
+  private kindOf(id: number): number {
+    return (this.buf.readUInt32LE(this.at[id]! + 4) >>> 24) & 0x1f;
+  }
+
+  private type(id: number): BtfType {
+    if (id === 0) return { name: 'void', kind: 0, sizeOrType: 0 };
+    if (!(id > 0 && id < this.count)) throw new Error(`BTF type id ${id} out of range`);
+    const known = this.decoded.get(id);
+    if (known) return known;
+    const { buf } = this;
+    let i = this.at[id]!;
+    const info = buf.readUInt32LE(i + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const kflag = info >>> 31;
+    const t: BtfType = { name: this.str(buf.readUInt32LE(i)), kind, sizeOrType: buf.readUInt32LE(i + 8) };
+    i += 12;
+    if (kind === KIND.ARRAY) t.array = { type: buf.readUInt32LE(i), nelems: buf.readUInt32LE(i + 8) };
+    if (kind === KIND.STRUCT || kind === KIND.UNION) {
+      t.members = [];
+      for (let m = 0; m < vlen; m++, i += 12) {
+        const off = buf.readUInt32LE(i + 8);
+        t.members.push({ name: this.str(buf.readUInt32LE(i)), type: buf.readUInt32LE(i + 4), bitOffset: kflag ? off & 0xffffff : off });
+      }
+    }
+    this.decoded.set(id, t);
+    return t;
   }
 
   private resolve(id: number): number {
     for (let n = 0; n < 32; n++) {
-      const t = this.types[id]!;
+      const t = this.type(id);
       if (![KIND.TYPEDEF, KIND.VOLATILE, KIND.CONST, KIND.RESTRICT, KIND.TYPE_TAG].includes(t.kind as 8)) return id;
       id = t.sizeOrType;
     }
@@ -83,7 +122,7 @@ export class Btf {
   }
 
   sizeOf(id: number): number {
-    const t = this.types[this.resolve(id)]!;
+    const t = this.type(this.resolve(id));
     if (t.kind === KIND.PTR) return 8;
     if (t.kind === KIND.ARRAY) return this.sizeOf(t.array!.type) * t.array!.nelems;
     return t.sizeOrType;
@@ -91,9 +130,9 @@ export class Btf {
 
   /** The C spelling of a member's type, as far as nfscope needs it: an integer, `struct X *` or `struct X`. */
   private typeName(id: number): string {
-    const r = this.types[this.resolve(id)]!;
+    const r = this.type(this.resolve(id));
     if (r.kind === KIND.PTR) {
-      const to = this.types[this.resolve(r.sizeOrType)]!;
+      const to = this.type(this.resolve(r.sizeOrType));
       return to.kind === KIND.STRUCT || to.kind === KIND.UNION || to.kind === KIND.FWD ? `struct ${to.name} *` : 'void *';
     }
     if (r.kind === KIND.STRUCT) return `struct ${r.name}`;
@@ -102,13 +141,16 @@ export class Btf {
   }
 
   structId(name: string): number | null {
-    const i = this.types.findIndex((t) => t.kind === KIND.STRUCT && t.name === name && t.members!.length > 0);
-    return i > 0 ? i : null;
+    for (let id = 1; id < this.count; id++) {
+      if (this.kindOf(id) !== KIND.STRUCT || this.str(this.buf.readUInt32LE(this.at[id]!)) !== name) continue;
+      if (this.type(id).members!.length > 0) return id;
+    }
+    return null;
   }
 
   /** A member by name in a struct or union, looking through anonymous members: its byte offset and type. */
   private member(id: number, name: string): { offset: number; type: number } | null {
-    const t = this.types[this.resolve(id)]!;
+    const t = this.type(this.resolve(id));
     for (const m of t.members ?? []) {
       if (m.name === name) return { offset: m.bitOffset / 8, type: m.type };
       if (m.name === '') {
@@ -134,7 +176,7 @@ export class Btf {
         offset += found.offset;
         type = found.type;
         for (const idx of [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))) {
-          const arr = this.types[this.resolve(type)]!;
+          const arr = this.type(this.resolve(type));
           if (arr.kind !== KIND.ARRAY) throw new Error(`struct ${struct}: ${d} indexes a non-array`);
           offset += idx * this.sizeOf(arr.array!.type);
           type = arr.array!.type;

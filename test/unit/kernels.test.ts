@@ -156,6 +156,29 @@ describe("struct net from the kernel's BTF (parsers/btf.ts)", () => {
   });
 });
 
+describe('the BTF reader decodes only what a question reaches', () => {
+  const cache = join(process.env.NFSCOPE_CACHE ?? '/var/cache/nfscope', 'kernels');
+  const files = ['/sys/kernel/btf/vmlinux', ...(existsSync(cache) ? readdirSync(cache).flatMap((d) =>
+    readdirSync(join(cache, d)).filter((f) => f.endsWith('.btf')).map((f) => join(cache, d, f))) : [])].filter((f) => existsSync(f));
+  it.skipIf(files.length === 0).each(files)('%s: hook slots, hook ops and net_device laid out as the kernel has them', async (file) => {
+    const { Btf } = await import('../../src/parsers/btf.js');
+    const btf = Btf.parse(readFileSync(file));
+    const ops = btf.layout('nf_hook_ops', ['hook', 'priority']);
+    expect(ops.members.map((m) => [m.size, m.type])).toEqual([[8, 'void *'], [4, 'int']]);
+    const net = btf.layout('net', ['nf.hooks_ipv4[0]', 'nf.hooks_ipv4[4]', 'ns.inum']);
+    expect(net.members[1]!.offset - net.members[0]!.offset).toBe(32);
+    expect(net.members[0]!.type).toBe('struct nf_hook_entries *');
+    expect(btf.layout('net_device', ['ifindex']).members[0]).toMatchObject({ size: 4, type: 'int' });
+    expect(btf.structId('no_such_struct_in_any_kernel')).toBeNull();
+  });
+  it.skipIf(!existsSync('/sys/kernel/btf/vmlinux'))('a cut BTF is refused, not half read', async () => {
+    const { Btf } = await import('../../src/parsers/btf.js');
+    const buf = readFileSync('/sys/kernel/btf/vmlinux');
+    const cut = Buffer.from(buf.subarray(0, 4096));
+    expect(() => Btf.parse(cut)).toThrow(/run past/);
+  });
+});
+
 describe('a drop on 5.10: no reason field, and nf_hook_slow frees the packet itself', () => {
   it('is attributed through the stack, the rule counter and the hook listing (real lab capture)', () => {
     const inputs = JSON.parse(readFileSync(F('lab', '5.10.0-46-amd64', 'inputs', 'inputs.json'), 'utf8'));
