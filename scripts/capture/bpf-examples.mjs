@@ -14,8 +14,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export const EXAMPLES = [
   {
-    program: 'nf_hooks', fixture: 'test/fixtures/bpftrace/6.1.0-56-amd64/conntrack-nft', lines: 40,
-    intro: 'nf_hooks.bt lists the netfilter hook entries of the netns it runs in, per family and hook, in the\norder the kernel calls them (N: the netns inode; S: a hook slot and its entry count; E: an entry\'s\npriority and callback). Here a server netns with an nftables DROP rule and a rule that needs\nconntrack, on Debian\'s 6.1 in nfscope\'s micro-VM: conntrack\'s callbacks surround the filter.',
+    program: 'nf_hooks', fixture: 'test/fixtures/bpftrace/6.18.44-fc-v657/nat-chains-words', lines: 80,
+    intro: 'nf_hooks.bt lists the netfilter hook entries of the netns it runs in, per family and hook, in the\norder the kernel calls them. N: the netns inode; S: a hook slot and its entry count; E: an entry\'s\npriority and callback; C: that entry read as an nf_tables chain (its table\'s family, then the\nfirst 32 bytes of the table\'s and the chain\'s names as little-endian words: nfscope keeps it for\nnft_do_chain_* entries only); n: a NAT chain behind nf_nat\'s entry; D: a device\'s netdev hook\nentry; Z: the end. nfscope ran it here as two programs side by side (the hook slots with mask 15,\nthe devices with mask 16), chain naming filled in, in a netns with nftables\' ipv4-nat.nft, an\niptables-nft rule, chains of its own (one named with more than 32 bytes), an ip6 NAT chain and a\nnetdev chain, on a 6.18 host.',
   },
   {
     program: 'kfree_skb_syn', fixture: 'test/fixtures/kfree_skb_syn/6.18.44-fc-v657/ipv4-iptables-count2', lines: 40,

@@ -11,6 +11,8 @@ import { readKconfig } from '../kernel/kconfig.js';
 import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
+import { runToRecord } from '../tools/tracer.js';
+import { listingPrograms } from '../kernel/hook-program.js';
 import type { Target } from '../targets/target.js';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -49,36 +51,40 @@ export const bpftraceBackend: HooksBackend = {
     // The probes are independent: run at once (one after the other they cost 0.25 s on 6.18,
     // a quarter of the listing).
     const releaseP = target.readFile('/proc/sys/kernel/osrelease').then((r) => (r ?? 'unknown').trim());
-    const [bpftrace, probe0, plain, template, release, shape] = await Promise.all([
+    const [bpftrace, probe0, template, release, shape] = await Promise.all([
       requireTool(target, 'bpftrace').then((path) => bpftraceArgv(target, path)),
       chainProbe(target),
-      target.bundled('bpf/nf_hooks.bt'),
       readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'),
       releaseP,
       releaseP.then((rel) => bpfShapeFor(target, null, rel)),
     ]);
     let probe = probe0;
-    const argvFor = async (p: typeof probe) => {
+    const shown = (argv: string[]) => argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, filled>' : a));
+    // The slot walk and the netdev walk compile side by side (kernel/hook-program.ts). Each ends
+    // with its "Z" record, where nfscope stops bpftrace (tools/tracer.ts). The family filter is a
+    // positional parameter: nothing the user typed is pasted into the script.
+    const runAll = async (p: typeof probe) => {
       const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
-      return inNetns(ns, [...bpftrace, '-f', 'json', ...(text === template ? [plain] : ['-e', text]),
-        // The family filter is a positional parameter: nothing the user typed is pasted into the script.
-        String(familyMask(families))]);
+      const argvs = listingPrograms(text, familyMask(families)).map((part) => inNetns(ns, [...bpftrace, '-f', 'json', '-e', part.text, String(part.mask)]));
+      return { argvs, runs: await Promise.all(argvs.map((a) => runToRecord(target, a, 'Z', 120_000))) };
     };
-    let argv = await argvFor(probe);
-    let r = await target.exec(argv, { timeoutMs: 120_000 });
-    if (r.exitCode !== 0 && 'symbols' in probe) {
+    let { argvs, runs } = await runAll(probe);
+    const failed = () => runs.findIndex((r) => !r.ended);
+    if (failed() >= 0 && 'symbols' in probe) {
       // The chain-naming code must never cost the listing itself: without it, once more.
+      const r = runs[failed()]!;
       probe = { why: `naming chains failed here (${r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode}`})` };
-      argv = await argvFor(probe);
-      r = await target.exec(argv, { timeoutMs: 120_000 });
+      ({ argvs, runs } = await runAll(probe));
     }
-    if (r.exitCode !== 0) throw new CommandFailedError(argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, filled>' : a)), r.exitCode, r.stderr);
-    const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
+    if (failed() >= 0) throw new CommandFailedError(shown(argvs[failed()]!), runs[failed()]!.exitCode, runs[failed()]!.stderr);
+    const stdout = runs.map((r) => r.stdout).join('');
+    const argv = argvs.flatMap((a, i) => (i ? ['&', ...shown(a)] : shown(a)));
+    const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(stdout)));
     const warnings = [...parsed.warnings];
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
-    if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': r.stdout }, {
-      argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt with NFT_CHAIN_NAMES filled>' : a)).join(' '),
+    if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': stdout }, {
+      argv: argv.join(' '),
       tool: (await target.exec([bpftrace.at(-1)!, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
     });
     return { hooks: only(parsed.hooks, families), warnings, argv };

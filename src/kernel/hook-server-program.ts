@@ -24,10 +24,12 @@
  * (parsers/hook-addresses.ts). Pure: template text in, program text out.
  */
 
+import { TemplateError, withoutNetdev } from './hook-program.js';
+
 /** What a request names itself: this prefix, then 10 digits (a task name holds 15 characters). */
 export const REQUEST_PREFIX = 'nfshk';
 
-export class TemplateError extends Error {}
+export { TemplateError };
 
 /** Each edit must apply exactly once: a changed template fails loudly here (and in the unit test). */
 function edit(text: string, from: string | RegExp, to: string, what: string): string {
@@ -48,13 +50,7 @@ export const ALL_FAMILIES = 31;
  * empty listing.
  */
 export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string {
-  let p = filled;
-  if ((serves & 16) === 0) {
-    const start = p.indexOf('  if (($mask & 16) != 0) {\n');
-    const end = p.indexOf('\n  }\n', start);
-    if (start < 0 || end < 0) throw new TemplateError('nf_hooks.bt: the netdev walk is not where expected');
-    p = p.slice(0, start) + p.slice(end + 5);
-  }
+  let p = (serves & 16) === 0 ? withoutNetdev(filled) : filled;
   // Slots 0-4 ipv4, 5-9 ipv6, 10-12 arp, 13-17 bridge: the loop stops after the last family served.
   const slots = (serves & 8) ? 18 : (serves & 4) ? 13 : (serves & 2) ? 10 : 5;
   p = edit(p, 'while ($s < 18) {', `while ($s < ${slots}) {`, 'slot loop');
@@ -64,7 +60,7 @@ export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string
     `  $mask = (uint64)${serves};\n  printf("B %s\\n", comm);\n`,
     'BEGIN probe reading the mask from $1');
   // The walk ends with exit(): here it ends the answer, and the server waits for the next request.
-  p = edit(p, /\n  exit\(\);\n\}\s*$/, '\n  printf("Z %s\\n", comm);\n}\n', 'final exit()');
+  p = edit(p, /\n  printf\("Z\\n"\);\n  exit\(\);\n\}\s*$/, '\n  printf("Z %s\\n", comm);\n}\n', 'final Z record and exit()');
   p = edit(p, 'printf("E %d %s\\n", ((struct nf_hook_ops *)*(uint64 *)($o + $i * 8))->priority, ksym($fn));',
     'printf("E %d 0x%lx\\n", ((struct nf_hook_ops *)*(uint64 *)($o + $i * 8))->priority, $fn);', 'E record');
   if (serves & 16) {
@@ -72,8 +68,8 @@ export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string
     p = edit(p, 'ksym(*(uint64 *)($e + 8 + $i * 16)), $dev->name);', '*(uint64 *)($e + 8 + $i * 16), $dev->name);', 'D record callback');
   }
   if (p.includes('printf("n %lu %d %s\\n"')) {
-    p = edit(p, 'printf("n %lu %d %s\\n", @ntw[$j], ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $x * 8))->priority, ksym($nfn));',
-      'printf("n %lu %d 0x%lx\\n", @ntw[$j], ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $x * 8))->priority, $nfn);', 'n record');
+    p = edit(p, 'printf("n %lu %d %s\\n", $w, ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $y * 8))->priority, ksym($nfn));',
+      'printf("n %lu %d 0x%lx\\n", $w, ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $y * 8))->priority, $nfn);', 'n record');
   }
   if (/ksym\(/.test(p)) throw new TemplateError('nf_hooks.bt: a ksym() is left in the server program');
   return p;

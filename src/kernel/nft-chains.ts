@@ -8,105 +8,127 @@
  * (module BTF: 5.11+), and the callbacks' addresses from /proc/kallsyms.
  */
 import type { Target } from '../targets/target.js';
+import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN } from '../model/hooks.js';
 
-export const CHAIN_FN = /^nft_do_chain_(ipv4|ipv6|inet|arp|bridge|netdev)$/;
-export const NAT_FN = /^nf_nat_ipv[46]_(pre_routing|local_in|out|local_fn|fn|in)$/;
-export const NAT_CHAIN_FN = 'nft_nat_do_chain';
+export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN };
 
 export interface ChainSymbols {
   /** Addresses (hex, no 0x) of nft_do_chain_* entry callbacks. */
   chain: string[];
-  /** Addresses of nf_nat's hook callbacks whose priv holds the NAT chains. */
-  nat: string[];
+  /** Addresses of nf_nat's IPv4 hook callbacks, whose priv holds the NAT chains. */
+  nat4: string[];
+  /** The same for IPv6. */
+  nat6: string[];
   /** Address of nft_nat_do_chain (a NAT chain's own callback), if any. */
   natChain: string | null;
 }
 
 /** kallsyms lines "ADDR t NAME [module]" → the addresses the fill needs. Pure. */
 export function chainSymbols(kallsyms: string): ChainSymbols {
-  const out: ChainSymbols = { chain: [], nat: [], natChain: null };
+  const out: ChainSymbols = { chain: [], nat4: [], nat6: [], natChain: null };
   for (const line of kallsyms.split('\n')) {
     const [addr, type, name] = line.split(/\s+/);
     if (!addr || !name || !/^[0-9a-f]{16}$/.test(addr) || !/^[tT]$/.test(type ?? '') || /^0+$/.test(addr)) continue;
+    const nat = NAT_FN.exec(name);
     if (CHAIN_FN.test(name)) out.chain.push(addr);
-    else if (NAT_FN.test(name)) out.nat.push(addr);
+    else if (nat) (nat[1] === '4' ? out.nat4 : out.nat6).push(addr);
     else if (name === NAT_CHAIN_FN) out.natChain = addr;
   }
   return out;
 }
 
+/** A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt). */
+function chainRecord(where: string, sub: string, chain: string): string {
+  const words = (p: string) => [0, 8, 16, 24].map((o) => `*(uint64 *)(${p}${o ? ` + ${o}` : ''})`).join(', ');
+  return `$ct = (uint64)((struct nft_chain *)${chain})->table;
+        $tn = (uint64)((struct nft_table *)$ct)->name;
+        $cn = (uint64)((struct nft_chain *)${chain})->name;
+        printf("C %lu ${sub === '-1' ? '-1' : '%lu'} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ${where},${sub === '-1' ? '' : ` ${sub},`} ((struct nft_table *)$ct)->family,
+               ${words('$tn')},
+               ${words('$cn')});`;
+}
+
 /**
  * The code that replaces NFT_CHAIN_NAMES (inside the entry loop) and
  * NFT_CHAIN_WALK (after it) in nf_hooks.bt. Pure: addresses in, bpftrace text
- * out. The entry loop only notes which entries are chains or nf_nat's (a map
- * write); the names are read in flat loops after it, their cursors in maps:
- * reading them inside the 18 x 32 entry loop took the verifier past its
- * million instructions (6.18, family mask 31). Which callback is which is one
- * lookup in @fnkind (filled before the loop: 1 chain, 2 nf_nat), not a chain
- * of comparisons per entry: 15% of the listing's time on 6.18 (1.12 -> 0.96 s).
+ * out. What the verifier walks sets the listing's time (6.18, bpftrace 0.17,
+ * family mask 31: 680k of its million instructions and 0.45 s before this
+ * design, 316k now; scripts/bench/hooks.mjs):
+ * - Any test in the 18 x 32 entry loop makes the verifier follow both ways
+ *   through every later entry: a lookup of the callback in a map cost 250k
+ *   instructions, names read with str() 290k even without a test. So each
+ *   entry is read as a chain with no test, its names as raw words (+35k), and
+ *   the parser keeps the record only for an nft_do_chain_* callback, whose
+ *   priv is the chain (nf_tables_register_hook).
+ * - nf_nat has one entry per family and hook (nf_nat_register_fn: one
+ *   lookup_hook_priv per hook). A second loop looks for it only where it can
+ *   be (IPv4 and IPv6 slots but FORWARD), against that family's callbacks,
+ *   notes it under its slot, and a third lists the chains behind each (at
+ *   most 8, a warning beyond): 120k, where the same test inside the entry loop
+ *   cost 310k.
  */
 export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string } {
   const inLoop: string[] = [];
   const after: string[] = [];
-  if (s.chain.length || s.nat.length) inLoop.push('$kind = @fnkind[$fn];');
-  if (s.chain.length) {
-    inLoop.push(`if ($priv != 0 && $kind == 1) {
-          @chp[@chn] = $priv; @chw[@chn] = $s * 64 + $i; @chn = @chn + 1;
-        }`);
-    after.push(`$k = (uint64)0;
-  while ($k < 128) {
-    if ($k >= @chn) { break; }
-    $ch = (struct nft_chain *)@chp[$k];
-    printf("T %lu -1 %d %s\\nU %s\\n", @chw[$k], $ch->table->family, str($ch->table->name), str($ch->name));
-    $k++;
-  }`);
-  }
-  if (s.nat.length) {
-    inLoop.push(`if ($priv != 0 && $kind == 2) {
-          @ntp[@ntn] = $priv; @ntw[@ntn] = $s * 64 + $i; @ntn = @ntn + 1;
-        }`);
-    const named = s.natChain ? `
-      if ($np != 0 && $nfn == (uint64)0x${s.natChain}) {
-        $nch = (struct nft_chain *)$np;
-        printf("T %lu %lu %d %s\\nU %s\\n", @ntw[$j], $x, $nch->table->family, str($nch->table->name), str($nch->name));
-      }` : '';
-    // One flat loop over (nf_nat entry, its chain): the cursor lives in maps, as in the netdev walk.
-    after.push(`@nj = (uint64)0; @nx = (uint64)0;
-  $k = (uint64)0;
-  while ($k < 128) {
-    $j = @nj;
-    if ($j >= @ntn) { break; }
-    $ne = (uint64)((struct nf_nat_lookup_hook_priv *)@ntp[$j])->entries;
-    $nc = (uint64)0;
-    if ($ne != 0) { $nc = (uint64)((struct nf_hook_entries *)$ne)->num_hook_entries; }
-    $x = @nx;
-    if ($x < $nc && $x < 16) {
-      $nfn = *(uint64 *)($ne + 8 + $x * 16);
-      $np = *(uint64 *)($ne + 8 + $x * 16 + 8);
-      printf("n %lu %d %s\\n", @ntw[$j], ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $x * 8))->priority, ksym($nfn));${named}
-      @nx = $x + 1;
-    } else {
-      @nx = 0; @nj = $j + 1;
+  if (s.chain.length) inLoop.push(chainRecord('$s * 64 + $i', '-1', '$priv'));
+  if (s.nat4.length || s.nat6.length) {
+    const test = (addrs: string[]) => (addrs.length ? addrs.map((a) => `$fn == (uint64)0x${a}`).join(' || ') : '0');
+    const slots = [0, 1, 3, 4, 5, 6, 8, 9].map((t) => `if ($t == ${t}) { $e = (uint64)$nf.hooks_ipv${t < 5 ? 4 : 6}[${t % 5}]; }`).join('\n      ');
+    after.push(`$t = (uint64)0;
+  while ($t < 10) {
+    $e = (uint64)0;
+    $bit = (uint64)1;
+    if ($t >= 5) { $bit = 2; }
+    if (($mask & $bit) != 0) {
+      ${slots}
     }
-    $k++;
+    if ($e != 0) {
+      $cnt = (uint64)((struct nf_hook_entries *)$e)->num_hook_entries;
+      $i = (uint64)0;
+      while ($i < $cnt && $i < 32) {
+        $fn = *(uint64 *)($e + 8 + $i * 16);
+        if ($t < 5) {
+          if (${test(s.nat4)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
+        } else {
+          if (${test(s.nat6)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
+        }
+        $i++;
+      }
+    }
+    $t++;
   }
-  clear(@ntp); clear(@ntw); clear(@nj); clear(@nx);`);
+  $t = (uint64)0;
+  while ($t < 10) {
+    $np = @natp[$t];
+    if ($np != 0) {
+      $w = @natw[$t];
+      $ne = (uint64)((struct nf_nat_lookup_hook_priv *)$np)->entries;
+      $nc = (uint64)0;
+      if ($ne != 0) { $nc = (uint64)((struct nf_hook_entries *)$ne)->num_hook_entries; }
+      $y = (uint64)0;
+      while ($y < $nc && $y < 8) {
+        $nfn = *(uint64 *)($ne + 8 + $y * 16);
+        $nch = *(uint64 *)($ne + 8 + $y * 16 + 8);
+        printf("n %lu %d %s\\n", $w, ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $y * 8))->priority, ksym($nfn));${s.natChain ? `
+        ${chainRecord('$w', '$y', '$nch')}` : ''}
+        $y++;
+      }
+      if ($nc > 8) { printf("W %lu chains behind nf_nat's entry %lu: the first 8 listed\\n", $nc, $w); }
+    }
+    $t++;
   }
-  if (s.chain.length) after.push('clear(@chp); clear(@chw); clear(@chn);');
-  if (s.nat.length) after.push('clear(@ntn);');
-  if (s.chain.length || s.nat.length) after.push('clear(@fnkind);');
+  clear(@natp); clear(@natw);`);
+  }
   return { inLoop: inLoop.join('\n        '), after: after.join('\n  ') };
 }
 
 /** nf_hooks.bt with the chain-naming code filled in. */
 export function fillNfHooks(template: string, s: ChainSymbols): string {
   const c = chainNamesCode(s);
-  const kinds = [...s.chain.map((a) => `@fnkind[(uint64)0x${a}] = 1;`), ...s.nat.map((a) => `@fnkind[(uint64)0x${a}] = 2;`)];
-  const init = [...kinds, s.chain.length ? '@chn = (uint64)0;' : '', s.nat.length ? '@ntn = (uint64)0;' : ''].filter(Boolean).join('\n  ');
   return template
-    .replace('/* NFT_CHAIN_INIT */', init)
-    .replace('/* NFT_CHAIN_NAMES */', c.inLoop)
-    .replace('/* NFT_CHAIN_WALK */', c.after);
+    .replace('/* NFT_CHAIN_INIT */', '')
+    .replace('/* NFT_CHAIN_NAMES */', () => c.inLoop)
+    .replace('/* NFT_CHAIN_WALK */', () => c.after);
 }
 
 /**
@@ -117,7 +139,7 @@ export function fillNfHooks(template: string, s: ChainSymbols): string {
 export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbols } | { why: string }> {
   const ks = await target.exec(['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms']);
   const symbols = chainSymbols(ks.stdout);
-  if (symbols.chain.length === 0 && symbols.nat.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };
+  if (symbols.chain.length === 0 && symbols.nat4.length + symbols.nat6.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };
   // Where nf_tables is a module, struct nft_chain is in its own BTF (/sys/kernel/btf/nf_tables), which
   // bpftrace 0.17 does not consult for a BEGIN probe: it sees the struct only declared (Debian 6.1 and
   // 6.12; asking with `bpftrace -lv` cost a bpftrace start, tens of seconds under qemu TCG). Built into
@@ -133,6 +155,9 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
     return { why: 'struct nft_chain is in the nf_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17): chains are not named here; `nft list hooks` names them where the kernel has CONFIG_NETFILTER_NETLINK_HOOK' };
   }
   if (!(await target.exists('/sys/kernel/btf/vmlinux'))) return { why: 'no BTF: chains are not named' };
-  if (symbols.nat.length && (await target.exists('/sys/kernel/btf/nf_nat'))) symbols.nat = [];
+  if (symbols.nat4.length + symbols.nat6.length && (await target.exists('/sys/kernel/btf/nf_nat'))) {
+    symbols.nat4 = [];
+    symbols.nat6 = [];
+  }
   return { symbols };
 }

@@ -33,6 +33,13 @@ export interface ChainName {
 }
 
 /** NFPROTO_* numbers (include/uapi/linux/netfilter.h) as nft spells the family. */
+/** Callbacks whose priv is an nf_tables chain: a base chain's (nf_tables_register_hook). */
+export const CHAIN_FN = /^nft_do_chain_(ipv4|ipv6|inet|arp|bridge|netdev)$/;
+/** nf_nat's own hook callbacks (5.12+): the NAT chains sit behind them, on nf_nat's list. */
+export const NAT_FN = /^nf_nat_ipv([46])_(pre_routing|local_in|out|local_fn|fn|in)$/;
+/** A NAT chain's callback on nf_nat's list; its priv is the chain. */
+export const NAT_CHAIN_FN = 'nft_nat_do_chain';
+
 export function nftFamily(nfproto: number): ChainName['family'] {
   return ({ 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' } as Record<number, ChainName['family']>)[nfproto] ?? `nfproto ${nfproto}`;
 }

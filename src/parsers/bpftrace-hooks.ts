@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { FAMILIES, HOOK_NAMES, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { CHAIN_FN, FAMILIES, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -20,6 +20,21 @@ export function familyMask(families: readonly Family[]): number {
 }
 
 const INT = /^-?\d+$/;
+const WORD = /^[0-9a-f]{1,16}$/;
+/** The bytes of a name the C record carries: 4 u64 words. */
+const WORD_BYTES = 32;
+
+/**
+ * A name from the C record's words: the u64 values as the kernel's memory held them, so in the
+ * target's byte order (little-endian: x86_64, arm64), up to the first NUL. `cut` when the 32
+ * bytes hold no NUL (a longer name: nft allows 255). Garbage past the NUL is ignored.
+ */
+export function wordsName(words: string[]): { name: string; cut: boolean } {
+  const buf = Buffer.alloc(words.length * 8);
+  words.forEach((w, i) => buf.writeBigUInt64LE(BigInt(`0x${w}`), i * 8));
+  const nul = buf.indexOf(0);
+  return { name: buf.subarray(0, nul < 0 ? buf.length : nul).toString('utf8'), cut: nul < 0 };
+}
 
 export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
   let netnsInode = -1;
@@ -85,6 +100,29 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         named = e;
         break;
       }
+      case 'C': {
+        // C <where> <sub> <nfproto> <8 words>: entry <where> (sub -1) or its nested entry <sub> read as
+        // an nf_tables chain. The kernel side prints it for every entry; it names only a chain's.
+        if (f.length !== 12 || !INT.test(f[1]!) || !INT.test(f[2]!) || !INT.test(f[3]!) || !f.slice(4).every((w) => WORD.test(w))) {
+          throw bad('expected "C <where> <sub> <nfproto> <8 hex words>"');
+        }
+        const parent = entryAt(Number(f[1]));
+        const e = Number(f[2]) < 0 ? parent : parent?.nested?.[Number(f[2])];
+        if (!e) throw bad('chain record of an entry not listed');
+        if (Number(f[2]) < 0 ? !CHAIN_FN.test(e.callback) : e.callback !== NAT_CHAIN_FN) break;
+        const table = wordsName(f.slice(4, 8));
+        const chain = wordsName(f.slice(8, 12));
+        if (!table.name || !chain.name) {
+          warnings.push(`${e.callback} at priority ${e.priority}: its chain's names could not be read`);
+          break;
+        }
+        e.chain = { family: nftFamily(Number(f[3])), table: table.cut ? `${table.name}…` : table.name, chain: chain.cut ? `${chain.name}…` : chain.name };
+        if (table.cut || chain.cut) warnings.push(`chain ${e.chain.family} ${e.chain.table} ${e.chain.chain}: a name of ${WORD_BYTES} bytes or more, shown cut where the listing's read of it ends (…)`);
+        break;
+      }
+      case 'Z':
+        // The end of the listing (nfscope stops waiting for bpftrace here).
+        break;
       case 'U': {
         if (!named || named.chain!.chain !== '' || line.length < 3) throw bad('expected "U <chain>" right after "T"');
         named.chain!.chain = line.slice(2);

@@ -2,7 +2,7 @@ import type { Cleanup } from '../lib/cleanup.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
-import type { Running, Target } from '../targets/target.js';
+import type { RawRun, Running, Target } from '../targets/target.js';
 
 /** The comm the process will have: `env A=1 B=2 /usr/bin/bpftrace …` execs bpftrace. */
 export function commOf(argv: string[]): string {
@@ -37,3 +37,37 @@ export async function startTracer(target: Target, cleanup: Cleanup, argv: string
   return { tracer, lines };
 }
 
+
+/**
+ * Runs a one-shot bpftrace program (BEGIN … exit()) and returns once it has printed `end` as a
+ * printf record: bpftrace 0.17 polls its perf buffers twice more after exit(), 100 ms each, before
+ * it exits (strace on 6.18: two empty epoll_wait(…, 100) after the last record), a fifth of the
+ * hook listing. SIGINT does not cut those polls short (bpftrace only notes it, and its epoll_wait
+ * goes on: 106 ms from SIGINT to exit, 6.18), so SIGKILL follows at once: everything bpftrace holds
+ * (programs, maps, the perf-event uprobe of BEGIN) is released with its file descriptors, and every
+ * record before `end` has reached the pipe (bpftrace flushes each one). `ended` says whether the
+ * record came: without it the run is whatever bpftrace left (an error, a timeout).
+ */
+export async function runToRecord(target: Target, argv: string[], end: string, timeoutMs: number): Promise<RawRun & { ended: boolean }> {
+  const run = target.spawn(argv);
+  let ended = false;
+  let n = 0;
+  run.onLine((l) => {
+    const ev = parseBpftraceJsonLine(l, ++n);
+    if (!ended && ev?.type === 'printf' && ev.data === `${end}\n`) {
+      ended = true;
+      void run.stop(0);
+    }
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    void run.stop(1000);
+  }, timeoutMs);
+  try {
+    const r = await run.done;
+    return { ...r, timedOut: r.timedOut || timedOut, ended };
+  } finally {
+    clearTimeout(timer);
+  }
+}

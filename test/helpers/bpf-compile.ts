@@ -12,6 +12,7 @@ import type { Target } from '../../src/targets/target.js';
 import { Session } from '../../src/experiments/session.js';
 import { chainProbe, fillNfHooks } from '../../src/kernel/nft-chains.js';
 import { hookServerProgram } from '../../src/kernel/hook-server-program.js';
+import { listingPrograms } from '../../src/kernel/hook-program.js';
 import { chooseProbes, ctSynProgram, fillCallbackProbes } from '../../src/experiments/ct-probes.js';
 import { ctLifeProgram } from '../../src/experiments/lifetimes.js';
 
@@ -38,10 +39,12 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       ['follow_drop.bt', await r.program(readFileSync(join(ROOT, 'bpf/follow_drop.bt'), 'utf8')), ['1', '6', '2571', '16777343', '2']],
     ];
     const probe = await chainProbe(target);
-    if ('symbols' in probe) {
-      programs.push(['nf_hooks.bt with chain names', fillNfHooks(template, probe.symbols), ['31']]);
-      programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(fillNfHooks(template, probe.symbols)), []]);
+    // As `nfscope hooks` runs it: the hook slots and the devices apart (kernel/hook-program.ts).
+    const filled = 'symbols' in probe ? fillNfHooks(template, probe.symbols) : template;
+    for (const part of listingPrograms(filled, 31)) {
+      programs.push([`nf_hooks.bt${filled === template ? '' : ' with chain names'}, mask ${part.mask}`, await r.program(part.text), [String(part.mask)]]);
     }
+    if ('symbols' in probe) programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(filled), []]);
     if (session.cap('kprobes').available) {
       // ct_syn's callbacks: the ones this kernel registered for nfscope's sandbox, as trace-syn picks them.
       const sb = await r.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });

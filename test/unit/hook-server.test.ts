@@ -40,7 +40,7 @@ describe('hookServerProgram', () => {
     expect(code(hookServerProgram(TEMPLATE, 1 | 16))).toMatch(/\$dev->nf_hooks_ingress/);
   });
   it('with chain names filled, the n record prints an address too', () => {
-    const filled = fillNfHooks(TEMPLATE, { chain: ['ffffffff81000010'], nat: ['ffffffff81000020'], natChain: 'ffffffff81000030' });
+    const filled = fillNfHooks(TEMPLATE, { chain: ['ffffffff81000010'], nat4: ['ffffffff81000020'], nat6: [], natChain: 'ffffffff81000030' });
     const p = hookServerProgram(filled);
     expect(p).toContain('printf("n %lu %d 0x%lx\\n"');
     expect(p).not.toMatch(/ksym\(/);
@@ -48,7 +48,7 @@ describe('hookServerProgram', () => {
   it('a template that changed shape fails loudly, never a silent half-edit', () => {
     expect(() => hookServerProgram(TEMPLATE.replace('ksym($fn)', 'ksym($fn) ')))
       .toThrow(TemplateError);
-    expect(() => hookServerProgram(TEMPLATE.replace(/exit\(\);\n\}\s*$/, '}\n'))).toThrow(/final exit/);
+    expect(() => hookServerProgram(TEMPLATE.replace(/exit\(\);\n\}\s*$/, '}\n'))).toThrow(/final Z record and exit/);
   });
 });
 

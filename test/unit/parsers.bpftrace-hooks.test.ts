@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
-import { familyMask, parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
+import { familyMask, parseBpftraceHooks, wordsName } from '../../src/parsers/bpftrace-hooks.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 
@@ -90,5 +90,52 @@ describe('nf_hooks.bt with NFT_CHAIN_* filled (6.18): chains named, NAT chains b
     // Names are the rest of the line: nft allows spaces in quoted names.
     const sp = parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'T 64 -1 1 my table', 'U my chain']);
     expect(sp.hooks[0]!.entries[0]!.chain).toEqual({ family: 'inet', table: 'my table', chain: 'my chain' });
+  });
+});
+
+describe('nf_hooks.bt with chain names as raw words, slot and netdev walks apart (6.18)', () => {
+  // A real run of `nfscope hooks --family all` (meta.json: its setup, both argvs).
+  const dir = join(FIX, '6.18.44-fc-v657/nat-chains-words');
+  const r = parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(dir, 'stdout.jsonl'), 'utf8'))));
+  const view = (e: { priority: number; callback: string; chain?: { family: string; table: string; chain: string } }): string =>
+    `${e.priority} ${e.callback}${e.chain ? ` [${e.chain.family} ${e.chain.table} ${e.chain.chain}]` : ''}`;
+  const at = (family: string, hook: string) => r.hooks.find((h) => h.family === family && h.hook === hook)!;
+  it('chains are named from the words; other entries, read as chains too, are not', () => {
+    expect(at('ipv4', 'LOCAL_IN').entries.map(view)).toEqual([
+      '0 nft_do_chain_ipv4 [ip filter INPUT]', '5 nft_do_chain_ipv4 [ip mine in]',
+      '7 nft_do_chain_ipv4 [ip mine a_chain_name_longer_than_thirty_…]', '100 nf_nat_ipv4_local_in',
+    ]);
+    // The raw records are there for every entry; only chain callbacks took a name.
+    const lines = printfLines(parseBpftraceJson(readFileSync(join(dir, 'stdout.jsonl'), 'utf8')));
+    expect(lines.filter((l) => l.startsWith('C ') && / -1 /.test(l)).length).toBe(r.hooks.filter((h) => h.family !== 'netdev').flatMap((h) => h.entries).length);
+    expect(r.hooks.flatMap((h) => h.entries).filter((e) => e.chain && !/^nft_do_chain_/.test(e.callback))).toEqual([]);
+  });
+  it('a name of 32 bytes or more is shown cut, and said so', () => {
+    expect(r.warnings).toContain("chain ip mine a_chain_name_longer_than_thirty_…: a name of 32 bytes or more, shown cut where the listing's read of it ends (…)");
+  });
+  it('NAT chains behind nf_nat, IPv4 and IPv6, named; the netdev walk (the second program) is there', () => {
+    const nat = r.hooks.flatMap((h) => h.entries.filter((e) => e.nested?.length).map((e) => `${h.family} ${h.hook}: ${view(e)} → ${e.nested!.map(view).join(', ')}`));
+    expect(nat).toEqual([
+      'ipv4 PRE_ROUTING: -100 nf_nat_ipv4_pre_routing → -100 nft_nat_do_chain [ip nat prerouting]',
+      'ipv4 LOCAL_IN: 100 nf_nat_ipv4_local_in → 100 nft_nat_do_chain [ip nat input]',
+      'ipv4 LOCAL_OUT: -100 nf_nat_ipv4_local_fn → -100 nft_nat_do_chain [ip nat output]',
+      'ipv4 POST_ROUTING: 100 nf_nat_ipv4_out → 100 nft_nat_do_chain [ip nat postrouting]',
+      'ipv6 PRE_ROUTING: -100 nf_nat_ipv6_in → -100 nft_nat_do_chain [ip6 nat6 pre]',
+    ]);
+    expect(r.hooks.filter((h) => h.family === 'netdev').map((h) => `${h.device} ${h.hook} ${h.entries.map(view).join(', ')}`))
+      .toEqual(['nfcapa INGRESS -5 nft_do_chain_netdev']);
+  });
+  it('words decode up to the first NUL, little-endian; no NUL in 32 bytes is a cut name', () => {
+    expect(wordsName(['7265746c6966', '0', '0', '0'])).toEqual({ name: 'filter', cut: false });
+    expect(wordsName(['4141414141414141', '4141414141414141', '4141414141414141', '4141414141414141'])).toEqual({ name: 'A'.repeat(32), cut: true });
+    // Garbage after the NUL (the rest of a kmalloc'ed name) is not part of it.
+    expect(wordsName(['21fc825ad6004142', 'ffffffffffffffff', '0', '0']).name).toBe('BA');
+  });
+  it('a C record for an entry not listed is an error; unreadable names are a warning, not a name', () => {
+    expect(() => parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'C 65 -1 2 0 0 0 0 0 0 0 0'])).toThrow(ParseError);
+    const z = parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 nft_do_chain_ipv4', 'C 64 -1 2 0 0 0 0 0 0 0 0', 'Z']);
+    expect(z.hooks[0]!.entries[0]!.chain).toBeUndefined();
+    expect(z.warnings).toEqual(["nft_do_chain_ipv4 at priority 0: its chain's names could not be read"]);
+    expect(() => parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 x', 'C 64 -1 2 zz 0 0 0 0 0 0 0'])).toThrow(/8 hex words/);
   });
 });
