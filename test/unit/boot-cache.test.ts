@@ -1,0 +1,81 @@
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { bootKey, modulesKey } from '../../src/kernel/boot-key.js';
+import { LocalTarget } from '../../src/targets/local.js';
+
+const root = mkdtempSync(join(tmpdir(), 'nfscope-cache-test-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** lib/boot-cache.ts reads its directory from the environment when loaded. */
+async function cacheAt(dir: string) {
+  vi.resetModules();
+  process.env.NFSCOPE_PROBE_CACHE = dir;
+  return import('../../src/lib/boot-cache.js');
+}
+
+describe('the probe cache (lib/boot-cache.ts)', () => {
+  let n = 0;
+  let dir = '';
+  beforeEach(() => {
+    dir = join(root, `c${++n}`);
+  });
+  it('keeps a value for its key, in a directory and a file of its own (0700, 0600)', async () => {
+    const c = await cacheAt(dir);
+    await c.writeCached('bpftrace-env', 'k1', ['BPFTRACE_BTF=/sys/kernel/btf/vmlinux']);
+    expect(c.readCached('bpftrace-env', 'k1')).toEqual(['BPFTRACE_BTF=/sys/kernel/btf/vmlinux']);
+    expect(c.readCached('bpftrace-env', 'k2')).toBeNull();
+    expect(c.readCached('chain-kallsyms', 'k1')).toBeNull();
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'bpftrace-env.json')).mode & 0o777).toBe(0o600);
+  });
+  it('reads a planted link, a file others can write or a directory others can write as absent', async () => {
+    const c = await cacheAt(dir);
+    await c.writeCached('chain-kallsyms', 'k', 'real');
+    const elsewhere = join(root, `planted${n}.json`);
+    writeFileSync(elsewhere, JSON.stringify({ key: 'k', value: 'planted' }));
+    rmSync(join(dir, 'chain-kallsyms.json'));
+    symlinkSync(elsewhere, join(dir, 'chain-kallsyms.json'));
+    expect(c.readCached('chain-kallsyms', 'k')).toBeNull();
+    rmSync(join(dir, 'chain-kallsyms.json'));
+    writeFileSync(join(dir, 'chain-kallsyms.json'), JSON.stringify({ key: 'k', value: 'planted' }), { mode: 0o666 });
+    chmodSync(join(dir, 'chain-kallsyms.json'), 0o666);
+    expect(c.readCached('chain-kallsyms', 'k')).toBeNull();
+    chmodSync(join(dir, 'chain-kallsyms.json'), 0o600);
+    expect(c.readCached('chain-kallsyms', 'k')).toBe('planted');
+    chmodSync(dir, 0o777);
+    expect(c.readCached('chain-kallsyms', 'k')).toBeNull();
+    await c.writeCached('chain-kallsyms', 'k', 'again');
+    expect(JSON.parse(readFileSync(join(dir, 'chain-kallsyms.json'), 'utf8')).value).toBe('planted');
+  });
+  it('bad JSON reads as absent; a write it cannot make is no error; "off" keeps nothing', async () => {
+    const c = await cacheAt(dir);
+    mkdirSync(dir, { mode: 0o700 });
+    writeFileSync(join(dir, 'bpftrace-env.json'), '{not json', { mode: 0o600 });
+    expect(c.readCached('bpftrace-env', 'k')).toBeNull();
+    const blocked = await cacheAt(join(root, `file${n}`));
+    writeFileSync(join(root, `file${n}`), 'a file where the directory should be');
+    await expect(blocked.writeCached('bpftrace-env', 'k', [])).resolves.toBeUndefined();
+    const off = await cacheAt('off');
+    await off.writeCached('bpftrace-env', 'k', []);
+    expect(off.readCached('bpftrace-env', 'k')).toBeNull();
+  });
+});
+
+describe('the key of a fact about the running kernel (kernel/boot-key.ts)', () => {
+  it('modules by name, size and address: a refcount does not change it, a move does', () => {
+    const a = 'nf_tables 372736 12 nft_chain_nat, Live 0xffffffffc0a1b000\nnf_nat 61440 1 nf_tables, Live 0xffffffffc09f0000\n';
+    expect(modulesKey(a)).toBe(modulesKey(a.replace(' 12 ', ' 13 ')));
+    expect(modulesKey(a)).not.toBe(modulesKey(a.replace('0xffffffffc0a1b000', '0xffffffffc0b00000')));
+  });
+  it('this machine: one key per boot and extra part; none for a target that is not this machine', async () => {
+    const t = new LocalTarget();
+    const k = await bootKey(t, 'x');
+    expect(k).toMatch(/^[0-9a-f]{64}$/);
+    expect(await bootKey(t, 'x')).toBe(k);
+    expect(await bootKey(t, 'y')).not.toBe(k);
+    const remote = { ...t, readFile: t.readFile.bind(t) } as unknown as LocalTarget;
+    expect(await bootKey(remote)).toBeNull();
+  });
+});
