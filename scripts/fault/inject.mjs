@@ -46,7 +46,15 @@ const out = (argv) => spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' }).st
 export function snapshot() {
   const tracefs = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(' tracefs ')).join('\n');
   const T = '/sys/kernel/tracing';
-  const tr = (f) => (existsSync(`${T}/${f}`) ? readFileSync(`${T}/${f}`, 'utf8').trim() : '<absent>');
+  // A file of a tracefs mounted meanwhile may refuse reading (set_ftrace_filter: EPERM on this 6.18
+  // host, which has no function tracer): the snapshot says so, and the comparison shows the mount.
+  const tr = (f) => {
+    try {
+      return existsSync(`${T}/${f}`) ? readFileSync(`${T}/${f}`, 'utf8').trim() : '<absent>';
+    } catch (e) {
+      return `<${e.code ?? 'unreadable'}>`;
+    }
+  };
   let journals = [];
   try {
     journals = readdirSync('/run/nfscope/journal');

@@ -44,7 +44,12 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
   // Mount only if no one has, under a lock: tracefs mounts stack, and two runs starting together
   // both mounted it; the last one out unmounted one, and the other stayed, unmarked, for good
   // (found by the concurrency test followed by the fault test). A fixed script, no user input.
-  const argv = ['flock', LOCK, 'sh', '-c', `grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || mount -t tracefs nodev ${TRACEFS_DEFAULT}`];
+  // Each process of the chain dies with its parent (setpriv --pdeathsig; the mount is exec'd, so
+  // it is the shell itself): a run killed while flock waited left flock behind, which took the
+  // lock once `nfscope cleanup` had unmounted and removed the mark, and mounted tracefs for good
+  // (the fault test, seed-dependent, 2026-12-01).
+  const dying = ['setpriv', '--pdeathsig', 'KILL', '--'];
+  const argv = [...dying, 'flock', LOCK, ...dying, 'sh', '-c', `grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || exec mount -t tracefs nodev ${TRACEFS_DEFAULT}`];
   const r = await target.exec(argv);
   if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
   return TRACEFS_DEFAULT;
