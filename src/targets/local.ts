@@ -6,8 +6,8 @@ import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { ExecOptions, Host, RawRun, Running } from './target.js';
 import { runningHandle } from './running.js';
 
-/** Files the kernel makes as they are read (see readFileBuffer). */
-const PSEUDO_FS = /^\/(proc|sys)\//;
+/** The kernel's BTF blobs, read in one blocking loop (see readFileBuffer). */
+const BTF_FILE = /^\/sys\/kernel\/btf\/[\w.-]+$/;
 
 /**
  * Starts argv with no shell and collects its output. node:child_process, not
@@ -138,11 +138,12 @@ export class LocalTarget implements Host {
 
   async readFileBuffer(path: string): Promise<Buffer | null> {
     try {
-      // sysfs and procfs hand out a page per read(2), and fs.promises.readFile makes each read a
-      // thread-pool round trip: the kernel's BTF (5.5 MB, /sys/kernel/btf/vmlinux, on the path of
-      // every bpftrace program nfscope adapts) took 55-75 ms that way and 5 ms with one blocking
-      // read loop (6.18, Node 20). Files there are made by the kernel as they are read: no disk wait.
-      return PSEUDO_FS.test(path) ? readFileSync(path) : await readFile(path);
+      // sysfs hands out a page per read(2), and fs.promises.readFile makes each read a thread-pool
+      // round trip: the kernel's BTF (5.5 MB, /sys/kernel/btf/vmlinux, on the path of every
+      // bpftrace program nfscope adapts) took 55-75 ms that way and 5 ms with one blocking read
+      // loop (6.18, Node 20). Only BTF: a blob already in memory. Other kernel files may take long
+      // to make (a function_graph instance's trace under TCG) and must not stop the event loop.
+      return BTF_FILE.test(path) ? readFileSync(path) : await readFile(path);
     } catch {
       return null;
     }
