@@ -69,14 +69,15 @@ export const bpftraceBackend: HooksBackend = {
       return { argvs, runs: await Promise.all(argvs.map((a) => runToRecord(target, a, 'Z', 120_000))) };
     };
     let { argvs, runs } = await runAll(probe);
-    const failed = () => runs.findIndex((r) => !r.ended);
-    if (failed() >= 0 && 'symbols' in probe) {
+    let bad = runs.findIndex((r) => !r.ended);
+    if (bad >= 0 && 'symbols' in probe) {
       // The chain-naming code must never cost the listing itself: without it, once more.
-      const r = runs[failed()]!;
+      const r = runs[bad]!;
       probe = { why: `naming chains failed here (${r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode}`})` };
       ({ argvs, runs } = await runAll(probe));
+      bad = runs.findIndex((r) => !r.ended);
     }
-    if (failed() >= 0) throw new CommandFailedError(shown(argvs[failed()]!), runs[failed()]!.exitCode, runs[failed()]!.stderr);
+    if (bad >= 0) throw new CommandFailedError(shown(argvs[bad]!), runs[bad]!.exitCode, runs[bad]!.stderr);
     const stdout = runs.map((r) => r.stdout).join('');
     const argv = argvs.flatMap((a, i) => (i ? ['&', ...shown(a)] : shown(a)));
     const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(stdout)));

@@ -18,15 +18,24 @@ export function modulesKey(procModules: string): string {
   }).sort().join('\n');
 }
 
-/** A key for this boot, its modules' placement and `extra`; null where nothing is cached. */
-export async function bootKey(target: Target, ...extra: string[]): Promise<string | null> {
+/**
+ * A key for this boot, its modules' placement and `extra` (asked only on this machine); null where
+ * nothing is cached, or when `extra` cannot be had.
+ */
+export async function bootKey(target: Target, extra: () => string[] = () => []): Promise<string | null> {
   if (!(target instanceof LocalTarget)) return null;
+  let more: string[];
+  try {
+    more = extra();
+  } catch {
+    return null;
+  }
   const [boot, modules] = await Promise.all([target.readFile('/proc/sys/kernel/random/boot_id'), target.readFile('/proc/modules')]);
   if (!boot?.trim()) return null;
   // No /proc/modules: a kernel without loadable modules (CONFIG_MODULES=n, this 6.18 host).
   const placement = modules ?? ((await target.exists('/proc/modules')) ? null : '');
   if (placement === null) return null;
-  return createHash('sha256').update([boot.trim(), modulesKey(placement), ...extra].join('\n\0')).digest('hex');
+  return createHash('sha256').update([boot.trim(), modulesKey(placement), ...more].join('\n\0')).digest('hex');
 }
 
 /** A program's identity as a key part: path, inode, size and change time. */

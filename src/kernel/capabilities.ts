@@ -2,7 +2,7 @@ import { enabled } from '../parsers/kconfig.js';
 import { compareVersions, findMount, parseVersion } from '../parsers/versions.js';
 import type { Target } from '../targets/target.js';
 import { readKconfig } from './kconfig.js';
-import { readCached, writeCached } from '../lib/boot-cache.js';
+import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
 
 /** One thing the target can or cannot do, and what follows from it. */
@@ -79,14 +79,13 @@ export function bpftraceEnvFor(target: Target): Promise<string[]> {
       if (!path || !btf) return [];
       // `bpftrace --info` is 55 ms of a 0.45 s hook listing (6.18): its answer is kept for this
       // boot, module placement and bpftrace binary (lib/boot-cache.ts).
-      const key = await bootKey(target, fileKey(path)).catch(() => null);
-      const cached = key ? readCached('bpftrace-env', key) : null;
-      if (Array.isArray(cached) && cached.every((x) => x === `BPFTRACE_BTF=${BTF_VMLINUX}`)) return cached as string[];
-      const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
-      const [info, kc] = await Promise.all([target.exec([path, '--info'], { timeoutMs: 30_000 }), readKconfig(target, release, ['CONFIG_DEBUG_INFO_BTF_MODULES'])]);
-      const env = needsBtfPath(btf, info, kc?.cfg ?? null) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
-      if (key && info.exitCode === 0) await writeCached('bpftrace-env', key, env);
-      return env;
+      const valid = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => x === `BPFTRACE_BTF=${BTF_VMLINUX}`);
+      return cachedProbe('bpftrace-env', await bootKey(target, () => [fileKey(path)]), valid, async () => {
+        const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
+        const [info, kc] = await Promise.all([target.exec([path, '--info'], { timeoutMs: 30_000 }), readKconfig(target, release, ['CONFIG_DEBUG_INFO_BTF_MODULES'])]);
+        // A timed-out --info falls back on the kernel config: not kept.
+        return { value: needsBtfPath(btf, info, kc?.cfg ?? null) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [], keep: info.exitCode === 0 };
+      });
     })();
     bpftraceEnvs.set(target, p);
   }

@@ -53,3 +53,17 @@ export async function writeCached(name: string, key: string, value: unknown): Pr
     // A cache: the run goes on without it.
   }
 }
+
+/**
+ * The value under `name` for `key` when it passes `valid`; else `probe()`'s, kept when it says so.
+ * No key (another target, or a fact with nothing to key it on): always probed.
+ */
+export async function cachedProbe<T>(
+  name: string, key: string | null, valid: (v: unknown) => v is T, probe: () => Promise<{ value: T; keep: boolean }>,
+): Promise<T> {
+  const cached = key ? readCached(name, key) : null;
+  if (cached !== null && valid(cached)) return cached;
+  const { value, keep } = await probe();
+  if (key && keep) await writeCached(name, key, value);
+  return value;
+}

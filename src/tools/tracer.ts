@@ -53,8 +53,11 @@ export async function runToRecord(target: Target, argv: string[], end: string, t
   let ended = false;
   let n = 0;
   run.onLine((l) => {
-    const ev = parseBpftraceJsonLine(l, ++n);
-    if (!ended && ev?.type === 'printf' && ev.data === `${end}\n`) {
+    n++;
+    // Only a line that can be the end record is parsed here; the caller parses the whole output.
+    if (ended || !l.includes(JSON.stringify(`${end}\n`))) return;
+    const ev = parseBpftraceJsonLine(l, n);
+    if (ev?.type === 'printf' && ev.data === `${end}\n`) {
       ended = true;
       void run.stop(0);
     }

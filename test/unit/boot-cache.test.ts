@@ -63,6 +63,21 @@ describe('the probe cache (lib/boot-cache.ts)', () => {
   });
 });
 
+describe('cachedProbe', () => {
+  it('probes once per key, keeps only what it is told to, and re-probes what is not valid', async () => {
+    const c = await cacheAt(join(root, 'probe'));
+    let calls = 0;
+    const isNum = (v: unknown): v is number => typeof v === 'number';
+    const probe = (keep: boolean) => async () => ({ value: ++calls, keep });
+    expect(await c.cachedProbe('p', 'k', isNum, probe(true))).toBe(1);
+    expect(await c.cachedProbe('p', 'k', isNum, probe(true))).toBe(1);
+    expect(await c.cachedProbe('q', 'k', isNum, probe(false))).toBe(2);
+    expect(await c.cachedProbe('q', 'k', isNum, probe(false))).toBe(3);
+    expect(await c.cachedProbe('p', null, isNum, probe(true))).toBe(4);
+    expect(await c.cachedProbe('p', 'k', (v): v is number => v === 99, probe(true))).toBe(5);
+  });
+});
+
 describe('the key of a fact about the running kernel (kernel/boot-key.ts)', () => {
   it('modules by name, size and address: a refcount does not change it, a move does', () => {
     const a = 'nf_tables 372736 12 nft_chain_nat, Live 0xffffffffc0a1b000\nnf_nat 61440 1 nf_tables, Live 0xffffffffc09f0000\n';
@@ -71,10 +86,12 @@ describe('the key of a fact about the running kernel (kernel/boot-key.ts)', () =
   });
   it('this machine: one key per boot and extra part; none for a target that is not this machine', async () => {
     const t = new LocalTarget();
-    const k = await bootKey(t, 'x');
+    const k = await bootKey(t, () => ['x']);
     expect(k).toMatch(/^[0-9a-f]{64}$/);
-    expect(await bootKey(t, 'x')).toBe(k);
-    expect(await bootKey(t, 'y')).not.toBe(k);
+    expect(await bootKey(t, () => ['x'])).toBe(k);
+    // A part that cannot be had (a program's stat that fails) is no key, not an error.
+    expect(await bootKey(t, () => { throw new Error('ENOENT'); })).toBeNull();
+    expect(await bootKey(t, () => ['y'])).not.toBe(k);
     const remote = { ...t, readFile: t.readFile.bind(t) } as unknown as LocalTarget;
     expect(await bootKey(remote)).toBeNull();
   });
