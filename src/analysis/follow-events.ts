@@ -6,7 +6,7 @@
  */
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseFollowDrops } from '../parsers/follow-drop.js';
-import { parseFollowCb } from '../parsers/follow-cb.js';
+import { parseFollowCbLost } from '../parsers/follow-cb.js';
 import { parseNftTraceLine } from '../parsers/nft-trace.js';
 import type { Correlator } from './follow.js';
 
@@ -51,7 +51,12 @@ export class FollowEvents {
     }
     if (ev?.type !== 'printf' || typeof ev.data !== 'string') return;
     if (src === 'kfree_skb' && ev.data.startsWith('K ')) for (const d of parseFollowDrops(ev.data.split('\n'))) this.sink?.drop(t, d);
-    if (src === 'callbacks' && /^[CR] /.test(ev.data)) for (const r of parseFollowCb(ev.data.split('\n'))) this.sink?.callback(t, r);
+    if (src === 'callbacks' && /^[HCR] /.test(ev.data)) {
+      const x = parseFollowCbLost(ev.data.split('\n'));
+      // Callbacks past a hook record's slots: counted as lost, as bpftrace's own losses are.
+      this.lost.callbacks += x.lost;
+      for (const r of x.records) this.sink?.callback(t, r);
+    }
   }
 }
 

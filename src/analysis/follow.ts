@@ -123,7 +123,7 @@ type Draft = {
 function passTuple(p: CbPass): PacketTuple {
   const first = p.calls[0]!.call;
   return {
-    family: p.family === 'ipv6' ? 'ipv6' : 'ipv4', proto: null, src: p.tuple?.src ?? null, dst: p.tuple?.dst ?? null,
+    family: p.family === 'ipv6' ? 'ipv6' : 'ipv4', proto: first.proto === undefined ? null : (PROTO[first.proto] ?? String(first.proto)), src: p.tuple?.src ?? null, dst: p.tuple?.dst ?? null,
     sport: first.sport || null, dport: first.dport || null, tcpFlags: null,
   };
 }
@@ -355,7 +355,8 @@ export class FlowSummer {
 
   conntrack(e: ConntrackEvent): void {
     const o = e.original;
-    this.flow({ family: null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null }).conntrack.push(e);
+    // The family decides how an IPv6 flow is written ([addr]:port), so that its packets' flow is the same.
+    this.flow({ family: o.src?.includes(':') ? 'ipv6' : o.src ? 'ipv4' : null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null }).conntrack.push(e);
   }
 
   get flows(): FlowSummary[] {

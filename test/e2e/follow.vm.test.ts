@@ -34,7 +34,7 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
     const r = await nfscope(['vm', 'run', '--kernel', k.pkg, '--', 'bash', '/opt/nfscope/test/e2e/guest/follow-cases.sh'], { timeoutMs: 900_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const all = cases(r.stdout);
-    expect(Object.keys(all), r.stdout.slice(-3000)).toEqual(['syn-drop', 'invalid', 'dnat', 'table-full']);
+    expect(Object.keys(all), r.stdout.slice(-3000)).toEqual(['syn-drop', 'invalid', 'dnat', 'table-full', 'dnat6']);
     for (const [name, c] of Object.entries(all)) {
       expect(c.exit, `${name}: ${r.stdout.slice(-3000)}`).toBe(0);
       const [pkt, summary] = [c.objs[0]!, c.objs.at(-1)!];
@@ -80,5 +80,16 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
     expect(at, fs.join(', ')).toBeGreaterThan(-1);
     expect(fs.slice(at + 1).every((x: string) => x.endsWith('not reached'))).toBe(true);
     expect(full.fate).toMatchObject({ kind: 'dropped', hook: 'PRE_ROUTING', by: 'ipv4_conntrack_in' });
+
+    // IPv6 DNAT: address and port rewritten at PRE_ROUTING by nf_nat's IPv6 callback; delivered.
+    const d6 = all.dnat6!.objs[0]!;
+    expect(d6.tuple).toMatchObject({ family: 'ipv6', src: 'fd00:80::1', dst: 'fd00:80::2', dport: 2582 });
+    expect(d6.nat).toEqual([expect.objectContaining({
+      hook: 'PRE_ROUTING', before: expect.objectContaining({ dst: 'fd00:80::2', dport: 2582 }), after: expect.objectContaining({ dst: 'fd00:80::3', dport: 2583 }),
+    })]);
+    expect(d6.nat[0].callback).toMatch(/^nf_nat_ipv6_(pre_routing|in|fn)$/);
+    expect(steps(d6).PRE_ROUTING).toEqual(expect.arrayContaining(['ipv6_conntrack_in ACCEPT']));
+    expect(d6.conntrack.status).toEqual(expect.arrayContaining(['confirmed', 'dst-nat']));
+    expect(d6.fate).toMatchObject({ kind: 'accepted', detail: expect.stringMatching(/^delivered to the local stack/) });
   }, 960_000);
 });

@@ -14,6 +14,7 @@ import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
 import { parseFollowDrops, tcpFlagNames } from '../../src/parsers/follow-drop.js';
 import { parseNftTrace } from '../../src/parsers/nft-trace.js';
 import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
+import { HOOK_SLOTS, parseFollowCb, parseFollowCbLost } from '../../src/parsers/follow-cb.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 
@@ -104,6 +105,58 @@ describe('follow correlation', () => {
   });
 });
 
+describe('follow_cb.bt hook records (real runs in the micro-VM: test/e2e/guest/follow-cases.sh)', () => {
+  const fx = join(ROOT, 'test/fixtures/follow');
+  /** The H records a captured case's callback tracer printed, in order. */
+  const hookLines = (kernel: string, c: string) => readFileSync(join(fx, kernel, c, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l))
+    .filter((r) => r.src === 'callbacks' && r.line.startsWith('{')).map((r) => JSON.parse(r.line)).filter((j) => j.type === 'printf' && j.data.startsWith('H '))
+    .map((j) => j.data.trim() as string);
+  const kernels = readdirSync(fx).filter((k) => existsSync(join(fx, k, 'dnat6')));
+
+  it('there are captures of the current record on two kernels', () => {
+    expect(kernels.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it.each(kernels)('%s: the SYN drop, one record per hook: the guest\'s addresses, the port, a call and a return per callback', (k) => {
+    const lines = hookLines(k, 'syn-drop');
+    expect(lines.length).toBeGreaterThanOrEqual(2);
+    const recs = parseFollowCb(lines);
+    const calls = recs.filter((r) => r.kind === 'C');
+    expect(recs.filter((r) => r.kind === 'R').length).toBe(calls.length);
+    // follow-cases.sh: the client 198.19.80.1 sends a SYN to 198.19.80.2:2571, dropped at LOCAL_IN (hook 1).
+    expect(calls[0]).toMatchObject({ pf: 2, hooknum: 0, proto: 6, tuple: { src: '198.19.80.1', dst: '198.19.80.2', dport: 2571 } });
+    const inLocal = recs.filter((r) => r.kind === 'C' && r.hooknum === 1);
+    expect(inLocal.length).toBeGreaterThan(0);
+    const last = recs.at(-1)!;
+    // The filter's verdict: DROP, or STOLEN where nf_tables frees the packet itself (NF_DROP_REASON).
+    expect(last.kind === 'R' && [0, 2].includes(last.verdict) && last.ctinfo === 9 && last.tuple === null).toBe(true);
+  });
+
+  it.each(kernels)('%s: IPv6 DNAT: the addresses decode, and the tuple after nf_nat\'s callback is the new one', (k) => {
+    const recs = parseFollowCb(hookLines(k, 'dnat6'));
+    const first = recs.find((r) => r.kind === 'C')!;
+    expect(first).toMatchObject({ pf: 10, hooknum: 0, tuple: { src: 'fd00:80::1', dst: 'fd00:80::2', dport: 2582 } });
+    const nat = recs.find((r) => r.kind === 'R' && /^nf_nat_ipv6_/.test(r.callback) && r.tuple?.dst === 'fd00:80::3');
+    expect(nat?.tuple).toMatchObject({ src: 'fd00:80::1', dst: 'fd00:80::3', dport: 2583 });
+  });
+
+  it('callbacks past the record\'s 12 slots are counted as lost, never invented', () => {
+    const line = hookLines(kernels[0]!, 'syn-drop')[0]!;
+    const f = line.split(' ');
+    const n = Number(f[5]);
+    f[5] = String(HOOK_SLOTS + 2); // the same record, as if 14 callbacks had returned
+    const x = parseFollowCbLost([f.join(' ')]);
+    expect(x.lost).toBe(2);
+    expect(x.records.length).toBe(2 * HOOK_SLOTS);
+    expect(parseFollowCbLost([line])).toMatchObject({ lost: 0, records: { length: 2 * n } });
+  });
+
+  it('a record cut short is an error, not a guess', () => {
+    const line = hookLines(kernels[0]!, 'syn-drop')[0]!;
+    expect(() => parseFollowCb([line.split(' ').slice(0, -3).join(' ')])).toThrow(ParseError);
+  });
+});
+
 describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kernel>/<case>/events.jsonl)', () => {
   const root = join(ROOT, 'test/fixtures/follow');
   const runs = readdirSync(root).flatMap((k) => readdirSync(join(root, k)).map((c) => join(root, k, c))).filter((d) => existsSync(join(d, 'events.jsonl')));
@@ -114,8 +167,9 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     const corr = () => new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: ctx.listing !== null });
     return { raw, made, corr };
   };
-  it('has captures of the four cases on two kernels', () => {
-    expect(runs.length).toBeGreaterThanOrEqual(4);
+  it('has captures of the five cases on two kernels, and of the older per-callback records', () => {
+    expect(runs.filter((d) => !d.endsWith('.per-callback')).length).toBeGreaterThanOrEqual(10);
+    expect(runs.filter((d) => d.endsWith('.per-callback')).length).toBeGreaterThanOrEqual(4);
   });
   it.each(runs.map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the replay makes the packets the run made', (_, d) => {
     const { raw, made, corr } = load(d);

@@ -64,8 +64,13 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   { name: 'follow_drop.bt records', input: fx('follow/6.18.44-fc-v657/drop/follow_drop.jsonl'), parse: (s) => parseFollowDrops(records(s)) },
   { name: 'conntrack -E', input: fx('follow/6.18.44-fc-v657/accept/conntrack-events.txt'), parse: parseConntrackEvents },
   {
-    name: 'follow_cb.bt records (a captured follow run)',
+    name: 'follow_cb.bt hook records (a captured follow run)',
     input: fx(`follow/${FOLLOW_VM}/dnat/events.jsonl`).split('\n').filter((l) => l.includes('"callbacks"')).map((l) => JSON.parse(l).line).join('\n'),
+    parse: (s) => parseFollowCb(records(s)),
+  },
+  {
+    name: 'follow_cb.bt per-callback records (an older captured run)',
+    input: fx(`follow/${FOLLOW_VM}/dnat.per-callback/events.jsonl`).split('\n').filter((l) => l.includes('"callbacks"')).map((l) => JSON.parse(l).line).join('\n'),
     parse: (s) => parseFollowCb(records(s)),
   },
   { name: 'nft -j list chains', input: fx('follow/6.18.44-fc-v657/chains/stdout.json'), parse: parseNftChainHooks },

@@ -71,5 +71,15 @@ traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2575 1 >/dev/null; }
 run_follow table-full --port 2575 --count 1
 sysctl -qw net.netfilter.nf_conntrack_max=$old
 kill $hold $lp
+
+# 5. An IPv6 DNAT that rewrites the address and the port: [fd00:80::2]:2582 → [fd00:80::3]:2583
+#    at PRE_ROUTING, delivered to a listener there (the IPv6 tuple before and after each callback).
+ip -n $C addr add fd00:80::1/64 dev fa nodad; ip -n $S addr add fd00:80::2/64 dev fb nodad; ip -n $S addr add fd00:80::3/64 dev fb nodad
+ns ip6tables -t nat -A PREROUTING -p tcp --dport 2582 -j DNAT --to-destination '[fd00:80::3]:2583'
+nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py fd00:80::3 2583 >/dev/null 2>&1 & lp=$!
+sleep 0.5
+traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('fd00:80::2',2582),timeout=3);s.close()"; }
+run_follow dnat6 --iface fb --proto tcp --count 1
+kill $lp
 teardown
 if [ "$CAPTURE" = --capture ]; then echo "=== CAPTURE"; tar -C /tmp/cap -cz . | base64 -w0; echo; echo "=== END"; fi
