@@ -27,7 +27,7 @@ export const EXAMPLES = [
   },
   {
     program: 'follow_cb', fixture: 'test/fixtures/follow/6.1.0-57-amd64/dnat', file: 'events.jsonl', source: 'callbacks', lines: 40,
-    intro: 'follow_cb.bt (a template: nfscope fills in the callbacks the netns registered) follows\nmatching packets through every netfilter callback: C a callback saw the packet (pf, hook\nnumber, callback, tuple), R what it returned (verdict; after ACCEPT the ctinfo, the conntrack\nstatus bits and the tuple now). Here a SYN to port 2580 meets a DNAT on Debian\'s 6.1 in\nnfscope\'s micro-VM: nf_nat_ipv4_pre_routing returns it with destination port 2581. The lines\nare taken from a captured nfscope follow run (events.jsonl keeps every line each source printed).',
+    intro: 'follow_cb.bt (a template: nfscope fills in the callbacks the netns registered) prints one\nH record per hook a matching packet passed: when the hook began, the skb, hook, family and\nprotocol (one word), nf_hook_slow\'s return, how many callbacks ran, the verdict that ended the\nhook (255: none), which callback rewrote the tuple (a bit each), conntrack\'s view after the\nhook (ctinfo | status << 8), the tuple at entry, at exit and after the first rewrite, and the\ncallbacks that ran (read from the hook\'s entries). Here a SYN to port 2580 meets a DNAT on\nDebian\'s 6.1 in nfscope\'s micro-VM: bit 3 of the rewrite mask is nf_nat_ipv4_pre_routing,\nwhich sends it to port 2581 (0a15). The lines are taken from a captured nfscope follow run\n(events.jsonl keeps every line each source printed).',
   },
   {
     program: 'ct_syn', fixture: 'test/fixtures/ct_syn/6.1.0-56-amd64/ipv4-iptables-count1', lines: 100,

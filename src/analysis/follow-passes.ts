@@ -123,12 +123,15 @@ export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
   });
 }
 
-/** Conntrack's view after the last conntrack callback that accepted the packet. */
+/**
+ * Conntrack's view after the last conntrack callback that accepted the packet, or (hook records)
+ * after the last hook the packet passed whole: read when that hook's callbacks were done.
+ */
 export function conntrackView(p: CbPass, listing: HookList[]): ConntrackView | null {
   const ct = new Set(listing.flatMap((l) => l.entries.filter((e) => e.conntrack).map((e) => e.callback)));
   for (let i = p.calls.length - 1; i >= 0; i--) {
     const c = p.calls[i]!;
-    if (!ct.has(c.call.callback) || !c.ret || c.ret.ctinfo === 9) continue;
+    if (!c.ret || c.ret.ctinfo === 9 || !(c.ret.afterHook || ct.has(c.call.callback))) continue;
     return { after: c.call.callback, ctinfo: CTINFO[c.ret.ctinfo] ?? `ctinfo ${c.ret.ctinfo}`, status: statusBits(c.ret.status) };
   }
   return null;

@@ -1,6 +1,6 @@
 /**
  * bpf/follow_cb.bt's printf records → callback calls and returns. Pure.
- *   H <nsecs> <skb> <what> <ret> <n> <in0..3> <out0..3> <inports> <outports> 12 × (<callback> <word> <addr>)
+ *   H <nsecs> <skb> <what> <ret> <n> <stop> <chg> <ct> <in0..3> <out0..3> <ports> <outports> <x0..3> <xports> <entries> 8 × <callback>
  *     one record per hook pass (the current script), expanded here into the C and R records below;
  *   C <nsecs> <skb> <pf> <hooknum> <callback> <src> <dst> <sport> <dport>
  *   R <nsecs> <skb> <callback> <verdict> <ctinfo> <status> <src> <dst> <sport> <dport>
@@ -20,17 +20,22 @@ export interface CbReturn {
   kind: 'R'; nsecs: number; skb: string; callback: string; verdict: number;
   /** 0-4, 7 untracked, 8 no entry, 9 unknown (the skb may be gone after a non-ACCEPT). */
   ctinfo: number; status: number;
+  /** The view is the whole hook's, read when it ended (H records: on its last callback's return). */
+  afterHook?: boolean;
   tuple: { src: string; dst: string; sport: number; dport: number } | null;
 }
 export type CbRecord = CbCall | CbReturn;
 
 type Tuple = NonNullable<CbCall['tuple']>;
 
-/** Slots a hook record carries (bpf/follow_cb.bt): callbacks past them are counted, not kept. */
-export const HOOK_SLOTS = 12;
+const C = /^C (\d+) ([0-9a-f]+) (\d+) (\d+) (\S+) (\S+) (\S+) (\d+) (\d+)$/;
+const R = /^R (\d+) ([0-9a-f]+) (\S+) (\d+) (\d+) (\d+) (\S+) (\S+) (\d+) (\d+)$/;
+
+/** Callbacks a hook record names (bpf/follow_cb.bt): past them they are counted, not named. */
+export const HOOK_SLOTS = 8;
 const HEX = '[0-9a-f]+';
-const H = new RegExp(`^H (\\d+) (${HEX}) (${HEX}) (-?\\d+) (\\d+) ${Array(10).fill(`(${HEX})`).join(' ')}((?: \\S+ ${HEX} ${HEX}){${HOOK_SLOTS}})$`);
-const M64 = (1n << 64n) - 1n;
+// H nsecs skb what ret n stop chg ct in0-3 out0-3 ports outports x0-3 xports entries, then the callbacks
+const H = new RegExp(`^H (\\d+) (${HEX}) (${HEX}) (-?\\d+) (\\d+) (\\d+) (${HEX}) (${HEX}) ${Array(15).fill(`(${HEX})`).join(' ')} (\\d+)((?: \\S+){${HOOK_SLOTS}})$`);
 
 /** An IPv4 address from the u32 a little-endian load of its bytes gives. */
 function ip4(v: bigint): string {
@@ -55,11 +60,6 @@ function ip6(lo: bigint, hi: bigint): string {
   return `${hex.slice(0, best).join(':')}::${hex.slice(best + len).join(':')}`;
 }
 
-/** The fold bpf/follow_cb.bt keeps of an IPv6 packet's addresses after each callback. */
-export function fold6(w: bigint[]): bigint {
-  return (w[0]! ^ ((w[1]! << 1n) & M64) ^ ((w[2]! << 2n) & M64) ^ ((w[3]! << 3n) & M64)) & M64;
-}
-
 function tupleOf(ver: number, w: bigint[], ports: bigint): Tuple {
   const sport = Number((ports >> 16n) & 0xffffn), dport = Number(ports & 0xffffn);
   if (ver === 4) return { src: ip4(w[0]! & 0xffffffffn), dst: ip4(w[0]! >> 32n), sport, dport };
@@ -68,39 +68,47 @@ function tupleOf(ver: number, w: bigint[], ports: bigint): Tuple {
 
 /**
  * One hook record → the calls and returns it stands for, in order; `lost` is the number of
- * callbacks that returned past the record's slots.
+ * callbacks that returned past the named ones. What the record does not say stays unsaid:
+ * conntrack's view is the hook's (after its last callback, on that callback's return only),
+ * a tuple after a second rewrite in one hook is known only when it is the hook's exit tuple,
+ * and a hook that ended without a recorded verdict leaves its last callback's return unseen.
  */
 export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; lost: number } {
-  const nsecs = Number(m[1]), skb = m[2]!, what = Number.parseInt(m[3]!, 16), ret = Number(m[4]), n = Number(m[5]);
-  // what: hooknum | pf << 8 | IP version << 16 | IP protocol << 24
-  const hooknum = what & 0xff, pf = (what >> 8) & 0xff, ver = (what >> 16) & 0xff, proto = (what >>> 24) & 0xff;
-  const words = m.slice(6, 16).map((x) => BigInt(`0x${x}`));
-  const inW = words.slice(0, 4), outW = words.slice(4, 8);
-  const entry = tupleOf(ver, inW, words[8]!);
-  const exit = ret === 1 ? tupleOf(ver, outW, words[9]!) : null;
-  const slots = m[16]!.trim().split(' ');
+  const nsecs = Number(m[1]), skb = m[2]!, what = Number.parseInt(m[3]!, 16), ret = Number(m[4]), n = Number(m[5]), stop = Number(m[6]);
+  const chg = BigInt(`0x${m[7]}`), ct = Number.parseInt(m[8]!, 16);
+  // what: hooknum | pf << 8 | IP protocol << 16 | start index << 24
+  const hooknum = what & 0xff, pf = (what >> 8) & 0xff, proto = (what >> 16) & 0xff;
+  const ver = pf === 10 ? 6 : 4;
+  const w = m.slice(9, 24).map((x) => BigInt(`0x${x}`));
+  const entry = tupleOf(ver, w.slice(0, 4), w[8]!);
+  const exit = ret === 1 ? tupleOf(ver, w.slice(4, 8), w[9]!) : null;
+  const firstRewrite = chg !== 0n ? tupleOf(ver, w.slice(10, 14), w[14]!) : null;
+  const lastChange = chg === 0n ? -1 : chg.toString(2).length - 1;
+  const names = m[25]!.trim().split(' ');
   const records: CbRecord[] = [];
-  let before: Tuple = entry;
-  for (let i = 0; i < Math.min(n, HOOK_SLOTS); i++) {
-    const callback = slots[3 * i]!, w = BigInt(`0x${slots[3 * i + 1]}`), a = BigInt(`0x${slots[3 * i + 2]}`);
-    const verdict = Number(w & 0xffn), ctinfo = Number((w >> 8n) & 0xffn), status = Number((w >> 16n) & 0xffffn);
-    records.push({ kind: 'C', nsecs, skb, pf, hooknum, callback, proto, tuple: before, sport: before.sport, dport: before.dport });
-    let after: Tuple | null = null;
-    if (ctinfo !== 9) {
-      const sport = Number((w >> 32n) & 0xffffn), dport = Number((w >> 48n) & 0xffffn);
-      if (ver === 4) after = { ...tupleOf(4, [a], 0n), sport, dport };
-      // IPv6: the fold tells whether the addresses were still the hook's entry ones or already its exit ones.
-      else if (a === fold6(inW)) after = { src: entry.src, dst: entry.dst, sport, dport };
-      else if (exit && a === fold6(outW)) after = { src: exit.src, dst: exit.dst, sport, dport };
+  let before: Tuple | null = entry;
+  let changes = 0;
+  const shown = Math.min(n, HOOK_SLOTS);
+  for (let i = 0; i < shown; i++) {
+    const callback = names[i]!;
+    records.push({ kind: 'C', nsecs, skb, pf, hooknum, callback, proto, tuple: before, sport: before?.sport ?? 0, dport: before?.dport ?? 0 });
+    const last = i === n - 1;
+    if (last && ret !== 1 && stop === 255) continue; // its verdict was not recorded: no return seen
+    const verdict = last && ret !== 1 ? stop : 1;
+    let after: Tuple | null = before;
+    if ((chg >> BigInt(i)) & 1n) {
+      changes++;
+      after = changes === 1 ? firstRewrite : i === lastChange && exit ? exit : null;
     }
-    records.push({ kind: 'R', nsecs, skb, callback, verdict, ctinfo, status, tuple: after });
-    if (after) before = after;
+    const view = last && ret === 1 && ct !== 9;
+    records.push({
+      kind: 'R', nsecs, skb, callback, verdict, ctinfo: view ? ct & 0xff : 9, status: view ? ct >> 8 : 0,
+      tuple: verdict === 1 ? after : null, ...(view ? { afterHook: true } : {}),
+    });
+    before = after;
   }
   return { records, lost: Math.max(0, n - HOOK_SLOTS) };
 }
-
-const C = /^C (\d+) ([0-9a-f]+) (\d+) (\d+) (\S+) (\S+) (\S+) (\d+) (\d+)$/;
-const R = /^R (\d+) ([0-9a-f]+) (\S+) (\d+) (\d+) (\d+) (\S+) (\S+) (\d+) (\d+)$/;
 
 /** The records of some lines; `lost` counts callbacks that returned past a hook record's slots. */
 export function parseFollowCbLost(lines: string[]): { records: CbRecord[]; lost: number } {
