@@ -31,7 +31,7 @@ const steps = (p: Obj) => Object.fromEntries((p.hooks as Obj[]).map((h) => [h.ho
 
 describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
   it('SYN drop, INVALID drop, DNAT, conntrack table full', async () => {
-    const r = await nfscope(['vm', 'run', '--kernel', k.pkg, '--', 'bash', '/opt/nfscope/test/e2e/guest/follow-cases.sh'], { timeoutMs: 900_000 });
+    const r = await nfscope(['vm', 'run', '--kernel', k.pkg, '--', 'bash', '/opt/nfscope/test/e2e/guest/follow-cases.sh'], { timeoutMs: 1_500_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const all = cases(r.stdout);
     expect(Object.keys(all), r.stdout.slice(-3000)).toEqual(['syn-drop', 'invalid', 'dnat', 'table-full', 'dnat6']);
@@ -91,5 +91,5 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
     expect(steps(d6).PRE_ROUTING).toEqual(expect.arrayContaining(['ipv6_conntrack_in ACCEPT']));
     expect(d6.conntrack.status).toEqual(expect.arrayContaining(['confirmed', 'dst-nat']));
     expect(d6.fate).toMatchObject({ kind: 'accepted', detail: expect.stringMatching(/^delivered to the local stack/) });
-  }, 960_000);
+  }, 1_560_000);
 });

@@ -60,10 +60,12 @@ run_follow dnat --host $CLI --proto tcp --nftrace --count 1
 kill $lp
 
 # 4. The conntrack table full: nf_conntrack_max 1 (global: this guest is a throwaway), one
-#    assured connection held open, then a SYN: conntrack's own callback drops it.
+#    assured connection held open (900 s: under load follow can take more than a minute to be
+#    ready, and a held connection that closes first sends a FIN the case would follow), then a
+#    SYN: conntrack's own callback drops it.
 nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2575 >/dev/null 2>&1 & lp=$!
 sleep 0.5
-nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));time.sleep(60)" >/dev/null 2>&1 & hold=$!
+nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));time.sleep(900)" >/dev/null 2>&1 & hold=$!
 sleep 1
 old=$(sysctl -n net.netfilter.nf_conntrack_max)
 sysctl -qw net.netfilter.nf_conntrack_max=1
