@@ -45,6 +45,7 @@ export interface Correlation {
 }
 
 const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
+const protoName = (n: number): string => PROTO[n] ?? String(n);
 
 export function flowKey(t: PacketTuple): string {
   const ep = (a: string | null, p: number | null) => (p === null ? `${a ?? '?'}` : t.family === 'ipv6' ? `[${a ?? '?'}]:${p}` : `${a ?? '?'}:${p}`);
@@ -72,7 +73,7 @@ export function dropObservation(d: RawDrop, reasons: Map<number, string>): DropO
 
 function dropTuple(d: RawDrop): PacketTuple {
   return {
-    family: d.ipver === 4 ? 'ipv4' : 'ipv6', proto: PROTO[d.proto] ?? String(d.proto), src: d.src, dst: d.dst,
+    family: d.ipver === 4 ? 'ipv4' : 'ipv6', proto: protoName(d.proto), src: d.src, dst: d.dst,
     sport: d.proto === 6 || d.proto === 17 ? d.sport : null, dport: d.proto === 6 || d.proto === 17 ? d.dport : null,
     tcpFlags: d.proto === 6 ? tcpFlagNames(d.tcpFlags) : null,
   };
@@ -123,7 +124,7 @@ type Draft = {
 function passTuple(p: CbPass): PacketTuple {
   const first = p.calls[0]!.call;
   return {
-    family: p.family === 'ipv6' ? 'ipv6' : 'ipv4', proto: first.proto === undefined ? null : (PROTO[first.proto] ?? String(first.proto)), src: p.tuple?.src ?? null, dst: p.tuple?.dst ?? null,
+    family: p.family === 'ipv6' ? 'ipv6' : 'ipv4', proto: first.proto === undefined ? null : protoName(first.proto), src: p.tuple?.src ?? null, dst: p.tuple?.dst ?? null,
     sport: first.sport || null, dport: first.dport || null, tcpFlags: null,
   };
 }

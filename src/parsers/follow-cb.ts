@@ -110,15 +110,10 @@ export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; los
   return { records, lost: Math.max(0, n - HOOK_SLOTS) };
 }
 
-/** The records of some lines; `lost` counts callbacks that returned past a hook record's slots. */
+/** The records of some lines; `lost` counts callbacks that returned past a hook record's named ones. */
 export function parseFollowCbLost(lines: string[]): { records: CbRecord[]; lost: number } {
-  let lost = 0;
-  const records = parseFollowCb(lines, (n) => { lost += n; });
-  return { records, lost };
-}
-
-export function parseFollowCb(lines: string[], onLost: (n: number) => void = () => {}): CbRecord[] {
   const out: CbRecord[] = [];
+  let lost = 0;
   lines.forEach((raw, i) => {
     const line = raw.trim();
     if (line === '' || line === 'READY') return;
@@ -126,7 +121,7 @@ export function parseFollowCb(lines: string[], onLost: (n: number) => void = () 
     if (m) {
       const x = expandHookRecord(m);
       out.push(...x.records);
-      if (x.lost) onLost(x.lost);
+      lost += x.lost;
       return;
     }
     m = C.exec(line);
@@ -147,5 +142,9 @@ export function parseFollowCb(lines: string[], onLost: (n: number) => void = () 
     }
     throw new ParseError('follow_cb.bt output', i + 1, raw, 'expected an H, C or R record');
   });
-  return out;
+  return { records: out, lost };
+}
+
+export function parseFollowCb(lines: string[]): CbRecord[] {
+  return parseFollowCbLost(lines).records;
 }
