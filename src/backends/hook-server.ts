@@ -65,7 +65,7 @@ export class HookServer {
     const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
     const probe = await chainProbe(target);
     const launch = async (p: Probe) => {
-      const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', await adapt(program(p))], 'hook listing server');
+      const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', await adapt(program(p))], 'hook listing server', { keepLines: true });
       // current() compares with what chainProbe said, not with the fallback: else a kernel whose
       // fill never compiles would see "nf_tables moved" at every listing (Debian 5.10: 3 restarts).
       return new HookServer(target, tracer, lines, probe, [...bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, 'why' in p ? p.why : null, mask);

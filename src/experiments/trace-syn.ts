@@ -127,7 +127,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const { tracer, lines } = traced
       ? await r.tracer(
         [...bpftrace, '-f', 'json', ...(program ? ['-e', program] : await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args],
-        program ? 'conntrack tracer' : 'kfree_skb tracer',
+        program ? 'conntrack tracer' : 'kfree_skb tracer', { keepLines: true },
       )
       : { tracer: null, lines: [] as string[] };
 

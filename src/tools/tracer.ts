@@ -11,8 +11,15 @@ export function commOf(argv: string[]): string {
   return argv[i]!.split('/').pop()!.slice(0, 15);
 }
 
-/** Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached). */
-export async function startTracer(target: Target, cleanup: Cleanup, argv: string[], what: string): Promise<{ tracer: Running; lines: string[] }> {
+/**
+ * Starts a bpftrace tracer and resolves once its BEGIN probe printed READY (all probes attached).
+ * `lines` collects its printf records for the whole run only with keepLines (trace-syn, the
+ * hook-listing server read them there); a streaming reader (follow) has its own listener, and
+ * collecting would parse every line twice and keep an hour-long run's output in memory.
+ */
+export async function startTracer(
+  target: Target, cleanup: Cleanup, argv: string[], what: string, opts: { keepLines?: boolean } = {},
+): Promise<{ tracer: Running; lines: string[] }> {
   const tracer = target.spawn(argv);
   // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
   // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
@@ -21,12 +28,17 @@ export async function startTracer(target: Target, cleanup: Cleanup, argv: string
   }, tracer.pid ? { kill: { pid: tracer.pid, comm: commOf(argv) } } : undefined);
   const lines: string[] = [];
   let n = 0;
+  let attached = false;
   const ready = new Promise<void>((resolve, reject) => {
     tracer.onLine((l) => {
+      if (attached && !opts.keepLines) return;
       const ev = parseBpftraceJsonLine(l, ++n);
       if (ev?.type === 'printf' && typeof ev.data === 'string') {
         lines.push(...ev.data.split('\n').slice(0, -1));
-        if (ev.data.startsWith('READY')) resolve();
+        if (ev.data.startsWith('READY')) {
+          attached = true;
+          resolve();
+        }
       }
     });
     void tracer.done.then((r) => reject(new CommandFailedError(argv.slice(0, 4), r.exitCode, r.stderr, `${what} exited before it was ready`)));
