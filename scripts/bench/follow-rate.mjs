@@ -8,13 +8,16 @@
 // follow runs as a user runs it (--nftrace, output to /dev/null), with every source the
 // target has: on this host nftrace, kfree_skb and conntrack events; in the micro-VM the
 // callbacks' kprobes too. Goal (issue 13): connect >= 0.9 in the VM under TCG.
-// --floor adds, per round, the probes alone: empty kprobes and kretprobes on the same
-// callbacks (bpftrace, no map, no printf), so the cost of the probe mechanism itself
-// (int3 and the return trampoline, emulated under TCG) is measured beside follow's.
+// --floor adds, per round, the probes alone: empty probes where follow's callback tracer puts
+// them (a kprobe on each callback, a kprobe and a kretprobe on nf_hook_slow, kprobe:nf_queue;
+// bpftrace, no map, no printf), so the cost of the probe mechanism itself (the ftrace call and
+// the return trampoline, emulated under TCG) is measured beside follow's; and the callback
+// tracer alone (bpf/follow_cb.bt filled as follow fills it, its output read and dropped), so
+// what follow's other sources and its own parsing add is seen apart.
 // Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL] [--floor] [--json]
 //        --vm runs this very script inside the micro-VM on that kernel (6.1, 6.12, ...).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,22 +65,31 @@ const result = await withCleanup(async (c) => {
     await exited;
     return { rate, packets };
   };
-  // The floor: the callbacks follow would probe (ipv4 and ipv6 hooks of the server's netns),
-  // each with an empty kprobe and kretprobe. Symbol names from the kernel's own listing only.
-  let floorProg = null;
+  // The floor: the callbacks follow would probe (ipv4 and ipv6 hooks of the server's netns, the
+  // ones the kernel lets kprobes attach to), each with an empty probe where follow puts its own.
+  // Symbol names from the kernel's own listing only.
+  let floorProg = null, tracerProg = null;
   if (args.floor) {
     const h = spawnSync('node', [join(root, 'dist/main.js'), 'hooks', '--netns', sb.server.name, '--family', 'all', '--json'], { encoding: 'utf8' });
+    const traceable = new Set(readFileSync('/sys/kernel/tracing/available_filter_functions', 'utf8').split('\n').map((l) => l.split(' ')[0]));
     const cbs = [...new Set(JSON.parse(h.stdout).hooks.filter((x) => x.family === 'ipv4' || x.family === 'ipv6')
-      .flatMap((x) => x.entries.map((e) => e.callback)).filter((c) => /^[A-Za-z_][A-Za-z0-9_.]*$/.test(c)))];
-    floorProg = `${cbs.map((c) => `kprobe:${c}`).join(',')} { } ${cbs.map((c) => `kretprobe:${c}`).join(',')} { }`;
+      .flatMap((x) => x.entries.map((e) => e.callback)).filter((c) => /^[A-Za-z_][A-Za-z0-9_.]*$/.test(c) && traceable.has(c)))];
+    const queue = traceable.has('nf_queue');
+    floorProg = `${cbs.map((c) => `kprobe:${c}`).join(',')}${queue ? ',kprobe:nf_queue' : ''},kprobe:nf_hook_slow { } kretprobe:nf_hook_slow { }`;
+    const { fillCallbackProbes, fillQueueProbe } = await import(join(root, 'dist/experiments/ct-probes.js'));
+    tracerProg = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', cbs), queue);
   }
-  const probesOnly = async (fn) => {
-    const b = spawn('bpftrace', ['-e', floorProg], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { symbolLength } = await import(join(root, 'dist/parsers/hook-addresses.js'));
+  const span = symbolLength(spawnSync('grep', ['-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { encoding: 'utf8' }).stdout, 'nf_hook_slow');
+  const tracerArgs = () => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(port + 1), '0', '0', String(span)];
+  const probesOnly = async (fn, prog = floorProg, params = [], fmt = []) => {
+    const b = spawn('bpftrace', [...fmt, '-e', prog, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
     let said = '';
     const exited = new Promise((r) => b.on('exit', r));
     c.push('stop floor bpftrace', async () => { b.kill('SIGINT'); await exited; });
     await new Promise((resolve, reject) => {
-      b.stdout.on('data', (d) => { said += String(d); if (/Attaching \d+ probes/.test(said)) resolve(); });
+      // The floor says "Attaching N probes"; the tracer (-f json, as follow runs it), READY once its BEGIN ran.
+      b.stdout.on('data', (d) => { if (said.length < 8000) said += String(d); if (/Attaching \d+ probes|READY/.test(said)) resolve(); });
       b.stderr.on('data', (d) => { said += String(d); });
       b.on('exit', (code) => reject(new Error(`bpftrace exited ${code}: ${said}`)));
     });
@@ -89,7 +101,7 @@ const result = await withCleanup(async (c) => {
   const out = {};
   for (const mode of ['connect', 'syn']) {
     // Three ways, interleaved per round: no follow; follow with every source but nftrace; follow with all.
-    const off = [], bare = [], all = [], floor = [];
+    const off = [], bare = [], all = [], floor = [], alone = [];
     let packets = 0;
     await burst(mode); // warm-up
     for (let i = 0; i < rounds; i++) {
@@ -99,11 +111,13 @@ const result = await withCleanup(async (c) => {
       all.push(r.rate);
       packets += r.packets;
       if (floorProg) floor.push(await probesOnly(() => burst(mode)));
+      if (tracerProg) alone.push(await probesOnly(() => burst(mode), tracerProg, tracerArgs(), ['-f', 'json']));
     }
     out[mode] = {
       plainPerS: Math.round(median(off)), withoutNftracePerS: Math.round(median(bare)), followedPerS: Math.round(median(all)),
       ratioWithoutNftrace: ratioSpread(bare, off), ratio: ratioSpread(all, off), packetsReported: packets,
       ...(floorProg ? { probesOnlyPerS: Math.round(median(floor)), ratioProbesOnly: ratioSpread(floor, off) } : {}),
+      ...(tracerProg ? { callbackTracerPerS: Math.round(median(alone)), ratioCallbackTracer: ratioSpread(alone, off) } : {}),
     };
   }
   return out;
@@ -118,6 +132,7 @@ else {
     const r = report[m];
     console.log(`  ${m.padEnd(8)} plain ${r.plainPerS}/s  followed ${r.followedPerS}/s  ratio ${fmtSpread(r.ratio, 3)}${m === 'connect' ? ' (goal >= 0.9 in the VM)' : ''}; ${r.packetsReported} packets reported`);
     console.log(`  ${''.padEnd(8)} without --nftrace ${r.withoutNftracePerS}/s  ratio ${fmtSpread(r.ratioWithoutNftrace, 3)}`);
-    if (r.ratioProbesOnly) console.log(`  ${''.padEnd(8)} empty kprobes and kretprobes alone ${r.probesOnlyPerS}/s  ratio ${fmtSpread(r.ratioProbesOnly, 3)}`);
+    if (r.ratioProbesOnly) console.log(`  ${''.padEnd(8)} empty probes alone ${r.probesOnlyPerS}/s  ratio ${fmtSpread(r.ratioProbesOnly, 3)}`);
+    if (r.ratioCallbackTracer) console.log(`  ${''.padEnd(8)} callback tracer alone ${r.callbackTracerPerS}/s  ratio ${fmtSpread(r.ratioCallbackTracer, 3)}`);
   }
 }

@@ -41,6 +41,15 @@ export async function fillCallbackProbes(rel: string, callbacks: string[]): Prom
     .replace(/^CALLBACK_RETPROBES$/m, callbacks.map((c) => `kretprobe:${c}`).join(',\n'));
 }
 
+/**
+ * bpf/follow_cb.bt's QUEUE_PROBE block: kprobe:nf_queue where the kernel lets it be probed, else
+ * gone, and a hook that returned 0 is then left without a verdict (STOLEN and QUEUE look alike).
+ */
+export function fillQueueProbe(text: string, queueProbed: boolean): string {
+  if (queueProbed) return text.replace(/^QUEUE_PROBE$/m, 'kprobe:nf_queue');
+  return text.replace(/^QUEUE_PROBE\n\{[\s\S]*?\n\}\n/m, '').replace(/^.*\/\* queue \*\/\n/gm, '').replace(/^( *)\$stop = 2;$/m, '$1$stop = 255;');
+}
+
 /** bpf/ct_syn.bt with its probe lists filled in. */
 export function ctSynProgram(callbacks: string[]): Promise<string> {
   return fillCallbackProbes('bpf/ct_syn.bt', callbacks);

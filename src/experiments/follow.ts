@@ -27,8 +27,9 @@ import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
-import { chooseProbes, fillCallbackProbes } from './ct-probes.js';
+import { chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
 import { needsNfConn } from '../kernel/bpf-shape.js';
+import { symbolLength } from '../parsers/hook-addresses.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
 
 export interface FollowSpec {
@@ -153,11 +154,17 @@ async function startCallbackTracer(
   const chosen = await Promise.all(families.map((fam) => chooseProbes(r.target, r.tracefs, listing, fam)));
   const callbacks = [...new Set(chosen.flatMap((c) => c.callbacks))];
   if (!callbacks.length) return { why: 'the namespace has no netfilter callback registered for ipv4 or ipv6 (nothing to probe)' };
-  const text = await fillCallbackProbes('bpf/follow_cb.bt', callbacks);
+  // A callback counts only when nf_hook_slow itself called it (its return address lies in
+  // nf_hook_slow): nf_nat_ipv6_in calls nf_nat_ipv6_fn, LOCAL_IN's callback, from inside
+  // (Debian 6.1), and that call must not take the next callback's slot.
+  const span = symbolLength((await r.target.exec(['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'])).stdout, 'nf_hook_slow');
+  if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
+  const queue = await r.target.exec(['grep', '-qE', '^nf_queue( |$)', `${r.tracefs}/available_filter_functions`]);
+  const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue.exitCode === 0);
   const noType = needsNfConn(text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
-  progress(`attaching kprobes on ${callbacks.length} callback(s): ${callbacks.join(', ')}`);
-  const argv = [...(await session.bpftrace()), '-f', 'json', '-e', await r.program(text), inode, ...filterParams(spec)];
+  progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
+  const argv = [...(await session.bpftrace()), '-f', 'json', '-e', await r.program(text), inode, ...filterParams(spec), String(span)];
   const { tracer } = await r.tracer(argv, 'callback tracer');
   tracer.onLine(feed('callbacks'));
   return { tracer, listing, callbacks };
@@ -226,7 +233,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     sources.push({ name: 'callbacks', available: false, detail: cb.why });
     unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cb.why });
   } else {
-    sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: kprobe and kretprobe), its verdict, conntrack's view and the tuple after it` });
+    sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it` });
   }
 
   // Give conntrack -E a moment to subscribe (it prints nothing until an event).

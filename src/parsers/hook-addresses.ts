@@ -54,3 +54,19 @@ export function nameHookAddresses(lines: string[], table: Map<string, string>): 
   });
   return { lines: out, unnamed: [...unnamed] };
 }
+
+/**
+ * A text symbol's length from `grep -A1 ' NAME$' /proc/kallsyms`: the distance to the symbol
+ * kallsyms lists after it (vmlinux's are in address order; 6.18 puts the next function's
+ * `__pfx_` padding there, which ends it as well). null when the two lines are not there, or the
+ * addresses are hidden (kptr_restrict: all zeros).
+ */
+export function symbolLength(grepOut: string, name: string): number | null {
+  const lines = grepOut.split('\n').filter((l) => l.trim() !== '');
+  const i = lines.findIndex((l) => { const [, type, n] = l.split(/\s+/); return n === name && /^[tT]$/.test(type ?? ''); });
+  const next = lines[i + 1];
+  if (i < 0 || !next) return null;
+  const a = BigInt(`0x${lines[i]!.split(/\s+/)[0]}`), b = BigInt(`0x${next.split(/\s+/)[0]}`);
+  if (a === 0n || b <= a || b - a > 0x100000n) return null;
+  return Number(b - a);
+}

@@ -17,6 +17,9 @@ import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
 import { HOOK_SLOTS, parseFollowCb, parseFollowCbLost } from '../../src/parsers/follow-cb.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
+import { fillCallbackProbes, fillQueueProbe } from '../../src/experiments/ct-probes.js';
+import { symbolLength } from '../../src/parsers/hook-addresses.js';
+import { spawnSync } from 'node:child_process';
 
 const dir = (c: string) => join(ROOT, 'test/fixtures/follow/6.18.44-fc-v657', c);
 const read = (c: string, f: string) => readFileSync(join(dir(c), f), 'utf8');
@@ -149,6 +152,35 @@ describe('follow_cb.bt hook records (real runs in the micro-VM: test/e2e/guest/f
     expect(x.lost).toBe(2);
     expect(x.records.length).toBe(2 * HOOK_SLOTS);
     expect(parseFollowCbLost([line])).toMatchObject({ lost: 0, records: { length: 2 * n } });
+  });
+
+  it('the template\'s nf_queue probe: filled where the kernel lets it be probed, else gone with every use of its map', async () => {
+    const t = await fillCallbackProbes('bpf/follow_cb.bt', ['ipv4_conntrack_in', 'nft_do_chain_ipv4']);
+    expect(t).toMatch(/^kprobe:ipv4_conntrack_in,\nkprobe:nft_do_chain_ipv4$/m);
+    expect(t).not.toMatch(/kretprobe:(ipv4_conntrack_in|nft_do_chain_ipv4)/);
+    const q = fillQueueProbe(t, true);
+    expect(q).toMatch(/^kprobe:nf_queue$/m);
+    expect(q).toMatch(/^ *\$stop = 2;$/m);
+    const none = fillQueueProbe(t, false);
+    expect(none).not.toMatch(/\/\* queue \*\//);
+    // The program's text without its comments (which name the probe and say why it may be gone).
+    expect(none.replace(/\/\*[\s\S]*?\*\//g, '')).not.toMatch(/QUEUE_PROBE|nf_queue|@hv/);
+    expect(q.replace(/\/\*[\s\S]*?\*\//g, '')).toMatch(/@hv/);
+    // A hook that returned 0 is then STOLEN or QUEUE: no verdict rather than a guess.
+    expect(none).toMatch(/^ *\$stop = 255;$/m);
+    expect(none).not.toMatch(/\$stop = 2;/);
+  });
+
+  it('nf_hook_slow\'s length (which callback calls are its own) from /proc/kallsyms', () => {
+    // `grep -A1 -E ' [tT] nf_hook_slow$' /proc/kallsyms` on this machine's 6.18.44-fc-v657, as root.
+    const real = 'ffffffff81f28dd0 T nf_hook_slow\nffffffff81f28ee0 T __pfx_nf_hook_slow_list\n';
+    expect(symbolLength(real, 'nf_hook_slow')).toBe(0x110);
+    // As a user without the addresses sees it (kptr_restrict): no length rather than a wrong one.
+    expect(symbolLength(real.replace(/ffffffff81f28[0-9a-f]{3}/g, '0000000000000000'), 'nf_hook_slow')).toBeNull();
+    expect(symbolLength(real.split('\n')[0]!, 'nf_hook_slow')).toBeNull();
+    // And live, on the kernel under test.
+    const live = spawnSync('grep', ['-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { encoding: 'utf8' });
+    if (live.status === 0 && !/^0+ /.test(live.stdout)) expect(symbolLength(live.stdout, 'nf_hook_slow')).toBeGreaterThan(16);
   });
 
   it('a record cut short is an error, not a guess', () => {
