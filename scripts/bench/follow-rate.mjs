@@ -81,7 +81,8 @@ const result = await withCleanup(async (c) => {
   }
   const { symbolLength } = await import(join(root, 'dist/parsers/hook-addresses.js'));
   const span = symbolLength(spawnSync('grep', ['-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { encoding: 'utf8' }).stdout, 'nf_hook_slow');
-  const tracerArgs = () => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(port + 1), '0', '0', String(span)];
+  // The port follow follows in that mode (followed() above): 2571 for the SYN burst, 2572 for the connections.
+  const tracerArgs = (mode) => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(mode === 'syn' ? port : port + 1), '0', '0', String(span)];
   const probesOnly = async (fn, prog = floorProg, params = [], fmt = []) => {
     const b = spawn('bpftrace', [...fmt, '-e', prog, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
     let said = '';
@@ -111,7 +112,7 @@ const result = await withCleanup(async (c) => {
       all.push(r.rate);
       packets += r.packets;
       if (floorProg) floor.push(await probesOnly(() => burst(mode)));
-      if (tracerProg) alone.push(await probesOnly(() => burst(mode), tracerProg, tracerArgs(), ['-f', 'json']));
+      if (tracerProg) alone.push(await probesOnly(() => burst(mode), tracerProg, tracerArgs(mode), ['-f', 'json']));
     }
     out[mode] = {
       plainPerS: Math.round(median(off)), withoutNftracePerS: Math.round(median(bare)), followedPerS: Math.round(median(all)),
