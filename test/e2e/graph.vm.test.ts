@@ -61,7 +61,10 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
     }
   }, VM_TIMEOUT);
 
-  it('the CLI report marks the path; --root picks other roots', async () => {
+  // Once, in a whole suite run here (2026-12-01, 6.12 under TCG beside the suite's load), the guest
+  // went away while function_graph's set_ftrace_pid was written: the run exited on the VM's death,
+  // and the test passed alone right after (twice). Tried once more; a real failure fails both.
+  it('the CLI report marks the path; --root picks other roots', { retry: 1, timeout: VM_TIMEOUT }, async () => {
     const r = await nfscope(['graph', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--root', 'nf_conntrack_in', '--max-depth', '2'], { timeoutMs: VM_TIMEOUT });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/rooted at nf_conntrack_in\n/);
@@ -70,7 +73,7 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
     const bad = await nfscope(['graph', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--root', 'no_such_function_xyz'], { timeoutMs: VM_TIMEOUT });
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/not a traceable function on this kernel.*no_such_function_xyz/);
-  }, VM_TIMEOUT);
+  });
 });
 
 describe('graph leaves a busy global tracer alone (6.1: no function_graph in instances)', () => {
