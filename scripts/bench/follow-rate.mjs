@@ -79,8 +79,8 @@ const result = await withCleanup(async (c) => {
     const { fillCallbackProbes, fillQueueProbe } = await import(join(root, 'dist/experiments/ct-probes.js'));
     tracerProg = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', cbs), queue);
   }
-  const { symbolLength } = await import(join(root, 'dist/parsers/hook-addresses.js'));
-  const span = symbolLength(spawnSync('grep', ['-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { encoding: 'utf8' }).stdout, 'nf_hook_slow');
+  const { callbackTracerPoints } = await import(join(root, 'dist/experiments/ct-probes.js'));
+  const { span } = await callbackTracerPoints(t, '/sys/kernel/tracing');
   // The port follow follows in that mode (followed() above): 2571 for the SYN burst, 2572 for the connections.
   const tracerArgs = (mode) => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(mode === 'syn' ? port : port + 1), '0', '0', String(span)];
   const probesOnly = async (fn, prog = floorProg, params = [], fmt = []) => {

@@ -4,6 +4,7 @@ import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Target } from '../targets/target.js';
 import type { IpFamily } from '../tools/firewall.js';
 import { join } from 'node:path';
+import { symbolLength } from '../parsers/hook-addresses.js';
 
 /** Probe points for the unconfirmed entry's life; stable from 4.x to 6.18 (experiment.md). */
 export const LIFECYCLE_PROBES = ['__nf_conntrack_alloc', '__nf_conntrack_confirm', 'nf_conntrack_free'];
@@ -48,6 +49,19 @@ export async function fillCallbackProbes(rel: string, callbacks: string[]): Prom
 export function fillQueueProbe(text: string, queueProbed: boolean): string {
   if (queueProbed) return text.replace(/^QUEUE_PROBE$/m, 'kprobe:nf_queue');
   return text.replace(/^QUEUE_PROBE\n\{[\s\S]*?\n\}\n/m, '').replace(/^.*\/\* queue \*\/\n/gm, '').replace(/^( *)\$stop = 2;$/m, '$1$stop = 255;');
+}
+
+/**
+ * What follow_cb.bt needs beyond its callbacks, read once per run: nf_hook_slow's length (its
+ * SPAN parameter, from /proc/kallsyms; null where the addresses are hidden) and whether
+ * kprobe:nf_queue can attach (tracefs available_filter_functions).
+ */
+export async function callbackTracerPoints(target: Target, tracefs: string): Promise<{ span: number | null; queue: boolean }> {
+  const [ks, q] = await Promise.all([
+    target.exec(['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms']),
+    target.exec(['grep', '-qE', '^nf_queue( |$)', `${tracefs}/available_filter_functions`]),
+  ]);
+  return { span: symbolLength(ks.stdout, 'nf_hook_slow'), queue: q.exitCode === 0 };
 }
 
 /** bpf/ct_syn.bt with its probe lists filled in. */

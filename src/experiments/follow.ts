@@ -27,9 +27,8 @@ import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
-import { chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
+import { callbackTracerPoints, chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
 import { needsNfConn } from '../kernel/bpf-shape.js';
-import { symbolLength } from '../parsers/hook-addresses.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
 
 export interface FollowSpec {
@@ -157,10 +156,9 @@ async function startCallbackTracer(
   // A callback counts only when nf_hook_slow itself called it (its return address lies in
   // nf_hook_slow): nf_nat_ipv6_in calls nf_nat_ipv6_fn, LOCAL_IN's callback, from inside
   // (Debian 6.1), and that call must not take the next callback's slot.
-  const span = symbolLength((await r.target.exec(['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'])).stdout, 'nf_hook_slow');
+  const { span, queue } = await callbackTracerPoints(r.target, r.tracefs);
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
-  const queue = await r.target.exec(['grep', '-qE', '^nf_queue( |$)', `${r.tracefs}/available_filter_functions`]);
-  const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue.exitCode === 0);
+  const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue);
   const noType = needsNfConn(text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);

@@ -13,8 +13,7 @@ import { Session } from '../../src/experiments/session.js';
 import { chainProbe, fillNfHooks } from '../../src/kernel/nft-chains.js';
 import { hookServerProgram } from '../../src/kernel/hook-server-program.js';
 import { listingPrograms } from '../../src/kernel/hook-program.js';
-import { symbolLength } from '../../src/parsers/hook-addresses.js';
-import { chooseProbes, ctSynProgram, fillCallbackProbes, fillQueueProbe } from '../../src/experiments/ct-probes.js';
+import { callbackTracerPoints, chooseProbes, ctSynProgram, fillCallbackProbes, fillQueueProbe } from '../../src/experiments/ct-probes.js';
 import { ctLifeProgram } from '../../src/experiments/lifetimes.js';
 
 export interface Compiled {
@@ -53,7 +52,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
       programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
       const cb = await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks);
-      const span = symbolLength((await target.exec(['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'])).stdout, 'nf_hook_slow');
+      const { span } = await callbackTracerPoints(target, r.tracefs);
       // With kprobe:nf_queue, as follow fills it where the kernel lets it be probed, and without.
       for (const queue of [true, false]) {
         programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''}`, await r.program(fillQueueProbe(cb, queue)), [sb.serverInode, '6', '2571', '16777343', '2', String(span)]]);
