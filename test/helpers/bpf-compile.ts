@@ -50,6 +50,12 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       const sb = await r.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
       const hooks = await r.serverHooks(sb, 'ipv4', [], () => {});
       const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
+      // Once in a whole suite run (6.12 under TCG, 2026-12-01) no callback came back here, and the
+      // file passed alone right after: say what the listing and the tracefs grep gave, next time.
+      if (!probes.callbacks.length) {
+        const listed = hooks.filter((h) => h.family === 'ipv4').map((h) => `${h.hook}: ${h.entries.map((e) => e.callback).join(' ')}`);
+        throw new Error(`no callback to probe: listing ${JSON.stringify(listed)}, not in available_filter_functions: ${probes.missing.join(' ')}`);
+      }
       programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
       const cb = await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks);
       const { span } = await callbackTracerPoints(target, r.tracefs);
