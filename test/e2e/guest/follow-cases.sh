@@ -23,6 +23,10 @@ setup() {
   ns iptables -A INPUT -p tcp --dport 2571 -j DROP
   ns iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
 }
+# A case whose set-up did not hold is reported as such (the test fails on it), never followed.
+precondition() { echo "=== PRECONDITION $*"; teardown; exit 3; }
+# wait_for TENTHS COMMAND WHAT: polls COMMAND (shell text of this script's own) every 0.1 s, bounded.
+wait_for() { local i; for i in $(seq "$1"); do eval "$2" && return 0; sleep 0.1; done; precondition "not within $(($1 / 10)) s: $3"; }
 teardown() { ip netns del $S 2>/dev/null; ip netns del $C 2>/dev/null; }
 # run_follow NAME ARGS... ; then the traffic function `traffic` runs once follow is ready
 run_follow() {
@@ -59,16 +63,25 @@ traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('$SRV',258
 run_follow dnat --host $CLI --proto tcp --nftrace --count 1
 kill $lp
 
-# 4. The conntrack table full: nf_conntrack_max 1 (global: this guest is a throwaway), one
-#    assured connection held open (900 s: under load follow can take more than a minute to be
-#    ready, and a held connection that closes first sends a FIN the case would follow), then a
-#    SYN: conntrack's own callback drops it.
-nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2575 >/dev/null 2>&1 & lp=$!
-sleep 0.5
-nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));time.sleep(900)" >/dev/null 2>&1 & hold=$!
-sleep 1
+# 4. The conntrack table full: conntrack's own callback drops a new flow's SYN. The case holds only
+#    if, when the SYN is sent, every entry of the server netns is one early_drop cannot evict: so
+#    the table is flushed, one connection is held open and ASSURED (900 s: under load follow can
+#    take more than a minute to be ready, and a held connection that closes first sends a FIN the
+#    case would follow), nf_conntrack_max (global; per-netns count: this guest is a throwaway) is
+#    set to that one entry, and all of it is checked before follow starts. Sleeps are not enough:
+#    under TCG on a loaded host a listener not yet bound refused the held connection, the table had
+#    room, and the followed SYN was accepted by conntrack.
+nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2575 >/tmp/lp.out 2>&1 & lp=$!
+wait_for 600 "grep -qx READY /tmp/lp.out" "the listener on $SRV:2575 printed READY"
+ns conntrack -F 2>/dev/null
+nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));print('CONNECTED',flush=True);time.sleep(900)" >/tmp/hold.out 2>&1 & hold=$!
+wait_for 600 "grep -qx CONNECTED /tmp/hold.out" "the held connection to $SRV:2575 is established"
+wait_for 100 "ns conntrack -L 2>/dev/null | grep -q 'dport=2575 .*ASSURED'" "conntrack holds the held connection as ASSURED"
 old=$(sysctl -n net.netfilter.nf_conntrack_max)
 sysctl -qw net.netfilter.nf_conntrack_max=1
+echo "# table-full precondition: nf_conntrack_count $(ns sysctl -n net.netfilter.nf_conntrack_count), max 1, entries:"
+ns conntrack -L 2>/dev/null | sed 's/^/#   /'
+if [ "$(ns conntrack -L 2>/dev/null | grep -vc ASSURED)" != 0 ]; then precondition "an entry early_drop could evict is in the table"; fi
 traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2575 1 >/dev/null; }
 run_follow table-full --port 2575 --count 1
 sysctl -qw net.netfilter.nf_conntrack_max=$old
