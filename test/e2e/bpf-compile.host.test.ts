@@ -4,13 +4,17 @@
  * that need kprobes or fentry are left out where the kernel has neither, and
  * the micro-VM test compiles them on Debian's kernels (bpf-compile.vm).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { leftovers } from '../helpers/sys.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { leftoversSince, machineState, type MachineState } from '../helpers/sys.js';
 import { compileAll } from '../helpers/bpf-compile.js';
 import { LocalTarget } from '../../src/targets/local.js';
 
+let before: MachineState;
+beforeEach(() => {
+  before = machineState();
+});
 afterEach(async () => {
-  expect(await leftovers()).toEqual([]);
+  expect(await leftoversSince(before)).toEqual([]);
 });
 
 describe('bpf/ compiles on the host kernel', () => {

@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, dropNetns, inNs, leftovers, makeNetns, nfscope, ROOT, sh } from '../helpers/sys.js';
+import { CLI, dropNetns, inNs, leftoversSince, machineState, makeNetns, nfscope, ROOT, sh } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const SRV = '198.19.79.2';
@@ -199,6 +199,7 @@ describe('nfscope follow on this host', () => {
   }, 120_000);
 
   it('SIGKILLed with --nftrace: its table stays only until nfscope cleanup', async () => {
+    const before = machineState();
     const ready = join(tmp, 'r3');
     const p = start(['--port', '2573', '--nftrace', '--duration', '60'], ready);
     await waitFor(ready, p);
@@ -209,9 +210,8 @@ describe('nfscope follow on this host', () => {
     expect(c.exitCode, c.stderr + c.stdout).toBe(0);
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
     expect((await execa('pgrep', ['-f', 'nft -a monitor|conntrack -E -o timestamp'], { reject: false })).stdout).toBe('');
-    // A SIGKILLed run's tracers die with it (setpriv --pdeathsig); a dead one may stay a zombie where PID 1
-    // does not reap (this container), holding no probe: that is not a leftover.
-    expect((await leftovers()).filter((l) => !l.includes(server) && !l.includes(client) && !l.includes('<defunct>'))).toEqual([]);
+    // A SIGKILLed run's tracers die with it (setpriv --pdeathsig): nothing of the run's is left.
+    expect(await leftoversSince(before)).toEqual([]);
   }, 120_000);
 
   it('bad options exit 2 before anything runs', async () => {

@@ -4,15 +4,19 @@
  * nf_hooks.bt (BEGIN probe, ksym() in bpftrace) lists for the same netns. The
  * expected listing is the kernel's own, read the other way, never typed here.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { leftovers } from '../helpers/sys.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { leftoversSince, machineState, type MachineState } from '../helpers/sys.js';
 import { LocalTarget } from '../../src/targets/local.js';
 import { Session } from '../../src/experiments/session.js';
 import { bpftraceBackend } from '../../src/backends/hooks.js';
 import { hookServerUnavailable } from '../../src/backends/hook-server.js';
 
+let before: MachineState;
+beforeEach(() => {
+  before = machineState();
+});
 afterEach(async () => {
-  expect(await leftovers()).toEqual([]);
+  expect(await leftoversSince(before)).toEqual([]);
 });
 
 describe('hook listing server (host kernel)', () => {

@@ -3,8 +3,8 @@
  * applied step by step, the exact listing asserted after each step.
  * Needs root, bpftrace and a BTF kernel (the dev and CI machines: 6.18).
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { dropNetns, inNs, leftovers, makeNetns, nfscope } from '../helpers/sys.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { dropNetns, inNs, leftoversSince, machineState, makeNetns, nfscope, type MachineState } from '../helpers/sys.js';
 import { confirmCallback, iptablesCallback } from '../helpers/kernel-names.js';
 import { expectSchema } from '../helpers/schema.js';
 
@@ -37,9 +37,15 @@ const fams = [
 ] as const;
 
 let ns: string[] = [];
+let before: MachineState;
+beforeEach(() => {
+  before = machineState();
+});
+// Each test's netns go, and then nothing of the test's may be left.
 afterEach(async () => {
   for (const n of ns) await dropNetns(n);
   ns = [];
+  expect(await leftoversSince(before)).toEqual([]);
 });
 
 describe.each(fams)('hooks step by step, $family', (f) => {
@@ -149,10 +155,6 @@ describe('bad input', () => {
     const r = await nfscope(['hooks', '--backend', 'drgn']);
     expect(r.exitCode).toBe(7);
     expect(r.stderr).toMatch(/drgn cannot run here: .*(kcore|debuginfo|not installed)/);
-  });
-
-  it('leaves nothing behind', async () => {
-    expect(await leftovers()).toEqual([]);
   });
 });
 

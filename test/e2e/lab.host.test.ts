@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { leftovers, nfscope, ROOT } from '../helpers/sys.js';
+import { leftoversSince, machineState, nfscope, ROOT } from '../helpers/sys.js';
 import { openInChromium } from '../helpers/chromium.js';
 import { LAB_SCHEMA_VERSION } from '../../src/model/lab.js';
 import { expectSchema } from '../helpers/schema.js';
@@ -27,6 +27,7 @@ describe('nfscope lab on the host kernel', () => {
   let report: { schemaVersion: number; kernel: string; target: string; claims: { id: string; claim: string; status: string; evidence: unknown[]; reason?: string }[] };
 
   it('claims in the order of the experiment, each judged; the JSON contract', async () => {
+    const before = machineState();
     const r = await nfscope(['lab', '--target', 'local', '--port', '2571', '--burst', '20', '--json', '--report', html], { timeoutMs: 300_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     report = JSON.parse(r.stdout);
@@ -60,7 +61,7 @@ describe('nfscope lab on the host kernel', () => {
       expect(status['conntrack-saw-the-syn']).toBe('confirmed');
       expect(status['entry-created-and-discarded']).toBe('confirmed');
     }
-    expect(await leftovers()).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   }, 300_000);
 
   it('the HTML report renders in headless Chromium without errors (screenshot in test/artifacts)', async () => {
@@ -77,6 +78,7 @@ describe('nfscope lab on the host kernel', () => {
   }, 120_000);
 
   it('--report FILE.md, --explain; bad --report names exit 2', async () => {
+    const before = machineState();
     const r = await nfscope(['lab', '--target', 'local', '--port', '2571', '--burst', '5', '--explain', '--report', md], { timeoutMs: 300_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^1\. Conntrack is only called when needed/m);
@@ -90,6 +92,6 @@ describe('nfscope lab on the host kernel', () => {
       const b = await nfscope(['lab', '--report', bad]);
       expect(b.exitCode, bad).toBe(2);
     }
-    expect(await leftovers()).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   }, 300_000);
 });

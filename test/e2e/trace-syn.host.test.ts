@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { CLI, leftovers, nfscope } from '../helpers/sys.js';
+import { CLI, leftoversSince, machineState, nfscope } from '../helpers/sys.js';
 import { confirmCallback } from '../helpers/kernel-names.js';
 import { expectSchema } from '../helpers/schema.js';
 import { TRACE_SYN_SCHEMA_VERSION } from '../../src/model/trace-syn.js';
@@ -27,6 +27,7 @@ async function hasKprobes(): Promise<boolean> {
 
 describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfirm=$afterConfirm', (c) => {
   it('observes the drop and the table for real', async () => {
+    const before = machineState();
     const args = ['trace-syn', '--port', '2571', '--family', c.family, '--firewall', c.firewall, '--count', '2', '--json'];
     if (c.afterConfirm) args.push('--after-confirm');
     const r = await nfscope(args);
@@ -63,7 +64,7 @@ describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfi
       for (const u of rep.unavailable) expect(u.reason).toMatch(/kprobe/);
     }
     expect(rep.verdict).toMatch(c.afterConfirm ? /SYN_SENT \[UNREPLIED\]/ : /no entry for the flow/);
-    expect(await leftovers()).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   });
 });
 
@@ -83,6 +84,7 @@ describe('trace-syn bad input: one line, exit 2, nothing created', () => {
 
 describe('trace-syn interrupted', () => {
   it.each(['SIGINT', 'SIGTERM'] as const)('%s in the middle of a run leaves nothing behind', async (sig) => {
+    const before = machineState();
     const child = execa('node', [CLI, 'trace-syn', '--port', '2571', '--count', '3'], { reject: false });
     // Wait until the tracer is being attached: the sandbox exists by then.
     await new Promise<void>((resolve) => {
@@ -93,6 +95,6 @@ describe('trace-syn interrupted', () => {
     child.kill(sig);
     const r = await child;
     expect(r.exitCode).toBe(sig === 'SIGINT' ? 130 : 143);
-    expect(await leftovers()).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   });
 });
