@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { leftoversSince, machineState, type MachineState } from '../helpers/sys.js';
 import { compileAll } from '../helpers/bpf-compile.js';
 import { LocalTarget } from '../../src/targets/local.js';
+import { kernelHasKprobes } from '../helpers/kernel-facts.js';
 
 let before: MachineState;
 beforeEach(() => {
@@ -21,6 +22,11 @@ describe('bpf/ compiles on the host kernel', () => {
   it('every program nfscope would run here', { timeout: 300_000 }, async () => {
     const results = await compileAll(new LocalTarget());
     expect(results.length).toBeGreaterThanOrEqual(4);
+    // The programs that need kprobes are compiled exactly where the kernel has them (its symbols say).
+    const names = results.map((r) => r.name);
+    expect(names.filter((n) => /^(ct_syn\.bt|follow_cb\.bt|ct_life\.bt \(kprobes\))/.test(n)).length, names.join('\n')).toBe(kernelHasKprobes() ? 4 : 0);
+    expect(names).toContain('kfree_skb_syn.bt');
+    expect(names).toContain('follow_drop.bt');
     expect(results.filter((r) => r.exitCode !== 0).map((r) => `${r.name}: ${r.error || `exit ${r.exitCode}`}`)).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CLI, leftoversSince, machineState, nfscope } from '../helpers/sys.js';
 import { confirmCallback } from '../helpers/kernel-names.js';
 import { expectSchema } from '../helpers/schema.js';
+import { kernelHasKprobes, kernelHasSymbol } from '../helpers/kernel-facts.js';
 import { TRACE_SYN_SCHEMA_VERSION } from '../../src/model/trace-syn.js';
 
 const cases = [
@@ -20,10 +21,6 @@ const cases = [
   { firewall: 'nft', family: 'ipv6', afterConfirm: true },
 ] as const;
 
-async function hasKprobes(): Promise<boolean> {
-  const r = JSON.parse((await nfscope(['doctor', '--json'])).stdout);
-  return r.caps.find((c: { id: string }) => c.id === 'kprobes').available;
-}
 
 describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfirm=$afterConfirm', (c) => {
   it('observes the drop and the table for real', async () => {
@@ -56,12 +53,17 @@ describe.each(cases)('trace-syn --firewall $firewall --family $family afterConfi
       expect(rep.conntrackEntries).toBe(0);
       expect(rep.conntrackEntry).toBeNull();
     }
-    // [1], [4]: kprobes absent here → unavailable with a reason, never filled in
-    if (!(await hasKprobes())) {
+    // [1], [4]: where the kernel has no kprobes (its symbols say so: the 6.18 host) → unavailable with a
+    // reason, never filled in; where it has them, the callbacks that saw the SYNs, by their kernel names.
+    if (!kernelHasKprobes()) {
       expect(rep.callbacks).toEqual([]);
       expect(rep.unconfirmed).toBeNull();
       expect(rep.unavailable.map((u: { observation: string }) => u.observation).sort()).toEqual(['callbacks', 'unconfirmed']);
       for (const u of rep.unavailable) expect(u.reason).toMatch(/kprobe/);
+    } else {
+      expect(rep.unavailable.map((u: { observation: string }) => u.observation)).not.toContain('callbacks');
+      for (const cb of rep.callbacks) expect(kernelHasSymbol(cb.callback), cb.callback).toBe(true);
+      expect(rep.callbacks.find((cb: { callback: string }) => cb.callback === rep.drop.callback)?.hits).toBeGreaterThanOrEqual(2);
     }
     expect(rep.verdict).toMatch(c.afterConfirm ? /SYN_SENT \[UNREPLIED\]/ : /no entry for the flow/);
     expect(await leftoversSince(before)).toEqual([]);

@@ -186,6 +186,23 @@ describe('a drop on 5.10: no reason field, and nf_hook_slow frees the packet its
     expect(inputs.plain.drop.stack[0]).toMatch(/^kfree_skb\+/);
     expect(inputs.plain.drop.stack[1]).toMatch(/^nf_hook_slow\+/);
   });
+
+  it('the same kernel\'s own function_graph trace (raw tracefs capture) shows it: nf_hook_slow runs the chain, then calls kfree_skb itself; no kfree_skb_reason exists', () => {
+    const trace = readFileSync(F('function_graph', '5.10.0-46-amd64', 'syn-ipv4-iptables-with-trace-syn', 'trace.txt'), 'utf8').split('\n');
+    // " 1)  python3-615   |               |  nf_hook_slow() {": the call, indented by depth, after the last '|'.
+    const body = trace.map((l) => l.slice(l.lastIndexOf('|') + 1));
+    const depth = (l: string) => l.search(/\S/);
+    /** The calls made directly inside the call that opens at line i. */
+    const children = (i: number) => {
+      const d = depth(body[i]!);
+      const end = body.findIndex((l, j) => j > i && depth(l) === d && /^\s*\}/.test(l));
+      return body.slice(i + 1, end).filter((l) => depth(l) === d + 2 && !/^\s*\}/.test(l)).map((l) => l.trim().replace(/ \[\w+\]/, '').replace(/[(){};].*$/, ''));
+    };
+    const calls = body.flatMap((l, i) => (/^\s*nf_hook_slow\(\) \{$/.test(l) ? [children(i)] : []));
+    // PRE_ROUTING's runs conntrack and lets the SYN on; LOCAL_IN's runs the chain and frees it.
+    expect(calls).toContainEqual(['nft_do_chain', 'kfree_skb']);
+    expect(trace.filter((l) => l.includes('kfree_skb_reason'))).toEqual([]);
+  });
 });
 
 describe('which kernels need struct nf_conn from debug info (their real configs, where cached)', () => {
