@@ -1,10 +1,11 @@
 import { defineConfig } from 'vitest/config';
 
 // `npm run test:unit`: the pure tests (parsers, model, analysis, renderers on captured fixtures),
-// for everyday work: no root, no kernel state, seconds (--configLoader runner: the config is not
-// bundled into node_modules, which a user other than its owner may not write). Files run in parallel, and without a fresh
+// for everyday work: no root, no kernel state, seconds. Files run in parallel, and without a fresh
 // module registry each (isolate: false): a third of the time here, where importing dominated; a
-// file that changes process state puts it back (boot-cache.test.ts).
+// file that changes process state puts it back (boot-cache.test.ts). package.json passes
+// --configLoader runner: the config is not bundled into node_modules, which a user other than
+// its owner may not write.
 // Left to the whole suite (`npm test`, scripts/test.sh), for their time or what they touch:
 export const SLOW_OR_MACHINE = [
   'test/unit/fuzz-options.test.ts', // ~1 min in-process and hundreds of runs of the built CLI
