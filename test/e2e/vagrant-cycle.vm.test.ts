@@ -28,6 +28,10 @@ afterAll(async () => {
   await execa(join(ROOT, 'scripts/vagrant/vagrant.sh'), ['--stop'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: NS } });
   rmSync(out, { recursive: true, force: true });
   expect(await leftoversSince(before)).toEqual([]);
+  // libvirtd starts the guest's qemu with an environment of its own (no NFSCOPE_TEST_OWNER), which
+  // the leftover check takes for another run's: any qemu that was not there before is the cycle's.
+  const qemus = machineState().processes.filter((p) => /qemu-system/.test(p.cmd) && !p.zombie && !before.processes.some((b) => b.pid === p.pid));
+  expect(qemus.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
   // Exited daemons not yet reaped (Z) do not count.
   const daemons = (await execa('ps', ['-C', 'libvirtd,virtlogd', '-o', 'stat=,comm='], { reject: false })).stdout;
   expect(daemons.split('\n').filter((l) => l.trim() && !l.trim().startsWith('Z'))).toEqual([]);
