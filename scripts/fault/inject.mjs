@@ -6,13 +6,14 @@
 // SIGKILL, `nfscope cleanup` runs. After each run
 // the machine must be as before: no netns, link, nft table, iptables rule,
 // tracefs mount or setting, kprobe event, journal or process of ours, and the
-// root namespace's `nft list ruleset` (and iptables-save) byte-identical.
+// root namespace's `nft list ruleset` (and iptables-save) unchanged. The comparison is
+// machine-state.mjs's: what appeared since the first run began, not counting another run's state.
 // Usage: node scripts/fault/inject.mjs [--runs 100] [--seed N] [--json]
 // The test suite imports faultRuns() for 30 runs (test/e2e/fault.host.test.ts).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { machineState, stateDiff } from './machine-state.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(ROOT, 'dist', 'main.js');
@@ -40,53 +41,9 @@ export function rng(seed) {
   };
 }
 
-const out = (argv) => spawnSync(argv[0], argv.slice(1), { encoding: 'utf8' }).stdout ?? '';
-
-/** Everything a run could leave behind, as text to compare. */
-export function snapshot() {
-  const tracefs = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(' tracefs ')).join('\n');
-  const T = '/sys/kernel/tracing';
-  // A file of a tracefs mounted meanwhile may refuse reading (set_ftrace_filter: EPERM on this 6.18
-  // host, which has no function tracer): the snapshot says so, and the comparison shows the mount.
-  const tr = (f) => {
-    try {
-      return existsSync(`${T}/${f}`) ? readFileSync(`${T}/${f}`, 'utf8').trim() : '<absent>';
-    } catch (e) {
-      return `<${e.code ?? 'unreadable'}>`;
-    }
-  };
-  let journals = [];
-  try {
-    journals = readdirSync('/run/nfscope/journal');
-  } catch { /* none */ }
-  let users = [];
-  try {
-    users = readdirSync('/run/nfscope/tracefs-users');
-  } catch { /* none */ }
-  return {
-    nftRuleset: out(['nft', 'list', 'ruleset']),
-    iptables: out(['iptables-save']).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
-    ip6tables: out(['ip6tables-save']).split('\n').filter((l) => !l.startsWith('#')).join('\n'),
-    netns: out(['ip', 'netns', 'list']),
-    links: out(['ip', '-o', 'link']).split('\n').map((l) => l.split(':')[1]?.trim()).filter(Boolean).join(' '),
-    tracefs,
-    tracer: tracefs ? `${tr('current_tracer')}|${tr('kprobe_events')}|${tr('set_ftrace_filter')}|${tr('set_event')}|${(existsSync(`${T}/instances`) ? readdirSync(`${T}/instances`) : []).join(',')}` : '',
-    journals: journals.join(','),
-    tracefsUsers: users.join(','),
-    // The tracing lock is an flock: held or free (the file itself stays).
-    tracingLock: existsSync('/run/nfscope/tracing.lock') && spawnSync('flock', ['-n', '-E', '75', '/run/nfscope/tracing.lock', 'true']).status === 75 ? 'held' : 'free',
-    processes: out(['pgrep', '-a', '-f', 'bpftrace|trace-cmd|scripts/net/syn.py|dist/main.js']).split('\n')
-      .filter((l) => l.trim() && !l.includes('pgrep') && !l.includes('fault/inject') && !l.includes('vitest')).join('\n'),
-  };
-}
-
-function diff(a, b) {
-  return Object.keys(a).filter((k) => a[k] !== b[k]).map((k) => `${k}: before ${JSON.stringify(a[k]).slice(0, 200)} after ${JSON.stringify(b[k]).slice(0, 200)}`);
-}
-
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function oneRun(argv, sig, delayMs) {
+async function oneRun(argv, sig, delayMs, before) {
   const child = spawn(process.execPath, [CLI, ...argv, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
@@ -105,20 +62,21 @@ async function oneRun(argv, sig, delayMs) {
     cleanup = { code: c.status, journals: c.status === 0 ? JSON.parse(c.stdout).journals.length : null, stderr: c.stderr };
   }
   // Children (syn.py, bpftrace under pdeathsig) need a moment to go after a SIGKILL.
-  for (let i = 0; i < 40 && snapshot().processes !== ''; i++) await sleep(50);
+  const stillRunning = () => stateDiff(before, machineState()).some((l) => l.startsWith('process '));
+  for (let i = 0; i < 40 && stillRunning(); i++) await sleep(50);
   return { finishedFirst: early, exit: r, cleanup, stderrTail: stderr.split('\n').slice(-4).join('\n') };
 }
 
 export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDelayMs = 2500, log = () => {} } = {}) {
   const rand = rng(seed);
-  const before = snapshot();
+  const before = machineState();
   const results = [];
   for (let i = 0; i < runs; i++) {
     const argv = COMMANDS[Math.floor(rand() * COMMANDS.length)];
     const sig = SIGNALS[i % SIGNALS.length]; // each way of ending a run, in turn
     const delayMs = Math.floor(rand() * maxDelayMs);
-    const r = await oneRun(argv, sig, delayMs);
-    const left = diff(before, snapshot());
+    const r = await oneRun(argv, sig, delayMs, before);
+    const left = stateDiff(before, machineState());
     // A signal the run handled must end it with 128+signo (it may also have finished first: 0).
     // (Before node has installed nfscope's handlers, ~50 ms, the signal's default action ends it: same meaning.)
     const okExit = r.finishedFirst ? r.exit.code === 0

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
+import { kernelHasFunctionGraph, kernelHasKprobes } from '../helpers/kernel-facts.js';
 import { expectSchema } from '../helpers/schema.js';
 
 describe('nfscope doctor --json', () => {
@@ -22,6 +23,9 @@ describe('nfscope doctor --json', () => {
     const mounts = readFileSync('/proc/mounts', 'utf8');
     const tracefs = mounts.split('\n').map((l) => l.split(' ')).find((f) => f[2] === 'tracefs')?.[1] ?? null;
     expect(d.tracefs).toBe(tracefs);
+    // From the kernel's symbols, mounted tracefs or not (unmounted on the 6.18 host between runs).
+    expect(cap('kprobes').available, cap('kprobes').detail).toBe(kernelHasKprobes());
+    expect(cap('function_graph').available, cap('function_graph').detail).toBe(kernelHasFunctionGraph());
     if (tracefs) {
       expect(cap('kprobes').available).toBe(existsSync(`${tracefs}/kprobe_events`));
       const tracers = readFileSync(`${tracefs}/available_tracers`, 'utf8').split(/\s+/);

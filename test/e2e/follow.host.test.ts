@@ -8,8 +8,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, dropNetns, inNs, leftovers, makeNetns, nfscope, ROOT, sh } from '../helpers/sys.js';
+import { CLI, dropNetns, inNs, leftoversSince, machineState, makeNetns, nfscope, ROOT, sh } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
+import { btfHasName, kernelHasKprobes } from '../helpers/kernel-facts.js';
 
 const SRV = '198.19.79.2';
 const CLI_ADDR = '198.19.79.1';
@@ -17,12 +18,10 @@ let server = '';
 let client = '';
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-follow-'));
 const running: ResultPromise[] = [];
-/** Whether this kernel has kprobes, as nfscope's own capability probe says (tracefs may be unmounted). */
-let kprobes = false;
+/** Whether this kernel has kprobes, from its symbols (not from nfscope's own capability probe). */
+const kprobes = kernelHasKprobes();
 
 beforeAll(async () => {
-  const doctor = JSON.parse((await nfscope(['doctor', '--json'])).stdout) as { caps: { id: string; available: boolean }[] };
-  kprobes = doctor.caps.find((c) => c.id === 'kprobes')!.available;
   server = await makeNetns();
   client = await makeNetns();
   await inNs(client, ['ip', 'link', 'add', 'fa', 'type', 'veth', 'peer', 'name', 'fb', 'netns', server]);
@@ -78,11 +77,12 @@ describe('nfscope follow on this host', () => {
     const decided = pkt.nft.steps.at(-1);
     expect(decided).toMatchObject({ family: 'ip', table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', kind: 'rule', handle, verdict: 'drop' });
     expect(decided.rule).toMatch(/tcp dport 2571 .*drop/);
-    // The reason's name comes from the kernel's tracepoint format: NETFILTER_DROP wherever it exists (5.18+).
-    // tracefs may be unmounted between runs: the kernel's BTF names the drop reasons it has (5.18+).
-    const btf = readFileSync('/sys/kernel/btf/vmlinux');
-    if (btf.includes('SKB_DROP_REASON_NETFILTER_DROP')) expect(pkt.drop.reason).toBe('NETFILTER_DROP');
-    else expect(pkt.drop.reason === null || typeof pkt.drop.reason === 'string').toBe(true);
+    // The reason's name comes from the kernel's tracepoint format: NETFILTER_DROP wherever it exists (6.0+).
+    // tracefs may be unmounted between runs: the kernel's BTF names the drop reasons it has. Where it
+    // has none (before 5.17) there is no reason; in between, a reason the kernel's enum has.
+    if (btfHasName('SKB_DROP_REASON_NETFILTER_DROP')) expect(pkt.drop.reason).toBe('NETFILTER_DROP');
+    else if (!btfHasName('skb_drop_reason')) expect(pkt.drop.reason).toBeNull();
+    else expect(btfHasName(`SKB_DROP_REASON_${pkt.drop.reason}`), String(pkt.drop.reason)).toBe(true);
     expect(pkt.drop.hook).toBe('LOCAL_IN');
     expect(pkt.drop.stack.join(' ')).toMatch(/nf_hook_slow/);
     expect(pkt.fate).toEqual({ kind: 'dropped', hook: 'LOCAL_IN', by: `ip filter INPUT handle ${handle}`, reason: pkt.drop.reason });
@@ -91,9 +91,14 @@ describe('nfscope follow on this host', () => {
     expect(summary.flows[0].conntrack).toEqual([]);
     const cb = summary.sources.find((s: { name: string }) => s.name === 'callbacks');
     // Callbacks where the kernel has kprobes; said to be not observable, with the reason, where not.
-    expect(cb.available).toBe(kprobes);
-    if (kprobes) expect(pkt.hooks.length).toBeGreaterThan(0);
-    else expect(cb.detail).toMatch(/kprobes/);
+    expect(cb.available, cb.detail).toBe(kprobes);
+    if (kprobes) {
+      expect(pkt.hooks.length).toBeGreaterThan(0);
+    } else {
+      // Not observable, with the reason: nothing filled in (null, not an empty list).
+      expect(cb.detail).toMatch(/kprobes/);
+      expect(pkt.hooks).toBeNull();
+    }
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
   }, 120_000);
 
@@ -199,6 +204,7 @@ describe('nfscope follow on this host', () => {
   }, 120_000);
 
   it('SIGKILLed with --nftrace: its table stays only until nfscope cleanup', async () => {
+    const before = machineState();
     const ready = join(tmp, 'r3');
     const p = start(['--port', '2573', '--nftrace', '--duration', '60'], ready);
     await waitFor(ready, p);
@@ -209,9 +215,8 @@ describe('nfscope follow on this host', () => {
     expect(c.exitCode, c.stderr + c.stdout).toBe(0);
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
     expect((await execa('pgrep', ['-f', 'nft -a monitor|conntrack -E -o timestamp'], { reject: false })).stdout).toBe('');
-    // A SIGKILLed run's tracers die with it (setpriv --pdeathsig); a dead one may stay a zombie where PID 1
-    // does not reap (this container), holding no probe: that is not a leftover.
-    expect((await leftovers()).filter((l) => !l.includes(server) && !l.includes(client) && !l.includes('<defunct>'))).toEqual([]);
+    // A SIGKILLed run's tracers die with it (setpriv --pdeathsig): nothing of the run's is left.
+    expect(await leftoversSince(before)).toEqual([]);
   }, 120_000);
 
   it('bad options exit 2 before anything runs', async () => {

@@ -11,6 +11,7 @@ import { nfscope, ROOT, sh } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const apt = existsSync('/usr/bin/apt-get') && existsSync('/usr/share/keyrings/debian-archive-keyring.gpg');
+if (!apt) console.log('kernels: "nfscope vm kernels" skipped: no apt-get or no debian-archive-keyring here (the resolution runs through apt)');
 
 describe.skipIf(!apt)('nfscope vm kernels', () => {
   it('resolves 5.10, 6.1, 6.12 and latest, and leaves the system\'s apt untouched', async () => {

@@ -5,7 +5,7 @@
  */
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, leftovers } from '../helpers/sys.js';
+import { CLI, leftoversSince, machineState } from '../helpers/sys.js';
 import { startSshd } from '../helpers/sshd.js';
 import { SshTarget } from '../../src/targets/ssh.js';
 import { parseSshSpec } from '../../src/targets/ssh-spec.js';
@@ -50,6 +50,7 @@ describe('ssh target', () => {
   });
 
   it('doctor and trace-syn run through ssh for real', async () => {
+    const before = machineState();
     const d = await run(['doctor', '--target', sshd.spec, '--json']);
     expect(d.exitCode, d.stderr).toBe(0);
     expect(JSON.parse(d.stdout).kernel).toBe((await execa('uname', ['-r'])).stdout);
@@ -59,6 +60,6 @@ describe('ssh target', () => {
     expect(rep.target).toBe(sshd.spec);
     expect(rep.drop.reason).toBe('NETFILTER_DROP');
     expect(rep.conntrackEntry).toBeNull();
-    expect(await leftovers()).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   });
 });

@@ -12,18 +12,26 @@ import { execa } from 'execa';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectSchema } from '../helpers/schema.js';
-import { ROOT, leftovers } from '../helpers/sys.js';
+import { ROOT, leftoversSince, machineState, type MachineState } from '../helpers/sys.js';
 
 const NS = 'nfscope-vagrant-test';
 const out = mkdtempSync(join(tmpdir(), 'nfscope-cycle-'));
 
+let before: MachineState;
+beforeAll(() => {
+  before = machineState();
+});
 afterAll(async () => {
   // Whatever the outcome, nothing of the cycle's may stay.
   await execa(join(ROOT, 'scripts/vagrant/vagrant.sh'), ['--stop'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: NS } });
   rmSync(out, { recursive: true, force: true });
-  expect(await leftovers()).toEqual([]);
+  expect(await leftoversSince(before)).toEqual([]);
+  // libvirtd starts the guest's qemu with an environment of its own (no NFSCOPE_TEST_OWNER), which
+  // the leftover check takes for another run's: any qemu that was not there before is the cycle's.
+  const qemus = machineState().processes.filter((p) => /qemu-system/.test(p.cmd) && !p.zombie && !before.processes.some((b) => b.pid === p.pid));
+  expect(qemus.map((p) => `${p.pid} ${p.cmd}`)).toEqual([]);
   // Exited daemons not yet reaped (Z) do not count.
   const daemons = (await execa('ps', ['-C', 'libvirtd,virtlogd', '-o', 'stat=,comm='], { reject: false })).stdout;
   expect(daemons.split('\n').filter((l) => l.trim() && !l.trim().startsWith('Z'))).toEqual([]);

@@ -1,5 +1,6 @@
 import { execa } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => existsSync(p)) ?? null;
 
@@ -10,6 +11,8 @@ export const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(
  */
 export async function openInChromium(file: string, screenshot: string): Promise<{ dom: string; consoleErrors: string[]; shot: boolean }> {
   if (!CHROMIUM) throw new Error('chromium is not installed (scripts/setup.sh installs it)');
+  // The screenshot's directory (test/artifacts) is made here: a file run alone has no test.sh to make it.
+  mkdirSync(dirname(screenshot), { recursive: true });
   const common = ['--headless', '--no-sandbox', '--disable-gpu', '--hide-scrollbars', '--enable-logging=stderr', '--v=0'];
   const dom = await execa(CHROMIUM, [...common, '--dump-dom', `file://${file}`], { reject: false, timeout: 60_000 });
   const shot = await execa(CHROMIUM, [...common, '--window-size=1200,2200', `--screenshot=${screenshot}`, `file://${file}`], { reject: false, timeout: 60_000 });

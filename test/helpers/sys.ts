@@ -2,6 +2,9 @@ import { execa } from 'execa';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { machineState, OWNER_TAG, stateDiff, type MachineState } from '../../scripts/fault/machine-state.mjs';
+
+export { machineState, stateDiff, type MachineState };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'main.js');
@@ -22,9 +25,13 @@ export async function nfscope(args: string[], opts: { timeoutMs?: number } = {})
 /** Test netns names carry this prefix, so a leftover is recognisable. */
 export const TEST_PREFIX = 'nfst-';
 
-/** Creates a named netns for a test; remove it with dropNetns (afterEach). */
+/**
+ * Creates a named netns for a test; remove it with dropNetns (afterEach). The name carries this
+ * test process's owner tag (scripts/fault/machine-state.mjs), so that another suite's netns
+ * created meanwhile is not taken for ours.
+ */
 export async function makeNetns(): Promise<string> {
-  const name = TEST_PREFIX + randomBytes(4).toString('hex');
+  const name = TEST_PREFIX + OWNER_TAG + randomBytes(2).toString('hex');
   await sh(['ip', 'netns', 'add', name]);
   await sh(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
   return name;
@@ -38,14 +45,17 @@ export async function inNs(ns: string, argv: string[]): Promise<string> {
   return sh(['ip', 'netns', 'exec', ns, ...argv]);
 }
 
-/** What the before-stop hook checks: nothing of ours may be left behind. */
-export async function leftovers(): Promise<string[]> {
-  const out: string[] = [];
-  const ns = (await execa('ip', ['netns', 'list'], { reject: false })).stdout;
-  for (const l of ns.split('\n')) if (l.startsWith('nfs')) out.push(`netns ${l.split(' ')[0]}`);
-  const links = (await execa('ip', ['-o', 'link'], { reject: false })).stdout;
-  for (const l of links.split('\n')) if (/: nfs[a-z0-9]*[@:]/.test(l)) out.push(`link ${l.split(':')[1]?.trim()}`);
-  const procs = (await execa('pgrep', ['-a', '-f', 'bpftrace|trace-cmd|qemu-system'], { reject: false })).stdout;
-  for (const l of procs.split('\n')) if (l.trim() && !l.includes('pgrep')) out.push(`process ${l}`);
-  return out;
+/**
+ * What this test made and left: the machine now against `before` (machineState() taken when the
+ * test began). State that was there before (a classroom VM's netns) or that another run on the
+ * machine owns is not counted. Processes need a moment to go after their parent (pdeathsig), so a
+ * non-empty answer is asked again for up to settleMs before it is returned.
+ */
+export async function leftoversSince(before: MachineState, { settleMs = 3000 } = {}): Promise<string[]> {
+  const end = Date.now() + settleMs;
+  for (;;) {
+    const left = stateDiff(before, machineState());
+    if (left.length === 0 || Date.now() >= end) return left;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

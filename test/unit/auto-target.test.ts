@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { chooseAutoTarget, NEEDED } from '../../src/model/auto-target.js';
 import { probeCapabilities } from '../../src/kernel/capabilities.js';
 import { LocalTarget } from '../../src/targets/local.js';
+import { kernelHasFunctionGraph, kernelHasKprobes } from '../helpers/kernel-facts.js';
 
 const all = (available: boolean) => NEEDED.map((n) => ({ id: n.id, available }));
 
@@ -21,11 +22,10 @@ describe('chooseAutoTarget', () => {
     expect(c.why).toMatch(/has no kprobes \(needed for the callbacks that saw the SYN/);
     expect(c.why).not.toMatch(/function_graph/);
   });
-  it('this machine, probed for real: the choice follows its kprobes and function_graph', async () => {
+  it('this machine, probed for real: the choice follows its kprobes and function_graph (from its symbols)', async () => {
     const caps = await probeCapabilities(new LocalTarget());
-    const has = (id: string) => caps.caps.find((c) => c.id === id)?.available === true;
     const c = chooseAutoTarget(caps.caps, caps.kernel);
-    expect(c.target).toBe(has('kprobes') && has('function_graph') ? 'local' : 'qemu');
+    expect(c.target).toBe(kernelHasKprobes() && kernelHasFunctionGraph() ? 'local' : 'qemu');
     expect(c.why).toContain(caps.kernel);
   });
 });

@@ -6,7 +6,15 @@ import { bootKey, modulesKey } from '../../src/kernel/boot-key.js';
 import { LocalTarget } from '../../src/targets/local.js';
 
 const root = mkdtempSync(join(tmpdir(), 'nfscope-cache-test-'));
-afterAll(() => rmSync(root, { recursive: true, force: true }));
+const envBefore = process.env.NFSCOPE_PROBE_CACHE;
+afterAll(() => {
+  rmSync(root, { recursive: true, force: true });
+  // The unit run shares one process between files (vitest.unit.config.ts: isolate false): the
+  // next file gets the cache directory it had, and a fresh boot-cache module.
+  if (envBefore === undefined) delete process.env.NFSCOPE_PROBE_CACHE;
+  else process.env.NFSCOPE_PROBE_CACHE = envBefore;
+  vi.resetModules();
+});
 
 /** lib/boot-cache.ts reads its directory from the environment when loaded. */
 async function cacheAt(dir: string) {

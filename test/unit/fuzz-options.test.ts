@@ -85,7 +85,10 @@ describe('hostile option values: exit 2 with a message, nothing executed', () =>
   }, 300_000);
 
   it('a sample through the real binary', async () => {
-    const sample = VALUES.filter((v) => !v.includes('\u0000')).filter((_, i) => i % 7 === 0);
+    // Every value went through runCli above; this checks only that argv reaches it unchanged through
+    // a real process. One value in 21 (about 50, four commands each): a node start is 0.3 s on the
+    // 2-core machine idle and 0.6 s loaded, and one in 7 (628 starts) ran past 300 s there.
+    const sample = VALUES.filter((v) => !v.includes('\u0000')).filter((_, i) => i % 21 === 0);
     for (const v of sample) {
       for (const argv of [['graph', '--port', '2571', '--root', v], ['trace-syn', '--port', v], ['hooks', '--netns', v], ['doctor', '--target', v]]) {
         const r = await execa('node', [CLI, ...argv], { reject: false });

@@ -68,6 +68,26 @@ describe.each(readdirSync(FIX))('naming a real answer (%s)', (kernel) => {
     const pre = hooks.find((h) => h.hook === 'PRE_ROUTING')!.entries;
     expect(pre.some((e) => e.conntrack && e.owner === 'conntrack')).toBe(true);
   });
+  it('expected.json (nfscope\'s listing in that run) is what the raw answer and kallsyms say, read here by hand', () => {
+    // ipv4's slots are 0..4 in NF_INET order; each E line is "E priority address"; the name is the
+    // kallsyms line at exactly that address. Nothing of nfscope's parsing or naming is used.
+    const HOOKS = ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'];
+    const byAddr = new Map(kallsyms.split('\n').filter(Boolean).map((l) => {
+      const [addr, , name] = l.split(/\s+/);
+      return [BigInt(`0x${addr}`), name!];
+    }));
+    const raw: string[] = [];
+    let slot = -1;
+    for (const l of answer) {
+      const f = l.split(' ');
+      if (f[0] === 'S') slot = Number(f[1]);
+      else if (f[0] === 'E' && slot >= 0 && slot < 5) raw.push(`${HOOKS[slot]} ${f[1]} ${byAddr.get(BigInt(f[2]!))}`);
+    }
+    const listed = (expected as { hook: string; entries: { priority: number; callback: string }[] }[])
+      .flatMap((h) => h.entries.map((e) => `${h.hook} ${e.priority} ${e.callback}`));
+    expect(raw.length).toBeGreaterThan(0);
+    expect(listed).toEqual(raw);
+  });
   it('an address no symbol starts at stays an address (a reloaded module is never misnamed)', () => {
     // Every symbol moved by 0x40, as after a module reload: no nearest-symbol guess.
     const moved = kallsyms.replace(/^([0-9a-f]{16})/gm, (a) => (BigInt(`0x${a}`) + 0x40n).toString(16).padStart(16, '0'));
