@@ -6,6 +6,8 @@
  * to refute, or to say not-observable, when the one observation it rests on is
  * changed. The renderers get golden files from the same real reports (only
  * scripts/capture/regen-goldens.mjs writes them, after a deliberate change).
+ * These lock the reports in; test/unit/lab-independent.test.ts checks them
+ * against what nfscope did not derive (raw output, counters, the workload).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

@@ -6,6 +6,8 @@
  * change; this test never does. The schema of each report is checked on the
  * way: a golden file of a report that no longer fits its contract would prove
  * nothing.
+ * These lock the reports in; test/unit/lab-independent.test.ts checks them
+ * against what nfscope did not derive (raw output, counters, the workload).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
