@@ -1,4 +1,4 @@
-import { TRACE_SYN_SCHEMA_VERSION, type TraceSynReport } from '../model/trace-syn.js';
+import { probeGaps, TRACE_SYN_SCHEMA_VERSION, TRACED_OBSERVATIONS, type Traced, type TracedObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
@@ -19,6 +19,24 @@ import { chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE } from './ct-
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
+import { CommandFailedError } from '../lib/errors.js';
+import { stderrExcerpt } from '../lib/run-result.js';
+import type { Running } from '../targets/target.js';
+
+/** bpftrace 0.17 prints this on every run where RLIMIT_MEMLOCK cannot be raised, attached or not: not a reason. */
+const MEMLOCK_NOISE = /RLIMIT_MEMLOCK/;
+
+/** Why a tracer did not attach, in one line: its argv, exit and the stderr lines that say something. */
+function notAttachedReason(what: string, e: CommandFailedError): string {
+  const lines = e.message.split('\n').map((l) => l.trim()).filter((l) => l && !MEMLOCK_NOISE.test(l));
+  return `the ${what} did not attach: ${lines.join(' | ')}`;
+}
+
+/** Why a tracer that was attached stopped before it was asked to: its exit and stderr. */
+function exitedReason(what: string, r: { exitCode: number | null; signal?: string | undefined; stderr: string }): string {
+  const err = stderrExcerpt(r.stderr.split('\n').filter((l) => !MEMLOCK_NOISE.test(l)).join('\n'));
+  return `the ${what} exited during the run (${r.signal ? `signal ${r.signal}` : `exit ${r.exitCode ?? '?'}`}${err ? `: ${err}` : ''}), before it was stopped: its probes did not see the whole run`;
+}
 
 export interface TraceSynSpec {
   port: number;
@@ -70,13 +88,17 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
   await session.tool(spec.firewall === 'nft' || spec.afterConfirm ? 'nft' : spec.family === 'ipv4' ? 'iptables' : 'ip6tables');
   const python = await session.python();
   const unavailable: TraceSynReport['unavailable'] = [];
+  // Why each traced observation is not made, the first cause found; the report's probes are built
+  // from it, and an observation left with neither a tracer nor a reason is a bug here (below).
+  const why: Partial<Record<TracedObservation, string>> = {};
+  const notTraced = (o: TracedObservation, reason: string) => {
+    why[o] ??= reason;
+  };
   const kprobes = session.cap('kprobes');
   if (!kprobes.available) {
-    const why = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
-    unavailable.push(
-      { observation: 'callbacks', reason: `which netfilter callbacks saw the SYN, and what each returned, needs kprobes on them (${why})` },
-      { observation: 'unconfirmed', reason: `allocation, confirmation and free of the unconfirmed entry need kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free (${why})` },
-    );
+    const w = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
+    notTraced('callbacks', `which netfilter callbacks saw the SYN, and what each returned, needs kprobes on them (${w})`);
+    notTraced('unconfirmed', `allocation, confirmation and free of the unconfirmed entry need kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free (${w})`);
   }
 
   return session.run(async (r) => {
@@ -91,20 +113,23 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
 
     // The hook listing first: it is evidence, and it names the conntrack
     // callbacks this kernel registered, which are the probe points.
-    const hooks = await r.serverHooks(sb, spec.family, unavailable, progress);
+    const hookWarnings: string[] = [];
+    const hooks = await r.serverHooks(sb, spec.family, unavailable, progress, hookWarnings);
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
       if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
-        unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'conntrack callbacks'})` });
+        const w = probes.conntrack === 0
+          ? `no conntrack callback of the hook listing is in available_filter_functions${probes.missing.length ? ` (missing: ${probes.missing.join(', ')})` : ''}`
+          : `not in available_filter_functions: ${probes.missing.join(', ')}`;
+        notTraced('callbacks', `the conntrack tracer was not run: ${w}`);
+        notTraced('unconfirmed', `the conntrack tracer was not run: ${w}`);
       } else {
         const filled = await ctSynProgram(probes.callbacks);
         const noType = needsNfConn(filled, await session.bpfShape(tracefs));
         if (noType) {
-          unavailable.push(
-            { observation: 'callbacks', reason: `the conntrack tracer reads struct nf_conn, which bpftrace cannot know here: ${noType}` },
-            { observation: 'unconfirmed', reason: `the entry's status (IPS_CONFIRMED) is read from struct nf_conn: ${noType}` },
-          );
+          notTraced('callbacks', `the conntrack tracer reads struct nf_conn, which bpftrace cannot know here: ${noType}`);
+          notTraced('unconfirmed', `the entry's status (IPS_CONFIRMED) is read from struct nf_conn: ${noType}`);
         } else program = await r.program(filled);
         if (probes.missing.length) progress(`not probed (not in available_filter_functions): ${probes.missing.join(', ')}`);
       }
@@ -120,16 +145,41 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const traced = spec.traced !== false;
     if (!traced) {
       program = null;
-      const why = 'not traced in this run: it reads the conntrack table and the rule counter only';
-      unavailable.push({ observation: 'drop', reason: why }, ...(unavailable.some((u) => u.observation === 'callbacks') ? [] : [{ observation: 'callbacks', reason: why }]));
+      for (const o of TRACED_OBSERVATIONS) notTraced(o, 'not traced in this run: it reads the conntrack table and the rule counter only');
     }
-    if (traced) progress(program ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
-    const { tracer, lines } = traced
-      ? await r.tracer(
-        [...bpftrace, '-f', 'json', ...(program ? ['-e', program] : await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args],
-        program ? 'conntrack tracer' : 'kfree_skb tracer', { keepLines: true },
-      )
-      : { tracer: null, lines: [] as string[] };
+    // The tracer is attached once its BEGIN probe prints READY: bpftrace 0.17 runs BEGIN only after
+    // every other probe attached, and exits (255) without it when one fails (kprobe_events absent,
+    // a symbol it cannot probe). When the conntrack tracer fails so, the kfree_skb tracer alone still
+    // sees the drop.
+    let tracer: Running | null = null;
+    let lines: string[] = [];
+    let tracing: readonly TracedObservation[] = [];
+    let what = '';
+    while (traced && !tracer) {
+      const conntrack = program !== null;
+      what = conntrack ? 'conntrack tracer' : 'kfree_skb tracer';
+      progress(conntrack ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
+      try {
+        ({ tracer, lines } = await r.tracer(
+          [...bpftrace, '-f', 'json', ...(program ? ['-e', program] : await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args],
+          what, { keepLines: true },
+        ));
+        tracing = conntrack ? TRACED_OBSERVATIONS : ['drop'];
+      } catch (e) {
+        if (!(e instanceof CommandFailedError)) throw e;
+        const reason = notAttachedReason(what, e);
+        if (conntrack) {
+          notTraced('callbacks', reason);
+          notTraced('unconfirmed', reason);
+          program = null;
+        } else {
+          notTraced('drop', reason);
+          break;
+        }
+      }
+    }
+    let exited = false;
+    if (tracer) void tracer.done.then(() => (exited = true));
 
     if (phases.hold) await phases.hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
@@ -146,7 +196,16 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const t0 = Date.now();
     while (tracer && lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
     if (program) await sleep(300);
-    const out = tracer ? await tracer.stop() : { stdout: '', argv: [] as string[] };
+    // A tracer with no exit() of its own that is gone before its stop saw only part of the run.
+    const exitedEarly = exited;
+    const out = tracer ? await tracer.stop() : { stdout: '', argv: [] as string[], exitCode: null, stderr: '' };
+    if (exitedEarly) for (const o of tracing) notTraced(o, exitedReason(what, out));
+    const probes = Object.fromEntries(TRACED_OBSERVATIONS.map((o): [TracedObservation, Traced] => {
+      if (tracing.includes(o) && !exitedEarly) return [o, { attached: true }];
+      const reason = why[o];
+      if (!reason) throw new Error(`trace-syn: ${o} was neither traced nor given a reason: a bug in experiments/trace-syn.ts`);
+      return [o, { attached: false, reason }];
+    })) as Record<TracedObservation, Traced>;
     if (tracer) cleanup.note(`tracer stopped: ${out.stdout.split('\n').length} lines of output`);
     if (tracer) await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel,
       `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`,
@@ -156,8 +215,8 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
         setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
       });
     const events = parseBpftraceJson(out.stdout);
-    const ct0 = program ? parseCtSyn(printfLines(events)) : null;
-    const drops = ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;
+    const ct0 = probes.callbacks.attached ? parseCtSyn(printfLines(events)) : null;
+    const drops = !probes.drop.attached ? [] : ct0 ? ct0.drops : parseKfreeSkb(printfLines(events)).drops;
     const lost = lostEvents(events);
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s): counts may be low` });
 
@@ -195,7 +254,9 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
         : null,
       unconfirmed: ct0 ? unconfirmedLife(ct0) : null,
       hooks,
-      unavailable,
+      hookWarnings,
+      probes,
+      unavailable: [...probeGaps(probes), ...unavailable],
       ruleCounter,
       verdict: '',
     };

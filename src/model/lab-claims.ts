@@ -10,7 +10,7 @@ import { NF_PRI_LAST } from './hooks.js';
 import type { Claim, Evidence } from './lab.js';
 import type { LifetimesReport } from './lifetimes.js';
 import { hasFilterAtLocalIn, judgeRegistration, type RegistrationObservation } from './registration.js';
-import { reasonText, type TraceSynReport } from './trace-syn.js';
+import { missingReason, notTracedReason, reasonText, type TraceSynReport } from './trace-syn.js';
 
 const CLAIMS: Record<Claim['id'], string> = {
   'conntrack-registers-lazily':
@@ -95,15 +95,22 @@ export function conntrackRegistersLazily(o: RegistrationObservation, port: numbe
   return claim('conntrack-registers-lazily', port, v.status, ev, o.byModule.status === 'observed' ? undefined : `(${v.facts[2]})`);
 }
 
+/** The listing's own warnings, as a clause of a reason: what it said about itself, or that it said nothing. */
+function listingWarnings(r: TraceSynReport): string {
+  if (r.hookWarnings === undefined) return '';
+  return r.hookWarnings.length ? `; the listing's warnings: ${r.hookWarnings.join('; ')}` : '; the listing gave no warning';
+}
+
 /** Claim 1, from the hook listing of the server netns. */
 export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
-  if (r.hooks.length === 0) {
-    const why = r.unavailable.find((u) => u.observation === 'hooks')?.reason ?? 'the hook listing is empty';
-    return claim('where-conntrack-sits', port, 'not-observable', [], why);
-  }
+  const failed = r.unavailable.find((u) => u.observation === 'hooks');
+  if (failed) return claim('where-conntrack-sits', port, 'not-observable', [], failed.reason);
+  // The instrument checked against what the run itself did: the sandbox's DROP rule registered a
+  // filter hook at LOCAL_IN, so a listing without one does not show the netns as it was.
   if (!hasFilterAtLocalIn(r.hooks)) {
-    return claim('where-conntrack-sits', port, 'not-observable', [hooksEvidence(r)],
-      'the hook listing shows no filter hook at LOCAL_IN, where the sandbox\'s own DROP rule registered one: the listing is not reliable on this kernel (a bpftrace that misreads its BTF)');
+    const seen = r.hooks.length ? 'lacks' : 'is empty: it lacks';
+    return claim('where-conntrack-sits', port, 'not-observable', r.hooks.length ? [hooksEvidence(r)] : [],
+      `the hook listing of the server netns ${seen} the filter hook at LOCAL_IN that the sandbox's own DROP rule registered, so it does not show where conntrack sits${listingWarnings(r)}`);
   }
   const pre = r.hooks.find((h) => h.hook === 'PRE_ROUTING')?.entries ?? [];
   const inp = r.hooks.find((h) => h.hook === 'LOCAL_IN')?.entries ?? [];
@@ -122,8 +129,8 @@ export function whereConntrackSits(r: TraceSynReport, port: number): Claim {
 
 /** Claim 2, from the callback hits (kprobes). */
 export function conntrackSawTheSyn(r: TraceSynReport, port: number): Claim {
-  const why = r.unavailable.find((u) => u.observation === 'callbacks');
-  if (why) return claim('conntrack-saw-the-syn', port, 'not-observable', [], why.reason);
+  const why = notTracedReason(r, 'callbacks');
+  if (why !== null) return claim('conntrack-saw-the-syn', port, 'not-observable', [], why);
   const pre = r.callbacks.filter((c) => c.hook === 'PRE_ROUTING' && c.conntrack && c.hits > 0);
   const dropper = r.callbacks.find((c) => c.dropped);
   const ev: Evidence = {
@@ -184,16 +191,23 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
     });
   }
   if (!u) {
-    const why = r.unavailable.find((x) => x.observation === 'unconfirmed')?.reason ?? lifeWhy ?? 'no kprobes';
-    return claim('entry-created-and-discarded', port, 'not-observable', ev, why);
+    return claim('entry-created-and-discarded', port, 'not-observable', ev,
+      missingReason(r, 'unconfirmed') + (!life && lifeWhy ? ` (the lifetimes of a burst were not observed either: ${lifeWhy})` : ''));
   }
   const lifeOk = !life || (life.counts.freedUnconfirmed > 0 && life.counts.confirmed === 0);
   const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (g?.tracer ? path !== null : true) && lifeOk;
   return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
     [
-      !g?.tracer && g ? `(the call tree was not observed: ${g.unavailable.find((x) => x.observation === 'call-graph')?.reason ?? 'no function_graph'})` : '',
+      !g?.tracer && g ? `(the call tree was not observed: ${callGraphWhy(g)})` : '',
       !life && lifeWhy ? `(the lifetimes of a burst were not observed: ${lifeWhy})` : '',
     ].filter(Boolean).join(' ') || undefined);
+}
+
+/** Why the call tree is missing: the reason trace-syn recorded for it (openCallGraph always records one). */
+function callGraphWhy(g: GraphReport): string {
+  const why = g.unavailable.filter((x) => x.observation === 'call-graph').map((x) => x.reason);
+  if (!why.length) throw new Error('trace-syn report: no call tree and no reason for it');
+  return why.join('; ');
 }
 
 /** Claim 4, from the --after-confirm run. */

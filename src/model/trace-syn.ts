@@ -1,7 +1,7 @@
 import type { HookList } from './hooks.js';
 import type { CallGraphObservation } from './graph.js';
 
-export const TRACE_SYN_SCHEMA_VERSION = 2;
+export const TRACE_SYN_SCHEMA_VERSION = 3;
 
 /** A netfilter verdict by name (include/uapi/linux/netfilter.h). */
 export type Verdict = 'DROP' | 'ACCEPT' | 'STOLEN' | 'QUEUE' | 'REPEAT' | 'STOP' | `verdict ${number}`;
@@ -66,6 +66,42 @@ export interface Unconfirmed {
   allocatedIn: string[];
 }
 
+/**
+ * A tracer's probes in the run: attached before the SYN(s) went and still attached when they were
+ * stopped, or why not. What a tracer did not see means "none" only where it was attached; where it
+ * was not, the reason is required, so no reader has to guess one.
+ */
+export type Traced = { attached: true } | { attached: false; reason: string };
+
+/** The observations that rest on a tracer: the callbacks and the unconfirmed entry (ct_syn.bt's kprobes), the drop (skb:kfree_skb). */
+export type TracedObservation = 'callbacks' | 'unconfirmed' | 'drop';
+export const TRACED_OBSERVATIONS: readonly TracedObservation[] = ['callbacks', 'unconfirmed', 'drop'];
+
+/** The report's "not observable" entries for the tracers that were not attached, in one order. */
+export function probeGaps(probes: Record<TracedObservation, Traced>): { observation: TracedObservation; reason: string }[] {
+  return TRACED_OBSERVATIONS.flatMap((o) => {
+    const p = probes[o];
+    return p.attached ? [] : [{ observation: o, reason: p.reason }];
+  });
+}
+
+/** Why an observation was not made: the reason its tracer's state carries (never a default). */
+export function notTracedReason(r: Pick<TraceSynReport, 'probes'>, o: TracedObservation): string | null {
+  const p = r.probes[o];
+  return p.attached ? null : p.reason;
+}
+
+/**
+ * Why an observation the report lacks was not made. Its tracer not attached: that reason. Attached
+ * and still missing (an unconfirmed entry, which ct_syn.bt always accounts for): the report is
+ * malformed, an error rather than a guessed cause.
+ */
+export function missingReason(r: Pick<TraceSynReport, 'probes'>, o: TracedObservation): string {
+  const why = notTracedReason(r, o);
+  if (why === null) throw new Error(`trace-syn report: no ${o} although its tracer was attached`);
+  return why;
+}
+
 export interface TraceSynReport {
   schemaVersion: number;
   kernel: string;
@@ -84,6 +120,11 @@ export interface TraceSynReport {
   unconfirmed: Unconfirmed | null;
   /** The server netns's hooks for the family, as registered during the run. */
   hooks: HookList[];
+  /** The hook listing's own warnings (callback addresses kallsyms did not name, chains not named). */
+  hookWarnings?: string[];
+  /** Which tracers were attached for the SYN(s), or why not: "not seen" is an observation only where they were. */
+  probes: Record<TracedObservation, Traced>;
+  /** What could not be observed, with the reason: the probes' gaps among them (probeGaps). */
   unavailable: { observation: string; reason: string }[];
   /** nfscope's DROP rule's counter after the SYN(s) (also in drop, when a drop was traced). */
   ruleCounter?: { rule: string; packets: number } | null;

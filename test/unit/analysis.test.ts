@@ -6,6 +6,8 @@
  * fixture in, report out, for the callbacks and their verdicts, the
  * unconfirmed entry's life, the drop's attribution, the call trees and the
  * lifetimes accounting.
+ * These lock the reports in; test/unit/lab-independent.test.ts checks them
+ * against what nfscope did not derive (raw output, counters, the workload).
  */
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';

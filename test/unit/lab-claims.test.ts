@@ -4,16 +4,18 @@
  * NFSCOPE_CAPTURE_DIR=test/fixtures nfscope lab (meta.json beside each).
  * On the micro-VM's kernels every claim is confirmed; each judge is then shown
  * to refute, or to say not-observable, when the one observation it rests on is
- * changed. The renderers get golden files from the same real reports
- * (NFSCOPE_UPDATE_GOLDEN=1 rewrites them after a deliberate change).
+ * changed. The renderers get golden files from the same real reports (only
+ * scripts/capture/regen-goldens.mjs writes them, after a deliberate change).
+ * These lock the reports in; test/unit/lab-independent.test.ts checks them
+ * against what nfscope did not derive (raw output, counters, the workload).
  */
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
 import { judgeLab, type LabInputs } from '../../src/model/lab-claims.js';
-import { LAB_SCHEMA_VERSION, type Claim, type LabReport } from '../../src/model/lab.js';
-import { renderLabMarkdown, renderLabText } from '../../src/render/lab.js';
+import type { Claim } from '../../src/model/lab.js';
+import { labCaptureRenders, labReportOf } from '../../src/render/lab-capture.js';
 import { schemaErrors } from '../helpers/schema.js';
 
 const DIR = join(ROOT, 'test/fixtures/lab');
@@ -52,14 +54,14 @@ describe.each(kernels)('lab judges on a real %s lab', (kernel) => {
     expect(status(judgeLab(j), 'where-conntrack-sits').status).toBe('refuted');
   });
 
-  it('no conntrack callback hit refutes "saw the SYN"; no kprobes makes it not observable, with the reason', () => {
+  it('no conntrack callback hit refutes "saw the SYN"; a tracer not attached makes it not observable, with its reason', () => {
     const i = clone(inputs);
     i.plain.callbacks = i.plain.callbacks.filter((c) => !c.conntrack);
     expect(status(judgeLab(i), 'conntrack-saw-the-syn').status).toBe('refuted');
     const j = clone(inputs);
-    j.plain.unavailable.push({ observation: 'callbacks', reason: 'no kprobes here' });
+    j.plain.probes.callbacks = { attached: false, reason: 'the conntrack tracer did not attach: ERROR: Error attaching probe' };
     const c = status(judgeLab(j), 'conntrack-saw-the-syn');
-    expect([c.status, c.reason]).toEqual(['not-observable', 'no kprobes here']);
+    expect([c.status, c.reason]).toEqual(['not-observable', 'the conntrack tracer did not attach: ERROR: Error attaching probe']);
   });
 
   it('no flow after the trick, or a confirmed entry in the burst, refutes', () => {
@@ -72,15 +74,10 @@ describe.each(kernels)('lab judges on a real %s lab', (kernel) => {
   });
 
   it('the report validates against schemas/lab.schema.json; text and Markdown match their golden files', () => {
-    const report: LabReport = {
-      schemaVersion: LAB_SCHEMA_VERSION, kernel, target: 'qemu', port: inputs.port, claims: judgeLab(inputs),
-      pipeline: { hooks: inputs.plain.hooks, dropAt: inputs.plain.drop ? { hook: inputs.plain.drop.hook, priority: inputs.plain.drop.priority, callback: inputs.plain.drop.callback } : null },
-    };
-    expect(schemaErrors('lab', report)).toEqual([]);
-    for (const [file, text] of [['lab.txt', renderLabText(report, { explain: true })], ['lab.md', renderLabMarkdown(report)]] as const) {
+    expect(schemaErrors('lab', labReportOf(kernel, inputs))).toEqual([]);
+    for (const { file, text } of labCaptureRenders(kernel, inputs).filter((r) => ['lab.txt', 'lab.md'].includes(r.file))) {
       const golden = join(dir, file);
-      if (process.env.NFSCOPE_UPDATE_GOLDEN === '1') writeFileSync(golden, text);
-      expect(existsSync(golden), `${golden}: missing (NFSCOPE_UPDATE_GOLDEN=1 writes it)`).toBe(true);
+      expect(existsSync(golden), `${golden}: missing (node scripts/capture/regen-goldens.mjs writes it)`).toBe(true);
       expect(text).toBe(readFileSync(golden, 'utf8'));
     }
   });
