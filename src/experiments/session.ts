@@ -213,12 +213,15 @@ export class Run {
 
   /**
    * The server netns's hooks: evidence, and the source of the conntrack
-   * callbacks to probe. A failure is recorded as unavailable, not thrown.
+   * callbacks to probe. A failure is recorded as unavailable, not thrown; the listing's own
+   * warnings go to `warnings` where the caller keeps them.
    */
-  async serverHooks(sb: Sandbox, family: IpFamily, unavailable: { observation: string; reason: string }[], progress: Progress): Promise<HookList[]> {
+  async serverHooks(sb: Sandbox, family: IpFamily, unavailable: { observation: string; reason: string }[], progress: Progress, warnings?: string[]): Promise<HookList[]> {
     progress('listing the server netns hooks');
     try {
-      const hooks = (await this.hooks(sb.server, [family], progress)).hooks;
+      const listed = await this.hooks(sb.server, [family], progress);
+      const hooks = listed.hooks;
+      warnings?.push(...listed.warnings);
       this.cleanup.note(`hooks of the server netns: ${hooks.map((h) => `${h.family} ${h.hook}: ${h.entries.map((e) => `${e.priority} ${e.callback}`).join(', ')}`).join('; ') || 'none'}`);
       return hooks;
     } catch (e) {
