@@ -150,13 +150,20 @@ async function startCallbackTracer(
   const families: IpFamily[] = ['ipv4', 'ipv6'];
   progress('listing the hooks of the namespace');
   const listing = (await r.hooks(spec.ns, families, progress)).hooks;
-  const chosen = await Promise.all(families.map((fam) => chooseProbes(r.target, r.tracefs, listing, fam)));
+  const tried = await Promise.all(families.map((fam) => chooseProbes(r.target, r.tracefs, listing, fam)));
+  const chosen = [];
+  for (const c of tried) {
+    if ('failure' in c) return { why: c.failure };
+    chosen.push(c);
+  }
   const callbacks = [...new Set(chosen.flatMap((c) => c.callbacks))];
   if (!callbacks.length) return { why: 'the namespace has no netfilter callback registered for ipv4 or ipv6 (nothing to probe)' };
   // A callback counts only when nf_hook_slow itself called it (its return address lies in
   // nf_hook_slow): nf_nat_ipv6_in calls nf_nat_ipv6_fn, LOCAL_IN's callback, from inside
   // (Debian 6.1), and that call must not take the next callback's slot.
-  const { span, queue } = await callbackTracerPoints(r.target, r.tracefs);
+  const points = await callbackTracerPoints(r.target, r.tracefs);
+  if ('failure' in points) return { why: points.failure };
+  const { span, queue } = points;
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
   const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue);
   const noType = needsNfConn(text, await session.bpfShape(r.tracefs));

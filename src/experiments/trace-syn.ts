@@ -95,7 +95,9 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
-      if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
+      if ('failure' in probes) {
+        unavailable.push({ observation: 'callbacks', reason: probes.failure });
+      } else if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
         unavailable.push({ observation: 'callbacks', reason: `no kprobe-able conntrack callback or lifecycle function (missing: ${probes.missing.join(', ') || 'conntrack callbacks'})` });
       } else {
         const filled = await ctSynProgram(probes.callbacks);

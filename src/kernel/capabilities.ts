@@ -1,6 +1,7 @@
 import { enabled } from '../parsers/kconfig.js';
 import { compareVersions, findMount, parseVersion } from '../parsers/versions.js';
-import type { Target } from '../targets/target.js';
+import type { RawRun, Target } from '../targets/target.js';
+import { runResult } from '../lib/run-result.js';
 import { readKconfig } from './kconfig.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
@@ -8,7 +9,8 @@ import { bootKey, fileKey } from './boot-key.js';
 /** One thing the target can or cannot do, and what follows from it. */
 export interface Capability {
   id: string;
-  available: boolean;
+  /** null: could not be told (the probe that says it failed); `detail` then says why. */
+  available: boolean | null;
   detail: string;
   /** What nfscope cannot do without it. */
   disables?: string;
@@ -107,6 +109,20 @@ export function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdo
   return cfg !== null && cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') !== 'y';
 }
 
+/**
+ * fentry from `bpftrace --info`'s "kfunc: yes|no" line, read on stdout and stderr (0.17 prints
+ * --info on stderr, later ones on stdout). A run that failed, or that printed no kfunc line,
+ * leaves it unknown with that reason: not "no". Pure.
+ */
+export function fentryFromInfo(path: string | null, info: RawRun | null): { available: boolean | null; detail: string } {
+  if (!path || !info) return { available: false, detail: 'bpftrace missing' };
+  const r = runResult(info);
+  if (!r.ok) return { available: null, detail: `unknown: ${r.reason}` };
+  const m = /^\s*kfunc:\s*(yes|no)\b/m.exec(`${info.stdout}\n${info.stderr}`);
+  if (!m) return { available: null, detail: `unknown: \`${path} --info\` printed no kfunc line` };
+  return { available: m[1] === 'yes', detail: `bpftrace --info: kfunc ${m[1]}` };
+}
+
 /** The argv that starts bpftrace at `path` with these environment assignments (`env` execs it). */
 export function bpftraceCommand(path: string, env: string[]): string[] {
   return env.length ? ['env', ...env, path] : [path];
@@ -171,7 +187,9 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
 
   add({
     id: 'btf', available: btf,
-    detail: (btf ? BTF_VMLINUX : `no ${BTF_VMLINUX}`) + (bpftraceEnv.length ? ` (bpftrace --info says btf: no; nfscope runs it with ${bpftraceEnv.join(' ')})` : ''),
+    detail: (btf ? BTF_VMLINUX : `no ${BTF_VMLINUX}`) + (bpftraceEnv.length
+      ? ` (${info && runResult(info).ok ? 'bpftrace --info says btf: no' : 'bpftrace --info failed, and the kernel has no module BTF'}; nfscope runs it with ${bpftraceEnv.join(' ')})`
+      : ''),
     disables: 'the bpftrace hook walk (nfscope hooks --backend bpftrace) and BTF-typed probes',
     fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF=y (every current distribution kernel)',
   });
@@ -197,9 +215,9 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
     fix: VM_HINT,
   });
 
-  const kfunc = bpftrace.path && info ? /kfunc:\s*yes/.test(info.stdout) : false;
+  const fentry = fentryFromInfo(bpftrace.path, info);
   add({
-    id: 'fentry', available: kfunc, detail: bpftrace.path ? `bpftrace --info: kfunc ${kfunc ? 'yes' : 'no'}` : 'bpftrace missing',
+    id: 'fentry', ...fentry,
     disables: 'nothing nfscope needs (kprobes serve the same probe points)',
     fix: 'a kernel with CONFIG_DEBUG_INFO_BTF and BPF trampolines (x86_64 5.5+)',
   });
