@@ -14,6 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { RunFailedError } from '../lib/run-failed.js';
+import { tryRun } from '../tools/run.js';
 import { sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -260,7 +262,10 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const refreshHooks = async () => {
     if (!rulesetChanged || !nft) return;
     rulesetChanged = false;
-    const m = parseNftChainHooks((await target.exec(inNetns(spec.ns, [nft, '-j', 'list', 'chains']))).stdout);
+    // A failed listing is not "no chain": the packets' chains would be misattributed.
+    const listed = await tryRun(target, inNetns(spec.ns, [nft, '-j', 'list', 'chains']));
+    if (!listed.ok) throw new RunFailedError(listed.failure, listed.reason, 'the chains\' hooks could not be read again after the ruleset changed');
+    const m = parseNftChainHooks(listed.stdout);
     hooks.clear();
     for (const [k, v] of m) hooks.set(k, v);
   };

@@ -12,6 +12,7 @@
  * - struct net: read at the offsets of the kernel's own BTF (parsers/btf.ts),
  *   never as bpftrace 0.17 lays it out (wrong on Debian 7.2).
  */
+import { runResult } from '../lib/run-result.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { NO_REASON } from '../model/trace-syn.js';
 import { readKconfig } from './kconfig.js';
@@ -152,10 +153,11 @@ async function nfConnSource(target: Target, release: string, programs: string[],
     const missing = !debug ? `its debug info (none of ${conntrackDebugCandidates(release)[0]}…; for the micro-VM: nfscope vm debuginfo --kernel …)` : 'drgn (apt-get install python3-drgn)';
     return { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` };
   }
-  const r = await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 });
+  const r = runResult(await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 }));
+  if (!r.ok) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${r.reason}` };
   const { layouts, errors } = parseStructLayouts(r.stdout);
   const layout = layouts.find((l) => l.struct === 'nf_conn');
-  if (!layout) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${errors[0] ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` };
+  if (!layout) return { from: 'none', why: `${why}, and reading it from ${debug} gave no layout: ${errors[0] ?? 'no nf_conn in its output'}` };
   notes.push(`${why}: its layout comes from ${debug} (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
   return { from: 'debuginfo', layout };
 }

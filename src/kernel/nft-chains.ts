@@ -11,7 +11,7 @@ import type { Target } from '../targets/target.js';
 import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN } from '../model/hooks.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
-import { tryRun } from '../tools/run.js';
+import { runResult } from '../lib/run-result.js';
 
 export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN };
 
@@ -144,7 +144,8 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
   // grep: 0 found, 1 none (both an answer, kept); a failure (2, a timeout) is not kept, and its
   // reason is why chains are not named: not "no nf_tables callback".
   const found = await cachedProbe<string | { failed: string }>('chain-kallsyms', await bootKey(target), (v): v is string => typeof v === 'string', async () => {
-    const ks = await tryRun(target, ['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms'], { okExit: [0, 1] });
+    const argv = ['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms'];
+    const ks = runResult(await target.exec(argv, { timeoutMs: 30_000 }), [0, 1]);
     return ks.ok ? { value: ks.stdout, keep: true } : { value: { failed: ks.reason }, keep: false };
   });
   if (typeof found !== 'string') return { why: `the callbacks' addresses could not be read: ${found.failed}` };

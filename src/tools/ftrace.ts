@@ -96,7 +96,9 @@ export async function openGraphSession(
   if (filter.length === 0 || !filter.every((f) => validFunctionName(f) || /^:mod:[A-Za-z0-9_]+$/.test(f) || /^[A-Za-z_][A-Za-z0-9_]*\*$/.test(f))) {
     throw new UsageError('function filter: function names only');
   }
-  const top = await readTrim(target, `${tracefs}/available_tracers`);
+  const topText = await target.readFile(`${tracefs}/available_tracers`);
+  if (topText === null) throw new Error(`${tracefs}/available_tracers could not be read: whether this kernel has function_graph is unknown`);
+  const top = topText.trim();
   if (!top.split(/\s+/).includes('function_graph')) {
     throw new CapabilityError(`this kernel has no function_graph tracer (available_tracers: ${top || 'none'}; needs CONFIG_FUNCTION_GRAPH_TRACER)`);
   }
