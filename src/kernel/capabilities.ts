@@ -148,8 +148,10 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   ]);
   const cfg = kc?.cfg ?? null;
   const tracefs = findMount(mounts ?? '', 'tracefs');
-  const tracefsFiles = tracefs ? ((await target.listDir(tracefs)) ?? []) : [];
-  const tracers = tracefs ? ((await target.readFile(`${tracefs}/available_tracers`)) ?? '').split(/\s+/) : [];
+  // A tracefs that could not be listed or read says nothing of kprobes or function_graph: unknown.
+  const tracefsFiles = tracefs ? await target.listDir(tracefs) : [];
+  const tracersText = tracefs ? await target.readFile(`${tracefs}/available_tracers`) : '';
+  const tracers = (tracersText ?? '').split(/\s+/);
 
   // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
   // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
@@ -200,17 +202,21 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   });
 
   // Kprobes: tracefs's kprobe_events is the ground truth; without tracefs, the config.
-  const kprobes = tracefs ? tracefsFiles.includes('kprobe_events') : enabled(cfg, 'CONFIG_KPROBE_EVENTS') === true;
+  const kprobes = tracefs ? (tracefsFiles === null ? null : tracefsFiles.includes('kprobe_events')) : enabled(cfg, 'CONFIG_KPROBE_EVENTS') === true;
   add({
     id: 'kprobes', available: kprobes,
-    detail: tracefs ? `${tracefs}/kprobe_events ${kprobes ? 'present' : 'absent'}; ${fromCfg('CONFIG_KPROBES')}` : fromCfg('CONFIG_KPROBE_EVENTS'),
+    detail: tracefs
+      ? tracefsFiles === null ? `unknown: ${tracefs} could not be listed; ${fromCfg('CONFIG_KPROBES')}` : `${tracefs}/kprobe_events ${kprobes ? 'present' : 'absent'}; ${fromCfg('CONFIG_KPROBES')}`
+      : fromCfg('CONFIG_KPROBE_EVENTS'),
     disables: 'probes on conntrack callbacks (which callbacks saw the SYN) and on the unconfirmed entry\'s life (alloc, confirm, free)',
     fix: VM_HINT,
   });
-  const fgraph = tracefs ? tracers.includes('function_graph') : enabled(cfg, 'CONFIG_FUNCTION_GRAPH_TRACER') === true;
+  const fgraph = tracefs ? (tracersText === null ? null : tracers.includes('function_graph')) : enabled(cfg, 'CONFIG_FUNCTION_GRAPH_TRACER') === true;
   add({
     id: 'function_graph', available: fgraph,
-    detail: tracefs ? `available_tracers: ${tracers.filter(Boolean).join(' ') || 'none'}` : fromCfg('CONFIG_FUNCTION_GRAPH_TRACER'),
+    detail: tracefs
+      ? tracersText === null ? `unknown: ${tracefs}/available_tracers could not be read` : `available_tracers: ${tracers.filter(Boolean).join(' ') || 'none'}`
+      : fromCfg('CONFIG_FUNCTION_GRAPH_TRACER'),
     disables: 'call graphs of the conntrack callbacks (nfscope graph)',
     fix: VM_HINT,
   });

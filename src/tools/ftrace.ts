@@ -59,7 +59,10 @@ export async function availableFunctions(
     if (r.exitCode !== 0 && r.exitCode !== 1) throw new CommandFailedError(argv, r.exitCode, r.stderr);
     text = r.stdout;
   } else {
-    text = (await target.readFile(`${tracefs}/available_filter_functions`)) ?? '';
+    const all = await target.readFile(`${tracefs}/available_filter_functions`);
+    // Unreadable is not "no function can be traced".
+    if (all === null) throw new Error(`${tracefs}/available_filter_functions could not be read`);
+    text = all;
   }
   const out = new Map<string, string | null>();
   for (const line of text.split('\n')) {
