@@ -113,9 +113,11 @@ const BUNDLED = ['bpf/nf_hooks.bt', 'bpf/ct_syn.bt', 'bpf/kfree_skb_syn.bt', 'bp
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   const notes: string[] = [];
-  const format = tracefs ? ((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '') : '';
-  const kfreeSkbReason = !tracefs || /\bfield:[^;]*\breason;/.test(format);
-  if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
+  const format = tracefs ? await target.readFile(`${tracefs}/events/skb/kfree_skb/format`) : '';
+  // Unreadable: the programs do without the field, and the note says why (not "before 5.17").
+  const kfreeSkbReason = !tracefs || (format !== null && /\bfield:[^;]*\breason;/.test(format));
+  if (format === null) notes.push(`${tracefs}/events/skb/kfree_skb/format could not be read: drops are attributed by their stack and the hook listing, without the kernel's reason`);
+  else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
   const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
   const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, programs, notes)]);
   return { kfreeSkbReason, nfConn, net, notes };
