@@ -20,6 +20,8 @@ import { hookServerProgram, REQUEST_PREFIX } from '../kernel/hook-server-program
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
 import { startTracer } from '../tools/tracer.js';
+import { tryRun } from '../tools/run.js';
+import { RunFailedError } from '../lib/run-failed.js';
 import type { HooksResult } from './hooks.js';
 
 type Probe = { symbols: ChainSymbols } | { why: string };
@@ -128,7 +130,11 @@ export class HookServer {
     const addrs = hookAddresses(lines);
     if (addrs.length === 0) return { lines, unnamed: [] };
     // Addresses are hex from our own parse; the pattern is an argv element, never shell text.
-    const r = await this.target.exec(['grep', '-E', `^0*(${addrs.join('|')}) `, '/proc/kallsyms'], { timeoutMs: 30_000 });
+    // grep's 1 (no address matched) is an answer: every callback then stays an address, with the
+    // warning list() adds. Its 2, a timeout or a signal is not: callbacks left unnamed would read
+    // as owners nobody has ("unknown"), so the listing fails with the grep's own failure.
+    const r = await tryRun(this.target, ['grep', '-E', `^0*(${addrs.join('|')}) `, '/proc/kallsyms'], { timeoutMs: 30_000, okExit: [0, 1] });
+    if (!r.ok) throw new RunFailedError(r.failure, r.reason, "the listing's callbacks could not be named from /proc/kallsyms");
     return nameHookAddresses(lines, kallsymsTable(r.stdout));
   }
 }

@@ -18,6 +18,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { captureFixture } from '../lib/fixture-capture.js';
+import { runResult } from '../lib/run-result.js';
 import { CHAIN_FN, chainProbe, fillNfHooks } from '../kernel/nft-chains.js';
 
 export interface HooksResult {
@@ -86,7 +87,10 @@ export const bpftraceBackend: HooksBackend = {
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
     if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': stdout }, {
       argv: argv.join(' '),
-      tool: (await target.exec([bpftrace.at(-1)!, '--version'])).stdout.trim(), setup: 'see NFSCOPE_CAPTURE_SETUP',
+      tool: await (async () => {
+        const v = runResult(await target.exec([bpftrace.at(-1)!, '--version'], { timeoutMs: 20_000 }));
+        return v.ok ? v.stdout.trim() : `unknown (${v.reason})`;
+      })(), setup: 'see NFSCOPE_CAPTURE_SETUP',
     });
     return { hooks: only(parsed.hooks, families), warnings, argv };
   },

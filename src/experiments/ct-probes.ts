@@ -5,6 +5,7 @@ import type { Target } from '../targets/target.js';
 import type { IpFamily } from '../tools/firewall.js';
 import { join } from 'node:path';
 import { symbolLength } from '../parsers/hook-addresses.js';
+import { tryRun } from '../tools/run.js';
 
 /** Probe points for the unconfirmed entry's life; stable from 4.x to 6.18 (experiment.md). */
 export const LIFECYCLE_PROBES = ['__nf_conntrack_alloc', '__nf_conntrack_confirm', 'nf_conntrack_free'];
@@ -19,11 +20,17 @@ const SYMBOL = /^[A-Za-z_][A-Za-z0-9_]*$/;
  * kprobes can attach to (tracefs available_filter_functions). Conntrack's own
  * must be among them: without one, the experiment has nothing to show.
  */
-export async function chooseProbes(target: Target, tracefs: string, hooks: HookList[], family: IpFamily): Promise<{ callbacks: string[]; missing: string[]; conntrack: number }> {
+export async function chooseProbes(
+  target: Target, tracefs: string, hooks: HookList[], family: IpFamily,
+): Promise<{ callbacks: string[]; missing: string[]; conntrack: number } | { failure: string }> {
   const entries = hooks.filter((h) => h.family === family).flatMap((h) => h.entries);
   const callbacks = [...new Set(entries.map((e) => e.callback))].filter((c) => SYMBOL.test(c));
   const wanted = [...callbacks, ...LIFECYCLE_PROBES];
-  const r = await target.exec(['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`]);
+  // grep's 1 (none listed) is an answer; its 2, a timeout or a target gone is not, and must not
+  // read as "no callback can be probed on this kernel". The file is 50-80k lines: seconds to grep
+  // under qemu TCG, hence the bound of availableFunctions (tools/ftrace.ts).
+  const r = await tryRun(target, ['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] });
+  if (!r.ok) return { failure: `which callbacks can be probed is unknown: ${r.reason}` };
   const have = new Set(r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean));
   const probed = callbacks.filter((c) => have.has(c));
   const ct = new Set(entries.filter((e) => e.conntrack).map((e) => e.callback));
@@ -56,12 +63,16 @@ export function fillQueueProbe(text: string, queueProbed: boolean): string {
  * SPAN parameter, from /proc/kallsyms; null where the addresses are hidden) and whether
  * kprobe:nf_queue can attach (tracefs available_filter_functions).
  */
-export async function callbackTracerPoints(target: Target, tracefs: string): Promise<{ span: number | null; queue: boolean }> {
+export async function callbackTracerPoints(target: Target, tracefs: string): Promise<{ span: number | null; queue: boolean } | { failure: string }> {
+  // grep's 1 is an answer (nf_hook_slow not listed: span null; nf_queue not probeable); its 2, a
+  // timeout or a signal is a failure, said as such.
   const [ks, q] = await Promise.all([
-    target.exec(['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms']),
-    target.exec(['grep', '-qE', '^nf_queue( |$)', `${tracefs}/available_filter_functions`]),
+    tryRun(target, ['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { timeoutMs: 30_000, okExit: [0, 1] }),
+    tryRun(target, ['grep', '-qE', '^nf_queue( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] }),
   ]);
-  return { span: symbolLength(ks.stdout, 'nf_hook_slow'), queue: q.exitCode === 0 };
+  if (!ks.ok) return { failure: `nf_hook_slow's length could not be read: ${ks.reason}` };
+  if (!q.ok) return { failure: `whether kprobe:nf_queue can attach is unknown: ${q.reason}` };
+  return { span: symbolLength(ks.stdout, 'nf_hook_slow'), queue: q.run.exitCode === 0 };
 }
 
 /** bpf/ct_syn.bt with its probe lists filled in. */

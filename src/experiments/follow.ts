@@ -10,10 +10,13 @@
  *   of the netns's hook listing), where the target has kprobes.
  * Every change (the table, each process) registers its undo first.
  */
+import { capabilityGap } from '../kernel/capabilities.js';
 import { randomBytes } from 'node:crypto';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { RunFailedError } from '../lib/run-failed.js';
+import { tryRun } from '../tools/run.js';
 import { sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -146,17 +149,25 @@ async function startCallbackTracer(
   r: Run, session: Session, spec: FollowSpec, inode: string, feed: Feed, progress: (m: string) => void,
 ): Promise<{ tracer: Running; listing: HookList[]; callbacks: string[] } | { why: string }> {
   const kp = session.cap('kprobes');
-  if (!kp.available) return { why: `needs kprobes on every callback of the hook listing, and this kernel has none (${kp.detail}); --target qemu has them` };
+  const gap = capabilityGap(kp);
+  if (gap !== null) return { why: `needs kprobes on every callback of the hook listing: ${gap}` };
   const families: IpFamily[] = ['ipv4', 'ipv6'];
   progress('listing the hooks of the namespace');
   const listing = (await r.hooks(spec.ns, families, progress)).hooks;
-  const chosen = await Promise.all(families.map((fam) => chooseProbes(r.target, r.tracefs, listing, fam)));
+  const tried = await Promise.all(families.map((fam) => chooseProbes(r.target, r.tracefs, listing, fam)));
+  const chosen = [];
+  for (const c of tried) {
+    if ('failure' in c) return { why: c.failure };
+    chosen.push(c);
+  }
   const callbacks = [...new Set(chosen.flatMap((c) => c.callbacks))];
   if (!callbacks.length) return { why: 'the namespace has no netfilter callback registered for ipv4 or ipv6 (nothing to probe)' };
   // A callback counts only when nf_hook_slow itself called it (its return address lies in
   // nf_hook_slow): nf_nat_ipv6_in calls nf_nat_ipv6_fn, LOCAL_IN's callback, from inside
   // (Debian 6.1), and that call must not take the next callback's slot.
-  const { span, queue } = await callbackTracerPoints(r.target, r.tracefs);
+  const points = await callbackTracerPoints(r.target, r.tracefs);
+  if ('failure' in points) return { why: points.failure };
+  const { span, queue } = points;
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
   const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue);
   const noType = needsNfConn(text, await session.bpfShape(r.tracefs));
@@ -253,7 +264,10 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const refreshHooks = async () => {
     if (!rulesetChanged || !nft) return;
     rulesetChanged = false;
-    const m = parseNftChainHooks((await target.exec(inNetns(spec.ns, [nft, '-j', 'list', 'chains']))).stdout);
+    // A failed listing is not "no chain": the packets' chains would be misattributed.
+    const listed = await tryRun(target, inNetns(spec.ns, [nft, '-j', 'list', 'chains']));
+    if (!listed.ok) throw new RunFailedError(listed.failure, listed.reason, 'the chains\' hooks could not be read again after the ruleset changed');
+    const m = parseNftChainHooks(listed.stdout);
     hooks.clear();
     for (const [k, v] of m) hooks.set(k, v);
   };

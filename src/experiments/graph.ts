@@ -1,3 +1,4 @@
+import { capabilityGap } from '../kernel/capabilities.js';
 import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -44,8 +45,9 @@ export async function openCallGraph(
   unavailable: { observation: string; reason: string }[], progress: (m: string) => void,
 ): Promise<CallGraph | null> {
   const fgraph = r.session.cap('function_graph');
-  if (!fgraph.available) {
-    unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer (${fgraph.detail}); ${fgraph.fix}` });
+  const gap = capabilityGap(fgraph);
+  if (gap !== null) {
+    unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer: ${gap}` });
     return null;
   }
   // Only the lines the choice below can use: the names it looks for, conntrack's module, and

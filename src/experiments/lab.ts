@@ -1,4 +1,5 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { run } from '../tools/run.js';
 import { inNetns } from '../tools/netns.js';
 import { LAB_SCHEMA_VERSION, type LabReport } from '../model/lab.js';
 import { judgeLab, type LabInputs } from '../model/lab-claims.js';
@@ -71,7 +72,8 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
         const sb = await step.sandbox({ ...base, afterConfirm: false });
         return lifetimes(session, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
           (m) => progress(`  [3] ${m}`), async () => {
-            await r.target.exec(inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]));
+            // The workload: a burst that failed would read as "no entry", so it is an error (claim 3's reason).
+            await run(r.target, inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]), { timeoutMs: 120_000 });
           }, async () => {
             ready3.open();
             await g3.wait();

@@ -1,4 +1,6 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { RunFailedError } from '../lib/run-failed.js';
+import { tryRun } from '../tools/run.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
@@ -62,8 +64,9 @@ export async function lifetimes(
   const session = await sessionFor(on, 'lifetimes');
   const { target, caps } = session;
   const kprobes = session.cap('kprobes');
-  const fentry = caps.caps.find((c) => c.id === 'fentry')?.available ?? false;
-  if (!kprobes.available && !fentry) {
+  // Only a capability known to be there serves: an unknown one (its probe failed) is not used.
+  const fentry = caps.caps.find((c) => c.id === 'fentry')?.available === true;
+  if (kprobes.available !== true && !fentry) {
     throw new CapabilityError(
       `unconfirmed entries are visible only by tracing __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free ` +
         `(no table lists them since Linux 5.19), and this kernel has neither kprobes (${kprobes.detail}) nor fentry; ${kprobes.fix}. ` +
@@ -75,7 +78,9 @@ export async function lifetimes(
     const { cleanup, tracefs } = r;
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
     // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.
-    const have = await target.exec(['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`]);
+    // grep -c: exit 1 with "0" is an answer (none listed); a failed grep says nothing about conntrack.
+    const have = await tryRun(target, ['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] });
+    if (!have.ok) throw new RunFailedError(have.failure, have.reason, 'whether conntrack\'s functions can be probed is unknown');
     if (Number(have.stdout.trim()) < 3) {
       const empty = buildReport(caps.kernel, target.name, spec, 0, emptyLife(), reasons, 0);
       empty.unavailable.push({

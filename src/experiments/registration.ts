@@ -12,20 +12,21 @@
  */
 import { sleep } from '../lib/time.js';
 import type { HookList } from '../model/hooks.js';
-import type { ModuleReload, RegistrationObservation } from '../model/registration.js';
-import { parseConntrackList, type CtEntry } from '../parsers/conntrack.js';
+import type { FlowsSeen, ModuleReload, RegistrationObservation } from '../model/registration.js';
+import { parseConntrackList } from '../parsers/conntrack.js';
 import type { Target } from '../targets/target.js';
 import { loadedModules } from '../tools/modules.js';
 import { inNetns } from '../tools/netns.js';
-import { run } from '../tools/run.js';
+import { run, tryRun } from '../tools/run.js';
 import type { Sandbox } from './sandbox.js';
 import type { Session } from './session.js';
 
 const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
 
-async function flowsTo(target: Target, sb: Sandbox, port: number): Promise<CtEntry[]> {
-  const r = await target.exec(inNetns(sb.server, ['conntrack', '-L', '-p', 'tcp', '--dport', String(port)]), { timeoutMs: 20_000 });
-  return r.exitCode === 0 ? parseConntrackList(r.stdout) : [];
+/** The server netns's flows to the port, or why `conntrack -L` gave none: a failed run is not "no flow". */
+async function flowsTo(target: Target, sb: Sandbox, port: number): Promise<FlowsSeen> {
+  const r = await tryRun(target, inNetns(sb.server, ['conntrack', '-L', '-p', 'tcp', '--dport', String(port)]), { timeoutMs: 20_000 });
+  return r.ok ? parseConntrackList(r.stdout) : { failure: r.reason };
 }
 
 /** Waits for a READY line from a spawned helper (flow.py), or its exit. */
@@ -58,10 +59,11 @@ export async function registrationByRule(session: Session, port: number, progres
     const flowsBefore = await flowsTo(target, sb, port);
     progress('adding a rule that needs conntrack (iptables -m conntrack) in the server netns');
     await run(target, inNetns(sb.server, CT_RULE)); // goes with the netns
-    const hooksAfter = await r.serverHooks(sb, 'ipv4', unavailable, progress);
+    const listingWarnings: string[] = [];
+    const hooksAfter = await r.serverHooks(sb, 'ipv4', unavailable, progress, listingWarnings);
     await sleep(500);
     const flowsAfter = await flowsTo(target, sb, port);
-    return { hooksBefore, flowsBefore, rule: CT_RULE.join(' '), hooksAfter, flowsAfter, unavailable };
+    return { hooksBefore, flowsBefore, rule: CT_RULE.join(' '), hooksAfter, flowsAfter, unavailable, listingWarnings };
   });
 }
 
@@ -72,29 +74,42 @@ export async function registrationByRule(session: Session, port: number, progres
 export async function registrationByModule(session: Session, port: number, progress: (m: string) => void): Promise<ModuleReload> {
   const { target } = session;
   if ((await loadedModules(target)) === null) return { status: 'not-observable', reason: 'this kernel has no loadable modules (no /proc/modules): conntrack is built in and cannot be reloaded with enable_hooks=1' };
-  const info = await target.exec(['modinfo', '-F', 'filename', 'nf_conntrack'], { timeoutMs: 20_000 });
+  // modinfo answers "(builtin)" or the module's file (exit 0); any other outcome (kmod's "not
+  // found", a missing /lib/modules, a timeout) says nothing about how conntrack is built.
+  const info = await tryRun(target, ['modinfo', '-F', 'filename', 'nf_conntrack'], { timeoutMs: 20_000 });
+  if (!info.ok) return { status: 'not-observable', reason: `cannot tell whether nf_conntrack is a module: ${info.reason}` };
   const file = info.stdout.trim();
-  if (info.exitCode !== 0 || file === '' || file.includes('(builtin)')) {
-    return { status: 'not-observable', reason: `nf_conntrack is ${file.includes('(builtin)') ? 'built into this kernel' : `not a module here (modinfo: ${(info.stderr || file).trim().split('\n')[0] || 'nothing'})`}: it cannot be reloaded with enable_hooks=1` };
+  if (file === '' || file.includes('(builtin)')) {
+    return { status: 'not-observable', reason: `nf_conntrack is ${file ? 'built into this kernel' : 'not a module here (`modinfo -F filename nf_conntrack` printed no file)'}: it cannot be reloaded with enable_hooks=1` };
   }
-  const params = await target.exec(['modinfo', '-F', 'parm', 'nf_conntrack']);
-  if (!/^enable_hooks:/m.test(params.stdout)) return { status: 'not-observable', reason: 'this nf_conntrack has no enable_hooks parameter (kernels before 5.1)' };
-  const before = (await loadedModules(target)) ?? [];
+  const params = await tryRun(target, ['modinfo', '-F', 'parm', 'nf_conntrack'], { timeoutMs: 20_000 });
+  if (!params.ok) return { status: 'not-observable', reason: `cannot tell whether nf_conntrack has an enable_hooks parameter: ${params.reason}` };
+  if (!/^enable_hooks:/m.test(params.stdout)) return { status: 'not-observable', reason: 'this nf_conntrack has no enable_hooks parameter (`modinfo -F parm nf_conntrack` lists none; it came in 5.1)' };
+  const before = await loadedModules(target);
+  if (before === null) return { status: 'not-observable', reason: '/proc/modules went away between two reads: the module state cannot be put back, so it is not changed' };
   const wasLoaded = before.includes('nf_conntrack');
   // A run of its own (inside the lab's, its own undo scope): the module is put back before the next step.
   return session.run(async (r) => {
     const c = r.cleanup;
     // Put back as found: unloaded, or loaded without enable_hooks. Registered before the change.
+    // A step that fails is said by the cleanup (it throws), after the others were tried.
     c.push('restore nf_conntrack as it was', async () => {
-      await target.exec(['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
-      if (wasLoaded) await target.exec(['modprobe', 'nf_conntrack'], { timeoutMs: 30_000 });
-      const now = (await loadedModules(target)) ?? [];
-      for (const m of now.filter((x) => !before.includes(x))) await target.exec(['modprobe', '-r', '-q', m], { timeoutMs: 20_000 });
+      const failed: string[] = [];
+      const step = async (argv: string[]) => {
+        const x = await tryRun(target, argv, { timeoutMs: 30_000 });
+        if (!x.ok) failed.push(x.reason);
+      };
+      await step(['modprobe', '-r', 'nf_conntrack']);
+      if (wasLoaded) await step(['modprobe', 'nf_conntrack']);
+      const now = await loadedModules(target);
+      if (now === null) failed.push('/proc/modules unreadable: modules loaded by the reload not checked');
+      for (const m of (now ?? []).filter((x) => !before.includes(x))) await step(['modprobe', '-r', '-q', m]);
+      if (failed.length) throw new Error(failed.join('; '));
     });
     if (wasLoaded) {
       progress('modprobe -r nf_conntrack');
-      const r = await target.exec(['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
-      if (r.exitCode !== 0) return { status: 'not-observable', reason: `nf_conntrack is in use and cannot be reloaded: ${r.stderr.trim().split('\n')[0]}` };
+      const r = await tryRun(target, ['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
+      if (!r.ok) return { status: 'not-observable', reason: `nf_conntrack could not be unloaded to reload it: ${r.reason}` };
     }
     progress('modprobe nf_conntrack enable_hooks=1');
     await run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 });
@@ -110,7 +125,11 @@ export async function registrationByModule(session: Session, port: number, progr
 export async function captureRegistration(target: Target, o: RegistrationObservation): Promise<void> {
   if (!process.env.NFSCOPE_CAPTURE_DIR) return;
   const { captureFixture } = await import('../lib/fixture-capture.js');
-  const version = async (argv: string[]) => (await target.exec(argv)).stdout.trim().split('\n')[0] ?? '?';
+  // A version that could not be read is written as the failure, never as a blank or a guess.
+  const version = async (argv: string[]) => {
+    const r = await tryRun(target, argv, { timeoutMs: 20_000 });
+    return r.ok ? r.stdout.trim().split('\n')[0] || `${argv[0]} printed no version` : `unknown (${r.reason})`;
+  };
   const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
   await captureFixture('registration', kernel, 'lab', { 'observation.json': JSON.stringify(o, null, 2) + '\n' }, {
     argv: 'nfscope lab (step 1: registrationByModule, registrationByRule)',

@@ -1,3 +1,4 @@
+import { capabilityGap } from '../kernel/capabilities.js';
 import { probeGaps, TRACE_SYN_SCHEMA_VERSION, TRACED_OBSERVATIONS, type Traced, type TracedObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
@@ -95,8 +96,8 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     why[o] ??= reason;
   };
   const kprobes = session.cap('kprobes');
-  if (!kprobes.available) {
-    const w = `${kprobes.detail}: this kernel has no kprobes; ${kprobes.fix}`;
+  const w = capabilityGap(kprobes);
+  if (w !== null) {
     notTraced('callbacks', `which netfilter callbacks saw the SYN, and what each returned, needs kprobes on them (${w})`);
     notTraced('unconfirmed', `allocation, confirmation and free of the unconfirmed entry need kprobes on __nf_conntrack_alloc, __nf_conntrack_confirm and nf_conntrack_free (${w})`);
   }
@@ -118,7 +119,10 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     let program: string | null = null;
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
-      if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
+      if ('failure' in probes) {
+        notTraced('callbacks', `the conntrack tracer was not run: ${probes.failure}`);
+        notTraced('unconfirmed', `the conntrack tracer was not run: ${probes.failure}`);
+      } else if (probes.conntrack === 0 || probes.missing.some((m) => LIFECYCLE.includes(m))) {
         const w = probes.conntrack === 0
           ? `no conntrack callback of the hook listing is in available_filter_functions${probes.missing.length ? ` (missing: ${probes.missing.join(', ')})` : ''}`
           : `not in available_filter_functions: ${probes.missing.join(', ')}`;

@@ -12,6 +12,7 @@
  * - struct net: read at the offsets of the kernel's own BTF (parsers/btf.ts),
  *   never as bpftrace 0.17 lays it out (wrong on Debian 7.2).
  */
+import { runResult } from '../lib/run-result.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { NO_REASON } from '../model/trace-syn.js';
 import { readKconfig } from './kconfig.js';
@@ -112,9 +113,11 @@ const BUNDLED = ['bpf/nf_hooks.bt', 'bpf/ct_syn.bt', 'bpf/kfree_skb_syn.bt', 'bp
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   const notes: string[] = [];
-  const format = tracefs ? ((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '') : '';
-  const kfreeSkbReason = !tracefs || /\bfield:[^;]*\breason;/.test(format);
-  if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
+  const format = tracefs ? await target.readFile(`${tracefs}/events/skb/kfree_skb/format`) : '';
+  // Unreadable: the programs do without the field, and the note says why (not "before 5.17").
+  const kfreeSkbReason = !tracefs || (format !== null && /\bfield:[^;]*\breason;/.test(format));
+  if (format === null) notes.push(`${tracefs}/events/skb/kfree_skb/format could not be read: drops are attributed by their stack and the hook listing, without the kernel's reason`);
+  else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
   const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
   const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, programs, notes)]);
   return { kfreeSkbReason, nfConn, net, notes };
@@ -152,10 +155,11 @@ async function nfConnSource(target: Target, release: string, programs: string[],
     const missing = !debug ? `its debug info (none of ${conntrackDebugCandidates(release)[0]}…; for the micro-VM: nfscope vm debuginfo --kernel …)` : 'drgn (apt-get install python3-drgn)';
     return { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` };
   }
-  const r = await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 });
+  const r = runResult(await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 }));
+  if (!r.ok) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${r.reason}` };
   const { layouts, errors } = parseStructLayouts(r.stdout);
   const layout = layouts.find((l) => l.struct === 'nf_conn');
-  if (!layout) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${errors[0] ?? r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}` };
+  if (!layout) return { from: 'none', why: `${why}, and reading it from ${debug} gave no layout: ${errors[0] ?? 'no nf_conn in its output'}` };
   notes.push(`${why}: its layout comes from ${debug} (${layout.members.map((m) => `${m.name} at ${m.offset}`).join(', ')})`);
   return { from: 'debuginfo', layout };
 }

@@ -1,6 +1,7 @@
 import { enabled } from '../parsers/kconfig.js';
 import { compareVersions, findMount, parseVersion } from '../parsers/versions.js';
-import type { Target } from '../targets/target.js';
+import type { RawRun, Target } from '../targets/target.js';
+import { runResult } from '../lib/run-result.js';
 import { readKconfig } from './kconfig.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
@@ -8,12 +9,23 @@ import { bootKey, fileKey } from './boot-key.js';
 /** One thing the target can or cannot do, and what follows from it. */
 export interface Capability {
   id: string;
-  available: boolean;
+  /** null: could not be told (the probe that says it failed); `detail` then says why. */
+  available: boolean | null;
   detail: string;
   /** What nfscope cannot do without it. */
   disables?: string;
   /** How to get it. */
   fix?: string;
+}
+
+/**
+ * Why a step that needs `c` cannot run, or null when the target has it. Absent and unknown are
+ * two different reasons: a probe that failed must not read as "this kernel has none".
+ */
+export function capabilityGap(c: Capability): string | null {
+  if (c.available === true) return null;
+  if (c.available === null) return `whether this target has ${c.id} could not be told (${c.detail})`;
+  return `this kernel has no ${c.id} (${c.detail})${c.fix ? `; ${c.fix}` : ''}`;
 }
 
 export interface ToolInfo {
@@ -107,6 +119,20 @@ export function needsBtfPath(btf: boolean, info: { exitCode: number | null; stdo
   return cfg !== null && cfg.get('CONFIG_DEBUG_INFO_BTF_MODULES') !== 'y';
 }
 
+/**
+ * fentry from `bpftrace --info`'s "kfunc: yes|no" line, read on stdout and stderr (0.17 prints
+ * --info on stderr, later ones on stdout). A run that failed, or that printed no kfunc line,
+ * leaves it unknown with that reason: not "no". Pure.
+ */
+export function fentryFromInfo(path: string | null, info: RawRun | null): { available: boolean | null; detail: string } {
+  if (!path || !info) return { available: false, detail: 'bpftrace missing' };
+  const r = runResult(info);
+  if (!r.ok) return { available: null, detail: `unknown: ${r.reason}` };
+  const m = /^\s*kfunc:\s*(yes|no)\b/m.exec(`${info.stdout}\n${info.stderr}`);
+  if (!m) return { available: null, detail: `unknown: \`${path} --info\` printed no kfunc line` };
+  return { available: m[1] === 'yes', detail: `bpftrace --info: kfunc ${m[1]}` };
+}
+
 /** The argv that starts bpftrace at `path` with these environment assignments (`env` execs it). */
 export function bpftraceCommand(path: string, env: string[]): string[] {
   return env.length ? ['env', ...env, path] : [path];
@@ -132,8 +158,10 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   ]);
   const cfg = kc?.cfg ?? null;
   const tracefs = findMount(mounts ?? '', 'tracefs');
-  const tracefsFiles = tracefs ? ((await target.listDir(tracefs)) ?? []) : [];
-  const tracers = tracefs ? ((await target.readFile(`${tracefs}/available_tracers`)) ?? '').split(/\s+/) : [];
+  // A tracefs that could not be listed or read says nothing of kprobes or function_graph: unknown.
+  const tracefsFiles = tracefs ? await target.listDir(tracefs) : [];
+  const tracersText = tracefs ? await target.readFile(`${tracefs}/available_tracers`) : '';
+  const tracers = (tracersText ?? '').split(/\s+/);
 
   // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
   // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
@@ -171,7 +199,9 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
 
   add({
     id: 'btf', available: btf,
-    detail: (btf ? BTF_VMLINUX : `no ${BTF_VMLINUX}`) + (bpftraceEnv.length ? ` (bpftrace --info says btf: no; nfscope runs it with ${bpftraceEnv.join(' ')})` : ''),
+    detail: (btf ? BTF_VMLINUX : `no ${BTF_VMLINUX}`) + (bpftraceEnv.length
+      ? ` (${info && runResult(info).ok ? 'bpftrace --info says btf: no' : 'bpftrace --info failed, and the kernel has no module BTF'}; nfscope runs it with ${bpftraceEnv.join(' ')})`
+      : ''),
     disables: 'the bpftrace hook walk (nfscope hooks --backend bpftrace) and BTF-typed probes',
     fix: 'a kernel built with CONFIG_DEBUG_INFO_BTF=y (every current distribution kernel)',
   });
@@ -182,24 +212,28 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   });
 
   // Kprobes: tracefs's kprobe_events is the ground truth; without tracefs, the config.
-  const kprobes = tracefs ? tracefsFiles.includes('kprobe_events') : enabled(cfg, 'CONFIG_KPROBE_EVENTS') === true;
+  const kprobes = tracefs ? (tracefsFiles === null ? null : tracefsFiles.includes('kprobe_events')) : enabled(cfg, 'CONFIG_KPROBE_EVENTS') === true;
   add({
     id: 'kprobes', available: kprobes,
-    detail: tracefs ? `${tracefs}/kprobe_events ${kprobes ? 'present' : 'absent'}; ${fromCfg('CONFIG_KPROBES')}` : fromCfg('CONFIG_KPROBE_EVENTS'),
+    detail: tracefs
+      ? tracefsFiles === null ? `unknown: ${tracefs} could not be listed; ${fromCfg('CONFIG_KPROBES')}` : `${tracefs}/kprobe_events ${kprobes ? 'present' : 'absent'}; ${fromCfg('CONFIG_KPROBES')}`
+      : fromCfg('CONFIG_KPROBE_EVENTS'),
     disables: 'probes on conntrack callbacks (which callbacks saw the SYN) and on the unconfirmed entry\'s life (alloc, confirm, free)',
     fix: VM_HINT,
   });
-  const fgraph = tracefs ? tracers.includes('function_graph') : enabled(cfg, 'CONFIG_FUNCTION_GRAPH_TRACER') === true;
+  const fgraph = tracefs ? (tracersText === null ? null : tracers.includes('function_graph')) : enabled(cfg, 'CONFIG_FUNCTION_GRAPH_TRACER') === true;
   add({
     id: 'function_graph', available: fgraph,
-    detail: tracefs ? `available_tracers: ${tracers.filter(Boolean).join(' ') || 'none'}` : fromCfg('CONFIG_FUNCTION_GRAPH_TRACER'),
+    detail: tracefs
+      ? tracersText === null ? `unknown: ${tracefs}/available_tracers could not be read` : `available_tracers: ${tracers.filter(Boolean).join(' ') || 'none'}`
+      : fromCfg('CONFIG_FUNCTION_GRAPH_TRACER'),
     disables: 'call graphs of the conntrack callbacks (nfscope graph)',
     fix: VM_HINT,
   });
 
-  const kfunc = bpftrace.path && info ? /kfunc:\s*yes/.test(info.stdout) : false;
+  const fentry = fentryFromInfo(bpftrace.path, info);
   add({
-    id: 'fentry', available: kfunc, detail: bpftrace.path ? `bpftrace --info: kfunc ${kfunc ? 'yes' : 'no'}` : 'bpftrace missing',
+    id: 'fentry', ...fentry,
     disables: 'nothing nfscope needs (kprobes serve the same probe points)',
     fix: 'a kernel with CONFIG_DEBUG_INFO_BTF and BPF trampolines (x86_64 5.5+)',
   });

@@ -18,9 +18,9 @@ export async function readKconfig(target: Target, release: string, options?: str
   for (const path of [`/boot/config-${release}`, `/usr/lib/modules/${release}/config`]) {
     if (options) {
       // Only the options asked for: the file is ~250 KB, a second over the micro-VM's agent (TCG).
-      // grep: 0 found, 1 none of them set, 2 no such file.
-      const r = await target.exec(['grep', '-E', `^(${options.filter((o) => /^CONFIG_[A-Z0-9_]+$/.test(o)).join('|')})=`, path]);
-      if (r.exitCode === 0 || r.exitCode === 1) return { source: path, cfg: parseKconfig(r.stdout) };
+      // grep: 0 found, 1 none of them set (answers); 2 (no such file), a timeout: not this file.
+      const r = await target.exec(['grep', '-E', `^(${options.filter((o) => /^CONFIG_[A-Z0-9_]+$/.test(o)).join('|')})=`, path], { timeoutMs: 30_000 });
+      if (!r.timedOut && (r.exitCode === 0 || r.exitCode === 1)) return { source: path, cfg: parseKconfig(r.stdout) };
       continue;
     }
     const text = await target.readFile(path);

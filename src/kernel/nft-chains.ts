@@ -11,6 +11,7 @@ import type { Target } from '../targets/target.js';
 import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN } from '../model/hooks.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
+import { runResult } from '../lib/run-result.js';
 
 export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN };
 
@@ -140,11 +141,15 @@ export function fillNfHooks(template: string, s: ChainSymbols): string {
  */
 export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbols } | { why: string }> {
   // The grep is 55 ms of a 0.45 s listing (6.18): kept for this boot and module placement.
-  const lines = await cachedProbe('chain-kallsyms', await bootKey(target), (v): v is string => typeof v === 'string', async () => {
-    const ks = await target.exec(['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms']);
-    // grep: 0 found, 1 none (both an answer); anything else is not kept.
-    return { value: ks.stdout, keep: ks.exitCode === 0 || ks.exitCode === 1 };
+  // grep: 0 found, 1 none (both an answer, kept); a failure (2, a timeout) is not kept, and its
+  // reason is why chains are not named: not "no nf_tables callback".
+  const found = await cachedProbe<string | { failed: string }>('chain-kallsyms', await bootKey(target), (v): v is string => typeof v === 'string', async () => {
+    const argv = ['grep', '-E', `\\s(${CHAIN_FN.source.slice(1, -1)}|${NAT_FN.source.slice(1, -1)}|${NAT_CHAIN_FN})(\\s|$)`, '/proc/kallsyms'];
+    const ks = runResult(await target.exec(argv, { timeoutMs: 30_000 }), [0, 1]);
+    return ks.ok ? { value: ks.stdout, keep: true } : { value: { failed: ks.reason }, keep: false };
   });
+  if (typeof found !== 'string') return { why: `the callbacks' addresses could not be read: ${found.failed}` };
+  const lines = found;
   const symbols = chainSymbols(lines);
   if (symbols.chain.length === 0 && symbols.nat4.length + symbols.nat6.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };
   // Where nf_tables is a module, struct nft_chain is in its own BTF (/sys/kernel/btf/nf_tables), which

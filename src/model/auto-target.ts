@@ -12,8 +12,8 @@ export const NEEDED = [
   { id: 'function_graph', for: 'the call tree of the allocation' },
 ] as const;
 
-export function chooseAutoTarget(caps: { id: string; available: boolean }[], kernel: string): { target: 'local' | 'qemu'; why: string } {
-  const missing = NEEDED.filter((n) => !caps.some((c) => c.id === n.id && c.available));
+export function chooseAutoTarget(caps: { id: string; available: boolean | null }[], kernel: string): { target: 'local' | 'qemu'; why: string } {
+  const missing = NEEDED.filter((n) => !caps.some((c) => c.id === n.id && c.available === true));
   if (missing.length === 0) return { target: 'local', why: `target local: this kernel (${kernel}) has ${NEEDED.map((n) => n.id).join(', ')}: every step can be observed here` };
   return {
     target: 'qemu',

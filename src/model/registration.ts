@@ -11,6 +11,12 @@ export interface FlowSeen {
   original: Record<string, string>;
 }
 
+/**
+ * What `conntrack -L` gave: the flows it listed, or why it gave none (the run failed: its argv,
+ * exit status and stderr). A failed listing is not "no flow".
+ */
+export type FlowsSeen = FlowSeen[] | { failure: string };
+
 export type ModuleReload =
   | { status: 'observed'; command: string; hooks: HookList[] }
   | { status: 'not-observable'; reason: string };
@@ -19,11 +25,13 @@ export interface RegistrationObservation {
   byRule: {
     hooksBefore: HookList[];
     /** conntrack -L in the server netns, flows to the port, while the flow runs and before the rule. */
-    flowsBefore: FlowSeen[];
+    flowsBefore: FlowsSeen;
     rule: string;
     hooksAfter: HookList[];
-    flowsAfter: FlowSeen[];
+    flowsAfter: FlowsSeen;
     unavailable: { observation: string; reason: string }[];
+    /** What the listing after the rule said beside its hooks (an unnamed address, a failed lookup). Absent in captures made before it was kept. */
+    listingWarnings?: string[];
   };
   byModule: ModuleReload;
 }
@@ -40,32 +48,42 @@ export interface RegistrationVerdict {
   reason?: string;
 }
 
-/**
- * Confirmed when: no conntrack hook and no flow before the rule; conntrack's
- * hooks after it, and the running flow in the table; and, where the module
- * could be reloaded, conntrack's hooks in a fresh netns with no rule at all.
- */
 /** True when a listing has an iptables or nftables entry at LOCAL_IN. */
 export function hasFilterAtLocalIn(hooks: HookList[]): boolean {
   return hooks.some((h) => h.hook === 'LOCAL_IN' && h.entries.some((e) => ['iptables', 'ip6tables', 'nftables'].includes(e.owner)));
 }
 
+/** LOCAL_IN's entries as "PRIORITY callback (owner)", or that the listing has no LOCAL_IN. */
+function localInShown(hooks: HookList[]): string {
+  const e = hooks.find((h) => h.hook === 'LOCAL_IN')?.entries ?? [];
+  return e.length ? `LOCAL_IN: ${e.map((x) => `${x.priority} ${x.callback} (${x.owner})`).join(', ')}` : 'no LOCAL_IN entry at all';
+}
+
+/**
+ * Confirmed when: no conntrack hook and no flow before the rule; conntrack's
+ * hooks after it, and the running flow in the table; and, where the module
+ * could be reloaded, conntrack's hooks in a fresh netns with no rule at all.
+ */
 export function judgeRegistration(o: RegistrationObservation): RegistrationVerdict {
   const r = o.byRule;
   if (r.unavailable.length) return { status: 'not-observable', facts: [], reason: r.unavailable[0]!.reason };
   // The instrument checked against what the step itself did: its rule registered a filter hook at
-  // LOCAL_IN. A listing without it is broken (bpftrace 0.17 misreads Debian 7.2's struct net), not
-  // evidence that conntrack stayed away.
+  // LOCAL_IN. A listing without it cannot show whether conntrack stayed away; the reason says what
+  // the listing showed and what it said beside it, not a guess at why.
   if (!hasFilterAtLocalIn(r.hooksAfter)) {
-    return { status: 'not-observable', facts: [], reason: `the hook listing after \`${r.rule}\` shows no filter hook at LOCAL_IN, where that rule registered one: the listing is not reliable on this kernel (a bpftrace that misreads its BTF), so it shows nothing either way` };
+    const warned = r.listingWarnings?.length ? `; the listing said: ${r.listingWarnings.join('; ')}` : '';
+    return { status: 'not-observable', facts: [], reason: `the hook listing after \`${r.rule}\` has no iptables or nftables entry at LOCAL_IN (${localInShown(r.hooksAfter)}), although that rule registered one: the listing is missing what the step made, so it shows nothing either way${warned}` };
   }
+  const { flowsBefore, flowsAfter } = r;
+  if (!Array.isArray(flowsBefore)) return { status: 'not-observable', facts: [], reason: `the conntrack table before the rule could not be read: ${flowsBefore.failure}` };
+  if (!Array.isArray(flowsAfter)) return { status: 'not-observable', facts: [], reason: `the conntrack table after the rule could not be read: ${flowsAfter.failure}` };
   const before = conntrackEntries(r.hooksBefore);
   const after = conntrackEntries(r.hooksAfter);
   const facts = [
-    `no rule: ${before.length ? `conntrack hooks present (${before.join(', ')})` : 'no conntrack hook in the netns'}; conntrack -L: ${r.flowsBefore.length} flow(s) for the running connection`,
-    `after \`${r.rule}\`: ${after.length ? `conntrack hooks ${after.join(', ')}` : 'still no conntrack hook'}; conntrack -L: ${r.flowsAfter.length ? r.flowsAfter.map((f) => `${f.state ?? ''} ${f.original.src}:${f.original.sport} → ${f.original.dst}:${f.original.dport}`.trim()).join('; ') : 'no flow'}`,
+    `no rule: ${before.length ? `conntrack hooks present (${before.join(', ')})` : 'no conntrack hook in the netns'}; conntrack -L: ${flowsBefore.length} flow(s) for the running connection`,
+    `after \`${r.rule}\`: ${after.length ? `conntrack hooks ${after.join(', ')}` : 'still no conntrack hook'}; conntrack -L: ${flowsAfter.length ? flowsAfter.map((f) => `${f.state ?? ''} ${f.original.src}:${f.original.sport} → ${f.original.dst}:${f.original.dport}`.trim()).join('; ') : 'no flow'}`,
   ];
-  let ok = before.length === 0 && r.flowsBefore.length === 0 && after.length > 0 && r.flowsAfter.length > 0;
+  let ok = before.length === 0 && flowsBefore.length === 0 && after.length > 0 && flowsAfter.length > 0;
   if (o.byModule.status === 'observed') {
     const m = conntrackEntries(o.byModule.hooks);
     facts.push(`after \`${o.byModule.command}\`, a fresh netns with no rule: ${m.length ? `conntrack hooks ${m.join(', ')}` : 'no conntrack hook'}`);

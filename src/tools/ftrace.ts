@@ -59,7 +59,10 @@ export async function availableFunctions(
     if (r.exitCode !== 0 && r.exitCode !== 1) throw new CommandFailedError(argv, r.exitCode, r.stderr);
     text = r.stdout;
   } else {
-    text = (await target.readFile(`${tracefs}/available_filter_functions`)) ?? '';
+    const all = await target.readFile(`${tracefs}/available_filter_functions`);
+    // Unreadable is not "no function can be traced".
+    if (all === null) throw new Error(`${tracefs}/available_filter_functions could not be read`);
+    text = all;
   }
   const out = new Map<string, string | null>();
   for (const line of text.split('\n')) {
@@ -72,6 +75,20 @@ export async function availableFunctions(
   return out;
 }
 
+/**
+ * A pid no process has now and the kernel will hand out last: the highest below
+ * /proc/sys/kernel/pid_max (pids are allocated upwards and wrap there) with no /proc entry. The
+ * kernel refuses a pid at or above its limit in set_ftrace_pid (2147483647, above PID_MAX_LIMIT,
+ * failed on every kernel). Throws where pid_max cannot be read: no pid is a safe guess.
+ */
+export async function unusedPid(target: Target): Promise<number> {
+  const text = (await target.readFile('/proc/sys/kernel/pid_max'))?.trim() ?? '';
+  const max = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!(max > 300)) throw new Error(`/proc/sys/kernel/pid_max is ${text ? `'${text}'` : 'unreadable'}: no pid known to be unused for set_ftrace_pid`);
+  for (let pid = max - 1; pid > max - 64; pid--) if (!(await target.exists(`/proc/${pid}`))) return pid;
+  throw new Error(`every pid from ${max - 63} to ${max - 1} is in use: no pid known to be unused for set_ftrace_pid`);
+}
+
 async function readTrim(target: Target, path: string): Promise<string> {
   return ((await target.readFile(path)) ?? '').trim();
 }
@@ -82,7 +99,9 @@ export async function openGraphSession(
   if (filter.length === 0 || !filter.every((f) => validFunctionName(f) || /^:mod:[A-Za-z0-9_]+$/.test(f) || /^[A-Za-z_][A-Za-z0-9_]*\*$/.test(f))) {
     throw new UsageError('function filter: function names only');
   }
-  const top = await readTrim(target, `${tracefs}/available_tracers`);
+  const topText = await target.readFile(`${tracefs}/available_tracers`);
+  if (topText === null) throw new Error(`${tracefs}/available_tracers could not be read: whether this kernel has function_graph is unknown`);
+  const top = topText.trim();
   if (!top.split(/\s+/).includes('function_graph')) {
     throw new CapabilityError(`this kernel has no function_graph tracer (available_tracers: ${top || 'none'}; needs CONFIG_FUNCTION_GRAPH_TRACER)`);
   }
@@ -122,7 +141,8 @@ export async function openGraphSession(
   await writeTracefs(target, `${dir}/tracing_on`, '0\n');
   await writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n');
   // A pid nobody has until the sender writes its own: nothing is traced before the test packet.
-  await writeTracefs(target, `${dir}/set_ftrace_pid`, '2147483647\n').catch(() => writeTracefs(target, `${dir}/set_ftrace_pid`, '1\n'));
+  // A failed write is an error: any fallback pid is somebody's (PID 1 was traced that way).
+  await writeTracefs(target, `${dir}/set_ftrace_pid`, `${await unusedPid(target)}\n`);
   await writeTracefs(target, `${dir}/current_tracer`, 'function_graph\n');
   await writeTracefs(target, `${dir}/trace`, '');
 
@@ -132,7 +152,12 @@ export async function openGraphSession(
     pidFile: `${dir}/set_ftrace_pid`,
     start: () => writeTracefs(target, `${dir}/tracing_on`, '1\n'),
     stop: () => writeTracefs(target, `${dir}/tracing_on`, '0\n'),
-    read: async () => (await target.readFile(`${dir}/trace`)) ?? '',
+    // A trace that could not be read is not an empty one (no call seen).
+    read: async () => {
+      const t = await target.readFile(`${dir}/trace`);
+      if (t === null) throw new Error(`${dir}/trace could not be read: the call graph was not observed`);
+      return t;
+    },
   };
 }
 

@@ -50,6 +50,7 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       const sb = await r.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
       const hooks = await r.serverHooks(sb, 'ipv4', [], () => {});
       const probes = await chooseProbes(target, r.tracefs, hooks, 'ipv4');
+      if ('failure' in probes) throw new Error(probes.failure);
       // Once in a whole suite run (6.12 under TCG, 2026-12-01) no callback came back here, and the
       // file passed alone right after: say what the listing and the tracefs grep gave, next time.
       if (!probes.callbacks.length) {
@@ -58,7 +59,9 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
       }
       programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
       const cb = await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks);
-      const { span } = await callbackTracerPoints(target, r.tracefs);
+      const points = await callbackTracerPoints(target, r.tracefs);
+      if ('failure' in points) throw new Error(points.failure);
+      const { span } = points;
       // With kprobe:nf_queue, as follow fills it where the kernel lets it be probed, and without.
       for (const queue of [true, false]) {
         programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''}`, await r.program(fillQueueProbe(cb, queue)), [sb.serverInode, '6', '2571', '16777343', '2', String(span)]]);
