@@ -24,8 +24,8 @@ export interface Capability {
  */
 export function capabilityGap(c: Capability): string | null {
   if (c.available === true) return null;
-  if (c.available === null) return `whether this target has ${c.id} could not be told (${c.detail})`;
-  return `this kernel has no ${c.id} (${c.detail})${c.fix ? `; ${c.fix}` : ''}`;
+  if (c.available === null) return `${c.detail}: whether this target has ${c.id} could not be told`;
+  return `${c.detail}: this kernel has no ${c.id}${c.fix ? `; ${c.fix}` : ''}`;
 }
 
 export interface ToolInfo {

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, leftovers } from '../helpers/sys.js';
+import { CLI, leftoversSince, machineState } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const bin = mkdtempSync(join(tmpdir(), 'nfscope-fault-bin-'));
@@ -31,6 +31,7 @@ describe('trace-syn whose kfree_skb tracer cannot attach', () => {
       '',
     ].join('\n'));
     chmodSync(wrapper, 0o755);
+    const before = machineState();
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
     const r = await execa('node', [CLI, 'trace-syn', '--port', '2571', '--count', '2', '--json'], { reject: false, env, timeout: 120_000 });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -44,8 +45,6 @@ describe('trace-syn whose kfree_skb tracer cannot attach', () => {
     expect(rep.ruleCounter.packets).toBe(2);
     expect(rep.verdict).toContain(`Where the SYN was dropped was not observed (${rep.probes.drop.reason}); the drop rule counted 2 packet(s) [2].`);
     expect(rep.verdict).not.toMatch(/no drop/i);
-    // What this run made (its sandbox's netns), not other runs sharing the machine.
-    const own = String(rep.sandbox.server).replace(/-s$/, '');
-    expect((await leftovers()).filter((l) => l.includes(own))).toEqual([]);
+    expect(await leftoversSince(before)).toEqual([]);
   }, 150_000);
 });
