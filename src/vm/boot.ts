@@ -6,9 +6,8 @@ import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Host, RawRun, Running } from '../lib/target.js';
-import { stderrExcerpt } from '../lib/run-result.js';
 import { ConsoleKeeper } from './console-keeper.js';
-import type { ConsoleEvidence } from './console-evidence.js';
+import { guestSays, qemuStatus, type ConsoleEvidence } from './console-evidence.js';
 import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
@@ -72,25 +71,6 @@ export async function pruneRunDirs(): Promise<string[]> {
     else await rm(join(VM_RUN_ROOT, d), { recursive: true, force: true });
   }
   return live;
-}
-
-/** What the console says, in one clause: the gravest trouble and its first line. */
-export function guestSays(ev: ConsoleEvidence): string {
-  if (!ev.kinds.length) return 'the guest console shows no panic, oops, lockup or stall';
-  const others = ev.kinds.filter((k) => k !== 'panic');
-  if (ev.kinds.includes('panic')) return `the guest kernel panicked: "${ev.headline}"${others.length ? ` (its console also shows: ${others.join(', ')})` : ''}`;
-  return `the guest kernel reported ${ev.kinds.join(', ')}: "${ev.headline}"`;
-}
-
-/** qemu's exit, in one clause (null: it has not exited). */
-export function qemuStatus(r: RawRun | null, waitedMs: number): string {
-  if (!r) return `qemu has not exited ${waitedMs / 1000} s after the guest hung up`;
-  if (r.signal) return `qemu was killed by ${r.signal}`;
-  // panic=-1 turns a panic into a reboot and -no-reboot a reboot into qemu's exit, with status 0
-  // (qemu 7.2), as a power-off does: the console tells the two apart.
-  if (r.exitCode === 0) return 'qemu exited with status 0 (the guest powered off or rebooted)';
-  const err = stderrExcerpt(r.stderr);
-  return `qemu exited with status ${r.exitCode ?? '?'}${err ? `: ${err}` : ''}`;
 }
 
 /** The console lines that matter, indented, for the user's terminal. */

@@ -1,3 +1,6 @@
+import type { RawRun } from '../lib/target.js';
+import { stderrExcerpt } from '../lib/run-result.js';
+
 /**
  * What a guest console says about a guest that died or stopped answering: the
  * kernel's own words (a panic, an oops, a soft lockup, an RCU stall, a hung
@@ -80,4 +83,23 @@ export function consoleEvidence(text: string, o: { blockLines?: number; tailLine
     prev = i;
   }
   return { kinds, headline: lines[firstAt.get(grave)!]!.trim(), lines: out.length > maxLines ? [...out.slice(0, maxLines - 1), `[… ${out.length - maxLines + 1} more lines …]`] : out };
+}
+
+/** What the console says, in one clause: the gravest trouble and its first line. */
+export function guestSays(ev: ConsoleEvidence): string {
+  if (!ev.kinds.length) return 'the guest console shows no panic, oops, lockup or stall';
+  const others = ev.kinds.filter((k) => k !== 'panic');
+  if (ev.kinds.includes('panic')) return `the guest kernel panicked: "${ev.headline}"${others.length ? ` (its console also shows: ${others.join(', ')})` : ''}`;
+  return `the guest kernel reported ${ev.kinds.join(', ')}: "${ev.headline}"`;
+}
+
+/** qemu's exit, in one clause (null: it has not exited). */
+export function qemuStatus(r: RawRun | null, waitedMs: number): string {
+  if (!r) return `qemu has not exited ${waitedMs / 1000} s after the guest hung up`;
+  if (r.signal) return `qemu was killed by ${r.signal}`;
+  // panic=-1 turns a panic into a reboot and -no-reboot a reboot into qemu's exit, with status 0
+  // (qemu 7.2), as a power-off does: the console tells the two apart.
+  if (r.exitCode === 0) return 'qemu exited with status 0 (the guest powered off or rebooted)';
+  const err = stderrExcerpt(r.stderr);
+  return `qemu exited with status ${r.exitCode ?? '?'}${err ? `: ${err}` : ''}`;
 }
