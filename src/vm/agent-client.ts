@@ -24,6 +24,8 @@ export interface GuestWitness {
  * Past this the guest itself is not answering (a lockup, a stall).
  */
 export const ANSWER_GRACE_MS = 30_000;
+/** A put writes one bundled file (a few KB) in the agent's private directory: seconds at most. */
+const PUT_DEADLINE_MS = 30_000;
 /** Longest the witness may take to explain (it waits for qemu to exit, then reads the console). */
 const WITNESS_MS = 20_000;
 
@@ -45,6 +47,8 @@ export class AgentClient {
   closed = false;
   /** Explains a hang-up or a silence; without one, the messages say only what happened. */
   witness: GuestWitness | null = null;
+  /** How long past a request's own deadline its answer may be late (ANSWER_GRACE_MS; tests shorten it). */
+  answerGraceMs = ANSWER_GRACE_MS;
   private goneMessage = 'the VM went away';
   private goneWhy: Promise<string> | null = null;
 
@@ -142,8 +146,10 @@ export class AgentClient {
     const id = this.nextId++;
     if (onLine) this.lineCbs.set(id, onLine);
     // The agent enforces the command's deadline inside the guest; this one holds when the guest
-    // itself stops answering (a request without a deadline is bounded by its caller: a tracer's stop()).
-    const deadline = typeof extra.timeout === 'number' ? extra.timeout + ANSWER_GRACE_MS : null;
+    // itself stops answering. A put (a file written by the agent itself) gets one too; a spawn
+    // without a deadline is bounded by its caller (a tracer's stop(), targets/running.ts).
+    const own = typeof extra.timeout === 'number' ? extra.timeout : op === 'put' ? PUT_DEADLINE_MS : null;
+    const deadline = own === null ? null : own + this.answerGraceMs;
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<RawRun>((resolve) => {
       if (deadline !== null) {
@@ -153,7 +159,7 @@ export class AgentClient {
           this.send({ id, op: 'signal', sig: 'KILL' });
           void this.whySilent().then((why) => resolve({
             argv, stdout: '', exitCode: null, timedOut: true, durationMs: deadline,
-            stderr: `the guest did not answer within ${deadline / 1000} s (the command's own deadline was ${Number(extra.timeout) / 1000} s): ${why}\n`,
+            stderr: `the guest did not answer within ${deadline / 1000} s (the command's own deadline was ${own! / 1000} s): ${why}\n`,
           }));
         }, deadline);
         timer.unref();

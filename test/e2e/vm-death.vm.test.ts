@@ -38,3 +38,31 @@ describe.each(VM_KERNELS)('a guest that panics, Debian $era', (k) => {
     expect(await qemuProcesses()).toEqual([]);
   });
 });
+
+describe('a VM left up that stops answering', () => {
+  it('vm down kills qemu itself, not only the timeout that bounds its life', { timeout: 240_000 }, async () => {
+    expect(await qemuProcesses()).toEqual([]);
+    const up = await nfscope(['vm', 'up', '--kernel', VM_KERNELS[1].pkg, '--ttl', '600'], { timeoutMs: 180_000 });
+    let qemuPid = 0;
+    let down: Awaited<ReturnType<typeof nfscope>> | null = null;
+    let left: string[] = [];
+    try {
+      expect(up.exitCode, up.stderr).toBe(0);
+      // qemu itself, not `timeout … qemu-system-x86_64 …` (its parent, whose command line names it too).
+      const line = (await qemuProcesses()).find((l) => /^\d+ \S*qemu-system-x86_64 /.test(l));
+      qemuPid = Number(line?.split(' ')[0]);
+      expect(qemuPid).toBeGreaterThan(0);
+      // Frozen from the host: its agent cannot answer the shutdown, so vm down must kill.
+      process.kill(qemuPid, 'SIGSTOP');
+      down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+      left = await qemuProcesses();
+    } finally {
+      // Whatever happened above, nothing of this test stays: a qemu vm down missed is killed here.
+      if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
+      if (!down) await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+    }
+    expect(down.stdout, down.stderr).toMatch(/VM down/);
+    expect(left).toEqual([]);
+    expect(await qemuProcesses()).toEqual([]);
+  });
+});
