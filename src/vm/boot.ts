@@ -180,6 +180,16 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
       r = await qemu.stop(100);
       report(`the guest did not power off within ${QEMU_EXIT_WAIT_MS / 1000} s of its shutdown: ${qemuStatus(r, 0)}; guest console kept in ${consoleLog}`);
     }
+    if (!troubled) {
+      // A run that ended well can still have had the kernel complain (a soft lockup, an RCU stall
+      // under a loaded host): said once, and the console kept, so a slow or odd run has its evidence.
+      const ev = await keeper.evidence();
+      if (ev.kinds.length) {
+        troubled = true;
+        show(ev);
+        report(`the guest kernel reported ${ev.kinds.join(', ')} during the run: "${ev.headline}"; guest console kept in ${consoleLog}`);
+      }
+    }
     await keeper.stop(troubled);
     if (!troubled) await rm(consoleDir, { recursive: true, force: true });
     await rm(runDir, { recursive: true, force: true });
