@@ -43,7 +43,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     '-nodefaults', '-no-user-config', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',
     ...(o.bios ? ['-bios', o.bios] : []),
     '-kernel', o.vmlinuz, '-initrd', o.initramfs, '-append', append,
-    // append=on: O_APPEND, so nfscope can cut the log back while qemu writes it (vm/console-cap.ts).
+    // append=on: O_APPEND, so nfscope can cut the log back while qemu writes it (vm/console-keeper.ts).
     '-chardev', `file,id=con,path=${o.consoleLog.replace(/,/g, ',,')},append=on`, '-serial', 'chardev:con',
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-serial', 'chardev:agent',
     // The host's root, read-only: the guest runs the host's tools and nfscope's own files.
