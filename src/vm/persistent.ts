@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -36,6 +37,22 @@ export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
  */
 function alive(s: Pick<VmState, 'pid' | 'startTime'>): boolean {
   return typeof s.startTime === 'string' && processStartTime(s.pid) === s.startTime;
+}
+
+/** Some process of group pgid still runs (not a zombie), from /proc/PID/stat (state, field 3; pgrp, 5). */
+function groupRuns(pgid: number): boolean {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+  }
+  return false;
 }
 
 /**
@@ -101,7 +118,11 @@ export async function vmDown(): Promise<boolean> {
   for (let i = 0; i < 100 && alive(s); i++) await sleep(100);
   // s.pid is `timeout`'s (the TTL), qemu its child: timeout leads its own process group (GNU
   // timeout's setpgid, and spawnDaemon's new session), so the group's SIGKILL reaches qemu too.
-  if (alive(s)) process.kill(-s.pid, 'SIGKILL');
+  if (alive(s)) {
+    process.kill(-s.pid, 'SIGKILL');
+    // Returns once no process of the group runs (a zombie has died: init reaps it, not us), bounded.
+    for (let i = 0; i < 50 && groupRuns(s.pid); i++) await sleep(100);
+  }
   await rm(STATE_FILE, { force: true });
   await removeRunDir(s);
   return true;

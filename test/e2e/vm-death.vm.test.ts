@@ -55,7 +55,8 @@ describe('a VM left up that stops answering', () => {
       // Frozen from the host: its agent cannot answer the shutdown, so vm down must kill.
       process.kill(qemuPid, 'SIGSTOP');
       down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
-      left = await qemuProcesses();
+      // A zombie ("<defunct>") has died; init reaps it, not vm down.
+      left = (await qemuProcesses()).filter((l) => !l.includes('<defunct>'));
     } finally {
       // Whatever happened above, nothing of this test stays: a qemu vm down missed is killed here.
       if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
@@ -63,6 +64,5 @@ describe('a VM left up that stops answering', () => {
     }
     expect(down.stdout, down.stderr).toMatch(/VM down/);
     expect(left).toEqual([]);
-    expect(await qemuProcesses()).toEqual([]);
   });
 });
