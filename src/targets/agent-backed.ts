@@ -3,6 +3,9 @@ import { ExecBackedTarget } from './exec-backed.js';
 import { runningHandle } from './running.js';
 import type { ExecOptions, RawRun, Running } from './target.js';
 
+/** Longest a command on a far kernel may run when its caller gives no deadline. */
+export const DEFAULT_AGENT_TIMEOUT_MS = 600_000;
+
 /**
  * A target served by nfscope's agent (scripts/vm/agent.py): the micro-VM over
  * its serial port, ssh and vagrant over one ssh session. argv goes to execve
@@ -11,8 +14,17 @@ import type { ExecOptions, RawRun, Running } from './target.js';
 export abstract class AgentBackedTarget extends ExecBackedTarget {
   /** The agent, connected (may start it on first use). */
   protected abstract agent(): Promise<AgentClient>;
-  /** The timeout every run gets when the caller gives none (a remote run is always bounded), or none. */
-  protected defaultTimeoutMs: number | undefined = undefined;
+  /**
+   * The deadline of a command whose caller gives none: every command on a far kernel is bounded,
+   * inside it by the agent and here by the answer's deadline (vm/agent-client.ts).
+   */
+  protected defaultTimeoutMs = DEFAULT_AGENT_TIMEOUT_MS;
+  /**
+   * The deadline of a spawned process whose caller gives none, or none: a tracer runs until its
+   * caller stops it (the experiment's window, a user's Ctrl-C), and that stop is bounded
+   * (targets/running.ts: SIGINT, SIGKILL, then a failure that says it did not die).
+   */
+  protected defaultSpawnTimeoutMs: number | undefined = undefined;
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
     const extra: Record<string, unknown> = {};
@@ -25,7 +37,7 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
   spawn(argv: string[], opts: ExecOptions = {}): Running {
     const lines: string[] = [];
     let emit: (l: string) => void = () => {};
-    const timeout = opts.timeoutMs ?? this.defaultTimeoutMs;
+    const timeout = opts.timeoutMs ?? this.defaultSpawnTimeoutMs;
     const started = this.agent().then((agent) => {
       const r = agent.request('spawn', argv, timeout ? { timeout } : {}, (l) => {
         lines.push(l);

@@ -126,8 +126,14 @@ export class LocalTarget implements Host {
     child.unref();
     const done = new Promise<RawRun>((res) => child.on('close', (code, signal) =>
       res({ argv, stdout: '', stderr: '', exitCode: code, signal: signal ?? undefined, timedOut: false, durationMs: 0 })));
+    // Its own session and process group (detached): a signal goes to the whole group, so that
+    // under a wrapper (`timeout` for the VM's TTL) the process it runs gets it too.
     const { running } = runningHandle(argv, done, (sig) => {
-      child.kill(`SIG${sig}`);
+      try {
+        process.kill(-child.pid!, `SIG${sig}`);
+      } catch {
+        // ESRCH: the group is gone already; done resolves (or has) from its close.
+      }
     });
     return { ...running, pid: child.pid! };
   }

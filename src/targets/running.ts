@@ -1,28 +1,50 @@
 import type { RawRun, Running } from './target.js';
 
 /**
+ * How long a process may take to be gone after SIGKILL. The kernel delivers it
+ * at once to a process that can run; one in uninterruptible sleep (a hung 9p
+ * or tracefs read), or behind a guest that stopped answering, may never go.
+ */
+export const KILL_WAIT_MS = 10_000;
+
+/**
  * The Running handle every transport returns: line listeners, and stop() as
- * SIGINT (bpftrace then prints its maps and exits), SIGKILL after graceMs.
- * Only how a signal reaches the process differs between transports.
+ * SIGINT (bpftrace then prints its maps and exits), SIGKILL after graceMs, and
+ * a failure that says so when the process is still not gone KILL_WAIT_MS
+ * after that: a stop never waits without end. Only how a signal reaches the
+ * process differs between transports.
  */
 export function runningHandle(
-  argv: string[], done: Promise<RawRun>, signal: (sig: 'INT' | 'KILL') => void | Promise<void>,
+  argv: string[], done: Promise<RawRun>, signal: (sig: 'INT' | 'KILL') => void | Promise<void>, killWaitMs = KILL_WAIT_MS,
 ): { running: Running; emit: (line: string) => void } {
   const listeners: ((l: string) => void)[] = [];
   let exited = false;
   void done.then(() => (exited = true));
+  let abandon: (r: RawRun) => void = () => {};
+  const abandoned = new Promise<RawRun>((r) => (abandon = r));
+  // What every caller waits on: the process's exit, or the failure of a stop that did not end it.
+  const settled = Promise.race([done, abandoned]);
   let stopping: Promise<RawRun> | null = null;
   const running: Running = {
     argv,
-    done,
+    done: settled,
     onLine: (cb) => listeners.push(cb),
     stop: (graceMs = 3000) => {
       stopping ??= (async () => {
         if (exited) return done;
+        const t0 = performance.now();
+        let waitTimer: NodeJS.Timeout | undefined;
+        const killTimer = setTimeout(() => {
+          void signal('KILL');
+          waitTimer = setTimeout(() => abandon({
+            argv, stdout: '', exitCode: null, timedOut: true, durationMs: performance.now() - t0,
+            stderr: `did not die: still running ${killWaitMs / 1000} s after SIGKILL (sent ${graceMs / 1000} s after SIGINT)\n`,
+          }), killWaitMs);
+        }, graceMs);
         await signal('INT');
-        const t = setTimeout(() => void signal('KILL'), graceMs);
-        const r = await done;
-        clearTimeout(t);
+        const r = await settled;
+        clearTimeout(killTimer);
+        clearTimeout(waitTimer);
         return r;
       })();
       return stopping;

@@ -34,6 +34,8 @@ export class SshTarget extends AgentBackedTarget {
   readonly name: string;
   readonly journalSpec: string;
   protected override defaultTimeoutMs = DEFAULT_REMOTE_S * 1000;
+  // Over ssh a tracer is bounded too: a lost session must not leave it running for ever.
+  protected override defaultSpawnTimeoutMs: number | undefined = DEFAULT_REMOTE_S * 1000;
   private session: Promise<{ client: AgentClient; child: ChildProcess }> | null = null;
   private files = new Map<string, Promise<string>>();
 

@@ -6,6 +6,30 @@ import { delay } from '../lib/time.js';
 type Msg = { id: number; op: string; [k: string]: unknown };
 
 /**
+ * Says why the far side went away or stopped answering, from evidence the
+ * agent cannot give: for the micro-VM, qemu's exit status and the guest
+ * console's lines that matter (vm/boot.ts). One line each.
+ */
+export interface GuestWitness {
+  /** The guest hung up (qemu exited, or is exiting): why. */
+  gone(): Promise<string>;
+  /** A request got no answer by its deadline: what the guest is doing (qemu still runs). */
+  silent(): Promise<string>;
+}
+
+/**
+ * How long past its own deadline a request may go unanswered before the host
+ * gives up on it: the agent kills the command at its deadline and answers at
+ * once; under TCG on a loaded 2-core host that answer took seconds, not tens.
+ * Past this the guest itself is not answering (a lockup, a stall).
+ */
+export const ANSWER_GRACE_MS = 30_000;
+/** A put writes one bundled file (a few KB) in the agent's private directory: seconds at most. */
+const PUT_DEADLINE_MS = 30_000;
+/** Longest the witness may take to explain (it waits for qemu to exit, then reads the console). */
+const WITNESS_MS = 20_000;
+
+/**
  * The host side of scripts/vm/agent.py: JSON lines over the VM's second
  * serial port (a unix socket qemu offers), or over an ssh session's stdio.
  */
@@ -21,6 +45,12 @@ export class AgentClient {
   private hello: Promise<Msg>;
   private resolveHello!: (m: Msg) => void;
   closed = false;
+  /** Explains a hang-up or a silence; without one, the messages say only what happened. */
+  witness: GuestWitness | null = null;
+  /** How long past a request's own deadline its answer may be late (ANSWER_GRACE_MS; tests shorten it). */
+  answerGraceMs = ANSWER_GRACE_MS;
+  private goneMessage = 'the VM went away';
+  private goneWhy: Promise<string> | null = null;
 
   constructor() {
     this.hello = new Promise((r) => (this.resolveHello = r));
@@ -51,10 +81,15 @@ export class AgentClient {
     this.hangUp = hangUp;
     input.setEncoding('utf8');
     input.on('data', (d: string) => this.onData(d));
+    this.goneMessage = goneMessage;
     input.on('close', () => {
       this.closed = true;
-      for (const w of this.waiters.values()) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${goneMessage}\n`).toString('base64'), timedOut: false, ms: 0 });
+      const waiting = [...this.waiters.values()];
       this.waiters.clear();
+      if (!waiting.length) return;
+      void this.whyGone().then((why) => {
+        for (const w of waiting) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${why}\n`).toString('base64'), timedOut: false, ms: 0 });
+      });
     });
     input.on('error', () => {});
     output.on('error', () => {});
@@ -86,6 +121,19 @@ export class AgentClient {
     if (start < d.length) this.pending.push(d.slice(start));
   }
 
+  /** "the VM went away: <the witness's account>", asked once (a dead guest's account does not change). */
+  private whyGone(): Promise<string> {
+    const w = this.witness;
+    return (this.goneWhy ??= w
+      ? Promise.race([w.gone(), delay(WITNESS_MS, `no account of it within ${WITNESS_MS / 1000} s`)]).then((why) => `${this.goneMessage}: ${why}`)
+      : Promise.resolve(this.goneMessage));
+  }
+
+  private async whySilent(): Promise<string> {
+    const w = this.witness;
+    return w ? Promise.race([w.silent(), delay(WITNESS_MS, `no account of it within ${WITNESS_MS / 1000} s`)]) : 'the far side sent nothing';
+  }
+
   waitHello(timeoutMs: number): Promise<Msg | null> {
     return Promise.race([this.hello, delay(timeoutMs, null)]);
   }
@@ -97,8 +145,27 @@ export class AgentClient {
   request(op: 'exec' | 'spawn' | 'put', argv: string[], extra: Record<string, unknown>, onLine?: (l: string) => void): { id: number; done: Promise<RawRun> } {
     const id = this.nextId++;
     if (onLine) this.lineCbs.set(id, onLine);
+    // The agent enforces the command's deadline inside the guest; this one holds when the guest
+    // itself stops answering. A put (a file written by the agent itself) gets one too; a spawn
+    // without a deadline is bounded by its caller (a tracer's stop(), targets/running.ts).
+    const own = typeof extra.timeout === 'number' ? extra.timeout : op === 'put' ? PUT_DEADLINE_MS : null;
+    const deadline = own === null ? null : own + this.answerGraceMs;
+    let timer: NodeJS.Timeout | undefined;
     const done = new Promise<RawRun>((resolve) => {
+      if (deadline !== null) {
+        timer = setTimeout(() => {
+          if (!this.waiters.delete(id)) return;
+          this.lineCbs.delete(id);
+          this.send({ id, op: 'signal', sig: 'KILL' });
+          void this.whySilent().then((why) => resolve({
+            argv, stdout: '', exitCode: null, timedOut: true, durationMs: deadline,
+            stderr: `the guest did not answer within ${deadline / 1000} s (the command's own deadline was ${own! / 1000} s): ${why}\n`,
+          }));
+        }, deadline);
+        timer.unref();
+      }
       this.waiters.set(id, (m) => {
+        clearTimeout(timer);
         const dec = (v: unknown) => Buffer.from(String(v ?? ''), 'base64').toString('utf8');
         resolve({
           argv, stdout: dec(m.stdout), stderr: m.op === 'error' ? String(m.message) : dec(m.stderr),
@@ -107,8 +174,11 @@ export class AgentClient {
         });
       });
     });
-    if (this.closed) this.waiters.get(id)?.({ id, op: 'error', message: 'the VM is not running' });
-    else this.send({ id, op, argv, ...extra });
+    if (this.closed) {
+      const w = this.waiters.get(id);
+      this.waiters.delete(id);
+      void this.whyGone().then((why) => w?.({ id, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${why}\n`).toString('base64'), timedOut: false, ms: 0 }));
+    } else this.send({ id, op, argv, ...extra });
     return { id, done };
   }
 
@@ -127,6 +197,8 @@ export class AgentClient {
     const bye = new Promise<void>((r) => this.waiters.set(0, () => r()));
     this.send({ id: 0, op: 'shutdown' });
     await Promise.race([bye, delay(timeoutMs, undefined)]);
+    // No bye in time: the caller kills the VM; the hang-up below is not a death to explain.
+    this.waiters.delete(0);
     this.hangUp?.();
   }
 }

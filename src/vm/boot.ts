@@ -1,11 +1,13 @@
-import { capConsole } from './console-cap.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
-import type { Host, Running } from '../lib/target.js';
+import type { Host, RawRun, Running } from '../lib/target.js';
+import { ConsoleKeeper } from './console-keeper.js';
+import { guestSays, qemuStatus, type ConsoleEvidence } from './console-evidence.js';
 import { requireTool } from '../tools/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
@@ -51,6 +53,8 @@ export interface Vm {
 }
 
 export const VM_RUN_ROOT = '/run/nfscope/vm';
+/** The private directory of a guest console: mkdtemp(tmpdir/PREFIX). */
+export const CONSOLE_DIR_PREFIX = 'nfscope-console-';
 /** qboot (qemu-system-data): a minimal firmware that boots -kernel quickly. */
 const QBOOT = '/usr/share/qemu/qboot.rom';
 
@@ -69,10 +73,9 @@ export async function pruneRunDirs(): Promise<string[]> {
   return live;
 }
 
-/** The tail of the guest console: what a user needs when a VM does not boot. */
-export async function consoleTail(path: string, lines = 25): Promise<string> {
-  const text = await readFile(path, 'utf8').catch(() => '');
-  return text.split('\n').slice(-lines).join('\n');
+/** The console lines that matter, indented, for the user's terminal. */
+function consoleBlock(ev: ConsoleEvidence, path: string): string {
+  return `guest console (${ev.kinds.length ? 'its trouble reports' : 'its last lines'}; kept in ${path}):\n${ev.lines.map((l) => `  | ${l}`).join('\n')}`;
 }
 
 /**
@@ -88,7 +91,7 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
     // idle loop at 1 s (sched_clock_idle_wakeup_event): an emulator flake, not the
     // user's problem. One more boot; a second panic is reported.
     if (!(e instanceof CapabilityError) || !/Kernel panic/.test(e.message)) throw e;
-    (o.progress ?? (() => {}))('the guest kernel panicked while booting (qemu TCG); booting once more');
+    (o.progress ?? (() => {}))(`the guest kernel panicked while booting (qemu TCG); booting once more. The first boot: ${e.message}`);
     return bootOnce(o);
   }
 }
@@ -119,7 +122,11 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
   await pruneRunDirs();
   const runDir = await mkdtemp(join(VM_RUN_ROOT, 'vm-'));
   await writeFile(join(runDir, 'owner'), String(process.pid));
-  const consoleLog = join(runDir, 'console.log');
+  // The guest console lives in a private directory (mkdtemp: 0700) for the whole run, and stays
+  // there when the guest died or hung (its path is in the error); a clean end removes it, and so
+  // does `vm down` for a VM left up.
+  const consoleDir = await mkdtemp(join(tmpdir(), CONSOLE_DIR_PREFIX));
+  const consoleLog = join(consoleDir, 'console.log');
   const agentSocket = join(runDir, 'agent.sock');
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
   const argv = qemuArgv({
@@ -137,12 +144,54 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
   // A VM that outlives nfscope is owned by its qemu (timeout) process.
   if ('pid' in qemu) await writeFile(join(runDir, 'owner'), String((qemu as { pid: number }).pid));
   const agent = new AgentClient();
-  const uncap = capConsole(consoleLog);
+  const keeper = new ConsoleKeeper(consoleLog).start();
+  // The account of a death or a hang goes to the user's terminal once in full; the failed run's
+  // stderr carries its one-line summary (a report shows a failure on one line).
+  const report = o.progress ?? ((m: string) => void process.stderr.write(`${m}\n`));
+  let shown = '';
+  const show = (ev: ConsoleEvidence) => {
+    const block = consoleBlock(ev, consoleLog);
+    if (block !== shown) report((shown = block));
+  };
+  /** The guest went away or hung: its console is kept for the user. */
+  let troubled = false;
+  const QEMU_EXIT_WAIT_MS = 10_000;
+  agent.witness = {
+    gone: async () => {
+      troubled = true;
+      const r = await Promise.race([qemu.done, delay(QEMU_EXIT_WAIT_MS, null)]);
+      const ev = await keeper.evidence();
+      show(ev);
+      return `${guestSays(ev)}; ${qemuStatus(r, QEMU_EXIT_WAIT_MS)}; guest console kept in ${consoleLog}`;
+    },
+    silent: async () => {
+      troubled = true;
+      const ev = await keeper.evidence();
+      show(ev);
+      return `qemu still runs; ${guestSays(ev)}; guest console kept in ${consoleLog}`;
+    },
+  };
   const stop = async () => {
-    uncap();
+    if (agent.closed) troubled = true; // it went away before it was asked to
     await agent.shutdown(5000);
-    const exited = await Promise.race([qemu.done.then(() => true), delay(10_000, false)]);
-    if (!exited) await qemu.stop(100);
+    let r = await Promise.race([qemu.done, delay(QEMU_EXIT_WAIT_MS, null)]);
+    if (!r) {
+      troubled = true;
+      r = await qemu.stop(100);
+      report(`the guest did not power off within ${QEMU_EXIT_WAIT_MS / 1000} s of its shutdown: ${qemuStatus(r, 0)}; guest console kept in ${consoleLog}`);
+    }
+    if (!troubled) {
+      // A run that ended well can still have had the kernel complain (a soft lockup, an RCU stall
+      // under a loaded host): said once, and the console kept, so a slow or odd run has its evidence.
+      const ev = await keeper.evidence();
+      if (ev.kinds.length) {
+        troubled = true;
+        show(ev);
+        report(`the guest kernel reported ${ev.kinds.join(', ')} during the run: "${ev.headline}"; guest console kept in ${consoleLog}`);
+      }
+    }
+    await keeper.stop(troubled);
+    if (!troubled) await rm(consoleDir, { recursive: true, force: true });
     await rm(runDir, { recursive: true, force: true });
   };
   try {
@@ -150,15 +199,17 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
     const timeout = o.bootTimeoutMs ?? (Number(process.env.NFSCOPE_VM_BOOT_TIMEOUT_MS) || 120_000);
     const deadline = Date.now() + timeout;
     const died = qemu.done.then((r) => r);
-    await Promise.race([agent.connect(agentSocket, deadline), died.then((r) => { throw new Error(`qemu exited (${r.exitCode}): ${r.stderr.trim()}`); })]);
-    let exited = false;
-    const hello = await Promise.race([agent.waitHello(Math.max(0, deadline - Date.now())), died.then(() => ((exited = true), null))]);
+    await Promise.race([agent.connect(agentSocket, deadline), died.then((r) => { throw new Error(qemuStatus(r, 0)); })]);
+    let exited: RawRun | null = null;
+    const hello = await Promise.race([agent.waitHello(Math.max(0, deadline - Date.now())), died.then((r) => ((exited = r), null))]);
     if (!hello) {
-      const why = exited ? `qemu exited ${((performance.now() - t0) / 1000).toFixed(1)} s into the boot` : `the VM did not become ready within ${timeout / 1000} s`;
-      throw new CapabilityError(`${why} (${accel}); guest console:\n${await consoleTail(consoleLog)}`);
+      const why = exited ? `qemu exited ${((performance.now() - t0) / 1000).toFixed(1)} s into the boot (${qemuStatus(exited, 0)})` : `the VM did not become ready within ${timeout / 1000} s`;
+      throw new CapabilityError(`${why} (${accel})`);
     }
     const bootMs = performance.now() - t0;
     progress(`guest ready in ${(bootMs / 1000).toFixed(1)} s`);
+    // A VM left up outlives this process, and its console with it: bounded by its TTL only.
+    if (o.persistent) await keeper.stop();
     let down: Promise<void> | null = null;
     return {
       kernel, accel, agent, runDir, consoleLog, qemu, bootMs, guestKernel: String(hello.kernel),
@@ -166,11 +217,11 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
       shutdown: () => (down ??= stop()),
     };
   } catch (e) {
-    uncap();
-    const tail = await consoleTail(consoleLog);
     await qemu.stop(100);
+    const ev = await keeper.evidence();
+    await keeper.stop(true);
     await rm(runDir, { recursive: true, force: true });
-    if (e instanceof CapabilityError) throw e;
-    throw new CapabilityError(`the VM failed to boot: ${(e as Error).message}\nguest console:\n${tail}`);
+    const msg = e instanceof CapabilityError ? e.message : `the VM failed to boot: ${(e as Error).message}`;
+    throw new CapabilityError(`${msg}; ${guestSays(ev)}; ${consoleBlock(ev, consoleLog)}`);
   }
 }

@@ -1,10 +1,12 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { CapabilityError, UsageError } from '../lib/errors.js';
 import { processStartTime } from '../lib/proc.js';
 import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
-import { bootVm, VM_RUN_ROOT, type Vm } from './boot.js';
+import { bootVm, CONSOLE_DIR_PREFIX, VM_RUN_ROOT, type Vm } from './boot.js';
 import type { Host } from '../lib/target.js';
 import type { KernelInfo } from './kernel.js';
 
@@ -37,9 +39,30 @@ function alive(s: Pick<VmState, 'pid' | 'startTime'>): boolean {
   return typeof s.startTime === 'string' && processStartTime(s.pid) === s.startTime;
 }
 
-/** Removes a VM's run directory, and only one: a directory right under VM_RUN_ROOT. */
+/** Some process of group pgid still runs (not a zombie), from /proc/PID/stat (state, field 3; pgrp, 5). */
+function groupRuns(pgid: number): boolean {
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
+  }
+  return false;
+}
+
+/**
+ * Removes a VM's run directory and its console's directory, and only those: a directory right
+ * under VM_RUN_ROOT, and one named CONSOLE_DIR_PREFIX… right under the temporary directory.
+ */
 async function removeRunDir(s: VmState): Promise<void> {
   if (typeof s.runDir === 'string' && dirname(s.runDir) === VM_RUN_ROOT && !s.runDir.includes('..')) await rm(s.runDir, { recursive: true, force: true });
+  const con = typeof s.consoleLog === 'string' ? dirname(s.consoleLog) : '';
+  if (dirname(con) === tmpdir() && basename(con).startsWith(CONSOLE_DIR_PREFIX) && !con.includes('..')) await rm(con, { recursive: true, force: true });
 }
 
 /** The running VM's state; a stale file (its qemu gone) is removed. */
@@ -93,7 +116,13 @@ export async function vmDown(): Promise<boolean> {
     /* not answering: killed below */
   }
   for (let i = 0; i < 100 && alive(s); i++) await sleep(100);
-  if (alive(s)) process.kill(s.pid, 'SIGKILL');
+  // s.pid is `timeout`'s (the TTL), qemu its child: timeout leads its own process group (GNU
+  // timeout's setpgid, and spawnDaemon's new session), so the group's SIGKILL reaches qemu too.
+  if (alive(s)) {
+    process.kill(-s.pid, 'SIGKILL');
+    // Returns once no process of the group runs (a zombie has died: init reaps it, not us), bounded.
+    for (let i = 0; i < 50 && groupRuns(s.pid); i++) await sleep(100);
+  }
   await rm(STATE_FILE, { force: true });
   await removeRunDir(s);
   return true;

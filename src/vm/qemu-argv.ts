@@ -17,9 +17,22 @@ export interface QemuArgvOptions {
 
 export function qemuArgv(o: QemuArgvOptions): string[] {
   const append = [
+    // A quiet boot (every console byte is an emulated UART write under TCG); the guest's init
+    // (scripts/vm/init) raises the console's level once booted, so that what the kernel reports
+    // during the run (a soft lockup's or a hung task's stack, at KERN_DEFAULT and KERN_INFO) reaches
+    // the console nfscope keeps (vm/console-keeper.ts).
     'console=ttyS0', 'quiet', 'loglevel=4',
-    // A panic reboots at once, and -no-reboot turns the reboot into qemu's exit.
+    // An oops panics, and a panic reboots at once, which -no-reboot turns into qemu's exit. So an
+    // oops ends the run right where it happened: the oops itself is printed first whatever the log
+    // level (oops_begin() calls console_verbose()), then the panic, and the run fails with both in
+    // its account (vm/boot.ts). Without oops=panic the kernel kills the oopsing task and goes on,
+    // tainted and maybe holding its locks: the run could report observations of a broken kernel,
+    // or hang later with the cause far back in the console.
     'panic=-1', 'oops=panic',
+    // Lockups, stalls and hung tasks are reported, never fatal: under TCG on a busy host a vCPU
+    // thread starved for 20 s looks like a soft lockup to the guest. (Debian's defaults; said here
+    // so that they hold whatever the kernel's config.)
+    'softlockup_panic=0', 'hung_task_panic=0',
     `nfscope.kver=${o.kernelVersion}`,
   ].join(' ');
   return [
@@ -30,7 +43,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     '-nodefaults', '-no-user-config', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',
     ...(o.bios ? ['-bios', o.bios] : []),
     '-kernel', o.vmlinuz, '-initrd', o.initramfs, '-append', append,
-    // append=on: O_APPEND, so nfscope can cut the log back while qemu writes it (vm/console-cap.ts).
+    // append=on: O_APPEND, so nfscope can cut the log back while qemu writes it (vm/console-keeper.ts).
     '-chardev', `file,id=con,path=${o.consoleLog.replace(/,/g, ',,')},append=on`, '-serial', 'chardev:con',
     '-chardev', `socket,id=agent,path=${o.agentSocket},server=on,wait=off`, '-serial', 'chardev:agent',
     // The host's root, read-only: the guest runs the host's tools and nfscope's own files.
