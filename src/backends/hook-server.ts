@@ -20,7 +20,7 @@ import { hookServerProgram, REQUEST_PREFIX } from '../kernel/hook-server-program
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
 import { startTracer } from '../tools/tracer.js';
-import { tryRun } from '../tools/run.js';
+import { tryRun, GREP_ANSWERS } from '../tools/run.js';
 import { RunFailedError } from '../lib/run-failed.js';
 import type { HooksResult } from './hooks.js';
 
@@ -133,7 +133,7 @@ export class HookServer {
     // grep's 1 (no address matched) is an answer: every callback then stays an address, with the
     // warning list() adds. Its 2, a timeout or a signal is not: callbacks left unnamed would read
     // as owners nobody has ("unknown"), so the listing fails with the grep's own failure.
-    const r = await tryRun(this.target, ['grep', '-E', `^0*(${addrs.join('|')}) `, '/proc/kallsyms'], { timeoutMs: 30_000, okExit: [0, 1] });
+    const r = await tryRun(this.target, ['grep', '-E', `^0*(${addrs.join('|')}) `, '/proc/kallsyms'], { timeoutMs: 30_000, okExit: GREP_ANSWERS });
     if (!r.ok) throw new RunFailedError(r.failure, r.reason, "the listing's callbacks could not be named from /proc/kallsyms");
     return nameHookAddresses(lines, kallsymsTable(r.stdout));
   }

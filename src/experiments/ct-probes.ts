@@ -5,7 +5,7 @@ import type { Target } from '../targets/target.js';
 import type { IpFamily } from '../tools/firewall.js';
 import { join } from 'node:path';
 import { symbolLength } from '../parsers/hook-addresses.js';
-import { tryRun } from '../tools/run.js';
+import { tryRun, GREP_ANSWERS } from '../tools/run.js';
 
 /** Probe points for the unconfirmed entry's life; stable from 4.x to 6.18 (experiment.md). */
 export const LIFECYCLE_PROBES = ['__nf_conntrack_alloc', '__nf_conntrack_confirm', 'nf_conntrack_free'];
@@ -29,7 +29,7 @@ export async function chooseProbes(
   // grep's 1 (none listed) is an answer; its 2, a timeout or a target gone is not, and must not
   // read as "no callback can be probed on this kernel". The file is 50-80k lines: seconds to grep
   // under qemu TCG, hence the bound of availableFunctions (tools/ftrace.ts).
-  const r = await tryRun(target, ['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] });
+  const r = await tryRun(target, ['grep', '-E', `^(${wanted.join('|')})( |$)`, `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: GREP_ANSWERS });
   if (!r.ok) return { failure: `which callbacks can be probed is unknown: ${r.reason}` };
   const have = new Set(r.stdout.split('\n').map((l) => l.split(' ')[0]).filter(Boolean));
   const probed = callbacks.filter((c) => have.has(c));
@@ -67,8 +67,8 @@ export async function callbackTracerPoints(target: Target, tracefs: string): Pro
   // grep's 1 is an answer (nf_hook_slow not listed: span null; nf_queue not probeable); its 2, a
   // timeout or a signal is a failure, said as such.
   const [ks, q] = await Promise.all([
-    tryRun(target, ['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { timeoutMs: 30_000, okExit: [0, 1] }),
-    tryRun(target, ['grep', '-qE', '^nf_queue( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] }),
+    tryRun(target, ['grep', '-A1', '-E', ' [tT] nf_hook_slow$', '/proc/kallsyms'], { timeoutMs: 30_000, okExit: GREP_ANSWERS }),
+    tryRun(target, ['grep', '-qE', '^nf_queue( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: GREP_ANSWERS }),
   ]);
   if (!ks.ok) return { failure: `nf_hook_slow's length could not be read: ${ks.reason}` };
   if (!q.ok) return { failure: `whether kprobe:nf_queue can attach is unknown: ${q.reason}` };

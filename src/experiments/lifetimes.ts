@@ -1,6 +1,6 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { RunFailedError } from '../lib/run-failed.js';
-import { tryRun } from '../tools/run.js';
+import { tryRun, GREP_ANSWERS } from '../tools/run.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
@@ -79,7 +79,7 @@ export async function lifetimes(
     const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
     // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.
     // grep -c: exit 1 with "0" is an answer (none listed); a failed grep says nothing about conntrack.
-    const have = await tryRun(target, ['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: [0, 1] });
+    const have = await tryRun(target, ['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: GREP_ANSWERS });
     if (!have.ok) throw new RunFailedError(have.failure, have.reason, 'whether conntrack\'s functions can be probed is unknown');
     if (Number(have.stdout.trim()) < 3) {
       const empty = buildReport(caps.kernel, target.name, spec, 0, emptyLife(), reasons, 0);

@@ -15,7 +15,7 @@ import { qemuArgv } from '../../src/vm/qemu-argv.js';
 import { ROOT } from '../helpers/sys.js';
 
 const PANIC = readFileSync(join(ROOT, 'test/fixtures/vm-console/6.12.118+deb12-amd64/console.log'), 'utf8');
-const PANIC_LINES = PANIC.trimEnd().split('\n');
+const PANIC_LINES = PANIC.trimEnd().split(/\r?\n/); // the serial console's CRLF
 
 const dir = mkdtempSync(join(tmpdir(), 'nfscope-console-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -48,7 +48,7 @@ describe('console keeper', () => {
     // The file left for the user is the kept text: bounded by the memory kept, and it opens with the panic's console.
     const kept = readFileSync(log, 'utf8');
     expect(kept.length).toBeLessThanOrEqual((16 << 10) + (64 << 10) + 200);
-    expect(kept.split('\n').slice(0, PANIC_LINES.length)).toEqual(PANIC_LINES);
+    expect(kept.split(/\r?\n/).slice(0, PANIC_LINES.length)).toEqual(PANIC_LINES);
   });
   it('a quiet console is kept whole, and without trouble its evidence is its last lines', async () => {
     const log = join(dir, 'quiet.log');
