@@ -83,6 +83,8 @@ export const bpftraceBackend: HooksBackend = {
     const argv = argvs.flatMap((a, i) => (i ? ['&', ...shown(a)] : shown(a)));
     const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(stdout)));
     const warnings = [...parsed.warnings];
+    // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
+    if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
     if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': stdout }, {

@@ -11,6 +11,10 @@
  *   info by scripts/drgn/ct_types.py (the -dbg package, cached).
  * - struct net: read at the offsets of the kernel's own BTF (parsers/btf.ts),
  *   never as bpftrace 0.17 lays it out (wrong on Debian 7.2).
+ * - struct net_device's netdev hook heads (nf_hooks_ingress with
+ *   CONFIG_NETFILTER_INGRESS, nf_hooks_egress from 5.16 with
+ *   CONFIG_NETFILTER_EGRESS), from BTF: a head the kernel lacks is read as 0
+ *   (no hooks there), else bpftrace refuses the whole listing (Debian 5.10).
  */
 import { runResult } from '../lib/run-result.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
@@ -31,6 +35,8 @@ export interface BpfShape {
   nfConn: { from: 'btf' } | { from: 'debuginfo'; layout: StructLayout } | { from: 'none'; why: string };
   /** How struct net is read: as bpftrace lays it out, or at the offsets of the kernel's BTF (why). */
   net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout };
+  /** Which netdev hook heads struct net_device has; null when the BTF could not tell (programs left as written). */
+  netdev: { ingress: boolean; egress: boolean } | null;
   /** One line per adaptation, for progress and reports. */
   notes: string[];
 }
@@ -83,6 +89,9 @@ export function adaptProgram(program: string, shape: BpfShape): string {
   if (!shape.kfreeSkbReason) p = p.replace(/args->reason\b/g, `(${NO_REASON})`);
   if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerStructAccesses(code(p), shape.nfConn.layout);
   if (shape.net.from === 'btf' && structMembers(p, 'net').length) p = lowerStructAccesses(code(p), shape.net.layout);
+  for (const dir of ['ingress', 'egress'] as const) {
+    if (shape.netdev && !shape.netdev[dir]) p = p.replace(new RegExp(String.raw`\(uint64\)\$dev->nf_hooks_${dir}\b`, 'g'), '(uint64)0');
+  }
   return p;
 }
 
@@ -119,8 +128,9 @@ export async function probeBpfShape(target: Target, tracefs: string | null, rele
   if (format === null) notes.push(`${tracefs}/events/skb/kfree_skb/format could not be read: drops are attributed by their stack and the hook listing, without the kernel's reason`);
   else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
   const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
-  const [nfConn, net] = await Promise.all([nfConnSource(target, release, programs, notes), netSource(target, programs, notes)]);
-  return { kfreeSkbReason, nfConn, net, notes };
+  const btfP = kernelBtf(target);
+  const [nfConn, net, netdev] = await Promise.all([nfConnSource(target, release, programs, notes), btfP.then((b) => netSource(b, programs, notes)), btfP.then((b) => netdevSource(b, notes))]);
+  return { kfreeSkbReason, nfConn, net, netdev, notes };
 }
 
 /**
@@ -130,15 +140,40 @@ export async function probeBpfShape(target: Target, tracefs: string | null, rele
  * every hook slot read 0, and the hook listing came out empty); the BTF's
  * offsets are the kernel's, on every kernel.
  */
-async function netSource(target: Target, programs: string[], notes: string[]): Promise<BpfShape['net']> {
-  const blob = target.kernelBtf ? ((await target.kernelBtf()) ?? (await target.readFileBuffer(BTF_FILE))) : await target.readFileBuffer(BTF_FILE);
-  if (!blob) return { from: 'bpftrace' };
+async function netSource(btf: Btf | Error | null, programs: string[], notes: string[]): Promise<BpfShape['net']> {
+  if (!btf) return { from: 'bpftrace' };
   try {
+    if (btf instanceof Error) throw btf;
     const members = [...new Set(programs.flatMap((p) => structMembers(p, 'net')))];
-    return { from: 'btf', layout: Btf.parse(blob).layout('net', members) };
+    return { from: 'btf', layout: btf.layout('net', members) };
   } catch (e) {
     notes.push(`nfscope could not read struct net from the kernel's BTF (${(e as Error).message}): it is read as bpftrace lays it out`);
     return { from: 'bpftrace' };
+  }
+}
+
+/** The kernel's BTF, parsed; null when there is none to read, the Error when it does not parse. */
+async function kernelBtf(target: Target): Promise<Btf | Error | null> {
+  const blob = target.kernelBtf ? ((await target.kernelBtf()) ?? (await target.readFileBuffer(BTF_FILE))) : await target.readFileBuffer(BTF_FILE);
+  if (!blob) return null;
+  try {
+    return Btf.parse(blob);
+  } catch (e) {
+    return e as Error;
+  }
+}
+
+/** The netdev hook heads struct net_device has (nf_hooks.bt reads both). */
+async function netdevSource(btf: Btf | Error | null, notes: string[]): Promise<BpfShape['netdev']> {
+  if (!btf || btf instanceof Error) return null;
+  try {
+    const has = { ingress: btf.hasMember('net_device', 'nf_hooks_ingress'), egress: btf.hasMember('net_device', 'nf_hooks_egress') };
+    if (!has.ingress) notes.push('struct net_device has no nf_hooks_ingress here (CONFIG_NETFILTER_INGRESS off): no netdev ingress hooks to list');
+    if (!has.egress) notes.push('struct net_device has no nf_hooks_egress here (the egress hook came in 5.16, CONFIG_NETFILTER_EGRESS): no netdev egress hooks to list');
+    return has;
+  } catch (e) {
+    notes.push(`nfscope could not read struct net_device from the kernel's BTF (${(e as Error).message}): its netdev hook heads are read as written`);
+    return null;
   }
 }
 

@@ -161,6 +161,13 @@ export class Btf {
     return null;
   }
 
+  /** Whether `struct NAME` has a member called `name` (through anonymous members); throws when the struct is not in the BTF. */
+  hasMember(struct: string, name: string): boolean {
+    const id = this.structId(struct);
+    if (id === null) throw new Error(`struct ${struct} is not in the BTF`);
+    return this.member(id, name) !== null;
+  }
+
   /** Offset, size and type of a designator (a.b[2].c) in `struct NAME`. */
   layout(struct: string, designators: string[]): StructLayout {
     const id = this.structId(struct);

@@ -92,7 +92,7 @@ describe('bpftrace programs adapted to the kernel', () => {
 
   it('5.10: every nf_conn read becomes a sized read at the offset from the debug info', () => {
     const layout = layoutOf('5.10.0-46-amd64');
-    const shape: BpfShape = { kfreeSkbReason: false, nfConn: { from: 'debuginfo', layout }, net: { from: 'bpftrace' }, notes: [] };
+    const shape: BpfShape = { kfreeSkbReason: false, nfConn: { from: 'debuginfo', layout }, net: { from: 'bpftrace' }, netdev: null, notes: [] };
     const out = adaptProgram(ctLife, shape);
     expect(out).not.toMatch(/struct nf_conn/);
     expect(out).not.toMatch(/args->reason/);
@@ -106,8 +106,18 @@ describe('bpftrace programs adapted to the kernel', () => {
   });
 
   it('a kernel with BTF and a reason field gets the program as it is', () => {
-    const shape: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, notes: [] };
+    const shape: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: null, notes: [] };
     for (const p of [ctLife, ctSyn, kfree, readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8')]) expect(adaptProgram(p, shape)).toBe(p);
+  });
+
+  it('a kernel whose net_device has no egress hook head (5.10: it came in 5.16) reads it as no hooks, and only there', () => {
+    const hooks = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const base: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: false }, notes: [] };
+    const out = adaptProgram(hooks, base);
+    expect(out.replace(/\/\*[\s\S]*?\*\//g, '')).not.toMatch(/->nf_hooks_egress/);
+    expect(out).toContain('if ($d != 0) { $e = (uint64)0; }');
+    expect(out).toContain('$e = (uint64)$dev->nf_hooks_ingress;');
+    expect(adaptProgram(hooks, { ...base, netdev: { ingress: true, egress: true } })).toBe(hooks);
   });
 
   it('a member missing from the layout is an error, never a guess', () => {
