@@ -78,7 +78,7 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
     const full = all['table-full']!.objs[0]!;
     const fs = steps(full).PRE_ROUTING!;
     const at = fs.indexOf('ipv4_conntrack_in DROP');
-    expect(at, fs.join(', ')).toBeGreaterThan(-1);
+    expect(at, `${JSON.stringify(full.tuple)}: ${fs.join(', ')}`).toBeGreaterThan(-1);
     expect(fs.slice(at + 1).every((x: string) => x.endsWith('not reached'))).toBe(true);
     expect(full.fate).toMatchObject({ kind: 'dropped', hook: 'PRE_ROUTING', by: 'ipv4_conntrack_in' });
 
