@@ -132,6 +132,7 @@ export function buildCli(): Command {
   vm.command('run')
     .description('boot the VM, run one command in it, print its output, shut it down')
     .addOption(kernel())
+    .option('--timeout <seconds>', 'the guest command is killed after this long, and vm run says so (exit 124)', '3600')
     .option('--json', 'print {bootMs, exitCode, stdout, stderr} as JSON')
     .argument('<argv...>', 'the command and its arguments (after --)')
     .action(async (argv: string[], o) => (await import('./commands/vm.js')).runVmRun(argv, o));

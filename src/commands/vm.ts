@@ -1,4 +1,5 @@
 import { PassThroughExit } from '../lib/errors.js';
+import { constants } from 'node:os';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VM_KERNELS_SCHEMA_VERSION, type VmKernelsReport } from '../model/kernels.js';
@@ -29,11 +30,15 @@ export interface VmStatusReport {
   up: VmState | null;
 }
 
-export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean }): Promise<void> {
+/** vm run's exit status when the guest command ran past --timeout, as timeout(1) has it. */
+export const VM_RUN_TIMED_OUT = 124;
+
+export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean; timeout?: string }): Promise<void> {
+  const timeoutS = intOption('--timeout', o.timeout ?? '3600', 1, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const r = await withTarget('qemu', { kernel: o.kernel, progress }, async (t) => {
     const vm = (t as QemuTarget).vm;
-    const run = await t.exec(argv);
+    const run = await t.exec(argv, { timeoutMs: timeoutS * 1000 });
     const report: VmRunReport = { schemaVersion: VM_SCHEMA_VERSION, kernel: vm.guestKernel, package: vm.kernel.package, accel: vm.accel, bootMs: Math.round(vm.bootMs), ...run };
     return report;
   });
@@ -42,9 +47,19 @@ export async function runVmRun(argv: string[], o: { kernel?: string; json?: bool
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
   }
+  // A command that did not end by itself says how it ended: killed at the deadline (exit 124), or by
+  // a signal (128 + its number, as a shell has it); never a bare 1.
+  if (r.timedOut) {
+    process.stderr.write(`nfscope: the guest command ran past its ${timeoutS} s deadline (--timeout) and was killed: ${argv.join(' ')}\n`);
+    throw new PassThroughExit(VM_RUN_TIMED_OUT);
+  }
+  if (r.exitCode === null) {
+    process.stderr.write(`nfscope: the guest command was killed by ${r.signal ?? 'a signal nfscope was not told'}: ${argv.join(' ')}\n`);
+    throw new PassThroughExit(128 + (signalNumber(r.signal) ?? 0));
+  }
   // The guest command's exit code is the run's: through run.ts, the one place that sets it
   // (process.exitCode here was overwritten by main.ts: `vm run -- false` exited 0).
-  if (r.exitCode !== 0) throw new PassThroughExit(r.exitCode ?? 1);
+  if (r.exitCode !== 0) throw new PassThroughExit(r.exitCode);
 }
 
 export async function runVmStatus(o: { json?: boolean }): Promise<void> {
@@ -106,4 +121,9 @@ export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void
 
 export async function runVmDown(): Promise<void> {
   process.stdout.write((await vmDown()) ? 'VM down\n' : 'no VM was up\n');
+}
+
+function signalNumber(name: string | undefined): number | null {
+  const n = name ? (constants.signals as Record<string, number>)[name] : undefined;
+  return n ?? null;
 }
