@@ -201,6 +201,10 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     events.add(src, t, line);
   };
 
+  // The listing server compiles while the drop tracer does (two compiles at once: under qemu TCG
+  // each takes most of follow's start); the callback tracer needs its listing (step 4).
+  if (capabilityGap(session.cap('kprobes')) === null) r.warmHooks(h.progress);
+
   // 1. skb:kfree_skb, filtered in the kernel.
   const bpftrace = await session.bpftrace();
   const program = await r.bundledProgram('bpf/follow_drop.bt');
