@@ -6,9 +6,12 @@
  * Allowed:
  * - deleting nfscope's own netns (`ip netns del nfs-XXXXXX-c|s`);
  * - deleting its veth ends (`ip [-n nfs-…] link del nfsXXXXXXc|s`);
- * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME`, and the
+ * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME_RUNID`, and the
  *   two iptables INPUT rules firewallPlan() adds (the DROP of one port and the
- *   conntrack rule), inside its own netns or, with --in-place, in the current one;
+ *   conntrack rule), each with its run's comment (`-m comment --comment nfscope:RUNID`),
+ *   inside its own netns or, with --in-place, in the current one. A rule without the
+ *   comment, or a table without the run id (journals before issue 26), is refused: its
+ *   undo could take the user's identical rule or table of that name;
  * - writing to tracefs (`tee` a file under the tracing mount), removing an
  *   ftrace instance of its own, unmounting tracefs;
  * - removing under /run/nfscope;
@@ -25,7 +28,9 @@ const TRACEFS = /^\/sys\/kernel(\/debug)?\/tracing$/;
 const TRACEFS_FILE = /^\/sys\/kernel(\/debug)?\/tracing\/(instances\/nfscope-\d+-[0-9a-f]{6}\/)?(options\/)?[a-z_-]+$/;
 const INSTANCE = /^\/sys\/kernel(\/debug)?\/tracing\/instances\/nfscope-\d+-[0-9a-f]{6}$/;
 const RUN_NFSCOPE = /^\/run\/nfscope\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-const NFT_TABLE = /^nfscope_[a-z]+$/;
+const NFT_TABLE = /^nfscope_(ct|drop|filter)_[0-9a-f]{6}$/;
+/** The comment that tags a run's iptables rules (tools/firewall.ts ruleComment). */
+const RULE_COMMENT = /^nfscope:[0-9a-f]{6}$/;
 const PORT = /^\d{1,5}$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
@@ -41,8 +46,11 @@ function followTable(a: string[]): boolean {
 
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** The iptables rule specs firewallPlan() appends to INPUT (see tools/firewall.ts). */
-function ourIptablesRule(spec: string[]): boolean {
+/** The iptables rule specs firewallPlan() appends to INPUT (see tools/firewall.ts), each ending with its run's comment. */
+function ourIptablesRule(tagged: string[]): boolean {
+  const n = tagged.length;
+  if (n < 4 || !same(tagged.slice(n - 4, n - 1), ['-m', 'comment', '--comment']) || !RULE_COMMENT.test(tagged[n - 1]!)) return false;
+  const spec = tagged.slice(0, n - 4);
   if (same(spec, ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'])) return true;
   return spec.length === 6 && same([spec[0]!, spec[1]!, spec[2]!, spec[4]!, spec[5]!], ['-p', 'tcp', '--dport', '-j', 'DROP']) && PORT.test(spec[3]!);
 }
