@@ -12,6 +12,8 @@
  *   inside its own netns or, with --in-place, in the current one. A rule without the
  *   comment, or a table without the run id (journals before issue 26), is refused: its
  *   undo could take the user's identical rule or table of that name;
+ * - writing back a net.netfilter sysctl the lab's nf_conntrack reload reset
+ *   (`tee /proc/sys/net/netfilter/NAME`, the saved value on stdin);
  * - writing to tracefs (`tee` a file under the tracing mount), removing an
  *   ftrace instance of its own, unmounting tracefs;
  * - removing under /run/nfscope;
@@ -32,6 +34,8 @@ const NFT_TABLE = /^nfscope_(ct|drop|filter)_[0-9a-f]{6}$/;
 /** The comment that tags a run's iptables rules (tools/firewall.ts ruleComment). */
 const RULE_COMMENT = /^nfscope:[0-9a-f]{6}$/;
 const PORT = /^\d{1,5}$/;
+/** model/sysctl-restore.ts NETFILTER_SYSCTL (lib/ does not import model/). */
+const NETFILTER_SYSCTL = /^\/proc\/sys\/net\/netfilter\/[a-z0-9_]+(\/[a-z0-9_]+)?$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
 export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'nft', 'conntrack']);
@@ -84,6 +88,7 @@ export function refuseUndo(c: UndoCommand): string | null {
   }
   if (ourNetCommand(a)) return null;
   if (cmd === 'tee' && rest.length === 1 && TRACEFS_FILE.test(rest[0]!) && !rest[0]!.includes('..')) return null;
+  if (cmd === 'tee' && rest.length === 1 && NETFILTER_SYSCTL.test(rest[0]!) && /^[\x20-\x7e\t]*\n?$/.test(c.input ?? '') && (c.input ?? '').length <= 256) return null;
   if (cmd === 'rmdir' && rest.length === 1 && INSTANCE.test(rest[0]!)) return null;
   if (cmd === 'umount' && rest.length === 1 && TRACEFS.test(rest[0]!)) return null;
   if (cmd === 'rm' && rest.length === 2 && (rest[0] === '-f' || rest[0] === '-rf') && RUN_NFSCOPE.test(rest[1]!) && !rest[1]!.includes('..')) return null;
