@@ -27,7 +27,9 @@ export interface LoadedModule {
  */
 export const OWN_MODULES: ReadonlySet<string> = new Set([
   'nfnetlink', 'nf_tables', 'nft_ct', 'nft_counter', 'nft_compat', 'nft_chain_filter', 'nft_meta', 'nft_chain_route_ipv4', 'nft_chain_route_ipv6',
-  'nf_conntrack', 'nf_defrag_ipv4', 'nf_defrag_ipv6', 'libcrc32c', 'nf_conntrack_netlink',
+  'nf_conntrack', 'nf_defrag_ipv4', 'nf_defrag_ipv6', 'nf_conntrack_netlink',
+  // nf_conntrack needs libcrc32c up to 6.13, which asks the crypto API for a crc32c driver (request_module).
+  'libcrc32c', 'crc32c_generic', 'crc32c_intel',
   'x_tables', 'ip_tables', 'ip6_tables', 'iptable_filter', 'ip6table_filter', 'xt_conntrack', 'xt_comment', 'xt_tcpudp',
   'veth',
 ]);
