@@ -23,7 +23,9 @@ export interface LoadedModule {
 /**
  * Modules nfscope's own actions make the kernel load, across the kernels it supports (5.10 to
  * 6.18, legacy and nft iptables): the firewall rules and tables (firewallPlan), conntrack and its
- * netlink (`conntrack -L/-E`), follow's trace table, the sandbox's veth pair.
+ * netlink (`conntrack -L/-E`), follow's trace table. Not veth, though the sandbox loads it: its
+ * devices hold no reference on it (count 0 with veth pairs up), and removing it deletes every veth
+ * device of every netns (rtnl_link_unregister), a container runtime's included: it stays loaded.
  */
 export const OWN_MODULES: ReadonlySet<string> = new Set([
   'nfnetlink', 'nf_tables', 'nft_ct', 'nft_counter', 'nft_compat', 'nft_chain_filter', 'nft_meta', 'nft_chain_route_ipv4', 'nft_chain_route_ipv6',
@@ -31,7 +33,6 @@ export const OWN_MODULES: ReadonlySet<string> = new Set([
   // nf_conntrack needs libcrc32c up to 6.13, which asks the crypto API for a crc32c driver (request_module).
   'libcrc32c', 'crc32c_generic', 'crc32c_intel',
   'x_tables', 'ip_tables', 'ip6_tables', 'iptable_filter', 'ip6table_filter', 'xt_conntrack', 'xt_comment', 'xt_tcpudp',
-  'veth',
 ]);
 
 /**

@@ -70,7 +70,7 @@ export async function unloadModulesLoadedDuring(target: Target, cleanup: Cleanup
   const had = new Set(before);
   cleanup.push('unload the modules the run made the kernel load', async () => {
     const r = await unloadFresh(target, had);
-    if (r.others.length) process.stderr.write(`nfscope: modules loaded during the run that nfscope does not load, left alone: ${r.others.join(' ')}\n`);
+    if (r.others.length) process.stderr.write(`nfscope: modules loaded during the run that nfscope does not unload (another program's, or veth), left alone: ${r.others.join(' ')}\n`);
     if (r.inUse.length) process.stderr.write(`nfscope: modules loaded during the run and still in use, left loaded: ${r.inUse.join(' ')}\n`);
     if (r.failed.length) throw new Error(r.failed.join('; '));
   });

@@ -35,6 +35,8 @@ describe('modules and sysctls put back as they were (micro-VM)', () => {
     const t = await QemuTarget.boot({});
     try {
       await sh(t, ['modprobe', 'nf_defrag_ipv4']);
+      // veth stays loaded by design (model/module-undo.ts: removing it deletes every veth device): loaded first here.
+      await sh(t, ['modprobe', 'veth']);
       expect(await modules(t)).not.toContain('nf_conntrack'); // the premise: the run loads it
       await sh(t, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
       const before = await modules(t);
