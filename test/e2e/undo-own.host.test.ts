@@ -79,8 +79,15 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
       });
       void child.then((x) => reject(new Error(`trace-syn ended (${x.exitCode}) before attaching: ${err}`)));
     });
-    // The rules are in: nfscope's copy of the ESTABLISHED rule stands beside the user's.
-    expect(await inNs(name, ['iptables', '-S', 'INPUT'])).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
+    try {
+      // The rules are in: nfscope's copy of the ESTABLISHED rule stands beside the user's.
+      expect(await inNs(name, ['iptables', '-S', 'INPUT'])).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
+    } catch (e) {
+      // Not the state this test is about: the run is stopped the ordinary way (it undoes), and the test fails.
+      child.kill('SIGINT');
+      await child;
+      throw e;
+    }
     // nsenter execs node: its pid is node's.
     process.kill(child.pid!, 'SIGKILL');
     await child;
