@@ -7,15 +7,16 @@
  *   create an entry, picked up mid-stream (works with built-in conntrack);
  * - module: where nf_conntrack is a module, the article's way: `modprobe -r
  *   nf_conntrack`, then `modprobe nf_conntrack enable_hooks=1` (5.1+), and a
- *   fresh netns with no rule has the hooks at once. The module state is put
- *   back afterwards.
+ *   fresh netns with no rule has the hooks at once. The module state, and every
+ *   net.netfilter.* sysctl the reload resets, are put back afterwards.
  */
 import { sleep } from '../lib/time.js';
 import type { HookList } from '../model/hooks.js';
 import type { FlowsSeen, ModuleReload, RegistrationObservation } from '../model/registration.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
 import type { Target } from '../targets/target.js';
-import { loadedModules } from '../tools/modules.js';
+import { loadedModules, rmmodWhenFree, unloadFresh } from '../tools/modules.js';
+import { keepSysctls, restoreSysctls } from '../tools/sysctl.js';
 import { inNetns } from '../tools/netns.js';
 import { run, tryRun } from '../tools/run.js';
 import type { Sandbox } from './sandbox.js';
@@ -91,28 +92,37 @@ export async function registrationByModule(session: Session, port: number, progr
   // A run of its own (inside the lab's, its own undo scope): the module is put back before the next step.
   return session.run(async (r) => {
     const c = r.cleanup;
+    // The user's net.netfilter.* values (nf_conntrack_max, the timeouts): a reload puts them back to
+    // the module's defaults. Saved and their undo registered first, so that it runs last, after
+    // the module is put back (which resets them once more).
+    const sysctls = await keepSysctls(target, c);
     // Put back as found: unloaded, or loaded without enable_hooks. Registered before the change.
     // A step that fails is said by the cleanup (it throws), after the others were tried.
+    // rmmod, not modprobe -r: modprobe -r also takes the dependencies nothing uses any more
+    // (nf_defrag_ipv4/6, libcrc32c), loaded before the run (issue 26).
     c.push('restore nf_conntrack as it was', async () => {
       const failed: string[] = [];
-      const step = async (argv: string[]) => {
-        const x = await tryRun(target, argv, { timeoutMs: 30_000 });
+      const out = await rmmodWhenFree(target, 'nf_conntrack');
+      if (out !== 'removed' && out !== 'not loaded') failed.push(out);
+      if (wasLoaded) {
+        const x = await tryRun(target, ['modprobe', 'nf_conntrack'], { timeoutMs: 30_000 });
         if (!x.ok) failed.push(x.reason);
-      };
-      await step(['modprobe', '-r', 'nf_conntrack']);
-      if (wasLoaded) await step(['modprobe', 'nf_conntrack']);
-      const now = await loadedModules(target);
-      if (now === null) failed.push('/proc/modules unreadable: modules loaded by the reload not checked');
-      for (const m of (now ?? []).filter((x) => !before.includes(x))) await step(['modprobe', '-r', '-q', m]);
+      }
+      const left = await unloadFresh(target, new Set(before));
+      failed.push(...left.failed);
+      if (left.inUse.length) failed.push(`loaded by the reload and still in use: ${left.inUse.join(' ')}`);
       if (failed.length) throw new Error(failed.join('; '));
     });
     if (wasLoaded) {
-      progress('modprobe -r nf_conntrack');
-      const r = await tryRun(target, ['modprobe', '-r', 'nf_conntrack'], { timeoutMs: 30_000 });
+      progress('rmmod nf_conntrack');
+      const r = await tryRun(target, ['rmmod', 'nf_conntrack'], { timeoutMs: 30_000 });
       if (!r.ok) return { status: 'not-observable', reason: `nf_conntrack could not be unloaded to reload it: ${r.reason}` };
     }
     progress('modprobe nf_conntrack enable_hooks=1');
     await run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 });
+    // The user's values again at once, for the rest of the step (the undo writes them once more at the end).
+    const unrestored = await restoreSysctls(target, sysctls);
+    if (unrestored.length) progress(`net.netfilter sysctls not restored after the reload: ${unrestored.join('; ')}`);
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
     const unavailable: { observation: string; reason: string }[] = [];
     const hooks: HookList[] = await r.serverHooks(sb, 'ipv4', unavailable, progress);

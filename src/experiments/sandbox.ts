@@ -86,8 +86,9 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   await run(target, ipIn(client, ['neigh', 'replace', addr.server, 'lladdr', smac, 'dev', clientIf, 'nud', 'permanent']));
   await run(target, ipIn(server, ['neigh', 'replace', addr.client, 'lladdr', cmac, 'dev', serverIf, 'nud', 'permanent']));
 
-  // In a sandbox the rules vanish with the server netns; in place, each has its undo.
-  const plan = firewallPlan(spec.firewall, spec.family, spec.port, spec.afterConfirm);
+  // In a sandbox the rules vanish with the server netns; in place, each has its undo, which names
+  // the rule by this run's id (its comment, its table's name), never by a spec the user may share.
+  const plan = firewallPlan(spec.firewall, spec.family, spec.port, spec.afterConfirm, id);
   for (const s of spec.bare ? [] : plan.steps) {
     if (s.undo) {
       cleanup.undoWith(`undo: ${s.what}`, target, [{ argv: inNetns(server, s.undo) }]);

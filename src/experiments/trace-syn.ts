@@ -10,7 +10,7 @@ import { sessionFor, type Session } from './session.js';
 import { openCallGraph } from './graph.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
 import { run } from '../tools/run.js';
-import type { Firewall, IpFamily } from '../tools/firewall.js';
+import { ruleComment, type Firewall, type IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
 import { buildVerdict } from '../analysis/verdict.js';
 import { summariseDrops } from '../analysis/drops.js';
@@ -62,9 +62,11 @@ async function readCounter(target: Target, sb: Sandbox, port: number): Promise<{
   const c = sb.firewall.counter;
   const out = (await run(target, inNetns(sb.server, c.argv))).stdout;
   const counters = c.kind === 'iptables' ? parseIptablesSaveCounters(out, c.chain) : parseNftJsonCounters(out, c.chain);
-  // The rule nfscope added: in place, the user's own DROP rules sit in the same chain.
+  // The rule nfscope added: in place, the user's own DROP rules sit in the same chain; ours carries
+  // the run's comment (iptables-save 1.8 quotes it: --comment "nfscope:1a2b3c").
+  const tag = ruleComment(sb.id);
   const drop = c.kind === 'iptables'
-    ? counters.find((x) => x.rule.includes(`--dport ${port}`) && /-j DROP$/.test(x.rule))
+    ? counters.find((x) => x.rule.includes(`--dport ${port}`) && /-j DROP$/.test(x.rule) && (x.rule.includes(`--comment "${tag}"`) || x.rule.includes(`--comment ${tag}`)))
     : counters.find((x) => /drop/.test(x.rule));
   return drop ? { rule: drop.rule, packets: drop.packets } : null;
 }

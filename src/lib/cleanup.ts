@@ -19,6 +19,12 @@ export interface UndoTarget {
 
 type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 
+/**
+ * How long undoing may take in all (issue 26: teardown against a hung guest had no end). Past it,
+ * what is left is said and left in the journal. NFSCOPE_TEARDOWN_DEADLINE_MS: tests only.
+ */
+export const TEARDOWN_DEADLINE_MS = Number(process.env.NFSCOPE_TEARDOWN_DEADLINE_MS) > 0 ? Number(process.env.NFSCOPE_TEARDOWN_DEADLINE_MS) : 60_000;
+
 /** An undo's ifFileEquals precondition: the file still holds what the run wrote. */
 export async function undoStillOurs(target: UndoTarget, c: UndoCommand): Promise<boolean> {
   return !c.ifFileEquals || (await target.readFile(c.ifFileEquals.path))?.trim() === c.ifFileEquals.content.trim();
@@ -67,19 +73,41 @@ export class Cleanup {
     this.observed.push(line);
   }
 
-  /** Runs every undo once, newest first; returns the failures (never throws). */
-  runAll(): Promise<string[]> {
+  /**
+   * Runs every undo once, newest first; returns the failures (never throws). An undo registered
+   * while this runs (a step still going when a signal came) is run too, and journaled. Past the
+   * deadline (a hung guest, a command that never returns) it stops: what was not undone is
+   * returned as failures, each saying so, and the journal is kept for `nfscope cleanup`.
+   */
+  runAll(deadlineMs: number = TEARDOWN_DEADLINE_MS): Promise<string[]> {
     this.running ??= (async () => {
       const failures: string[] = [];
-      while (this.stack.length > 0) {
-        const u = this.stack.pop()!;
-        try {
-          await u.run();
-          if (u.seq !== null) this.journal?.done(u.seq);
-        } catch (err) {
-          failures.push(`${u.what}: ${(err as Error).message.split('\n')[0]}`);
+      let inFlight: Undo | null = null;
+      let expired = false;
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'expired'>((res) => {
+        timer = setTimeout(() => res('expired'), deadlineMs);
+      });
+      const loop = (async () => {
+        while (this.stack.length > 0 && !expired) {
+          const u = this.stack.pop()!;
+          inFlight = u;
+          try {
+            await u.run();
+            if (u.seq !== null) this.journal?.done(u.seq);
+          } catch (err) {
+            if (!expired) failures.push(`${u.what}: ${(err as Error).message.split('\n')[0]}`);
+          }
+          inFlight = null;
         }
+      })();
+      if ((await Promise.race([loop.then(() => 'done' as const), deadline])) === 'expired') {
+        expired = true;
+        // Left as they are: the journal still lists them (nothing marked done), for `nfscope cleanup`.
+        const left = [...(inFlight ? [inFlight as Undo] : []), ...this.stack.splice(0).reverse()];
+        for (const u of left) failures.push(`${u.what}: not undone, teardown deadline of ${deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`} passed${u === inFlight ? ' while it ran' : ''}`);
       }
+      clearTimeout(timer);
       // All undone: the journal goes; else it stays for `nfscope cleanup`.
       if (failures.length === 0) this.journal?.close();
       else this.journal?.keep();
@@ -171,17 +199,26 @@ function say(text: string): void {
 }
 
 /** Undoes every active run, newest first, then exits with code. Runs once. */
+let teardownEnds = 0;
+
 function teardown(why: string, code: number): void {
-  if (tearingDown) return; // a second Ctrl-C does not start a second teardown
+  if (tearingDown) {
+    // A second Ctrl-C does not start a second teardown, nor cut this one short: the undo commands
+    // run in their own process groups (targets/local.ts), which the terminal's signal does not reach.
+    say(`nfscope: ${why}: still undoing; at most ${Math.max(0, Math.ceil((teardownEnds - Date.now()) / 1000))} s more, then what is left stays for \`nfscope cleanup\`\n`);
+    return;
+  }
   tearingDown = true;
   const observed = active.flatMap((c) => c.observed);
   if (observed.length) say(`\nnfscope: ${why}: observed before the interrupt:\n${observed.map((o) => `  ${o}`).join('\n')}\n`);
   const n = active.reduce((s, c) => s + c.size, 0);
   say(`${observed.length ? '' : '\n'}nfscope: ${why}: undoing ${n} change(s)\n`);
+  teardownEnds = Date.now() + TEARDOWN_DEADLINE_MS;
   void (async () => {
     let failed = false;
     for (const c of [...active].reverse()) {
-      for (const f of await c.runAll()) {
+      // One deadline for the whole teardown, shared by the nested runs (the lab's steps).
+      for (const f of await c.runAll(Math.max(0, teardownEnds - Date.now()))) {
         failed = true;
         say(`nfscope: cleanup failed: ${f}\n`);
       }

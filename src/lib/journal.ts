@@ -48,7 +48,7 @@ export class Journal {
   private fd: number | null;
   readonly path: string;
 
-  private constructor(path: string, fd: number) {
+  private constructor(path: string, fd: number, private readonly header: JournalHeader) {
     this.path = path;
     this.fd = fd;
   }
@@ -57,8 +57,8 @@ export class Journal {
     mkdirSync(JOURNAL_DIR, { recursive: true, mode: 0o700 });
     const path = join(JOURNAL_DIR, `${process.pid}-${randomBytes(4).toString('hex')}.jsonl`);
     const fd = openSync(path, 'wx', 0o600);
-    const j = new Journal(path, fd);
     const header: JournalHeader = { v: 1, pid: process.pid, host: hostname(), started: new Date().toISOString(), argv: process.argv.slice(2), target, ...(kernel ? { kernel } : {}) };
+    const j = new Journal(path, fd, header);
     j.write(header);
     return j;
   }
@@ -69,11 +69,35 @@ export class Journal {
     fsyncSync(this.fd);
   }
 
-  /** Records a change before it is made; returns its number. */
+  /**
+   * Records a change before it is made; returns its number. A change recorded after the run
+   * closed or kept its journal (made during or after teardown: a step still running when the signal
+   * came) reopens it, recreating the file with its header if it was deleted, and leaves it for
+   * `nfscope cleanup`: before issue 26 such a change was written nowhere and never undone.
+   */
   record(what: string, how: { undo: UndoCommand[] } | { kill: { pid: number; comm: string } }): number {
     const seq = ++this.seq;
+    if (this.fd === null) this.reopen();
     this.write({ seq, what, ...how });
+    if (this.ended) this.keep();
     return seq;
+  }
+
+  /** Set once the run closed or kept its journal: what is recorded later is left for `nfscope cleanup`. */
+  private ended = false;
+
+  private reopen(): void {
+    let fd: number;
+    let fresh = false;
+    try {
+      // O_NOFOLLOW: the path is in our private directory; a link there is not written through.
+      fd = openSync(this.path, constants.O_WRONLY | constants.O_APPEND | constants.O_NOFOLLOW);
+    } catch {
+      fd = openSync(this.path, 'wx', 0o600);
+      fresh = true;
+    }
+    this.fd = fd;
+    if (fresh) this.write(this.header);
   }
 
   done(seq: number): void {
@@ -82,6 +106,7 @@ export class Journal {
 
   /** The run undid everything: the journal goes. */
   close(): void {
+    this.ended = true;
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;
@@ -94,6 +119,7 @@ export class Journal {
 
   /** The run ends with undos that failed: the journal stays for `nfscope cleanup`. */
   keep(): void {
+    this.ended = true;
     if (this.fd === null) return;
     closeSync(this.fd);
     this.fd = null;

@@ -6,9 +6,14 @@
  * Allowed:
  * - deleting nfscope's own netns (`ip netns del nfs-XXXXXX-c|s`);
  * - deleting its veth ends (`ip [-n nfs-…] link del nfsXXXXXXc|s`);
- * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME`, and the
+ * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME_RUNID`, and the
  *   two iptables INPUT rules firewallPlan() adds (the DROP of one port and the
- *   conntrack rule), inside its own netns or, with --in-place, in the current one;
+ *   conntrack rule), each with its run's comment (`-m comment --comment nfscope:RUNID`),
+ *   inside its own netns or, with --in-place, in the current one. A rule without the
+ *   comment, or a table without the run id (journals before issue 26), is refused: its
+ *   undo could take the user's identical rule or table of that name;
+ * - writing back a net.netfilter sysctl the lab's nf_conntrack reload reset
+ *   (`tee /proc/sys/net/netfilter/NAME`, the saved value on stdin);
  * - writing to tracefs (`tee` a file under the tracing mount), removing an
  *   ftrace instance of its own, unmounting tracefs;
  * - removing under /run/nfscope;
@@ -25,8 +30,12 @@ const TRACEFS = /^\/sys\/kernel(\/debug)?\/tracing$/;
 const TRACEFS_FILE = /^\/sys\/kernel(\/debug)?\/tracing\/(instances\/nfscope-\d+-[0-9a-f]{6}\/)?(options\/)?[a-z_-]+$/;
 const INSTANCE = /^\/sys\/kernel(\/debug)?\/tracing\/instances\/nfscope-\d+-[0-9a-f]{6}$/;
 const RUN_NFSCOPE = /^\/run\/nfscope\/[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
-const NFT_TABLE = /^nfscope_[a-z]+$/;
+const NFT_TABLE = /^nfscope_(ct|drop|filter)_[0-9a-f]{6}$/;
+/** The comment that tags a run's iptables rules (tools/firewall.ts ruleComment). */
+const RULE_COMMENT = /^nfscope:[0-9a-f]{6}$/;
 const PORT = /^\d{1,5}$/;
+/** model/sysctl-restore.ts NETFILTER_SYSCTL (lib/ does not import model/). */
+const NETFILTER_SYSCTL = /^\/proc\/sys\/net\/netfilter\/[a-z0-9_]+(\/[a-z0-9_]+)?$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
 export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'nft', 'conntrack']);
@@ -41,8 +50,11 @@ function followTable(a: string[]): boolean {
 
 const same = (a: readonly string[], b: readonly string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
 
-/** The iptables rule specs firewallPlan() appends to INPUT (see tools/firewall.ts). */
-function ourIptablesRule(spec: string[]): boolean {
+/** The iptables rule specs firewallPlan() appends to INPUT (see tools/firewall.ts), each ending with its run's comment. */
+function ourIptablesRule(tagged: string[]): boolean {
+  const n = tagged.length;
+  if (n < 4 || !same(tagged.slice(n - 4, n - 1), ['-m', 'comment', '--comment']) || !RULE_COMMENT.test(tagged[n - 1]!)) return false;
+  const spec = tagged.slice(0, n - 4);
   if (same(spec, ['-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'])) return true;
   return spec.length === 6 && same([spec[0]!, spec[1]!, spec[2]!, spec[4]!, spec[5]!], ['-p', 'tcp', '--dport', '-j', 'DROP']) && PORT.test(spec[3]!);
 }
@@ -76,6 +88,7 @@ export function refuseUndo(c: UndoCommand): string | null {
   }
   if (ourNetCommand(a)) return null;
   if (cmd === 'tee' && rest.length === 1 && TRACEFS_FILE.test(rest[0]!) && !rest[0]!.includes('..')) return null;
+  if (cmd === 'tee' && rest.length === 1 && NETFILTER_SYSCTL.test(rest[0]!) && /^[\x20-\x7e\t]*\n?$/.test(c.input ?? '') && (c.input ?? '').length <= 256) return null;
   if (cmd === 'rmdir' && rest.length === 1 && INSTANCE.test(rest[0]!)) return null;
   if (cmd === 'umount' && rest.length === 1 && TRACEFS.test(rest[0]!)) return null;
   if (cmd === 'rm' && rest.length === 2 && (rest[0] === '-f' || rest[0] === '-rf') && RUN_NFSCOPE.test(rest[1]!) && !rest[1]!.includes('..')) return null;

@@ -78,6 +78,9 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
   return { child, done };
 }
 
+/** Signals a terminal sends to its foreground process group. */
+const TERMINAL_SIGNALS = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
+
 /** The machine nfscope runs on. argv goes straight to execve: no shell. */
 /**
  * util-linux setpriv: a tracer started through it gets SIGKILL from the
@@ -94,8 +97,19 @@ export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';
 
-  exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
-    return start(argv, opts, false).done;
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
+    // Own process group (detached: setsid): the terminal's Ctrl-C goes to nfscope's group only, so a
+    // second Ctrl-C during teardown no longer kills the undo command in flight (`ip netns del`,
+    // `iptables -D`, issue 26). nfscope's own handler decides; the exit hook still ends what is left.
+    for (let attempt = 1; ; attempt++) {
+      const r = await start(argv, opts, true).done;
+      // libuv (Node 20) forks with every signal blocked and calls setsid() in the child: a Ctrl-C to
+      // nfscope's group in between stays pending in the child and kills it when the mask is reset,
+      // just before execve. So a terminal signal here means the command never ran (after setsid the
+      // group's signals cannot reach it): run it again. Seen with a Ctrl-C every 25 ms during teardown.
+      if (r.exitCode === null && !r.timedOut && TERMINAL_SIGNALS.has(r.signal ?? '') && attempt < 5) continue;
+      return r;
+    }
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {

@@ -75,7 +75,8 @@ export class SshTarget extends AgentBackedTarget {
       const remote = SshTarget.remoteCommand(['python3', '-S', '-c', BOOTSTRAP, '--stdio'], SESSION_S, this.sudo);
       // Under pdeathsig: a SIGKILLed nfscope takes its ssh with it, and the agent sees EOF.
       const [file, ...args] = underPdeathsig([...this.sshArgv(), remote]);
-      const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Own process group: the terminal's Ctrl-C must not take the session the undo commands go through (issue 26).
+      const child = spawn(file!, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
       let stderr = '';
       child.stderr!.setEncoding('utf8');
       child.stderr!.on('data', (d: string) => (stderr = (stderr + d).slice(-8192)));

@@ -1,19 +1,64 @@
 import type { Cleanup } from '../lib/cleanup.js';
 import { sleep } from '../lib/time.js';
+import { freshModules, unloadableNow, type LoadedModule } from '../model/module-undo.js';
+import { parseProcModules } from '../parsers/proc-modules.js';
 import type { Target } from '../targets/target.js';
+
+/** /proc/modules, read; null without modules (a kernel built without CONFIG_MODULES). */
+export async function moduleTable(target: Target): Promise<LoadedModule[] | null> {
+  const text = await target.readFile('/proc/modules');
+  return text === null ? null : parseProcModules(text);
+}
 
 /** Names in /proc/modules, newest first (the kernel lists them so); null without modules. */
 export async function loadedModules(target: Target): Promise<string[] | null> {
-  const text = await target.readFile('/proc/modules');
-  if (text === null) return null;
-  return text.split('\n').map((l) => l.split(' ')[0]!).filter(Boolean);
+  return (await moduleTable(target))?.map((m) => m.name) ?? null;
+}
+
+/** Rounds of waiting for a deleted netns to let go of its modules (a kernel worker tears it down a moment later). */
+const ROUNDS = 25;
+const ROUND_MS = 200;
+
+/**
+ * Unloads the fresh modules of nfscope's (model/module-undo.ts) nothing uses, one `rmmod` each,
+ * users before what they use, until none is left or none can go. Never `modprobe -r`: it also
+ * takes unused dependencies that were loaded before the run (issue 26). Returns what stayed and why.
+ */
+export async function unloadFresh(target: Target, before: ReadonlySet<string>): Promise<{ inUse: string[]; others: string[]; failed: string[] }> {
+  const failed: string[] = [];
+  const tried = new Set<string>();
+  const busy = new Set<string>();
+  for (let round = 0; round < ROUNDS; round++) {
+    const now = await moduleTable(target);
+    if (now === null) return { inUse: [], others: [], failed: ['/proc/modules unreadable: modules loaded by the run not checked'] };
+    // A module whose rmmod failed is not asked again: its failure is said once, below.
+    const go = unloadableNow(before, now).filter((m) => !tried.has(m));
+    const fresh = freshModules(before, now);
+    if (go.length === 0) {
+      const waiting = fresh.ours.filter((m) => !tried.has(m));
+      if (waiting.length === 0 || round === ROUNDS - 1) return { inUse: fresh.ours.filter((m) => !tried.has(m) || busy.has(m)), others: fresh.others, failed };
+      await sleep(ROUND_MS);
+      continue;
+    }
+    for (const m of go) {
+      tried.add(m);
+      // Bounded: module removal waits on the kernel (stop_machine under qemu TCG can be slow).
+      const r = await target.exec(['rmmod', m], { timeoutMs: 20_000 });
+      // Taken by someone between the read and the rmmod (kmod: "Module m is in use"): in use, not a failure.
+      if (r.exitCode !== 0 && /in use/i.test(r.stderr)) busy.add(m);
+      else if (r.exitCode !== 0) failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out after 20 s' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
+    }
+  }
+  const now = (await moduleTable(target)) ?? [];
+  const fresh = freshModules(before, now);
+  return { inUse: fresh.ours.filter((m) => !tried.has(m) || busy.has(m)), others: fresh.others, failed };
 }
 
 /**
  * Modules the kernel loads on its own while nfscope works (a conntrack rule
  * pulls in nf_conntrack, xt_conntrack, nf_defrag_ipv4; `conntrack -L` pulls
  * in nf_conntrack_netlink) are unloaded at the end, if nothing else uses
- * them by then. Call it first in a run: its undo then runs last, after the
+ * them by then (unloadFresh). Call it first in a run: its undo then runs last, after the
  * namespaces whose rules held the modules are gone. In-process only: after a
  * SIGKILL nfscope cannot tell which modules were its own, and `nfscope
  * cleanup` leaves modules alone.
@@ -24,20 +69,26 @@ export async function unloadModulesLoadedDuring(target: Target, cleanup: Cleanup
   if (before === null) return;
   const had = new Set(before);
   cleanup.push('unload the modules the run made the kernel load', async () => {
-    const now = (await loadedModules(target)) ?? [];
-    const fresh = now.filter((m) => !had.has(m));
-    if (fresh.length === 0) return;
-    // modprobe -r takes the named modules and the dependencies they alone used. A deleted netns
-    // is torn down by a kernel worker a moment later, and holds its modules until then: a few
-    // rounds. One still in use after that is said, not treated as a failure.
-    let left = fresh;
-    for (let round = 0; round < 10 && left.length; round++) {
-      if (round) await sleep(200);
-      // Bounded: module removal waits on the kernel (stop_machine under qemu TCG can be slow).
-      const r = await target.exec(['modprobe', '-r', '-q', ...left], { timeoutMs: 20_000 });
-      left = ((await loadedModules(target)) ?? []).filter((m) => !had.has(m));
-      if (r.timedOut) break;
-    }
-    if (left.length) process.stderr.write(`nfscope: modules loaded during the run and still in use, left loaded: ${left.join(' ')}\n`);
+    const r = await unloadFresh(target, had);
+    if (r.others.length) process.stderr.write(`nfscope: modules loaded during the run that nfscope does not unload (another program's, or veth), left alone: ${r.others.join(' ')}\n`);
+    if (r.inUse.length) process.stderr.write(`nfscope: modules loaded during the run and still in use, left loaded: ${r.inUse.join(' ')}\n`);
+    if (r.failed.length) throw new Error(r.failed.join('; '));
   });
+}
+
+/**
+ * `rmmod m`, retried while the module is in use for up to ROUNDS × ROUND_MS (a deleted netns holds
+ * nf_conntrack until a kernel worker has torn it down). Only m: its dependencies stay.
+ */
+export async function rmmodWhenFree(target: Target, m: string): Promise<'removed' | 'not loaded' | string> {
+  for (let round = 0; ; round++) {
+    const now = await moduleTable(target);
+    if (now === null) return '/proc/modules unreadable';
+    if (!now.some((x) => x.name === m)) return round === 0 ? 'not loaded' : 'removed';
+    const r = await target.exec(['rmmod', m], { timeoutMs: 20_000 });
+    if (r.exitCode === 0) return 'removed';
+    const why = `rmmod ${m}: ${r.timedOut ? 'timed out after 20 s' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`;
+    if (!/in use/i.test(r.stderr) || round >= ROUNDS - 1) return why;
+    await sleep(ROUND_MS);
+  }
 }

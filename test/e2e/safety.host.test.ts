@@ -155,7 +155,7 @@ describe('a journal can only undo what nfscope does', () => {
     const { firewallPlan } = await import('../../src/tools/firewall.js');
     const { inNetns } = await import('../../src/tools/netns.js');
     for (const fw of ['iptables', 'nft'] as const) for (const fam of ['ipv4', 'ipv6'] as const) for (const after of [false, true]) {
-      for (const s of firewallPlan(fw, fam, 2571, after).steps) {
+      for (const s of firewallPlan(fw, fam, 2571, after, '0a1b2c').steps) {
         if (!s.undo) continue;
         expect(refuseUndo({ argv: inNetns({ kind: 'named', name: 'nfs-0a1b2c-s' }, s.undo) })).toBeNull();
         expect(refuseUndo({ argv: inNetns({ kind: 'current' }, s.undo) })).toBeNull(); // --in-place
@@ -163,7 +163,12 @@ describe('a journal can only undo what nfscope does', () => {
     }
     for (const bad of [['sh', '-c', 'id'], ['nsenter', '--net=/run/netns/nfs-0a1b2c-s', '--', 'sh'], ['rm', '-rf', '/'], ['rm', '-rf', '/run/nfscope/../../etc'],
       ['tee', '/etc/passwd'], ['ip', 'netns', 'del', 'production'], ['iptables', '-D', 'INPUT', '1'], ['iptables', '-F'], ['nft', 'flush', 'ruleset'],
-      ['nft', 'delete', 'table', 'inet', 'filter'], ['umount', '/'], ['rmdir', '/sys/kernel/tracing/instances/theirs']]) {
+      ['nft', 'delete', 'table', 'inet', 'filter'], ['umount', '/'], ['rmdir', '/sys/kernel/tracing/instances/theirs'],
+      // Issue 26: by spec alone (no run comment), -D takes the user's identical rule; a fixed table name may be theirs.
+      ['iptables', '-D', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'], ['iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'DROP'],
+      ['iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT', '-m', 'comment', '--comment', 'nfscope:0a1b2c'],
+      ['iptables', '-D', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT', '-m', 'comment', '--comment', 'mine'],
+      ['nft', 'delete', 'table', 'ip', 'nfscope_ct'], ['nft', 'delete', 'table', 'ip', 'nfscope_drop']]) {
       expect(refuseUndo({ argv: bad }), bad.join(' ')).not.toBeNull();
     }
   });

@@ -51,7 +51,7 @@ describe.each(kernels)('analysis of a real %s lab', (kernel) => {
   it('the drop → hook, callback and priority from the stack, the listing and the rule counter', () => {
     const ct = parseCtSyn(printfLines(parseBpftraceJson(read('ct_syn.stdout.jsonl'))));
     const reasons = new Map([[plain.drop!.reasonCode, plain.drop!.reason]]);
-    const dropAt = firewallPlan('iptables', 'ipv4', inputs.port, false).dropAt;
+    const dropAt = firewallPlan('iptables', 'ipv4', inputs.port, false, '0a1b2c').dropAt;
     const drop = summariseDrops(ct.drops, reasons, plain.hooks, 'ipv4', plain.drop!.ruleCounter, dropAt);
     // The captures read return_to_handler as the location (function_graph held the return address);
     // the analysis now names the caller from the stack and says so. Everything else is as reported.

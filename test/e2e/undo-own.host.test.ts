@@ -1,0 +1,106 @@
+/**
+ * Issue 26 (1): nfscope undoes exactly what it did. In a netns of the test's own that already holds
+ * the user's `-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT` (the very rule trace-syn adds)
+ * ahead of a port-22 ACCEPT, and nft tables named as nfscope's used to be, `trace-syn --in-place`
+ * must leave the rules as they were: after a normal run, and after a SIGKILL plus `nfscope
+ * cleanup`. Before the fix, `iptables -D` by spec deleted the user's rule (the first identical one)
+ * and left nfscope's after the port-22 rule. The run is entered into the netns with nsenter (not
+ * `ip netns exec`, which remounts /sys and with it the tracefs mount), and journals into a private
+ * directory, so that cleanup replays this run's journal only.
+ */
+import { execa } from 'execa';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CLI, dropNetns, inNs, leftoversSince, machineState, makeNetns } from '../helpers/sys.js';
+
+const USER_RULES = [
+  ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'],
+  ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT'],
+  // Tables of the names nfscope's had before (fixed): a user's, or another run's.
+  ['nft', 'add', 'table', 'ip', 'nfscope_ct'],
+  ['nft', 'add', 'table', 'ip', 'nfscope_drop'],
+  ['nft', 'add', 'table', 'ip', 'nfscope_filter'],
+];
+
+let ns: string | null = null;
+let journalDir: string | null = null;
+afterEach(async () => {
+  if (ns) await dropNetns(ns);
+  if (journalDir) rmSync(journalDir, { recursive: true, force: true });
+  ns = journalDir = null;
+});
+
+/** The netns's rules without counters: `iptables -S` and `nft -s` (stateless) list no packet counts. */
+async function rules(name: string): Promise<string> {
+  return `${await inNs(name, ['iptables', '-S'])}\n---\n${await inNs(name, ['nft', '-s', 'list', 'ruleset'])}`;
+}
+
+async function setUp(): Promise<{ name: string; env: NodeJS.ProcessEnv; before: string }> {
+  ns = await makeNetns();
+  for (const argv of USER_RULES) await inNs(ns, argv);
+  journalDir = mkdtempSync(join(tmpdir(), 'nfscope-undo-own-')); // 0700, ours: a journal dir cleanup trusts
+  return { name: ns, env: { ...process.env, NFSCOPE_JOURNAL_DIR: journalDir }, before: await rules(ns) };
+}
+
+const inNetns = (name: string, args: string[]) => ['nsenter', `--net=/run/netns/${name}`, '--', 'node', CLI, ...args];
+
+describe('--in-place takes back its own rules, not the user\'s identical ones', () => {
+  it.each([
+    ['iptables', []],
+    ['nft', ['--firewall', 'nft']],
+    ['nft after confirm', ['--after-confirm']],
+  ] as const)('%s: after a normal run the rules are as before', async (_what, extra) => {
+    const machine = machineState();
+    const { name, env, before } = await setUp();
+    const [cmd, ...args] = inNetns(name, ['trace-syn', '--in-place', '--port', '2571', '--count', '1', '--json', ...extra]);
+    const r = await execa(cmd!, args, { reject: false, env, timeout: 90_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    // The run's drop rule counted the SYN: the counter read is nfscope's rule, not a user's.
+    expect(JSON.parse(r.stdout).ruleCounter?.packets, r.stdout.slice(0, 2000)).toBe(1);
+    expect(await rules(name)).toBe(before);
+    expect(readdirSync(journalDir!)).toEqual([]);
+    await dropNetns(name);
+    ns = null;
+    expect(await leftoversSince(machine)).toEqual([]);
+  }, 120_000);
+
+  it('SIGKILL once the rules are in, then `nfscope cleanup`: the rules are as before', async () => {
+    const machine = machineState();
+    const { name, env, before } = await setUp();
+    const [cmd, ...args] = inNetns(name, ['trace-syn', '--in-place', '--port', '2572', '--count', '1']);
+    const child = execa(cmd!, args, { reject: false, env, timeout: 90_000 });
+    let err = '';
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        err += d.toString();
+        if (err.includes('… attaching')) resolve();
+      });
+      void child.then((x) => reject(new Error(`trace-syn ended (${x.exitCode}) before attaching: ${err}`)));
+    });
+    try {
+      // The rules are in: nfscope's copy of the ESTABLISHED rule stands beside the user's.
+      expect(await inNs(name, ['iptables', '-S', 'INPUT'])).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
+    } catch (e) {
+      // Not the state this test is about: the run is stopped the ordinary way (it undoes), and the test fails.
+      child.kill('SIGINT');
+      await child;
+      throw e;
+    }
+    // nsenter execs node: its pid is node's.
+    process.kill(child.pid!, 'SIGKILL');
+    await child;
+    expect(await rules(name)).not.toBe(before);
+    const [ccmd, ...cargs] = inNetns(name, ['cleanup', '--json']);
+    const c = await execa(ccmd!, cargs, { reject: false, env, timeout: 60_000 });
+    expect(c.exitCode, c.stdout + c.stderr).toBe(0);
+    const actions = JSON.parse(c.stdout).journals.flatMap((j: { actions: { what: string; result: string }[] }) => j.actions);
+    expect(actions.filter((a: { result: string }) => a.result !== 'undone' && a.result !== 'already gone' && a.result !== 'killed' && a.result !== 'not running'), c.stdout).toEqual([]);
+    expect(actions.filter((a: { what: string; result: string }) => /conntrack rule|DROP/.test(a.what)).map((a: { result: string }) => a.result)).toEqual(['undone', 'undone']);
+    expect(await rules(name)).toBe(before);
+    await dropNetns(name);
+    ns = null;
+    expect(await leftoversSince(machine)).toEqual([]);
+  }, 120_000);
+});

@@ -1,0 +1,84 @@
+/**
+ * Issue 26 (4): teardown that cannot be lost. A change registered during or after teardown is in the
+ * journal; teardown has a deadline past which it says what it could not undo and keeps the journal;
+ * commands run in their own process group, out of reach of the terminal's Ctrl-C. The journal here
+ * is in a private directory (NFSCOPE_JOURNAL_DIR, read when journal.ts is imported).
+ */
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dir = mkdtempSync(join(tmpdir(), 'nfscope-teardown-'));
+process.env.NFSCOPE_JOURNAL_DIR = dir;
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const { Cleanup } = await import('../../src/lib/cleanup.js');
+const { Journal } = await import('../../src/lib/journal.js');
+const { LocalTarget } = await import('../../src/targets/local.js');
+
+const undo = (n: string) => ({ undo: [{ argv: ['ip', 'netns', 'del', `nfs-0a1b2${n}-c`] }] });
+const lines = (path: string) => readFileSync(path, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+
+describe('teardown', () => {
+  it('past its deadline it stops, says each change not undone, and keeps the journal with them pending', async () => {
+    const j = Journal.open('local');
+    const c = new Cleanup(j);
+    const ran: string[] = [];
+    c.push('first change', async () => void ran.push('first'), undo('1'));
+    c.push('hangs (a hung guest)', () => new Promise<void>(() => {}), undo('2'));
+    const t0 = Date.now();
+    const failures = await c.runAll(300);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(failures).toEqual([
+      'hangs (a hung guest): not undone, teardown deadline of 300 ms passed while it ran',
+      'first change: not undone, teardown deadline of 300 ms passed',
+    ]);
+    expect(ran).toEqual([]);
+    // Both recorded, neither marked done: `nfscope cleanup` has them.
+    const recs = lines(j.path);
+    expect(recs.filter((r) => typeof r.seq === 'number').map((r) => r.what)).toEqual(['first change', 'hangs (a hung guest)']);
+    expect(recs.some((r) => 'done' in r)).toBe(false);
+    rmSync(j.path);
+  });
+
+  it('an undo registered while undoing runs too, and is journaled', async () => {
+    const j = Journal.open('local');
+    const c = new Cleanup(j);
+    const ran: string[] = [];
+    c.push('outer', async () => void ran.push('outer'), undo('3'));
+    c.push('a step still going', async () => {
+      c.push('made during teardown', async () => void ran.push('late'), undo('4'));
+      ran.push('step');
+    }, undo('5'));
+    expect(await c.runAll()).toEqual([]);
+    expect(ran).toEqual(['step', 'late', 'outer']);
+    expect(readdirSync(dir)).not.toContain(j.path.split('/').pop()); // all undone: the journal went
+  });
+
+  it('a change registered after the journal was closed reopens it, header first, for `nfscope cleanup`', async () => {
+    const j = Journal.open('local');
+    const c = new Cleanup(j);
+    c.push('undone at the end', async () => {}, undo('6'));
+    expect(await c.runAll()).toEqual([]);
+    expect(readdirSync(dir)).not.toContain(j.path.split('/').pop());
+    c.push('made after teardown', async () => {}, undo('7'));
+    const recs = lines(j.path);
+    expect(recs[0]).toMatchObject({ v: 1, pid: process.pid, target: 'local' });
+    expect(recs.slice(1)).toEqual([{ seq: 2, what: 'made after teardown', ...undo('7') }]);
+    rmSync(j.path);
+  });
+});
+
+describe('commands on the local target', () => {
+  it('run in their own process group: the terminal\'s Ctrl-C to nfscope\'s group does not reach them', async () => {
+    const pgrp = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
+    const mine = pgrp(readFileSync('/proc/self/stat', 'utf8'));
+    const r = await new LocalTarget().exec(['cat', '/proc/self/stat']);
+    expect(r.exitCode).toBe(0);
+    const theirs = pgrp(r.stdout);
+    expect(theirs).not.toBe(mine);
+    // The group is the command's own (setsid): its pid leads it.
+    expect(theirs).toBe(Number(r.stdout.split(' ')[0]));
+  });
+});
