@@ -50,7 +50,10 @@ export class PassBuilder {
 
   add(t: number, ev: CbRecord): { pass: CbPass; started: boolean } | null {
     if (ev.kind === 'C') {
-      const family = PF_FAMILY[ev.pf] ?? 'ipv4';
+      // A protocol family nfscope has no name for is not a pass of any family it reports: never
+      // taken for ipv4 (follow_cb.bt probes ipv4/ipv6 callbacks, and one may serve another family).
+      const family = PF_FAMILY[ev.pf];
+      if (!family) return null;
       const hook = HOOK_NAMES[family][ev.hooknum] ?? `hook ${ev.hooknum}`;
       let p = this.open.get(ev.skb);
       const last = p?.calls.at(-1);

@@ -231,3 +231,14 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     }
   });
 });
+
+describe('follow passes: a protocol family nfscope cannot name', () => {
+  it('is no pass (never taken for ipv4); ipv6 stays ipv6', async () => {
+    const { PassBuilder } = await import('../../src/analysis/follow-passes.js');
+    const b = new PassBuilder();
+    const call = (pf: number) => ({ kind: 'C' as const, nsecs: 1, skb: `ff${pf}`, pf, hooknum: 0, callback: 'nft_do_chain_inet', tuple: null, sport: 0, dport: 0 });
+    // NFPROTO_DECNET (12): a family the kernel has and follow does not report.
+    expect(b.add(0, call(12))).toBeNull();
+    expect(b.add(0, call(10))!.pass.family).toBe('ipv6');
+  });
+});
