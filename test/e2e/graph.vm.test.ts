@@ -49,6 +49,11 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
       const ct = rep.callTrees.filter((r) => r.tree.fn === 'ipv4_conntrack_in');
       expect(ct).toHaveLength(1);
       expect(ct[0]!.comm).toBe('python3');
+      // set_ftrace_pid holds the SYN sender alone: every record is that one process's, and none is
+      // the guest agent's (PID 1, also python3: every capture once traced it, issue 25).
+      const pids = [...new Set(rep.callTrees.map((r) => r.pid))];
+      expect(pids, JSON.stringify(rep.callTrees.map((r) => [r.pid, r.comm, r.tree.fn]))).toHaveLength(1);
+      expect(pids[0]).not.toBe(1);
       const free = rep.callTrees.find((r) => findPath([r.tree], ['nf_ct_destroy', 'nf_conntrack_free']));
       expect(free?.tree.fn).toBe(rep.roots[1]);
       expect(rep.dropStacks?.total, JSON.stringify(rep.unavailable)).toBe(1);
