@@ -18,6 +18,16 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cpuInfo, spread } from '../lib/bench-stats.mjs';
 
+// Its own mount namespace (private propagation): nfscope mounts tracefs for a run when it is not
+// mounted and unmounts it after, and another nfscope run on the machine doing that unmounted it
+// under a run of this bench (bpftrace: "tracepoint not found: skb:kfree_skb"). The netns this
+// script makes are bound under /run/netns in this namespace too, and go with it.
+if (!process.env.NFSCOPE_BENCH_OWN_MNTNS) {
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', process.execPath, fileURLToPath(import.meta.url), ...process.argv.slice(2)],
+    { stdio: 'inherit', env: { ...process.env, NFSCOPE_BENCH_OWN_MNTNS: '1' } });
+  process.exit(r.status ?? 1);
+}
+
 const here = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = Object.fromEntries(process.argv.slice(2).reduce((a, x, i, all) => (x.startsWith('--') ? [...a, [x.slice(2), all[i + 1] && !all[i + 1].startsWith('--') ? all[i + 1] : true]] : a), []));
 const seconds = Number(args.seconds ?? 60);
