@@ -1,7 +1,8 @@
 /**
  * Bounded buffers for output that may run for hours (issue 26: an hour of `nfscope follow` kept
  * every line of bpftrace, `nft monitor` and `conntrack -E` and passed V8's string limit). Each
- * keeps at most a fixed amount and counts what it let go, so a report can say so.
+ * keeps at most a fixed amount and counts what it let go, so a report can say so. The pure
+ * ones a report's data needs (Counted, Ring) are in model/bounded.ts.
  */
 
 /** The last maxBytes of a byte stream (a process's stderr), and how many bytes came before them. */
@@ -91,45 +92,5 @@ export class LineSplitter {
     this.pending = [];
     this.pendingLen = 0;
     this.skipping = false;
-  }
-}
-
-/** Things counted, with the first few kept as examples (each cut to a readable length). */
-export class Counted {
-  count = 0;
-  readonly examples: string[] = [];
-
-  constructor(readonly keep = 3, readonly exampleChars = 200) {}
-
-  add(example: string): void {
-    this.count++;
-    if (this.examples.length < this.keep) this.examples.push(example.length > this.exampleChars ? `${example.slice(0, this.exampleChars)}… (${example.length} chars)` : example);
-  }
-
-  toJSON(): { count: number; examples: string[] } {
-    return { count: this.count, examples: [...this.examples] };
-  }
-}
-
-/** The last `keep` items pushed, and how many before them were let go. */
-export class Ring<T> {
-  private items: T[] = [];
-  private head = 0;
-  dropped = 0;
-
-  constructor(readonly keep: number) {}
-
-  push(x: T): void {
-    if (this.items.length < this.keep) this.items.push(x);
-    else {
-      this.items[this.head] = x;
-      this.head = (this.head + 1) % this.keep;
-      this.dropped++;
-    }
-  }
-
-  /** Oldest first. */
-  values(): T[] {
-    return [...this.items.slice(this.head), ...this.items.slice(0, this.head)];
   }
 }

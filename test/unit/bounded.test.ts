@@ -4,7 +4,8 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { ByteTail, Counted, LineSplitter, Ring } from '../../src/lib/bounded.js';
+import { ByteTail, LineSplitter } from '../../src/lib/bounded.js';
+import { Counted, Ring } from '../../src/model/bounded.js';
 import { AgentClient, MAX_AGENT_DEPTH } from '../../src/vm/agent-client.js';
 import { LocalTarget } from '../../src/targets/local.js';
 
