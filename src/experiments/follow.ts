@@ -287,7 +287,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
       const left = live.filter((o) => o !== s && o.makesPackets && !ended.has(o.name));
       const then = left.length ? `follow went on without it (with ${left.map((o) => o.name).join(', ')})` : 'follow ended: no source of packets was left';
       if (!left.length) sourcesGone = true;
-      const reason = failureReason({ ...x, stderr: x.stderr });
+      // A program given with -e is shown by its size: the reason is one line of a report.
+      const reason = failureReason({ ...x, argv: x.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) });
       ended.set(s.name, { atS: Math.round(now() * 1000) / 1000, reason: `ended while following: ${reason}`, then });
       h.progress(`source ${s.name} ended while following: ${reason}; ${then}`);
     });
