@@ -52,6 +52,11 @@ export class FollowEvents {
     c.add(`${line.length > 200 ? `${line.slice(0, 200)}… (${line.length} chars)` : line} (${(e as Error).message.split('\n')[0]!.slice(0, 120)})`);
   }
 
+  /** Lines the transport did not hand on, too long to be a tool's output (LineSplitter): counted as malformed. */
+  overlong(src: FollowSource, n: number): void {
+    for (let i = 0; i < n; i++) this.malformedLine(src, '(a line longer than the transport\'s 16 MiB cap, not read)', new Error('overlong line'));
+  }
+
   add(src: FollowSource, t: number, line: string): void {
     try {
       this.take(src, t, line);

@@ -347,6 +347,13 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
   }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: session.caps.tools.filter((x) => ['bpftrace', 'nft', 'conntrack'].includes(x.name)).map((x) => `${x.name} ${x.version ?? '?'}`).join(' / '), setup: 'see NFSCOPE_CAPTURE_SETUP' });
+  // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
+  const asEventSource = { kfree_skb: 'kfree_skb', nftrace: 'nft', 'conntrack-events': 'conntrack', callbacks: 'callbacks' } as const;
+  for (const s of live) {
+    // Only a source already gone is asked: nft monitor and conntrack -E are stopped by the cleanup, after the summary.
+    const d = ended.has(s.name) || s.name === 'kfree_skb' || s.name === 'callbacks' ? (await s.run.done).dropped : undefined;
+    if (d?.overlongLines) events.overlong(asEventSource[s.name], d.overlongLines);
+  }
   for (const st of sources) {
     const e = ended.get(st.name);
     if (e) st.ended = e;
