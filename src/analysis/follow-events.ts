@@ -31,6 +31,8 @@ export class FollowEvents {
   lost = { kfreeSkb: 0, callbacks: 0 };
   /** The drop tracer's @more_drops at its exit: drops past the ones it printed in detail. */
   moreDrops = 0;
+  /** Whether the drop tracer's END record arrived (after its @more_drops): without it moreDrops is unknown, not 0. */
+  moreDropsSeen = false;
   private readonly bad = new Map<FollowSource, Counted>();
   private n = { kfree_skb: 0, callbacks: 0, nft: 0, conntrack: 0 };
 
@@ -87,6 +89,8 @@ export class FollowEvents {
       return;
     }
     if (ev?.type !== 'printf' || typeof ev.data !== 'string') return;
+    // bpf/follow_drop.bt's END: its @more_drops was printed before it (an empty map prints nothing).
+    if (src === 'kfree_skb' && ev.data === 'END\n') { this.moreDropsSeen = true; return; }
     if (src === 'kfree_skb' && ev.data.startsWith('K ')) for (const d of parseFollowDrops(ev.data.split('\n'))) this.sink?.drop(t, d);
     if (src === 'callbacks' && /^[HCR] /.test(ev.data)) {
       const x = parseFollowCbLost(ev.data.split('\n'));

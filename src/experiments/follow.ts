@@ -333,9 +333,11 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const durationS = now();
   stopping = true;
   // The drop tracer prints @more_drops as it exits: its line reaches the events before done resolves.
-  await tracer.stop(5000);
+  const stopped = await tracer.stop(5000);
   if (!('why' in cb)) await cb.tracer.stop(5000);
-  const more = events.moreDrops;
+  // No END record (bpftrace killed after the grace, or dead before): the count is unknown, never 0.
+  const more = events.moreDropsSeen ? events.moreDrops : null;
+  if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${failureReason({ ...stopped, argv: stopped.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) })}` });
   await refreshHooks();
   emit(0, true);
   // nf_tables traced this many packets (the trace rules' counters); nft monitor delivered nftPackets.

@@ -172,7 +172,8 @@ export interface FollowSummary {
     callbacks: number;
     /** Packets nf_tables traced (its trace rules' counters) whose trace never reached follow (netlink dropped it). */
     nftrace: number;
-    dropsNotDetailed: number;
+    /** null: unknown, the drop tracer did not print its count at exit (killed; the reason is in unavailable). */
+    dropsNotDetailed: number | null;
   };
   flows: FlowSummary[];
   /** Flows past the MAX_FLOWS kept: their packets and conntrack events, counted only. */

@@ -261,7 +261,9 @@ describe('follow keeps a bounded summary and survives bad lines (issue 26)', () 
     ev.add('nft', 0, 'trace id zz ip filter');
     ev.add('conntrack', 0, '[1796055806.429944]\t[NEW] ???');
     ev.add('conntrack', 0, '[1796055806.429944]\t    [NEW] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=5 dport=53 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5 id=1');
-    expect(ev.moreDrops).toBe(7);
+    expect([ev.moreDrops, ev.moreDropsSeen]).toEqual([7, false]);
+    ev.add('kfree_skb', 0, '{"type": "printf", "data": "END\\n"}');
+    expect(ev.moreDropsSeen).toBe(true);
     expect(got.length).toBe(1);
     const m = ev.malformed;
     expect(m.map((x) => [x.source, x.count])).toEqual([['kfree_skb', 2], ['nft', 1], ['conntrack', 1]]);
