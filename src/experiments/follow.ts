@@ -26,7 +26,7 @@ import { failureReason } from '../lib/run-result.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
 import { parseNftJsonCounters } from '../parsers/counters.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
-import type { Running, Target } from '../targets/target.js';
+import type { RawRun, Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
 import { callbackTracerPoints, chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
@@ -82,6 +82,11 @@ export interface FollowHandlers {
 function filterParams(spec: FollowSpec): string[] {
   const f = spec.filter;
   return [String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host), String(spec.ifindex)];
+}
+
+/** Why a source's run ended, in one line: a program given with -e is shown by its size. */
+function sourceFailure(x: RawRun): string {
+  return failureReason({ ...x, argv: x.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) });
 }
 
 /** A source's line, stamped once: kept for a capture, and given to the events. */
@@ -287,8 +292,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
       const left = live.filter((o) => o !== s && o.makesPackets && !ended.has(o.name));
       const then = left.length ? `follow went on without it (with ${left.map((o) => o.name).join(', ')})` : 'follow ended: no source of packets was left';
       if (!left.length) sourcesGone = true;
-      // A program given with -e is shown by its size: the reason is one line of a report.
-      const reason = failureReason({ ...x, argv: x.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) });
+      const reason = sourceFailure(x);
       ended.set(s.name, { atS: Math.round(now() * 1000) / 1000, reason: `ended while following: ${reason}`, then });
       h.progress(`source ${s.name} ended while following: ${reason}; ${then}`);
     });
@@ -337,7 +341,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (!('why' in cb)) await cb.tracer.stop(5000);
   // No END record (bpftrace killed after the grace, or dead before): the count is unknown, never 0.
   const more = events.moreDropsSeen ? events.moreDrops : null;
-  if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${failureReason({ ...stopped, argv: stopped.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) })}` });
+  if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${sourceFailure(stopped)}` });
   await refreshHooks();
   emit(0, true);
   // nf_tables traced this many packets (the trace rules' counters); nft monitor delivered nftPackets.
