@@ -345,7 +345,7 @@ interface FlowEntry { flow: string; packets: number; fates: Record<string, numbe
 /** Flows, as packets are taken: packets and fates by count; conntrack events under the flow of their tuple (either direction). */
 export class FlowSummer {
   private readonly byCanon = new Map<string, FlowEntry>();
-  readonly notKept = { flows: 0, packets: 0, conntrackEvents: 0 };
+  readonly notKept = { flows: 0, packets: 0, conntrackEvents: 0, notPrinted: 0 };
   /** Canonical keys of flows not kept, while few: counted once each (past MAX_FLOWS of them, each sighting counts). */
   private readonly unkept = new Set<string>();
 

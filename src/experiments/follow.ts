@@ -367,6 +367,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows, notKept: summer.notKept, malformed: events.malformed, unavailable,
+    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows, notKept: { ...summer.notKept }, malformed: events.malformed, unavailable,
   };
 }

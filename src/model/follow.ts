@@ -176,8 +176,11 @@ export interface FollowSummary {
     dropsNotDetailed: number | null;
   };
   flows: FlowSummary[];
-  /** Flows past the MAX_FLOWS kept: their packets and conntrack events, counted only. */
-  notKept: { flows: number; packets: number; conntrackEvents: number };
+  /**
+   * Flows past the MAX_FLOWS kept: their packets and conntrack events, counted only; and packets
+   * not printed because the reader of the output had 16 MiB of it unread (counted in `packets`).
+   */
+  notKept: { flows: number; packets: number; conntrackEvents: number; notPrinted: number };
   /** Lines of a source that no parser took: counted, a few shown; never fatal. */
   malformed: { source: string; count: number; examples: string[] }[];
   unavailable: { observation: string; reason: string }[];

@@ -79,6 +79,7 @@ export function renderFollowSummary(raw: FollowSummary, color = false): string {
   }
   const nk = s.notKept;
   if (nk && (nk.flows || nk.packets || nk.conntrackEvents)) out.push(`not kept: ${nk.flows} flow(s) past the first ${s.flows.length} (${nk.packets} packet(s), ${nk.conntrackEvents} conntrack event(s) counted only)`);
+  if (nk?.notPrinted) out.push(`not printed: ${nk.notPrinted} packet(s), while the reader of this output had 16 MiB of it unread (counted above)`);
   for (const m of s.malformed ?? []) {
     out.push(`malformed: ${m.count} line(s) of ${m.source} no parser took (skipped)${m.examples.length ? ', e.g.:' : ''}`);
     for (const e of m.examples) out.push(`    ${e}`);

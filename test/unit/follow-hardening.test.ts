@@ -50,7 +50,7 @@ describe('text rendering escapes control characters', () => {
       schemaVersion: 1, type: 'summary', kernel: '6.18', target: 'local', filter: { netns: 'x\x1b[2J', proto: null, port: null, host: null, iface: 'e\x1b[31m' } as FollowSummary['filter'],
       sources: [{ name: 'nftrace', available: true, detail: 'd', ended: { atS: 1, reason: 'ended while following: `nft` exited 1: \x1b[2J', then: 'follow went on' } }],
       packets: 0, durationS: 1, lost: { kfreeSkb: 0, callbacks: 0, nftrace: 0, dropsNotDetailed: 0 }, flows: [],
-      notKept: { flows: 0, packets: 0, conntrackEvents: 0 }, malformed: [{ source: 'nft', count: 1, examples: ['\x1bc'] }], unavailable: [],
+      notKept: { flows: 0, packets: 0, conntrackEvents: 0, notPrinted: 0 }, malformed: [{ source: 'nft', count: 1, examples: ['\x1bc'] }], unavailable: [],
     };
     const text = renderFollowSummary(s, false);
     expect(text).not.toMatch(/\x1b/);

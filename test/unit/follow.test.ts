@@ -248,7 +248,7 @@ describe('follow keeps a bounded summary and survives bad lines (issue 26)', () 
     expect(a!.conntrackNotKept).toBe(100 - FLOW_CT_FIRST - FLOW_CT_LAST);
     expect(b!.conntrack.length).toBe(1);
     expect(s.flows.length).toBe(2);
-    expect(s.notKept).toEqual({ flows: 2, packets: 0, conntrackEvents: 3 });
+    expect(s.notKept).toEqual({ flows: 2, packets: 0, conntrackEvents: 3, notPrinted: 0 });
   });
   it('a malformed line of any source is counted with an example, and the lines after it are still read', async () => {
     const { FollowEvents } = await import('../../src/analysis/follow-events.js');
