@@ -20,8 +20,10 @@ try {
   const lines = readFileSync(join(here, 'test/fixtures/conntrack/6.18.44-fc-v657/loopback-flows/extended.txt'), 'utf8').split('\n').filter((l) => /src=/.test(l));
   const parts = [];
   let size = 0;
-  for (let i = 0; size < mib << 20; i++) {
+  // Just under mib MiB: the build before issue 26 refused more than 32 MiB.
+  for (let i = 0; ; i++) {
     const l = `${lines[i % lines.length].replace(/sport=\d+/, `sport=${1024 + (i % 60000)}`)}\n`;
+    if (size + l.length > mib << 20) break;
     parts.push(l);
     size += l.length;
   }
