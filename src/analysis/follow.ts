@@ -15,6 +15,7 @@
  *   tuple seen before it with no drop and no later accept decision; otherwise
  *   it is a packet of its own (no nft tracing, or a drop outside nf_tables).
  */
+import { Ring } from '../model/bounded.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import {
   FOLLOW_SCHEMA_VERSION, type ConntrackEvent, type DropObservation, type Fate, type FlowSummary, type FollowPacket, type NftStep, type PacketTuple,
@@ -330,9 +331,25 @@ export function ctEvents(raw: RawCtEvent[], readyUnix: number): ConntrackEvent[]
   }));
 }
 
+/** A flow's conntrack events kept: its first ones (NEW, the first UPDATEs) and its last ones (DESTROY). */
+export const FLOW_CT_FIRST = 10;
+export const FLOW_CT_LAST = 10;
+/**
+ * Flows kept in the summary. A flood from random ports makes a flow per packet; past this the
+ * packets and events of new flows are counted only (issue 26: bounded memory for any duration).
+ */
+export const MAX_FLOWS = 10_000;
+
+interface FlowEntry { flow: string; packets: number; fates: Record<string, number>; ctFirst: ConntrackEvent[]; ctLast: Ring<ConntrackEvent> }
+
 /** Flows, as packets are taken: packets and fates by count; conntrack events under the flow of their tuple (either direction). */
 export class FlowSummer {
-  private readonly byCanon = new Map<string, FlowSummary>();
+  private readonly byCanon = new Map<string, FlowEntry>();
+  readonly notKept = { flows: 0, packets: 0, conntrackEvents: 0, notPrinted: 0 };
+  /** Canonical keys of flows not kept, while few: counted once each (past MAX_FLOWS of them, each sighting counts). */
+  private readonly unkept = new Set<string>();
+
+  constructor(private readonly maxFlows = MAX_FLOWS) {}
 
   private static canon(t: PacketTuple): string {
     const a = flowKey(t);
@@ -340,15 +357,24 @@ export class FlowSummer {
     return a < b ? a : b;
   }
 
-  private flow(t: PacketTuple): FlowSummary {
+  private flow(t: PacketTuple): FlowEntry | null {
     const k = FlowSummer.canon(t);
     let f = this.byCanon.get(k);
-    if (!f) this.byCanon.set(k, (f = { flow: flowKey(t), packets: 0, fates: {}, conntrack: [] }));
+    if (f) return f;
+    if (this.byCanon.size >= this.maxFlows) {
+      if (!this.unkept.has(k)) {
+        this.notKept.flows++;
+        if (this.unkept.size < this.maxFlows) this.unkept.add(k);
+      }
+      return null;
+    }
+    this.byCanon.set(k, (f = { flow: flowKey(t), packets: 0, fates: {}, ctFirst: [], ctLast: new Ring(FLOW_CT_LAST) }));
     return f;
   }
 
   add(p: FollowPacket): void {
     const f = this.flow(p.tuple);
+    if (!f) { this.notKept.packets++; return; }
     f.packets++;
     const label = fateLabel(p.fate);
     f.fates[label] = (f.fates[label] ?? 0) + 1;
@@ -357,11 +383,16 @@ export class FlowSummer {
   conntrack(e: ConntrackEvent): void {
     const o = e.original;
     // The family decides how an IPv6 flow is written ([addr]:port), so that its packets' flow is the same.
-    this.flow({ family: o.src?.includes(':') ? 'ipv6' : o.src ? 'ipv4' : null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null }).conntrack.push(e);
+    const f = this.flow({ family: o.src?.includes(':') ? 'ipv6' : o.src ? 'ipv4' : null, proto: e.proto, src: o.src ?? null, dst: o.dst ?? null, sport: o.sport ? Number(o.sport) : null, dport: o.dport ? Number(o.dport) : null, tcpFlags: null });
+    if (!f) { this.notKept.conntrackEvents++; return; }
+    if (f.ctFirst.length < FLOW_CT_FIRST) f.ctFirst.push(e);
+    else f.ctLast.push(e);
   }
 
   get flows(): FlowSummary[] {
-    return [...this.byCanon.values()];
+    return [...this.byCanon.values()].map((f) => ({
+      flow: f.flow, packets: f.packets, fates: f.fates, conntrack: [...f.ctFirst, ...f.ctLast.values()], conntrackNotKept: f.ctLast.dropped,
+    }));
   }
 }
 

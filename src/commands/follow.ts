@@ -51,13 +51,22 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
   return { filter, count, durationS, nftrace: o.nftrace === true, readyFile, color: useColor };
 }
 
+/** Output queued for a reader that has not read it yet, past which packets are counted only. */
+const OUTPUT_QUEUE_CAP = 16 << 20;
+
 export async function runFollow(o: FollowOptions): Promise<void> {
   const opts = await parseFollowOptions(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { follow } = await import('../experiments/follow.js');
   const { renderPacket, renderFollowSummary } = await import('../render/follow.js');
   const write = (s: string) => process.stdout.write(s);
-  const onPacket = (p: FollowPacket) => write(o.json ? JSON.stringify(p) + '\n' : renderPacket(p, opts.color) + '\n');
+  // A reader that does not keep up (a paused pager, a slow pipe) would have Node queue every packet
+  // in memory: past OUTPUT_QUEUE_CAP of queued output a packet is counted, not printed.
+  let notPrinted = 0;
+  const onPacket = (p: FollowPacket) => {
+    if (process.stdout.writableLength > OUTPUT_QUEUE_CAP) { notPrinted++; return; }
+    write(o.json ? JSON.stringify(p) + '\n' : renderPacket(p, opts.color) + '\n');
+  };
   const summary = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
     const ns = await resolveNetns(target, o.netns);
@@ -65,5 +74,6 @@ export async function runFollow(o: FollowOptions): Promise<void> {
     const ifindex = opts.filter.iface === null ? 0 : await ifindexIn(target, ns, opts.filter.iface);
     return follow(target, { ...opts, ns, ifindex }, { progress, packet: onPacket });
   });
+  summary.notKept.notPrinted = notPrinted;
   write(o.json ? JSON.stringify(summary) + '\n' : renderFollowSummary(summary, opts.color) + '\n');
 }

@@ -2,10 +2,14 @@ import { stat } from 'node:fs/promises';
 import { ParseError, UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { feedChunks } from '../lib/chunks.js';
-import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseConntrackReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from './parse-report.js';
+import type { CtEntry } from '../parsers/conntrack.js';
+import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from './parse-report.js';
 
 export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks', 'trace-prerouting'] as const;
 export type ParseKind = (typeof PARSE_KINDS)[number];
+
+/** Flows of `parse conntrack` per text table: a table needs all its rows for its column widths. */
+const TEXT_BATCH = 5000;
 
 /** Inputs parsed whole are read up to this size (memory stays far under 256 MB); function-graph streams, whatever its size. */
 const WHOLE_LIMIT = 32 << 20;
@@ -95,16 +99,65 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       return out(printfLines(events).join('\n'));
     }
     case 'conntrack': {
-      const { parseConntrackList } = await import('../parsers/conntrack.js');
-      const flows = parseConntrackList(await readWhole(file, 'conntrack -L'));
-      if (o.json) return json({ schemaVersion: V, kind, flows } satisfies ParseConntrackReport);
+      // Streamed (issue 26: 32 MiB of text reached 958 MB RSS, 1.5 GB with --json): each line is
+      // parsed as it is read, and under --json written as it is parsed, in the bytes
+      // JSON.stringify(report, null, 2) gives. Text keeps TEXT_BATCH flows per table.
+      const { parseConntrackLine } = await import('../parsers/conntrack.js');
+      const { LineSplitter } = await import('../lib/bounded.js');
+      const { StringDecoder } = await import('node:string_decoder');
       const Table = (await import('cli-table3')).default;
       const { COMPACT } = await import('../render/hooks-table.js');
-      const t = new Table({ head: ['proto', 'state', 'timeout', 'original', 'reply', 'flags'], style: { head: [], border: [] }, chars: COMPACT });
       const tuple = (x: Record<string, string>) => `${x.src ?? '?'}:${x.sport ?? ''} → ${x.dst ?? '?'}:${x.dport ?? ''}`;
-      for (const f of flows) t.push([f.proto, f.state ?? '', f.timeout ?? '', tuple(f.original), tuple(f.reply), f.flags.join(' ')]);
-      out(`${flows.length} flow(s)`);
-      return out(t.toString());
+      const table = (fs: CtEntry[]) => {
+        const t = new Table({ head: ['proto', 'state', 'timeout', 'original', 'reply', 'flags'], style: { head: [], border: [] }, chars: COMPACT });
+        for (const f of fs) t.push([f.proto, f.state ?? '', f.timeout ?? '', tuple(f.original), tuple(f.reply), f.flags.join(' ')]);
+        return t.toString();
+      };
+      let pending = '';
+      const flush = async (force = false) => {
+        if (!force && pending.length < 1 << 16) return;
+        const ok = process.stdout.write(pending);
+        pending = '';
+        if (!ok) await new Promise<void>((r) => process.stdout.once('drain', () => r()));
+      };
+      let n = 0;
+      let batch: CtEntry[] = [];
+      let batches = 0;
+      let lineNo = 0;
+      const take = (line: string) => {
+        const e = parseConntrackLine(line, ++lineNo);
+        if (!e) return;
+        if (o.json) pending += `${n ? ',\n' : '\n'}    ${JSON.stringify(e, null, 2).replace(/\n/g, '\n    ')}`;
+        else batch.push(e);
+        n++;
+      };
+      const lines = new LineSplitter(take, 1 << 20);
+      const dec = new StringDecoder('utf8');
+      const overlong = () => {
+        if (lines.overlong) throw new ParseError('conntrack -L', lineNo + 1, '', 'a line longer than 1 MiB');
+      };
+      if (o.json) pending = `{\n  "schemaVersion": ${V},\n  "kind": "conntrack",\n  "flows": [`;
+      await feedChunks(file, async (c) => {
+        lines.push(dec.write(c));
+        overlong();
+        if (!o.json && batch.length >= TEXT_BATCH) {
+          pending += `${table(batch)}\n`;
+          batch = [];
+          batches++;
+        }
+        await flush();
+      });
+      lines.push(dec.end());
+      lines.end();
+      overlong();
+      if (o.json) {
+        pending += n ? '\n  ]\n}\n' : ']\n}\n';
+        return flush(true);
+      }
+      // Up to TEXT_BATCH flows, the count and then one table, as ever; past it, tables as they fill, and the count last.
+      if (batches === 0) pending += `${n} flow(s)\n${table(batch)}\n`;
+      else pending += `${batch.length ? `${table(batch)}\n` : ''}${n} flow(s)\n`;
+      return flush(true);
     }
     case 'nft-hooks':
     case 'hooks': {

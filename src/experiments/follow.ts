@@ -22,12 +22,11 @@ import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { onInterrupt } from '../lib/cleanup.js';
 import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SourceStatus } from '../model/follow.js';
-import { mapData, parseBpftraceJson } from '../parsers/bpftrace-json.js';
-import { parseConntrackEvents } from '../parsers/conntrack-events.js';
+import { failureReason } from '../lib/run-result.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
 import { parseNftJsonCounters } from '../parsers/counters.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
-import type { Running, Target } from '../targets/target.js';
+import type { RawRun, Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
 import { callbackTracerPoints, chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
@@ -85,6 +84,11 @@ function filterParams(spec: FollowSpec): string[] {
   return [String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host), String(spec.ifindex)];
 }
 
+/** Why a source's run ended, in one line: a program given with -e is shown by its size. */
+function sourceFailure(x: RawRun): string {
+  return failureReason({ ...x, argv: x.argv.map((a) => (a.length > 120 || a.includes('\n') ? `<${a.length} chars>` : a)) });
+}
+
 /** A source's line, stamped once: kept for a capture, and given to the events. */
 type Feed = (src: FollowSource) => (line: string) => void;
 
@@ -98,10 +102,10 @@ export async function follow(on: Target | Session, spec: FollowSpec, h: FollowHa
  * chains (prerouting, output) set nftrace on matching packets. Returns the table and, through
  * `changed`, says when the ruleset changes (a chain's hook may be new). Undo registered first.
  */
-async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, changed: () => void): Promise<string> {
+async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, changed: () => void): Promise<{ table: string; mon: Running }> {
   const { target, cleanup } = r;
   const table = `nfscope_follow${[...randomBytes(6)].map((b) => String.fromCharCode(97 + (b % 26))).join('')}`;
-  const mon = target.spawn(inNetns(spec.ns, [nft, '-a', 'monitor']));
+  const mon = target.spawn(inNetns(spec.ns, [nft, '-a', 'monitor']), { stream: true });
   cleanup.push('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
   let listening: () => void = () => {};
   const heard = new Promise<void>((res) => { listening = res; });
@@ -131,7 +135,7 @@ async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, 
   await add(['add', 'chain', 'inet', table, 'out', `{ type filter hook output priority ${TRACE_PRIORITY}; }`]);
   for (const rule of traceRules(spec.filter, 'in')) await add(['add', 'rule', 'inet', table, 'pre', ...rule]);
   for (const rule of traceRules(spec.filter, 'out')) await add(['add', 'rule', 'inet', table, 'out', ...rule]);
-  return table;
+  return { table, mon };
 }
 
 /** Packets the trace table's rules counted (what nf_tables traced), or null when unreadable. */
@@ -174,7 +178,7 @@ async function startCallbackTracer(
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
   const argv = [...(await session.bpftrace()), '-f', 'json', '-e', await r.program(text), inode, ...filterParams(spec), String(span)];
-  const { tracer } = await r.tracer(argv, 'callback tracer');
+  const { tracer } = await r.tracer(argv, 'callback tracer', { stream: true });
   tracer.onLine(feed('callbacks'));
   return { tracer, listing, callbacks };
 }
@@ -189,6 +193,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
 
   const events = new FollowEvents();
+  /** Every source that runs for the whole of follow, watched: one that ends before follow stops it is reported at once. */
+  const live: { name: SourceStatus['name']; run: Running; makesPackets: boolean }[] = [];
   /** Every line each source printed, with when follow got it: NFSCOPE_CAPTURE_DIR keeps them as a fixture. */
   const raw: { t: number; src: string; line: string }[] = [];
   const capturing = !!process.env.NFSCOPE_CAPTURE_DIR;
@@ -209,8 +215,9 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const bpftrace = await session.bpftrace();
   const program = await r.bundledProgram('bpf/follow_drop.bt');
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
-  const { tracer } = await r.tracer([...bpftrace, '-f', 'json', ...program, inode, ...filterParams(spec)], 'drop tracer');
+  const { tracer } = await r.tracer([...bpftrace, '-f', 'json', ...program, inode, ...filterParams(spec)], 'drop tracer', { stream: true });
   tracer.onLine(feed('kfree_skb'));
+  live.push({ name: 'kfree_skb', run: tracer, makesPackets: true });
   sources.push({ name: 'kfree_skb', available: true, detail: 'drops with reason, location and stack (skb:kfree_skb, filtered in the kernel)' });
 
   // 2. nf_tables' trace.
@@ -224,7 +231,9 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   } else if (!nft) {
     throw new CapabilityError('--nftrace needs nft (apt-get install nftables / dnf install nftables)');
   } else {
-    table = await startNftTrace(r, spec, nft, feed, () => { rulesetChanged = true; });
+    const started = await startNftTrace(r, spec, nft, feed, () => { rulesetChanged = true; });
+    table = started.table;
+    live.push({ name: 'nftrace', run: started.mon, makesPackets: true });
     sources.push({ name: 'nftrace', available: true, detail: `rule verdicts of every nf_tables chain (iptables-nft included), traced by table inet ${table} at priority ${TRACE_PRIORITY}` });
   }
 
@@ -232,7 +241,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const ct = await target.which('conntrack');
   if (ct) {
     // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
-    const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]));
+    const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]), { stream: true });
+    live.push({ name: 'conntrack-events', run: ev, makesPackets: false });
     r.cleanup.push('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
     ev.onLine(feed('conntrack'));
     sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
@@ -246,6 +256,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     sources.push({ name: 'callbacks', available: false, detail: cb.why });
     unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cb.why });
   } else {
+    live.push({ name: 'callbacks', run: cb.tracer, makesPackets: true });
     sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it` });
   }
 
@@ -263,7 +274,33 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const listing = 'why' in cb ? null : cb.listing;
   const traceChain = table ? { family: 'inet', table, chain: 'pre' } : null;
   const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: !('why' in cb) });
-  events.attach(corr);
+  const summer = new FlowSummer();
+  // conntrack's events go to their flows as they come (-p was filtered by conntrack; ports and the
+  // host here); none is kept by line.
+  events.attach(corr, (raw) => {
+    const [e] = ctEvents([raw], readyUnix);
+    const o = e!.original;
+    if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return;
+    if (f.host !== null && o.src !== f.host && o.dst !== f.host) return;
+    summer.conntrack(e!);
+  });
+  // A source that ends before follow stops it: said at once, with its reason. The run goes on
+  // with the others while one that reports packets is left (conntrack's events alone are not
+  // packets); with none left it ends, and says so (with --count it would wait for ever).
+  let stopping = false;
+  let sourcesGone = false;
+  const ended = new Map<string, { atS: number; reason: string; then: string }>();
+  for (const s of live) {
+    void s.run.done.then((x) => {
+      if (stopping) return;
+      const left = live.filter((o) => o !== s && o.makesPackets && !ended.has(o.name));
+      const then = left.length ? `follow went on without it (with ${left.map((o) => o.name).join(', ')})` : 'follow ended: no source of packets was left';
+      if (!left.length) sourcesGone = true;
+      const reason = sourceFailure(x);
+      ended.set(s.name, { atS: Math.round(now() * 1000) / 1000, reason: `ended while following: ${reason}`, then });
+      h.progress(`source ${s.name} ended while following: ${reason}; ${then}`);
+    });
+  }
   raw.length = 0;
   const refreshHooks = async () => {
     if (!rulesetChanged || !nft) return;
@@ -278,7 +315,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   await refreshHooks();
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
-  const summer = new FlowSummer();
   let shown = 0;
   const emit = (settle: number, final = false) => {
     for (const p of corr.take(now(), settle, final)) {
@@ -293,7 +329,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   let interrupted = false;
   onInterrupt(() => { interrupted = true; });
   try {
-    while (!interrupted && now() < deadline && (spec.count === null || shown < spec.count)) {
+    while (!interrupted && !sourcesGone && now() < deadline && (spec.count === null || shown < spec.count)) {
       await sleep(100);
       await refreshHooks();
       emit(SETTLE_S);
@@ -303,29 +339,38 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   }
   await sleep(200);
   const durationS = now();
-  const out = await tracer.stop(5000);
+  stopping = true;
+  // The drop tracer prints @more_drops as it exits: its line reaches the events before done resolves.
+  const stopped = await tracer.stop(5000);
   if (!('why' in cb)) await cb.tracer.stop(5000);
-  const more = Object.values(mapData(parseBpftraceJson(out.stdout), '@more_drops')).reduce((a, b) => a + b, 0);
+  // No END record (bpftrace killed after the grace, or dead before): the count is unknown, never 0.
+  const more = events.moreDropsSeen ? events.moreDrops : null;
+  if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${sourceFailure(stopped)}` });
   await refreshHooks();
   emit(0, true);
   // nf_tables traced this many packets (the trace rules' counters); nft monitor delivered nftPackets.
   // Netlink drops trace messages a listener does not read fast enough: the difference is lost.
   const traced = table && nft ? await tracedCount(target, spec, nft, table) : null;
   const lostNft = traced === null ? 0 : Math.max(0, traced - corr.nftPackets - tracedBefore);
-  for (const e of ctEvents(parseConntrackEvents(events.conntrack.join('\n')), readyUnix)) {
-    const o = e.original;
-    if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) continue;
-    if (f.host !== null && o.src !== f.host && o.dst !== f.host) continue;
-    summer.conntrack(e);
-  }
   await captureFixture('follow', kernel, 'run', {
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
     'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
   }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: session.caps.tools.filter((x) => ['bpftrace', 'nft', 'conntrack'].includes(x.name)).map((x) => `${x.name} ${x.version ?? '?'}`).join(' / '), setup: 'see NFSCOPE_CAPTURE_SETUP' });
+  // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
+  const asEventSource = { kfree_skb: 'kfree_skb', nftrace: 'nft', 'conntrack-events': 'conntrack', callbacks: 'callbacks' } as const;
+  for (const s of live) {
+    // Only a source already gone is asked: nft monitor and conntrack -E are stopped by the cleanup, after the summary.
+    const d = ended.has(s.name) || s.name === 'kfree_skb' || s.name === 'callbacks' ? (await s.run.done).dropped : undefined;
+    if (d?.overlongLines) events.overlong(asEventSource[s.name], d.overlongLines);
+  }
+  for (const st of sources) {
+    const e = ended.get(st.name);
+    if (e) st.ended = e;
+  }
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows, unavailable,
+    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows, notKept: { ...summer.notKept }, malformed: events.malformed, unavailable,
   };
 }

@@ -158,7 +158,7 @@ export class Run {
   }
 
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */
-  tracer(argv: string[], what: string, opts: { keepLines?: boolean } = {}): ReturnType<typeof startTracer> {
+  tracer(argv: string[], what: string, opts: { keepLines?: boolean; stream?: boolean } = {}): ReturnType<typeof startTracer> {
     return startTracer(this.target, this.cleanup, argv, what, opts);
   }
 

@@ -6,13 +6,14 @@ import type { Readable } from 'node:stream';
  * that works on Buffers sees the bytes once and holds at most one chunk plus
  * its own state, whatever the file's size.
  */
-export async function feedChunks(path: string, push: (chunk: Buffer) => void): Promise<number> {
+export async function feedChunks(path: string, push: (chunk: Buffer) => void | Promise<void>): Promise<number> {
   const src: Readable = path === '-' ? process.stdin : createReadStream(path, { highWaterMark: 1 << 20 });
   let bytes = 0;
   for await (const chunk of src) {
     const b = chunk as Buffer;
     bytes += b.length;
-    push(b);
+    // A consumer that writes as it reads returns a promise: the next read waits for it (backpressure).
+    await push(b);
   }
   return bytes;
 }

@@ -11,7 +11,15 @@ export interface RawRun {
   signal?: string | undefined;
   timedOut: boolean;
   durationMs: number;
+  /**
+   * A streamed process (ExecOptions.stream): bytes of stdout and of stderr not kept (only their
+   * last STREAM_TAIL_BYTES are), and stdout lines too long to be output (counted, not handed on).
+   */
+  dropped?: { stdoutBytes: number; stderrBytes: number; overlongLines: number };
 }
+
+/** How much of a streamed process's stdout and stderr is kept for its RawRun: the last 64 KiB. */
+export const STREAM_TAIL_BYTES = 64 << 10;
 
 export interface ExecOptions {
   timeoutMs?: number;
@@ -21,6 +29,12 @@ export interface ExecOptions {
   cwd?: string;
   /** Write stdout to this file instead of collecting it (local only; binary output). */
   stdoutFile?: string;
+  /**
+   * spawn only: the process may run for hours. Its stdout goes line by line to the onLine
+   * listeners and is not collected; the RawRun keeps the last STREAM_TAIL_BYTES of stdout and of
+   * stderr, and says in `dropped` what it let go. Without it, RawRun.stdout is all of stdout.
+   */
+  stream?: boolean;
 }
 
 /** A process that keeps running (a tracer): its output arrives line by line. */

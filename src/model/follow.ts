@@ -139,6 +139,11 @@ export interface SourceStatus {
   available: boolean;
   /** What it shows, or why it could not run here. */
   detail: string;
+  /**
+   * It ended before follow stopped it: when (seconds since ready), why (argv, exit status, stderr's
+   * last lines), and what follow did then (went on without it, or ended).
+   */
+  ended?: { atS: number; reason: string; then: string };
 }
 
 export interface FlowSummary {
@@ -146,7 +151,10 @@ export interface FlowSummary {
   packets: number;
   /** Fates by count: "dropped at LOCAL_IN by ip filter INPUT handle 2" → 3. */
   fates: Record<string, number>;
+  /** conntrack's events of the flow: its first ones and its last ones (FLOW_CT_FIRST, FLOW_CT_LAST). */
   conntrack: ConntrackEvent[];
+  /** Events of the flow between those, not kept (a long flow makes an UPDATE per state change). */
+  conntrackNotKept: number;
 }
 
 export interface FollowSummary {
@@ -164,8 +172,16 @@ export interface FollowSummary {
     callbacks: number;
     /** Packets nf_tables traced (its trace rules' counters) whose trace never reached follow (netlink dropped it). */
     nftrace: number;
-    dropsNotDetailed: number;
+    /** null: unknown, the drop tracer did not print its count at exit (killed; the reason is in unavailable). */
+    dropsNotDetailed: number | null;
   };
   flows: FlowSummary[];
+  /**
+   * Flows past the MAX_FLOWS kept: their packets and conntrack events, counted only; and packets
+   * not printed because the reader of the output had 16 MiB of it unread (counted in `packets`).
+   */
+  notKept: { flows: number; packets: number; conntrackEvents: number; notPrinted: number };
+  /** Lines of a source that no parser took: counted, a few shown; never fatal. */
+  malformed: { source: string; count: number; examples: string[] }[];
   unavailable: { observation: string; reason: string }[];
 }

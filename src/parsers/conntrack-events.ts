@@ -12,9 +12,11 @@ export type RawCtEvent = Omit<ConntrackEvent, 't'> & { time: number | null };
 
 const LINE = /^(?:\[(\d+\.\d+)\]\s+)?\[([A-Z]+)\]\s+(.*)$/;
 
-export function parseConntrackEvents(text: string): RawCtEvent[] {
+/** firstLine: the number of text's first line in the whole output (a stream parses it a line at a time). */
+export function parseConntrackEvents(text: string, firstLine = 1): RawCtEvent[] {
   const out: RawCtEvent[] = [];
-  text.split('\n').forEach((raw, i) => {
+  text.split('\n').forEach((raw, j) => {
+    const i = j + firstLine - 1;
     const line = raw.trim();
     if (line === '' || /flow events have been shown/.test(line)) return;
     const m = LINE.exec(line);

@@ -23,10 +23,19 @@ const L3 = new Set(['ipv4', 'ipv6']);
 export function parseConntrackList(text: string): CtEntry[] {
   const out: CtEntry[] = [];
   text.split('\n').forEach((line, i) => {
+    const e = parseConntrackLine(line, i + 1);
+    if (e) out.push(e);
+  });
+  return out;
+}
+
+/** One line of `conntrack -L`: its flow, or null for a blank line or the summary (a stream parses a line at a time). */
+export function parseConntrackLine(line: string, lineNo: number): CtEntry | null {
+  {
     const t = line.trim();
-    if (t === '') return;
-    const bad = (why: string) => new ParseError('conntrack -L', i + 1, line, why);
-    if (/flow entries have been shown/.test(t)) return;
+    if (t === '') return null;
+    const bad = (why: string) => new ParseError('conntrack -L', lineNo, line, why);
+    if (/flow entries have been shown/.test(t)) return null;
     const tok = t.split(/\s+/);
     let p = 0;
     let l3: string | null = null;
@@ -62,7 +71,6 @@ export function parseConntrackList(text: string): CtEntry[] {
       e[side][kv[1]!] = kv[2]!;
     }
     if (srcSeen < 2) throw bad('no reply tuple');
-    out.push(e);
-  });
-  return out;
+    return e;
+  }
 }

@@ -83,13 +83,38 @@ export function parseNftTraceLine(line: string, lineNo = 1): NftTraceLine | null
   const [, id, family, table, chain, rest] = m as unknown as [string, string, string, string, string, string];
   const base = { id, family, table, chain };
   if (rest.startsWith('packet:')) return { ...base, kind: 'packet', packet: parsePacketFields(rest.slice('packet:'.length)) };
-  const pol = /^policy (\S+)\s*$/.exec(rest);
-  if (pol) return { ...base, kind: 'policy', verdict: pol[1]! };
-  const unknown = /^unknown rule handle (\d+) \(verdict ([^)]+)\)\s*$/.exec(rest);
-  if (unknown) return { ...base, kind: 'rule', handle: Number(unknown[1]), rule: null, verdict: unknown[2]! };
-  const rule = /^rule (.*?)(?: # handle (\d+))? \(verdict ([^)]+)\)\s*$/.exec(rest);
-  if (rule) return { ...base, kind: 'rule', handle: rule[2] ? Number(rule[2]) : null, rule: rule[1]!, verdict: rule[3]! };
-  const v = /^verdict (.+?)\s*$/.exec(rest);
-  if (v) return { ...base, kind: 'verdict', verdict: v[1]! };
+  // No regex here may backtrack over the line: `^rule (.*?)… \(verdict ([^)]+)\)\s*$` did, and an
+  // 88 KB line took 1 s of the event loop, Ctrl-C included (issue 26). rest has no trailing
+  // whitespace (HEAD matched the trimmed line), so each form is cut by index, in one pass.
+  if (rest.startsWith('policy ')) {
+    const v = rest.slice('policy '.length);
+    if (v !== '' && !/\s/.test(v)) return { ...base, kind: 'policy', verdict: v };
+  }
+  const rv = ruleVerdict(rest);
+  if (rv) {
+    const unknown = /^unknown rule handle (\d+)$/.exec(rv.body);
+    if (unknown) return { ...base, kind: 'rule', handle: Number(unknown[1]), rule: null, verdict: rv.verdict };
+    if (rv.body.startsWith('rule ')) {
+      const body = rv.body.slice('rule '.length);
+      const h = body.lastIndexOf(' # handle ');
+      const handle = h >= 0 && /^\d+$/.test(body.slice(h + ' # handle '.length)) ? body.slice(h + ' # handle '.length) : null;
+      return { ...base, kind: 'rule', handle: handle === null ? null : Number(handle), rule: handle === null ? body : body.slice(0, h), verdict: rv.verdict };
+    }
+  }
+  if (rest.startsWith('verdict ') && rest.length > 'verdict '.length) return { ...base, kind: 'verdict', verdict: rest.slice('verdict '.length) };
   throw new ParseError('nft monitor trace', lineNo, line, 'unknown trace record (expected packet:, rule, policy or verdict)');
+}
+
+/**
+ * "BODY (verdict V)" at the end of rest, V without ')': the first " (verdict " whose remainder has
+ * no ')' before the last character, as the lazy regex it replaces chose it. Linear.
+ */
+function ruleVerdict(rest: string): { body: string; verdict: string } | null {
+  if (!rest.endsWith(')')) return null;
+  const lastInner = rest.lastIndexOf(')', rest.length - 2);
+  const at = rest.indexOf(' (verdict ', Math.max(0, lastInner - ' (verdict '.length + 1));
+  if (at < 0) return null;
+  const verdict = rest.slice(at + ' (verdict '.length, -1);
+  if (verdict === '' || verdict.includes(')')) return null;
+  return { body: rest.slice(0, at), verdict };
 }

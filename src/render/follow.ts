@@ -3,6 +3,25 @@ import type { FollowPacket, FollowSummary } from '../model/follow.js';
 
 const C = { red: '\x1b[1;31m', green: '\x1b[32m', yellow: '\x1b[33m', dim: '\x1b[2m', off: '\x1b[0m' };
 
+/**
+ * Control characters (C0, DEL, C1) as \xNN: an interface name, a rule's text or comment, a chain
+ * name, a tool's stderr all come from the machine, and an escape sequence among them would reach
+ * the terminal and act there (issue 26: a rule comment could clear the screen or retitle it).
+ * A backslash is doubled, so the escaped text reads back one way only.
+ */
+export function escapeControls(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\x00-\x1f\x7f-\x9f\\]/.test(s) ? s.replace(/[\x00-\x1f\x7f-\x9f\\]/g, (c) => (c === '\\' ? '\\\\' : `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)) : s;
+}
+
+/** The report with every string in it escaped: what it prints cannot carry a control character of the machine's. */
+function escaped<T>(v: T): T {
+  if (typeof v === 'string') return escapeControls(v) as T;
+  if (Array.isArray(v)) return v.map(escaped) as T;
+  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, escaped(x)])) as T;
+  return v;
+}
+
 function paint(color: boolean, verdict: string): string {
   const v = verdict.toUpperCase();
   if (!color) return v;
@@ -10,7 +29,8 @@ function paint(color: boolean, verdict: string): string {
   return `${c}${v}${C.off}`;
 }
 
-export function renderPacket(p: FollowPacket, color = false): string {
+export function renderPacket(raw: FollowPacket, color = false): string {
+  const p = escaped(raw);
   const t = p.tuple;
   const flags = t.tcpFlags?.length ? ` [${t.tcpFlags.join(',')}]` : '';
   const lines = [`#${p.id} +${p.t.toFixed(3)}s ${p.flow}${flags}${p.iif ? ` iif ${p.iif}` : ''}`];
@@ -40,18 +60,29 @@ export function renderPacket(p: FollowPacket, color = false): string {
   return lines.join('\n');
 }
 
-export function renderFollowSummary(s: FollowSummary, color = false): string {
+export function renderFollowSummary(raw: FollowSummary, color = false): string {
+  const s = escaped(raw);
   const f = s.filter;
   const filter = [f.proto, f.port !== null ? `port ${f.port}` : null, f.host ? `host ${f.host}` : null, f.iface ? `iface ${f.iface}` : null].filter(Boolean).join(' ') || 'every packet';
   const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) in ${s.durationS.toFixed(1)} s`];
   out.push('sources:');
-  for (const src of s.sources) out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
-  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed} drop(s) counted past the first 64 detailed`);
+  for (const src of s.sources) {
+    out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
+    if (src.ended) out.push(`        ${color ? C.red : ''}ended${color ? C.off : ''} at +${src.ended.atS.toFixed(1)} s: ${src.ended.reason}; ${src.ended.then}`);
+  }
+  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed ?? 'an unknown number of'} drop(s) counted past the first 64 detailed`);
   if (s.flows.length) out.push('flows:');
   for (const fl of s.flows) {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);
     for (const [fate, n] of Object.entries(fl.fates)) out.push(`        ${n} × ${/^dropped/.test(fate) ? paint(color, 'dropped') + fate.slice('dropped'.length) : fate}`);
-    if (fl.conntrack.length) out.push(`        conntrack: ${fl.conntrack.map((e) => `${e.event}${e.state ? ` ${e.state}` : ''}${e.flags.length ? ` [${e.flags.join(',')}]` : ''}`).join(' → ')}`);
+    if (fl.conntrack.length) out.push(`        conntrack: ${fl.conntrack.map((e) => `${e.event}${e.state ? ` ${e.state}` : ''}${e.flags.length ? ` [${e.flags.join(',')}]` : ''}`).join(' → ')}${fl.conntrackNotKept ? ` (${fl.conntrackNotKept} event(s) between the first and the last ones not kept)` : ''}`);
+  }
+  const nk = s.notKept;
+  if (nk && (nk.flows || nk.packets || nk.conntrackEvents)) out.push(`not kept: ${nk.flows} flow(s) past the first ${s.flows.length} (${nk.packets} packet(s), ${nk.conntrackEvents} conntrack event(s) counted only)`);
+  if (nk?.notPrinted) out.push(`not printed: ${nk.notPrinted} packet(s), while the reader of this output had 16 MiB of it unread (counted above)`);
+  for (const m of s.malformed ?? []) {
+    out.push(`malformed: ${m.count} line(s) of ${m.source} no parser took (skipped)${m.examples.length ? ', e.g.:' : ''}`);
+    for (const e of m.examples) out.push(`    ${e}`);
   }
   if (s.unavailable.length) {
     out.push('not observable here:');

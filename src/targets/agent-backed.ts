@@ -2,6 +2,7 @@ import type { AgentClient } from '../vm/agent-client.js';
 import { ExecBackedTarget } from './exec-backed.js';
 import { runningHandle } from './running.js';
 import type { ExecOptions, RawRun, Running } from './target.js';
+import { STREAM_TAIL_BYTES } from '../lib/target.js';
 
 /** Longest a command on a far kernel may run when its caller gives no deadline. */
 export const DEFAULT_AGENT_TIMEOUT_MS = 600_000;
@@ -11,6 +12,11 @@ export const DEFAULT_AGENT_TIMEOUT_MS = 600_000;
  * its serial port, ssh and vagrant over one ssh session. argv goes to execve
  * on the far side; nothing is shell text.
  */
+/** A stream's stderr as the local transport keeps it: its last STREAM_TAIL_BYTES characters. */
+function tail(s: string): string {
+  return s.length > STREAM_TAIL_BYTES ? `[${s.length - STREAM_TAIL_BYTES} earlier characters not kept]\n${s.slice(-STREAM_TAIL_BYTES)}` : s;
+}
+
 export abstract class AgentBackedTarget extends ExecBackedTarget {
   /** The agent, connected (may start it on first use). */
   protected abstract agent(): Promise<AgentClient>;
@@ -35,19 +41,22 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {
+    // A stream (ExecOptions.stream) keeps no lines: its listeners have them (issue 26).
     const lines: string[] = [];
+    const keep = !opts.stream;
     let emit: (l: string) => void = () => {};
     const timeout = opts.timeoutMs ?? this.defaultSpawnTimeoutMs;
     const started = this.agent().then((agent) => {
       const r = agent.request('spawn', argv, timeout ? { timeout } : {}, (l) => {
-        lines.push(l);
+        if (keep) lines.push(l);
         emit(l);
       });
       return { agent, id: r.id, done: r.done };
     });
-    // The agent streams stdout as lines; hand the whole of it back at the end too.
+    // The agent streams stdout as lines; hand the whole of it back at the end too (not a stream's:
+    // the agent's own answer carries no stdout for a spawn, and a stream's lines were not kept).
     const done: Promise<RawRun> = started.then(
-      (s) => s.done.then((r) => ({ ...r, stdout: lines.join('\n') + (lines.length ? '\n' : '') })),
+      (s) => s.done.then((r) => (keep ? { ...r, stdout: lines.join('\n') + (lines.length ? '\n' : '') } : { ...r, stdout: '', dropped: { stdoutBytes: 0, stderrBytes: 0, overlongLines: 0 }, stderr: tail(r.stderr) })),
       (e: Error) => ({ argv, stdout: '', stderr: `${e.message}\n`, exitCode: 127, timedOut: false, durationMs: 0 }),
     );
     const h = runningHandle(argv, done, async (sig) => {

@@ -3,6 +3,8 @@ import { closeSync, constants, existsSync, openSync, readFileSync } from 'node:f
 import { access, readFile, readdir } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/paths.js';
+import { ByteTail, LineSplitter } from '../lib/bounded.js';
+import { STREAM_TAIL_BYTES } from '../lib/target.js';
 import type { ExecOptions, Host, RawRun, Running } from './target.js';
 import { runningHandle } from './running.js';
 
@@ -32,7 +34,14 @@ function track(child: ChildProcess): void {
   });
 }
 
-function start(argv: string[], opts: ExecOptions, detached: boolean): { child: ChildProcess; done: Promise<RawRun> } {
+/** Where a process's output goes: all of it (a command's answer), or a bounded tail (a stream). */
+interface Sink { push(b: Buffer): void; text(): string; dropped: number }
+function whole(): Sink {
+  const parts: Buffer[] = [];
+  return { push: (b) => parts.push(b), text: () => Buffer.concat(parts).toString('utf8'), dropped: 0 };
+}
+
+function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: LineSplitter): { child: ChildProcess; done: Promise<RawRun> } {
   const [file, ...args] = argv;
   if (!file) throw new Error('empty argv');
   const t0 = performance.now();
@@ -44,10 +53,16 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
     detached,
   });
   track(child);
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
+  // A stream keeps the tails only (issue 26: an hour of `nft monitor` passed V8's string limit).
+  const out: Sink = opts.stream ? new ByteTail(STREAM_TAIL_BYTES) : whole();
+  const err: Sink = opts.stream ? new ByteTail(STREAM_TAIL_BYTES) : whole();
   if (outFd !== null) closeSync(outFd);
-  child.stdout?.on('data', (b: Buffer) => out.push(b));
+  child.stdout?.on('data', (b: Buffer) => {
+    out.push(b);
+    // Decoded per chunk: a UTF-8 sequence cut between chunks would become U+FFFD; setEncoding
+    // would carry it over, but out needs the bytes. Lines are the tools' ASCII text.
+    lines?.push(b.toString('utf8'));
+  });
   child.stderr!.on('data', (b: Buffer) => err.push(b));
   if (opts.input !== undefined) child.stdin!.end(opts.input);
   let timedOut = false;
@@ -64,10 +79,12 @@ function start(argv: string[], opts: ExecOptions, detached: boolean): { child: C
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      lines?.end();
       resolveRun({
         argv,
-        stdout: Buffer.concat(out).toString('utf8'),
-        stderr: Buffer.concat(err).toString('utf8') + (spawnError ? `${spawnError.message}\n` : ''),
+        stdout: out.text(),
+        stderr: err.text() + (spawnError ? `${spawnError.message}\n` : ''),
+        ...(opts.stream ? { dropped: { stdoutBytes: out.dropped, stderrBytes: err.dropped, overlongLines: lines?.overlong ?? 0 } } : {}),
         exitCode: spawnError ? 127 : code,
         signal: signal ?? undefined,
         timedOut,
@@ -115,19 +132,14 @@ export class LocalTarget implements Host {
   spawn(argv: string[], opts: ExecOptions = {}): Running {
     // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
     // then stops the tracer itself, in order, instead of racing it.
-    const { child, done } = start(underPdeathsig(argv), opts, true);
+    let emit: (l: string) => void = () => {};
+    const lines = new LineSplitter((l) => emit(l));
+    const { child, done } = start(underPdeathsig(argv), opts, true, lines);
     const h = runningHandle(argv, done, (sig) => {
       child.kill(`SIG${sig}`);
     });
-    const running: Running = { ...h.running, pid: child.pid };
-    const emit = h.emit;
-    let partial = '';
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (partial + chunk.toString('utf8')).split('\n');
-      partial = lines.pop() ?? '';
-      for (const l of lines) emit(l);
-    });
-    return running;
+    emit = h.emit;
+    return { ...h.running, pid: child.pid };
   }
 
   /**

@@ -3,6 +3,7 @@ import { CommandFailedError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import type { RawRun, Running, Target } from '../targets/target.js';
+import { Counted } from '../model/bounded.js';
 
 /** The comm the process will have: `env A=1 B=2 /usr/bin/bpftrace …` execs bpftrace. */
 export function commOf(argv: string[]): string {
@@ -16,11 +17,15 @@ export function commOf(argv: string[]): string {
  * `lines` collects its printf records for the whole run only with keepLines (trace-syn, the
  * hook-listing server read them there); a streaming reader (follow) has its own listener, and
  * collecting would parse every line twice and keep an hour-long run's output in memory.
+ * With stream, the transport does not collect its stdout either (ExecOptions.stream: follow).
+ * A line that is not bpftrace's JSON is counted in `malformed` (a few kept as examples), never
+ * thrown from the line handler, where it tore the whole run down (issue 26).
  */
 export async function startTracer(
-  target: Target, cleanup: Cleanup, argv: string[], what: string, opts: { keepLines?: boolean } = {},
-): Promise<{ tracer: Running; lines: string[] }> {
-  const tracer = target.spawn(argv);
+  target: Target, cleanup: Cleanup, argv: string[], what: string, opts: { keepLines?: boolean; stream?: boolean } = {},
+): Promise<{ tracer: Running; lines: string[]; malformed: Counted }> {
+  const tracer = target.spawn(argv, opts.stream ? { stream: true } : {});
+  const malformed = new Counted();
   // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
   // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
   cleanup.push(`stop ${what}`, async () => {
@@ -32,7 +37,13 @@ export async function startTracer(
   const ready = new Promise<void>((resolve, reject) => {
     tracer.onLine((l) => {
       if (attached && !opts.keepLines) return;
-      const ev = parseBpftraceJsonLine(l, ++n);
+      let ev;
+      try {
+        ev = parseBpftraceJsonLine(l, ++n);
+      } catch {
+        malformed.add(l);
+        return;
+      }
       if (ev?.type === 'printf' && typeof ev.data === 'string') {
         lines.push(...ev.data.split('\n').slice(0, -1));
         if (ev.data.startsWith('READY')) {
@@ -46,7 +57,7 @@ export async function startTracer(
   // bpftrace compiles and attaches in 5-8 s under qemu TCG; a minute means it is stuck.
   const ok = await Promise.race([ready.then(() => true), delay(120_000, false)]);
   if (!ok) throw new CommandFailedError(argv.slice(0, 4), null, '', `${what} did not attach within 120 s`);
-  return { tracer, lines };
+  return { tracer, lines, malformed };
 }
 
 
@@ -68,7 +79,12 @@ export async function runToRecord(target: Target, argv: string[], end: string, t
     n++;
     // Only a line that can be the end record is parsed here; the caller parses the whole output.
     if (ended || !l.includes(JSON.stringify(`${end}\n`))) return;
-    const ev = parseBpftraceJsonLine(l, n);
+    let ev;
+    try {
+      ev = parseBpftraceJsonLine(l, n);
+    } catch {
+      return; // not JSON: the caller's parse of the whole output reports it, with its line number
+    }
     if (ev?.type === 'printf' && ev.data === `${end}\n`) {
       ended = true;
       void run.stop(0);

@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import type { RawRun } from '../lib/target.js';
 import { delay } from '../lib/time.js';
+import { MAX_JSON_LINE, parseJsonBounded } from '../parsers/json-guard.js';
 
 type Msg = { id: number; op: string; [k: string]: unknown };
 
@@ -26,6 +27,16 @@ export interface GuestWitness {
 export const ANSWER_GRACE_MS = 30_000;
 /** A put writes one bundled file (a few KB) in the agent's private directory: seconds at most. */
 const PUT_DEADLINE_MS = 30_000;
+/**
+ * The longest line the agent may send: its largest is an exec's answer, the output base64'd
+ * (4/3) in one line, and no command nfscope runs prints 24 MiB (the kernel's BTF, 5.5 MB, is the
+ * largest file read through it). The bound JSON texts have anyway (parsers/json-guard.ts). Past
+ * it the far side is not the agent, or is broken: the client hangs up with that reason instead of
+ * buffering without end.
+ */
+export const MAX_AGENT_LINE = MAX_JSON_LINE;
+/** The agent's messages are flat objects (depth 1); anything deeper is not the agent. */
+export const MAX_AGENT_DEPTH = 4;
 /** Longest the witness may take to explain (it waits for qemu to exit, then reads the console). */
 const WITNESS_MS = 20_000;
 
@@ -38,6 +49,7 @@ export class AgentClient {
   private hangUp: (() => void) | null = null;
   /** The part of a line not yet ended, in pieces (joined once: a long line is not copied per chunk). */
   private pending: string[] = [];
+  private pendingLen = 0;
   // Ids unique across clients: a VM left up by `nfscope vm up` serves many nfscope runs in turn.
   private nextId = 1 + Math.floor(Math.random() * 1e9);
   private waiters = new Map<number, (m: Msg) => void>();
@@ -82,33 +94,54 @@ export class AgentClient {
     input.setEncoding('utf8');
     input.on('data', (d: string) => this.onData(d));
     this.goneMessage = goneMessage;
-    input.on('close', () => {
-      this.closed = true;
-      const waiting = [...this.waiters.values()];
-      this.waiters.clear();
-      if (!waiting.length) return;
-      void this.whyGone().then((why) => {
-        for (const w of waiting) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${why}\n`).toString('base64'), timedOut: false, ms: 0 });
-      });
-    });
+    input.on('close', () => this.failAll());
     input.on('error', () => {});
     output.on('error', () => {});
   }
 
+  /** Every request waiting gets the far side's departure as its answer. */
+  private failAll(): void {
+    this.closed = true;
+    const waiting = [...this.waiters.values()];
+    this.waiters.clear();
+    this.lineCbs.clear();
+    if (!waiting.length) return;
+    void this.whyGone().then((why) => {
+      for (const w of waiting) w({ id: -1, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${why}\n`).toString('base64'), timedOut: false, ms: 0 });
+    });
+  }
+
+  /** The far side sent what the agent never sends: every request fails with why, and the client hangs up. */
+  private broken(why: string): void {
+    if (this.closed) return;
+    this.goneWhy = Promise.resolve(`the far side broke the agent protocol: ${why}`);
+    this.pending = [];
+    this.pendingLen = 0;
+    this.failAll();
+    this.hangUp?.();
+  }
+
   private onData(d: string): void {
+    if (this.closed) return;
     let start = 0;
     let i: number;
     while ((i = d.indexOf('\n', start)) >= 0) {
+      if (this.pendingLen + i - start > MAX_AGENT_LINE) return this.broken(`a line longer than ${MAX_AGENT_LINE >> 20} MiB`);
       this.pending.push(d.slice(start, i));
       start = i + 1;
       const line = this.pending.join('');
       this.pending = [];
+      this.pendingLen = 0;
       let m: Msg;
       try {
-        m = JSON.parse(line) as Msg;
-      } catch {
-        continue; // noise before the agent put the line in raw mode
+        m = parseJsonBounded(line, 'agent message', 0, MAX_AGENT_DEPTH) as Msg;
+      } catch (e) {
+        // Noise before the agent put the line in raw mode is not JSON and is skipped; JSON nested
+        // past any message of the agent's is not noise.
+        if (/nested deeper/.test((e as Error).message)) return this.broken(`a message nested deeper than ${MAX_AGENT_DEPTH}`);
+        continue;
       }
+      if (typeof m !== 'object' || m === null) continue;
       if (m.op === 'hello') this.resolveHello(m);
       else if (m.op === 'line') this.lineCbs.get(m.id)?.(String(m.data));
       else if (m.op === 'exit' || m.op === 'bye' || m.op === 'error') {
@@ -118,7 +151,11 @@ export class AgentClient {
         w?.(m);
       }
     }
-    if (start < d.length) this.pending.push(d.slice(start));
+    if (start < d.length) {
+      this.pendingLen += d.length - start;
+      if (this.pendingLen > MAX_AGENT_LINE) return this.broken(`a line longer than ${MAX_AGENT_LINE >> 20} MiB`);
+      this.pending.push(d.slice(start));
+    }
   }
 
   /** "the VM went away: <the witness's account>", asked once (a dead guest's account does not change). */

@@ -85,7 +85,7 @@ describe('follow correlation', () => {
     }
     expect(packets[0]!.drop!.nsecs).toBeLessThan(packets[1]!.drop!.nsecs);
     const flows = summariseFlows(packets, []);
-    expect(flows).toEqual([{ flow: packets[0]!.flow, packets: 2, fates: { 'dropped at LOCAL_IN by ip filter INPUT handle 2': 2 }, conntrack: [] }]);
+    expect(flows).toEqual([{ flow: packets[0]!.flow, packets: 2, fates: { 'dropped at LOCAL_IN by ip filter INPUT handle 2': 2 }, conntrack: [], conntrackNotKept: 0 }]);
   });
   it('without nft tracing, each drop is a packet of its own, named by where the kernel freed it', () => {
     const raw = parseFollowDrops(printfLines(parseBpftraceJson(read('drop', 'follow_drop.jsonl'))));
@@ -240,5 +240,44 @@ describe('follow passes: a protocol family nfscope cannot name', () => {
     // NFPROTO_DECNET (12): a family the kernel has and follow does not report.
     expect(b.add(0, call(12))).toBeNull();
     expect(b.add(0, call(10))!.pass.family).toBe('ipv6');
+  });
+});
+
+describe('follow keeps a bounded summary and survives bad lines (issue 26)', () => {
+  const ct = (i: number, sport: number) => ({ t: i, event: 'UPDATE', proto: 'udp', state: null, original: { src: '10.0.0.1', dst: '10.0.0.2', sport: String(sport), dport: '53' }, reply: {}, flags: [], id: String(i) });
+  it('a flow keeps its first and last conntrack events and counts the rest; flows past the cap are counted only', async () => {
+    const { FlowSummer, FLOW_CT_FIRST, FLOW_CT_LAST } = await import('../../src/analysis/follow.js');
+    const s = new FlowSummer(2);
+    for (let i = 0; i < 100; i++) s.conntrack(ct(i, 1000));
+    s.conntrack(ct(100, 1001));
+    // Two more flows past the cap of 2, one seen twice: 2 flows, 3 events not kept.
+    s.conntrack(ct(101, 1002));
+    s.conntrack(ct(102, 1003));
+    s.conntrack(ct(103, 1003));
+    const [a, b] = s.flows;
+    expect(a!.conntrack.map((e) => e.t)).toEqual([...Array(FLOW_CT_FIRST).keys(), ...Array.from({ length: FLOW_CT_LAST }, (_, i) => 100 - FLOW_CT_LAST + i)]);
+    expect(a!.conntrackNotKept).toBe(100 - FLOW_CT_FIRST - FLOW_CT_LAST);
+    expect(b!.conntrack.length).toBe(1);
+    expect(s.flows.length).toBe(2);
+    expect(s.notKept).toEqual({ flows: 2, packets: 0, conntrackEvents: 3, notPrinted: 0 });
+  });
+  it('a malformed line of any source is counted with an example, and the lines after it are still read', async () => {
+    const { FollowEvents } = await import('../../src/analysis/follow-events.js');
+    const ev = new FollowEvents();
+    const got: unknown[] = [];
+    ev.attach(new Correlator({ chainHooks: new Map(), traceChain: null, reasons: new Map(), listing: null, withCallbacks: false }), (e) => got.push(e));
+    ev.add('kfree_skb', 0, '{"type": "printf", "data": ');
+    ev.add('kfree_skb', 0, 'garbage');
+    ev.add('kfree_skb', 0, '{"type": "map", "data": {"@more_drops": {"x": 7}}}');
+    ev.add('nft', 0, 'trace id zz ip filter');
+    ev.add('conntrack', 0, '[1796055806.429944]\t[NEW] ???');
+    ev.add('conntrack', 0, '[1796055806.429944]\t    [NEW] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=5 dport=53 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5 id=1');
+    expect([ev.moreDrops, ev.moreDropsSeen]).toEqual([7, false]);
+    ev.add('kfree_skb', 0, '{"type": "printf", "data": "END\\n"}');
+    expect(ev.moreDropsSeen).toBe(true);
+    expect(got.length).toBe(1);
+    const m = ev.malformed;
+    expect(m.map((x) => [x.source, x.count])).toEqual([['kfree_skb', 2], ['nft', 1], ['conntrack', 1]]);
+    expect(m[0]!.examples[1]).toMatch(/^garbage \(bpftrace json: line 2: not JSON/);
   });
 });
