@@ -58,16 +58,28 @@ fi
 
 command -v node >/dev/null 2>&1 || missing_pkgs+=(nodejs npm)
 
+# A policy-rc.d of a setup.sh that was killed (it says no only while its writer runs): removed.
+policy=/usr/sbin/policy-rc.d
+if [ -f "$policy" ] && grep -q '^# nfscope setup.sh' "$policy"; then
+  rc=0; sh "$policy" >/dev/null 2>&1 || rc=$?
+  if [ "$rc" != 101 ]; then rm -f "$policy"; log "removed a policy-rc.d left by a setup.sh that is gone"; fi
+fi
+
 if [ "${#missing_pkgs[@]}" -gt 0 ]; then
   log "installing: ${missing_pkgs[*]}"
   # No service may start from a package's install script (openssh-server
   # would leave an sshd on port 22, libvirt-daemon-system a libvirtd in the root
   # namespace): policy-rc.d says no for the duration.
+  # It says no only while this setup.sh runs (its pid and start time, in /proc), so one left by a
+  # killed setup.sh blocks no service for good; the next setup.sh removes such a one.
   created_policy=""
-  if command -v apt-get >/dev/null 2>&1 && [ ! -e /usr/sbin/policy-rc.d ]; then
-    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && created_policy=1
+  if command -v apt-get >/dev/null 2>&1 && [ ! -e "$policy" ]; then
+    start=$(sed 's/.*) //' "/proc/$$/stat" | cut -d' ' -f20)
+    # shellcheck disable=SC2016 # the $(...) is the policy script's own, run by invoke-rc.d later
+    printf '#!/bin/sh\n# nfscope setup.sh (pid %s, started at tick %s): no service starts while it installs\n[ "$(sed '"'"'s/.*) //'"'"' /proc/%s/stat 2>/dev/null | cut -d'"'"' '"'"' -f20)" = "%s" ] && exit 101\nexit 0\n' \
+      "$$" "$start" "$$" "$start" > "$policy.tmp.$$" && chmod +x "$policy.tmp.$$" && mv -f "$policy.tmp.$$" "$policy" && created_policy=1
   fi
-  trap '[ -n "$created_policy" ] && rm -f /usr/sbin/policy-rc.d' EXIT
+  trap '[ -n "$created_policy" ] && rm -f "$policy"' EXIT
   # Stale or missing package lists get one refresh and one more try (scripts/lib/pkg-install.sh).
   scripts/lib/pkg-install.sh "${missing_pkgs[@]}"
 else

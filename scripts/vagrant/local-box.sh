@@ -59,9 +59,12 @@ chmod 700 "$CACHE"
 # The box's identity: the recipe (this script) and the Node.js binary copied in.
 key=$( { cat "$0"; printf '%s\n' "${PACKAGES[@]}" "$MIRROR"; sha256sum "$(readlink -f "$(command -v node)")"; } | sha256sum | cut -c1-16)
 box="$CACHE/nfscope-debian12-$key.box"
-stamp="$HOME/.vagrant.d/boxes/nfscope-VAGRANTSLASH-debian12/0/libvirt/nfscope-key"
+# Which build vagrant has registered: kept in root's private cache, never written through $HOME
+# (under sudo it can be a user's directory); vagrant's own box directory is only looked at.
+stamp="$CACHE/registered.key"
+registered="${VAGRANT_HOME:-$HOME/.vagrant.d}/boxes/nfscope-VAGRANTSLASH-debian12/0/libvirt"
 
-if [ -z "$force" ] && [ -f "$box" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
+if [ -z "$force" ] && [ -f "$box" ] && [ -d "$registered" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
   log "cached: $BOX_NAME ($key) is registered; nothing to do ($(elapsed) s)"
   exit 0
 fi
@@ -126,6 +129,21 @@ EOT
   [ -n "$key_pub" ] || { echo "local-box.sh: Vagrant's insecure public key (keys/vagrant.pub) not found" >&2; exit 1; }
   install -m 600 -o "$vuid" -g "$vgid" "$key_pub" "$mnt/home/vagrant/.ssh/authorized_keys"
   echo 'UseDNS no' > "$mnt/etc/ssh/sshd_config.d/vagrant.conf"
+  # SSH host keys of each VM's own, made at its first boot: the cached Debian tree's (made when
+  # openssh-server was installed into it) would be every box's and every VM's alike.
+  rm -f "$mnt"/etc/ssh/ssh_host_*
+  cat > "$mnt/etc/systemd/system/nfscope-ssh-hostkeys.service" <<'EOT'
+[Unit]
+Description=SSH host keys of this VM, made at its first boot
+Before=ssh.service
+ConditionPathExists=!/etc/ssh/ssh_host_ed25519_key
+[Service]
+Type=oneshot
+ExecStart=/usr/bin/ssh-keygen -A
+[Install]
+WantedBy=multi-user.target
+EOT
+  chroot "$mnt" systemctl enable nfscope-ssh-hostkeys.service >/dev/null 2>&1
   # Node.js 20+ (bookworm has 18): this machine's, binary and npm, as nfscope needs it.
   node_bin=$(readlink -f "$(command -v node)")
   install -m 755 "$node_bin" "$mnt/usr/local/bin/node"
@@ -193,6 +211,5 @@ fi
 
 log "vagrant box add $BOX_NAME"
 vagrant box add --force --name "$BOX_NAME" "$box" >"$work/box-add.log" 2>&1 || { cat "$work/box-add.log" >&2; exit 1; }
-mkdir -p "$(dirname "$stamp")"
 echo "$key" > "$stamp.tmp" && mv -f "$stamp.tmp" "$stamp"
 log "done: $BOX_NAME ($key) in $(elapsed) s"

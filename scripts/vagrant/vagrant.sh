@@ -19,13 +19,11 @@
 # NFSCOPE_BOX: default nfscope/debian12 (scripts/vagrant/local-box.sh).
 set -euo pipefail
 NS=${NFSCOPE_VAGRANT_NETNS:-nfscope-vagrant}
-[[ "$NS" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "vagrant.sh: bad namespace name: $NS" >&2; exit 2; }
+# A name that starts with a letter or digit: never "." or "..", which name /run/netns itself or its parent.
+[[ "$NS" =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$ ]] || { echo "vagrant.sh: bad namespace name: $NS" >&2; exit 2; }
 RUN=/run/nfscope-vagrant
 log() { printf 'vagrant.sh: %s\n' "$*" >&2; }
 [ "$(id -u)" = 0 ] || { echo "vagrant.sh must run as root (network namespace, libvirtd): sudo $0" >&2; exit 1; }
-for p in ip vagrant libvirtd virtlogd virsh nc; do
-  command -v "$p" >/dev/null 2>&1 || [ -x "/usr/sbin/$p" ] || { echo "vagrant.sh: $p is missing (scripts/setup.sh --vagrant installs it)" >&2; exit 1; }
-done
 PATH=$PATH:/usr/sbin:/sbin
 
 # Root's private run directory: never one someone else made or a symlink.
@@ -35,6 +33,15 @@ if [ -L "$RUN" ] || [ "$(stat -c %u "$RUN")" != 0 ]; then echo "vagrant.sh: $RUN
 chmod 700 "$RUN"
 
 ns_inode() { stat -L -c %i "/run/netns/$NS" 2>/dev/null; }
+# The namespace is this wrapper's only when it made it: the inode it recorded then ($RUN/netns-NAME).
+# One of the same name made by anybody else is neither adopted nor, on --stop, deleted.
+OWN="$RUN/netns-$NS"
+ours() { [ -f "$OWN" ] && [ -e "/run/netns/$NS" ] && [ "$(cat "$OWN")" = "$(ns_inode)" ]; }
+if [ -e "/run/netns/$NS" ] && ! ours; then
+  echo "vagrant.sh: a network namespace $NS exists that vagrant.sh did not create; it is left alone (choose another with NFSCOPE_VAGRANT_NETNS)" >&2
+  exit 1
+fi
+[ -e "/run/netns/$NS" ] || rm -f "$OWN"
 pid_ns() { stat -L -c %i "/proc/$1/ns/net" 2>/dev/null; }
 alive() { [ -f "$RUN/$1.pid" ] && kill -0 "$(cat "$RUN/$1.pid")" 2>/dev/null && [ "$(pid_ns "$(cat "$RUN/$1.pid")")" = "$(ns_inode)" ]; }
 virsh_ns() { virsh -q -c qemu:///system "$@"; }
@@ -68,23 +75,47 @@ stop() {
     if [ "${#pids[@]}" -gt 0 ]; then kill -9 "${pids[@]}" 2>/dev/null || true; sleep 0.2; fi
     ip netns del "$NS"
   fi
-  rm -f "$RUN/libvirtd.pid" "$RUN/virtlogd.pid"
+  rm -f "$RUN/libvirtd.pid" "$RUN/virtlogd.pid" "$OWN"
   log "stopped: namespace $NS and its libvirt are gone"
 }
 
+for p in ip vagrant libvirtd virtlogd virsh nc; do
+  command -v "$p" >/dev/null 2>&1 || { echo "vagrant.sh: $p is missing (scripts/setup.sh --vagrant installs it)" >&2; exit 1; }
+done
+
 if [ "${1:-}" = "--stop" ]; then stop; exit 0; fi
 
-if [ ! -e "/run/netns/$NS" ]; then
-  ip netns add "$NS"
-  ip -n "$NS" link set lo up
-  log "namespace $NS created (stop everything with: $0 --stop)"
-fi
 if ! alive libvirtd; then
   other=$(pgrep -x libvirtd || true)
   if [ -n "$other" ]; then
     echo "vagrant.sh: a libvirtd (pid $other) runs outside namespace $NS; its networks would be made where it runs. Stop it first." >&2
     exit 1
   fi
+  # A socket systemd listens on for libvirt starts a libvirtd in the root namespace at the first
+  # connection (socket activation): virsh would reach that one, and its networks would change this
+  # machine's links and firewall. Refused as long as such a socket is listening.
+  if command -v systemctl >/dev/null 2>&1; then
+    for u in libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket virtqemud.socket virtnetworkd.socket; do
+      if systemctl is-active --quiet "$u" 2>/dev/null; then
+        echo "vagrant.sh: systemd listens on $u: a connection would start libvirt in the root namespace. Stop it first (systemctl stop $u)." >&2
+        exit 1
+      fi
+    done
+  fi
+  # Whoever listens on libvirt's socket in this (the root) namespace: a file left by a libvirtd that
+  # is gone listens nowhere and does not count.
+  if ss -Hxl 2>/dev/null | grep -qF ' /run/libvirt/libvirt-sock '; then
+    echo "vagrant.sh: something listens on /run/libvirt/libvirt-sock in the root namespace (a libvirt, or its socket activation): virsh would reach it. Stop it first." >&2
+    exit 1
+  fi
+fi
+if [ ! -e "/run/netns/$NS" ]; then
+  ip netns add "$NS"
+  ns_inode > "$OWN.tmp" && mv -f "$OWN.tmp" "$OWN"
+  ip -n "$NS" link set lo up
+  log "namespace $NS created (stop everything with: $0 --stop)"
+fi
+if ! alive libvirtd; then
   alive virtlogd || ip netns exec "$NS" virtlogd -d -p "$RUN/virtlogd.pid"
   ip netns exec "$NS" libvirtd -d -p "$RUN/libvirtd.pid"
   for _ in $(seq 100); do virsh_ns version >/dev/null 2>&1 && break; sleep 0.2; done

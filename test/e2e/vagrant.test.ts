@@ -9,7 +9,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ROOT } from '../helpers/sys.js';
+import { ROOT, dropNetns, makeNetns } from '../helpers/sys.js';
 
 const validate = (env: Record<string, string> = {}, cwd = ROOT) =>
   execa('vagrant', ['validate', '--ignore-provider'], { cwd, reject: false, env: { ...env, VAGRANT_DOTFILE_PATH: join(tmpdir(), 'nfscope-validate-unused') } });
@@ -93,5 +93,30 @@ describe('scripts/vagrant', () => {
     const ns = await execa(scripts[2], ['status'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: '../etc' } });
     expect(ns.exitCode).toBe(2);
     expect(ns.stderr).toMatch(/bad namespace name/);
+  });
+});
+
+describe('scripts/vagrant/vagrant.sh refuses what is not its own (issue 26)', () => {
+  const wrapper = join(ROOT, 'scripts/vagrant/vagrant.sh');
+  it('a namespace name of dots, or not starting with a letter or digit: exit 2', async () => {
+    for (const name of ['.', '..', '-x', '.hidden']) {
+      const r = await execa(wrapper, ['status'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: name } });
+      expect(r.exitCode, `${name}: ${r.stderr}`).toBe(2);
+      expect(r.stderr).toMatch(/bad namespace name/);
+    }
+  });
+
+  it('a namespace of its name that it did not create is neither adopted nor, on --stop, deleted', async () => {
+    const ns = await makeNetns();
+    try {
+      for (const args of [['status'], ['--stop']]) {
+        const r = await execa(wrapper, args, { reject: false, env: { NFSCOPE_VAGRANT_NETNS: ns } });
+        expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(1);
+        expect(r.stderr).toMatch(new RegExp(`namespace ${ns} exists that vagrant.sh did not create`));
+        expect((await execa('ip', ['netns', 'list'])).stdout).toContain(ns);
+      }
+    } finally {
+      await dropNetns(ns);
+    }
   });
 });
