@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /**
  * A process's start time (field 22 of /proc/PID/stat: clock ticks since boot),
@@ -15,4 +15,22 @@ export function processStartTime(pid: number): string | null {
   } catch {
     return null;
   }
+}
+
+/** The children of pid whose comm matches, from /proc/PID/stat (ppid, field 4): pid and start time each. */
+export function childrenOf(pid: number, comm: RegExp): { pid: number; startTime: string }[] {
+  const out: { pid: number; startTime: string }[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+    } catch {
+      continue; // exited while we looked
+    }
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(f[1]) === pid && comm.test(name) && f[19]) out.push({ pid: Number(d), startTime: f[19] });
+  }
+  return out;
 }

@@ -3,7 +3,7 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CapabilityError, UsageError } from '../lib/errors.js';
-import { processStartTime } from '../lib/proc.js';
+import { childrenOf, processStartTime } from '../lib/proc.js';
 import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
 import { bootVm, CONSOLE_DIR_PREFIX, VM_RUN_ROOT, type Vm } from './boot.js';
@@ -25,6 +25,11 @@ export interface VmState {
   bootMs: number;
   started: string;
   ttlSeconds: number;
+  /**
+   * qemu itself (pid and start time), timeout's child: if timeout is killed alone, qemu goes on
+   * without its TTL, and this is how `vm status` and `vm down` still find it.
+   */
+  qemu?: { pid: number; startTime: string } | null;
 }
 
 export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
@@ -35,8 +40,12 @@ export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
  * and `vm down` would have SIGKILLed it). A state file written before start
  * times were recorded names no process.
  */
-function alive(s: Pick<VmState, 'pid' | 'startTime'>): boolean {
-  return typeof s.startTime === 'string' && processStartTime(s.pid) === s.startTime;
+function alive(s: Pick<VmState, 'pid' | 'startTime' | 'qemu'>): boolean {
+  return (typeof s.startTime === 'string' && processStartTime(s.pid) === s.startTime) || qemuAlive(s);
+}
+
+function qemuAlive(s: Pick<VmState, 'qemu'>): boolean {
+  return !!s.qemu && typeof s.qemu.startTime === 'string' && processStartTime(s.qemu.pid) === s.qemu.startTime;
 }
 
 /** Some process of group pgid still runs (not a zombie), from /proc/PID/stat (state, field 3; pgrp, 5). */
@@ -81,7 +90,9 @@ export async function vmUp(host: Host, requested: string, ttlSeconds: number, pr
   if (cur) throw new UsageError(`a VM is already up (${cur.kernel.package}, pid ${cur.pid}): 'nfscope vm down' first`);
   const vm = await bootVm({ host, kernelPackage: requested, persistent: { ttlSeconds }, progress });
   vm.agent.disconnect();
+  const qemus = childrenOf(vm.pid!, /^qemu-system/);
   const s: VmState = {
+    qemu: qemus.length === 1 ? qemus[0]! : null,
     pid: vm.pid!, startTime: processStartTime(vm.pid!) ?? '', socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,
     kernel: vm.kernel, guestKernel: vm.guestKernel, accel: vm.accel, bootMs: vm.bootMs, started: new Date().toISOString(), ttlSeconds,
   };
@@ -119,9 +130,12 @@ export async function vmDown(): Promise<boolean> {
   // s.pid is `timeout`'s (the TTL), qemu its child: timeout leads its own process group (GNU
   // timeout's setpgid, and spawnDaemon's new session), so the group's SIGKILL reaches qemu too.
   if (alive(s)) {
-    process.kill(-s.pid, 'SIGKILL');
+    // The group only while its leader is the recorded timeout (pid and start time), never a pid reused.
+    if (processStartTime(s.pid) === s.startTime) process.kill(-s.pid, 'SIGKILL');
+    // qemu by itself too: one whose timeout was killed alone is no longer in a group nfscope can name.
+    if (qemuAlive(s)) process.kill(s.qemu!.pid, 'SIGKILL');
     // Returns once no process of the group runs (a zombie has died: init reaps it, not us), bounded.
-    for (let i = 0; i < 50 && groupRuns(s.pid); i++) await sleep(100);
+    for (let i = 0; i < 50 && (groupRuns(s.pid) || qemuAlive(s)); i++) await sleep(100);
   }
   await rm(STATE_FILE, { force: true });
   await removeRunDir(s);

@@ -65,4 +65,32 @@ describe('a VM left up that stops answering', () => {
     expect(down.stdout, down.stderr).toMatch(/VM down/);
     expect(left).toEqual([]);
   });
+
+  it('a timeout killed alone (qemu goes on without its TTL): vm status still shows the VM, and vm down kills qemu', { timeout: 240_000 }, async () => {
+    expect(await qemuProcesses()).toEqual([]);
+    const up = await nfscope(['vm', 'up', '--kernel', VM_KERNELS[1].pkg, '--ttl', '600'], { timeoutMs: 180_000 });
+    let qemuPid = 0;
+    let down: Awaited<ReturnType<typeof nfscope>> | null = null;
+    let left: string[] = [];
+    try {
+      expect(up.exitCode, up.stderr).toBe(0);
+      const procs = await qemuProcesses();
+      qemuPid = Number(procs.find((l) => /^\d+ \S*qemu-system-x86_64 /.test(l))?.split(' ')[0]);
+      const timeoutPid = Number(procs.find((l) => /^\d+ timeout /.test(l))?.split(' ')[0]);
+      expect(qemuPid).toBeGreaterThan(0);
+      expect(timeoutPid).toBeGreaterThan(0);
+      process.kill(timeoutPid, 'SIGKILL');
+      for (let i = 0; i < 50 && (await qemuProcesses()).some((l) => l.startsWith(`${timeoutPid} `)); i++) await new Promise((r) => setTimeout(r, 100));
+      // qemu runs on, reparented: the VM is still up as far as the user can tell.
+      const status = JSON.parse((await nfscope(['vm', 'status', '--json'])).stdout);
+      expect(status.up?.qemu?.pid).toBe(qemuPid);
+      down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+      left = (await qemuProcesses()).filter((l) => !l.includes('<defunct>'));
+    } finally {
+      if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
+      if (!down) await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+    }
+    expect(down.stdout, down.stderr).toMatch(/VM down/);
+    expect(left).toEqual([]);
+  });
 });
