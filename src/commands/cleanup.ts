@@ -70,12 +70,20 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
   const refused = refusal(c);
   if (refused) return `refused: ${refused}`;
   if ('kill' in c) {
-    if (target.name !== 'local') return 'not running';
-    const comm = (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch(() => '')).trim();
+    // Looked up where the run ran (a VM left up, an ssh host): a tracer there outlives a killed
+    // nfscope as it would here. An unreadable comm is no such process (readFile: null when absent).
+    const comm = target.name === 'local'
+      // ENOENT: the process is gone; that is the answer, not a default.
+      ? (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch(() => '')).trim()
+      : ((await target.readFile(`/proc/${c.kill.pid}/comm`)) ?? '').trim();
     // The pid may have been reused: only a process with the recorded name is ours.
     if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';
     if (dryRun) return 'would undo';
-    process.kill(c.kill.pid, 'SIGKILL');
+    if (target.name === 'local') process.kill(c.kill.pid, 'SIGKILL');
+    else {
+      const r = await target.exec(['kill', '-KILL', String(c.kill.pid)], { timeoutMs: 10_000 });
+      if (r.exitCode !== 0) return `failed: ${new CommandFailedError(r.argv, r.exitCode, r.stderr).message.split('\n')[0]}`;
+    }
     return 'killed';
   }
   let gone = false;
