@@ -5,7 +5,7 @@ USAGE: ip netns exec NAME python3 hooks-request.py ID
 
 ID is 10 digits. Renames this process "nfshk" + ID (prctl PR_SET_NAME), then
 calls prctl(PR_GET_NAME): the server, a bpftrace program on
-tracepoint:syscalls:sys_enter_prctl (src/kernel/hook-server-program.ts),
+tracepoint:syscalls:sys_enter_prctl (src/programs/nf_hooks_server.ts),
 sees a call by a task of that name and prints the hooks of the caller's netns
 framed by "B nfshkID" and "Z nfshkID". Only root's requests are served. Both
 calls only touch this process's own name. Prints nothing; exit 0.

@@ -76,10 +76,12 @@ const result = await withCleanup(async (c) => {
       .flatMap((x) => x.entries.map((e) => e.callback)).filter((c) => /^[A-Za-z_][A-Za-z0-9_.]*$/.test(c) && traceable.has(c)))];
     const queue = traceable.has('nf_queue');
     floorProg = `${cbs.map((c) => `kprobe:${c}`).join(',')}${queue ? ',kprobe:nf_queue' : ''},kprobe:nf_hook_slow { } kretprobe:nf_hook_slow { }`;
-    const { fillCallbackProbes, fillQueueProbe } = await import(join(root, 'dist/experiments/ct-probes.js'));
-    tracerProg = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', cbs), queue);
+    const { fillCallbackProbes } = await import(join(root, 'dist/programs/callback-probes.js'));
+    const { fillQueueProbe } = await import(join(root, 'dist/programs/follow_cb.js'));
+    const { readTemplate } = await import(join(root, 'dist/programs/templates.js'));
+    tracerProg = fillQueueProbe(fillCallbackProbes(await readTemplate('follow_cb'), cbs), queue);
   }
-  const { callbackTracerPoints } = await import(join(root, 'dist/experiments/ct-probes.js'));
+  const { callbackTracerPoints } = await import(join(root, 'dist/kernel/probe-points.js'));
   const { span } = await callbackTracerPoints(t, '/sys/kernel/tracing');
   // The port follow follows in that mode (followed() above): 2571 for the SYN burst, 2572 for the connections.
   const tracerArgs = (mode) => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(mode === 'syn' ? port : port + 1), '0', '0', String(span)];

@@ -1,22 +1,21 @@
 /**
- * One bpftrace for every hook listing of a run (kernel/hook-server-program.ts
+ * One bpftrace for every hook listing of a run (programs/nf_hooks_server.ts
  * says how and why). Started lazily by the experiment session on the first
  * listing; a request is a process in the netns to list. Where the target has
  * no syscall tracepoints (CONFIG_FTRACE_SYSCALLS), the session lists with one
  * bpftrace start per listing instead (backends/hooks.ts).
  */
 import { randomInt } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Cleanup } from '../lib/cleanup.js';
 import { CommandFailedError } from '../lib/errors.js';
-import { PACKAGE_ROOT } from '../lib/paths.js';
 import { sleep } from '../lib/time.js';
-import type { Family } from '../model/hooks.js';
+import type { ChainSymbols, Family } from '../model/hooks.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
-import { CHAIN_FN, chainProbe, fillNfHooks, type ChainSymbols } from '../kernel/nft-chains.js';
-import { hookServerProgram, REQUEST_PREFIX } from '../kernel/hook-server-program.js';
+import { CHAIN_FN, chainProbe } from '../kernel/nft-chains.js';
+import { nfHooksServerProgram, REQUEST_PREFIX } from '../programs/nf_hooks_server.js';
+import { tracerArgv } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
 import { startTracer } from '../tools/tracer.js';
@@ -62,15 +61,16 @@ export class HookServer {
    */
   static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
-    const template = await readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const template = await readTemplate('nf_hooks');
     const request = [python, await target.bundled('scripts/hooks-request.py')];
-    const program = (p: Probe) => hookServerProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, mask);
+    const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask });
     const probe = await chainProbe(target);
     const launch = async (p: Probe) => {
-      const { tracer, lines } = await startTracer(target, cleanup, [...bpftrace, '-f', 'json', '-e', await adapt(program(p))], 'hook listing server', { keepLines: true });
+      const filled = program(p);
+      const { tracer, lines } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });
       // current() compares with what chainProbe said, not with the fallback: else a kernel whose
       // fill never compiles would see "nf_tables moved" at every listing (Debian 5.10: 3 restarts).
-      return new HookServer(target, tracer, lines, probe, [...bpftrace, '-f', 'json', '-e', '<bpf/nf_hooks.bt as a listing server>'], request, 'why' in p ? p.why : null, mask);
+      return new HookServer(target, tracer, lines, probe, tracerArgv(bpftrace, { text: '<bpf/nf_hooks.bt as a listing server>', params: [] }), request, 'why' in p ? p.why : null, mask);
     };
     try {
       return await launch(probe);

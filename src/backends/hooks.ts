@@ -1,5 +1,5 @@
 import { bpftraceArgv } from '../kernel/capabilities.js';
-import { adaptProgram, bpfShapeFor } from '../kernel/bpf-shape.js';
+import { bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
@@ -12,14 +12,13 @@ import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../tools/packages.js';
 import { runToRecord } from '../tools/tracer.js';
-import { listingPrograms } from '../kernel/hook-program.js';
+import { nfHooksPrograms } from '../programs/nf_hooks.js';
+import { tracerArgv } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../lib/paths.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
-import { CHAIN_FN, chainProbe, fillNfHooks } from '../kernel/nft-chains.js';
+import { CHAIN_FN, chainProbe } from '../kernel/nft-chains.js';
 
 export interface HooksResult {
   hooks: HookList[];
@@ -55,18 +54,18 @@ export const bpftraceBackend: HooksBackend = {
     const [bpftrace, probe0, template, release, shape] = await Promise.all([
       requireTool(target, 'bpftrace').then((path) => bpftraceArgv(target, path)),
       chainProbe(target),
-      readFile(join(PACKAGE_ROOT, 'bpf/nf_hooks.bt'), 'utf8'),
+      readTemplate('nf_hooks'),
       releaseP,
       releaseP.then((rel) => bpfShapeFor(target, null, rel)),
     ]);
     let probe = probe0;
     const shown = (argv: string[]) => argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, filled>' : a));
-    // The slot walk and the netdev walk compile side by side (kernel/hook-program.ts). Each ends
+    // The slot walk and the netdev walk compile side by side (programs/nf_hooks.ts). Each ends
     // with its "Z" record, where nfscope stops bpftrace (tools/tracer.ts). The family filter is a
     // positional parameter: nothing the user typed is pasted into the script.
     const runAll = async (p: typeof probe) => {
-      const text = adaptProgram('symbols' in p ? fillNfHooks(template, p.symbols) : template, shape);
-      const argvs = listingPrograms(text, familyMask(families)).map((part) => inNetns(ns, [...bpftrace, '-f', 'json', '-e', part.text, String(part.mask)]));
+      const parts = nfHooksPrograms(template, { symbols: 'symbols' in p ? p.symbols : null, mask: familyMask(families), shape });
+      const argvs = parts.map((part) => inNetns(ns, tracerArgv(bpftrace, part)));
       return { argvs, runs: await Promise.all(argvs.map((a) => runToRecord(target, a, 'Z', 120_000))) };
     };
     let { argvs, runs } = await runAll(probe);

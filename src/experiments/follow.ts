@@ -29,8 +29,12 @@ import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { RawRun, Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
-import { callbackTracerPoints, chooseProbes, fillCallbackProbes, fillQueueProbe } from './ct-probes.js';
-import { needsNfConn } from '../kernel/bpf-shape.js';
+import { callbackTracerPoints, chooseProbes } from '../kernel/probe-points.js';
+import { needsNfConn } from '../programs/adapt.js';
+import { followCbProgram } from '../programs/follow_cb.js';
+import { followDropProgram } from '../programs/follow_drop.js';
+import { tracerArgv } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
 
 export interface FollowSpec {
@@ -44,7 +48,6 @@ export interface FollowSpec {
   ifindex: number;
 }
 
-const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;
 /** Before every chain follow watches: NF_IP_PRI_FIRST is INT_MIN; one above it. */
 const TRACE_PRIORITY = -2147483647;
 /**
@@ -66,22 +69,9 @@ export function traceRules(f: FollowFilter, dir: 'in' | 'out'): string[][] {
   return out;
 }
 
-/** The u32 bpf/follow_drop.bt compares with the IPv4 address as it is in memory (little-endian load). */
-export function host4Param(host: string | null): string {
-  if (!host) return '0';
-  const b = host.split('.').map(Number);
-  return String(((b[3]! << 24) >>> 0) + (b[2]! << 16) + (b[1]! << 8) + b[0]!);
-}
-
 export interface FollowHandlers {
   progress: (m: string) => void;
   packet: (p: FollowPacket) => void;
-}
-
-/** The filter as both tracers take it: positional parameters after NETNS_INODE. */
-function filterParams(spec: FollowSpec): string[] {
-  const f = spec.filter;
-  return [String(f.proto ? PROTO_NUM[f.proto] : 0), String(f.port ?? 0), host4Param(f.host), String(spec.ifindex)];
 }
 
 /** Why a source's run ended, in one line: a program given with -e is shown by its size. */
@@ -173,11 +163,11 @@ async function startCallbackTracer(
   if ('failure' in points) return { why: points.failure };
   const { span, queue } = points;
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
-  const text = fillQueueProbe(await fillCallbackProbes('bpf/follow_cb.bt', callbacks), queue);
-  const noType = needsNfConn(text, await session.bpfShape(r.tracefs));
+  const program = followCbProgram(await readTemplate('follow_cb'), { callbacks, queue, inode, filter: spec.filter, ifindex: spec.ifindex, span });
+  const noType = needsNfConn(program.text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
-  const argv = [...(await session.bpftrace()), '-f', 'json', '-e', await r.program(text), inode, ...filterParams(spec), String(span)];
+  const argv = tracerArgv(await session.bpftrace(), await r.adapted(program));
   const { tracer } = await r.tracer(argv, 'callback tracer', { stream: true });
   tracer.onLine(feed('callbacks'));
   return { tracer, listing, callbacks };
@@ -213,9 +203,9 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
 
   // 1. skb:kfree_skb, filtered in the kernel.
   const bpftrace = await session.bpftrace();
-  const program = await r.bundledProgram('bpf/follow_drop.bt');
+  const program = await r.bundledProgram('follow_drop', followDropProgram(await readTemplate('follow_drop'), { inode, filter: spec.filter, ifindex: spec.ifindex }));
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
-  const { tracer } = await r.tracer([...bpftrace, '-f', 'json', ...program, inode, ...filterParams(spec)], 'drop tracer', { stream: true });
+  const { tracer } = await r.tracer(tracerArgv(bpftrace, program), 'drop tracer', { stream: true });
   tracer.onLine(feed('kfree_skb'));
   live.push({ name: 'kfree_skb', run: tracer, makesPackets: true });
   sources.push({ name: 'kfree_skb', available: true, detail: 'drops with reason, location and stack (skb:kfree_skb, filtered in the kernel)' });

@@ -1,4 +1,7 @@
 import { capabilityGap } from '../kernel/capabilities.js';
+import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
+import { tracerArgv } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -101,8 +104,8 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
     const cg = await openCallGraph(r, hooks, spec.family, spec.roots, unavailable, progress);
 
     progress('attaching skb:kfree_skb for the drop stacks');
-    const args = [String(spec.port), sb.serverInode];
-    const { tracer } = await r.tracer([...bpftrace, '-f', 'json', ...(await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args], 'kfree_skb tracer');
+    const program = kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), { port: spec.port, serverInode: sb.serverInode });
+    const { tracer } = await r.tracer(tracerArgv(bpftrace, await r.bundledProgram('kfree_skb_syn', program)), 'kfree_skb tracer');
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
     await cg?.fg.start();

@@ -4,7 +4,10 @@ import { tryRun, GREP_ANSWERS } from '../tools/run.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
-import { needsNfConn } from '../kernel/bpf-shape.js';
+import { needsNfConn } from '../programs/adapt.js';
+import { ctLifeProgram, type ProbeStyle } from '../programs/ct_life.js';
+import { tracerArgv } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
@@ -19,33 +22,6 @@ export interface LifetimesSpec {
   durationS: number;
   /** Only entries of this netns (inode), with a label for the report. */
   netns?: { inode: string; label: string };
-}
-
-export type ProbeStyle = 'fentry' | 'kprobe';
-
-/** Probe names per style for bpf/ct_life.bt's template: a fixed table, never user input. */
-const STYLES: Record<ProbeStyle, Record<string, string>> = {
-  fentry: {
-    ALLOC_RET: 'kretfunc:__nf_conntrack_alloc', CONFIRM: 'kfunc:__nf_conntrack_confirm', CONFIRM_RET: 'kretfunc:__nf_conntrack_confirm',
-    FREE: 'kfunc:nf_conntrack_free', SKB_ARG: 'args->skb', CT_ARG: 'args->ct',
-  },
-  kprobe: {
-    ALLOC_RET: 'kretprobe:__nf_conntrack_alloc', CONFIRM: 'kprobe:__nf_conntrack_confirm', CONFIRM_RET: 'kretprobe:__nf_conntrack_confirm',
-    FREE: 'kprobe:nf_conntrack_free', SKB_ARG: 'arg0', CT_ARG: 'arg0',
-  },
-};
-
-export async function ctLifeProgram(style: ProbeStyle): Promise<string> {
-  const { readFile } = await import('node:fs/promises');
-  const { join } = await import('node:path');
-  const { PACKAGE_ROOT } = await import('../lib/paths.js');
-  let text = await readFile(join(PACKAGE_ROOT, 'bpf/ct_life.bt'), 'utf8');
-  // Only the probe lines and the two argument tokens; the header comment keeps its words.
-  const body = text.indexOf('*/') + 2;
-  let code = text.slice(body);
-  for (const [token, value] of Object.entries(STYLES[style])) code = code.replace(new RegExp(`\\b${token}\\b`, 'g'), value);
-  text = text.slice(0, body) + code;
-  return text;
 }
 
 /** Map size for @born: a burst of tens of thousands of SYNs must fit (bpftrace 0.17's default is 4096). */
@@ -89,10 +65,11 @@ export async function lifetimes(
       });
       return empty;
     }
-    const noType = needsNfConn(await ctLifeProgram('kprobe'), await session.bpfShape(tracefs));
+    const template = await readTemplate('ct_life');
+    const program = (style: ProbeStyle) => ctLifeProgram(template, { style, port: spec.port, netnsInode: spec.netns?.inode ?? null });
+    const noType = needsNfConn(program('kprobe').text, await session.bpfShape(tracefs));
     if (noType) throw new CapabilityError(`the lifetime tracer reads struct nf_conn (tuple, netns, status): ${noType}`);
-    const argvFor = async (style: ProbeStyle) => [...bpftrace, '-f', 'json', '-e', await r.program(await ctLifeProgram(style)),
-      String(spec.port ?? 0), spec.netns?.inode ?? '0'];
+    const argvFor = async (style: ProbeStyle) => tracerArgv(bpftrace, await r.adapted(program(style)));
     // kprobes first (measured cheaper per packet than trampolines under qemu TCG, 6.1: 0.87 vs 0.74);
     // fentry where there are no kprobes, or if they fail to attach.
     let styles: ProbeStyle[] = [...(kprobes.available ? ['kprobe' as const] : []), ...(fentry ? ['fentry' as const] : [])];

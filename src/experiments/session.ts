@@ -12,11 +12,11 @@
  *   served by one bpftrace (backends/hook-server.ts). A run inside a run joins
  *   it: the lab's steps share one scope, experiments called alone get their own.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { withCleanup, type Cleanup } from '../lib/cleanup.js';
-import { PACKAGE_ROOT } from '../lib/paths.js';
-import { adaptProgram, bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
+import { bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
+import { adaptProgram } from '../programs/adapt.js';
+import type { BpfProgram, Runnable } from '../programs/program.js';
+import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 import { CapabilityError } from '../lib/errors.js';
 import { bpftraceCommand, probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
 import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
@@ -142,19 +142,23 @@ export class Run {
     return createSandbox(this.target, this.cleanup, spec);
   }
 
-  /** A bpftrace program's text as this kernel needs it (kernel/bpf-shape.ts). */
+  /** A bpftrace program's text as this kernel needs it (programs/adapt.ts, kernel/bpf-shape.ts). */
   async program(text: string): Promise<string> {
     return adaptProgram(text, await this.session.bpfShape(this.tracefs));
   }
 
+  /** A filled program as this kernel needs it: its text adapted, its parameters as they are. */
+  async adapted(p: BpfProgram): Promise<BpfProgram> {
+    return { text: await this.program(p.text), params: p.params };
+  }
+
   /**
-   * The program arguments for a bundled .bt file: its path where the kernel takes it as it is,
-   * else `-e` and the adapted text.
+   * A program of bundled .bt file `name`: the file's path on the target where the program is the
+   * template as it is and the kernel takes it so, else its adapted text (given with -e).
    */
-  async bundledProgram(rel: string): Promise<string[]> {
-    const text = await readFile(join(PACKAGE_ROOT, rel), 'utf8');
-    const adapted = await this.program(text);
-    return adapted === text ? [await this.target.bundled(rel)] : ['-e', adapted];
+  async bundledProgram(name: BundledProgram, p: BpfProgram): Promise<Runnable> {
+    const adapted = await this.program(p.text);
+    return adapted === (await readTemplate(name)) ? { file: await this.target.bundled(templatePath(name)), params: p.params } : { text: adapted, params: p.params };
   }
 
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */

@@ -15,8 +15,12 @@ import type { Target } from '../targets/target.js';
 import { buildVerdict } from '../analysis/verdict.js';
 import { summariseDrops } from '../analysis/drops.js';
 import { callbackHits, unconfirmedLife } from '../analysis/ct-syn.js';
-import { needsNfConn } from '../kernel/bpf-shape.js';
-import { chooseProbes, ctSynProgram, LIFECYCLE_PROBES as LIFECYCLE } from './ct-probes.js';
+import { needsNfConn } from '../programs/adapt.js';
+import { chooseProbes, LIFECYCLE_PROBES as LIFECYCLE } from '../kernel/probe-points.js';
+import { ctSynProgram } from '../programs/ct_syn.js';
+import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
+import { tracerArgv, type BpfProgram } from '../programs/program.js';
+import { readTemplate } from '../programs/templates.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -118,7 +122,8 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     // callbacks this kernel registered, which are the probe points.
     const hookWarnings: string[] = [];
     const hooks = await r.serverHooks(sb, spec.family, unavailable, progress, hookWarnings);
-    let program: string | null = null;
+    let program: BpfProgram | null = null;
+    const syn = { port: spec.port, serverInode: sb.serverInode };
     if (kprobes.available) {
       const probes = await chooseProbes(target, tracefs, hooks, spec.family);
       if ('failure' in probes) {
@@ -131,12 +136,12 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
         notTraced('callbacks', `the conntrack tracer was not run: ${w}`);
         notTraced('unconfirmed', `the conntrack tracer was not run: ${w}`);
       } else {
-        const filled = await ctSynProgram(probes.callbacks);
-        const noType = needsNfConn(filled, await session.bpfShape(tracefs));
+        const filled = ctSynProgram(await readTemplate('ct_syn'), { callbacks: probes.callbacks, ...syn });
+        const noType = needsNfConn(filled.text, await session.bpfShape(tracefs));
         if (noType) {
           notTraced('callbacks', `the conntrack tracer reads struct nf_conn, which bpftrace cannot know here: ${noType}`);
           notTraced('unconfirmed', `the entry's status (IPS_CONFIRMED) is read from struct nf_conn: ${noType}`);
-        } else program = await r.program(filled);
+        } else program = await r.adapted(filled);
         if (probes.missing.length) progress(`not probed (not in available_filter_functions): ${probes.missing.join(', ')}`);
       }
     }
@@ -147,7 +152,6 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const cg = spec.callGraph ? await openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : null;
     phases.callGraphOpen?.();
 
-    const args = [String(spec.port), sb.serverInode];
     const traced = spec.traced !== false;
     if (!traced) {
       program = null;
@@ -167,7 +171,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       progress(conntrack ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
       try {
         ({ tracer, lines } = await r.tracer(
-          [...bpftrace, '-f', 'json', ...(program ? ['-e', program] : await r.bundledProgram('bpf/kfree_skb_syn.bt')), ...args],
+          tracerArgv(bpftrace, program ?? (await r.bundledProgram('kfree_skb_syn', kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), syn)))),
           what, { keepLines: true },
         ));
         tracing = conntrack ? TRACED_OBSERVATIONS : ['drop'];
@@ -216,7 +220,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     if (tracer) await captureFixture(program ? 'ct_syn' : 'kfree_skb_syn', caps.kernel,
       `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`,
       { 'stdout.jsonl': out.stdout }, {
-        argv: (program ? ['bpftrace', '-f', 'json', '-e', '<bpf/ct_syn.bt with probes: ' + program.match(/^kprobe:\S+/gm)?.join(' ') + '>', ...args] : out.argv).join(' '),
+        argv: (program ? tracerArgv(['bpftrace'], { ...program, text: '<bpf/ct_syn.bt with probes: ' + program.text.match(/^kprobe:\S+/gm)?.join(' ') + '>' }) : out.argv).join(' '),
         tool: 'bpftrace v0.17.0 (Debian 12)',
         setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
       });

@@ -17,88 +17,15 @@
  *   (no hooks there), else bpftrace refuses the whole listing (Debian 5.10).
  */
 import { runResult } from '../lib/run-result.js';
-import { PACKAGE_ROOT } from '../lib/paths.js';
-import { NO_REASON } from '../model/trace-syn.js';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
-import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
+import { parseStructLayouts } from '../parsers/struct-layout.js';
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { ctMembers, structMembers, type BpfShape } from '../programs/adapt.js';
+import { readTemplate, type BundledProgram } from '../programs/templates.js';
 
-
-export interface BpfShape {
-  /** skb:kfree_skb has a reason field. */
-  kfreeSkbReason: boolean;
-  /** How struct nf_conn reaches bpftrace: BTF, the debug info's layout, or not at all (why). */
-  nfConn: { from: 'btf' } | { from: 'debuginfo'; layout: StructLayout } | { from: 'none'; why: string };
-  /** How struct net is read: as bpftrace lays it out, or at the offsets of the kernel's BTF (why). */
-  net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout };
-  /** Which netdev hook heads struct net_device has; null when the BTF could not tell (programs left as written). */
-  netdev: { ingress: boolean; egress: boolean } | null;
-  /** One line per adaptation, for progress and reports. */
-  notes: string[];
-}
-
-/**
- * A read of a struct as the bundled programs spell it: ((struct NAME *)X)->a.b[0].c, where X may
- * hold parentheses two deep (((struct net *)((struct nf_conn *)$ct)->ct_net.net)->ns.inum).
- */
-function access(struct: string): RegExp {
-  const base = String.raw`(?:[^()\n]|\((?:[^()\n]|\([^()\n]*\))*\))+?`;
-  return new RegExp(String.raw`\(\(struct ${struct} \*\)(${base})\)->([A-Za-z_]\w*(?:\[\d+\])?(?:\.[A-Za-z_]\w*(?:\[\d+\])?)*)`, 'g');
-}
-
-/** The program without its comments (which may spell a read as an example). */
-function code(program: string): string {
-  return program.replace(/\/\*[\s\S]*?\*\//g, (c) => c.replace(/[^\n]/g, ' ')).replace(/\/\/[^\n]*/g, '');
-}
-
-/** The member designators a program reads from struct NAME. */
-export function structMembers(program: string, struct: string): string[] {
-  return [...new Set([...code(program).matchAll(access(struct))].map((m) => m[2]!))];
-}
-
-/** The member designators a program reads from struct nf_conn. */
-export function ctMembers(program: string): string[] {
-  return structMembers(program, 'nf_conn');
-}
-
-const INT_TYPES: Record<number, string> = { 1: 'uint8', 2: 'uint16', 4: 'uint32', 8: 'uint64' };
-
-/** Rewrites each read of the layout's struct into a raw read at the offset the layout gives. */
-export function lowerStructAccesses(program: string, layout: StructLayout): string {
-  return program.replace(access(layout.struct), (whole, base: string, member: string) => {
-    const m = layout.members.find((x) => x.name === member);
-    if (!m) throw new Error(`struct ${layout.struct}.${member}: not in the layout read from ${layout.source}`);
-    const at = `(${base.trim()}) + ${m.offset}`;
-    // A struct pointer keeps its pointee's type (struct net *, in vmlinux BTF) so `->` goes on working.
-    if (/^struct \w+ \*$/.test(m.type)) return `((${m.type})*(uint64 *)((uint64)${at}))`;
-    // A struct member is read whole, as a value, in one read: bpftrace then lays out only its inside
-    // (nf_hooks.bt's $nf: one read of struct netns_nf, not 18 of its slots, 6 s less to compile under TCG).
-    if (/^struct \w+$/.test(m.type)) return `(*((${m.type} *)((uint64)${at})))`;
-    if (m.type.endsWith('*')) return `(*(uint64 *)((uint64)${at}))`;
-    return `(*(${INT_TYPES[m.size]} *)((uint64)${at}))`;
-  });
-}
-
-/** A program as this kernel needs it. Pure. */
-export function adaptProgram(program: string, shape: BpfShape): string {
-  let p = program;
-  if (!shape.kfreeSkbReason) p = p.replace(/args->reason\b/g, `(${NO_REASON})`);
-  if (shape.nfConn.from === 'debuginfo' && ctMembers(p).length) p = lowerStructAccesses(code(p), shape.nfConn.layout);
-  if (shape.net.from === 'btf' && structMembers(p, 'net').length) p = lowerStructAccesses(code(p), shape.net.layout);
-  for (const dir of ['ingress', 'egress'] as const) {
-    if (shape.netdev && !shape.netdev[dir]) p = p.replace(new RegExp(String.raw`\(uint64\)\$dev->nf_hooks_${dir}\b`, 'g'), '(uint64)0');
-  }
-  return p;
-}
-
-/** True when a program reads struct nf_conn and the kernel cannot give bpftrace its type. */
-export function needsNfConn(program: string, shape: BpfShape): string | null {
-  return shape.nfConn.from === 'none' && ctMembers(program).length ? shape.nfConn.why : null;
-}
+export type { BpfShape };
 
 /** Where the kernel's debug info keeps nf_conntrack's DWARF (Debian -dbg; Fedora debuginfo). */
 export function conntrackDebugCandidates(release: string): string[] {
@@ -117,7 +44,8 @@ async function drgnPython(target: Target): Promise<string | null> {
 }
 
 const BTF_FILE = '/sys/kernel/btf/vmlinux';
-const BUNDLED = ['bpf/nf_hooks.bt', 'bpf/ct_syn.bt', 'bpf/kfree_skb_syn.bt', 'bpf/ct_life.bt'];
+/** The programs whose struct reads are looked up (follow's two are not among them, as before issue 27). */
+const BUNDLED: BundledProgram[] = ['nf_hooks', 'ct_syn', 'kfree_skb_syn', 'ct_life'];
 
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
@@ -127,7 +55,7 @@ export async function probeBpfShape(target: Target, tracefs: string | null, rele
   const kfreeSkbReason = !tracefs || (format !== null && /\bfield:[^;]*\breason;/.test(format));
   if (format === null) notes.push(`${tracefs}/events/skb/kfree_skb/format could not be read: drops are attributed by their stack and the hook listing, without the kernel's reason`);
   else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
-  const programs = await Promise.all(BUNDLED.map((f) => readFile(join(PACKAGE_ROOT, f), 'utf8')));
+  const programs = await Promise.all(BUNDLED.map(readTemplate));
   const btfP = kernelBtf(target);
   const [nfConn, net, netdev] = await Promise.all([nfConnSource(target, release, programs, notes), btfP.then((b) => netSource(b, programs, notes)), btfP.then((b) => netdevSource(b, notes))]);
   return { kfreeSkbReason, nfConn, net, netdev, notes };

@@ -6,25 +6,15 @@
  * whose own nf_hook_entries hold the NAT chains (nft_nat_do_chain, priv = the
  * chain). What can be read depends on the kernel: BTF for struct nft_chain
  * (module BTF: 5.11+), and the callbacks' addresses from /proc/kallsyms.
+ * What is read from the kernel is here; the fill itself is programs/nf_hooks.ts.
  */
 import type { Target } from '../targets/target.js';
-import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN } from '../model/hooks.js';
+import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols } from '../model/hooks.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
 import { runResult } from '../lib/run-result.js';
 
-export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN };
-
-export interface ChainSymbols {
-  /** Addresses (hex, no 0x) of nft_do_chain_* entry callbacks. */
-  chain: string[];
-  /** Addresses of nf_nat's IPv4 hook callbacks, whose priv holds the NAT chains. */
-  nat4: string[];
-  /** The same for IPv6. */
-  nat6: string[];
-  /** Address of nft_nat_do_chain (a NAT chain's own callback), if any. */
-  natChain: string | null;
-}
+export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols };
 
 /** kallsyms lines "ADDR t NAME [module]" → the addresses the fill needs. Pure. */
 export function chainSymbols(kallsyms: string): ChainSymbols {
@@ -38,100 +28,6 @@ export function chainSymbols(kallsyms: string): ChainSymbols {
     else if (name === NAT_CHAIN_FN) out.natChain = addr;
   }
   return out;
-}
-
-/** A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt). */
-function chainRecord(where: string, sub: string, chain: string): string {
-  const words = (p: string) => [0, 8, 16, 24].map((o) => `*(uint64 *)(${p}${o ? ` + ${o}` : ''})`).join(', ');
-  return `$ct = (uint64)((struct nft_chain *)${chain})->table;
-        $tn = (uint64)((struct nft_table *)$ct)->name;
-        $cn = (uint64)((struct nft_chain *)${chain})->name;
-        printf("C %lu ${sub === '-1' ? '-1' : '%lu'} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ${where},${sub === '-1' ? '' : ` ${sub},`} ((struct nft_table *)$ct)->family,
-               ${words('$tn')},
-               ${words('$cn')});`;
-}
-
-/**
- * The code that replaces NFT_CHAIN_NAMES (inside the entry loop) and
- * NFT_CHAIN_WALK (after it) in nf_hooks.bt. Pure: addresses in, bpftrace text
- * out. What the verifier walks sets the listing's time (6.18, bpftrace 0.17,
- * family mask 31: 680k of its million instructions and 0.45 s before this
- * design, 316k now; scripts/bench/hooks.mjs):
- * - Any test in the 18 x 32 entry loop makes the verifier follow both ways
- *   through every later entry: a lookup of the callback in a map cost 250k
- *   instructions, names read with str() 290k even without a test. So each
- *   entry is read as a chain with no test, its names as raw words (+35k), and
- *   the parser keeps the record only for an nft_do_chain_* callback, whose
- *   priv is the chain (nf_tables_register_hook).
- * - nf_nat has one entry per family and hook (nf_nat_register_fn: one
- *   lookup_hook_priv per hook). A second loop looks for it only where it can
- *   be (IPv4 and IPv6 slots but FORWARD), against that family's callbacks,
- *   notes it under its slot, and a third lists the chains behind each (at
- *   most 8, a warning beyond): 120k, where the same test inside the entry loop
- *   cost 310k.
- */
-export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string } {
-  const inLoop: string[] = [];
-  const after: string[] = [];
-  if (s.chain.length) inLoop.push(chainRecord('$s * 64 + $i', '-1', '$priv'));
-  if (s.nat4.length || s.nat6.length) {
-    const test = (addrs: string[]) => (addrs.length ? addrs.map((a) => `$fn == (uint64)0x${a}`).join(' || ') : '0');
-    const slots = [0, 1, 3, 4, 5, 6, 8, 9].map((t) => `if ($t == ${t}) { $e = (uint64)$nf.hooks_ipv${t < 5 ? 4 : 6}[${t % 5}]; }`).join('\n      ');
-    after.push(`$t = (uint64)0;
-  while ($t < 10) {
-    $e = (uint64)0;
-    $bit = (uint64)1;
-    if ($t >= 5) { $bit = 2; }
-    if (($mask & $bit) != 0) {
-      ${slots}
-    }
-    if ($e != 0) {
-      $cnt = (uint64)((struct nf_hook_entries *)$e)->num_hook_entries;
-      $i = (uint64)0;
-      while ($i < $cnt && $i < 32) {
-        $fn = *(uint64 *)($e + 8 + $i * 16);
-        if ($t < 5) {
-          if (${test(s.nat4)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
-        } else {
-          if (${test(s.nat6)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
-        }
-        $i++;
-      }
-    }
-    $t++;
-  }
-  $t = (uint64)0;
-  while ($t < 10) {
-    $np = @natp[$t];
-    if ($np != 0) {
-      $w = @natw[$t];
-      $ne = (uint64)((struct nf_nat_lookup_hook_priv *)$np)->entries;
-      $nc = (uint64)0;
-      if ($ne != 0) { $nc = (uint64)((struct nf_hook_entries *)$ne)->num_hook_entries; }
-      $y = (uint64)0;
-      while ($y < $nc && $y < 8) {
-        $nfn = *(uint64 *)($ne + 8 + $y * 16);
-        $nch = *(uint64 *)($ne + 8 + $y * 16 + 8);
-        printf("n %lu %d %s\\n", $w, ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $y * 8))->priority, ksym($nfn));${s.natChain ? `
-        ${chainRecord('$w', '$y', '$nch')}` : ''}
-        $y++;
-      }
-      if ($nc > 8) { printf("W %lu chains behind nf_nat's entry %lu: the first 8 listed\\n", $nc, $w); }
-    }
-    $t++;
-  }
-  clear(@natp); clear(@natw);`);
-  }
-  return { inLoop: inLoop.join('\n        '), after: after.join('\n  ') };
-}
-
-/** nf_hooks.bt with the chain-naming code filled in. */
-export function fillNfHooks(template: string, s: ChainSymbols): string {
-  const c = chainNamesCode(s);
-  return template
-    .replace('/* NFT_CHAIN_INIT */', '')
-    .replace('/* NFT_CHAIN_NAMES */', () => c.inLoop)
-    .replace('/* NFT_CHAIN_WALK */', () => c.after);
 }
 
 /**

@@ -23,6 +23,9 @@ export type RunResult =
  * Sorts a run: `okExit` lists the exit codes that mean "ran and answered" (grep's 1, "no line
  * matched", is an answer; its 2 is not). A timeout or a signal is a failure whatever the code.
  */
+/** grep's exit codes that are answers: 0 lines matched, 1 none did (2 is an error). */
+export const GREP_ANSWERS: readonly number[] = [0, 1];
+
 export function runResult(r: RawRun, okExit: readonly number[] = [0]): RunResult {
   if (!r.timedOut && !r.signal && r.exitCode !== null && okExit.includes(r.exitCode)) return { ok: true, stdout: r.stdout, run: r };
   const failure: RunFailure = { argv: r.argv, exitCode: r.exitCode, signal: r.signal, timedOut: r.timedOut, stderr: r.stderr, durationMs: r.durationMs };

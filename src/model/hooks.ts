@@ -84,3 +84,15 @@ export interface HooksAllReport {
 
 export const BACKENDS = ['bpftrace', 'drgn', 'nft'] as const;
 export type Backend = (typeof BACKENDS)[number];
+
+/** The addresses (from /proc/kallsyms) nf_hooks.bt's chain naming is filled with (kernel/nft-chains.ts reads them, programs/nf_hooks.ts fills them in). */
+export interface ChainSymbols {
+  /** Addresses (hex, no 0x) of nft_do_chain_* entry callbacks. */
+  chain: string[];
+  /** Addresses of nf_nat's IPv4 hook callbacks, whose priv holds the NAT chains. */
+  nat4: string[];
+  /** The same for IPv6. */
+  nat6: string[];
+  /** Address of nft_nat_do_chain (a NAT chain's own callback), if any. */
+  natChain: string | null;
+}

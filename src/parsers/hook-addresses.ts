@@ -1,6 +1,6 @@
 /**
  * The hook listing server prints callbacks as addresses (see
- * kernel/hook-server-program.ts for why). These name them from /proc/kallsyms
+ * programs/nf_hooks_server.ts for why). These name them from /proc/kallsyms
  * lines read after the listing. An address no symbol starts at stays as
  * "0x…": a nearest-preceding-symbol guess is how a reloaded module gets
  * misnamed, and a wrong name is worse than none.

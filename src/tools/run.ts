@@ -1,9 +1,8 @@
 import { CommandFailedError } from '../lib/errors.js';
-import { runResult, type RunResult } from '../lib/run-result.js';
+import { GREP_ANSWERS, runResult, type RunResult } from '../lib/run-result.js';
 import type { ExecOptions, RawRun, Target } from '../targets/target.js';
 
-/** grep's exit codes that are answers: 0 lines matched, 1 none did (2 is an error). */
-export const GREP_ANSWERS: readonly number[] = [0, 1];
+export { GREP_ANSWERS };
 
 /** The bound every run gets when its caller names none: no wait is unbounded. */
 export const DEFAULT_RUN_TIMEOUT_MS = 30_000;

@@ -5,16 +5,16 @@
  * from the kernel under test: chain symbols from its kallsyms, ct_syn's
  * callbacks from a real hook listing of a sandbox with nfscope's rules.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { ROOT } from './sys.js';
 import type { Target } from '../../src/targets/target.js';
 import { Session } from '../../src/experiments/session.js';
-import { chainProbe, fillNfHooks } from '../../src/kernel/nft-chains.js';
-import { hookServerProgram } from '../../src/kernel/hook-server-program.js';
-import { listingPrograms } from '../../src/kernel/hook-program.js';
-import { callbackTracerPoints, chooseProbes, ctSynProgram, fillCallbackProbes, fillQueueProbe } from '../../src/experiments/ct-probes.js';
-import { ctLifeProgram } from '../../src/experiments/lifetimes.js';
+import { chainProbe } from '../../src/kernel/nft-chains.js';
+import { callbackTracerPoints, chooseProbes } from '../../src/kernel/probe-points.js';
+import { fillNfHooks, listingPrograms } from '../../src/programs/nf_hooks.js';
+import { hookServerProgram } from '../../src/programs/nf_hooks_server.js';
+import { ctSynProgram } from '../../src/programs/ct_syn.js';
+import { followCbProgram } from '../../src/programs/follow_cb.js';
+import { ctLifeProgram } from '../../src/programs/ct_life.js';
+import { readTemplate } from '../../src/programs/templates.js';
 
 export interface Compiled {
   name: string;
@@ -30,19 +30,19 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
     r.cleanup.push(`rm -r ${dir}`, async () => {
       await target.exec(['rm', '-r', '--', dir]);
     });
-    const template = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
+    const template = await readTemplate('nf_hooks');
     const programs: [string, string, string[]][] = [
       ['nf_hooks.bt', template, ['31']],
       ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template), []],
       ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1), []],
-      ['kfree_skb_syn.bt', readFileSync(join(ROOT, 'bpf/kfree_skb_syn.bt'), 'utf8'), ['2571', '1']],
-      ['follow_drop.bt', await r.program(readFileSync(join(ROOT, 'bpf/follow_drop.bt'), 'utf8')), ['1', '6', '2571', '16777343', '2']],
+      ['kfree_skb_syn.bt', await readTemplate('kfree_skb_syn'), ['2571', '1']],
+      ['follow_drop.bt', await r.program(await readTemplate('follow_drop')), ['1', '6', '2571', '16777343', '2']],
     ];
     const probe = await chainProbe(target);
-    // As `nfscope hooks` runs it: the hook slots and the devices apart (kernel/hook-program.ts).
+    // As `nfscope hooks` runs it: the hook slots and the devices apart (programs/nf_hooks.ts).
     const filled = 'symbols' in probe ? fillNfHooks(template, probe.symbols) : template;
     for (const part of listingPrograms(filled, 31)) {
-      programs.push([`nf_hooks.bt${filled === template ? '' : ' with chain names'}, mask ${part.mask}`, await r.program(part.text), [String(part.mask)]]);
+      programs.push([`nf_hooks.bt${filled === template ? '' : ' with chain names'}, mask ${part.params[0]}`, await r.program(part.text), part.params]);
     }
     if ('symbols' in probe) programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(filled), []]);
     if (session.cap('kprobes').available) {
@@ -57,18 +57,25 @@ export async function compileAll(target: Target): Promise<Compiled[]> {
         const listed = hooks.filter((h) => h.family === 'ipv4').map((h) => `${h.hook}: ${h.entries.map((e) => e.callback).join(' ')}`);
         throw new Error(`no callback to probe: listing ${JSON.stringify(listed)}, not in available_filter_functions: ${probes.missing.join(' ')}`);
       }
-      programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, await ctSynProgram(probes.callbacks), ['2571', sb.serverInode]]);
-      const cb = await fillCallbackProbes('bpf/follow_cb.bt', probes.callbacks);
+      const syn = ctSynProgram(await readTemplate('ct_syn'), { callbacks: probes.callbacks, port: 2571, serverInode: sb.serverInode });
+      programs.push([`ct_syn.bt with ${probes.callbacks.join(', ')}`, syn.text, syn.params]);
+      const cbTemplate = await readTemplate('follow_cb');
       const points = await callbackTracerPoints(target, r.tracefs);
       if ('failure' in points) throw new Error(points.failure);
       const { span } = points;
+      if (span === null) throw new Error("nf_hook_slow's length is not in /proc/kallsyms: follow_cb.bt's SPAN is unknown");
       // With kprobe:nf_queue, as follow fills it where the kernel lets it be probed, and without.
       for (const queue of [true, false]) {
-        programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''}`, await r.program(fillQueueProbe(cb, queue)), [sb.serverInode, '6', '2571', '16777343', '2', String(span)]]);
+        const cb = followCbProgram(cbTemplate, { callbacks: probes.callbacks, queue, inode: sb.serverInode, filter: { proto: 'tcp', port: 2571, host: '127.0.0.1', netns: 'server', iface: null }, ifindex: 2, span });
+        programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''}`, await r.program(cb.text), cb.params]);
       }
-      programs.push(['ct_life.bt (kprobes)', await ctLifeProgram('kprobe'), ['2571', '0']]);
+      const life = ctLifeProgram(await readTemplate('ct_life'), { style: 'kprobe', port: 2571, netnsInode: null });
+      programs.push(['ct_life.bt (kprobes)', life.text, life.params]);
     }
-    if (session.cap('fentry').available) programs.push(['ct_life.bt (fentry)', await ctLifeProgram('fentry'), ['2571', '0']]);
+    if (session.cap('fentry').available) {
+      const life = ctLifeProgram(await readTemplate('ct_life'), { style: 'fentry', port: 2571, netnsInode: null });
+      programs.push(['ct_life.bt (fentry)', life.text, life.params]);
+    }
     // Two at a time: a compile is one thread (LLVM), and the micro-VM has two CPUs (2 under TCG here:
     // 520 s for both kernels one by one in CI).
     const out: Compiled[] = new Array(programs.length);

@@ -17,7 +17,9 @@ import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
 import { HOOK_SLOTS, parseFollowCb, parseFollowCbLost } from '../../src/parsers/follow-cb.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
-import { fillCallbackProbes, fillQueueProbe } from '../../src/experiments/ct-probes.js';
+import { fillCallbackProbes } from '../../src/programs/callback-probes.js';
+import { fillQueueProbe } from '../../src/programs/follow_cb.js';
+import { readTemplate } from '../../src/programs/templates.js';
 import { symbolLength } from '../../src/parsers/hook-addresses.js';
 import { spawnSync } from 'node:child_process';
 
@@ -155,7 +157,7 @@ describe('follow_cb.bt hook records (real runs in the micro-VM: test/e2e/guest/f
   });
 
   it('the template\'s nf_queue probe: filled where the kernel lets it be probed, else gone with every use of its map', async () => {
-    const t = await fillCallbackProbes('bpf/follow_cb.bt', ['ipv4_conntrack_in', 'nft_do_chain_ipv4']);
+    const t = fillCallbackProbes(await readTemplate('follow_cb'), ['ipv4_conntrack_in', 'nft_do_chain_ipv4']);
     expect(t).toMatch(/^kprobe:ipv4_conntrack_in,\nkprobe:nft_do_chain_ipv4$/m);
     expect(t).not.toMatch(/kretprobe:(ipv4_conntrack_in|nft_do_chain_ipv4)/);
     const q = fillQueueProbe(t, true);

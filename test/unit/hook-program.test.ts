@@ -1,8 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { listingPrograms, netdevOnly, TemplateError, withoutNetdev } from '../../src/kernel/hook-program.js';
-import { fillNfHooks } from '../../src/kernel/nft-chains.js';
+import { fillNfHooks, listingPrograms, netdevOnly, TemplateError, withoutNetdev } from '../../src/programs/nf_hooks.js';
 import { ROOT } from '../helpers/sys.js';
 
 const TEMPLATE = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
@@ -24,9 +23,9 @@ describe('nf_hooks.bt cut into the listing programs (kernel/hook-program.ts)', (
     }
   });
   it('two programs only when the families ask for both walks, each with its own mask', () => {
-    expect(listingPrograms(FILLED, 31).map((p) => p.mask)).toEqual([15, 16]);
-    expect(listingPrograms(FILLED, 1)).toEqual([{ text: withoutNetdev(FILLED), mask: 1 }]);
-    expect(listingPrograms(FILLED, 16)).toEqual([{ text: netdevOnly(FILLED), mask: 16 }]);
+    expect(listingPrograms(FILLED, 31).map((p) => p.params)).toEqual([['15'], ['16']]);
+    expect(listingPrograms(FILLED, 1)).toEqual([{ text: withoutNetdev(FILLED), params: ['1'] }]);
+    expect(listingPrograms(FILLED, 16)).toEqual([{ text: netdevOnly(FILLED), params: ['16'] }]);
   });
   it('a template that changed shape fails loudly', () => {
     expect(() => withoutNetdev(TEMPLATE.replace('  if (($mask & 16) != 0) {\n', '  if (($mask & 32) != 0) {\n'))).toThrow(TemplateError);

@@ -12,7 +12,7 @@ import { parseKernelSpec } from '../../src/lib/kernel-spec.js';
 import { UsageError } from '../../src/lib/errors.js';
 import { resolveKernelPackage } from '../../src/vm/kernel.js';
 import { sourcesList } from '../../src/vm/apt.js';
-import { adaptProgram, ctMembers, lowerStructAccesses, type BpfShape } from '../../src/kernel/bpf-shape.js';
+import { adaptProgram, ctMembers, lowerStructAccesses, type BpfShape } from '../../src/programs/adapt.js';
 import { parseStructLayouts } from '../../src/parsers/struct-layout.js';
 import { NO_REASON } from '../../src/model/trace-syn.js';
 import { ROOT } from '../helpers/sys.js';
@@ -137,7 +137,7 @@ describe("struct net from the kernel's BTF (parsers/btf.ts)", () => {
   it.skipIf(!existsSync(hostBtf))('this host kernel: every struct net member the programs read, at plausible offsets inside the struct', async () => {
     const { Btf } = await import('../../src/parsers/btf.js');
     const programs = ['nf_hooks.bt', 'ct_syn.bt', 'kfree_skb_syn.bt', 'ct_life.bt'].map((f) => readFileSync(join(ROOT, 'bpf', f), 'utf8'));
-    const { structMembers } = await import('../../src/kernel/bpf-shape.js');
+    const { structMembers } = await import('../../src/programs/adapt.js');
     const members = [...new Set(programs.flatMap((p) => structMembers(p, 'net')))];
     expect(members.sort()).toEqual(['dev_base_head.next', 'loopback_dev', 'nf', 'ns.inum']);
     const layout = Btf.parse(readFileSync(hostBtf)).layout('net', [...members, 'nf.hooks_ipv4[0]', 'nf.hooks_ipv4[1]', 'nf.hooks_ipv4[4]', 'nf.hooks_ipv6[0]']);

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fentryFromInfo } from '../../src/kernel/capabilities.js';
-import { callbackTracerPoints, chooseProbes } from '../../src/experiments/ct-probes.js';
+import { callbackTracerPoints, chooseProbes } from '../../src/kernel/probe-points.js';
 import { unusedPid } from '../../src/tools/ftrace.js';
 import type { HookList } from '../../src/model/hooks.js';
 import type { RawRun, Target } from '../../src/targets/target.js';

@@ -22,9 +22,12 @@
  * would be named after whatever symbol preceded its new address. nfscope
  * names the addresses from /proc/kallsyms read after each listing
  * (parsers/hook-addresses.ts). Pure: template text in, program text out.
+ * The hook listing server program has no .bt of its own: it is nf_hooks.bt rewritten.
  */
 
-import { TemplateError, withoutNetdev } from './hook-program.js';
+import type { ChainSymbols } from '../model/hooks.js';
+import { fillNfHooks, TemplateError, withoutNetdev } from './nf_hooks.js';
+import type { BpfProgram } from './program.js';
 
 /** What a request names itself: this prefix, then 10 digits (a task name holds 15 characters). */
 export const REQUEST_PREFIX = 'nfshk';
@@ -73,4 +76,13 @@ export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string
   }
   if (/ksym\(/.test(p)) throw new TemplateError('nf_hooks.bt: a ksym() is left in the server program');
   return p;
+}
+
+/**
+ * The server program from the template: chain names filled where the kernel gave their
+ * addresses (null: none), then rewritten (hookServerProgram). Not yet adapted to the kernel's
+ * shape (the session does that last, as for every program); no positional parameter.
+ */
+export function nfHooksServerProgram(template: string, v: { symbols: ChainSymbols | null; serves: number }): BpfProgram {
+  return { text: hookServerProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.serves), params: [] };
 }

@@ -1,0 +1,161 @@
+/**
+ * bpf/nf_hooks.bt, filled and cut for a listing. Pure: template text and the
+ * run's values in, program texts and their parameters out; each cut checks its
+ * anchors and fails loudly when the template changed shape.
+ *
+ * Naming nf_tables chains: a hook entry whose callback is nft_do_chain_<family>
+ * has the chain as its priv pointer (nf_tables_register_hook: ops->priv =
+ * chain); nf_nat's entries (5.12+: nf_nat_ipv4_pre_routing and siblings) have a
+ * struct nf_nat_lookup_hook_priv whose own nf_hook_entries hold the NAT chains
+ * (nft_nat_do_chain, priv = the chain). What the kernel allows (BTF of struct
+ * nft_chain, the callbacks' addresses) is read by kernel/nft-chains.ts.
+ *
+ * The netdev walk (devices' ingress and egress hooks) and the walk of the 18
+ * family hook slots are independent, and each is about half of what bpftrace
+ * compiles and the verifier checks (6.18: 172k and 144k instructions). As two
+ * programs they compile side by side on two CPUs: `hooks --family all` took
+ * 0.14 s less (issue 14).
+ */
+import type { ChainSymbols } from '../model/hooks.js';
+import { adaptProgram, type BpfShape } from './adapt.js';
+import type { BpfProgram } from './program.js';
+
+/** A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt). */
+function chainRecord(where: string, sub: string, chain: string): string {
+  const words = (p: string) => [0, 8, 16, 24].map((o) => `*(uint64 *)(${p}${o ? ` + ${o}` : ''})`).join(', ');
+  return `$ct = (uint64)((struct nft_chain *)${chain})->table;
+        $tn = (uint64)((struct nft_table *)$ct)->name;
+        $cn = (uint64)((struct nft_chain *)${chain})->name;
+        printf("C %lu ${sub === '-1' ? '-1' : '%lu'} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ${where},${sub === '-1' ? '' : ` ${sub},`} ((struct nft_table *)$ct)->family,
+               ${words('$tn')},
+               ${words('$cn')});`;
+}
+
+/**
+ * The code that replaces NFT_CHAIN_NAMES (inside the entry loop) and
+ * NFT_CHAIN_WALK (after it) in nf_hooks.bt. Pure: addresses in, bpftrace text
+ * out. What the verifier walks sets the listing's time (6.18, bpftrace 0.17,
+ * family mask 31: 680k of its million instructions and 0.45 s before this
+ * design, 316k now; scripts/bench/hooks.mjs):
+ * - Any test in the 18 x 32 entry loop makes the verifier follow both ways
+ *   through every later entry: a lookup of the callback in a map cost 250k
+ *   instructions, names read with str() 290k even without a test. So each
+ *   entry is read as a chain with no test, its names as raw words (+35k), and
+ *   the parser keeps the record only for an nft_do_chain_* callback, whose
+ *   priv is the chain (nf_tables_register_hook).
+ * - nf_nat has one entry per family and hook (nf_nat_register_fn: one
+ *   lookup_hook_priv per hook). A second loop looks for it only where it can
+ *   be (IPv4 and IPv6 slots but FORWARD), against that family's callbacks,
+ *   notes it under its slot, and a third lists the chains behind each (at
+ *   most 8, a warning beyond): 120k, where the same test inside the entry loop
+ *   cost 310k.
+ */
+export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string } {
+  const inLoop: string[] = [];
+  const after: string[] = [];
+  if (s.chain.length) inLoop.push(chainRecord('$s * 64 + $i', '-1', '$priv'));
+  if (s.nat4.length || s.nat6.length) {
+    const test = (addrs: string[]) => (addrs.length ? addrs.map((a) => `$fn == (uint64)0x${a}`).join(' || ') : '0');
+    const slots = [0, 1, 3, 4, 5, 6, 8, 9].map((t) => `if ($t == ${t}) { $e = (uint64)$nf.hooks_ipv${t < 5 ? 4 : 6}[${t % 5}]; }`).join('\n      ');
+    after.push(`$t = (uint64)0;
+  while ($t < 10) {
+    $e = (uint64)0;
+    $bit = (uint64)1;
+    if ($t >= 5) { $bit = 2; }
+    if (($mask & $bit) != 0) {
+      ${slots}
+    }
+    if ($e != 0) {
+      $cnt = (uint64)((struct nf_hook_entries *)$e)->num_hook_entries;
+      $i = (uint64)0;
+      while ($i < $cnt && $i < 32) {
+        $fn = *(uint64 *)($e + 8 + $i * 16);
+        if ($t < 5) {
+          if (${test(s.nat4)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
+        } else {
+          if (${test(s.nat6)}) { @natp[$t] = *(uint64 *)($e + 8 + $i * 16 + 8); @natw[$t] = $t * 64 + $i; }
+        }
+        $i++;
+      }
+    }
+    $t++;
+  }
+  $t = (uint64)0;
+  while ($t < 10) {
+    $np = @natp[$t];
+    if ($np != 0) {
+      $w = @natw[$t];
+      $ne = (uint64)((struct nf_nat_lookup_hook_priv *)$np)->entries;
+      $nc = (uint64)0;
+      if ($ne != 0) { $nc = (uint64)((struct nf_hook_entries *)$ne)->num_hook_entries; }
+      $y = (uint64)0;
+      while ($y < $nc && $y < 8) {
+        $nfn = *(uint64 *)($ne + 8 + $y * 16);
+        $nch = *(uint64 *)($ne + 8 + $y * 16 + 8);
+        printf("n %lu %d %s\\n", $w, ((struct nf_hook_ops *)*(uint64 *)($ne + 8 + $nc * 16 + $y * 8))->priority, ksym($nfn));${s.natChain ? `
+        ${chainRecord('$w', '$y', '$nch')}` : ''}
+        $y++;
+      }
+      if ($nc > 8) { printf("W %lu chains behind nf_nat's entry %lu: the first 8 listed\\n", $nc, $w); }
+    }
+    $t++;
+  }
+  clear(@natp); clear(@natw);`);
+  }
+  return { inLoop: inLoop.join('\n        '), after: after.join('\n  ') };
+}
+
+/** nf_hooks.bt with the chain-naming code filled in. */
+export function fillNfHooks(template: string, s: ChainSymbols): string {
+  const c = chainNamesCode(s);
+  return template
+    .replace('/* NFT_CHAIN_INIT */', '')
+    .replace('/* NFT_CHAIN_NAMES */', () => c.inLoop)
+    .replace('/* NFT_CHAIN_WALK */', () => c.after);
+}
+
+export class TemplateError extends Error {}
+
+const NETDEV_START = '  if (($mask & 16) != 0) {\n';
+const SLOTS_START = '  $s = (uint64)0;\n  while ($s < 18) {\n';
+
+function netdevBlock(p: string): [number, number] {
+  const start = p.indexOf(NETDEV_START);
+  const end = p.indexOf('\n  }\n', start);
+  if (start < 0 || end < 0 || p.indexOf(NETDEV_START, start + 1) >= 0) throw new TemplateError('nf_hooks.bt: the netdev walk is not where expected');
+  return [start, end + 5];
+}
+
+/** The program without its netdev walk. */
+export function withoutNetdev(p: string): string {
+  const [start, end] = netdevBlock(p);
+  return p.slice(0, start) + p.slice(end);
+}
+
+/** The program with only its netdev walk (and the N record before it). */
+export function netdevOnly(p: string): string {
+  const [start] = netdevBlock(p);
+  const slots = p.indexOf(SLOTS_START);
+  if (slots < 0 || slots > start || p.indexOf(SLOTS_START, slots + 1) >= 0) throw new TemplateError('nf_hooks.bt: the hook slot walk is not where expected');
+  return p.slice(0, slots) + p.slice(start);
+}
+
+/**
+ * The programs that list the families of `mask` (nf_hooks.bt's $1), each with its own mask as its
+ * parameter: one, or the slot walk and the netdev walk apart when the mask asks for both.
+ */
+export function listingPrograms(p: string, mask: number): BpfProgram[] {
+  const part = (text: string, m: number): BpfProgram => ({ text, params: [String(m)] });
+  if ((mask & 16) === 0) return [part(withoutNetdev(p), mask)];
+  if ((mask & 15) === 0) return [part(netdevOnly(p), mask)];
+  return [part(withoutNetdev(p), mask & 15), part(netdevOnly(p), 16)];
+}
+
+/**
+ * The listing of the families of `mask`: chain names filled where the kernel gave their
+ * addresses (null: none), adapted to the kernel's shape, then cut (listingPrograms); each
+ * part's one parameter is its family mask ($1).
+ */
+export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | null; mask: number; shape: BpfShape }): BpfProgram[] {
+  return listingPrograms(adaptProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.shape), v.mask);
+}
