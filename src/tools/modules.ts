@@ -15,6 +15,9 @@ export async function loadedModules(target: Target): Promise<string[] | null> {
   return (await moduleTable(target))?.map((m) => m.name) ?? null;
 }
 
+/** The longest all of a run's unloads may take: each rmmod is a stop_machine, slow under TCG. */
+const UNLOAD_BUDGET_MS = 30_000;
+
 /** Rounds of waiting for a deleted netns to let go of its modules (a kernel worker tears it down a moment later). */
 const ROUNDS = 25;
 const ROUND_MS = 200;
@@ -24,11 +27,19 @@ const ROUND_MS = 200;
  * users before what they use, until none is left or none can go. Never `modprobe -r`: it also
  * takes unused dependencies that were loaded before the run (issue 26). Returns what stayed and why.
  */
-export async function unloadFresh(target: Target, before: ReadonlySet<string>): Promise<{ inUse: string[]; others: string[]; failed: string[] }> {
+export async function unloadFresh(
+  target: Target, before: ReadonlySet<string>, budgetMs = UNLOAD_BUDGET_MS,
+): Promise<{ inUse: string[]; others: string[]; failed: string[] }> {
   const failed: string[] = [];
   const tried = new Set<string>();
   const busy = new Set<string>();
+  const deadline = Date.now() + budgetMs;
   for (let round = 0; round < ROUNDS; round++) {
+    if (Date.now() >= deadline) {
+      const left = freshModules(before, (await moduleTable(target)) ?? []).ours.filter((m) => !tried.has(m) || busy.has(m));
+      if (left.length) failed.push(`not unloaded within ${budgetMs / 1000} s (each rmmod waits on the kernel; slow with a tracer on under qemu TCG): ${left.join(' ')}`);
+      break;
+    }
     const now = await moduleTable(target);
     if (now === null) return { inUse: [], others: [], failed: ['/proc/modules unreadable: modules loaded by the run not checked'] };
     // A module whose rmmod failed is not asked again: its failure is said once, below.
@@ -43,10 +54,10 @@ export async function unloadFresh(target: Target, before: ReadonlySet<string>): 
     for (const m of go) {
       tried.add(m);
       // Bounded: module removal waits on the kernel (stop_machine under qemu TCG can be slow).
-      const r = await target.exec(['rmmod', m], { timeoutMs: 20_000 });
+      const r = await target.exec(['rmmod', m], { timeoutMs: Math.max(1000, Math.min(20_000, deadline - Date.now())) });
       // Taken by someone between the read and the rmmod (kmod: "Module m is in use"): in use, not a failure.
       if (r.exitCode !== 0 && /in use/i.test(r.stderr)) busy.add(m);
-      else if (r.exitCode !== 0) failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out after 20 s' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
+      else if (r.exitCode !== 0) failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
     }
   }
   const now = (await moduleTable(target)) ?? [];
@@ -87,7 +98,7 @@ export async function rmmodWhenFree(target: Target, m: string): Promise<'removed
     if (!now.some((x) => x.name === m)) return round === 0 ? 'not loaded' : 'removed';
     const r = await target.exec(['rmmod', m], { timeoutMs: 20_000 });
     if (r.exitCode === 0) return 'removed';
-    const why = `rmmod ${m}: ${r.timedOut ? 'timed out after 20 s' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`;
+    const why = `rmmod ${m}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`;
     if (!/in use/i.test(r.stderr) || round >= ROUNDS - 1) return why;
     await sleep(ROUND_MS);
   }

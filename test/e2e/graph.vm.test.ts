@@ -40,6 +40,9 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
     try {
       await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
       const before = await tracingState(t);
+      // veth is never unloaded (model/module-undo.ts: rmmod veth deletes every veth device, a
+      // container's too): loaded first, as on any machine with containers.
+      expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
       const modules = await loadedModules(t);
       const rep = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' });
       expect(rep.allocPath!.map((f) => f.replace(/\.constprop\.\d+$/, ''))).toEqual(['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc']);
