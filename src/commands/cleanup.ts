@@ -73,8 +73,11 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
     // Looked up where the run ran (a VM left up, an ssh host): a tracer there outlives a killed
     // nfscope as it would here. An unreadable comm is no such process (readFile: null when absent).
     const comm = target.name === 'local'
-      // ENOENT: the process is gone; that is the answer, not a default.
-      ? (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch(() => '')).trim()
+      // ENOENT (the process is gone) is the answer; any other error is not read as one.
+      ? (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch((e: NodeJS.ErrnoException) => {
+        if (e.code === 'ENOENT') return '';
+        throw e;
+      })).trim()
       : ((await target.readFile(`/proc/${c.kill.pid}/comm`)) ?? '').trim();
     // The pid may have been reused: only a process with the recorded name is ours.
     if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';

@@ -17,9 +17,8 @@ export function processStartTime(pid: number): string | null {
   }
 }
 
-/** The children of pid whose comm matches, from /proc/PID/stat (ppid, field 4): pid and start time each. */
-export function childrenOf(pid: number, comm: RegExp): { pid: number; startTime: string }[] {
-  const out: { pid: number; startTime: string }[] = [];
+/** Every process's /proc/PID/stat, split: pid, comm, and the fields after comm (fields[0] is field 3). */
+export function* procStats(): Generator<{ pid: number; comm: string; fields: string[] }> {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     let stat: string;
@@ -28,9 +27,13 @@ export function childrenOf(pid: number, comm: RegExp): { pid: number; startTime:
     } catch {
       continue; // exited while we looked
     }
-    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(f[1]) === pid && comm.test(name) && f[19]) out.push({ pid: Number(d), startTime: f[19] });
+    yield { pid: Number(d), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
   }
+}
+
+/** The children of pid whose comm matches (ppid: field 4): pid and start time (field 22) each. */
+export function childrenOf(pid: number, comm: RegExp): { pid: number; startTime: string }[] {
+  const out: { pid: number; startTime: string }[] = [];
+  for (const p of procStats()) if (Number(p.fields[1]) === pid && comm.test(p.comm) && p.fields[19]) out.push({ pid: p.pid, startTime: p.fields[19] });
   return out;
 }

@@ -1,9 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { CapabilityError, UsageError } from '../lib/errors.js';
-import { childrenOf, processStartTime } from '../lib/proc.js';
+import { childrenOf, processStartTime, procStats } from '../lib/proc.js';
 import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
 import { bootVm, CONSOLE_DIR_PREFIX, VM_RUN_ROOT, type Vm } from './boot.js';
@@ -50,17 +49,7 @@ function qemuAlive(s: Pick<VmState, 'qemu'>): boolean {
 
 /** Some process of group pgid still runs (not a zombie), from /proc/PID/stat (state, field 3; pgrp, 5). */
 function groupRuns(pgid: number): boolean {
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-    } catch {
-      continue; // exited while we looked
-    }
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (Number(f[2]) === pgid && f[0] !== 'Z') return true;
-  }
+  for (const p of procStats()) if (Number(p.fields[2]) === pgid && p.fields[0] !== 'Z') return true;
   return false;
 }
 
