@@ -39,58 +39,51 @@ describe.each(VM_KERNELS)('a guest that panics, Debian $era', (k) => {
   });
 });
 
+/**
+ * vm up, then `disturb` (given qemu's and its timeout's pids), then vm down: asserts vm down says so
+ * and leaves no qemu. Whatever happens, nothing of the test stays (a qemu vm down missed is killed).
+ */
+async function upDisturbDown(disturb: (pids: { qemu: number; timeout: number }) => Promise<void>): Promise<void> {
+  expect(await qemuProcesses()).toEqual([]);
+  const up = await nfscope(['vm', 'up', '--kernel', VM_KERNELS[1].pkg, '--ttl', '600'], { timeoutMs: 180_000 });
+  let qemuPid = 0;
+  let down: Awaited<ReturnType<typeof nfscope>> | null = null;
+  let left: string[] = [];
+  try {
+    expect(up.exitCode, up.stderr).toBe(0);
+    // qemu itself, not `timeout … qemu-system-x86_64 …` (its parent, whose command line names it too).
+    const procs = await qemuProcesses();
+    qemuPid = Number(procs.find((l) => /^\d+ \S*qemu-system-x86_64 /.test(l))?.split(' ')[0]);
+    const timeoutPid = Number(procs.find((l) => /^\d+ timeout /.test(l))?.split(' ')[0]);
+    expect(qemuPid).toBeGreaterThan(0);
+    expect(timeoutPid).toBeGreaterThan(0);
+    await disturb({ qemu: qemuPid, timeout: timeoutPid });
+    down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+    // A zombie ("<defunct>") has died; init reaps it, not vm down.
+    left = (await qemuProcesses()).filter((l) => !l.includes('<defunct>'));
+  } finally {
+    if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
+    if (!down) await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+  }
+  expect(down.stdout, down.stderr).toMatch(/VM down/);
+  expect(left).toEqual([]);
+}
+
 describe('a VM left up that stops answering', () => {
   it('vm down kills qemu itself, not only the timeout that bounds its life', { timeout: 240_000 }, async () => {
-    expect(await qemuProcesses()).toEqual([]);
-    const up = await nfscope(['vm', 'up', '--kernel', VM_KERNELS[1].pkg, '--ttl', '600'], { timeoutMs: 180_000 });
-    let qemuPid = 0;
-    let down: Awaited<ReturnType<typeof nfscope>> | null = null;
-    let left: string[] = [];
-    try {
-      expect(up.exitCode, up.stderr).toBe(0);
-      // qemu itself, not `timeout … qemu-system-x86_64 …` (its parent, whose command line names it too).
-      const line = (await qemuProcesses()).find((l) => /^\d+ \S*qemu-system-x86_64 /.test(l));
-      qemuPid = Number(line?.split(' ')[0]);
-      expect(qemuPid).toBeGreaterThan(0);
-      // Frozen from the host: its agent cannot answer the shutdown, so vm down must kill.
-      process.kill(qemuPid, 'SIGSTOP');
-      down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
-      // A zombie ("<defunct>") has died; init reaps it, not vm down.
-      left = (await qemuProcesses()).filter((l) => !l.includes('<defunct>'));
-    } finally {
-      // Whatever happened above, nothing of this test stays: a qemu vm down missed is killed here.
-      if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
-      if (!down) await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
-    }
-    expect(down.stdout, down.stderr).toMatch(/VM down/);
-    expect(left).toEqual([]);
+    // Frozen from the host: its agent cannot answer the shutdown, so vm down must kill.
+    await upDisturbDown(async ({ qemu }) => {
+      process.kill(qemu, 'SIGSTOP');
+    });
   });
 
   it('a timeout killed alone (qemu goes on without its TTL): vm status still shows the VM, and vm down kills qemu', { timeout: 240_000 }, async () => {
-    expect(await qemuProcesses()).toEqual([]);
-    const up = await nfscope(['vm', 'up', '--kernel', VM_KERNELS[1].pkg, '--ttl', '600'], { timeoutMs: 180_000 });
-    let qemuPid = 0;
-    let down: Awaited<ReturnType<typeof nfscope>> | null = null;
-    let left: string[] = [];
-    try {
-      expect(up.exitCode, up.stderr).toBe(0);
-      const procs = await qemuProcesses();
-      qemuPid = Number(procs.find((l) => /^\d+ \S*qemu-system-x86_64 /.test(l))?.split(' ')[0]);
-      const timeoutPid = Number(procs.find((l) => /^\d+ timeout /.test(l))?.split(' ')[0]);
-      expect(qemuPid).toBeGreaterThan(0);
-      expect(timeoutPid).toBeGreaterThan(0);
-      process.kill(timeoutPid, 'SIGKILL');
-      for (let i = 0; i < 50 && (await qemuProcesses()).some((l) => l.startsWith(`${timeoutPid} `)); i++) await new Promise((r) => setTimeout(r, 100));
+    await upDisturbDown(async ({ qemu, timeout }) => {
+      process.kill(timeout, 'SIGKILL');
+      for (let i = 0; i < 50 && (await qemuProcesses()).some((l) => l.startsWith(`${timeout} `)); i++) await new Promise((r) => setTimeout(r, 100));
       // qemu runs on, reparented: the VM is still up as far as the user can tell.
       const status = JSON.parse((await nfscope(['vm', 'status', '--json'])).stdout);
-      expect(status.up?.qemu?.pid).toBe(qemuPid);
-      down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
-      left = (await qemuProcesses()).filter((l) => !l.includes('<defunct>'));
-    } finally {
-      if (qemuPid > 0) try { process.kill(qemuPid, 'SIGKILL'); } catch { /* gone: what vm down should do */ }
-      if (!down) await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
-    }
-    expect(down.stdout, down.stderr).toMatch(/VM down/);
-    expect(left).toEqual([]);
+      expect(status.up?.qemu?.pid).toBe(qemu);
+    });
   });
 });
