@@ -51,7 +51,7 @@ export class Session {
   static async open(target: Target, what: string, families: readonly Family[] = ['ipv4', 'ipv6']): Promise<Session> {
     // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
     const modulesBefore = await loadedModules(target);
-    const caps = await probeCapabilities(target);
+    const caps = await probeCapabilities(target, { tools: 'session' });
     if (!caps.root) throw new CapabilityError(`${what} needs root on the target`);
     return new Session(target, caps, modulesBefore, families);
   }

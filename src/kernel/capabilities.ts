@@ -65,6 +65,20 @@ async function version(target: Target, argv: string[]): Promise<{ path: string |
   return { path, version: parseVersion(r.stdout + r.stderr) };
 }
 
+/** Every tool doctor reports; a session asks only those its capabilities read. */
+export const ALL_TOOLS = ['bpftrace', 'trace-cmd', 'drgn', 'nft', 'conntrack', 'iptables', 'qemu-system-x86_64'];
+/**
+ * bpftrace (its path for fentry's --info) and nft (`nft list hooks` needs 1.0.0). The others' five
+ * process starts were seconds of every command's start under qemu TCG (drgn --version 5.5 s,
+ * qemu's 2.8 s, all at once in Debian 6.12's micro-VM).
+ */
+const SESSION_TOOLS = ['bpftrace', 'nft'];
+
+/** Each tool's path and the version it prints (null: not installed, or it printed none). */
+export function toolVersions(target: Target, names: readonly string[]): Promise<ToolInfo[]> {
+  return Promise.all(names.map(async (name) => ({ name, ...(await version(target, [name, '--version'])) })));
+}
+
 /** The candidates distributions use for the kernel's DWARF (drgn needs it). */
 export function debuginfoCandidates(release: string): string[] {
   return [
@@ -145,9 +159,10 @@ export async function bpftraceArgv(target: Target, path: string): Promise<string
 
 /**
  * Probes what the target kernel and its tools offer. Reads only: it mounts
- * nothing and attaches nothing, so it is safe anywhere.
+ * nothing and attaches nothing, so it is safe anywhere. `tools: 'session'` asks only the tools
+ * the capabilities need for their version (`tools` then lists those): an experiment's session.
  */
-export async function probeCapabilities(target: Target): Promise<Capabilities> {
+export async function probeCapabilities(target: Target, opts: { tools?: 'all' | 'session' } = {}): Promise<Capabilities> {
   const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
   const [uid, mounts, kc, btf, proc] = await Promise.all([
     target.exec(['id', '-u']),
@@ -167,24 +182,9 @@ export async function probeCapabilities(target: Target): Promise<Capabilities> {
   // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
   const infoP = target.which('bpftrace').then((p) => (p ? target.exec([p, '--info'], { timeoutMs: 15_000 }) : null));
   const dbgP = findDebuginfo(target, kernel);
-  const [bpftrace, traceCmd, drgn, nft, conntrack, iptables, qemu] = await Promise.all([
-    version(target, ['bpftrace', '--version']),
-    version(target, ['trace-cmd', '--version']),
-    version(target, ['drgn', '--version']),
-    version(target, ['nft', '--version']),
-    version(target, ['conntrack', '--version']),
-    version(target, ['iptables', '--version']),
-    version(target, ['qemu-system-x86_64', '--version']),
-  ]);
-  const tools: ToolInfo[] = [
-    { name: 'bpftrace', ...bpftrace },
-    { name: 'trace-cmd', ...traceCmd },
-    { name: 'drgn', ...drgn },
-    { name: 'nft', ...nft },
-    { name: 'conntrack', ...conntrack },
-    { name: 'iptables', ...iptables },
-    { name: 'qemu-system-x86_64', ...qemu },
-  ];
+  const tools = await toolVersions(target, opts.tools === 'session' ? SESSION_TOOLS : ALL_TOOLS);
+  const bpftrace = tools.find((t) => t.name === 'bpftrace')!;
+  const nft = tools.find((t) => t.name === 'nft')!;
 
   const info = await infoP;
   const bpftraceEnv = needsBtfPath(btf, info, cfg) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];

@@ -170,8 +170,11 @@ export interface FollowSummary {
   lost: {
     kfreeSkb: number;
     callbacks: number;
-    /** Packets nf_tables traced (its trace rules' counters) whose trace never reached follow (netlink dropped it). */
-    nftrace: number;
+    /**
+     * Packets nf_tables traced (its trace rules' counters) whose trace never reached follow (netlink
+     * dropped it); 0 without --nftrace. null: unknown, the counters could not be read (the reason is in unavailable).
+     */
+    nftrace: number | null;
     /** null: unknown, the drop tracer did not print its count at exit (killed; the reason is in unavailable). */
     dropsNotDetailed: number | null;
   };

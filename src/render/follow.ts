@@ -70,7 +70,7 @@ export function renderFollowSummary(raw: FollowSummary, color = false): string {
     out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
     if (src.ended) out.push(`        ${color ? C.red : ''}ended${color ? C.off : ''} at +${src.ended.atS.toFixed(1)} s: ${src.ended.reason}; ${src.ended.then}`);
   }
-  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed ?? 'an unknown number of'} drop(s) counted past the first 64 detailed`);
+  out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace ?? 'an unknown number of'} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed ?? 'an unknown number of'} drop(s) counted past the first 64 detailed`);
   if (s.flows.length) out.push('flows:');
   for (const fl of s.flows) {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);

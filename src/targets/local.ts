@@ -8,6 +8,9 @@ import { STREAM_TAIL_BYTES } from '../lib/target.js';
 import type { ExecOptions, Host, RawRun, Running } from './target.js';
 import { runningHandle } from './running.js';
 
+/** NFSCOPE_DEBUG: every command's time, exit and argv on stderr (where a run spends its time). */
+const DEBUG = !!process.env.NFSCOPE_DEBUG;
+
 /** The kernel's BTF blobs, read in one blocking loop (see readFileBuffer). */
 const BTF_FILE = /^\/sys\/kernel\/btf\/[\w.-]+$/;
 
@@ -79,6 +82,7 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (DEBUG) process.stderr.write(`nfscope-debug: ${(performance.now() - t0).toFixed(0)} ms, exit ${code ?? signal}: ${argv.join(' ').slice(0, 300)}\n`);
       lines?.end();
       resolveRun({
         argv,
