@@ -34,7 +34,9 @@ export function runningHandle(
         if (exited) return done;
         const t0 = performance.now();
         let waitTimer: NodeJS.Timeout | undefined;
+        let killed = false;
         const killTimer = setTimeout(() => {
+          killed = true;
           void signal('KILL');
           waitTimer = setTimeout(() => abandon({
             argv, stdout: '', exitCode: null, timedOut: true, durationMs: performance.now() - t0,
@@ -45,6 +47,14 @@ export function runningHandle(
         const r = await settled;
         clearTimeout(killTimer);
         clearTimeout(waitTimer);
+        // Whose SIGKILL it was, in the run's own words: this stop's, after its grace, or another's
+        // (the OOM killer, a user): a tracer that never printed its END reads differently for each.
+        if (r.exitCode === null && !r.timedOut && r.signal?.startsWith('SIG')) {
+          const whose = killed && r.signal === 'SIGKILL'
+            ? `nfscope sent SIGKILL: it had not exited ${graceMs / 1000} s after SIGINT`
+            : `ended by ${r.signal}, which nfscope did not send (${killed ? `its own SIGKILL went ${graceMs / 1000} s after SIGINT` : `${Math.round(performance.now() - t0)} ms after its SIGINT`})`;
+          return { ...r, stderr: `${r.stderr}${r.stderr && !r.stderr.endsWith('\n') ? '\n' : ''}${whose}\n` };
+        }
         return r;
       })();
       return stopping;

@@ -19,3 +19,25 @@ describe('LocalTarget reads files', () => {
     expect(await t.readFileBuffer('/nonexistent/x')).toBeNull();
   });
 });
+
+describe('a stop says whose SIGKILL ended the process', () => {
+  const t = new LocalTarget();
+  // One process each (no child to hold the pipe open), READY once its handler is set: a signal
+  // before that would end it the default way.
+  const started = (argv: string[]) => {
+    const p = t.spawn(argv);
+    return new Promise<typeof p>((res) => p.onLine((l) => l === 'READY' && res(p)));
+  };
+  it("nfscope's own, after the grace, when SIGINT did not end it", async () => {
+    const p = await started(['python3', '-c', 'import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); print("READY", flush=True); signal.pause()']);
+    const r = await p.stop(300);
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.stderr).toContain('nfscope sent SIGKILL: it had not exited 0.3 s after SIGINT');
+  });
+  it('one nfscope did not send (here the process sends it to itself on SIGINT)', async () => {
+    const p = await started(['python3', '-c', 'import os, signal; signal.signal(signal.SIGINT, lambda *a: os.kill(os.getpid(), signal.SIGKILL)); print("READY", flush=True); signal.pause()']);
+    const r = await p.stop(20_000);
+    expect(r.signal).toBe('SIGKILL');
+    expect(r.stderr).toMatch(/ended by SIGKILL, which nfscope did not send \(\d+ ms after its SIGINT\)/);
+  });
+});
