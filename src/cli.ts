@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { createRequire } from 'node:module';
 import { DEFAULT_KERNEL } from './lib/kernel-spec.js';
+import { PARSE_KINDS } from './model/parse-kinds.js';
 
 /**
  * The command registry. Each action lazy-imports its module, so `nfscope
@@ -114,8 +115,8 @@ export function buildCli(): Command {
 
   program
     .command('parse')
-    .description('offline analysis of saved output: ' + 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')
-    .argument('<kind>', 'function-graph | kstack | bpftrace-json | conntrack | nft-hooks | hooks')
+    .description(`offline analysis of saved output: ${PARSE_KINDS.join(' | ')}`)
+    .argument('<kind>', PARSE_KINDS.join(' | '))
     .argument('[file]', 'the saved output, or - for stdin', '-')
     .option('--max-depth <depth>', 'cut rendered call trees below this depth (0-64)')
     .option('--json', 'machine-readable output')

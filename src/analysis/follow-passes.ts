@@ -84,17 +84,6 @@ export class PassBuilder {
   }
 }
 
-/** All passes of a list of records, in order (the batch form of PassBuilder). */
-export function buildPasses(records: { t: number; ev: CbRecord }[]): CbPass[] {
-  const b = new PassBuilder();
-  const out: CbPass[] = [];
-  for (const { t, ev } of records) {
-    const r = b.add(t, ev);
-    if (r?.started) out.push(r.pass);
-  }
-  return out;
-}
-
 /** The pass laid over the hook listing: every entry of each hook it met, in order, with its verdict. */
 export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
   const hooks: string[] = [];

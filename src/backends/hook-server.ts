@@ -19,7 +19,7 @@ import { readTemplate } from '../programs/templates.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
 import { startTracer } from '../tools/tracer.js';
-import { tryRun, GREP_ANSWERS } from '../tools/run.js';
+import { tryRun, GREP_ANSWERS } from '../lib/run.js';
 import { RunFailedError } from '../lib/run-failed.js';
 import type { HooksResult } from './hooks.js';
 

@@ -10,7 +10,7 @@ import { enabled } from '../parsers/kconfig.js';
 import { readKconfig } from '../kernel/kconfig.js';
 import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
-import { requireTool } from '../tools/packages.js';
+import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
 import { nfHooksPrograms } from '../programs/nf_hooks.js';
 import { tracerArgv } from '../programs/program.js';

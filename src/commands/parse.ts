@@ -5,8 +5,7 @@ import { feedChunks } from '../lib/chunks.js';
 import type { CtEntry } from '../parsers/conntrack.js';
 import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from './parse-report.js';
 
-export const PARSE_KINDS = ['function-graph', 'kstack', 'bpftrace-json', 'conntrack', 'nft-hooks', 'hooks', 'trace-prerouting'] as const;
-export type ParseKind = (typeof PARSE_KINDS)[number];
+import { PARSE_KINDS } from '../model/parse-kinds.js';
 
 /** Flows of `parse conntrack` per text table: a table needs all its rows for its column widths. */
 const TEXT_BATCH = 5000;

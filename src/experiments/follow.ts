@@ -10,13 +10,13 @@
  *   of the netns's hook listing), where the target has kprobes.
  * Every change (the table, each process) registers its undo first.
  */
-import { capabilityGap, toolVersions } from '../kernel/capabilities.js';
+import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { randomBytes } from 'node:crypto';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { RunFailedError } from '../lib/run-failed.js';
-import { tryRun } from '../tools/run.js';
+import { tryRun } from '../lib/run.js';
 import { settle, sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -355,12 +355,11 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const countsUnread = [tracedBefore, traced].find((c) => typeof c !== 'number');
   if (countsUnread) unavailable.push({ observation: 'traced packets whose nf_tables trace never arrived (the trace rules\' counters)', reason: countsUnread.why });
   const lostNft = typeof tracedBefore === 'number' && typeof traced === 'number' ? Math.max(0, traced - corr.nftPackets - tracedBefore) : null;
-  // Only when capturing: the versions are three more process starts.
-  if (capturing) await captureFixture('follow', kernel, 'run', {
+  await captureFixture('follow', kernel, 'run', {
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
     'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
-  }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: (await toolVersions(target, ['bpftrace', 'nft', 'conntrack'])).map((x) => `${x.name} ${x.version ?? '?'}`).join(' / '), setup: 'see NFSCOPE_CAPTURE_SETUP' });
+  }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: () => toolLine(target, ['bpftrace', 'nft', 'conntrack']), setup: 'see NFSCOPE_CAPTURE_SETUP' });
   // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
   const asEventSource = { kfree_skb: 'kfree_skb', nftrace: 'nft', 'conntrack-events': 'conntrack', callbacks: 'callbacks' } as const;
   for (const s of live) {

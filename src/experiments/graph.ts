@@ -14,7 +14,7 @@ import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
 import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
 import { inNetns } from '../tools/netns.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
 import { CONNTRACK_BUILTIN, CORE, FREE_PATH, cutAtRoots, defaultRoots, dropStackSource, graphFilter } from '../analysis/graph.js';

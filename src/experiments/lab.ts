@@ -1,5 +1,5 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import { inNetns } from '../tools/netns.js';
 import { LAB_SCHEMA_VERSION, type LabReport } from '../model/lab.js';
 import { judgeLab, type LabInputs } from '../model/lab-claims.js';

@@ -1,8 +1,9 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { RunFailedError } from '../lib/run-failed.js';
-import { tryRun, GREP_ANSWERS } from '../tools/run.js';
+import { tryRun, GREP_ANSWERS } from '../lib/run.js';
 import { sleep } from '../lib/time.js';
 import { captureFixture } from '../lib/fixture-capture.js';
+import { toolLine } from '../kernel/capabilities.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
 import { needsNfConn } from '../programs/adapt.js';
 import { ctLifeProgram, type ProbeStyle } from '../programs/ct_life.js';
@@ -107,7 +108,7 @@ export async function lifetimes(
     const durationS = (Date.now() - t0) / 1000;
     await captureFixture('ct_life', caps.kernel, `port-${spec.port ?? 'all'}`, { 'stdout.jsonl': out.stdout }, {
       argv: argv.map((a) => (a.includes('\n') ? `<bpf/ct_life.bt filled: ${a.match(/^k\S+:__nf_conntrack_alloc$/m)?.[0] ?? '?'} …>` : a)).join(' '),
-      tool: 'bpftrace v0.17.0 (Debian 12, run in the guest over 9p)',
+      tool: () => toolLine(target, ['bpftrace']),
       setup: `nfscope lifetimes ${spec.port === null ? '--all' : `--port ${spec.port}`}`,
     });
     const events = parseBpftraceJson(out.stdout);

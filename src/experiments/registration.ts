@@ -18,7 +18,7 @@ import type { Target } from '../targets/target.js';
 import { loadedModules, rmmodWhenFree, unloadFresh } from '../tools/modules.js';
 import { keepSysctls, restoreSysctls } from '../tools/sysctl.js';
 import { inNetns } from '../tools/netns.js';
-import { run, tryRun } from '../tools/run.js';
+import { run, tryRun } from '../lib/run.js';
 import type { Sandbox } from './sandbox.js';
 import type { Session } from './session.js';
 

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cleanup } from '../lib/cleanup.js';
 import { firewallPlan, type Firewall, type FirewallPlan, type IpFamily } from '../tools/firewall.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import type { Target } from '../targets/target.js';
 
 /** A client and a server netns joined by a veth pair, the server behind a DROP rule. */

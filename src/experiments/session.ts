@@ -18,6 +18,7 @@ import { adaptProgram } from '../programs/adapt.js';
 import type { BpfProgram, Runnable } from '../programs/program.js';
 import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 import { CapabilityError } from '../lib/errors.js';
+import { requireRoot } from '../tools/root.js';
 import { bpftraceCommand, probeCapabilities, type Capabilities, type Capability } from '../kernel/capabilities.js';
 import { bpftraceBackend, type HooksResult } from '../backends/hooks.js';
 import { HookServer, hookServerUnavailable } from '../backends/hook-server.js';
@@ -26,7 +27,7 @@ import type { Family, HookList } from '../model/hooks.js';
 import type { IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
 import { loadedModules, unloadModulesLoadedDuring } from '../tools/modules.js';
-import { requireTool, type Program } from '../tools/packages.js';
+import { requireTool, type Program } from '../lib/packages.js';
 import { ensureTracefs } from '../tools/tracefs.js';
 import { startTracer } from '../tools/tracer.js';
 import type { NetnsRef } from '../tools/netns.js';
@@ -51,8 +52,9 @@ export class Session {
   static async open(target: Target, what: string, families: readonly Family[] = ['ipv4', 'ipv6']): Promise<Session> {
     // Before anything else: the capability probes already run `nft`, which loads nfnetlink.
     const modulesBefore = await loadedModules(target);
+    // One root check, one exit code (4), whichever command asks (tools/root.ts).
+    await requireRoot(target, what);
     const caps = await probeCapabilities(target, { tools: 'session' });
-    if (!caps.root) throw new CapabilityError(`${what} needs root on the target`);
     return new Session(target, caps, modulesBefore, families);
   }
 

@@ -1,4 +1,4 @@
-import { capabilityGap } from '../kernel/capabilities.js';
+import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { probeGaps, TRACE_SYN_SCHEMA_VERSION, TRACED_OBSERVATIONS, type Traced, type TracedObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
@@ -9,7 +9,7 @@ import type { Sandbox } from './sandbox.js';
 import { sessionFor, type Session } from './session.js';
 import { openCallGraph } from './graph.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import { ruleComment, type Firewall, type IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
 import { buildVerdict } from '../analysis/verdict.js';
@@ -221,7 +221,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       `${spec.family}-${spec.firewall}${spec.afterConfirm ? '-after-confirm' : ''}${spec.inPlace ? '-in-place' : ''}-count${spec.count}`,
       { 'stdout.jsonl': out.stdout }, {
         argv: (program ? tracerArgv(['bpftrace'], { ...program, text: '<bpf/ct_syn.bt with probes: ' + program.text.match(/^kprobe:\S+/gm)?.join(' ') + '>' }) : out.argv).join(' '),
-        tool: 'bpftrace v0.17.0 (Debian 12)',
+        tool: () => toolLine(target, ['bpftrace']),
         setup: `nfscope trace-syn --port ${spec.port} --family ${spec.family} --firewall ${spec.firewall} --count ${spec.count}${spec.afterConfirm ? ' --after-confirm' : ''}`,
       });
     const events = parseBpftraceJson(out.stdout);

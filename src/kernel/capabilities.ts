@@ -79,6 +79,11 @@ export function toolVersions(target: Target, names: readonly string[]): Promise<
   return Promise.all(names.map(async (name) => ({ name, ...(await version(target, [name, '--version'])) })));
 }
 
+/** The tools' versions in one line (a fixture's meta): `bpftrace v0.17.0 / nft v1.0.6`, `?` when unread. */
+export async function toolLine(target: Target, names: readonly string[]): Promise<string> {
+  return (await toolVersions(target, names)).map((x) => `${x.name} ${x.version ?? (x.path ? '?' : 'missing')}`).join(' / ');
+}
+
 /** The candidates distributions use for the kernel's DWARF (drgn needs it). */
 export function debuginfoCandidates(release: string): string[] {
   return [

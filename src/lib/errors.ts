@@ -3,7 +3,6 @@
  * them into an exit code.
  */
 
-/** Bad user input: a one-line message, exit 2, nothing has been changed yet. */
 /** A command whose own exit code is the answer (vm run -- CMD): no message, just the code. */
 export class PassThroughExit extends Error {
   override name = 'PassThroughExit';
@@ -12,6 +11,7 @@ export class PassThroughExit extends Error {
   }
 }
 
+/** Bad user input: a one-line message, exit 2, nothing has been changed yet. */
 export class UsageError extends Error {
   override name = 'UsageError';
   readonly exitCode = 2;

@@ -7,7 +7,8 @@
  */
 export async function captureFixture(
   tool: string, kernel: string, caseName: string, files: Record<string, string>,
-  meta: { argv: string; tool: string; setup: string } & Record<string, unknown>,
+  /** tool: the versions, or how to ask them (asked only when capturing: a process start each). */
+  meta: { argv: string; tool: string | (() => Promise<string>); setup: string } & Record<string, unknown>,
 ): Promise<void> {
   const root = process.env.NFSCOPE_CAPTURE_DIR;
   if (!root) return;
@@ -16,6 +17,6 @@ export async function captureFixture(
   const dir = join(root, tool, kernel, process.env.NFSCOPE_CAPTURE_CASE ?? caseName);
   await mkdir(dir, { recursive: true });
   for (const [name, text] of Object.entries(files)) await writeFile(join(dir, name), text);
-  const full = { ...meta, kernel, captured: new Date().toISOString(), setup: process.env.NFSCOPE_CAPTURE_SETUP ?? meta.setup };
+  const full = { ...meta, tool: typeof meta.tool === 'string' ? meta.tool : await meta.tool(), kernel, captured: new Date().toISOString(), setup: process.env.NFSCOPE_CAPTURE_SETUP ?? meta.setup };
   await writeFile(join(dir, 'meta.json'), JSON.stringify(full, null, 2) + '\n');
 }

@@ -15,12 +15,6 @@ const DEBUG = !!process.env.NFSCOPE_DEBUG;
 const BTF_FILE = /^\/sys\/kernel\/btf\/[\w.-]+$/;
 
 /**
- * Starts argv with no shell and collects its output. node:child_process, not
- * execa: execa 9 takes ~90 ms to import on the 2-core dev machine, half of the
- * start-up budget of `nfscope hooks` (issue 2 benchmark); what we need of it
- * here (argv, timeout, kill, collect) is this function.
- */
-/**
  * Children still running when nfscope exits (a signal's teardown ends with
  * process.exit) are killed, not left to finish on their own: a hook-listing
  * bpftrace outlived a SIGHUP'd run by a second (issue 15 test).
@@ -44,6 +38,12 @@ function whole(): Sink {
   return { push: (b) => parts.push(b), text: () => Buffer.concat(parts).toString('utf8'), dropped: 0 };
 }
 
+/**
+ * Starts argv with no shell and collects its output. node:child_process, not
+ * execa: execa 9 takes ~90 ms to import on the 2-core dev machine, half of the
+ * start-up budget of `nfscope hooks` (issue 2 benchmark); what we need of it
+ * here (argv, timeout, kill, collect) is this function.
+ */
 function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: LineSplitter): { child: ChildProcess; done: Promise<RawRun> } {
   const [file, ...args] = argv;
   if (!file) throw new Error('empty argv');
@@ -102,7 +102,6 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
 /** Signals a terminal sends to its foreground process group. */
 const TERMINAL_SIGNALS = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
 
-/** The machine nfscope runs on. argv goes straight to execve: no shell. */
 /**
  * util-linux setpriv: a tracer started through it gets SIGKILL from the
  * kernel when nfscope dies, even by SIGKILL (PR_SET_PDEATHSIG survives exec).
@@ -114,6 +113,7 @@ export function underPdeathsig(argv: string[]): string[] {
   return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }
 
+/** The machine nfscope runs on. argv goes straight to execve: no shell. */
 export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';

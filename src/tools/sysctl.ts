@@ -1,7 +1,7 @@
 import type { Cleanup } from '../lib/cleanup.js';
 import { NETFILTER_SYSCTL, sysctlsToRestore } from '../model/sysctl-restore.js';
 import type { Target } from '../targets/target.js';
-import { run } from './run.js';
+import { run } from '../lib/run.js';
 
 const DIR = '/proc/sys/net/netfilter';
 

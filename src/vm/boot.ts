@@ -8,7 +8,7 @@ import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Host, RawRun, Running } from '../lib/target.js';
 import { ConsoleKeeper } from './console-keeper.js';
 import { guestSays, qemuStatus, type ConsoleEvidence } from './console-evidence.js';
-import { requireTool } from '../tools/packages.js';
+import { requireTool } from '../lib/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel, type KernelInfo } from './kernel.js';

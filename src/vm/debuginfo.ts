@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { AptState } from './apt.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import type { Target } from '../lib/target.js';
 import { cacheRoot, type KernelInfo } from './kernel.js';
 

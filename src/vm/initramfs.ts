@@ -4,7 +4,7 @@ import { mkdtemp, readFile, readdir, rename, rm, writeFile, copyFile } from 'nod
 import { join, basename } from 'node:path';
 import { CapabilityError } from '../lib/errors.js';
 import { loadOrder, parseModulesDep } from '../parsers/modules-dep.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import type { Target } from '../lib/target.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';

@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } fr
 import { join } from 'node:path';
 import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
 import { parseKernelSpec, SUITES, type Suite } from '../lib/kernel-spec.js';
-import { run } from '../tools/run.js';
+import { run } from '../lib/run.js';
 import type { ExecOptions, RawRun, Target } from '../lib/target.js';
 import { AptState } from './apt.js';
 

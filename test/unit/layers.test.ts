@@ -25,7 +25,7 @@ const ALLOWED: Record<string, string[]> = {
   kernel: ['kernel', 'parsers', 'model', 'lib', 'targets', 'programs'],
   tools: ['tools', 'parsers', 'model', 'lib', 'targets', 'kernel'],
   targets: ['targets', 'lib', 'vm'],
-  vm: ['vm', 'lib', 'parsers', 'tools'],
+  vm: ['vm', 'lib', 'parsers'],
   backends: ['backends', 'kernel', 'lib', 'model', 'parsers', 'programs', 'tools', 'targets'],
   experiments: ['experiments', 'analysis', 'backends', 'kernel', 'lib', 'model', 'parsers', 'programs', 'tools', 'targets'],
   commands: ['commands', 'experiments', 'analysis', 'backends', 'kernel', 'lib', 'model', 'parsers', 'programs', 'render', 'tools', 'targets', 'vm'],

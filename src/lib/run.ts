@@ -1,6 +1,9 @@
-import { CommandFailedError } from '../lib/errors.js';
-import { GREP_ANSWERS, runResult, type RunResult } from '../lib/run-result.js';
-import type { ExecOptions, RawRun, Target } from '../targets/target.js';
+import { CommandFailedError } from './errors.js';
+import { GREP_ANSWERS, runResult, type RunResult } from './run-result.js';
+import type { ExecOptions, Host, RawRun } from './target.js';
+
+/** What a run needs of a target: its exec (any Target, or the host vm/ is handed). */
+type Target = Pick<Host, 'exec'>;
 
 export { GREP_ANSWERS };
 

@@ -1,5 +1,8 @@
-import { ToolMissingError } from '../lib/errors.js';
-import type { Target } from '../targets/target.js';
+import { ToolMissingError } from './errors.js';
+import type { Host } from './target.js';
+
+/** What the lookup needs of a target: its PATH search. */
+type Target = Pick<Host, 'which'>;
 
 /** Which distribution package provides each program nfscope drives. */
 export const PACKAGES = {
