@@ -3,14 +3,16 @@ import { CommandFailedError, shellQuote } from '../lib/errors.js';
 import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
 import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
 import type { Target } from '../targets/target.js';
-import { refuseKill, refuseUndo } from '../lib/undo-allowlist.js';
+import { actsOnCurrentNetns, refuseKill, refuseUndo } from '../lib/undo-allowlist.js';
+import { ownNetns } from '../lib/journal.js';
+import { readdirSync, statSync } from 'node:fs';
 
 export interface CleanupOptions {
   dryRun?: boolean;
   json?: boolean;
 }
 
-type Result = `refused: ${string}` | 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
+type Result = `refused: ${string}` | 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'skipped (in another netns)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
 /** argv: each command the change's undo runs (or `kill PID (COMM)`), shown by --dry-run and --json. */
 interface Action { what: string; argv: string[][]; result: Result }
 export interface JournalReport { untrusted?: string; journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
@@ -66,7 +68,39 @@ function refusal(c: JournalChange): string | null {
   return null;
 }
 
-async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean): Promise<Result> {
+/**
+ * Where a local run's undos that act on the current netns go: here (the run's netns is cleanup's),
+ * through nsenter into the /run/netns name that holds the run's netns, or nowhere (said why).
+ */
+type NetnsPlan = { here: true } | { name: string } | { skip: string };
+
+function netnsPlan(recorded: string | undefined): NetnsPlan {
+  const here = ownNetns();
+  // A journal from before the netns was recorded: the run's netns is not known, as before.
+  if (recorded === undefined || recorded === here) return { here: true };
+  const inode = /^net:\[(\d+)\]$/.exec(recorded)?.[1];
+  if (inode) {
+    let names: string[] = [];
+    try {
+      names = readdirSync('/run/netns');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    // ENOENT: the name went meanwhile (ip netns del): not this one.
+    const name = names.find((n) => {
+      try {
+        return String(statSync(`/run/netns/${n}`).ino) === inode;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+        throw e;
+      }
+    });
+    if (name) return { name };
+  }
+  return { skip: `the run was in netns ${recorded}, this cleanup runs in ${here}, and no /run/netns name holds the run's: run \`nfscope cleanup\` inside it (nsenter --net=/proc/PID/ns/net -- nfscope cleanup, PID any process there)` };
+}
+
+async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean, netns: NetnsPlan = { here: true }): Promise<Result> {
   const refused = refusal(c);
   if (refused) return `refused: ${refused}`;
   if ('kill' in c) {
@@ -90,8 +124,11 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
     return 'killed';
   }
   let gone = false;
-  for (const cmd of c.undo) {
-    if (cmd.shared && sharedBusy) return 'skipped (in use by a live run)';
+  for (const plain of c.undo) {
+    if (plain.shared && sharedBusy) return 'skipped (in use by a live run)';
+    const bound = actsOnCurrentNetns(plain.argv);
+    if (bound && 'skip' in netns) return 'skipped (in another netns)';
+    const cmd = bound && 'name' in netns ? { ...plain, argv: ['nsenter', `--net=/run/netns/${netns.name}`, '--', ...plain.argv] } : plain;
     if (dryRun) {
       if (!(await undoStillOurs(target, cmd))) return 'not ours any more';
       continue;
@@ -123,8 +160,11 @@ export async function cleanupJournals(o: CleanupOptions = {}): Promise<JournalRe
     reports.push(rep);
     const { target, note } = j.pending.length ? await openFor(j) : { target: null };
     if (note) rep.note = note;
+    const netns = target?.name === 'local' ? netnsPlan(j.header.netns) : { here: true as const };
+    if ('skip' in netns) rep.note = [rep.note, netns.skip].filter(Boolean).join('; ');
+    if ('name' in netns) rep.note = [rep.note, `the run was in netns ${netns.name} (${j.header.netns}): what it changed there is undone there`].filter(Boolean).join('; ');
     try {
-      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, argv: argvOf(c), result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun)) });
+      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, argv: argvOf(c), result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun), netns) });
     } finally {
       if (target && target.name !== 'local') await target.close();
     }
@@ -157,7 +197,8 @@ export async function runCleanup(o: CleanupOptions): Promise<void> {
       }
     }
   }
-  if (reports.some((r) => r.untrusted || r.actions.some((a) => /^(failed|refused)/.test(a.result)))) {
+  // A change left in a netns cleanup could not reach is not undone: said by the exit status too.
+  if (reports.some((r) => r.untrusted || r.actions.some((a) => /^(failed|refused)/.test(a.result) || a.result === 'skipped (in another netns)'))) {
     throw new CommandFailedError(['nfscope', 'cleanup'], 1, '', 'some changes could not be undone or were refused: the journal is kept; see above');
   }
 }

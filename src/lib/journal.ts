@@ -1,4 +1,4 @@
-import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, lstatSync, mkdirSync, readlinkSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -41,6 +41,21 @@ export interface JournalHeader {
   /** How to reach the target again: local, ssh://…, vagrant, qemu (a VM left up). */
   target: string;
   kernel?: string;
+  /**
+   * The network namespace the run was in (`net:[INODE]`, a local run's): an undo that acts on the
+   * current netns is replayed there by `nfscope cleanup`, never in cleanup's own. `unknown: …`
+   * when it could not be read.
+   */
+  netns?: string;
+}
+
+/** This process's network namespace, as the journal records it. */
+export function ownNetns(): string {
+  try {
+    return readlinkSync('/proc/self/ns/net');
+  } catch (e) {
+    return `unknown: ${(e as Error).message}`;
+  }
 }
 
 export class Journal {
@@ -57,7 +72,7 @@ export class Journal {
     mkdirSync(JOURNAL_DIR, { recursive: true, mode: 0o700 });
     const path = join(JOURNAL_DIR, `${process.pid}-${randomBytes(4).toString('hex')}.jsonl`);
     const fd = openSync(path, 'wx', 0o600);
-    const header: JournalHeader = { v: 1, pid: process.pid, host: hostname(), started: new Date().toISOString(), argv: process.argv.slice(2), target, ...(kernel ? { kernel } : {}) };
+    const header: JournalHeader = { v: 1, pid: process.pid, host: hostname(), started: new Date().toISOString(), argv: process.argv.slice(2), target, ...(kernel ? { kernel } : {}), ...(target === 'local' ? { netns: ownNetns() } : {}) };
     const j = new Journal(path, fd, header);
     j.write(header);
     return j;

@@ -101,3 +101,16 @@ export function refuseKill(k: { pid: unknown; comm: unknown }): string | null {
   if (typeof k.comm !== 'string' || !KILLABLE_COMMS.has(k.comm)) return `comm ${JSON.stringify(k.comm)} is not a tracer nfscope starts`;
   return null;
 }
+
+/**
+ * Whether an undo acts on the network namespace it runs in: a firewall command, a sysctl write under
+ * /proc/sys/net, an `ip` command without `-n` or `netns`. Replayed in another netns it would miss
+ * its object (and read "already gone"); nsenter'd, `ip -n` and `ip netns` commands name theirs.
+ */
+export function actsOnCurrentNetns(argv: readonly string[]): boolean {
+  const [cmd, a1] = argv;
+  if (cmd === 'iptables' || cmd === 'ip6tables' || cmd === 'nft') return true;
+  if (cmd === 'tee') return a1?.startsWith('/proc/sys/net/') ?? false;
+  if (cmd === 'ip') return a1 !== '-n' && a1 !== 'netns';
+  return false;
+}

@@ -66,10 +66,9 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     expect(await leftoversSince(machine)).toEqual([]);
   }, 120_000);
 
-  it('SIGKILL once the rules are in, then `nfscope cleanup`: the rules are as before', async () => {
-    const machine = machineState();
-    const { name, env, before } = await setUp();
-    const [cmd, ...args] = inNetns(name, ['trace-syn', '--in-place', '--port', '2572', '--count', '1']);
+  /** trace-syn --in-place in `enter` (argv prefix into the netns), SIGKILLed once its rules are in. */
+  async function killedRun(enter: string[], env: NodeJS.ProcessEnv, port: string): Promise<void> {
+    const [cmd, ...args] = [...enter, 'node', CLI, 'trace-syn', '--in-place', '--port', port, '--count', '1'];
     const child = execa(cmd!, args, { reject: false, env, timeout: 90_000 });
     let err = '';
     await new Promise<void>((resolve, reject) => {
@@ -81,7 +80,7 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     });
     try {
       // The rules are in: nfscope's copy of the ESTABLISHED rule stands beside the user's.
-      expect(await inNs(name, ['iptables', '-S', 'INPUT'])).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
+      expect((await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S', 'INPUT'])).stdout).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
     } catch (e) {
       // Not the state this test is about: the run is stopped the ordinary way (it undoes), and the test fails.
       child.kill('SIGINT');
@@ -91,16 +90,59 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     // nsenter execs node: its pid is node's.
     process.kill(child.pid!, 'SIGKILL');
     await child;
+  }
+
+  type Action = { what: string; result: string };
+  const actionsOf = (stdout: string): Action[] => JSON.parse(stdout).journals.flatMap((j: { actions: Action[] }) => j.actions);
+
+  it.each([
+    ['inside the run\'s netns', true],
+    ['from the root netns: the undos that act on the current netns go into the run\'s, by its /run/netns name', false],
+  ])('SIGKILL once the rules are in, then `nfscope cleanup` %s: the rules are as before', async (_where, inside) => {
+    const machine = machineState();
+    const { name, env, before } = await setUp();
+    await killedRun(['nsenter', `--net=/run/netns/${name}`, '--'], env, '2572');
     expect(await rules(name)).not.toBe(before);
-    const [ccmd, ...cargs] = inNetns(name, ['cleanup', '--json']);
+    const [ccmd, ...cargs] = inside ? inNetns(name, ['cleanup', '--json']) : ['node', CLI, 'cleanup', '--json'];
     const c = await execa(ccmd!, cargs, { reject: false, env, timeout: 60_000 });
     expect(c.exitCode, c.stdout + c.stderr).toBe(0);
-    const actions = JSON.parse(c.stdout).journals.flatMap((j: { actions: { what: string; result: string }[] }) => j.actions);
-    expect(actions.filter((a: { result: string }) => a.result !== 'undone' && a.result !== 'already gone' && a.result !== 'killed' && a.result !== 'not running'), c.stdout).toEqual([]);
-    expect(actions.filter((a: { what: string; result: string }) => /conntrack rule|DROP/.test(a.what)).map((a: { result: string }) => a.result)).toEqual(['undone', 'undone']);
+    const actions = actionsOf(c.stdout);
+    expect(actions.filter((a) => a.result !== 'undone' && a.result !== 'already gone' && a.result !== 'killed' && a.result !== 'not running'), c.stdout).toEqual([]);
+    expect(actions.filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
+    if (!inside) expect(JSON.parse(c.stdout).journals[0].note).toContain(`the run was in netns ${name}`);
     expect(await rules(name)).toBe(before);
     await dropNetns(name);
     ns = null;
+    expect(await leftoversSince(machine)).toEqual([]);
+  }, 120_000);
+
+  it('a run in a netns with no name: cleanup elsewhere says where it must run and keeps the journal; inside, it undoes', async () => {
+    const machine = machineState();
+    const { name, env, before } = await setUp();
+    // A process keeps the netns; its name goes: the run's netns is then reachable only through a process in it.
+    const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
+    try {
+      const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
+      const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
+      expect(await rulesThere()).toBe(before);
+      await dropNetns(name);
+      ns = null;
+      await killedRun(enter, env, '2573');
+      const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+      expect(c.exitCode, c.stdout + c.stderr).toBe(5);
+      expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['skipped (in another netns)', 'skipped (in another netns)']);
+      expect(JSON.parse(c.stdout).journals[0].note).toMatch(/no \/run\/netns name holds the run's: run `nfscope cleanup` inside it/);
+      expect(readdirSync(journalDir!)).toHaveLength(1);
+      expect(await rulesThere()).not.toBe(before);
+      const inside = await execa(enter[0]!, [...enter.slice(1), 'node', CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+      expect(inside.exitCode, inside.stdout + inside.stderr).toBe(0);
+      expect(actionsOf(inside.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
+      expect(await rulesThere()).toBe(before);
+      expect(readdirSync(journalDir!)).toEqual([]);
+    } finally {
+      holder.kill('SIGKILL');
+      await holder;
+    }
     expect(await leftoversSince(machine)).toEqual([]);
   }, 120_000);
 });
