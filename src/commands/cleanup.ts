@@ -169,7 +169,12 @@ export async function cleanupJournals(o: CleanupOptions = {}): Promise<JournalRe
       if (target && target.name !== 'local') await target.close();
     }
     const failed = rep.actions.some((a) => /^(failed|skipped|refused)/.test(a.result));
-    if (!o.dryRun && !failed) await unlink(j.path).catch(() => {});
+    if (!o.dryRun && !failed) {
+      // Gone already (another cleanup at once) is the same end; any other error is said, not swallowed.
+      await unlink(j.path).catch((e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') rep.note = [rep.note, `the journal could not be removed: ${e.message}`].filter(Boolean).join('; ');
+      });
+    }
   }
   return reports;
 }
