@@ -3,7 +3,8 @@
 
 USAGE: ip netns exec NAME python3 hooks-request.py ID
 
-ID is 10 digits. Renames this process "nfshk" + ID (prctl PR_SET_NAME), then
+ID is 10 digits: the server's token (5), then the request's own (5); a server
+answers its own token only. Renames this process "nfshk" + ID (prctl PR_SET_NAME), then
 calls prctl(PR_GET_NAME): the server, a bpftrace program on
 tracepoint:syscalls:sys_enter_prctl (src/programs/nf_hooks_server.ts),
 sees a call by a task of that name and prints the hooks of the caller's netns

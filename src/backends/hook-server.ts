@@ -13,7 +13,7 @@ import type { ChainSymbols, Family } from '../model/hooks.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
 import { CHAIN_FN, chainProbe } from '../kernel/nft-chains.js';
-import { nfHooksServerProgram, REQUEST_PREFIX } from '../programs/nf_hooks_server.js';
+import { nfHooksServerProgram, REQUEST_PREFIX, TOKEN_DIGITS } from '../programs/nf_hooks_server.js';
 import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Running, Target } from '../targets/target.js';
@@ -49,6 +49,10 @@ export class HookServer {
     private readonly unnamedWhy: string | null,
     /** The families this program can list (its family bits). */
     readonly serves: number,
+    /** The digits after nfshk that this server answers, and only it. */
+    readonly token: string,
+    /** Events bpftrace said it lost, for the server's whole life. */
+    private readonly lost: { events: number },
   ) {
     void tracer.done.then(() => {
       this.exited = true;
@@ -61,16 +65,17 @@ export class HookServer {
    */
   static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
+    const token = String(randomInt(0, 10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
     const template = await readTemplate('nf_hooks');
     const request = [python, await target.bundled('scripts/hooks-request.py')];
-    const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask });
+    const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask, token });
     const probe = await chainProbe(target);
     const launch = async (p: Probe) => {
       const filled = program(p);
-      const { tracer, lines } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });
+      const { tracer, lines, lost } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });
       // current() compares with what chainProbe said, not with the fallback: else a kernel whose
       // fill never compiles would see "nf_tables moved" at every listing (Debian 5.10: 3 restarts).
-      return new HookServer(target, tracer, lines, probe, tracerArgv(bpftrace, { text: '<bpf/nf_hooks.bt as a listing server>', params: [] }), request, 'why' in p ? p.why : null, mask);
+      return new HookServer(target, tracer, lines, probe, tracerArgv(bpftrace, { text: '<bpf/nf_hooks.bt as a listing server>', params: [] }), request, 'why' in p ? p.why : null, mask, token, lost);
     };
     try {
       return await launch(probe);
@@ -97,7 +102,8 @@ export class HookServer {
 
   async list(ns: NetnsRef, families: readonly Family[]): Promise<HooksResult> {
     if ((familyMask(families) & ~this.serves) !== 0) throw new Error(`this listing server was built without ${families.join(', ')}`);
-    const id = `${REQUEST_PREFIX}${String(randomInt(0, 2 ** 32)).padStart(10, '0')}`;
+    const id = `${REQUEST_PREFIX}${this.token}${String(randomInt(0, 10 ** (10 - TOKEN_DIGITS))).padStart(10 - TOKEN_DIGITS, '0')}`;
+    const lostBefore = this.lost.events;
     const argv = inNetns(ns, [...this.request, id.slice(REQUEST_PREFIX.length)]);
     const r = await this.target.exec(argv, { timeoutMs: 60_000 });
     if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
@@ -116,6 +122,10 @@ export class HookServer {
     if (end < 0) throw new CommandFailedError(this.argv, null, '', `the hook listing server did not answer request ${id}${this.exited ? ' (it exited)' : ' within 60 s'}`);
     const raw = this.lines.slice(begin + 1, end);
     this.seen = end + 1;
+    // A record bpftrace lost is a hook or callback missing from the answer, never to be read as absent.
+    if (this.lost.events > lostBefore) {
+      throw new CommandFailedError(this.argv, null, '', `the hook listing server lost ${this.lost.events - lostBefore} event(s) while it answered request ${id}: the listing would be incomplete`);
+    }
     const named = await this.name(raw);
     const parsed = parseBpftraceHooks(named.lines);
     const warnings = [...parsed.warnings];

@@ -132,6 +132,11 @@ export class Run {
     private readonly shared: Shared,
   ) {}
 
+  /** The run's hook listing server, once started (null before, or where listings are one-shot). */
+  get listingServer(): HookServer | null {
+    return this.shared.server;
+  }
+
   child(cleanup: Cleanup): Run {
     return new Run(this.session, cleanup, this.tracefs, this.shared);
   }

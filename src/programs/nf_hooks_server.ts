@@ -29,8 +29,17 @@ import type { ChainSymbols } from '../model/hooks.js';
 import { fillNfHooks, TemplateError, withoutNetdev } from './nf_hooks.js';
 import type { BpfProgram } from './program.js';
 
-/** What a request names itself: this prefix, then 10 digits (a task name holds 15 characters). */
+/**
+ * What a request names itself: this prefix, the server's token (5 digits), then 5 digits of its
+ * own (a task name holds 15 characters). A server answers its own token only: every run's server
+ * used to walk for every root task named nfshk*, and two walks at once on two CPUs interleave
+ * their lines (bpftrace reads one buffer per CPU), so another run's request could put its hooks
+ * inside this run's answer.
+ */
 export const REQUEST_PREFIX = 'nfshk';
+
+/** A server's token: 5 digits nfscope draws (never user input), written into the program. */
+export const TOKEN_DIGITS = 5;
 
 export { TemplateError };
 
@@ -52,14 +61,16 @@ export const ALL_FAMILIES = 31;
  * is refused by the caller (backends/hook-server.ts), never answered with an
  * empty listing.
  */
-export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string {
+export function hookServerProgram(filled: string, serves: number, token: string): string {
+  if (!new RegExp(`^\\d{${TOKEN_DIGITS}}$`).test(token)) throw new TemplateError(`listing server token: ${TOKEN_DIGITS} digits, not ${JSON.stringify(token)}`);
+  const prefix = `${REQUEST_PREFIX}${token}`;
   let p = (serves & 16) === 0 ? withoutNetdev(filled) : filled;
   // Slots 0-4 ipv4, 5-9 ipv6, 10-12 arp, 13-17 bridge: the loop stops after the last family served.
   const slots = (serves & 8) ? 18 : (serves & 4) ? 13 : (serves & 2) ? 10 : 5;
   p = edit(p, 'while ($s < 18) {', `while ($s < ${slots}) {`, 'slot loop');
   p = edit(p, /^BEGIN \{\n  \$mask = \(uint64\)\$1;\n/m,
     'BEGIN {\n  printf("READY\\n");\n}\n\n' +
-    `tracepoint:syscalls:sys_enter_prctl /uid == 0 && strncmp(comm, "${REQUEST_PREFIX}", ${REQUEST_PREFIX.length}) == 0/ {\n` +
+    `tracepoint:syscalls:sys_enter_prctl /uid == 0 && strncmp(comm, "${prefix}", ${prefix.length}) == 0/ {\n` +
     `  $mask = (uint64)${serves};\n  printf("B %s\\n", comm);\n`,
     'BEGIN probe reading the mask from $1');
   // The walk ends with exit(): here it ends the answer, and the server waits for the next request.
@@ -83,6 +94,6 @@ export function hookServerProgram(filled: string, serves = ALL_FAMILIES): string
  * addresses (null: none), then rewritten (hookServerProgram). Not yet adapted to the kernel's
  * shape (the session does that last, as for every program); no positional parameter.
  */
-export function nfHooksServerProgram(template: string, v: { symbols: ChainSymbols | null; serves: number }): BpfProgram {
-  return { text: hookServerProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.serves), params: [] };
+export function nfHooksServerProgram(template: string, v: { symbols: ChainSymbols | null; serves: number; token: string }): BpfProgram {
+  return { text: hookServerProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.serves, v.token), params: [] };
 }

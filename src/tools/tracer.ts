@@ -23,7 +23,7 @@ export function commOf(argv: string[]): string {
  */
 export async function startTracer(
   target: Target, cleanup: Cleanup, argv: string[], what: string, opts: { keepLines?: boolean; stream?: boolean } = {},
-): Promise<{ tracer: Running; lines: string[]; malformed: Counted }> {
+): Promise<{ tracer: Running; lines: string[]; malformed: Counted; lost: { events: number } }> {
   const tracer = target.spawn(argv, opts.stream ? { stream: true } : {});
   const malformed = new Counted();
   // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
@@ -32,6 +32,8 @@ export async function startTracer(
     await tracer.stop();
   }, tracer.pid ? { kill: { pid: tracer.pid, comm: commOf(argv) } } : undefined);
   const lines: string[] = [];
+  /** Events bpftrace says it lost (lost_events records): with keepLines, for the whole run. */
+  const lost = { events: 0 };
   let n = 0;
   let attached = false;
   const ready = new Promise<void>((resolve, reject) => {
@@ -44,6 +46,7 @@ export async function startTracer(
         malformed.add(l);
         return;
       }
+      if (ev?.type === 'lost_events') lost.events += Number((ev.data as { events?: number }).events ?? 0);
       if (ev?.type === 'printf' && typeof ev.data === 'string') {
         lines.push(...ev.data.split('\n').slice(0, -1));
         if (ev.data.startsWith('READY')) {
@@ -57,7 +60,7 @@ export async function startTracer(
   // bpftrace compiles and attaches in 5-8 s under qemu TCG; a minute means it is stuck.
   const ok = await Promise.race([ready.then(() => true), delay(120_000, false)]);
   if (!ok) throw new CommandFailedError(argv.slice(0, 4), null, '', `${what} did not attach within 120 s`);
-  return { tracer, lines, malformed };
+  return { tracer, lines, malformed, lost };
 }
 
 

@@ -55,6 +55,38 @@ describe('hook listing server (host kernel)', () => {
     skipWhy(why, skip);
   });
 
+  it('two runs at once: each server answers its own requests only, and both listings are the kernel\'s', { timeout: 180_000 }, async ({ skip }) => {
+    const t = new LocalTarget();
+    const sa = await Session.open(t, 'run A', ['ipv4']);
+    const sb = await Session.open(t, 'run B', ['ipv4']);
+    const why = await sa.run(async (ra) => {
+      const w = await hookServerUnavailable(t, ra.tracefs);
+      if (w) return w;
+      return sb.run(async (rb) => {
+        const a = await ra.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
+        const b = await rb.sandbox({ family: 'ipv4', port: 2572, firewall: 'nft', afterConfirm: true });
+        const expectA = (await bpftraceBackend.list(t, a.server, ['ipv4'])).hooks;
+        const expectB = (await bpftraceBackend.list(t, b.server, ['ipv4'])).hooks;
+        // Both servers up, then listings of both runs at the same time, a few rounds.
+        for (let i = 0; i < 4; i++) {
+          const [la, lb] = await Promise.all([ra.hooks(a.server, ['ipv4']), rb.hooks(b.server, ['ipv4'])]);
+          expect(la.hooks).toEqual(expectA);
+          expect(lb.hooks).toEqual(expectB);
+        }
+        const A = ra.listingServer!;
+        const B = rb.listingServer!;
+        expect(A.token).not.toBe(B.token);
+        // Each server's output holds frames of its own requests only (nfshk + its token).
+        const frames = (lines: string[]) => lines.filter((l) => /^B nfshk/.test(l)).map((l) => l.slice('B nfshk'.length, 'B nfshk'.length + 5));
+        expect(new Set(frames(A.lines))).toEqual(new Set([A.token]));
+        expect(new Set(frames(B.lines))).toEqual(new Set([B.token]));
+        expect(frames(A.lines).length).toBeGreaterThanOrEqual(4);
+        return null;
+      });
+    });
+    skipWhy(why, skip);
+  });
+
   it('a request for a family the server was not built for gets a server that has it, not an empty answer', { timeout: 120_000 }, async ({ skip }) => {
     const t = new LocalTarget();
     const session = await Session.open(t, 'the test', ['ipv4']);

@@ -10,7 +10,7 @@ import { Session } from '../../src/experiments/session.js';
 import { chainProbe } from '../../src/kernel/nft-chains.js';
 import { callbackTracerPoints, chooseProbes } from '../../src/kernel/probe-points.js';
 import { fillNfHooks, listingPrograms } from '../../src/programs/nf_hooks.js';
-import { hookServerProgram } from '../../src/programs/nf_hooks_server.js';
+import { ALL_FAMILIES, hookServerProgram } from '../../src/programs/nf_hooks_server.js';
 import { ctSynProgram } from '../../src/programs/ct_syn.js';
 import { followCbProgram } from '../../src/programs/follow_cb.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
@@ -41,8 +41,8 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
     const template = await readTemplate('nf_hooks');
     const programs: [string, string, string[]][] = [
       ['nf_hooks.bt', template, ['31']],
-      ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template), []],
-      ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1), []],
+      ['nf_hooks.bt as the listing server (all families)', hookServerProgram(template, ALL_FAMILIES, '12345'), []],
+      ['nf_hooks.bt as the listing server (ipv4)', hookServerProgram(template, 1, '12345'), []],
     ];
     if (opts.primaries) {
       programs.push(
@@ -56,7 +56,7 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
     for (const part of listingPrograms(filled, 31)) {
       programs.push([`nf_hooks.bt${filled === template ? '' : ' with chain names'}, mask ${part.params[0]}`, await r.program(part.text), part.params]);
     }
-    if ('symbols' in probe) programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(filled), []]);
+    if ('symbols' in probe) programs.push(['nf_hooks.bt with chain names, as the listing server', hookServerProgram(filled, ALL_FAMILIES, '12345'), []]);
     if (session.cap('kprobes').available) {
       // ct_syn's callbacks: the ones this kernel registered for nfscope's sandbox, as trace-syn picks them.
       const sb = await r.sandbox({ family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });

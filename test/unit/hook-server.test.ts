@@ -8,7 +8,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
-import { hookServerProgram, TemplateError } from '../../src/programs/nf_hooks_server.js';
+import { ALL_FAMILIES, hookServerProgram, TemplateError } from '../../src/programs/nf_hooks_server.js';
 import { fillNfHooks } from '../../src/programs/nf_hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../../src/parsers/hook-addresses.js';
 import { parseBpftraceHooks } from '../../src/parsers/bpftrace-hooks.js';
@@ -19,8 +19,9 @@ const FIX = join(ROOT, 'test/fixtures/hook-server');
 
 describe('hookServerProgram', () => {
   it('turns the BEGIN walk into a prctl-triggered one, framed, root only, with addresses for ksym()', () => {
-    const p = hookServerProgram(TEMPLATE);
-    expect(p).toContain('tracepoint:syscalls:sys_enter_prctl /uid == 0 && strncmp(comm, "nfshk", 5) == 0/ {');
+    const p = hookServerProgram(TEMPLATE, ALL_FAMILIES, '12345');
+    // Its own token only: another run's requests (nfshk + another token) are not walked here.
+    expect(p).toContain('tracepoint:syscalls:sys_enter_prctl /uid == 0 && strncmp(comm, "nfshk12345", 10) == 0/ {');
     expect(p).toContain('$mask = (uint64)31;');
     expect(p).toContain('printf("B %s\\n", comm);');
     expect(p.trimEnd().endsWith('printf("Z %s\\n", comm);\n}')).toBe(true);
@@ -31,24 +32,26 @@ describe('hookServerProgram', () => {
     expect(p).toContain('while ($s < 18) {');
   });
   it('leaves out the families it will not serve', () => {
-    const v4 = hookServerProgram(TEMPLATE, 1);
+    const v4 = hookServerProgram(TEMPLATE, 1, '12345');
     expect(v4).toContain('while ($s < 5) {');
     expect(v4).toContain('$mask = (uint64)1;');
     const code = (p: string) => p.slice(p.indexOf('\nBEGIN {'));
     expect(code(v4)).not.toMatch(/nf_hooks_ingress|printf\("D /);
-    expect(hookServerProgram(TEMPLATE, 3)).toContain('while ($s < 10) {');
-    expect(code(hookServerProgram(TEMPLATE, 1 | 16))).toMatch(/\$dev->nf_hooks_ingress/);
+    expect(hookServerProgram(TEMPLATE, 3, '12345')).toContain('while ($s < 10) {');
+    expect(code(hookServerProgram(TEMPLATE, 1 | 16, '12345'))).toMatch(/\$dev->nf_hooks_ingress/);
   });
   it('with chain names filled, the n record prints an address too', () => {
     const filled = fillNfHooks(TEMPLATE, { chain: ['ffffffff81000010'], nat4: ['ffffffff81000020'], nat6: [], natChain: 'ffffffff81000030' });
-    const p = hookServerProgram(filled);
+    const p = hookServerProgram(filled, ALL_FAMILIES, '12345');
     expect(p).toContain('printf("n %lu %d 0x%lx\\n"');
     expect(p).not.toMatch(/ksym\(/);
   });
   it('a template that changed shape fails loudly, never a silent half-edit', () => {
-    expect(() => hookServerProgram(TEMPLATE.replace('ksym($fn)', 'ksym($fn) ')))
+    expect(() => hookServerProgram(TEMPLATE.replace('ksym($fn)', 'ksym($fn) '), ALL_FAMILIES, '12345'))
       .toThrow(TemplateError);
-    expect(() => hookServerProgram(TEMPLATE.replace(/exit\(\);\n\}\s*$/, '}\n'))).toThrow(/final Z record and exit/);
+    // A token that is not 5 digits never reaches the program text.
+    expect(() => hookServerProgram(TEMPLATE, ALL_FAMILIES, '1234"); exit(); //')).toThrow(/token: 5 digits/);
+    expect(() => hookServerProgram(TEMPLATE.replace(/exit\(\);\n\}\s*$/, '}\n'), ALL_FAMILIES, '12345')).toThrow(/final Z record and exit/);
   });
 });
 

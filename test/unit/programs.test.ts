@@ -180,13 +180,13 @@ describe('nf_hooks.bt', () => {
     expect(named).toContain('$ct = (uint64)((struct nft_chain *)$nch)->table;');
   });
   it('the hook listing server: no parameter, the families it serves fixed in its text', () => {
-    const p = nfHooksServerProgram(t, { symbols: null, serves: 1 });
+    const p = nfHooksServerProgram(t, { symbols: null, serves: 1, token: '12345' });
     expect(p.params).toEqual([]);
     expect(p.text).toContain('  while ($s < 5) {');
-    expect(p.text).toContain(`strncmp(comm, "${REQUEST_PREFIX}", ${REQUEST_PREFIX.length}) == 0/ {\n  $mask = (uint64)1;`);
+    expect(p.text).toContain(`strncmp(comm, "${REQUEST_PREFIX}12345", ${REQUEST_PREFIX.length + 5}) == 0/ {\n  $mask = (uint64)1;`);
     expect(p.text).not.toContain('if (($mask & 16) != 0) {');
     expect(p.text).not.toMatch(/ksym\(|\$1\b/);
-    expect(nfHooksServerProgram(t, { symbols: null, serves: ALL_FAMILIES }).text).toContain('  while ($s < 18) {');
+    expect(nfHooksServerProgram(t, { symbols: null, serves: ALL_FAMILIES, token: '12345' }).text).toContain('  while ($s < 18) {');
   });
 });
 
