@@ -3,7 +3,7 @@ import { CommandFailedError, shellQuote } from '../lib/errors.js';
 import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
 import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
 import type { Target } from '../targets/target.js';
-import { actsOnCurrentNetns, refuseKill, refuseUndo } from '../lib/undo-allowlist.js';
+import { actsOnCurrentNetns, KILL_ONLY_LOCK_HOLDER, refuseKill, refuseUndo, TRACING_LOCK } from '../lib/undo-allowlist.js';
 import { ownNetns } from '../lib/journal.js';
 import { readdirSync, statSync } from 'node:fs';
 
@@ -50,6 +50,22 @@ async function openFor(j: StaleJournal): Promise<{ target: Target | null; note?:
   }
   const { openTarget } = await import('../targets/index.js');
   return { target: await openTarget(spec) };
+}
+
+/** Whether the kernel lists `pid` as holding an flock on the target's tracing lock (/proc/locks). */
+async function holdsTracingLock(target: Target, pid: number): Promise<boolean> {
+  const st = await target.exec(['stat', '-L', '-c', '%i', TRACING_LOCK], { timeoutMs: 10_000 });
+  // No lock file: nobody holds it. Any other failure is not read as an answer.
+  if (st.exitCode !== 0 && /No such file/.test(st.stderr)) return false;
+  if (st.exitCode !== 0) throw new CommandFailedError(st.argv, st.exitCode, st.stderr, 'reading the tracing lock\'s inode');
+  const ino = st.stdout.trim();
+  const locks = await target.readFile('/proc/locks');
+  if (locks === null) throw new CommandFailedError(['cat', '/proc/locks'], null, '', 'the kernel\'s lock list could not be read');
+  // "N: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE START END"
+  return locks.split('\n').some((l) => {
+    const f = l.trim().split(/\s+/);
+    return f[1] === 'FLOCK' && f[4] === String(pid) && f[5]?.endsWith(`:${ino}`);
+  });
 }
 
 /** The commands a change's undo would run, as shown to the user. */
@@ -115,6 +131,8 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
       : ((await target.readFile(`/proc/${c.kill.pid}/comm`)) ?? '').trim();
     // The pid may have been reused: only a process with the recorded name is ours.
     if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';
+    // A name anyone's process may have (sleep): ours only while it holds nfscope's tracing lock.
+    if (KILL_ONLY_LOCK_HOLDER.has(c.kill.comm) && !(await holdsTracingLock(target, c.kill.pid))) return 'not running';
     if (dryRun) return 'would undo';
     if (target.name === 'local') process.kill(c.kill.pid, 'SIGKILL');
     else {

@@ -38,7 +38,16 @@ const PORT = /^\d{1,5}$/;
 const NETFILTER_SYSCTL = /^\/proc\/sys\/net\/netfilter\/[a-z0-9_]+(\/[a-z0-9_]+)?$/;
 
 /** Tracers nfscope starts and journals by pid + comm. */
-export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'nft', 'conntrack']);
+export const KILLABLE_COMMS = new Set(['bpftrace', 'trace-cmd', 'python3', 'nft', 'conntrack', 'sleep']);
+
+/** The lock on the target's global ftrace state (tools/tracing-lock.ts). */
+export const TRACING_LOCK = '/run/nfscope/tracing.lock';
+
+/**
+ * Comms killed only while the kernel says the process holds nfscope's tracing lock (/proc/locks):
+ * its holder is `flock --no-fork` that execs `sleep infinity`, a name anyone's process may have.
+ */
+export const KILL_ONLY_LOCK_HOLDER = new Set(['sleep']);
 
 const FOLLOW_TABLE = /^nfscope_follow[a-z]{6}$/;
 const ANY_NETNS = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

@@ -1,9 +1,11 @@
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
+import { run } from '../lib/run.js';
+import { TRACING_LOCK } from '../lib/undo-allowlist.js';
 
 /** Where the lock on the global (top-level) ftrace state lives, on the target. */
-export const TRACING_LOCK = '/run/nfscope/tracing.lock';
+export { TRACING_LOCK };
 
 /** flock's exit code when another process holds the lock (-E). */
 const CONFLICT = 75;
@@ -25,12 +27,15 @@ export function lockHolderArgv(): string[] {
  * file races with the next taker).
  */
 export async function lockTracing(target: Target, cleanup: Cleanup, what: string): Promise<void> {
-  await target.exec(['mkdir', '-p', '/run/nfscope']);
+  await run(target, ['mkdir', '-p', '/run/nfscope']);
   const holder = target.spawn(lockHolderArgv(), { timeoutMs: 24 * 3600_000 });
   // Registered before the lock is (maybe) taken: stopping a holder that never got it is harmless.
+  // Journaled with its pid: in a `vm up` guest or over ssh a holder left by a SIGKILLed run would
+  // keep the lock until its 24 h timeout; `nfscope cleanup` kills it there (allowlist:
+  // `sleep`, the name flock's command ends as, only while /proc/locks shows that pid holding this lock).
   cleanup.push(`release ${TRACING_LOCK} (${what})`, async () => {
     await holder.stop(500);
-  });
+  }, holder.pid ? { kill: { pid: holder.pid, comm: 'sleep' } } : undefined);
   const got = await new Promise<true | Awaited<typeof holder.done>>((resolve) => {
     holder.onLine((l) => l === LOCKED && resolve(true));
     void holder.done.then(resolve);

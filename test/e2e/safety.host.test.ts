@@ -202,6 +202,38 @@ describe('the tracing lock', () => {
   });
 });
 
+describe('a tracing lock holder a killed run left (as in a `vm up` guest, where no pdeathsig reaches it)', () => {
+  it('cleanup kills the journaled holder of nfscope\'s lock (flock --no-fork: a `sleep`), and not a `sleep` holding another file', async () => {
+    const dir = mkdtempSync(join(tmp, 'journal-'));
+    const other = join(tmp, 'someone-elses.lock');
+    // Started by the test, not through nfscope: nothing kills them when a run dies.
+    mkdirSync('/run/nfscope', { recursive: true, mode: 0o755 });
+    const ours = execa('flock', ['--nonblock', '--no-fork', TRACING_LOCK, 'sleep', '60'], { reject: false });
+    const theirs = execa('flock', ['--nonblock', '--no-fork', other, 'sleep', '60'], { reject: false });
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const held = async () => (await execa('flock', ['-n', '-E', '75', TRACING_LOCK, 'true'], { reject: false })).exitCode === 75;
+      expect(await held()).toBe(true);
+      writeFileSync(join(dir, '999998-deadbeef.jsonl'), [
+        JSON.stringify({ v: 1, pid: 999998, host: 'x', started: '2026-01-01T00:00:00Z', argv: ['graph'], target: 'local' }),
+        JSON.stringify({ seq: 1, what: 'release the lock', kill: { pid: ours.pid, comm: 'sleep' } }),
+        JSON.stringify({ seq: 2, what: 'release another lock', kill: { pid: theirs.pid, comm: 'sleep' } }),
+      ].join('\n') + '\n', { mode: 0o600 });
+      const r = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env: { ...process.env, NFSCOPE_JOURNAL_DIR: dir } });
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).journals[0].actions.map((a: { result: string }) => a.result)).toEqual(['not running', 'killed']);
+      await ours;
+      expect(await held()).toBe(false);
+      // The other holder lives on (signal 0: it exists).
+      expect(() => process.kill(theirs.pid!, 0)).not.toThrow();
+    } finally {
+      ours.kill('SIGKILL');
+      theirs.kill('SIGKILL');
+      await Promise.allSettled([ours, theirs]);
+    }
+  });
+});
+
 describe('vm down checks whom it kills', () => {
   it('a stale VM state naming a live pid of something else kills nothing', async ({ skip }) => {
     const state = '/run/nfscope/vm/current.json';
