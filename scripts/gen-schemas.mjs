@@ -16,7 +16,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** kind → where its type lives and which constant holds its version (read from the source). */
 export const KINDS = [
-  { kind: 'doctor', file: 'src/commands/doctor.ts', type: 'DoctorReport', version: 'DOCTOR_SCHEMA_VERSION' },
+  { kind: 'doctor', file: 'src/model/doctor.ts', type: 'DoctorReport', version: 'DOCTOR_SCHEMA_VERSION' },
   { kind: 'hooks', file: 'src/model/hooks.ts', type: 'HooksReport', version: 'HOOKS_SCHEMA_VERSION' },
   { kind: 'hooks-all', file: 'src/model/hooks.ts', type: 'HooksAllReport', version: 'HOOKS_SCHEMA_VERSION' },
   { kind: 'trace-syn', file: 'src/model/trace-syn.ts', type: 'TraceSynReport', version: 'TRACE_SYN_SCHEMA_VERSION' },

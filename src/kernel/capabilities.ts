@@ -5,18 +5,7 @@ import { runResult } from '../lib/run-result.js';
 import { readKconfig } from './kconfig.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
-
-/** One thing the target can or cannot do, and what follows from it. */
-export interface Capability {
-  id: string;
-  /** null: could not be told (the probe that says it failed); `detail` then says why. */
-  available: boolean | null;
-  detail: string;
-  /** What nfscope cannot do without it. */
-  disables?: string;
-  /** How to get it. */
-  fix?: string;
-}
+import type { Capabilities, Capability, ToolInfo } from '../model/capabilities.js';
 
 /**
  * Why a step that needs `c` cannot run, or null when the target has it. Absent and unknown are
@@ -26,29 +15,6 @@ export function capabilityGap(c: Capability): string | null {
   if (c.available === true) return null;
   if (c.available === null) return `${c.detail}: whether this target has ${c.id} could not be told`;
   return `${c.detail}: this kernel has no ${c.id}${c.fix ? `; ${c.fix}` : ''}`;
-}
-
-export interface ToolInfo {
-  name: string;
-  path: string | null;
-  version: string | null;
-}
-
-export interface Capabilities {
-  kernel: string;
-  root: boolean;
-  kconfigSource: string | null;
-  tracefs: string | null;
-  caps: Capability[];
-  tools: ToolInfo[];
-  /**
-   * Environment assignments bpftrace needs on this target. bpftrace 0.17 on
-   * Debian's 5.10 (vmlinux BTF, no module BTF) says `btf: no` in --info and
-   * knows no kernel struct, although /sys/kernel/btf/vmlinux is there; told
-   * BPFTRACE_BTF=/sys/kernel/btf/vmlinux it reads it. Found by probing, never
-   * by version: [] wherever bpftrace finds BTF by itself.
-   */
-  bpftraceEnv: string[];
 }
 
 /** Every option this probe reads. */
