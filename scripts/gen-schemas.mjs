@@ -23,7 +23,7 @@ export const KINDS = [
   { kind: 'graph', file: 'src/model/graph.ts', type: 'GraphReport', version: 'GRAPH_SCHEMA_VERSION' },
   { kind: 'lifetimes', file: 'src/model/lifetimes.ts', type: 'LifetimesReport', version: 'LIFETIMES_SCHEMA_VERSION' },
   { kind: 'lab', file: 'src/model/lab.ts', type: 'LabReport', version: 'LAB_SCHEMA_VERSION' },
-  { kind: 'cleanup', file: 'src/commands/cleanup.ts', type: 'CleanupReport', version: 'CLEANUP_SCHEMA_VERSION' },
+  { kind: 'cleanup', file: 'src/model/cleanup.ts', type: 'CleanupReport', version: 'CLEANUP_SCHEMA_VERSION' },
   { kind: 'vm-run', file: 'src/commands/vm.ts', type: 'VmRunReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-status', file: 'src/commands/vm.ts', type: 'VmStatusReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-kernels', file: 'src/model/kernels.ts', type: 'VmKernelsReport', version: 'VM_KERNELS_SCHEMA_VERSION' },

@@ -1,43 +1,16 @@
-import { readFile, unlink } from 'node:fs/promises';
-import { CommandFailedError, shellQuote } from '../lib/errors.js';
-import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
-import { alive, JOURNAL_DIR, staleJournals, type JournalChange, type StaleJournal } from '../lib/journal.js';
+import { CommandFailedError, showCommand } from '../lib/errors.js';
+import type { StaleJournal } from '../lib/journal.js';
 import type { Target } from '../targets/target.js';
-import { actsOnCurrentNetns, KILL_ONLY_LOCK_HOLDER, refuseKill, refuseUndo, TRACING_LOCK } from '../lib/undo-allowlist.js';
-import { ownNetns } from '../lib/journal.js';
-import { readdirSync, statSync } from 'node:fs';
+import { cleanupJournals } from '../experiments/cleanup.js';
+import { CLEANUP_SCHEMA_VERSION, type CleanupReport } from '../model/cleanup.js';
+import { renderCleanup } from '../render/cleanup.js';
 
 export interface CleanupOptions {
   dryRun?: boolean;
   json?: boolean;
 }
 
-type Result = `refused: ${string}` | 'undone' | 'already gone' | 'killed' | 'not running' | 'skipped (in use by a live run)' | 'skipped (in another netns)' | 'not ours any more' | 'would undo' | `failed: ${string}`;
-/** argv: each command the change's undo runs (or `kill PID (COMM)`), shown by --dry-run and --json. */
-interface Action { what: string; argv: string[][]; result: Result }
-export interface JournalReport { untrusted?: string; journal: string; pid: number; started: string; argv: string[]; target: string; actions: Action[]; note?: string }
-
-export const CLEANUP_SCHEMA_VERSION = 1;
-
-/** `nfscope cleanup --json`: each journal found, and what was done (or, --dry-run, would be). */
-export interface CleanupReport {
-  schemaVersion: number;
-  journals: JournalReport[];
-}
-
-/** stderr of an undo whose object is already gone: nothing left to do. */
-const GONE = /No such file|Cannot find|does not exist|not found|No such process|not mounted|No such device|Could not process rule|Bad rule|doesn't exist|Invalid argument/i;
-
-/** Is some nfscope run alive right now (its journal's pid)? Shared state stays while one is. */
-async function liveRunExists(): Promise<boolean> {
-  const { readdir } = await import('node:fs/promises');
-  const names = await readdir(JOURNAL_DIR).catch(() => [] as string[]);
-  return names.some((n) => {
-    const pid = Number(n.split('-')[0]);
-    return pid > 0 && pid !== process.pid && alive(pid);
-  });
-}
-
+/** Opens where a journal's run ran: here, the VM `vm up` left up (if it is that run's), or its ssh/vagrant target. */
 async function openFor(j: StaleJournal): Promise<{ target: Target | null; note?: string }> {
   const spec = j.header.target;
   if (spec === 'local') return { target: new (await import('../targets/local.js')).LocalTarget() };
@@ -52,173 +25,15 @@ async function openFor(j: StaleJournal): Promise<{ target: Target | null; note?:
   return { target: await openTarget(spec) };
 }
 
-/** Whether the kernel lists `pid` as holding an flock on the target's tracing lock (/proc/locks). */
-async function holdsTracingLock(target: Target, pid: number): Promise<boolean> {
-  const st = await target.exec(['stat', '-L', '-c', '%i', TRACING_LOCK], { timeoutMs: 10_000 });
-  // No lock file: nobody holds it. Any other failure is not read as an answer.
-  if (st.exitCode !== 0 && /No such file/.test(st.stderr)) return false;
-  if (st.exitCode !== 0) throw new CommandFailedError(st.argv, st.exitCode, st.stderr, 'reading the tracing lock\'s inode');
-  const ino = st.stdout.trim();
-  const locks = await target.readFile('/proc/locks');
-  if (locks === null) throw new CommandFailedError(['cat', '/proc/locks'], null, '', 'the kernel\'s lock list could not be read');
-  // "N: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE START END"
-  return locks.split('\n').some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[1] === 'FLOCK' && f[4] === String(pid) && f[5]?.endsWith(`:${ino}`);
-  });
-}
-
-/** The commands a change's undo would run, as shown to the user. */
-function argvOf(c: JournalChange): string[][] {
-  return 'kill' in c ? [['kill', '-KILL', String(c.kill.pid), `(comm ${c.kill.comm})`]] : c.undo.map((u) => u.argv);
-}
-
-/** Why a journaled change is not replayed (not a shape nfscope writes), or null. */
-function refusal(c: JournalChange): string | null {
-  if ('kill' in c) return refuseKill(c.kill);
-  if (!Array.isArray(c.undo) || c.undo.length === 0) return 'no undo commands';
-  for (const u of c.undo) {
-    const why = refuseUndo(u);
-    if (why) return `${why}: ${JSON.stringify(u.argv).slice(0, 200)}`;
-  }
-  return null;
-}
-
-/**
- * Where a local run's undos that act on the current netns go: here (the run's netns is cleanup's),
- * through nsenter into the /run/netns name that holds the run's netns, or nowhere (said why).
- */
-type NetnsPlan = { here: true } | { name: string } | { skip: string };
-
-function netnsPlan(recorded: string | undefined): NetnsPlan {
-  const here = ownNetns();
-  // A journal from before the netns was recorded: the run's netns is not known, as before.
-  if (recorded === undefined || recorded === here) return { here: true };
-  const inode = /^net:\[(\d+)\]$/.exec(recorded)?.[1];
-  if (inode) {
-    let names: string[] = [];
-    try {
-      names = readdirSync('/run/netns');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    }
-    // ENOENT: the name went meanwhile (ip netns del): not this one.
-    const name = names.find((n) => {
-      try {
-        return String(statSync(`/run/netns/${n}`).ino) === inode;
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-        throw e;
-      }
-    });
-    if (name) return { name };
-  }
-  return { skip: `the run was in netns ${recorded}, this cleanup runs in ${here}, and no /run/netns name holds the run's: run \`nfscope cleanup\` inside it (nsenter --net=/proc/PID/ns/net -- nfscope cleanup, PID any process there)` };
-}
-
-async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean, netns: NetnsPlan = { here: true }): Promise<Result> {
-  const refused = refusal(c);
-  if (refused) return `refused: ${refused}`;
-  if ('kill' in c) {
-    // Looked up where the run ran (a VM left up, an ssh host): a tracer there outlives a killed
-    // nfscope as it would here. An unreadable comm is no such process (readFile: null when absent).
-    const comm = target.name === 'local'
-      // ENOENT (the process is gone) is the answer; any other error is not read as one.
-      ? (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return '';
-        throw e;
-      })).trim()
-      : ((await target.readFile(`/proc/${c.kill.pid}/comm`)) ?? '').trim();
-    // The pid may have been reused: only a process with the recorded name is ours.
-    if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';
-    // A name anyone's process may have (sleep): ours only while it holds nfscope's tracing lock.
-    if (KILL_ONLY_LOCK_HOLDER.has(c.kill.comm) && !(await holdsTracingLock(target, c.kill.pid))) return 'not running';
-    if (dryRun) return 'would undo';
-    if (target.name === 'local') process.kill(c.kill.pid, 'SIGKILL');
-    else {
-      const r = await target.exec(['kill', '-KILL', String(c.kill.pid)], { timeoutMs: 10_000 });
-      if (r.exitCode !== 0) return `failed: ${new CommandFailedError(r.argv, r.exitCode, r.stderr).message.split('\n')[0]}`;
-    }
-    return 'killed';
-  }
-  let gone = false;
-  for (const plain of c.undo) {
-    if (plain.shared && sharedBusy) return 'skipped (in use by a live run)';
-    const bound = actsOnCurrentNetns(plain.argv);
-    if (bound && 'skip' in netns) return 'skipped (in another netns)';
-    const cmd = bound && 'name' in netns ? { ...plain, argv: ['nsenter', `--net=/run/netns/${netns.name}`, '--', ...plain.argv] } : plain;
-    if (dryRun) {
-      if (!(await undoStillOurs(target, cmd))) return 'not ours any more';
-      continue;
-    }
-    const r = await runUndoCommand(target, cmd);
-    if (r === 'not ours') return 'not ours any more';
-    if (r.exitCode === 0) continue;
-    if (GONE.test(r.stderr)) {
-      gone = true;
-      continue;
-    }
-    return `failed: ${new CommandFailedError(cmd.argv, r.exitCode, r.stderr).message.split('\n').slice(0, 2).join(' ')}`;
-  }
-  return dryRun ? 'would undo' : gone ? 'already gone' : 'undone';
-}
-
-/** Undoes what killed runs left behind, from their journals, newest change first. */
-export async function cleanupJournals(o: CleanupOptions = {}): Promise<JournalReport[]> {
-  const reports: JournalReport[] = [];
-  const sharedBusy = await liveRunExists();
-  for (const j of staleJournals()) {
-    if (j.untrusted) {
-      // Nothing in it is read, let alone run; the file stays for a human to look at.
-      reports.push({ untrusted: j.untrusted, journal: j.path, pid: 0, started: '', argv: [], target: '', actions: [], note: `not trusted, nothing replayed: ${j.untrusted}` });
-      continue;
-    }
-    const rep: JournalReport = { journal: j.path, pid: j.header.pid, started: j.header.started, argv: j.header.argv, target: j.header.target, actions: [] };
-    if (j.damaged) rep.note = `${j.damaged} unreadable journal line(s) (cut by the kill)`;
-    reports.push(rep);
-    const { target, note } = j.pending.length ? await openFor(j) : { target: null };
-    if (note) rep.note = note;
-    const netns = target?.name === 'local' ? netnsPlan(j.header.netns) : { here: true as const };
-    if ('skip' in netns) rep.note = [rep.note, netns.skip].filter(Boolean).join('; ');
-    if ('name' in netns) rep.note = [rep.note, `the run was in netns ${netns.name} (${j.header.netns}): what it changed there is undone there`].filter(Boolean).join('; ');
-    try {
-      if (target) for (const c of j.pending) rep.actions.push({ what: c.what, argv: argvOf(c), result: await undoChange(target, c, sharedBusy, Boolean(o.dryRun), netns) });
-    } finally {
-      if (target && target.name !== 'local') await target.close();
-    }
-    const failed = rep.actions.some((a) => /^(failed|skipped|refused)/.test(a.result));
-    if (!o.dryRun && !failed) {
-      // Gone already (another cleanup at once) is the same end; any other error is said, not swallowed.
-      await unlink(j.path).catch((e: NodeJS.ErrnoException) => {
-        if (e.code !== 'ENOENT') rep.note = [rep.note, `the journal could not be removed: ${e.message}`].filter(Boolean).join('; ');
-      });
-    }
-  }
-  return reports;
-}
-
 export async function runCleanup(o: CleanupOptions): Promise<void> {
   const { requireRoot } = await import('../tools/root.js');
   await requireRoot(new (await import('../targets/local.js')).LocalTarget());
-  const reports = await cleanupJournals(o);
+  const reports = await cleanupJournals(o, openFor);
   if (o.json) {
     const out: CleanupReport = { schemaVersion: CLEANUP_SCHEMA_VERSION, journals: reports };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
-  } else if (reports.length === 0) {
-    process.stdout.write('nothing to clean up: no journal of a killed nfscope run\n');
   } else {
-    for (const r of reports) {
-      if (r.untrusted) {
-        process.stdout.write(`journal ${r.journal}: ${r.note}\n`);
-        continue;
-      }
-      process.stdout.write(`run ${r.pid} (nfscope ${r.argv.join(' ')}), started ${r.started}, target ${r.target}${r.note ? `: ${r.note}` : ''}\n`);
-      if (r.actions.length === 0) process.stdout.write('  nothing left to undo\n');
-      for (const a of r.actions) {
-        process.stdout.write(`  ${a.result.padEnd(14)} ${a.what}\n`);
-        for (const argv of a.argv) process.stdout.write(`  ${''.padEnd(14)}   $ ${argv.map(shellQuote).join(' ')}\n`);
-      }
-    }
+    process.stdout.write(renderCleanup(reports, showCommand));
   }
   // A change left in a netns cleanup could not reach is not undone: said by the exit status too.
   if (reports.some((r) => r.untrusted || r.actions.some((a) => /^(failed|refused)/.test(a.result) || a.result === 'skipped (in another netns)'))) {
