@@ -32,7 +32,7 @@ export const KINDS = [
   // nfscope parse KIND --json: one schema per kind.
   ...[['function-graph', 'ParseFunctionGraphReport'], ['kstack', 'ParseKstackReport'], ['bpftrace-json', 'ParseBpftraceJsonReport'],
     ['conntrack', 'ParseConntrackReport'], ['hooks', 'ParseHooksReport'], ['trace-prerouting', 'ParseTracePreroutingReport']]
-    .map(([k, type]) => ({ kind: `parse-${k}`, file: 'src/commands/parse-report.ts', type, version: 'PARSE_SCHEMA_VERSION' })),
+    .map(([k, type]) => ({ kind: `parse-${k}`, file: 'src/model/parse-report.ts', type, version: 'PARSE_SCHEMA_VERSION' })),
 ];
 
 function versionOf(file, constant) {

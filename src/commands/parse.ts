@@ -2,8 +2,8 @@ import { stat } from 'node:fs/promises';
 import { ParseError, UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { feedChunks } from '../lib/chunks.js';
-import type { CtEntry } from '../parsers/conntrack.js';
-import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from './parse-report.js';
+import type { CtEntry } from '../model/conntrack.js';
+import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from '../model/parse-report.js';
 
 import { PARSE_KINDS } from '../model/parse-kinds.js';
 
@@ -44,9 +44,11 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
   const maxDepth = o.maxDepth === undefined ? undefined : intOption('--max-depth', o.maxDepth, 0, 64);
   await checkInput(file);
   const out = (s: string): void => {
-    process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+    process.stdout.write(s);
   };
-  const json = (v: unknown) => out(JSON.stringify(v, null, 2));
+  const json = (v: unknown) => out(JSON.stringify(v, null, 2) + '\n');
+  // The text renderers are loaded only for text, as the parsers are only for their kind.
+  const render = () => import('../render/parse.js');
 
   switch (kind) {
     case 'function-graph': {
@@ -62,28 +64,22 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       }
       const stats = p.end();
       const roots = agg.roots.reduce((n, r) => n + r.count, 0);
-      if (o.json) return json({ schemaVersion: V, kind, bytes, roots, stats, tree: agg.roots } satisfies ParseFunctionGraphReport);
-      const { renderCallTree } = await import('../render/call-tree.js');
-      out(`${stats.records} records, ${roots} call trees merged by path (CPU(s) ${stats.cpus.join(',') || '?'})` +
-        `${stats.lostEvents ? `, ${stats.lostEvents} lost events` : ''}${stats.unfinished ? `, ${stats.unfinished} calls without a return` : ''}` +
-        `${stats.orphanReturns ? `, ${stats.orphanReturns} returns without a call` : ''}${stats.taskSwitches ? `, ${stats.taskSwitches} task switches` : ''}`);
-      return out(renderCallTree(agg.roots, { maxDepth }));
+      const report: ParseFunctionGraphReport = { schemaVersion: V, kind, bytes, roots, stats, tree: agg.roots };
+      return o.json ? json(report) : out((await render()).renderFunctionGraph(report, maxDepth));
     }
     case 'kstack': {
       const { parseKstacks, kstackTree } = await import('../parsers/kstack.js');
       const { stacks, skipped } = parseKstacks(await readWhole(file, 'bpftrace kstack map'));
       const tree = kstackTree(stacks);
       const total = stacks.reduce((s, k) => s + k.count, 0);
-      if (o.json) return json({ schemaVersion: V, kind, stacks: stacks.length, total, skippedLines: skipped, maps: [...new Set(stacks.map((s) => s.map))], tree } satisfies ParseKstackReport);
-      const { renderCallTree } = await import('../render/call-tree.js');
-      out(`${stacks.length} distinct stacks in ${[...new Set(stacks.map((s) => s.map))].join(', ')}, ${total} events, outermost frame first` +
-        `${skipped ? ` (${skipped} lines outside stack maps skipped)` : ''}:`);
-      for (const map of new Set(stacks.map((s) => s.map))) {
+      const maps = [...new Set(stacks.map((s) => s.map))];
+      const report: ParseKstackReport = { schemaVersion: V, kind, stacks: stacks.length, total, skippedLines: skipped, maps, tree };
+      if (o.json) return json(report);
+      const perMap = maps.map((map) => {
         const mine = stacks.filter((s) => s.map === map);
-        out(`${map}: ${mine.reduce((s, k) => s + k.count, 0)} events`);
-        out(renderCallTree(kstackTree(mine), { counts: true, maxDepth }));
-      }
-      return;
+        return { map, events: mine.reduce((s, k) => s + k.count, 0), tree: kstackTree(mine) };
+      });
+      return out((await render()).renderKstack(report, perMap, maxDepth));
     }
     case 'bpftrace-json': {
       const { parseBpftraceJson, printfLines, lostEvents } = await import('../parsers/bpftrace-json.js');
@@ -92,10 +88,8 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       const byType: Record<string, number> = {};
       for (const e of events) byType[e.type] = (byType[e.type] ?? 0) + 1;
       const maps = events.filter((e) => e.type === 'map').flatMap((e) => Object.keys(e.data as object));
-      if (o.json) return json({ schemaVersion: V, kind, events: byType, lostEvents: lostEvents(events), maps, printf: printfLines(events) } satisfies ParseBpftraceJsonReport);
-      out(`${events.length} events: ${Object.entries(byType).map(([k, v]) => `${k} ${v}`).join(', ')}; lost events ${lostEvents(events)}`);
-      if (maps.length) out(`maps: ${maps.join(', ')}`);
-      return out(printfLines(events).join('\n'));
+      const report: ParseBpftraceJsonReport = { schemaVersion: V, kind, events: byType, lostEvents: lostEvents(events), maps, printf: printfLines(events) };
+      return o.json ? json(report) : out((await render()).renderBpftraceJson(report, events.length));
     }
     case 'conntrack': {
       // Streamed (issue 26: 32 MiB of text reached 958 MB RSS, 1.5 GB with --json): each line is
@@ -104,14 +98,7 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       const { parseConntrackLine } = await import('../parsers/conntrack.js');
       const { LineSplitter } = await import('../lib/bounded.js');
       const { StringDecoder } = await import('node:string_decoder');
-      const Table = (await import('cli-table3')).default;
-      const { COMPACT } = await import('../render/hooks-table.js');
-      const tuple = (x: Record<string, string>) => `${x.src ?? '?'}:${x.sport ?? ''} → ${x.dst ?? '?'}:${x.dport ?? ''}`;
-      const table = (fs: CtEntry[]) => {
-        const t = new Table({ head: ['proto', 'state', 'timeout', 'original', 'reply', 'flags'], style: { head: [], border: [] }, chars: COMPACT });
-        for (const f of fs) t.push([f.proto, f.state ?? '', f.timeout ?? '', tuple(f.original), tuple(f.reply), f.flags.join(' ')]);
-        return t.toString();
-      };
+      const table = o.json ? () => '' : (await render()).renderFlowTable;
       let pending = '';
       const flush = async (force = false) => {
         if (!force && pending.length < 1 << 16) return;
@@ -169,9 +156,8 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       if (article) ({ hooks, warnings } = (await import('../parsers/article-tools.js')).parseListNfHooks(text));
       else hooks = kind === 'hooks' ? (await import('../parsers/drgn-hooks.js')).parseDrgnHooks(text) : (await import('../parsers/nft-hooks.js')).parseNftHooks(text);
       if (hooks.length === 0) throw new ParseError(what, 0, text.slice(0, 80), 'no hooks in the input');
-      if (o.json) return json({ schemaVersion: V, kind, source: kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks' : 'nf_hooks.py', hooks, warnings } satisfies ParseHooksReport);
-      const { renderHookLists } = await import('../render/hooks-table.js');
-      return out([...renderHookLists(hooks), ...warnings.map((w) => `warning: ${w}`)].join('\n'));
+      const report: ParseHooksReport = { schemaVersion: V, kind, source: kind === 'nft-hooks' ? 'nft list hooks' : article ? 'list-nf-hooks' : 'nf_hooks.py', hooks, warnings };
+      return o.json ? json(report) : out((await render()).renderParsedHooks(report));
     }
     case 'trace-prerouting': {
       // The article's trace-conntrack-prerouting.bt: which PRE_ROUTING callbacks saw SYNs to port 2570.
@@ -187,9 +173,8 @@ export async function runParse(kindArg: string, file: string, o: ParseOptions): 
       }
       const callbacks = [...by.values()];
       const flows = [...new Set(hits.map((h) => `${h.src} > ${h.dst}`))];
-      if (o.json) return json({ schemaVersion: V, kind, callbacks, flows, hits } satisfies ParseTracePreroutingReport);
-      out(`${hits.length} callback call(s) for SYNs of ${flows.length} flow(s): ${flows.join(', ')}`);
-      return out(callbacks.map((c) => `    PRE_ROUTING ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(24)} ${c.owner.padEnd(10)} hits=${c.hits}`).join('\n'));
+      const report: ParseTracePreroutingReport = { schemaVersion: V, kind, callbacks, flows, hits };
+      return o.json ? json(report) : out((await render()).renderTracePrerouting(report));
     }
   }
 }

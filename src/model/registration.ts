@@ -5,7 +5,7 @@
  */
 import type { HookList } from './hooks.js';
 
-/** What the judge needs of a `conntrack -L` flow (parsers/conntrack.ts's CtEntry has it). */
+/** What the judge needs of a `conntrack -L` flow (model/conntrack.ts's CtEntry has it). */
 export interface FlowSeen {
   state: string | null;
   original: Record<string, string>;

@@ -20,6 +20,7 @@
 import { ParseError } from '../lib/errors.js';
 import { HOOK_NAMES, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
+import type { PreroutingHit } from '../model/parse-report.js';
 
 const HEADER = /^🪝 (ipv4|ipv6) ([A-Z_]+)$/u;
 const ENTRY = /^\s*(-?\d+) → (\S.*)$/u;
@@ -72,13 +73,6 @@ export function parseListNfHooks(text: string): { hooks: HookList[]; warnings: s
   });
   if (hooks.length === 0 && warnings.length === 0) throw new ParseError('list-nf-hooks output', 1, text.slice(0, 80), 'no hook section (🪝 FAMILY HOOK)');
   return { hooks: hooks.filter((h) => h.entries.length > 0), warnings };
-}
-
-export interface PreroutingHit {
-  time: string;
-  src: string;
-  dst: string;
-  callback: string;
 }
 
 const BANNER = /^Tracing conntrack PREROUTING callbacks\.\.\. Hit Ctrl-C to quit$/;

@@ -3,11 +3,10 @@
  * Schema of its own (schemas/parse-KIND.schema.json, generated from these
  * types by scripts/gen-schemas.mjs), versioned by PARSE_SCHEMA_VERSION.
  */
-import type { CallNode } from '../model/call-tree.js';
-import type { FunctionGraphStats } from '../model/graph.js';
-import type { HookList } from '../model/hooks.js';
-import type { CtEntry } from '../parsers/conntrack.js';
-import type { PreroutingHit } from '../parsers/article-tools.js';
+import type { CallNode } from './call-tree.js';
+import type { FunctionGraphStats } from './graph.js';
+import type { HookList } from './hooks.js';
+import type { CtEntry } from './conntrack.js';
 
 /** 2: schemaVersion added (format 1 had none). */
 export const PARSE_SCHEMA_VERSION = 2;
@@ -64,4 +63,11 @@ export interface ParseTracePreroutingReport {
   callbacks: { hook: string; callback: string; owner: string; conntrack: boolean; hits: number }[];
   flows: string[];
   hits: PreroutingHit[];
+}
+
+export interface PreroutingHit {
+  time: string;
+  src: string;
+  dst: string;
+  callback: string;
 }
