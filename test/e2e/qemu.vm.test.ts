@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { CLI, nfscope } from '../helpers/sys.js';
 import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
-import { hooksReports } from '../../src/commands/hooks.js';
+import { hooksReports } from '../../src/experiments/hooks.js';
 import { debuginfoCached } from '../../src/vm/debuginfo.js';
 import { expectSchema } from '../helpers/schema.js';
 

@@ -99,7 +99,7 @@ describe('modules and sysctls put back as they were (micro-VM)', () => {
       // file (module_param mode 0000), so the kernel is asked what it does: a fresh netns with no rule
       // has no conntrack callback (enable_hooks=1 registers them in every netns).
       await sh(t, ['ip', 'netns', 'add', 'fresh']);
-      const { hooksReports } = await import('../../src/commands/hooks.js');
+      const { hooksReports } = await import('../../src/experiments/hooks.js');
       const { reports } = await hooksReports(t, { netns: 'fresh', family: 'ipv4', backend: 'bpftrace' });
       const callbacks = reports[0]!.hooks.flatMap((h) => h.entries.map((e) => e.callback));
       expect(callbacks.filter((c) => /conntrack/.test(c))).toEqual([]);
