@@ -4,34 +4,18 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VM_KERNELS_SCHEMA_VERSION, type VmKernelsReport } from '../model/kernels.js';
 import { renderKernels } from '../render/kernels.js';
-import { cacheRoot, cachedKernel, ensureKernel, resolveKernel, type KernelInfo } from '../vm/kernel.js';
+import { cacheRoot, cachedKernel, ensureKernel, resolveKernel } from '../vm/kernel.js';
 import { AptState } from '../vm/apt.js';
 import { DEFAULT_KERNEL, KERNEL_ALIASES, SUITES } from '../lib/kernel-spec.js';
 import { ensureDebuginfo } from '../vm/debuginfo.js';
 import { LocalTarget } from '../targets/local.js';
 import { intOption } from '../lib/validate.js';
-import { liveState, vmDown, vmUp, type VmState } from '../vm/persistent.js';
-import type { RawRun } from '../targets/target.js';
+import { liveState, vmDown, vmUp } from '../vm/persistent.js';
+import { VM_RUN_TIMED_OUT, VM_SCHEMA_VERSION, type KernelInfo, type VmRunReport, type VmStatusReport } from '../model/vm.js';
+import { renderVmStatus, renderVmUp } from '../render/vm.js';
 import { pruneRunDirs } from '../vm/boot.js';
 import { withTarget } from '../targets/index.js';
 import type { QemuTarget } from '../targets/qemu.js';
-
-export const VM_SCHEMA_VERSION = 1;
-
-/** `nfscope vm run --json`: the guest command's run, and the VM it ran in. */
-export type VmRunReport = { schemaVersion: number; kernel: string; package: string; accel: 'kvm' | 'tcg'; bootMs: number } & RawRun;
-
-/** `nfscope vm status --json`: the kernel cache, the VMs running, the one left up. */
-export interface VmStatusReport {
-  schemaVersion: number;
-  cache: string;
-  kernels: KernelInfo[];
-  running: string[];
-  up: VmState | null;
-}
-
-/** vm run's exit status when the guest command ran past --timeout, as timeout(1) has it. */
-export const VM_RUN_TIMED_OUT = 124;
 
 export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean; timeout?: string }): Promise<void> {
   const timeoutS = intOption('--timeout', o.timeout ?? '3600', 1, 7 * 24 * 3600);
@@ -72,14 +56,7 @@ export async function runVmStatus(o: { json?: boolean }): Promise<void> {
   const up = await liveState();
   const running = await pruneRunDirs();
   const report: VmStatusReport = { schemaVersion: VM_SCHEMA_VERSION, cache: dir, kernels, running, up };
-  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  else {
-    process.stdout.write(`kernel cache: ${dir}\n`);
-    for (const k of kernels) process.stdout.write(`  ${k.package} (${k.version})\n`);
-    if (!kernels.length) process.stdout.write(`  (empty: the first --target qemu run fetches the ${DEFAULT_KERNEL} kernel)\n`);
-    process.stdout.write(`VMs running: ${running.length ? running.join(', ') : 'none'}\n`);
-    if (up) process.stdout.write(`left up by vm up: ${up.kernel.package} (${up.guestKernel}), pid ${up.pid}, since ${up.started}\n`);
-  }
+  process.stdout.write(o.json ? JSON.stringify(report, null, 2) + '\n' : renderVmStatus(report, DEFAULT_KERNEL));
 }
 
 export async function runVmKernels(o: { json?: boolean; refresh?: boolean }): Promise<void> {
@@ -115,8 +92,7 @@ export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void
   const ttl = intOption('--ttl', o.ttl, 10, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL, ttl, progress);
-  process.stdout.write(`VM up: ${s.kernel.package} (${s.guestKernel}), qemu pid ${s.pid}, ready in ${(s.bootMs / 1000).toFixed(1)} s; ` +
-    `--target qemu uses it; it stops after ${ttl} s or with 'nfscope vm down'\n`);
+  process.stdout.write(renderVmUp(s, ttl));
 }
 
 export async function runVmDown(): Promise<void> {

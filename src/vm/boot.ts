@@ -11,7 +11,8 @@ import { guestSays, qemuStatus, type ConsoleEvidence } from './console-evidence.
 import { requireTool } from '../lib/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
-import { ensureKernel, type KernelInfo } from './kernel.js';
+import { ensureKernel } from './kernel.js';
+import type { KernelInfo } from '../model/vm.js';
 import { debuginfoCached, ensureDebuginfo } from './debuginfo.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf, parseKconfig } from '../parsers/kconfig.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';

@@ -5,7 +5,8 @@ import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { AptState } from './apt.js';
 import { run } from '../lib/run.js';
 import type { Target } from '../lib/target.js';
-import { cacheRoot, type KernelInfo } from './kernel.js';
+import { cacheRoot } from './kernel.js';
+import type { KernelInfo } from '../model/vm.js';
 
 /**
  * Kernel DWARF for drgn in the micro-VM: Debian's linux-image-VERSION-dbg

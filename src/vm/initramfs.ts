@@ -8,7 +8,7 @@ import { run } from '../lib/run.js';
 import type { Target } from '../lib/target.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { cpioNewc, type CpioEntry } from './cpio.js';
-import type { KernelInfo } from './kernel.js';
+import type { KernelInfo } from '../model/vm.js';
 
 /** What stage 1 needs to reach the host's root: virtio PCI, 9p over virtio, overlayfs. */
 const WANTED = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];

@@ -6,23 +6,7 @@ import { parseKernelSpec, SUITES, type Suite } from '../lib/kernel-spec.js';
 import { run } from '../lib/run.js';
 import type { ExecOptions, RawRun, Target } from '../lib/target.js';
 import { AptState } from './apt.js';
-
-/** A distribution kernel unpacked in nfscope's cache, ready to boot. */
-export interface KernelInfo {
-  package: string;
-  version: string;
-  dir: string;
-  vmlinuz: string;
-  /** The package's module tree (with modules.dep), /lib/modules/VERSION in the guest. */
-  moddir: string;
-  config: string;
-  /** The Debian package version (absent in caches made before issue 12). */
-  debVersion?: string;
-  /** Where it was resolved: one of nfscope's suites, or the system's apt. */
-  suite?: Suite | 'system';
-  /** The .debs unpacked into root/. */
-  parts?: string[];
-}
+import type { KernelInfo } from '../model/vm.js';
 
 export function cacheRoot(): string {
   return process.env.NFSCOPE_CACHE ?? '/var/cache/nfscope';

@@ -7,29 +7,7 @@ import { delay, sleep } from '../lib/time.js';
 import { AgentClient } from './agent-client.js';
 import { bootVm, CONSOLE_DIR_PREFIX, VM_RUN_ROOT, type Vm } from './boot.js';
 import type { Host } from '../lib/target.js';
-import type { KernelInfo } from './kernel.js';
-
-/** The VM `nfscope vm up` left running, for `--target qemu` to use and `nfscope vm down` to stop. */
-export interface VmState {
-  pid: number;
-  /** The VM process's start time (/proc/PID/stat field 22): with the pid, names that one process. */
-  startTime: string;
-  socket: string;
-  runDir: string;
-  consoleLog: string;
-  requested: string;
-  kernel: KernelInfo;
-  guestKernel: string;
-  accel: 'kvm' | 'tcg';
-  bootMs: number;
-  started: string;
-  ttlSeconds: number;
-  /**
-   * qemu itself (pid and start time), timeout's child: if timeout is killed alone, qemu goes on
-   * without its TTL, and this is how `vm status` and `vm down` still find it.
-   */
-  qemu?: { pid: number; startTime: string } | null;
-}
+import type { VmState } from '../model/vm.js';
 
 export const STATE_FILE = join(VM_RUN_ROOT, 'current.json');
 
