@@ -19,7 +19,12 @@ const GONE = /No such file|Cannot find|does not exist|not found|No such process|
 /** Is some nfscope run alive right now (its journal's pid)? Shared state stays while one is. */
 async function liveRunExists(): Promise<boolean> {
   const { readdir } = await import('node:fs/promises');
-  const names = await readdir(JOURNAL_DIR).catch(() => [] as string[]);
+  // No journal directory: no run has journaled here. Any other error is not read as "none alive":
+  // shared state (tracefs) would be undone under a live run.
+  const names = await readdir(JOURNAL_DIR).catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return [] as string[];
+    throw e;
+  });
   return names.some((n) => {
     const pid = Number(n.split('-')[0]);
     return pid > 0 && pid !== process.pid && alive(pid);
