@@ -27,8 +27,7 @@ export interface Compiled {
  * (VM_KERNELS: follow.vm, qemu.vm's trace-syn and hooks, lifetimes.vm): follow_drop, follow_cb with
  * nf_queue, ct_syn, kfree_skb_syn, ct_life. What is left are the variants nfscope runs only when
  * something is missing (no chain symbols, no listing server, nf_queue not probe-able), which no
- * other test reaches there. Every compile is seconds under qemu TCG, and two at once take as long
- * as one after the other there (6.12: two follows' start 170 s together, 85 s each alone).
+ * other test reaches there. Every compile is seconds under qemu TCG.
  */
 export async function compileAll(target: Target, opts: { primaries: boolean } = { primaries: true }): Promise<Compiled[]> {
   const session = await Session.open(target, 'the compile check');
@@ -88,8 +87,8 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
       const life = ctLifeProgram(await readTemplate('ct_life'), { style: 'fentry', port: 2571, netnsInode: null });
       programs.push(['ct_life.bt (fentry)', life.text, life.params]);
     }
-    // Two at a time: a compile is one thread (LLVM), and a host with two free cores halves the
-    // time; under qemu TCG here it does not (see above), and costs nothing either.
+    // Two at a time: a compile is one thread (LLVM). Both kernels' fallbacks: 200 s two at a time,
+    // 299 s one at a time (2026-12-05). (Two follows at once gained nothing: 170 s together, 85 s each.)
     const out: Compiled[] = new Array(programs.length);
     let next = 0;
     const worker = async () => {
