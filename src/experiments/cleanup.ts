@@ -1,4 +1,5 @@
 import { readFile, unlink } from 'node:fs/promises';
+import { inNetns, NETNS_DIR } from '../tools/netns.js';
 import { readdirSync, statSync } from 'node:fs';
 import { CommandFailedError } from '../lib/errors.js';
 import { runUndoCommand, undoStillOurs } from '../lib/cleanup.js';
@@ -77,14 +78,14 @@ function netnsPlan(recorded: string | undefined): NetnsPlan {
   if (inode) {
     let names: string[] = [];
     try {
-      names = readdirSync('/run/netns');
+      names = readdirSync(NETNS_DIR);
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
     // ENOENT: the name went meanwhile (ip netns del): not this one.
     const name = names.find((n) => {
       try {
-        return String(statSync(`/run/netns/${n}`).ino) === inode;
+        return String(statSync(`${NETNS_DIR}/${n}`).ino) === inode;
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
         throw e;
@@ -125,7 +126,7 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
     if (plain.shared && sharedBusy) return 'skipped (in use by a live run)';
     const bound = actsOnCurrentNetns(plain.argv);
     if (bound && 'skip' in netns) return 'skipped (in another netns)';
-    const cmd = bound && 'name' in netns ? { ...plain, argv: ['nsenter', `--net=/run/netns/${netns.name}`, '--', ...plain.argv] } : plain;
+    const cmd = bound && 'name' in netns ? { ...plain, argv: inNetns({ kind: 'named', name: netns.name }, plain.argv) } : plain;
     if (dryRun) {
       if (!(await undoStillOurs(target, cmd))) return 'not ours any more';
       continue;
