@@ -96,7 +96,7 @@ async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, 
   const { target, cleanup } = r;
   const table = `nfscope_follow${[...randomBytes(6)].map((b) => String.fromCharCode(97 + (b % 26))).join('')}`;
   const mon = target.spawn(inNetns(spec.ns, [nft, '-a', 'monitor']), { stream: true });
-  cleanup.push('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
+  await cleanup.adopt('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
   let listening: () => void = () => {};
   const heard = new Promise<void>((res) => { listening = res; });
   const toEvents = feed('nft');
@@ -237,8 +237,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (ct) {
     // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
     const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]), { stream: true });
+    await r.cleanup.adopt('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
     live.push({ name: 'conntrack-events', run: ev, makesPackets: false });
-    r.cleanup.push('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
     ev.onLine(feed('conntrack'));
     sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
   } else {

@@ -12,7 +12,7 @@ import { parseFunctionGraph } from '../parsers/function-graph.js';
 import { kstackTree, parseKstackJson } from '../parsers/kstack.js';
 import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
-import { availableFunctions, openGraphSession, type GraphSession } from '../tools/ftrace.js';
+import { acquireGraphTracer, availableFunctions, openGraphSession, type GraphSession, type GraphTracer } from '../tools/ftrace.js';
 import { inNetns } from '../tools/netns.js';
 import { run } from '../lib/run.js';
 import type { Firewall, IpFamily } from '../tools/firewall.js';
@@ -38,21 +38,27 @@ export interface CallGraph {
 }
 
 /**
- * Opens function_graph on the roots (user-chosen, or the PRE_ROUTING conntrack
- * callbacks and the skb free path). null, with the reason in unavailable,
- * where the kernel has no function_graph. Read after the sandbox: its
- * conntrack rule loaded nf_conntrack, whose functions only then appear.
+ * The tracer function_graph will use, taken before the sandbox and the hook listing: a busy
+ * global tracer is refused before anything is built or attached. null, with the reason in
+ * unavailable, where the kernel has no function_graph.
  */
-export async function openCallGraph(
-  r: Run, hooks: HookList[], family: IpFamily, userRoots: string[] | undefined,
-  unavailable: { observation: string; reason: string }[], progress: (m: string) => void,
-): Promise<CallGraph | null> {
-  const fgraph = r.session.cap('function_graph');
-  const gap = capabilityGap(fgraph);
+export async function acquireCallGraph(r: Run, unavailable: { observation: string; reason: string }[]): Promise<GraphTracer | null> {
+  const gap = capabilityGap(r.session.cap('function_graph'));
   if (gap !== null) {
     unavailable.push({ observation: 'call-graph', reason: `the call tree needs the function_graph tracer: ${gap}` });
     return null;
   }
+  return acquireGraphTracer(r.target, r.cleanup, r.tracefs);
+}
+
+/**
+ * Opens function_graph on the roots (user-chosen, or the PRE_ROUTING conntrack
+ * callbacks and the skb free path), on the tracer acquireCallGraph took. Read after
+ * the sandbox: its conntrack rule loaded nf_conntrack, whose functions only then appear.
+ */
+export async function openCallGraph(
+  r: Run, tracer: GraphTracer, hooks: HookList[], family: IpFamily, userRoots: string[] | undefined, progress: (m: string) => void,
+): Promise<CallGraph> {
   // Only the lines the choice below can use: the names it looks for, conntrack's module, and
   // conntrack's functions where it is built in.
   const hookFns = hooks.flatMap((h) => h.entries.map((e) => e.callback));
@@ -67,7 +73,7 @@ export async function openCallGraph(
   const roots = userRoots ?? defaultRoots(hooks, family, have);
   const filter = graphFilter(roots, have);
   progress(`function_graph on ${roots.join(', ')} (${filter.length} filter entries)`);
-  const fg = await openGraphSession(r.target, r.cleanup, r.tracefs, filter);
+  const fg = await openGraphSession(r.target, r.cleanup, tracer, filter);
   return {
     roots, filter, fg,
     async collect(kernel, fixture, setup) {
@@ -98,10 +104,11 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
   const unavailable: GraphReport['unavailable'] = [];
 
   return session.run(async (r) => {
+    const fgTracer = await acquireCallGraph(r, unavailable);
     progress('creating the sandbox (client and server netns, veth, firewall)');
     const sb = await r.sandbox({ family: spec.family, port: spec.port, firewall: spec.firewall, afterConfirm: false });
     const hooks = await r.serverHooks(sb, spec.family, unavailable, progress);
-    const cg = await openCallGraph(r, hooks, spec.family, spec.roots, unavailable, progress);
+    const cg = fgTracer ? await openCallGraph(r, fgTracer, hooks, spec.family, spec.roots, progress) : null;
 
     progress('attaching skb:kfree_skb for the drop stacks');
     const program = kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), { port: spec.port, serverInode: sb.serverInode });

@@ -10,6 +10,7 @@
  *   fresh netns with no rule has the hooks at once. The module state, and every
  *   net.netfilter.* sysctl the reload resets, are put back afterwards.
  */
+import type { Cleanup } from '../lib/cleanup.js';
 import { sleep } from '../lib/time.js';
 import type { HookList } from '../model/hooks.js';
 import type { FlowsSeen, ModuleReload, RegistrationObservation } from '../model/registration.js';
@@ -31,9 +32,9 @@ async function flowsTo(target: Target, sb: Sandbox, port: number): Promise<Flows
 }
 
 /** Waits for a READY line from a spawned helper (flow.py), or its exit. */
-async function ready(target: Target, argv: string[], what: string, cleanup: { push: (w: string, f: () => Promise<void>) => void }): Promise<void> {
+async function ready(target: Target, argv: string[], what: string, cleanup: Pick<Cleanup, 'adopt'>): Promise<void> {
   const p = target.spawn(argv, { timeoutMs: 120_000 });
-  cleanup.push(`stop ${what}`, async () => {
+  await cleanup.adopt(`stop ${what}`, async () => {
     await p.stop(300);
   });
   const ok = await Promise.race([

@@ -7,7 +7,7 @@ import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
 import type { Sandbox } from './sandbox.js';
 import { sessionFor, type Session } from './session.js';
-import { openCallGraph } from './graph.js';
+import { acquireCallGraph, openCallGraph } from './graph.js';
 import { inNetns, netnsLabel } from '../tools/netns.js';
 import { run } from '../lib/run.js';
 import { ruleComment, type Firewall, type IpFamily } from '../tools/firewall.js';
@@ -112,6 +112,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const { cleanup, tracefs } = r;
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');
+    const fgTracer = spec.callGraph ? await acquireCallGraph(r, unavailable) : null;
 
     progress(spec.inPlace
       ? "in place: a client netns and veth; the DROP rule goes in this target's own firewall (undone afterwards)"
@@ -149,7 +150,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     // function_graph first, bpftrace after: set_ftrace_filter and current_tracer written while
     // bpftrace attached its kprobes locked up both vCPUs of a 6.1 guest (soft lockup, tee and
     // bpftrace, under qemu TCG). Never the two at once.
-    const cg = spec.callGraph ? await openCallGraph(r, hooks, spec.family, undefined, unavailable, progress) : null;
+    const cg = fgTracer ? await openCallGraph(r, fgTracer, hooks, spec.family, undefined, progress) : null;
     phases.callGraphOpen?.();
 
     const traced = spec.traced !== false;

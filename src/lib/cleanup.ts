@@ -41,18 +41,52 @@ export async function runUndoCommand(target: UndoTarget, c: UndoCommand): Promis
   return { exitCode: r.exitCode, stderr: r.stderr };
 }
 
+/**
+ * A change registered after its run's undo stack was run (a step still going when a signal's
+ * teardown ended): it is refused, so the step stops before making it. Accepted, it would never be
+ * undone (the stack has run) and its journal entry would outlive the run.
+ */
+export class RunEndedError extends Error {
+  constructor(what: string) {
+    super(`${what}: not done, the run was already torn down`);
+    this.name = 'RunEndedError';
+  }
+}
+
 export class Cleanup {
   private stack: Undo[] = [];
   private running: Promise<string[]> | null = null;
+  /** Set when runAll has emptied the stack (or given up at its deadline): nothing may be registered after. */
+  private ended = false;
   /** What the run observed so far, printed if a signal cuts it short. */
   readonly observed: string[] = [];
 
   constructor(readonly journal: Journal | null = null) {}
 
-  /** Registers an undo. Call it before making the change it reverts. */
+  /**
+   * Registers an undo. Call it before making the change it reverts. After the run was torn down it
+   * throws RunEndedError, and the caller never makes the change.
+   */
   push(what: string, run: () => Promise<void>, journal?: { undo: UndoCommand[] } | { kill: { pid: number; comm: string } }): void {
+    if (this.ended) throw new RunEndedError(what);
     const seq = journal && this.journal ? this.journal.record(what, journal) : null;
     this.stack.push({ what, run, seq });
+  }
+
+  /**
+   * Registers the undo of a change already made: a process, whose pid exists only once it is
+   * started. After the run was torn down the process is stopped at once (journaled only if that
+   * fails, for `nfscope cleanup`), and RunEndedError is thrown.
+   */
+  async adopt(what: string, run: () => Promise<void>, journal?: { kill: { pid: number; comm: string } }): Promise<void> {
+    if (!this.ended) return this.push(what, run, journal);
+    try {
+      await run();
+    } catch (err) {
+      if (journal && this.journal) this.journal.record(what, journal);
+      throw new RunEndedError(`${what} (and stopping it failed: ${(err as Error).message.split('\n')[0]})`);
+    }
+    throw new RunEndedError(what);
   }
 
   /**
@@ -100,9 +134,12 @@ export class Cleanup {
           }
           inFlight = null;
         }
+        // In the same synchronous step as the last pop: no registration slips in between.
+        if (!expired) this.ended = true;
       })();
       if ((await Promise.race([loop.then(() => 'done' as const), deadline])) === 'expired') {
         expired = true;
+        this.ended = true;
         // Left as they are: the journal still lists them (nothing marked done), for `nfscope cleanup`.
         const left = [...(inFlight ? [inFlight as Undo] : []), ...this.stack.splice(0).reverse()];
         for (const u of left) failures.push(`${u.what}: not undone, teardown deadline of ${deadlineMs >= 1000 ? `${Math.round(deadlineMs / 1000)} s` : `${deadlineMs} ms`} passed${u === inFlight ? ' while it ran' : ''}`);

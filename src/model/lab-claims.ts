@@ -203,7 +203,7 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
     ].filter(Boolean).join(' ') || undefined);
 }
 
-/** Why the call tree is missing: the reason trace-syn recorded for it (openCallGraph always records one). */
+/** Why the call tree is missing: the reason trace-syn recorded for it (acquireCallGraph always records one). */
 function callGraphWhy(g: GraphReport): string {
   const why = g.unavailable.filter((x) => x.observation === 'call-graph').map((x) => x.reason);
   if (!why.length) throw new Error('trace-syn report: no call tree and no reason for it');

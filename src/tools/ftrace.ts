@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
+import { run } from '../lib/run.js';
 import { lockTracing } from './tracing-lock.js';
 
 /**
@@ -89,45 +90,63 @@ export async function unusedPid(target: Target): Promise<number> {
   throw new Error(`every pid from ${max - 63} to ${max - 1} is in use: no pid known to be unused for set_ftrace_pid`);
 }
 
-async function readTrim(target: Target, path: string): Promise<string> {
-  return ((await target.readFile(path)) ?? '').trim();
+/** A tracefs file that every kernel with function tracing has: one that cannot be read is a failure, not "empty". */
+async function readSetting(target: Target, path: string): Promise<string> {
+  const t = await target.readFile(path);
+  if (t === null) throw new Error(`${path} could not be read: whether the tracer is in use is unknown`);
+  return t.trim();
 }
 
-export async function openGraphSession(
-  target: Target, cleanup: Cleanup, tracefs: string, filter: string[],
-): Promise<GraphSession> {
-  if (filter.length === 0 || !filter.every((f) => validFunctionName(f) || /^:mod:[A-Za-z0-9_]+$/.test(f) || /^[A-Za-z_][A-Za-z0-9_]*\*$/.test(f))) {
-    throw new UsageError('function filter: function names only');
-  }
+/** Where function_graph will run: an instance of nfscope's own, or the global tracer, locked and found unused. */
+export interface GraphTracer {
+  dir: string;
+  instance: boolean;
+}
+
+/**
+ * Takes a tracer for function_graph, before anything else of the run is set up: a busy global
+ * tracer is refused before a sandbox is built or a bpftrace attached (on 6.1 under TCG, kprobes
+ * attached while a function tracer ran locked the guest up: trace-syn.ts). The instance's
+ * removal and the lock's release are registered first.
+ */
+export async function acquireGraphTracer(target: Target, cleanup: Cleanup, tracefs: string): Promise<GraphTracer> {
   const topText = await target.readFile(`${tracefs}/available_tracers`);
   if (topText === null) throw new Error(`${tracefs}/available_tracers could not be read: whether this kernel has function_graph is unknown`);
   const top = topText.trim();
   if (!top.split(/\s+/).includes('function_graph')) {
     throw new CapabilityError(`this kernel has no function_graph tracer (available_tracers: ${top || 'none'}; needs CONFIG_FUNCTION_GRAPH_TRACER)`);
   }
-  let dir = tracefs;
-  let instance = false;
   // Try an instance first: its own buffer and settings, nothing global to restore.
   const name = `nfscope-${process.pid}-${randomBytes(3).toString('hex')}`;
   const inst = `${tracefs}/instances/${name}`;
   // Tolerated: the instance may never have been made.
   cleanup.undoWith(`rmdir ${inst}`, target, [{ argv: ['tee', `${inst}/current_tracer`], input: 'nop\n' }, { argv: ['rmdir', inst] }], true);
   if ((await target.exec(['mkdir', inst])).exitCode === 0) {
-    if ((await readTrim(target, `${inst}/available_tracers`)).split(/\s+/).includes('function_graph')) {
-      dir = inst;
-      instance = true;
-    } else {
-      await target.exec(['rmdir', inst]);
-    }
+    const tracers = await target.readFile(`${inst}/available_tracers`);
+    if (tracers === null) throw new Error(`${inst}/available_tracers could not be read: whether instances offer function_graph is unknown`);
+    if (tracers.trim().split(/\s+/).includes('function_graph')) return { dir: inst, instance: true };
+    await run(target, ['rmdir', inst]);
   }
-  if (!instance) await takeGlobalTracer(target, cleanup, tracefs);
+  await takeGlobalTracer(target, cleanup, tracefs);
+  return { dir: tracefs, instance: false };
+}
 
+/** Sets function_graph up on the acquired tracer: filter, options, a pid nobody has; tracing off until start(). */
+export async function openGraphSession(
+  target: Target, cleanup: Cleanup, tracer: GraphTracer, filter: string[],
+): Promise<GraphSession> {
+  if (filter.length === 0 || !filter.every((f) => validFunctionName(f) || /^:mod:[A-Za-z0-9_]+$/.test(f) || /^[A-Za-z_][A-Za-z0-9_]*\*$/.test(f))) {
+    throw new UsageError('function filter: function names only');
+  }
+  const { dir, instance } = tracer;
   const opts = ['funcgraph-proc', 'funcgraph-cpu', 'funcgraph-duration', 'funcgraph-irqs', 'function-fork'];
   const want: Record<string, string> = { 'funcgraph-proc': '1', 'funcgraph-cpu': '1', 'funcgraph-duration': '1', 'funcgraph-irqs': '0', 'function-fork': '0' };
   for (const o of opts) {
     const path = `${dir}/options/${o}`;
-    const was = await readTrim(target, path);
-    if (was === '' || was === want[o]) continue;
+    // An option this kernel does not have (no file) is left alone; one it has must be readable.
+    if (!(await target.exists(path))) continue;
+    const was = await readSetting(target, path);
+    if (was === want[o]) continue;
     cleanup.undoWith(`restore ${path}=${was}`, target, [{ argv: ['tee', path], input: was + '\n' }]);
     await writeTracefs(target, path, want[o]!);
   }
@@ -135,8 +154,8 @@ export async function openGraphSession(
   cleanup.undoWith(`clear ${dir}/set_ftrace_filter`, target, [{ argv: ['tee', `${dir}/set_ftrace_filter`], input: '' }]);
   cleanup.undoWith(`clear ${dir}/set_ftrace_pid`, target, [{ argv: ['tee', `${dir}/set_ftrace_pid`], input: '' }]);
   cleanup.undoWith(`${dir}/current_tracer=nop`, target, [{ argv: ['tee', `${dir}/current_tracer`], input: 'nop\n' }]);
-  const wasOn = await readTrim(target, `${dir}/tracing_on`);
-  cleanup.undoWith(`${dir}/tracing_on=${wasOn || '1'}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn || '1'}\n` }]);
+  const wasOn = await readSetting(target, `${dir}/tracing_on`);
+  cleanup.undoWith(`${dir}/tracing_on=${wasOn}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn}\n` }]);
 
   await writeTracefs(target, `${dir}/tracing_on`, '0\n');
   await writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n');
@@ -168,13 +187,13 @@ export async function openGraphSession(
 async function takeGlobalTracer(target: Target, cleanup: Cleanup, tracefs: string): Promise<void> {
   await lockTracing(target, cleanup, 'function_graph');
   const busy: string[] = [];
-  const tracer = await readTrim(target, `${tracefs}/current_tracer`);
+  const tracer = await readSetting(target, `${tracefs}/current_tracer`);
   if (tracer !== 'nop') busy.push(`current_tracer is ${tracer}`);
-  const filt = await readTrim(target, `${tracefs}/set_ftrace_filter`);
+  const filt = await readSetting(target, `${tracefs}/set_ftrace_filter`);
   if (filt && !filt.startsWith('####')) busy.push('set_ftrace_filter is set');
-  const pid = await readTrim(target, `${tracefs}/set_ftrace_pid`);
+  const pid = await readSetting(target, `${tracefs}/set_ftrace_pid`);
   if (pid && pid !== 'no pid') busy.push(`set_ftrace_pid is ${pid}`);
-  const events = await readTrim(target, `${tracefs}/set_event`);
+  const events = await readSetting(target, `${tracefs}/set_event`);
   if (events) busy.push(`events are enabled (${events.split('\n').slice(0, 3).join(', ')})`);
   if (busy.length) {
     throw new CapabilityError(

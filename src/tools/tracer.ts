@@ -28,7 +28,7 @@ export async function startTracer(
   const malformed = new Counted();
   // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
   // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
-  cleanup.push(`stop ${what}`, async () => {
+  await cleanup.adopt(`stop ${what}`, async () => {
     await tracer.stop();
   }, tracer.pid ? { kill: { pid: tracer.pid, comm: commOf(argv) } } : undefined);
   const lines: string[] = [];

@@ -29,11 +29,11 @@ export function lockHolderArgv(): string[] {
 export async function lockTracing(target: Target, cleanup: Cleanup, what: string): Promise<void> {
   await run(target, ['mkdir', '-p', '/run/nfscope']);
   const holder = target.spawn(lockHolderArgv(), { timeoutMs: 24 * 3600_000 });
-  // Registered before the lock is (maybe) taken: stopping a holder that never got it is harmless.
+  // Registered (adopted: the holder runs already) before the lock is (maybe) taken: stopping a holder that never got it is harmless.
   // Journaled with its pid: in a `vm up` guest or over ssh a holder left by a SIGKILLed run would
   // keep the lock until its 24 h timeout; `nfscope cleanup` kills it there (allowlist:
   // `sleep`, the name flock's command ends as, only while /proc/locks shows that pid holding this lock).
-  cleanup.push(`release ${TRACING_LOCK} (${what})`, async () => {
+  await cleanup.adopt(`release ${TRACING_LOCK} (${what})`, async () => {
     await holder.stop(500);
   }, holder.pid ? { kill: { pid: holder.pid, comm: 'sleep' } } : undefined);
   const got = await new Promise<true | Awaited<typeof holder.done>>((resolve) => {

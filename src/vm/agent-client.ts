@@ -53,6 +53,8 @@ export class AgentClient {
   // Ids unique across clients: a VM left up by `nfscope vm up` serves many nfscope runs in turn.
   private nextId = 1 + Math.floor(Math.random() * 1e9);
   private waiters = new Map<number, (m: Msg) => void>();
+  /** What each unanswered request is and since when: said when a caller's own budget runs out. */
+  private asked = new Map<number, { op: string; argv: string[]; at: number }>();
   private lineCbs = new Map<number, (l: string) => void>();
   private hello: Promise<Msg>;
   private resolveHello!: (m: Msg) => void;
@@ -182,6 +184,7 @@ export class AgentClient {
   request(op: 'exec' | 'spawn' | 'put', argv: string[], extra: Record<string, unknown>, onLine?: (l: string) => void): { id: number; done: Promise<RawRun> } {
     const id = this.nextId++;
     if (onLine) this.lineCbs.set(id, onLine);
+    this.asked.set(id, { op, argv, at: Date.now() });
     // The agent enforces the command's deadline inside the guest; this one holds when the guest
     // itself stops answering. A put (a file written by the agent itself) gets one too; a spawn
     // without a deadline is bounded by its caller (a tracer's stop(), targets/running.ts).
@@ -193,6 +196,7 @@ export class AgentClient {
         timer = setTimeout(() => {
           if (!this.waiters.delete(id)) return;
           this.lineCbs.delete(id);
+          this.asked.delete(id);
           this.send({ id, op: 'signal', sig: 'KILL' });
           void this.whySilent().then((why) => resolve({
             argv, stdout: '', exitCode: null, timedOut: true, durationMs: deadline,
@@ -203,6 +207,7 @@ export class AgentClient {
       }
       this.waiters.set(id, (m) => {
         clearTimeout(timer);
+        this.asked.delete(id);
         const dec = (v: unknown) => Buffer.from(String(v ?? ''), 'base64').toString('utf8');
         resolve({
           argv, stdout: dec(m.stdout), stderr: m.op === 'error' ? String(m.message) : dec(m.stderr),
@@ -217,6 +222,17 @@ export class AgentClient {
       void this.whyGone().then((why) => w?.({ id, op: 'exit', code: null, signal: 'VMGONE', stdout: '', stderr: Buffer.from(`${why}\n`).toString('base64'), timedOut: false, ms: 0 }));
     } else this.send({ id, op, argv, ...extra });
     return { id, done };
+  }
+
+  /** The requests still unanswered, oldest first: "exec argv… (for N s)". */
+  unanswered(): string[] {
+    const now = Date.now();
+    return [...this.asked.values()].map((a) => `${a.op} ${a.argv.join(' ').slice(0, 200)} (for ${Math.round((now - a.at) / 1000)} s)`);
+  }
+
+  /** What the guest is doing now, from its console (the witness), bounded like a silent request's account. */
+  account(): Promise<string> {
+    return this.whySilent();
   }
 
   signal(id: number, sig: 'INT' | 'TERM' | 'KILL'): void {

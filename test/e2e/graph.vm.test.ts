@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
-import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { VM_KERNELS, qemuProcesses, withinBudget } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 import { graph } from '../../src/experiments/graph.js';
 import { findPath } from '../../src/model/call-tree.js';
@@ -38,32 +38,34 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
   it('finds nf_conntrack_in → init_conntrack → __nf_conntrack_alloc for the SYN, and restores tracing', async () => {
     const t = await QemuTarget.boot({ kernelPackage: k.pkg });
     try {
-      await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
-      const before = await tracingState(t);
-      // veth is never unloaded (model/module-undo.ts: rmmod veth deletes every veth device, a
-      // container's too): loaded first, as on any machine with containers.
-      expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
-      const modules = await loadedModules(t);
-      const rep = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' });
-      expect(rep.allocPath!.map((f) => f.replace(/\.constprop\.\d+$/, ''))).toEqual(['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc']);
-      expect(rep.tracer!.instance).toBe(k.era === '6.12');
-      expect(rep.roots).toEqual(['ipv4_conntrack_in', k.era === '6.12' ? 'sk_skb_reason_drop' : 'kfree_skb_reason']);
-      // The alloc path sits under conntrack's PRE_ROUTING callback, and the free path frees the entry.
-      const ct = rep.callTrees.filter((r) => r.tree.fn === 'ipv4_conntrack_in');
-      expect(ct).toHaveLength(1);
-      expect(ct[0]!.comm).toBe('python3');
-      // set_ftrace_pid holds the SYN sender alone: every record is that one process's, and none is
-      // the guest agent's (PID 1, also python3: every capture once traced it, issue 25).
-      const pids = [...new Set(rep.callTrees.map((r) => r.pid))];
-      expect(pids, JSON.stringify(rep.callTrees.map((r) => [r.pid, r.comm, r.tree.fn]))).toHaveLength(1);
-      expect(pids[0]).not.toBe(1);
-      const free = rep.callTrees.find((r) => findPath([r.tree], ['nf_ct_destroy', 'nf_conntrack_free']));
-      expect(free?.tree.fn).toBe(rep.roots[1]);
-      expect(rep.dropStacks?.total, JSON.stringify(rep.unavailable)).toBe(1);
-      expect(rep.stats!.lostEvents).toBe(0);
-      expect(await tracingState(t)).toEqual(before);
-      // The iptables rules pulled in ip_tables, nf_conntrack, xt_conntrack…: unloaded again.
-      expect(await loadedModules(t)).toEqual(modules);
+      await withinBudget(t, 240_000, async () => {
+        await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
+        const before = await tracingState(t);
+        // veth is never unloaded (model/module-undo.ts: rmmod veth deletes every veth device, a
+        // container's too): loaded first, as on any machine with containers.
+        expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
+        const modules = await loadedModules(t);
+        const rep = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' });
+        expect(rep.allocPath!.map((f) => f.replace(/\.constprop\.\d+$/, ''))).toEqual(['nf_conntrack_in', 'init_conntrack', '__nf_conntrack_alloc']);
+        expect(rep.tracer!.instance).toBe(k.era === '6.12');
+        expect(rep.roots).toEqual(['ipv4_conntrack_in', k.era === '6.12' ? 'sk_skb_reason_drop' : 'kfree_skb_reason']);
+        // The alloc path sits under conntrack's PRE_ROUTING callback, and the free path frees the entry.
+        const ct = rep.callTrees.filter((r) => r.tree.fn === 'ipv4_conntrack_in');
+        expect(ct).toHaveLength(1);
+        expect(ct[0]!.comm).toBe('python3');
+        // set_ftrace_pid holds the SYN sender alone: every record is that one process's, and none is
+        // the guest agent's (PID 1, also python3: every capture once traced it, issue 25).
+        const pids = [...new Set(rep.callTrees.map((r) => r.pid))];
+        expect(pids, JSON.stringify(rep.callTrees.map((r) => [r.pid, r.comm, r.tree.fn]))).toHaveLength(1);
+        expect(pids[0]).not.toBe(1);
+        const free = rep.callTrees.find((r) => findPath([r.tree], ['nf_ct_destroy', 'nf_conntrack_free']));
+        expect(free?.tree.fn).toBe(rep.roots[1]);
+        expect(rep.dropStacks?.total, JSON.stringify(rep.unavailable)).toBe(1);
+        expect(rep.stats!.lostEvents).toBe(0);
+        expect(await tracingState(t)).toEqual(before);
+        // The iptables rules pulled in ip_tables, nf_conntrack, xt_conntrack…: unloaded again.
+        expect(await loadedModules(t)).toEqual(modules);
+      });
     } finally {
       await t.close();
     }
@@ -82,21 +84,23 @@ describe.each(VM_KERNELS)('graph in the micro-VM, Debian $era', (k) => {
 });
 
 describe('graph leaves a busy global tracer alone (6.1: no function_graph in instances)', () => {
-  // Every agent command has a deadline (a guest that stops answering fails the command with its
-  // console's account, vm/agent-client.ts), so this test is bounded without one of its own.
-  it('refuses with the reason and changes nothing', { timeout: VM_TIMEOUT }, async () => {
+  // The refusal comes before the sandbox and any bpftrace: seconds after the session starts.
+  it('refuses with the reason, before building anything, and changes nothing', { timeout: VM_TIMEOUT }, async () => {
     const t = await QemuTarget.boot({ kernelPackage: VM_KERNELS[0].pkg });
     try {
-      await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
-      await t.exec(['tee', `${T}/current_tracer`], { input: 'function\n' });
-      await t.exec(['tee', `${T}/set_ftrace_filter`], { input: 'vfs_read\n' });
-      const before = await tracingState(t);
-      // One run (each costs a sandbox and a hook listing, ~30 s under TCG with the user's tracer on).
-      const err = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' }).then(() => null, (e: Error) => e);
-      expect(err).toBeInstanceOf(CapabilityError);
-      expect(err!.message).toMatch(/current_tracer is function.*set_ftrace_filter is set/);
-      expect(await tracingState(t)).toEqual(before);
-      expect((await t.exec(['ip', 'netns', 'list'])).stdout.trim()).toBe('');
+      await withinBudget(t, 120_000, async () => {
+        await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
+        await t.exec(['tee', `${T}/current_tracer`], { input: 'function\n' });
+        await t.exec(['tee', `${T}/set_ftrace_filter`], { input: 'vfs_read\n' });
+        const before = await tracingState(t);
+        const said: string[] = [];
+        const err = await graph(t, { port: 2571, family: 'ipv4', firewall: 'iptables' }, (m) => said.push(m)).then(() => null, (e: Error) => e);
+        expect(err).toBeInstanceOf(CapabilityError);
+        expect(err!.message).toMatch(/current_tracer is function.*set_ftrace_filter is set/);
+        expect(said.filter((m) => /sandbox|listing|attaching/.test(m))).toEqual([]);
+        expect(await tracingState(t)).toEqual(before);
+        expect((await t.exec(['ip', 'netns', 'list'])).stdout.trim()).toBe('');
+      });
     } finally {
       await t.close();
     }

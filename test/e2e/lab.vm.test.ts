@@ -35,6 +35,32 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
     // The registration claim the article's way too: the module reload, with its listing (three hook listings).
     expect(kinds('conntrack-registers-lazily')).toEqual(['hooks', 'hooks', 'hooks']);
     expect(byId['conntrack-registers-lazily'].evidence[2].title).toMatch(/enable_hooks=1/);
+    // The SYN's path, callback by callback (step 2 is trace-syn ipv4 iptables with kprobes; the
+    // micro-VM's trace-syn cases test the other families and firewalls): every PRE_ROUTING
+    // callback of the listing ran and accepted it (defrag first); LOCAL_IN ran up to the filter,
+    // which dropped it, and nothing after it (conntrack's confirm included).
+    type Hit = { callback: string; hook: string; verdict: string | null; dropped: boolean };
+    const hits: Hit[] = byId['conntrack-saw-the-syn'].evidence[0].callbacks;
+    const listed = (hook: string): string[] => rep.pipeline.hooks.find((h: { family: string; hook: string }) => h.family === 'ipv4' && h.hook === hook)
+      .entries.map((e: { callback: string }) => e.callback);
+    const seen = (hook: string) => hits.filter((x) => x.hook === hook);
+    expect(seen('PRE_ROUTING').map((x) => x.callback)).toEqual(listed('PRE_ROUTING'));
+    expect(seen('PRE_ROUTING').every((x) => x.verdict === 'ACCEPT')).toBe(true);
+    expect(listed('PRE_ROUTING')[0]).toMatch(/defrag/);
+    const inp = seen('LOCAL_IN');
+    expect(inp.map((x) => x.callback)).toEqual(listed('LOCAL_IN').slice(0, inp.length));
+    // DROP, or STOLEN where nf_tables frees the packet itself (NF_DROP_REASON: 6.7+, backported to
+    // Debian's 6.1.192).
+    expect(inp.at(-1)).toMatchObject({ dropped: true, verdict: expect.stringMatching(/^(DROP|STOLEN)$/) });
+    expect(inp.slice(0, -1).every((x) => x.verdict === 'ACCEPT')).toBe(true);
+    expect(inp.some((x) => /confirm/.test(x.callback))).toBe(false);
+    expect(rep.pipeline.dropAt).toMatchObject({ hook: 'LOCAL_IN', callback: inp.at(-1)!.callback });
+    // The unconfirmed entry's free: under the hook that dropped the packet.
+    const evidence = (id: string, kind: string) => byId[id].evidence.find((e: { kind: string }) => e.kind === kind);
+    const frames = evidence('entry-created-and-discarded', 'stack').frames.map((f: string) => f.replace(/\+\d+$/, ''));
+    expect(frames[0]).toBe('nf_conntrack_free');
+    expect(frames).toContain('skb_release_head_state');
+    expect(frames).toContain('nf_hook_slow');
     // The progress reads as steps (stderr), with the VM boot first.
     expect(r.stderr).toMatch(/booting[\s\S]*step 1\/4[\s\S]*step 2\/4[\s\S]*step 3\/4[\s\S]*step 4\/4/);
     // One session: one listing server for the lab's five hook listings (the module reload moved

@@ -23,3 +23,26 @@ export async function qemuProcesses(): Promise<string[]> {
   const r = await execa('pgrep', ['-a', '-f', 'qemu-system'], { reject: false });
   return r.stdout.split('\n').filter((l) => l.trim() && !l.includes('pgrep'));
 }
+
+/**
+ * Runs a VM test's body within a budget shorter than the test's own timeout. When the budget runs
+ * out, the failure carries the evidence (the agent requests still unanswered, with their age, and
+ * the guest console's account) instead of vitest's bare "Test timed out": graph.vm's busy-tracer
+ * case timed out so in CI with nothing to say why. The caller's `finally` still closes the VM.
+ */
+export async function withinBudget<T>(t: { vm: { agent: { unanswered(): string[]; account(): Promise<string> } } }, budgetMs: number, body: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      const waiting = t.vm.agent.unanswered();
+      void t.vm.agent.account().then((why) => reject(new Error(
+        `the test's budget of ${budgetMs / 1000} s ran out; unanswered: ${waiting.length ? waiting.join('; ') : 'none (the time went on the host side)'}; the guest: ${why}`,
+      )));
+    }, budgetMs);
+  });
+  try {
+    return await Promise.race([body(), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -1,6 +1,6 @@
 /**
- * Issue 26 (4): teardown that cannot be lost. A change registered during or after teardown is in the
- * journal; teardown has a deadline past which it says what it could not undo and keeps the journal;
+ * Issue 26 (4): teardown that cannot be lost. A change registered during teardown is undone with
+ * the rest, one registered after it is refused (a process already started is stopped at once); teardown has a deadline past which it says what it could not undo and keeps the journal;
  * commands run in their own process group, out of reach of the terminal's Ctrl-C. The journal here
  * is in a private directory (NFSCOPE_JOURNAL_DIR, read when journal.ts is imported).
  */
@@ -13,7 +13,7 @@ const dir = mkdtempSync(join(tmpdir(), 'nfscope-teardown-'));
 process.env.NFSCOPE_JOURNAL_DIR = dir;
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const { Cleanup } = await import('../../src/lib/cleanup.js');
+const { Cleanup, RunEndedError } = await import('../../src/lib/cleanup.js');
 const { Journal } = await import('../../src/lib/journal.js');
 const { LocalTarget } = await import('../../src/targets/local.js');
 
@@ -56,16 +56,27 @@ describe('teardown', () => {
     expect(readdirSync(dir)).not.toContain(j.path.split('/').pop()); // all undone: the journal went
   });
 
-  it('a change registered after the journal was closed reopens it, header first, for `nfscope cleanup`', async () => {
+  it('a change registered after teardown is refused (the step never makes it), and the journal stays gone', async () => {
     const j = Journal.open('local');
     const c = new Cleanup(j);
     c.push('undone at the end', async () => {}, undo('6'));
     expect(await c.runAll()).toEqual([]);
+    expect(() => c.push('made after teardown', async () => {}, undo('7'))).toThrow(RunEndedError);
     expect(readdirSync(dir)).not.toContain(j.path.split('/').pop());
-    c.push('made after teardown', async () => {}, undo('7'));
+  });
+
+  it('a process adopted after teardown is stopped at once; only a failed stop is journaled, for `nfscope cleanup`', async () => {
+    const j = Journal.open('local');
+    const c = new Cleanup(j);
+    expect(await c.runAll()).toEqual([]);
+    const stopped: string[] = [];
+    await expect(c.adopt('stop a tracer', async () => void stopped.push('tracer'), { kill: { pid: 4242, comm: 'bpftrace' } })).rejects.toThrow(RunEndedError);
+    expect(stopped).toEqual(['tracer']);
+    expect(readdirSync(dir)).not.toContain(j.path.split('/').pop());
+    await expect(c.adopt('stop a stuck one', async () => { throw new Error('no answer'); }, { kill: { pid: 4243, comm: 'bpftrace' } })).rejects.toThrow(/stopping it failed: no answer/);
     const recs = lines(j.path);
     expect(recs[0]).toMatchObject({ v: 1, pid: process.pid, target: 'local' });
-    expect(recs.slice(1)).toEqual([{ seq: 2, what: 'made after teardown', ...undo('7') }]);
+    expect(recs.slice(1)).toEqual([{ seq: 1, what: 'stop a stuck one', kill: { pid: 4243, comm: 'bpftrace' } }]);
     rmSync(j.path);
   });
 });
