@@ -12,7 +12,7 @@
 //     attached; an untraced run ("not traced in this run") was so for all three. Anything else
 //     cannot be derived: the script stops and says to recapture.
 //   - unavailable: the probes' gaps first (model/trace-syn.ts probeGaps), then the other entries.
-//   - schemaVersion, verdict (analysis/verdict.ts).
+//   - schemaVersion, verdict (judges/trace-syn-verdict.ts).
 // Then every golden file (render/lab-capture.ts) is written from the result.
 //
 // Usage: npx tsc -p tsconfig.json && node scripts/capture/regen-goldens.mjs [--check] [KERNEL...]
@@ -23,8 +23,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const { probeGaps, TRACED_OBSERVATIONS, TRACE_SYN_SCHEMA_VERSION } = await import(join(root, 'dist/model/trace-syn.js'));
-const { buildVerdict } = await import(join(root, 'dist/analysis/verdict.js'));
+const { buildVerdict } = await import(join(root, 'dist/judges/trace-syn-verdict.js'));
 const { labCaptureRenders } = await import(join(root, 'dist/render/lab-capture.js'));
+const { labReportOf } = await import(join(root, 'dist/judges/lab.js'));
 
 const UNTRACED = /^not traced in this run\b/;
 
@@ -60,7 +61,7 @@ for (const kernel of readdirSync(dir).filter((k) => !only.length || only.include
   const inputs = JSON.parse(readFileSync(path, 'utf8'));
   inputs.plain = regenReport(inputs.plain, `${kernel} plain`);
   inputs.trick = regenReport(inputs.trick, `${kernel} trick`);
-  const files = [{ file: 'inputs.json', text: JSON.stringify(inputs, null, 2) + '\n' }, ...labCaptureRenders(kernel, inputs)];
+  const files = [{ file: 'inputs.json', text: JSON.stringify(inputs, null, 2) + '\n' }, ...labCaptureRenders(kernel, inputs, labReportOf(kernel, inputs))];
   for (const { file, text } of files) {
     const p = join(inputsDir, file);
     if (existsSync(p) && readFileSync(p, 'utf8') === text) continue;

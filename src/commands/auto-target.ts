@@ -8,7 +8,7 @@ export async function resolveTarget(spec: string | undefined, progress: (m: stri
   if (spec !== 'auto') return spec;
   const { LocalTarget } = await import('../targets/local.js');
   const { probeCapabilities } = await import('../kernel/capabilities.js');
-  const { chooseAutoTarget } = await import('../model/auto-target.js');
+  const { chooseAutoTarget } = await import('../judges/auto-target.js');
   const caps = await probeCapabilities(new LocalTarget(), { tools: 'session' });
   const choice = chooseAutoTarget(caps.caps, caps.kernel);
   progress(choice.why);

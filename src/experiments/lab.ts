@@ -2,7 +2,8 @@ import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import { run } from '../lib/run.js';
 import { inNetns } from '../tools/netns.js';
 import { LAB_SCHEMA_VERSION, type LabReport } from '../model/lab.js';
-import { judgeLab, type LabInputs } from '../model/lab-claims.js';
+import { judgeLab } from '../judges/lab.js';
+import type { LabInputs } from '../model/lab.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
 import type { TraceSynReport } from '../model/trace-syn.js';
 import { captureRegistration, registrationByModule, registrationByRule } from './registration.js';
@@ -124,7 +125,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
       await Promise.allSettled([byRuleP, plainP, lifeP, trickP]);
     }
     const inputs: LabInputs = { port: spec.port, registration: { byRule, byModule }, plain, life, lifeWhy, trick };
-    // NFSCOPE_CAPTURE_DIR: the judges' inputs, as observed, for fixture-in tests of model/lab-claims.ts.
+    // NFSCOPE_CAPTURE_DIR: the judges' inputs, as observed, for fixture-in tests of judges/lab.ts.
     await captureFixture('lab', plain.kernel, 'inputs', {
       'inputs.json': JSON.stringify(inputs, null, 2) + '\n',
     }, {

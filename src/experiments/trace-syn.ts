@@ -12,7 +12,7 @@ import { inNetns, netnsLabel } from '../tools/netns.js';
 import { run } from '../lib/run.js';
 import { ruleComment, type Firewall, type IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
-import { buildVerdict } from '../analysis/verdict.js';
+import { buildVerdict } from '../judges/trace-syn-verdict.js';
 import { summariseDrops } from '../analysis/drops.js';
 import { callbackHits, unconfirmedLife } from '../analysis/ct-syn.js';
 import { needsNfConn } from '../programs/adapt.js';

@@ -6,9 +6,8 @@ import { UsageError } from './errors.js';
  * apt state is touched or a VM boots.
  */
 
-/** The Debian suites nfscope keeps an apt state of its own for. */
-export const SUITES = ['bullseye', 'bookworm', 'trixie', 'sid'] as const;
-export type Suite = (typeof SUITES)[number];
+import { SUITES, type Suite } from '../model/kernels.js';
+export { SUITES, type Suite };
 
 /**
  * Each suite's archive entries. The security suites carry the newest kernel of

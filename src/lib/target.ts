@@ -3,20 +3,8 @@
  * argv arrays; a target runs them and hands back what happened.
  */
 
-export interface RawRun {
-  argv: string[];
-  stdout: string;
-  stderr: string;
-  exitCode: number | null;
-  signal?: string | undefined;
-  timedOut: boolean;
-  durationMs: number;
-  /**
-   * A streamed process (ExecOptions.stream): bytes of stdout and of stderr not kept (only their
-   * last STREAM_TAIL_BYTES are), and stdout lines too long to be output (counted, not handed on).
-   */
-  dropped?: { stdoutBytes: number; stderrBytes: number; overlongLines: number };
-}
+export type { RawRun } from '../model/run.js';
+import type { RawRun } from '../model/run.js';
 
 /** How much of a streamed process's stdout and stderr is kept for its RawRun: the last 64 KiB. */
 export const STREAM_TAIL_BYTES = 64 << 10;

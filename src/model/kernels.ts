@@ -1,3 +1,7 @@
+/** The Debian suites nfscope keeps an apt state of its own for. */
+export const SUITES = ['bullseye', 'bookworm', 'trixie', 'sid'] as const;
+export type Suite = (typeof SUITES)[number];
+
 /** `nfscope vm kernels --json`: each alias with what it resolves to now, and whether it is cached. */
 export interface VmKernelsReport {
   schemaVersion: number;

@@ -1,7 +1,8 @@
 import type { HookList } from './hooks.js';
 import type { CallNode } from './call-tree.js';
 import type { LifetimesReport } from './lifetimes.js';
-import type { CallbackHit } from './trace-syn.js';
+import type { CallbackHit, TraceSynReport } from './trace-syn.js';
+import type { RegistrationObservation } from './registration.js';
 
 /**
  * 2: the registration claim comes first (five claims, the article's order).
@@ -47,4 +48,14 @@ export interface LabReport {
   claims: Claim[];
   /** For the drawing: the server netns hooks and where the SYN died. */
   pipeline: { hooks: HookList[]; dropAt: { hook: string | null; priority: number | null; callback: string | null } | null };
+}
+
+/** What the lab observed, step by step: the judges' whole input (captured as a fixture). */
+export interface LabInputs {
+  port: number;
+  registration: RegistrationObservation;
+  plain: TraceSynReport;
+  life: LifetimesReport | null;
+  lifeWhy: string | null;
+  trick: TraceSynReport;
 }

@@ -1,5 +1,5 @@
 import type { HookList } from './hooks.js';
-import type { CallGraphObservation } from './graph.js';
+import { GRAPH_SCHEMA_VERSION, type CallGraphObservation, type GraphReport } from './graph.js';
 
 export const TRACE_SYN_SCHEMA_VERSION = 3;
 
@@ -131,4 +131,26 @@ export interface TraceSynReport {
   /** Only when asked for (the lab): function_graph around the same SYN; null where the kernel has none. */
   callGraph?: CallGraphObservation | null;
   verdict: string;
+}
+
+/** The call tree of claim 3, from the function_graph run around trace-syn's own SYN. */
+export function graphOfTraceSyn(r: TraceSynReport): GraphReport | null {
+  if (r.callGraph === undefined) return null;
+  const why = r.unavailable.filter((u) => u.observation === 'call-graph');
+  const cg = r.callGraph;
+  return {
+    schemaVersion: GRAPH_SCHEMA_VERSION,
+    kernel: r.kernel,
+    target: r.target,
+    family: r.family,
+    port: r.port,
+    firewall: r.firewall,
+    roots: cg?.roots ?? [],
+    tracer: cg?.tracer ?? null,
+    callTrees: cg?.callTrees ?? [],
+    allocPath: cg?.allocPath ?? null,
+    stats: cg?.stats ?? null,
+    dropStacks: null,
+    unavailable: why,
+  };
 }

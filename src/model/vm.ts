@@ -2,8 +2,8 @@
  * The VM side's records and reports: a kernel in nfscope's cache (kernel.json), the VM `vm up`
  * left running (its state file), and `nfscope vm run|status --json`.
  */
-import type { Suite } from '../lib/kernel-spec.js';
-import type { RawRun } from '../lib/target.js';
+import type { Suite } from './kernels.js';
+import type { RawRun } from './run.js';
 
 /** A distribution kernel unpacked in nfscope's cache, ready to boot. */
 export interface KernelInfo {

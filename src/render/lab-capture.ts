@@ -3,8 +3,8 @@
  * of its steps): one list for the unit tests that compare them with the golden files beside the
  * capture, and for scripts/capture/regen-goldens.mjs, the one place that writes those files.
  */
-import { graphOfTraceSyn, judgeLab, type LabInputs } from '../model/lab-claims.js';
-import { LAB_SCHEMA_VERSION, type LabReport } from '../model/lab.js';
+import type { LabInputs, LabReport } from '../model/lab.js';
+import { graphOfTraceSyn } from '../model/trace-syn.js';
 import { HOOKS_SCHEMA_VERSION, type HooksReport } from '../model/hooks.js';
 import type { GraphReport } from '../model/graph.js';
 import { renderTraceSyn } from './trace-syn.js';
@@ -12,15 +12,6 @@ import { renderLifetimes } from './lifetimes.js';
 import { renderGraph } from './graph.js';
 import { renderHooksTable } from './hooks-table.js';
 import { renderLabHtml, renderLabMarkdown, renderLabText } from './lab.js';
-
-/** The lab report of a capture, as `nfscope lab --target qemu` made it. */
-export function labReportOf(kernel: string, inputs: LabInputs): LabReport {
-  const d = inputs.plain.drop;
-  return {
-    schemaVersion: LAB_SCHEMA_VERSION, kernel, target: 'qemu', port: inputs.port, claims: judgeLab(inputs),
-    pipeline: { hooks: inputs.plain.hooks, dropAt: d ? { hook: d.hook, priority: d.priority, callback: d.callback } : null },
-  };
-}
 
 /** The hooks report of the plain step's server netns (the listing trace-syn made). */
 export function hooksReportOf(kernel: string, inputs: LabInputs): HooksReport {
@@ -40,7 +31,8 @@ export interface CaptureRender {
 }
 
 /** Each golden file of a capture with the text the renderers make of it now. */
-export function labCaptureRenders(kernel: string, inputs: LabInputs): CaptureRender[] {
+/** lab: the report the judges made of these inputs (judges/lab.ts labReportOf). */
+export function labCaptureRenders(kernel: string, inputs: LabInputs, lab: LabReport): CaptureRender[] {
   const out: CaptureRender[] = [
     { file: 'golden/trace-syn.txt', text: renderTraceSyn(inputs.plain) },
     { file: 'golden/trace-syn-after-confirm.txt', text: renderTraceSyn(inputs.trick) },
@@ -48,7 +40,6 @@ export function labCaptureRenders(kernel: string, inputs: LabInputs): CaptureRen
   if (inputs.life) out.push({ file: 'golden/lifetimes.txt', text: renderLifetimes(inputs.life) });
   const g: GraphReport | null = graphOfTraceSyn(inputs.plain);
   if (g) out.push({ file: 'golden/graph.txt', text: renderGraph(g) });
-  const lab = labReportOf(kernel, inputs);
   out.push(
     { file: 'golden/hooks.txt', text: renderHooksTable(hooksReportOf(kernel, inputs)) },
     { file: 'golden/lab.html', text: renderLabHtml(lab) },

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
-import type { LabInputs } from '../../src/model/lab-claims.js';
+import type { LabInputs } from '../../src/model/lab.js';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
 import { parseCtSyn } from '../../src/parsers/ct-syn.js';
 import { parseCtLife } from '../../src/parsers/ct-life.js';
@@ -22,7 +22,7 @@ import { callbackHits, unconfirmedLife } from '../../src/analysis/ct-syn.js';
 import { summariseDrops } from '../../src/analysis/drops.js';
 import { cutAtRoots } from '../../src/analysis/graph.js';
 import { buildReport } from '../../src/analysis/lifetimes.js';
-import { buildVerdict } from '../../src/analysis/verdict.js';
+import { buildVerdict } from '../../src/judges/trace-syn-verdict.js';
 import { firewallPlan } from '../../src/tools/firewall.js';
 
 const DIR = join(ROOT, 'test/fixtures/lab');

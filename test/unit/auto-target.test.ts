@@ -4,7 +4,7 @@
  * machine's own, probed for real, plus the two shapes that decide.
  */
 import { describe, expect, it } from 'vitest';
-import { chooseAutoTarget, NEEDED } from '../../src/model/auto-target.js';
+import { chooseAutoTarget, NEEDED } from '../../src/judges/auto-target.js';
 import { probeCapabilities } from '../../src/kernel/capabilities.js';
 import { LocalTarget } from '../../src/targets/local.js';
 import { kernelHasFunctionGraph, kernelHasKprobes } from '../helpers/kernel-facts.js';

@@ -1,5 +1,5 @@
 /**
- * The lab's judges (model/lab-claims.ts, pure) on what real labs observed:
+ * The lab's judges (judges/lab.ts, pure) on what real labs observed:
  * test/fixtures/lab/<kernel>/inputs/inputs.json, captured with
  * NFSCOPE_CAPTURE_DIR=test/fixtures nfscope lab (meta.json beside each).
  * On the micro-VM's kernels every claim is confirmed; each judge is then shown
@@ -13,9 +13,10 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
-import { judgeLab, type LabInputs } from '../../src/model/lab-claims.js';
+import { judgeLab, labReportOf } from '../../src/judges/lab.js';
+import type { LabInputs } from '../../src/model/lab.js';
 import type { Claim } from '../../src/model/lab.js';
-import { labCaptureRenders, labReportOf } from '../../src/render/lab-capture.js';
+import { labCaptureRenders } from '../../src/render/lab-capture.js';
 import { schemaErrors } from '../helpers/schema.js';
 
 const DIR = join(ROOT, 'test/fixtures/lab');
@@ -75,7 +76,7 @@ describe.each(kernels)('lab judges on a real %s lab', (kernel) => {
 
   it('the report validates against schemas/lab.schema.json; text and Markdown match their golden files', () => {
     expect(schemaErrors('lab', labReportOf(kernel, inputs))).toEqual([]);
-    for (const { file, text } of labCaptureRenders(kernel, inputs).filter((r) => ['lab.txt', 'lab.md'].includes(r.file))) {
+    for (const { file, text } of labCaptureRenders(kernel, inputs, labReportOf(kernel, inputs)).filter((r) => ['lab.txt', 'lab.md'].includes(r.file))) {
       const golden = join(dir, file);
       expect(existsSync(golden), `${golden}: missing (node scripts/capture/regen-goldens.mjs writes it)`).toBe(true);
       expect(text).toBe(readFileSync(golden, 'utf8'));

@@ -11,8 +11,9 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
-import { judgeLab, type LabInputs } from '../../src/model/lab-claims.js';
-import { buildVerdict } from '../../src/analysis/verdict.js';
+import { judgeLab, labReportOf } from '../../src/judges/lab.js';
+import type { LabInputs } from '../../src/model/lab.js';
+import { buildVerdict } from '../../src/judges/trace-syn-verdict.js';
 import { labCaptureRenders } from '../../src/render/lab-capture.js';
 
 const F = join(ROOT, 'test/fixtures');
@@ -66,7 +67,7 @@ describe.each(kernels)('the %s lab capture, against what nfscope did not derive'
     const texts = [
       buildVerdict(inputs.plain), buildVerdict(inputs.trick), inputs.plain.verdict, inputs.trick.verdict,
       ...judgeLab(inputs).map((c) => c.reason ?? ''),
-      ...labCaptureRenders(kernel, inputs).map((r) => r.text),
+      ...labCaptureRenders(kernel, inputs, labReportOf(kernel, inputs)).map((r) => r.text),
       readFileSync(join(dir, 'inputs.json'), 'utf8'),
     ];
     for (const t of texts) expect(t).not.toMatch(/no kprobes|has no kprobes|kprobe_events absent/);

@@ -11,9 +11,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
-import { conntrackSawTheSyn, entryCreatedAndDiscarded, graphOfTraceSyn, whereConntrackSits, type LabInputs } from '../../src/model/lab-claims.js';
+import { conntrackSawTheSyn, entryCreatedAndDiscarded, whereConntrackSits } from '../../src/judges/lab.js';
+import { graphOfTraceSyn } from '../../src/model/trace-syn.js';
+import type { LabInputs } from '../../src/model/lab.js';
 import { missingReason, notTracedReason, probeGaps, type TraceSynReport } from '../../src/model/trace-syn.js';
-import { buildVerdict } from '../../src/analysis/verdict.js';
+import { buildVerdict } from '../../src/judges/trace-syn-verdict.js';
 import { renderTraceSyn } from '../../src/render/trace-syn.js';
 
 const inputs = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/lab/6.1.0-56-amd64/inputs/inputs.json'), 'utf8')) as LabInputs;

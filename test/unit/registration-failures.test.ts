@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { failureReason } from '../../src/lib/run-result.js';
-import { judgeRegistration, type RegistrationObservation } from '../../src/model/registration.js';
+import { judgeRegistration } from '../../src/judges/registration.js';
+import type { RegistrationObservation } from '../../src/model/registration.js';
 import { ROOT } from '../helpers/sys.js';
 
 const o: RegistrationObservation = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/registration/6.18.44-fc-v669/lab/observation.json'), 'utf8'));

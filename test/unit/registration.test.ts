@@ -7,7 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { conntrackEntries, judgeRegistration, type RegistrationObservation } from '../../src/model/registration.js';
+import { conntrackEntries, judgeRegistration } from '../../src/judges/registration.js';
+import type { RegistrationObservation } from '../../src/model/registration.js';
 import { ROOT } from '../helpers/sys.js';
 
 const load = (k: string): RegistrationObservation => JSON.parse(readFileSync(join(ROOT, 'test/fixtures/registration', k, 'lab/observation.json'), 'utf8'));

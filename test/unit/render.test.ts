@@ -14,7 +14,9 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
 import { schemaErrors } from '../helpers/schema.js';
-import { graphOfTraceSyn, type LabInputs } from '../../src/model/lab-claims.js';
+import { graphOfTraceSyn } from '../../src/model/trace-syn.js';
+import type { LabInputs } from '../../src/model/lab.js';
+import { labReportOf } from '../../src/judges/lab.js';
 import { hooksReportOf, labCaptureRenders } from '../../src/render/lab-capture.js';
 
 const DIR = join(ROOT, 'test/fixtures/lab');
@@ -23,7 +25,7 @@ const kernels = existsSync(DIR) ? readdirSync(DIR) : [];
 describe.each(kernels)('renderers on a real %s lab', (kernel) => {
   const dir = join(DIR, kernel, 'inputs');
   const inputs = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8')) as LabInputs;
-  const renders = labCaptureRenders(kernel, inputs).filter((r) => r.file.startsWith('golden/'));
+  const renders = labCaptureRenders(kernel, inputs, labReportOf(kernel, inputs)).filter((r) => r.file.startsWith('golden/'));
 
   it('every report fits its schema', () => {
     expect(schemaErrors('trace-syn', inputs.plain)).toEqual([]);
