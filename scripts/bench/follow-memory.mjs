@@ -101,7 +101,7 @@ async function once(nftrace, i) {
     if (Date.now() - t0 > 120_000) throw new Error('follow was not ready within 120 s');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const flood = spawnSync('ip', ['netns', 'exec', client, 'python3', join(here, 'scripts/net/udpflood.py'), SRV, String(PORT), String(seconds)], { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
+  const flood = spawnSync('ip', ['netns', 'exec', client, 'python3', join(here, 'payload/net/udpflood.py'), SRV, String(PORT), String(seconds)], { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
   if (flood.status !== 0) throw new Error(`udpflood: exit ${flood.status}: ${flood.stderr}`);
   const sent = JSON.parse(flood.stdout).sent;
   const tStop = Date.now();

@@ -30,11 +30,11 @@ let report;
 try {
   report = await withCleanup(async (c) => {
     const sb = await createSandbox(t, c, { family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
-    const l = t.spawn(inNetns(sb.server, ['python3', join(root, 'scripts/net/listen.py'), sb.serverAddr, '2572']));
+    const l = t.spawn(inNetns(sb.server, ['python3', join(root, 'payload/net/listen.py'), sb.serverAddr, '2572']));
     c.push('stop listener', async () => { await l.stop(200); });
     await new Promise((r) => l.onLine((x) => x === 'READY' && r()));
     const burst = async (mode, port, n) => {
-      const r = await t.exec(inNetns(sb.client, ['python3', join(root, 'scripts/net/burst.py'), mode, sb.serverAddr, String(port), String(n)]), { timeoutMs: 600_000 });
+      const r = await t.exec(inNetns(sb.client, ['python3', join(root, 'payload/net/burst.py'), mode, sb.serverAddr, String(port), String(n)]), { timeoutMs: 600_000 });
       if (r.exitCode !== 0) throw new Error(r.stderr);
       return JSON.parse(r.stdout);
     };

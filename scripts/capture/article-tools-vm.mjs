@@ -41,15 +41,15 @@ try {
   ];
   for (const a of setup) await sh(a);
 
-  // Unchanged, under scripts/drgn/compat-run.py: drgn 0.0.22 moved enum_type_to_class (run as is, it fails with ImportError).
-  const lnh = await sh(['drgn', '--quiet', '/opt/nfscope/scripts/drgn/compat-run.py', join(guestTools, 'list-nf-hooks')]);
-  const ours = await sh(['drgn', '--quiet', '/opt/nfscope/scripts/drgn/nf_hooks.py', 'self', '3']);
+  // Unchanged, under payload/drgn/compat-run.py: drgn 0.0.22 moved enum_type_to_class (run as is, it fails with ImportError).
+  const lnh = await sh(['drgn', '--quiet', '/opt/nfscope/payload/drgn/compat-run.py', join(guestTools, 'list-nf-hooks')]);
+  const ours = await sh(['drgn', '--quiet', '/opt/nfscope/payload/drgn/nf_hooks.py', 'self', '3']);
   const dir1 = join(root, 'test/fixtures/article', kernel, 'list-nf-hooks');
   mkdirSync(dir1, { recursive: true });
   writeFileSync(join(dir1, 'stdout.txt'), lnh.stdout);
   writeFileSync(join(dir1, 'nf_hooks.py.jsonl'), ours.stdout);
   writeFileSync(join(dir1, 'meta.json'), JSON.stringify({
-    argv: 'drgn --quiet scripts/drgn/compat-run.py list-nf-hooks', argvOurs: 'drgn --quiet scripts/drgn/nf_hooks.py self 3', tool: drgnV, kernel, kernelPackage,
+    argv: 'drgn --quiet payload/drgn/compat-run.py list-nf-hooks', argvOurs: 'drgn --quiet payload/drgn/nf_hooks.py self 3', tool: drgnV, kernel, kernelPackage,
     target: 'qemu micro-VM (TCG)', captured: new Date().toISOString(), setup: setup.map((a) => a.join(' ')),
     source: 'cloudflare/cloudflare-blog 2021-03-conntrack-syn-drop/tools/list-nf-hooks (run, not copied)',
   }, null, 2) + '\n');
@@ -66,7 +66,7 @@ try {
   const tracer = t.spawn(['bpftrace', join(guestTools, 'trace-conntrack-prerouting.bt')], { timeoutMs: 300_000 });
   const lines = [];
   await new Promise((res) => tracer.onLine((l) => { lines.push(l); if (/Hit Ctrl-C/.test(l)) res(); }));
-  await sh(['ip', 'netns', 'exec', 'artc', 'python3', '/opt/nfscope/scripts/net/syn.py', '198.18.70.2', '2570', '2', '300']);
+  await sh(['ip', 'netns', 'exec', 'artc', 'python3', '/opt/nfscope/payload/net/syn.py', '198.18.70.2', '2570', '2', '300']);
   await new Promise((r) => setTimeout(r, 1000));
   await tracer.stop(5000);
   const dir2 = join(root, 'test/fixtures/article', kernel, 'trace-conntrack-prerouting');
@@ -74,7 +74,7 @@ try {
   writeFileSync(join(dir2, 'stdout.txt'), lines.join('\n') + '\n');
   writeFileSync(join(dir2, 'meta.json'), JSON.stringify({
     argv: 'bpftrace trace-conntrack-prerouting.bt', tool: btV, kernel, kernelPackage, target: 'qemu micro-VM (TCG)', captured: new Date().toISOString(),
-    setup: [...setup, ...net].map((a) => a.join(' ')).concat('ip netns exec artc python3 scripts/net/syn.py 198.18.70.2 2570 2 300'),
+    setup: [...setup, ...net].map((a) => a.join(' ')).concat('ip netns exec artc python3 payload/net/syn.py 198.18.70.2 2570 2 300'),
     source: 'cloudflare/cloudflare-blog 2021-03-conntrack-syn-drop/tools/trace-conntrack-prerouting.bt (run, not copied)',
   }, null, 2) + '\n');
   console.error(`wrote ${dir1} and ${dir2}`);

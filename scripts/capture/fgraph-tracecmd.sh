@@ -18,7 +18,7 @@ ip -n fgc addr add 198.18.0.1/24 dev vc; ip -n fgs addr add 198.18.0.2/24 dev vs
 ip -n fgc link set vc up; ip -n fgs link set vs up
 ip netns exec fgs iptables -A INPUT -m conntrack --ctstate INVALID -j DROP
 ip netns exec fgs iptables -A INPUT -p tcp --dport 2571 -j DROP
-SYN="python3 -S -E $ROOT/scripts/net/syn.py 198.18.0.2 2571"
+SYN="python3 -S -E $ROOT/payload/net/syn.py 198.18.0.2 2571"
 FILTER="-l :mod:nf_conntrack -l kfree_skb_reason -l nf_hook_slow -l kmem_cache_alloc -l kmem_cache_free"
 echo "=== trace-cmd report"
 # shellcheck disable=SC2086

@@ -37,7 +37,7 @@ try {
     writeFileSync(join(dir, 'kallsyms.txt'), ks.stdout);
     writeFileSync(join(dir, 'expected.json'), JSON.stringify(listed.hooks, null, 2) + '\n');
     writeFileSync(join(dir, 'meta.json'), JSON.stringify({
-      argv: 'bpftrace -f json -e <bpf/nf_hooks.bt as a listing server, families ipv4+ipv6>; request: ip netns exec <sandbox server> python3 scripts/hooks-request.py ID 1',
+      argv: 'bpftrace -f json -e <bpf/nf_hooks.bt as a listing server, families ipv4+ipv6>; request: ip netns exec <sandbox server> python3 payload/hooks-request.py ID 1',
       kallsyms: `grep -E '^0*(<addresses>) ' /proc/kallsyms`,
       tool: (await t.exec([bpftrace, '--version'])).stdout.trim(),
       kernel, target: t.name,

@@ -46,7 +46,7 @@ try {
   if ((await t.exec(['test', '-e', `/usr/lib/debug/boot/vmlinux-${t.vm.guestKernel}`])).exitCode === 0) {
     const inode = (await t.exec(['stat', '-L', '-c', '%i', '/run/netns/cap'])).stdout.trim();
     versions.drgn = (await t.exec(['drgn', '--version'])).stdout.trim();
-    runs.push({ tool: 'drgn', file: 'stdout.jsonl', argv: ['drgn', '--quiet', join(root, 'scripts/drgn/nf_hooks.py'), inode, '31'] });
+    runs.push({ tool: 'drgn', file: 'stdout.jsonl', argv: ['drgn', '--quiet', join(root, 'payload/drgn/nf_hooks.py'), inode, '31'] });
   }
   for (const r of runs) {
     const out = await t.exec(r.argv, { timeoutMs: 120_000 });

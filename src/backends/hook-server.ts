@@ -67,7 +67,7 @@ export class HookServer {
     const mask = familyMask(serves);
     const token = String(randomInt(0, 10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
     const template = await readTemplate('nf_hooks');
-    const request = [python, await target.bundled('scripts/hooks-request.py')];
+    const request = [python, await target.bundled('payload/hooks-request.py')];
     const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask, token });
     const probe = await chainProbe(target);
     const launch = async (p: Probe) => {

@@ -117,7 +117,7 @@ export const nftBackend: HooksBackend = {
   },
 };
 
-/** scripts/drgn/nf_hooks.py: needs /proc/kcore and the kernel's DWARF; any netns by inode. */
+/** payload/drgn/nf_hooks.py: needs /proc/kcore and the kernel's DWARF; any netns by inode. */
 export const drgnBackend: HooksBackend = {
   name: 'drgn',
   async unavailable(target, kernel) {
@@ -128,7 +128,7 @@ export const drgnBackend: HooksBackend = {
   },
   async list(target, ns, families) {
     const drgn = await requireTool(target, 'drgn');
-    const script = await target.bundled('scripts/drgn/nf_hooks.py');
+    const script = await target.bundled('payload/drgn/nf_hooks.py');
     let inode = 'self';
     if (ns.kind === 'named') {
       const st = await target.exec(['stat', '-L', '-c', '%i', `${NETNS_DIR}/${ns.name}`]);

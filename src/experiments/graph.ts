@@ -116,7 +116,7 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
     await cg?.fg.start();
-    const syn = [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), '1', '300'];
+    const syn = [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(spec.port), '1', '300'];
     if (cg) syn.push(cg.fg.pidFile);
     await run(target, inNetns(sb.client, syn));
     await cg?.fg.stop();

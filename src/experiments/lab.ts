@@ -74,7 +74,7 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
         return lifetimes(session, { port: spec.port, durationS: 1, netns: { inode: sb.serverInode, label: sb.server.kind === 'named' ? sb.server.name : 'current' } },
           (m) => progress(`  [3] ${m}`), async () => {
             // The workload: a burst that failed would read as "no entry", so it is an error (claim 3's reason).
-            await run(r.target, inNetns(sb.client, [python, await target.bundled('scripts/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]), { timeoutMs: 120_000 });
+            await run(r.target, inNetns(sb.client, [python, await target.bundled('payload/net/burst.py'), 'syn', sb.serverAddr, String(spec.port), String(spec.burst)]), { timeoutMs: 120_000 });
           }, async () => {
             ready3.open();
             await g3.wait();

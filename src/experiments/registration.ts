@@ -53,7 +53,7 @@ export async function registrationByRule(session: Session, port: number, progres
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
     const unavailable: { observation: string; reason: string }[] = [];
     const hooksBefore = await r.serverHooks(sb, 'ipv4', unavailable, progress);
-    const flow = await target.bundled('scripts/net/flow.py');
+    const flow = await target.bundled('payload/net/flow.py');
     progress(`a TCP flow ${sb.clientAddr} → ${sb.serverAddr}:${port}, one packet every 50 ms`);
     await ready(target, inNetns(sb.server, [python, flow, 'serve', sb.serverAddr, String(port)]), 'flow server', c);
     await ready(target, inNetns(sb.client, [python, flow, 'talk', sb.serverAddr, String(port), '60']), 'flow client', c);
@@ -146,6 +146,6 @@ export async function captureRegistration(target: Target, o: RegistrationObserva
     argv: 'nfscope lab (step 1: registrationByModule, registrationByRule)',
     tool: `${await version(['bpftrace', '--version'])}; ${await version(['conntrack', '--version'])}`,
     target: target.name,
-    setup: 'a bare sandbox (client and server netns, veth), a TCP flow through it (scripts/net/flow.py), then iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT in the server netns; where nf_conntrack is a module, before that: modprobe -r nf_conntrack; modprobe nf_conntrack enable_hooks=1; a fresh bare netns',
+    setup: 'a bare sandbox (client and server netns, veth), a TCP flow through it (payload/net/flow.py), then iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT in the server netns; where nf_conntrack is a module, before that: modprobe -r nf_conntrack; modprobe nf_conntrack enable_hooks=1; a fresh bare netns',
   });
 }

@@ -194,7 +194,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
 
     if (phases.hold) await phases.hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
-    const synArgv = inNetns(sb.client, [python, await target.bundled('scripts/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300', ...(cg ? [cg.fg.pidFile] : [])]);
+    const synArgv = inNetns(sb.client, [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(spec.port), String(spec.count), '300', ...(cg ? [cg.fg.pidFile] : [])]);
     await cg?.fg.start();
     await run(target, synArgv);
     await cg?.fg.stop();

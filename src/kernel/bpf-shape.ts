@@ -8,7 +8,7 @@
  *   (CONFIG_DEBUG_INFO_BTF_MODULES, 5.11+) when it is a module. Without either
  *   (Debian's 5.10), each `((struct nf_conn *)X)->member` in a program is
  *   rewritten into a read at the member's offset, taken from the kernel's debug
- *   info by scripts/drgn/ct_types.py (the -dbg package, cached).
+ *   info by payload/drgn/ct_types.py (the -dbg package, cached).
  * - struct net: read at the offsets of the kernel's own BTF (parsers/btf.ts),
  *   never as bpftrace 0.17 lays it out (wrong on Debian 7.2).
  * - struct net_device's netdev hook heads (nf_hooks_ingress with
@@ -118,7 +118,7 @@ async function nfConnSource(target: Target, release: string, programs: string[],
     const missing = !debug ? `its debug info (none of ${conntrackDebugCandidates(release)[0]}…; for the micro-VM: nfscope vm debuginfo --kernel …)` : 'drgn (apt-get install python3-drgn)';
     return { from: 'none', why: `${why}, and reading it from the debug info needs ${missing}` };
   }
-  const r = runResult(await target.exec([python, await target.bundled('scripts/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 }));
+  const r = runResult(await target.exec([python, await target.bundled('payload/drgn/ct_types.py'), debug, `nf_conn:${members.join(',')}`], { timeoutMs: 120_000 }));
   if (!r.ok) return { from: 'none', why: `${why}, and reading it from ${debug} failed: ${r.reason}` };
   const { layouts, errors } = parseStructLayouts(r.stdout);
   const layout = layouts.find((l) => l.struct === 'nf_conn');

@@ -42,12 +42,12 @@ export function explainCommands(id: Claim['id'], port: number): string[] {
     case 'conntrack-saw-the-syn':
       return [
         `bpftrace -e 'kprobe:ipv4_conntrack_in { $skb = (struct sk_buff *)arg1; $th = $skb->head + $skb->transport_header; if (bswap(*(uint16 *)($th + 2)) == ${port}) { printf("%s saw it\\n", func); } }'`,
-        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1   # in another terminal`,
+        `ip netns exec lab-c python3 payload/net/syn.py <server address> ${port} 1   # in another terminal`,
       ];
     case 'entry-created-and-discarded':
       return [
         'cd /sys/kernel/tracing && echo ipv4_conntrack_in kfree_skb_reason > set_graph_function && echo function_graph > current_tracer',
-        `ip netns exec lab-c python3 scripts/net/syn.py <server address> ${port} 1`,
+        `ip netns exec lab-c python3 payload/net/syn.py <server address> ${port} 1`,
         'cat trace | grep -A3 init_conntrack; echo nop > current_tracer; echo > set_graph_function',
         `bpftrace -e 'kprobe:nf_conntrack_free { printf("%lx status %x\\n%s\\n", arg0, ((struct nf_conn *)arg0)->status, kstack); }'`,
         `${ns} conntrack -L -p tcp --dport ${port}     # nothing: the entry was never confirmed`,
@@ -58,7 +58,7 @@ export function explainCommands(id: Claim['id'], port: number): string[] {
         'ip netns add lab-t',
         `ip netns exec lab-t nft 'add table ip t; add chain ip t in { type filter hook input priority ${NF_PRI_LAST}; }; add rule ip t in tcp dport ${port} counter drop'`,
         `ip netns exec lab-t iptables -A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT   # conntrack's confirm registers after the drop chain`,
-        `ip netns exec lab-c python3 scripts/net/syn.py <address in lab-t> ${port} 1`,
+        `ip netns exec lab-c python3 payload/net/syn.py <address in lab-t> ${port} 1`,
         `ip netns exec lab-t conntrack -L -p tcp --dport ${port}     # SYN_SENT [UNREPLIED], and the drop counter reads 1`,
       ];
   }

@@ -4,7 +4,7 @@ import { FAMILIES, HOOK_NAMES, type Family, type HookList } from '../model/hooks
 import { classify } from '../model/owners.js';
 
 /**
- * scripts/drgn/nf_hooks.py prints one JSON object a line:
+ * payload/drgn/nf_hooks.py prints one JSON object a line:
  *   {"family": "ipv4", "hook": 1, "device": null, "priority": 0, "callback": "nft_do_chain_ipv4"}
  * in invocation order per hook.
  */

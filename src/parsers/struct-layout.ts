@@ -1,5 +1,5 @@
 /**
- * Parses scripts/drgn/ct_types.py's output: one JSON object a line, a struct's
+ * Parses payload/drgn/ct_types.py's output: one JSON object a line, a struct's
  * size and the offset, size and type of the members asked for. Pure.
  */
 export interface MemberLayout {

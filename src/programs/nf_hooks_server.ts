@@ -6,7 +6,7 @@
  *
  * The same walk runs in a syscall tracepoint instead of BEGIN: a request is a
  * process inside the netns to list that renames itself "nfshk<10 digits>"
- * (prctl PR_SET_NAME) and then calls prctl again (scripts/hooks-request.py);
+ * (prctl PR_SET_NAME) and then calls prctl again (payload/hooks-request.py);
  * the walk reads curtask's netns, as BEGIN does for bpftrace's own, and the
  * answer is framed by "B <name>" and "Z <name>". Only root's requests are
  * served (uid == 0). The request travels in the task's name, not in the

@@ -8,7 +8,7 @@ import { STREAM_TAIL_BYTES } from '../lib/target.js';
 export const DEFAULT_AGENT_TIMEOUT_MS = 600_000;
 
 /**
- * A target served by nfscope's agent (scripts/vm/agent.py): the micro-VM over
+ * A target served by nfscope's agent (payload/vm/agent.py): the micro-VM over
  * its serial port, ssh and vagrant over one ssh session. argv goes to execve
  * on the far side; nothing is shell text.
  */

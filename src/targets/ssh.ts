@@ -22,7 +22,7 @@ const BOOTSTRAP = "import sys;n=int(sys.stdin.buffer.readline());exec(compile(sy
 
 /**
  * A remote kernel over ssh: one ssh session a run, with nfscope's agent
- * (scripts/vm/agent.py, the micro-VM's) at the far end, streamed over stdin.
+ * (payload/vm/agent.py, the micro-VM's) at the far end, streamed over stdin.
  * Every command is a request on that session: no connection per command
  * (issue 15: 12.8× the local time over loopback before), no shell text but
  * the one command line that starts the agent, quoted by shellQuote. Bundled
@@ -71,7 +71,7 @@ export class SshTarget extends AgentBackedTarget {
   /** Starts the session on first use: ssh, the remote python3, the agent's source over stdin, its hello. */
   private open(): Promise<{ client: AgentClient; child: ChildProcess }> {
     this.session ??= (async () => {
-      const src = await readFile(join(PACKAGE_ROOT, 'scripts/vm/agent.py'));
+      const src = await readFile(join(PACKAGE_ROOT, 'payload/vm/agent.py'));
       const remote = SshTarget.remoteCommand(['python3', '-S', '-c', BOOTSTRAP, '--stdio'], SESSION_S, this.sudo);
       // Under pdeathsig: a SIGKILLed nfscope takes its ssh with it, and the agent sees EOF.
       const [file, ...args] = underPdeathsig([...this.sshArgv(), remote]);

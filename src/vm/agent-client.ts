@@ -41,7 +41,7 @@ export const MAX_AGENT_DEPTH = 4;
 const WITNESS_MS = 20_000;
 
 /**
- * The host side of scripts/vm/agent.py: JSON lines over the VM's second
+ * The host side of payload/vm/agent.py: JSON lines over the VM's second
  * serial port (a unix socket qemu offers), or over an ssh session's stdio.
  */
 export class AgentClient {

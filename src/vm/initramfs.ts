@@ -15,12 +15,12 @@ const WANTED = ['virtio_pci', '9pnet_virtio', '9p', 'overlay'];
 
 /**
  * Builds (once per kernel and init script) an initramfs of busybox-static,
- * scripts/vm/init and the modules above in dependency order, derived from the
+ * payload/vm/init and the modules above in dependency order, derived from the
  * package's modules.dep: 6.1 has virtio_pci as a module, 6.12 builds it in and
  * ships .ko.xz, which busybox insmod cannot read, so they are decompressed.
  */
 export async function ensureInitramfs(host: Target, k: KernelInfo): Promise<string> {
-  const init = await readFile(join(PACKAGE_ROOT, 'scripts/vm/init'));
+  const init = await readFile(join(PACKAGE_ROOT, 'payload/vm/init'));
   const dep = parseModulesDep(await readFile(join(k.moddir, 'modules.dep'), 'utf8'));
   const { order, notModules } = loadOrder(dep, WANTED);
   const builtin = (await readFile(join(k.moddir, 'modules.builtin'), 'utf8').catch(() => ''))

@@ -5,7 +5,7 @@ export interface QemuArgvOptions {
   vmlinuz: string;
   initramfs: string;
   kernelVersion: string;
-  /** The package root on the host, exported read-only to the guest at GUEST_PACKAGE_ROOT (its agent, bpf/, scripts/). */
+  /** The package root on the host, exported read-only to the guest at GUEST_PACKAGE_ROOT (its agent, bpf/, payload/). */
   packageRoot: string;
   consoleLog: string;
   agentSocket: string;
@@ -18,7 +18,7 @@ export interface QemuArgvOptions {
 export function qemuArgv(o: QemuArgvOptions): string[] {
   const append = [
     // A quiet boot (every console byte is an emulated UART write under TCG); the guest's init
-    // (scripts/vm/init) raises the console's level once booted, so that what the kernel reports
+    // (payload/vm/init) raises the console's level once booted, so that what the kernel reports
     // during the run (a soft lockup's or a hung task's stack, at KERN_DEFAULT and KERN_INFO) reaches
     // the console nfscope keeps (vm/console-keeper.ts).
     'console=ttyS0', 'quiet', 'loglevel=4',

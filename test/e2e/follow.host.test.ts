@@ -64,7 +64,7 @@ describe('nfscope follow on this host', () => {
     const ready = join(tmp, 'r1');
     const p = start(['--port', '2571', '--nftrace', '--count', '1', '--duration', '30', '--json'], ready);
     await waitFor(ready, p);
-    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/syn.py'), SRV, '2571', '1'], { reject: false });
+    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/syn.py'), SRV, '2571', '1'], { reject: false });
     const r = await p;
     expect(r.exitCode, r.stderr).toBe(0);
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -104,7 +104,7 @@ describe('nfscope follow on this host', () => {
 
   it('an accepted connection: accept decisions, and conntrack\'s NEW then ESTABLISHED for its flow', async () => {
     const ready = join(tmp, 'r2');
-    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'scripts/net/listen.py'), SRV, '2572'], { reject: false });
+    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'payload/net/listen.py'), SRV, '2572'], { reject: false });
     running.push(lis);
     const p = start(['--port', '2572', '--proto', 'tcp', '--nftrace', '--duration', '6', '--json'], ready);
     await waitFor(ready, p);
@@ -133,7 +133,7 @@ describe('nfscope follow on this host', () => {
       const ready = join(tmp, 'r5');
       const p = start(['--port', '2574', '--nftrace', '--count', '1', '--duration', '30', '--json'], ready);
       await waitFor(ready, p);
-      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/ack.py'), CLI_ADDR, SRV, '2574']);
+      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/ack.py'), CLI_ADDR, SRV, '2574']);
       const r = await p;
       expect(r.exitCode, r.stderr).toBe(0);
       const pkt = JSON.parse(r.stdout.trim().split('\n')[0]!);
@@ -149,7 +149,7 @@ describe('nfscope follow on this host', () => {
 
   it('a DNAT: the nat rule that rewrote it, accepted, and conntrack\'s NEW for the rewritten flow', async () => {
     await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '2580', '-j', 'DNAT', '--to-destination', `${SRV}:2581`]);
-    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'scripts/net/listen.py'), SRV, '2581'], { reject: false });
+    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'payload/net/listen.py'), SRV, '2581'], { reject: false });
     running.push(lis);
     const ready = join(tmp, 'r6');
     const p = start(['--host', CLI_ADDR, '--proto', 'tcp', '--nftrace', '--duration', '6', '--json'], ready);
@@ -178,7 +178,7 @@ describe('nfscope follow on this host', () => {
       const ready = join(tmp, `r-${iface}`);
       const p = start(['--port', '2571', '--iface', iface, '--duration', '4', '--json'], ready);
       await waitFor(ready, p);
-      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/syn.py'), SRV, '2571', '1'], { reject: false });
+      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/syn.py'), SRV, '2571', '1'], { reject: false });
       const r = await p;
       expect(r.exitCode, r.stderr).toBe(0);
       seen[iface] = JSON.parse(r.stdout.trim().split('\n').at(-1)!).packets;
@@ -191,7 +191,7 @@ describe('nfscope follow on this host', () => {
     const ready = join(tmp, 'r4');
     const p = start(['--port', '2571', '--nftrace', '--duration', '120', '--json'], ready);
     await waitFor(ready, p);
-    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'scripts/net/syn.py'), SRV, '2571', '2'], { reject: false });
+    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/syn.py'), SRV, '2571', '2'], { reject: false });
     await new Promise((r) => setTimeout(r, 500));
     p.kill('SIGINT');
     const r = await p;

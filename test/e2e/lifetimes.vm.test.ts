@@ -28,13 +28,13 @@ async function underLoad(pkg: string, port: number | null) {
   try {
     return await withCleanup(async (c) => {
       const sb = await createSandbox(t, c, { family: 'ipv4', port: 2571, firewall: 'iptables', afterConfirm: false });
-      const l = t.spawn(inNetns(sb.server, ['python3', await t.bundled('scripts/net/listen.py'), sb.serverAddr, '2572']));
+      const l = t.spawn(inNetns(sb.server, ['python3', await t.bundled('payload/net/listen.py'), sb.serverAddr, '2572']));
       c.push('stop listener', async () => {
         await l.stop(200);
       });
       await new Promise<void>((r) => l.onLine((x) => x === 'READY' && r()));
       const burst = async (mode: string, p: number, n: number) => {
-        const r = await t.exec(inNetns(sb.client, ['python3', await t.bundled('scripts/net/burst.py'), mode, sb.serverAddr, String(p), String(n)]));
+        const r = await t.exec(inNetns(sb.client, ['python3', await t.bundled('payload/net/burst.py'), mode, sb.serverAddr, String(p), String(n)]));
         expect(r.exitCode, r.stderr).toBe(0);
       };
       return lifetimes(t, { port, durationS: 1, netns: { inode: sb.serverInode, label: 'server' } }, () => {}, async () => {

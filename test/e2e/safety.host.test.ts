@@ -283,7 +283,7 @@ describe('ssh: nothing planted on the remote runs', () => {
     const canary = join(tmp, 'ssh-canary');
     const victim = join(tmp, 'ssh-victim');
     // Where nfscope ≤ 0.1 copied its scripts: /tmp/nfscope-UID/<hash of content>/REL, reused if present.
-    const syn = join(old, hash('scripts/net/syn.py'), 'scripts/net/syn.py');
+    const syn = join(old, hash('payload/net/syn.py'), 'payload/net/syn.py');
     planted = true;
     mkdirSync(join(syn, '..'), { recursive: true });
     writeFileSync(syn, `import os\nopen(${JSON.stringify(canary)}, 'w').write('ran as %d' % os.getuid())\n`);
@@ -302,11 +302,11 @@ describe('ssh: nothing planted on the remote runs', () => {
     const t = new SshTarget(parseSshSpec(sshd.spec));
     let dir = '';
     try {
-      const p = await t.bundled('scripts/net/syn.py');
-      dir = p.slice(0, -'/scripts/net/syn.py'.length);
+      const p = await t.bundled('payload/net/syn.py');
+      dir = p.slice(0, -'/payload/net/syn.py'.length);
       const st = statSync(dir);
       expect([st.uid, st.mode & 0o777]).toEqual([0, 0o700]);
-      expect(readFileSync(p, 'utf8')).toBe(readFileSync(join(ROOT, 'scripts/net/syn.py'), 'utf8'));
+      expect(readFileSync(p, 'utf8')).toBe(readFileSync(join(ROOT, 'payload/net/syn.py'), 'utf8'));
       // One session for the whole run: a second file comes into the same directory.
       expect((await t.bundled('bpf/kfree_skb_syn.bt')).startsWith(dir + '/')).toBe(true);
     } finally {

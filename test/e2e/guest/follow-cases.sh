@@ -45,19 +45,19 @@ run_follow() {
 
 # 1. The article's SYN drop.
 setup
-traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2571 1 >/dev/null; }
+traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2571 1 >/dev/null; }
 run_follow syn-drop --port 2571 --nftrace --count 1
 
 # 2. An INVALID drop: a bare ACK that conntrack cannot take as a new connection
 #    (nf_conntrack_tcp_loose=0 in the server netns) meets --ctstate INVALID -j DROP.
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
-traffic() { nc_ python3 $N/scripts/net/ack.py $CLI $SRV 2574; }
+traffic() { nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574; }
 run_follow invalid --port 2574 --nftrace --count 1
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
 
 # 3. A DNAT: 2580 → 2581 at PRE_ROUTING, delivered to a listener on 2581.
 ns iptables -t nat -A PREROUTING -p tcp --dport 2580 -j DNAT --to-destination $SRV:2581
-nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2581 >/dev/null 2>&1 & lp=$!
+nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py $SRV 2581 >/dev/null 2>&1 & lp=$!
 sleep 0.5
 traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('$SRV',2580),timeout=3);s.close()"; }
 run_follow dnat --host $CLI --proto tcp --nftrace --count 1
@@ -74,7 +74,7 @@ kill $lp
 #    that closed it sent a FIN whenever python got the CPU, and the client's ACK of it was the
 #    packet to 2575 that follow took (CI on 6.12: conntrack's callbacks all ACCEPT at PRE_ROUTING);
 #    the entry, in CLOSE_WAIT, was also one the gc worker may evict when the table is full.
-nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py $SRV 2575 hold >/tmp/lp.out 2>&1 & lp=$!
+nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py $SRV 2575 hold >/tmp/lp.out 2>&1 & lp=$!
 wait_for 600 "grep -qx READY /tmp/lp.out" "the listener on $SRV:2575 printed READY"
 ns conntrack -F 2>/dev/null
 nsenter --net=/run/netns/$C -- python3 -c "import socket,time;s=socket.create_connection(('$SRV',2575));print('CONNECTED',flush=True);time.sleep(900)" >/tmp/hold.out 2>&1 & hold=$!
@@ -86,7 +86,7 @@ sysctl -qw net.netfilter.nf_conntrack_max=1
 echo "# table-full precondition: nf_conntrack_count $(ns sysctl -n net.netfilter.nf_conntrack_count), max 1, entries:"
 ns conntrack -L 2>/dev/null | sed 's/^/#   /'
 if [ "$(ns conntrack -L 2>/dev/null | grep -Evc 'ESTABLISHED .*ASSURED')" != 0 ]; then precondition "an entry early_drop or the gc worker could evict is in the table"; fi
-traffic() { nc_ python3 $N/scripts/net/syn.py $SRV 2575 1 >/dev/null; }
+traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2575 1 >/dev/null; }
 run_follow table-full --port 2575 --count 1
 sysctl -qw net.netfilter.nf_conntrack_max=$old
 kill $hold $lp
@@ -95,7 +95,7 @@ kill $hold $lp
 #    at PRE_ROUTING, delivered to a listener there (the IPv6 tuple before and after each callback).
 ip -n $C addr add fd00:80::1/64 dev fa nodad; ip -n $S addr add fd00:80::2/64 dev fb nodad; ip -n $S addr add fd00:80::3/64 dev fb nodad
 ns ip6tables -t nat -A PREROUTING -p tcp --dport 2582 -j DNAT --to-destination '[fd00:80::3]:2583'
-nsenter --net=/run/netns/$S -- python3 $N/scripts/net/listen.py fd00:80::3 2583 >/dev/null 2>&1 & lp=$!
+nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py fd00:80::3 2583 >/dev/null 2>&1 & lp=$!
 sleep 0.5
 traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('fd00:80::2',2582),timeout=3);s.close()"; }
 run_follow dnat6 --iface fb --proto tcp --count 1

@@ -3,7 +3,7 @@
 
 USAGE (in the guest): agent.py /dev/ttyS1 [--pid1]
        (over ssh):     python3 -c BOOTSTRAP --stdio   (src/targets/ssh.ts sends this file on stdin)
-With --pid1 it is the guest's init (scripts/vm/init hands over to it): it
+With --pid1 it is the guest's init (payload/vm/init hands over to it): it
 raises RLIMIT_MEMLOCK for bpftrace, reaps orphans, and powers the guest off
 when it is done (a PID 1 that exits panics the kernel).
 With --stdio it serves one ssh session on its stdin/stdout: when the session
