@@ -10,6 +10,9 @@ set -u
 # --capture: each case's raw events, context and packets as fixtures (NFSCOPE_CAPTURE_DIR), printed
 # at the end as a base64 tar between "=== CAPTURE" and "=== END" (scripts/capture/follow-vm.sh).
 CAPTURE=${1:-}
+# NFSCOPE_FOLLOW_CASES: the cases to run, space-separated (default: all, in this order).
+CASES=" ${NFSCOPE_FOLLOW_CASES:-syn-drop invalid dnat table-full dnat6} "
+want() { [[ "$CASES" == *" $1 "* ]]; }
 N=/opt/nfscope
 S=nfst-fc0001-s; C=nfst-fc0001-c
 SRV=198.19.80.2; CLI=198.19.80.1
@@ -45,23 +48,29 @@ run_follow() {
 
 # 1. The article's SYN drop.
 setup
+if want syn-drop; then
 traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2571 1 >/dev/null; }
 run_follow syn-drop --port 2571 --nftrace --count 1
+fi
 
 # 2. An INVALID drop: a bare ACK that conntrack cannot take as a new connection
 #    (nf_conntrack_tcp_loose=0 in the server netns) meets --ctstate INVALID -j DROP.
+if want invalid; then
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
 traffic() { nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574; }
 run_follow invalid --port 2574 --nftrace --count 1
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+fi
 
 # 3. A DNAT: 2580 → 2581 at PRE_ROUTING, delivered to a listener on 2581.
+if want dnat; then
 ns iptables -t nat -A PREROUTING -p tcp --dport 2580 -j DNAT --to-destination $SRV:2581
 nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py $SRV 2581 >/dev/null 2>&1 & lp=$!
 sleep 0.5
 traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('$SRV',2580),timeout=3);s.close()"; }
 run_follow dnat --host $CLI --proto tcp --nftrace --count 1
 kill $lp
+fi
 
 # 4. The conntrack table full: conntrack's own callback drops a new flow's SYN. The case holds only
 #    if, when the SYN is sent, every entry of the server netns is one early_drop cannot evict: so
@@ -74,6 +83,7 @@ kill $lp
 #    that closed it sent a FIN whenever python got the CPU, and the client's ACK of it was the
 #    packet to 2575 that follow took (CI on 6.12: conntrack's callbacks all ACCEPT at PRE_ROUTING);
 #    the entry, in CLOSE_WAIT, was also one the gc worker may evict when the table is full.
+if want table-full; then
 nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py $SRV 2575 hold >/tmp/lp.out 2>&1 & lp=$!
 wait_for 600 "grep -qx READY /tmp/lp.out" "the listener on $SRV:2575 printed READY"
 ns conntrack -F 2>/dev/null
@@ -90,9 +100,11 @@ traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2575 1 >/dev/null; }
 run_follow table-full --port 2575 --count 1
 sysctl -qw net.netfilter.nf_conntrack_max=$old
 kill $hold $lp
+fi
 
 # 5. An IPv6 DNAT that rewrites the address and the port: [fd00:80::2]:2582 → [fd00:80::3]:2583
 #    at PRE_ROUTING, delivered to a listener there (the IPv6 tuple before and after each callback).
+if want dnat6; then
 ip -n $C addr add fd00:80::1/64 dev fa nodad; ip -n $S addr add fd00:80::2/64 dev fb nodad; ip -n $S addr add fd00:80::3/64 dev fb nodad
 ns ip6tables -t nat -A PREROUTING -p tcp --dport 2582 -j DNAT --to-destination '[fd00:80::3]:2583'
 nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py fd00:80::3 2583 >/dev/null 2>&1 & lp=$!
@@ -100,5 +112,6 @@ sleep 0.5
 traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('fd00:80::2',2582),timeout=3);s.close()"; }
 run_follow dnat6 --iface fb --proto tcp --count 1
 kill $lp
+fi
 teardown
 if [ "$CAPTURE" = --capture ]; then echo "=== CAPTURE"; tar -C /tmp/cap -cz . | base64 -w0; echo; echo "=== END"; fi
