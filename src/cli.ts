@@ -21,7 +21,7 @@ export function buildCli(): Command {
   });
 
   const target = (def = 'local') => new Option('--target <target>',
-    'where to run: local | qemu (micro-VM) | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM)').default(def);
+    'where to run: local | qemu (micro-VM) | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM) | replay:FILE (a run recorded with NFSCOPE_RECORD=FILE)').default(def);
   const kernel = () => new Option('--kernel <kernel>', 'kernel for --target qemu: 5.10, 6.1, 6.12, latest, SUITE/PACKAGE or a linux-image-… package').default(DEFAULT_KERNEL);
 
   program

@@ -5,7 +5,7 @@
  * no syscall tracepoints (CONFIG_FTRACE_SYSCALLS), the session lists with one
  * bpftrace start per listing instead (backends/hooks.ts).
  */
-import { randomInt } from 'node:crypto';
+import { runRandomInt } from '../lib/run-random.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
@@ -65,7 +65,7 @@ export class HookServer {
    */
   static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
-    const token = String(randomInt(0, 10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
+    const token = String(runRandomInt(10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
     const template = await readTemplate('nf_hooks');
     const request = [python, await target.bundled('payload/hooks-request.py')];
     const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask, token });
@@ -102,7 +102,7 @@ export class HookServer {
 
   async list(ns: NetnsRef, families: readonly Family[]): Promise<HooksResult> {
     if ((familyMask(families) & ~this.serves) !== 0) throw new Error(`this listing server was built without ${families.join(', ')}`);
-    const id = `${REQUEST_PREFIX}${this.token}${String(randomInt(0, 10 ** (10 - TOKEN_DIGITS))).padStart(10 - TOKEN_DIGITS, '0')}`;
+    const id = `${REQUEST_PREFIX}${this.token}${String(runRandomInt(10 ** (10 - TOKEN_DIGITS))).padStart(10 - TOKEN_DIGITS, '0')}`;
     const lostBefore = this.lost.events;
     const argv = inNetns(ns, [...this.request, id.slice(REQUEST_PREFIX.length)]);
     const r = await this.target.exec(argv, { timeoutMs: 60_000 });

@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs';
 import { UsageError } from '../lib/errors.js';
 import { parseKernelSpec } from '../lib/kernel-spec.js';
 import { parseSshSpec } from '../targets/ssh-spec.js';
@@ -13,12 +14,25 @@ export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netn
   if (typeof o.target === 'string') {
     const t = o.target;
     if (t.startsWith('ssh://')) parseSshSpec(t);
+    else if (t.startsWith('replay:')) checkRecordingFile(t.slice('replay:'.length));
     else if (!['local', 'qemu', 'vagrant', 'auto'].includes(t)) {
-      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant, auto or ssh://[user@]host[:port]`);
+      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
     }
   }
   if (typeof o.kernel === 'string') parseKernelSpec(o.kernel);
   if (typeof o.netns === 'string' && !validNetnsName(o.netns)) {
     throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}: expected a name from 'ip netns list'`);
   }
+}
+
+/** A recording to replay (NFSCOPE_RECORD made it): a regular file of a sane size, read when the target opens. */
+function checkRecordingFile(path: string): void {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    throw new UsageError(`--target replay:${JSON.stringify(path.slice(0, 200))}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  if (!st.isFile()) throw new UsageError(`--target replay: ${JSON.stringify(path.slice(0, 200))} is not a regular file`);
+  if (st.size > 256 << 20) throw new UsageError(`--target replay: ${JSON.stringify(path.slice(0, 200))} is ${st.size} bytes; a recording nfscope wrote is far smaller`);
 }

@@ -10,8 +10,8 @@
  *   of the netns's hook listing), where the target has kprobes.
  * Every change (the table, each process) registers its undo first.
  */
+import { runRandomBytes } from '../lib/run-random.js';
 import { capabilityGap, toolLine } from '../kernel/capabilities.js';
-import { randomBytes } from 'node:crypto';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
@@ -94,7 +94,7 @@ export async function follow(on: Target | Session, spec: FollowSpec, h: FollowHa
  */
 async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, changed: () => void): Promise<{ table: string; mon: Running }> {
   const { target, cleanup } = r;
-  const table = `nfscope_follow${[...randomBytes(6)].map((b) => String.fromCharCode(97 + (b % 26))).join('')}`;
+  const table = `nfscope_follow${[...runRandomBytes(6)].map((b) => String.fromCharCode(97 + (b % 26))).join('')}`;
   const mon = target.spawn(inNetns(spec.ns, [nft, '-a', 'monitor']), { stream: true });
   await cleanup.adopt('stop nft monitor', async () => { await mon.stop(2000); }, mon.pid ? { kill: { pid: mon.pid, comm: 'nft' } } : undefined);
   let listening: () => void = () => {};

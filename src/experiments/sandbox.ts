@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { runRandomBytes } from '../lib/run-random.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { firewallPlan, type Firewall, type FirewallPlan, type IpFamily } from '../tools/firewall.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
@@ -50,7 +50,7 @@ export function sandboxAddresses(family: IpFamily, rnd: Buffer): { client: strin
  * namespaces go last and take their links and rules with them.
  */
 export async function createSandbox(target: Target, cleanup: Cleanup, spec: SandboxSpec): Promise<Sandbox> {
-  const rnd = randomBytes(6);
+  const rnd = runRandomBytes(6);
   const id = rnd.subarray(0, 3).toString('hex');
   const client = { kind: 'named' as const, name: `nfs-${id}-c` };
   const server: NetnsRef = spec.inPlace ? { kind: 'current' } : { kind: 'named', name: `nfs-${id}-s` };

@@ -151,13 +151,15 @@ export async function probeCapabilities(target: Target, opts: { tools?: 'all' | 
 
   // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
   // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
-  const infoP = target.which('bpftrace').then((p) => (p ? target.exec([p, '--info'], { timeoutMs: 15_000 }) : null));
-  const dbgP = findDebuginfo(target, kernel);
-  const tools = await toolVersions(target, opts.tools === 'session' ? SESSION_TOOLS : ALL_TOOLS);
+  // Awaited together: a probe that fails is the probe's failure, and none is left unawaited.
+  const [info, dbg, tools] = await Promise.all([
+    target.which('bpftrace').then((p) => (p ? target.exec([p, '--info'], { timeoutMs: 15_000 }) : null)),
+    findDebuginfo(target, kernel),
+    toolVersions(target, opts.tools === 'session' ? SESSION_TOOLS : ALL_TOOLS),
+  ]);
   const bpftrace = tools.find((t) => t.name === 'bpftrace')!;
   const nft = tools.find((t) => t.name === 'nft')!;
 
-  const info = await infoP;
   const bpftraceEnv = needsBtfPath(btf, info, cfg) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [];
   bpftraceEnvs.set(target, Promise.resolve(bpftraceEnv));
 
@@ -237,7 +239,6 @@ export async function probeCapabilities(target: Target, opts: { tools?: 'all' | 
     fix: 'nftables 1.0.0+ and a kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK (Fedora from 6.7; not Debian 6.1); the bpftrace backend needs neither',
   });
 
-  const dbg = await dbgP;
   add({
     id: 'debuginfo', available: dbg !== null, detail: dbg ?? `none of ${debuginfoCandidates(kernel).join(', ')}`,
     disables: 'drgn (it needs DWARF: MissingDebugInfoError without it)',

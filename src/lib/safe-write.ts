@@ -74,7 +74,7 @@ export async function writeReport(path: string, content: string): Promise<void> 
  * Temp-and-rename: a new file of our own (O_EXCL | O_NOFOLLOW) beside the
  * name, fsync'd, then renamed over it; `check` runs just before the rename.
  */
-export async function writeFileAtomic(full: string, content: string, check: () => Promise<void> = async () => {}, mode = 0o644): Promise<void> {
+export async function writeFileAtomic(full: string, content: string | Buffer, check: () => Promise<void> = async () => {}, mode = 0o644): Promise<void> {
   const tmp = join(dirname(full), `.${basename(full)}.${randomBytes(6).toString('hex')}.tmp`);
   const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
   try {

@@ -46,6 +46,11 @@ export interface Target {
    * the changes cannot outlive the run (a VM that dies with nfscope).
    */
   readonly journalSpec?: string;
+  /**
+   * The uid commands run as there, where the target knows it without asking (local: this
+   * process's; a replay: the recorded run's). Elsewhere requireRoot asks `id -u`.
+   */
+  readonly uid?: number;
   exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
   spawn(argv: string[], opts?: ExecOptions): Running;
   readFile(path: string): Promise<string | null>;

@@ -12,7 +12,24 @@ export interface TargetOptions {
  * process-exit handlers of the spawned qemu cover the rest.
  */
 export async function openTarget(spec: string | undefined, o: TargetOptions = {}): Promise<Target> {
+  const record = process.env.NFSCOPE_RECORD;
+  if (!record) return openPlain(spec, o);
+  // Checked before the target opens (a VM boots): a bad place for the recording is exit 2.
+  const { checkReportTarget } = await import('../lib/safe-write.js');
+  await checkReportTarget(record);
+  const { RecordingTarget } = await import('./recording.js');
+  const { createRequire } = await import('node:module');
+  const pkg = createRequire(import.meta.url)('../../package.json') as { version: string };
+  return new RecordingTarget(await openPlain(spec, o), record, pkg.version);
+}
+
+async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Target> {
   const s = spec ?? 'local';
+  if (s.startsWith('replay:')) {
+    const { ReplayTarget, loadRecording } = await import('./replay.js');
+    const file = s.slice('replay:'.length);
+    return new ReplayTarget(loadRecording(file), file);
+  }
   if (s === 'local') {
     const { LocalTarget } = await import('./local.js');
     return new LocalTarget();
@@ -30,7 +47,7 @@ export async function openTarget(spec: string | undefined, o: TargetOptions = {}
     const { vagrantTarget } = await import('./vagrant.js');
     return vagrantTarget(o.progress);
   }
-  throw new UsageError(`unknown --target '${s}': expected local, qemu, vagrant, auto or ssh://[user@]host[:port]`);
+  throw new UsageError(`unknown --target '${s}': expected local, qemu, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
 }
 
 /** Opens the target for the length of fn; a VM is shut down after, also on error and signal. */

@@ -117,6 +117,7 @@ export function underPdeathsig(argv: string[]): string[] {
 export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';
+  readonly uid = process.getuid?.();
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<RawRun> {
     // Own process group (detached: setsid): the terminal's Ctrl-C goes to nfscope's group only, so a

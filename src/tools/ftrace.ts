@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { runRandomBytes } from '../lib/run-random.js';
 import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
@@ -117,7 +117,7 @@ export async function acquireGraphTracer(target: Target, cleanup: Cleanup, trace
     throw new CapabilityError(`this kernel has no function_graph tracer (available_tracers: ${top || 'none'}; needs CONFIG_FUNCTION_GRAPH_TRACER)`);
   }
   // Try an instance first: its own buffer and settings, nothing global to restore.
-  const name = `nfscope-${process.pid}-${randomBytes(3).toString('hex')}`;
+  const name = `nfscope-${process.pid}-${runRandomBytes(3).toString('hex')}`;
   const inst = `${tracefs}/instances/${name}`;
   // Tolerated: the instance may never have been made.
   cleanup.undoWith(`rmdir ${inst}`, target, [{ argv: ['tee', `${inst}/current_tracer`], input: 'nop\n' }, { argv: ['rmdir', inst] }], true);

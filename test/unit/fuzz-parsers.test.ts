@@ -40,7 +40,7 @@ const fx = (rel: string) => readFileSync(join(ROOT, 'test/fixtures', rel), 'utf8
 const records = (text: string) => printfLines(parseBpftraceJson(text));
 
 const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] = [
-  { name: 'function-graph (tracefs)', input: fx('function_graph/6.1.0-56-amd64/syn-ipv4-iptables/trace.txt'), parse: (s) => parseFunctionGraph(s) },
+  { name: 'function-graph (tracefs)', input: fx('function_graph/6.1.0-57-amd64/syn-ipv4-iptables/trace.txt'), parse: (s) => parseFunctionGraph(s) },
   { name: 'function-graph (trace-cmd)', input: fx('function_graph/6.1.0-56-amd64/trace-cmd-report/trace.txt').split('\n').slice(0, 300).join('\n') + '\n', parse: (s) => parseFunctionGraph(s) },
   { name: 'kstack text', input: fx('kstack/6.18.44-fc-v657/closed-port/text.out'), parse: parseKstacks },
   { name: 'kstack json', input: fx('kstack/6.18.44-fc-v657/closed-port/json.out'), parse: parseKstacks },

@@ -18,7 +18,7 @@ import { missingReason, notTracedReason, probeGaps, type TraceSynReport } from '
 import { buildVerdict } from '../../src/judges/trace-syn-verdict.js';
 import { renderTraceSyn } from '../../src/render/trace-syn.js';
 
-const inputs = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/lab/6.1.0-56-amd64/inputs/inputs.json'), 'utf8')) as LabInputs;
+const inputs = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/lab/6.1.0-57-amd64/inputs/inputs.json'), 'utf8')) as LabInputs;
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
 const plain = () => clone(inputs.plain);
 const trick = () => clone(inputs.trick);
