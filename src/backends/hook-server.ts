@@ -80,7 +80,9 @@ export class HookServer {
     try {
       return await launch(probe);
     } catch (e) {
-      if (!('symbols' in probe)) throw e;
+      // Only a compile failure is retried without chain names: a torn-down run or a replay that
+      // cannot answer is not one.
+      if (!('symbols' in probe) || ['RunEndedError', 'ReplayError'].includes((e as Error).name)) throw e;
       // Naming chains must never cost the listing itself: without it, once more.
       return launch({ why: `naming chains failed here (${(e as Error).message.split('\n').find((l) => /ERROR/.test(l))?.trim() ?? 'compile error'})` });
     }

@@ -132,7 +132,7 @@ export async function registrationByModule(session: Session, port: number, progr
   });
 }
 
-/** NFSCOPE_CAPTURE_DIR: keeps the step's observation as a fixture of the pure judge (model/registration.ts). */
+/** NFSCOPE_CAPTURE_DIR: keeps the step's observation as a fixture of the pure judge (judges/registration.ts). */
 export async function captureRegistration(target: Target, o: RegistrationObservation): Promise<void> {
   if (!process.env.NFSCOPE_CAPTURE_DIR) return;
   const { captureFixture } = await import('../lib/fixture-capture.js');

@@ -59,7 +59,7 @@ export interface Target {
   exists(path: string): Promise<boolean>;
   /** Absolute path of a program on the target, or null. */
   which(program: string): Promise<string | null>;
-  /** Path of a bundled file (bpf/…, scripts/…) as the target sees it. */
+  /** Path of a bundled file (bpf/…, payload/…) as the target sees it. */
   bundled(rel: string): Promise<string>;
   /**
    * The running kernel's BTF (/sys/kernel/btf/vmlinux), where the target has a
@@ -70,6 +70,8 @@ export interface Target {
   kernelBtf?(): Promise<Buffer | null>;
   /** Releases the target (a VM is shut down). Idempotent. */
   close(): Promise<void>;
+  /** A replay (targets/replay.ts): throws when the run did not go as recorded. Called after close. */
+  assertConsumed?(): void;
 }
 
 /** This machine: a Target that can also start a process that outlives nfscope (`nfscope vm up`). */

@@ -26,9 +26,11 @@ export async function openTarget(spec: string | undefined, o: TargetOptions = {}
 async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Target> {
   const s = spec ?? 'local';
   if (s.startsWith('replay:')) {
-    const { ReplayTarget, loadRecording } = await import('./replay.js');
+    const { ReplayTarget, checkSameCommand, loadRecording } = await import('./replay.js');
     const file = s.slice('replay:'.length);
-    return new ReplayTarget(loadRecording(file), file);
+    const rec = loadRecording(file);
+    checkSameCommand(rec, process.argv.slice(2));
+    return new ReplayTarget(rec, file);
   }
   if (s === 'local') {
     const { LocalTarget } = await import('./local.js');
@@ -53,13 +55,16 @@ async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Ta
 /** Opens the target for the length of fn; a VM is shut down after, also on error and signal. */
 export async function withTarget<T>(spec: string | undefined, o: TargetOptions, fn: (t: Target) => Promise<T>): Promise<T> {
   const { withCleanup } = await import('../lib/cleanup.js');
-  return withCleanup(async (c) => {
+  const opened: { target: Target | null } = { target: null };
+  const result = await withCleanup(async (c) => {
     // Registered before the VM exists: a signal during boot still tears it down.
-    let target: Target | null = null;
     c.push('close target', async () => {
-      await target?.close();
+      await opened.target?.close();
     });
-    target = await openTarget(spec, o);
-    return fn(target);
+    opened.target = await openTarget(spec, o);
+    return fn(opened.target);
   });
+  // A replay that did not go as recorded fails here, after its undos, before any report is printed.
+  opened.target?.assertConsumed?.();
+  return result;
 }

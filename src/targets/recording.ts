@@ -7,13 +7,14 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { setRunRandom } from '../lib/run-random.js';
 import { checkReportTarget, writeFileAtomic } from '../lib/safe-write.js';
 import type { ExecOptions, RawRun, Running, Target } from './target.js';
 
-export const RECORDING_VERSION = 1;
+export const RECORDING_VERSION = 2;
 
 /** The calls a recording holds besides spawn; each is answered by one `done`. */
 export type RecordedOp = 'exec' | 'readFile' | 'readFileBuffer' | 'listDir' | 'exists' | 'which' | 'bundled' | 'kernelBtf';
@@ -27,7 +28,9 @@ export type RecEvent =
   /** The caller asked the spawned process to stop (its grace), and what stop() returned. */
   | { t: 'stop'; id: number; graceMs: number | null }
   | { t: 'stopped'; id: number; result: RawRun }
-  | { t: 'exit'; id: number; result: RawRun };
+  | { t: 'exit'; id: number; result: RawRun }
+  /** A call that threw (a transport error): the replay throws the same message. */
+  | { t: 'error'; id: number; message: string };
 
 export interface Recording {
   v: number;
@@ -38,6 +41,9 @@ export interface Recording {
     target: string;
     /** The uid commands ran as there, when the target knew it without asking (local). */
     uid: number | null;
+    /** nfscope's pid and this machine's name: the two parts of a run's names that are not drawn (lib/run-random.ts). */
+    pid: number;
+    host: string;
     recorded: string;
     nfscope: string;
   };
@@ -89,7 +95,13 @@ export class RecordingTarget implements Target {
   private async call<T>(op: RecordedOp, args: unknown[], f: () => Promise<T>): Promise<T> {
     const id = this.next++;
     this.events.push({ t: 'call', id, op, args });
-    const result = await f();
+    let result: T;
+    try {
+      result = await f();
+    } catch (e) {
+      this.events.push({ t: 'error', id, message: (e as Error).message });
+      throw e;
+    }
     this.events.push({ t: 'done', id, result: this.encode(result) });
     return result;
   }
@@ -159,7 +171,7 @@ export class RecordingTarget implements Target {
     await this.inner.close();
     const rec: Recording = {
       v: RECORDING_VERSION,
-      meta: { argv: process.argv.slice(2), target: this.name, uid: this.uid ?? null, recorded: new Date().toISOString(), nfscope: this.version },
+      meta: { argv: process.argv.slice(2), target: this.name, uid: this.uid ?? null, pid: process.pid, host: hostname(), recorded: new Date().toISOString(), nfscope: this.version },
       events: this.events,
       random: this.random,
     };

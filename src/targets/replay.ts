@@ -6,11 +6,15 @@
  * has not asked yet. A command that asks what the recording does not hold, or stops asking, fails
  * with what the recording expected: never an invented answer.
  *
- * Calls match by operation and arguments, exactly or else with the run's own random parts (netns
- * and table names, tokens, pids, temporary directories) masked, since those differ from run to run.
+ * Calls match by operation and arguments, exactly: the run's random names are the recorded run's
+ * (lib/run-random.ts), and nfscope's pid and the host's name, the only other parts that differ
+ * between two runs of one command, are put back to the recorded ones before matching. The replay
+ * answers only the command the recording is of (its argv but for --target and --json), and a run
+ * that did not ask everything the recording holds fails at its end (assertConsumed).
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { gunzipSync } from 'node:zlib';
 import { UsageError } from '../lib/errors.js';
 import { setRunRandom } from '../lib/run-random.js';
@@ -33,13 +37,6 @@ export class ReplayError extends Error {
   }
 }
 
-/** Masks a run's own random parts: alphanumeric runs holding a digit, and digit runs. */
-export function shapeOf(v: unknown): string {
-  return JSON.stringify(v)
-    .replace(/nfscope_follow[a-z]+/g, 'nfscope_follow#')
-    .replace(/[A-Za-z0-9]*\d[A-Za-z0-9]*/g, '#');
-}
-
 type Handle = {
   argv: string[];
   emit: (l: string) => void;
@@ -49,24 +46,50 @@ type Handle = {
   onStopAsked: () => void;
   stopped: (r: RawRun) => void;
 };
-type Asked = { op: RecordedOp | 'spawn'; key: string; shape: string; answer: (v: unknown) => void; fail: (e: Error) => void; handle?: Handle };
+type Asked = { op: RecordedOp | 'spawn'; key: string; answer: (v: unknown) => void; fail: (e: Error) => void; handle?: Handle };
+
+/** Largest a recording or blob may unpack to: a recording nfscope wrote is far smaller. */
+const MAX_UNPACKED = 512 << 20;
 
 /** A recorded answer as the command gets it: Buffers back from base64, or from their blob. */
 function decode(v: unknown, file: string): unknown {
   if (!v || typeof v !== 'object') return v;
   if ('base64' in v && typeof v.base64 === 'string') return Buffer.from(v.base64, 'base64');
   if ('blob' in v && typeof v.blob === 'string' && /^[0-9a-f]{64}$/.test(v.blob)) {
-    const buf = gunzipSync(readFileSync(blobPath(file, v.blob)));
+    const buf = gunzipSync(readFileSync(blobPath(file, v.blob)), { maxOutputLength: MAX_UNPACKED });
     if (createHash('sha256').update(buf).digest('hex') !== v.blob) throw new Error(`replay: ${blobPath(file, v.blob)} does not hold the content its name says`);
     return buf;
   }
   return v;
 }
 
+function describe(e: RecEvent): string {
+  return (e.t === 'call' ? `${e.op} ${JSON.stringify(e.args)}` : e.t === 'spawn' ? `spawn ${JSON.stringify(e.argv)}` : `${e.t} of process #${e.id}`).slice(0, 300);
+}
+
+/** argv without what a replay may change: where it runs and JSON or text. */
+function commandOf(argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--target') i++;
+    else if (!argv[i]!.startsWith('--target=') && argv[i] !== '--json') out.push(argv[i]!);
+  }
+  return out;
+}
+
+/** The replay answers the command it recorded, and no other (another --port would get the recorded port's answers). */
+export function checkSameCommand(rec: Recording, argv: string[]): void {
+  const want = commandOf(rec.meta.argv);
+  const got = commandOf(argv);
+  if (JSON.stringify(want) !== JSON.stringify(got)) {
+    throw new UsageError(`--target replay: the recording is of \`nfscope ${want.join(' ')}\` (with --target and --json free), not \`nfscope ${got.join(' ')}\``);
+  }
+}
+
 export function loadRecording(path: string): Recording {
   let rec: Recording;
   try {
-    rec = JSON.parse(gunzipSync(readFileSync(path)).toString('utf8')) as Recording;
+    rec = JSON.parse(gunzipSync(readFileSync(path), { maxOutputLength: MAX_UNPACKED }).toString('utf8')) as Recording;
   } catch (e) {
     throw new UsageError(`--target replay:${path}: not a recording nfscope can read (${(e as Error).message.split('\n')[0]})`);
   }
@@ -84,6 +107,7 @@ export class ReplayTarget implements Target {
   private bound = new Map<number, Asked>();
   private handles = new Map<number, Handle>();
   private failed: ReplayError | null = null;
+  private closed = false;
   private stall: NodeJS.Timeout | undefined;
   kernelBtf?: () => Promise<Buffer | null>;
 
@@ -102,7 +126,7 @@ export class ReplayTarget implements Target {
 
   /** Walks the recording as far as the command's calls allow. */
   private walk(): void {
-    if (this.failed) return;
+    if (this.failed || this.closed) return;
     for (;;) {
       const e: RecEvent | undefined = this.rec.events[this.at];
       if (!e) break;
@@ -110,7 +134,7 @@ export class ReplayTarget implements Target {
         const op = e.t === 'call' ? e.op : 'spawn';
         const args = e.t === 'call' ? e.args : [e.argv, e.opts];
         const key = JSON.stringify(args);
-        const i = this.match(op, key, shapeOf(args));
+        const i = this.waiting.findIndex((a) => a.op === op && a.key === key);
         if (i < 0) break; // the command has not asked this yet
         const a = this.waiting.splice(i, 1)[0]!;
         this.bound.set(e.id, a);
@@ -118,13 +142,18 @@ export class ReplayTarget implements Target {
       } else if (e.t === 'done') {
         const a = this.bound.get(e.id);
         this.bound.delete(e.id);
-        if (a) {
-          try {
-            a.answer(decode(e.result, this.file));
-          } catch (err) {
-            a.fail(err as Error);
-          }
+        let v: unknown;
+        try {
+          v = decode(e.result, this.file);
+        } catch (err) {
+          this.fail(`replay: ${(err as Error).message}`);
+          return;
         }
+        a?.answer(v);
+      } else if (e.t === 'error') {
+        const a = this.bound.get(e.id);
+        this.bound.delete(e.id);
+        a?.fail(new Error(e.message));
       } else if (e.t === 'line') {
         this.handles.get(e.id)?.emit(e.line);
       } else if (e.t === 'exit') {
@@ -157,15 +186,19 @@ export class ReplayTarget implements Target {
     }
   }
 
-  private match(op: string, key: string, shape: string): number {
-    const exact = this.waiting.findIndex((a) => a.op === op && a.key === key);
-    return exact >= 0 ? exact : this.waiting.findIndex((a) => a.op === op && a.shape === shape);
+  /** An asked call's arguments as the recorded run would have written them: its pid and host name. */
+  private asRecorded(args: unknown[]): string {
+    let key = JSON.stringify(args);
+    if (process.pid !== this.rec.meta.pid) key = key.replace(new RegExp(`(?<![0-9])${process.pid}(?![0-9])`, 'g'), String(this.rec.meta.pid));
+    const host = hostname();
+    if (host !== this.rec.meta.host) key = key.split(host).join(this.rec.meta.host);
+    return key;
   }
 
   /** The command stopped asking what the recording expects next: every call still open fails, saying so. */
   private stalled(): void {
     const e = this.rec.events[this.at]!;
-    const want = e.t === 'call' ? `${e.op} ${JSON.stringify(e.args)}` : e.t === 'spawn' ? `spawn ${JSON.stringify(e.argv)}` : `${e.t} of process #${e.id}`;
+    const want = describe(e);
     const asked = this.waiting.map((a) => `${a.op} ${a.key}`).join('; ') || 'nothing';
     this.fail(`replay: the recording expects ${want} next (event ${this.at + 1} of ${this.rec.events.length}), but in ${this.stallMs / 1000} s the command asked ${asked}`);
   }
@@ -187,7 +220,7 @@ export class ReplayTarget implements Target {
   private ask(op: RecordedOp | 'spawn', args: unknown[], handle?: Handle): Promise<unknown> {
     if (this.failed) return Promise.reject(this.failed);
     return new Promise((answer, fail) => {
-      this.waiting.push({ op, key: JSON.stringify(args), shape: shapeOf(args), answer, fail, ...(handle ? { handle } : {}) });
+      this.waiting.push({ op, key: this.asRecorded(args), answer, fail, ...(handle ? { handle } : {}) });
       queueMicrotask(() => this.walk());
     });
   }
@@ -213,7 +246,11 @@ export class ReplayTarget implements Target {
       exited: null, stopped, stopAsked: false, onStopAsked: () => {},
     };
     // Answered by the walk binding it (the handle then gets its lines); a failed replay ends it.
-    this.ask('spawn', [argv, opts?.stream ? { stream: true } : {}], h).catch((e: Error) => h.exit({ argv, stdout: '', stderr: `${e.message}\n`, exitCode: null, signal: 'REPLAY', timedOut: false, durationMs: 0 }));
+    this.ask('spawn', [argv, opts?.stream ? { stream: true } : {}], h).catch((e: Error) => {
+      const r: RawRun = { argv, stdout: '', stderr: `${e.message}\n`, exitCode: null, signal: 'REPLAY', timedOut: false, durationMs: 0 };
+      h.exit(r);
+      h.stopped(h.exited ?? r);
+    });
     return {
       argv,
       done,
@@ -257,6 +294,17 @@ export class ReplayTarget implements Target {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.stall);
+  }
+
+  /**
+   * After the run: it failed, or left part of the recording unasked (a step it no longer takes):
+   * either way its report is not the recorded run's, and the command fails (exit 5).
+   */
+  assertConsumed(): void {
+    if (this.failed) throw this.failed;
+    const e = this.rec.events[this.at];
+    if (e) throw new ReplayError(`replay: the run ended with ${this.rec.events.length - this.at} of ${this.rec.events.length} recorded events unasked, the next: ${describe(e)}`);
   }
 }

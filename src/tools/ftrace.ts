@@ -139,6 +139,10 @@ export async function openGraphSession(
     throw new UsageError('function filter: function names only');
   }
   const { dir, instance } = tracer;
+  // Registered first, so undone last: tracing comes back on only once function_graph, its filter
+  // and its pid are gone (else the global tracer would trace everything for a moment).
+  const wasOn = await readSetting(target, `${dir}/tracing_on`);
+  cleanup.undoWith(`${dir}/tracing_on=${wasOn}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn}\n` }]);
   const opts = ['funcgraph-proc', 'funcgraph-cpu', 'funcgraph-duration', 'funcgraph-irqs', 'function-fork'];
   const want: Record<string, string> = { 'funcgraph-proc': '1', 'funcgraph-cpu': '1', 'funcgraph-duration': '1', 'funcgraph-irqs': '0', 'function-fork': '0' };
   for (const o of opts) {
@@ -154,8 +158,6 @@ export async function openGraphSession(
   cleanup.undoWith(`clear ${dir}/set_ftrace_filter`, target, [{ argv: ['tee', `${dir}/set_ftrace_filter`], input: '' }]);
   cleanup.undoWith(`clear ${dir}/set_ftrace_pid`, target, [{ argv: ['tee', `${dir}/set_ftrace_pid`], input: '' }]);
   cleanup.undoWith(`${dir}/current_tracer=nop`, target, [{ argv: ['tee', `${dir}/current_tracer`], input: 'nop\n' }]);
-  const wasOn = await readSetting(target, `${dir}/tracing_on`);
-  cleanup.undoWith(`${dir}/tracing_on=${wasOn}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn}\n` }]);
 
   await writeTracefs(target, `${dir}/tracing_on`, '0\n');
   await writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n');

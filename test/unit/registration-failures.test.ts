@@ -1,5 +1,5 @@
 /**
- * The registration judge (model/registration.ts, pure) when an instrument failed: a `conntrack -L`
+ * The registration judge (judges/registration.ts, pure) when an instrument failed: a `conntrack -L`
  * that did not answer, a listing that lacks what the step itself registered. The observations are
  * the real 6.18 capture (test/fixtures/registration/6.18.44-fc-v669, meta.json beside it) with one
  * part replaced by a failure; the failure texts are what lib/run-result.ts's failureReason makes

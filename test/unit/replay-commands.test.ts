@@ -79,6 +79,44 @@ describe.each(cases)('$name on $kernel, replayed', ({ kernel, name, file, meta }
     expect(r.stdout).toContain(kernel);
   });
 
+  const other = meta.argv.map((a, i) => (meta.argv[i - 1] === '--port' ? String(Number(a) + 1) : meta.argv[i - 1] === '--family' ? (a === 'ipv4' ? 'ipv6' : 'ipv4') : a));
+  it.runIf(other.join(' ') !== meta.argv.join(' '))('another command (another --port or --family) is refused: the recording answers only its own', async () => {
+    const r = await replay(file, other);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/the recording is of `nfscope /);
+    expect(r.stdout).toBe('');
+  });
+
+  it('holding a call the run never makes, the run fails at its end (exit 5): it did not go as recorded', async () => {
+    // The recording's first call and answer once more at its end, under a new id: a step the command
+    // no longer takes, as a regression that drops one would leave.
+    const raw = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
+    const first = raw.events.find((e: Ev) => e.t === 'call');
+    const answer1 = raw.events.find((e: Ev) => e.t === 'done' && e.id === first.id);
+    const id = 1 + Math.max(...raw.events.map((e: Ev) => e.id));
+    raw.events.push({ ...first, id }, { ...answer1, id });
+    const more = join(tmp, 'fixtures', kernel, `${name}.more.json.gz`);
+    writeFileSync(more, gzipSync(JSON.stringify(raw)), { mode: 0o644 });
+    const r = await replay(more, meta.argv);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/replay: (the run ended with 2 of \d+ recorded events unasked|the recording expects)/);
+    expect(r.stdout).toBe('');
+  });
+
+  it.runIf(evs.some((e) => e.t === 'spawn'))('cut while a tracer runs, it fails (exit 5) and ends: no stop waits forever', async () => {
+    const raw = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
+    const at = raw.events.findIndex((e: Ev) => e.t === 'spawn');
+    raw.events = raw.events.slice(0, at + 1);
+    const cut = join(tmp, 'fixtures', kernel, `${name}.cut-spawn.json.gz`);
+    writeFileSync(cut, gzipSync(JSON.stringify(raw)), { mode: 0o644 });
+    const t0 = Date.now();
+    const r = await replay(cut, meta.argv);
+    expect(r.exitCode, r.stderr).toBe(5);
+    expect(r.stderr).toMatch(/replay: the recording (ends|expects)/);
+    expect(r.stdout).toBe('');
+    expect(Date.now() - t0).toBeLessThan(30_000);
+  });
+
   it('cut short, it fails saying what the recording lacks; no report is printed', async () => {
     // The first half of the events: the run asks what the recording no longer answers.
     const raw = JSON.parse(gunzipSync(readFileSync(file)).toString('utf8'));
