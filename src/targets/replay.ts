@@ -43,7 +43,6 @@ type Handle = {
   exit: (r: RawRun) => void;
   exited: RawRun | null;
   stopAsked: boolean;
-  onStopAsked: () => void;
   stopped: (r: RawRun) => void;
 };
 type Asked = { op: RecordedOp | 'spawn'; key: string; answer: (v: unknown) => void; fail: (e: Error) => void; handle?: Handle };
@@ -61,6 +60,11 @@ function decode(v: unknown, file: string): unknown {
     return buf;
   }
   return v;
+}
+
+/** How a process ends when the replay cannot go on: a failure that says why, never output. */
+function failedRun(argv: string[], e: Error): RawRun {
+  return { argv, stdout: '', stderr: `${e.message}\n`, exitCode: null, signal: 'REPLAY', timedOut: false, durationMs: 0 };
 }
 
 function describe(e: RecEvent): string {
@@ -116,7 +120,7 @@ export class ReplayTarget implements Target {
     if (rec.meta.uid !== null) this.uid = rec.meta.uid;
     if (rec.events.some((e) => e.t === 'call' && e.op === 'kernelBtf')) this.kernelBtf = () => this.ask('kernelBtf', []) as Promise<Buffer | null>;
     // The run's names are the recorded run's: its netns, addresses and tokens are in the answers.
-    const draws = [...(rec.random ?? [])];
+    const draws = [...rec.random];
     setRunRandom((n) => {
       const d = draws.shift();
       if (d === undefined || d.length !== 2 * n) throw new ReplayError(`replay: the command draws ${n} random bytes where the recording has ${d === undefined ? 'no draw left' : `a draw of ${d.length / 2}`}`);
@@ -160,10 +164,7 @@ export class ReplayTarget implements Target {
         this.handles.get(e.id)?.exit(e.result);
       } else if (e.t === 'stop') {
         const h = this.handles.get(e.id);
-        if (!h?.stopAsked) {
-          if (h) h.onStopAsked = () => this.walk();
-          break;
-        }
+        if (!h?.stopAsked) break; // until the command stops it (stop() walks on)
       } else if (e.t === 'stopped') {
         this.handles.get(e.id)?.stopped(e.result);
       }
@@ -210,7 +211,7 @@ export class ReplayTarget implements Target {
     for (const a of [...this.waiting.splice(0), ...this.bound.values()]) a.fail(this.failed);
     this.bound.clear();
     // Processes still running end as failures that say why, never as output.
-    const gone = (h: Handle): RawRun => ({ argv: h.argv, stdout: '', stderr: `${this.failed!.message}\n`, exitCode: null, signal: 'REPLAY', timedOut: false, durationMs: 0 });
+    const gone = (h: Handle) => failedRun(h.argv, this.failed!);
     for (const h of this.handles.values()) {
       if (!h.exited) h.exit(gone(h));
       h.stopped(h.exited ?? gone(h));
@@ -243,11 +244,11 @@ export class ReplayTarget implements Target {
         h.exited ??= r;
         exit(r);
       },
-      exited: null, stopped, stopAsked: false, onStopAsked: () => {},
+      exited: null, stopped, stopAsked: false,
     };
     // Answered by the walk binding it (the handle then gets its lines); a failed replay ends it.
     this.ask('spawn', [argv, opts?.stream ? { stream: true } : {}], h).catch((e: Error) => {
-      const r: RawRun = { argv, stdout: '', stderr: `${e.message}\n`, exitCode: null, signal: 'REPLAY', timedOut: false, durationMs: 0 };
+      const r = failedRun(argv, e);
       h.exit(r);
       h.stopped(h.exited ?? r);
     });
@@ -261,7 +262,6 @@ export class ReplayTarget implements Target {
       stop: () => {
         if (!h.stopAsked) {
           h.stopAsked = true;
-          h.onStopAsked();
           queueMicrotask(() => this.walk());
         }
         return stopResult;

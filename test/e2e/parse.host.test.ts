@@ -2,6 +2,7 @@
  * `nfscope parse KIND FILE|-` on real captures (fixtures with meta.json), as a
  * user runs it: exit codes, content, and typed errors for bad input.
  */
+import { traceLineFacts } from '../helpers/call-tree-oracle.js';
 import { execa } from 'execa';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,8 +20,7 @@ describe('nfscope parse on real captures', () => {
     const trace = F('function_graph/6.1.0-57-amd64/syn-ipv4-iptables/trace.txt');
     const r = await nfscope(['parse', 'function-graph', trace]);
     expect(r.exitCode, r.stderr).toBe(0);
-    // Every call line of the capture (an entry `{`, a leaf `;`, a return `}`), counted here without the parser.
-    const records = readFileSync(trace, 'utf8').split('\n').filter((l) => /^\s*\d+\)\s.*\|\s+\S.*(;|\{|\})\s*$/.test(l)).length;
+    const { records } = traceLineFacts(readFileSync(trace, 'utf8'));
     expect(r.stdout).toMatch(new RegExp(`^${records} records`));
     const lines = r.stdout.split('\n');
     const at = (fn: string) => lines.findIndex((l) => l.includes(fn));

@@ -43,3 +43,13 @@ export class CallAggregate {
   }
 }
 
+/**
+ * A function_graph capture's call lines (an entry `{`, a leaf `;`, a return `}`) and the CPUs they
+ * ran on, counted from the text without the parser.
+ */
+export function traceLineFacts(trace: string): { records: number; cpus: number[] } {
+  const lines = trace.split('\n');
+  const records = lines.filter((l) => /^\s*\d+\)\s.*\|\s+\S.*(;|\{|\})\s*$/.test(l)).length;
+  const cpus = [...new Set(lines.map((l) => /^\s*(\d+)\)\s/.exec(l)?.[1]).filter((c) => c !== undefined).map(Number))].sort((a, b) => a - b);
+  return { records, cpus };
+}

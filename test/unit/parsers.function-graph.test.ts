@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FunctionGraphParser, parseFunctionGraph, PathAggregate } from '../../src/parsers/function-graph.js';
 import { findPath, type CallNode } from '../../src/model/call-tree.js';
-import { CallAggregate, countNodes } from '../helpers/call-tree-oracle.js';
+import { CallAggregate, countNodes, traceLineFacts } from '../helpers/call-tree-oracle.js';
 import { cutAtRoots } from '../../src/analysis/graph.js';
 import { ALLOC_PATH } from '../../src/model/graph.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -54,9 +54,7 @@ describe('function_graph on Debian 6.1 (tracefs, one SYN dropped by iptables)', 
       }
     };
     trees.forEach((t) => check(t.tree));
-    // Every call line of the capture (an entry `{`, a leaf `;`, a return `}`), counted here without the parser.
-    const records = SYN61.toString().split('\n').filter((l) => /^\s*\d+\)\s.*\|\s+\S.*(;|\{|\})\s*$/.test(l)).length;
-    const cpus = [...new Set(SYN61.toString().split('\n').map((l) => /^\s*(\d+)\)\s/.exec(l)?.[1]).filter((c) => c !== undefined).map(Number))].sort();
+    const { records, cpus } = traceLineFacts(SYN61.toString());
     expect(stats).toMatchObject({ records, unfinished: 0, orphanReturns: 0, lostEvents: 0, cpus, tracer: 'function_graph' });
   });
   it('the free path frees the entry unconfirmed inside kfree_skb_reason', () => {
@@ -77,8 +75,7 @@ describe('function_graph on Debian 6.12 (ftrace instance, ipv6, nft)', () => {
     const trees = cutAtRoots(roots, ['ipv6_conntrack_in', 'sk_skb_reason_drop']);
     expect(findPath(trees.map((t) => t.tree), ALLOC_PATH)).not.toBeNull();
     expect(trees.some((t) => t.tree.fn === 'sk_skb_reason_drop' && findPath([t.tree], ['nf_conntrack_free']))).toBe(true);
-    const cpus = [...new Set(SYN612.toString().split('\n').map((l) => /^\s*(\d+)\)\s/.exec(l)?.[1]).filter((c) => c !== undefined).map(Number))].sort();
-    expect(stats.cpus).toEqual(cpus);
+    expect(stats.cpus).toEqual(traceLineFacts(SYN612.toString()).cpus);
   });
 });
 
