@@ -5,7 +5,10 @@
 #   1. build the box nfscope/debian12 (cached: scripts/vagrant/local-box.sh)
 #   2. vagrant up --provider=libvirt               (scripts/vagrant/vagrant.sh)
 #   3. vagrant ssh -c 'sudo nfscope lab --json'     every claim confirmed
-#   4. nfscope lab --target vagrant --json          from this machine: the same
+#   4. nfscope doctor --target vagrant --json       from this machine: the VM's
+#      kernel and what it offers (kprobes, function_graph) through the vagrant
+#      target (the whole lab runs in step 3; the lab through a remote target in
+#      test/e2e/lab.vm.test.ts, experiments over ssh in test/e2e/ssh.host.test.ts)
 #   5. vagrant destroy -f
 #   6. nothing left: no domain, network or nfscope volume; then the namespace
 #      and its libvirt stopped; the root namespace's links, `nft list ruleset`
@@ -85,10 +88,17 @@ step "lab inside the VM (vagrant ssh)" "$(took "$t")"
 check_lab "$out/lab-inside.json" "lab inside the VM"
 
 t=$(now)
-node dist/main.js lab --target vagrant --port "$port" --json > "$out/lab-target.json" 2> "$out/lab-target.err" \
-  || { tail -20 "$out/lab-target.err" >&2; exit 1; }
-step "lab --target vagrant" "$(took "$t")"
-check_lab "$out/lab-target.json" "lab --target vagrant"
+node dist/main.js doctor --target vagrant --json > "$out/doctor-target.json" 2> "$out/doctor-target.err" \
+  || { tail -20 "$out/doctor-target.err" >&2; exit 1; }
+step "doctor --target vagrant" "$(took "$t")"
+# shellcheck disable=SC2016 # JavaScript, not shell
+node -e '
+  const rep = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  const cap = (id) => rep.caps.find((c) => c.id === id)?.available;
+  console.error(`cycle: doctor --target vagrant: kernel ${rep.kernel}, target ${rep.target}, root ${rep.root}: ` +
+    rep.caps.map((c) => `${c.id}=${c.available}`).join(" "));
+  if (!rep.root || !cap("kprobes") || !cap("function_graph") || !cap("btf")) process.exit(1);
+' "$out/doctor-target.json"
 
 t=$(now)
 "$V" destroy -f > "$out/destroy.log" 2>&1 || { cat "$out/destroy.log" >&2; exit 1; }

@@ -55,9 +55,22 @@ export async function unloadFresh(
       tried.add(m);
       // Bounded: module removal waits on the kernel (stop_machine under qemu TCG can be slow).
       const r = await target.exec(['rmmod', m], { timeoutMs: Math.max(1000, Math.min(20_000, deadline - Date.now())) });
+      if (r.exitCode === 0) continue;
       // Taken by someone between the read and the rmmod (kmod: "Module m is in use"): in use, not a failure.
-      if (r.exitCode !== 0 && /in use/i.test(r.stderr)) busy.add(m);
-      else if (r.exitCode !== 0) failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
+      if (/in use/i.test(r.stderr)) {
+        busy.add(m);
+        continue;
+      }
+      // Another nfscope run on the same kernel saw the same module appear during its run and
+      // removed it first, or is removing it (kmod 30: "is not currently loaded", or exit 1 with
+      // nothing said while the module is Unloading; seen with two trace-syn at once in one
+      // Debian 6.1 guest): what the kernel holds now decides, not rmmod's message.
+      const after = r.timedOut ? undefined : await moduleTable(target);
+      const still = after?.find((x) => x.name === m);
+      // Gone, or going (its remover holds it in Unloading until delete_module returns).
+      if (after && (!still || still.state === 'Unloading')) continue;
+      if (still && (still.state !== 'Live' || still.refs > 0 || still.usedBy.length > 0)) busy.add(m);
+      else failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
     }
   }
   const now = (await moduleTable(target)) ?? [];

@@ -5,7 +5,10 @@
  * (follow_cb's callbacks from a real hook listing), compile with bpftrace
  * --emit-elf. The variants nfscope runs by default are compiled, loaded and
  * run on the same kernels by follow.vm, qemu.vm and lifetimes.vm; the host
- * test compiles every one of them.
+ * test compiles every one of them. The fallbacks compile here on the oldest
+ * kernel of VM_KERNELS (6.1) and on the host's (bpf-compile.host, 6.18 here):
+ * the two ends of the range the other VM tests run on (about 100 s a kernel
+ * under TCG).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';
@@ -16,7 +19,7 @@ afterAll(async () => {
   expect(await qemuProcesses()).toEqual([]);
 });
 
-describe.each(VM_KERNELS)('bpf/ compiles in the micro-VM, Debian $era', (k) => {
+describe.each([VM_KERNELS[0]])('bpf/ compiles in the micro-VM, Debian $era', (k) => {
   it('the fallback variants: the plain walk and listing servers, the one-shot listings, follow_cb without nf_queue', { timeout: 600_000 }, async () => {
     const t = await QemuTarget.boot({ kernelPackage: k.pkg });
     try {

@@ -88,6 +88,34 @@ describe('unloadFresh against a stand-in kernel', () => {
     expect(calls).toEqual([]); // count 1: not even tried
   }, 15_000);
 
+  it('another run on the same kernel removes a module between the read and the rmmod: gone is done, not a failure', async () => {
+    // Two nfscope runs at once: each saw nf_conntrack appear during its run; the other one's rmmod
+    // wins the race, right after this run read /proc/modules.
+    const g: Graph = new Map([['nf_conntrack', []], ['xt_conntrack', ['nf_conntrack']]]);
+    const { target, calls } = moduleTarget(g);
+    const read = target.readFile.bind(target);
+    let reads = 0;
+    target.readFile = async (p: string) => {
+      const text = await read(p);
+      if (p === '/proc/modules' && ++reads === 1) g.delete('xt_conntrack'); // the other run's rmmod
+      return text;
+    };
+    const r = await unloadFresh(target, new Set());
+    expect(r).toEqual({ inUse: [], others: [], failed: [] });
+    expect(calls.map((c) => c.join(' '))).toEqual(['rmmod xt_conntrack', 'rmmod nf_conntrack']);
+    expect([...g.keys()]).toEqual([]);
+  });
+
+  it('an rmmod that fails while the module is still there, unused and live, is a failure with its exit and message', async () => {
+    const g: Graph = new Map([['nf_conntrack', []]]);
+    const { target } = moduleTarget(g);
+    const exec = target.exec.bind(target);
+    target.exec = async (argv: string[], o?: Parameters<Target['exec']>[1]) =>
+      argv[0] === 'rmmod' ? { argv, stdout: '', stderr: 'rmmod: ERROR: could not remove module nf_conntrack: Operation not permitted\n', exitCode: 1, timedOut: false, durationMs: 1 } : exec(argv, o);
+    const r = await unloadFresh(target, new Set());
+    expect(r.failed).toEqual(['rmmod nf_conntrack: exit 1: rmmod: ERROR: could not remove module nf_conntrack: Operation not permitted']);
+  });
+
   it('rmmodWhenFree removes only the module named, and says when it was not loaded', async () => {
     const g: Graph = new Map([['nf_defrag_ipv4', []], ['nf_conntrack', ['nf_defrag_ipv4']]]);
     const { target } = moduleTarget(g);
