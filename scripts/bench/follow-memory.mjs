@@ -6,6 +6,8 @@
 // Peak RSS is the kernel's VmHWM of follow's node process (/proc/PID/status), read every 200 ms
 // while it runs (the high-water mark only grows, so the last reading is the peak up to then);
 // follow's children (bpftrace, nft, conntrack) are not counted: they are the tools' own memory.
+// follow runs under /usr/bin/time -v too, whose maximum RSS (node or any child it waited for,
+// whichever is larger) is reported beside it.
 // The report also gives the packets follow showed and counted lost, from its summary.
 // Usage: node scripts/bench/follow-memory.mjs [--seconds 60] [--runs 3] [--root DIR] [--json]
 //        --root: the nfscope checkout whose dist/ is measured (default: this one), so that
@@ -40,6 +42,8 @@ const tag = randomBytes(3).toString('hex');
 const server = `nfst-bms${tag}`, client = `nfst-bmc${tag}`;
 const dir = mkdtempSync(join(tmpdir(), 'nfscope-bench-mem-'));
 const children = new Set();
+/** follow's node under each /usr/bin/time (a getter each): killed with time on teardown, or it would outlive it. */
+const nodes = new Set();
 
 function sh(argv) {
   const r = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', timeout: 30_000 });
@@ -49,6 +53,10 @@ function sh(argv) {
 const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv];
 
 function teardown() {
+  for (const get of nodes) {
+    const pid = get();
+    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
+  }
   for (const c of children) c.kill('SIGKILL');
   for (const ns of [server, client]) spawnSync('ip', ['netns', 'del', ns], { timeout: 30_000 });
   rmSync(dir, { recursive: true, force: true });
@@ -79,11 +87,24 @@ const hwm = (pid) => {
 
 async function once(nftrace, i) {
   const ready = join(dir, `ready-${nftrace ? 'n' : 'p'}${i}`);
-  const f = spawn('node', [join(root, 'dist/main.js'), 'follow', '--netns', server, '--port', String(PORT), ...(nftrace ? ['--nftrace'] : []),
-    '--duration', String(seconds + 3600), '--ready-file', ready, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Under /usr/bin/time -v, as issue 26 measures it: its "Maximum resident set size" is the largest
+  // of follow's node and every child it waited for (bpftrace, nft, conntrack), beside node's own VmHWM.
+  const followArgv = ['node', join(root, 'dist/main.js'), 'follow', '--netns', server, '--port', String(PORT), ...(nftrace ? ['--nftrace'] : []),
+    '--duration', String(seconds + 3600), '--ready-file', ready, '--json'];
+  const f = spawn('/usr/bin/time', ['-v', ...followArgv], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(f);
   let peak = 0, last = '', err = '', lines = 0;
-  const sample = setInterval(() => { const v = hwm(f.pid); if (v > peak) peak = v; }, 200);
+  // node is time's only child.
+  const nodePid = () => {
+    try {
+      return Number(readFileSync(`/proc/${f.pid}/task/${f.pid}/children`, 'utf8').trim().split(/\s+/)[0]) || null;
+    } catch {
+      return null; // time has exited: the last reading stands
+    }
+  };
+  let node = null;
+  nodes.add(() => node);
+  const sample = setInterval(() => { node ??= nodePid(); const v = node ? hwm(node) : NaN; if (v > peak) peak = v; }, 200);
   // Only the last line (the summary) is kept: the bench must not be what grows.
   f.stdout.setEncoding('utf8');
   let part = '';
@@ -94,6 +115,7 @@ async function once(nftrace, i) {
     if (ls.length) last = ls[ls.length - 1];
   });
   f.stderr.on('data', (d) => { err = (err + d).slice(-8000); });
+  const timeV = () => Number(/Maximum resident set size \(kbytes\): (\d+)/.exec(err)?.[1] ?? NaN) / 1024;
   const exited = new Promise((r) => f.on('exit', (code, sig) => r({ code, sig })));
   const t0 = Date.now();
   while (!existsSync(ready)) {
@@ -105,8 +127,10 @@ async function once(nftrace, i) {
   if (flood.status !== 0) throw new Error(`udpflood: exit ${flood.status}: ${flood.stderr}`);
   const sent = JSON.parse(flood.stdout).sent;
   const tStop = Date.now();
-  f.kill('SIGINT');
-  const killer = setTimeout(() => f.kill('SIGKILL'), 600_000);
+  // To node itself: GNU time ignores SIGINT while its child runs, and passes nothing on.
+  node ??= nodePid();
+  if (node) process.kill(node, 'SIGINT'); else f.kill('SIGINT');
+  const killer = setTimeout(() => { if (node) process.kill(node, 'SIGKILL'); f.kill('SIGKILL'); }, 600_000);
   const end = await exited;
   clearTimeout(killer);
   clearInterval(sample);
@@ -118,7 +142,7 @@ async function once(nftrace, i) {
     // no summary: follow failed (its exit and stderr are reported below)
   }
   return {
-    nftrace, peakMiB: Math.round(peak), sent, exit: end.code ?? end.sig, stopToExitS: +((Date.now() - tStop) / 1000).toFixed(1), linesOut: lines,
+    nftrace, peakMiB: Math.round(peak), timeVMaxRssMiB: Math.round(timeV()), sent, exit: end.code ?? end.sig, stopToExitS: +((Date.now() - tStop) / 1000).toFixed(1), linesOut: lines,
     shown: summary?.packets ?? null, lost: summary?.lost ?? null, dropped: summary?.dropped ?? null,
     ...(summary?.type === 'summary' ? {} : { stderrTail: err.slice(-2000) }),
   };
@@ -144,5 +168,5 @@ if (args.json) console.log(JSON.stringify(result, null, 2));
 else {
   console.log(`kernel ${result.kernel}, ${result.node}, ${result.root} (${result.commit}), ${result.runs} runs of ${result.seconds} s UDP flood, CPUs ${result.cpus.affinity} of ${result.cpus.online}`);
   for (const [m, s] of Object.entries(result.peakMiB)) console.log(`  ${m.padEnd(8)} peak RSS (VmHWM of follow's node) median ${s.median} MiB (min ${s.min}, max ${s.max}, ${s.n} runs)`);
-  for (const r of result.runsDetail) console.log(`    ${r.nftrace ? 'nftrace' : 'plain  '} ${r.peakMiB} MiB, sent ${r.sent}, shown ${r.shown}, lost ${JSON.stringify(r.lost)}, exit ${r.exit} (${r.stopToExitS} s after SIGINT)${r.stderrTail ? `\n      ${r.stderrTail.replace(/\n/g, '\n      ')}` : ''}`);
+  for (const r of result.runsDetail) console.log(`    ${r.nftrace ? 'nftrace' : 'plain  '} ${r.peakMiB} MiB (/usr/bin/time -v: ${r.timeVMaxRssMiB} MiB), sent ${r.sent}, shown ${r.shown}, lost ${JSON.stringify(r.lost)}, exit ${r.exit} (${r.stopToExitS} s after SIGINT)${r.stderrTail ? `\n      ${r.stderrTail.replace(/\n/g, '\n      ')}` : ''}`);
 }

@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // fault/inject.mjs - issue 7: run nfscope commands that change kernel state
 // (trace-syn, graph) and interrupt each at a random moment with SIGINT,
-// SIGTERM, SIGHUP (a closed terminal), SIGKILL, or by closing the pipe its
-// stdout and stderr go to (`nfscope … 2>&1 | head -1`, issue 15); after a
-// SIGKILL, `nfscope cleanup` runs. After each run
+// SIGTERM, SIGHUP (a closed terminal), SIGKILL, by closing the pipe its
+// stdout and stderr go to (`nfscope … 2>&1 | head -1`, issue 15), or by a
+// second SIGINT once its teardown has begun (an impatient Ctrl-C Ctrl-C,
+// issue 26: the undo must still run to its end); after a SIGKILL,
+// `nfscope cleanup` runs. After each run
 // the machine must be as before: no netns, link, nft table, iptables rule,
 // tracefs mount or setting, kprobe event, journal or process of ours, and the
 // root namespace's `nft list ruleset` (and iptables-save) unchanged. The comparison is
@@ -25,9 +27,12 @@ const COMMANDS = [
   ['graph', '--port', '2571', '--firewall', 'nft'],
   ['graph', '--port', '2573', '--family', 'ipv6'],
 ];
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'PIPE'];
-/** 128 + signo; a closed pipe is SIGPIPE's 141. */
-const EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, PIPE: 141 };
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGKILL', 'PIPE', 'SIGINT2'];
+/** 128 + signo; a closed pipe is SIGPIPE's 141; SIGINT2 (a second SIGINT during teardown) is SIGINT's. */
+const EXIT = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129, PIPE: 141, SIGINT2: 130 };
+/** What nfscope prints when its teardown starts (lib/cleanup.ts), and at a signal during it. */
+const TEARDOWN_STARTS = /nfscope: SIGINT: undoing (\d+) change\(s\)/;
+const STILL_UNDOING = /still undoing/;
 
 /** mulberry32: a seeded generator, so a failing run can be replayed with --seed. */
 export function rng(seed) {
@@ -49,8 +54,19 @@ async function oneRun(argv, sig, delayMs, before) {
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.resume();
   // PIPE: the reader goes away, as `| head -1` does: both pipes' read ends are closed.
-  const interrupt = () => (sig === 'PIPE' ? (child.stdout.destroy(), child.stderr.destroy()) : child.kill(sig));
-  const exited = new Promise((res) => child.on('exit', (code, signal) => res({ code, signal })));
+  const interrupt = () => (sig === 'PIPE' ? (child.stdout.destroy(), child.stderr.destroy()) : child.kill(sig === 'SIGINT2' ? 'SIGINT' : sig));
+  let exitedYet = false;
+  const exited = new Promise((res) => child.on('exit', (code, signal) => { exitedYet = true; res({ code, signal }); }));
+  // SIGINT2: the second SIGINT goes the moment the teardown says it started, while it undoes.
+  let second = null;
+  if (sig === 'SIGINT2') {
+    child.stderr.on('data', () => {
+      if (second === null && TEARDOWN_STARTS.test(stderr) && !exitedYet) {
+        child.kill('SIGINT');
+        second = { sentAtStderrBytes: stderr.length };
+      }
+    });
+  }
   const early = await Promise.race([exited.then(() => true), sleep(delayMs).then(() => false)]);
   if (!early) interrupt();
   const timeout = sleep(90_000).then(() => ({ code: null, signal: 'timeout' }));
@@ -64,7 +80,10 @@ async function oneRun(argv, sig, delayMs, before) {
   // Children (syn.py, bpftrace under pdeathsig) need a moment to go after a SIGKILL.
   const stillRunning = () => stateDiff(before, machineState()).some((l) => l.startsWith('process '));
   for (let i = 0; i < 40 && stillRunning(); i++) await sleep(50);
-  return { finishedFirst: early, exit: r, cleanup, stderrTail: stderr.split('\n').slice(-4).join('\n') };
+  // Whether the second SIGINT reached a teardown still at work (it says so), or came as it ended.
+  const secondSigint = second === null ? null : STILL_UNDOING.test(stderr.slice(second.sentAtStderrBytes)) ? 'during teardown' : 'as it ended';
+  const teardownChanges = Number(TEARDOWN_STARTS.exec(stderr)?.[1] ?? NaN);
+  return { finishedFirst: early, exit: r, cleanup, secondSigint, teardownChanges, stderrTail: stderr.split('\n').slice(-4).join('\n') };
 }
 
 export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDelayMs = 2500, log = () => {} } = {}) {
@@ -83,13 +102,17 @@ export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDela
       // (A run that ends as the signal is sent exits 0: it finished first, which is fine too.)
       : sig === 'SIGKILL' ? r.exit.signal === 'SIGKILL' || r.exit.code === 0
       : r.exit.code === EXIT[sig] || r.exit.code === 0 || r.exit.signal === sig;
-    const res = { i, argv: argv.join(' '), sig, delayMs, exit: r.exit, cleanup: r.cleanup, leftovers: left, okExit };
+    const res = { i, argv: argv.join(' '), sig, delayMs, exit: r.exit, cleanup: r.cleanup, leftovers: left, okExit, secondSigint: r.secondSigint, teardownChanges: r.teardownChanges };
     results.push(res);
     log(`${String(i + 1).padStart(3)} ${sig.padEnd(7)} at ${String(delayMs).padStart(4)} ms  ${argv.join(' ').padEnd(52)} exit ${r.exit.code ?? r.exit.signal}` +
+      `${r.secondSigint ? ` · 2nd SIGINT ${r.secondSigint}` : ''}` +
       `${r.cleanup ? ` · cleanup ${r.cleanup.code} (${r.cleanup.journals} journal)` : ''}${left.length ? ` · LEFTOVERS: ${left.join('; ')}` : ''}${okExit ? '' : ` · BAD EXIT ${r.stderrTail}`}`);
     if (left.length) break; // the next runs would compare against a dirty machine
   }
-  return { seed, runs: results.length, leftovers: results.filter((r) => r.leftovers.length).length, badExits: results.filter((r) => !r.okExit).length, results };
+  return {
+    seed, runs: results.length, leftovers: results.filter((r) => r.leftovers.length).length, badExits: results.filter((r) => !r.okExit).length,
+    secondSigintDuringTeardown: results.filter((r) => r.secondSigint === 'during teardown').length, results,
+  };
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
@@ -97,6 +120,6 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const opt = (n, d) => (args.includes(`--${n}`) ? args[args.indexOf(`--${n}`) + 1] : d);
   const r = await faultRuns({ runs: Number(opt('runs', '100')), seed: Number(opt('seed', String(Date.now() % 100000))), log: args.includes('--json') ? () => {} : console.log });
   if (args.includes('--json')) console.log(JSON.stringify(r, null, 2));
-  else console.log(`seed ${r.seed}: ${r.runs} runs, ${r.leftovers} with leftovers (goal 0), ${r.badExits} with an unexpected exit`);
+  else console.log(`seed ${r.seed}: ${r.runs} runs, ${r.leftovers} with leftovers (goal 0), ${r.badExits} with an unexpected exit; a second SIGINT reached a teardown at work in ${r.secondSigintDuringTeardown}`);
   process.exitCode = r.leftovers || r.badExits ? 1 : 0;
 }

@@ -75,7 +75,13 @@ stop() {
     if [ "${#pids[@]}" -gt 0 ]; then kill -9 "${pids[@]}" 2>/dev/null || true; sleep 0.2; fi
     ip netns del "$NS"
   fi
-  rm -f "$RUN/libvirtd.pid" "$RUN/virtlogd.pid" "$OWN"
+  # The pid files are the machine's one libvirt's, whichever namespace it runs in: one whose daemon
+  # still runs (in another namespace: the classroom VM's, while a second name is stopped) stays.
+  for d in libvirtd virtlogd; do
+    if [ -f "$RUN/$d.pid" ] && kill -0 "$(cat "$RUN/$d.pid")" 2>/dev/null; then continue; fi
+    rm -f "$RUN/$d.pid"
+  done
+  rm -f "$OWN"
   log "stopped: namespace $NS and its libvirt are gone"
 }
 

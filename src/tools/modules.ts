@@ -67,8 +67,13 @@ export async function unloadFresh(
       // Debian 6.1 guest): what the kernel holds now decides, not rmmod's message.
       const after = r.timedOut ? undefined : await moduleTable(target);
       const still = after?.find((x) => x.name === m);
-      // Gone, or going (its remover holds it in Unloading until delete_module returns).
-      if (after && (!still || still.state === 'Unloading')) continue;
+      if (after && !still) continue;
+      // Going (its remover holds it in Unloading until delete_module returns): looked at again next
+      // round, gone by then, or Live again if that remover failed, and then tried again.
+      if (still?.state === 'Unloading') {
+        tried.delete(m);
+        continue;
+      }
       if (still && (still.state !== 'Live' || still.refs > 0 || still.usedBy.length > 0)) busy.add(m);
       else failed.push(`rmmod ${m}: ${r.timedOut ? 'timed out' : `exit ${r.exitCode}: ${r.stderr.trim().split('\n')[0]}`}`);
     }

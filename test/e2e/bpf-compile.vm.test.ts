@@ -6,9 +6,8 @@
  * --emit-elf. The variants nfscope runs by default are compiled, loaded and
  * run on the same kernels by follow.vm, qemu.vm and lifetimes.vm; the host
  * test compiles every one of them. The fallbacks compile here on the oldest
- * kernel of VM_KERNELS (6.1) and on the host's (bpf-compile.host, 6.18 here):
- * the two ends of the range the other VM tests run on (about 100 s a kernel
- * under TCG).
+ * kernel of VM_KERNELS (6.1); bpf-compile.host compiles every variant on the
+ * host's kernel (6.18 here). About 100 s a kernel under TCG.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { VM_KERNELS, qemuProcesses } from '../helpers/qemu.js';

@@ -9,7 +9,7 @@
  * module list as they were, and enable_hooks off again. The other kernels boot
  * a fresh VM, where nothing has loaded conntrack yet.
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
 import { MATRIX_KERNELS, qemuProcesses } from '../helpers/qemu.js';
 import { expectSchema } from '../helpers/schema.js';
@@ -55,41 +55,43 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
   it(`all five claims confirmed, with evidence of each kind${tuned ? "; the user's conntrack sysctls and modules as they were" : ''}`, async () => {
     let before: Awaited<ReturnType<typeof tunedState>> | null = null;
     if (tuned) {
-      const up = await nfscope(['vm', 'up', '--kernel', k.pkg, '--ttl', '900'], { timeoutMs: VM_TIMEOUT });
+      // Down whatever happens, a timeout included (vitest runs onTestFinished then too); its TTL is
+      // the test's own limit, so even a killed worker leaves no VM for the next file to attach to.
+      onTestFinished(async () => {
+        await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
+      });
+      const up = await nfscope(['vm', 'up', '--kernel', k.pkg, '--ttl', String(VM_TIMEOUT / 1000)], { timeoutMs: 120_000 });
       expect(up.exitCode, up.stderr).toBe(0);
     }
-    try {
-      if (tuned) {
-        before = await inVmLeftUp(k.pkg, async (t) => {
-          for (const m of ['nf_conntrack', 'br_netfilter', 'veth']) await sh(t, ['modprobe', m]); // veth: nfscope never unloads it (model/module-undo.ts)
-          await sh(t, ['sysctl', '-w', 'net.netfilter.nf_conntrack_max=54321', 'net.netfilter.nf_conntrack_tcp_timeout_established=7777']);
-          return tunedState(t);
-        });
-        expect(before.sysctls).toMatch(/nf_conntrack_max = 54321\n[\s\S]*nf_conntrack_tcp_timeout_established = 7777/);
-        expect(before.modules).toEqual(expect.arrayContaining(['nf_conntrack', 'br_netfilter']));
-      }
-      await labChecks(k, tuned);
-      if (tuned) {
-        await inVmLeftUp(k.pkg, async (t) => {
-          expect(await tunedState(t)).toEqual(before);
-          // enable_hooks is off again (the module was reloaded without it). The parameter has no sysfs
-          // file (module_param mode 0000), so the kernel is asked what it does: a fresh netns with no
-          // rule has no conntrack callback (enable_hooks=1 registers them in every netns).
-          await sh(t, ['ip', 'netns', 'add', 'fresh']);
-          const { reports } = await hooksReports(t, { netns: 'fresh', family: 'ipv4', backend: 'bpftrace' });
-          const callbacks = reports[0]!.hooks.flatMap((h) => h.entries.map((e) => e.callback));
-          expect(callbacks.filter((c) => /conntrack/.test(c))).toEqual([]);
-        });
-      }
-    } finally {
-      if (tuned) expect((await nfscope(['vm', 'down'], { timeoutMs: 60_000 })).stdout).toMatch(/VM down/);
+    if (tuned) {
+      before = await inVmLeftUp(k.pkg, async (t) => {
+        for (const m of ['nf_conntrack', 'br_netfilter', 'veth']) await sh(t, ['modprobe', m]); // veth: nfscope never unloads it (model/module-undo.ts)
+        await sh(t, ['sysctl', '-w', 'net.netfilter.nf_conntrack_max=54321', 'net.netfilter.nf_conntrack_tcp_timeout_established=7777']);
+        return tunedState(t);
+      });
+      expect(before.sysctls).toMatch(/nf_conntrack_max = 54321\n[\s\S]*nf_conntrack_tcp_timeout_established = 7777/);
+      expect(before.modules).toEqual(expect.arrayContaining(['nf_conntrack', 'br_netfilter']));
+    }
+    // Room for the guest checks and vm down within the test's limit.
+    await labChecks(k, tuned, tuned ? VM_TIMEOUT - 150_000 : VM_TIMEOUT);
+    if (tuned) {
+      await inVmLeftUp(k.pkg, async (t) => {
+        expect(await tunedState(t)).toEqual(before);
+        // enable_hooks is off again (the module was reloaded without it). The parameter has no sysfs
+        // file (module_param mode 0000), so the kernel is asked what it does: a fresh netns with no
+        // rule has no conntrack callback (enable_hooks=1 registers them in every netns).
+        await sh(t, ['ip', 'netns', 'add', 'fresh']);
+        const { reports } = await hooksReports(t, { netns: 'fresh', family: 'ipv4', backend: 'bpftrace' });
+        const callbacks = reports[0]!.hooks.flatMap((h) => h.entries.map((e) => e.callback));
+        expect(callbacks.filter((c) => /conntrack/.test(c))).toEqual([]);
+      });
     }
   }, VM_TIMEOUT);
 });
 
 /** The lab through the CLI, and what its report must hold on every kernel. */
-async function labChecks(k: (typeof LAB_KERNELS)[number], tuned: boolean): Promise<void> {
-  const r = await nfscope(['lab', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--burst', '50', '--json'], { timeoutMs: VM_TIMEOUT });
+async function labChecks(k: (typeof LAB_KERNELS)[number], tuned: boolean, timeoutMs: number): Promise<void> {
+  const r = await nfscope(['lab', '--target', 'qemu', '--kernel', k.pkg, '--port', '2571', '--burst', '50', '--json'], { timeoutMs });
     expect(r.exitCode, r.stderr).toBe(0);
   const rep = JSON.parse(r.stdout);
   expectSchema('lab', rep);

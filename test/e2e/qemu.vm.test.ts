@@ -6,13 +6,14 @@
  * qemu is left.
  */
 import { execa } from 'execa';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { CLI, nfscope } from '../helpers/sys.js';
 import { VM_KERNELS, qemuProcesses, withinBudget } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 import { hooksReports } from '../../src/experiments/hooks.js';
 import { probeCapabilities } from '../../src/kernel/capabilities.js';
 import { debuginfoCached } from '../../src/vm/debuginfo.js';
+import { loadedModules } from '../../src/tools/modules.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const VM_TIMEOUT = 240_000;
@@ -112,12 +113,30 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
       { family: 'ipv4', firewall: 'nft', afterConfirm: true },
     ] as const;
     const t = await QemuTarget.boot({ kernelPackage: k.pkg });
+    // What each run's teardown says (lib/cleanup.ts writes its failures to stderr, not as errors).
+    const said: string[] = [];
+    const write = process.stderr.write.bind(process.stderr);
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array, ...rest: unknown[]) => {
+      said.push(String(chunk));
+      return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
+    });
     try {
       await withinBudget(t, VM_TIMEOUT - 20_000, async () => {
+        // tracefs mounted beforehand, as on any booted system: in one process both runs would
+        // register under one id, and the first to end would unmount it under the second.
+        expect((await t.exec(['mount', '-t', 'tracefs', 'nodev', '/sys/kernel/tracing'])).exitCode).toBe(0);
+        // veth stays loaded by design (model/module-undo.ts): loaded first, as on a machine with containers.
+        expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
+        const modules = await loadedModules(t);
         const reps = await Promise.all(cases.map((c) => traceSyn(t, { port: 2571, count: 1, ...c })));
         for (const [i, c] of cases.entries()) traceSynChecks(k, c, JSON.stringify(reps[i]));
+        // Each run saw the other's modules appear: whichever came last unloaded them, and neither
+        // took the other's rmmod for a failure of its own (no journal left, nothing said failed).
+        expect(said.filter((l) => /cleanup failed|journal is kept/.test(l))).toEqual([]);
+        expect(await loadedModules(t)).toEqual(modules);
       });
     } finally {
+      spy.mockRestore();
       await t.close();
     }
   }, VM_TIMEOUT);

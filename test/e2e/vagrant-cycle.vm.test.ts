@@ -28,9 +28,11 @@ beforeAll(async () => {
   before = machineState();
   daemonsBefore = await daemons();
 });
+/** Whether cycle.sh ran: a skipped test stops nothing (another namespace's libvirt is not the test's). */
+let ran = false;
 afterAll(async () => {
   // Whatever the outcome, nothing of the cycle's may stay.
-  await execa(join(ROOT, 'scripts/vagrant/vagrant.sh'), ['--stop'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: NS } });
+  if (ran) await execa(join(ROOT, 'scripts/vagrant/vagrant.sh'), ['--stop'], { reject: false, env: { NFSCOPE_VAGRANT_NETNS: NS } });
   rmSync(out, { recursive: true, force: true });
   expect(await leftoversSince(before)).toEqual([]);
   // libvirtd starts the guest's qemu with an environment of its own (no NFSCOPE_TEST_OWNER), which
@@ -49,9 +51,11 @@ describe('the classroom VM, booted (local box, libvirt, TCG)', () => {
     // whichever namespace it runs): with the classroom VM already up, the cycle cannot run here.
     const libvirtd = daemonsBefore.filter((d) => d.endsWith(' libvirtd'));
     if (libvirtd.length) {
-      console.log(`vagrant-cycle: skipped: a libvirtd already runs here (pid ${libvirtd.map((d) => d.split(' ')[0]).join(', ')}: the classroom VM's, or another's), and scripts/vagrant/vagrant.sh starts its own only when none does`);
-      ctx.skip();
+      const why = `a libvirtd already runs here (pid ${libvirtd.map((d) => d.split(' ')[0]).join(', ')}: the classroom VM's, or another's), and scripts/vagrant/vagrant.sh starts its own only when none does`;
+      console.log(`vagrant-cycle: skipped: ${why}`);
+      ctx.skip(why);
     }
+    ran = true;
     const r = await execa(join(ROOT, 'scripts/vagrant/cycle.sh'), [], {
       reject: false, all: true, timeout: 40 * 60_000,
       env: { NFSCOPE_CYCLE_OUT: out, NFSCOPE_VAGRANT_NETNS: NS },

@@ -106,6 +106,31 @@ describe('unloadFresh against a stand-in kernel', () => {
     expect([...g.keys()]).toEqual([]);
   });
 
+  it('a module another remover holds in Unloading is looked at again: gone by then, no failure and no second rmmod', async () => {
+    const g: Graph = new Map([['nf_conntrack', []]]);
+    const { target } = moduleTarget(g);
+    // 0: Live at this run's read; 1: the other run's delete_module under way; 2: gone.
+    let phase = 0;
+    let rmmods = 0;
+    target.exec = async (argv: string[]) => {
+      rmmods++;
+      phase = 1;
+      return { argv, stdout: '', stderr: '', exitCode: 1, timedOut: false, durationMs: 1 };
+    };
+    const read = target.readFile.bind(target);
+    target.readFile = async (p: string) => {
+      if (p !== '/proc/modules' || phase === 0) return read(p);
+      if (phase === 1) {
+        phase = 2;
+        return 'nf_conntrack 16384 0 - Unloading 0x0000000000000000\n';
+      }
+      return '';
+    };
+    const r = await unloadFresh(target, new Set());
+    expect(r).toEqual({ inUse: [], others: [], failed: [] });
+    expect(rmmods).toBe(1);
+  });
+
   it('an rmmod that fails while the module is still there, unused and live, is a failure with its exit and message', async () => {
     const g: Graph = new Map([['nf_conntrack', []]]);
     const { target } = moduleTarget(g);
