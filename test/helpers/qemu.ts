@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { spawnSync } from 'node:child_process';
 
 /** Kernels the VM suite boots: Debian's 6.1 (ipv4_confirm era) and 6.12 (nf_confirm era). */
 export const VM_KERNELS = [
@@ -18,10 +19,24 @@ export const MATRIX_KERNELS = [
   { pkg: 'latest', era: 'latest (sid)', release: /^\d+\.\d+/ },
 ] as const;
 
-/** qemu processes on the host: the suite must leave none. */
+function pgrepQemu(stdout: string): string[] {
+  return stdout.split('\n').filter((l) => l.trim() && !l.includes('pgrep'));
+}
+
+/**
+ * qemu processes that ran before this test file (each file imports this module afresh): the
+ * classroom VM's (libvirt's qemu), a user's own `nfscope vm up`. Not the file's: a test asserts
+ * that it left none of its own, not that the machine has none (issue 25: the classroom VM up
+ * failed every VM test's check).
+ */
+const BEFORE = new Set(pgrepQemu(spawnSync('pgrep', ['-a', '-f', 'qemu-system'], { encoding: 'utf8' }).stdout ?? ''));
+
+/** qemu processes on the host that were not there when this test file began: the suite must leave none. */
 export async function qemuProcesses(): Promise<string[]> {
   const r = await execa('pgrep', ['-a', '-f', 'qemu-system'], { reject: false });
-  return r.stdout.split('\n').filter((l) => l.trim() && !l.includes('pgrep'));
+  // pgrep: 0 found, 1 none; anything else is a failure, not "none".
+  if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`pgrep -a -f qemu-system: exit ${r.exitCode}: ${r.stderr}`);
+  return pgrepQemu(r.stdout).filter((l) => !BEFORE.has(l));
 }
 
 /**
