@@ -101,7 +101,7 @@ export async function faultRuns({ runs = 30, seed = Date.now() % 100000, maxDela
     const okExit = r.finishedFirst ? r.exit.code === 0
       // (A run that ends as the signal is sent exits 0: it finished first, which is fine too.)
       : sig === 'SIGKILL' ? r.exit.signal === 'SIGKILL' || r.exit.code === 0
-      : r.exit.code === EXIT[sig] || r.exit.code === 0 || r.exit.signal === sig;
+      : r.exit.code === EXIT[sig] || r.exit.code === 0 || r.exit.signal === (sig === 'SIGINT2' ? 'SIGINT' : sig);
     const res = { i, argv: argv.join(' '), sig, delayMs, exit: r.exit, cleanup: r.cleanup, leftovers: left, okExit, secondSigint: r.secondSigint, teardownChanges: r.teardownChanges };
     results.push(res);
     log(`${String(i + 1).padStart(3)} ${sig.padEnd(7)} at ${String(delayMs).padStart(4)} ms  ${argv.join(' ').padEnd(52)} exit ${r.exit.code ?? r.exit.signal}` +
