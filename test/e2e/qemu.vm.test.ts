@@ -102,11 +102,11 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
   }, VM_TIMEOUT);
 
   // ipv4 with iptables is the lab's step 2, whose callbacks and stacks lab.vm checks the same way.
-  // The two cases at once, in one VM, as the lab runs its steps: each trace-syn compiles its two
-  // programs one after the other (the listing, then the tracer it names), so two runs keep both
-  // vCPUs busy (one after the other: 130-140 s a kernel under TCG). Each has its own sandbox and
-  // filters on its own netns. The CLI's trace-syn runs in trace-syn.host and lab.vm.
-  it('trace-syn ipv6/nft and ipv4/nft --after-confirm, at once: callbacks and the unconfirmed entry, for real', async () => {
+  // The two cases one after the other in one VM. Not at once: two trace-syn attaching their kprobes
+  // together in a 6.12 guest under TCG (2 vCPUs) once ended in "Oops: int3" at ksys_read+0x5 in a
+  // bpftrace's own read(), a breakpoint of a code patch seen after text_poke_bp had removed it
+  // (do_sync_core in the trace), and the guest panicked (2026-12-06; console kept).
+  it('trace-syn ipv6/nft, then ipv4/nft --after-confirm: callbacks and the unconfirmed entry, for real', async () => {
     const { traceSyn } = await import('../../src/experiments/trace-syn.js');
     const cases = [
       { family: 'ipv6', firewall: 'nft', afterConfirm: false },
@@ -121,18 +121,12 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
       return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
     });
     try {
-      await withinBudget(t, VM_TIMEOUT - 20_000, async () => {
-        // tracefs is mounted by the guest's init (payload/vm/init), as on any booted system: neither
-        // run mounts or unmounts it (in one process both would register under one id, and the
-        // first to end would unmount it under the second).
-        expect(await t.exists('/sys/kernel/tracing/trace')).toBe(true);
+      await withinBudget(t, 280_000, async () => {
         // veth stays loaded by design (model/module-undo.ts): loaded first, as on a machine with containers.
         expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
         const modules = await loadedModules(t);
-        const reps = await Promise.all(cases.map((c) => traceSyn(t, { port: 2571, count: 1, ...c })));
-        for (const [i, c] of cases.entries()) traceSynChecks(k, c, JSON.stringify(reps[i]));
-        // Each run saw the other's modules appear: whichever came last unloaded them, and neither
-        // took the other's rmmod for a failure of its own (no journal left, nothing said failed).
+        for (const c of cases) traceSynChecks(k, c, JSON.stringify(await traceSyn(t, { port: 2571, count: 1, ...c })));
+        // Each run's teardown unloaded what it loaded, and said no failure.
         expect(said.filter((l) => /cleanup failed|journal is kept/.test(l))).toEqual([]);
         expect(await loadedModules(t)).toEqual(modules);
       });
@@ -140,7 +134,7 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
       spy.mockRestore();
       await t.close();
     }
-  }, VM_TIMEOUT);
+  }, 300_000);
 });
 
 /** What a trace-syn report (its JSON, as the CLI prints it) must hold in the micro-VM, for a case and a kernel. */
