@@ -123,7 +123,17 @@ async function once(nftrace, i) {
     if (Date.now() - t0 > 120_000) throw new Error('follow was not ready within 120 s');
     await new Promise((r) => setTimeout(r, 100));
   }
-  const flood = spawnSync('ip', ['netns', 'exec', client, 'python3', join(here, 'payload/net/udpflood.py'), SRV, String(PORT), String(seconds)], { encoding: 'utf8', timeout: (seconds + 60) * 1000 });
+  // Not spawnSync: the event loop must stay free for Ctrl-C (the teardown) during a long flood.
+  const flood = await new Promise((res, rej) => {
+    const c = spawn('ip', ['netns', 'exec', client, 'python3', join(here, 'payload/net/udpflood.py'), SRV, String(PORT), String(seconds)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(c);
+    let out = '', e = '';
+    c.stdout.on('data', (d) => (out += d));
+    c.stderr.on('data', (d) => (e = (e + d).slice(-4000)));
+    const t = setTimeout(() => c.kill('SIGKILL'), (seconds + 60) * 1000);
+    c.on('error', rej);
+    c.on('close', (status) => { clearTimeout(t); children.delete(c); res({ status, stdout: out, stderr: e }); });
+  });
   if (flood.status !== 0) throw new Error(`udpflood: exit ${flood.status}: ${flood.stderr}`);
   const sent = JSON.parse(flood.stdout).sent;
   const tStop = Date.now();
