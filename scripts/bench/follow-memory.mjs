@@ -53,10 +53,12 @@ function sh(argv) {
 const inNs = (ns, argv) => ['ip', 'netns', 'exec', ns, ...argv];
 
 function teardown() {
-  for (const get of nodes) {
-    const pid = get();
-    if (pid) try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
-  }
+  // follow undoes its own changes on SIGINT (a terminal's Ctrl-C reaches it too): given up to 15 s
+  // for that before anything is killed, so that no journal, table or module of its stays.
+  const pids = [...nodes].map((get) => get()).filter(Boolean);
+  for (const pid of pids) try { process.kill(pid, 'SIGINT'); } catch { /* gone already */ }
+  for (let i = 0; i < 75 && pids.some((pid) => existsSync(`/proc/${pid}`)); i++) spawnSync('sleep', ['0.2']);
+  for (const pid of pids) try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ }
   for (const c of children) c.kill('SIGKILL');
   for (const ns of [server, client]) spawnSync('ip', ['netns', 'del', ns], { timeout: 30_000 });
   rmSync(dir, { recursive: true, force: true });
@@ -103,7 +105,7 @@ async function once(nftrace, i) {
     }
   };
   let node = null;
-  nodes.add(() => node);
+  nodes.add(() => node ?? nodePid());
   const sample = setInterval(() => { node ??= nodePid(); const v = node ? hwm(node) : NaN; if (v > peak) peak = v; }, 200);
   // Only the last line (the summary) is kept: the bench must not be what grows.
   f.stdout.setEncoding('utf8');
@@ -139,8 +141,9 @@ async function once(nftrace, i) {
   const tStop = Date.now();
   // To node itself: GNU time ignores SIGINT while its child runs, and passes nothing on.
   node ??= nodePid();
-  if (node) process.kill(node, 'SIGINT'); else f.kill('SIGINT');
-  const killer = setTimeout(() => { if (node) process.kill(node, 'SIGKILL'); f.kill('SIGKILL'); }, 600_000);
+  const signal = (pid, sig) => { try { process.kill(pid, sig); } catch { /* gone already: its exit is read below */ } };
+  if (node) signal(node, 'SIGINT'); else f.kill('SIGINT');
+  const killer = setTimeout(() => { if (node) signal(node, 'SIGKILL'); f.kill('SIGKILL'); }, 600_000);
   const end = await exited;
   clearTimeout(killer);
   clearInterval(sample);

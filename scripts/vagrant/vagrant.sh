@@ -78,7 +78,7 @@ stop() {
   # The pid files are the machine's one libvirt's, whichever namespace it runs in: one whose daemon
   # still runs (in another namespace: the classroom VM's, while a second name is stopped) stays.
   for d in libvirtd virtlogd; do
-    if [ -f "$RUN/$d.pid" ] && kill -0 "$(cat "$RUN/$d.pid")" 2>/dev/null; then continue; fi
+    if [ -f "$RUN/$d.pid" ] && ps -o stat= -p "$(cat "$RUN/$d.pid")" 2>/dev/null | grep -qv '^Z'; then continue; fi
     rm -f "$RUN/$d.pid"
   done
   rm -f "$OWN"

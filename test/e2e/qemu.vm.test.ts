@@ -112,6 +112,7 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
       { family: 'ipv6', firewall: 'nft', afterConfirm: false },
       { family: 'ipv4', firewall: 'nft', afterConfirm: true },
     ] as const;
+    const t0 = Date.now();
     const t = await QemuTarget.boot({ kernelPackage: k.pkg });
     // What each run's teardown says (lib/cleanup.ts writes its failures to stderr, not as errors).
     const said: string[] = [];
@@ -121,7 +122,7 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
       return (write as (c: string | Uint8Array, ...r: unknown[]) => boolean)(chunk, ...rest);
     });
     try {
-      await withinBudget(t, 280_000, async () => {
+      await withinBudget(t, 280_000 - (Date.now() - t0), async () => {
         // veth stays loaded by design (model/module-undo.ts): loaded first, as on a machine with containers.
         expect((await t.exec(['modprobe', 'veth'])).exitCode).toBe(0);
         const modules = await loadedModules(t);

@@ -29,7 +29,11 @@ function pgrepQemu(stdout: string): string[] {
  * that it left none of its own, not that the machine has none (issue 25: the classroom VM up
  * failed every VM test's check).
  */
-const BEFORE = new Set(pgrepQemu(spawnSync('pgrep', ['-a', '-f', 'qemu-system'], { encoding: 'utf8' }).stdout ?? ''));
+const BEFORE = (() => {
+  const r = spawnSync('pgrep', ['-a', '-f', 'qemu-system'], { encoding: 'utf8' });
+  if (r.error || (r.status !== 0 && r.status !== 1)) throw new Error(`pgrep -a -f qemu-system: ${r.error?.message ?? `exit ${r.status}: ${r.stderr}`}`);
+  return new Set(pgrepQemu(r.stdout));
+})();
 
 /** qemu processes on the host that were not there when this test file began: the suite must leave none. */
 export async function qemuProcesses(): Promise<string[]> {
