@@ -6,7 +6,10 @@
  * qemu is left.
  */
 import { execa } from 'execa';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { CLI, nfscope } from '../helpers/sys.js';
 import { VM_KERNELS, qemuProcesses, withinBudget } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
@@ -190,6 +193,17 @@ function traceSynChecks(k: (typeof VM_KERNELS)[number], c: { family: string; fir
 }
 
 describe('micro-VM failures and teardown', () => {
+  // A VM that never came up, or whose nfscope was killed, keeps its console for the user
+  // (vm/console-keeper.ts: /tmp/nfscope-console-*); here the user is the test, which removes the
+  // ones that appeared while these cases ran.
+  const consoles = () => readdirSync(tmpdir()).filter((f) => f.startsWith('nfscope-console-'));
+  let consolesBefore: string[] = [];
+  beforeAll(() => {
+    consolesBefore = consoles();
+  });
+  afterAll(() => {
+    for (const d of consoles().filter((c) => !consolesBefore.includes(c))) rmSync(join(tmpdir(), d), { recursive: true, force: true });
+  });
   it('an unknown kernel package: one line, exit 2, no VM', async () => {
     const r = await nfscope(['vm', 'run', '--kernel', 'linux-image-does-not-exist', '--', 'true']);
     expect(r.exitCode).toBe(2);
