@@ -11,7 +11,7 @@
  */
 import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { nfscope } from '../helpers/sys.js';
-import { MATRIX_KERNELS, qemuProcesses } from '../helpers/qemu.js';
+import { MATRIX_KERNELS, guestModules, guestSh, qemuProcesses } from '../helpers/qemu.js';
 import { expectSchema } from '../helpers/schema.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 import { hooksReports } from '../../src/experiments/hooks.js';
@@ -37,16 +37,10 @@ async function inVmLeftUp<T>(pkg: string, body: (t: QemuTarget) => Promise<T>): 
   }
 }
 
-async function sh(t: QemuTarget, argv: string[]): Promise<string> {
-  const r = await t.exec(argv, { timeoutMs: 60_000 });
-  expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
 /** What the lab must leave as it found it: the modules (sorted) and every net.netfilter value but the count. */
 async function tunedState(t: QemuTarget): Promise<{ modules: string[]; sysctls: string }> {
-  const modules = (await sh(t, ['cat', '/proc/modules'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean).sort();
-  const sysctls = (await sh(t, ['sysctl', 'net.netfilter'])).split('\n').filter((l) => !/nf_conntrack_count/.test(l)).join('\n');
+  const modules = await guestModules(t);
+  const sysctls = (await guestSh(t, ['sysctl', 'net.netfilter'])).split('\n').filter((l) => !/nf_conntrack_count/.test(l)).join('\n');
   return { modules, sysctls };
 }
 
@@ -67,8 +61,8 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
     }
     if (tuned) {
       before = await inVmLeftUp(k.pkg, async (t) => {
-        for (const m of ['nf_conntrack', 'br_netfilter', 'veth']) await sh(t, ['modprobe', m]); // veth: nfscope never unloads it (model/module-undo.ts)
-        await sh(t, ['sysctl', '-w', 'net.netfilter.nf_conntrack_max=54321', 'net.netfilter.nf_conntrack_tcp_timeout_established=7777']);
+        for (const m of ['nf_conntrack', 'br_netfilter', 'veth']) await guestSh(t, ['modprobe', m]); // veth: nfscope never unloads it (model/module-undo.ts)
+        await guestSh(t, ['sysctl', '-w', 'net.netfilter.nf_conntrack_max=54321', 'net.netfilter.nf_conntrack_tcp_timeout_established=7777']);
         return tunedState(t);
       });
       expect(before.sysctls).toMatch(/nf_conntrack_max = 54321\n[\s\S]*nf_conntrack_tcp_timeout_established = 7777/);
@@ -83,7 +77,7 @@ describe.each(LAB_KERNELS)('lab in the micro-VM, Debian $era', (k) => {
         // enable_hooks is off again (the module was reloaded without it). The parameter has no sysfs
         // file (module_param mode 0000), so the kernel is asked what it does: a fresh netns with no
         // rule has no conntrack callback (enable_hooks=1 registers them in every netns).
-        await sh(t, ['ip', 'netns', 'add', 'fresh']);
+        await guestSh(t, ['ip', 'netns', 'add', 'fresh']);
         const { reports } = await hooksReports(t, { netns: 'fresh', family: 'ipv4', backend: 'bpftrace' });
         const callbacks = reports[0]!.hooks.flatMap((h) => h.entries.map((e) => e.callback));
         expect(callbacks.filter((c) => /conntrack/.test(c))).toEqual([]);

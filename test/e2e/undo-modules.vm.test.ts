@@ -10,24 +10,13 @@
  * whole lab, in test/e2e/lab.vm.test.ts (6.1).
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { qemuProcesses } from '../helpers/qemu.js';
+import { guestModules, guestSh, qemuProcesses } from '../helpers/qemu.js';
 import { QemuTarget } from '../../src/targets/qemu.js';
 
 const VM_TIMEOUT = 300_000;
 afterAll(async () => {
   expect(await qemuProcesses()).toEqual([]);
 });
-
-async function sh(t: QemuTarget, argv: string[]): Promise<string> {
-  const r = await t.exec(argv, { timeoutMs: 60_000 });
-  expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
-  return r.stdout;
-}
-
-/** The guest's module names, sorted (the kernel lists the newest first). */
-async function modules(t: QemuTarget): Promise<string[]> {
-  return (await sh(t, ['cat', '/proc/modules'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean).sort();
-}
 
 /** A module and every module it depends on, from the kernel's modinfo (depends=), recursively. */
 async function withDependencies(t: QemuTarget, name: string): Promise<string[]> {
@@ -37,7 +26,7 @@ async function withDependencies(t: QemuTarget, name: string): Promise<string[]> 
     const m = todo.pop()!;
     if (seen.has(m)) continue;
     seen.add(m);
-    todo.push(...(await sh(t, ['modinfo', '-F', 'depends', m])).trim().split(',').filter(Boolean));
+    todo.push(...(await guestSh(t, ['modinfo', '-F', 'depends', m])).trim().split(',').filter(Boolean));
   }
   return [...seen];
 }
@@ -47,25 +36,25 @@ describe('modules and sysctls put back as they were (micro-VM)', () => {
     const { traceSyn } = await import('../../src/experiments/trace-syn.js');
     const t = await QemuTarget.boot({});
     try {
-      await sh(t, ['modprobe', 'nf_defrag_ipv4']);
+      await guestSh(t, ['modprobe', 'nf_defrag_ipv4']);
       // veth stays loaded by design (model/module-undo.ts: removing it deletes every veth device): loaded first here.
-      await sh(t, ['modprobe', 'veth']);
-      expect(await modules(t)).not.toContain('nf_conntrack'); // the premise: the run loads it
+      await guestSh(t, ['modprobe', 'veth']);
+      expect(await guestModules(t)).not.toContain('nf_conntrack'); // the premise: the run loads it
       // A rule of the "user's" own first: nfscope must leave it alone.
-      await sh(t, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
+      await guestSh(t, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '22', '-j', 'ACCEPT']);
       const snap = async () => {
         const out: string[] = [];
         for (const a of [['iptables-save'], ['ip6tables-save'], ['nft', 'list', 'ruleset'], ['ip', '-o', 'link'], ['ip', 'netns', 'list']]) {
-          out.push((await sh(t, a)).replace(/^#.*$/gm, ''));
+          out.push((await guestSh(t, a)).replace(/^#.*$/gm, ''));
         }
         return out;
       };
       const firewallAndLinks = await snap();
-      const before = await modules(t); // after the listings above, which may load what they use
+      const before = await guestModules(t); // after the listings above, which may load what they use
       const rep = await traceSyn(t, { port: 2571, family: 'ipv4', count: 2, firewall: 'iptables', afterConfirm: false, inPlace: true }, () => {}, {
         hold: async () => {
-          await sh(t, ['modprobe', 'br_netfilter']);
-          expect(await modules(t)).toContain('nf_conntrack'); // the run's rule pulled it in
+          await guestSh(t, ['modprobe', 'br_netfilter']);
+          expect(await guestModules(t)).toContain('nf_conntrack'); // the run's rule pulled it in
         },
       });
       // Observed in place: the target's own netns is the server.
@@ -77,7 +66,7 @@ describe('modules and sysctls put back as they were (micro-VM)', () => {
       // The other program's module stays with the modules it pulled in (the kernel's modinfo says which).
       const theirs = await withDependencies(t, 'br_netfilter');
       expect(theirs).toContain('bridge');
-      expect(await modules(t)).toEqual([...new Set([...before, ...theirs])].sort());
+      expect(await guestModules(t)).toEqual([...new Set([...before, ...theirs])].sort());
       // The guest's firewall (the user's rule in place), links and namespaces byte-identical.
       expect(await snap()).toEqual(firewallAndLinks);
     } finally {

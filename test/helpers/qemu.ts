@@ -1,4 +1,6 @@
 import { execa } from 'execa';
+import { expect } from 'vitest';
+import type { Target } from '../../src/targets/target.js';
 import { spawnSync } from 'node:child_process';
 
 /** Kernels the VM suite boots: Debian's 6.1 (ipv4_confirm era) and 6.12 (nf_confirm era). */
@@ -64,4 +66,16 @@ export async function withinBudget<T>(t: { vm: { agent: { unanswered(): string[]
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** argv in the guest (or any target), which must exit 0: its stdout. */
+export async function guestSh(t: { exec: Target['exec'] }, argv: string[]): Promise<string> {
+  const r = await t.exec(argv, { timeoutMs: 60_000 });
+  expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+  return r.stdout;
+}
+
+/** The guest's module names, sorted, read from /proc/modules by the test itself (not nfscope's reader). */
+export async function guestModules(t: { exec: Target['exec'] }): Promise<string[]> {
+  return (await guestSh(t, ['cat', '/proc/modules'])).split('\n').map((l) => l.split(' ')[0]!).filter(Boolean).sort();
 }
