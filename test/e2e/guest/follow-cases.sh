@@ -10,7 +10,8 @@ set -u
 # --capture: each case's raw events, context and packets as fixtures (NFSCOPE_CAPTURE_DIR), printed
 # at the end as a base64 tar between "=== CAPTURE" and "=== END" (scripts/capture/follow-vm.sh).
 CAPTURE=${1:-}
-# NFSCOPE_FOLLOW_CASES: the cases to run, space-separated (default: all, in this order).
+# NFSCOPE_FOLLOW_CASES: the cases to run, space-separated (default: the five, in this order; `drops` is
+# syn-drop and invalid in one follow run).
 CASES=" ${NFSCOPE_FOLLOW_CASES:-syn-drop invalid dnat table-full dnat6} "
 want() { [[ "$CASES" == *" $1 "* ]]; }
 N=/opt/nfscope
@@ -59,6 +60,15 @@ if want invalid; then
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
 traffic() { nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574; }
 run_follow invalid --port 2574 --nftrace --count 1
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+fi
+
+# 1+2. Both drops in one follow (the test's way: a follow run is about 80 s of compiles under TCG):
+#    the SYN to 2571, then the bare ACK to 2574, from the client: --count 2 takes exactly these two.
+if want drops; then
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2571 1 >/dev/null; nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574; }
+run_follow drops --host $CLI --proto tcp --nftrace --count 2
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
 fi
 
