@@ -55,61 +55,13 @@ describe('micro-VM, Debian 5.10: drgn', () => {
   }, VM_TIMEOUT);
 });
 
-// The CLI's doctor --target qemu once; on each kernel the same probe runs in the hooks case's VM.
-describe('micro-VM doctor through the CLI', () => {
-  it('doctor --target qemu --json: the guest kernel and what it offers', async () => {
-    const k = VM_KERNELS[0];
-    const r = await nfscope(['doctor', '--target', 'qemu', '--kernel', k.pkg, '--json'], { timeoutMs: VM_TIMEOUT });
-    expect(r.exitCode, r.stderr).toBe(0);
-    const d = JSON.parse(r.stdout);
-    expectSchema('doctor', d);
-    expect(d.target).toBe('qemu');
-    expect(d.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
-    expect(d.kconfigSource).toMatch(/config/);
-  }, VM_TIMEOUT);
-});
-
 describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
-  it('doctor\'s probe and hooks: the conntrack picture of this kernel; nft backend agrees where the kernel has NETLINK_HOOK', async () => {
-    const t = await QemuTarget.boot({ kernelPackage: k.pkg });
-    try {
-      // doctor's probe: kprobes, function_graph, modules and kcore, all there on Debian's kernels.
-      const caps = await probeCapabilities(t);
-      expect(caps.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
-      const cap = (id: string) => caps.caps.find((c) => c.id === id)?.available;
-      expect([cap('kprobes'), cap('function_graph'), cap('modules'), cap('kcore')]).toEqual([true, true, true, true]);
-      expect(caps.kconfigSource).toMatch(/config/);
-      const x = (argv: string[]) => t.exec(argv).then((r) => {
-        expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
-      });
-      await x(['ip', 'netns', 'add', 'h']);
-      await x(['ip', 'netns', 'exec', 'h', 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
-      await x(['ip', 'netns', 'exec', 'h', 'iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
-      const opts = { netns: 'h', family: 'ipv4', backend: 'bpftrace' };
-      const { reports } = await hooksReports(t, opts);
-      const view = (hs: typeof reports[0]['hooks']) => Object.fromEntries(hs.map((h) => [h.hook, h.entries.map((e) => `${e.priority} ${e.callback}`)]));
-      expect(view(reports[0]!.hooks)).toMatchObject({
-        PRE_ROUTING: ['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_in'],
-        LOCAL_IN: ['0 nft_do_chain_ipv4', `2147483647 ${k.confirm}`],
-        LOCAL_OUT: ['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_local'],
-      });
-      const cfg = (await t.exec(['grep', '-c', '^CONFIG_NETFILTER_NETLINK_HOOK=[ym]', `/boot/config-${t.vm.kernel.version}`])).stdout.trim();
-      if (cfg === '1') {
-        await x(['modprobe', 'nfnetlink_hook']);
-        const nft = await hooksReports(t, { ...opts, backend: 'nft' });
-        expect(view(nft.reports[0]!.hooks)).toEqual(view(reports[0]!.hooks));
-      }
-    } finally {
-      await t.close();
-    }
-  }, VM_TIMEOUT);
-
   // ipv4 with iptables is the lab's step 2, whose callbacks and stacks lab.vm checks the same way.
   // The two cases one after the other in one VM. Not at once: two trace-syn attaching their kprobes
   // together in a 6.12 guest under TCG (2 vCPUs) once ended in "Oops: int3" at ksys_read+0x5 in a
   // bpftrace's own read(), a breakpoint of a code patch seen after text_poke_bp had removed it
   // (do_sync_core in the trace), and the guest panicked (2026-12-06; console kept).
-  it('trace-syn ipv6/nft, then ipv4/nft --after-confirm: callbacks and the unconfirmed entry, for real', async () => {
+  it('trace-syn ipv6/nft, then ipv4/nft --after-confirm: callbacks and the unconfirmed entry, for real; then doctor\'s probe and hooks (bpftrace; nft where the kernel has NETLINK_HOOK)', async () => {
     const { traceSyn } = await import('../../src/experiments/trace-syn.js');
     const cases = [
       { family: 'ipv6', firewall: 'nft', afterConfirm: false },
@@ -133,6 +85,8 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
         // Each run's teardown unloaded what it loaded, and said no failure.
         expect(said.filter((l) => /cleanup failed|journal is kept/.test(l))).toEqual([]);
         expect(await loadedModules(t)).toEqual(modules);
+        // Then, in the same VM (a boot less): doctor's probe and the hooks listing.
+        await probeAndHooks(t, k);
       });
     } finally {
       spy.mockRestore();
@@ -140,6 +94,39 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
     }
   }, 300_000);
 });
+
+/**
+ * doctor's probe and the hooks listing in a VM: the conntrack picture of this kernel (kprobes,
+ * function_graph, modules and kcore, all there on Debian's kernels); the nft backend agrees where
+ * the kernel has NETLINK_HOOK.
+ */
+async function probeAndHooks(t: QemuTarget, k: (typeof VM_KERNELS)[number]): Promise<void> {
+  const caps = await probeCapabilities(t);
+  expect(caps.kernel).toMatch(new RegExp(`^${k.era.replace('.', '\\.')}`));
+  const cap = (id: string) => caps.caps.find((c) => c.id === id)?.available;
+  expect([cap('kprobes'), cap('function_graph'), cap('modules'), cap('kcore')]).toEqual([true, true, true, true]);
+  expect(caps.kconfigSource).toMatch(/config/);
+  const x = (argv: string[]) => t.exec(argv).then((r) => {
+    expect(r.exitCode, `${argv.join(' ')}: ${r.stderr}`).toBe(0);
+  });
+  await x(['ip', 'netns', 'add', 'h']);
+  await x(['ip', 'netns', 'exec', 'h', 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
+  await x(['ip', 'netns', 'exec', 'h', 'iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
+  const opts = { netns: 'h', family: 'ipv4', backend: 'bpftrace' };
+  const { reports } = await hooksReports(t, opts);
+  const view = (hs: typeof reports[0]['hooks']) => Object.fromEntries(hs.map((h) => [h.hook, h.entries.map((e) => `${e.priority} ${e.callback}`)]));
+  expect(view(reports[0]!.hooks)).toMatchObject({
+    PRE_ROUTING: ['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_in'],
+    LOCAL_IN: ['0 nft_do_chain_ipv4', `2147483647 ${k.confirm}`],
+    LOCAL_OUT: ['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_local'],
+  });
+  const cfg = (await t.exec(['grep', '-c', '^CONFIG_NETFILTER_NETLINK_HOOK=[ym]', `/boot/config-${t.vm.kernel.version}`])).stdout.trim();
+  if (cfg === '1') {
+    await x(['modprobe', 'nfnetlink_hook']);
+    const nft = await hooksReports(t, { ...opts, backend: 'nft' });
+    expect(view(nft.reports[0]!.hooks)).toEqual(view(reports[0]!.hooks));
+  }
+}
 
 /** What a trace-syn report (its JSON, as the CLI prints it) must hold in the micro-VM, for a case and a kernel. */
 function traceSynChecks(k: (typeof VM_KERNELS)[number], c: { family: string; firewall: string; afterConfirm: boolean }, json: string): void {
@@ -251,7 +238,12 @@ describe('vm up / vm down', () => {
         expect(d.exitCode, d.stderr).toBe(0);
         expect(d.stderr).toMatch(/using the VM left up/);
         expect(d.stderr).not.toMatch(/booting/);
-        expect(JSON.parse(d.stdout).caps.find((c: { id: string }) => c.id === 'kprobes').available).toBe(true);
+        const doc = JSON.parse(d.stdout);
+        expectSchema('doctor', doc);
+        expect(doc.target).toBe('qemu');
+        expect(doc.kernel).toMatch(new RegExp(`^${VM_KERNELS[0].era.replace('.', '\\.')}`));
+        expect(doc.kconfigSource).toMatch(/config/);
+        expect(doc.caps.find((c: { id: string }) => c.id === 'kprobes').available).toBe(true);
       }
     } finally {
       const down = await nfscope(['vm', 'down'], { timeoutMs: 60_000 });
