@@ -1,6 +1,8 @@
 #!/usr/bin/env zx
 // bench/hooks.mjs - issue 2 benchmark, not a test: wall time of
-//   `nfscope hooks --family all` against a bare `bpftrace -e 'BEGIN { exit(); }'`
+//   `nfscope hooks --family all` against a bare `bpftrace -e 'BEGIN { exit(); }'`, warm (the
+//   probe cache of this boot filled, lib/boot-cache.ts) and cold (NFSCOPE_PROBE_CACHE=off: every
+//   fact probed again, as on a boot's first run)
 //   `nfscope --version`          against `node -e 0`
 // measured interleaved in one run (so machine noise hits both sides alike),
 // reported as medians and ratios. Goal: both ratios <= 2.
@@ -18,13 +20,14 @@ const runs = Number(argv.runs ?? 15);
 const cases = {
   bpftraceBare: ['bpftrace', ['-e', 'BEGIN { exit(); }']],
   hooksAll: ['node', [cli, 'hooks', '--family', 'all']],
+  hooksCold: ['node', [cli, 'hooks', '--family', 'all'], { NFSCOPE_PROBE_CACHE: 'off' }],
   nodeBare: ['node', ['-e', '0']],
   version: ['node', [cli, '--version']],
 };
 
-function once([cmd, args]) {
+function once([cmd, args, env = {}]) {
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
   const ms = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
   return ms;
@@ -41,6 +44,7 @@ const result = {
   ms: Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, spread(v)])),
   // Per run: each pair measured back to back, so a change of load moves both.
   hooksRatio: ratioSpread(samples.hooksAll, samples.bpftraceBare, 2),
+  hooksColdRatio: ratioSpread(samples.hooksCold, samples.bpftraceBare, 2),
   versionRatio: ratioSpread(samples.version, samples.nodeBare, 2),
   goal: 2,
 };
@@ -49,5 +53,6 @@ else {
   console.log(`kernel ${result.kernel}, ${runs} interleaved runs, CPUs ${result.cpus.affinity} of ${result.cpus.online} (${result.cpus.model}), load ${result.cpus.loadavg.join(' ')}`);
   for (const [k, v] of Object.entries(result.ms)) console.log(`  ${k.padEnd(13)} ${v.median.toFixed(1)} ms (min ${v.min.toFixed(1)}, max ${v.max.toFixed(1)})`);
   console.log(`nfscope hooks --family all / bpftrace BEGIN-exit: ${fmtSpread(result.hooksRatio)} (goal <= 2)`);
+  console.log(`  the same, cold (no probe cache):                ${fmtSpread(result.hooksColdRatio)} (goal <= 2)`);
   console.log(`nfscope --version / node -e 0:                   ${fmtSpread(result.versionRatio)} (goal <= 2)`);
 }

@@ -16,7 +16,10 @@
  *   CONFIG_NETFILTER_EGRESS), from BTF: a head the kernel lacks is read as 0
  *   (no hooks there), else bpftrace refuses the whole listing (Debian 5.10).
  */
+import { createHash } from 'node:crypto';
 import { runResult } from '../lib/run-result.js';
+import { cachedProbe } from '../lib/boot-cache.js';
+import { bootKey } from './boot-key.js';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
 import { parseStructLayouts } from '../parsers/struct-layout.js';
@@ -135,9 +138,40 @@ export function bpfShapeFor(target: Target, tracefs: string | null, release: str
   if (!byTracefs) shapes.set(target, (byTracefs = new Map()));
   let p = byTracefs.get(tracefs ?? '');
   if (!p) {
-    p = probeBpfShape(target, tracefs, release);
+    p = cachedShape(target, tracefs, release);
     byTracefs.set(tracefs ?? '', p);
     p.catch(() => byTracefs!.delete(tracefs ?? ''));
   }
   return p;
+}
+
+/**
+ * The shape, kept for this boot and module placement (lib/boot-cache.ts): reading and parsing
+ * the kernel's BTF is 50-55 ms of a 0.8 s `nfscope hooks` (6.18), before bpftrace can start. The
+ * key names the boot, where the modules sit, the tracefs asked and the bundled programs' text (the
+ * members looked up come from it). Kept only when every part came from the kernel itself (BTF, the
+ * tracepoint's format): a layout from debug info, or a part that could not be read, is probed
+ * again next time.
+ */
+async function cachedShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
+  const programs = await Promise.all(BUNDLED.map(readTemplate));
+  const key = await bootKey(target, () => [`bpf-shape ${tracefs ?? '-'} ${release}`, createHash('sha256').update(programs.join('\0')).digest('hex')]);
+  return cachedProbe('bpf-shape', key, isKeptShape, async () => {
+    const shape = await probeBpfShape(target, tracefs, release);
+    return { value: shape, keep: isKeptShape(shape) };
+  });
+}
+
+/** A shape every part of which the kernel gave (the only kind kept): also the check of a cached one. */
+export function isKeptShape(v: unknown): v is BpfShape {
+  const o = v as BpfShape | null;
+  const layout = o?.net && 'layout' in o.net ? o.net.layout : null;
+  return typeof o === 'object' && o !== null
+    && typeof o.kfreeSkbReason === 'boolean'
+    && o.nfConn?.from === 'btf'
+    && o.net?.from === 'btf' && layout !== null && typeof layout.struct === 'string' && Number.isInteger(layout.size)
+    && Array.isArray(layout.members) && layout.members.every((m) => typeof m?.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string')
+    && typeof o.netdev === 'object' && o.netdev !== null && typeof o.netdev.ingress === 'boolean' && typeof o.netdev.egress === 'boolean'
+    && Array.isArray(o.notes) && o.notes.every((n) => typeof n === 'string')
+    && !o.notes.some((n) => /could not/.test(n));
 }
