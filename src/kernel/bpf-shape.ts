@@ -19,7 +19,8 @@
 import { createHash } from 'node:crypto';
 import { runResult } from '../lib/run-result.js';
 import { cachedProbe } from '../lib/boot-cache.js';
-import { bootKey } from './boot-key.js';
+import { bootKey, fileKey } from './boot-key.js';
+import { fileURLToPath } from 'node:url';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
 import { parseStructLayouts } from '../parsers/struct-layout.js';
@@ -110,6 +111,9 @@ async function netdevSource(btf: Btf | Error | null, notes: string[]): Promise<B
 
 async function nfConnSource(target: Target, release: string, programs: string[], notes: string[]): Promise<BpfShape['nfConn']> {
   const kconfig = (await readKconfig(target, release, NF_CONN_BTF_OPTIONS))?.cfg ?? null;
+  // Unreadable config: the programs are left as written (BTF), and the note says it was not checked
+  // (such a shape is never kept: a config that cannot be read now may be readable next time).
+  if (!kconfig) notes.push(`the kernel config could not be read (/proc/config.gz, /boot/config-${release}): struct nf_conn is taken from BTF unchecked`);
   if (!kconfig || !nfConnInNoBtf(kconfig)) return { from: 'btf' };
 
   const why = 'nf_conntrack is a module and the kernel has no module BTF (CONFIG_DEBUG_INFO_BTF_MODULES is 5.11+), so struct nf_conn is in no BTF';
@@ -148,30 +152,40 @@ export function bpfShapeFor(target: Target, tracefs: string | null, release: str
 /**
  * The shape, kept for this boot and module placement (lib/boot-cache.ts): reading and parsing
  * the kernel's BTF is 50-55 ms of a 0.8 s `nfscope hooks` (6.18), before bpftrace can start. The
- * key names the boot, where the modules sit, the tracefs asked and the bundled programs' text (the
- * members looked up come from it). Kept only when every part came from the kernel itself (BTF, the
- * tracepoint's format): a layout from debug info, or a part that could not be read, is probed
- * again next time.
+ * key names the boot, where the modules sit, the release, the bundled programs' text (the members
+ * looked up come from it) and nfscope's own code that derives the shape (an upgrade without a
+ * reboot probes again). One file with tracefs (trace-syn, follow, the lab) and one without (the
+ * hook listing, which does not read kfree_skb: kfreeSkbReason is then not probed). Kept only when
+ * every part probed came from the kernel itself: a layout from debug info, or a part that could not
+ * be read, is probed again next time.
  */
 async function cachedShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   const programs = await Promise.all(BUNDLED.map(readTemplate));
-  const key = await bootKey(target, () => [`bpf-shape ${tracefs ?? '-'} ${release}`, createHash('sha256').update(programs.join('\0')).digest('hex')]);
-  return cachedProbe('bpf-shape', key, isKeptShape, async () => {
+  const key = release === 'unknown' ? null : await bootKey(target, () => [
+    `bpf-shape ${tracefs ?? '-'} ${release}`,
+    createHash('sha256').update(programs.join('\0')).digest('hex'),
+    ...SHAPE_CODE.map((u) => fileKey(fileURLToPath(u))),
+  ]);
+  return cachedProbe(tracefs ? 'bpf-shape-tracefs' : 'bpf-shape', key, isKeptShape, async () => {
     const shape = await probeBpfShape(target, tracefs, release);
     return { value: shape, keep: isKeptShape(shape) };
   });
 }
 
+/** The modules whose code makes the shape: this one, the BTF parser, the programs' member lists (.ts under vitest). */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const SHAPE_CODE = [import.meta.url, new URL(`../parsers/btf${EXT}`, import.meta.url).href, new URL(`../programs/adapt${EXT}`, import.meta.url).href];
+
 /** A shape every part of which the kernel gave (the only kind kept): also the check of a cached one. */
 export function isKeptShape(v: unknown): v is BpfShape {
-  const o = v as BpfShape | null;
-  const layout = o?.net && 'layout' in o.net ? o.net.layout : null;
-  return typeof o === 'object' && o !== null
-    && typeof o.kfreeSkbReason === 'boolean'
-    && o.nfConn?.from === 'btf'
-    && o.net?.from === 'btf' && layout !== null && typeof layout.struct === 'string' && Number.isInteger(layout.size)
-    && Array.isArray(layout.members) && layout.members.every((m) => typeof m?.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string')
-    && typeof o.netdev === 'object' && o.netdev !== null && typeof o.netdev.ingress === 'boolean' && typeof o.netdev.egress === 'boolean'
-    && Array.isArray(o.notes) && o.notes.every((n) => typeof n === 'string')
-    && !o.notes.some((n) => /could not/.test(n));
+  if (typeof v !== 'object' || v === null) return false;
+  const o = v as Partial<Record<keyof BpfShape, unknown>>;
+  const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+  if (!obj(o.nfConn) || o.nfConn.from !== 'btf') return false;
+  if (!obj(o.net) || o.net.from !== 'btf' || !obj(o.net.layout)) return false;
+  const layout = o.net.layout;
+  if (layout.struct !== 'net' || !Number.isInteger(layout.size) || typeof layout.source !== 'string' || !Array.isArray(layout.members)) return false;
+  if (!layout.members.every((m: unknown) => obj(m) && typeof m.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string')) return false;
+  if (!obj(o.netdev) || typeof o.netdev.ingress !== 'boolean' || typeof o.netdev.egress !== 'boolean') return false;
+  return typeof o.kfreeSkbReason === 'boolean' && Array.isArray(o.notes) && o.notes.every((n) => typeof n === 'string' && !/could not/.test(n));
 }
