@@ -7,11 +7,21 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'nfscope-teardown-'));
+const envBefore = process.env.NFSCOPE_JOURNAL_DIR;
 process.env.NFSCOPE_JOURNAL_DIR = dir;
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// `npm run test:unit` shares one module registry between files (isolate: false): a journal.ts an
+// earlier file imported has /run/nfscope/journal fixed already (as non-root: EACCES; as root the
+// journals went there). A fresh registry, and the next file gets the environment it had.
+vi.resetModules();
+afterAll(() => {
+  rmSync(dir, { recursive: true, force: true });
+  if (envBefore === undefined) delete process.env.NFSCOPE_JOURNAL_DIR;
+  else process.env.NFSCOPE_JOURNAL_DIR = envBefore;
+  vi.resetModules();
+});
 
 const { Cleanup, RunEndedError } = await import('../../src/lib/cleanup.js');
 const { Journal } = await import('../../src/lib/journal.js');
