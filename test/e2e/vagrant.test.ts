@@ -8,11 +8,15 @@ import { execa } from 'execa';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT, dropNetns, makeNetns } from '../helpers/sys.js';
 
+// vagrant writes into its dotfile path (rgloader/): a private directory of this file's, removed after
+// (a fixed name under /tmp was left behind by every run, and reused whoever had made it).
+const dotfiles = mkdtempSync(join(tmpdir(), 'nfscope-validate-'));
+afterAll(() => rmSync(dotfiles, { recursive: true, force: true }));
 const validate = (env: Record<string, string> = {}, cwd = ROOT) =>
-  execa('vagrant', ['validate', '--ignore-provider'], { cwd, reject: false, env: { ...env, VAGRANT_DOTFILE_PATH: join(tmpdir(), 'nfscope-validate-unused') } });
+  execa('vagrant', ['validate', '--ignore-provider'], { cwd, reject: false, env: { ...env, VAGRANT_DOTFILE_PATH: dotfiles } });
 
 describe('Vagrantfile', () => {
   it('vagrant validate accepts it with the default (Fedora) box', async () => {
