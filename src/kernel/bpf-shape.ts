@@ -16,18 +16,19 @@
  *   CONFIG_NETFILTER_EGRESS), from BTF: a head the kernel lacks is read as 0
  *   (no hooks there), else bpftrace refuses the whole listing (Debian 5.10).
  */
-import { createHash } from 'node:crypto';
 import { runResult } from '../lib/run-result.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
 import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../lib/paths.js';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
 import { parseStructLayouts } from '../parsers/struct-layout.js';
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
 import { ctMembers, structMembers, type BpfShape } from '../programs/adapt.js';
-import { readTemplate, type BundledProgram } from '../programs/templates.js';
+import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 
 export type { BpfShape };
 
@@ -152,18 +153,18 @@ export function bpfShapeFor(target: Target, tracefs: string | null, release: str
 /**
  * The shape, kept for this boot and module placement (lib/boot-cache.ts): reading and parsing
  * the kernel's BTF is 50-55 ms of a 0.8 s `nfscope hooks` (6.18), before bpftrace can start. The
- * key names the boot, where the modules sit, the release, the bundled programs' text (the members
- * looked up come from it) and nfscope's own code that derives the shape (an upgrade without a
+ * key names the boot, where the modules sit, the release, the bundled programs' files (the members
+ * looked up come from them) and nfscope's own code that derives the shape (an upgrade without a
  * reboot probes again). One file with tracefs (trace-syn, follow, the lab) and one without (the
  * hook listing, which does not read kfree_skb: kfreeSkbReason is then not probed). Kept only when
  * every part probed came from the kernel itself: a layout from debug info, or a part that could not
  * be read, is probed again next time.
  */
 async function cachedShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
-  const programs = await Promise.all(BUNDLED.map(readTemplate));
+  // Files by identity (path, inode, size, times: kernel/boot-key.ts), not read: a hit reads nothing.
   const key = release === 'unknown' ? null : await bootKey(target, () => [
     `bpf-shape ${tracefs ?? '-'} ${release}`,
-    createHash('sha256').update(programs.join('\0')).digest('hex'),
+    ...BUNDLED.map((b) => fileKey(join(PACKAGE_ROOT, templatePath(b)))),
     ...SHAPE_CODE.map((u) => fileKey(fileURLToPath(u))),
   ]);
   return cachedProbe(tracefs ? 'bpf-shape-tracefs' : 'bpf-shape', key, isKeptShape, async () => {

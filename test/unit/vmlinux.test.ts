@@ -32,6 +32,7 @@ describe('elfComplete', () => {
   // read, and the case is skipped saying so, as where there is no cache.
   const readable = (p: string) => { try { accessSync(p, constants.R_OK | constants.X_OK); return true; } catch { return false; } };
   const kernels = join(cache, 'kernels');
+  if (existsSync(kernels) && !readable(kernels)) console.log(`vmlinux: ${kernels} not readable by this user (root's): not checked`);
   const dirs = existsSync(kernels) && readable(kernels) ? readdirSync(kernels).map((d) => join(kernels, d)) : [];
   const unreadable = dirs.filter((d) => !readable(d));
   if (unreadable.length) console.log(`vmlinux: ${unreadable.length} kernel cache dir(s) not readable by this user (root's): not checked`);
