@@ -39,6 +39,7 @@ export function buildCli(): Command {
     .option('--all-netns', 'the current namespace and every named one')
     .option('--family <family>', 'ipv4|ipv6|arp|bridge|netdev|all', 'all')
     .option('--backend <backend>', 'auto|bpftrace|drgn|nft', 'auto')
+    .option('--lint', 'judge the hook table against the rules (nft, iptables-legacy): findings, exit 1 on a warning')
     .addOption(target())
     .addOption(kernel())
     .option('--json', 'machine-readable output')

@@ -36,6 +36,10 @@ fi
 cd "$ROOT"
 # The offline box gets node_modules and dist with the synced folder (Vagrantfile);
 # elsewhere they are made here.
+if [ ! -d node_modules ] && [ "${NFSCOPE_OFFLINE_BOX:-0}" = 1 ]; then
+  echo "provision: /opt/nfscope has no node_modules and this box has no registry: run scripts/setup.sh on the host, then vagrant provision" >&2
+  exit 1
+fi
 if [ ! -d node_modules ]; then npm ci --no-fund --no-audit --loglevel=error; fi
 if [ ! -f dist/main.js ]; then npm run --silent build; fi
 chmod +x dist/main.js

@@ -1,16 +1,20 @@
 import { resolveTarget } from './auto-target.js';
-import { UsageError } from '../lib/errors.js';
+import { PassThroughExit, UsageError } from '../lib/errors.js';
+import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintAllReport } from '../model/hooks-lint.js';
+import { lintFails } from '../analysis/hooks-lint.js';
 import { HOOKS_SCHEMA_VERSION, type HooksAllReport, type HooksReport } from '../model/hooks.js';
 import { withTarget } from '../targets/index.js';
-import { hooksReports, parseBackend, parseFamilies, type HooksQuery } from '../experiments/hooks.js';
+import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies, type HooksQuery } from '../experiments/hooks.js';
 
 export interface HooksOptions extends HooksQuery {
   target?: string;
   kernel?: string;
   json?: boolean;
+  lint?: boolean;
 }
 
 export async function runHooks(o: HooksOptions): Promise<void> {
+  if (o.lint) return runLint(o);
   // Load the table renderer while bpftrace compiles: it is off the critical path then.
   const render = o.json ? null : import('../render/hooks-table.js');
   // Bad options fail before a VM boots.
@@ -28,4 +32,21 @@ export async function runHooks(o: HooksOptions): Promise<void> {
   for (const s of skipped) process.stderr.write(`backend skipped: ${s}\n`);
   const { renderHooksTable } = await render!;
   process.stdout.write(reports.map(renderHooksTable).join('\n\n') + '\n');
+}
+
+/** --lint: findings per namespace; exit 1 when a warning or something not judged is there (a gate). */
+async function runLint(o: HooksOptions): Promise<void> {
+  checkLintQuery(o);
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  const render = o.json ? null : import('../render/hooks-lint.js');
+  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksLintReports(t, o));
+  if (o.json) {
+    const out = o.allNetns ? ({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, reports } satisfies HooksLintAllReport) : reports[0]!;
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
+  } else {
+    for (const s of skipped) process.stderr.write(`backend skipped: ${s}\n`);
+    const { renderHooksLint } = await render!;
+    process.stdout.write(reports.map(renderHooksLint).join('\n\n') + '\n');
+  }
+  if (reports.some((r) => lintFails(r.findings) || r.notJudged.length > 0)) throw new PassThroughExit(1);
 }

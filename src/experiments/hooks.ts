@@ -4,6 +4,9 @@ import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tool
 import type { Target } from '../targets/target.js';
 import { pickBackend } from '../backends/hooks.js';
 import { requireRoot } from '../tools/root.js';
+import { readLegacy, readNftRuleset } from '../tools/rulesets.js';
+import { lintHooks } from '../analysis/hooks-lint.js';
+import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type Ruleset } from '../model/hooks-lint.js';
 
 /** What `nfscope hooks` lists: in which netns, which families, through which backend (as typed). */
 export interface HooksQuery {
@@ -27,7 +30,7 @@ export function parseBackend(v: string): Backend | 'auto' {
 }
 
 /** Builds the hooks report(s): the model both renderings share. */
-export async function hooksReports(target: Target, o: HooksQuery): Promise<{ reports: HooksReport[]; skipped: string[] }> {
+export async function hooksReports(target: Target, o: HooksQuery): Promise<{ reports: HooksReport[]; skipped: string[]; namespaces: NetnsRef[] }> {
   const families = parseFamilies(o.family);
   const wanted = parseBackend(o.backend);
   if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
@@ -38,12 +41,64 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
   const { backend, skipped } = await pickBackend(target, kernel, wanted);
   const reports: HooksReport[] = [];
+  const refs: NetnsRef[] = [];
   for (const ns of namespaces) {
     const r = await backend.list(target, ns, families);
     reports.push({
       schemaVersion: HOOKS_SCHEMA_VERSION, kernel, netns: netnsLabel(ns), backend: backend.name,
       hooks: r.hooks, warnings: r.warnings,
     });
+    refs.push(ns);
   }
-  return { reports, skipped };
+  return { reports, skipped, namespaces: refs };
+}
+
+/** Legacy callbacks (ipt_do_table from 5.16, iptable_*_hook before): the tables exist where these are registered. */
+const LEGACY_IN: Record<LegacyTable['tool'], RegExp> = { 'iptables-legacy': /^(ipt_do_table|iptable_\w+_hook)/, 'ip6tables-legacy': /^(ip6t_do_table|ip6table_\w+_hook)/ };
+
+/** --lint's own options, checked before any target opens. */
+export function checkLintQuery(o: HooksQuery): void {
+  if (o.family !== 'all') throw new UsageError('--lint reads every family (it compares IPv4 with IPv6): leave --family out');
+  parseBackend(o.backend);
+  if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
+}
+
+/**
+ * `nfscope hooks --lint`: each namespace's hook table (every family: a finding compares
+ * them) read against its nf_tables and iptables-legacy rules.
+ */
+export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{ reports: HooksLintReport[]; skipped: string[] }> {
+  checkLintQuery(o);
+  const { reports, skipped, namespaces } = await hooksReports(target, o);
+  const out: HooksLintReport[] = [];
+  for (const [i, report] of reports.entries()) {
+    const ns = namespaces[i]!;
+    const sources: string[] = [];
+    const notJudged: string[] = [];
+    const nft = await readNftRuleset(target, ns);
+    const nftInUse = report.hooks.some((l) => l.entries.some((e) => e.owner === 'nftables' || e.owner === 'nat'));
+    let ruleset: Ruleset | null = null;
+    if (nft.value) {
+      sources.push(nft.argv.join(' '));
+      ruleset = nft.value;
+    } else if (nftInUse) notJudged.push(nft.why);
+    // No nft, and no nf_tables entry on any hook: no nf_tables rule runs here, which the hook table itself shows.
+    else ruleset = { chains: [], rules: [] };
+    let legacy: LegacyTable[] | null = [];
+    for (const tool of ['iptables-legacy', 'ip6tables-legacy'] as const) {
+      if (!report.hooks.some((l) => l.entries.some((e) => LEGACY_IN[tool].test(e.callback)))) continue;
+      const r = await readLegacy(target, ns, tool);
+      if (r.value) {
+        sources.push(r.argv.join(' '));
+        legacy = legacy ? [...legacy, ...r.value] : null;
+      } else {
+        notJudged.push(r.why);
+        legacy = null;
+      }
+    }
+    const netnsArg = ns.kind === 'named' ? `--netns ${ns.name}` : '';
+    const findings = lintHooks({ report, ruleset, legacy, netnsArg });
+    out.push({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, kernel: report.kernel, netns: report.netns, sources, findings, notJudged });
+  }
+  return { reports: out, skipped };
 }

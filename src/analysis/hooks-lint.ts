@@ -1,0 +1,233 @@
+/**
+ * The hook lint: a namespace's hook table (what the kernel runs, in order) read against
+ * its rules (what they need from it). Pure. Each finding names the entries and rules
+ * it is about; nothing is judged from a source that could not be read (the caller
+ * passes null and says why in notJudged).
+ */
+import type { Family, HookEntry, HookList, HooksReport } from '../model/hooks.js';
+import type { EntryRef, Finding, LegacyTable, LintCode, RuleRef, Ruleset, RulesetChain, RulesetRule, Severity } from '../model/hooks-lint.js';
+
+export interface LintInput {
+  report: HooksReport;
+  /** null: not read (notJudged says why). */
+  ruleset: Ruleset | null;
+  /** iptables-legacy and ip6tables-legacy tables; null: not read. */
+  legacy: LegacyTable[] | null;
+  /** How a command reaches this namespace, for the commands a finding suggests ("--netns x" or ""). */
+  netnsArg: string;
+}
+
+const WHY: Record<LintCode, string> = {
+  NFS001: 'conntrack has not seen the packet yet at this priority, so every packet is untracked there and a ct state match never matches established or related traffic.',
+  NFS002: 'entries of equal priority run in reverse order of registration, so which one runs first changes when either is reloaded.',
+  NFS003: 'iptables-legacy rules do not show in `nft list ruleset` or `iptables-nft -L`, so one backend can drop what the other accepts with nobody seeing it.',
+  NFS004: 'conntrack has already made an entry for the packet at this point, so notrack leaves it tracked.',
+  NFS005: 'every packet in this namespace pays conntrack\'s lookup and an entry in its table, which no rule here reads.',
+  NFS006: 'packets of the unfiltered family reach the same sockets and routes with no rule in their way.',
+};
+
+const FIX: Record<LintCode, string> = {
+  NFS001: 'move the chain after conntrack (priority -199 or more, e.g. -190 or "filter"), or match in a later chain.',
+  NFS002: 'give each chain its own priority.',
+  NFS003: 'keep one backend: move the iptables-legacy rules to nf_tables (iptables-legacy-save | iptables-restore-translate) and flush the legacy tables.',
+  NFS004: 'put notrack in a prerouting or output chain at priority raw (-300), before conntrack (-200).',
+  NFS005: 'nothing, if it is wanted; to stop it, remove what asked for conntrack (a ct or NAT rule elsewhere, OVS, a BPF program) or set net.netfilter.nf_conntrack_enable_hooks to 0 where it exists.',
+  NFS006: 'use an inet table (both families) or add the other family\'s rules.',
+};
+
+const NFT_HOOK: Record<string, string> = {
+  prerouting: 'PRE_ROUTING', input: 'LOCAL_IN', forward: 'FORWARD', output: 'LOCAL_OUT', postrouting: 'POST_ROUTING', ingress: 'INGRESS', egress: 'EGRESS',
+};
+const LEGACY_HOOK: Record<string, string> = {
+  PREROUTING: 'PRE_ROUTING', INPUT: 'LOCAL_IN', FORWARD: 'FORWARD', OUTPUT: 'LOCAL_OUT', POSTROUTING: 'POST_ROUTING',
+};
+/** nft family → the hook lists it registers on. */
+const NFT_FAMILIES: Record<string, Family[]> = { ip: ['ipv4'], ip6: ['ipv6'], inet: ['ipv4', 'ipv6'], arp: ['arp'], bridge: ['bridge'], netdev: ['netdev'] };
+const LEGACY_FAMILY: Record<LegacyTable['tool'], Family> = { 'iptables-legacy': 'ipv4', 'ip6tables-legacy': 'ipv6' };
+
+/** Owners whose entries run rules a user wrote. */
+const RULE_OWNERS = new Set<HookEntry['owner']>(['nftables', 'iptables', 'ip6tables', 'arptables', 'ebtables', 'bpf']);
+/** iptables-legacy's own callbacks (ipt_do_table from 5.16, iptable_*_hook before): iptables-nft's are nft_do_chain_*. */
+const LEGACY_CB = /^(ipt_do_table|ip6t_do_table|arpt_do_table|ebt_do_table|iptable_\w+_hook|ip6table_\w+_hook|arptable_\w+_hook|ebt_\w+_hook)/;
+/** conntrack's entry that looks the packet up (not confirm, not helpers). */
+const CT_IN = /^(ipv[46]_conntrack_(in|local)|nf_conntrack_in)/;
+
+const ref = (e: HookEntry): EntryRef => ({ priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}) });
+
+export function lintHooks(input: LintInput): Finding[] {
+  const { report, ruleset, legacy } = input;
+  const ns = input.netnsArg ? ` ${input.netnsArg}` : '';
+  const lists = report.hooks;
+  const list = (f: Family, hook: string): HookList | undefined => lists.find((l) => l.family === f && l.hook === hook && l.device === undefined);
+  const ctPrio = (f: Family, hook: string): number | undefined => {
+    const ps = (list(f, hook)?.entries ?? []).filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map((e) => e.priority);
+    return ps.length ? Math.min(...ps) : undefined;
+  };
+  const findings: Finding[] = [];
+  const add = (code: LintCode, severity: Severity, f: Omit<Finding, 'code' | 'severity' | 'why' | 'fix'>) =>
+    findings.push({ code, severity, ...f, why: WHY[code], fix: FIX[code] });
+
+  // Rules reachable from a base chain (its own, and those of the chains it jumps or goes to).
+  const reach = (c: RulesetChain): RulesetRule[] => {
+    if (!ruleset) return [];
+    const seen = new Set<string>();
+    const out: RulesetRule[] = [];
+    const visit = (name: string) => {
+      if (seen.has(name)) return;
+      seen.add(name);
+      for (const r of ruleset.rules) {
+        if (r.family !== c.family || r.table !== c.table || r.chain !== name) continue;
+        out.push(r);
+        for (const j of r.jumps) visit(j);
+      }
+    };
+    visit(c.name);
+    return out;
+  };
+  const ruleRef = (r: RulesetRule, what: string): RuleRef => ({ family: r.family, table: r.table, chain: r.chain, handle: r.handle, what });
+  const chainLabel = (c: RulesetChain) => `${c.family} ${c.table} ${c.name}`;
+  const baseChains = (ruleset?.chains ?? []).filter((c) => c.hook !== undefined && c.prio !== undefined);
+  /** The hook table's entries for a base chain: named ones by name, else by priority and callback family. */
+  const entriesOf = (c: RulesetChain, f: Family, hook: string): EntryRef[] =>
+    (list(f, hook)?.entries ?? [])
+      .filter((e) => e.priority === c.prio && e.owner === 'nftables' && (e.chain ? e.chain.family === c.family && e.chain.table === c.table && e.chain.chain === c.name : true))
+      .map(ref);
+
+  // NFS001 and NFS004: nf_tables chains against conntrack's lookup.
+  for (const c of baseChains) {
+    const fams = NFT_FAMILIES[c.family]?.filter((f) => f === 'ipv4' || f === 'ipv6') ?? [];
+    const hook = NFT_HOOK[c.hook!] ?? c.hook!;
+    if (fams.length === 0) continue;
+    const rules = reach(c);
+    const f0 = fams[0]!;
+    const ct = ctPrio(f0, hook);
+    const before = (hook === 'PRE_ROUTING' || hook === 'LOCAL_OUT') && ct !== undefined && c.prio! < ct;
+    const reads = rules.filter((r) => r.ctReads.length > 0);
+    if (before && reads.length > 0) {
+      add('NFS001', 'warning', {
+        message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) reads ${[...new Set(reads.flatMap((r) => r.ctReads))].map((k) => `ct ${k}`).join(', ')}, but conntrack looks the packet up at ${ct}`,
+        shownBy: `nfscope follow${ns} --nftrace`, family: f0, hook,
+        entries: [...entriesOf(c, f0, hook), ...(list(f0, hook)?.entries ?? []).filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map(ref)],
+        rules: reads.map((r) => ruleRef(r, r.ctReads.map((k) => `ct ${k}`).join(', '))),
+      });
+    }
+    const notrack = rules.filter((r) => r.notrack);
+    const early = (hook === 'PRE_ROUTING' || hook === 'LOCAL_OUT') && (ct === undefined || c.prio! < ct);
+    if (notrack.length > 0 && !early) {
+      add('NFS004', 'warning', {
+        message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) has notrack, ${ct === undefined ? `on a hook where conntrack has already run (it looks packets up on prerouting and output only)` : `after conntrack's lookup at ${ct}`}`,
+        shownBy: `nfscope follow${ns} --nftrace`, family: f0, hook,
+        entries: entriesOf(c, f0, hook),
+        rules: notrack.map((r) => ruleRef(r, 'notrack')),
+      });
+    }
+  }
+  // NFS001 for iptables-legacy: only the raw table (-300) runs before conntrack (-200).
+  for (const t of legacy ?? []) {
+    const f = LEGACY_FAMILY[t.tool];
+    for (const [chain, hook] of Object.entries(LEGACY_HOOK)) {
+      const ct = ctPrio(f, hook);
+      const early = (list(f, hook)?.entries ?? []).filter((e) => LEGACY_CB.test(e.callback) && ct !== undefined && e.priority < ct);
+      const reads = t.rules.filter((r) => r.chain === chain && r.ctReads);
+      if (t.table !== 'raw' || early.length === 0 || reads.length === 0) continue;
+      add('NFS001', 'warning', {
+        message: `${t.tool} table raw, chain ${chain}, reads conntrack state, but the raw table runs at ${early[0]!.priority}, before conntrack's lookup at ${ct}`,
+        shownBy: `nfscope follow${ns}`, family: f, hook,
+        entries: early.map(ref),
+        rules: reads.map((r) => ({ family: t.tool, table: t.table, chain, handle: r.line, what: r.text })),
+      });
+    }
+  }
+
+  // NFS002: equal priorities on one hook, one of them a rule-bearer.
+  for (const l of lists) {
+    const byPrio = new Map<number, HookEntry[]>();
+    for (const e of l.entries) byPrio.set(e.priority, [...(byPrio.get(e.priority) ?? []), e]);
+    for (const [prio, es] of byPrio) {
+      const rulers = es.filter((e) => RULE_OWNERS.has(e.owner));
+      const stateful = es.filter((e) => e.owner === 'conntrack' || e.owner === 'nat' || e.owner === 'defrag');
+      if (es.length < 2 || rulers.length === 0 || (rulers.length < 2 && stateful.length === 0)) continue;
+      const named = baseChains.filter((c) => c.prio === prio && (NFT_HOOK[c.hook!] ?? c.hook) === l.hook && NFT_FAMILIES[c.family]?.includes(l.family) && (l.device === undefined || c.devices.includes(l.device)));
+      const who = es.map((e) => e.chain ? `${e.callback} (${e.chain.family} ${e.chain.table} ${e.chain.chain})` : e.callback).join(', ');
+      add('NFS002', 'warning', {
+        message: `${l.family} ${l.hook}${l.device ? ` on ${l.device}` : ''}: ${es.length} entries at priority ${prio}: ${who}; they run in the order listed${named.length ? ` (chains at this priority: ${named.map(chainLabel).join(', ')})` : ''}`,
+        shownBy: `nfscope hooks${ns} --family ${l.family}`, family: l.family, hook: l.hook, ...(l.device ? { device: l.device } : {}),
+        entries: es.map(ref), rules: [],
+      });
+    }
+  }
+
+  // NFS003: iptables-legacy and nf_tables on one hook.
+  for (const l of lists) {
+    const legacyEntries = l.entries.filter((e) => LEGACY_CB.test(e.callback));
+    const nftEntries = l.entries.filter((e) => e.owner === 'nftables' || (e.nested ?? []).some((n) => n.owner === 'nftables' || n.chain));
+    if (legacyEntries.length === 0 || nftEntries.length === 0) continue;
+    const tool = l.family === 'ipv4' ? 'iptables-legacy' : l.family === 'ipv6' ? 'ip6tables-legacy' : null;
+    const chain = Object.entries(LEGACY_HOOK).find(([, h]) => h === l.hook)?.[0];
+    const tables = legacy?.filter((t) => t.tool === tool) ?? null;
+    const rules = tables?.flatMap((t) => t.rules.filter((r) => r.chain === chain).map((r): RuleRef => ({ family: t.tool, table: t.table, chain: r.chain, handle: r.line, what: r.text }))) ?? [];
+    const policies = tables?.flatMap((t) => (chain && t.policies[chain] && t.policies[chain] !== 'ACCEPT' ? [`${t.table} ${chain} policy ${t.policies[chain]}`] : [])) ?? [];
+    const busy = rules.length > 0 || policies.length > 0;
+    add('NFS003', tables !== null && !busy ? 'info' : 'warning', {
+      message: `${l.family} ${l.hook}: iptables-legacy (${legacyEntries.map((e) => `${e.callback} at ${e.priority}`).join(', ')}) and nf_tables (${nftEntries.map((e) => `${e.callback} at ${e.priority}`).join(', ')}) both registered; ${
+        tables === null ? 'the legacy rules could not be read' : busy ? `legacy holds ${rules.length} rule(s)${policies.length ? ` and ${policies.join(', ')}` : ''} here` : 'the legacy tables hold no rule here (registered by an earlier iptables-legacy run)'}`,
+      shownBy: `nfscope follow${ns}`, family: l.family, hook: l.hook,
+      entries: [...legacyEntries, ...nftEntries].sort((a, b) => a.priority - b.priority).map(ref), rules,
+    });
+  }
+
+  // NFS005: conntrack registered, no rule reading it (info: something nfscope cannot see may want it).
+  const ctEntries = lists.flatMap((l) => l.entries.filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map((e) => ({ l, e })));
+  if (ctEntries.length > 0 && ruleset !== null && legacy !== null) {
+    const readers = ruleset.rules.filter((r) => r.ctReads.length > 0 || r.nat).length
+      + legacy.flatMap((t) => t.rules.filter((r) => r.ctReads || r.nat)).length
+      + legacy.filter((t) => t.table === 'nat').length
+      + ruleset.chains.filter((c) => c.type === 'nat').length;
+    if (readers === 0) {
+      const { l } = ctEntries[0]!;
+      add('NFS005', 'info', {
+        message: `conntrack looks up every packet (${[...new Set(ctEntries.map(({ l: x }) => `${x.family} ${x.hook}`))].join(', ')}), and no nf_tables or iptables-legacy rule here reads its state or does NAT`,
+        shownBy: `conntrack -L${input.netnsArg ? ' (in the namespace)' : ''}`, family: l.family, hook: l.hook,
+        entries: ctEntries.map(({ e }) => ref(e)), rules: [],
+      });
+    }
+  }
+
+  // NFS006: a hook filtered (something drops) for one IP family and not for the other.
+  if (ruleset !== null && legacy !== null) {
+    const drops = (f: Family, hook: string): { refs: RuleRef[]; chains: string[] } => {
+      const refs: RuleRef[] = [];
+      const chains: string[] = [];
+      for (const c of baseChains) {
+        if (!NFT_FAMILIES[c.family]?.includes(f) || (NFT_HOOK[c.hook!] ?? c.hook) !== hook) continue;
+        const dropping = reach(c).filter((r) => r.drop);
+        if (c.policy === 'drop') chains.push(`${chainLabel(c)} policy drop`);
+        refs.push(...dropping.map((r) => ruleRef(r, 'drop')));
+      }
+      for (const t of legacy.filter((x) => LEGACY_FAMILY[x.tool] === f)) {
+        const chain = Object.entries(LEGACY_HOOK).find(([, h]) => h === hook)?.[0]!;
+        if (t.policies[chain] === 'DROP') chains.push(`${t.tool} ${t.table} ${chain} policy DROP`);
+        refs.push(...t.rules.filter((r) => r.chain === chain && r.drop).map((r): RuleRef => ({ family: t.tool, table: t.table, chain, handle: r.line, what: r.text })));
+      }
+      return { refs, chains };
+    };
+    for (const hook of ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING']) {
+      const v4 = drops('ipv4', hook);
+      const v6 = drops('ipv6', hook);
+      const has = (d: typeof v4) => d.refs.length + d.chains.length > 0;
+      if (has(v4) === has(v6)) continue;
+      const [on, off, d] = has(v4) ? (['ipv4', 'ipv6', v4] as const) : (['ipv6', 'ipv4', v6] as const);
+      add('NFS006', 'warning', {
+        message: `${hook}: ${on} packets meet ${[...d.chains, d.refs.length ? `${d.refs.length} drop rule(s)` : ''].filter(Boolean).join(' and ')}; ${off} packets meet none`,
+        shownBy: `nfscope hooks${ns} --family ${off}`, family: on, hook,
+        entries: (list(on, hook)?.entries ?? []).filter((e) => RULE_OWNERS.has(e.owner)).map(ref), rules: d.refs,
+      });
+    }
+  }
+  return findings;
+}
+
+/** Exit status for a gate: 1 when any finding is a warning. */
+export function lintFails(findings: Finding[]): boolean {
+  return findings.some((f) => f.severity === 'warning');
+}

@@ -1,0 +1,90 @@
+/**
+ * `nft -j list ruleset` (nftables 0.9.3+, libnftables' JSON) → each chain and the rule
+ * features the hook lint reads: conntrack reads, notrack, NAT, drops, jumps. Pure.
+ * The caller checks nft's exit status first: empty text here is an empty ruleset's
+ * output only if nft said so.
+ */
+import { ParseError } from '../lib/errors.js';
+import type { Ruleset, RulesetChain, RulesetRule } from '../model/hooks-lint.js';
+
+const WHAT = 'nft -j list ruleset';
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Every object in a JSON value, depth first, with the key it sits under. */
+function* walk(v: unknown, key = ''): Generator<[string, Obj]> {
+  if (Array.isArray(v)) for (const x of v) yield* walk(x, key);
+  else if (isObj(v)) {
+    yield [key, v];
+    for (const [k, x] of Object.entries(v)) yield* walk(x, k);
+  }
+}
+
+/** A rule's statements: what it reads of conntrack, and what it does. */
+export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'table' | 'chain' | 'handle'> {
+  const ctReads = new Set<string>();
+  const jumps: string[] = [];
+  let notrack = false;
+  let nat = false;
+  let drop = false;
+  for (const stmt of expr) {
+    if (!isObj(stmt)) continue;
+    // A statement's own verb: {"drop": null}, {"reject": {...}}, {"notrack": null}, {"dnat": {...}}.
+    if ('drop' in stmt || 'reject' in stmt) drop = true;
+    if ('notrack' in stmt) notrack = true;
+    if ('snat' in stmt || 'dnat' in stmt || 'masquerade' in stmt || 'redirect' in stmt) nat = true;
+    // iptables-nft's untranslated matches and targets (xt): their names only.
+    const xt = stmt.xt;
+    if (isObj(xt) && typeof xt.name === 'string') {
+      if (xt.type === 'match' && /^(conntrack|state)$/.test(xt.name)) ctReads.add(`xt ${xt.name}`);
+      if (xt.type === 'target' && xt.name === 'NOTRACK') notrack = true;
+      if (xt.type === 'target' && /^(DNAT|SNAT|MASQUERADE|REDIRECT)$/.test(xt.name)) nat = true;
+    }
+    for (const [key, o] of walk(stmt)) {
+      // A `ct zone set`, `ct mark set` writes: {"mangle": {"key": {"ct": …}, "value": …}}. Not a read.
+      if (key === 'key' || !isObj(o.ct)) {
+        if ((key === 'jump' || key === 'goto') && typeof o.target === 'string') jumps.push(o.target);
+        continue;
+      }
+      const k = o.ct.key;
+      if (typeof k === 'string') ctReads.add(k);
+    }
+    // Verdict maps hold jumps as values: {"jump": {"target": "x"}} appear in the walk above.
+  }
+  return { ctReads: [...ctReads].sort(), notrack, nat, drop, jumps };
+}
+
+export function parseNftRuleset(text: string): Ruleset {
+  const out: Ruleset = { chains: [], rules: [] };
+  if (text.trim() === '') return out;
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new ParseError(WHAT, 1, text.slice(0, 80), (e as Error).message);
+  }
+  const items = isObj(j) ? j.nftables : undefined;
+  if (!Array.isArray(items)) throw new ParseError(WHAT, 1, text.slice(0, 80), 'no "nftables" array');
+  for (const it of items) {
+    if (!isObj(it)) continue;
+    const c = it.chain;
+    if (isObj(c) && typeof c.family === 'string' && typeof c.table === 'string' && typeof c.name === 'string') {
+      const chain: RulesetChain = { family: c.family, table: c.table, name: c.name, devices: [] };
+      if (typeof c.hook === 'string') chain.hook = c.hook;
+      if (typeof c.prio === 'number') chain.prio = c.prio;
+      if (typeof c.type === 'string') chain.type = c.type;
+      if (typeof c.policy === 'string') chain.policy = c.policy;
+      // "dev": one name (nftables < 1.0.9) or a list.
+      if (typeof c.dev === 'string') chain.devices = [c.dev];
+      else if (Array.isArray(c.dev)) chain.devices = c.dev.filter((d): d is string => typeof d === 'string');
+      out.chains.push(chain);
+    }
+    const r = it.rule;
+    if (isObj(r) && typeof r.family === 'string' && typeof r.table === 'string' && typeof r.chain === 'string' && typeof r.handle === 'number') {
+      if (!Array.isArray(r.expr)) throw new ParseError(WHAT, 1, JSON.stringify(r).slice(0, 80), 'a rule with no "expr" list');
+      out.rules.push({ family: r.family, table: r.table, chain: r.chain, handle: r.handle, ...ruleFeatures(r.expr) });
+    }
+  }
+  return out;
+}
