@@ -4,6 +4,9 @@ import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintAllReport } from '../model/hoo
 import { lintFails } from '../analysis/hooks-lint.js';
 import { HOOKS_SCHEMA_VERSION, type HooksAllReport, type HooksReport } from '../model/hooks.js';
 import { withTarget } from '../targets/index.js';
+import { LocalTarget, spawnedArgvs } from '../targets/local.js';
+import { keepPrestart, prestartKey } from '../lib/prestart-cache.js';
+import type { Target } from '../targets/target.js';
 import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies, type HooksQuery } from '../experiments/hooks.js';
 
 export interface HooksOptions extends HooksQuery {
@@ -23,7 +26,11 @@ export async function runHooks(o: HooksOptions): Promise<void> {
   // Checked here, before any target opens (it booted a VM first: issue 14).
   if (o.netns !== undefined && o.allNetns) throw new UsageError('--netns and --all-netns exclude each other');
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, o));
+  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => {
+    const r = await hooksReports(t, o);
+    await keepListing(t);
+    return r;
+  });
   if (o.json) {
     const out: HooksAllReport | HooksReport = o.allNetns ? { schemaVersion: HOOKS_SCHEMA_VERSION, reports } : reports[0]!;
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -39,7 +46,11 @@ async function runLint(o: HooksOptions): Promise<void> {
   checkLintQuery(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const render = o.json ? null : import('../render/hooks-lint.js');
-  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksLintReports(t, o));
+  const { reports, skipped } = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => {
+    const r = await hooksLintReports(t, o);
+    await keepListing(t);
+    return r;
+  });
   if (o.json) {
     const out = o.allNetns ? ({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, reports } satisfies HooksLintAllReport) : reports[0]!;
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
@@ -49,4 +60,13 @@ async function runLint(o: HooksOptions): Promise<void> {
     process.stdout.write(reports.map(renderHooksLint).join('\n\n') + '\n');
   }
   if (reports.some((r) => lintFails(r.findings) || r.notJudged.length > 0)) throw new PassThroughExit(1);
+}
+
+/**
+ * After a listing that succeeded on this machine: its bpftrace argvs, for the next identical
+ * command line to start before its modules load (src/prestart.ts). Nothing else is ever kept.
+ */
+async function keepListing(t: Target): Promise<void> {
+  const argvs = spawnedArgvs();
+  if (t instanceof LocalTarget && argvs.every((a) => a.some((x) => /(^|\/)bpftrace$/.test(x)))) await keepPrestart(prestartKey(process.argv.slice(2)), argvs);
 }

@@ -113,6 +113,47 @@ export function underPdeathsig(argv: string[]): string[] {
   return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
 }
 
+/**
+ * Processes started before nfscope's modules were loaded (src/prestart.ts: the argvs the last
+ * identical command spawned), each waiting for a spawn of exactly its argv to adopt it. What an
+ * adopted process prints is what a process started at the spawn would have printed: same argv,
+ * same options (none), same process group and pdeathsig; only earlier. One never adopted is
+ * killed when nfscope exits, like any child (track).
+ */
+interface Prestarted { child: ChildProcess; done: Promise<RawRun>; buffered: string[]; emit: ((l: string) => void) | null }
+const prestarted = new Map<string, Prestarted[]>();
+const spawned: string[][] = [];
+
+export function prestart(argv: string[]): void {
+  const p: Prestarted = { buffered: [], emit: null } as unknown as Prestarted;
+  const lines = new LineSplitter((l) => (p.emit ? p.emit(l) : p.buffered.push(l)));
+  Object.assign(p, start(underPdeathsig(argv), {}, true, lines));
+  const k = JSON.stringify(argv);
+  prestarted.set(k, [...(prestarted.get(k) ?? []), p]);
+}
+
+function takePrestarted(argv: string[]): Running | null {
+  const p = prestarted.get(JSON.stringify(argv))?.shift();
+  if (DEBUG) process.stderr.write(`nfscope-debug: ${p ? 'adopted a prestarted' : 'no prestarted'} ${argv[0]} at ${performance.now().toFixed(0)} ms\n`);
+  if (!p) return null;
+  const h = runningHandle(argv, p.done, (sig) => {
+    p.child.kill(`SIG${sig}`);
+  });
+  // The lines printed before the adoption reach the listeners the caller adds right after this
+  // returns: replayed in a microtask, before any await on done (queued later) can resume.
+  queueMicrotask(() => {
+    for (const l of p.buffered) h.emit(l);
+    p.buffered = [];
+    p.emit = h.emit;
+  });
+  return { ...h.running, pid: p.child.pid };
+}
+
+/** Every argv this process has spawned on this machine, in order (what src/prestart.ts keeps). */
+export function spawnedArgvs(): string[][] {
+  return [...spawned];
+}
+
 /** The machine nfscope runs on. argv goes straight to execve: no shell. */
 export class LocalTarget implements Host {
   readonly name = 'local';
@@ -135,6 +176,9 @@ export class LocalTarget implements Host {
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {
+    spawned.push(argv);
+    const pre = Object.keys(opts).length === 0 ? takePrestarted(argv) : null;
+    if (pre) return pre;
     // Own process group: a Ctrl-C at the terminal reaches nfscope only, which
     // then stops the tracer itself, in order, instead of racing it.
     let emit: (l: string) => void = () => {};
