@@ -21,6 +21,7 @@ export const KINDS = [
   { kind: 'hooks-all', file: 'src/model/hooks.ts', type: 'HooksAllReport', version: 'HOOKS_SCHEMA_VERSION' },
   { kind: 'hooks-lint', file: 'src/model/hooks-lint.ts', type: 'HooksLintReport', version: 'HOOKS_LINT_SCHEMA_VERSION' },
   { kind: 'hooks-lint-all', file: 'src/model/hooks-lint.ts', type: 'HooksLintAllReport', version: 'HOOKS_LINT_SCHEMA_VERSION' },
+  { kind: 'hooks-diff', file: 'src/model/hooks-lint.ts', type: 'HooksDiffReport', version: 'HOOKS_DIFF_SCHEMA_VERSION' },
   { kind: 'trace-syn', file: 'src/model/trace-syn.ts', type: 'TraceSynReport', version: 'TRACE_SYN_SCHEMA_VERSION' },
   { kind: 'graph', file: 'src/model/graph.ts', type: 'GraphReport', version: 'GRAPH_SCHEMA_VERSION' },
   { kind: 'lifetimes', file: 'src/model/lifetimes.ts', type: 'LifetimesReport', version: 'LIFETIMES_SCHEMA_VERSION' },
@@ -59,7 +60,7 @@ export function generate() {
     out[k.kind] = {
       $schema: 'http://json-schema.org/draft-07/schema#',
       $id: `urn:nfscope:report:${k.kind}:v${v}`,
-      title: `nfscope ${k.kind.replace('-all', ' --all-netns').replace(/^hooks-lint/, 'hooks --lint').replace(/^parse-/, 'parse ')} --json (schemaVersion ${v})`,
+      title: `nfscope ${k.kind.replace('-all', ' --all-netns').replace(/^hooks-(lint|diff)/, 'hooks --$1').replace(/^parse-/, 'parse ')} --json (schemaVersion ${v})`,
       ...Object.fromEntries(Object.entries(schema).filter(([key]) => key !== '$schema')),
     };
   }

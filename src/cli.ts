@@ -40,6 +40,7 @@ export function buildCli(): Command {
     .option('--family <family>', 'ipv4|ipv6|arp|bridge|netdev|all', 'all')
     .option('--backend <backend>', 'auto|bpftrace|drgn|nft', 'auto')
     .option('--lint', 'judge the hook table against the rules (nft, iptables-legacy): findings, exit 1 on a warning')
+    .option('--diff <files...>', 'compare saved `hooks --json` listings (A B), or one against this run\'s: exit 1 when they differ')
     .addOption(target())
     .addOption(kernel())
     .option('--json', 'machine-readable output')

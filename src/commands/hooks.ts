@@ -1,6 +1,6 @@
 import { resolveTarget } from './auto-target.js';
 import { PassThroughExit, UsageError } from '../lib/errors.js';
-import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintAllReport } from '../model/hooks-lint.js';
+import { HOOKS_DIFF_SCHEMA_VERSION, HOOKS_LINT_SCHEMA_VERSION, type HooksDiffReport, type HooksLintAllReport } from '../model/hooks-lint.js';
 import { lintFails } from '../analysis/hooks-lint.js';
 import { HOOKS_SCHEMA_VERSION, type HooksAllReport, type HooksReport } from '../model/hooks.js';
 import { withTarget } from '../targets/index.js';
@@ -14,10 +14,13 @@ export interface HooksOptions extends HooksQuery {
   kernel?: string;
   json?: boolean;
   lint?: boolean;
+  /** One or two saved `hooks --json` files; with one, this run's listing is the second. */
+  diff?: string[];
 }
 
 export async function runHooks(o: HooksOptions): Promise<void> {
   if (o.lint) return runLint(o);
+  if (o.diff) return runDiff(o, o.diff);
   // Load the table renderer while bpftrace compiles: it is off the critical path then.
   const render = o.json ? null : import('../render/hooks-table.js');
   // Bad options fail before a VM boots.
@@ -69,4 +72,44 @@ async function runLint(o: HooksOptions): Promise<void> {
 async function keepListing(t: Target): Promise<void> {
   const argvs = spawnedArgvs();
   if (t instanceof LocalTarget && argvs.every((a) => a.some((x) => /(^|\/)bpftrace$/.test(x)))) await keepPrestart(prestartKey(process.argv.slice(2)), argvs);
+}
+
+/** --diff A [B]: exit 1 when the listings differ (so a script can ask "did anything change?"). */
+async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
+  if (files.length < 1 || files.length > 2) throw new UsageError(`--diff takes one or two saved \`hooks --json\` files, not ${files.length}`);
+  if (o.allNetns) throw new UsageError('--diff compares one namespace: pick it with --netns (or save --all-netns listings and give both)');
+  parseFamilies(o.family);
+  parseBackend(o.backend);
+  const { checkInput, readWhole } = await import('../lib/input-file.js');
+  const { parseHooksListing } = await import('../parsers/hooks-listing.js');
+  const { diffHooks } = await import('../analysis/hooks-diff.js');
+  for (const f of files) await checkInput(f);
+  const listings = await Promise.all(files.map(async (f) => ({ file: f, reports: parseHooksListing(await readWhole(f, `hooks listing ${f}`), `hooks listing ${f}`) })));
+  const pick = (l: { file: string; reports: HooksReport[] }): HooksReport => {
+    const want = o.netns ?? (l.reports.length === 1 ? l.reports[0]!.netns : '(current)');
+    const r = l.reports.find((x) => x.netns === want);
+    if (!r) throw new UsageError(`${l.file} has no listing of netns ${want} (it has ${l.reports.map((x) => x.netns).join(', ')})`);
+    return r;
+  };
+  const a = pick(listings[0]!);
+  let b: HooksReport;
+  let bSource: string;
+  if (listings[1]) {
+    b = pick(listings[1]);
+    bSource = listings[1].file;
+  } else {
+    const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+    const live = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, { ...o, netns: o.netns ?? (a.netns === '(current)' ? undefined : a.netns) }));
+    b = live.reports[0]!;
+    bSource = 'this run';
+  }
+  const report: HooksDiffReport = {
+    schemaVersion: HOOKS_DIFF_SCHEMA_VERSION,
+    a: { source: files[0]!, kernel: a.kernel, netns: a.netns },
+    b: { source: bSource, kernel: b.kernel, netns: b.netns },
+    hooks: diffHooks(a.hooks, b.hooks),
+  };
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write((await import('../render/hooks-diff.js')).renderHooksDiff(report) + '\n');
+  if (report.hooks.length > 0) throw new PassThroughExit(1);
 }

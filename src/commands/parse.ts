@@ -1,7 +1,7 @@
-import { stat } from 'node:fs/promises';
 import { ParseError, UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { feedChunks } from '../lib/chunks.js';
+import { checkInput, readWhole } from '../lib/input-file.js';
 import type { CtEntry } from '../model/conntrack.js';
 import { PARSE_SCHEMA_VERSION as V, type ParseBpftraceJsonReport, type ParseFunctionGraphReport, type ParseHooksReport, type ParseKstackReport, type ParseTracePreroutingReport } from '../model/parse-report.js';
 
@@ -10,33 +10,10 @@ import { PARSE_KINDS } from '../model/parse-kinds.js';
 /** Flows of `parse conntrack` per text table: a table needs all its rows for its column widths. */
 const TEXT_BATCH = 5000;
 
-/** Inputs parsed whole are read up to this size (memory stays far under 256 MB); function-graph streams, whatever its size. */
-const WHOLE_LIMIT = 32 << 20;
 
 export interface ParseOptions {
   maxDepth?: string;
   json?: boolean;
-}
-
-/** The input, checked before anything is read: "-" or an existing regular file. */
-async function checkInput(file: string): Promise<void> {
-  if (file === '-') return;
-  if (file.length > 4096 || file.includes('\0')) throw new UsageError('invalid file name');
-  const st = await stat(file).catch(() => null);
-  if (!st) throw new UsageError(`no such file: ${JSON.stringify(file.slice(0, 200))}`);
-  if (!st.isFile() && !st.isFIFO()) throw new UsageError(`not a regular file: ${JSON.stringify(file.slice(0, 200))}`);
-}
-
-/** Reads a whole input, refusing past WHOLE_LIMIT: memory stays bounded for adversarial files. */
-async function readWhole(file: string, what: string): Promise<string> {
-  const parts: Buffer[] = [];
-  let n = 0;
-  await feedChunks(file, (c) => {
-    n += c.length;
-    if (n > WHOLE_LIMIT) throw new ParseError(what, 0, '', `input larger than ${WHOLE_LIMIT >> 20} MiB`);
-    parts.push(c);
-  });
-  return Buffer.concat(parts).toString('utf8');
 }
 
 export async function runParse(kindArg: string, file: string, o: ParseOptions): Promise<void> {

@@ -6,6 +6,8 @@ import { pickBackend } from '../backends/hooks.js';
 import { requireRoot } from '../tools/root.js';
 import { readLegacy, readNftRuleset } from '../tools/rulesets.js';
 import { lintHooks } from '../analysis/hooks-lint.js';
+import { captureFixture } from '../lib/fixture-capture.js';
+import { toolLine } from '../kernel/capabilities.js';
 import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type Ruleset } from '../model/hooks-lint.js';
 
 /** What `nfscope hooks` lists: in which netns, which families, through which backend (as typed). */
@@ -84,18 +86,26 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
     } else if (nftInUse) notJudged.push(nft.why);
     // No nft, and no nf_tables entry on any hook: no nf_tables rule runs here, which the hook table itself shows.
     else ruleset = { chains: [], rules: [] };
+    const raws: Record<string, string> = { 'hooks.json': JSON.stringify(report, null, 2) + '\n' };
+    if (nft.value) raws['nft-ruleset.json'] = nft.raw;
     let legacy: LegacyTable[] | null = [];
     for (const tool of ['iptables-legacy', 'ip6tables-legacy'] as const) {
       if (!report.hooks.some((l) => l.entries.some((e) => LEGACY_IN[tool].test(e.callback)))) continue;
       const r = await readLegacy(target, ns, tool);
       if (r.value) {
         sources.push(r.argv.join(' '));
+        raws[`${tool}-save.txt`] = r.raw;
         legacy = legacy ? [...legacy, ...r.value] : null;
       } else {
         notJudged.push(r.why);
         legacy = null;
       }
     }
+    // NFSCOPE_CAPTURE_DIR: the lint's inputs as read, for the fast tier's tests of parsers and analysis.
+    await captureFixture('hooks-lint', report.kernel, 'lint', raws, {
+      argv: sources.join(' ; '), setup: 'see NFSCOPE_CAPTURE_SETUP',
+      tool: () => toolLine(target, ['nft', 'iptables-legacy', 'bpftrace']),
+    });
     const netnsArg = ns.kind === 'named' ? `--netns ${ns.name}` : '';
     const findings = lintHooks({ report, ruleset, legacy, netnsArg });
     out.push({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, kernel: report.kernel, netns: report.netns, sources, findings, notJudged });

@@ -114,3 +114,34 @@ export interface LegacyTable {
   policies: Record<string, string>;
   rules: { chain: string; line: number; text: string; ctReads: boolean; notrack: boolean; nat: boolean; drop: boolean }[];
 }
+
+export const HOOKS_DIFF_SCHEMA_VERSION = 1;
+
+/** One entry's change between two listings of one hook. */
+export type EntryChange =
+  | { kind: 'added' | 'removed'; entry: EntryRef }
+  | { kind: 'priority'; entry: EntryRef; from: number; to: number }
+  /** Same priority, another place among the entries both listings have: equal priorities reordered (a reload). */
+  | { kind: 'moved'; entry: EntryRef; from: number; to: number };
+
+export interface HookDiff {
+  family: Family;
+  hook: string;
+  device?: string;
+  changes: EntryChange[];
+}
+
+/** Where a listing came from: a saved `hooks --json` file, or this run's own listing. */
+export interface ListingSource {
+  source: string;
+  kernel: string;
+  netns: string;
+}
+
+/** `nfscope hooks --diff A [B]`: B is this run's listing when only A is given. */
+export interface HooksDiffReport {
+  schemaVersion: number;
+  a: ListingSource;
+  b: ListingSource;
+  hooks: HookDiff[];
+}

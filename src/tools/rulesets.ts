@@ -10,7 +10,8 @@ import { parseIptablesSave } from '../parsers/iptables-save.js';
 import { parseNftRuleset } from '../parsers/nft-ruleset.js';
 import { inNetns, type NetnsRef } from './netns.js';
 
-export type Read<T> = { value: T; argv: string[] } | { value: null; why: string };
+/** What was read: the parsed value, the argv and its raw output (kept as a fixture when capturing); or why not. */
+export type Read<T> = { value: T; argv: string[]; raw: string } | { value: null; why: string };
 
 export const nftRulesetArgv = (nft: string, ns: NetnsRef) => inNetns(ns, [nft, '-j', 'list', 'ruleset']);
 export const legacySaveArgv = (save: string, ns: NetnsRef) => inNetns(ns, [save]);
@@ -19,7 +20,8 @@ export async function readNftRuleset(target: Target, ns: NetnsRef): Promise<Read
   const nft = await target.which('nft');
   if (!nft) return { value: null, why: 'nf_tables rules not read: nft is not installed' };
   const argv = nftRulesetArgv(nft, ns);
-  return { value: parseNftRuleset((await run(target, argv)).stdout), argv };
+  const raw = (await run(target, argv)).stdout;
+  return { value: parseNftRuleset(raw), argv, raw };
 }
 
 /**
@@ -31,5 +33,6 @@ export async function readLegacy(target: Target, ns: NetnsRef, tool: LegacyTable
   const save = await target.which(`${tool}-save`);
   if (!save) return { value: null, why: `${tool} rules not read: ${tool}-save is not installed` };
   const argv = legacySaveArgv(save, ns);
-  return { value: parseIptablesSave((await run(target, argv)).stdout, tool), argv };
+  const raw = (await run(target, argv)).stdout;
+  return { value: parseIptablesSave(raw, tool), argv, raw };
 }

@@ -16,7 +16,12 @@ import { expectSchema } from '../helpers/schema.js';
 interface Finding { code: string; severity: string; family: string; hook: string; rules: { family: string; table: string; chain: string; handle: number }[]; entries: { priority: number; callback: string }[] }
 interface Lint { netns: string; findings: Finding[]; notJudged: string[]; sources: string[] }
 
-async function lint(ns: string): Promise<{ exit: number; report: Lint }> {
+/**
+ * `hooks --lint --json` in the netns. Under scripts/capture/hooks-lint.sh (NFSCOPE_CAPTURE_DIR) each
+ * call's inputs are kept as test/fixtures/hooks-lint/<kernel>/<name>/ for the fast tier.
+ */
+async function lint(ns: string, name: string): Promise<{ exit: number; report: Lint }> {
+  if (process.env.NFSCOPE_CAPTURE_DIR) process.env.NFSCOPE_CAPTURE_CASE = name;
   const r = await nfscope(['hooks', '--lint', '--netns', ns, '--json']);
   expect([0, 1], r.stderr).toContain(r.exitCode);
   const report = JSON.parse(r.stdout) as Lint;
@@ -55,7 +60,7 @@ async function fresh(): Promise<string> {
 describe('hooks --lint: each finding made, then fixed', () => {
   it('a fresh netns: no finding, exit 0', async () => {
     const n = await fresh();
-    const { exit, report } = await lint(n);
+    const { exit, report } = await lint(n, 'fresh');
     expect(report.findings).toEqual([]);
     expect(exit).toBe(0);
   });
@@ -63,7 +68,7 @@ describe('hooks --lint: each finding made, then fixed', () => {
   it('NFS001: ct state in a prerouting chain at -300 (nft-geo-filter #5); at -190 it is gone', async () => {
     const n = await fresh();
     await nft(n, 'add table inet geo; add chain inet geo pre { type filter hook prerouting priority -300; }; add rule inet geo pre ct state established accept');
-    const { exit, report } = await lint(n);
+    const { exit, report } = await lint(n, 'nfs001-nft');
     expect(exit).toBe(1);
     expect(codes(report)).toEqual(['NFS001']);
     const f = report.findings.find((x) => x.code === 'NFS001')!;
@@ -73,43 +78,43 @@ describe('hooks --lint: each finding made, then fixed', () => {
     expect(f.entries.map((e) => e.priority)).toEqual([-300, -200]);
 
     await nft(n, 'delete table inet geo; add table inet geo; add chain inet geo pre { type filter hook prerouting priority -190; }; add rule inet geo pre ct state established accept');
-    expect(codes((await lint(n)).report)).toEqual([]);
+    expect(codes((await lint(n, 'nfs001-nft-fixed')).report)).toEqual([]);
   });
 
   it('NFS001 in iptables-legacy: -m conntrack in the raw table', async () => {
     const n = await fresh();
     await inNs(n, ['iptables-legacy', '-t', 'raw', '-A', 'PREROUTING', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
-    const { report } = await lint(n);
+    const { report } = await lint(n, 'nfs001-legacy');
     expect(codes(report)).toEqual(['NFS001']);
     expect(report.findings[0]!.rules.map((r) => [r.family, r.table, r.chain])).toEqual([['iptables-legacy', 'raw', 'PREROUTING']]);
     expect(report.sources.some((s) => s.endsWith('iptables-legacy-save'))).toBe(true);
     await inNs(n, ['iptables-legacy', '-t', 'raw', '-F', 'PREROUTING']);
     await inNs(n, ['iptables-legacy', '-t', 'mangle', '-A', 'PREROUTING', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT']);
-    expect(codes((await lint(n)).report)).toEqual([]);
+    expect(codes((await lint(n, 'nfs001-legacy-fixed')).report)).toEqual([]);
   });
 
   it('NFS002: two input chains at priority 0; one moved to 10', async () => {
     const n = await fresh();
     await nft(n, 'add table inet a; add chain inet a in { type filter hook input priority 0; }; add table inet b; add chain inet b in { type filter hook input priority 0; }');
-    const { exit, report } = await lint(n);
+    const { exit, report } = await lint(n, 'nfs002');
     expect(exit).toBe(1);
     // inet chains register on ipv4 and on ipv6: one finding per hook list.
     expect(report.findings.filter((f) => f.code === 'NFS002').map((f) => `${f.family} ${f.hook}`).sort()).toEqual(['ipv4 LOCAL_IN', 'ipv6 LOCAL_IN']);
     expect(codes(report)).toEqual(['NFS002', 'NFS002']);
     await nft(n, 'delete table inet b; add table inet b; add chain inet b in { type filter hook input priority 10; }');
-    expect(codes((await lint(n)).report)).toEqual([]);
+    expect(codes((await lint(n, 'nfs002-fixed')).report)).toEqual([]);
   });
 
   it('NFS003: an iptables-legacy rule beside an nf_tables chain on INPUT; flushed, it is only info', async () => {
     const n = await fresh();
     await nft(n, 'add table inet f; add chain inet f in { type filter hook input priority 10; }');
     await inNs(n, ['iptables-legacy', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
-    const { report } = await lint(n);
+    const { report } = await lint(n, 'nfs003');
     const f = report.findings.filter((x) => x.code === 'NFS003');
     expect(f.map((x) => `${x.severity} ${x.family} ${x.hook}`)).toEqual(['warning ipv4 LOCAL_IN']);
     expect(f[0]!.rules.map((r) => [r.family, r.table, r.chain])).toEqual([['iptables-legacy', 'filter', 'INPUT']]);
     await inNs(n, ['iptables-legacy', '-F', 'INPUT']);
-    const after = (await lint(n)).report;
+    const after = (await lint(n, 'nfs003-fixed')).report;
     expect(codes(after)).toEqual([]);
     // The legacy table stays registered (the kernel keeps it once made): info, exit 0.
     expect(codes(after, 'info')).toContain('NFS003');
@@ -119,30 +124,30 @@ describe('hooks --lint: each finding made, then fixed', () => {
     const n = await fresh();
     // A ct rule makes conntrack register in this netns (nothing else here asks for it).
     await nft(n, 'add table inet t; add chain inet t in { type filter hook input priority 0; }; add rule inet t in ct state invalid drop; add chain inet t pre { type filter hook prerouting priority 0; }; add rule inet t pre udp dport 53 notrack');
-    const { report } = await lint(n);
+    const { report } = await lint(n, 'nfs004');
     expect(codes(report)).toEqual(['NFS004']);
     expect(report.findings[0]!.rules.map((r) => r.handle)).toEqual(await handles(n, 'inet', 't', 'pre'));
     await nft(n, 'delete chain inet t pre; add chain inet t pre { type filter hook prerouting priority -300; }; add rule inet t pre udp dport 53 notrack');
-    expect(codes((await lint(n)).report)).toEqual([]);
+    expect(codes((await lint(n, 'nfs004-fixed')).report)).toEqual([]);
   });
 
   it('NFS005: conntrack registered by a ct helper object no rule uses (info, exit 0); deleted, conntrack goes', async () => {
     const n = await fresh();
     await nft(n, 'add table inet h; add ct helper inet h ftp { type "ftp" protocol tcp; }');
-    const { exit, report } = await lint(n);
+    const { exit, report } = await lint(n, 'nfs005');
     expect(exit).toBe(0);
     expect(report.findings.map((f) => `${f.severity} ${f.code}`)).toEqual(['info NFS005']);
     await nft(n, 'delete table inet h');
-    expect((await lint(n)).report.findings).toEqual([]);
+    expect((await lint(n, 'nfs005-fixed')).report.findings).toEqual([]);
   });
 
   it('NFS006: an ip-only input chain with policy drop; as inet it is gone', async () => {
     const n = await fresh();
     await nft(n, 'add table ip f; add chain ip f in { type filter hook input priority 0; policy drop; }');
-    const { report } = await lint(n);
+    const { report } = await lint(n, 'nfs006');
     expect(report.findings.map((f) => `${f.code} ${f.family} ${f.hook}`)).toEqual(['NFS006 ipv4 LOCAL_IN']);
     await nft(n, 'delete table ip f; add table inet f; add chain inet f in { type filter hook input priority 0; policy drop; }');
-    expect((await lint(n)).report.findings).toEqual([]);
+    expect((await lint(n, 'nfs006-fixed')).report.findings).toEqual([]);
   });
 });
 
@@ -163,7 +168,7 @@ describe.skipIf(exampleFiles.length === 0)(`hooks --lint on the nftables package
         ns = ns.filter((x) => x !== n);
         continue;
       }
-      const { report } = await lint(n);
+      const { report } = await lint(n, `example-${file.replace('.nft', '')}`);
       seen.push(file);
       if (file === 'all-in-one.nft') expect([...new Set(codes(report))], file).toEqual(['NFS002']);
       else expect(codes(report), file).toEqual([]);

@@ -9,7 +9,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import { expect } from 'vitest';
 import { ROOT } from './sys.js';
 
-export type ReportKind = 'doctor' | 'hooks' | 'hooks-all' | 'hooks-lint' | 'hooks-lint-all' | 'trace-syn' | 'graph' | 'lifetimes' | 'lab' | 'cleanup' | 'vm-run' | 'vm-status' | 'vm-kernels'
+export type ReportKind = 'doctor' | 'hooks' | 'hooks-all' | 'hooks-lint' | 'hooks-lint-all' | 'hooks-diff' | 'trace-syn' | 'graph' | 'lifetimes' | 'lab' | 'cleanup' | 'vm-run' | 'vm-status' | 'vm-kernels'
   | 'parse-function-graph' | 'parse-kstack' | 'parse-bpftrace-json' | 'parse-conntrack' | 'parse-hooks' | 'parse-trace-prerouting'
   | 'follow-packet' | 'follow-summary';
 
