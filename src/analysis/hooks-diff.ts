@@ -1,39 +1,59 @@
 /**
  * Two hook listings of one namespace, entry by entry: added, removed, priority changed, and
- * moved (same priority, another place among the entries both have: equal priorities run in
- * reverse order of registration, so a reload moves them). Pure.
+ * moved (same priority, another place among the entries of that priority both have: equal
+ * priorities run in reverse order of registration, so a reload moves them). Entries run behind
+ * another (NAT chains under nf_nat's entry) are compared too, under it. Pure.
  */
 import type { HookEntry, HookList } from '../model/hooks.js';
 import type { EntryChange, EntryRef, HookDiff } from '../model/hooks-lint.js';
 
-const ref = (e: HookEntry): EntryRef => ({ priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}) });
+interface Item { key: string; e: HookEntry; under?: HookEntry }
 
-/** An entry's identity: its callback and chain; a second of the same identity is #2, and so on. */
-function keyed(entries: HookEntry[]): { key: string; e: HookEntry }[] {
+const ref = (x: Item): EntryRef => ({
+  priority: x.e.priority, callback: x.e.callback, owner: x.e.owner, ...(x.e.chain ? { chain: x.e.chain } : {}), ...(x.under ? { under: x.under.callback } : {}),
+});
+
+/**
+ * Each entry with its identity: callback, chain (unless chains are ignored) and the entry it runs
+ * behind; a second of the same identity is #2, and so on.
+ */
+function items(entries: HookEntry[], ignoreChains: boolean): Item[] {
   const seen = new Map<string, number>();
-  return entries.map((e) => {
-    const id = `${e.callback}|${e.chain ? `${e.chain.family} ${e.chain.table} ${e.chain.chain}` : ''}`;
+  const flat = entries.flatMap((e): Omit<Item, 'key'>[] => [{ e }, ...(e.nested ?? []).map((n) => ({ e: n, under: e }))]);
+  return flat.map((x) => {
+    const chain = !ignoreChains && x.e.chain ? `${x.e.chain.family} ${x.e.chain.table} ${x.e.chain.chain}` : '';
+    const id = `${x.under ? `${x.under.callback}>` : ''}${x.e.callback}|${chain}`;
     const n = (seen.get(id) ?? 0) + 1;
     seen.set(id, n);
-    return { key: `${id}#${n}`, e };
+    return { ...x, key: `${id}#${n}` };
   });
 }
 
-export function diffHookList(a: HookEntry[], b: HookEntry[]): EntryChange[] {
-  const ka = keyed(a);
-  const kb = keyed(b);
-  const inB = new Map(kb.map((x) => [x.key, x.e]));
-  const inA = new Map(ka.map((x) => [x.key, x.e]));
+export function diffHookList(a: HookEntry[], b: HookEntry[], ignoreChains = false): EntryChange[] {
+  const ia = items(a, ignoreChains);
+  const ib = items(b, ignoreChains);
+  const inA = new Map(ia.map((x) => [x.key, x]));
+  const inB = new Map(ib.map((x) => [x.key, x]));
   const changes: EntryChange[] = [];
-  for (const x of ka) if (!inB.has(x.key)) changes.push({ kind: 'removed', entry: ref(x.e) });
-  for (const x of kb) if (!inA.has(x.key)) changes.push({ kind: 'added', entry: ref(x.e) });
-  const commonA = ka.filter((x) => inB.has(x.key)).map((x) => x.key);
-  const commonB = kb.filter((x) => inA.has(x.key)).map((x) => x.key);
-  for (const x of kb) {
+  for (const x of ia) if (!inB.has(x.key)) changes.push({ kind: 'removed', entry: ref(x) });
+  for (const x of ib) if (!inA.has(x.key)) changes.push({ kind: 'added', entry: ref(x) });
+  // Order is compared only among entries of one priority (and one list) in both: a neighbour's
+  // priority change or an entry added elsewhere moves nothing.
+  const group = (x: Item) => `${x.under?.callback ?? ''}|${x.e.priority}`;
+  const same = (xs: Item[], other: Map<string, Item>) => xs.filter((x) => other.has(x.key) && other.get(x.key)!.e.priority === x.e.priority);
+  const orderA = same(ia, inB);
+  const orderB = same(ib, inA);
+  for (const x of ib) {
     const before = inA.get(x.key);
     if (!before) continue;
-    if (before.priority !== x.e.priority) changes.push({ kind: 'priority', entry: ref(x.e), from: before.priority, to: x.e.priority });
-    else if (commonA.indexOf(x.key) !== commonB.indexOf(x.key)) changes.push({ kind: 'moved', entry: ref(x.e), from: commonA.indexOf(x.key), to: commonB.indexOf(x.key) });
+    if (before.e.priority !== x.e.priority) {
+      changes.push({ kind: 'priority', entry: ref(x), from: before.e.priority, to: x.e.priority });
+      continue;
+    }
+    const g = group(x);
+    const from = orderA.filter((y) => group(y) === g).findIndex((y) => y.key === x.key);
+    const to = orderB.filter((y) => group(y) === g).findIndex((y) => y.key === x.key);
+    if (from !== to) changes.push({ kind: 'moved', entry: ref(x), from, to });
   }
   return changes;
 }
@@ -41,15 +61,20 @@ export function diffHookList(a: HookEntry[], b: HookEntry[]): EntryChange[] {
 const where = (l: HookList) => `${l.family} ${l.hook} ${l.device ?? ''}`;
 
 /** Every hook either listing has, with its changes; hooks with none are left out. */
-export function diffHooks(a: HookList[], b: HookList[]): HookDiff[] {
+export function diffHooks(a: HookList[], b: HookList[], ignoreChains = false): HookDiff[] {
   const keys = [...new Set([...a, ...b].map(where))];
   const out: HookDiff[] = [];
   for (const k of keys) {
     const la = a.find((l) => where(l) === k);
     const lb = b.find((l) => where(l) === k);
     const l = (la ?? lb)!;
-    const changes = diffHookList(la?.entries ?? [], lb?.entries ?? []);
+    const changes = diffHookList(la?.entries ?? [], lb?.entries ?? [], ignoreChains);
     if (changes.length) out.push({ family: l.family, hook: l.hook, ...(l.device ? { device: l.device } : {}), changes });
   }
   return out;
+}
+
+/** Whether a listing names any chain (a backend or kernel that cannot leaves them all unnamed). */
+export function namesChains(hooks: HookList[]): boolean {
+  return hooks.some((l) => l.entries.some((e) => e.chain !== undefined || (e.nested ?? []).some((n) => n.chain !== undefined)));
 }

@@ -18,11 +18,11 @@ export interface LintInput {
 }
 
 const WHY: Record<LintCode, string> = {
-  NFS001: 'conntrack has not seen the packet yet at this priority, so every packet is untracked there and a ct state match never matches established or related traffic.',
+  NFS001: 'conntrack has not looked the packet up yet at this priority, so nf_tables reads its ct state as invalid (iptables\' -m conntrack likewise sees none): `ct state established accept` never matches there and `ct state invalid drop` drops everything.',
   NFS002: 'entries of equal priority run in reverse order of registration, so which one runs first changes when either is reloaded.',
   NFS003: 'iptables-legacy rules do not show in `nft list ruleset` or `iptables-nft -L`, so one backend can drop what the other accepts with nobody seeing it.',
   NFS004: 'conntrack has already made an entry for the packet at this point, so notrack leaves it tracked.',
-  NFS005: 'every packet in this namespace pays conntrack\'s lookup and an entry in its table, which no rule here reads.',
+  NFS005: 'every packet in this namespace pays conntrack\'s lookup and an entry in its table, and no rule here reads its state, sets a conntrack key or does NAT.',
   NFS006: 'packets of the unfiltered family reach the same sockets and routes with no rule in their way.',
 };
 
@@ -31,7 +31,7 @@ const FIX: Record<LintCode, string> = {
   NFS002: 'give each chain its own priority.',
   NFS003: 'keep one backend: move the iptables-legacy rules to nf_tables (iptables-legacy-save | iptables-restore-translate) and flush the legacy tables.',
   NFS004: 'put notrack in a prerouting or output chain at priority raw (-300), before conntrack (-200).',
-  NFS005: 'nothing, if it is wanted; to stop it, remove what asked for conntrack (a ct or NAT rule elsewhere, OVS, a BPF program) or set net.netfilter.nf_conntrack_enable_hooks to 0 where it exists.',
+  NFS005: 'nothing, if something outside the rules needs it; else remove what registered it (a ct helper, timeout or expectation object no rule uses, a table left behind) or use it in a rule.',
   NFS006: 'use an inet table (both families) or add the other family\'s rules.',
 };
 
@@ -52,7 +52,9 @@ const LEGACY_CB = /^(ipt_do_table|ip6t_do_table|arpt_do_table|ebt_do_table|iptab
 /** conntrack's entry that looks the packet up (not confirm, not helpers). */
 const CT_IN = /^(ipv[46]_conntrack_(in|local)|nf_conntrack_in)/;
 
-const ref = (e: HookEntry): EntryRef => ({ priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}) });
+const ref = (e: HookEntry, under?: HookEntry): EntryRef => ({ priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}), ...(under ? { under: under.callback } : {}) });
+/** A hook's entries and those run behind them (NAT chains and iptable_nat under nf_nat's entry, 5.12+). */
+const withNested = (l: HookList): { e: HookEntry; under?: HookEntry }[] => l.entries.flatMap((e) => [{ e }, ...(e.nested ?? []).map((n) => ({ e: n, under: e }))]);
 
 export function lintHooks(input: LintInput): Finding[] {
   const { report, ruleset, legacy } = input;
@@ -91,35 +93,41 @@ export function lintHooks(input: LintInput): Finding[] {
   const entriesOf = (c: RulesetChain, f: Family, hook: string): EntryRef[] =>
     (list(f, hook)?.entries ?? [])
       .filter((e) => e.priority === c.prio && e.owner === 'nftables' && (e.chain ? e.chain.family === c.family && e.chain.table === c.table && e.chain.chain === c.name : true))
-      .map(ref);
+      .map((e) => ref(e));
 
-  // NFS001 and NFS004: nf_tables chains against conntrack's lookup.
+  // NFS001 and NFS004: nf_tables chains against conntrack's lookup, per IP family the chain runs in.
+  /** Whether conntrack looks packets up in this family at all (its lookup entries sit on PRE_ROUTING and LOCAL_OUT). */
+  const tracked = (f: Family) => ctPrio(f, 'PRE_ROUTING') !== undefined || ctPrio(f, 'LOCAL_OUT') !== undefined;
   for (const c of baseChains) {
-    const fams = NFT_FAMILIES[c.family]?.filter((f) => f === 'ipv4' || f === 'ipv6') ?? [];
     const hook = NFT_HOOK[c.hook!] ?? c.hook!;
-    if (fams.length === 0) continue;
     const rules = reach(c);
-    const f0 = fams[0]!;
-    const ct = ctPrio(f0, hook);
-    const before = (hook === 'PRE_ROUTING' || hook === 'LOCAL_OUT') && ct !== undefined && c.prio! < ct;
     const reads = rules.filter((r) => r.ctReads.length > 0);
-    if (before && reads.length > 0) {
-      add('NFS001', 'warning', {
-        message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) reads ${[...new Set(reads.flatMap((r) => r.ctReads))].map((k) => `ct ${k}`).join(', ')}, but conntrack looks the packet up at ${ct}`,
-        shownBy: `nfscope follow${ns} --nftrace`, family: f0, hook,
-        entries: [...entriesOf(c, f0, hook), ...(list(f0, hook)?.entries ?? []).filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map(ref)],
-        rules: reads.map((r) => ruleRef(r, r.ctReads.map((k) => `ct ${k}`).join(', '))),
-      });
-    }
     const notrack = rules.filter((r) => r.notrack);
-    const early = (hook === 'PRE_ROUTING' || hook === 'LOCAL_OUT') && (ct === undefined || c.prio! < ct);
-    if (notrack.length > 0 && !early) {
-      add('NFS004', 'warning', {
-        message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) has notrack, ${ct === undefined ? `on a hook where conntrack has already run (it looks packets up on prerouting and output only)` : `after conntrack's lookup at ${ct}`}`,
-        shownBy: `nfscope follow${ns} --nftrace`, family: f0, hook,
-        entries: entriesOf(c, f0, hook),
-        rules: notrack.map((r) => ruleRef(r, 'notrack')),
-      });
+    if (reads.length === 0 && notrack.length === 0) continue;
+    for (const f of NFT_FAMILIES[c.family]?.filter((x) => x === 'ipv4' || x === 'ipv6') ?? []) {
+      const ct = ctPrio(f, hook);
+      const lookupHook = hook === 'PRE_ROUTING' || hook === 'LOCAL_OUT';
+      if (lookupHook && ct !== undefined && c.prio! < ct && reads.length > 0) {
+        add('NFS001', 'warning', {
+          message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) reads ${[...new Set(reads.flatMap((r) => r.ctReads))].map((k) => `ct ${k}`).join(', ')}, but conntrack looks ${f} packets up at ${ct}`,
+          shownBy: `nfscope follow${ns} --nftrace`, family: f, hook,
+          entries: [...entriesOf(c, f, hook), ...(list(f, hook)?.entries ?? []).filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map((e) => ref(e))],
+          rules: reads.map((r) => ruleRef(r, r.ctReads.map((k) => `ct ${k}`).join(', '))),
+        });
+      }
+      // notrack is late where conntrack has looked the packet up already: at or after its lookup
+      // on PRE_ROUTING/LOCAL_OUT, or on any later IP hook. Where conntrack is not registered, or
+      // before any IP hook (inet ingress), it is not late.
+      const ipHook = ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING'].includes(hook);
+      const late = ipHook && tracked(f) && (lookupHook ? ct !== undefined && c.prio! >= ct : true);
+      if (notrack.length > 0 && late) {
+        add('NFS004', 'warning', {
+          message: `chain ${chainLabel(c)} (${c.hook}, priority ${c.prio}) has notrack, ${lookupHook ? `at or after conntrack's lookup of ${f} packets at ${ct}` : `on ${hook}, after conntrack's lookup of ${f} packets on PRE_ROUTING or LOCAL_OUT`}`,
+          shownBy: `nfscope follow${ns} --nftrace`, family: f, hook,
+          entries: entriesOf(c, f, hook),
+          rules: notrack.map((r) => ruleRef(r, 'notrack')),
+        });
+      }
     }
   }
   // NFS001 for iptables-legacy: only the raw table (-300) runs before conntrack (-200).
@@ -133,7 +141,7 @@ export function lintHooks(input: LintInput): Finding[] {
       add('NFS001', 'warning', {
         message: `${t.tool} table raw, chain ${chain}, reads conntrack state, but the raw table runs at ${early[0]!.priority}, before conntrack's lookup at ${ct}`,
         shownBy: `nfscope follow${ns}`, family: f, hook,
-        entries: early.map(ref),
+        entries: early.map((e) => ref(e)),
         rules: reads.map((r) => ({ family: t.tool, table: t.table, chain, handle: r.line, what: r.text })),
       });
     }
@@ -141,52 +149,58 @@ export function lintHooks(input: LintInput): Finding[] {
 
   // NFS002: equal priorities on one hook, one of them a rule-bearer.
   for (const l of lists) {
+    // The hook's own entries, and each list run behind one of them (NAT chains under nf_nat's entry).
+    const groups: { es: HookEntry[]; under?: HookEntry }[] = [{ es: l.entries }, ...l.entries.filter((e) => e.nested?.length).map((e) => ({ es: e.nested!, under: e }))];
+    for (const { es: all, under } of groups) {
     const byPrio = new Map<number, HookEntry[]>();
-    for (const e of l.entries) byPrio.set(e.priority, [...(byPrio.get(e.priority) ?? []), e]);
+    for (const e of all) byPrio.set(e.priority, [...(byPrio.get(e.priority) ?? []), e]);
     for (const [prio, es] of byPrio) {
-      const rulers = es.filter((e) => RULE_OWNERS.has(e.owner));
+      const rulers = es.filter((e) => RULE_OWNERS.has(e.owner) || (under !== undefined && (e.chain !== undefined || LEGACY_CB.test(e.callback))));
       const stateful = es.filter((e) => e.owner === 'conntrack' || e.owner === 'nat' || e.owner === 'defrag');
       if (es.length < 2 || rulers.length === 0 || (rulers.length < 2 && stateful.length === 0)) continue;
       const named = baseChains.filter((c) => c.prio === prio && (NFT_HOOK[c.hook!] ?? c.hook) === l.hook && NFT_FAMILIES[c.family]?.includes(l.family) && (l.device === undefined || c.devices.includes(l.device)));
       const who = es.map((e) => e.chain ? `${e.callback} (${e.chain.family} ${e.chain.table} ${e.chain.chain})` : e.callback).join(', ');
       add('NFS002', 'warning', {
-        message: `${l.family} ${l.hook}${l.device ? ` on ${l.device}` : ''}: ${es.length} entries at priority ${prio}: ${who}; they run in the order listed${named.length ? ` (chains at this priority: ${named.map(chainLabel).join(', ')})` : ''}`,
+        message: `${l.family} ${l.hook}${l.device ? ` on ${l.device}` : ''}: ${es.length} entries at priority ${prio}${under ? ` behind ${under.callback}` : ''}: ${who}; they run in the order listed${named.length ? ` (chains at this priority: ${named.map(chainLabel).join(', ')})` : ''}`,
         shownBy: `nfscope hooks${ns} --family ${l.family}`, family: l.family, hook: l.hook, ...(l.device ? { device: l.device } : {}),
-        entries: es.map(ref), rules: [],
+        entries: es.map((e) => ref(e, under)), rules: [],
       });
+    }
     }
   }
 
   // NFS003: iptables-legacy and nf_tables on one hook.
   for (const l of lists) {
-    const legacyEntries = l.entries.filter((e) => LEGACY_CB.test(e.callback));
-    const nftEntries = l.entries.filter((e) => e.owner === 'nftables' || (e.nested ?? []).some((n) => n.owner === 'nftables' || n.chain));
+    const all = withNested(l);
+    const legacyEntries = all.filter(({ e }) => LEGACY_CB.test(e.callback));
+    const nftEntries = all.filter(({ e }) => e.owner === 'nftables' || e.callback === 'nft_nat_do_chain' || (e.chain !== undefined && !LEGACY_CB.test(e.callback)));
     if (legacyEntries.length === 0 || nftEntries.length === 0) continue;
     const tool = l.family === 'ipv4' ? 'iptables-legacy' : l.family === 'ipv6' ? 'ip6tables-legacy' : null;
     const chain = Object.entries(LEGACY_HOOK).find(([, h]) => h === l.hook)?.[0];
-    const tables = legacy?.filter((t) => t.tool === tool) ?? null;
+    // arptables and ebtables saves are not read: their rules are unknown, never "none".
+    const tables = tool === null ? null : legacy?.filter((t) => t.tool === tool) ?? null;
     const rules = tables?.flatMap((t) => t.rules.filter((r) => r.chain === chain).map((r): RuleRef => ({ family: t.tool, table: t.table, chain: r.chain, handle: r.line, what: r.text }))) ?? [];
     const policies = tables?.flatMap((t) => (chain && t.policies[chain] && t.policies[chain] !== 'ACCEPT' ? [`${t.table} ${chain} policy ${t.policies[chain]}`] : [])) ?? [];
     const busy = rules.length > 0 || policies.length > 0;
     add('NFS003', tables !== null && !busy ? 'info' : 'warning', {
-      message: `${l.family} ${l.hook}: iptables-legacy (${legacyEntries.map((e) => `${e.callback} at ${e.priority}`).join(', ')}) and nf_tables (${nftEntries.map((e) => `${e.callback} at ${e.priority}`).join(', ')}) both registered; ${
-        tables === null ? 'the legacy rules could not be read' : busy ? `legacy holds ${rules.length} rule(s)${policies.length ? ` and ${policies.join(', ')}` : ''} here` : 'the legacy tables hold no rule here (registered by an earlier iptables-legacy run)'}`,
+      message: `${l.family} ${l.hook}: ${tool ?? 'the legacy backend'} (${legacyEntries.map(({ e, under }) => `${e.callback} at ${e.priority}${under ? ` behind ${under.callback}` : ''}`).join(', ')}) and nf_tables (${nftEntries.map(({ e, under }) => `${e.callback} at ${e.priority}${under ? ` behind ${under.callback}` : ''}`).join(', ')}) both registered; ${
+        tables === null ? `the legacy rules were not read${tool === null ? ' (nfscope reads no arptables or ebtables save)' : ''}` : busy ? `legacy holds ${rules.length} rule(s)${policies.length ? ` and ${policies.join(', ')}` : ''} here` : 'the legacy tables hold no rule here (registered by an earlier iptables-legacy run)'}`,
       shownBy: `nfscope follow${ns}`, family: l.family, hook: l.hook,
-      entries: [...legacyEntries, ...nftEntries].sort((a, b) => a.priority - b.priority).map(ref), rules,
+      entries: [...legacyEntries, ...nftEntries].sort((a, b) => a.e.priority - b.e.priority).map(({ e, under }) => ref(e, under)), rules,
     });
   }
 
   // NFS005: conntrack registered, no rule reading it (info: something nfscope cannot see may want it).
   const ctEntries = lists.flatMap((l) => l.entries.filter((e) => e.owner === 'conntrack' && CT_IN.test(e.callback)).map((e) => ({ l, e })));
   if (ctEntries.length > 0 && ruleset !== null && legacy !== null) {
-    const readers = ruleset.rules.filter((r) => r.ctReads.length > 0 || r.nat).length
-      + legacy.flatMap((t) => t.rules.filter((r) => r.ctReads || r.nat)).length
+    const readers = ruleset.rules.filter((r) => r.ctReads.length > 0 || r.ctWrites.length > 0 || r.nat).length
+      + legacy.flatMap((t) => t.rules.filter((r) => r.ctUse || r.nat)).length
       + legacy.filter((t) => t.table === 'nat').length
       + ruleset.chains.filter((c) => c.type === 'nat').length;
     if (readers === 0) {
       const { l } = ctEntries[0]!;
       add('NFS005', 'info', {
-        message: `conntrack looks up every packet (${[...new Set(ctEntries.map(({ l: x }) => `${x.family} ${x.hook}`))].join(', ')}), and no nf_tables or iptables-legacy rule here reads its state or does NAT`,
+        message: `conntrack looks up every packet (${[...new Set(ctEntries.map(({ l: x }) => `${x.family} ${x.hook}`))].join(', ')}), and no nf_tables or iptables-legacy rule here reads its state, sets a conntrack key or does NAT`,
         shownBy: `conntrack -L${input.netnsArg ? ' (in the namespace)' : ''}`, family: l.family, hook: l.hook,
         entries: ctEntries.map(({ e }) => ref(e)), rules: [],
       });
@@ -220,7 +234,7 @@ export function lintHooks(input: LintInput): Finding[] {
       add('NFS006', 'warning', {
         message: `${hook}: ${on} packets meet ${[...d.chains, d.refs.length ? `${d.refs.length} drop rule(s)` : ''].filter(Boolean).join(' and ')}; ${off} packets meet none`,
         shownBy: `nfscope hooks${ns} --family ${off}`, family: on, hook,
-        entries: (list(on, hook)?.entries ?? []).filter((e) => RULE_OWNERS.has(e.owner)).map(ref), rules: d.refs,
+        entries: (list(on, hook)?.entries ?? []).filter((e) => RULE_OWNERS.has(e.owner)).map((e) => ref(e)), rules: d.refs,
       });
     }
   }

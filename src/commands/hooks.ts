@@ -19,6 +19,7 @@ export interface HooksOptions extends HooksQuery {
 }
 
 export async function runHooks(o: HooksOptions): Promise<void> {
+  if (o.lint && o.diff) throw new UsageError('--lint and --diff exclude each other');
   if (o.lint) return runLint(o);
   if (o.diff) return runDiff(o, o.diff);
   // Load the table renderer while bpftrace compiles: it is off the critical path then.
@@ -82,7 +83,7 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
   parseBackend(o.backend);
   const { checkInput, readWhole } = await import('../lib/input-file.js');
   const { parseHooksListing } = await import('../parsers/hooks-listing.js');
-  const { diffHooks } = await import('../analysis/hooks-diff.js');
+  const { diffHooks, namesChains } = await import('../analysis/hooks-diff.js');
   for (const f of files) await checkInput(f);
   const listings = await Promise.all(files.map(async (f) => ({ file: f, reports: parseHooksListing(await readWhole(f, `hooks listing ${f}`), `hooks listing ${f}`) })));
   const pick = (l: { file: string; reports: HooksReport[] }): HooksReport => {
@@ -99,7 +100,13 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
     bSource = listings[1].file;
   } else {
     const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-    const live = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, { ...o, netns: o.netns ?? (a.netns === '(current)' ? undefined : a.netns) }));
+    // Listed as A was (its families and backend, where it says them), unless the options say otherwise.
+    const query = {
+      ...o, netns: o.netns ?? (a.netns === '(current)' ? undefined : a.netns),
+      family: o.family !== 'all' || !a.families || a.families.length !== 1 ? o.family : a.families[0]!,
+      backend: o.backend !== 'auto' ? o.backend : a.backend,
+    };
+    const live = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, query));
     b = live.reports[0]!;
     bSource = 'this run';
   }
@@ -107,8 +114,15 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
     schemaVersion: HOOKS_DIFF_SCHEMA_VERSION,
     a: { source: files[0]!, kernel: a.kernel, netns: a.netns },
     b: { source: bSource, kernel: b.kernel, netns: b.netns },
-    hooks: diffHooks(a.hooks, b.hooks),
+    hooks: [],
+    notes: [],
   };
+  // One listing names nf_tables chains and the other cannot (another backend, another kernel):
+  // entries are then compared by callback only, and the report says so.
+  const blind = namesChains(a.hooks) !== namesChains(b.hooks);
+  if (blind) report.notes.push(`${namesChains(a.hooks) ? 'b' : 'a'} names no nf_tables chain: entries compared by callback and priority, not by chain`);
+  if (a.families && b.families && a.families.join() !== b.families.join()) report.notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
+  report.hooks = diffHooks(a.hooks, b.hooks, blind);
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write((await import('../render/hooks-diff.js')).renderHooksDiff(report) + '\n');
   if (report.hooks.length > 0) throw new PassThroughExit(1);

@@ -47,7 +47,7 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   for (const ns of namespaces) {
     const r = await backend.list(target, ns, families);
     reports.push({
-      schemaVersion: HOOKS_SCHEMA_VERSION, kernel, netns: netnsLabel(ns), backend: backend.name,
+      schemaVersion: HOOKS_SCHEMA_VERSION, kernel, netns: netnsLabel(ns), backend: backend.name, families,
       hooks: r.hooks, warnings: r.warnings,
     });
     refs.push(ns);
@@ -90,7 +90,8 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
     if (nft.value) raws['nft-ruleset.json'] = nft.raw;
     let legacy: LegacyTable[] | null = [];
     for (const tool of ['iptables-legacy', 'ip6tables-legacy'] as const) {
-      if (!report.hooks.some((l) => l.entries.some((e) => LEGACY_IN[tool].test(e.callback)))) continue;
+      // iptable_nat's entries run behind nf_nat's (5.12+): nested ones count.
+      if (!report.hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => LEGACY_IN[tool].test(x.callback))))) continue;
       const r = await readLegacy(target, ns, tool);
       if (r.value) {
         sources.push(r.argv.join(' '));

@@ -35,6 +35,8 @@ export interface EntryRef {
   callback: string;
   owner: HookEntry['owner'];
   chain?: ChainName;
+  /** The entry it runs behind: a NAT chain's nf_nat callback (5.12+). */
+  under?: string;
 }
 
 export interface Finding {
@@ -93,6 +95,8 @@ export interface RulesetRule {
   handle: number;
   /** ct keys it matches or reads ("state", "status", "mark", …); a `ct zone set` is not a read. */
   ctReads: string[];
+  /** ct keys it sets (`ct mark set`, `ct zone set`, `ct helper set`): it needs conntrack too. */
+  ctWrites: string[];
   notrack: boolean;
   nat: boolean;
   drop: boolean;
@@ -112,7 +116,7 @@ export interface LegacyTable {
   table: string;
   /** Built-in chains with their policies. */
   policies: Record<string, string>;
-  rules: { chain: string; line: number; text: string; ctReads: boolean; notrack: boolean; nat: boolean; drop: boolean }[];
+  rules: { chain: string; line: number; text: string; ctReads: boolean; ctUse: boolean; notrack: boolean; nat: boolean; drop: boolean }[];
 }
 
 export const HOOKS_DIFF_SCHEMA_VERSION = 1;
@@ -144,4 +148,6 @@ export interface HooksDiffReport {
   a: ListingSource;
   b: ListingSource;
   hooks: HookDiff[];
+  /** How the two were compared, where it is not entry for entry (one listing names chains, the other does not). */
+  notes: string[];
 }

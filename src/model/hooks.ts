@@ -72,6 +72,8 @@ export interface HooksReport {
   kernel: string;
   netns: string;
   backend: Backend;
+  /** The families listed (--family); absent in listings saved before it was recorded. */
+  families?: Family[];
   hooks: HookList[];
   warnings: string[];
 }

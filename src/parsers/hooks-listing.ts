@@ -10,9 +10,8 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 function report(v: unknown, what: string): HooksReport {
   const bad = (why: string) => new ParseError(what, 1, JSON.stringify(v).slice(0, 80), why);
-  if (!isObj(v)) throw bad('not a hooks report');
+  if (!isObj(v) || typeof v.kernel !== 'string' || typeof v.netns !== 'string' || !Array.isArray(v.hooks)) throw bad('not a hooks report: no kernel, netns or hooks (`nfscope hooks --json` output is)');
   if (v.schemaVersion !== HOOKS_SCHEMA_VERSION) throw bad(`schemaVersion ${String(v.schemaVersion)}, this nfscope reads ${HOOKS_SCHEMA_VERSION}`);
-  if (typeof v.kernel !== 'string' || typeof v.netns !== 'string' || !Array.isArray(v.hooks)) throw bad('no kernel, netns or hooks: not `nfscope hooks --json` output');
   for (const h of v.hooks) {
     if (!isObj(h) || typeof h.family !== 'string' || typeof h.hook !== 'string' || !Array.isArray(h.entries)) throw bad('a hook without family, hook or entries');
     for (const e of h.entries) if (!isObj(e) || typeof e.priority !== 'number' || typeof e.callback !== 'string') throw bad('an entry without priority or callback');

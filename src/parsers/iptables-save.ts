@@ -43,6 +43,8 @@ export function parseIptablesSave(text: string, tool: LegacyTable['tool']): Lega
       line: i + 1,
       text: line,
       ctReads: / -m (conntrack|state) /.test(body),
+      // Anything else that needs conntrack: its marks, limits, helpers, zones (-j CT).
+      ctUse: / -m (conntrack|state|connmark|connlimit|connbytes|connlabel|helper) | -j (CT|CONNMARK|CONNSECMARK) /.test(body),
       notrack: / -j (NOTRACK|CT .*--notrack) /.test(body),
       nat: / -j (DNAT|SNAT|MASQUERADE|REDIRECT) /.test(body),
       drop: / -j (DROP|REJECT) /.test(body),

@@ -5,6 +5,7 @@
  * output only if nft said so.
  */
 import { ParseError } from '../lib/errors.js';
+import { parseJsonBounded } from './json-guard.js';
 import type { Ruleset, RulesetChain, RulesetRule } from '../model/hooks-lint.js';
 
 const WHAT = 'nft -j list ruleset';
@@ -21,49 +22,50 @@ function* walk(v: unknown, key = ''): Generator<[string, Obj]> {
   }
 }
 
-/** A rule's statements: what it reads of conntrack, and what it does. */
+/** A rule's statements: what it reads and sets of conntrack, and what it does. */
 export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'table' | 'chain' | 'handle'> {
   const ctReads = new Set<string>();
+  const ctWrites = new Set<string>();
   const jumps: string[] = [];
   let notrack = false;
   let nat = false;
   let drop = false;
   for (const stmt of expr) {
     if (!isObj(stmt)) continue;
-    // A statement's own verb: {"drop": null}, {"reject": {...}}, {"notrack": null}, {"dnat": {...}}.
-    if ('drop' in stmt || 'reject' in stmt) drop = true;
     if ('notrack' in stmt) notrack = true;
     if ('snat' in stmt || 'dnat' in stmt || 'masquerade' in stmt || 'redirect' in stmt) nat = true;
+    // `ct helper set "ftp"`: {"ct helper": "ftp"}; `ct mark set 1`: {"mangle": {"key": {"ct": {"key": "mark"}}, …}}.
+    if ('ct helper' in stmt) ctWrites.add('helper');
+    if ('ct timeout' in stmt) ctWrites.add('timeout');
+    if ('ct expectation' in stmt) ctWrites.add('expectation');
+    const written = isObj(stmt.mangle) && isObj(stmt.mangle.key) ? stmt.mangle.key : null;
+    if (written && isObj(written.ct) && typeof written.ct.key === 'string') ctWrites.add(written.ct.key);
     // iptables-nft's untranslated matches and targets (xt): their names only.
     const xt = stmt.xt;
     if (isObj(xt) && typeof xt.name === 'string') {
       if (xt.type === 'match' && /^(conntrack|state)$/.test(xt.name)) ctReads.add(`xt ${xt.name}`);
+      if (xt.type === 'match' && /^(connmark|connlimit|helper|connbytes|connlabel)$/.test(xt.name)) ctReads.add(`xt ${xt.name}`);
+      if (xt.type === 'target' && /^(CT|CONNMARK|CONNSECMARK)$/.test(xt.name)) ctWrites.add(`xt ${xt.name}`);
       if (xt.type === 'target' && xt.name === 'NOTRACK') notrack = true;
       if (xt.type === 'target' && /^(DNAT|SNAT|MASQUERADE|REDIRECT)$/.test(xt.name)) nat = true;
     }
+    // Everything else in the statement: reads (matches, map and vmap keys, values), verdicts
+    // anywhere (a vmap's `drop`), jumps. Only the key a mangle writes is not a read.
     for (const [key, o] of walk(stmt)) {
-      // A `ct zone set`, `ct mark set` writes: {"mangle": {"key": {"ct": …}, "value": …}}. Not a read.
-      if (key === 'key' || !isObj(o.ct)) {
-        if ((key === 'jump' || key === 'goto') && typeof o.target === 'string') jumps.push(o.target);
-        continue;
-      }
-      const k = o.ct.key;
-      if (typeof k === 'string') ctReads.add(k);
+      if (o === written) continue;
+      if ('drop' in o || 'reject' in o) drop = true;
+      if ((key === 'jump' || key === 'goto') && typeof o.target === 'string') jumps.push(o.target);
+      if (isObj(o.ct) && o.ct !== written?.ct && typeof o.ct.key === 'string') ctReads.add(o.ct.key);
     }
-    // Verdict maps hold jumps as values: {"jump": {"target": "x"}} appear in the walk above.
   }
-  return { ctReads: [...ctReads].sort(), notrack, nat, drop, jumps };
+  return { ctReads: [...ctReads].sort(), ctWrites: [...ctWrites].sort(), notrack, nat, drop, jumps };
 }
 
 export function parseNftRuleset(text: string): Ruleset {
   const out: Ruleset = { chains: [], rules: [] };
-  if (text.trim() === '') return out;
-  let j: unknown;
-  try {
-    j = JSON.parse(text);
-  } catch (e) {
-    throw new ParseError(WHAT, 1, text.slice(0, 80), (e as Error).message);
-  }
+  // nft -j prints its metainfo even for an empty ruleset: no text is not an empty ruleset.
+  if (text.trim() === '') throw new ParseError(WHAT, 1, '', 'no output (nft -j prints a metainfo object even for an empty ruleset)');
+  const j = parseJsonBounded(text, WHAT, 1);
   const items = isObj(j) ? j.nftables : undefined;
   if (!Array.isArray(items)) throw new ParseError(WHAT, 1, text.slice(0, 80), 'no "nftables" array');
   for (const it of items) {

@@ -120,13 +120,19 @@ export function underPdeathsig(argv: string[]): string[] {
  * same options (none), same process group and pdeathsig; only earlier. One never adopted is
  * killed when nfscope exits, like any child (track).
  */
-interface Prestarted { child: ChildProcess; done: Promise<RawRun>; buffered: string[]; emit: ((l: string) => void) | null }
+interface Prestarted { child: ChildProcess; done: Promise<RawRun>; buffered: string[]; emit: ((l: string) => void) | null; overflow: boolean }
 const prestarted = new Map<string, Prestarted[]>();
 const spawned: string[][] = [];
+/** A listing prints a few hundred lines; a process that printed more before its adoption is not adopted. */
+const PRESTART_MAX_LINES = 100_000;
 
 export function prestart(argv: string[]): void {
-  const p: Prestarted = { buffered: [], emit: null } as unknown as Prestarted;
-  const lines = new LineSplitter((l) => (p.emit ? p.emit(l) : p.buffered.push(l)));
+  const p = { buffered: [], emit: null, overflow: false } as unknown as Prestarted;
+  const lines = new LineSplitter((l) => {
+    if (p.emit) p.emit(l);
+    else if (p.buffered.length < PRESTART_MAX_LINES) p.buffered.push(l);
+    else p.overflow = true;
+  });
   Object.assign(p, start(underPdeathsig(argv), {}, true, lines));
   const k = JSON.stringify(argv);
   prestarted.set(k, [...(prestarted.get(k) ?? []), p]);
@@ -134,19 +140,36 @@ export function prestart(argv: string[]): void {
 
 function takePrestarted(argv: string[]): Running | null {
   const p = prestarted.get(JSON.stringify(argv))?.shift();
-  if (DEBUG) process.stderr.write(`nfscope-debug: ${p ? 'adopted a prestarted' : 'no prestarted'} ${argv[0]} at ${performance.now().toFixed(0)} ms\n`);
+  if (DEBUG) process.stderr.write(`nfscope-debug: ${p && !p.overflow ? 'adopted a prestarted' : 'no prestarted'} ${argv[0]} at ${performance.now().toFixed(0)} ms\n`);
   if (!p) return null;
+  if (p.overflow) {
+    p.child.kill('SIGKILL');
+    return null;
+  }
   const h = runningHandle(argv, p.done, (sig) => {
     p.child.kill(`SIG${sig}`);
   });
-  // The lines printed before the adoption reach the listeners the caller adds right after this
-  // returns: replayed in a microtask, before any await on done (queued later) can resume.
-  queueMicrotask(() => {
-    for (const l of p.buffered) h.emit(l);
-    p.buffered = [];
-    p.emit = h.emit;
-  });
-  return { ...h.running, pid: p.child.pid };
+  // The lines printed before the adoption go to the first listener, when it is added, in order;
+  // after that, lines go to the listeners as they come (as for a process spawned now).
+  let replayed = false;
+  return {
+    ...h.running,
+    pid: p.child.pid,
+    onLine: (cb) => {
+      h.running.onLine(cb);
+      if (replayed) return;
+      replayed = true;
+      for (const l of p.buffered) h.emit(l);
+      p.buffered = [];
+      p.emit = h.emit;
+    },
+  };
+}
+
+/** Ends the prestarted processes no spawn adopted (their argv was not this run's): nothing waits on them. */
+export function dropPrestarted(): void {
+  for (const ps of prestarted.values()) for (const p of ps) p.child.kill('SIGKILL');
+  prestarted.clear();
 }
 
 /** Every argv this process has spawned on this machine, in order (what src/prestart.ts keeps). */
