@@ -29,9 +29,33 @@ function items(entries: HookEntry[], ignoreChains: boolean): Item[] {
   });
 }
 
+/**
+ * Pairs B's entries with A's: first those of one identity at one priority, then what is left of
+ * an identity by order (a priority change). From 5.16 every iptables-legacy table is an unnamed
+ * `ipt_do_table`: a mangle table added beside filter is an added entry, not filter's priority change.
+ */
+function paired(ia: Item[], ib: Item[]): Item[] {
+  const byPrio = (x: Item) => `${x.key.replace(/#\d+$/, '')}@${x.e.priority}`;
+  const free = new Map<string, Item[]>();
+  for (const x of ia) free.set(byPrio(x), [...(free.get(byPrio(x)) ?? []), x]);
+  const keyOf = new Map<Item, string>();
+  for (const x of ib) {
+    const m = free.get(byPrio(x))?.shift();
+    if (m) keyOf.set(x, m.key);
+  }
+  const used = new Set(keyOf.values());
+  const left = new Map<string, Item[]>();
+  for (const x of ia) if (!used.has(x.key)) { const id = x.key.replace(/#\d+$/, ''); left.set(id, [...(left.get(id) ?? []), x]); }
+  return ib.map((x) => {
+    const k = keyOf.get(x) ?? left.get(x.key.replace(/#\d+$/, ''))?.shift()?.key;
+    // Unpaired: a key A does not have (an added entry).
+    return { ...x, key: k ?? `${x.key}+b` };
+  });
+}
+
 export function diffHookList(a: HookEntry[], b: HookEntry[], ignoreChains = false): EntryChange[] {
   const ia = items(a, ignoreChains);
-  const ib = items(b, ignoreChains);
+  const ib = paired(ia, items(b, ignoreChains));
   const inA = new Map(ia.map((x) => [x.key, x]));
   const inB = new Map(ib.map((x) => [x.key, x]));
   const changes: EntryChange[] = [];

@@ -15,6 +15,11 @@ export interface LintInput {
   legacy: LegacyTable[] | null;
   /** How a command reaches this namespace, for the commands a finding suggests ("--netns x" or ""). */
   netnsArg: string;
+  /**
+   * The namespace's sysctls NFS006 weighs (a family that is off, or does not forward, needs no
+   * filter there); a value is the file's text, null when it could not be read (then not weighed).
+   */
+  sysctls?: { ipv4Forward: string | null; ipv6Forward: string | null; ipv6Disabled: string | null };
 }
 
 const WHY: Record<LintCode, string> = {
@@ -48,7 +53,9 @@ const LEGACY_FAMILY: Record<LegacyTable['tool'], Family> = { 'iptables-legacy': 
 /** Owners whose entries run rules a user wrote. */
 const RULE_OWNERS = new Set<HookEntry['owner']>(['nftables', 'iptables', 'ip6tables', 'arptables', 'ebtables', 'bpf']);
 /** iptables-legacy's own callbacks (ipt_do_table from 5.16, iptable_*_hook before): iptables-nft's are nft_do_chain_*. */
-const LEGACY_CB = /^(ipt_do_table|ip6t_do_table|arpt_do_table|ebt_do_table|iptable_\w+_hook|ip6table_\w+_hook|arptable_\w+_hook|ebt_\w+_hook)/;
+const LEGACY_CB = /^(ipt_do_table|ip6t_do_table|arpt_do_table|ebt_do_table|iptable_\w+_hook|ip6table_\w+_hook|arptable_\w+_hook|ebt_\w+_hook|iptable_nat_do_chain|ip6table_nat_do_chain)/;
+/** iptables-legacy's tables by the priority they register at (NF_IP_PRI_*): which table an unnamed ipt_do_table entry is. */
+const LEGACY_TABLE_AT: Record<number, string[]> = { [-300]: ['raw'], [-150]: ['mangle'], [-100]: ['nat'], 0: ['filter'], 50: ['security'], 100: ['nat'] };
 /** conntrack's entry that looks the packet up (not confirm, not helpers). */
 const CT_IN = /^(ipv[46]_conntrack_(in|local)|nf_conntrack_in)/;
 
@@ -86,6 +93,22 @@ export function lintHooks(input: LintInput): Finding[] {
     visit(c.name);
     return out;
   };
+  /** A legacy built-in chain's rules, and those of the user chains it jumps or goes to. */
+  const legacyReach = (t: LegacyTable, chain: string): LegacyTable['rules'] => {
+    const seen = new Set<string>();
+    const out: LegacyTable['rules'] = [];
+    const visit = (c: string) => {
+      if (seen.has(c)) return;
+      seen.add(c);
+      for (const r of t.rules.filter((x) => x.chain === c)) {
+        out.push(r);
+        if (r.jump) visit(r.jump);
+      }
+    };
+    visit(chain);
+    return out;
+  };
+  const legacyRef = (t: LegacyTable, r: LegacyTable['rules'][number]): RuleRef => ({ family: t.tool, table: t.table, chain: r.chain, handle: r.line, what: r.text });
   const ruleRef = (r: RulesetRule, what: string): RuleRef => ({ family: r.family, table: r.table, chain: r.chain, handle: r.handle, what });
   const chainLabel = (c: RulesetChain) => `${c.family} ${c.table} ${c.name}`;
   const baseChains = (ruleset?.chains ?? []).filter((c) => c.hook !== undefined && c.prio !== undefined);
@@ -136,13 +159,13 @@ export function lintHooks(input: LintInput): Finding[] {
     for (const [chain, hook] of Object.entries(LEGACY_HOOK)) {
       const ct = ctPrio(f, hook);
       const early = (list(f, hook)?.entries ?? []).filter((e) => LEGACY_CB.test(e.callback) && ct !== undefined && e.priority < ct);
-      const reads = t.rules.filter((r) => r.chain === chain && r.ctReads);
+      const reads = legacyReach(t, chain).filter((r) => r.ctReads);
       if (t.table !== 'raw' || early.length === 0 || reads.length === 0) continue;
       add('NFS001', 'warning', {
         message: `${t.tool} table raw, chain ${chain}, reads conntrack state, but the raw table runs at ${early[0]!.priority}, before conntrack's lookup at ${ct}`,
         shownBy: `nfscope follow${ns}`, family: f, hook,
         entries: early.map((e) => ref(e)),
-        rules: reads.map((r) => ({ family: t.tool, table: t.table, chain, handle: r.line, what: r.text })),
+        rules: reads.map((r) => legacyRef(t, r)),
       });
     }
   }
@@ -155,13 +178,22 @@ export function lintHooks(input: LintInput): Finding[] {
     const byPrio = new Map<number, HookEntry[]>();
     for (const e of all) byPrio.set(e.priority, [...(byPrio.get(e.priority) ?? []), e]);
     for (const [prio, es] of byPrio) {
-      const rulers = es.filter((e) => RULE_OWNERS.has(e.owner) || (under !== undefined && (e.chain !== undefined || LEGACY_CB.test(e.callback))));
+      const rulers = es.filter((e) => RULE_OWNERS.has(e.owner) || (under !== undefined && (e.chain !== undefined || e.callback === 'nft_nat_do_chain' || LEGACY_CB.test(e.callback))));
       const stateful = es.filter((e) => e.owner === 'conntrack' || e.owner === 'nat' || e.owner === 'defrag');
       if (es.length < 2 || rulers.length === 0 || (rulers.length < 2 && stateful.length === 0)) continue;
-      const named = baseChains.filter((c) => c.prio === prio && (NFT_HOOK[c.hook!] ?? c.hook) === l.hook && NFT_FAMILIES[c.family]?.includes(l.family) && (l.device === undefined || c.devices.includes(l.device)));
+      // The nf_tables chains at this priority on this hook: NAT chains for a list behind nf_nat's entry, others for the hook's own.
+      const named = baseChains.filter((c) => c.prio === prio && (NFT_HOOK[c.hook!] ?? c.hook) === l.hook && NFT_FAMILIES[c.family]?.includes(l.family)
+        && (l.device === undefined || c.devices.includes(l.device)) && (under ? c.type === 'nat' : c.type !== 'nat'));
       const who = es.map((e) => e.chain ? `${e.callback} (${e.chain.family} ${e.chain.table} ${e.chain.chain})` : e.callback).join(', ');
-      add('NFS002', 'warning', {
-        message: `${l.family} ${l.hook}${l.device ? ` on ${l.device}` : ''}: ${es.length} entries at priority ${prio}${under ? ` behind ${under.callback}` : ''}: ${who}; they run in the order listed${named.length ? ` (chains at this priority: ${named.map(chainLabel).join(', ')})` : ''}`,
+      // Order matters when conntrack, NAT or defrag is in the tie, or a tied chain's rules do more than
+      // accept, drop or jump (a drop anywhere wins whatever the order); unknown rules count as mattering.
+      const tiedLegacy = rulers.filter((e) => LEGACY_CB.test(e.callback));
+      const legacyOrdered = tiedLegacy.length > 0 && (legacy === null || (under ? ['nat'] : LEGACY_TABLE_AT[prio] ?? []).some((table) =>
+        legacy.filter((t) => LEGACY_FAMILY[t.tool] === l.family && t.table === table).some((t) => t.rules.some((r) => r.ordered || r.nat))));
+      const nftOrdered = rulers.some((e) => !LEGACY_CB.test(e.callback)) && (ruleset === null || named.some((c) => reach(c).some((r) => r.ordered)));
+      const matters = stateful.length > 0 || legacyOrdered || nftOrdered;
+      add('NFS002', matters ? 'warning' : 'info', {
+        message: `${l.family} ${l.hook}${l.device ? ` on ${l.device}` : ''}: ${es.length} entries at priority ${prio}${under ? ` behind ${under.callback}` : ''}: ${who}; they run in the order listed${named.length ? ` (chains at this priority: ${named.map(chainLabel).join(', ')})` : ''}${matters ? '' : '; their rules only accept, drop or jump, so the order changes nothing today'}`,
         shownBy: `nfscope hooks${ns} --family ${l.family}`, family: l.family, hook: l.hook, ...(l.device ? { device: l.device } : {}),
         entries: es.map((e) => ref(e, under)), rules: [],
       });
@@ -179,7 +211,7 @@ export function lintHooks(input: LintInput): Finding[] {
     const chain = Object.entries(LEGACY_HOOK).find(([, h]) => h === l.hook)?.[0];
     // arptables and ebtables saves are not read: their rules are unknown, never "none".
     const tables = tool === null ? null : legacy?.filter((t) => t.tool === tool) ?? null;
-    const rules = tables?.flatMap((t) => t.rules.filter((r) => r.chain === chain).map((r): RuleRef => ({ family: t.tool, table: t.table, chain: r.chain, handle: r.line, what: r.text }))) ?? [];
+    const rules = tables?.flatMap((t) => (chain ? legacyReach(t, chain) : []).map((r) => legacyRef(t, r))) ?? [];
     const policies = tables?.flatMap((t) => (chain && t.policies[chain] && t.policies[chain] !== 'ACCEPT' ? [`${t.table} ${chain} policy ${t.policies[chain]}`] : [])) ?? [];
     const busy = rules.length > 0 || policies.length > 0;
     add('NFS003', tables !== null && !busy ? 'info' : 'warning', {
@@ -221,17 +253,25 @@ export function lintHooks(input: LintInput): Finding[] {
       for (const t of legacy.filter((x) => LEGACY_FAMILY[x.tool] === f)) {
         const chain = Object.entries(LEGACY_HOOK).find(([, h]) => h === hook)?.[0]!;
         if (t.policies[chain] === 'DROP') chains.push(`${t.tool} ${t.table} ${chain} policy DROP`);
-        refs.push(...t.rules.filter((r) => r.chain === chain && r.drop).map((r): RuleRef => ({ family: t.tool, table: t.table, chain, handle: r.line, what: r.text })));
+        refs.push(...legacyReach(t, chain).filter((r) => r.drop).map((r) => legacyRef(t, r)));
       }
       return { refs, chains };
     };
+    const sc = input.sysctls;
+    /** Why the other family needs no filter on this hook, when its sysctls say so. */
+    const exempt = (off: Family, hook: string): boolean =>
+      (off === 'ipv6' && sc?.ipv6Disabled?.trim() === '1')
+      || (hook === 'FORWARD' && (off === 'ipv6' ? sc?.ipv6Forward : sc?.ipv4Forward)?.trim() === '0');
     for (const hook of ['PRE_ROUTING', 'LOCAL_IN', 'FORWARD', 'LOCAL_OUT', 'POST_ROUTING']) {
       const v4 = drops('ipv4', hook);
       const v6 = drops('ipv6', hook);
       const has = (d: typeof v4) => d.refs.length + d.chains.length > 0;
       if (has(v4) === has(v6)) continue;
       const [on, off, d] = has(v4) ? (['ipv4', 'ipv6', v4] as const) : (['ipv6', 'ipv4', v6] as const);
-      add('NFS006', 'warning', {
+      if (exempt(off, hook)) continue;
+      // A policy drop filters the whole hook; drop rules filter what they match (Docker's and
+      // kube-proxy's address-specific drops): worth knowing, not a warning.
+      add('NFS006', d.chains.length > 0 ? 'warning' : 'info', {
         message: `${hook}: ${on} packets meet ${[...d.chains, d.refs.length ? `${d.refs.length} drop rule(s)` : ''].filter(Boolean).join(' and ')}; ${off} packets meet none`,
         shownBy: `nfscope hooks${ns} --family ${off}`, family: on, hook,
         entries: (list(on, hook)?.entries ?? []).filter((e) => RULE_OWNERS.has(e.owner)).map((e) => ref(e)), rules: d.refs,

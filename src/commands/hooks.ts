@@ -84,6 +84,8 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
   const { checkInput, readWhole } = await import('../lib/input-file.js');
   const { parseHooksListing } = await import('../parsers/hooks-listing.js');
   const { diffHooks, namesChains } = await import('../analysis/hooks-diff.js');
+  // --family and --backend say how this run lists: with two saved listings nothing is listed.
+  if (files.length === 2 && (o.family !== 'all' || o.backend !== 'auto')) throw new UsageError('--family and --backend apply to this run\'s listing: with two files, leave them out');
   for (const f of files) await checkInput(f);
   const listings = await Promise.all(files.map(async (f) => ({ file: f, reports: parseHooksListing(await readWhole(f, `hooks listing ${f}`), `hooks listing ${f}`) })));
   const pick = (l: { file: string; reports: HooksReport[] }): HooksReport => {
@@ -121,7 +123,12 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
   // entries are then compared by callback only, and the report says so.
   const blind = namesChains(a.hooks) !== namesChains(b.hooks);
   if (blind) report.notes.push(`${namesChains(a.hooks) ? 'b' : 'a'} names no nf_tables chain: entries compared by callback and priority, not by chain`);
-  if (a.families && b.families && a.families.join() !== b.families.join()) report.notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
+  if (!a.families || !b.families) report.notes.push('a listing saved without its families: a family only one lists shows as added or removed');
+  else if (a.families.join() !== b.families.join()) report.notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
+  if (a.kernel !== b.kernel) report.notes.push(`kernels differ (${a.kernel}, ${b.kernel}): a callback renamed between versions (ipv4_confirm became nf_confirm in 6.2) shows as removed and added`);
+  for (const [side, r] of [['a', a], ['b', b]] as const) {
+    for (const l of r.hooks.filter((x) => x.truncated)) report.notes.push(`${side}'s ${l.family} ${l.hook} lists ${l.truncated!.listed} of ${l.truncated!.total} entries: what it left out is not compared`);
+  }
   report.hooks = diffHooks(a.hooks, b.hooks, blind);
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write((await import('../render/hooks-diff.js')).renderHooksDiff(report) + '\n');

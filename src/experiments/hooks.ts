@@ -4,6 +4,8 @@ import { listNamedNetns, netnsLabel, resolveNetns, type NetnsRef } from '../tool
 import type { Target } from '../targets/target.js';
 import { pickBackend } from '../backends/hooks.js';
 import { requireRoot } from '../tools/root.js';
+import { inNetns } from '../tools/netns.js';
+import { tryRun } from '../lib/run.js';
 import { readLegacy, readNftRuleset } from '../tools/rulesets.js';
 import { lintHooks } from '../analysis/hooks-lint.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -56,7 +58,24 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
 }
 
 /** Legacy callbacks (ipt_do_table from 5.16, iptable_*_hook before): the tables exist where these are registered. */
-const LEGACY_IN: Record<LegacyTable['tool'], RegExp> = { 'iptables-legacy': /^(ipt_do_table|iptable_\w+_hook)/, 'ip6tables-legacy': /^(ip6t_do_table|ip6table_\w+_hook)/ };
+const LEGACY_IN: Record<LegacyTable['tool'], RegExp> = {
+  'iptables-legacy': /^(ipt_do_table|iptable_\w+_hook|iptable_nat_do_chain)/, 'ip6tables-legacy': /^(ip6t_do_table|ip6table_\w+_hook|ip6table_nat_do_chain)/,
+};
+
+/**
+ * The sysctls NFS006 weighs, read inside the namespace (/proc/sys/net is per namespace, so through
+ * nsenter). One that cannot be read is null: then it exempts nothing, and the finding stands.
+ */
+async function lintSysctls(target: Target, ns: NetnsRef) {
+  const read = async (path: string) => {
+    const r = await tryRun(target, inNetns(ns, ['cat', path]), { timeoutMs: 10_000 });
+    return r.ok ? r.stdout : null;
+  };
+  const [ipv4Forward, ipv6Forward, ipv6Disabled] = await Promise.all([
+    read('/proc/sys/net/ipv4/ip_forward'), read('/proc/sys/net/ipv6/conf/all/forwarding'), read('/proc/sys/net/ipv6/conf/all/disable_ipv6'),
+  ]);
+  return { ipv4Forward, ipv6Forward, ipv6Disabled };
+}
 
 /** --lint's own options, checked before any target opens. */
 export function checkLintQuery(o: HooksQuery): void {
@@ -76,7 +95,9 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
   for (const [i, report] of reports.entries()) {
     const ns = namespaces[i]!;
     const sources: string[] = [];
-    const notJudged: string[] = [];
+    // A list the backend could not read whole is not judged as if it were (bpftrace's loop bounds).
+    const notJudged: string[] = report.hooks.filter((l) => l.truncated).map((l) =>
+      `${l.family} ${l.hook}${l.device ? ` ${l.device}` : ''}: the listing holds ${l.truncated!.listed} of its ${l.truncated!.total} entries`);
     const nft = await readNftRuleset(target, ns);
     const nftInUse = report.hooks.some((l) => l.entries.some((e) => e.owner === 'nftables' || e.owner === 'nat'));
     let ruleset: Ruleset | null = null;
@@ -108,7 +129,7 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
       tool: () => toolLine(target, ['nft', 'iptables-legacy', 'bpftrace']),
     });
     const netnsArg = ns.kind === 'named' ? `--netns ${ns.name}` : '';
-    const findings = lintHooks({ report, ruleset, legacy, netnsArg });
+    const findings = lintHooks({ report, ruleset, legacy, netnsArg, sysctls: await lintSysctls(target, ns) });
     out.push({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, kernel: report.kernel, netns: report.netns, sources, findings, notJudged });
   }
   return { reports: out, skipped };

@@ -29,8 +29,10 @@ export function prestartKey(args: readonly string[]): string | null {
   return createHash('sha256').update(JSON.stringify([boot, args, env])).digest('hex');
 }
 
+/** Listing programs only: each argv runs bpftrace (behind nsenter or env at most). */
 const valid = (v: unknown): v is string[][] =>
-  Array.isArray(v) && v.length <= PRESTART_MAX && v.every((a) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string'));
+  Array.isArray(v) && v.length <= PRESTART_MAX
+  && v.every((a) => Array.isArray(a) && a.length > 0 && a.every((x) => typeof x === 'string') && a.some((x) => /(^|\/)bpftrace$/.test(x)));
 
 export function prestartArgvs(key: string): string[][] {
   const v = readCached(NAME, key);

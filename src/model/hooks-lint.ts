@@ -100,6 +100,12 @@ export interface RulesetRule {
   notrack: boolean;
   nat: boolean;
   drop: boolean;
+  /**
+   * Whether where it runs among a hook's entries can change what happens: it sets something
+   * (marks, ct keys, payload), logs, queues, does NAT or notrack. A rule that only accepts, drops
+   * or jumps gives the same result in any order of base chains (a drop anywhere wins).
+   */
+  ordered: boolean;
   /** Chains it jumps or goes to (same table). */
   jumps: string[];
 }
@@ -116,7 +122,9 @@ export interface LegacyTable {
   table: string;
   /** Built-in chains with their policies. */
   policies: Record<string, string>;
-  rules: { chain: string; line: number; text: string; ctReads: boolean; ctUse: boolean; notrack: boolean; nat: boolean; drop: boolean }[];
+  /** User-defined chains (":NAME - [0:0]"). */
+  userChains: string[];
+  rules: { chain: string; line: number; text: string; ctReads: boolean; ctUse: boolean; notrack: boolean; nat: boolean; drop: boolean; ordered: boolean; jump?: string }[];
 }
 
 export const HOOKS_DIFF_SCHEMA_VERSION = 1;

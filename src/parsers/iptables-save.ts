@@ -20,7 +20,7 @@ export function parseIptablesSave(text: string, tool: LegacyTable['tool']): Lega
     const bad = (why: string) => new ParseError(`${tool}-save`, i + 1, line, why);
     if (line.startsWith('*')) {
       if (cur) throw bad(`table ${cur.table} has no COMMIT`);
-      cur = { tool, table: line.slice(1), policies: {}, rules: [] };
+      cur = { tool, table: line.slice(1), policies: {}, userChains: [], rules: [] };
       continue;
     }
     if (!cur) throw bad('a line outside any table');
@@ -33,6 +33,7 @@ export function parseIptablesSave(text: string, tool: LegacyTable['tool']): Lega
     if (chain) {
       // User chains print "-" as their policy.
       if (chain[2] !== '-') cur.policies[chain[1]!] = chain[2]!;
+      else cur.userChains.push(chain[1]!);
       continue;
     }
     const rule = /^-A (\S+) (.*)$/.exec(line);
@@ -48,6 +49,9 @@ export function parseIptablesSave(text: string, tool: LegacyTable['tool']): Lega
       notrack: / -j (NOTRACK|CT .*--notrack) /.test(body),
       nat: / -j (DNAT|SNAT|MASQUERADE|REDIRECT) /.test(body),
       drop: / -j (DROP|REJECT) /.test(body),
+      // A target other than a verdict or a jump sets, logs, queues or rewrites something.
+      ordered: / -j (?!(ACCEPT|DROP|REJECT|RETURN) )\S+ /.test(body) && !cur.userChains.includes(/ -[jg] (\S+) /.exec(body)?.[1] ?? ''),
+      ...(/ -[jg] (\S+) /.exec(body) && cur.userChains.includes(/ -[jg] (\S+) /.exec(body)![1]!) ? { jump: / -[jg] (\S+) /.exec(body)![1]! } : {}),
     });
   }
   if (cur) throw new ParseError(`${tool}-save`, lines.length, '', `table ${cur.table} has no COMMIT`);

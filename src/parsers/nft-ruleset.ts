@@ -30,6 +30,7 @@ export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'tab
   let notrack = false;
   let nat = false;
   let drop = false;
+  let ordered = false;
   for (const stmt of expr) {
     if (!isObj(stmt)) continue;
     if ('notrack' in stmt) notrack = true;
@@ -38,6 +39,11 @@ export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'tab
     if ('ct helper' in stmt) ctWrites.add('helper');
     if ('ct timeout' in stmt) ctWrites.add('timeout');
     if ('ct expectation' in stmt) ctWrites.add('expectation');
+    // Statements that need conntrack's entry without reading a key: `ct count`, a flowtable offload, synproxy.
+    if ('ct count' in stmt) ctWrites.add('count');
+    if ('flow' in stmt) ctWrites.add('flow');
+    if ('synproxy' in stmt) ctWrites.add('synproxy');
+    if ('mangle' in stmt || 'log' in stmt || 'queue' in stmt || 'dup' in stmt || 'fwd' in stmt || 'set' in stmt || 'meter' in stmt || 'limit' in stmt || 'quota' in stmt) ordered = true;
     const written = isObj(stmt.mangle) && isObj(stmt.mangle.key) ? stmt.mangle.key : null;
     if (written && isObj(written.ct) && typeof written.ct.key === 'string') ctWrites.add(written.ct.key);
     // iptables-nft's untranslated matches and targets (xt): their names only.
@@ -48,6 +54,8 @@ export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'tab
       if (xt.type === 'target' && /^(CT|CONNMARK|CONNSECMARK)$/.test(xt.name)) ctWrites.add(`xt ${xt.name}`);
       if (xt.type === 'target' && xt.name === 'NOTRACK') notrack = true;
       if (xt.type === 'target' && /^(DNAT|SNAT|MASQUERADE|REDIRECT)$/.test(xt.name)) nat = true;
+      if (xt.type === 'target' && xt.name === 'REJECT') drop = true;
+      else if (xt.type === 'target') ordered = true;
     }
     // Everything else in the statement: reads (matches, map and vmap keys, values), verdicts
     // anywhere (a vmap's `drop`), jumps. Only the key a mangle writes is not a read.
@@ -58,7 +66,8 @@ export function ruleFeatures(expr: unknown[]): Omit<RulesetRule, 'family' | 'tab
       if (isObj(o.ct) && o.ct !== written?.ct && typeof o.ct.key === 'string') ctReads.add(o.ct.key);
     }
   }
-  return { ctReads: [...ctReads].sort(), ctWrites: [...ctWrites].sort(), notrack, nat, drop, jumps };
+  ordered ||= notrack || nat || ctWrites.size > 0;
+  return { ctReads: [...ctReads].sort(), ctWrites: [...ctWrites].sort(), notrack, nat, drop, ordered, jumps };
 }
 
 export function parseNftRuleset(text: string): Ruleset {

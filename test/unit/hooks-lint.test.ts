@@ -21,9 +21,11 @@ const cases = existsSync(DIR)
 
 /** The warnings each case was built to have (its e2e test's expectation). */
 const WARNINGS: Record<string, string[]> = {
-  fresh: [], 'nfs001-nft': ['NFS001', 'NFS001'], 'nfs001-legacy': ['NFS001'], nfs002: ['NFS002', 'NFS002'], nfs003: ['NFS003'],
-  nfs004: ['NFS004', 'NFS004'], nfs005: [], nfs006: ['NFS006'], 'example-all-in-one': ['NFS002'],
+  fresh: [], 'nfs001-nft': ['NFS001', 'NFS001'], 'nfs001-legacy': ['NFS001'], 'nfs002-filter-only': [], nfs002: ['NFS002', 'NFS002'], nfs003: ['NFS003'],
+  nfs004: ['NFS004', 'NFS004'], nfs005: [], nfs006: ['NFS006'],
 };
+/** And the infos (distinct codes); every other case has none. */
+const INFOS: Record<string, string[]> = { 'nfs002-filter-only': ['NFS002'], 'nfs003-fixed': ['NFS003'], nfs005: ['NFS005'], 'example-all-in-one': ['NFS002'] };
 const expected = (name: string) => WARNINGS[name] ?? (name.endsWith('-fixed') || name.startsWith('example-') ? [] : undefined);
 
 function load(dir: string) {
@@ -38,8 +40,9 @@ function load(dir: string) {
   return { report, ruleset: nft === null ? { chains: [], rules: [] } : parseNftRuleset(nft), legacy, meta: JSON.parse(read('meta.json')!) };
 }
 
-describe.skipIf(cases.length === 0)('hooks --lint on captured namespaces', () => {
+describe('hooks --lint on captured namespaces', () => {
   it('the cases are there, each with its meta', () => {
+    expect(cases.length, `no fixtures under ${DIR}: scripts/capture/hooks-lint.sh`).toBeGreaterThan(0);
     for (const c of cases) {
       const { meta } = load(c.dir);
       expect(meta.kernel, c.name).toBe(c.kernel);
@@ -54,8 +57,8 @@ describe.skipIf(cases.length === 0)('hooks --lint on captured namespaces', () =>
     const { report, ruleset, legacy } = load(c.dir);
     const findings = lintHooks({ report, ruleset, legacy, netnsArg: '--netns x' });
     const warnings = findings.filter((f) => f.severity === 'warning').map((f) => f.code);
-    if (c.name === 'example-all-in-one') expect([...new Set(warnings)]).toEqual(want);
-    else expect(warnings.sort()).toEqual(want);
+    expect(warnings.sort()).toEqual(want);
+    expect([...new Set(findings.filter((f) => f.severity === 'info').map((f) => f.code))].sort()).toEqual(INFOS[c.name] ?? []);
     expect(lintFails(findings)).toBe(want!.length > 0);
     for (const f of findings) {
       expect(f.why.length).toBeGreaterThan(20);
@@ -64,12 +67,12 @@ describe.skipIf(cases.length === 0)('hooks --lint on captured namespaces', () =>
   });
 });
 
-describe.skipIf(cases.length === 0)('parsers of the lint inputs', () => {
+describe('parsers of the lint inputs', () => {
   it('nft -j list ruleset: the -300 prerouting chain and its ct state rule', () => {
     const c = cases.find((x) => x.name === 'nfs001-nft')!;
     const rs = parseNftRuleset(readFileSync(join(c.dir, 'nft-ruleset.json'), 'utf8'));
     expect(rs.chains).toEqual([{ family: 'inet', table: 'geo', name: 'pre', hook: 'prerouting', prio: -300, type: 'filter', policy: 'accept', devices: [] }]);
-    expect(rs.rules.map((r) => [r.chain, r.ctReads, r.notrack, r.nat, r.drop])).toEqual([['pre', ['state'], false, false, false]]);
+    expect(rs.rules.map((r) => [r.chain, r.ctReads, r.notrack, r.nat, r.drop, r.ordered])).toEqual([['pre', ['state'], false, false, false, false]]);
   });
 
   it('nft -j list ruleset: notrack is a statement, not a read', () => {
@@ -89,5 +92,17 @@ describe.skipIf(cases.length === 0)('parsers of the lint inputs', () => {
   it('iptables-legacy-save: a table cut before COMMIT is an error with its line', () => {
     expect(() => parseIptablesSave('*filter\n:INPUT ACCEPT [0:0]\n', 'iptables-legacy')).toThrow(/no COMMIT/);
     expect(() => parseIptablesSave('-A INPUT -j DROP\n', 'iptables-legacy')).toThrow(/outside any table/);
+  });
+});
+
+describe('hooks --diff on captured listings', () => {
+  it('nfs002 → nfs002-fixed: chain b of inet b went from priority 0 to 10 on both IP families, nothing else', async () => {
+    const { diffHooks } = await import('../../src/analysis/hooks-diff.js');
+    const at = (name: string) => load(cases.find((c) => c.name === name)!.dir).report;
+    const d = diffHooks(at('nfs002').hooks, at('nfs002-fixed').hooks);
+    expect(d.map((h) => [`${h.family} ${h.hook}`, h.changes.map((c) => `${c.kind} ${c.entry.chain?.table} ${'from' in c ? `${c.from}→${c.to}` : ''}`)])).toEqual([
+      ['ipv4 LOCAL_IN', ['priority b 0→10']], ['ipv6 LOCAL_IN', ['priority b 0→10']],
+    ]);
+    expect(diffHooks(at('nfs002').hooks, at('nfs002').hooks)).toEqual([]);
   });
 });
