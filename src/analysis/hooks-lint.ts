@@ -179,7 +179,8 @@ export function lintHooks(input: LintInput): Finding[] {
     for (const e of all) byPrio.set(e.priority, [...(byPrio.get(e.priority) ?? []), e]);
     for (const [prio, es] of byPrio) {
       const rulers = es.filter((e) => RULE_OWNERS.has(e.owner) || (under !== undefined && (e.chain !== undefined || e.callback === 'nft_nat_do_chain' || LEGACY_CB.test(e.callback))));
-      const stateful = es.filter((e) => e.owner === 'conntrack' || e.owner === 'nat' || e.owner === 'defrag');
+      // Behind nf_nat's entry every entry is a NAT chain (owner nat): none of them is conntrack's own.
+      const stateful = under ? [] : es.filter((e) => e.owner === 'conntrack' || e.owner === 'nat' || e.owner === 'defrag');
       if (es.length < 2 || rulers.length === 0 || (rulers.length < 2 && stateful.length === 0)) continue;
       // The nf_tables chains at this priority on this hook: NAT chains for a list behind nf_nat's entry, others for the hook's own.
       const named = baseChains.filter((c) => c.prio === prio && (NFT_HOOK[c.hook!] ?? c.hook) === l.hook && NFT_FAMILIES[c.family]?.includes(l.family)
