@@ -10,6 +10,7 @@ export const WHOLE_LIMIT = 32 << 20;
 export async function checkInput(file: string): Promise<void> {
   if (file === '-') return;
   if (file.length > 4096 || file.includes('\0')) throw new UsageError('invalid file name');
+  // A stat that fails is said as such, exit 2 below: the input is not there (or not readable).
   const st = await stat(file).catch(() => null);
   if (!st) throw new UsageError(`no such file: ${JSON.stringify(file.slice(0, 200))}`);
   if (!st.isFile() && !st.isFIFO()) throw new UsageError(`not a regular file: ${JSON.stringify(file.slice(0, 200))}`);

@@ -9,9 +9,9 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { dropNetns, inNs, leftoversSince, machineState, makeNetns, nfscope, type MachineState } from '../helpers/sys.js';
+import { inNs, netnsPerTest, nfscope } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
 
 interface Finding { code: string; severity: string; family: string; hook: string; rules: { family: string; table: string; chain: string; handle: number }[]; entries: { priority: number; callback: string }[] }
@@ -42,21 +42,7 @@ async function handles(ns: string, family: string, table: string, chain: string)
 }
 const codes = (l: Lint, severity = 'warning') => l.findings.filter((f) => f.severity === severity).map((f) => f.code).sort();
 
-let ns: string[] = [];
-let before: MachineState;
-beforeEach(() => {
-  before = machineState();
-});
-afterEach(async () => {
-  for (const n of ns) await dropNetns(n);
-  ns = [];
-  expect(await leftoversSince(before)).toEqual([]);
-});
-async function fresh(): Promise<string> {
-  const n = await makeNetns();
-  ns.push(n);
-  return n;
-}
+const { fresh, drop } = netnsPerTest();
 
 describe('hooks --lint: each finding made, then fixed', () => {
   it('a fresh netns: no finding, exit 0', async () => {
@@ -237,8 +223,7 @@ describe.skipIf(exampleFiles.length === 0)(`hooks --lint on the nftables package
       if (load.exitCode !== 0) {
         // Printed, not hidden: the examples this kernel or a bare netns cannot load.
         console.log(`nftables example ${file} not loadable here: ${load.stderr.trim().split('\n')[0]}`);
-        await dropNetns(n);
-        ns = ns.filter((x) => x !== n);
+        await drop(n);
         continue;
       }
       const { report } = await lint(n, `example-${file.replace('.nft', '')}`);
@@ -246,8 +231,7 @@ describe.skipIf(exampleFiles.length === 0)(`hooks --lint on the nftables package
       expect(codes(report), file).toEqual([]);
       // Its ip, ip6 and inet filter chains (and NAT chains) tie at their priorities, with no rule in them: info.
       if (file === 'all-in-one.nft') expect([...new Set(codes(report, 'info'))], file).toEqual(['NFS002']);
-      await dropNetns(n);
-      ns = ns.filter((x) => x !== n);
+      await drop(n);
     }
     expect(seen).toContain('all-in-one.nft');
     expect(seen).toContain('workstation.nft');

@@ -3,8 +3,8 @@
  * applied step by step, the exact listing asserted after each step.
  * Needs root, bpftrace and a BTF kernel (the dev and CI machines: 6.18).
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { dropNetns, inNs, leftoversSince, machineState, makeNetns, nfscope, type MachineState } from '../helpers/sys.js';
+import { describe, expect, it } from 'vitest';
+import { inNs, netnsPerTest, nfscope } from '../helpers/sys.js';
 import { confirmCallback, iptablesCallback } from '../helpers/kernel-names.js';
 import { btfHasName, kernelHasSymbol } from '../helpers/kernel-facts.js';
 import { expectSchema } from '../helpers/schema.js';
@@ -43,22 +43,12 @@ const fams = [
   { family: 'ipv6', ipt: 'ip6tables', v: '6', defrag: 'ipv6_defrag', ctIn: 'ipv6_conntrack_in', ctLocal: 'ipv6_conntrack_local', nftFamily: 'ip6', confirm: MAX - 1 },
 ] as const;
 
-let ns: string[] = [];
-let before: MachineState;
-beforeEach(() => {
-  before = machineState();
-});
 // Each test's netns go, and then nothing of the test's may be left.
-afterEach(async () => {
-  for (const n of ns) await dropNetns(n);
-  ns = [];
-  expect(await leftoversSince(before)).toEqual([]);
-});
+const { fresh } = netnsPerTest();
 
 describe.each(fams)('hooks step by step, $family', (f) => {
   it('no rules → DROP rule → conntrack rule: exact listings', async () => {
-    const n = await makeNetns();
-    ns.push(n);
+    const n = await fresh();
     expect(await listing(n, f.family)).toEqual({});
 
     await inNs(n, [f.ipt, '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
@@ -76,8 +66,7 @@ describe.each(fams)('hooks step by step, $family', (f) => {
   });
 
   it('a priority-MAX drop chain registered before conntrack runs after confirm', async () => {
-    const n = await makeNetns();
-    ns.push(n);
+    const n = await fresh();
     await inNs(n, ['nft', 'add', 'table', f.nftFamily, 'late']);
     await inNs(n, ['nft', 'add', 'chain', f.nftFamily, 'late', 'in', `{ type filter hook input priority ${MAX}; }`]);
     await inNs(n, ['nft', 'add', 'rule', f.nftFamily, 'late', 'in', 'tcp', 'dport', '2571', 'drop']);
@@ -95,8 +84,7 @@ describe.each(fams)('hooks step by step, $family', (f) => {
 
 describe('netdev hooks and families', () => {
   it('lists ingress/egress chains per device, and arp/bridge when asked', async () => {
-    const n = await makeNetns();
-    ns.push(n);
+    const n = await fresh();
     await inNs(n, ['ip', 'link', 'add', 'nfsa', 'type', 'veth', 'peer', 'name', 'nfsb']);
     await inNs(n, ['nft', 'add', 'table', 'netdev', 't']);
     await inNs(n, ['nft', 'add', 'chain', 'netdev', 't', 'i', '{ type filter hook ingress device nfsa priority -5; }']);
@@ -120,9 +108,8 @@ describe('netdev hooks and families', () => {
 
 describe('--all-netns', () => {
   it('lists the current namespace and every named one, each with its own hooks', async () => {
-    const a = await makeNetns();
-    const b = await makeNetns();
-    ns.push(a, b);
+    const a = await fresh();
+    const b = await fresh();
     await inNs(a, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
     const r = await nfscope(['hooks', '--all-netns', '--family', 'ipv4', '--json']);
     expect(r.exitCode, r.stderr).toBe(0);
@@ -166,8 +153,7 @@ describe('bad input', () => {
 
 describe('nf_tables chains named (bpftrace backend, where BTF has struct nft_chain)', () => {
   it('an iptables-nft rule shows as ip filter INPUT, our own chain by its names, NAT chains under nf_nat', async () => {
-    const n = await makeNetns();
-    ns.push(n);
+    const n = await fresh();
     await inNs(n, ['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2570', '-j', 'DROP']);
     await inNs(n, ['nft', 'add', 'table', 'inet', 'nfst_own']);
     await inNs(n, ['nft', 'add', 'chain', 'inet', 'nfst_own', 'in_early', '{ type filter hook input priority -5; }']);

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { afterEach, beforeEach, expect } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -58,4 +59,33 @@ export async function leftoversSince(before: MachineState, { settleMs = 3000 } =
     if (left.length === 0 || Date.now() >= end) return left;
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * For the calling test file: the machine's state taken before each test, and after it the test's
+ * namespaces deleted and nothing else of the test's left (leftoversSince). `fresh` makes a
+ * namespace deleted after the test (tracked the moment it exists); `drop` deletes one now.
+ */
+export function netnsPerTest(): { fresh: () => Promise<string>; drop: (name: string) => Promise<void> } {
+  let ns: string[] = [];
+  let before: MachineState;
+  beforeEach(() => {
+    before = machineState();
+  });
+  afterEach(async () => {
+    for (const n of ns) await dropNetns(n);
+    ns = [];
+    expect(await leftoversSince(before)).toEqual([]);
+  });
+  return {
+    fresh: async () => {
+      const n = await makeNetns();
+      ns.push(n);
+      return n;
+    },
+    drop: async (name) => {
+      await dropNetns(name);
+      ns = ns.filter((x) => x !== name);
+    },
+  };
 }
