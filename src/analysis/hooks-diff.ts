@@ -5,13 +5,11 @@
  * another (NAT chains under nf_nat's entry) are compared too, under it. Pure.
  */
 import type { HookEntry, HookList } from '../model/hooks.js';
-import type { EntryChange, EntryRef, HookDiff } from '../model/hooks-lint.js';
+import { entryRef, type EntryChange, type EntryRef, type HookDiff } from '../model/hooks-lint.js';
 
 interface Item { key: string; e: HookEntry; under?: HookEntry }
 
-const ref = (x: Item): EntryRef => ({
-  priority: x.e.priority, callback: x.e.callback, owner: x.e.owner, ...(x.e.chain ? { chain: x.e.chain } : {}), ...(x.under ? { under: x.under.callback } : {}),
-});
+const ref = (x: Item): EntryRef => entryRef(x.e, x.under);
 
 /**
  * Each entry with its identity: callback, chain (unless chains are ignored) and the entry it runs

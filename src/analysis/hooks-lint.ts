@@ -4,8 +4,9 @@
  * it is about; nothing is judged from a source that could not be read (the caller
  * passes null and says why in notJudged).
  */
-import type { Family, HookEntry, HookList, HooksReport } from '../model/hooks.js';
-import type { EntryRef, Finding, LegacyTable, LintCode, RuleRef, Ruleset, RulesetChain, RulesetRule, Severity } from '../model/hooks-lint.js';
+import { NFT_HOOK, type Family, type HookEntry, type HookList, type HooksReport } from '../model/hooks.js';
+import { LEGACY_CB } from '../model/owners.js';
+import { entryRef, type EntryRef, type Finding, type LegacyTable, type LintCode, type RuleRef, type Ruleset, type RulesetChain, type RulesetRule, type Severity } from '../model/hooks-lint.js';
 
 export interface LintInput {
   report: HooksReport;
@@ -40,9 +41,6 @@ const FIX: Record<LintCode, string> = {
   NFS006: 'use an inet table (both families) or add the other family\'s rules.',
 };
 
-const NFT_HOOK: Record<string, string> = {
-  prerouting: 'PRE_ROUTING', input: 'LOCAL_IN', forward: 'FORWARD', output: 'LOCAL_OUT', postrouting: 'POST_ROUTING', ingress: 'INGRESS', egress: 'EGRESS',
-};
 const LEGACY_HOOK: Record<string, string> = {
   PREROUTING: 'PRE_ROUTING', INPUT: 'LOCAL_IN', FORWARD: 'FORWARD', OUTPUT: 'LOCAL_OUT', POSTROUTING: 'POST_ROUTING',
 };
@@ -52,14 +50,12 @@ const LEGACY_FAMILY: Record<LegacyTable['tool'], Family> = { 'iptables-legacy': 
 
 /** Owners whose entries run rules a user wrote. */
 const RULE_OWNERS = new Set<HookEntry['owner']>(['nftables', 'iptables', 'ip6tables', 'arptables', 'ebtables', 'bpf']);
-/** iptables-legacy's own callbacks (ipt_do_table from 5.16, iptable_*_hook before): iptables-nft's are nft_do_chain_*. */
-const LEGACY_CB = /^(ipt_do_table|ip6t_do_table|arpt_do_table|ebt_do_table|iptable_\w+_hook|ip6table_\w+_hook|arptable_\w+_hook|ebt_\w+_hook|iptable_nat_do_chain|ip6table_nat_do_chain)/;
 /** iptables-legacy's tables by the priority they register at (NF_IP_PRI_*): which table an unnamed ipt_do_table entry is. */
 const LEGACY_TABLE_AT: Record<number, string[]> = { [-300]: ['raw'], [-150]: ['mangle'], [-100]: ['nat'], 0: ['filter'], 50: ['security'], 100: ['nat'] };
 /** conntrack's entry that looks the packet up (not confirm, not helpers). */
 const CT_IN = /^(ipv[46]_conntrack_(in|local)|nf_conntrack_in)/;
 
-const ref = (e: HookEntry, under?: HookEntry): EntryRef => ({ priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}), ...(under ? { under: under.callback } : {}) });
+const ref = entryRef;
 /** A hook's entries and those run behind them (NAT chains and iptable_nat under nf_nat's entry, 5.12+). */
 const withNested = (l: HookList): { e: HookEntry; under?: HookEntry }[] => l.entries.flatMap((e) => [{ e }, ...(e.nested ?? []).map((n) => ({ e: n, under: e }))]);
 

@@ -71,8 +71,8 @@ async function runLint(o: HooksOptions): Promise<void> {
  * command line to start before its modules load (src/prestart.ts). Nothing else is ever kept.
  */
 async function keepListing(t: Target): Promise<void> {
-  const argvs = spawnedArgvs();
-  if (t instanceof LocalTarget && argvs.every((a) => a.some((x) => /(^|\/)bpftrace$/.test(x)))) await keepPrestart(prestartKey(process.argv.slice(2)), argvs);
+  // keepPrestart keeps bpftrace argvs only (lib/prestart-cache.ts): anything else spawned keeps nothing.
+  if (t instanceof LocalTarget) await keepPrestart(prestartKey(process.argv.slice(2)), spawnedArgvs());
 }
 
 /** --diff A [B]: exit 1 when the listings differ (so a script can ask "did anything change?"). */

@@ -8,6 +8,7 @@ import { inNetns } from '../tools/netns.js';
 import { tryRun } from '../lib/run.js';
 import { readLegacy, readNftRuleset } from '../tools/rulesets.js';
 import { lintHooks } from '../analysis/hooks-lint.js';
+import { LEGACY_CALLBACKS } from '../model/owners.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { toolLine } from '../kernel/capabilities.js';
 import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type Ruleset } from '../model/hooks-lint.js';
@@ -57,10 +58,6 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   return { reports, skipped, namespaces: refs };
 }
 
-/** Legacy callbacks (ipt_do_table from 5.16, iptable_*_hook before): the tables exist where these are registered. */
-const LEGACY_IN: Record<LegacyTable['tool'], RegExp> = {
-  'iptables-legacy': /^(ipt_do_table|iptable_\w+_hook|iptable_nat_do_chain)/, 'ip6tables-legacy': /^(ip6t_do_table|ip6table_\w+_hook|ip6table_nat_do_chain)/,
-};
 
 /**
  * The sysctls NFS006 weighs, read inside the namespace (/proc/sys/net is per namespace, so through
@@ -112,7 +109,7 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
     let legacy: LegacyTable[] | null = [];
     for (const tool of ['iptables-legacy', 'ip6tables-legacy'] as const) {
       // iptable_nat's entries run behind nf_nat's (5.12+): nested ones count.
-      if (!report.hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => LEGACY_IN[tool].test(x.callback))))) continue;
+      if (!report.hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => LEGACY_CALLBACKS[tool].test(x.callback))))) continue;
       const r = await readLegacy(target, ns, tool);
       if (r.value) {
         sources.push(r.argv.join(' '));

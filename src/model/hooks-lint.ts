@@ -39,6 +39,11 @@ export interface EntryRef {
   under?: string;
 }
 
+/** A hook entry as a finding or a diff names it; `under`: the entry it runs behind. */
+export function entryRef(e: HookEntry, under?: HookEntry): EntryRef {
+  return { priority: e.priority, callback: e.callback, owner: e.owner, ...(e.chain ? { chain: e.chain } : {}), ...(under ? { under: under.callback } : {}) };
+}
+
 export interface Finding {
   code: LintCode;
   severity: Severity;

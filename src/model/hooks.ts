@@ -40,6 +40,11 @@ export const NAT_FN = /^nf_nat_ipv([46])_(pre_routing|local_in|out|local_fn|fn|i
 /** A NAT chain's callback on nf_nat's list; its priv is the chain. */
 export const NAT_CHAIN_FN = 'nft_nat_do_chain';
 
+/** nft's hook words → the kernel's hook names as HOOK_NAMES spells them. */
+export const NFT_HOOK: Readonly<Record<string, string>> = {
+  prerouting: 'PRE_ROUTING', input: 'LOCAL_IN', forward: 'FORWARD', output: 'LOCAL_OUT', postrouting: 'POST_ROUTING', ingress: 'INGRESS', egress: 'EGRESS',
+};
+
 export function nftFamily(nfproto: number): ChainName['family'] {
   return ({ 1: 'inet', 2: 'ip', 3: 'arp', 5: 'netdev', 7: 'bridge', 10: 'ip6' } as Record<number, ChainName['family']>)[nfproto] ?? `nfproto ${nfproto}`;
 }

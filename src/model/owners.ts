@@ -28,6 +28,18 @@ const RULES: [RegExp, Owner][] = [
   [/^nf_flow_offload_/, 'flowtable'],
 ];
 
+/**
+ * iptables-legacy's own callbacks, per save tool: ipt_do_table from 5.16, iptable_*_hook before,
+ * and before 5.16 the NAT table's iptable_nat_do_chain behind nf_nat's entry. iptables-nft's
+ * rules run in nft_do_chain_* instead.
+ */
+export const LEGACY_CALLBACKS = {
+  'iptables-legacy': /^(ipt_do_table|iptable_\w+_hook|iptable_nat_do_chain)/,
+  'ip6tables-legacy': /^(ip6t_do_table|ip6table_\w+_hook|ip6table_nat_do_chain)/,
+} as const;
+/** Any legacy backend's callback, arptables and ebtables included. */
+export const LEGACY_CB = new RegExp(`${LEGACY_CALLBACKS['iptables-legacy'].source}|${LEGACY_CALLBACKS['ip6tables-legacy'].source}|^(arpt_do_table|ebt_do_table|arptable_\\w+_hook|ebt_\\w+_hook)`);
+
 export function baseSymbol(sym: string): string {
   return sym.replace(/\.(isra|constprop|part|cold|llvm)\.\d+.*$/, '');
 }

@@ -3,10 +3,8 @@
  * chain, keyed "family table chain". Pure.
  */
 import { ParseError } from '../lib/errors.js';
+import { NFT_HOOK } from '../model/hooks.js';
 
-const NFT_HOOK: Record<string, string> = {
-  prerouting: 'PRE_ROUTING', input: 'LOCAL_IN', forward: 'FORWARD', output: 'LOCAL_OUT', postrouting: 'POST_ROUTING', ingress: 'INGRESS', egress: 'EGRESS',
-};
 
 export function parseNftChainHooks(text: string): Map<string, string> {
   const out = new Map<string, string>();
