@@ -37,7 +37,10 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
     const timeout = opts.timeoutMs ?? this.defaultTimeoutMs;
     if (timeout) extra.timeout = timeout;
     if (opts.input !== undefined) extra.input = opts.input;
-    return (await this.agent()).request('exec', argv, extra).done;
+    const t0 = performance.now();
+    const r = await (await this.agent()).request('exec', argv, extra).done;
+    debugRun(this.name, t0, r, null);
+    return r;
   }
 
   spawn(argv: string[], opts: ExecOptions = {}): Running {
@@ -46,8 +49,11 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
     const keep = !opts.stream;
     let emit: (l: string) => void = () => {};
     const timeout = opts.timeoutMs ?? this.defaultSpawnTimeoutMs;
+    const t0 = performance.now();
+    let firstLineAt: number | null = null;
     const started = this.agent().then((agent) => {
       const r = agent.request('spawn', argv, timeout ? { timeout } : {}, (l) => {
+        firstLineAt ??= performance.now();
         if (keep) lines.push(l);
         emit(l);
       });
@@ -59,6 +65,7 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
       (s) => s.done.then((r) => (keep ? { ...r, stdout: lines.join('\n') + (lines.length ? '\n' : '') } : { ...r, stdout: '', dropped: { stdoutBytes: 0, stderrBytes: 0, overlongLines: 0 }, stderr: tail(r.stderr) })),
       (e: Error) => ({ argv, stdout: '', stderr: `${e.message}\n`, exitCode: 127, timedOut: false, durationMs: 0 }),
     );
+    void done.then((r) => debugRun(this.name, t0, r, firstLineAt));
     const h = runningHandle(argv, done, async (sig) => {
       const s = await started.catch(() => null);
       s?.agent.signal(s.id, sig);
@@ -66,4 +73,14 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
     emit = h.emit;
     return h.running;
   }
+}
+
+/**
+ * NFSCOPE_DEBUG=1: each command run on the target, when it started (ms since nfscope's start), how
+ * long it took, and for a spawned one when its first line came (a tracer's compile and attach).
+ */
+function debugRun(target: string, t0: number, r: RawRun, firstLineAt: number | null): void {
+  if (!process.env.NFSCOPE_DEBUG) return;
+  const first = firstLineAt === null ? '' : `, first line after ${(firstLineAt - t0).toFixed(0)} ms`;
+  process.stderr.write(`nfscope-debug: ${target}: at ${t0.toFixed(0)} ms, ${(performance.now() - t0).toFixed(0)} ms${first}, exit ${r.exitCode ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${r.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200)}\n`);
 }
