@@ -22,6 +22,7 @@ export const KINDS = [
   { kind: 'hooks-lint', file: 'src/model/hooks-lint.ts', type: 'HooksLintReport', version: 'HOOKS_LINT_SCHEMA_VERSION' },
   { kind: 'hooks-lint-all', file: 'src/model/hooks-lint.ts', type: 'HooksLintAllReport', version: 'HOOKS_LINT_SCHEMA_VERSION' },
   { kind: 'hooks-diff', file: 'src/model/hooks-lint.ts', type: 'HooksDiffReport', version: 'HOOKS_DIFF_SCHEMA_VERSION' },
+  { kind: 'hooks-fleet', file: 'src/model/hooks-fleet.ts', type: 'HooksFleetReport', version: 'HOOKS_FLEET_SCHEMA_VERSION' },
   { kind: 'trace-syn', file: 'src/model/trace-syn.ts', type: 'TraceSynReport', version: 'TRACE_SYN_SCHEMA_VERSION' },
   { kind: 'graph', file: 'src/model/graph.ts', type: 'GraphReport', version: 'GRAPH_SCHEMA_VERSION' },
   { kind: 'lifetimes', file: 'src/model/lifetimes.ts', type: 'LifetimesReport', version: 'LIFETIMES_SCHEMA_VERSION' },

@@ -4,7 +4,7 @@
  * priorities run in reverse order of registration, so a reload moves them). Entries run behind
  * another (NAT chains under nf_nat's entry) are compared too, under it. Pure.
  */
-import type { HookEntry, HookList } from '../model/hooks.js';
+import { CHAIN_FN, type HookEntry, type HookList, type HooksReport } from '../model/hooks.js';
 import { entryRef, type EntryChange, type EntryRef, type HookDiff } from '../model/hooks-lint.js';
 
 interface Item { key: string; e: HookEntry; under?: HookEntry }
@@ -96,7 +96,32 @@ export function diffHooks(a: HookList[], b: HookList[], ignoreChains = false): H
   return out;
 }
 
+/** Whether a listing has an entry that runs nf_tables chains (nft_do_chain_*, nf_nat's nested ones). */
+function hasChainEntries(hooks: HookList[]): boolean {
+  return hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => CHAIN_FN.test(x.callback) || x.callback === 'nft_nat_do_chain')));
+}
+
 /** Whether a listing names any chain (a backend or kernel that cannot leaves them all unnamed). */
 export function namesChains(hooks: HookList[]): boolean {
   return hooks.some((l) => l.entries.some((e) => e.chain !== undefined || (e.nested ?? []).some((n) => n.chain !== undefined)));
+}
+
+/**
+ * Two listings of one namespace compared as `hooks --diff` and the fleet do: hook by hook, with
+ * what makes the comparison less than entry for entry said in notes. `a` and `b` name the sides.
+ */
+export function compareListings(a: HooksReport, b: HooksReport): { hooks: HookDiff[]; notes: string[] } {
+  const notes: string[] = [];
+  // One listing names nf_tables chains and the other cannot (another backend, another kernel):
+  // entries are then compared by callback only, and the report says so. A listing with no chain
+  // entry at all names none because there is none: that is no blindness.
+  const blind = hasChainEntries(a.hooks) && hasChainEntries(b.hooks) && namesChains(a.hooks) !== namesChains(b.hooks);
+  if (blind) notes.push(`${namesChains(a.hooks) ? 'b' : 'a'} names no nf_tables chain: entries compared by callback and priority, not by chain`);
+  if (!a.families || !b.families) notes.push('a listing saved without its families: a family only one lists shows as added or removed');
+  else if (a.families.join() !== b.families.join()) notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
+  if (a.kernel !== b.kernel) notes.push(`kernels differ (${a.kernel}, ${b.kernel}): a callback renamed between versions (ipv4_confirm became nf_confirm in 6.2) shows as removed and added`);
+  for (const [side, r] of [['a', a], ['b', b]] as const) {
+    for (const l of r.hooks.filter((x) => x.truncated)) notes.push(`${side}'s ${l.family} ${l.hook} lists ${l.truncated!.listed} of ${l.truncated!.total} entries: what it left out is not compared`);
+  }
+  return { hooks: diffHooks(a.hooks, b.hooks, blind), notes };
 }

@@ -11,17 +11,21 @@ import { validNetnsName } from '../tools/netns.js';
  * opened, booted or changed, whichever target it would have applied to.
  */
 export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netns?: unknown }): void {
-  if (typeof o.target === 'string') {
-    const t = o.target;
-    if (t.startsWith('ssh://')) parseSshSpec(t);
-    else if (t.startsWith('replay:')) checkRecordingFile(t.slice('replay:'.length));
-    else if (!['local', 'qemu', 'vagrant', 'auto'].includes(t)) {
-      throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
-    }
-  }
+  // `hooks` takes --target more than once (a fleet): each is checked alike.
+  for (const t of Array.isArray(o.target) ? o.target : [o.target]) if (typeof t === 'string') checkTargetSpec(t);
   if (typeof o.kernel === 'string') parseKernelSpec(o.kernel);
   if (typeof o.netns === 'string' && !validNetnsName(o.netns)) {
     throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}: expected a name from 'ip netns list'`);
+  }
+}
+
+/** One --target value (also a line of --targets-file): exit 2 before anything opens. */
+export function checkTargetSpec(t: string): void {
+  if (t.startsWith('ssh://')) parseSshSpec(t);
+  else if (t.startsWith('replay:')) checkRecordingFile(t.slice('replay:'.length));
+  else if (t.startsWith('qemu:')) parseKernelSpec(t.slice('qemu:'.length));
+  else if (!['local', 'qemu', 'vagrant', 'auto'].includes(t)) {
+    throw new UsageError(`unknown --target ${JSON.stringify(t.slice(0, 60))}: expected local, qemu, qemu:KERNEL, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
   }
 }
 

@@ -10,7 +10,12 @@ import type { Target } from '../targets/target.js';
 import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies, type HooksQuery } from '../experiments/hooks.js';
 
 export interface HooksOptions extends HooksQuery {
-  target?: string;
+  /** One or more (--target repeated): more than one, or --targets-file, is a fleet (commands/hooks-fleet.ts). */
+  target?: string | string[];
+  targetsFile?: string;
+  parallel?: string;
+  deadline?: string;
+  baseline?: string;
   kernel?: string;
   json?: boolean;
   lint?: boolean;
@@ -18,7 +23,17 @@ export interface HooksOptions extends HooksQuery {
   diff?: string[];
 }
 
-export async function runHooks(o: HooksOptions): Promise<void> {
+type OneTarget = Omit<HooksOptions, 'target'> & { target?: string };
+
+export async function runHooks(opts: HooksOptions): Promise<void> {
+  const specs = [...(Array.isArray(opts.target) ? opts.target : opts.target ? [opts.target] : [])];
+  if (opts.targetsFile) specs.push(...(await targetsFile(opts.targetsFile)));
+  if (specs.length > 1 || opts.targetsFile) {
+    if (!specs.length) throw new UsageError(`--targets-file ${opts.targetsFile}: no target in it`);
+    return (await import('./hooks-fleet.js')).runHooksFleet(opts, specs);
+  }
+  if (opts.baseline !== undefined) throw new UsageError('--baseline is for a fleet (several --target); for one listing against a saved one, use --diff FILE');
+  const o: OneTarget = { ...opts, target: specs[0] };
   if (o.lint && o.diff) throw new UsageError('--lint and --diff exclude each other');
   if (o.lint) return runLint(o);
   if (o.diff) return runDiff(o, o.diff);
@@ -46,7 +61,7 @@ export async function runHooks(o: HooksOptions): Promise<void> {
 }
 
 /** --lint: findings per namespace; exit 1 when a warning or something not judged is there (a gate). */
-async function runLint(o: HooksOptions): Promise<void> {
+async function runLint(o: OneTarget): Promise<void> {
   checkLintQuery(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const render = o.json ? null : import('../render/hooks-lint.js');
@@ -76,14 +91,14 @@ async function keepListing(t: Target): Promise<void> {
 }
 
 /** --diff A [B]: exit 1 when the listings differ (so a script can ask "did anything change?"). */
-async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
+async function runDiff(o: OneTarget, files: string[]): Promise<void> {
   if (files.length < 1 || files.length > 2) throw new UsageError(`--diff takes one or two saved \`hooks --json\` files, not ${files.length}`);
   if (o.allNetns) throw new UsageError('--diff compares one namespace: pick it with --netns (or save --all-netns listings and give both)');
   parseFamilies(o.family);
   parseBackend(o.backend);
   const { checkInput, readWhole } = await import('../lib/input-file.js');
   const { parseHooksListing } = await import('../parsers/hooks-listing.js');
-  const { diffHooks, namesChains } = await import('../analysis/hooks-diff.js');
+  const { compareListings } = await import('../analysis/hooks-diff.js');
   // --family and --backend say how this run lists: with two saved listings nothing is listed.
   if (files.length === 2 && (o.family !== 'all' || o.backend !== 'auto')) throw new UsageError('--family and --backend apply to this run\'s listing: with two files, leave them out');
   for (const f of files) await checkInput(f);
@@ -119,18 +134,18 @@ async function runDiff(o: HooksOptions, files: string[]): Promise<void> {
     hooks: [],
     notes: [],
   };
-  // One listing names nf_tables chains and the other cannot (another backend, another kernel):
-  // entries are then compared by callback only, and the report says so.
-  const blind = namesChains(a.hooks) !== namesChains(b.hooks);
-  if (blind) report.notes.push(`${namesChains(a.hooks) ? 'b' : 'a'} names no nf_tables chain: entries compared by callback and priority, not by chain`);
-  if (!a.families || !b.families) report.notes.push('a listing saved without its families: a family only one lists shows as added or removed');
-  else if (a.families.join() !== b.families.join()) report.notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
-  if (a.kernel !== b.kernel) report.notes.push(`kernels differ (${a.kernel}, ${b.kernel}): a callback renamed between versions (ipv4_confirm became nf_confirm in 6.2) shows as removed and added`);
-  for (const [side, r] of [['a', a], ['b', b]] as const) {
-    for (const l of r.hooks.filter((x) => x.truncated)) report.notes.push(`${side}'s ${l.family} ${l.hook} lists ${l.truncated!.listed} of ${l.truncated!.total} entries: what it left out is not compared`);
-  }
-  report.hooks = diffHooks(a.hooks, b.hooks, blind);
+  ({ hooks: report.hooks, notes: report.notes } = compareListings(a, b));
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write((await import('../render/hooks-diff.js')).renderHooksDiff(report) + '\n');
   if (report.hooks.length > 0) throw new PassThroughExit(1);
+}
+
+/** --targets-file: one target a line, blank lines and # comments skipped, each checked as --target is. */
+async function targetsFile(path: string): Promise<string[]> {
+  const { checkInput, readWhole } = await import('../lib/input-file.js');
+  const { checkTargetSpec } = await import('./common-options.js');
+  await checkInput(path);
+  const specs = (await readWhole(path, `targets file ${path}`)).split('\n').map((l) => l.replace(/#.*/, '').trim()).filter(Boolean);
+  for (const s of specs) checkTargetSpec(s);
+  return specs;
 }

@@ -85,7 +85,8 @@ export function checkLintQuery(o: HooksQuery): void {
  * `nfscope hooks --lint`: each namespace's hook table (every family: a finding compares
  * them) read against its nf_tables and iptables-legacy rules.
  */
-export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{ reports: HooksLintReport[]; skipped: string[] }> {
+/** The lint of each namespace, and the listings it judged (`listings[i]` is `reports[i]`'s). */
+export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{ reports: HooksLintReport[]; skipped: string[]; listings: HooksReport[] }> {
   checkLintQuery(o);
   const { reports, skipped, namespaces } = await hooksReports(target, o);
   const out: HooksLintReport[] = [];
@@ -129,5 +130,5 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
     const findings = lintHooks({ report, ruleset, legacy, netnsArg, sysctls: await lintSysctls(target, ns) });
     out.push({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, kernel: report.kernel, netns: report.netns, sources, findings, notJudged });
   }
-  return { reports: out, skipped };
+  return { reports: out, skipped, listings: reports };
 }

@@ -36,9 +36,10 @@ async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Ta
     const { LocalTarget } = await import('./local.js');
     return new LocalTarget();
   }
-  if (s === 'qemu') {
+  if (s === 'qemu' || s.startsWith('qemu:')) {
+    // qemu:KERNEL names its kernel itself (a fleet of two kernels); plain qemu takes --kernel.
     const { QemuTarget } = await import('./qemu.js');
-    return QemuTarget.boot({ kernelPackage: o.kernel, progress: o.progress });
+    return QemuTarget.boot({ kernelPackage: s === 'qemu' ? o.kernel : s.slice('qemu:'.length), progress: o.progress });
   }
   if (s.startsWith('ssh://')) {
     const { parseSshSpec } = await import('./ssh-spec.js');
@@ -49,7 +50,7 @@ async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Ta
     const { vagrantTarget } = await import('./vagrant.js');
     return vagrantTarget(o.progress);
   }
-  throw new UsageError(`unknown --target '${s}': expected local, qemu, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
+  throw new UsageError(`unknown --target '${s}': expected local, qemu, qemu:KERNEL, vagrant, auto, ssh://[user@]host[:port] or replay:FILE`);
 }
 
 /** Opens the target for the length of fn; a VM is shut down after, also on error and signal. */

@@ -1,0 +1,52 @@
+import { PassThroughExit, UsageError } from '../lib/errors.js';
+import { lintFails } from '../analysis/hooks-lint.js';
+import type { HooksReport } from '../model/hooks.js';
+import { checkLintQuery, parseBackend, parseFamilies } from '../experiments/hooks.js';
+import { hooksFleet } from '../experiments/hooks-fleet.js';
+import type { HooksOptions } from './hooks.js';
+
+export interface FleetOptions {
+  parallel?: string;
+  deadline?: string;
+  baseline?: string;
+}
+
+function intOption(name: string, v: string | undefined, def: number, min: number, max: number): number {
+  if (v === undefined) return def;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v.slice(0, 40))}`);
+  return Number(v);
+}
+
+/**
+ * Several targets (`--target` repeated, `--targets-file`): each listed and linted at once (at most
+ * --parallel open, each within --deadline), then each listing against the baseline (the first
+ * target that answered, or --baseline FILE). Exit 1 when any target failed, ran out of time, has a
+ * warning or something not judged, or differs from the baseline: a fleet gate.
+ */
+export async function runHooksFleet(o: HooksOptions & FleetOptions, specs: string[]): Promise<void> {
+  if (o.diff) throw new UsageError('--diff compares two listings; with several targets each is compared with the baseline (--baseline FILE, or the first target)');
+  if (o.allNetns) throw new UsageError('--all-netns with several targets: pick one namespace with --netns (the same on each)');
+  const parallel = intOption('--parallel', o.parallel, 4, 1, 64);
+  const deadlineS = intOption('--deadline', o.deadline, 180, 1, 3600);
+  parseFamilies(o.family);
+  parseBackend(o.backend);
+  checkLintQuery(o);
+  let saved: HooksReport | null = null;
+  if (o.baseline) {
+    const { checkInput, readWhole } = await import('../lib/input-file.js');
+    const { parseHooksListing } = await import('../parsers/hooks-listing.js');
+    await checkInput(o.baseline);
+    const reports = parseHooksListing(await readWhole(o.baseline, `hooks listing ${o.baseline}`), `hooks listing ${o.baseline}`);
+    const want = o.netns ?? (reports.length === 1 ? reports[0]!.netns : '(current)');
+    saved = reports.find((r) => r.netns === want) ?? null;
+    if (!saved) throw new UsageError(`${o.baseline} has no listing of netns ${want} (it has ${reports.map((r) => r.netns).join(', ')})`);
+  }
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  progress(`${specs.length} targets, ${parallel} at a time, ${deadlineS} s each at most`);
+  const report = await hooksFleet(specs, o, { parallel, deadlineS, progress }, o.baseline && saved ? { source: o.baseline, listing: saved } : null);
+  const { targets } = report;
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write((await import('../render/hooks-fleet.js')).renderHooksFleet(report) + '\n');
+  const attention = targets.some((t) => t.status !== 'ok' || (t.lint && (lintFails(t.lint.findings) || t.lint.notJudged.length > 0)) || (t.diff?.length ?? 0) > 0);
+  if (attention) throw new PassThroughExit(1);
+}
