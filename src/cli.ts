@@ -41,13 +41,13 @@ export function buildCli(): Command {
     .option('--backend <backend>', 'auto|bpftrace|drgn|nft', 'auto')
     .option('--lint', 'judge the hook table against the rules (nft, iptables-legacy): findings, exit 1 on a warning')
     .option('--diff <files...>', 'compare saved `hooks --json` listings (A B), or one against this run\'s: exit 1 when they differ')
-    .addOption(new Option('--target <target>', 'where to run: local | qemu | qemu:KERNEL | vagrant | ssh://[user@]host[:port] | auto | replay:FILE; '
-      + 'repeat it (or --targets-file) for a fleet: each listed and linted, one table, each against the first (exit 1 when any fails, warns or differs)')
+    .addOption(new Option('--target <target>', 'where to run (default local): local | qemu (micro-VM) | qemu:KERNEL | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM) | replay:FILE; '
+      + 'repeat it (or --targets-file) for a fleet: each listed and linted, one table, each against the first that answered (exit 1 when any fails, warns or differs)')
       .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))
     .option('--targets-file <file>', 'the fleet\'s targets, one a line (# comments)')
-    .option('--parallel <n>', 'fleet: targets open at once (1-64)', '4')
-    .option('--deadline <s>', 'fleet: seconds each target may take (1-3600)', '180')
-    .option('--baseline <file>', 'fleet: a saved `hooks --json` listing to compare each target with (default: the first target)')
+    .option('--parallel <n>', 'fleet: targets open at once (1-64; default 4)')
+    .option('--deadline <s>', 'fleet: seconds each target may take to open and answer (1-3600; default 180)')
+    .option('--baseline <file>', 'fleet: a saved `hooks --json` listing to compare each target with (default: the first target that answered)')
     .addOption(kernel())
     .option('--json', 'machine-readable output')
     .action(async (o) => (await import('./commands/hooks.js')).runHooks(o));

@@ -13,7 +13,7 @@ if [ "${1:-}" = --vm ]; then
   kernel=$(printf '%s\n' "$out" | sed -n 's/^KERNEL //p')
   dir=test/fixtures/grep-files/$kernel/netfilter-sysctls
   mkdir -p "$dir"
-  printf '%s\n' "$out" | awk '/^=STDOUT=$/{f="stdout"; next} /^=STDERR=$/{f="stderr"; next} /^=META=$/{f="meta"; next} /^KERNEL /{next} f{print > ("'"$dir"'/" f ".tmp")}'
+  printf '%s\n' "$out" | awk -v dir="$dir" '/^=STDOUT=$/{f="stdout"; next} /^=STDERR=$/{f="stderr"; next} /^=META=$/{f="meta"; next} /^KERNEL /{next} f{print > (dir "/" f ".tmp")}'
   mv "$dir/stdout.tmp" "$dir/stdout.txt"; mv "$dir/stderr.tmp" "$dir/stderr.txt" 2>/dev/null || : > "$dir/stderr.txt"; mv "$dir/meta.tmp" "$dir/meta.json"
   ls -l "$dir"; exit 0
 fi

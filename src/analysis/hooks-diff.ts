@@ -4,7 +4,7 @@
  * priorities run in reverse order of registration, so a reload moves them). Entries run behind
  * another (NAT chains under nf_nat's entry) are compared too, under it. Pure.
  */
-import { CHAIN_FN, type HookEntry, type HookList, type HooksReport } from '../model/hooks.js';
+import { NAT_CHAIN_FN, runsChain, type HookEntry, type HookList, type HooksReport } from '../model/hooks.js';
 import { entryRef, type EntryChange, type EntryRef, type HookDiff } from '../model/hooks-lint.js';
 
 interface Item { key: string; e: HookEntry; under?: HookEntry }
@@ -98,7 +98,7 @@ export function diffHooks(a: HookList[], b: HookList[], ignoreChains = false): H
 
 /** Whether a listing has an entry that runs nf_tables chains (nft_do_chain_*, nf_nat's nested ones). */
 function hasChainEntries(hooks: HookList[]): boolean {
-  return hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => CHAIN_FN.test(x.callback) || x.callback === 'nft_nat_do_chain')));
+  return hooks.some((l) => l.entries.some((e) => [e, ...(e.nested ?? [])].some((x) => runsChain(x.callback) || x.callback === NAT_CHAIN_FN)));
 }
 
 /** Whether a listing names any chain (a backend or kernel that cannot leaves them all unnamed). */
@@ -119,6 +119,7 @@ export function compareListings(a: HooksReport, b: HooksReport): { hooks: HookDi
   if (blind) notes.push(`${namesChains(a.hooks) ? 'b' : 'a'} names no nf_tables chain: entries compared by callback and priority, not by chain`);
   if (!a.families || !b.families) notes.push('a listing saved without its families: a family only one lists shows as added or removed');
   else if (a.families.join() !== b.families.join()) notes.push(`a lists ${a.families.join(', ')}; b lists ${b.families.join(', ')}: a family only one lists shows as added or removed`);
+  if (a.backend !== b.backend) notes.push(`listed by ${a.backend} and by ${b.backend}: a backend that names no chain, or lists no netdev hook, shows that as a difference`);
   if (a.kernel !== b.kernel) notes.push(`kernels differ (${a.kernel}, ${b.kernel}): a callback renamed between versions (ipv4_confirm became nf_confirm in 6.2) shows as removed and added`);
   for (const [side, r] of [['a', a], ['b', b]] as const) {
     for (const l of r.hooks.filter((x) => x.truncated)) notes.push(`${side}'s ${l.family} ${l.hook} lists ${l.truncated!.listed} of ${l.truncated!.total} entries: what it left out is not compared`);

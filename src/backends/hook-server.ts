@@ -12,7 +12,8 @@ import { sleep } from '../lib/time.js';
 import type { ChainSymbols, Family } from '../model/hooks.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
-import { CHAIN_FN, chainProbe } from '../kernel/nft-chains.js';
+import { chainProbe } from '../kernel/nft-chains.js';
+import { runsChain } from '../model/hooks.js';
 import { nfHooksServerProgram, REQUEST_PREFIX, TOKEN_DIGITS } from '../programs/nf_hooks_server.js';
 import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
@@ -132,7 +133,7 @@ export class HookServer {
     const parsed = parseBpftraceHooks(named.lines);
     const warnings = [...parsed.warnings];
     if (named.unnamed.length) warnings.push(`no symbol in /proc/kallsyms starts at ${named.unnamed.join(', ')}: shown as addresses`);
-    const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
+    const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
     if (unnamedChain && this.unnamedWhy) warnings.push(`nf_tables chains not named: ${this.unnamedWhy}`);
     return { hooks: parsed.hooks.filter((h) => families.includes(h.family)), warnings, argv: [...this.argv, '→', ...argv] };
   }

@@ -18,7 +18,8 @@ import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
-import { CHAIN_FN, chainProbe } from '../kernel/nft-chains.js';
+import { chainProbe } from '../kernel/nft-chains.js';
+import { runsChain } from '../model/hooks.js';
 
 export interface HooksResult {
   hooks: HookList[];
@@ -84,7 +85,7 @@ export const bpftraceBackend: HooksBackend = {
     const warnings = [...parsed.warnings];
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
-    const unnamed = parsed.hooks.some((h) => h.entries.some((e) => CHAIN_FN.test(e.callback) && !e.chain));
+    const unnamed = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
     if (unnamed && 'why' in probe) warnings.push(`nf_tables chains not named: ${probe.why}`);
     if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace', release, 'hooks', { 'stdout.jsonl': stdout }, {
       argv: argv.join(' '),

@@ -5,12 +5,6 @@ import { checkLintQuery, parseBackend, parseFamilies } from '../experiments/hook
 import { hooksFleet } from '../experiments/hooks-fleet.js';
 import type { HooksOptions } from './hooks.js';
 
-export interface FleetOptions {
-  parallel?: string;
-  deadline?: string;
-  baseline?: string;
-}
-
 function intOption(name: string, v: string | undefined, def: number, min: number, max: number): number {
   if (v === undefined) return def;
   if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(v.slice(0, 40))}`);
@@ -23,9 +17,20 @@ function intOption(name: string, v: string | undefined, def: number, min: number
  * target that answered, or --baseline FILE). Exit 1 when any target failed, ran out of time, has a
  * warning or something not judged, or differs from the baseline: a fleet gate.
  */
-export async function runHooksFleet(o: HooksOptions & FleetOptions, specs: string[]): Promise<void> {
+export async function runHooksFleet(o: HooksOptions, specs: string[]): Promise<void> {
   if (o.diff) throw new UsageError('--diff compares two listings; with several targets each is compared with the baseline (--baseline FILE, or the first target)');
   if (o.allNetns) throw new UsageError('--all-netns with several targets: pick one namespace with --netns (the same on each)');
+  if (o.family !== 'all') throw new UsageError('a fleet lints each target, which reads every family (it compares IPv4 with IPv6): leave --family out');
+  if (process.env.NFSCOPE_RECORD) throw new UsageError('NFSCOPE_RECORD records one target\'s run: with several targets, record each alone');
+  const seen = new Map<string, string>();
+  for (const s of specs) {
+    if (s === 'auto') throw new UsageError('--target auto picks one target for an experiment; in a fleet, name each target');
+    if (s.startsWith('replay:')) throw new UsageError('--target replay: replays one recorded run; it cannot be one of several targets');
+    // `qemu` is `qemu:` its --kernel: two entries for one VM would boot it twice, or share one left up.
+    const key = s === 'qemu' ? `qemu:${o.kernel ?? ''}` : s;
+    if (seen.has(key)) throw new UsageError(`--target ${s} is given twice${seen.get(key) !== s ? ` (as ${seen.get(key)} too)` : ''}: each target once`);
+    seen.set(key, s);
+  }
   const parallel = intOption('--parallel', o.parallel, 4, 1, 64);
   const deadlineS = intOption('--deadline', o.deadline, 180, 1, 3600);
   parseFamilies(o.family);
@@ -37,7 +42,8 @@ export async function runHooksFleet(o: HooksOptions & FleetOptions, specs: strin
     const { parseHooksListing } = await import('../parsers/hooks-listing.js');
     await checkInput(o.baseline);
     const reports = parseHooksListing(await readWhole(o.baseline, `hooks listing ${o.baseline}`), `hooks listing ${o.baseline}`);
-    const want = o.netns ?? (reports.length === 1 ? reports[0]!.netns : '(current)');
+    // The namespace this fleet lists, never another one the file happens to hold alone.
+    const want = o.netns ?? '(current)';
     saved = reports.find((r) => r.netns === want) ?? null;
     if (!saved) throw new UsageError(`${o.baseline} has no listing of netns ${want} (it has ${reports.map((r) => r.netns).join(', ')})`);
   }

@@ -32,7 +32,9 @@ export async function runHooks(opts: HooksOptions): Promise<void> {
     if (!specs.length) throw new UsageError(`--targets-file ${opts.targetsFile}: no target in it`);
     return (await import('./hooks-fleet.js')).runHooksFleet(opts, specs);
   }
-  if (opts.baseline !== undefined) throw new UsageError('--baseline is for a fleet (several --target); for one listing against a saved one, use --diff FILE');
+  for (const [flag, v] of [['--baseline', opts.baseline], ['--parallel', opts.parallel], ['--deadline', opts.deadline]] as const) {
+    if (v !== undefined) throw new UsageError(`${flag} is for a fleet (several --target)${flag === '--baseline' ? '; for one listing against a saved one, use --diff FILE' : ''}`);
+  }
   const o: OneTarget = { ...opts, target: specs[0] };
   if (o.lint && o.diff) throw new UsageError('--lint and --diff exclude each other');
   if (o.lint) return runLint(o);

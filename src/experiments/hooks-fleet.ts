@@ -18,8 +18,10 @@ export async function hooksFleet(
   const t0 = performance.now();
   const outcomes = await overFleet(specs, { parallel: run.parallel, deadlineMs: run.deadlineS * 1000, kernel: run.kernel ?? o.kernel, progress: run.progress }, async (t) => {
     const r = await hooksLintReports(t, { ...o, allNetns: false });
-    return { lint: r.reports[0]!, listing: r.listings[0]!, skipped: r.skipped };
+    return { lint: r.reports[0]!, listing: r.listings[0]! };
   });
+  // The first that answered: a fleet whose first host is down still gets its rows compared, and
+  // the report says which one they are compared with, and why it is not the first.
   const baselineIdx = saved ? -1 : outcomes.findIndex((x) => x.status === 'ok');
   const baseline: HooksReport | null = saved?.listing ?? outcomes[baselineIdx]?.value?.listing ?? null;
   const targets: FleetTarget[] = outcomes.map((x, i) => {
@@ -27,6 +29,7 @@ export async function hooksFleet(
     if (!x.value) return row;
     const lint: HooksLintReport = x.value.lint;
     row.kernel = lint.kernel;
+    row.backend = x.value.listing.backend;
     row.lint = lint;
     if (baseline && i !== baselineIdx) {
       const c = compareListings(baseline, x.value.listing);
@@ -37,7 +40,12 @@ export async function hooksFleet(
   });
   const report: HooksFleetReport = {
     schemaVersion: HOOKS_FLEET_SCHEMA_VERSION,
-    baseline: { source: saved?.source ?? (baselineIdx >= 0 ? specs[baselineIdx]! : 'none: no target answered'), kernel: baseline?.kernel ?? null },
+    baseline: {
+      source: saved?.source ?? (baselineIdx >= 0 ? specs[baselineIdx]! : null),
+      kernel: baseline?.kernel ?? null,
+      ...(baselineIdx > 0 ? { why: `the first target that answered (${specs.slice(0, baselineIdx).join(', ')} did not)` } : {}),
+      ...(!saved && baselineIdx < 0 ? { why: 'no target answered' } : {}),
+    },
     netns: o.netns ?? '(current)',
     parallel: run.parallel,
     deadlineS: run.deadlineS,

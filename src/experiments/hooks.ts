@@ -83,9 +83,9 @@ export function checkLintQuery(o: HooksQuery): void {
 
 /**
  * `nfscope hooks --lint`: each namespace's hook table (every family: a finding compares
- * them) read against its nf_tables and iptables-legacy rules.
+ * them) read against its nf_tables and iptables-legacy rules; with the listings it judged
+ * (`listings[i]` is `reports[i]`'s).
  */
-/** The lint of each namespace, and the listings it judged (`listings[i]` is `reports[i]`'s). */
 export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{ reports: HooksLintReport[]; skipped: string[]; listings: HooksReport[] }> {
   checkLintQuery(o);
   const { reports, skipped, namespaces } = await hooksReports(target, o);

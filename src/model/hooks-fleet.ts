@@ -1,4 +1,5 @@
 import type { HookDiff, HooksLintReport } from './hooks-lint.js';
+import type { Backend } from './hooks.js';
 
 export const HOOKS_FLEET_SCHEMA_VERSION = 1;
 
@@ -13,6 +14,8 @@ export interface FleetTarget {
   reason?: string;
   durationMs: number;
   kernel?: string;
+  /** Which backend listed it (`hooks --backend auto` picks per target). */
+  backend?: Backend;
   lint?: HooksLintReport;
   /** Against the baseline, hook by hook; empty when the same. Absent for the baseline target itself. */
   diff?: HookDiff[];
@@ -23,8 +26,11 @@ export interface FleetTarget {
 /** `nfscope hooks --target A --target B …`: each target listed and linted, and each against the baseline. */
 export interface HooksFleetReport {
   schemaVersion: number;
-  /** The first target's listing, or a saved `hooks --json` file (--baseline). */
-  baseline: { source: string; kernel: string | null };
+  /**
+   * What each target is compared with: a saved `hooks --json` file (--baseline), else the first
+   * target that answered (`why` says when that is not the first given); null when none answered.
+   */
+  baseline: { source: string | null; kernel: string | null; why?: string };
   netns: string;
   parallel: number;
   deadlineS: number;

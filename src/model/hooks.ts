@@ -32,9 +32,16 @@ export interface ChainName {
   chain: string;
 }
 
-/** NFPROTO_* numbers (include/uapi/linux/netfilter.h) as nft spells the family. */
 /** Callbacks whose priv is an nf_tables chain: a base chain's (nf_tables_register_hook). */
 export const CHAIN_FN = /^nft_do_chain_(ipv4|ipv6|inet|arp|bridge|netdev)$/;
+/**
+ * A `type route` chain's callback (net/netfilter/nft_chain_route.c): its priv is the chain too
+ * (nft_basechain_init sets ops.priv for every base chain), and it runs the chain through
+ * nft_do_chain, then reroutes a packet whose mark or addresses changed.
+ */
+export const ROUTE_FN = /^nf_route_table_hook[46]?$/;
+/** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
+export const runsChain = (callback: string): boolean => CHAIN_FN.test(callback) || ROUTE_FN.test(callback);
 /** nf_nat's own hook callbacks (5.12+): the NAT chains sit behind them, on nf_nat's list. */
 export const NAT_FN = /^nf_nat_ipv([46])_(pre_routing|local_in|out|local_fn|fn|in)$/;
 /** A NAT chain's callback on nf_nat's list; its priv is the chain. */

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { CHAIN_FN, FAMILIES, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { FAMILIES, runsChain, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -109,7 +109,7 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         const parent = entryAt(Number(f[1]));
         const e = Number(f[2]) < 0 ? parent : parent?.nested?.[Number(f[2])];
         if (!e) throw bad('chain record of an entry not listed');
-        if (Number(f[2]) < 0 ? !CHAIN_FN.test(e.callback) : e.callback !== NAT_CHAIN_FN) break;
+        if (Number(f[2]) < 0 ? !runsChain(e.callback) : e.callback !== NAT_CHAIN_FN) break;
         const table = wordsName(f.slice(4, 8));
         const chain = wordsName(f.slice(8, 12));
         if (!table.name || !chain.name) {

@@ -32,9 +32,9 @@ export function renderHooksFleet(r: HooksFleetReport): string {
   const count = (s: FleetTarget['status']) => r.targets.filter((t) => t.status === s).length;
   const head = `${r.targets.length} targets (netns ${r.netns}), ${r.parallel} at a time, ${r.deadlineS} s each at most: ` +
     `${count('ok')} answered, ${count('failed')} failed, ${count('timed out')} timed out, in ${(r.durationMs / 1000).toFixed(1)} s; ` +
-    `baseline ${r.baseline.source}${r.baseline.kernel ? ` (${r.baseline.kernel})` : ''}`;
-  const table = new Table({ head: ['target', 'status', 'kernel', 'findings', 'vs baseline', 's'], style: { head: [], border: [] } });
-  for (const t of r.targets) table.push([t.target, t.status, t.kernel ?? '', findings(t), versus(t), (t.durationMs / 1000).toFixed(1)]);
+    (r.baseline.source ? `baseline ${r.baseline.source}${r.baseline.kernel ? ` (${r.baseline.kernel})` : ''}${r.baseline.why ? `: ${r.baseline.why}` : ''}` : `no baseline: ${r.baseline.why ?? 'none'}`);
+  const table = new Table({ head: ['target', 'status', 'kernel', 'backend', 'findings', 'vs baseline', 's'], style: { head: [], border: [] } });
+  for (const t of r.targets) table.push([t.target, t.status, t.kernel ?? '', t.backend ?? '', findings(t), versus(t), (t.durationMs / 1000).toFixed(1)]);
   const details: string[] = [];
   for (const t of r.targets) {
     const lines: string[] = [];

@@ -82,5 +82,5 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
 function debugRun(target: string, t0: number, r: RawRun, firstLineAt: number | null): void {
   if (!process.env.NFSCOPE_DEBUG) return;
   const first = firstLineAt === null ? '' : `, first line after ${(firstLineAt - t0).toFixed(0)} ms`;
-  process.stderr.write(`nfscope-debug: ${target}: at ${t0.toFixed(0)} ms, ${(performance.now() - t0).toFixed(0)} ms${first}, exit ${r.exitCode ?? r.signal}${r.timedOut ? ' (timed out)' : ''}: ${r.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200)}\n`);
+  process.stderr.write(`nfscope-debug: ${target}: at ${t0.toFixed(0)} ms, ${(performance.now() - t0).toFixed(0)} ms${first}, exit ${r.exitCode ?? r.signal ?? 'status unknown'}${r.timedOut ? ' (timed out)' : ''}: ${r.argv.join(' ').replace(/\s+/g, ' ').slice(0, 200)}\n`);
 }

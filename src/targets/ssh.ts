@@ -38,6 +38,7 @@ export class SshTarget extends AgentBackedTarget {
   protected override defaultSpawnTimeoutMs: number | undefined = DEFAULT_REMOTE_S * 1000;
   private session: Promise<{ client: AgentClient; child: ChildProcess }> | null = null;
   private files = new Map<string, Promise<string>>();
+  private closed = false;
 
   /** sudo: run remote commands with `sudo -n` (the Vagrant VM logs in as 'vagrant'). */
   constructor(readonly spec: SshSpec, private extraOpts: string[] = [], private sudo = false) {
@@ -70,6 +71,8 @@ export class SshTarget extends AgentBackedTarget {
 
   /** Starts the session on first use: ssh, the remote python3, the agent's source over stdin, its hello. */
   private open(): Promise<{ client: AgentClient; child: ChildProcess }> {
+    // Closed (the run ended, or a fleet's deadline passed): a late call must not start another session.
+    if (this.closed) return Promise.reject(new Error(`${this.name}: the session was closed`));
     this.session ??= (async () => {
       const src = await readFile(join(PACKAGE_ROOT, 'payload/vm/agent.py'));
       const remote = SshTarget.remoteCommand(['python3', '-S', '-c', BOOTSTRAP, '--stdio'], SESSION_S, this.sudo);
@@ -116,6 +119,7 @@ export class SshTarget extends AgentBackedTarget {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const s = this.session;
     this.session = null;
     if (!s) return;

@@ -157,8 +157,22 @@ export async function normaliseLayout(root: string): Promise<string | null> {
   return release;
 }
 
+/**
+ * One fetch at a time in a process: two VMs of one package booting at once (a fleet of
+ * `qemu` and `qemu:6.1`) must not both unpack it, the second removing the directory the first
+ * boots from (the rename below replaces the whole directory).
+ */
+let fetching: Promise<unknown> = Promise.resolve();
+
 /** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel, once. */
-export async function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
+export function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
+  const mine = fetching.then(() => ensureKernelNow(host, text, progress, o));
+  // The next waits for this one to end, whichever way: its own failure is its caller's.
+  fetching = mine.catch(() => {});
+  return mine;
+}
+
+async function ensureKernelNow(host: Target, text: string, progress: (m: string) => void, o: { refresh?: boolean }): Promise<KernelInfo> {
   const spec = parseKernelSpec(text);
   // A package named exactly is used from the cache without asking apt (offline runs).
   if (spec.kind === 'package') {

@@ -184,4 +184,23 @@ describe('nf_tables chains named (bpftrace backend, where BTF has struct nft_cha
     expect(text.stdout).toMatch(/ip filter INPUT/);
     expect(text.stdout).toMatch(/└ nft_nat_do_chain .* ip nfst_nat pre/);
   });
+  it('a `type route` chain is named on its own callback (nf_route_table_hook4/6), ipv4 and ipv6', async () => {
+    const n = await fresh();
+    await inNs(n, ['nft', 'add table ip nfst_rt; add chain ip nfst_rt out { type route hook output priority -150; }']);
+    await inNs(n, ['nft', 'add table ip6 nfst_rt6; add chain ip6 nfst_rt6 out6 { type route hook output priority mangle; }']);
+    const r = await nfscope(['hooks', '--netns', n, '--family', 'all', '--backend', 'bpftrace', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout) as { hooks: { family: string; hook: string; entries: { priority: number; callback: string; owner: string; chain?: unknown }[] }[] };
+    const route = rep.hooks.flatMap((h) => h.entries.filter((e) => /^nf_route_table_hook/.test(e.callback)).map((e) => ({ family: h.family, hook: h.hook, ...e })));
+    // The kernel's own names for the route callbacks (net/netfilter/nft_chain_route.c), at the priorities given.
+    expect(route.map((e) => [e.family, e.hook, e.priority, e.callback, e.owner])).toEqual([
+      ['ipv4', 'LOCAL_OUT', -150, 'nf_route_table_hook4', 'nftables'],
+      ['ipv6', 'LOCAL_OUT', -150, 'nf_route_table_hook6', 'nftables'],
+    ]);
+    if (!chainsNamed) return expect(route.map((e) => e.chain)).toEqual([undefined, undefined]);
+    expect(route.map((e) => e.chain)).toEqual([
+      { family: 'ip', table: 'nfst_rt', chain: 'out' },
+      { family: 'ip6', table: 'nfst_rt6', chain: 'out6' },
+    ]);
+  });
 });

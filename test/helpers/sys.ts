@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { machineState, OWNER_TAG, stateDiff, type MachineState } from '../../scripts/fault/machine-state.mjs';
 
-export { machineState, stateDiff, type MachineState };
+export { machineState, OWNER_TAG, stateDiff, type MachineState };
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = join(ROOT, 'dist', 'main.js');

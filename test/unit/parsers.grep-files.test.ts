@@ -24,9 +24,10 @@ describe('one grep for many files (parsers/grep-files.ts)', () => {
   for (const c of CASES) {
     const paths = c.meta.argv.slice(c.meta.argv.indexOf('--') + 1);
     it(`${c.kernel}: every file a value, the missing one gone, grep's exit 2 said why`, () => {
-      const r = parseGrepFiles(paths, c.stdout, c.stderr);
+      const r = parseGrepFiles(paths, { exitCode: c.meta.exitCode, stdout: c.stdout, stderr: c.stderr });
       expect(c.meta.exitCode).toBe(2);
       expect(r.errors).toEqual([]);
+      expect(r.empty).toEqual([]);
       expect(r.gone).toEqual([GONE]);
       expect([...r.values.keys()].sort()).toEqual(paths.filter((p) => p !== GONE).sort());
       // The kernel's own defaults (nf_conntrack_proto_tcp.c: 5 days; nf_log: one line a family).
@@ -40,11 +41,23 @@ describe('one grep for many files (parsers/grep-files.ts)', () => {
     it(`${c.kernel}: what the output cannot account for is an error, never a value`, () => {
       // Fewer paths asked than grep read: the lines of the others are not taken for anyone's.
       const asked = paths.filter((p) => !p.endsWith('nf_conntrack_max') && p !== GONE);
-      const r = parseGrepFiles(asked, c.stdout, c.stderr);
+      const r = parseGrepFiles(asked, { exitCode: c.meta.exitCode, stdout: c.stdout, stderr: c.stderr });
       expect(r.errors.some((e) => e.includes('nf_conntrack_max'))).toBe(true);
       // The missing file's message is not about a file asked for: an error, not "gone".
       expect(r.errors.some((e) => e.includes(GONE))).toBe(true);
       expect(r.gone).toEqual([]);
+    });
+    it(`${c.kernel}: grep's exit status is read with its output`, () => {
+      const run = { exitCode: c.meta.exitCode, stdout: c.stdout, stderr: c.stderr };
+      // The same output with no status (killed at its deadline), or with one grep never gives.
+      expect(parseGrepFiles(paths, { ...run, exitCode: null, timedOut: true }).errors).toEqual(['grep timed out', 'grep exited on a signal']);
+      expect(parseGrepFiles(paths, { ...run, exitCode: 3 }).errors).toEqual(['grep exited 3']);
+      // Exit 2 is read as "a file could not be read": without the message naming the file, an error.
+      expect(parseGrepFiles(paths, { ...run, stderr: '' }).errors).toEqual(['grep exited 2 and said of no file why']);
+      // A file asked for that printed nothing is listed as empty, never given a value of its own.
+      const extra = '/proc/sys/net/netfilter/nf_conntrack_nfscope_unprinted';
+      const r = parseGrepFiles([...paths, extra], run);
+      expect(r.empty).toEqual([extra]);
     });
   }
 });
