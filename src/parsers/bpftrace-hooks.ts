@@ -46,6 +46,19 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
   const bySlot = new Map<number, HookList>();
   const entryAt = (where: number): HookEntry | undefined => bySlot.get(Math.floor(where / 64))?.entries[where % 64];
   let named: HookEntry | null = null;
+  /** An entry's chain from the raw words of its table's and its own name. */
+  const nameChain = (e: HookEntry, nfproto: number, tableWords: string[], chainWords: string[]) => {
+    const table = wordsName(tableWords);
+    const chain = wordsName(chainWords);
+    if (!table.name || !chain.name) {
+      warnings.push(`${e.callback} at priority ${e.priority}: its chain's names could not be read`);
+      return;
+    }
+    e.chain = { family: nftFamily(nfproto), table: table.cut ? `${table.name}…` : table.name, chain: chain.cut ? `${chain.name}…` : chain.name };
+    if (table.cut || chain.cut) warnings.push(`chain ${e.chain.family} ${e.chain.table} ${e.chain.chain}: a name of ${WORD_BYTES} bytes or more, shown cut where the listing's read of it ends (…)`);
+  };
+  /** The netdev entry the last D record listed: a c record right after it names its chain. */
+  let lastDev: HookEntry | null = null;
 
   const close = () => {
     if (current && current.entries.length !== current.expected) {
@@ -110,14 +123,7 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         const e = Number(f[2]) < 0 ? parent : parent?.nested?.[Number(f[2])];
         if (!e) throw bad('chain record of an entry not listed');
         if (Number(f[2]) < 0 ? !runsChain(e.callback) : e.callback !== NAT_CHAIN_FN) break;
-        const table = wordsName(f.slice(4, 8));
-        const chain = wordsName(f.slice(8, 12));
-        if (!table.name || !chain.name) {
-          warnings.push(`${e.callback} at priority ${e.priority}: its chain's names could not be read`);
-          break;
-        }
-        e.chain = { family: nftFamily(Number(f[3])), table: table.cut ? `${table.name}…` : table.name, chain: chain.cut ? `${chain.name}…` : chain.name };
-        if (table.cut || chain.cut) warnings.push(`chain ${e.chain.family} ${e.chain.table} ${e.chain.chain}: a name of ${WORD_BYTES} bytes or more, shown cut where the listing's read of it ends (…)`);
+        nameChain(e, Number(f[3]), f.slice(4, 8), f.slice(8, 12));
         break;
       }
       case 'Z':
@@ -141,7 +147,18 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
           h = { family: 'netdev', hook, device: f[5]!, entries: [] };
           devs.set(key, h);
         }
-        h.entries.push(classify(f[4]!, Number(f[3])));
+        lastDev = classify(f[4]!, Number(f[3]));
+        h.entries.push(lastDev);
+        break;
+      }
+      case 'c': {
+        // c <nfproto> <8 words>: the netdev entry of the D record just before, read as a chain.
+        if (f.length !== 10 || !INT.test(f[1]!) || !f.slice(2).every((w) => WORD.test(w))) throw bad('expected "c <nfproto> <8 hex words>"');
+        const e = lastDev;
+        lastDev = null;
+        if (!e) throw bad('chain record of no netdev entry (c must follow D)');
+        if (!runsChain(e.callback)) break;
+        nameChain(e, Number(f[1]), f.slice(2, 6), f.slice(6, 10));
         break;
       }
       case 'W':

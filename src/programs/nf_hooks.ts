@@ -20,13 +20,18 @@ import type { ChainSymbols } from '../model/hooks.js';
 import { adaptProgram, type BpfShape } from './adapt.js';
 import type { BpfProgram } from './program.js';
 
-/** A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt). */
-function chainRecord(where: string, sub: string, chain: string): string {
+/**
+ * A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt); with
+ * `where` null, a c record, which names the netdev entry (D) printed just before it.
+ */
+function chainRecord(where: string | null, sub: string, chain: string): string {
   const words = (p: string) => [0, 8, 16, 24].map((o) => `*(uint64 *)(${p}${o ? ` + ${o}` : ''})`).join(', ');
+  const head = where === null ? 'c' : `C %lu ${sub === '-1' ? '-1' : '%lu'}`;
+  const args = where === null ? '' : ` ${where},${sub === '-1' ? '' : ` ${sub},`}`;
   return `$ct = (uint64)((struct nft_chain *)${chain})->table;
         $tn = (uint64)((struct nft_table *)$ct)->name;
         $cn = (uint64)((struct nft_chain *)${chain})->name;
-        printf("C %lu ${sub === '-1' ? '-1' : '%lu'} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ${where},${sub === '-1' ? '' : ` ${sub},`} ((struct nft_table *)$ct)->family,
+        printf("${head} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n",${args} ((struct nft_table *)$ct)->family,
                ${words('$tn')},
                ${words('$cn')});`;
 }
@@ -50,10 +55,13 @@ function chainRecord(where: string, sub: string, chain: string): string {
  *   most 8, a warning beyond): 120k, where the same test inside the entry loop
  *   cost 310k.
  */
-export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string } {
+export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string; netdev: string } {
   const inLoop: string[] = [];
   const after: string[] = [];
   if (s.chain.length) inLoop.push(chainRecord('$s * 64 + $i', '-1', '$priv'));
+  // A netdev base chain (ingress, egress) is an entry on its device's list, priv the chain as on
+  // any hook: read as the slot walk reads each entry, and kept by the parser only for a chain's callback.
+  const netdev = s.chain.length ? chainRecord(null, '-1', '*(uint64 *)($e + 8 + $i * 16 + 8)') : '';
   if (s.nat4.length || s.nat6.length) {
     const test = (addrs: string[]) => (addrs.length ? addrs.map((a) => `$fn == (uint64)0x${a}`).join(' || ') : '0');
     const slots = [0, 1, 3, 4, 5, 6, 8, 9].map((t) => `if ($t == ${t}) { $e = (uint64)$nf.hooks_ipv${t < 5 ? 4 : 6}[${t % 5}]; }`).join('\n      ');
@@ -102,7 +110,7 @@ export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string
   }
   clear(@natp); clear(@natw);`);
   }
-  return { inLoop: inLoop.join('\n        '), after: after.join('\n  ') };
+  return { inLoop: inLoop.join('\n        '), after: after.join('\n  '), netdev };
 }
 
 /** nf_hooks.bt with the chain-naming code filled in. */
@@ -111,7 +119,8 @@ export function fillNfHooks(template: string, s: ChainSymbols): string {
   return template
     .replace('/* NFT_CHAIN_INIT */', '')
     .replace('/* NFT_CHAIN_NAMES */', () => c.inLoop)
-    .replace('/* NFT_CHAIN_WALK */', () => c.after);
+    .replace('/* NFT_CHAIN_WALK */', () => c.after)
+    .replace('/* NFT_CHAIN_NAMES_NETDEV */', () => c.netdev);
 }
 
 export class TemplateError extends Error {}

@@ -103,6 +103,18 @@ describe('netdev hooks and families', () => {
       'netdev INGRESS nfsa': [[-5, 'nft_do_chain_netdev']],
       'netdev EGRESS nfsb': [[7, 'nft_do_chain_netdev']],
     });
+    // Each netdev entry names its chain as the family hooks' do (bpftrace backend, where BTF has
+    // struct nft_chain), and so do the arp and bridge chains.
+    const r = await nfscope(['hooks', '--netns', n, '--family', 'all', '--backend', 'bpftrace', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout) as { hooks: { family: string; hook: string; device?: string; entries: { chain?: { family: string; table: string; chain: string } }[] }[] };
+    const chains = Object.fromEntries(rep.hooks.map((h) => [`${h.family} ${h.hook}${h.device ? ` ${h.device}` : ''}`, h.entries.map((e) => e.chain ?? null)]));
+    expect(chains).toEqual(chainsNamed ? {
+      'arp OUT': [{ family: 'arp', table: 'a', chain: 'o' }],
+      'bridge FORWARD': [{ family: 'bridge', table: 'b', chain: 'f' }],
+      'netdev INGRESS nfsa': [{ family: 'netdev', table: 't', chain: 'i' }],
+      'netdev EGRESS nfsb': [{ family: 'netdev', table: 't', chain: 'e' }],
+    } : { 'arp OUT': [null], 'bridge FORWARD': [null], 'netdev INGRESS nfsa': [null], 'netdev EGRESS nfsb': [null] });
   });
 });
 

@@ -136,6 +136,7 @@ describe('ct_life.bt', () => {
 describe('nf_hooks.bt', () => {
   const t = bt('nf_hooks');
   const names = lineIndex(t, '        /* NFT_CHAIN_NAMES */');
+  const netdevNames = lineIndex(t, '        /* NFT_CHAIN_NAMES_NETDEV */');
   lineIndex(t, '  /* NFT_CHAIN_INIT */');
   lineIndex(t, '  /* NFT_CHAIN_WALK */');
   const netdev = lineIndex(t, '  if (($mask & 16) != 0) {');
@@ -165,7 +166,16 @@ describe('nf_hooks.bt', () => {
       '               *(uint64 *)($tn), *(uint64 *)($tn + 8), *(uint64 *)($tn + 16), *(uint64 *)($tn + 24),',
       '               *(uint64 *)($cn), *(uint64 *)($cn + 8), *(uint64 *)($cn + 16), *(uint64 *)($cn + 24));',
     ].join('\n');
-    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+    // The netdev walk's entry, right after its D record: the same read, as a c record (no position).
+    const devRecord = [
+      '$ct = (uint64)((struct nft_chain *)*(uint64 *)($e + 8 + $i * 16 + 8))->table;',
+      '        $tn = (uint64)((struct nft_table *)$ct)->name;',
+      '        $cn = (uint64)((struct nft_chain *)*(uint64 *)($e + 8 + $i * 16 + 8))->name;',
+      '        printf("c %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ((struct nft_table *)$ct)->family,',
+      '               *(uint64 *)($tn), *(uint64 *)($tn + 8), *(uint64 *)($tn + 16), *(uint64 *)($tn + 24),',
+      '               *(uint64 *)($cn), *(uint64 *)($cn + 8), *(uint64 *)($cn + 16), *(uint64 *)($cn + 24));',
+    ].join('\n');
+    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : i === netdevNames ? `        ${devRecord}` : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
   });
   it('with nf_nat callbacks: the walk after the loop tests each family\'s own addresses; NAT chains named only with nft_nat_do_chain', () => {
     const s = { chain: [], nat4: ['ffffffffc0b01000', 'ffffffffc0b02000'], nat6: [], natChain: null };
