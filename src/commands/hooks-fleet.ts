@@ -37,7 +37,7 @@ export async function runHooksFleet(o: HooksOptions, specs: string[]): Promise<v
   parseBackend(o.backend);
   checkLintQuery(o);
   let saved: HooksReport | null = null;
-  if (o.baseline) {
+  if (o.baseline !== undefined) {
     const { checkInput, readWhole } = await import('../lib/input-file.js');
     const { parseHooksListing } = await import('../parsers/hooks-listing.js');
     await checkInput(o.baseline);
@@ -49,7 +49,7 @@ export async function runHooksFleet(o: HooksOptions, specs: string[]): Promise<v
   }
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   progress(`${specs.length} targets, ${parallel} at a time, ${deadlineS} s each at most`);
-  const report = await hooksFleet(specs, o, { parallel, deadlineS, progress }, o.baseline && saved ? { source: o.baseline, listing: saved } : null);
+  const report = await hooksFleet(specs, o, { parallel, deadlineS, progress }, o.baseline !== undefined && saved ? { source: o.baseline, listing: saved } : null);
   const { targets } = report;
   if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
   else process.stdout.write((await import('../render/hooks-fleet.js')).renderHooksFleet(report) + '\n');

@@ -27,8 +27,8 @@ type OneTarget = Omit<HooksOptions, 'target'> & { target?: string };
 
 export async function runHooks(opts: HooksOptions): Promise<void> {
   const specs = [...(Array.isArray(opts.target) ? opts.target : opts.target ? [opts.target] : [])];
-  if (opts.targetsFile) specs.push(...(await targetsFile(opts.targetsFile)));
-  if (specs.length > 1 || opts.targetsFile) {
+  if (opts.targetsFile !== undefined) specs.push(...(await targetsFile(opts.targetsFile)));
+  if (specs.length > 1 || opts.targetsFile !== undefined) {
     if (!specs.length) throw new UsageError(`--targets-file ${opts.targetsFile}: no target in it`);
     return (await import('./hooks-fleet.js')).runHooksFleet(opts, specs);
   }

@@ -39,6 +39,8 @@ export const VALUES: string[] = [
 const SLOTS: { base: string[]; opt: string | null; after?: string[] }[] = [
   ...['--target', '--kernel'].map((opt) => ({ base: ['doctor'], opt })),
   ...['--netns', '--family', '--backend', '--target', '--kernel'].map((opt) => ({ base: ['hooks'], opt })),
+  // A fleet: its own options, and a hostile second (or third) target beside a valid one.
+  ...['--target', '--parallel', '--deadline', '--baseline', '--targets-file'].map((opt) => ({ base: ['hooks', '--target', 'local', ...(opt === '--target' ? [] : ['--target', 'ssh://host'])], opt })),
   ...['--port', '--family', '--count', '--firewall', '--target', '--kernel'].map((opt) => ({ base: ['trace-syn', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--family', '--firewall', '--root', '--max-depth', '--target', '--kernel'].map((opt) => ({ base: ['graph', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--burst', '--report', '--target', '--kernel'].map((opt) => ({ base: ['lab', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
