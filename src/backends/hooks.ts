@@ -3,7 +3,7 @@ import { bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
-import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
+import { applyXtNames, familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { parseNftHooks } from '../parsers/nft-hooks.js';
 import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
 import { enabled } from '../parsers/kconfig.js';
@@ -12,14 +12,15 @@ import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
-import { nfHooksPrograms } from '../programs/nf_hooks.js';
+import { nfHooksPrograms, xtNamesProgram } from '../programs/nf_hooks.js';
 import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
 import { chainProbe } from '../kernel/nft-chains.js';
-import { runsChain } from '../model/hooks.js';
+import { runsChain, XT_TABLE_FN } from '../model/hooks.js';
+import { baseSymbol } from '../model/owners.js';
 
 export interface HooksResult {
   hooks: HookList[];
@@ -83,6 +84,11 @@ export const bpftraceBackend: HooksBackend = {
     const argv = argvs.flatMap((a, i) => (i ? ['&', ...shown(a)] : shown(a)));
     const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(stdout)));
     const warnings = [...parsed.warnings];
+    // x_tables entries (iptables-legacy and siblings, 5.16+) name their table in a second walk, run
+    // only where there are some: the listing itself pays nothing for them elsewhere.
+    if (parsed.hooks.some((h) => h.entries.some((e) => XT_TABLE_FN[baseSymbol(e.callback)] !== undefined))) {
+      warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape }, parsed.hooks)));
+    }
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
@@ -97,6 +103,31 @@ export const bpftraceBackend: HooksBackend = {
     return { hooks: only(parsed.hooks, families), warnings, argv };
   },
 };
+
+/**
+ * The x_tables table behind each ipt_do_table-style entry (programs/nf_hooks.ts xtNamesProgram),
+ * given to `hooks`' entries; what could not be named, and why, as warnings: the listing stands
+ * without the names, never with guessed ones.
+ */
+async function nameXtTables(
+  target: Target, ns: NetnsRef, families: readonly Family[],
+  run: { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>> }, hooks: HookList[],
+): Promise<string[]> {
+  const mask = familyMask(families) & 7;
+  if (mask === 0) return [];
+  // As for nf_tables' chains: a struct in a module's BTF is not seen from a BEGIN probe (bpftrace 0.17).
+  if (await target.exists('/sys/kernel/btf/x_tables')) {
+    return ['x_tables tables not named: struct xt_table is in the x_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17)'];
+  }
+  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape })));
+  const r = await runToRecord(target, argv, 'Z', 120_000);
+  if (!r.ended) {
+    const why = r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`;
+    return [`x_tables tables not named: their walk failed here (${why})`];
+  }
+  const second = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
+  return [...second.warnings.filter((w) => /its table could not be read/.test(w)), ...applyXtNames(hooks, second.hooks)];
+}
 
 /** `nft list hooks`: nftables 1.0+, kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK. */
 export const nftBackend: HooksBackend = {

@@ -40,6 +40,11 @@ export const CHAIN_FN = /^nft_do_chain_(ipv4|ipv6|inet|arp|bridge|netdev)$/;
  * nft_do_chain, then reroutes a packet whose mark or addresses changed.
  */
 export const ROUTE_FN = /^nf_route_table_hook[46]?$/;
+/**
+ * x_tables' table walkers (5.16+; before, each table had its own iptable_<name>_hook): their priv
+ * is the struct xt_table they run (ipt_register_table sets ops[i].priv), whose af is the family.
+ */
+export const XT_TABLE_FN: Readonly<Record<string, number>> = { ipt_do_table: 2, ip6t_do_table: 10, arpt_do_table: 3 };
 /** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
 export const runsChain = (callback: string): boolean => CHAIN_FN.test(callback) || ROUTE_FN.test(callback);
 /** nf_nat's own hook callbacks (5.12+): the NAT chains sit behind them, on nf_nat's list. */
@@ -63,6 +68,8 @@ export interface HookEntry {
   conntrack: boolean;
   /** The nf_tables chain behind an nft_do_chain_* entry (or a NAT chain), where the backend can read it. */
   chain?: ChainName;
+  /** The x_tables table (iptables-legacy, ip6tables-legacy, arptables) an ipt_do_table-style entry runs, where the backend can read it. */
+  xtTable?: string;
   /**
    * Entries run by this one, in order: the NAT chains behind nf_nat's entry
    * (5.12+: nf_nat_ipv4_pre_routing and siblings keep their own list).

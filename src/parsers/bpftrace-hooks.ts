@@ -1,6 +1,6 @@
 import { ParseError } from '../lib/errors.js';
-import { FAMILIES, runsChain, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
-import { classify } from '../model/owners.js';
+import { FAMILIES, runsChain, XT_TABLE_FN, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { baseSymbol, classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
 export interface BpftraceHooks {
@@ -126,6 +126,22 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         nameChain(e, Number(f[3]), f.slice(4, 8), f.slice(8, 12));
         break;
       }
+      case 'X': {
+        // X <where> <symbol> <af> <name>: entry <where> read as a struct xt_table (programs/nf_hooks.ts
+        // xtNamesProgram). Printed for every entry; kept for a table walker whose table is of its family.
+        if (f.length < 4 || !INT.test(f[1]!) || !f[2] || !INT.test(f[3]!)) throw bad('expected "X <where> <symbol> <af> <name>"');
+        const e = entryAt(Number(f[1]));
+        if (!e) throw bad('table record of an entry not listed');
+        const af = XT_TABLE_FN[baseSymbol(e.callback)];
+        if (af === undefined || baseSymbol(f[2]) !== baseSymbol(e.callback)) break;
+        const name = f.slice(4).join(' ');
+        if (Number(f[3]) !== af || !/^[a-z][a-z0-9_]{0,30}$/.test(name)) {
+          warnings.push(`${e.callback} at priority ${e.priority}: its table could not be read (af ${f[3]}, name ${JSON.stringify(name.slice(0, 40))})`);
+          break;
+        }
+        e.xtTable = name;
+        break;
+      }
       case 'Z':
         // The end of the listing (nfscope stops waiting for bpftrace here).
         break;
@@ -177,4 +193,24 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
     (a, b) => a.device!.localeCompare(b.device!) || HOOK_NAMES.netdev.indexOf(a.hook) - HOOK_NAMES.netdev.indexOf(b.hook),
   );
   return { netnsInode, hooks: [...hooks, ...netdev], warnings };
+}
+
+/**
+ * The x_tables names a second walk read (xtNamesProgram) given to the first listing's entries: by
+ * family, hook and place, where the callback and priority are the same in both. An entry that
+ * moved between the two walks (a table loaded or removed meanwhile) is left unnamed and said.
+ */
+export function applyXtNames(first: HookList[], second: HookList[]): string[] {
+  const warnings: string[] = [];
+  for (const l of first) {
+    const other = second.find((x) => x.family === l.family && x.hook === l.hook && x.device === l.device);
+    l.entries.forEach((e, i) => {
+      if (XT_TABLE_FN[baseSymbol(e.callback)] === undefined) return;
+      const o = other?.entries[i];
+      if (o && o.callback === e.callback && o.priority === e.priority) {
+        if (o.xtTable) e.xtTable = o.xtTable;
+      } else warnings.push(`${l.family} ${l.hook}: ${e.callback} at priority ${e.priority} changed place between the listing and the read of its table: not named`);
+    });
+  }
+  return warnings;
 }

@@ -168,3 +168,21 @@ export function listingPrograms(p: string, mask: number): BpfProgram[] {
 export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | null; mask: number; shape: BpfShape }): BpfProgram[] {
   return listingPrograms(adaptProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.shape), v.mask);
 }
+
+/**
+ * A second walk of the family hook slots, run only where the first listed x_tables entries
+ * (ipt_do_table and its siblings, 5.16+): each entry read as a struct xt_table, its family and name
+ * (an inline char[32]), as an X record with the entry's position and callback. The parser keeps a
+ * name only for an entry of the first listing at the same position, with the same callback and a
+ * table of the callback's family. Apart, so that the listing itself pays nothing where no legacy
+ * table is loaded.
+ */
+export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape }): BpfProgram {
+  const record = 'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);';
+  const filled = template
+    .replace('/* NFT_CHAIN_INIT */', '')
+    .replace('/* NFT_CHAIN_NAMES */', () => record)
+    .replace('/* NFT_CHAIN_WALK */', '')
+    .replace('/* NFT_CHAIN_NAMES_NETDEV */', '');
+  return listingPrograms(adaptProgram(filled, v.shape), v.mask & 7)[0]!;
+}

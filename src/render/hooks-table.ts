@@ -8,15 +8,16 @@ export const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''
 export function renderHookLists(hooks: HookList[]): string[] {
   const out: string[] = [];
   for (const h of hooks) {
-    // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF).
-    const chains = h.entries.some((e) => e.chain || e.nested?.length);
+    // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF) or
+    // x_tables tables (iptables-legacy's: "table filter").
+    const chains = h.entries.some((e) => e.chain || e.xtTable || e.nested?.length);
     const t = new Table({
       head: ['priority', 'callback', 'owner', 'ct', ...(chains ? ['chain'] : [])],
       colAligns: ['right', 'left', 'left', 'center', 'left'],
       style: { head: [], border: [] },
       chars: COMPACT,
     });
-    const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : chains ? [''] : []);
+    const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : e.xtTable ? [`table ${e.xtTable}`] : chains ? [''] : []);
     for (const e of h.entries) {
       t.push([String(e.priority), e.callback, e.owner, e.conntrack ? '*' : '', ...name(e)]);
       // NAT chains run from nf_nat's entry, in their own priority order.

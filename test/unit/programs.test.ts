@@ -12,7 +12,7 @@ import { kfreeSkbSynProgram } from '../../src/programs/kfree_skb_syn.js';
 import { followCbProgram } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
-import { fillNfHooks, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
+import { xtNamesProgram, fillNfHooks, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
 import { ALL_FAMILIES, nfHooksServerProgram, REQUEST_PREFIX } from '../../src/programs/nf_hooks_server.js';
 import { adaptProgram, type BpfShape } from '../../src/programs/adapt.js';
 import { tracerArgv } from '../../src/programs/program.js';
@@ -188,6 +188,15 @@ describe('nf_hooks.bt', () => {
     const named = fillNfHooks(t, { ...s, natChain: 'ffffffffc0b09000' });
     expect(named).toContain('printf("C %lu %lu %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", $w, $y, ((struct nft_table *)$ct)->family,');
     expect(named).toContain('$ct = (uint64)((struct nft_chain *)$nch)->table;');
+  });
+  it('the x_tables walk: the slot walk alone, each entry read as a struct xt_table in an X record, no chain code; legacy families only', () => {
+    const p = xtNamesProgram(t, { mask: ALL_FAMILIES, shape: PLAIN });
+    const record = '        printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);';
+    expect(p.text).toBe(byLine(t, (l, i) => (i >= netdev && i <= netdevEnd ? null : i === names ? record
+      : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+    // ipv4, ipv6 and arp (1 | 2 | 4): bridge's ebtables and netdev have no xt_table behind their entries.
+    expect(p.params).toEqual(['7']);
+    expect(xtNamesProgram(t, { mask: 1, shape: PLAIN }).params).toEqual(['1']);
   });
   it('the hook listing server: no parameter, the families it serves fixed in its text', () => {
     const p = nfHooksServerProgram(t, { symbols: null, serves: 1, token: '12345' });
