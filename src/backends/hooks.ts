@@ -2,7 +2,7 @@ import { bpftraceArgv } from '../kernel/capabilities.js';
 import { bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
-import { parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
+import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { applyXtNames, familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { parseNftHooks } from '../parsers/nft-hooks.js';
 import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
@@ -19,7 +19,7 @@ import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
 import { chainProbe } from '../kernel/nft-chains.js';
-import { runsChain, XT_TABLE_FN } from '../model/hooks.js';
+import { runsChain, xtFamily, XT_TABLE_FN } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 
 export interface HooksResult {
@@ -82,12 +82,16 @@ export const bpftraceBackend: HooksBackend = {
     if (bad >= 0) throw new CommandFailedError(shown(argvs[bad]!), runs[bad]!.exitCode, runs[bad]!.stderr);
     const stdout = runs.map((r) => r.stdout).join('');
     const argv = argvs.flatMap((a, i) => (i ? ['&', ...shown(a)] : shown(a)));
-    const parsed = parseBpftraceHooks(printfLines(parseBpftraceJson(stdout)));
+    const events = parseBpftraceJson(stdout);
+    const parsed = parseBpftraceHooks(printfLines(events));
     const warnings = [...parsed.warnings];
+    // A record bpftrace lost is an entry, a name or a device missing: said, never taken for "none".
+    const lost = lostEvents(events);
+    if (lost > 0) warnings.push(`bpftrace lost ${lost} event(s) of the listing: entries or names may be missing`);
     // x_tables entries (iptables-legacy and siblings, 5.16+) name their table in a second walk, run
     // only where there are some: the listing itself pays nothing for them elsewhere.
-    if (parsed.hooks.some((h) => h.entries.some((e) => XT_TABLE_FN[baseSymbol(e.callback)] !== undefined))) {
-      warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape }, parsed.hooks)));
+    if (parsed.hooks.some((h) => h.entries.some((e) => xtFamily(baseSymbol(e.callback)) !== undefined))) {
+      warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape, release }, parsed.hooks)));
     }
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
@@ -111,22 +115,41 @@ export const bpftraceBackend: HooksBackend = {
  */
 async function nameXtTables(
   target: Target, ns: NetnsRef, families: readonly Family[],
-  run: { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>> }, hooks: HookList[],
+  run: { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>>; release: string }, hooks: HookList[],
 ): Promise<string[]> {
   const mask = familyMask(families) & 7;
   if (mask === 0) return [];
-  // As for nf_tables' chains: a struct in a module's BTF is not seen from a BEGIN probe (bpftrace 0.17).
-  if (await target.exists('/sys/kernel/btf/x_tables')) {
-    return ['x_tables tables not named: struct xt_table is in the x_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17)'];
-  }
-  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape })));
+  const not = (why: string) => [`x_tables tables not named: ${why}`];
+  // As for nf_tables' chains: where x_tables is a module its struct is in the module's own BTF,
+  // which bpftrace 0.17 did not consult from a BEGIN probe (Debian 6.1, 6.12: nft_chain's case).
+  if (await target.exists('/sys/kernel/btf/x_tables')) return not('struct xt_table is in the x_tables module\'s BTF (/sys/kernel/btf/x_tables), which bpftrace does not read from a BEGIN probe');
+  const names = Object.keys(XT_TABLE_FN);
+  const grep = ['grep', '-E', `\\s(${names.join('|')})(\\s|$)`, '/proc/kallsyms'];
+  const ks = runResult(await target.exec(grep, { timeoutMs: 30_000 }), [0, 1]);
+  if (!ks.ok) return not(`the table walkers' addresses could not be read: ${ks.reason}`);
+  const walkers = ks.stdout.split('\n').map((l) => l.split(/\s+/)).filter((f) => /^[0-9a-f]{16}$/.test(f[0] ?? '') && !/^0+$/.test(f[0]!) && names.includes(f[2] ?? '')).map((f) => f[0]!);
+  if (!walkers.length) return not(`/proc/kallsyms shows none of ${names.join(', ')} (addresses hidden?)`);
+  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape, walkers })));
   const r = await runToRecord(target, argv, 'Z', 120_000);
   if (!r.ended) {
     const why = r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`;
-    return [`x_tables tables not named: their walk failed here (${why})`];
+    return not(`their walk failed here (${why})`);
   }
-  const second = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
-  return [...second.warnings.filter((w) => /its table could not be read/.test(w)), ...applyXtNames(hooks, second.hooks)];
+  if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace-xt', run.release, 'hooks', { 'stdout.jsonl': r.stdout }, {
+    argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, the x_tables walk>' : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
+  });
+  // The names are extra: a second walk that cannot be read leaves the listing as it was, and says why.
+  try {
+    const second = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
+    const lost = lostEvents(parseBpftraceJson(r.stdout));
+    return [
+      ...(lost > 0 ? [`x_tables walk: bpftrace lost ${lost} event(s): a table may be left unnamed`] : []),
+      ...second.warnings.filter((w) => /its table could not be read/.test(w)),
+      ...applyXtNames(hooks, second.hooks),
+    ];
+  } catch (e) {
+    return not(`their walk's output could not be read: ${(e as Error).message.split('\n')[0]}`);
+  }
 }
 
 /** `nft list hooks`: nftables 1.0+, kernel 5.14+ with CONFIG_NETFILTER_NETLINK_HOOK. */

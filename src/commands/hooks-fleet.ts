@@ -1,4 +1,5 @@
 import { PassThroughExit, UsageError } from '../lib/errors.js';
+import { parseSshSpec } from '../targets/ssh-spec.js';
 import { lintFails } from '../analysis/hooks-lint.js';
 import type { HooksReport } from '../model/hooks.js';
 import { checkLintQuery, parseBackend, parseFamilies } from '../experiments/hooks.js';
@@ -27,7 +28,7 @@ export async function runHooksFleet(o: HooksOptions, specs: string[]): Promise<v
     if (s === 'auto') throw new UsageError('--target auto picks one target for an experiment; in a fleet, name each target');
     if (s.startsWith('replay:')) throw new UsageError('--target replay: replays one recorded run; it cannot be one of several targets');
     // `qemu` is `qemu:` its --kernel: two entries for one VM would boot it twice, or share one left up.
-    const key = s === 'qemu' ? `qemu:${o.kernel ?? ''}` : s;
+    const key = s === 'qemu' ? `qemu:${o.kernel ?? ''}` : s.startsWith('ssh://') ? sshKey(s) : s;
     if (seen.has(key)) throw new UsageError(`--target ${s} is given twice${seen.get(key) !== s ? ` (as ${seen.get(key)} too)` : ''}: each target once`);
     seen.set(key, s);
   }
@@ -55,4 +56,10 @@ export async function runHooksFleet(o: HooksOptions, specs: string[]): Promise<v
   else process.stdout.write((await import('../render/hooks-fleet.js')).renderHooksFleet(report) + '\n');
   const attention = targets.some((t) => t.status !== 'ok' || (t.lint && (lintFails(t.lint.findings) || t.lint.notJudged.length > 0)) || (t.diff?.length ?? 0) > 0);
   if (attention) throw new PassThroughExit(1);
+}
+
+/** An ssh target as a duplicate check sees it: ssh://root@h and ssh://root@h:22 are one host. */
+function sshKey(spec: string): string {
+  const p = parseSshSpec(spec);
+  return `ssh://${p.user ?? ''}@${p.host}:${p.port ?? 22}`;
 }

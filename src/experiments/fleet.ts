@@ -23,6 +23,9 @@ export interface FleetRun {
   progress: (m: string) => void;
 }
 
+/** After a deadline, how long the closed session may take to end what it ran before its slot is given back. */
+const SETTLE_MS = 150_000;
+
 /** The first lines of an error, as a reason: what the tool or the transport said. */
 function reasonOf(e: unknown): string {
   const m = e instanceof Error ? e.message : String(e);
@@ -39,7 +42,12 @@ function fenced(t: Target, late: () => boolean): Target {
       const v: unknown = Reflect.get(obj, prop, obj);
       if (typeof v !== 'function') return v;
       return (...args: unknown[]) => {
-        if (late()) throw new Error(`${obj.name}: past its deadline`);
+        if (late()) {
+          const e = new Error(`${obj.name}: past its deadline`);
+          // spawn returns a handle, not a promise: it throws; every other call fails as a promise does.
+          if (prop === 'spawn') throw e;
+          return Promise.reject(e);
+        }
         return (v as (...a: unknown[]) => unknown).apply(obj, args);
       };
     },
@@ -75,10 +83,11 @@ async function one<T>(spec: string, o: FleetRun, work: (t: Target) => Promise<T>
   if (first !== 'deadline') {
     // The work is over; the teardown is waited for (bounded by its own steps: agent shutdown, VM
     // power-off), so that no more than `parallel` targets are ever open.
-    await Promise.allSettled([run]);
-    return 'error' in first
-      ? { target: spec, status: 'failed', reason: reasonOf(first.error), durationMs: ms() }
-      : { target: spec, status: 'ok', durationMs: ms(), value: first.value };
+    const [end] = await Promise.allSettled([run]);
+    if ('error' in first) return { target: spec, status: 'failed', reason: reasonOf(first.error), durationMs: ms() };
+    // The work answered, then what came after it failed (a recorded run not as recorded): not ok.
+    if (end!.status === 'rejected') return { target: spec, status: 'failed', reason: `after its answer: ${reasonOf(end!.reason)}`, durationMs: ms() };
+    return { target: spec, status: 'ok', durationMs: ms(), value: first.value };
   }
   late = true;
   // Closing its session stops what it ran there (ssh and the VM: the agent kills its children; a
@@ -88,8 +97,14 @@ async function one<T>(spec: string, o: FleetRun, work: (t: Target) => Promise<T>
   const closing = target
     ? Promise.resolve().then(() => target.close()).catch((e: unknown) => { closeWhy = `; closing its session failed: ${reasonOf(e)}`; })
     : Promise.resolve();
-  await Promise.allSettled([run, closing]);
-  return { target: spec, status: 'timed out', reason: `no answer within the deadline of ${o.deadlineMs / 1000} s${closeWhy}`, durationMs: ms() };
+  // Bounded: a session's close is at most ~80 s (the agent's hello, its shutdown, the kill), a VM
+  // still booting at most its boot deadline; past SETTLE_MS the slot is given back and the row says so.
+  const settled = await Promise.race([
+    Promise.allSettled([run, closing]).then(() => true),
+    new Promise<false>((res) => setTimeout(() => res(false), SETTLE_MS).unref()),
+  ]);
+  const unsettled = settled ? '' : `; what it ran had not ended ${SETTLE_MS / 1000} s after`;
+  return { target: spec, status: 'timed out', reason: `no answer within the deadline of ${o.deadlineMs / 1000} s${closeWhy}${unsettled}`, durationMs: ms() };
 }
 
 /** Every target's outcome, in the order given. */

@@ -35,16 +35,18 @@ export interface ChainName {
 /** Callbacks whose priv is an nf_tables chain: a base chain's (nf_tables_register_hook). */
 export const CHAIN_FN = /^nft_do_chain_(ipv4|ipv6|inet|arp|bridge|netdev)$/;
 /**
- * A `type route` chain's callback (net/netfilter/nft_chain_route.c): its priv is the chain too
+ * A `type route` chain's callback (net/netfilter/nft_chain_route.c: ip, ip6 and inet): its priv is the chain too
  * (nft_basechain_init sets ops.priv for every base chain), and it runs the chain through
  * nft_do_chain, then reroutes a packet whose mark or addresses changed.
  */
-export const ROUTE_FN = /^nf_route_table_hook[46]?$/;
+export const ROUTE_FN = /^nf_route_table_(hook[46]|inet)$/;
 /**
  * x_tables' table walkers (5.16+; before, each table had its own iptable_<name>_hook): their priv
  * is the struct xt_table they run (ipt_register_table sets ops[i].priv), whose af is the family.
  */
 export const XT_TABLE_FN: Readonly<Record<string, number>> = { ipt_do_table: 2, ip6t_do_table: 10, arpt_do_table: 3 };
+/** The NFPROTO family of an x_tables table walker's table, or undefined for any other callback. */
+export const xtFamily = (callback: string): number | undefined => (Object.hasOwn(XT_TABLE_FN, callback) ? XT_TABLE_FN[callback] : undefined);
 /** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
 export const runsChain = (callback: string): boolean => CHAIN_FN.test(callback) || ROUTE_FN.test(callback);
 /** nf_nat's own hook callbacks (5.12+): the NAT chains sit behind them, on nf_nat's list. */

@@ -12,8 +12,8 @@ const RULES: [RegExp, Owner][] = [
   [/^(ipv[46]_conntrack_(in|local)|ipv[46]_confirm|nf_confirm|ipv[46]_helper|nf_ct_bridge_(pre|post|in)|nf_conntrack_in)$/, 'conntrack'],
   [/^(ipv4_conntrack_defrag|ipv6_defrag|nf_ct_bridge_defrag|.*_defrag)$/, 'defrag'],
   [/^(nf_nat_|nft_nat|ipt_nat|iptable_nat)/, 'nat'],
-  // nft_do_chain_*: filter and nat chains; nf_route_table_hook4/6: `type route` chains (nft_chain_route.c).
-  [/^(nft_do_chain|nf_route_table_hook)/, 'nftables'],
+  // nft_do_chain_*: filter and nat chains; nf_route_table_hook4/6 and _inet: `type route` chains (nft_chain_route.c).
+  [/^(nft_do_chain|nf_route_table_(hook|inet))/, 'nftables'],
   [/^(ipt_do_table|iptable_\w+_hook)$/, 'iptables'],
   [/^(ip6t_do_table|ip6table_\w+_hook)$/, 'ip6tables'],
   [/^(arpt_do_table|arptable_\w+_hook)$/, 'arptables'],

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { FAMILIES, runsChain, XT_TABLE_FN, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { FAMILIES, runsChain, xtFamily, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { baseSymbol, classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -132,7 +132,7 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         if (f.length < 4 || !INT.test(f[1]!) || !f[2] || !INT.test(f[3]!)) throw bad('expected "X <where> <symbol> <af> <name>"');
         const e = entryAt(Number(f[1]));
         if (!e) throw bad('table record of an entry not listed');
-        const af = XT_TABLE_FN[baseSymbol(e.callback)];
+        const af = xtFamily(baseSymbol(e.callback));
         if (af === undefined || baseSymbol(f[2]) !== baseSymbol(e.callback)) break;
         const name = f.slice(4).join(' ');
         if (Number(f[3]) !== af || !/^[a-z][a-z0-9_]{0,30}$/.test(name)) {
@@ -205,7 +205,7 @@ export function applyXtNames(first: HookList[], second: HookList[]): string[] {
   for (const l of first) {
     const other = second.find((x) => x.family === l.family && x.hook === l.hook && x.device === l.device);
     l.entries.forEach((e, i) => {
-      if (XT_TABLE_FN[baseSymbol(e.callback)] === undefined) return;
+      if (xtFamily(baseSymbol(e.callback)) === undefined) return;
       const o = other?.entries[i];
       if (o && o.callback === e.callback && o.priority === e.priority) {
         if (o.xtTable) e.xtTable = o.xtTable;

@@ -171,14 +171,19 @@ export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | n
 
 /**
  * A second walk of the family hook slots, run only where the first listed x_tables entries
- * (ipt_do_table and its siblings, 5.16+): each entry read as a struct xt_table, its family and name
- * (an inline char[32]), as an X record with the entry's position and callback. The parser keeps a
- * name only for an entry of the first listing at the same position, with the same callback and a
- * table of the callback's family. Apart, so that the listing itself pays nothing where no legacy
- * table is loaded.
+ * (ipt_do_table and its siblings, 5.16+): an entry whose callback is one of `walkers` (their
+ * addresses, from kallsyms) is read as the struct xt_table its priv is, its family and name (an
+ * inline char[32], so only a real table's name is ever read as a string), as an X record with the
+ * entry's position and callback. The parser keeps a name only for an entry of the first listing at
+ * the same position with the same callback, and a table of the callback's family. Apart, so that
+ * the listing itself pays nothing where no legacy table is loaded.
  */
-export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape }): BpfProgram {
-  const record = 'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);';
+export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape; walkers: readonly string[] }): BpfProgram {
+  if (!v.walkers.length || !v.walkers.every((a) => /^[0-9a-f]{16}$/.test(a))) throw new TemplateError('xtNamesProgram: the walkers\' addresses are 16 hex digits, and there is one at least');
+  const test = v.walkers.map((a) => `$fn == (uint64)0x${a}`).join(' || ');
+  const record = `if (${test}) {
+          printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);
+        }`;
   const filled = template
     .replace('/* NFT_CHAIN_INIT */', '')
     .replace('/* NFT_CHAIN_NAMES */', () => record)

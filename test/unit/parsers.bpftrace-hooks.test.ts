@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
-import { familyMask, parseBpftraceHooks, wordsName } from '../../src/parsers/bpftrace-hooks.js';
+import { applyXtNames, familyMask, parseBpftraceHooks, wordsName } from '../../src/parsers/bpftrace-hooks.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 
@@ -137,5 +137,59 @@ describe('nf_hooks.bt with chain names as raw words, slot and netdev walks apart
     expect(z.hooks[0]!.entries[0]!.chain).toBeUndefined();
     expect(z.warnings).toEqual(["nft_do_chain_ipv4 at priority 0: its chain's names could not be read"]);
     expect(() => parseBpftraceHooks(['N 1', 'S 1 1', 'E 0 x', 'C 64 -1 2 zz 0 0 0 0 0 0 0'])).toThrow(/8 hex words/);
+  });
+});
+
+/**
+ * One capture on 6.18 (bpftrace 0.17) of a netns with two netdev chains on one device's ingress and
+ * one on another's egress, an nf_tables NAT chain, and iptables-legacy / ip6tables-legacy tables:
+ * the listing (test/fixtures/bpftrace/…/netdev-xt) and the x_tables walk run after it
+ * (test/fixtures/bpftrace-xt/…/netdev-xt); the setup is in each meta.json.
+ */
+describe('netdev chains and x_tables tables named (captured on 6.18)', () => {
+  const K = '6.18.44-fc-v1272';
+  const text = (tool: string) => readFileSync(join(ROOT, 'test/fixtures', tool, K, 'netdev-xt', 'stdout.jsonl'), 'utf8');
+  const parse = (s: string) => parseBpftraceHooks(printfLines(parseBpftraceJson(s)));
+  it('each netdev entry names its own chain (c after its D), two on one hook apart', () => {
+    const r = parse(text('bpftrace'));
+    expect(r.warnings).toEqual([]);
+    const dev = r.hooks.filter((h) => h.family === 'netdev').map((h) => [h.hook, h.device, h.entries.map((e) => [e.priority, e.chain?.chain ?? null])]);
+    expect(dev.sort()).toEqual([
+      ['EGRESS', 'nfsb', [[7, 'e']]],
+      ['INGRESS', 'nfsa', [[-5, 'i'], [3, 'i2']]],
+    ]);
+  });
+  it('a c record with no D before it is refused, never given to another entry', () => {
+    const lines = printfLines(parseBpftraceJson(text('bpftrace')));
+    const firstD = lines.findIndex((l) => l.startsWith('D '));
+    expect(firstD).toBeGreaterThan(0);
+    expect(() => parseBpftraceHooks(lines.filter((_, i) => i !== firstD))).toThrow(ParseError);
+  });
+  it('the x_tables walk names each table walker\'s table, on the listing\'s own entries', () => {
+    const listing = parse(text('bpftrace'));
+    const walk = parse(text('bpftrace-xt'));
+    expect(applyXtNames(listing.hooks, walk.hooks)).toEqual([]);
+    const xt = listing.hooks.flatMap((h) => h.entries.filter((e) => e.xtTable).map((e) => `${h.family} ${h.hook} ${e.priority} ${e.callback} ${e.xtTable}`));
+    // iptable_filter: LOCAL_IN, FORWARD, LOCAL_OUT at 0; ip6table_raw: PRE_ROUTING, LOCAL_OUT at -300.
+    expect(xt).toEqual([
+      'ipv4 LOCAL_IN 0 ipt_do_table filter', 'ipv4 FORWARD 0 ipt_do_table filter', 'ipv4 LOCAL_OUT 0 ipt_do_table filter',
+      'ipv6 PRE_ROUTING -300 ip6t_do_table raw', 'ipv6 LOCAL_OUT -300 ip6t_do_table raw',
+    ]);
+    // Nothing else got a table: not the nf_tables or conntrack entries beside them.
+    expect(listing.hooks.flatMap((h) => h.entries.filter((e) => e.xtTable && !/_do_table$/.test(e.callback)))).toEqual([]);
+  });
+  it('an entry that moved between the two walks is left unnamed and said; a table of another family is not taken', () => {
+    const listing = parse(text('bpftrace'));
+    const walk = parse(text('bpftrace-xt'));
+    // The walk's LOCAL_IN list one entry shorter at its head: every place after it shifted.
+    const shifted = walk.hooks.map((h) => (h.family === 'ipv4' && h.hook === 'LOCAL_IN' ? { ...h, entries: h.entries.slice(1) } : h));
+    const warnings = applyXtNames(listing.hooks, shifted);
+    expect(warnings).toEqual(['ipv4 LOCAL_IN: ipt_do_table at priority 0 changed place between the listing and the read of its table: not named']);
+    expect(listing.hooks.find((h) => h.family === 'ipv4' && h.hook === 'LOCAL_IN')!.entries.find((e) => e.callback === 'ipt_do_table')!.xtTable).toBeUndefined();
+    // An X record whose table says another family (10, IPv6) for ipt_do_table: a warning, no name.
+    const lines = printfLines(parseBpftraceJson(text('bpftrace-xt'))).map((l) => l.replace(/^(X \d+ ipt_do_table) 2 /, '$1 10 '));
+    const r = parseBpftraceHooks(lines);
+    expect(r.warnings.filter((w) => /ipt_do_table at priority 0: its table could not be read \(af 10/.test(w))).toHaveLength(3);
+    expect(r.hooks.flatMap((h) => h.entries).filter((e) => e.callback === 'ipt_do_table' && e.xtTable)).toEqual([]);
   });
 });

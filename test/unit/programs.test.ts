@@ -189,14 +189,22 @@ describe('nf_hooks.bt', () => {
     expect(named).toContain('printf("C %lu %lu %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", $w, $y, ((struct nft_table *)$ct)->family,');
     expect(named).toContain('$ct = (uint64)((struct nft_chain *)$nch)->table;');
   });
-  it('the x_tables walk: the slot walk alone, each entry read as a struct xt_table in an X record, no chain code; legacy families only', () => {
-    const p = xtNamesProgram(t, { mask: ALL_FAMILIES, shape: PLAIN });
-    const record = '        printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);';
+  it('the x_tables walk: the slot walk alone, a table walker\'s entry read as a struct xt_table in an X record, no chain code; legacy families only', () => {
+    const walkers = ['ffffffff81f00010', 'ffffffff81f00020'];
+    const p = xtNamesProgram(t, { mask: ALL_FAMILIES, shape: PLAIN, walkers });
+    const record = [
+      '        if ($fn == (uint64)0xffffffff81f00010 || $fn == (uint64)0xffffffff81f00020) {',
+      '          printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);',
+      '        }',
+    ].join('\n');
     expect(p.text).toBe(byLine(t, (l, i) => (i >= netdev && i <= netdevEnd ? null : i === names ? record
       : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
     // ipv4, ipv6 and arp (1 | 2 | 4): bridge's ebtables and netdev have no xt_table behind their entries.
     expect(p.params).toEqual(['7']);
-    expect(xtNamesProgram(t, { mask: 1, shape: PLAIN }).params).toEqual(['1']);
+    expect(xtNamesProgram(t, { mask: 1, shape: PLAIN, walkers }).params).toEqual(['1']);
+    // Addresses only: nothing else can reach the program's text, and none is no walk at all.
+    expect(() => xtNamesProgram(t, { mask: 1, shape: PLAIN, walkers: ['0x1; exit()'] })).toThrow(/16 hex digits/);
+    expect(() => xtNamesProgram(t, { mask: 1, shape: PLAIN, walkers: [] })).toThrow(/one at least/);
   });
   it('the hook listing server: no parameter, the families it serves fixed in its text', () => {
     const p = nfHooksServerProgram(t, { symbols: null, serves: 1, token: '12345' });
