@@ -205,6 +205,10 @@ export function applyXtNames(first: HookList[], second: HookList[]): string[] {
   for (const l of first) {
     const other = second.find((x) => x.family === l.family && x.hook === l.hook && x.device === l.device);
     l.entries.forEach((e, i) => {
+      // iptable_nat's walker runs behind nf_nat's entry (5.12+), where the x_tables walk does not look.
+      for (const n of e.nested ?? []) {
+        if (xtFamily(baseSymbol(n.callback)) !== undefined) warnings.push(`${l.family} ${l.hook}: ${n.callback} behind ${e.callback} (the nat table's): its table is not read there`);
+      }
       if (xtFamily(baseSymbol(e.callback)) === undefined) return;
       const o = other?.entries[i];
       if (o && o.callback === e.callback && o.priority === e.priority) {
