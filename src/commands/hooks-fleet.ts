@@ -4,7 +4,7 @@ import { lintFails } from '../analysis/hooks-lint.js';
 import type { HooksReport } from '../model/hooks.js';
 import { checkLintQuery, parseBackend, parseFamilies } from '../experiments/hooks.js';
 import { hooksFleet } from '../experiments/hooks-fleet.js';
-import type { HooksOptions } from './hooks.js';
+import type { HooksOptions } from './hooks-options.js';
 
 function intOption(name: string, v: string | undefined, def: number, min: number, max: number): number {
   if (v === undefined) return def;

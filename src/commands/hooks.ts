@@ -7,21 +7,9 @@ import { withTarget } from '../targets/index.js';
 import { LocalTarget, spawnedArgvs } from '../targets/local.js';
 import { keepPrestart, prestartKey } from '../lib/prestart-cache.js';
 import type { Target } from '../targets/target.js';
-import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies, type HooksQuery } from '../experiments/hooks.js';
+import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies } from '../experiments/hooks.js';
+import type { HooksOptions } from './hooks-options.js';
 
-export interface HooksOptions extends HooksQuery {
-  /** One or more (--target repeated): more than one, or --targets-file, is a fleet (commands/hooks-fleet.ts). */
-  target?: string | string[];
-  targetsFile?: string;
-  parallel?: string;
-  deadline?: string;
-  baseline?: string;
-  kernel?: string;
-  json?: boolean;
-  lint?: boolean;
-  /** One or two saved `hooks --json` files; with one, this run's listing is the second. */
-  diff?: string[];
-}
 
 type OneTarget = Omit<HooksOptions, 'target'> & { target?: string };
 
