@@ -2,7 +2,7 @@ import { bpftraceArgv } from '../kernel/capabilities.js';
 import { bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
-import { lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
+import { bpftraceError, lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { applyXtNames, familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { parseNftHooks } from '../parsers/nft-hooks.js';
 import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
@@ -18,8 +18,8 @@ import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
-import { chainProbe } from '../kernel/nft-chains.js';
-import { runsChain, xtFamily, XT_TABLE_FN } from '../model/hooks.js';
+import { chainProbe, xtWalkers } from '../kernel/nft-chains.js';
+import { runsChain, xtFamily } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 
 export interface HooksResult {
@@ -75,7 +75,7 @@ export const bpftraceBackend: HooksBackend = {
     if (bad >= 0 && 'symbols' in probe) {
       // The chain-naming code must never cost the listing itself: without it, once more.
       const r = runs[bad]!;
-      probe = { why: `naming chains failed here (${r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode}`})` };
+      probe = { why: `naming chains failed here (${bpftraceError(r.stderr) ?? `exit ${r.exitCode}`})` };
       ({ argvs, runs } = await runAll(probe));
       bad = runs.findIndex((r) => !r.ended);
     }
@@ -123,25 +123,21 @@ async function nameXtTables(
   // As for nf_tables' chains: where x_tables is a module its struct is in the module's own BTF,
   // which bpftrace 0.17 did not consult from a BEGIN probe (Debian 6.1, 6.12: nft_chain's case).
   if (await target.exists('/sys/kernel/btf/x_tables')) return not('struct xt_table is in the x_tables module\'s BTF (/sys/kernel/btf/x_tables), which bpftrace does not read from a BEGIN probe');
-  const names = Object.keys(XT_TABLE_FN);
-  const grep = ['grep', '-E', `\\s(${names.join('|')})(\\s|$)`, '/proc/kallsyms'];
-  const ks = runResult(await target.exec(grep, { timeoutMs: 30_000 }), [0, 1]);
-  if (!ks.ok) return not(`the table walkers' addresses could not be read: ${ks.reason}`);
-  const walkers = ks.stdout.split('\n').map((l) => l.split(/\s+/)).filter((f) => /^[0-9a-f]{16}$/.test(f[0] ?? '') && !/^0+$/.test(f[0]!) && names.includes(f[2] ?? '')).map((f) => f[0]!);
-  if (!walkers.length) return not(`/proc/kallsyms shows none of ${names.join(', ')} (addresses hidden?)`);
-  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape, walkers })));
+  const found = await xtWalkers(target);
+  if ('why' in found) return not(found.why);
+  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape, walkers: found.walkers })));
   const r = await runToRecord(target, argv, 'Z', 120_000);
   if (!r.ended) {
-    const why = r.stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`;
-    return not(`their walk failed here (${why})`);
+    return not(`their walk failed here (${bpftraceError(r.stderr) ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`})`);
   }
   if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace-xt', run.release, 'hooks', { 'stdout.jsonl': r.stdout }, {
     argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, the x_tables walk>' : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
   });
   // The names are extra: a second walk that cannot be read leaves the listing as it was, and says why.
   try {
-    const second = parseBpftraceHooks(printfLines(parseBpftraceJson(r.stdout)));
-    const lost = lostEvents(parseBpftraceJson(r.stdout));
+    const events = parseBpftraceJson(r.stdout);
+    const second = parseBpftraceHooks(printfLines(events));
+    const lost = lostEvents(events);
     return [
       ...(lost > 0 ? [`x_tables walk: bpftrace lost ${lost} event(s): a table may be left unnamed`] : []),
       ...second.warnings.filter((w) => /its table could not be read/.test(w)),

@@ -13,6 +13,8 @@ import { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols } from '../model/hook
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
 import { runResult } from '../lib/run-result.js';
+import { kallsymsTable } from '../parsers/hook-addresses.js';
+import { XT_TABLE_FN } from '../model/hooks.js';
 
 export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols };
 
@@ -68,4 +70,16 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
     symbols.nat6 = [];
   }
   return { symbols };
+}
+
+/**
+ * The addresses of x_tables' table walkers (ipt_do_table and its siblings) from /proc/kallsyms, for
+ * the x_tables walk (programs/nf_hooks.ts xtNamesProgram); asked only where a listing holds one.
+ */
+export async function xtWalkers(target: Target): Promise<{ walkers: string[] } | { why: string }> {
+  const names = Object.keys(XT_TABLE_FN);
+  const ks = runResult(await target.exec(['grep', '-E', `\\s(${names.join('|')})(\\s|$)`, '/proc/kallsyms'], { timeoutMs: 30_000 }), [0, 1]);
+  if (!ks.ok) return { why: `the table walkers' addresses could not be read: ${ks.reason}` };
+  const walkers = [...kallsymsTable(ks.stdout)].filter(([, name]) => names.includes(name)).map(([addr]) => addr.padStart(16, '0'));
+  return walkers.length ? { walkers } : { why: `/proc/kallsyms shows none of ${names.join(', ')} (addresses hidden?)` };
 }

@@ -79,3 +79,11 @@ export function mapData(events: BpftraceEvent[], name: string): Record<string, n
   }
   return out;
 }
+
+/**
+ * Why a bpftrace run failed, from its stderr: its first ERROR line, but for the RLIMIT_MEMLOCK
+ * notice bpftrace 0.17 prints on every run where the limit cannot be raised, attached or not.
+ */
+export function bpftraceError(stderr: string): string | null {
+  return stderr.split('\n').find((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l))?.trim() ?? null;
+}

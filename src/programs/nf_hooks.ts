@@ -113,14 +113,18 @@ export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string
   return { inLoop: inLoop.join('\n        '), after: after.join('\n  '), netdev };
 }
 
-/** nf_hooks.bt with the chain-naming code filled in. */
-export function fillNfHooks(template: string, s: ChainSymbols): string {
-  const c = chainNamesCode(s);
+/** nf_hooks.bt's NFT_CHAIN_* markers filled (each empty where not given). */
+function fillMarkers(template: string, m: { inLoop?: string; after?: string; netdev?: string }): string {
   return template
     .replace('/* NFT_CHAIN_INIT */', '')
-    .replace('/* NFT_CHAIN_NAMES */', () => c.inLoop)
-    .replace('/* NFT_CHAIN_WALK */', () => c.after)
-    .replace('/* NFT_CHAIN_NAMES_NETDEV */', () => c.netdev);
+    .replace('/* NFT_CHAIN_NAMES */', () => m.inLoop ?? '')
+    .replace('/* NFT_CHAIN_WALK */', () => m.after ?? '')
+    .replace('/* NFT_CHAIN_NAMES_NETDEV */', () => m.netdev ?? '');
+}
+
+/** nf_hooks.bt with the chain-naming code filled in. */
+export function fillNfHooks(template: string, s: ChainSymbols): string {
+  return fillMarkers(template, chainNamesCode(s));
 }
 
 export class TemplateError extends Error {}
@@ -184,10 +188,5 @@ export function xtNamesProgram(template: string, v: { mask: number; shape: BpfSh
   const record = `if (${test}) {
           printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);
         }`;
-  const filled = template
-    .replace('/* NFT_CHAIN_INIT */', '')
-    .replace('/* NFT_CHAIN_NAMES */', () => record)
-    .replace('/* NFT_CHAIN_WALK */', '')
-    .replace('/* NFT_CHAIN_NAMES_NETDEV */', '');
-  return listingPrograms(adaptProgram(filled, v.shape), v.mask & 7)[0]!;
+  return listingPrograms(adaptProgram(fillMarkers(template, { inLoop: record }), v.shape), v.mask & 7)[0]!;
 }

@@ -1,14 +1,15 @@
 /** `nfscope hooks --diff` as text: per hook, each entry added, removed, moved or re-prioritised. */
 import type { EntryChange, EntryRef, HooksDiffReport } from '../model/hooks-lint.js';
 
-const entry = (e: EntryRef) => `${e.callback}${e.chain ? ` (${e.chain.family} ${e.chain.table} ${e.chain.chain})` : ''}`;
+/** An entry as a diff names it: its callback, and its chain where it has one. */
+export const entryLabel = (e: EntryRef) => `${e.callback}${e.chain ? ` (${e.chain.family} ${e.chain.table} ${e.chain.chain})` : ''}`;
 
 function change(c: EntryChange): string {
   switch (c.kind) {
-    case 'added': return `  + ${String(c.entry.priority).padStart(11)} ${entry(c.entry)}`;
-    case 'removed': return `  - ${String(c.entry.priority).padStart(11)} ${entry(c.entry)}`;
-    case 'priority': return `  ~ ${String(c.to).padStart(11)} ${entry(c.entry)}: priority ${c.from} → ${c.to}`;
-    case 'moved': return `  ↕ ${String(c.entry.priority).padStart(11)} ${entry(c.entry)}: place ${c.from + 1} → ${c.to + 1} among the entries both have (equal priorities: registration order)`;
+    case 'added': return `  + ${String(c.entry.priority).padStart(11)} ${entryLabel(c.entry)}`;
+    case 'removed': return `  - ${String(c.entry.priority).padStart(11)} ${entryLabel(c.entry)}`;
+    case 'priority': return `  ~ ${String(c.to).padStart(11)} ${entryLabel(c.entry)}: priority ${c.from} → ${c.to}`;
+    case 'moved': return `  ↕ ${String(c.entry.priority).padStart(11)} ${entryLabel(c.entry)}: place ${c.from + 1} → ${c.to + 1} among the entries both have (equal priorities: registration order)`;
   }
 }
 

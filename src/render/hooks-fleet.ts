@@ -2,6 +2,7 @@
 import Table from 'cli-table3';
 import type { FleetTarget, HooksFleetReport } from '../model/hooks-fleet.js';
 import type { EntryChange } from '../model/hooks-lint.js';
+import { entryLabel } from './hooks-diff.js';
 
 function findings(t: FleetTarget): string {
   if (!t.lint) return '';
@@ -19,7 +20,7 @@ function versus(t: FleetTarget): string {
 }
 
 function change(c: EntryChange): string {
-  const e = `${c.entry.callback}${c.entry.chain ? ` (${c.entry.chain.family} ${c.entry.chain.table} ${c.entry.chain.chain})` : ''}`;
+  const e = entryLabel(c.entry);
   switch (c.kind) {
     case 'added': return `+ ${c.entry.priority} ${e}`;
     case 'removed': return `- ${c.entry.priority} ${e}`;

@@ -167,8 +167,8 @@ let fetching: Promise<unknown> = Promise.resolve();
 /** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel, once. */
 export function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
   const mine = fetching.then(() => ensureKernelNow(host, text, progress, o));
-  // The next waits for this one to end, whichever way: its own failure is its caller's.
-  fetching = mine.catch(() => {});
+  // The next waits for this one to settle, whichever way; its failure is its caller's alone.
+  fetching = Promise.allSettled([mine]);
   return mine;
 }
 
