@@ -18,13 +18,16 @@ import type { SkbDrop } from '../parsers/kfree-skb.js';
 export const FREE_PATH = ['sk_skb_reason_drop', 'kfree_skb_reason', 'kfree_skb'];
 
 /**
- * Core functions worth seeing inside the roots, when the kernel has them:
- * allocation (kmem_cache_alloc_noprof is the 6.10+ name), the free of the
- * entry with the skb, and the firewall that dropped it.
+ * Core functions worth seeing inside the roots, when the kernel has them: the free of the entry
+ * with the skb, and the firewall that dropped it. Not the slab allocator (kmem_cache_alloc,
+ * kmem_cache_free): every CPU runs it all the time, and switching function_graph on patches each
+ * filtered function's entry with text_poke_bp (an int3 first). A 6.1 guest under multi-threaded
+ * qemu TCG locked up so, both vCPUs spinning on the int3 at kmem_cache_alloc+0 while `tee
+ * current_tracer` patched it (soft lockups; console of a lab run, issue 27's bench). The entry's
+ * allocation is still seen: __nf_conntrack_alloc is conntrack's own.
  */
 export const CORE = [
   'nf_hook_slow', 'skb_release_head_state', 'skb_release_all', '__kfree_skb', 'kfree_skbmem',
-  'kmem_cache_alloc', 'kmem_cache_alloc_noprof', 'kmem_cache_free',
   'ipt_do_table', 'ip6t_do_table', 'nft_do_chain', 'nf_conntrack_destroy', 'destroy_conntrack',
 ];
 

@@ -67,10 +67,10 @@ export class HookServer {
   static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
     const mask = familyMask(serves);
     const token = String(runRandomInt(10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
-    const template = await readTemplate('nf_hooks');
-    const request = [python, await target.bundled('payload/hooks-request.py')];
+    // Independent reads, at once: under qemu TCG each guest command is ~90 ms.
+    const [template, payload, probe] = await Promise.all([readTemplate('nf_hooks'), target.bundled('payload/hooks-request.py'), chainProbe(target)]);
+    const request = [python, payload];
     const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask, token });
-    const probe = await chainProbe(target);
     const launch = async (p: Probe) => {
       const filled = program(p);
       const { tracer, lines, lost } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });

@@ -1,12 +1,14 @@
 import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
 import { checkReportTarget, writeReport } from '../lib/safe-write.js';
-import { intOption } from '../lib/validate.js';
+import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
 
 export interface LabOptions {
   port: string;
+  scenario?: string;
+  list?: boolean;
   burst: string;
   report?: string;
   explain?: boolean;
@@ -30,10 +32,36 @@ export async function checkReportPath(p: string | undefined): Promise<'md' | 'ht
 }
 
 export async function runLab(o: LabOptions): Promise<void> {
+  const { SCENARIO_IDS, SCENARIOS } = await import('../model/scenario.js');
+  if (o.list) {
+    // --target and --kernel have defaults, so only the options that would ask for a run are refused.
+    if (o.scenario !== undefined || o.report !== undefined || o.explain) {
+      throw new UsageError('--list takes no --scenario, --report or --explain: it lists the scenarios, and runs none');
+    }
+    const { renderScenarioList } = await import('../render/scenario.js');
+    process.stdout.write((o.json ? JSON.stringify({ scenarios: SCENARIOS }, null, 2) : renderScenarioList(SCENARIOS)) + '\n');
+    return;
+  }
+  const scenario = choiceOption('--scenario', o.scenario ?? 'syn-drop', SCENARIO_IDS);
   const spec = { port: intOption('--port', o.port, 1, 65535), burst: intOption('--burst', o.burst, 1, 100000) };
   const kind = await checkReportPath(o.report);
   const t0 = Date.now();
   const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
+  if (scenario !== 'syn-drop') {
+    const { runScenario } = await import('../experiments/scenarios/index.js');
+    const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
+      await requireRoot(target);
+      return runScenario(target, scenario, spec.port, progress);
+    });
+    const render = await import('../render/scenario.js');
+    if (o.report && kind) {
+      await writeReport(o.report, kind === 'md' ? render.renderScenarioMarkdown(report) : render.renderScenarioHtml(report));
+      progress(`report written to ${o.report}`);
+    }
+    if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+    else process.stdout.write(render.renderScenarioText(report, { explain: o.explain }) + '\n');
+    return;
+  }
   const { lab } = await import('../experiments/lab.js');
   const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);

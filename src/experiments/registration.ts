@@ -22,6 +22,7 @@ import { inNetns } from '../tools/netns.js';
 import { run, tryRun } from '../lib/run.js';
 import type { Sandbox } from './sandbox.js';
 import type { Session } from './session.js';
+import { ready } from './helpers.js';
 
 const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
 
@@ -29,19 +30,6 @@ const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'EST
 async function flowsTo(target: Target, sb: Sandbox, port: number): Promise<FlowsSeen> {
   const r = await tryRun(target, inNetns(sb.server, ['conntrack', '-L', '-p', 'tcp', '--dport', String(port)]), { timeoutMs: 20_000 });
   return r.ok ? parseConntrackList(r.stdout) : { failure: r.reason };
-}
-
-/** Waits for a READY line from a spawned helper (flow.py), or its exit. */
-async function ready(target: Target, argv: string[], what: string, cleanup: Pick<Cleanup, 'adopt'>): Promise<void> {
-  const p = target.spawn(argv, { timeoutMs: 120_000 });
-  await cleanup.adopt(`stop ${what}`, async () => {
-    await p.stop(300);
-  });
-  const ok = await Promise.race([
-    new Promise<boolean>((res) => p.onLine((l) => l === 'READY' && res(true))),
-    p.done.then(() => false),
-  ]);
-  if (!ok) throw new Error(`${what} did not start: ${(await p.done).stderr.trim().split('\n').slice(-2).join(' ')}`);
 }
 
 /** Observation 0 by a rule in a fresh netns, on a live flow. */

@@ -1,4 +1,5 @@
 import { runRandomBytes } from '../lib/run-random.js';
+import { allSettledOrThrow } from '../lib/settled.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { firewallPlan, type Firewall, type FirewallPlan, type IpFamily } from '../tools/firewall.js';
 import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
@@ -45,6 +46,11 @@ export function sandboxAddresses(family: IpFamily, rnd: Buffer): { client: strin
   return { client: `${net}::1`, server: `${net}::2`, prefix: 64 };
 }
 
+/** A veth end's MAC address: locally administered unicast (02:…), the sandbox's id, the end (1 client, 2 server). */
+export function sandboxMac(id: string, end: 1 | 2): string {
+  return `02:6e:0${end}:${id.match(/../g)!.join(':')}`;
+}
+
 /**
  * Builds the sandbox. Each change registers its undo before it is made; the
  * namespaces go last and take their links and rules with them.
@@ -60,31 +66,34 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   /** `ip` in a netns: -n NAME for ours, plain for the target's own. */
   const ipIn = (ns: NetnsRef, args: string[]) => ['ip', ...(ns.kind === 'named' ? ['-n', ns.name] : []), ...args];
 
-  for (const ns of [client, server]) {
-    if (ns.kind !== 'named') continue;
-    cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
-    await run(target, ['ip', 'netns', 'add', ns.name]);
-  }
+  // Both undos registered before either netns exists; the two are made at once.
+  const named = [client, server].filter((ns): ns is NetnsRef & { kind: 'named' } => ns.kind === 'named');
+  for (const ns of named) cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
+  await allSettledOrThrow(named.map((ns) => run(target, ['ip', 'netns', 'add', ns.name])));
+
   // The server end is made where the server lives; the peer goes to the client netns.
   // Deleting either end deletes the pair; gone already if a netns went first (tolerated).
+  // Both ends get their addresses here (locally administered, this sandbox's id in them): the
+  // static neighbours below need no read-back of what the kernel chose.
+  const [cmac, smac] = [sandboxMac(id, 1), sandboxMac(id, 2)];
   cleanup.undoWith(`ip link del ${serverIf}`, target, [{ argv: ipIn(server, ['link', 'del', serverIf]) }], true);
-  await run(target, ipIn(server, ['link', 'add', serverIf, 'type', 'veth', 'peer', 'name', clientIf, 'netns', client.name]));
+  await run(target, ipIn(server, ['link', 'add', serverIf, 'address', smac, 'type', 'veth', 'peer', 'name', clientIf, 'address', cmac, 'netns', client.name]));
 
   const v6 = spec.family === 'ipv6';
-  const ends: [NetnsRef, string, string][] = [[client, clientIf, addr.client], [server, serverIf, addr.server]];
-  for (const [ns, ifname, a] of ends) {
+  // Static neighbours: the first SYN is not held back by ARP/ND, so every SYN
+  // sent is a SYN that reaches the server's hooks at once.
+  const ends: [NetnsRef, string, string, string, string][] = [
+    [client, clientIf, addr.client, addr.server, smac],
+    [server, serverIf, addr.server, addr.client, cmac],
+  ];
+  // The two ends are independent of each other: set up at once, each in its own order.
+  await allSettledOrThrow(ends.map(async ([ns, ifname, a, peer, peerMac]) => {
     if (ns.kind === 'named') await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
     // nodad: no 1-2 s of duplicate address detection before the address works.
     await run(target, ipIn(ns, ['addr', 'add', `${a}/${addr.prefix}`, 'dev', ifname, ...(v6 ? ['nodad'] : [])]));
     await run(target, ipIn(ns, ['link', 'set', ifname, 'up']));
-  }
-  // Static neighbours: the first SYN is not held back by ARP/ND, so every SYN
-  // sent is a SYN that reaches the server's hooks at once.
-  const mac = async (ns: NetnsRef, ifname: string) =>
-    (JSON.parse((await run(target, ['ip', '-j', ...ipIn(ns, ['link', 'show', ifname]).slice(1)])).stdout) as { address: string }[])[0]!.address;
-  const [cmac, smac] = [await mac(client, clientIf), await mac(server, serverIf)];
-  await run(target, ipIn(client, ['neigh', 'replace', addr.server, 'lladdr', smac, 'dev', clientIf, 'nud', 'permanent']));
-  await run(target, ipIn(server, ['neigh', 'replace', addr.client, 'lladdr', cmac, 'dev', serverIf, 'nud', 'permanent']));
+    await run(target, ipIn(ns, ['neigh', 'replace', peer, 'lladdr', peerMac, 'dev', ifname, 'nud', 'permanent']));
+  }));
 
   // In a sandbox the rules vanish with the server netns; in place, each has its undo, which names
   // the rule by this run's id (its comment, its table's name), never by a spec the user may share.

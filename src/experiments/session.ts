@@ -203,6 +203,11 @@ export class Run {
   /** The running server for these families, started or replaced as needed; null: list one-shot. */
   private async ensureServer(families: readonly Family[], progress: Progress): Promise<HookServer | null> {
     const sh = this.shared;
+    // The tools' paths and the kernel's program shape are read alongside the server's own check
+    // (reads only, each a guest command of ~90 ms under qemu TCG); a failure among them counts
+    // only once the server is known to be wanted.
+    const tools = sh.server ? null : Promise.all([this.session.bpftrace(), this.session.python(), this.session.bpfShape(this.tracefs)]);
+    tools?.catch(() => {});
     if (sh.serverWhy === undefined) sh.serverWhy = process.env.NFSCOPE_HOOK_SERVER === '0' ? 'NFSCOPE_HOOK_SERVER=0' : await hookServerUnavailable(this.target, this.tracefs);
     if (sh.serverWhy !== null) return null;
     // A server built for fewer families is replaced by one for all of them (the lab asks for ipv4 only).
@@ -218,7 +223,8 @@ export class Run {
     }
     if (!sh.server) {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
-      sh.server = await HookServer.start(this.target, sh.root, await this.session.bpftrace(), await this.session.python(), sh.families, (t) => this.program(t));
+      const [bpftrace, python] = await (tools ?? Promise.all([this.session.bpftrace(), this.session.python()]));
+      sh.server = await HookServer.start(this.target, sh.root, bpftrace, python, sh.families, (t) => this.program(t));
     }
     return sh.server;
   }

@@ -23,6 +23,7 @@ import { tracerArgv, type BpfProgram } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
+import { allSettledOrThrow } from '../lib/settled.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { stderrExcerpt } from '../lib/run-result.js';
@@ -112,12 +113,15 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const { cleanup, tracefs } = r;
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');
-    const fgTracer = spec.callGraph ? await acquireCallGraph(r, unavailable) : null;
-
     progress(spec.inPlace
       ? "in place: a client netns and veth; the DROP rule goes in this target's own firewall (undone afterwards)"
       : 'creating the sandbox (client and server netns, veth, firewall)');
-    const sb = await r.sandbox(spec);
+    // The tracer's lock and state (tracefs only) and the sandbox (links and rules) touch nothing of
+    // each other's: taken side by side, each registering its own undo.
+    const fgP = spec.callGraph ? acquireCallGraph(r, unavailable) : Promise.resolve(null);
+    const sbP = r.sandbox(spec);
+    await allSettledOrThrow<unknown>([fgP, sbP]);
+    const [fgTracer, sb] = [await fgP, await sbP];
 
     // The hook listing first: it is evidence, and it names the conntrack
     // callbacks this kernel registered, which are the probe points.

@@ -2,6 +2,7 @@ import { enabled } from '../parsers/kconfig.js';
 import { compareVersions, findMount, parseVersion } from '../parsers/versions.js';
 import type { RawRun, Target } from '../targets/target.js';
 import { runResult } from '../lib/run-result.js';
+import { allSettledOrThrow } from '../lib/settled.js';
 import { readKconfig } from './kconfig.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
@@ -135,28 +136,36 @@ export async function bpftraceArgv(target: Target, path: string): Promise<string
  */
 export async function probeCapabilities(target: Target, opts: { tools?: 'all' | 'session' } = {}): Promise<Capabilities> {
   const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
-  const [uid, mounts, kc, btf, proc] = await Promise.all([
-    target.exec(['id', '-u']),
-    target.readFile('/proc/mounts'),
-    readKconfig(target, kernel, KCONFIG_USED),
-    target.exists(BTF_VMLINUX),
-    target.listDir('/proc'),
-  ]);
-  const cfg = kc?.cfg ?? null;
-  const tracefs = findMount(mounts ?? '', 'tracefs');
-  // A tracefs that could not be listed or read says nothing of kprobes or function_graph: unknown.
-  const tracefsFiles = tracefs ? await target.listDir(tracefs) : [];
-  const tracersText = tracefs ? await target.readFile(`${tracefs}/available_tracers`) : '';
-  const tracers = (tracersText ?? '').split(/\s+/);
-
   // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
-  // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe).
-  // Awaited together: a probe that fails is the probe's failure, and none is left unawaited.
-  const [info, dbg, tools] = await Promise.all([
+  // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe), so
+  // it starts first, beside the reads of the kernel's files. Both groups are awaited to their end:
+  // a probe that fails is the probe's failure, and none is left unawaited.
+  const filesP = (async () => {
+    const [uid, mounts, kc, btf, proc] = await Promise.all([
+      target.exec(['id', '-u']),
+      target.readFile('/proc/mounts'),
+      readKconfig(target, kernel, KCONFIG_USED),
+      target.exists(BTF_VMLINUX),
+      target.listDir('/proc'),
+    ]);
+    const tracefs = findMount(mounts ?? '', 'tracefs');
+    // A tracefs that could not be listed or read says nothing of kprobes or function_graph: unknown.
+    const [tracefsFiles, tracersText] = tracefs
+      ? await Promise.all([target.listDir(tracefs), target.readFile(`${tracefs}/available_tracers`)])
+      : [[], ''];
+    return { uid, kc, btf, proc, tracefs, tracefsFiles, tracersText };
+  })();
+  const toolsP = Promise.all([
     target.which('bpftrace').then((p) => (p ? target.exec([p, '--info'], { timeoutMs: 15_000 }) : null)),
     findDebuginfo(target, kernel),
     toolVersions(target, opts.tools === 'session' ? SESSION_TOOLS : ALL_TOOLS),
   ]);
+  await allSettledOrThrow<unknown>([filesP, toolsP]);
+  const { uid, kc, btf, proc, tracefs, tracefsFiles, tracersText } = await filesP;
+  const [info, dbg, tools] = await toolsP;
+  const cfg = kc?.cfg ?? null;
+  const tracers = (tracersText ?? '').split(/\s+/);
+
   const bpftrace = tools.find((t) => t.name === 'bpftrace')!;
   const nft = tools.find((t) => t.name === 'nft')!;
 

@@ -4,6 +4,7 @@ import type { Cleanup } from '../lib/cleanup.js';
 import type { Target } from '../targets/target.js';
 import { run } from '../lib/run.js';
 import { lockTracing } from './tracing-lock.js';
+import { parseGrepFiles } from '../parsers/grep-files.js';
 
 /**
  * A function_graph session on the target, in its own ftrace instance when the
@@ -32,7 +33,9 @@ export interface GraphSession {
 /** Writes a tracefs file through the target: `tee` with the text on stdin, truncating (O_TRUNC clears filters). */
 export async function writeTracefs(target: Target, path: string, text: string, append = false): Promise<void> {
   const argv = append ? ['tee', '-a', path] : ['tee', path];
-  const r = await target.exec(argv, { input: text });
+  // Bounded well below the agent's 10 min: a write that patches the kernel's text (current_tracer)
+  // takes seconds under qemu TCG; a guest locked up in the patching says so by its console then.
+  const r = await target.exec(argv, { input: text, timeoutMs: 60_000 });
   if (r.exitCode !== 0) throw new CommandFailedError([...argv, `<<< ${text.length > 60 ? text.slice(0, 60) + '…' : text.trim()}`], r.exitCode, r.stderr);
 }
 
@@ -97,6 +100,21 @@ async function readSetting(target: Target, path: string): Promise<string> {
   return t.trim();
 }
 
+/**
+ * Several tracefs settings (files that always print a value) in one command (parsers/grep-files.ts: a guest command under qemu TCG is
+ * about 90 ms whatever it does), each trimmed. A file absent is left out of the map, unless `must`
+ * names it; any other failure to read one is an error: whether the tracer is in use is then unknown.
+ */
+async function readSettings(target: Target, paths: string[], must: string[]): Promise<Map<string, string>> {
+  const argv = ['env', 'LC_ALL=C', 'grep', '-a', '-H', '', '--', ...paths];
+  const r = await target.exec(argv, { timeoutMs: 20_000 });
+  const read = parseGrepFiles(paths, r);
+  // tracing_on and the options print at least a digit and a newline: an empty read is no value to restore.
+  const why = [...read.errors, ...read.gone.filter((p) => must.includes(p)).map((p) => `${p} does not exist`), ...read.empty.map((p) => `${p} read empty`)];
+  if (why.length) throw new CommandFailedError(argv, r.exitCode, r.stderr, `reading the tracer's settings: ${why.slice(0, 3).join('; ')}`);
+  return new Map([...read.values].map(([p, v]) => [p, v.trim()]));
+}
+
 /** Where function_graph will run: an instance of nfscope's own, or the global tracer, locked and found unused. */
 export interface GraphTracer {
   dir: string;
@@ -141,16 +159,16 @@ export async function openGraphSession(
   const { dir, instance } = tracer;
   // Registered first, so undone last: tracing comes back on only once function_graph, its filter
   // and its pid are gone (else the global tracer would trace everything for a moment).
-  const wasOn = await readSetting(target, `${dir}/tracing_on`);
-  cleanup.undoWith(`${dir}/tracing_on=${wasOn}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn}\n` }]);
   const opts = ['funcgraph-proc', 'funcgraph-cpu', 'funcgraph-duration', 'funcgraph-irqs', 'function-fork'];
   const want: Record<string, string> = { 'funcgraph-proc': '1', 'funcgraph-cpu': '1', 'funcgraph-duration': '1', 'funcgraph-irqs': '0', 'function-fork': '0' };
+  // An option this kernel does not have (no file) is left alone; one it has must be readable.
+  const settings = await readSettings(target, [`${dir}/tracing_on`, ...opts.map((o) => `${dir}/options/${o}`)], [`${dir}/tracing_on`]);
+  const wasOn = settings.get(`${dir}/tracing_on`)!;
+  cleanup.undoWith(`${dir}/tracing_on=${wasOn}`, target, [{ argv: ['tee', `${dir}/tracing_on`], input: `${wasOn}\n` }]);
   for (const o of opts) {
     const path = `${dir}/options/${o}`;
-    // An option this kernel does not have (no file) is left alone; one it has must be readable.
-    if (!(await target.exists(path))) continue;
-    const was = await readSetting(target, path);
-    if (was === want[o]) continue;
+    const was = settings.get(path);
+    if (was === undefined || was === want[o]) continue;
     cleanup.undoWith(`restore ${path}=${was}`, target, [{ argv: ['tee', path], input: was + '\n' }]);
     await writeTracefs(target, path, want[o]!);
   }

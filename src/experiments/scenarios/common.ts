@@ -1,0 +1,48 @@
+/** What the scenarios' experiments share: counters read by comment, SYNs sent, a listing kept as data. */
+import type { Counts, Listing } from '../../model/scenario.js';
+import type { Target } from '../../targets/target.js';
+import { run } from '../../lib/run.js';
+import { inNetns } from '../../tools/netns.js';
+import { nftTableCounters } from '../../tools/nft.js';
+import type { Run } from '../session.js';
+import type { Sandbox } from '../sandbox.js';
+
+/**
+ * The counters of a table of the scenario's, by comment. Every name in `want` must be there: a
+ * rule the scenario loaded and did not find is an error, never a zero.
+ */
+export async function countsOf(target: Target, sb: Sandbox, table: string, want: readonly string[]): Promise<Counts> {
+  const { counters, argv } = await nftTableCounters(target, sb.server, 'ip', table);
+  const out: Counts = {};
+  for (const name of want) {
+    const c = counters.filter((x) => x.comment === name);
+    if (c.length !== 1) throw new Error(`${argv.join(' ')}: ${c.length} rule(s) with comment "${name}" in table ${table}, expected 1`);
+    out[name] = c[0]!.packets;
+  }
+  return out;
+}
+
+/**
+ * Exactly `count` SYNs from the client netns (payload/net/syn.py), each its own connection
+ * attempt; its JSON line says how many it sent, and a short count is an error.
+ */
+export async function sendSyns(target: Target, python: string, sb: Sandbox, port: number, count: number): Promise<number> {
+  const argv = inNetns(sb.client, [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(port), String(count), '100']);
+  const r = await run(target, argv, { timeoutMs: 60_000 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  let sent: unknown;
+  try {
+    sent = (JSON.parse(line) as { sent?: unknown }).sent;
+  } catch {
+    throw new Error(`${argv.join(' ')}: not the JSON line syn.py prints: ${JSON.stringify(line.slice(0, 120))}`);
+  }
+  if (sent !== count) throw new Error(`${argv.join(' ')}: sent ${String(sent)} SYN(s), not ${count}`);
+  return count;
+}
+
+/** The server netns's hooks, or why there are none (a failed listing is not an empty table). */
+export async function listingOf(r: Run, sb: Sandbox, progress: (m: string) => void): Promise<Listing> {
+  const unavailable: { observation: string; reason: string }[] = [];
+  const hooks = await r.serverHooks(sb, 'ipv4', unavailable, progress);
+  return unavailable.length ? { failure: unavailable[0]!.reason } : { hooks };
+}

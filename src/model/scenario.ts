@@ -1,0 +1,128 @@
+/**
+ * The lab's scenarios (issue 29): the classic conntrack and netfilter pitfalls, each a sandbox of
+ * its own, its traffic, its claims in plain words judged from the evidence (judges/scenarios/),
+ * and the fix shown by the same traffic after the change, judged again. The article's experiment
+ * is the scenario `syn-drop` (the lab's default, model/lab.ts). This file holds what a reader and
+ * the schema need: the catalogue, the report, and each scenario's observations (the judges' input,
+ * captured as fixtures).
+ */
+import type { CtEntry } from './conntrack.js';
+import type { HookList } from './hooks.js';
+import type { ClaimStatus, Evidence } from './lab.js';
+
+/** 1: first format. */
+export const SCENARIO_SCHEMA_VERSION = 1;
+
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority'] as const;
+export type ScenarioId = (typeof SCENARIO_IDS)[number];
+
+export interface ScenarioInfo {
+  id: ScenarioId;
+  title: string;
+  /** One line for `lab --list`. */
+  summary: string;
+  /** The public reports it reproduces. */
+  grounding: string[];
+  /** What a target must have to judge every claim. */
+  needs: string;
+}
+
+export const SCENARIOS: readonly ScenarioInfo[] = [
+  {
+    id: 'syn-drop',
+    title: 'Conntrack turns a blind eye to dropped SYNs',
+    summary: "the article's experiment: a SYN dropped by the filter leaves no conntrack entry, and why (the default)",
+    grounding: ['https://blog.cloudflare.com/conntrack-turns-a-blind-eye-to-dropped-syns/'],
+    needs: 'kprobes and function_graph for every claim (a micro-VM gives them); the hook listing needs bpftrace and BTF',
+  },
+  {
+    id: 'early-chain',
+    title: 'A chain before conntrack sees no state',
+    summary: 'a prerouting chain at priority -300 matching `ct state established` never matches: it runs before conntrack (-200); at -190 it does',
+    grounding: ['nft-geo-filter #5 (a geo filter at -300 that could not let established flows through; fixed at -190)'],
+    needs: 'nft with the ct expression, conntrack (module or built in); the hook listing needs bpftrace and BTF',
+  },
+  {
+    id: 'equal-priority',
+    title: 'Two chains at one priority run in reverse order of registration',
+    summary: 'two base chains at the same priority on one hook: the one registered last runs first, and reloading one reverses them; distinct priorities fix the order',
+    grounding: ['openNDS #579 (the order of two chains at one priority changed after a reload)', "the article's priority trick depends on it"],
+    needs: 'nft; the hook listing needs bpftrace and BTF',
+  },
+];
+
+export interface ScenarioClaim {
+  /** Stable per scenario: `<scenario>/<name>`. */
+  id: string;
+  /** The pitfall itself, or the fix shown by the same traffic after the change. */
+  phase: 'problem' | 'fix';
+  claim: string;
+  status: ClaimStatus;
+  evidence: Evidence[];
+  reason?: string;
+  /** Commands a student can run by hand to see the same (--explain). */
+  commands: string[];
+}
+
+export interface ScenarioReport {
+  schemaVersion: number;
+  scenario: ScenarioId;
+  title: string;
+  kernel: string;
+  target: string;
+  port: number;
+  claims: ScenarioClaim[];
+  /** The fix, in one sentence. */
+  fix: string;
+  grounding: string[];
+}
+
+/** Rule counters of one chain, by the rule's comment (the scenario names every rule it reads). */
+export type Counts = Record<string, number>;
+
+/** A hook listing, or why there is none: a listing that failed is not an empty hook table. */
+export type Listing = { hooks: HookList[] } | { failure: string };
+
+/** early-chain: one prerouting chain of counters, at one priority, on a live TCP connection. */
+export interface EarlyChainPhase {
+  priority: number;
+  /** The connection's client → server packets counted by rules "seen", "established", "new", "invalid", "untracked". */
+  counts: Counts;
+  /** conntrack -L of the server netns for the connection, after the packets. */
+  conntrack: CtEntry[];
+  listing: Listing;
+  /** The rules as loaded (nft -f text), for the evidence. */
+  ruleset: string;
+}
+
+export interface EarlyChainInputs {
+  port: number;
+  /** The chain at -300, then the same chain at -190, on the same connection. */
+  early: EarlyChainPhase;
+  fixed: EarlyChainPhase;
+}
+
+/**
+ * equal-priority: two chains (tables a and b) on prerouting; each counts the SYNs it saw first
+ * (rule "first": mark still 0) and then marks them. Counts are per round of SYNs.
+ */
+export interface EqualPriorityRound {
+  /** What changed before the round, in words (the order tables were added or reloaded in). */
+  change: string;
+  priorities: { a: number; b: number };
+  sent: number;
+  /** SYNs each chain saw while the mark was still 0: it ran first for those. */
+  first: { a: number; b: number };
+  listing: Listing;
+}
+
+export interface EqualPriorityInputs {
+  port: number;
+  /** a added, then b; both at one priority. */
+  registered: EqualPriorityRound;
+  /** a deleted and added again: the newer registration now. */
+  reloaded: EqualPriorityRound;
+  /** The fix: a at a lower priority than b, added after b; then a reloaded again. */
+  fixed: EqualPriorityRound;
+  fixedReloaded: EqualPriorityRound;
+}

@@ -1,0 +1,152 @@
+/**
+ * The scenarios' judges (judges/scenarios/, pure) on what real runs observed:
+ * test/fixtures/scenario/<kernel>/<scenario>/inputs.json, captured with
+ * NFSCOPE_CAPTURE_DIR=test/fixtures nfscope lab --scenario NAME (meta.json beside each).
+ * Every claim is confirmed on each captured kernel; then each claim is shown to refute, or to be
+ * not observable, when the one observation it rests on is changed. The expected numbers come
+ * from the workload (the SYNs each round sent), not from an earlier run of the judge.
+ * Also: the nft counter parser on a real `nft -j` capture, and the reports' schema and renderers.
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/sys.js';
+import { schemaErrors } from '../helpers/schema.js';
+import { judgeEarlyChain } from '../../src/judges/scenarios/early-chain.js';
+import { judgeEqualPriority } from '../../src/judges/scenarios/equal-priority.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type ScenarioClaim, type ScenarioReport } from '../../src/model/scenario.js';
+import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
+import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
+import { ParseError } from '../../src/lib/errors.js';
+
+const DIR = join(ROOT, 'test/fixtures/scenario');
+const kernels = existsSync(DIR) ? readdirSync(DIR) : [];
+const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x)) as T;
+const statuses = (cs: ScenarioClaim[]) => cs.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`);
+const of = (cs: ScenarioClaim[], id: string) => cs.find((c) => c.id === id)!;
+const load = <T>(kernel: string, s: string) => ({
+  inputs: JSON.parse(readFileSync(join(DIR, kernel, s, 'inputs.json'), 'utf8')) as T,
+  meta: JSON.parse(readFileSync(join(DIR, kernel, s, 'meta.json'), 'utf8')) as { argv: string; kernel: string },
+});
+
+it('there are real captures of each scenario to judge', () => {
+  for (const s of ['early-chain', 'equal-priority']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+});
+
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<EarlyChainInputs>(kernel, 'early-chain');
+
+  it('every claim confirmed, each from counters, conntrack and the listing', () => {
+    expect(meta.argv).toMatch(/--scenario early-chain/);
+    const claims = judgeEarlyChain(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect(claims.map((c) => c.phase)).toEqual(['problem', 'problem', 'fix']);
+    expect(of(claims, 'early-chain/no-state-before-conntrack').evidence.map((e) => e.kind)).toEqual(['counter', 'conntrack']);
+    // The workload's packets reached the chain in both phases, and conntrack held the connection.
+    expect(inputs.early.counts.seen).toBeGreaterThan(0);
+    expect(inputs.fixed.counts.seen).toBeGreaterThan(0);
+  });
+
+  it('one packet matching established at -300 refutes; an invalid one at -190 refutes the fix', () => {
+    const a = clone(inputs);
+    a.early.counts.established = 1;
+    expect(of(judgeEarlyChain(a), 'early-chain/no-state-before-conntrack').status).toBe('refuted');
+    const b = clone(inputs);
+    b.fixed.counts.invalid = 1;
+    expect(of(judgeEarlyChain(b), 'early-chain/state-after-conntrack').status).toBe('refuted');
+  });
+
+  it('a chain listed after conntrack refutes "runs before"; a failed listing is not observable, with its reason', () => {
+    const a = clone(inputs);
+    if (!('hooks' in a.early.listing)) throw new Error('the capture has no listing');
+    const pre = a.early.listing.hooks.find((h) => h.hook === 'PRE_ROUTING')!;
+    const chain = pre.entries.findIndex((e) => e.owner === 'nftables');
+    const [entry] = pre.entries.splice(chain, 1);
+    pre.entries.push(entry!);
+    expect(of(judgeEarlyChain(a), 'early-chain/runs-before-conntrack').status).toBe('refuted');
+    const b = clone(inputs);
+    b.early.listing = { failure: 'bpftrace exited 1: no BTF' };
+    const c = of(judgeEarlyChain(b), 'early-chain/runs-before-conntrack');
+    expect([c.status, c.reason]).toEqual(['not-observable', 'the hook listing failed: bpftrace exited 1: no BTF']);
+  });
+
+  it('no ESTABLISHED entry, or no packet seen, is not observable; a counter not read is an error, not a zero', () => {
+    const a = clone(inputs);
+    a.early.conntrack = [];
+    expect(of(judgeEarlyChain(a), 'early-chain/no-state-before-conntrack').status).toBe('not-observable');
+    const b = clone(inputs);
+    b.fixed.counts = { ...b.fixed.counts, seen: 0 };
+    expect(of(judgeEarlyChain(b), 'early-chain/state-after-conntrack').status).toBe('not-observable');
+    const c = clone(inputs);
+    delete (c.early.counts as Record<string, number>).invalid;
+    expect(() => judgeEarlyChain(c)).toThrow(/no counter "invalid" was read/);
+  });
+});
+
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'equal-priority'))))('equal-priority judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<EqualPriorityInputs>(kernel, 'equal-priority');
+
+  it('every claim confirmed; every SYN sent was seen first by exactly one chain', () => {
+    expect(meta.argv).toMatch(/--scenario equal-priority/);
+    const claims = judgeEqualPriority(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    for (const r of [inputs.registered, inputs.reloaded, inputs.fixed, inputs.fixedReloaded]) {
+      expect(r.first.a + r.first.b, r.change).toBe(r.sent);
+      expect(r.sent).toBe(5);
+    }
+    // The workload's order: b added last runs first; a reloaded runs first; a at -10 runs first.
+    expect([inputs.registered.first.b, inputs.reloaded.first.a, inputs.fixed.first.a, inputs.fixedReloaded.first.a]).toEqual([5, 5, 5, 5]);
+  });
+
+  it('the registration order reversed in the counters refutes; a split order refutes; lost SYNs are not observable', () => {
+    const a = clone(inputs);
+    a.registered.first = { a: 5, b: 0 };
+    expect(of(judgeEqualPriority(a), 'equal-priority/reverse-registration').status).toBe('refuted');
+    const b = clone(inputs);
+    b.fixedReloaded.first = { a: 2, b: 3 };
+    expect(of(judgeEqualPriority(b), 'equal-priority/distinct-priorities').status).toBe('refuted');
+    const c = clone(inputs);
+    c.reloaded.first = { a: 4, b: 0 };
+    const r = of(judgeEqualPriority(c), 'equal-priority/reload-reverses');
+    expect(r.status).toBe('not-observable');
+    expect(r.reason).toMatch(/saw 4 SYN\(s\) first between them, of 5 sent/);
+  });
+});
+
+describe('the scenario report', () => {
+  const kernel = kernels.find((k) => existsSync(join(DIR, k, 'early-chain')))!;
+  const { inputs } = load<EarlyChainInputs>(kernel, 'early-chain');
+  const report: ScenarioReport = {
+    schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: 'early-chain', title: SCENARIOS[1]!.title, kernel, target: 'local',
+    port: inputs.port, claims: judgeEarlyChain(inputs), fix: 'a fix', grounding: SCENARIOS[1]!.grounding,
+  };
+  it('matches its schema, and each renderer shows every claim with its status', () => {
+    expect(schemaErrors('lab-scenario', report)).toEqual([]);
+    const text = renderScenarioText(report, { explain: true });
+    expect(text).toMatch(/3 confirmed, 0 refuted, 0 not observable/);
+    expect(text).toMatch(/\$ ip netns exec lab-s nft/);
+    expect(renderScenarioMarkdown(report)).toMatch(/\| 3 \| the fix \|/);
+    const html = renderScenarioHtml(report);
+    expect(html).not.toMatch(/<script|https?:\/\/(?!blog)/);
+    // Each claim twice: its row of the summary table and its section heading.
+    expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
+  });
+  it('lab --list names every scenario, the default first', () => {
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority']);
+  });
+});
+
+describe('parseNftRuleCounters on a real nft -j capture', () => {
+  const dir = join(ROOT, 'test/fixtures/nft');
+  const caps = existsSync(dir) ? readdirSync(dir).filter((k) => existsSync(join(dir, k, 'rule-counters'))) : [];
+  it.each(caps)('%s: the counters by comment are what the workload sent', (kernel) => {
+    const meta = JSON.parse(readFileSync(join(dir, kernel, 'rule-counters/meta.json'), 'utf8')) as { expect: Record<string, number> };
+    const rules = parseNftRuleCounters(readFileSync(join(dir, kernel, 'rule-counters/stdout.json'), 'utf8'));
+    expect(Object.fromEntries(rules.map((r) => [r.comment, r.packets]))).toEqual(meta.expect);
+    expect(rules.every((r) => r.table === 'nfscope_early_fixture' && r.chain === 'pre' && r.family === 'ip')).toBe(true);
+  });
+  it('a rule without the fields nft writes is an error; a text that is not nft JSON too', () => {
+    expect(() => parseNftRuleCounters('{"nftables": [{"rule": {"chain": "pre", "expr": []}}]}')).toThrow(ParseError);
+    expect(() => parseNftRuleCounters('[]')).toThrow(ParseError);
+  });
+});
