@@ -2,7 +2,7 @@
 # nft-counters.sh - a fixture for parsers/nft-rule-counters.ts: `nft -j list table` of a table with
 # commented counter rules (the early-chain scenario's), after real packets over a veth pair, in
 # netns of this script's own (deleted on exit), on this machine's kernel.
-# Writes test/fixtures/nft/<kernel>/rule-counters/{stdout.json,meta.json}.
+# Writes test/fixtures/nft-counters/<kernel>/rule-counters/{stdout.json,meta.json}.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag=nfsc$$
@@ -29,7 +29,7 @@ ip netns exec "$tag-c" python3 payload/net/syn.py 198.18.7.2 2570 3 300 >/dev/nu
 argv=(nft -j list table ip nfscope_early_fixture)
 out=$(ip netns exec "$tag-s" "${argv[@]}")
 kernel=$(uname -r)
-dir=test/fixtures/nft/$kernel/rule-counters
+dir=test/fixtures/nft-counters/$kernel/rule-counters
 mkdir -p "$dir"
 printf '%s\n' "$out" > "$dir/stdout.json.tmp" && mv "$dir/stdout.json.tmp" "$dir/stdout.json"
 node -e 'const [argv, tool, kernel] = JSON.parse(process.argv[1]); console.log(JSON.stringify({ argv, tool, kernel, case: "a prerouting chain at -300: seen, established, invalid counters by comment, and a rule without counter; 3 SYNs sent (no listener)", expect: { seen: 3, established: 0, invalid: 3 } }, null, 2))' \

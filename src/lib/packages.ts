@@ -12,6 +12,8 @@ export const PACKAGES = {
   nft: { debian: 'nftables', fedora: 'nftables' },
   iptables: { debian: 'iptables', fedora: 'iptables-nft' },
   ip6tables: { debian: 'iptables', fedora: 'iptables-nft' },
+  'iptables-legacy': { debian: 'iptables', fedora: 'iptables-legacy' },
+  'iptables-nft': { debian: 'iptables', fedora: 'iptables-nft' },
   ip: { debian: 'iproute2', fedora: 'iproute' },
   nsenter: { debian: 'util-linux', fedora: 'util-linux' },
   drgn: { debian: 'python3-drgn', fedora: 'drgn' },

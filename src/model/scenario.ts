@@ -13,7 +13,7 @@ import type { ClaimStatus, Evidence } from './lab.js';
 /** 1: first format. */
 export const SCENARIO_SCHEMA_VERSION = 1;
 
-export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority'] as const;
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export interface ScenarioInfo {
@@ -48,6 +48,20 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     summary: 'two base chains at the same priority on one hook: the one registered last runs first, and reloading one reverses them; distinct priorities fix the order',
     grounding: ['openNDS #579 (the order of two chains at one priority changed after a reload)', "the article's priority trick depends on it"],
     needs: 'nft; the hook listing needs bpftrace and BTF',
+  },
+  {
+    id: 'notrack',
+    title: 'Untracked packets skip NAT',
+    summary: 'a notrack rule before conntrack: the packets match `ct state untracked`, conntrack keeps no entry, and DNAT never applies to them',
+    grounding: ['the raw table\'s NOTRACK documentation (iptables-extensions CT --notrack)', 'nfscope hooks --lint NFS004 (a notrack placed after conntrack)'],
+    needs: 'nft with notrack and NAT, conntrack (module or built in)',
+  },
+  {
+    id: 'mixed-backends',
+    title: 'iptables-legacy and iptables-nft on one hook',
+    summary: 'a legacy DROP and an nft ACCEPT on one hook: the packet is dropped, and iptables-nft shows no drop at all',
+    grounding: ['kube-router #1069', 'cilium #28260', 'kubernetes #109811'],
+    needs: 'iptables-legacy and iptables-nft (Debian\'s iptables package); the hook listing needs bpftrace and BTF',
   },
 ];
 
@@ -125,4 +139,49 @@ export interface EqualPriorityInputs {
   /** The fix: a at a lower priority than b, added after b; then a reloaded again. */
   fixed: EqualPriorityRound;
   fixedReloaded: EqualPriorityRound;
+}
+
+/** notrack: SYNs to a port DNATed to another, with a notrack chain before conntrack, then without. */
+export interface NotrackPhase {
+  notrack: boolean;
+  sent: number;
+  /** What came back: a listener waits on the new port only, so a translated SYN connects and an untranslated one is refused. */
+  syns: SynOutcome;
+  /** By comment: "dnat" (nat prerouting), "untracked", "to-port", "to-new-port" (input), and "notrack" where the raw chain is loaded. */
+  counts: Counts;
+  /** conntrack -L of the server netns, tcp, after the SYNs. */
+  conntrack: CtEntry[];
+  ruleset: string;
+}
+
+export interface NotrackInputs {
+  port: number;
+  newPort: number;
+  problem: NotrackPhase;
+  fixed: NotrackPhase;
+}
+
+/** What syn.py says of its SYNs: each attempt connected, refused (a RST came back), or neither (no answer). */
+export interface SynOutcome {
+  sent: number;
+  connected: number;
+  refused: number;
+}
+
+/** mixed-backends: a legacy DROP and an nft ACCEPT on one hook, then the legacy rules flushed. */
+export interface MixedPhase {
+  syns: SynOutcome;
+  /** The legacy DROP rule's and the nft ACCEPT rule's packet counts (iptables-legacy-save -c, iptables-nft-save -c). */
+  legacyDrop: number | null;
+  nftAccept: number;
+  /** iptables-nft-save -t filter as an operator reads it (the rules lines). */
+  nftSave: string[];
+  listing: Listing;
+}
+
+export interface MixedBackendsInputs {
+  port: number;
+  mixed: MixedPhase;
+  /** After `iptables-legacy -F INPUT`. */
+  flushed: MixedPhase;
 }

@@ -33,15 +33,15 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('lab --list: each scenario in one line, the article\'s the default; --list --json its catalogue', async () => {
     const r = await nfscope(['lab', '--list']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority']);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
     const j = await nfscope(['lab', '--list', '--json']);
-    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority']);
+    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
   });
 
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -73,5 +73,21 @@ describe('nfscope lab --scenario on the host kernel', () => {
     // The counters as nft kept them: 5 SYNs sent a round, all seen first by the chain that ran first.
     const first = report.claims[0]!.evidence.find((e) => e.kind === 'counter')!.lines!;
     expect(first).toEqual(['a (priority 0)  saw first: 0', 'b (priority 0)  saw first: 5']);
+  }, 120_000);
+
+  it('notrack: untracked SYNs skip DNAT and are refused by the old port; without notrack they connect through it', async () => {
+    const report = await scenario('notrack', 2593);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
+      'notrack/untracked: confirmed', 'notrack/no-nat: confirmed', 'notrack/tracked-again: confirmed',
+    ]);
+  }, 120_000);
+
+  it('mixed-backends: the legacy DROP wins over the nft ACCEPT, unseen by iptables-nft-save; flushed, the SYNs are answered', async () => {
+    const report = await scenario('mixed-backends', 2594);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
+      'mixed-backends/both-on-the-hook: confirmed', 'mixed-backends/hidden-drop: confirmed', 'mixed-backends/one-backend: confirmed',
+    ]);
+    const lines = report.claims[1]!.evidence[0]!.lines!;
+    expect(lines[2]).toBe('syn.py: sent 5, connected 0, refused 0, no answer 5');
   }, 120_000);
 });

@@ -14,7 +14,9 @@ import { ROOT } from '../helpers/sys.js';
 import { schemaErrors } from '../helpers/schema.js';
 import { judgeEarlyChain } from '../../src/judges/scenarios/early-chain.js';
 import { judgeEqualPriority } from '../../src/judges/scenarios/equal-priority.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type ScenarioClaim, type ScenarioReport } from '../../src/model/scenario.js';
+import { judgeNotrack } from '../../src/judges/scenarios/notrack.js';
+import { judgeMixedBackends } from '../../src/judges/scenarios/mixed-backends.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type ScenarioClaim, type ScenarioReport } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
 import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -30,7 +32,7 @@ const load = <T>(kernel: string, s: string) => ({
 });
 
 it('there are real captures of each scenario to judge', () => {
-  for (const s of ['early-chain', 'equal-priority']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
@@ -113,6 +115,56 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'equal-priority'))))
   });
 });
 
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'notrack'))))('notrack judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<NotrackInputs>(kernel, 'notrack');
+
+  it('every claim confirmed; the workload\'s 5 SYNs refused untranslated, then 5 connected through DNAT', () => {
+    expect(meta.argv).toMatch(/--scenario notrack/);
+    const claims = judgeNotrack(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect([inputs.problem.syns, inputs.fixed.syns]).toEqual([{ sent: 5, connected: 0, refused: 5 }, { sent: 5, connected: 5, refused: 0 }]);
+  });
+
+  it('one SYN translated under notrack refutes "no NAT"; a tracked one refutes "untracked"; a SYN left untracked refutes the fix', () => {
+    const a = clone(inputs);
+    a.problem.counts.dnat = 1;
+    expect(of(judgeNotrack(a), 'notrack/no-nat').status).toBe('refuted');
+    const b = clone(inputs);
+    b.problem.counts.untracked = 4;
+    expect(of(judgeNotrack(b), 'notrack/untracked').status).toBe('refuted');
+    const c = clone(inputs);
+    c.fixed.counts.untracked = 1;
+    expect(of(judgeNotrack(c), 'notrack/tracked-again').status).toBe('refuted');
+    const d = clone(inputs);
+    d.problem.counts.notrack = 0;
+    expect(of(judgeNotrack(d), 'notrack/untracked').status).toBe('not-observable');
+  });
+});
+
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'mixed-backends'))))('mixed-backends judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<MixedBackendsInputs>(kernel, 'mixed-backends');
+
+  it('every claim confirmed; the 5 SYNs dropped by the legacy rule unanswered, then 5 refused once it is flushed', () => {
+    expect(meta.argv).toMatch(/--scenario mixed-backends/);
+    const claims = judgeMixedBackends(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect([inputs.mixed.legacyDrop, inputs.mixed.syns.refused, inputs.flushed.legacyDrop, inputs.flushed.syns.refused]).toEqual([5, 0, null, 5]);
+  });
+
+  it('a DROP listed by iptables-nft-save refutes "hidden"; an answered SYN refutes it too; no legacy entry refutes "both on the hook"', () => {
+    const a = clone(inputs);
+    a.mixed.nftSave.push('[5:300] -A INPUT -p tcp -j DROP');
+    expect(of(judgeMixedBackends(a), 'mixed-backends/hidden-drop').status).toBe('refuted');
+    const b = clone(inputs);
+    b.mixed.syns = { ...b.mixed.syns, refused: 1 };
+    expect(of(judgeMixedBackends(b), 'mixed-backends/hidden-drop').status).toBe('refuted');
+    const c = clone(inputs);
+    if (!('hooks' in c.mixed.listing)) throw new Error('the capture has no listing');
+    for (const h of c.mixed.listing.hooks) h.entries = h.entries.filter((e) => e.owner !== 'iptables');
+    expect(of(judgeMixedBackends(c), 'mixed-backends/both-on-the-hook').status).toBe('refuted');
+  });
+});
+
 describe('the scenario report', () => {
   const kernel = kernels.find((k) => existsSync(join(DIR, k, 'early-chain')))!;
   const { inputs } = load<EarlyChainInputs>(kernel, 'early-chain');
@@ -132,12 +184,12 @@ describe('the scenario report', () => {
     expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
   });
   it('lab --list names every scenario, the default first', () => {
-    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority']);
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
   });
 });
 
 describe('parseNftRuleCounters on a real nft -j capture', () => {
-  const dir = join(ROOT, 'test/fixtures/nft');
+  const dir = join(ROOT, 'test/fixtures/nft-counters');
   const caps = existsSync(dir) ? readdirSync(dir).filter((k) => existsSync(join(dir, k, 'rule-counters'))) : [];
   it.each(caps)('%s: the counters by comment are what the workload sent', (kernel) => {
     const meta = JSON.parse(readFileSync(join(dir, kernel, 'rule-counters/meta.json'), 'utf8')) as { expect: Record<string, number> };

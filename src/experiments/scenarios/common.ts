@@ -1,5 +1,5 @@
 /** What the scenarios' experiments share: counters read by comment, SYNs sent, a listing kept as data. */
-import type { Counts, Listing } from '../../model/scenario.js';
+import type { Counts, Listing, SynOutcome } from '../../model/scenario.js';
 import type { Target } from '../../targets/target.js';
 import { run } from '../../lib/run.js';
 import { inNetns } from '../../tools/netns.js';
@@ -24,20 +24,23 @@ export async function countsOf(target: Target, sb: Sandbox, table: string, want:
 
 /**
  * Exactly `count` SYNs from the client netns (payload/net/syn.py), each its own connection
- * attempt; its JSON line says how many it sent, and a short count is an error.
+ * attempt, and what came back: its JSON line says how many it sent, connected and were refused
+ * (a RST); a short count or another line is an error.
  */
-export async function sendSyns(target: Target, python: string, sb: Sandbox, port: number, count: number): Promise<number> {
-  const argv = inNetns(sb.client, [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(port), String(count), '100']);
+export async function sendSyns(target: Target, python: string, sb: Sandbox, port: number, count: number): Promise<SynOutcome> {
+  const argv = inNetns(sb.client, [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(port), String(count), '300']);
   const r = await run(target, argv, { timeoutMs: 60_000 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
-  let sent: unknown;
+  let o: Partial<Record<keyof SynOutcome, unknown>>;
   try {
-    sent = (JSON.parse(line) as { sent?: unknown }).sent;
+    o = JSON.parse(line) as typeof o;
   } catch {
     throw new Error(`${argv.join(' ')}: not the JSON line syn.py prints: ${JSON.stringify(line.slice(0, 120))}`);
   }
-  if (sent !== count) throw new Error(`${argv.join(' ')}: sent ${String(sent)} SYN(s), not ${count}`);
-  return count;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN);
+  const out = { sent: n(o.sent), connected: n(o.connected), refused: n(o.refused) };
+  if (out.sent !== count || Number.isNaN(out.connected) || Number.isNaN(out.refused)) throw new Error(`${argv.join(' ')}: ${JSON.stringify(line.slice(0, 120))}, not ${count} SYNs sent with their outcome`);
+  return out;
 }
 
 /** The server netns's hooks, or why there are none (a failed listing is not an empty table). */

@@ -28,7 +28,7 @@ export async function equalPriority(session: Session, port: number, progress: (m
     const round = async (change: string): Promise<EqualPriorityRound> => {
       progress(`${change}; sending ${SYNS} SYNs`);
       const before = { a: (await countsOf(target, sb, name('a'), ['first'])).first!, b: (await countsOf(target, sb, name('b'), ['first'])).first! };
-      const sent = await sendSyns(target, python, sb, port, SYNS);
+      const { sent } = await sendSyns(target, python, sb, port, SYNS);
       const after = { a: (await countsOf(target, sb, name('a'), ['first'])).first!, b: (await countsOf(target, sb, name('b'), ['first'])).first! };
       const listing = await listingOf(r, sb, progress);
       return { change, priorities: { ...prio }, sent, first: { a: after.a - before.a, b: after.b - before.b }, listing };

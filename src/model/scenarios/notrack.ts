@@ -1,0 +1,57 @@
+/** notrack: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
+export const RAW_PRIORITY = -300;
+
+export const NOTRACK_WORDS = {
+  untracked: `A notrack rule in a chain before conntrack (priority ${RAW_PRIORITY}, where iptables' raw table sits) leaves the packets untracked: \`ct state untracked\` matches them, and conntrack holds no entry for them.`,
+  'no-nat': 'Untracked packets skip NAT: the DNAT rule never sees them, and they reach the original port, untranslated.',
+  'tracked-again': 'The fix: without the notrack rule the same SYNs are tracked and translated: the DNAT rule counts them, they reach the new port, and conntrack holds their entries.',
+} as const;
+export type NotrackClaim = keyof typeof NOTRACK_WORDS;
+
+export const NOTRACK_FIX = 'Never notrack traffic that NAT or a ct state rule must see: exempt it from the notrack rule (or drop the rule).';
+
+/** The NAT table and the counters on input (both phases), by comment. */
+export function notrackBaseRuleset(table: string, client: string, server: string, port: number, newPort: number): string {
+  const m = `ip saddr ${client}`;
+  // The input counters count SYNs only: a translated SYN connects, and its connection's later packets are not the workload's.
+  const syn = 'tcp flags & (syn | ack) == syn';
+  return [
+    `table ip ${table} {`,
+    `  chain nat {`,
+    `    type nat hook prerouting priority -100; policy accept;`,
+    `    ${m} tcp dport ${port} counter dnat to ${server}:${newPort} comment "dnat"`,
+    `  }`,
+    `  chain in {`,
+    `    type filter hook input priority 0; policy accept;`,
+    `    ${m} ${syn} ct state untracked counter comment "untracked"`,
+    `    ${m} tcp dport ${port} ${syn} counter comment "to-port"`,
+    `    ${m} tcp dport ${newPort} ${syn} counter comment "to-new-port"`,
+    `  }`,
+    `}`,
+  ].join('\n') + '\n';
+}
+
+/** The notrack chain of the problem phase. */
+export function notrackRawRuleset(table: string, client: string, port: number): string {
+  return [
+    `table ip ${table} {`,
+    `  chain raw {`,
+    `    type filter hook prerouting priority ${RAW_PRIORITY}; policy accept;`,
+    `    ip saddr ${client} tcp dport ${port} counter notrack comment "notrack"`,
+    `  }`,
+    `}`,
+  ].join('\n') + '\n';
+}
+
+export function notrackCommands(id: NotrackClaim, port: number): string[] {
+  const ns = 'ip netns exec lab-s';
+  return [
+    'ip netns add lab-s   # and a veth to a client netns lab-c',
+    `${ns} nft 'add table ip n; add chain ip n nat { type nat hook prerouting priority -100; }; add rule ip n nat tcp dport ${port} counter dnat to <server address>:${port + 1}'`,
+    `${ns} nft 'add chain ip n in { type filter hook input priority 0; }; add rule ip n in ct state untracked counter'`,
+    ...(id === 'tracked-again' ? [] : [`${ns} nft 'add table ip r; add chain ip r raw { type filter hook prerouting priority ${RAW_PRIORITY}; }; add rule ip r raw tcp dport ${port} notrack'`]),
+    `ip netns exec lab-c python3 payload/net/syn.py <server address> ${port} 5`,
+    `${ns} nft list table ip n   # which counters moved`,
+    `${ns} conntrack -L -p tcp   # entries only for tracked packets`,
+  ];
+}
