@@ -2,7 +2,9 @@
 // The lab on every kernel of the matrix, in the micro-VM: one table of kernel × claim
 // (✔ confirmed, ✘ refuted, — not observable), with boot and lab times (issue 12).
 //
-// Usage (as root, after the build): scripts/matrix.sh [--kernels 5.10,6.1,6.12,latest] [--json] [--capture DIR]
+// Usage (as root, after the build): scripts/matrix.sh [--kernels 5.10,6.1,6.12,latest] [--scenario NAME[,NAME]|all] [--json] [--capture DIR]
+//   --scenario      the lab's scenarios to run on each kernel (`nfscope lab --list`; all: every one,
+//                   the article's syn-drop included); default: syn-drop, one row a kernel with its claims
 //   --capture DIR   keep each kernel's raw tool outputs as parser fixtures (NFSCOPE_CAPTURE_DIR)
 //   --out DIR       keep each kernel's lab JSON and progress log there (default: a private temp dir)
 // Exit 0 when every claim on every kernel is confirmed, 1 otherwise.
@@ -18,6 +20,10 @@ const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : def);
 const kernels = opt('kernels', '5.10,6.1,6.12,latest').split(',').filter(Boolean);
 const json = args.includes('--json');
+const ALL = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp'];
+const scenarioOpt = opt('scenario', null);
+const scenarios = scenarioOpt === 'all' ? ALL : (scenarioOpt ?? 'syn-drop').split(',').filter(Boolean);
+for (const s of scenarios) if (!ALL.includes(s)) { process.stderr.write(`unknown --scenario ${s}: expected ${ALL.join(', ')} or all\n`); process.exit(2); }
 const capture = opt('capture', null);
 const out = opt('out', null) ?? mkdtempSync(join(tmpdir(), 'nfscope-matrix-'));
 const log = (m) => process.stderr.write(`${m}\n`);
@@ -32,17 +38,17 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
-function runLab(kernel) {
+function runLab(kernel, scenario) {
   return new Promise((resolve) => {
     const t0 = Date.now();
     const env = { ...process.env, ...(capture ? { NFSCOPE_CAPTURE_DIR: capture } : {}) };
-    const child = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'lab', '--target', 'qemu', '--kernel', kernel, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'dist/main.js'), 'lab', '--target', 'qemu', '--kernel', kernel, '--scenario', scenario, '--json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => {
       stderr += d;
-      for (const l of String(d).split('\n').filter(Boolean)) log(`  [${kernel}] ${l}`);
+      for (const l of String(d).split('\n').filter(Boolean)) log(`  [${kernel} ${scenario}] ${l}`);
     });
     current = child;
     child.on('close', (code) => {
@@ -53,10 +59,10 @@ function runLab(kernel) {
 }
 
 const rows = [];
-for (const kernel of kernels) {
-  log(`== lab on ${kernel}`);
-  const r = await runLab(kernel);
-  const safe = kernel.replace(/[^A-Za-z0-9.+-]/g, '_');
+for (const kernel of kernels) for (const scenario of scenarios) {
+  log(`== ${scenario} on ${kernel}`);
+  const r = await runLab(kernel, scenario);
+  const safe = `${kernel}-${scenario}`.replace(/[^A-Za-z0-9.+-]/g, '_');
   writeFileSync(join(out, `${safe}.json`), r.stdout);
   writeFileSync(join(out, `${safe}.log`), r.stderr);
   let report = null;
@@ -71,6 +77,7 @@ for (const kernel of kernels) {
   const labS = ready ? r.wallMs / 1000 - Number(ready[1]) : null;
   rows.push({
     kernel,
+    scenario,
     release: report?.kernel ?? null,
     exitCode: r.code,
     bootS,
@@ -85,14 +92,22 @@ const ids = [...new Set(rows.flatMap((r) => r.claims.map((c) => c.id)))];
 const mark = { confirmed: '✔', refuted: '✘', 'not-observable': '—' };
 const allConfirmed = rows.every((r) => r.claims.length > 0 && r.claims.every((c) => c.status === 'confirmed'));
 if (json) {
-  process.stdout.write(JSON.stringify({ schemaVersion: 1, accel: 'tcg', kernels: rows, claims: ids, allConfirmed, outputs: out }, null, 2) + '\n');
-} else {
+  process.stdout.write(JSON.stringify({ schemaVersion: 2, accel: 'tcg', scenarios, kernels: rows, claims: ids, allConfirmed, outputs: out }, null, 2) + '\n');
+} else if (scenarioOpt === null) {
   const head = ['kernel', 'release', ...ids.map((_, i) => `${i + 1}`), 'boot s', 'lab s'];
   const body = rows.map((r) => [r.kernel, r.release ?? `failed: ${r.error}`, ...ids.map((id) => mark[r.claims.find((c) => c.id === id)?.status] ?? '?'), r.bootS ?? '?', r.labS ?? '?'].map(String));
   const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells) => cells.map((c, i) => c.padEnd(width[i])).join('  ');
   process.stdout.write([line(head), ...body.map(line)].join('\n') + '\n');
-  process.stdout.write(`claims: ${ids.map((id, i) => `${i + 1} ${id}`).join(', ')}\n✔ confirmed, ✘ refuted, — not observable (why: in ${out}/KERNEL.json)\n`);
-  for (const r of rows) for (const c of r.claims.filter((x) => x.status !== 'confirmed')) process.stdout.write(`${r.kernel} ${c.id}: ${c.status}: ${c.reason ?? ''}\n`);
+  process.stdout.write(`claims: ${ids.map((id, i) => `${i + 1} ${id}`).join(', ')}\n✔ confirmed, ✘ refuted, — not observable (why: in ${out}/KERNEL-syn-drop.json)\n`);
+} else {
+  // Scenarios: one row a kernel and scenario, its claims in their order.
+  const head = ['kernel', 'release', 'scenario', 'claims', 'boot s', 'run s'];
+  const body = rows.map((r) => [r.kernel, r.release ?? `failed: ${r.error}`, r.scenario, r.claims.map((c) => mark[c.status] ?? '?').join('') || '?', r.bootS ?? '?', r.labS ?? '?'].map(String));
+  const width = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) => cells.map((c, i) => c.padEnd(width[i])).join('  ');
+  process.stdout.write([line(head), ...body.map(line)].join('\n') + '\n');
+  process.stdout.write(`✔ confirmed, ✘ refuted, — not observable, in each scenario's order (lab --scenario NAME); why: in ${out}/KERNEL-SCENARIO.json\n`);
 }
+for (const r of rows) for (const c of r.claims.filter((x) => x.status !== 'confirmed')) process.stdout.write(`${r.kernel} ${c.id}: ${c.status}: ${c.reason ?? ''}\n`);
 process.exit(allConfirmed ? 0 : 1);

@@ -13,7 +13,7 @@ import type { ClaimStatus, Evidence } from './lab.js';
 /** 1: first format. */
 export const SCENARIO_SCHEMA_VERSION = 1;
 
-export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends'] as const;
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 
 export interface ScenarioInfo {
@@ -62,6 +62,13 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     summary: 'a legacy DROP and an nft ACCEPT on one hook: the packet is dropped, and iptables-nft shows no drop at all',
     grounding: ['kube-router #1069', 'cilium #28260', 'kubernetes #109811'],
     needs: 'iptables-legacy and iptables-nft (Debian\'s iptables package); the hook listing needs bpftrace and BTF',
+  },
+  {
+    id: 'stale-udp',
+    title: 'A live UDP flow keeps its old backend',
+    summary: 'a DNAT target changed while a UDP flow is live: the flow keeps going to the old backend until its conntrack entry is deleted; new flows take the new one',
+    grounding: ['kubernetes #45976 (UDP to a Service kept going to a deleted backend)'],
+    needs: 'nft with NAT, conntrack (the tool, to delete the entry)',
   },
 ];
 
@@ -184,4 +191,28 @@ export interface MixedBackendsInputs {
   mixed: MixedPhase;
   /** After `iptables-legacy -F INPUT`. */
   flushed: MixedPhase;
+}
+
+/** stale-udp: one window of the live UDP flow, the counts at the old and the new backend port. */
+export interface StaleUdpWindow {
+  what: string;
+  /** Datagrams that reached the old backend's port and the new one's during the window (input counters). */
+  old: number;
+  new: number;
+  /** conntrack -L -p udp of the server netns for the client, after the window. */
+  conntrack: CtEntry[];
+}
+
+export interface StaleUdpInputs {
+  port: number;
+  oldPort: number;
+  newPort: number;
+  /** DNAT to the old backend, the flow running. */
+  before: StaleUdpWindow;
+  /** The DNAT rule changed to the new backend; the flow goes on. */
+  stale: StaleUdpWindow;
+  /** A new flow (a new socket) while the old one goes on. */
+  newFlow: StaleUdpWindow & { sent: number };
+  /** The flows' entries deleted (conntrack -D); the old flow goes on. */
+  deleted: StaleUdpWindow & { deleteOutput: string };
 }

@@ -33,15 +33,15 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('lab --list: each scenario in one line, the article\'s the default; --list --json its catalogue', async () => {
     const r = await nfscope(['lab', '--list']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
     const j = await nfscope(['lab', '--list', '--json']);
-    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
+    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
   });
 
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -89,5 +89,14 @@ describe('nfscope lab --scenario on the host kernel', () => {
     ]);
     const lines = report.claims[1]!.evidence[0]!.lines!;
     expect(lines[2]).toBe('syn.py: sent 5, connected 0, refused 0, no answer 5');
+  }, 120_000);
+
+  it('stale-udp: a live UDP flow keeps the old backend after the DNAT change, a new flow takes the new one, conntrack -D moves the old flow', async () => {
+    const report = await scenario('stale-udp', 2596);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
+      'stale-udp/sticks-to-old-backend: confirmed', 'stale-udp/new-flows-use-new-rule: confirmed', 'stale-udp/delete-entry: confirmed',
+    ]);
+    // The new flow's 5 datagrams, as the workload sent them.
+    expect(report.claims[1]!.evidence[0]!.lines![1]).toBe('new backend (port 2598)  5 datagram(s)');
   }, 120_000);
 });

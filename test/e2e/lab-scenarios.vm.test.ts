@@ -9,7 +9,7 @@ import { qemuProcesses } from '../helpers/qemu.js';
 import { expectSchema } from '../helpers/schema.js';
 
 const KERNEL = '6.1';
-const SCENARIOS = ['early-chain', 'equal-priority', 'notrack', 'mixed-backends'] as const;
+const SCENARIOS = ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp'] as const;
 let up = false;
 
 beforeAll(async () => {

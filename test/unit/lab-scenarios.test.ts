@@ -16,7 +16,8 @@ import { judgeEarlyChain } from '../../src/judges/scenarios/early-chain.js';
 import { judgeEqualPriority } from '../../src/judges/scenarios/equal-priority.js';
 import { judgeNotrack } from '../../src/judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../src/judges/scenarios/mixed-backends.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type ScenarioClaim, type ScenarioReport } from '../../src/model/scenario.js';
+import { judgeStaleUdp } from '../../src/judges/scenarios/stale-udp.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
 import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -32,7 +33,7 @@ const load = <T>(kernel: string, s: string) => ({
 });
 
 it('there are real captures of each scenario to judge', () => {
-  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
@@ -165,6 +166,33 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'mixed-backends'))))
   });
 });
 
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'stale-udp'))))('stale-udp judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<StaleUdpInputs>(kernel, 'stale-udp');
+
+  it('every claim confirmed; the new flow\'s 5 datagrams all at the new backend', () => {
+    expect(meta.argv).toMatch(/--scenario stale-udp/);
+    const claims = judgeStaleUdp(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect([inputs.newFlow.sent, inputs.newFlow.new]).toEqual([5, 5]);
+    expect(inputs.stale.old).toBeGreaterThan(0);
+  });
+
+  it('one datagram at the new backend after the change refutes; one at the old after the delete refutes the fix; no flow before is not observable', () => {
+    const a = clone(inputs);
+    a.stale.new = 1;
+    expect(of(judgeStaleUdp(a), 'stale-udp/sticks-to-old-backend').status).toBe('refuted');
+    const b = clone(inputs);
+    b.deleted.old = 1;
+    expect(of(judgeStaleUdp(b), 'stale-udp/delete-entry').status).toBe('refuted');
+    const c = clone(inputs);
+    c.newFlow.new = 4;
+    expect(of(judgeStaleUdp(c), 'stale-udp/new-flows-use-new-rule').status).toBe('refuted');
+    const d = clone(inputs);
+    d.before.old = 0;
+    expect(judgeStaleUdp(d).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['stale-udp/sticks-to-old-backend', 'stale-udp/delete-entry']);
+  });
+});
+
 describe('the scenario report', () => {
   const kernel = kernels.find((k) => existsSync(join(DIR, k, 'early-chain')))!;
   const { inputs } = load<EarlyChainInputs>(kernel, 'early-chain');
@@ -184,7 +212,7 @@ describe('the scenario report', () => {
     expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
   });
   it('lab --list names every scenario, the default first', () => {
-    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends']);
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
   });
 });
 

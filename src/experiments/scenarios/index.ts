@@ -8,11 +8,13 @@ import { judgeEarlyChain } from '../../judges/scenarios/early-chain.js';
 import { judgeEqualPriority } from '../../judges/scenarios/equal-priority.js';
 import { judgeNotrack } from '../../judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../judges/scenarios/mixed-backends.js';
+import { judgeStaleUdp } from '../../judges/scenarios/stale-udp.js';
 import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type ScenarioClaim, type ScenarioId, type ScenarioReport } from '../../model/scenario.js';
 import { EARLY_CHAIN_FIX } from '../../model/scenarios/early-chain.js';
 import { EQUAL_PRIORITY_FIX } from '../../model/scenarios/equal-priority.js';
 import { NOTRACK_FIX } from '../../model/scenarios/notrack.js';
 import { MIXED_FIX } from '../../model/scenarios/mixed-backends.js';
+import { STALE_UDP_FIX } from '../../model/scenarios/stale-udp.js';
 import { captureFixture } from '../../lib/fixture-capture.js';
 import type { Target } from '../../targets/target.js';
 import { Session } from '../session.js';
@@ -20,6 +22,7 @@ import { earlyChain } from './early-chain.js';
 import { equalPriority } from './equal-priority.js';
 import { notrack } from './notrack.js';
 import { mixedBackends } from './mixed-backends.js';
+import { staleUdp } from './stale-udp.js';
 
 /** A scenario's run, its observations kept beside the judge that reads them. */
 type Runner = (session: Session, port: number, progress: (m: string) => void) => Promise<{ inputs: unknown; judge: () => ScenarioClaim[] }>;
@@ -36,6 +39,7 @@ const RUNNERS: Record<Exclude<ScenarioId, 'syn-drop'>, { run: Runner; fix: strin
   'equal-priority': { run: scenario(equalPriority, judgeEqualPriority), fix: EQUAL_PRIORITY_FIX },
   notrack: { run: scenario(notrack, judgeNotrack), fix: NOTRACK_FIX },
   'mixed-backends': { run: scenario(mixedBackends, judgeMixedBackends), fix: MIXED_FIX },
+  'stale-udp': { run: scenario(staleUdp, judgeStaleUdp), fix: STALE_UDP_FIX },
 };
 
 export async function runScenario(target: Target, id: Exclude<ScenarioId, 'syn-drop'>, port: number, progress: (m: string) => void): Promise<ScenarioReport> {
