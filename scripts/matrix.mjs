@@ -10,7 +10,7 @@
 // Exit 0 when every claim on every kernel is confirmed, 1 otherwise.
 // Each kernel runs alone: under qemu TCG the two cores are the limit, and times would mix.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,6 +26,7 @@ const scenarios = scenarioOpt === 'all' ? ALL : (scenarioOpt ?? 'syn-drop').spli
 for (const s of scenarios) if (!ALL.includes(s)) { process.stderr.write(`unknown --scenario ${s}: expected ${ALL.join(', ')} or all\n`); process.exit(2); }
 const capture = opt('capture', null);
 const out = opt('out', null) ?? mkdtempSync(join(tmpdir(), 'nfscope-matrix-'));
+mkdirSync(out, { recursive: true, mode: 0o700 });
 const log = (m) => process.stderr.write(`${m}\n`);
 
 // A signal to the matrix goes to the lab it is running, which undoes its changes and ends; then the matrix ends.
@@ -109,5 +110,6 @@ if (json) {
   process.stdout.write([line(head), ...body.map(line)].join('\n') + '\n');
   process.stdout.write(`✔ confirmed, ✘ refuted, — not observable, in each scenario's order (lab --scenario NAME); why: in ${out}/KERNEL-SCENARIO.json\n`);
 }
-for (const r of rows) for (const c of r.claims.filter((x) => x.status !== 'confirmed')) process.stdout.write(`${r.kernel} ${c.id}: ${c.status}: ${c.reason ?? ''}\n`);
+// Why a claim is not confirmed: after the table, or on stderr beside the JSON (stdout stays one JSON document).
+for (const r of rows) for (const c of r.claims.filter((x) => x.status !== 'confirmed')) (json ? process.stderr : process.stdout).write(`${r.kernel} ${c.id}: ${c.status}: ${c.reason ?? ''}\n`);
 process.exit(allConfirmed ? 0 : 1);

@@ -66,10 +66,13 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   /** `ip` in a netns: -n NAME for ours, plain for the target's own. */
   const ipIn = (ns: NetnsRef, args: string[]) => ['ip', ...(ns.kind === 'named' ? ['-n', ns.name] : []), ...args];
 
-  // Both undos registered before either netns exists; the two are made at once.
-  const named = [client, server].filter((ns): ns is NetnsRef & { kind: 'named' } => ns.kind === 'named');
-  for (const ns of named) cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
-  await allSettledOrThrow(named.map((ns) => run(target, ['ip', 'netns', 'add', ns.name])));
+  // One after the other: iproute2 before its /run/netns lock could stack two mounts of /run/netns
+  // when two `ip netns add` made it at once.
+  for (const ns of [client, server]) {
+    if (ns.kind !== 'named') continue;
+    cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
+    await run(target, ['ip', 'netns', 'add', ns.name]);
+  }
 
   // The server end is made where the server lives; the peer goes to the client netns.
   // Deleting either end deletes the pair; gone already if a netns went first (tolerated).

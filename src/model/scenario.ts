@@ -98,6 +98,11 @@ export interface ScenarioReport {
   grounding: string[];
 }
 
+/** The ports a scenario sends a port's traffic on to (DNAT backends): the next ones, or the ones below at the top of the range. */
+export function backendPorts(port: number): [number, number] {
+  return port <= 65533 ? [port + 1, port + 2] : [port - 1, port - 2];
+}
+
 /** Rule counters of one chain, by the rule's comment (the scenario names every rule it reads). */
 export type Counts = Record<string, number>;
 
@@ -143,7 +148,7 @@ export interface EqualPriorityInputs {
   registered: EqualPriorityRound;
   /** a deleted and added again: the newer registration now. */
   reloaded: EqualPriorityRound;
-  /** The fix: a at a lower priority than b, added after b; then a reloaded again. */
+  /** The fix: a at a lower priority than b, added before b; then b reloaded. */
   fixed: EqualPriorityRound;
   fixedReloaded: EqualPriorityRound;
 }
@@ -178,10 +183,10 @@ export interface SynOutcome {
 /** mixed-backends: a legacy DROP and an nft ACCEPT on one hook, then the legacy rules flushed. */
 export interface MixedPhase {
   syns: SynOutcome;
-  /** The legacy DROP rule's and the nft ACCEPT rule's packet counts (iptables-legacy-save -c, iptables-nft-save -c). */
+  /** The legacy DROP rule's packet count, and the nft ACCEPT rule's during this phase (iptables-legacy-save -c, iptables-nft-save -c). */
   legacyDrop: number | null;
   nftAccept: number;
-  /** iptables-nft-save -t filter as an operator reads it (the rules lines). */
+  /** iptables-nft-save -t filter as an operator reads it: its rule lines, and a warning line about legacy tables where it prints one. */
   nftSave: string[];
   listing: Listing;
 }

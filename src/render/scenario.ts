@@ -34,7 +34,7 @@ export function renderScenarioText(r: ScenarioReport, o: { explain?: boolean } =
 export function renderScenarioMarkdown(r: ScenarioReport): string {
   const out: string[] = [
     `# nfscope lab --scenario ${r.scenario}: ${r.title}`, '',
-    `Kernel \`${r.kernel}\`, target \`${r.target}\`, TCP port ${r.port}. Reported in: ${r.grounding.join('; ')}.`, '',
+    `Kernel \`${r.kernel}\`, target \`${r.target}\`, port ${r.port}. Reported in: ${r.grounding.join('; ')}.`, '',
     '| # | phase | claim | status |', '|---|---|---|---|',
     ...r.claims.map((c, i) => `| ${i + 1} | ${PHASE[c.phase]} | ${c.claim.replace(/\|/g, '\\|')} | **${c.status}** |`), '',
   ];
@@ -54,7 +54,7 @@ export function renderScenarioHtml(r: ScenarioReport): string {
   const badge = (s: ClaimStatus) => `<span class="badge ${s}">${s}</span>`;
   const body: string[] = [
     `<h1>nfscope lab --scenario ${esc(r.scenario)}: ${esc(r.title)}</h1>`,
-    `<p>Kernel <code>${esc(r.kernel)}</code>, target <code>${esc(r.target)}</code>, TCP port ${r.port}. Reported in: ${esc(r.grounding.join('; '))}.</p>`,
+    `<p>Kernel <code>${esc(r.kernel)}</code>, target <code>${esc(r.target)}</code>, port ${r.port}. Reported in: ${esc(r.grounding.join('; '))}.</p>`,
     '<table class="summary"><tr><th>#</th><th>phase</th><th>claim</th><th>status</th></tr>',
     ...r.claims.map((c, i) => `<tr><td>${i + 1}</td><td>${PHASE[c.phase]}</td><td><a href="#c${i + 1}">${esc(c.claim)}</a></td><td>${badge(c.status)}</td></tr>`),
     '</table>',

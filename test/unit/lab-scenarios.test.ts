@@ -67,6 +67,14 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('e
     const [entry] = pre.entries.splice(chain, 1);
     pre.entries.push(entry!);
     expect(of(judgeEarlyChain(a), 'early-chain/runs-before-conntrack').status).toBe('refuted');
+    // The fix's chain listed before conntrack refutes "after conntrack", whatever the counters say.
+    const f = clone(inputs);
+    if (!('hooks' in f.fixed.listing)) throw new Error('the capture has no listing');
+    const fpre = f.fixed.listing.hooks.find((h) => h.hook === 'PRE_ROUTING')!;
+    const fi = fpre.entries.findIndex((e) => e.owner === 'nftables');
+    const [fe] = fpre.entries.splice(fi, 1);
+    fpre.entries.unshift(fe!);
+    expect(of(judgeEarlyChain(f), 'early-chain/state-after-conntrack').status).toBe('refuted');
     const b = clone(inputs);
     b.early.listing = { failure: 'bpftrace exited 1: no BTF' };
     const c = of(judgeEarlyChain(b), 'early-chain/runs-before-conntrack');
@@ -114,6 +122,13 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'equal-priority'))))
     expect(r.status).toBe('not-observable');
     expect(r.reason).toMatch(/saw 4 SYN\(s\) first between them, of 5 sent/);
   });
+
+  it('a reload that leaves the order as it was refutes "reverses", even with a (the reloaded) first', () => {
+    const a = clone(inputs);
+    a.registered.first = { a: 5, b: 0 };
+    const r = of(judgeEqualPriority(a), 'equal-priority/reload-reverses');
+    expect([r.status, r.reason]).toEqual(['refuted', 'a ran first before the reload of a, a after it']);
+  });
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'notrack'))))('notrack judged on a real %s run', (kernel) => {
@@ -139,6 +154,11 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'notrack'))))('notra
     const d = clone(inputs);
     d.problem.counts.notrack = 0;
     expect(of(judgeNotrack(d), 'notrack/untracked').status).toBe('not-observable');
+    // "untracked SYNs skip NAT" rests on untracked SYNs: with none, it is not observable, never refuted.
+    const e = clone(inputs);
+    e.problem.counts.untracked = 0;
+    e.problem.counts.dnat = 5;
+    expect(of(judgeNotrack(e), 'notrack/no-nat').status).toBe('not-observable');
   });
 });
 
@@ -187,6 +207,10 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'stale-udp'))))('sta
     const c = clone(inputs);
     c.newFlow.new = 4;
     expect(of(judgeStaleUdp(c), 'stale-udp/new-flows-use-new-rule').status).toBe('refuted');
+    const e = clone(inputs);
+    e.deleted.old = 0;
+    e.deleted.new = 0;
+    expect(of(judgeStaleUdp(e), 'stale-udp/delete-entry').status).toBe('not-observable');
     const d = clone(inputs);
     d.before.old = 0;
     expect(judgeStaleUdp(d).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['stale-udp/sticks-to-old-backend', 'stale-udp/delete-entry']);

@@ -4,8 +4,7 @@
  * connection. The judges are in judges/scenarios/early-chain.ts.
  */
 import type { EarlyChainInputs, EarlyChainPhase } from '../../model/scenario.js';
-import { EARLY_PRIORITY, FIXED_PRIORITY, earlyChainRuleset } from '../../model/scenarios/early-chain.js';
-import { EARLY_TABLE_PREFIX } from '../../judges/scenarios/early-chain.js';
+import { EARLY_PRIORITY, EARLY_TABLE_PREFIX, FIXED_PRIORITY, earlyChainRuleset } from '../../model/scenarios/early-chain.js';
 import { parseConntrackList } from '../../parsers/conntrack.js';
 import { sleep } from '../../lib/time.js';
 import { run } from '../../lib/run.js';
@@ -25,6 +24,8 @@ export async function earlyChain(session: Session, port: number, progress: (m: s
   await session.tool('nft');
   await session.tool('conntrack');
   return session.run(async (r) => {
+    // The listing server compiles while the sandbox and the connection are made (12-20 s under qemu TCG).
+    r.warmHooks(progress);
     progress('creating the sandbox (client and server netns, veth)');
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'nft', afterConfirm: false, bare: true });
     const table = `${EARLY_TABLE_PREFIX}${sb.id}`;
@@ -44,7 +45,7 @@ export async function earlyChain(session: Session, port: number, progress: (m: s
     progress(`a TCP connection ${sb.clientAddr} → ${sb.serverAddr}:${port}, one packet every 50 ms`);
     await ready(target, inNetns(sb.server, [python, flow, 'serve', sb.serverAddr, String(port)]), 'flow server', r.cleanup);
     // Conntrack picks the connection up mid-flow once the first chain's ct rules register it (nf_conntrack_tcp_loose).
-    await ready(target, inNetns(sb.client, [python, flow, 'talk', sb.serverAddr, String(port), '60']), 'flow client', r.cleanup);
+    await ready(target, inNetns(sb.client, [python, flow, 'talk', sb.serverAddr, String(port), '300']), 'flow client', r.cleanup);
     const early = await phase(EARLY_PRIORITY);
     const fixed = await phase(FIXED_PRIORITY);
     return { port, early, fixed };

@@ -24,6 +24,8 @@ export async function mixedBackends(session: Session, port: number, progress: (m
     const ns = sb.server;
     // Both rules in the sandbox's own netns: they go with it.
     const save = async (tool: 'iptables-legacy-save' | 'iptables-nft-save') => (await run(target, inNetns(ns, [tool, '-c', '-t', 'filter']))).stdout;
+    // The nft ACCEPT's count before the phase: the rule stays across phases, its counter with it.
+    let acceptBefore = 0;
     const phase = async (legacy: boolean): Promise<MixedPhase> => {
       const syns = await sendSyns(target, python, sb, port, SYNS);
       const nftSaved = await save('iptables-nft-save');
@@ -35,9 +37,12 @@ export async function mixedBackends(session: Session, port: number, progress: (m
         if (drop.length !== 1) throw new Error(`iptables-legacy-save -c -t filter: ${drop.length} DROP rule(s) in INPUT, expected the scenario's one`);
         legacyDrop = drop[0]!.packets;
       }
+      const nftAccept = accept[0]!.packets - acceptBefore;
+      acceptBefore = accept[0]!.packets;
       return {
-        syns, legacyDrop, nftAccept: accept[0]!.packets,
-        nftSave: nftSaved.split('\n').filter((l) => /^(\[\d+:\d+\] )?-A /.test(l)),
+        syns, legacyDrop, nftAccept,
+        // The rules, and any warning iptables-nft-save gives about the other backend (as a comment line).
+        nftSave: nftSaved.split('\n').filter((l) => /^(\[\d+:\d+\] )?-A /.test(l) || /^# Warning/i.test(l)),
         listing: await listingOf(r, sb, progress),
       };
     };

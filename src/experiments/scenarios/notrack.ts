@@ -2,7 +2,7 @@
  * notrack: 5 SYNs to a port that a DNAT rule sends to another, with a notrack chain before
  * conntrack, then 5 more without it. The judges are in judges/scenarios/notrack.ts.
  */
-import type { NotrackInputs, NotrackPhase } from '../../model/scenario.js';
+import { backendPorts, type NotrackInputs, type NotrackPhase } from '../../model/scenario.js';
 import { notrackBaseRuleset, notrackRawRuleset } from '../../model/scenarios/notrack.js';
 import { parseConntrackList } from '../../parsers/conntrack.js';
 import { run } from '../../lib/run.js';
@@ -20,8 +20,7 @@ export async function notrack(session: Session, port: number, progress: (m: stri
   const python = await session.python();
   await session.tool('nft');
   await session.tool('conntrack');
-  // The port the DNAT rule sends the SYNs to: the next one (the last port wraps to the one below).
-  const newPort = port < 65535 ? port + 1 : port - 1;
+  const [newPort] = backendPorts(port);
   return session.run(async (r) => {
     progress('creating the sandbox (client and server netns, veth)');
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'nft', afterConfirm: false, bare: true });

@@ -4,10 +4,8 @@
  */
 import type { ClaimStatus, Evidence } from '../../model/lab.js';
 import type { EarlyChainInputs, EarlyChainPhase, ScenarioClaim } from '../../model/scenario.js';
-import { EARLY_CHAIN_WORDS, earlyChainCommands, type EarlyChainClaim } from '../../model/scenarios/early-chain.js';
+import { EARLY_CHAIN_WORDS, EARLY_TABLE_PREFIX, earlyChainCommands, type EarlyChainClaim } from '../../model/scenarios/early-chain.js';
 import { count, countsEvidence, hookEntries, listingEvidence } from './common.js';
-
-export const EARLY_TABLE_PREFIX = 'nfscope_early_';
 
 function claim(id: EarlyChainClaim, port: number, status: ClaimStatus, evidence: Evidence[], reason?: string): ScenarioClaim {
   return {
@@ -60,8 +58,15 @@ export function judgeEarlyChain(i: EarlyChainInputs): ScenarioClaim[] {
     }
     const holds = id === 'no-state-before-conntrack' ? est === 0 && inv === seen : est > 0 && inv === 0;
     if (id === 'state-after-conntrack') {
+      // "After conntrack" from the listing where there is one; without it, from the priorities alone, and said so.
       const f = order(i.fixed);
       if (f.ok) ev.push(...listingEvidence(listTitle(i.fixed), i.fixed.listing, f.shows));
+      if (f.ok && f.before) {
+        out.push(claim(id, i.port, 'refuted', ev, `the listing shows the chain at ${p.priority} before conntrack's callback`));
+        continue;
+      }
+      out.push(claim(id, i.port, holds ? 'confirmed' : 'refuted', ev, f.ok ? undefined : `(the order against conntrack is not from a listing here, only from the priorities: ${f.why})`));
+      continue;
     }
     out.push(claim(id, i.port, holds ? 'confirmed' : 'refuted', ev));
   }

@@ -49,11 +49,24 @@ export function judgeEqualPriority(i: EqualPriorityInputs): ScenarioClaim[] {
     }
     return claim(id, i.port, 'confirmed', ev);
   };
+  // The reload reverses the order the first round showed: both rounds must each give one order, and differ.
+  const reverses = (): ScenarioClaim => {
+    const ev = [...roundEvidence(i.registered), ...roundEvidence(i.reloaded)];
+    const [a, b] = [firstOf(i.registered), firstOf(i.reloaded)];
+    for (const [r, f] of [[i.registered, a], [i.reloaded, b]] as const) {
+      if ('missing' in f) return claim('reload-reverses', i.port, 'not-observable', ev, `${r.change}: ${f.missing}`);
+      if ('split' in f) return claim('reload-reverses', i.port, r === i.registered ? 'not-observable' : 'refuted', ev, `${r.change}: ${f.split}`);
+    }
+    const [before, after] = [(a as { first: string }).first, (b as { first: string }).first];
+    return before !== after && after === 'a'
+      ? claim('reload-reverses', i.port, 'confirmed', ev)
+      : claim('reload-reverses', i.port, 'refuted', ev, `${before} ran first before the reload of a, ${after} after it`);
+  };
   return [
     // a added, then b, at one priority: b (the newer) runs first.
     judge('reverse-registration', [[i.registered, 'b']]),
-    // a deleted and added again: a is the newer now.
-    judge('reload-reverses', [[i.reloaded, 'a']]),
+    // a deleted and added again: a is the newer now, and the order is the other way round.
+    reverses(),
     // a at a lower priority, added before b, runs first; b reloaded changes nothing.
     judge('distinct-priorities', [[i.fixed, 'a'], [i.fixedReloaded, 'a']]),
   ];

@@ -21,7 +21,7 @@ function outcome(p: MixedPhase, title: string): Evidence {
     kind: 'counter', title,
     lines: [
       `legacy DROP rule (iptables-legacy-save -c)  ${p.legacyDrop ?? '(no legacy rule)'}`,
-      `nft ACCEPT rule (iptables-nft-save -c)      ${p.nftAccept}`,
+      `nft ACCEPT rule (iptables-nft-save -c)      ${p.nftAccept} (this phase)`,
       `syn.py: sent ${s.sent}, connected ${s.connected}, refused ${s.refused}, no answer ${s.sent - s.connected - s.refused}`,
     ],
     shows: `${s.sent - s.connected - s.refused} of ${s.sent} SYN(s) got no answer`,
@@ -43,9 +43,10 @@ export function judgeMixedBackends(i: MixedBackendsInputs): ScenarioClaim[] {
   }
   const noAnswer = m.syns.sent - m.syns.connected - m.syns.refused;
   const hidden = !m.nftSave.some((l) => /-j DROP\b/.test(l));
+  const warned = m.nftSave.some((l) => /^# Warning/i.test(l));
   const evM: Evidence[] = [
     outcome(m, `both rules; ${m.syns.sent} SYN(s) sent`),
-    { kind: 'counter', title: 'iptables-nft-save -t filter (what an operator on iptables-nft reads)', lines: m.nftSave, shows: hidden ? 'no DROP rule anywhere' : 'a DROP rule is listed' },
+    { kind: 'counter', title: 'iptables-nft-save -t filter (what an operator on iptables-nft reads)', lines: m.nftSave, shows: `${hidden ? 'no DROP rule' : 'a DROP rule is listed'}${warned ? '; a warning that legacy tables exist' : ', and no word of the legacy tables'}` },
   ];
   const heldBoth = m.legacyDrop === m.syns.sent && noAnswer === m.syns.sent && hidden;
   out.push(claim('hidden-drop', i.port, heldBoth ? 'confirmed' : 'refuted', evM));

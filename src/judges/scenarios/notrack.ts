@@ -53,8 +53,13 @@ export function judgeNotrack(i: NotrackInputs): ScenarioClaim[] {
   const dnat = count(p.counts, 'dnat');
   const toPort = count(p.counts, 'to-port');
   const toNew = count(p.counts, 'to-new-port');
-  out.push(claim('no-nat', i.port, dnat === 0 && toPort === p.sent && toNew === 0 && p.syns.refused === p.sent ? 'confirmed' : 'refuted',
-    [...evP(`the DNAT rule counted ${dnat}; ${toPort} SYN(s) reached port ${i.port}, ${toNew} port ${i.newPort}`), synEvidence(p, i)]));
+  const evNat = [...evP(`the DNAT rule counted ${dnat}; ${toPort} SYN(s) reached port ${i.port}, ${toNew} port ${i.newPort}`), synEvidence(p, i)];
+  // The claim is about untracked packets: it rests on every SYN having been made untracked.
+  if (notracked !== p.sent || untracked !== p.sent) {
+    out.push(claim('no-nat', i.port, 'not-observable', evNat, `the notrack rule matched ${notracked} and ct state untracked ${untracked} of the ${p.sent} SYNs sent: the run does not show untracked SYNs meeting the DNAT rule`));
+  } else {
+    out.push(claim('no-nat', i.port, dnat === 0 && toPort === p.sent && toNew === 0 && p.syns.refused === p.sent ? 'confirmed' : 'refuted', evNat));
+  }
   const fd = count(f.counts, 'dnat');
   const fNew = count(f.counts, 'to-new-port');
   const fUn = count(f.counts, 'untracked');

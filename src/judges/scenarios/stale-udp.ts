@@ -30,15 +30,19 @@ export function judgeStaleUdp(i: StaleUdpInputs): ScenarioClaim[] {
   const out: ScenarioClaim[] = [];
   // The flow must reach the old backend before the change, or nothing after it says anything.
   const flowing = i.before.old > 0 && i.before.new === 0;
+  // A window in which the flow reached neither backend shows nothing of where it goes.
+  const silent = (w: StaleUdpWindow) => w.old + w.new === 0;
   const notFlowing = `before the change the flow's datagrams reached the old backend ${i.before.old} time(s) and the new one ${i.before.new}: the run does not show a flow on the old backend to begin with`;
   const ev1 = [...windowEvidence(i.before, i), ...windowEvidence(i.stale, i)];
   if (!flowing) out.push(claim('sticks-to-old-backend', i.port, 'not-observable', ev1, notFlowing));
+  else if (silent(i.stale)) out.push(claim('sticks-to-old-backend', i.port, 'not-observable', ev1, 'after the change no datagram of the flow reached either backend in the window'));
   else out.push(claim('sticks-to-old-backend', i.port, i.stale.old > 0 && i.stale.new === 0 ? 'confirmed' : 'refuted', ev1));
   out.push(claim('new-flows-use-new-rule', i.port, i.newFlow.new === i.newFlow.sent ? 'confirmed' : 'refuted', windowEvidence(i.newFlow, i),
     i.newFlow.new === i.newFlow.sent ? undefined : `${i.newFlow.new} of the new flow's ${i.newFlow.sent} datagrams reached the new backend`));
   const ev3 = windowEvidence(i.deleted, i);
   ev3.unshift({ kind: 'counter', title: 'conntrack -D -p udp (its own words)', lines: i.deleted.deleteOutput.trim().split('\n'), shows: 'the entries deleted' });
   if (!flowing) out.push(claim('delete-entry', i.port, 'not-observable', ev3, notFlowing));
+  else if (silent(i.deleted)) out.push(claim('delete-entry', i.port, 'not-observable', ev3, 'after the delete no datagram of the flow reached either backend in the window'));
   else out.push(claim('delete-entry', i.port, i.deleted.new > 0 && i.deleted.old === 0 ? 'confirmed' : 'refuted', ev3));
   return out;
 }

@@ -1,6 +1,8 @@
 /** early-chain: the claims in words, the fix, and the commands a student runs by hand (--explain). */
 export const EARLY_PRIORITY = -300;
 export const FIXED_PRIORITY = -190;
+/** The scenario's table: this prefix and the sandbox's id. */
+export const EARLY_TABLE_PREFIX = 'nfscope_early_';
 
 export const EARLY_CHAIN_WORDS = {
   'runs-before-conntrack': `A base chain on prerouting at priority ${EARLY_PRIORITY} runs before conntrack's own callback on that hook (priority -200).`,

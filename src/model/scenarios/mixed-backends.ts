@@ -1,7 +1,7 @@
 /** mixed-backends: the claims in words, the rules, the fix, and the commands a student runs by hand (--explain). */
 export const MIXED_WORDS = {
   'both-on-the-hook': 'iptables-legacy and iptables-nft rules in one netns put two tables on the same hook: LOCAL_IN runs the legacy filter table (ipt_do_table) and nftables\' filter chain, both at priority 0.',
-  'hidden-drop': 'An ACCEPT in one backend does not save a packet from the other\'s DROP, and `iptables-nft-save` lists no DROP at all (iptables 1.8.9\'s `iptables-nft -L` only warns on stderr that legacy tables exist): the legacy rule takes every SYN, and the client gets no answer.',
+  'hidden-drop': 'An ACCEPT in one backend does not save a packet from the other\'s DROP, and `iptables-nft-save` lists no DROP (iptables 1.8.9 says at most, in a warning, that legacy tables exist): the legacy rule takes every SYN, and the client gets no answer.',
   'one-backend': 'The fix: with the legacy rules flushed (one backend left), the same SYNs reach the server, which answers each (a RST from the closed port).',
 } as const;
 export type MixedClaim = keyof typeof MIXED_WORDS;

@@ -1,3 +1,5 @@
+import { backendPorts } from '../scenario.js';
+
 /** notrack: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
 export const RAW_PRIORITY = -300;
 
@@ -45,9 +47,10 @@ export function notrackRawRuleset(table: string, client: string, port: number): 
 
 export function notrackCommands(id: NotrackClaim, port: number): string[] {
   const ns = 'ip netns exec lab-s';
+  const [newPort] = backendPorts(port);
   return [
     'ip netns add lab-s   # and a veth to a client netns lab-c',
-    `${ns} nft 'add table ip n; add chain ip n nat { type nat hook prerouting priority -100; }; add rule ip n nat tcp dport ${port} counter dnat to <server address>:${port + 1}'`,
+    `${ns} nft 'add table ip n; add chain ip n nat { type nat hook prerouting priority -100; }; add rule ip n nat tcp dport ${port} counter dnat to <server address>:${newPort}'`,
     `${ns} nft 'add chain ip n in { type filter hook input priority 0; }; add rule ip n in ct state untracked counter'`,
     ...(id === 'tracked-again' ? [] : [`${ns} nft 'add table ip r; add chain ip r raw { type filter hook prerouting priority ${RAW_PRIORITY}; }; add rule ip r raw tcp dport ${port} notrack'`]),
     `ip netns exec lab-c python3 payload/net/syn.py <server address> ${port} 5`,

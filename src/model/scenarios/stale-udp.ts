@@ -1,3 +1,5 @@
+import { backendPorts } from '../scenario.js';
+
 /** stale-udp: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
 export const STALE_UDP_WORDS = {
   'sticks-to-old-backend': 'After the DNAT rule is changed to a new backend, a live UDP flow keeps going to the old one: NAT rules are consulted for a flow\'s first packet only, and its conntrack entry keeps the old translation.',
@@ -37,12 +39,13 @@ export function staleUdpChange(table: string, client: string, server: string, po
 
 export function staleUdpCommands(id: StaleUdpClaim, port: number): string[] {
   const ns = 'ip netns exec lab-s';
+  const [oldPort, newPort] = backendPorts(port);
   return [
     'ip netns add lab-s   # and a veth to a client netns lab-c',
-    `${ns} nft 'add table ip u; add chain ip u nat { type nat hook prerouting priority -100; }; add rule ip u nat udp dport ${port} dnat to <server address>:${port + 1}'`,
-    `${ns} nft 'add chain ip u in { type filter hook input priority 0; }; add rule ip u in udp dport ${port + 1} counter; add rule ip u in udp dport ${port + 2} counter'`,
+    `${ns} nft 'add table ip u; add chain ip u nat { type nat hook prerouting priority -100; }; add rule ip u nat udp dport ${port} dnat to <server address>:${oldPort}'`,
+    `${ns} nft 'add chain ip u in { type filter hook input priority 0; }; add rule ip u in udp dport ${oldPort} counter; add rule ip u in udp dport ${newPort} counter'`,
     `ip netns exec lab-c python3 payload/net/udp.py flow <server address> ${port} 60 &`,
-    `${ns} nft 'flush chain ip u nat; add rule ip u nat udp dport ${port} dnat to <server address>:${port + 2}'`,
+    `${ns} nft 'flush chain ip u nat; add rule ip u nat udp dport ${port} dnat to <server address>:${newPort}'`,
     `${ns} nft list chain ip u in   # the old backend's counter still moves`,
     ...(id === 'new-flows-use-new-rule' ? [`ip netns exec lab-c python3 payload/net/udp.py once <server address> ${port} 5   # the new backend's counter +5`] : []),
     ...(id === 'delete-entry' ? [`${ns} conntrack -D -p udp --orig-port-dst ${port}`, `${ns} nft list chain ip u in   # now the new one moves`] : []),
