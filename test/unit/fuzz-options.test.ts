@@ -43,7 +43,7 @@ const SLOTS: { base: string[]; opt: string | null; after?: string[] }[] = [
   ...['--target', '--parallel', '--deadline', '--baseline', '--targets-file'].map((opt) => ({ base: ['hooks', '--target', 'local', ...(opt === '--target' ? [] : ['--target', 'ssh://host'])], opt })),
   ...['--port', '--family', '--count', '--firewall', '--target', '--kernel'].map((opt) => ({ base: ['trace-syn', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--family', '--firewall', '--root', '--max-depth', '--target', '--kernel'].map((opt) => ({ base: ['graph', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
-  ...['--port', '--burst', '--report', '--target', '--kernel'].map((opt) => ({ base: ['lab', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
+  ...['--port', '--burst', '--report', '--target', '--kernel', '--scenario'].map((opt) => ({ base: ['lab', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   ...['--port', '--duration', '--netns', '--target', '--kernel'].map((opt) => ({ base: ['lifetimes', ...(opt === '--port' ? [] : ['--port', '2571'])], opt })),
   // follow: --ready-file is left out: any name in a safe directory is a valid one (checked: symlinks, devices, dirs others can write).
   ...['--port', '--proto', '--host', '--netns', '--iface', '--count', '--duration', '--color', '--target', '--kernel'].map((opt) => ({ base: ['follow', '--count', '1', '--duration', '1'].filter((_, i, all) => all[i - (i % 2)] !== opt), opt })),
