@@ -32,6 +32,14 @@ const WHY: Record<LintCode, string> = {
   NFS006: 'packets of the unfiltered family reach the same sockets and routes with no rule in their way.',
 };
 
+/** The lab scenario that reproduces each pitfall (model/scenario.ts): judged, with its fix, on a sandbox of its own. */
+const SCENARIO: Partial<Record<LintCode, string>> = {
+  NFS001: 'early-chain',
+  NFS002: 'equal-priority',
+  NFS003: 'mixed-backends',
+  NFS004: 'notrack',
+};
+
 const FIX: Record<LintCode, string> = {
   NFS001: 'move the chain after conntrack (priority -199 or more, e.g. -190 or "filter"), or match in a later chain.',
   NFS002: 'give each chain its own priority.',
@@ -70,7 +78,7 @@ export function lintHooks(input: LintInput): Finding[] {
   };
   const findings: Finding[] = [];
   const add = (code: LintCode, severity: Severity, f: Omit<Finding, 'code' | 'severity' | 'why' | 'fix'>) =>
-    findings.push({ code, severity, ...f, why: WHY[code], fix: FIX[code] });
+    findings.push({ code, severity, ...f, why: WHY[code], fix: FIX[code], ...(SCENARIO[code] ? { scenario: SCENARIO[code] } : {}) });
 
   // Rules reachable from a base chain (its own, and those of the chains it jumps or goes to).
   const reach = (c: RulesetChain): RulesetRule[] => {

@@ -55,6 +55,8 @@ export interface Finding {
   fix: string;
   /** A command that shows the effect on packets. */
   shownBy: string;
+  /** The lab scenario that shows this pitfall, and its fix, in a sandbox of its own (`nfscope lab --scenario NAME`). */
+  scenario?: string;
   family: Family;
   hook: string;
   device?: string;

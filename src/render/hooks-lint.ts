@@ -10,7 +10,7 @@ function finding(f: Finding): string {
       ? `  rule: ${r.family}-save line ${r.handle}: ${r.what}`
       : `  rule: ${r.family} ${r.table} ${r.chain} handle ${r.handle} (${r.what})`);
   }
-  lines.push(`  why: ${f.why}`, `  fix: ${f.fix}`, `  see: ${f.shownBy}`);
+  lines.push(`  why: ${f.why}`, `  fix: ${f.fix}`, `  see: ${f.shownBy}${f.scenario ? `; nfscope lab --scenario ${f.scenario} (the pitfall and its fix, judged)` : ''}`);
   return lines.join('\n');
 }
 

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { SCENARIO_IDS } from '../../src/model/scenario.js';
 import { ROOT } from '../helpers/sys.js';
 import { lintFails, lintHooks } from '../../src/analysis/hooks-lint.js';
 import { parseNftRuleset } from '../../src/parsers/nft-ruleset.js';
@@ -63,6 +64,10 @@ describe('hooks --lint on captured namespaces', () => {
     for (const f of findings) {
       expect(f.why.length).toBeGreaterThan(20);
       expect(f.shownBy).toMatch(/^nfscope |^conntrack /);
+      // Each pitfall the lab reproduces names its scenario, and only those (the catalogue's ids).
+      const want = { NFS001: 'early-chain', NFS002: 'equal-priority', NFS003: 'mixed-backends', NFS004: 'notrack' }[f.code as string];
+      expect(f.scenario).toBe(want);
+      if (want) expect(SCENARIO_IDS).toContain(want);
     }
   });
 });
