@@ -28,6 +28,7 @@ export const KINDS = [
   { kind: 'lifetimes', file: 'src/model/lifetimes.ts', type: 'LifetimesReport', version: 'LIFETIMES_SCHEMA_VERSION' },
   { kind: 'lab', file: 'src/model/lab.ts', type: 'LabReport', version: 'LAB_SCHEMA_VERSION' },
   { kind: 'lab-scenario', file: 'src/model/scenario.ts', type: 'ScenarioReport', version: 'SCENARIO_SCHEMA_VERSION' },
+  { kind: 'lab-scenarios', file: 'src/model/scenario.ts', type: 'ScenarioSetReport', version: 'SCENARIO_SCHEMA_VERSION' },
   { kind: 'cleanup', file: 'src/model/cleanup.ts', type: 'CleanupReport', version: 'CLEANUP_SCHEMA_VERSION' },
   { kind: 'vm-run', file: 'src/model/vm.ts', type: 'VmRunReport', version: 'VM_SCHEMA_VERSION' },
   { kind: 'vm-status', file: 'src/model/vm.ts', type: 'VmStatusReport', version: 'VM_SCHEMA_VERSION' },

@@ -42,11 +42,24 @@ export async function runLab(o: LabOptions): Promise<void> {
     process.stdout.write((o.json ? JSON.stringify({ scenarios: SCENARIOS }, null, 2) : renderScenarioList(SCENARIOS)) + '\n');
     return;
   }
-  const scenario = choiceOption('--scenario', o.scenario ?? 'syn-drop', SCENARIO_IDS);
+  const scenario = choiceOption('--scenario', o.scenario ?? 'syn-drop', [...SCENARIO_IDS, 'all'] as const);
   const spec = { port: intOption('--port', o.port, 1, 65535), burst: intOption('--burst', o.burst, 1, 100000) };
+  if (scenario === 'all' && o.report !== undefined) throw new UsageError('--report writes one scenario\'s report: with --scenario all, run each scenario with its own --report');
   const kind = await checkReportPath(o.report);
   const t0 = Date.now();
   const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
+  if (scenario === 'all') {
+    const { runScenarios } = await import('../experiments/scenarios/index.js');
+    const { PITFALL_IDS } = await import('../model/scenario.js');
+    const set = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
+      await requireRoot(target);
+      return runScenarios(target, PITFALL_IDS, spec.port, progress);
+    });
+    const render = await import('../render/scenario.js');
+    if (o.json) process.stdout.write(JSON.stringify(set, null, 2) + '\n');
+    else process.stdout.write(render.renderScenarioSetText(set, { explain: o.explain }) + '\n');
+    return;
+  }
   if (scenario !== 'syn-drop') {
     const { runScenario } = await import('../experiments/scenarios/index.js');
     const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {

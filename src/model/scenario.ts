@@ -15,6 +15,9 @@ export const SCENARIO_SCHEMA_VERSION = 1;
 
 export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
+/** The scenarios besides the article's experiment: what `lab --scenario all` runs. */
+export type PitfallId = Exclude<ScenarioId, 'syn-drop'>;
+export const PITFALL_IDS = SCENARIO_IDS.filter((s): s is PitfallId => s !== 'syn-drop');
 
 export interface ScenarioInfo {
   id: ScenarioId;
@@ -101,6 +104,12 @@ export interface ScenarioReport {
 /** The ports a scenario sends a port's traffic on to (DNAT backends): the next ones, or the ones below at the top of the range. */
 export function backendPorts(port: number): [number, number] {
   return port <= 65533 ? [port + 1, port + 2] : [port - 1, port - 2];
+}
+
+/** `lab --scenario all --json`: every scenario but the article's, run in one session, in order. */
+export interface ScenarioSetReport {
+  schemaVersion: number;
+  reports: ScenarioReport[];
 }
 
 /** Rule counters of one chain, by the rule's comment (the scenario names every rule it reads). */

@@ -1,6 +1,6 @@
 /** A scenario's report as a person reads it: text, Markdown, one self-contained HTML file; and `lab --list`. */
 import type { ClaimStatus } from '../model/lab.js';
-import type { ScenarioInfo, ScenarioReport } from '../model/scenario.js';
+import type { ScenarioInfo, ScenarioReport, ScenarioSetReport } from '../model/scenario.js';
 import { evidenceText } from './evidence.js';
 
 const MARK: Record<ClaimStatus, string> = { confirmed: '✔ confirmed', refuted: '✘ refuted', 'not-observable': '– not observable here' };
@@ -29,6 +29,13 @@ export function renderScenarioText(r: ScenarioReport, o: { explain?: boolean } =
   const n = (s: ClaimStatus) => r.claims.filter((c) => c.status === s).length;
   out.push(`${n('confirmed')} confirmed, ${n('refuted')} refuted, ${n('not-observable')} not observable on this target.`);
   return out.join('\n');
+}
+
+/** `lab --scenario all`: each scenario's text, then one line of the whole. */
+export function renderScenarioSetText(set: ScenarioSetReport, o: { explain?: boolean } = {}): string {
+  const all = set.reports.flatMap((r) => r.claims);
+  const n = (s: ClaimStatus) => all.filter((c) => c.status === s).length;
+  return [...set.reports.map((r) => renderScenarioText(r, o)), `${set.reports.length} scenarios: ${n('confirmed')} claims confirmed, ${n('refuted')} refuted, ${n('not-observable')} not observable on this target.`].join('\n\n');
 }
 
 export function renderScenarioMarkdown(r: ScenarioReport): string {

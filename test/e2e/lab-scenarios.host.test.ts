@@ -41,7 +41,7 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, all']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -99,4 +99,18 @@ describe('nfscope lab --scenario on the host kernel', () => {
     // The new flow's 5 datagrams, as the workload sent them.
     expect(report.claims[1]!.evidence[0]!.lines![1]).toBe('new backend (port 2598)  5 datagram(s)');
   }, 120_000);
+
+  it('--scenario all: the five in one session (one listing server), each claim confirmed; --report refused with it', async () => {
+    const before = machineState();
+    const r = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--port', '2597', '--json'], { timeoutMs: 180_000 });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const set = JSON.parse(r.stdout) as { reports: Report[] };
+    expectSchema('lab-scenarios', set);
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
+    for (const x of set.reports) expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
+    expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
+    expect(await leftoversSince(before)).toEqual([]);
+    const bad = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--report', join(tmp, 'all.html')]);
+    expect([bad.exitCode, bad.stderr.trim()]).toEqual([2, "nfscope: --report writes one scenario's report: with --scenario all, run each scenario with its own --report"]);
+  }, 180_000);
 });

@@ -9,7 +9,7 @@ import { judgeEqualPriority } from '../../judges/scenarios/equal-priority.js';
 import { judgeNotrack } from '../../judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../judges/scenarios/stale-udp.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type ScenarioClaim, type ScenarioId, type ScenarioReport } from '../../model/scenario.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type PitfallId, type ScenarioClaim, type ScenarioReport, type ScenarioSetReport } from '../../model/scenario.js';
 import { EARLY_CHAIN_FIX } from '../../model/scenarios/early-chain.js';
 import { EQUAL_PRIORITY_FIX } from '../../model/scenarios/equal-priority.js';
 import { NOTRACK_FIX } from '../../model/scenarios/notrack.js';
@@ -34,7 +34,7 @@ function scenario<I>(run: (session: Session, port: number, progress: (m: string)
   };
 }
 
-const RUNNERS: Record<Exclude<ScenarioId, 'syn-drop'>, { run: Runner; fix: string }> = {
+const RUNNERS: Record<PitfallId, { run: Runner; fix: string }> = {
   'early-chain': { run: scenario(earlyChain, judgeEarlyChain), fix: EARLY_CHAIN_FIX },
   'equal-priority': { run: scenario(equalPriority, judgeEqualPriority), fix: EQUAL_PRIORITY_FIX },
   notrack: { run: scenario(notrack, judgeNotrack), fix: NOTRACK_FIX },
@@ -42,10 +42,10 @@ const RUNNERS: Record<Exclude<ScenarioId, 'syn-drop'>, { run: Runner; fix: strin
   'stale-udp': { run: scenario(staleUdp, judgeStaleUdp), fix: STALE_UDP_FIX },
 };
 
-export async function runScenario(target: Target, id: Exclude<ScenarioId, 'syn-drop'>, port: number, progress: (m: string) => void): Promise<ScenarioReport> {
+/** One scenario in an open session: its run, its observations kept (NFSCOPE_CAPTURE_DIR), its report. */
+async function runOne(session: Session, target: Target, id: PitfallId, port: number, progress: (m: string) => void): Promise<ScenarioReport> {
   const s = RUNNERS[id];
   const info = SCENARIOS.find((x) => x.id === id)!;
-  const session = await Session.open(target, `the ${id} scenario`, ['ipv4']);
   const { inputs, judge } = await s.run(session, port, progress);
   // NFSCOPE_CAPTURE_DIR: the judge's whole input, as observed, for the fixture-in tests of its judge.
   await captureFixture('scenario', session.kernel, id, { 'inputs.json': JSON.stringify(inputs, null, 2) + '\n' }, {
@@ -57,4 +57,27 @@ export async function runScenario(target: Target, id: Exclude<ScenarioId, 'syn-d
     schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: id, title: info.title, kernel: session.kernel, target: target.name,
     port, claims: judge(), fix: s.fix, grounding: info.grounding,
   };
+}
+
+export async function runScenario(target: Target, id: PitfallId, port: number, progress: (m: string) => void): Promise<ScenarioReport> {
+  const session = await Session.open(target, `the ${id} scenario`, ['ipv4']);
+  return runOne(session, target, id, port, progress);
+}
+
+/**
+ * Several scenarios in one session (one capability probe, one VM boot, one listing server): an outer
+ * run holds them, so each scenario's run is nested, its sandbox undone at its end, and the modules
+ * the kernel loaded for them unloaded once, after the last.
+ */
+export async function runScenarios(target: Target, ids: readonly PitfallId[], port: number, progress: (m: string) => void): Promise<ScenarioSetReport> {
+  const session = await Session.open(target, 'the lab scenarios', ['ipv4']);
+  const reports = await session.run(async () => {
+    const out: ScenarioReport[] = [];
+    for (const id of ids) {
+      progress(`scenario ${out.length + 1}/${ids.length}: ${id}`);
+      out.push(await runOne(session, target, id, port, (m) => progress(`  ${m}`)));
+    }
+    return out;
+  });
+  return { schemaVersion: SCENARIO_SCHEMA_VERSION, reports };
 }
