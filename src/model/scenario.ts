@@ -13,7 +13,7 @@ import type { ClaimStatus, Evidence } from './lab.js';
 /** 1: first format. */
 export const SCENARIO_SCHEMA_VERSION = 1;
 
-export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp'] as const;
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios besides the article's experiment: what `lab --scenario all` runs. */
 export type PitfallId = Exclude<ScenarioId, 'syn-drop'>;
@@ -72,6 +72,13 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     summary: 'a DNAT target changed while a UDP flow is live: the flow keeps going to the old backend until its conntrack entry is deleted; new flows take the new one',
     grounding: ['kubernetes #45976 (UDP to a Service kept going to a deleted backend)'],
     needs: 'nft with NAT, conntrack (the tool, to delete the entry)',
+  },
+  {
+    id: 'invalid-rst',
+    title: 'An INVALID segment escapes DNAT and resets the connection',
+    summary: 'an out-of-window segment of a DNATed connection is INVALID, untranslated, and draws a RST that kills the connection; drop invalid, or be liberal',
+    grounding: ['kubernetes #74839 (connection reset by peer through a Service)', 'kubernetes #117924', 'kubernetes #94861'],
+    needs: 'nft with NAT, conntrack (module or built in), python3 with TCP_REPAIR and raw sockets (root)',
   },
 ];
 
@@ -229,4 +236,30 @@ export interface StaleUdpInputs {
   newFlow: StaleUdpWindow & { sent: number };
   /** The flows' entries deleted (conntrack -D); the old flow goes on. */
   deleted: StaleUdpWindow & { deleteOutput: string };
+}
+
+/** What payload/net/inject.py saw: the connection's source port and sequence, the segment it sent, and whether a RST came back. */
+export interface InjectOutcome {
+  sport: number;
+  snd_nxt: number;
+  injected_seq: number;
+  reset: boolean;
+  error: string | null;
+}
+
+/** invalid-rst: one connection through DNAT and its out-of-window segment, in a sandbox of its own. */
+export interface InvalidRstPhase {
+  fix: 'none' | 'drop-invalid' | 'be-liberal';
+  /** By comment: "dnat" (connections translated), "invalid" (after conntrack), "to-port", "to-new-port" (input). */
+  counts: Counts;
+  inject: InjectOutcome;
+  ruleset: string;
+}
+
+export interface InvalidRstInputs {
+  port: number;
+  newPort: number;
+  problem: InvalidRstPhase;
+  dropInvalid: InvalidRstPhase;
+  beLiberal: InvalidRstPhase;
 }

@@ -33,15 +33,15 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('lab --list: each scenario in one line, the article\'s the default; --list --json its catalogue', async () => {
     const r = await nfscope(['lab', '--list']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
     const j = await nfscope(['lab', '--list', '--json']);
-    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
+    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
   });
 
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, all']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, all']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -100,13 +100,21 @@ describe('nfscope lab --scenario on the host kernel', () => {
     expect(report.claims[1]!.evidence[0]!.lines![1]).toBe('new backend (port 2598)  5 datagram(s)');
   }, 120_000);
 
-  it('--scenario all: the five in one session (one listing server), each claim confirmed; --report refused with it', async () => {
+  it('invalid-rst: the out-of-window segment is INVALID, escapes DNAT and resets the connection; both fixes keep it', async () => {
+    const report = await scenario('invalid-rst', 2599);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
+      'invalid-rst/marked-invalid: confirmed', 'invalid-rst/untranslated-reset: confirmed',
+      'invalid-rst/fix-drop-invalid: confirmed', 'invalid-rst/fix-be-liberal: confirmed',
+    ]);
+  }, 120_000);
+
+  it('--scenario all: the six in one session (one listing server), each claim confirmed; --report refused with it', async () => {
     const before = machineState();
     const r = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--port', '2597', '--json'], { timeoutMs: 180_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const set = JSON.parse(r.stdout) as { reports: Report[] };
     expectSchema('lab-scenarios', set);
-    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
     for (const x of set.reports) expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
     expect(await leftoversSince(before)).toEqual([]);

@@ -17,7 +17,8 @@ import { judgeEqualPriority } from '../../src/judges/scenarios/equal-priority.js
 import { judgeNotrack } from '../../src/judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../src/judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../src/judges/scenarios/stale-udp.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport } from '../../src/model/scenario.js';
+import { judgeInvalidRst } from '../../src/judges/scenarios/invalid-rst.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
 import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -33,7 +34,7 @@ const load = <T>(kernel: string, s: string) => ({
 });
 
 it('there are real captures of each scenario to judge', () => {
-  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
@@ -217,6 +218,41 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'stale-udp'))))('sta
   });
 });
 
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'invalid-rst'))))('invalid-rst judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<InvalidRstInputs>(kernel, 'invalid-rst');
+
+  it('every claim confirmed: one INVALID segment, untranslated, the connection reset; with either fix it lives on', () => {
+    expect(meta.argv).toMatch(/--scenario invalid-rst/);
+    const claims = judgeInvalidRst(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect([inputs.problem.inject.reset, inputs.dropInvalid.inject.reset, inputs.beLiberal.inject.reset]).toEqual([true, false, false]);
+    // The segment the workload sent: 2^30 past the next sequence number, modulo 2^32.
+    for (const p of [inputs.problem, inputs.dropInvalid, inputs.beLiberal]) expect(p.inject.injected_seq).toBe((p.inject.snd_nxt + 2 ** 30) % 2 ** 32);
+  });
+
+  it('no reset refutes "untranslated-reset"; a translated segment refutes it too; a reset with a fix refutes the fix; no DNAT is not observable', () => {
+    const a = clone(inputs);
+    a.problem.inject.reset = false;
+    expect(of(judgeInvalidRst(a), 'invalid-rst/untranslated-reset').status).toBe('refuted');
+    const b = clone(inputs);
+    b.problem.counts['to-port'] = 0;
+    expect(of(judgeInvalidRst(b), 'invalid-rst/untranslated-reset').status).toBe('refuted');
+    const c = clone(inputs);
+    c.beLiberal.inject.reset = true;
+    expect(of(judgeInvalidRst(c), 'invalid-rst/fix-be-liberal').status).toBe('refuted');
+    const d = clone(inputs);
+    d.dropInvalid.counts.invalid = 0;
+    expect(of(judgeInvalidRst(d), 'invalid-rst/fix-drop-invalid').status).toBe('refuted');
+    const e = clone(inputs);
+    e.problem.counts.dnat = 0;
+    expect(judgeInvalidRst(e).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['invalid-rst/marked-invalid', 'invalid-rst/untranslated-reset']);
+    const f = clone(inputs);
+    f.problem.counts.invalid = 0;
+    expect(of(judgeInvalidRst(f), 'invalid-rst/marked-invalid').status).toBe('refuted');
+    expect(of(judgeInvalidRst(f), 'invalid-rst/untranslated-reset').status).toBe('not-observable');
+  });
+});
+
 describe('the scenario report', () => {
   const kernel = kernels.find((k) => existsSync(join(DIR, k, 'early-chain')))!;
   const { inputs } = load<EarlyChainInputs>(kernel, 'early-chain');
@@ -236,7 +272,7 @@ describe('the scenario report', () => {
     expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
   });
   it('lab --list names every scenario, the default first', () => {
-    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp']);
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
   });
 });
 

@@ -9,12 +9,14 @@ import { judgeEqualPriority } from '../../judges/scenarios/equal-priority.js';
 import { judgeNotrack } from '../../judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../judges/scenarios/stale-udp.js';
+import { judgeInvalidRst } from '../../judges/scenarios/invalid-rst.js';
 import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type PitfallId, type ScenarioClaim, type ScenarioReport, type ScenarioSetReport } from '../../model/scenario.js';
 import { EARLY_CHAIN_FIX } from '../../model/scenarios/early-chain.js';
 import { EQUAL_PRIORITY_FIX } from '../../model/scenarios/equal-priority.js';
 import { NOTRACK_FIX } from '../../model/scenarios/notrack.js';
 import { MIXED_FIX } from '../../model/scenarios/mixed-backends.js';
 import { STALE_UDP_FIX } from '../../model/scenarios/stale-udp.js';
+import { INVALID_RST_FIX } from '../../model/scenarios/invalid-rst.js';
 import { captureFixture } from '../../lib/fixture-capture.js';
 import type { Target } from '../../targets/target.js';
 import { Session } from '../session.js';
@@ -23,6 +25,7 @@ import { equalPriority } from './equal-priority.js';
 import { notrack } from './notrack.js';
 import { mixedBackends } from './mixed-backends.js';
 import { staleUdp } from './stale-udp.js';
+import { invalidRst } from './invalid-rst.js';
 
 /** A scenario's run, its observations kept beside the judge that reads them. */
 type Runner = (session: Session, port: number, progress: (m: string) => void) => Promise<{ inputs: unknown; judge: () => ScenarioClaim[] }>;
@@ -40,6 +43,7 @@ const RUNNERS: Record<PitfallId, { run: Runner; fix: string }> = {
   notrack: { run: scenario(notrack, judgeNotrack), fix: NOTRACK_FIX },
   'mixed-backends': { run: scenario(mixedBackends, judgeMixedBackends), fix: MIXED_FIX },
   'stale-udp': { run: scenario(staleUdp, judgeStaleUdp), fix: STALE_UDP_FIX },
+  'invalid-rst': { run: scenario(invalidRst, judgeInvalidRst), fix: INVALID_RST_FIX },
 };
 
 /** One scenario in an open session: its run, its observations kept (NFSCOPE_CAPTURE_DIR), its report. */

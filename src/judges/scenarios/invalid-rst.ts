@@ -1,0 +1,66 @@
+/**
+ * invalid-rst's judges: per phase (no fix, ct state invalid drop, be_liberal), the counters of the
+ * NAT, post-conntrack and input chains and what inject.py saw of its connection; each claim with its
+ * evidence. Pure.
+ */
+import type { ClaimStatus, Evidence } from '../../model/lab.js';
+import type { InvalidRstInputs, InvalidRstPhase, ScenarioClaim } from '../../model/scenario.js';
+import { INVALID_RST_WORDS, invalidRstCommands, type InvalidRstClaim } from '../../model/scenarios/invalid-rst.js';
+import { count, countsEvidence } from './common.js';
+
+function claim(id: InvalidRstClaim, port: number, status: ClaimStatus, evidence: Evidence[], reason?: string): ScenarioClaim {
+  return {
+    id: `invalid-rst/${id}`, phase: id.startsWith('fix-') ? 'fix' : 'problem', claim: INVALID_RST_WORDS[id], status, evidence,
+    ...(reason ? { reason } : {}), commands: invalidRstCommands(id, port),
+  };
+}
+
+const TITLE: Record<InvalidRstPhase['fix'], string> = {
+  none: 'no fix',
+  'drop-invalid': 'with ct state invalid drop',
+  'be-liberal': 'with nf_conntrack_tcp_be_liberal=1',
+};
+
+function evidence(p: InvalidRstPhase, i: InvalidRstInputs): Evidence[] {
+  const x = p.inject;
+  return [
+    countsEvidence(`counters, ${TITLE[p.fix]}`, p.counts, `DNAT took ${count(p.counts, 'dnat')} connection(s); ${count(p.counts, 'invalid')} INVALID; ${count(p.counts, 'to-port')} packet(s) reached port ${i.port} untranslated`),
+    {
+      kind: 'counter', title: `inject.py in the client netns, ${TITLE[p.fix]}`,
+      lines: [`connection from port ${x.sport}, next seq ${x.snd_nxt}; segment sent at seq ${x.injected_seq} (+2^30)`, `reset: ${x.reset}${x.error ? ` (${x.error})` : ''}`],
+      shows: x.reset ? 'the connection was reset' : 'the connection lived on',
+    },
+  ];
+}
+
+export function judgeInvalidRst(i: InvalidRstInputs): ScenarioClaim[] {
+  const out: ScenarioClaim[] = [];
+  // Every phase rests on one connection through the DNAT rule (its first packet counted there).
+  const through = (p: InvalidRstPhase) => count(p.counts, 'dnat') === 1;
+  const notThrough = (p: InvalidRstPhase) => `DNAT counted ${count(p.counts, 'dnat')} connection(s) ${TITLE[p.fix]}, not the one the phase made: it shows nothing of a DNATed connection`;
+  const p = i.problem;
+  const evP = evidence(p, i);
+  if (!through(p)) {
+    out.push(claim('marked-invalid', i.port, 'not-observable', evP, notThrough(p)));
+    out.push(claim('untranslated-reset', i.port, 'not-observable', evP, notThrough(p)));
+  } else {
+    const invalid = count(p.counts, 'invalid');
+    out.push(claim('marked-invalid', i.port, invalid === 1 ? 'confirmed' : 'refuted', evP, invalid === 1 ? undefined : `${invalid} INVALID segment(s) counted, not the one sent`));
+    const untranslated = count(p.counts, 'to-port');
+    if (invalid !== 1) out.push(claim('untranslated-reset', i.port, 'not-observable', evP, 'the segment was not INVALID here, so what an INVALID segment does is not shown'));
+    else out.push(claim('untranslated-reset', i.port, untranslated === 1 && p.inject.reset ? 'confirmed' : 'refuted', evP));
+  }
+  for (const [id, f] of [['fix-drop-invalid', i.dropInvalid], ['fix-be-liberal', i.beLiberal]] as const) {
+    const ev = evidence(f, i);
+    if (!through(f)) {
+      out.push(claim(id, i.port, 'not-observable', ev, notThrough(f)));
+      continue;
+    }
+    const invalid = count(f.counts, 'invalid');
+    const untranslated = count(f.counts, 'to-port');
+    // drop: the segment is INVALID and dropped there; be_liberal: it is never INVALID. Either way nothing reaches the old port and no RST comes.
+    const holds = (id === 'fix-drop-invalid' ? invalid === 1 : invalid === 0) && untranslated === 0 && !f.inject.reset;
+    out.push(claim(id, i.port, holds ? 'confirmed' : 'refuted', ev));
+  }
+  return out;
+}
