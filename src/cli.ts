@@ -112,7 +112,7 @@ export function buildCli(): Command {
   program
     .command('lab')
     .description('the classroom walkthrough: the four observations of the experiment, each claim confirmed, refuted or not observable, with evidence')
-    .option('--scenario <name>', 'which experiment: syn-drop (the article\'s, the default), early-chain, equal-priority, notrack, mixed-backends, stale-udp, or all (every one but syn-drop, in one session); lab --list says what each shows')
+    .option('--scenario <name>', 'which experiment: syn-drop (the article\'s, the default), early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, or all (every one but syn-drop, in one session); lab --list says what each shows')
     .option('--list', 'list the scenarios, one line each (with --json: their catalogue)')
     .option('--port <port>', 'the TCP port of the dropped SYN (of the scenario\'s traffic)', '2570')
     .option('--burst <n>', 'SYNs of the lifetimes step (1-100000)', '100')

@@ -5,7 +5,7 @@ USAGE: python3 inject.py ADDR PORT   (inside the client netns; root: TCP_REPAIR 
 
 Connects to ADDR:PORT (through whatever DNAT the server side has), sends one byte, reads the
 socket's own next sequence and acknowledgement numbers (TCP_REPAIR, TCP_QUEUE_SEQ), then sends with
-a raw socket one ACK segment of the same four-tuple carrying one byte at seq = snd_nxt + 2^30: over
+a raw socket one ACK segment of the same four-tuple carrying 37 bytes at seq = snd_nxt + 2^30: over
 the upper bound of the receiver's window, which conntrack calls INVALID on 5.10 to 7.x. It then
 waits up to 2 s for what the connection does: a RST coming back (ECONNRESET on the next send) or
 nothing. Prints one JSON line: {"sport", "snd_nxt", "injected_seq", "reset", "error"}.
@@ -47,9 +47,12 @@ def main():
         snd_nxt = queue_seq(c, TCP_SEND_QUEUE)
         rcv_nxt = queue_seq(c, TCP_RECV_QUEUE)
     finally:
-        c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, 0)
+        # TCP_REPAIR_OFF_NO_WP (-1, 4.17+): leave repair without the window probe TCP_REPAIR_OFF sends,
+        # so the only segment this script adds to the connection is the injected one.
+        c.setsockopt(socket.IPPROTO_TCP, TCP_REPAIR, -1)
     seq = (snd_nxt + (1 << 30)) & 0xFFFFFFFF
-    payload = b"y"
+    # 37 bytes: an IP length (77) no other packet of the connection has, so a rule can count it alone.
+    payload = b"y" * 37
     # TCP header: ports, seq, ack, data offset 5 words, flags ACK|PSH, window, checksum 0, urgent 0.
     hdr = struct.pack("!HHIIBBHHH", sport, port, seq, rcv_nxt, 5 << 4, 0x18, 65535, 0, 0)
     pseudo = socket.inet_aton(src) + socket.inet_aton(addr) + struct.pack("!BBH", 0, socket.IPPROTO_TCP, len(hdr) + len(payload))
@@ -62,6 +65,9 @@ def main():
     while time.monotonic() < deadline:
         try:
             c.send(b"z")
+        except socket.timeout:
+            error = "timeout"
+            break
         except OSError as e:
             reset = e.errno in (errno.ECONNRESET, errno.EPIPE)
             error = errno.errorcode.get(e.errno, str(e.errno))

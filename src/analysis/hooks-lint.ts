@@ -4,6 +4,7 @@
  * it is about; nothing is judged from a source that could not be read (the caller
  * passes null and says why in notJudged).
  */
+import type { PitfallId } from '../model/scenario.js';
 import { NFT_HOOK, type Family, type HookEntry, type HookList, type HooksReport } from '../model/hooks.js';
 import { LEGACY_CB } from '../model/owners.js';
 import { entryRef, type EntryRef, type Finding, type LegacyTable, type LintCode, type RuleRef, type Ruleset, type RulesetChain, type RulesetRule, type Severity } from '../model/hooks-lint.js';
@@ -33,11 +34,10 @@ const WHY: Record<LintCode, string> = {
 };
 
 /** The lab scenario that reproduces each pitfall (model/scenario.ts): judged, with its fix, on a sandbox of its own. */
-const SCENARIO: Partial<Record<LintCode, string>> = {
+const SCENARIO: Partial<Record<LintCode, PitfallId>> = {
   NFS001: 'early-chain',
   NFS002: 'equal-priority',
   NFS003: 'mixed-backends',
-  NFS004: 'notrack',
 };
 
 const FIX: Record<LintCode, string> = {

@@ -250,7 +250,7 @@ export interface InjectOutcome {
 /** invalid-rst: one connection through DNAT and its out-of-window segment, in a sandbox of its own. */
 export interface InvalidRstPhase {
   fix: 'none' | 'drop-invalid' | 'be-liberal';
-  /** By comment: "dnat" (connections translated), "invalid" (after conntrack), "to-port", "to-new-port" (input). */
+  /** By comment: "dnat" (connections translated), "invalid" (after conntrack), "to-port" (untranslated), "segment-translated" (the segment at the backend's port), "rst" (the server's RSTs from the old port). */
   counts: Counts;
   inject: InjectOutcome;
   ruleset: string;

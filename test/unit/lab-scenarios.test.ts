@@ -246,6 +246,16 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'invalid-rst'))))('i
     const e = clone(inputs);
     e.problem.counts.dnat = 0;
     expect(judgeInvalidRst(e).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['invalid-rst/marked-invalid', 'invalid-rst/untranslated-reset']);
+    // No RST counted leaving the old port refutes the reset; the segment missing at the backend refutes be_liberal's fix.
+    const g = clone(inputs);
+    g.problem.counts.rst = 0;
+    expect(of(judgeInvalidRst(g), 'invalid-rst/untranslated-reset').status).toBe('refuted');
+    const h = clone(inputs);
+    h.beLiberal.counts['segment-translated'] = 0;
+    expect(of(judgeInvalidRst(h), 'invalid-rst/fix-be-liberal').status).toBe('refuted');
+    const k = clone(inputs);
+    k.problem.counts.invalid = 2;
+    expect(of(judgeInvalidRst(k), 'invalid-rst/marked-invalid').status).toBe('not-observable');
     const f = clone(inputs);
     f.problem.counts.invalid = 0;
     expect(of(judgeInvalidRst(f), 'invalid-rst/marked-invalid').status).toBe('refuted');

@@ -15,7 +15,7 @@ import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
 import { countsOf } from './common.js';
 
-const COUNTERS = ['dnat', 'invalid', 'to-port', 'to-new-port'] as const;
+const COUNTERS = ['dnat', 'invalid', 'to-port', 'segment-translated', 'rst'] as const;
 
 /** inject.py's one JSON line, every field there and of its type; anything else is an error. */
 function parseInject(argv: string[], stdout: string): InjectOutcome {
@@ -30,6 +30,8 @@ function parseInject(argv: string[], stdout: string): InjectOutcome {
   if (!int(o.sport) || !int(o.snd_nxt) || !int(o.injected_seq) || typeof o.reset !== 'boolean' || !(o.error === null || typeof o.error === 'string')) {
     throw new Error(`${argv.join(' ')}: ${JSON.stringify(line.slice(0, 160))} lacks a field of inject.py's line`);
   }
+  // A send that failed otherwise (unreachable, a timeout) is a failed workload, never "the connection lived on".
+  if (!o.reset && o.error !== null) throw new Error(`${argv.join(' ')}: the connection failed without a reset (${String(o.error)}): the run shows nothing of the segment`);
   return { sport: o.sport as number, snd_nxt: o.snd_nxt as number, injected_seq: o.injected_seq as number, reset: o.reset, error: o.error as string | null };
 }
 

@@ -24,7 +24,7 @@ const TITLE: Record<InvalidRstPhase['fix'], string> = {
 function evidence(p: InvalidRstPhase, i: InvalidRstInputs): Evidence[] {
   const x = p.inject;
   return [
-    countsEvidence(`counters, ${TITLE[p.fix]}`, p.counts, `DNAT took ${count(p.counts, 'dnat')} connection(s); ${count(p.counts, 'invalid')} INVALID; ${count(p.counts, 'to-port')} packet(s) reached port ${i.port} untranslated`),
+    countsEvidence(`counters, ${TITLE[p.fix]}`, p.counts, `DNAT took ${count(p.counts, 'dnat')} connection(s); ${count(p.counts, 'invalid')} INVALID; ${count(p.counts, 'to-port')} packet(s) reached port ${i.port} untranslated, the segment ${count(p.counts, 'segment-translated')} time(s) port ${i.newPort}; ${count(p.counts, 'rst')} RST(s) from port ${i.port}`),
     {
       kind: 'counter', title: `inject.py in the client netns, ${TITLE[p.fix]}`,
       lines: [`connection from port ${x.sport}, next seq ${x.snd_nxt}; segment sent at seq ${x.injected_seq} (+2^30)`, `reset: ${x.reset}${x.error ? ` (${x.error})` : ''}`],
@@ -45,10 +45,13 @@ export function judgeInvalidRst(i: InvalidRstInputs): ScenarioClaim[] {
     out.push(claim('untranslated-reset', i.port, 'not-observable', evP, notThrough(p)));
   } else {
     const invalid = count(p.counts, 'invalid');
-    out.push(claim('marked-invalid', i.port, invalid === 1 ? 'confirmed' : 'refuted', evP, invalid === 1 ? undefined : `${invalid} INVALID segment(s) counted, not the one sent`));
+    // More than one INVALID packet does not say which was the segment: not observable, not refuted.
+    if (invalid > 1) out.push(claim('marked-invalid', i.port, 'not-observable', evP, `${invalid} INVALID packets counted: which of them was the segment is not shown`));
+    else out.push(claim('marked-invalid', i.port, invalid === 1 ? 'confirmed' : 'refuted', evP, invalid === 1 ? undefined : 'no INVALID packet counted: the segment kept its entry'));
     const untranslated = count(p.counts, 'to-port');
-    if (invalid !== 1) out.push(claim('untranslated-reset', i.port, 'not-observable', evP, 'the segment was not INVALID here, so what an INVALID segment does is not shown'));
-    else out.push(claim('untranslated-reset', i.port, untranslated === 1 && p.inject.reset ? 'confirmed' : 'refuted', evP));
+    const rst = count(p.counts, 'rst');
+    if (invalid !== 1) out.push(claim('untranslated-reset', i.port, 'not-observable', evP, 'the segment was not shown INVALID here, so what an INVALID segment does is not shown'));
+    else out.push(claim('untranslated-reset', i.port, untranslated === 1 && count(p.counts, 'segment-translated') === 0 && rst >= 1 && p.inject.reset ? 'confirmed' : 'refuted', evP));
   }
   for (const [id, f] of [['fix-drop-invalid', i.dropInvalid], ['fix-be-liberal', i.beLiberal]] as const) {
     const ev = evidence(f, i);
@@ -58,8 +61,9 @@ export function judgeInvalidRst(i: InvalidRstInputs): ScenarioClaim[] {
     }
     const invalid = count(f.counts, 'invalid');
     const untranslated = count(f.counts, 'to-port');
-    // drop: the segment is INVALID and dropped there; be_liberal: it is never INVALID. Either way nothing reaches the old port and no RST comes.
-    const holds = (id === 'fix-drop-invalid' ? invalid === 1 : invalid === 0) && untranslated === 0 && !f.inject.reset;
+    const translated = count(f.counts, 'segment-translated');
+    // drop: the segment is INVALID and dropped there; be_liberal: it is never INVALID, DNAT applies and it reaches the backend's port.
+    const holds = (id === 'fix-drop-invalid' ? invalid === 1 && translated === 0 : invalid === 0 && translated === 1) && untranslated === 0 && count(f.counts, 'rst') === 0 && !f.inject.reset;
     out.push(claim(id, i.port, holds ? 'confirmed' : 'refuted', ev));
   }
   return out;

@@ -11,6 +11,9 @@ export type InvalidRstClaim = keyof typeof INVALID_RST_WORDS;
 
 export const INVALID_RST_FIX = 'Drop `ct state invalid` after conntrack (what kube-proxy added for kubernetes #74839, in PR #74840), or set nf_conntrack_tcp_be_liberal=1 so that out-of-window segments keep their entry and their translation.';
 
+/** The IP length of inject.py's segment: 20 + 20 + 37 bytes; no other packet of the connection has it. */
+export const SEGMENT_IP_LENGTH = 77;
+
 /** The NAT chain, a chain after conntrack counting (and with the fix, dropping) INVALID segments, and the input counters. */
 export function invalidRstRuleset(table: string, client: string, server: string, port: number, newPort: number, dropInvalid: boolean): string {
   const m = `ip saddr ${client}`;
@@ -27,7 +30,12 @@ export function invalidRstRuleset(table: string, client: string, server: string,
     `  chain in {`,
     `    type filter hook input priority 0; policy accept;`,
     `    ${m} tcp dport ${port} counter comment "to-port"`,
-    `    ${m} tcp dport ${newPort} counter comment "to-new-port"`,
+    // The injected segment alone: 37 bytes of payload, IP length 77 (payload/net/inject.py).
+    `    ${m} tcp dport ${newPort} ip length ${SEGMENT_IP_LENGTH} counter comment "segment-translated"`,
+    `  }`,
+    `  chain out {`,
+    `    type filter hook output priority 0; policy accept;`,
+    `    ip daddr ${client} tcp sport ${port} tcp flags & rst == rst counter comment "rst"`,
     `  }`,
     `}`,
   ].join('\n') + '\n';
