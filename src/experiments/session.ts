@@ -207,6 +207,8 @@ export class Run {
     // (reads only, each a guest command of ~90 ms under qemu TCG); a failure among them counts
     // only once the server is known to be wanted.
     const tools = sh.server ? null : Promise.all([this.session.bpftrace(), this.session.python(), this.session.bpfShape(this.tracefs)]);
+    // Only to keep a rejection from being unhandled while the server's own check runs: `tools` itself
+    // is awaited below when the server is started, and its failure is thrown there; nothing reads this value.
     tools?.catch(() => {});
     if (sh.serverWhy === undefined) sh.serverWhy = process.env.NFSCOPE_HOOK_SERVER === '0' ? 'NFSCOPE_HOOK_SERVER=0' : await hookServerUnavailable(this.target, this.tracefs);
     if (sh.serverWhy !== null) return null;

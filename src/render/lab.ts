@@ -1,6 +1,7 @@
 import type { HookList } from '../model/hooks.js';
 import type { Claim, LabReport } from '../model/lab.js';
 import { evidenceText } from './evidence.js';
+import { esc, htmlPage } from './html-page.js';
 
 const MARK: Record<Claim['status'], string> = { confirmed: '✔ confirmed', refuted: '✘ refuted', 'not-observable': '– not observable here' };
 const TITLE: Record<Claim['id'], string> = {
@@ -49,7 +50,6 @@ export function renderLabMarkdown(r: LabReport): string {
   return out.join('\n');
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /**
  * The hook pipeline of an incoming packet as SVG: PRE_ROUTING → routing →
@@ -113,18 +113,5 @@ export function renderLabHtml(r: LabReport): string {
     for (const e of c.evidence) body.push(`<h3>${esc(e.title)}</h3><p>${esc(e.shows)}.</p><pre>${esc(evidenceText(e))}</pre>`);
     body.push(`<details><summary>Run it by hand</summary><pre>${c.commands.map((x) => `$ ${esc(x)}`).join('\n')}</pre></details></section>`);
   });
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nfscope lab: ${esc(r.kernel)}</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #18181b; }
-pre { background: #f4f4f5; padding: .8em; overflow-x: auto; font-size: 12px; }
-.badge { font-size: .75em; padding: .15em .6em; border-radius: 1em; vertical-align: middle; }
-.confirmed { background: #dcfce7; color: #166534; } .refuted { background: #fee2e2; color: #991b1b; } .not-observable { background: #e4e4e7; color: #3f3f46; }
-table.summary td, table.summary th { padding: .3em .8em; text-align: left; border-bottom: 1px solid #e4e4e7; }
-figure { margin: 1em 0; overflow-x: auto; } figcaption { font-size: .9em; color: #52525b; }
-.reason { color: #52525b; }
-</style></head><body>
-${body.join('\n')}
-</body></html>
-`;
+  return htmlPage(`nfscope lab: ${r.kernel}`, body);
 }

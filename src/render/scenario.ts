@@ -2,6 +2,7 @@
 import type { ClaimStatus } from '../model/lab.js';
 import type { ScenarioInfo, ScenarioReport, ScenarioSetReport } from '../model/scenario.js';
 import { evidenceText } from './evidence.js';
+import { esc, htmlPage } from './html-page.js';
 
 const MARK: Record<ClaimStatus, string> = { confirmed: '✔ confirmed', refuted: '✘ refuted', 'not-observable': '– not observable here' };
 const PHASE = { problem: 'the pitfall', fix: 'the fix' } as const;
@@ -54,7 +55,6 @@ export function renderScenarioMarkdown(r: ScenarioReport): string {
   return out.join('\n');
 }
 
-const esc = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** One self-contained HTML file: inline CSS, no script, no external resource. */
 export function renderScenarioHtml(r: ScenarioReport): string {
@@ -73,17 +73,5 @@ export function renderScenarioHtml(r: ScenarioReport): string {
     body.push(`<details><summary>Run it by hand</summary><pre>${c.commands.map((x) => `$ ${esc(x)}`).join('\n')}</pre></details></section>`);
   });
   body.push(`<h2>The fix</h2><p>${esc(r.fix)}</p>`);
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>nfscope lab --scenario ${esc(r.scenario)}: ${esc(r.kernel)}</title>
-<style>
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #18181b; }
-pre { background: #f4f4f5; padding: .8em; overflow-x: auto; font-size: 12px; }
-.badge { font-size: .75em; padding: .15em .6em; border-radius: 1em; vertical-align: middle; }
-.confirmed { background: #dcfce7; color: #166534; } .refuted { background: #fee2e2; color: #991b1b; } .not-observable { background: #e4e4e7; color: #3f3f46; }
-table.summary td, table.summary th { padding: .3em .8em; text-align: left; border-bottom: 1px solid #e4e4e7; }
-.reason { color: #52525b; }
-</style></head><body>
-${body.join('\n')}
-</body></html>
-`;
+  return htmlPage(`nfscope lab --scenario ${r.scenario}: ${r.kernel}`, body);
 }
