@@ -204,13 +204,14 @@ export class Run {
   private async ensureServer(families: readonly Family[], progress: Progress): Promise<HookServer | null> {
     const sh = this.shared;
     // The tools' paths and the kernel's program shape are read alongside the server's own check
-    // (reads only, each a guest command of ~90 ms under qemu TCG); a failure among them counts
-    // only once the server is known to be wanted.
-    const tools = sh.server ? null : Promise.all([this.session.bpftrace(), this.session.python(), this.session.bpfShape(this.tracefs)]);
-    // Only to keep a rejection from being unhandled while the server's own check runs: `tools` itself
-    // is awaited below when the server is started, and its failure is thrown there; nothing reads this value.
-    tools?.catch(() => {});
-    if (sh.serverWhy === undefined) sh.serverWhy = process.env.NFSCOPE_HOOK_SERVER === '0' ? 'NFSCOPE_HOOK_SERVER=0' : await hookServerUnavailable(this.target, this.tracefs);
+    // (reads only, each a guest command of ~90 ms under qemu TCG), both run to their end; a failure
+    // of the reads counts only once the server is known to be wanted.
+    const toolsP = sh.server ? null : Promise.all([this.session.bpftrace(), this.session.python(), this.session.bpfShape(this.tracefs)]);
+    const whyP = sh.serverWhy !== undefined ? Promise.resolve(sh.serverWhy)
+      : process.env.NFSCOPE_HOOK_SERVER === '0' ? Promise.resolve('NFSCOPE_HOOK_SERVER=0') : hookServerUnavailable(this.target, this.tracefs);
+    const [why, tools] = await Promise.allSettled([whyP, toolsP]);
+    if (why.status === 'rejected') throw why.reason;
+    sh.serverWhy = why.value;
     if (sh.serverWhy !== null) return null;
     // A server built for fewer families is replaced by one for all of them (the lab asks for ipv4 only).
     if (sh.server && (familyMask(families) & ~sh.server.serves) !== 0) {
@@ -225,7 +226,8 @@ export class Run {
     }
     if (!sh.server) {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
-      const [bpftrace, python] = await (tools ?? Promise.all([this.session.bpftrace(), this.session.python()]));
+      if (tools.status === 'rejected') throw tools.reason;
+      const [bpftrace, python] = tools.value ?? (await Promise.all([this.session.bpftrace(), this.session.python()]));
       sh.server = await HookServer.start(this.target, sh.root, bpftrace, python, sh.families, (t) => this.program(t));
     }
     return sh.server;

@@ -1,4 +1,5 @@
 /** early-chain: the claims in words, the fix, and the commands a student runs by hand (--explain). */
+import { nftTableText } from './nft-table.js';
 export const EARLY_PRIORITY = -300;
 export const FIXED_PRIORITY = -190;
 /** The scenario's table: this prefix and the sandbox's id. */
@@ -16,18 +17,13 @@ export const EARLY_CHAIN_FIX = `Put a chain that matches ct state (or does anyth
 /** The ruleset of one phase: the counters the judge reads, each named by its comment. */
 export function earlyChainRuleset(table: string, priority: number, client: string, port: number): string {
   const m = `ip saddr ${client} tcp dport ${port}`;
-  return [
-    `table ip ${table} {`,
-    `  chain pre {`,
-    `    type filter hook prerouting priority ${priority}; policy accept;`,
-    `    ${m} counter comment "seen"`,
-    `    ${m} ct state established counter comment "established"`,
-    `    ${m} ct state new counter comment "new"`,
-    `    ${m} ct state invalid counter comment "invalid"`,
-    `    ${m} ct state untracked counter comment "untracked"`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [{
+    name: 'pre', type: 'filter', hook: 'prerouting', priority,
+    rules: [
+      `${m} counter comment "seen"`,
+      ...['established', 'new', 'invalid', 'untracked'].map((st) => `${m} ct state ${st} counter comment "${st}"`),
+    ],
+  }]);
 }
 
 export function earlyChainCommands(id: EarlyChainClaim, port: number): string[] {

@@ -1,4 +1,5 @@
 /** equal-priority: the claims in words, the fix, and the commands a student runs by hand (--explain). */
+import { nftTableText } from './nft-table.js';
 export const SHARED_PRIORITY = 0;
 /** The fix: chain a below b, so that it runs first whatever the order of registration. */
 export const FIX_PRIORITY_A = -10;
@@ -19,15 +20,7 @@ export const EQUAL_PRIORITY_FIX = 'Never rely on the order of two chains at one 
  */
 export function equalPriorityTable(table: string, priority: number, mark: number, client: string, port: number): string {
   const m = `ip saddr ${client} tcp dport ${port} tcp flags & (syn | ack) == syn`;
-  return [
-    `table ip ${table} {`,
-    `  chain pre {`,
-    `    type filter hook prerouting priority ${priority}; policy accept;`,
-    `    ${m} meta mark 0 counter comment "first"`,
-    `    ${m} meta mark set ${mark}`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [{ name: 'pre', type: 'filter', hook: 'prerouting', priority, rules: [`${m} meta mark 0 counter comment "first"`, `${m} meta mark set ${mark}`] }]);
 }
 
 export function equalPriorityCommands(id: EqualPriorityClaim, port: number): string[] {

@@ -1,5 +1,6 @@
 /** invalid-rst: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
 import { backendPorts } from '../scenario.js';
+import { dnatChain, nftTableText } from './nft-table.js';
 
 export const INVALID_RST_WORDS = {
   'marked-invalid': 'A segment of an established connection far outside the receiver\'s window (its sequence number 2^30 past the next one) is INVALID to conntrack: it matches `ct state invalid`.',
@@ -17,28 +18,19 @@ export const SEGMENT_IP_LENGTH = 77;
 /** The NAT chain, a chain after conntrack counting (and with the fix, dropping) INVALID segments, and the input counters. */
 export function invalidRstRuleset(table: string, client: string, server: string, port: number, newPort: number, dropInvalid: boolean): string {
   const m = `ip saddr ${client}`;
-  return [
-    `table ip ${table} {`,
-    `  chain nat {`,
-    `    type nat hook prerouting priority -100; policy accept;`,
-    `    ${m} tcp dport ${port} counter dnat to ${server}:${newPort} comment "dnat"`,
-    `  }`,
-    `  chain pre {`,
-    `    type filter hook prerouting priority -150; policy accept;`,
-    `    ${m} tcp dport ${port} ct state invalid counter ${dropInvalid ? 'drop ' : ''}comment "invalid"`,
-    `  }`,
-    `  chain in {`,
-    `    type filter hook input priority 0; policy accept;`,
-    `    ${m} tcp dport ${port} counter comment "to-port"`,
-    // The injected segment alone: 37 bytes of payload, IP length 77 (payload/net/inject.py).
-    `    ${m} tcp dport ${newPort} ip length ${SEGMENT_IP_LENGTH} counter comment "segment-translated"`,
-    `  }`,
-    `  chain out {`,
-    `    type filter hook output priority 0; policy accept;`,
-    `    ip daddr ${client} tcp sport ${port} tcp flags & rst == rst counter comment "rst"`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [
+    dnatChain(`${m} tcp dport ${port}`, server, newPort),
+    { name: 'pre', type: 'filter', hook: 'prerouting', priority: -150, rules: [`${m} tcp dport ${port} ct state invalid counter ${dropInvalid ? 'drop ' : ''}comment "invalid"`] },
+    {
+      name: 'in', type: 'filter', hook: 'input', priority: 0,
+      rules: [
+        `${m} tcp dport ${port} counter comment "to-port"`,
+        // The injected segment alone: 37 bytes of payload, IP length 77 (payload/net/inject.py).
+        `${m} tcp dport ${newPort} ip length ${SEGMENT_IP_LENGTH} counter comment "segment-translated"`,
+      ],
+    },
+    { name: 'out', type: 'filter', hook: 'output', priority: 0, rules: [`ip daddr ${client} tcp sport ${port} tcp flags & rst == rst counter comment "rst"`] },
+  ]);
 }
 
 export function invalidRstCommands(id: InvalidRstClaim, port: number): string[] {

@@ -1,4 +1,5 @@
 import { backendPorts } from '../scenario.js';
+import { dnatChain, nftTableText } from './nft-table.js';
 
 /** notrack: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
 export const RAW_PRIORITY = -300;
@@ -17,32 +18,18 @@ export function notrackBaseRuleset(table: string, client: string, server: string
   const m = `ip saddr ${client}`;
   // The input counters count SYNs only: a translated SYN connects, and its connection's later packets are not the workload's.
   const syn = 'tcp flags & (syn | ack) == syn';
-  return [
-    `table ip ${table} {`,
-    `  chain nat {`,
-    `    type nat hook prerouting priority -100; policy accept;`,
-    `    ${m} tcp dport ${port} counter dnat to ${server}:${newPort} comment "dnat"`,
-    `  }`,
-    `  chain in {`,
-    `    type filter hook input priority 0; policy accept;`,
-    `    ${m} ${syn} ct state untracked counter comment "untracked"`,
-    `    ${m} tcp dport ${port} ${syn} counter comment "to-port"`,
-    `    ${m} tcp dport ${newPort} ${syn} counter comment "to-new-port"`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [
+    dnatChain(`${m} tcp dport ${port}`, server, newPort),
+    {
+      name: 'in', type: 'filter', hook: 'input', priority: 0,
+      rules: [`${m} ${syn} ct state untracked counter comment "untracked"`, `${m} tcp dport ${port} ${syn} counter comment "to-port"`, `${m} tcp dport ${newPort} ${syn} counter comment "to-new-port"`],
+    },
+  ]);
 }
 
 /** The notrack chain of the problem phase. */
 export function notrackRawRuleset(table: string, client: string, port: number): string {
-  return [
-    `table ip ${table} {`,
-    `  chain raw {`,
-    `    type filter hook prerouting priority ${RAW_PRIORITY}; policy accept;`,
-    `    ip saddr ${client} tcp dport ${port} counter notrack comment "notrack"`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [{ name: 'raw', type: 'filter', hook: 'prerouting', priority: RAW_PRIORITY, rules: [`ip saddr ${client} tcp dport ${port} counter notrack comment "notrack"`] }]);
 }
 
 export function notrackCommands(id: NotrackClaim, port: number): string[] {

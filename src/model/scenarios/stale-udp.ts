@@ -1,4 +1,5 @@
 import { backendPorts } from '../scenario.js';
+import { nftTableText } from './nft-table.js';
 
 /** stale-udp: the claims in words, the rulesets, the fix, and the commands a student runs by hand (--explain). */
 export const STALE_UDP_WORDS = {
@@ -13,19 +14,10 @@ export const STALE_UDP_FIX = 'After moving a UDP service to another backend, del
 /** The NAT chain (to `backend`) and the counters at both backends' ports, by comment. */
 export function staleUdpRuleset(table: string, client: string, server: string, port: number, backend: number, oldPort: number, newPort: number): string {
   const m = `ip saddr ${client}`;
-  return [
-    `table ip ${table} {`,
-    `  chain nat {`,
-    `    type nat hook prerouting priority -100; policy accept;`,
-    `    ${staleUdpDnat(client, server, port, backend)}`,
-    `  }`,
-    `  chain in {`,
-    `    type filter hook input priority 0; policy accept;`,
-    `    ${m} udp dport ${oldPort} counter comment "old"`,
-    `    ${m} udp dport ${newPort} counter comment "new"`,
-    `  }`,
-    `}`,
-  ].join('\n') + '\n';
+  return nftTableText(table, [
+    { name: 'nat', type: 'nat', hook: 'prerouting', priority: -100, rules: [staleUdpDnat(client, server, port, backend)] },
+    { name: 'in', type: 'filter', hook: 'input', priority: 0, rules: [`${m} udp dport ${oldPort} counter comment "old"`, `${m} udp dport ${newPort} counter comment "new"`] },
+  ]);
 }
 
 export function staleUdpDnat(client: string, server: string, port: number, backend: number): string {
