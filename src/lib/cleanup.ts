@@ -60,6 +60,8 @@ export class Cleanup {
   private ended = false;
   /** What the run observed so far, printed if a signal cuts it short. */
   readonly observed: string[] = [];
+  /** Changes being made (their commands still running): undoing waits for them, see making(). */
+  private changing = new Set<Promise<unknown>>();
 
   constructor(readonly journal: Journal | null = null) {}
 
@@ -102,6 +104,25 @@ export class Cleanup {
     }, { undo: cmds });
   }
 
+  /**
+   * A change being made, whose undo is registered already: undoing waits for it to settle first
+   * (within the teardown's deadline). A signal's teardown runs while the run's steps are still
+   * awaiting their commands, which run in their own process groups and go on: an undo run before
+   * its change finished found nothing to undo, and the change landed after it (a SIGHUP 428 ms into
+   * trace-syn undid tracefs before its `mount` ended, and the mount stayed: the fault test, CI, stop 37).
+   */
+  making<T>(change: Promise<T>): Promise<T> {
+    this.changing.add(change);
+    const settled = () => void this.changing.delete(change);
+    change.then(settled, settled);
+    return change;
+  }
+
+  /** Every change being made has settled, whichever way (the undo reads the state it left). */
+  private async changesSettled(): Promise<void> {
+    while (this.changing.size > 0) await Promise.allSettled([...this.changing]);
+  }
+
   /** Notes an observation, shown if the run is interrupted before its report. */
   note(line: string): void {
     this.observed.push(line);
@@ -123,7 +144,10 @@ export class Cleanup {
         timer = setTimeout(() => res('expired'), deadlineMs);
       });
       const loop = (async () => {
-        while (this.stack.length > 0 && !expired) {
+        while (!expired) {
+          // Before each undo: a step still going may have begun another change meanwhile.
+          await this.changesSettled();
+          if (this.stack.length === 0 || expired) break;
           const u = this.stack.pop()!;
           inFlight = u;
           try {

@@ -3,6 +3,7 @@ import { CommandFailedError } from '../lib/errors.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { alive } from '../lib/journal.js';
 import { findMount } from '../parsers/versions.js';
+import { run } from '../lib/run.js';
 import type { Target } from '../targets/target.js';
 
 export const TRACEFS_DEFAULT = '/sys/kernel/tracing';
@@ -26,7 +27,7 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
   if (mounted && !(await target.exists(MARK))) return mounted; // the system's mount: never touched
   // Register as a user first, so that a run finishing meanwhile sees us and keeps the mount.
   const me = `${USERS}/${hostname()}-${process.pid}`;
-  await target.exec(['mkdir', '-p', USERS]);
+  await run(target, ['mkdir', '-p', USERS]);
   cleanup.push(`tracefs: unregister, unmount if the last nfscope user`, async () => {
     await target.exec(['rm', '-f', me]);
     if (await othersUsing(target)) return;
@@ -37,10 +38,16 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
     }
     await target.exec(['rm', '-f', MARK]);
   }, { undo: [{ argv: ['rm', '-f', me] }, { argv: ['umount', TRACEFS_DEFAULT], shared: true }, { argv: ['rm', '-f', MARK], shared: true }] });
-  await target.exec(['tee', me], { input: `${process.pid}\n` });
+  // The undo waits for all of it (registration, mark, mount) to end before it looks at the mount.
+  return cleanup.making(registerAndMount(target, me, mounted));
+}
+
+/** Registers this run as a user and, when tracefs is not mounted, marks and mounts it. */
+async function registerAndMount(target: Target, me: string, mounted: string | null): Promise<string> {
+  await run(target, ['tee', me], { input: `${process.pid}\n` });
   if (mounted) return mounted;
   // The mark before the mount: whoever sees the mount also sees that it is nfscope's.
-  await target.exec(['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
+  await run(target, ['tee', MARK], { input: `${hostname()} ${process.pid}\n` });
   // Mount only if no one has, under a lock: tracefs mounts stack, and two runs starting together
   // both mounted it; the last one out unmounted one, and the other stayed, unmarked, for good
   // (found by the concurrency test followed by the fault test). A fixed script, no user input.
@@ -50,8 +57,7 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
   // (the fault test, seed-dependent, 2026-12-01).
   const dying = ['setpriv', '--pdeathsig', 'KILL', '--'];
   const argv = [...dying, 'flock', LOCK, ...dying, 'sh', '-c', `grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || exec mount -t tracefs nodev ${TRACEFS_DEFAULT}`];
-  const r = await target.exec(argv);
-  if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+  await run(target, argv);
   return TRACEFS_DEFAULT;
 }
 

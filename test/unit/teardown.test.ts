@@ -91,6 +91,54 @@ describe('teardown', () => {
   });
 });
 
+describe('a change still being made when teardown starts', () => {
+  // The signal's teardown runs while the step awaits its command, which goes on in its own process
+  // group. Here the change is a real command that makes a file 300 ms after it starts.
+  const makesLate = (path: string) => new LocalTarget().exec(['sh', '-c', 'sleep 0.3; : > "$1"', 'sh', path]);
+
+  it('is waited for: its undo runs after it ended, and nothing is left', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'nfscope-making-'));
+    const file = join(d, 'made');
+    const c = new Cleanup();
+    c.push('remove the file', async () => {
+      const r = await new LocalTarget().exec(['rm', '-f', file]);
+      expect(r.exitCode).toBe(0);
+    });
+    const step = c.making(makesLate(file));
+    expect(await c.runAll()).toEqual([]);
+    expect((await step).exitCode).toBe(0);
+    expect(readdirSync(d)).toEqual([]);
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it('a change the step begins once the first one ended is waited for too, and undone', async () => {
+    const d = mkdtempSync(join(tmpdir(), 'nfscope-making-'));
+    const c = new Cleanup();
+    const undoFile = (f: string) => c.push(`remove ${f}`, async () => void (await new LocalTarget().exec(['rm', '-f', join(d, f)])));
+    undoFile('one');
+    const step = (async () => {
+      await c.making(makesLate(join(d, 'one')));
+      undoFile('two');
+      await c.making(makesLate(join(d, 'two')));
+    })();
+    expect(await c.runAll()).toEqual([]);
+    await step;
+    expect(readdirSync(d)).toEqual([]);
+    rmSync(d, { recursive: true, force: true });
+  });
+
+  it('is waited for no longer than the teardown\'s deadline', async () => {
+    const c = new Cleanup();
+    const ran: string[] = [];
+    c.push('an undo', async () => void ran.push('undo'));
+    void c.making(new Promise(() => {}));
+    const t0 = Date.now();
+    expect(await c.runAll(300)).toEqual(['an undo: not undone, teardown deadline of 300 ms passed']);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(ran).toEqual([]);
+  });
+});
+
 describe('commands on the local target', () => {
   it('run in their own process group: the terminal\'s Ctrl-C to nfscope\'s group does not reach them', async () => {
     const pgrp = (stat: string) => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]);
