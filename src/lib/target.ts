@@ -51,6 +51,12 @@ export interface Target {
    * process's; a replay: the recorded run's). Elsewhere requireRoot asks `id -u`.
    */
   readonly uid?: number;
+  /**
+   * A machine nfscope booted for its runs (the micro-VM): a machine-wide setting (the initial
+   * netns's nf_conntrack_max) may be changed there for a run, and is put back. Elsewhere it is a
+   * user's machine, and nfscope changes nothing that reaches beyond its own namespaces.
+   */
+  readonly disposable?: boolean;
   exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
   spawn(argv: string[], opts?: ExecOptions): Running;
   readFile(path: string): Promise<string | null>;

@@ -13,7 +13,7 @@ import type { ClaimStatus, Evidence } from './lab.js';
 /** 1: first format. */
 export const SCENARIO_SCHEMA_VERSION = 1;
 
-export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst'] as const;
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios besides the article's experiment: what `lab --scenario all` runs. */
 export type PitfallId = Exclude<ScenarioId, 'syn-drop'>;
@@ -79,6 +79,13 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     summary: 'an out-of-window segment of a DNATed connection is INVALID, untranslated, and draws a RST that kills the connection; drop invalid, or be liberal',
     grounding: ['kubernetes #74839 (connection reset by peer through a Service)', 'kubernetes #117924', 'kubernetes #94861'],
     needs: 'nft with NAT, conntrack (module or built in), python3 with TCP_REPAIR and raw sockets (root)',
+  },
+  {
+    id: 'table-full',
+    title: 'A full conntrack table drops new flows',
+    summary: 'at nf_conntrack_max, conntrack drops new flows\' first packets itself; early_drop evicts only entries that never saw a reply, never an established one; raise the max (micro-VM only: the max is the whole machine\'s)',
+    grounding: ['the kernel\'s "nf_conntrack: table full, dropping packet" (net/netfilter/nf_conntrack_core.c)', 'Documentation/networking/nf_conntrack-sysctl.rst (nf_conntrack_max, nf_conntrack_buckets)'],
+    needs: 'a machine nfscope booted for the run (--target qemu): nf_conntrack_max is one value for the whole machine, changed only there; nft, conntrack (the tool, for -S and -C)',
   },
 ];
 
@@ -263,3 +270,47 @@ export interface InvalidRstInputs {
   dropInvalid: InvalidRstPhase;
   beLiberal: InvalidRstPhase;
 }
+
+/** `conntrack -S` of the server netns (summed over CPUs) and `conntrack -C`, at one moment. */
+export interface CtTableState {
+  count: number;
+  /** drop, early_drop, insert_failed, …: what this kernel reports. */
+  stats: Record<string, number>;
+  /** `conntrack -S` as printed. */
+  statsLines: string[];
+}
+
+/** table-full: SYNs sent against a conntrack table in one state. */
+export interface TableFullPhase {
+  what: string;
+  /** nf_conntrack_max during the phase (written in the initial netns; every netns counts its own entries against it). */
+  max: number;
+  /** The server netns's table before the SYNs and after. */
+  before: CtTableState;
+  after: CtTableState;
+  syns: SynOutcome;
+  /** By comment, during the phase: "syn-seen" (prerouting, before conntrack), "syn-past" (input, ct state new: got past conntrack). */
+  counts: Counts;
+  /** conntrack -L of the server netns after the SYNs: the held connections' entries, or the unreplied flows'. */
+  conntrack: CtEntry[];
+}
+
+export type TableFullInputs =
+  | {
+      port: number;
+      /** Why the scenario changed nothing here (a machine nfscope did not boot), with what it read. */
+      notRun: string;
+    }
+  | {
+      port: number;
+      /** nf_conntrack_max and nf_conntrack_buckets as found (put back at the end). */
+      found: { max: number; buckets: number };
+      /** Established connections held open (ASSURED entries) for the first two phases. */
+      held: number;
+      /** The table full of established connections: max = their count. */
+      assured: TableFullPhase;
+      /** The fix: max back to what it was, the connections still held. */
+      raised: TableFullPhase;
+      /** The table full of unreplied UDP flows (not ASSURED), buckets at `buckets`, max = their count. */
+      unassured: TableFullPhase & { buckets: number; udpSent: number };
+    };

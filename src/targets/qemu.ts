@@ -13,6 +13,7 @@ import { AgentBackedTarget } from './agent-backed.js';
  */
 export class QemuTarget extends AgentBackedTarget {
   readonly name = 'qemu';
+  readonly disposable = true;
   /** Only a VM left up by `vm up` outlives this run; a VM booted for it dies with it (qemu under pdeathsig). */
   readonly journalSpec: string | undefined;
   private constructor(readonly vm: Vm, attachedTo?: string) {

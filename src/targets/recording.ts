@@ -78,12 +78,14 @@ export class RecordingTarget implements Target {
   readonly name: string;
   readonly journalSpec?: string;
   readonly uid?: number;
+  readonly disposable?: boolean;
   kernelBtf?: () => Promise<Buffer | null>;
 
   constructor(private readonly inner: Target, private readonly file: string, private readonly version: string) {
     this.name = inner.name;
     this.journalSpec = inner.journalSpec;
     this.uid = inner.uid;
+    this.disposable = inner.disposable;
     if (inner.kernelBtf) this.kernelBtf = () => this.call('kernelBtf', [], () => inner.kernelBtf!());
     const draw = setRunRandom((n) => {
       const b = draw(n);

@@ -5,7 +5,7 @@
  * the test expects come from the workload (5 SYNs a round), not from an earlier run. The HTML
  * report of one opens in headless Chromium (screenshot in test/artifacts/).
  */
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -33,15 +33,15 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('lab --list: each scenario in one line, the article\'s the default; --list --json its catalogue', async () => {
     const r = await nfscope(['lab', '--list']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
     const j = await nfscope(['lab', '--list', '--json']);
-    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
+    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
   });
 
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, all']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, table-full, all']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -108,14 +108,26 @@ describe('nfscope lab --scenario on the host kernel', () => {
     ]);
   }, 120_000);
 
-  it('--scenario all: the six in one session (one listing server), each claim confirmed; --report refused with it', async () => {
+  it('table-full: not run on this machine (nf_conntrack_max is the whole machine\'s), each claim not observable and why; the max untouched', async () => {
+    const max = readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim();
+    const report = await scenario('table-full', 2601);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}`)).toEqual([
+      'table-full/full-drops-new: not-observable', 'table-full/assured-kept: not-observable',
+      'table-full/unassured-evicted: not-observable', 'table-full/fix-raise-max: not-observable',
+    ]);
+    for (const c of report.claims) expect(c.reason).toBe(`nf_conntrack_max (here ${max}) is one value for the whole machine, writable in the initial network namespace only: lowering it would drop this machine's own new connections, so nfscope changes it only on a machine it booted for the run (--target qemu)`);
+    expect(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()).toBe(max);
+  }, 120_000);
+
+  it('--scenario all: the seven in one session (one listing server), each claim confirmed; --report refused with it', async () => {
     const before = machineState();
     const r = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--port', '2597', '--json'], { timeoutMs: 180_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const set = JSON.parse(r.stdout) as { reports: Report[] };
     expectSchema('lab-scenarios', set);
-    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
-    for (const x of set.reports) expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    // table-full changes nothing here (the test above): its claims are not observable, every other one confirmed.
+    for (const x of set.reports.filter((y) => y.scenario !== 'table-full')) expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
     expect(await leftoversSince(before)).toEqual([]);
     const bad = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--report', join(tmp, 'all.html')]);

@@ -19,13 +19,17 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const set = JSON.parse(r.stdout) as { reports: { scenario: string; kernel: string; claims: { id: string; phase: string; status: string; reason?: string }[] }[] };
     expectSchema('lab-scenarios', set);
-    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    const phases: Record<string, string[]> = {
+      'invalid-rst': ['problem', 'problem', 'fix', 'fix'],
+      'table-full': ['problem', 'problem', 'problem', 'fix'],
+    };
     for (const x of set.reports) {
       expect(x.kernel).toMatch(/^6\.1\./);
       expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
-      expect(x.claims.map((c) => c.phase)).toEqual(x.scenario === 'invalid-rst' ? ['problem', 'problem', 'fix', 'fix'] : ['problem', 'problem', 'fix']);
+      expect(x.claims.map((c) => c.phase)).toEqual(phases[x.scenario] ?? ['problem', 'problem', 'fix']);
     }
-    // One VM, one listing server for the five.
+    // One VM, one listing server for them all.
     expect(r.stderr.match(/booting linux-image/g)).toHaveLength(1);
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
     process.stderr.write(`lab --scenario all on ${set.reports[0]!.kernel}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);

@@ -18,7 +18,9 @@ import { judgeNotrack } from '../../src/judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../src/judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../src/judges/scenarios/stale-udp.js';
 import { judgeInvalidRst } from '../../src/judges/scenarios/invalid-rst.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport } from '../../src/model/scenario.js';
+import { judgeTableFull } from '../../src/judges/scenarios/table-full.js';
+import { TABLE_FULL_HELD } from '../../src/model/scenarios/table-full.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport, type TableFullInputs } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
 import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -34,7 +36,7 @@ const load = <T>(kernel: string, s: string) => ({
 });
 
 it('there are real captures of each scenario to judge', () => {
-  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
@@ -218,6 +220,60 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'stale-udp'))))('sta
   });
 });
 
+type Ran = Exclude<TableFullInputs, { notRun: string }>;
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'table-full'))))('table-full judged on a real %s run', (kernel) => {
+  const { inputs: loaded, meta } = load<TableFullInputs>(kernel, 'table-full');
+  const inputs = loaded as Ran;
+
+  it('every claim confirmed: the SYNs dropped by conntrack at the max, the held entries kept, the unreplied ones evicted, the raised max lets them through', () => {
+    expect(meta.argv).toMatch(/--scenario table-full/);
+    expect('notRun' in loaded).toBe(false);
+    const claims = judgeTableFull(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect(claims.map((c) => c.phase)).toEqual(['problem', 'problem', 'problem', 'fix']);
+    // The workload: the held connections made the table full, 5 SYNs a phase reached the hook.
+    expect(inputs.held).toBe(TABLE_FULL_HELD);
+    expect(inputs.assured.before.count).toBe(inputs.assured.max);
+    for (const p of [inputs.assured, inputs.raised, inputs.unassured]) expect([p.syns.sent, p.counts['syn-seen']]).toEqual([5, 5]);
+  });
+
+  it('one observation changed: a SYN through, no drop counted, an evicted held entry, a dropped SYN after the fix; a table not full is not observable', () => {
+    const a = clone(inputs);
+    a.assured.syns.connected = 1;
+    expect(of(judgeTableFull(a), 'table-full/full-drops-new').status).toBe('refuted');
+    const b = clone(inputs);
+    b.assured.after.stats.drop = b.assured.before.stats.drop!;
+    expect(of(judgeTableFull(b), 'table-full/full-drops-new').status).toBe('refuted');
+    const c = clone(inputs);
+    c.assured.after.stats.early_drop = c.assured.before.stats.early_drop! + 1;
+    expect(of(judgeTableFull(c), 'table-full/assured-kept').status).toBe('refuted');
+    const d = clone(inputs);
+    d.assured.conntrack = d.assured.conntrack.slice(1);
+    expect(of(judgeTableFull(d), 'table-full/assured-kept').status).toBe('refuted');
+    const e = clone(inputs);
+    e.unassured.syns.connected = 4;
+    expect(of(judgeTableFull(e), 'table-full/unassured-evicted').status).toBe('refuted');
+    const f = clone(inputs);
+    f.raised.after.stats.drop = f.raised.before.stats.drop! + 1;
+    expect(of(judgeTableFull(f), 'table-full/fix-raise-max').status).toBe('refuted');
+    const g = clone(inputs);
+    g.assured.before.count = g.assured.max - 1;
+    expect(judgeTableFull(g).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['table-full/full-drops-new', 'table-full/assured-kept']);
+    const h = clone(inputs);
+    h.unassured.counts['syn-seen'] = 4;
+    expect(of(judgeTableFull(h), 'table-full/unassured-evicted').status).toBe('not-observable');
+    // A counter this kernel did not report is the run's error, never a zero.
+    const k = clone(inputs);
+    delete k.assured.after.stats.drop;
+    expect(() => judgeTableFull(k)).toThrow(/no "drop" counter/);
+  });
+});
+
+it('table-full on a machine nfscope did not boot: every claim not observable, with the reason the run gave', () => {
+  const claims = judgeTableFull({ port: 2570, notRun: 'nf_conntrack_max (here 262144) is one value for the whole machine' });
+  expect(statuses(claims)).toEqual(['full-drops-new', 'assured-kept', 'unassured-evicted', 'fix-raise-max'].map((id) => `table-full/${id}: not-observable (nf_conntrack_max (here 262144) is one value for the whole machine)`));
+});
+
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'invalid-rst'))))('invalid-rst judged on a real %s run', (kernel) => {
   const { inputs, meta } = load<InvalidRstInputs>(kernel, 'invalid-rst');
 
@@ -282,7 +338,7 @@ describe('the scenario report', () => {
     expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
   });
   it('lab --list names every scenario, the default first', () => {
-    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst']);
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
   });
 });
 

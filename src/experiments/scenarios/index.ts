@@ -10,6 +10,7 @@ import { judgeNotrack } from '../../judges/scenarios/notrack.js';
 import { judgeMixedBackends } from '../../judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../judges/scenarios/stale-udp.js';
 import { judgeInvalidRst } from '../../judges/scenarios/invalid-rst.js';
+import { judgeTableFull } from '../../judges/scenarios/table-full.js';
 import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type PitfallId, type ScenarioClaim, type ScenarioReport, type ScenarioSetReport } from '../../model/scenario.js';
 import { EARLY_CHAIN_FIX } from '../../model/scenarios/early-chain.js';
 import { EQUAL_PRIORITY_FIX } from '../../model/scenarios/equal-priority.js';
@@ -17,6 +18,7 @@ import { NOTRACK_FIX } from '../../model/scenarios/notrack.js';
 import { MIXED_FIX } from '../../model/scenarios/mixed-backends.js';
 import { STALE_UDP_FIX } from '../../model/scenarios/stale-udp.js';
 import { INVALID_RST_FIX } from '../../model/scenarios/invalid-rst.js';
+import { TABLE_FULL_FIX } from '../../model/scenarios/table-full.js';
 import { captureFixture } from '../../lib/fixture-capture.js';
 import type { Target } from '../../targets/target.js';
 import { Session } from '../session.js';
@@ -26,6 +28,7 @@ import { notrack } from './notrack.js';
 import { mixedBackends } from './mixed-backends.js';
 import { staleUdp } from './stale-udp.js';
 import { invalidRst } from './invalid-rst.js';
+import { tableFull } from './table-full.js';
 
 /** A scenario's run, its observations kept beside the judge that reads them. */
 type Runner = (session: Session, port: number, progress: (m: string) => void) => Promise<{ inputs: unknown; judge: () => ScenarioClaim[] }>;
@@ -44,6 +47,7 @@ const RUNNERS: Record<PitfallId, { run: Runner; fix: string }> = {
   'mixed-backends': { run: scenario(mixedBackends, judgeMixedBackends), fix: MIXED_FIX },
   'stale-udp': { run: scenario(staleUdp, judgeStaleUdp), fix: STALE_UDP_FIX },
   'invalid-rst': { run: scenario(invalidRst, judgeInvalidRst), fix: INVALID_RST_FIX },
+  'table-full': { run: scenario(tableFull, judgeTableFull), fix: TABLE_FULL_FIX },
 };
 
 /** One scenario in an open session: its run, its observations kept (NFSCOPE_CAPTURE_DIR), its report. */
