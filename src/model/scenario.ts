@@ -254,9 +254,23 @@ export interface InjectOutcome {
   error: string | null;
 }
 
+/** One packet conntrack logged as INVALID (payload/net/nflog.py): the logger's prefix holds conntrack's reason. */
+export interface InvalidLogLine {
+  prefix: string | null;
+  ip_len: number | null;
+  proto: number | null;
+  sport: number | null;
+  dport: number | null;
+}
+
 /** invalid-rst: one connection through DNAT and its out-of-window segment, in a sandbox of its own. */
 export interface InvalidRstPhase {
   fix: 'none' | 'drop-invalid' | 'be-liberal';
+  /**
+   * What conntrack logged as INVALID in the server netns during the phase (nf_conntrack_log_invalid=6,
+   * the netns's IPv4 logger nfnetlink_log, read by nflog.py), or why it could not be read.
+   */
+  invalidLog: { lines: InvalidLogLine[] } | { failure: string };
   /** By comment: "dnat" (connections translated), "invalid" (after conntrack), "to-port" (untranslated), "segment-translated" (the segment at the backend's port), "rst" (the server's RSTs from the old port). */
   counts: Counts;
   inject: InjectOutcome;

@@ -100,10 +100,13 @@ describe('nfscope lab --scenario on the host kernel', () => {
     expect(report.claims[1]!.evidence[0]!.lines![1]).toBe('new backend (port 2598)  5 datagram(s)');
   }, 120_000);
 
-  it('invalid-rst: the out-of-window segment is INVALID, escapes DNAT and resets the connection; both fixes keep it', async () => {
+  it('invalid-rst: the out-of-window segment is INVALID (conntrack\'s log says why), escapes DNAT and resets the connection; both fixes keep it', async () => {
     const report = await scenario('invalid-rst', 2599);
+    // The kernel's own words for the segment (6.18's tcp_in_window), logged in the server netns.
+    const log = report.claims[1]!.evidence.find((e) => (e as { title?: string }).title?.startsWith("conntrack's INVALID log"))!;
+    expect(log.lines!.filter((l) => l.includes('ip length 77'))).toEqual([expect.stringMatching(/^nf_ct_proto_6: SEQ is over upper bound \d+ \(over the window of the receiver\)   \[proto 6 ip length 77 \d+ → 2599\]$/)]);
     expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
-      'invalid-rst/marked-invalid: confirmed', 'invalid-rst/untranslated-reset: confirmed',
+      'invalid-rst/marked-invalid: confirmed', 'invalid-rst/why-invalid: confirmed', 'invalid-rst/untranslated-reset: confirmed',
       'invalid-rst/fix-drop-invalid: confirmed', 'invalid-rst/fix-be-liberal: confirmed',
     ]);
   }, 120_000);

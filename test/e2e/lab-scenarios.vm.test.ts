@@ -21,7 +21,7 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     expectSchema('lab-scenarios', set);
     expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
     const phases: Record<string, string[]> = {
-      'invalid-rst': ['problem', 'problem', 'fix', 'fix'],
+      'invalid-rst': ['problem', 'problem', 'problem', 'fix', 'fix'],
       'table-full': ['problem', 'problem', 'problem', 'fix'],
     };
     for (const x of set.reports) {

@@ -301,7 +301,7 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'invalid-rst'))))('i
     expect(of(judgeInvalidRst(d), 'invalid-rst/fix-drop-invalid').status).toBe('refuted');
     const e = clone(inputs);
     e.problem.counts.dnat = 0;
-    expect(judgeInvalidRst(e).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['invalid-rst/marked-invalid', 'invalid-rst/untranslated-reset']);
+    expect(judgeInvalidRst(e).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['invalid-rst/marked-invalid', 'invalid-rst/why-invalid', 'invalid-rst/untranslated-reset']);
     // No RST counted leaving the old port refutes the reset; the segment missing at the backend refutes be_liberal's fix.
     const g = clone(inputs);
     g.problem.counts.rst = 0;
@@ -316,6 +316,24 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'invalid-rst'))))('i
     f.problem.counts.invalid = 0;
     expect(of(judgeInvalidRst(f), 'invalid-rst/marked-invalid').status).toBe('refuted');
     expect(of(judgeInvalidRst(f), 'invalid-rst/untranslated-reset').status).toBe('not-observable');
+    expect(of(judgeInvalidRst(f), 'invalid-rst/why-invalid').status).toBe('not-observable');
+  });
+
+  it('why-invalid: the kernel\'s words for the segment, over the window; another reason, or no line for it, refutes; no log is not observable', () => {
+    const seg = (x: InvalidRstInputs) => (x.problem.invalidLog as { lines: { prefix: string | null; ip_len: number | null }[] }).lines.filter((l) => l.ip_len === 77);
+    // The kernel's own words, as this kernel's tcp_in_window words them.
+    expect(seg(inputs).map((l) => l.prefix)).toEqual([expect.stringMatching(/^nf_ct_proto_6: SEQ is over (the )?upper bound/)]);
+    const a = clone(inputs);
+    seg(a)[0]!.prefix = 'nf_ct_proto_6: SEQ is under the lower bound (already ACKed data retransmitted) ';
+    expect(of(judgeInvalidRst(a), 'invalid-rst/why-invalid').status).toBe('refuted');
+    const b = clone(inputs);
+    (b.problem.invalidLog as { lines: unknown[] }).lines = [];
+    expect(of(judgeInvalidRst(b), 'invalid-rst/why-invalid').status).toBe('refuted');
+    const c = clone(inputs);
+    c.problem.invalidLog = { failure: 'nflog.py: Protocol not supported' };
+    expect(of(judgeInvalidRst(c), 'invalid-rst/why-invalid')).toMatchObject({ status: 'not-observable', reason: 'nflog.py: Protocol not supported' });
+    // The other claims do not rest on the log.
+    expect(statuses(judgeInvalidRst(c)).filter((x) => !x.includes('why-invalid'))).toEqual(statuses(judgeInvalidRst(inputs)).filter((x) => !x.includes('why-invalid')));
   });
 });
 

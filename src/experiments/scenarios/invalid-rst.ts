@@ -7,7 +7,8 @@
  * segment of it INVALID. The judges are in judges/scenarios/invalid-rst.ts.
  */
 import { backendPorts, type InjectOutcome, type InvalidRstInputs, type InvalidRstPhase } from '../../model/scenario.js';
-import { invalidRstRuleset } from '../../model/scenarios/invalid-rst.js';
+import { invalidRstRuleset, SEGMENT_IP_LENGTH } from '../../model/scenarios/invalid-rst.js';
+import { invalidLogReader } from './invalid-log.js';
 import { run } from '../../lib/run.js';
 import { inNetns } from '../../tools/netns.js';
 import { nftLoad } from '../../tools/nft.js';
@@ -49,9 +50,11 @@ export async function invalidRst(session: Session, port: number, progress: (m: s
     await nftLoad(target, sb.server, ruleset);
     if (fix === 'be-liberal') await run(target, inNetns(sb.server, ['sysctl', '-w', 'net.netfilter.nf_conntrack_tcp_be_liberal=1']));
     await ready(target, inNetns(sb.server, [python, await target.bundled('payload/net/flow.py'), 'serve', sb.serverAddr, String(newPort)]), 'server', r.cleanup);
+    const log = await invalidLogReader(r, sb, python);
     const argv = inNetns(sb.client, [python, await target.bundled('payload/net/inject.py'), sb.serverAddr, String(port)]);
     const inject = parseInject(argv, (await run(target, argv, { timeoutMs: 60_000 })).stdout);
-    return { fix, counts: await countsOf(target, sb, table, COUNTERS), inject, ruleset };
+    const counts = await countsOf(target, sb, table, COUNTERS);
+    return { fix, counts, inject, invalidLog: await log.read((l) => l.ip_len === SEGMENT_IP_LENGTH), ruleset };
   });
   // One outer run: each phase's sandbox goes at its end, the modules the kernel loaded once after the last.
   return session.run(async () => {

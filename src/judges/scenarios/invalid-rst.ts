@@ -5,7 +5,7 @@
  */
 import type { ClaimStatus, Evidence } from '../../model/lab.js';
 import type { InvalidRstInputs, InvalidRstPhase, ScenarioClaim } from '../../model/scenario.js';
-import { INVALID_RST_WORDS, invalidRstCommands, type InvalidRstClaim } from '../../model/scenarios/invalid-rst.js';
+import { INVALID_RST_WORDS, invalidRstCommands, SEGMENT_IP_LENGTH, type InvalidRstClaim } from '../../model/scenarios/invalid-rst.js';
 import { count, countsEvidence } from './common.js';
 
 function claim(id: InvalidRstClaim, port: number, status: ClaimStatus, evidence: Evidence[], reason?: string): ScenarioClaim {
@@ -33,6 +33,34 @@ function evidence(p: InvalidRstPhase, i: InvalidRstInputs): Evidence[] {
   ];
 }
 
+/** tcp_in_window's words for a sequence number past the window: 5.10 "SEQ is over the upper bound", 6.1+ "SEQ is over upper bound N". */
+const OVER_THE_WINDOW = /SEQ is over (the )?upper bound/;
+
+/** The injected segment's log lines: its IP length is no other packet's (inject.py), to the original port. */
+function segmentLines(p: InvalidRstPhase, i: InvalidRstInputs) {
+  return 'lines' in p.invalidLog ? p.invalidLog.lines.filter((l) => l.proto === 6 && l.ip_len === SEGMENT_IP_LENGTH && l.dport === i.port) : [];
+}
+
+function logEvidence(p: InvalidRstPhase, i: InvalidRstInputs): Evidence[] {
+  if (!('lines' in p.invalidLog)) return [];
+  const seg = segmentLines(p, i);
+  return [{
+    kind: 'counter', title: `conntrack's INVALID log in the server netns (nf_conntrack_log_invalid=6 through nfnetlink_log), ${TITLE[p.fix]}`,
+    lines: p.invalidLog.lines.length ? p.invalidLog.lines.map((l) => `${l.prefix?.trim() ?? '(no prefix)'}   [proto ${l.proto} ip length ${l.ip_len} ${l.sport} → ${l.dport}]`) : ['(nothing logged)'],
+    shows: seg.length ? `the segment logged: ${seg.map((l) => JSON.stringify(l.prefix?.trim() ?? null)).join(', ')}` : 'the segment not logged',
+  }];
+}
+
+function whyInvalid(p: InvalidRstPhase, i: InvalidRstInputs, invalid: number): ScenarioClaim {
+  const ev = [...evidence(p, i), ...logEvidence(p, i)];
+  if (!('lines' in p.invalidLog)) return claim('why-invalid', i.port, 'not-observable', ev, p.invalidLog.failure);
+  if (invalid !== 1) return claim('why-invalid', i.port, 'not-observable', ev, 'the segment was not shown INVALID here, so there is no reason to read');
+  const seg = segmentLines(p, i);
+  if (seg.length !== 1) return claim('why-invalid', i.port, 'refuted', ev, `conntrack counted the segment INVALID and logged it ${seg.length} time(s)`);
+  const words = seg[0]!.prefix ?? '';
+  return claim('why-invalid', i.port, OVER_THE_WINDOW.test(words) ? 'confirmed' : 'refuted', ev, OVER_THE_WINDOW.test(words) ? undefined : `conntrack's reason: ${JSON.stringify(words.trim())}`);
+}
+
 export function judgeInvalidRst(i: InvalidRstInputs): ScenarioClaim[] {
   const out: ScenarioClaim[] = [];
   // Every phase rests on one connection through the DNAT rule (its first packet counted there).
@@ -42,19 +70,21 @@ export function judgeInvalidRst(i: InvalidRstInputs): ScenarioClaim[] {
   const evP = evidence(p, i);
   if (!through(p)) {
     out.push(claim('marked-invalid', i.port, 'not-observable', evP, notThrough(p)));
+    out.push(claim('why-invalid', i.port, 'not-observable', [...evP, ...logEvidence(p, i)], notThrough(p)));
     out.push(claim('untranslated-reset', i.port, 'not-observable', evP, notThrough(p)));
   } else {
     const invalid = count(p.counts, 'invalid');
     // More than one INVALID packet does not say which was the segment: not observable, not refuted.
     if (invalid > 1) out.push(claim('marked-invalid', i.port, 'not-observable', evP, `${invalid} INVALID packets counted: which of them was the segment is not shown`));
     else out.push(claim('marked-invalid', i.port, invalid === 1 ? 'confirmed' : 'refuted', evP, invalid === 1 ? undefined : 'no INVALID packet counted: the segment kept its entry'));
+    out.push(whyInvalid(p, i, invalid));
     const untranslated = count(p.counts, 'to-port');
     const rst = count(p.counts, 'rst');
     if (invalid !== 1) out.push(claim('untranslated-reset', i.port, 'not-observable', evP, 'the segment was not shown INVALID here, so what an INVALID segment does is not shown'));
     else out.push(claim('untranslated-reset', i.port, untranslated === 1 && count(p.counts, 'segment-translated') === 0 && rst >= 1 && p.inject.reset ? 'confirmed' : 'refuted', evP));
   }
   for (const [id, f] of [['fix-drop-invalid', i.dropInvalid], ['fix-be-liberal', i.beLiberal]] as const) {
-    const ev = evidence(f, i);
+    const ev = [...evidence(f, i), ...logEvidence(f, i)];
     if (!through(f)) {
       out.push(claim(id, i.port, 'not-observable', ev, notThrough(f)));
       continue;

@@ -4,6 +4,7 @@ import { dnatChain, nftTableText } from './nft-table.js';
 
 export const INVALID_RST_WORDS = {
   'marked-invalid': 'A segment of an established connection far outside the receiver\'s window (its sequence number 2^30 past the next one) is INVALID to conntrack: it matches `ct state invalid`.',
+  'why-invalid': 'Conntrack\'s own log of INVALID packets (`nf_conntrack_log_invalid`, read through nfnetlink_log in the server netns) names the check that failed: tcp_in_window found the segment\'s sequence number over the upper bound of the receiver\'s window.',
   'untranslated-reset': 'Being INVALID it has no conntrack entry, so DNAT does not apply: it reaches the original port, where no socket listens, and the server\'s RST for it resets the client\'s connection.',
   'fix-drop-invalid': 'The first fix: `ct state invalid drop` (after conntrack) drops the segment, and the connection lives on.',
   'fix-be-liberal': 'The other fix: with `net.netfilter.nf_conntrack_tcp_be_liberal=1` conntrack takes the segment as the connection\'s, DNAT applies, the server\'s socket discards it, and the connection lives on.',
@@ -42,6 +43,10 @@ export function invalidRstCommands(id: InvalidRstClaim, port: number): string[] 
     `${ns} nft 'add chain ip t pre { type filter hook prerouting priority -150; }; add rule ip t pre ct state invalid counter${id === 'fix-drop-invalid' ? ' drop' : ''}'`,
     ...(id === 'fix-be-liberal' ? [`${ns} sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=1`] : []),
     `${ns} python3 payload/net/flow.py serve <server address> ${newPort} &`,
+    ...(id === 'why-invalid' ? [
+      `${ns} python3 payload/net/nflog.py 0 &   # prints what conntrack logs`,
+      `${ns} sh -c 'echo nfnetlink_log > /proc/sys/net/netfilter/nf_log/2; echo 6 > /proc/sys/net/netfilter/nf_conntrack_log_invalid'`,
+    ] : []),
     `ip netns exec lab-c python3 payload/net/inject.py <server address> ${port}   # "reset": true or false`,
     `${ns} nft list table ip t   # the invalid counter`,
   ];
