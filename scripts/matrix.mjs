@@ -20,7 +20,7 @@ const args = process.argv.slice(2);
 const opt = (name, def) => (args.includes(`--${name}`) ? args[args.indexOf(`--${name}`) + 1] : def);
 const kernels = opt('kernels', '5.10,6.1,6.12,latest').split(',').filter(Boolean);
 const json = args.includes('--json');
-const ALL = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full'];
+const ALL = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race'];
 const scenarioOpt = opt('scenario', null);
 const scenarios = scenarioOpt === 'all' ? ALL : (scenarioOpt ?? 'syn-drop').split(',').filter(Boolean);
 for (const s of scenarios) if (!ALL.includes(s)) { process.stderr.write(`unknown --scenario ${s}: expected ${ALL.join(', ')} or all\n`); process.exit(2); }

@@ -1,5 +1,5 @@
 import { resolveTarget } from './auto-target.js';
-import { UsageError } from '../lib/errors.js';
+import { PassThroughExit, UsageError } from '../lib/errors.js';
 import { checkReportTarget, writeReport } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
@@ -58,6 +58,8 @@ export async function runLab(o: LabOptions): Promise<void> {
     const render = await import('../render/scenario.js');
     if (o.json) process.stdout.write(JSON.stringify(set, null, 2) + '\n');
     else process.stdout.write(render.renderScenarioSetText(set, { explain: o.explain }) + '\n');
+    // The reports that stand are printed; the run still fails, with the first failure's code.
+    if (set.failed.length) throw new PassThroughExit(set.failed[0]!.exitCode);
     return;
   }
   if (scenario !== 'syn-drop') {

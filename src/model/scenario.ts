@@ -13,7 +13,7 @@ import type { ClaimStatus, Evidence } from './lab.js';
 /** 1: first format. */
 export const SCENARIO_SCHEMA_VERSION = 1;
 
-export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full'] as const;
+export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
 /** The scenarios besides the article's experiment: what `lab --scenario all` runs. */
 export type PitfallId = Exclude<ScenarioId, 'syn-drop'>;
@@ -87,6 +87,13 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     grounding: ['the kernel\'s "nf_conntrack: table full, dropping packet" (net/netfilter/nf_conntrack_core.c)', 'Documentation/networking/nf_conntrack-sysctl.rst (nf_conntrack_max, nf_conntrack_buckets)'],
     needs: 'a machine nfscope booted for the run (--target qemu): nf_conntrack_max is one value for the whole machine, changed only there; nft, conntrack (the tool, for -S and -C)',
   },
+  {
+    id: 'udp-race',
+    title: 'Two datagrams of a new UDP flow race to conntrack',
+    summary: 'two datagrams of one new UDP flow from two CPUs at once (A and AAAA from one socket) both pass conntrack unconfirmed and clash; what this kernel does with the loser; one socket per query',
+    grounding: ['kubernetes #56903 (5-second DNS delays)', 'weave #3287'],
+    needs: 'two CPUs; nft with NAT and numgen, conntrack (the tool, for -S and -C)',
+  },
 ];
 
 export interface ScenarioClaim {
@@ -124,6 +131,8 @@ export function backendPorts(port: number): [number, number] {
 export interface ScenarioSetReport {
   schemaVersion: number;
   reports: ScenarioReport[];
+  /** Scenarios whose run failed (a command, the guest): their error, and the exit code it carries; the others' reports stand. */
+  failed: { scenario: PitfallId; error: string; exitCode: number }[];
 }
 
 /** Rule counters of one chain, by the rule's comment (the scenario names every rule it reads). */
@@ -328,3 +337,29 @@ export type TableFullInputs =
       /** The table full of unreplied UDP flows (not ASSURED), buckets at `buckets`, max = their count. */
       unassured: TableFullPhase & { buckets: number; udpSent: number };
     };
+
+/** udp-race: FLOWS flows, two datagrams each from two CPUs at once, through DNAT to one or two backends. */
+export interface UdpRacePhase {
+  what: string;
+  /** race.py's mode: one socket a flow (the race), or a socket per datagram (the fix). */
+  sockets: 'one' | 'two';
+  backends: number[];
+  sent: number;
+  /** Sockets race.py made: the flows. */
+  flows: number;
+  /** Datagrams each backend's socket received (udpsink.py): what got past conntrack's confirmation. */
+  received: Record<string, number>;
+  /** By comment: "dnat" (the NAT rule's evaluations: one per new entry). */
+  counts: Counts;
+  before: CtTableState;
+  after: CtTableState;
+}
+
+export interface UdpRaceInputs {
+  port: number;
+  /** The CPUs the two senders were pinned to. */
+  cpus: number[];
+  oneBackend: UdpRacePhase;
+  twoBackends: UdpRacePhase;
+  socketPerQuery: UdpRacePhase;
+}

@@ -36,7 +36,13 @@ export function renderScenarioText(r: ScenarioReport, o: { explain?: boolean } =
 export function renderScenarioSetText(set: ScenarioSetReport, o: { explain?: boolean } = {}): string {
   const all = set.reports.flatMap((r) => r.claims);
   const n = (s: ClaimStatus) => all.filter((c) => c.status === s).length;
-  return [...set.reports.map((r) => renderScenarioText(r, o)), `${set.reports.length} scenarios: ${n('confirmed')} claims confirmed, ${n('refuted')} refuted, ${n('not-observable')} not observable on this target.`].join('\n\n');
+  const failed = set.failed.map((f) => `${f.scenario} FAILED (exit ${f.exitCode}): ${f.error}`);
+  return [
+    ...set.reports.map((r) => renderScenarioText(r, o)),
+    ...failed,
+    `${set.reports.length} scenarios: ${n('confirmed')} claims confirmed, ${n('refuted')} refuted, ${n('not-observable')} not observable on this target.` +
+      (set.failed.length ? ` ${set.failed.length} failed: ${set.failed.map((f) => f.scenario).join(', ')}.` : ''),
+  ].join('\n\n');
 }
 
 export function renderScenarioMarkdown(r: ScenarioReport): string {

@@ -33,15 +33,15 @@ describe('nfscope lab --scenario on the host kernel', () => {
   it('lab --list: each scenario in one line, the article\'s the default; --list --json its catalogue', async () => {
     const r = await nfscope(['lab', '--list']);
     expect(r.exitCode, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    expect(r.stdout.trim().split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
     const j = await nfscope(['lab', '--list', '--json']);
-    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    expect((JSON.parse(j.stdout) as { scenarios: { id: string }[] }).scenarios.map((s) => s.id)).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
   });
 
   it('a scenario nobody wrote, or --list with a scenario, exits 2 before anything runs', async () => {
     const before = machineState();
     const a = await nfscope(['lab', '--target', 'local', '--scenario', 'udp-racer']);
-    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, table-full, all']);
+    expect([a.exitCode, a.stderr.trim()]).toEqual([2, 'nfscope: unknown --scenario "udp-racer": expected syn-drop, early-chain, equal-priority, notrack, mixed-backends, stale-udp, invalid-rst, table-full, udp-race, all']);
     const b = await nfscope(['lab', '--list', '--scenario', 'early-chain']);
     expect(b.exitCode).toBe(2);
     expect(await leftoversSince(before)).toEqual([]);
@@ -122,13 +122,23 @@ describe('nfscope lab --scenario on the host kernel', () => {
     expect(readFileSync('/proc/sys/net/netfilter/nf_conntrack_max', 'utf8').trim()).toBe(max);
   }, 120_000);
 
-  it('--scenario all: the seven in one session (one listing server), each claim confirmed; --report refused with it', async () => {
+  it('udp-race: two datagrams of a flow from two CPUs clash in conntrack, this kernel resolves it, both delivered; a socket per query: no clash', async () => {
+    const report = await scenario('udp-race', 2603);
+    expect(report.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual([
+      'udp-race/insert-race: confirmed', 'udp-race/clash-resolved: confirmed',
+      'udp-race/different-translations: confirmed', 'udp-race/fix-socket-per-query: confirmed',
+    ]);
+    // The workload: 300 flows of two datagrams, every one delivered.
+    expect(report.claims[1]!.evidence[0]!.lines!.slice(0, 1)).toEqual([expect.stringMatching(/^race\.py: 300 socket\(s\), 600 datagrams, two at a time from CPUs \d+ and \d+$/)]);
+  }, 120_000);
+
+  it('--scenario all: the eight in one session (one listing server), each claim confirmed; --report refused with it', async () => {
     const before = machineState();
     const r = await nfscope(['lab', '--target', 'local', '--scenario', 'all', '--port', '2597', '--json'], { timeoutMs: 180_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const set = JSON.parse(r.stdout) as { reports: Report[] };
     expectSchema('lab-scenarios', set);
-    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
     // table-full changes nothing here (the test above): its claims are not observable, every other one confirmed.
     for (const x of set.reports.filter((y) => y.scenario !== 'table-full')) expect(x.claims.map((c) => `${c.id}: ${c.status}${c.reason ? ` (${c.reason})` : ''}`)).toEqual(x.claims.map((c) => `${c.id}: confirmed`));
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);

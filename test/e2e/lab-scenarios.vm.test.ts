@@ -19,10 +19,11 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const set = JSON.parse(r.stdout) as { reports: { scenario: string; kernel: string; claims: { id: string; phase: string; status: string; reason?: string }[] }[] };
     expectSchema('lab-scenarios', set);
-    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
     const phases: Record<string, string[]> = {
       'invalid-rst': ['problem', 'problem', 'problem', 'fix', 'fix'],
       'table-full': ['problem', 'problem', 'problem', 'fix'],
+      'udp-race': ['problem', 'problem', 'problem', 'fix'],
     };
     for (const x of set.reports) {
       expect(x.kernel).toMatch(/^6\.1\./);

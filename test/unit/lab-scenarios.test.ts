@@ -19,10 +19,12 @@ import { judgeMixedBackends } from '../../src/judges/scenarios/mixed-backends.js
 import { judgeStaleUdp } from '../../src/judges/scenarios/stale-udp.js';
 import { judgeInvalidRst } from '../../src/judges/scenarios/invalid-rst.js';
 import { judgeTableFull } from '../../src/judges/scenarios/table-full.js';
+import { judgeUdpRace } from '../../src/judges/scenarios/udp-race.js';
+import { UDP_RACE_FLOWS } from '../../src/model/scenarios/udp-race.js';
 import { TABLE_FULL_HELD } from '../../src/model/scenarios/table-full.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport, type TableFullInputs } from '../../src/model/scenario.js';
+import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport, type TableFullInputs, type UdpRaceInputs } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
-import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioText } from '../../src/render/scenario.js';
+import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioSetText, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
 
 const DIR = join(ROOT, 'test/fixtures/scenario');
@@ -36,7 +38,7 @@ const load = <T>(kernel: string, s: string) => ({
 });
 
 it('there are real captures of each scenario to judge', () => {
-  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
+  for (const s of ['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']) expect(kernels.filter((k) => existsSync(join(DIR, k, s))).length, s).toBeGreaterThan(0);
 });
 
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'early-chain'))))('early-chain judged on a real %s run', (kernel) => {
@@ -220,6 +222,47 @@ describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'stale-udp'))))('sta
   });
 });
 
+describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'udp-race'))))('udp-race judged on a real %s run', (kernel) => {
+  const { inputs, meta } = load<UdpRaceInputs>(kernel, 'udp-race');
+
+  it('every claim confirmed: the flows\' datagrams clashed, each delivered, a socket per query none clashed', () => {
+    expect(meta.argv).toMatch(/--scenario udp-race/);
+    const claims = judgeUdpRace(inputs);
+    expect(statuses(claims)).toEqual(claims.map((c) => `${c.id}: confirmed`));
+    expect(claims.map((c) => c.phase)).toEqual(['problem', 'problem', 'problem', 'fix']);
+    // The workload: FLOWS flows of two datagrams a phase; a socket per datagram in the fix.
+    for (const p of [inputs.oneBackend, inputs.twoBackends, inputs.socketPerQuery]) expect(p.sent).toBe(2 * UDP_RACE_FLOWS);
+    expect([inputs.oneBackend.flows, inputs.socketPerQuery.flows]).toEqual([UDP_RACE_FLOWS, 2 * UDP_RACE_FLOWS]);
+    expect(inputs.cpus).toHaveLength(2);
+  });
+
+  it('one observation changed: a datagram lost, an insert_failed, a clash with a socket per query refute; no clash at all is not observable', () => {
+    const port = (p: { received: Record<string, number> }) => Object.keys(p.received).find((k) => p.received[k]! > 0)!;
+    const a = clone(inputs);
+    a.oneBackend.received[port(a.oneBackend)]! -= 1;
+    expect(of(judgeUdpRace(a), 'udp-race/clash-resolved').status).toBe('refuted');
+    const b = clone(inputs);
+    b.twoBackends.after.stats.insert_failed = b.twoBackends.before.stats.insert_failed! + 1;
+    expect(of(judgeUdpRace(b), 'udp-race/different-translations').status).toBe('refuted');
+    const c = clone(inputs);
+    c.socketPerQuery.after.stats.clash_resolve = c.socketPerQuery.before.stats.clash_resolve! + 1;
+    expect(of(judgeUdpRace(c), 'udp-race/fix-socket-per-query').status).toBe('refuted');
+    const d = clone(inputs);
+    d.oneBackend.after.stats.clash_resolve = d.oneBackend.before.stats.clash_resolve!;
+    d.oneBackend.after.stats.insert_failed = d.oneBackend.before.stats.insert_failed!;
+    expect(judgeUdpRace(d).filter((x) => x.status === 'not-observable').map((x) => x.id)).toEqual(['udp-race/insert-race', 'udp-race/clash-resolved']);
+    // Clashes counted, but NAT looked up once a flow: no flow had two entries.
+    const e = clone(inputs);
+    e.oneBackend.counts.dnat = e.oneBackend.flows;
+    expect(of(judgeUdpRace(e), 'udp-race/insert-race').status).toBe('refuted');
+    // Two backends and few clashes: whether any two translated differently is not shown.
+    const f = clone(inputs);
+    f.twoBackends.after.stats.clash_resolve = f.twoBackends.before.stats.clash_resolve! + 3;
+    f.twoBackends.after.stats.insert_failed = f.twoBackends.before.stats.insert_failed!;
+    expect(of(judgeUdpRace(f), 'udp-race/different-translations').status).toBe('not-observable');
+  });
+});
+
 type Ran = Exclude<TableFullInputs, { notRun: string }>;
 describe.each(kernels.filter((k) => existsSync(join(DIR, k, 'table-full'))))('table-full judged on a real %s run', (kernel) => {
   const { inputs: loaded, meta } = load<TableFullInputs>(kernel, 'table-full');
@@ -356,7 +399,7 @@ describe('the scenario report', () => {
     expect((html.match(/class="badge confirmed"/g) ?? []).length).toBe(6);
   });
   it('lab --list names every scenario, the default first', () => {
-    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full']);
+    expect(renderScenarioList(SCENARIOS).split('\n').map((l) => l.split(/\s+/)[0])).toEqual(['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
   });
 });
 
@@ -372,5 +415,41 @@ describe('parseNftRuleCounters on a real nft -j capture', () => {
   it('a rule without the fields nft writes is an error; a text that is not nft JSON too', () => {
     expect(() => parseNftRuleCounters('{"nftables": [{"rule": {"chain": "pre", "expr": []}}]}')).toThrow(ParseError);
     expect(() => parseNftRuleCounters('[]')).toThrow(ParseError);
+  });
+});
+
+describe('lab --scenario all when one scenario fails', () => {
+  const report = (id: string): ScenarioReport => ({
+    schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: id as ScenarioReport['scenario'], title: id, kernel: 'k', target: 'local', port: 2570, claims: [], fix: '', grounding: [],
+  });
+
+  it('the others run and keep their reports; the failure is kept with its error and exit code, said, and in the text', async () => {
+    const { eachScenario } = await import('../../src/experiments/scenarios/index.js');
+    const { CommandFailedError } = await import('../../src/lib/errors.js');
+    const said: string[] = [];
+    const set = await eachScenario(['early-chain', 'notrack', 'stale-udp'], async (id) => {
+      if (id === 'notrack') throw new CommandFailedError(['nft', '-f', '-'], 1, 'Error: Could not process rule: No such file or directory');
+      return report(id);
+    }, (m) => said.push(m));
+    expect(set.reports.map((r) => r.scenario)).toEqual(['early-chain', 'stale-udp']);
+    expect(set.failed).toEqual([{ scenario: 'notrack', exitCode: 5, error: expect.stringContaining('command failed (exit 1): nft -f -') }]);
+    expect(said).toContain('  notrack failed: command failed (exit 1): nft -f -');
+    const full = { schemaVersion: SCENARIO_SCHEMA_VERSION, ...set };
+    expect(schemaErrors('lab-scenarios', full)).toEqual([]);
+    const text = renderScenarioSetText(full);
+    expect(text).toMatch(/^notrack FAILED \(exit 5\): command failed/m);
+    expect(text.trim().split('\n').pop()).toBe('2 scenarios: 0 claims confirmed, 0 refuted, 0 not observable on this target. 1 failed: notrack.');
+  });
+
+  it('a run torn down by a signal ends them all: nothing after it runs', async () => {
+    const { eachScenario } = await import('../../src/experiments/scenarios/index.js');
+    const { RunEndedError } = await import('../../src/lib/cleanup.js');
+    const ran: string[] = [];
+    await expect(eachScenario(['early-chain', 'notrack', 'stale-udp'], async (id) => {
+      ran.push(id);
+      if (id === 'notrack') throw new RunEndedError('ip netns add');
+      return report(id);
+    }, () => {})).rejects.toThrow(RunEndedError);
+    expect(ran).toEqual(['early-chain', 'notrack']);
   });
 });

@@ -7,7 +7,7 @@
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 
 const dir = mkdtempSync(join(tmpdir(), 'nfscope-teardown-'));
 const envBefore = process.env.NFSCOPE_JOURNAL_DIR;
@@ -96,8 +96,17 @@ describe('a change still being made when teardown starts', () => {
   // group. Here the change is a real command that makes a file 300 ms after it starts.
   const makesLate = (path: string) => new LocalTarget().exec(['sh', '-c', 'sleep 0.3; : > "$1"', 'sh', path]);
 
-  it('is waited for: its undo runs after it ended, and nothing is left', async () => {
+  // Each test's directory goes whatever the test's outcome.
+  const dirs: string[] = [];
+  afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
+  const dir = () => {
     const d = mkdtempSync(join(tmpdir(), 'nfscope-making-'));
+    dirs.push(d);
+    return d;
+  };
+
+  it('is waited for: its undo runs after it ended, and nothing is left', async () => {
+    const d = dir();
     const file = join(d, 'made');
     const c = new Cleanup();
     c.push('remove the file', async () => {
@@ -108,11 +117,10 @@ describe('a change still being made when teardown starts', () => {
     expect(await c.runAll()).toEqual([]);
     expect((await step).exitCode).toBe(0);
     expect(readdirSync(d)).toEqual([]);
-    rmSync(d, { recursive: true, force: true });
   });
 
   it('a change the step begins once the first one ended is waited for too, and undone', async () => {
-    const d = mkdtempSync(join(tmpdir(), 'nfscope-making-'));
+    const d = dir();
     const c = new Cleanup();
     const undoFile = (f: string) => c.push(`remove ${f}`, async () => void (await new LocalTarget().exec(['rm', '-f', join(d, f)])));
     undoFile('one');
@@ -124,7 +132,6 @@ describe('a change still being made when teardown starts', () => {
     expect(await c.runAll()).toEqual([]);
     await step;
     expect(readdirSync(d)).toEqual([]);
-    rmSync(d, { recursive: true, force: true });
   });
 
   it('is waited for no longer than the teardown\'s deadline', async () => {

@@ -1,5 +1,6 @@
 /** What the scenarios' experiments share: counters read by comment, SYNs sent, a listing kept as data. */
-import type { Counts, Listing, SynOutcome } from '../../model/scenario.js';
+import type { Counts, CtTableState, Listing, SynOutcome } from '../../model/scenario.js';
+import { parseConntrackCount, parseConntrackStats } from '../../parsers/conntrack-stats.js';
 import type { Target } from '../../targets/target.js';
 import { run } from '../../lib/run.js';
 import { inNetns } from '../../tools/netns.js';
@@ -48,4 +49,14 @@ export async function listingOf(r: Run, sb: Sandbox, progress: (m: string) => vo
   const unavailable: { observation: string; reason: string }[] = [];
   const hooks = await r.serverHooks(sb, 'ipv4', unavailable, progress);
   return unavailable.length ? { failure: unavailable[0]!.reason } : { hooks };
+}
+
+/** `conntrack -S` (summed over CPUs) and `conntrack -C` of the server netns, read together. */
+export async function ctTableState(target: Target, sb: Sandbox): Promise<CtTableState> {
+  const [s, c] = await Promise.all([
+    run(target, inNetns(sb.server, ['conntrack', '-S']), { timeoutMs: 20_000 }),
+    run(target, inNetns(sb.server, ['conntrack', '-C']), { timeoutMs: 20_000 }),
+  ]);
+  const stats = parseConntrackStats(s.stdout);
+  return { count: parseConntrackCount(c.stdout), stats: stats.totals, statsLines: stats.lines };
 }

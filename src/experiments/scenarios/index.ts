@@ -11,6 +11,7 @@ import { judgeMixedBackends } from '../../judges/scenarios/mixed-backends.js';
 import { judgeStaleUdp } from '../../judges/scenarios/stale-udp.js';
 import { judgeInvalidRst } from '../../judges/scenarios/invalid-rst.js';
 import { judgeTableFull } from '../../judges/scenarios/table-full.js';
+import { judgeUdpRace } from '../../judges/scenarios/udp-race.js';
 import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type PitfallId, type ScenarioClaim, type ScenarioReport, type ScenarioSetReport } from '../../model/scenario.js';
 import { EARLY_CHAIN_FIX } from '../../model/scenarios/early-chain.js';
 import { EQUAL_PRIORITY_FIX } from '../../model/scenarios/equal-priority.js';
@@ -19,7 +20,9 @@ import { MIXED_FIX } from '../../model/scenarios/mixed-backends.js';
 import { STALE_UDP_FIX } from '../../model/scenarios/stale-udp.js';
 import { INVALID_RST_FIX } from '../../model/scenarios/invalid-rst.js';
 import { TABLE_FULL_FIX } from '../../model/scenarios/table-full.js';
+import { UDP_RACE_FIX } from '../../model/scenarios/udp-race.js';
 import { captureFixture } from '../../lib/fixture-capture.js';
+import { RunEndedError } from '../../lib/cleanup.js';
 import type { Target } from '../../targets/target.js';
 import { Session } from '../session.js';
 import { earlyChain } from './early-chain.js';
@@ -29,6 +32,7 @@ import { mixedBackends } from './mixed-backends.js';
 import { staleUdp } from './stale-udp.js';
 import { invalidRst } from './invalid-rst.js';
 import { tableFull } from './table-full.js';
+import { udpRace } from './udp-race.js';
 
 /** A scenario's run, its observations kept beside the judge that reads them. */
 type Runner = (session: Session, port: number, progress: (m: string) => void) => Promise<{ inputs: unknown; judge: () => ScenarioClaim[] }>;
@@ -48,6 +52,7 @@ const RUNNERS: Record<PitfallId, { run: Runner; fix: string }> = {
   'stale-udp': { run: scenario(staleUdp, judgeStaleUdp), fix: STALE_UDP_FIX },
   'invalid-rst': { run: scenario(invalidRst, judgeInvalidRst), fix: INVALID_RST_FIX },
   'table-full': { run: scenario(tableFull, judgeTableFull), fix: TABLE_FULL_FIX },
+  'udp-race': { run: scenario(udpRace, judgeUdpRace), fix: UDP_RACE_FIX },
 };
 
 /** One scenario in an open session: its run, its observations kept (NFSCOPE_CAPTURE_DIR), its report. */
@@ -79,13 +84,31 @@ export async function runScenario(target: Target, id: PitfallId, port: number, p
  */
 export async function runScenarios(target: Target, ids: readonly PitfallId[], port: number, progress: (m: string) => void): Promise<ScenarioSetReport> {
   const session = await Session.open(target, 'the lab scenarios', ['ipv4']);
-  const reports = await session.run(async () => {
-    const out: ScenarioReport[] = [];
-    for (const id of ids) {
-      progress(`scenario ${out.length + 1}/${ids.length}: ${id}`);
-      out.push(await runOne(session, target, id, port, (m) => progress(`  ${m}`)));
+  const { reports, failed } = await session.run(() => eachScenario(ids, (id, p) => runOne(session, target, id, port, p), progress));
+  return { schemaVersion: SCENARIO_SCHEMA_VERSION, reports, failed };
+}
+
+/**
+ * Runs each scenario in turn; one that fails is said and kept with its error, and the next runs
+ * (each undid its own changes when its run ended). A run torn down by a signal is not a scenario's
+ * failure: it ends them all.
+ */
+export async function eachScenario(
+  ids: readonly PitfallId[], one: (id: PitfallId, progress: (m: string) => void) => Promise<ScenarioReport>, progress: (m: string) => void,
+): Promise<Pick<ScenarioSetReport, 'reports' | 'failed'>> {
+  const reports: ScenarioReport[] = [];
+  const failed: ScenarioSetReport['failed'] = [];
+  for (const [k, id] of ids.entries()) {
+    progress(`scenario ${k + 1}/${ids.length}: ${id}`);
+    try {
+      reports.push(await one(id, (m) => progress(`  ${m}`)));
+    } catch (e) {
+      if (e instanceof RunEndedError) throw e;
+      const error = e instanceof Error ? e.message : String(e);
+      const code = (e as { exitCode?: unknown }).exitCode;
+      failed.push({ scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 });
+      progress(`  ${id} failed: ${error.split('\n')[0]}`);
     }
-    return out;
-  });
-  return { schemaVersion: SCENARIO_SCHEMA_VERSION, reports };
+  }
+  return { reports, failed };
 }

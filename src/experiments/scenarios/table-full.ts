@@ -7,10 +7,9 @@
  * this runs only on a machine nfscope booted (Target.disposable), and every net.netfilter sysctl is
  * put back at the end. The judges are in judges/scenarios/table-full.ts.
  */
-import type { CtTableState, TableFullInputs, TableFullPhase } from '../../model/scenario.js';
+import type { TableFullInputs, TableFullPhase } from '../../model/scenario.js';
 import { TABLE_FULL_BUCKETS, TABLE_FULL_HELD, TABLE_FULL_UDP, tableFullRuleset } from '../../model/scenarios/table-full.js';
 import { parseConntrackList } from '../../parsers/conntrack.js';
-import { parseConntrackCount, parseConntrackStats } from '../../parsers/conntrack-stats.js';
 import { run } from '../../lib/run.js';
 import { inNetns } from '../../tools/netns.js';
 import { nftLoad } from '../../tools/nft.js';
@@ -19,7 +18,7 @@ import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
 import type { Sandbox } from '../sandbox.js';
 import type { Target } from '../../targets/target.js';
-import { countsOf, sendSyns } from './common.js';
+import { countsOf, ctTableState, sendSyns } from './common.js';
 
 const SYNS = 5;
 const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
@@ -30,15 +29,6 @@ async function readInt(target: Target, path: string): Promise<number> {
   const t = await target.readFile(path);
   if (t === null || !/^\d+\s*$/.test(t)) throw new Error(`${path}: ${t === null ? 'could not be read' : `not a number: ${JSON.stringify(t.slice(0, 40))}`}`);
   return Number(t.trim());
-}
-
-async function tableState(target: Target, sb: Sandbox): Promise<CtTableState> {
-  const [s, c] = await Promise.all([
-    run(target, inNetns(sb.server, ['conntrack', '-S']), { timeoutMs: 20_000 }),
-    run(target, inNetns(sb.server, ['conntrack', '-C']), { timeoutMs: 20_000 }),
-  ]);
-  const stats = parseConntrackStats(s.stdout);
-  return { count: parseConntrackCount(c.stdout), stats: stats.totals, statsLines: stats.lines };
 }
 
 export async function tableFull(session: Session, port: number, progress: (m: string) => void): Promise<TableFullInputs> {
@@ -72,9 +62,9 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     const phase = async (what: string, max: number): Promise<TableFullPhase> => {
       progress(`${what}: nf_conntrack_max ${max}; sending ${SYNS} SYNs`);
       const c0 = await countsOf(target, sb, table, COUNTERS);
-      const before = await tableState(target, sb);
+      const before = await ctTableState(target, sb);
       const syns = await sendSyns(target, python, sb, port, SYNS);
-      const after = await tableState(target, sb);
+      const after = await ctTableState(target, sb);
       const c1 = await countsOf(target, sb, table, COUNTERS);
       const counts = Object.fromEntries(COUNTERS.map((k) => [k, c1[k]! - c0[k]!]));
       return { what, max, before, after, syns, counts, conntrack: await ct() };
@@ -84,7 +74,7 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     progress(`${TABLE_FULL_HELD} established connections, held open`);
     const holder = await ready(target, inNetns(sb.client, [python, await target.bundled('payload/net/hold.py'), sb.serverAddr, String(port), String(TABLE_FULL_HELD)]), 'the held connections', r.cleanup);
     // The table full of them: the max at the count conntrack reports for the netns.
-    const fullAt = (await tableState(target, sb)).count;
+    const fullAt = (await ctTableState(target, sb)).count;
     await write(MAX, fullAt);
     const assured = await phase(`the table full of ${TABLE_FULL_HELD} established connections`, fullAt);
     await write(MAX, found.max);
@@ -98,7 +88,7 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     const out = (await run(target, argv, { timeoutMs: 60_000 })).stdout.trim();
     const udpSent = (JSON.parse(out.split('\n').pop() ?? '') as { sent?: number }).sent ?? NaN;
     if (udpSent !== TABLE_FULL_UDP) throw new Error(`${argv.join(' ')}: ${JSON.stringify(out.slice(0, 120))}, not ${TABLE_FULL_UDP} datagrams sent`);
-    const udpFull = (await tableState(target, sb)).count;
+    const udpFull = (await ctTableState(target, sb)).count;
     await write(MAX, udpFull);
     const unassured = { ...(await phase(`the table full of ${udpFull} unanswered UDP flows`, udpFull)), buckets: TABLE_FULL_BUCKETS, udpSent };
     return { port, found, held: TABLE_FULL_HELD, assured, raised, unassured };

@@ -4,9 +4,9 @@
  * the SYNs, the SYN counters before and after conntrack, and what syn.py got back. Pure.
  */
 import type { ClaimStatus, Evidence } from '../../model/lab.js';
-import type { CtTableState, ScenarioClaim, TableFullInputs, TableFullPhase } from '../../model/scenario.js';
+import type { ScenarioClaim, TableFullInputs, TableFullPhase } from '../../model/scenario.js';
 import { TABLE_FULL_CLAIMS, TABLE_FULL_WORDS, tableFullCommands, type TableFullClaim } from '../../model/scenarios/table-full.js';
-import { count, countsEvidence } from './common.js';
+import { count, countsEvidence, statGrew, tableStateLines } from './common.js';
 
 function claim(id: TableFullClaim, port: number, status: ClaimStatus, evidence: Evidence[], reason?: string): ScenarioClaim {
   return {
@@ -15,25 +15,15 @@ function claim(id: TableFullClaim, port: number, status: ClaimStatus, evidence: 
   };
 }
 
-/** A counter of `conntrack -S` that grew during the phase; one this kernel does not report is an error of the run. */
-function grew(p: TableFullPhase, name: string): number {
-  const a = p.before.stats[name];
-  const b = p.after.stats[name];
-  if (a === undefined || b === undefined) throw new Error(`conntrack -S reported no "${name}" counter: the kernel reports ${Object.keys(p.after.stats).join(', ')}`);
-  return b - a;
-}
-
-function stateLines(s: CtTableState, max: number): string[] {
-  return [`conntrack -C: ${s.count} entries (nf_conntrack_max ${max})`, ...s.statsLines];
-}
+const grew = (p: TableFullPhase, name: string) => statGrew(p.before, p.after, name);
 
 function evidence(p: TableFullPhase, port: number): Evidence[] {
   const mine = p.conntrack.filter((e) => e.proto === 'tcp' && e.original.dport === String(port));
   return [
-    { kind: 'counter', title: `conntrack -S and -C of the server netns before the SYNs: ${p.what}`, lines: stateLines(p.before, p.max), shows: `${p.before.count} entries of ${p.max}` },
+    { kind: 'counter', title: `conntrack -S and -C of the server netns before the SYNs: ${p.what}`, lines: tableStateLines(p.before, p.max), shows: `${p.before.count} entries of ${p.max}` },
     countsEvidence(`SYN counters: before conntrack (priority -300) and after it (input, ct state new): ${p.what}`, p.counts, `${count(p.counts, 'syn-seen')} SYN(s) reached the hook, ${count(p.counts, 'syn-past')} got past conntrack`),
     { kind: 'counter', title: `syn.py in the client netns: ${p.what}`, lines: [`sent ${p.syns.sent}, connected ${p.syns.connected}, refused ${p.syns.refused}`], shows: `${p.syns.connected} of ${p.syns.sent} connected` },
-    { kind: 'counter', title: `conntrack -S and -C after the SYNs: ${p.what}`, lines: stateLines(p.after, p.max), shows: `drop +${grew(p, 'drop')}, early_drop +${grew(p, 'early_drop')}; ${p.after.count} entries` },
+    { kind: 'counter', title: `conntrack -S and -C after the SYNs: ${p.what}`, lines: tableStateLines(p.after, p.max), shows: `drop +${grew(p, 'drop')}, early_drop +${grew(p, 'early_drop')}; ${p.after.count} entries` },
     {
       kind: 'conntrack', title: `conntrack -L -p tcp --orig-port-dst ${port} of the server netns after the SYNs (${mine.length} entr${mine.length === 1 ? 'y' : 'ies'}${mine.length > 12 ? ', the first 12' : ''})`,
       lines: mine.slice(0, 12).map((e) => `${e.proto} ${e.state ?? ''} src=${e.original.src} sport=${e.original.sport} dport=${e.original.dport} ${e.flags.map((f) => `[${f}]`).join(' ')}`.replace(/\s+/g, ' ')),
