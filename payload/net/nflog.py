@@ -19,7 +19,7 @@ NFNL_SUBSYS_ULOG = 4
 NFULNL_MSG_PACKET, NFULNL_MSG_CONFIG = 0, 1
 NLM_F_REQUEST, NLM_F_ACK = 1, 4
 NLMSG_ERROR = 2
-NFULA_CFG_CMD, NFULA_CFG_MODE = 1, 2
+NFULA_CFG_CMD, NFULA_CFG_MODE, NFULA_CFG_TIMEOUT, NFULA_CFG_QTHRESH = 1, 2, 4, 5
 NFULNL_CFG_CMD_BIND = 1
 NFULNL_COPY_PACKET = 2
 NFULA_PAYLOAD, NFULA_PREFIX = 9, 10
@@ -52,6 +52,9 @@ def config(a):
 config(attr(NFULA_CFG_CMD, struct.pack("B", NFULNL_CFG_CMD_BIND)))
 # The packet's first 64 bytes: its IP and TCP/UDP headers, to tell which packet was logged.
 config(attr(NFULA_CFG_MODE, struct.pack(">IBB", 64, NFULNL_COPY_PACKET, 0)))
+# Each packet sent at once: the kernel's defaults batch up to 100 packets or 1 s.
+config(attr(NFULA_CFG_QTHRESH, struct.pack(">I", 1)))
+config(attr(NFULA_CFG_TIMEOUT, struct.pack(">I", 0)))
 print("READY", flush=True)
 
 while True:

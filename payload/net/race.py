@@ -15,8 +15,10 @@ takes longer than the path from conntrack to the confirmation). Prints {"sent": 
 import json
 import mmap
 import os
+import signal
 import socket
 import sys
+import time
 
 addr, port, flows, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 if mode not in ("one", "two"):
@@ -36,6 +38,20 @@ for _ in range(flows * per):
     socks.append(s)
 # Per flow: byte 2i is "the second sender is there", byte 2i+1 "go".
 flag = mmap.mmap(-1, 2 * flows)
+# A sender whose sibling is gone stops spinning after this long, and says so.
+SPIN_S = 10
+
+
+def spin(i):
+    end = time.monotonic() + SPIN_S
+    n = 0
+    while flag[i] == 0:
+        n += 1
+        if n % 100000 == 0 and time.monotonic() > end:
+            print(f"the other sender did not come within {SPIN_S} s", file=sys.stderr)
+            os._exit(1)
+
+
 pids = []
 for k in range(2):
     pid = os.fork()
@@ -46,11 +62,9 @@ for k in range(2):
                 s = socks[i * per + (k if per == 2 else 0)]
                 if k == 1:
                     flag[2 * i] = 1
-                    while flag[2 * i + 1] == 0:
-                        pass
+                    spin(2 * i + 1)
                 else:
-                    while flag[2 * i] == 0:
-                        pass
+                    spin(2 * i)
                     flag[2 * i + 1] = 1
                 s.sendto(b"AB"[k:k + 1], (addr, port))
         except OSError as e:
@@ -58,7 +72,16 @@ for k in range(2):
             os._exit(1)
         os._exit(0)
     pids.append(pid)
-failed = [p for p in pids if os.waitpid(p, 0)[1] != 0]
+# The first to fail takes its sibling with it: it would spin on its CPU for nothing.
+failed = 0
+left = set(pids)
+while left:
+    pid, status = os.wait()
+    left.discard(pid)
+    if status != 0:
+        failed += 1
+        for other in left:
+            os.kill(other, signal.SIGKILL)
 if failed:
-    sys.exit(f"{len(failed)} sender(s) failed")
+    sys.exit(f"{failed} sender(s) failed")
 print(json.dumps({"sent": 2 * flows, "flows": flows * per, "cpus": cpus}))

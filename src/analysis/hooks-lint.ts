@@ -38,6 +38,7 @@ const SCENARIO: Partial<Record<LintCode, PitfallId>> = {
   NFS001: 'early-chain',
   NFS002: 'equal-priority',
   NFS003: 'mixed-backends',
+  NFS004: 'notrack',
 };
 
 const FIX: Record<LintCode, string> = {

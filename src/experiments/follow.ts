@@ -108,7 +108,7 @@ async function startNftTrace(r: Run, spec: FollowSpec, nft: string, feed: Feed, 
   // Bare `nft` in the journal: the shape `nfscope cleanup` replays (lib/undo-allowlist.ts).
   cleanup.undoWith(`nft delete table inet ${table}`, target, [{ argv: inNetns(spec.ns, ['nft', 'delete', 'table', 'inet', table]) }]);
   const add = async (argv: string[]) => {
-    const x = await cleanup.making(target.exec(inNetns(spec.ns, [nft, ...argv])));
+    const x = await cleanup.making(`nft ${argv.join(' ')}`, () => target.exec(inNetns(spec.ns, [nft, ...argv]), { timeoutMs: 30_000 }));
     if (x.exitCode !== 0) throw new CommandFailedError([nft, ...argv], x.exitCode, x.stderr);
   };
   // nft monitor prints no READY: it is listening once it reports a change of ours. A change made

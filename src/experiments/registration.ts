@@ -104,13 +104,13 @@ export async function registrationByModule(session: Session, port: number, progr
     });
     if (wasLoaded) {
       progress('rmmod nf_conntrack');
-      const r = await c.making(tryRun(target, ['rmmod', 'nf_conntrack'], { timeoutMs: 30_000 }));
+      const r = await c.making('rmmod nf_conntrack', () => tryRun(target, ['rmmod', 'nf_conntrack'], { timeoutMs: 30_000 }));
       if (!r.ok) return { status: 'not-observable', reason: `nf_conntrack could not be unloaded to reload it: ${r.reason}` };
     }
     progress('modprobe nf_conntrack enable_hooks=1');
-    await c.making(run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 }));
+    await c.making('modprobe nf_conntrack enable_hooks=1', () => run(target, ['modprobe', 'nf_conntrack', 'enable_hooks=1'], { timeoutMs: 30_000 }));
     // The user's values again at once, for the rest of the step (the undo writes them once more at the end).
-    const unrestored = await c.making(restoreSysctls(target, sysctls));
+    const unrestored = await c.making('restore the net.netfilter sysctls', () => restoreSysctls(target, sysctls));
     if (unrestored.length) progress(`net.netfilter sysctls not restored after the reload: ${unrestored.join('; ')}`);
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'iptables', afterConfirm: false, bare: true });
     const unavailable: { observation: string; reason: string }[] = [];

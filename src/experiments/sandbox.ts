@@ -71,7 +71,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   for (const ns of [client, server]) {
     if (ns.kind !== 'named') continue;
     cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
-    await cleanup.making(run(target, ['ip', 'netns', 'add', ns.name]));
+    await cleanup.making(`ip netns add ${ns.name}`, () => run(target, ['ip', 'netns', 'add', ns.name]));
   }
 
   // The server end is made where the server lives; the peer goes to the client netns.
@@ -80,7 +80,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   // static neighbours below need no read-back of what the kernel chose.
   const [cmac, smac] = [sandboxMac(id, 1), sandboxMac(id, 2)];
   cleanup.undoWith(`ip link del ${serverIf}`, target, [{ argv: ipIn(server, ['link', 'del', serverIf]) }], true);
-  await cleanup.making(run(target, ipIn(server, ['link', 'add', serverIf, 'address', smac, 'type', 'veth', 'peer', 'name', clientIf, 'address', cmac, 'netns', client.name])));
+  await cleanup.making(`ip link add ${serverIf}`, () => run(target, ipIn(server, ['link', 'add', serverIf, 'address', smac, 'type', 'veth', 'peer', 'name', clientIf, 'address', cmac, 'netns', client.name])));
 
   const v6 = spec.family === 'ipv6';
   // Static neighbours: the first SYN is not held back by ARP/ND, so every SYN
@@ -105,7 +105,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
     if (s.undo) {
       cleanup.undoWith(`undo: ${s.what}`, target, [{ argv: inNetns(server, s.undo) }]);
     }
-    await cleanup.making(run(target, inNetns(server, s.argv)));
+    await cleanup.making(s.what, () => run(target, inNetns(server, s.argv)));
   }
 
   const nsPath = server.kind === 'named' ? `${NETNS_DIR}/${server.name}` : '/proc/self/ns/net';

@@ -106,12 +106,16 @@ export class Cleanup {
 
   /**
    * A change being made, whose undo is registered already: undoing waits for it to settle first
-   * (within the teardown's deadline). A signal's teardown runs while the run's steps are still
+   * (within the teardown's deadline), and once undoing has begun it is refused (RunEndedError) and
+   * never started: a step that was in another await when the signal came makes no change after. A signal's teardown runs while the run's steps are still
    * awaiting their commands, which run in their own process groups and go on: an undo run before
    * its change finished found nothing to undo, and the change landed after it (a SIGHUP 428 ms into
    * trace-syn undid tracefs before its `mount` ended, and the mount stayed: the fault test, CI, stop 37).
    */
-  making<T>(change: Promise<T>): Promise<T> {
+  making<T>(what: string, start: () => Promise<T>): Promise<T> {
+    // Once undoing has begun, a change is refused before it starts: it would land after its undo.
+    if (this.running !== null || this.ended) return Promise.reject(new RunEndedError(what));
+    const change = start();
     this.changing.add(change);
     const settled = () => void this.changing.delete(change);
     change.then(settled, settled);
@@ -186,6 +190,11 @@ export class Cleanup {
 /** Cleanups of the runs in progress, outermost first: a signal undoes them innermost first. */
 const active: Cleanup[] = [];
 let tearingDown = false;
+
+/** A signal's (or a closed stdout's, an internal error's) teardown has begun: the process ends with it. */
+export function isTearingDown(): boolean {
+  return tearingDown;
+}
 
 let installed = false;
 
@@ -295,6 +304,8 @@ function teardown(why: string, code: number): void {
  * that can be reached again (target.journalSpec), the changes are journaled.
  */
 export async function withCleanup<T>(fn: (c: Cleanup) => Promise<T>, target?: UndoTarget): Promise<T> {
+  // A run opened during a teardown would miss it (its list was taken) and be cut off by its exit.
+  if (tearingDown) throw new RunEndedError('a new run');
   const spec = target?.journalSpec;
   const c = new Cleanup(spec ? Journal.open(spec) : null);
   installSignalHandlers();

@@ -188,6 +188,8 @@ export interface EqualPriorityInputs {
 /** notrack: SYNs to a port DNATed to another, with a notrack chain before conntrack, then without. */
 export interface NotrackPhase {
   notrack: boolean;
+  /** The notrack chain's priority where it is loaded: before conntrack (-300) or after it (-150). */
+  notrackPriority: number | null;
   sent: number;
   /** What came back: a listener waits on the new port only, so a translated SYN connects and an untranslated one is refused. */
   syns: SynOutcome;
@@ -202,6 +204,8 @@ export interface NotrackInputs {
   port: number;
   newPort: number;
   problem: NotrackPhase;
+  /** The notrack chain after conntrack (hooks --lint NFS004). */
+  late: NotrackPhase;
   fixed: NotrackPhase;
 }
 
@@ -355,11 +359,17 @@ export interface UdpRacePhase {
   after: CtTableState;
 }
 
-export interface UdpRaceInputs {
-  port: number;
-  /** The CPUs the two senders were pinned to. */
-  cpus: number[];
-  oneBackend: UdpRacePhase;
-  twoBackends: UdpRacePhase;
-  socketPerQuery: UdpRacePhase;
-}
+export type UdpRaceInputs =
+  | {
+      port: number;
+      /** Why the race could not be run here (one CPU), with what the run read. */
+      notRun: string;
+    }
+  | {
+      port: number;
+      /** The CPUs the two senders were pinned to. */
+      cpus: number[];
+      oneBackend: UdpRacePhase;
+      twoBackends: UdpRacePhase;
+      socketPerQuery: UdpRacePhase;
+    };

@@ -10,7 +10,7 @@ export interface CtStats {
 
 /**
  * Parses `conntrack -S` (conntrack-tools 1.4): one line per CPU, `cpu=N <tab> key=value …`. The
- * counters a kernel reports differ by version (clash_resolve came in 5.12, chaintoolong in 5.17),
+ * counters a kernel reports differ by version (clash_resolve came in 5.10; chaintoolong later: 6.1 has it),
  * so every key is kept; a line of another shape is an error, never skipped.
  */
 export function parseConntrackStats(text: string): CtStats {

@@ -139,7 +139,7 @@ export async function acquireGraphTracer(target: Target, cleanup: Cleanup, trace
   const inst = `${tracefs}/instances/${name}`;
   // Tolerated: the instance may never have been made.
   cleanup.undoWith(`rmdir ${inst}`, target, [{ argv: ['tee', `${inst}/current_tracer`], input: 'nop\n' }, { argv: ['rmdir', inst] }], true);
-  if ((await cleanup.making(target.exec(['mkdir', inst]))).exitCode === 0) {
+  if ((await cleanup.making(`mkdir ${inst}`, () => target.exec(['mkdir', inst], { timeoutMs: 30_000 }))).exitCode === 0) {
     const tracers = await target.readFile(`${inst}/available_tracers`);
     if (tracers === null) throw new Error(`${inst}/available_tracers could not be read: whether instances offer function_graph is unknown`);
     if (tracers.trim().split(/\s+/).includes('function_graph')) return { dir: inst, instance: true };
@@ -170,27 +170,28 @@ export async function openGraphSession(
     const was = settings.get(path);
     if (was === undefined || was === want[o]) continue;
     cleanup.undoWith(`restore ${path}=${was}`, target, [{ argv: ['tee', path], input: was + '\n' }]);
-    await cleanup.making(writeTracefs(target, path, want[o]!));
+    await cleanup.making(`${path}=${want[o]}`, () => writeTracefs(target, path, want[o]!));
   }
   // `tee FILE` with empty input truncates it: an empty filter, no pid filter.
   cleanup.undoWith(`clear ${dir}/set_ftrace_filter`, target, [{ argv: ['tee', `${dir}/set_ftrace_filter`], input: '' }]);
   cleanup.undoWith(`clear ${dir}/set_ftrace_pid`, target, [{ argv: ['tee', `${dir}/set_ftrace_pid`], input: '' }]);
   cleanup.undoWith(`${dir}/current_tracer=nop`, target, [{ argv: ['tee', `${dir}/current_tracer`], input: 'nop\n' }]);
 
-  await cleanup.making(writeTracefs(target, `${dir}/tracing_on`, '0\n'));
-  await cleanup.making(writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n'));
+  await cleanup.making(`${dir}/tracing_on=0`, () => writeTracefs(target, `${dir}/tracing_on`, '0\n'));
+  await cleanup.making(`${dir}/set_ftrace_filter`, () => writeTracefs(target, `${dir}/set_ftrace_filter`, filter.join('\n') + '\n'));
   // A pid nobody has until the sender writes its own: nothing is traced before the test packet.
   // A failed write is an error: any fallback pid is somebody's (PID 1 was traced that way).
-  await cleanup.making(writeTracefs(target, `${dir}/set_ftrace_pid`, `${await unusedPid(target)}\n`));
-  await cleanup.making(writeTracefs(target, `${dir}/current_tracer`, 'function_graph\n'));
-  await cleanup.making(writeTracefs(target, `${dir}/trace`, ''));
+  const pid = await unusedPid(target);
+  await cleanup.making(`${dir}/set_ftrace_pid`, () => writeTracefs(target, `${dir}/set_ftrace_pid`, `${pid}\n`));
+  await cleanup.making(`${dir}/current_tracer=function_graph`, () => writeTracefs(target, `${dir}/current_tracer`, 'function_graph\n'));
+  await cleanup.making(`clear ${dir}/trace`, () => writeTracefs(target, `${dir}/trace`, ''));
 
   return {
     dir,
     instance,
     pidFile: `${dir}/set_ftrace_pid`,
-    start: () => cleanup.making(writeTracefs(target, `${dir}/tracing_on`, '1\n')),
-    stop: () => writeTracefs(target, `${dir}/tracing_on`, '0\n'),
+    start: () => cleanup.making(`${dir}/tracing_on=1`, () => writeTracefs(target, `${dir}/tracing_on`, '1\n')),
+    stop: () => cleanup.making(`${dir}/tracing_on=0`, () => writeTracefs(target, `${dir}/tracing_on`, '0\n')),
     // A trace that could not be read is not an empty one (no call seen).
     read: async () => {
       const t = await target.readFile(`${dir}/trace`);

@@ -39,7 +39,7 @@ export async function ensureTracefs(target: Target, cleanup: Cleanup): Promise<s
     await target.exec(['rm', '-f', MARK]);
   }, { undo: [{ argv: ['rm', '-f', me] }, { argv: ['umount', TRACEFS_DEFAULT], shared: true }, { argv: ['rm', '-f', MARK], shared: true }] });
   // The undo waits for all of it (registration, mark, mount) to end before it looks at the mount.
-  return cleanup.making(registerAndMount(target, me, mounted));
+  return cleanup.making('mount tracefs', () => registerAndMount(target, me, mounted));
 }
 
 /** Registers this run as a user and, when tracefs is not mounted, marks and mounts it. */

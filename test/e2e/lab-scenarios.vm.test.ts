@@ -22,6 +22,7 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
     const phases: Record<string, string[]> = {
       'invalid-rst': ['problem', 'problem', 'problem', 'fix', 'fix'],
+      notrack: ['problem', 'problem', 'problem', 'fix'],
       'table-full': ['problem', 'problem', 'problem', 'fix'],
       'udp-race': ['problem', 'problem', 'problem', 'fix'],
     };

@@ -65,7 +65,7 @@ describe('hooks --lint on captured namespaces', () => {
       expect(f.why.length).toBeGreaterThan(20);
       expect(f.shownBy).toMatch(/^nfscope |^conntrack /);
       // Each pitfall the lab reproduces names its scenario, and only those (the catalogue's ids).
-      const want = { NFS001: 'early-chain', NFS002: 'equal-priority', NFS003: 'mixed-backends' }[f.code as string];
+      const want = { NFS001: 'early-chain', NFS002: 'equal-priority', NFS003: 'mixed-backends', NFS004: 'notrack' }[f.code as string];
       expect(f.scenario).toBe(want);
       if (want) expect(SCENARIO_IDS).toContain(want);
     }

@@ -113,24 +113,43 @@ describe('a change still being made when teardown starts', () => {
       const r = await new LocalTarget().exec(['rm', '-f', file]);
       expect(r.exitCode).toBe(0);
     });
-    const step = c.making(makesLate(file));
+    const step = c.making('make the file', () => makesLate(file));
     expect(await c.runAll()).toEqual([]);
     expect((await step).exitCode).toBe(0);
     expect(readdirSync(d)).toEqual([]);
   });
 
-  it('a change the step begins once the first one ended is waited for too, and undone', async () => {
+  it('the step\'s next change, asked for once the first ended, is refused: the first is waited for and undone, the second never made', async () => {
     const d = dir();
     const c = new Cleanup();
     const undoFile = (f: string) => c.push(`remove ${f}`, async () => void (await new LocalTarget().exec(['rm', '-f', join(d, f)])));
     undoFile('one');
     const step = (async () => {
-      await c.making(makesLate(join(d, 'one')));
+      await c.making('one', () => makesLate(join(d, 'one')));
       undoFile('two');
-      await c.making(makesLate(join(d, 'two')));
+      await c.making('two', () => makesLate(join(d, 'two')));
     })();
     expect(await c.runAll()).toEqual([]);
-    await step;
+    await expect(step).rejects.toThrow(RunEndedError);
+    expect(readdirSync(d)).toEqual([]);
+  });
+
+  it('one asked for once undoing has begun is refused and never started: a step in another await when the signal came', async () => {
+    const d = dir();
+    const c = new Cleanup();
+    c.push('remove the file', async () => void (await new LocalTarget().exec(['rm', '-f', join(d, 'late')])));
+    let started = false;
+    const step = (async () => {
+      await new Promise((res) => setTimeout(res, 100)); // a read, a pid lookup: no change in flight
+      return c.making('make the file', async () => {
+        started = true;
+        return makesLate(join(d, 'late'));
+      });
+    })();
+    const undone = c.runAll();
+    await expect(step).rejects.toThrow(RunEndedError);
+    expect(await undone).toEqual([]);
+    expect(started).toBe(false);
     expect(readdirSync(d)).toEqual([]);
   });
 
@@ -138,7 +157,7 @@ describe('a change still being made when teardown starts', () => {
     const c = new Cleanup();
     const ran: string[] = [];
     c.push('an undo', async () => void ran.push('undo'));
-    void c.making(new Promise(() => {}));
+    void c.making('hangs', () => new Promise(() => {}));
     const t0 = Date.now();
     expect(await c.runAll(300)).toEqual(['an undo: not undone, teardown deadline of 300 ms passed']);
     expect(Date.now() - t0).toBeLessThan(2000);

@@ -22,7 +22,7 @@ import { INVALID_RST_FIX } from '../../model/scenarios/invalid-rst.js';
 import { TABLE_FULL_FIX } from '../../model/scenarios/table-full.js';
 import { UDP_RACE_FIX } from '../../model/scenarios/udp-race.js';
 import { captureFixture } from '../../lib/fixture-capture.js';
-import { RunEndedError } from '../../lib/cleanup.js';
+import { isTearingDown, RunEndedError } from '../../lib/cleanup.js';
 import type { Target } from '../../targets/target.js';
 import { Session } from '../session.js';
 import { earlyChain } from './early-chain.js';
@@ -103,7 +103,9 @@ export async function eachScenario(
     try {
       reports.push(await one(id, (m) => progress(`  ${m}`)));
     } catch (e) {
-      if (e instanceof RunEndedError) throw e;
+      // A signal's teardown makes the running scenario fail somehow (its netns gone under it): that
+      // is the teardown, not the scenario's failure, and nothing more may start.
+      if (e instanceof RunEndedError || isTearingDown()) throw e;
       const error = e instanceof Error ? e.message : String(e);
       const code = (e as { exitCode?: unknown }).exitCode;
       failed.push({ scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 });

@@ -6,6 +6,7 @@
  */
 import type { InvalidLogLine } from '../../model/scenario.js';
 import { parseNflogLine } from '../../parsers/nflog.js';
+import { RunEndedError } from '../../lib/cleanup.js';
 import { tryRun } from '../../lib/run.js';
 import { sleep } from '../../lib/time.js';
 import type { Running } from '../../targets/target.js';
@@ -27,6 +28,7 @@ export async function invalidLogReader(r: Run, sb: Sandbox, python: string): Pro
   try {
     p = await ready(target, inNetns(sb.server, [python, await target.bundled('payload/net/nflog.py'), '0']), 'nflog.py', r.cleanup);
   } catch (e) {
+    if (e instanceof RunEndedError) throw e;
     // A kernel without nfnetlink_log: the reason is not observable there, with nflog.py's own words.
     return failed(`conntrack's INVALID log could not be read: ${(e as Error).message}`);
   }

@@ -53,7 +53,7 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     await keepSysctls(target, r.cleanup);
     const found = { max: await readInt(target, MAX), buckets: await readInt(target, BUCKETS) };
     const write = async (path: string, v: number) => {
-      await r.cleanup.making(run(target, ['tee', path], { input: `${v}\n`, timeoutMs: 30_000 }));
+      await r.cleanup.making(`${path}=${v}`, () => run(target, ['tee', path], { input: `${v}\n`, timeoutMs: 30_000 }));
       const now = await readInt(target, path);
       if (now !== v) throw new Error(`${path}: wrote ${v}, reads ${now}`);
     };
@@ -75,6 +75,8 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     const holder = await ready(target, inNetns(sb.client, [python, await target.bundled('payload/net/hold.py'), sb.serverAddr, String(port), String(TABLE_FULL_HELD)]), 'the held connections', r.cleanup);
     // The table full of them: the max at the count conntrack reports for the netns.
     const fullAt = (await ctTableState(target, sb)).count;
+    // 0 would lift the limit (nf_conntrack_max 0: no limit, before 7.x refused it): the count must hold the connections.
+    if (fullAt < TABLE_FULL_HELD) throw new Error(`conntrack -C counted ${fullAt} entries in the server netns with ${TABLE_FULL_HELD} connections held: the table is not the workload's`);
     await write(MAX, fullAt);
     const assured = await phase(`the table full of ${TABLE_FULL_HELD} established connections`, fullAt);
     await write(MAX, found.max);
@@ -89,6 +91,7 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     const udpSent = (JSON.parse(out.split('\n').pop() ?? '') as { sent?: number }).sent ?? NaN;
     if (udpSent !== TABLE_FULL_UDP) throw new Error(`${argv.join(' ')}: ${JSON.stringify(out.slice(0, 120))}, not ${TABLE_FULL_UDP} datagrams sent`);
     const udpFull = (await ctTableState(target, sb)).count;
+    if (udpFull < TABLE_FULL_BUCKETS) throw new Error(`conntrack -C counted ${udpFull} entries after ${TABLE_FULL_UDP} UDP flows: too few to fill the table for early_drop's reach`);
     await write(MAX, udpFull);
     const unassured = { ...(await phase(`the table full of ${udpFull} unanswered UDP flows`, udpFull)), buckets: TABLE_FULL_BUCKETS, udpSent };
     return { port, found, held: TABLE_FULL_HELD, assured, raised, unassured };

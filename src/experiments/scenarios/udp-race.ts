@@ -33,6 +33,10 @@ export async function udpRace(session: Session, port: number, progress: (m: stri
   await session.tool('nft');
   await session.tool('conntrack');
   const [a, b] = backendPorts(port);
+  // Two CPUs, or there is no race to run: not observable here, with the count the target gives.
+  const nproc = (await run(target, ['nproc'], { timeoutMs: 20_000 })).stdout.trim();
+  if (!/^\d+$/.test(nproc)) throw new Error(`nproc: ${JSON.stringify(nproc.slice(0, 40))}, not a number`);
+  if (Number(nproc) < 2) return { port, notRun: `the race needs two datagrams on two CPUs at once, and this target runs nfscope's processes on ${nproc} CPU` };
   return session.run(async (r) => {
     progress('creating the sandbox (client and server netns, veth)');
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'nft', afterConfirm: false, bare: true });
@@ -42,6 +46,8 @@ export async function udpRace(session: Session, port: number, progress: (m: stri
       // In the sandbox's own netns: the table goes with it. A table a phase: its counter starts at 0.
       const table = `nfscope_race_${sb.id}`;
       await nftLoad(target, sb.server, udpRaceRuleset(table, sb.clientAddr, sb.serverAddr, port, backends));
+      // The phase before's entries go: a reused source port would find one and take no NAT, no race.
+      await run(target, inNetns(sb.server, ['conntrack', '-F']), { timeoutMs: 20_000 });
       const sink = await ready(target, inNetns(sb.server, [python, await target.bundled('payload/net/udpsink.py'), sb.serverAddr, String(a), String(b)]), 'udpsink.py', r.cleanup);
       const lines: string[] = [];
       sink.onLine((l) => lines.push(l));
@@ -52,8 +58,8 @@ export async function udpRace(session: Session, port: number, progress: (m: stri
       const after = await ctTableState(target, sb);
       const counts = await countsOf(target, sb, table, ['dnat']);
       const end = await sink.stop(3000);
-      const got = lastJson(sink.argv, lines.join('\n'));
       if (end.exitCode !== 0) throw new Error(`udpsink.py: exit ${end.exitCode ?? end.signal}: ${end.stderr.trim().split('\n').slice(-1).join('')}`);
+      const got = lastJson(sink.argv, lines.join('\n'));
       await run(target, nftDeleteTableArgv(sb.server, 'ip', table));
       const received = got.received as Record<string, number> | undefined;
       if (!received || !Object.values(received).every((n) => Number.isInteger(n))) throw new Error(`udpsink.py: ${JSON.stringify(got).slice(0, 160)}: no counts per port`);

@@ -22,7 +22,7 @@ function ctEvidence(p: NotrackPhase, port: number, newPort: number): Evidence {
   const mine = entries(p, port);
   const nat = mine.filter((e) => e.reply.sport === String(newPort)).length;
   return {
-    kind: 'conntrack', title: `conntrack -L of the server netns, ${p.notrack ? 'with' : 'without'} the notrack rule`,
+    kind: 'conntrack', title: `conntrack -L of the server netns, ${p.notrack ? `with the notrack rule at priority ${p.notrackPriority}` : 'without the notrack rule'}`,
     lines: mine.map((e) => `tcp ${e.state ?? '?'} src=${e.original.src} dport=${e.original.dport} → reply sport=${e.reply.sport}`),
     shows: `${mine.length} entr${mine.length === 1 ? 'y' : 'ies'} for the ${p.sent} SYN(s), ${nat} translated to port ${newPort}`,
   };
@@ -59,6 +59,20 @@ export function judgeNotrack(i: NotrackInputs): ScenarioClaim[] {
     out.push(claim('no-nat', i.port, 'not-observable', evNat, `the notrack rule matched ${notracked} and ct state untracked ${untracked} of the ${p.sent} SYNs sent: the run does not show untracked SYNs meeting the DNAT rule`));
   } else {
     out.push(claim('no-nat', i.port, dnat === 0 && toPort === p.sent && toNew === 0 && p.syns.refused === p.sent ? 'confirmed' : 'refuted', evNat));
+  }
+  // NFS004: the rule after conntrack matches every SYN, and none of them is untracked.
+  const l = i.late;
+  const lNot = count(l.counts, 'notrack');
+  const lNat = entries(l, i.port).filter((e) => e.reply.sport === String(i.newPort)).length;
+  const evL = [
+    countsEvidence(`counters with the notrack rule at priority ${l.notrackPriority} (after conntrack); ${l.sent} SYN(s) sent`, l.counts, `the notrack rule counted ${lNot}; ${count(l.counts, 'untracked')} untracked; the DNAT rule counted ${count(l.counts, 'dnat')}; ${count(l.counts, 'to-new-port')} reached port ${i.newPort}`),
+    ctEvidence(l, i.port, i.newPort),
+    synEvidence(l, i),
+  ];
+  if (lNot !== l.sent) out.push(claim('notrack-after-conntrack', i.port, 'not-observable', evL, `the notrack rule matched ${lNot} of the ${l.sent} SYNs sent, so the run does not show what it does to them`));
+  else {
+    const holds = count(l.counts, 'untracked') === 0 && count(l.counts, 'dnat') === l.sent && count(l.counts, 'to-new-port') === l.sent && lNat === l.sent && l.syns.connected === l.sent;
+    out.push(claim('notrack-after-conntrack', i.port, holds ? 'confirmed' : 'refuted', evL));
   }
   const fd = count(f.counts, 'dnat');
   const fNew = count(f.counts, 'to-new-port');

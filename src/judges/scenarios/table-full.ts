@@ -68,10 +68,11 @@ export function judgeTableFull(i: TableFullInputs): ScenarioClaim[] {
   if (whyU) out.push(claim('unassured-evicted', i.port, 'not-observable', evU, whyU));
   else {
     const evicted = grew(u, 'early_drop');
-    // Evicted by early_drop as each SYN came (its counter), or by the GC worker once the table was
-    // nearly full (no counter: the count of entries falls). Either way: room made, the SYNs through.
-    const holds = u.syns.connected === u.syns.sent && count(u.counts, 'syn-past') === u.syns.sent && (evicted > 0 || u.after.count < u.before.count + u.syns.sent);
-    out.push(claim('unassured-evicted', i.port, holds ? 'confirmed' : 'refuted', evU, holds ? undefined
+    const through = u.syns.connected === u.syns.sent && count(u.counts, 'syn-past') === u.syns.sent;
+    // Room made without early_drop (the GC worker evicting, or the entries' 30 s running out on a
+    // slow guest) shows the SYNs getting through, not an eviction for them.
+    if (through && evicted === 0) out.push(claim('unassured-evicted', i.port, 'not-observable', evU, `the SYNs got through with early_drop +0: room was made otherwise (the GC worker, or the entries expiring), which the run does not tell apart`));
+    else out.push(claim('unassured-evicted', i.port, through ? 'confirmed' : 'refuted', evU, through ? undefined
       : `${u.syns.connected} of ${u.syns.sent} connected; early_drop +${evicted}; ${u.before.count} entries before, ${u.after.count} after`));
   }
   const r = i.raised;

@@ -5,7 +5,7 @@
  */
 import type { ClaimStatus, Evidence } from '../../model/lab.js';
 import type { ScenarioClaim, UdpRaceInputs, UdpRacePhase } from '../../model/scenario.js';
-import { UDP_RACE_MIN_CLASHES, UDP_RACE_WORDS, udpRaceCommands, type UdpRaceClaim } from '../../model/scenarios/udp-race.js';
+import { UDP_RACE_CLAIMS, UDP_RACE_MIN_CLASHES, UDP_RACE_WORDS, udpRaceCommands, type UdpRaceClaim } from '../../model/scenarios/udp-race.js';
 import { count, statGrew, tableStateLines } from './common.js';
 
 function claim(id: UdpRaceClaim, port: number, status: ClaimStatus, evidence: Evidence[], reason?: string): ScenarioClaim {
@@ -18,7 +18,7 @@ function claim(id: UdpRaceClaim, port: number, status: ClaimStatus, evidence: Ev
 const delivered = (p: UdpRacePhase) => Object.values(p.received).reduce((a, b) => a + b, 0);
 const clashes = (p: UdpRacePhase) => statGrew(p.before, p.after, 'clash_resolve') + statGrew(p.before, p.after, 'insert_failed');
 
-function evidence(p: UdpRacePhase, cpus: number[]): Evidence[] {
+function evidence(p: UdpRacePhase, cpus: readonly number[]): Evidence[] {
   return [
     {
       kind: 'counter', title: `race.py and the backends' sockets: ${p.what}`,
@@ -38,6 +38,7 @@ function evidence(p: UdpRacePhase, cpus: number[]): Evidence[] {
 }
 
 export function judgeUdpRace(i: UdpRaceInputs): ScenarioClaim[] {
+  if ('notRun' in i) return UDP_RACE_CLAIMS.map((id) => claim(id, i.port, 'not-observable', [], i.notRun));
   const out: ScenarioClaim[] = [];
   const noRace = (p: UdpRacePhase) => `no two datagrams of a flow met in conntrack in ${p.flows} flows (clash_resolve +0, insert_failed +0): the race did not happen here, so nothing shows what the kernel does with it`;
   const a = i.oneBackend;
@@ -69,7 +70,11 @@ export function judgeUdpRace(i: UdpRaceInputs): ScenarioClaim[] {
   }
   const c = i.socketPerQuery;
   const evC = evidence(c, i.cpus);
-  const ok = clashes(c) === 0 && delivered(c) === c.sent;
-  out.push(claim('fix-socket-per-query', i.port, ok ? 'confirmed' : 'refuted', evC, ok ? undefined : `${clashes(c)} clash(es), ${delivered(c)} of ${c.sent} delivered`));
+  // No clash with a socket per query says something only where one socket a flow did clash.
+  if (clashes(a) === 0 && clashes(b) === 0) out.push(claim('fix-socket-per-query', i.port, 'not-observable', evC, 'the race did not happen with one socket a flow either, so its absence here shows nothing'));
+  else {
+    const ok = clashes(c) === 0 && delivered(c) === c.sent;
+    out.push(claim('fix-socket-per-query', i.port, ok ? 'confirmed' : 'refuted', evC, ok ? undefined : `${clashes(c)} clash(es), ${delivered(c)} of ${c.sent} delivered`));
+  }
   return out;
 }
