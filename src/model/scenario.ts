@@ -116,6 +116,8 @@ export interface ScenarioReport {
   kernel: string;
   target: string;
   port: number;
+  /** How long the scenario's run took (its sandbox, traffic, reads and undo), in seconds: the session's opening and a VM's boot are not in it. */
+  durationS: number;
   claims: ScenarioClaim[];
   /** The fix, in one sentence. */
   fix: string;

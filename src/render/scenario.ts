@@ -13,7 +13,7 @@ export function renderScenarioList(list: readonly ScenarioInfo[]): string {
 }
 
 export function renderScenarioText(r: ScenarioReport, o: { explain?: boolean } = {}): string {
-  const out: string[] = [`nfscope lab --scenario ${r.scenario}: ${r.title}`, `kernel ${r.kernel}, target ${r.target}, port ${r.port}`, ''];
+  const out: string[] = [`nfscope lab --scenario ${r.scenario}: ${r.title}`, `kernel ${r.kernel}, target ${r.target}, port ${r.port}, ${r.durationS} s`, ''];
   r.claims.forEach((c, i) => {
     out.push(`${i + 1}. [${PHASE[c.phase]}] ${c.claim}`);
     for (const e of c.evidence) {
@@ -48,7 +48,7 @@ export function renderScenarioSetText(set: ScenarioSetReport, o: { explain?: boo
 export function renderScenarioMarkdown(r: ScenarioReport): string {
   const out: string[] = [
     `# nfscope lab --scenario ${r.scenario}: ${r.title}`, '',
-    `Kernel \`${r.kernel}\`, target \`${r.target}\`, port ${r.port}. Reported in: ${r.grounding.join('; ')}.`, '',
+    `Kernel \`${r.kernel}\`, target \`${r.target}\`, port ${r.port}, ${r.durationS} s. Reported in: ${r.grounding.join('; ')}.`, '',
     '| # | phase | claim | status |', '|---|---|---|---|',
     ...r.claims.map((c, i) => `| ${i + 1} | ${PHASE[c.phase]} | ${c.claim.replace(/\|/g, '\\|')} | **${c.status}** |`), '',
   ];
@@ -67,7 +67,7 @@ export function renderScenarioHtml(r: ScenarioReport): string {
   const badge = (s: ClaimStatus) => `<span class="badge ${s}">${s}</span>`;
   const body: string[] = [
     `<h1>nfscope lab --scenario ${esc(r.scenario)}: ${esc(r.title)}</h1>`,
-    `<p>Kernel <code>${esc(r.kernel)}</code>, target <code>${esc(r.target)}</code>, port ${r.port}. Reported in: ${esc(r.grounding.join('; '))}.</p>`,
+    `<p>Kernel <code>${esc(r.kernel)}</code>, target <code>${esc(r.target)}</code>, port ${r.port}, ${r.durationS} s. Reported in: ${esc(r.grounding.join('; '))}.</p>`,
     '<table class="summary"><tr><th>#</th><th>phase</th><th>claim</th><th>status</th></tr>',
     ...r.claims.map((c, i) => `<tr><td>${i + 1}</td><td>${PHASE[c.phase]}</td><td><a href="#c${i + 1}">${esc(c.claim)}</a></td><td>${badge(c.status)}</td></tr>`),
     '</table>',

@@ -17,7 +17,7 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     const t0 = Date.now();
     const r = await nfscope(['lab', '--target', 'qemu', '--kernel', '6.1', '--scenario', 'all', '--port', '2595', '--json'], { timeoutMs: 400_000 });
     expect(r.exitCode, r.stderr).toBe(0);
-    const set = JSON.parse(r.stdout) as { reports: { scenario: string; kernel: string; claims: { id: string; phase: string; status: string; reason?: string }[] }[] };
+    const set = JSON.parse(r.stdout) as { reports: { scenario: string; kernel: string; durationS: number; claims: { id: string; phase: string; status: string; reason?: string }[] }[] };
     expectSchema('lab-scenarios', set);
     expect(set.reports.map((x) => x.scenario)).toEqual(['early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race']);
     const phases: Record<string, string[]> = {
@@ -34,6 +34,8 @@ describe('lab scenarios on Debian 6.1 in the micro-VM (one boot)', () => {
     // One VM, one listing server for them all.
     expect(r.stderr.match(/booting linux-image/g)).toHaveLength(1);
     expect(r.stderr.match(/starting the hook listing server/g)).toHaveLength(1);
-    process.stderr.write(`lab --scenario all on ${set.reports[0]!.kernel}: ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+    // Each scenario's own time (its sandbox, traffic, reads and undo), as the report gives it.
+    for (const x of set.reports) expect(x.durationS).toBeGreaterThan(0);
+    process.stderr.write(`lab --scenario all on ${set.reports[0]!.kernel}: ${((Date.now() - t0) / 1000).toFixed(1)} s; ${set.reports.map((x) => `${x.scenario} ${x.durationS} s`).join(', ')}\n`);
   }, 420_000);
 });

@@ -420,12 +420,13 @@ describe('the scenario report', () => {
   const { inputs } = load<EarlyChainInputs>(kernel, 'early-chain');
   const report: ScenarioReport = {
     schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: 'early-chain', title: SCENARIOS[1]!.title, kernel, target: 'local',
-    port: inputs.port, claims: judgeEarlyChain(inputs), fix: 'a fix', grounding: SCENARIOS[1]!.grounding,
+    port: inputs.port, durationS: 3.2, claims: judgeEarlyChain(inputs), fix: 'a fix', grounding: SCENARIOS[1]!.grounding,
   };
   it('matches its schema, and each renderer shows every claim with its status', () => {
     expect(schemaErrors('lab-scenario', report)).toEqual([]);
     const text = renderScenarioText(report, { explain: true });
     expect(text).toMatch(/3 confirmed, 0 refuted, 0 not observable/);
+    expect(text.split('\n')[1]).toBe(`kernel ${kernel}, target local, port ${inputs.port}, 3.2 s`);
     expect(text).toMatch(/\$ ip netns exec lab-s nft/);
     expect(renderScenarioMarkdown(report)).toMatch(/\| 3 \| the fix \|/);
     const html = renderScenarioHtml(report);
@@ -455,7 +456,7 @@ describe('parseNftRuleCounters on a real nft -j capture', () => {
 
 describe('lab --scenario all when one scenario fails', () => {
   const report = (id: string): ScenarioReport => ({
-    schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: id as ScenarioReport['scenario'], title: id, kernel: 'k', target: 'local', port: 2570, claims: [], fix: '', grounding: [],
+    schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: id as ScenarioReport['scenario'], title: id, kernel: 'k', target: 'local', port: 2570, durationS: 1, claims: [], fix: '', grounding: [],
   });
 
   it('the others run and keep their reports; the failure is kept with its error and exit code, said, and in the text', async () => {

@@ -59,7 +59,9 @@ const RUNNERS: Record<PitfallId, { run: Runner; fix: string }> = {
 async function runOne(session: Session, target: Target, id: PitfallId, port: number, progress: (m: string) => void): Promise<ScenarioReport> {
   const s = RUNNERS[id];
   const info = SCENARIOS.find((x) => x.id === id)!;
+  const t0 = performance.now();
   const { inputs, judge } = await s.run(session, port, progress);
+  const durationS = Math.round((performance.now() - t0) / 100) / 10;
   // NFSCOPE_CAPTURE_DIR: the judge's whole input, as observed, for the fixture-in tests of its judge.
   await captureFixture('scenario', session.kernel, id, { 'inputs.json': JSON.stringify(inputs, null, 2) + '\n' }, {
     argv: `nfscope lab --scenario ${id} --port ${port}`,
@@ -68,7 +70,7 @@ async function runOne(session: Session, target: Target, id: PitfallId, port: num
   });
   return {
     schemaVersion: SCENARIO_SCHEMA_VERSION, scenario: id, title: info.title, kernel: session.kernel, target: target.name,
-    port, claims: judge(), fix: s.fix, grounding: info.grounding,
+    port, durationS, claims: judge(), fix: s.fix, grounding: info.grounding,
   };
 }
 
