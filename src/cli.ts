@@ -40,7 +40,7 @@ export function buildCli(): Command {
     .option('--family <family>', 'ipv4|ipv6|arp|bridge|netdev|all', 'all')
     .option('--backend <backend>', 'auto|bpftrace|drgn|nft', 'auto')
     .option('--lint', 'judge the hook table against the rules (nft, iptables-legacy): findings, exit 1 on a warning')
-    .option('--diff <files...>', 'compare saved `hooks --json` listings (A B), or one against this run\'s: exit 1 when they differ')
+    .option('--diff <listings...>', 'compare two listings A B, each a saved `hooks --json` file or netns:NAME listed live, or one file against this run\'s: exit 1 when they differ')
     .addOption(new Option('--target <target>', 'where to run (default local): local | qemu (micro-VM) | qemu:KERNEL | vagrant | ssh://[user@]host[:port] | auto (here if this kernel can show every step, else the micro-VM) | replay:FILE; '
       + 'repeat it (or --targets-file) for a fleet: each listed and linted, one table, each against the first that answered (exit 1 when any fails, warns or differs)')
       .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]))

@@ -9,6 +9,7 @@ import { keepPrestart, prestartKey } from '../lib/prestart-cache.js';
 import type { Target } from '../targets/target.js';
 import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies } from '../experiments/hooks.js';
 import type { HooksOptions } from './hooks-options.js';
+import { validNetnsName } from '../tools/netns.js';
 
 
 type OneTarget = Omit<HooksOptions, 'target'> & { target?: string };
@@ -80,46 +81,72 @@ async function keepListing(t: Target): Promise<void> {
   if (t instanceof LocalTarget) await keepPrestart(prestartKey(process.argv.slice(2)), spawnedArgvs());
 }
 
+/** A --diff operand: a saved `hooks --json` file, or `netns:NAME`, that namespace listed live. */
+export type DiffOperand = { file: string } | { netns: string };
+
+/** Reads the operands; a netns name is checked as --netns is (exit 2), before anything runs. */
+export function diffOperands(args: string[]): DiffOperand[] {
+  if (args.length < 1 || args.length > 2) throw new UsageError(`--diff takes one or two listings (a saved \`hooks --json\` file, or netns:NAME listed live), not ${args.length}`);
+  return args.map((a) => {
+    if (!a.startsWith('netns:')) return { file: a };
+    const name = a.slice('netns:'.length);
+    if (!validNetnsName(name)) throw new UsageError(`invalid --diff ${JSON.stringify(a.slice(0, 60))}: netns:NAME takes a name from 'ip netns list' (a file of that name: ./${a})`);
+    return { netns: name };
+  });
+}
+
 /** --diff A [B]: exit 1 when the listings differ (so a script can ask "did anything change?"). */
-async function runDiff(o: OneTarget, files: string[]): Promise<void> {
-  if (files.length < 1 || files.length > 2) throw new UsageError(`--diff takes one or two saved \`hooks --json\` files, not ${files.length}`);
+async function runDiff(o: OneTarget, args: string[]): Promise<void> {
+  const ops = diffOperands(args);
   if (o.allNetns) throw new UsageError('--diff compares one namespace: pick it with --netns (or save --all-netns listings and give both)');
+  if (ops.some((x) => 'netns' in x) && o.netns !== undefined) throw new UsageError('--netns picks the namespace of a saved listing or of this run\'s: with netns:NAME in --diff, leave it out');
   parseFamilies(o.family);
   parseBackend(o.backend);
   const { checkInput, readWhole } = await import('../lib/input-file.js');
   const { parseHooksListing } = await import('../parsers/hooks-listing.js');
   const { compareListings } = await import('../analysis/hooks-diff.js');
+  const files = ops.flatMap((x) => ('file' in x ? [x.file] : []));
   // --family and --backend say how this run lists: with two saved listings nothing is listed.
   if (files.length === 2 && (o.family !== 'all' || o.backend !== 'auto')) throw new UsageError('--family and --backend apply to this run\'s listing: with two files, leave them out');
   for (const f of files) await checkInput(f);
-  const listings = await Promise.all(files.map(async (f) => ({ file: f, reports: parseHooksListing(await readWhole(f, `hooks listing ${f}`), `hooks listing ${f}`) })));
-  const pick = (l: { file: string; reports: HooksReport[] }): HooksReport => {
-    const want = o.netns ?? (l.reports.length === 1 ? l.reports[0]!.netns : '(current)');
-    const r = l.reports.find((x) => x.netns === want);
-    if (!r) throw new UsageError(`${l.file} has no listing of netns ${want} (it has ${l.reports.map((x) => x.netns).join(', ')})`);
+  const saved = new Map(await Promise.all(files.map(async (f) => [f, parseHooksListing(await readWhole(f, `hooks listing ${f}`), `hooks listing ${f}`)] as const)));
+  const pick = (file: string, reports: HooksReport[]): HooksReport => {
+    const want = o.netns ?? (reports.length === 1 ? reports[0]!.netns : '(current)');
+    const r = reports.find((x) => x.netns === want);
+    if (!r) throw new UsageError(`${file} has no listing of netns ${want} (it has ${reports.map((x) => x.netns).join(', ')})`);
     return r;
   };
-  const a = pick(listings[0]!);
-  let b: HooksReport;
-  let bSource: string;
-  if (listings[1]) {
-    b = pick(listings[1]);
-    bSource = listings[1].file;
-  } else {
-    const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-    // Listed as A was (its families and backend, where it says them), unless the options say otherwise.
-    const query = {
-      ...o, netns: o.netns ?? (a.netns === '(current)' ? undefined : a.netns),
-      family: o.family !== 'all' || !a.families || a.families.length !== 1 ? o.family : a.families[0]!,
-      backend: o.backend !== 'auto' ? o.backend : a.backend,
-    };
-    const live = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, (t) => hooksReports(t, query));
-    b = live.reports[0]!;
-    bSource = 'this run';
-  }
+  const progress = (m: string) => process.stderr.write(`… ${m}\n`);
+  // The live ones, in one session on the target: each netns operand, or (one file given) the
+  // namespace --netns names, listed as the saved one was where it says how.
+  const first = ops[0]!;
+  const a0 = 'file' in first ? pick(first.file, saved.get(first.file)!) : null;
+  const liveQueries: { netns: string | undefined }[] = ops.length === 1
+    ? [{ netns: o.netns ?? (a0!.netns === '(current)' ? undefined : a0!.netns) }]
+    : ops.flatMap((x) => ('netns' in x ? [{ netns: x.netns }] : []));
+  const live = liveQueries.length === 0 ? [] : await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => {
+    const out: HooksReport[] = [];
+    for (const q of liveQueries) {
+      const query = {
+        ...o, netns: q.netns,
+        family: o.family !== 'all' || !a0?.families || a0.families.length !== 1 ? o.family : a0.families[0]!,
+        backend: o.backend !== 'auto' || !a0 ? o.backend : a0.backend,
+      };
+      out.push((await hooksReports(t, query)).reports[0]!);
+    }
+    return out;
+  });
+  // The live listings come back in the operands' order.
+  let next = 0;
+  const sides = ops.map((x) => ('file' in x ? { report: pick(x.file, saved.get(x.file)!), source: x.file } : { report: live[next++]!, source: `netns:${x.netns}` }));
+  if (ops.length === 1) sides.push({ report: live[0]!, source: 'this run' });
+  const [A, B] = sides as [{ report: HooksReport; source: string }, { report: HooksReport; source: string }];
+  const a = A.report;
+  const b = B.report;
+  const bSource = B.source;
   const report: HooksDiffReport = {
     schemaVersion: HOOKS_DIFF_SCHEMA_VERSION,
-    a: { source: files[0]!, kernel: a.kernel, netns: a.netns },
+    a: { source: A.source, kernel: a.kernel, netns: a.netns },
     b: { source: bSource, kernel: b.kernel, netns: b.netns },
     hooks: [],
     notes: [],

@@ -196,6 +196,40 @@ describe('hooks --diff', () => {
     }
   });
 
+  it('two live namespaces (netns:A netns:B): the chain only B has is added; a netns against itself, no difference; a saved file against a live one', async () => {
+    const a = await fresh();
+    const b = await fresh();
+    const dir = mkdtempSync(join(tmpdir(), 'nfst-diff-'));
+    try {
+      // Both get conntrack's hooks the same way (a ct rule), B a second chain of its own at priority 5.
+      await nft(a, 'add table inet c; add chain inet c in { type filter hook input priority 0; }; add rule inet c in ct state new counter');
+      await nft(b, 'add table inet c; add chain inet c in { type filter hook input priority 0; }; add rule inet c in ct state new counter');
+      await nft(b, 'add table inet only_b; add chain inet only_b in { type filter hook input priority 5; }');
+      const d = await nfscope(['hooks', '--diff', `netns:${a}`, `netns:${b}`, '--family', 'ipv4', '--json']);
+      expect(d.exitCode, d.stderr).toBe(1);
+      const rep = JSON.parse(d.stdout);
+      expectSchema('hooks-diff', rep);
+      expect([rep.a.source, rep.a.netns, rep.b.source, rep.b.netns]).toEqual([`netns:${a}`, a, `netns:${b}`, b]);
+      expect(rep.hooks.map((h: { family: string; hook: string; changes: { kind: string; entry: { priority: number; chain?: { table: string; chain: string } } }[] }) =>
+        [`${h.family} ${h.hook}`, h.changes.map((c) => `${c.kind} ${c.entry.priority} ${c.entry.chain?.table}/${c.entry.chain?.chain}`)])).toEqual([['ipv4 LOCAL_IN', ['added 5 only_b/in']]]);
+      const same = await nfscope(['hooks', '--diff', `netns:${a}`, `netns:${a}`]);
+      expect([same.exitCode, same.stdout.trim().split('\n').at(-1)]).toEqual([0, 'no difference']);
+      // A saved listing of A against B listed live.
+      const saved = await nfscope(['hooks', '--netns', a, '--family', 'ipv4', '--json']);
+      writeFileSync(join(dir, 'a.json'), saved.stdout);
+      const mixed = await nfscope(['hooks', '--diff', join(dir, 'a.json'), `netns:${b}`, '--json']);
+      expect(mixed.exitCode, mixed.stderr).toBe(1);
+      expect(JSON.parse(mixed.stdout).hooks.flatMap((h: { changes: { kind: string; entry: { chain?: { table: string } } }[] }) => h.changes.map((c) => `${c.kind} ${c.entry.chain?.table}`))).toEqual(['added only_b']);
+      // Refused before anything is listed: a name that is no netns name, and --netns beside netns:NAME.
+      const bad = await nfscope(['hooks', '--diff', 'netns:../etc', `netns:${b}`]);
+      expect([bad.exitCode, bad.stderr]).toEqual([2, expect.stringContaining('invalid --diff "netns:../etc"')]);
+      const both = await nfscope(['hooks', '--diff', `netns:${a}`, `netns:${b}`, '--netns', a]);
+      expect([both.exitCode, both.stderr]).toEqual([2, expect.stringContaining('leave it out')]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('refuses what is not a hooks listing, before any listing runs (exit 6), and a third file (exit 2)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nfst-diff-'));
     try {
