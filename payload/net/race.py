@@ -75,13 +75,15 @@ for k in range(2):
 # The first to fail takes its sibling with it: it would spin on its CPU for nothing.
 failed = 0
 left = set(pids)
+killed = set()
 while left:
     pid, status = os.wait()
     left.discard(pid)
-    if status != 0:
+    if status != 0 and pid not in killed:
         failed += 1
         for other in left:
             os.kill(other, signal.SIGKILL)
+            killed.add(other)
 if failed:
     sys.exit(f"{failed} sender(s) failed")
 print(json.dumps({"sent": 2 * flows, "flows": flows * per, "cpus": cpus}))

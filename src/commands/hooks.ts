@@ -9,7 +9,7 @@ import { keepPrestart, prestartKey } from '../lib/prestart-cache.js';
 import type { Target } from '../targets/target.js';
 import { checkLintQuery, hooksLintReports, hooksReports, parseBackend, parseFamilies } from '../experiments/hooks.js';
 import type { HooksOptions } from './hooks-options.js';
-import { validNetnsName } from '../tools/netns.js';
+import { resolveNetns, validNetnsName } from '../tools/netns.js';
 
 
 type OneTarget = Omit<HooksOptions, 'target'> & { target?: string };
@@ -87,19 +87,20 @@ export type DiffOperand = { file: string } | { netns: string };
 /** Reads the operands; a netns name is checked as --netns is (exit 2), before anything runs. */
 export function diffOperands(args: string[]): DiffOperand[] {
   if (args.length < 1 || args.length > 2) throw new UsageError(`--diff takes one or two listings (a saved \`hooks --json\` file, or netns:NAME listed live), not ${args.length}`);
-  return args.map((a) => {
+  const ops: DiffOperand[] = args.map((a) => {
     if (!a.startsWith('netns:')) return { file: a };
     const name = a.slice('netns:'.length);
     if (!validNetnsName(name)) throw new UsageError(`invalid --diff ${JSON.stringify(a.slice(0, 60))}: netns:NAME takes a name from 'ip netns list' (a file of that name: ./${a})`);
     return { netns: name };
   });
+  if (ops.length === 1 && 'netns' in ops[0]!) throw new UsageError(`--diff ${args[0]} alone compares nothing: give a second listing (a file, or netns:NAME)`);
+  return ops;
 }
 
 /** --diff A [B]: exit 1 when the listings differ (so a script can ask "did anything change?"). */
 async function runDiff(o: OneTarget, args: string[]): Promise<void> {
   const ops = diffOperands(args);
   if (o.allNetns) throw new UsageError('--diff compares one namespace: pick it with --netns (or save --all-netns listings and give both)');
-  if (ops.some((x) => 'netns' in x) && o.netns !== undefined) throw new UsageError('--netns picks the namespace of a saved listing or of this run\'s: with netns:NAME in --diff, leave it out');
   parseFamilies(o.family);
   parseBackend(o.backend);
   const { checkInput, readWhole } = await import('../lib/input-file.js');
@@ -119,13 +120,16 @@ async function runDiff(o: OneTarget, args: string[]): Promise<void> {
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   // The live ones, in one session on the target: each netns operand, or (one file given) the
   // namespace --netns names, listed as the saved one was where it says how.
-  const first = ops[0]!;
-  const a0 = 'file' in first ? pick(first.file, saved.get(first.file)!) : null;
+  // The saved listing a live one is listed like (its families and backend, where it says them).
+  const firstFile = ops.find((x): x is { file: string } => 'file' in x);
+  const a0 = firstFile ? pick(firstFile.file, saved.get(firstFile.file)!) : null;
   const liveQueries: { netns: string | undefined }[] = ops.length === 1
     ? [{ netns: o.netns ?? (a0!.netns === '(current)' ? undefined : a0!.netns) }]
     : ops.flatMap((x) => ('netns' in x ? [{ netns: x.netns }] : []));
   const live = liveQueries.length === 0 ? [] : await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (t) => {
     const out: HooksReport[] = [];
+    // Every namespace known before the first is listed (exit 2 for one the target has not).
+    for (const q of liveQueries) if (q.netns !== undefined) await resolveNetns(t, q.netns);
     for (const q of liveQueries) {
       const query = {
         ...o, netns: q.netns,

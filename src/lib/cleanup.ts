@@ -66,22 +66,24 @@ export class Cleanup {
   constructor(readonly journal: Journal | null = null) {}
 
   /**
-   * Registers an undo. Call it before making the change it reverts. After the run was torn down it
-   * throws RunEndedError, and the caller never makes the change.
+   * Registers an undo. Call it before making the change it reverts. Once the run's undoing has
+   * begun it throws RunEndedError, and the caller never makes the change.
    */
   push(what: string, run: () => Promise<void>, journal?: { undo: UndoCommand[] } | { kill: { pid: number; comm: string } }): void {
-    if (this.ended) throw new RunEndedError(what);
+    // Refused once undoing has begun, not only once it ended: its change would be refused too
+    // (making), and an undo of a change never made fails (ip netns del of a netns never added).
+    if (this.ended || this.running !== null) throw new RunEndedError(what);
     const seq = journal && this.journal ? this.journal.record(what, journal) : null;
     this.stack.push({ what, run, seq });
   }
 
   /**
    * Registers the undo of a change already made: a process, whose pid exists only once it is
-   * started. After the run was torn down the process is stopped at once (journaled only if that
+   * started. Once the run's undoing has begun the process is stopped at once (journaled only if that
    * fails, for `nfscope cleanup`), and RunEndedError is thrown.
    */
   async adopt(what: string, run: () => Promise<void>, journal?: { kill: { pid: number; comm: string } }): Promise<void> {
-    if (!this.ended) return this.push(what, run, journal);
+    if (!this.ended && this.running === null) return this.push(what, run, journal);
     try {
       await run();
     } catch (err) {
@@ -133,8 +135,9 @@ export class Cleanup {
   }
 
   /**
-   * Runs every undo once, newest first; returns the failures (never throws). An undo registered
-   * while this runs (a step still going when a signal came) is run too, and journaled. Past the
+   * Runs every undo once, newest first; returns the failures (never throws). A step still going
+   * when a signal came can register nothing more (push and making refuse), after waiting for the
+   * changes it has in flight. Past the
    * deadline (a hung guest, a command that never returns) it stops: what was not undone is
    * returned as failures, each saying so, and the journal is kept for `nfscope cleanup`.
    */

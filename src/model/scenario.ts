@@ -10,8 +10,8 @@ import type { CtEntry } from './conntrack.js';
 import type { HookList } from './hooks.js';
 import type { ClaimStatus, Evidence } from './lab.js';
 
-/** 1: first format. */
-export const SCENARIO_SCHEMA_VERSION = 1;
+/** 1: first format. 2: a report's durationS; a set's failed. */
+export const SCENARIO_SCHEMA_VERSION = 2;
 
 export const SCENARIO_IDS = ['syn-drop', 'early-chain', 'equal-priority', 'notrack', 'mixed-backends', 'stale-udp', 'invalid-rst', 'table-full', 'udp-race'] as const;
 export type ScenarioId = (typeof SCENARIO_IDS)[number];
@@ -116,7 +116,12 @@ export interface ScenarioReport {
   kernel: string;
   target: string;
   port: number;
-  /** How long the scenario's run took (its sandbox, traffic, reads and undo), in seconds: the session's opening and a VM's boot are not in it. */
+  /**
+   * How long the scenario's run took (its sandbox, traffic, reads and undo), in seconds; not a VM's
+   * boot nor the session's capability probe. What the session starts when first needed (the hook
+   * listing server's compile) falls in the first scenario that needs it, and a scenario run alone
+   * also unloads at its end the modules its run loaded.
+   */
   durationS: number;
   claims: ScenarioClaim[];
   /** The fix, in one sentence. */

@@ -220,11 +220,14 @@ describe('hooks --diff', () => {
       const mixed = await nfscope(['hooks', '--diff', join(dir, 'a.json'), `netns:${b}`, '--json']);
       expect(mixed.exitCode, mixed.stderr).toBe(1);
       expect(JSON.parse(mixed.stdout).hooks.flatMap((h: { changes: { kind: string; entry: { chain?: { table: string } } }[] }) => h.changes.map((c) => `${c.kind} ${c.entry.chain?.table}`))).toEqual(['added only_b']);
-      // Refused before anything is listed: a name that is no netns name, and --netns beside netns:NAME.
+      // Refused before anything is listed: a name that is no netns name, one the machine has not
+      // (the second: both are known before the first listing), and one live listing alone.
       const bad = await nfscope(['hooks', '--diff', 'netns:../etc', `netns:${b}`]);
       expect([bad.exitCode, bad.stderr]).toEqual([2, expect.stringContaining('invalid --diff "netns:../etc"')]);
-      const both = await nfscope(['hooks', '--diff', `netns:${a}`, `netns:${b}`, '--netns', a]);
-      expect([both.exitCode, both.stderr]).toEqual([2, expect.stringContaining('leave it out')]);
+      const unknown = await nfscope(['hooks', '--diff', `netns:${a}`, 'netns:nfst-no-such-ns']);
+      expect([unknown.exitCode, unknown.stderr, unknown.stdout]).toEqual([2, expect.stringContaining("unknown network namespace 'nfst-no-such-ns'"), '']);
+      const alone = await nfscope(['hooks', '--diff', `netns:${a}`]);
+      expect([alone.exitCode, alone.stderr]).toEqual([2, expect.stringContaining('alone compares nothing')]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -7,6 +7,7 @@ describe('hooks --diff operands', () => {
     expect(diffOperands(['before.json', 'netns:blue'])).toEqual([{ file: 'before.json' }, { netns: 'blue' }]);
     expect(diffOperands(['netns:blue', 'netns:red'])).toEqual([{ netns: 'blue' }, { netns: 'red' }]);
     expect(diffOperands(['./netns:blue'])).toEqual([{ file: './netns:blue' }]);
+    expect(diffOperands(['netns:blue', 'saved.json'])).toEqual([{ netns: 'blue' }, { file: 'saved.json' }]);
   });
   it.each([
     [[], 'one or two listings'],
@@ -14,6 +15,7 @@ describe('hooks --diff operands', () => {
     [['netns:../x'], 'invalid --diff "netns:../x"'],
     [['netns:'], 'invalid --diff "netns:"'],
     [['netns:a b'], 'invalid --diff'],
+    [['netns:blue'], 'alone compares nothing'],
   ])('%j is refused (exit 2) before anything runs', (args, why) => {
     expect(() => diffOperands(args)).toThrow(UsageError);
     expect(() => diffOperands(args)).toThrow(why);

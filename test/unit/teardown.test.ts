@@ -52,17 +52,26 @@ describe('teardown', () => {
     rmSync(j.path);
   });
 
-  it('an undo registered while undoing runs too, and is journaled', async () => {
+  it('an undo registered while undoing is refused (its change would be, and an undo of a change never made fails); a process then is stopped at once', async () => {
     const j = Journal.open('local');
     const c = new Cleanup(j);
     const ran: string[] = [];
     c.push('outer', async () => void ran.push('outer'), undo('3'));
+    let refused: unknown = null;
+    let adopted: unknown = null;
     c.push('a step still going', async () => {
-      c.push('made during teardown', async () => void ran.push('late'), undo('4'));
+      try {
+        c.push('made during teardown', async () => void ran.push('late'), undo('4'));
+      } catch (e) {
+        refused = e;
+      }
+      adopted = await c.adopt('a process started meanwhile', async () => void ran.push('stopped')).catch((e: unknown) => e);
       ran.push('step');
     }, undo('5'));
     expect(await c.runAll()).toEqual([]);
-    expect(ran).toEqual(['step', 'late', 'outer']);
+    expect(refused).toBeInstanceOf(RunEndedError);
+    expect(adopted).toBeInstanceOf(RunEndedError);
+    expect(ran).toEqual(['stopped', 'step', 'outer']);
     expect(readdirSync(dir)).not.toContain(j.path.split('/').pop()); // all undone: the journal went
   });
 

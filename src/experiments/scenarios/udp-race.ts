@@ -33,10 +33,12 @@ export async function udpRace(session: Session, port: number, progress: (m: stri
   await session.tool('nft');
   await session.tool('conntrack');
   const [a, b] = backendPorts(port);
-  // Two CPUs, or there is no race to run: not observable here, with the count the target gives.
-  const nproc = (await run(target, ['nproc'], { timeoutMs: 20_000 })).stdout.trim();
-  if (!/^\d+$/.test(nproc)) throw new Error(`nproc: ${JSON.stringify(nproc.slice(0, 40))}, not a number`);
-  if (Number(nproc) < 2) return { port, notRun: `the race needs two datagrams on two CPUs at once, and this target runs nfscope's processes on ${nproc} CPU` };
+  // Two CPUs, or there is no race to run: not observable here, with the count the target gives
+  // (the CPUs a process may run on, as race.py will count them; nproc heeds OMP_NUM_THREADS).
+  const argv = [python, '-c', 'import os; print(len(os.sched_getaffinity(0)))'];
+  const cpus = (await run(target, argv, { timeoutMs: 20_000 })).stdout.trim();
+  if (!/^\d+$/.test(cpus)) throw new Error(`${argv.join(' ')}: ${JSON.stringify(cpus.slice(0, 40))}, not a number`);
+  if (Number(cpus) < 2) return { port, notRun: `the race needs two datagrams on two CPUs at once, and this target runs nfscope's processes on ${cpus} CPU` };
   return session.run(async (r) => {
     progress('creating the sandbox (client and server netns, veth)');
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'nft', afterConfirm: false, bare: true });

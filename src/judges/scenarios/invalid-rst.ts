@@ -58,7 +58,8 @@ function whyInvalid(p: InvalidRstPhase, i: InvalidRstInputs, invalid: number): S
   const seg = segmentLines(p, i);
   // A log line lost on its way (a full socket buffer) is not a reason of another kind.
   if (seg.length === 0) return claim('why-invalid', i.port, 'not-observable', ev, 'conntrack counted the segment INVALID, and no log line for it was read');
-  const over = seg.some((l) => OVER_THE_WINDOW.test(l.prefix ?? ''));
+  // One segment, one reason: lines for it that say another refute it.
+  const over = seg.every((l) => OVER_THE_WINDOW.test(l.prefix ?? ''));
   return claim('why-invalid', i.port, over ? 'confirmed' : 'refuted', ev, over ? undefined : `conntrack's reason: ${seg.map((l) => JSON.stringify((l.prefix ?? '').trim())).join(', ')}`);
 }
 

@@ -45,7 +45,7 @@ export function notrackCommands(id: NotrackClaim, port: number): string[] {
     'ip netns add lab-s   # and a veth to a client netns lab-c',
     `${ns} nft 'add table ip n; add chain ip n nat { type nat hook prerouting priority -100; }; add rule ip n nat tcp dport ${port} counter dnat to <server address>:${newPort}'`,
     `${ns} nft 'add chain ip n in { type filter hook input priority 0; }; add rule ip n in ct state untracked counter'`,
-    ...(id === 'tracked-again' ? [] : [`${ns} nft 'add table ip r; add chain ip r raw { type filter hook prerouting priority ${id === 'notrack-after-conntrack' ? LATE_PRIORITY : RAW_PRIORITY}; }; add rule ip r raw tcp dport ${port} counter notrack'`]),
+    ...(id === 'tracked-again' ? [] : [`${ns} nft 'add table ip r; add chain ip r raw { type filter hook prerouting priority ${id === 'notrack-after-conntrack' ? LATE_PRIORITY : RAW_PRIORITY}; }; add rule ip r raw tcp dport ${port} tcp flags \& (syn | ack) == syn counter notrack'`]),
     `ip netns exec lab-c python3 payload/net/syn.py <server address> ${port} 5`,
     `${ns} nft list table ip n   # which counters moved`,
     `${ns} conntrack -L -p tcp   # entries only for tracked packets`,
