@@ -107,12 +107,13 @@ export class Cleanup {
   }
 
   /**
-   * A change being made, whose undo is registered already: undoing waits for it to settle first
-   * (within the teardown's deadline), and once undoing has begun it is refused (RunEndedError) and
-   * never started: a step that was in another await when the signal came makes no change after. A signal's teardown runs while the run's steps are still
-   * awaiting their commands, which run in their own process groups and go on: an undo run before
+   * Makes a change whose undo is registered already. A signal's teardown runs while the run's steps
+   * still await their commands, which run in their own process groups and go on: an undo run before
    * its change finished found nothing to undo, and the change landed after it (a SIGHUP 428 ms into
-   * trace-syn undid tracefs before its `mount` ended, and the mount stayed: the fault test, CI, stop 37).
+   * trace-syn undid tracefs before its `mount` ended, and the mount stayed: the fault test, CI,
+   * stop 37). So undoing waits for every change in flight (within the teardown's deadline), and
+   * once undoing has begun a change is refused (RunEndedError) before it starts: a step that was in
+   * another await when the signal came makes no change after its undo.
    */
   making<T>(what: string, start: () => Promise<T>): Promise<T> {
     // Once undoing has begun, a change is refused before it starts: it would land after its undo.
@@ -152,7 +153,7 @@ export class Cleanup {
       });
       const loop = (async () => {
         while (!expired) {
-          // Before each undo: a step still going may have begun another change meanwhile.
+          // The changes in flight when undoing began (none can begin after: making refuses).
           await this.changesSettled();
           if (this.stack.length === 0 || expired) break;
           const u = this.stack.pop()!;
