@@ -7,13 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag=nfst$$
-cleanup() { ip netns del "$tag-s" 2>/dev/null || :; ip netns del "$tag-c" 2>/dev/null || :; }
-trap cleanup EXIT
-ip netns add "$tag-s"; ip netns add "$tag-c"
-ip -n "$tag-s" link add "${tag}s" type veth peer name "${tag}c" netns "$tag-c"
-ip -n "$tag-s" addr add 198.18.7.2/30 dev "${tag}s"; ip -n "$tag-c" addr add 198.18.7.1/30 dev "${tag}c"
-ip -n "$tag-s" link set "${tag}s" up; ip -n "$tag-c" link set "${tag}c" up
-ip -n "$tag-s" link set lo up
+. scripts/capture/lib-pair.sh
+trap pair_down EXIT
+pair_up
 ip netns exec "$tag-s" nft -f - <<'NFT'
 table ip nfscope_stats_fixture {
   chain in {
@@ -23,11 +19,13 @@ table ip nfscope_stats_fixture {
 }
 NFT
 # A listener, so the connections' entries stay (a SYN answered by a RST has its entry killed at once).
-ip netns exec "$tag-s" python3 payload/net/listen.py 198.18.7.2 2570 > "/tmp/$tag.listen" &
+# Its output in a directory of this run's own (mktemp: private, never a name another user could plant).
+out=$(mktemp -d)
+trap 'kill ${listener:-} 2>/dev/null || :; rm -rf "$out"; pair_down' EXIT
+ip netns exec "$tag-s" python3 payload/net/listen.py 198.18.7.2 2570 > "$out/listen" &
 listener=$!
-trap 'kill $listener 2>/dev/null || :; rm -f "/tmp/$tag.listen"; cleanup' EXIT
-for _ in $(seq 50); do grep -q READY "/tmp/$tag.listen" && break; sleep 0.1; done
-grep -q READY "/tmp/$tag.listen"
+for _ in $(seq 50); do grep -q READY "$out/listen" && break; sleep 0.1; done
+grep -q READY "$out/listen"
 ip netns exec "$tag-c" python3 payload/net/syn.py 198.18.7.2 2570 3 300 >/dev/null
 kernel=$(uname -r)
 for what in stats count; do

@@ -6,13 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 tag=nfsc$$
-cleanup() { ip netns del "$tag-s" 2>/dev/null || :; ip netns del "$tag-c" 2>/dev/null || :; }
-trap cleanup EXIT
-ip netns add "$tag-s"; ip netns add "$tag-c"
-ip -n "$tag-s" link add "${tag}s" type veth peer name "${tag}c" netns "$tag-c"
-ip -n "$tag-s" addr add 198.18.7.2/30 dev "${tag}s"; ip -n "$tag-c" addr add 198.18.7.1/30 dev "${tag}c"
-ip -n "$tag-s" link set "${tag}s" up; ip -n "$tag-c" link set "${tag}c" up
-ip -n "$tag-s" link set lo up
+. scripts/capture/lib-pair.sh
+trap pair_down EXIT
+pair_up
 ip netns exec "$tag-s" nft -f - <<'NFT'
 table ip nfscope_early_fixture {
   chain pre {

@@ -31,17 +31,30 @@ export async function countsOf(target: Target, sb: Sandbox, table: string, want:
 export async function sendSyns(target: Target, python: string, sb: Sandbox, port: number, count: number): Promise<SynOutcome> {
   const argv = inNetns(sb.client, [python, await target.bundled('payload/net/syn.py'), sb.serverAddr, String(port), String(count), '300']);
   const r = await run(target, argv, { timeoutMs: 60_000 });
-  const line = r.stdout.trim().split('\n').pop() ?? '';
-  let o: Partial<Record<keyof SynOutcome, unknown>>;
-  try {
-    o = JSON.parse(line) as typeof o;
-  } catch {
-    throw new Error(`${argv.join(' ')}: not the JSON line syn.py prints: ${JSON.stringify(line.slice(0, 120))}`);
-  }
+  const o = lastJsonLine(argv, r.stdout);
   const n = (v: unknown) => (typeof v === 'number' && Number.isInteger(v) && v >= 0 ? v : NaN);
   const out = { sent: n(o.sent), connected: n(o.connected), refused: n(o.refused) };
-  if (out.sent !== count || Number.isNaN(out.connected) || Number.isNaN(out.refused)) throw new Error(`${argv.join(' ')}: ${JSON.stringify(line.slice(0, 120))}, not ${count} SYNs sent with their outcome`);
+  if (out.sent !== count || Number.isNaN(out.connected) || Number.isNaN(out.refused)) throw new Error(`${argv.join(' ')}: ${JSON.stringify(o).slice(0, 120)}, not ${count} SYNs sent with their outcome`);
   return out;
+}
+
+/** The JSON object a payload printed as its last line; anything else is an error naming the command. */
+export function lastJsonLine(argv: string[], stdout: string): Record<string, unknown> {
+  const line = stdout.trim().split('\n').pop() ?? '';
+  try {
+    const o = JSON.parse(line) as unknown;
+    if (o && typeof o === 'object' && !Array.isArray(o)) return o as Record<string, unknown>;
+  } catch {
+    /* said below */
+  }
+  throw new Error(`${argv.join(' ')}: not the JSON line it prints: ${JSON.stringify(line.slice(0, 160))}`);
+}
+
+/** A payload's {"sent": N}, which must be the count it was asked for: a short send is a failed workload. */
+export function checkSent(argv: string[], stdout: string, want: number): number {
+  const o = lastJsonLine(argv, stdout);
+  if (o.sent !== want) throw new Error(`${argv.join(' ')}: ${JSON.stringify(o).slice(0, 120)}, not ${want} sent`);
+  return want;
 }
 
 /** The server netns's hooks, or why there are none (a failed listing is not an empty table). */

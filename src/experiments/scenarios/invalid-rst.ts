@@ -14,22 +14,16 @@ import { inNetns } from '../../tools/netns.js';
 import { nftLoad } from '../../tools/nft.js';
 import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
-import { countsOf } from './common.js';
+import { countsOf, lastJsonLine } from './common.js';
 
 const COUNTERS = ['dnat', 'invalid', 'to-port', 'segment-translated', 'rst'] as const;
 
 /** inject.py's one JSON line, every field there and of its type; anything else is an error. */
 function parseInject(argv: string[], stdout: string): InjectOutcome {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  let o: Record<string, unknown>;
-  try {
-    o = JSON.parse(line) as Record<string, unknown>;
-  } catch {
-    throw new Error(`${argv.join(' ')}: not the JSON line inject.py prints: ${JSON.stringify(line.slice(0, 160))}`);
-  }
+  const o = lastJsonLine(argv, stdout);
   const int = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
   if (!int(o.sport) || !int(o.snd_nxt) || !int(o.injected_seq) || typeof o.reset !== 'boolean' || !(o.error === null || typeof o.error === 'string')) {
-    throw new Error(`${argv.join(' ')}: ${JSON.stringify(line.slice(0, 160))} lacks a field of inject.py's line`);
+    throw new Error(`${argv.join(' ')}: ${JSON.stringify(o).slice(0, 160)} lacks a field of inject.py's line`);
   }
   // A send that failed otherwise (unreachable, a timeout) is a failed workload, never "the connection lived on".
   if (!o.reset && o.error !== null) throw new Error(`${argv.join(' ')}: the connection failed without a reset (${String(o.error)}): the run shows nothing of the segment`);

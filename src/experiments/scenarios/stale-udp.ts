@@ -13,7 +13,7 @@ import { inNetns } from '../../tools/netns.js';
 import { nftLoad } from '../../tools/nft.js';
 import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
-import { countsOf } from './common.js';
+import { checkSent, countsOf } from './common.js';
 
 /** How long each window watches the flow (a datagram every 50 ms). */
 const WINDOW_MS = 1000;
@@ -54,9 +54,7 @@ export async function staleUdp(session: Session, port: number, progress: (m: str
     let sent = NaN;
     const newFlow = { ...(await window(`a new flow of ${NEW_FLOW} datagrams from another socket, the old flow going on`, async () => {
       const argv = inNetns(sb.client, [python, udp, 'once', sb.serverAddr, String(port), String(NEW_FLOW)]);
-      const out = (await run(target, argv, { timeoutMs: 30_000 })).stdout.trim();
-      sent = (JSON.parse(out.split('\n').pop() ?? '') as { sent?: number }).sent ?? NaN;
-      if (sent !== NEW_FLOW) throw new Error(`${argv.join(' ')}: ${JSON.stringify(out.slice(0, 120))}, not ${NEW_FLOW} datagrams sent`);
+      sent = checkSent(argv, (await run(target, argv, { timeoutMs: 30_000 })).stdout, NEW_FLOW);
     })), sent };
     progress(`conntrack -D -p udp --orig-port-dst ${port}`);
     const del = await run(target, inNetns(sb.server, ['conntrack', '-D', '-p', 'udp', '--orig-src', sb.clientAddr, '--orig-port-dst', String(port)]), { timeoutMs: 20_000 });

@@ -18,7 +18,7 @@ import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
 import type { Sandbox } from '../sandbox.js';
 import type { Target } from '../../targets/target.js';
-import { countsOf, ctTableState, sendSyns } from './common.js';
+import { checkSent, countsOf, ctTableState, sendSyns } from './common.js';
 
 const SYNS = 5;
 const MAX = '/proc/sys/net/netfilter/nf_conntrack_max';
@@ -87,9 +87,7 @@ export async function tableFull(session: Session, port: number, progress: (m: st
     await run(target, inNetns(sb.server, ['conntrack', '-F']), { timeoutMs: 20_000 });
     await write(BUCKETS, TABLE_FULL_BUCKETS);
     const argv = inNetns(sb.client, [python, await target.bundled('payload/net/udp.py'), 'spread', sb.serverAddr, String(port), String(TABLE_FULL_UDP)]);
-    const out = (await run(target, argv, { timeoutMs: 60_000 })).stdout.trim();
-    const udpSent = (JSON.parse(out.split('\n').pop() ?? '') as { sent?: number }).sent ?? NaN;
-    if (udpSent !== TABLE_FULL_UDP) throw new Error(`${argv.join(' ')}: ${JSON.stringify(out.slice(0, 120))}, not ${TABLE_FULL_UDP} datagrams sent`);
+    const udpSent = checkSent(argv, (await run(target, argv, { timeoutMs: 60_000 })).stdout, TABLE_FULL_UDP);
     const udpFull = (await ctTableState(target, sb)).count;
     if (udpFull < TABLE_FULL_BUCKETS) throw new Error(`conntrack -C counted ${udpFull} entries after ${TABLE_FULL_UDP} UDP flows: too few to fill the table for early_drop's reach`);
     await write(MAX, udpFull);

@@ -13,19 +13,7 @@ import { ready } from '../helpers.js';
 import type { Session } from '../session.js';
 import type { Sandbox } from '../sandbox.js';
 import type { Target } from '../../targets/target.js';
-import { countsOf, ctTableState } from './common.js';
-
-/** A JSON object line a payload printed last; anything else is an error naming the command. */
-function lastJson(argv: string[], stdout: string): Record<string, unknown> {
-  const line = stdout.trim().split('\n').pop() ?? '';
-  try {
-    const o = JSON.parse(line) as unknown;
-    if (o && typeof o === 'object') return o as Record<string, unknown>;
-  } catch {
-    /* said below */
-  }
-  throw new Error(`${argv.join(' ')}: not the JSON line it prints: ${JSON.stringify(line.slice(0, 160))}`);
-}
+import { countsOf, ctTableState, lastJsonLine } from './common.js';
 
 export async function udpRace(session: Session, port: number, progress: (m: string) => void): Promise<UdpRaceInputs> {
   const { target } = session;
@@ -55,13 +43,13 @@ export async function udpRace(session: Session, port: number, progress: (m: stri
       sink.onLine((l) => lines.push(l));
       const before = await ctTableState(target, sb);
       const argv = inNetns(sb.client, [python, await target.bundled('payload/net/race.py'), sb.serverAddr, String(port), String(UDP_RACE_FLOWS), sockets]);
-      const sent = lastJson(argv, (await run(target, argv, { timeoutMs: 120_000 })).stdout);
+      const sent = lastJsonLine(argv, (await run(target, argv, { timeoutMs: 120_000 })).stdout);
       // The last datagrams' way to the sockets: settled once conntrack's view is read.
       const after = await ctTableState(target, sb);
       const counts = await countsOf(target, sb, table, ['dnat']);
       const end = await sink.stop(3000);
       if (end.exitCode !== 0) throw new Error(`udpsink.py: exit ${end.exitCode ?? end.signal}: ${end.stderr.trim().split('\n').slice(-1).join('')}`);
-      const got = lastJson(sink.argv, lines.join('\n'));
+      const got = lastJsonLine(sink.argv, lines.join('\n'));
       await run(target, nftDeleteTableArgv(sb.server, 'ip', table));
       const received = got.received as Record<string, number> | undefined;
       if (!received || !Object.values(received).every((n) => Number.isInteger(n))) throw new Error(`udpsink.py: ${JSON.stringify(got).slice(0, 160)}: no counts per port`);
