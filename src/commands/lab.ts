@@ -33,6 +33,7 @@ export async function checkReportPath(p: string | undefined): Promise<'md' | 'ht
 
 export async function runLab(o: LabOptions): Promise<void> {
   const { SCENARIO_IDS, SCENARIOS } = await import('../model/scenario.js');
+  const concurrentCpus = (ids: readonly string[]) => SCENARIOS.some((s) => ids.includes(s.id) && s.concurrentCpus === true);
   if (o.list) {
     // --target and --kernel have defaults, so only the options that would ask for a run are refused.
     if (o.scenario !== undefined || o.report !== undefined || o.explain) {
@@ -51,7 +52,7 @@ export async function runLab(o: LabOptions): Promise<void> {
   if (scenario === 'all') {
     const { runScenarios } = await import('../experiments/scenarios/index.js');
     const { PITFALL_IDS } = await import('../model/scenario.js');
-    const set = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
+    const set = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, concurrentCpus: concurrentCpus(PITFALL_IDS), progress }, async (target) => {
       await requireRoot(target);
       return runScenarios(target, PITFALL_IDS, spec.port, progress);
     });
@@ -64,7 +65,7 @@ export async function runLab(o: LabOptions): Promise<void> {
   }
   if (scenario !== 'syn-drop') {
     const { runScenario } = await import('../experiments/scenarios/index.js');
-    const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
+    const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, concurrentCpus: concurrentCpus([scenario]), progress }, async (target) => {
       await requireRoot(target);
       return runScenario(target, scenario, spec.port, progress);
     });

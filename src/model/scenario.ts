@@ -28,6 +28,8 @@ export interface ScenarioInfo {
   grounding: string[];
   /** What a target must have to judge every claim. */
   needs: string;
+  /** Its traffic needs two CPUs running at the same moment (a micro-VM is booted so). */
+  concurrentCpus?: true;
 }
 
 export const SCENARIOS: readonly ScenarioInfo[] = [
@@ -92,7 +94,8 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
     title: 'Two datagrams of a new UDP flow race to conntrack',
     summary: 'two datagrams of one new UDP flow from two CPUs at once (A and AAAA from one socket) both pass conntrack unconfirmed and clash; what this kernel does with the loser; one socket per query',
     grounding: ['kubernetes #56903 (5-second DNS delays)', 'weave #3287'],
-    needs: 'two CPUs; nft with NAT and numgen, conntrack (the tool, for -S and -C)',
+    needs: 'two CPUs running at the same moment (a micro-VM under TCG is booted with a host thread per vCPU); nft with NAT and numgen, conntrack (the tool, for -S and -C)',
+    concurrentCpus: true,
   },
 ];
 

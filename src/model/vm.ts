@@ -34,6 +34,8 @@ export interface VmState {
   kernel: KernelInfo;
   guestKernel: string;
   accel: 'kvm' | 'tcg';
+  /** Its vCPUs run at the same moment (vm/qemu-argv.ts); absent in a state file an older nfscope wrote. */
+  concurrentCpus?: boolean;
   bootMs: number;
   started: string;
   ttlSeconds: number;

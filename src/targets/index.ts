@@ -4,6 +4,8 @@ import type { Target } from './target.js';
 export interface TargetOptions {
   /** --kernel for the micro-VM. */
   kernel?: string;
+  /** The run needs two CPUs running at the same moment: a micro-VM is booted so (vm/qemu-argv.ts). */
+  concurrentCpus?: boolean;
   progress?: (m: string) => void;
 }
 
@@ -39,7 +41,7 @@ async function openPlain(spec: string | undefined, o: TargetOptions): Promise<Ta
   if (s === 'qemu' || s.startsWith('qemu:')) {
     // qemu:KERNEL names its kernel itself (a fleet of two kernels); plain qemu takes --kernel.
     const { QemuTarget } = await import('./qemu.js');
-    return QemuTarget.boot({ kernelPackage: s === 'qemu' ? o.kernel : s.slice('qemu:'.length), progress: o.progress });
+    return QemuTarget.boot({ kernelPackage: s === 'qemu' ? o.kernel : s.slice('qemu:'.length), concurrentCpus: o.concurrentCpus, progress: o.progress });
   }
   if (s.startsWith('ssh://')) {
     const { parseSshSpec } = await import('./ssh-spec.js');

@@ -25,9 +25,12 @@ export class QemuTarget extends AgentBackedTarget {
   static async boot(o: VmOptions): Promise<QemuTarget> {
     const { liveState, attachVm } = await import('../vm/persistent.js');
     const up = await liveState();
-    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL)) {
+    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL) && (up.concurrentCpus === true || !o.concurrentCpus)) {
       o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
       return new QemuTarget(await attachVm(up), up.requested);
+    }
+    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL)) {
+      o.progress?.(`not using the VM left up (pid ${up.pid}): its vCPUs take turns, and this run needs two at the same moment; booting one for it`);
     }
     return new QemuTarget(await bootVm({ ...o, host: new LocalTarget() }));
   }

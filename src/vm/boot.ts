@@ -16,7 +16,9 @@ import type { KernelInfo } from '../model/vm.js';
 import { debuginfoCached, ensureDebuginfo } from './debuginfo.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf, parseKconfig } from '../parsers/kconfig.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
-import { kvmUsable, qemuArgv } from './qemu-argv.js';
+import { kvmUsable, qemuArgv, tcgPatchingSafe } from './qemu-argv.js';
+import { parseVersion } from '../parsers/versions.js';
+import { run } from '../lib/run.js';
 import { ensureVmlinux } from './vmlinux.js';
 
 export interface VmOptions {
@@ -27,6 +29,8 @@ export interface VmOptions {
    */
   persistent?: { ttlSeconds: number };
   memoryMb?: number;
+  /** The run needs the guest's two vCPUs running at the same moment (vm/qemu-argv.ts says what that costs under TCG). */
+  concurrentCpus?: boolean;
   /** Longest the guest may take from qemu start to a ready agent. */
   bootTimeoutMs?: number;
   progress?: (m: string) => void;
@@ -40,6 +44,8 @@ export interface BootOptions extends VmOptions {
 export interface Vm {
   kernel: KernelInfo;
   accel: 'kvm' | 'tcg';
+  /** Its vCPUs run at the same moment: KVM, or TCG asked for it (VmOptions.concurrentCpus). */
+  concurrentCpus: boolean;
   agent: AgentClient;
   runDir: string;
   consoleLog: string;
@@ -80,24 +86,6 @@ function consoleBlock(ev: ConsoleEvidence, path: string): string {
 }
 
 /**
- * Boots the micro-VM: a Debian kernel package under qemu, the host's root
- * shared read-only, the agent on ttyS1. qemu runs under `setpriv --pdeathsig
- * KILL` so that even a SIGKILLed nfscope leaves no qemu behind.
- */
-export async function bootVm(o: BootOptions): Promise<Vm> {
-  try {
-    return await bootOnce(o);
-  } catch (e) {
-    // Debian's 6.12 panicked once in about a hundred boots under qemu TCG, in the
-    // idle loop at 1 s (sched_clock_idle_wakeup_event): an emulator flake, not the
-    // user's problem. One more boot; a second panic is reported.
-    if (!(e instanceof CapabilityError) || !/Kernel panic/.test(e.message)) throw e;
-    (o.progress ?? (() => {}))(`the guest kernel panicked while booting (qemu TCG); booting once more. The first boot: ${e.message}`);
-    return bootOnce(o);
-  }
-}
-
-/**
  * Where nf_conntrack is a module and the kernel has no module BTF (Debian's
  * 5.10), bpftrace learns struct nf_conn only from the kernel's debug info
  * (kernel/bpf-shape.ts): fetch it before booting (once, cached), so the guest
@@ -111,7 +99,20 @@ async function ensureTypesSource(host: Host, kernel: KernelInfo, progress: (m: s
   await ensureDebuginfo(host, kernel, progress);
 }
 
-async function bootOnce(o: BootOptions): Promise<Vm> {
+/** This qemu's TCG runs vCPUs at once without racing the guest's code patching (vm/qemu-argv.ts). */
+async function qemuPatchingSafe(host: Host, qemuBin: string): Promise<boolean> {
+  const r = await run(host, [qemuBin, '--version'], { timeoutMs: 10_000 });
+  const version = parseVersion(r.stdout);
+  if (!version) throw new Error(`${qemuBin} --version: no version in ${JSON.stringify(r.stdout.slice(0, 80))}`);
+  return tcgPatchingSafe(version);
+}
+
+/**
+ * Boots the micro-VM: a Debian kernel package under qemu, the host's root
+ * shared read-only, the agent on ttyS1. qemu runs under `setpriv --pdeathsig
+ * KILL` so that even a SIGKILLed nfscope leaves no qemu behind.
+ */
+export async function bootVm(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
   const qemuBin = await requireTool(host, 'qemu-system-x86_64');
@@ -130,14 +131,16 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
   const consoleLog = join(consoleDir, 'console.log');
   const agentSocket = join(runDir, 'agent.sock');
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
+  const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || (await qemuPatchingSafe(host, qemuBin));
   const argv = qemuArgv({
     qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
     packageRoot: PACKAGE_ROOT, consoleLog, agentSocket,
     // 2 GiB: the lab compiles three bpftrace programs at once; their stack maps alone took more than 1 GiB (6.1).
-    memoryMb: o.memoryMb ?? 2048, cpus: 2,
+    memoryMb: o.memoryMb ?? 2048, cpus: 2, concurrentCpus,
     bios: existsSync(QBOOT) ? QBOOT : undefined,
   });
-  progress(`booting ${kernel.package} (${kernel.version}) under qemu ${accel.toUpperCase()}`);
+  const mode = accel === 'kvm' ? '' : concurrentCpus ? ', a host thread per vCPU' : ', its vCPUs taking turns on one host thread';
+  progress(`booting ${kernel.package} (${kernel.version}) under qemu ${accel.toUpperCase()}${mode}`);
   const t0 = performance.now();
   const qemu = o.persistent
     ? host.spawnDaemon(['timeout', '--signal=KILL', String(o.persistent.ttlSeconds), ...argv])
@@ -213,7 +216,7 @@ async function bootOnce(o: BootOptions): Promise<Vm> {
     if (o.persistent) await keeper.stop();
     let down: Promise<void> | null = null;
     return {
-      kernel, accel, agent, runDir, consoleLog, qemu, bootMs, guestKernel: String(hello.kernel),
+      kernel, accel, concurrentCpus, agent, runDir, consoleLog, qemu, bootMs, guestKernel: String(hello.kernel),
       pid: 'pid' in qemu ? (qemu as { pid: number }).pid : undefined,
       shutdown: () => (down ??= stop()),
     };

@@ -61,7 +61,7 @@ export async function vmUp(host: Host, requested: string, ttlSeconds: number, pr
   const s: VmState = {
     qemu: qemus.length === 1 ? qemus[0]! : null,
     pid: vm.pid!, startTime: processStartTime(vm.pid!) ?? '', socket: join(vm.runDir, 'agent.sock'), runDir: vm.runDir, consoleLog: vm.consoleLog, requested,
-    kernel: vm.kernel, guestKernel: vm.guestKernel, accel: vm.accel, bootMs: vm.bootMs, started: new Date().toISOString(), ttlSeconds,
+    kernel: vm.kernel, guestKernel: vm.guestKernel, accel: vm.accel, concurrentCpus: vm.concurrentCpus, bootMs: vm.bootMs, started: new Date().toISOString(), ttlSeconds,
   };
   await writeFile(STATE_FILE, JSON.stringify(s, null, 2));
   return s;
@@ -77,7 +77,7 @@ export async function attachVm(s: VmState): Promise<Vm> {
     throw new CapabilityError(`the VM left up (pid ${s.pid}) does not answer; 'nfscope vm down' and try again`);
   }
   return {
-    kernel: s.kernel, accel: s.accel, agent, runDir: s.runDir, consoleLog: s.consoleLog, bootMs: 0, guestKernel: s.guestKernel, pid: s.pid,
+    kernel: s.kernel, accel: s.accel, concurrentCpus: s.concurrentCpus === true, agent, runDir: s.runDir, consoleLog: s.consoleLog, bootMs: 0, guestKernel: s.guestKernel, pid: s.pid,
     shutdown: async () => agent.disconnect(),
   };
 }

@@ -1,3 +1,5 @@
+import { compareVersions } from '../parsers/versions.js';
+
 /** The qemu command line of the micro-VM: a pure function, tested on its own. */
 export interface QemuArgvOptions {
   qemu: string;
@@ -11,6 +13,16 @@ export interface QemuArgvOptions {
   agentSocket: string;
   memoryMb: number;
   cpus: number;
+  /**
+   * The guest's vCPUs run at the same moment (a race between two CPUs, udp-race): qemu's
+   * multi-threaded TCG, a host thread per vCPU. Otherwise one host thread runs every vCPU in turn,
+   * because multi-threaded TCG (qemu 7.2, Debian 12) races the guest kernel's live code patching:
+   * a vCPU can run code another vCPU has just patched with its old bytes, the int3 of
+   * text_poke_bp() after its handler is gone. Debian's 6.12 died of it in seconds (enqueue_entity,
+   * ksys_read's fentry site, sched_clock_cpu at boot) and 6.1 hung, where one thread survived
+   * 900 patch rounds: scripts/repro/tcg-text-poke.mjs. Under KVM the vCPUs always run at once.
+   */
+  concurrentCpus: boolean;
   /** Firmware: qboot starts a Linux kernel far faster than SeaBIOS under TCG. */
   bios?: string;
 }
@@ -37,7 +49,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
   ].join(' ');
   return [
     o.qemu,
-    ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg,thread=multi', '-cpu', 'max']),
+    ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,thread=${o.concurrentCpus ? 'multi' : 'single'}`, '-cpu', 'max']),
     '-smp', String(o.cpus), '-m', String(o.memoryMb),
     // No default devices, and above all no user-mode NIC that could reach outside.
     '-nodefaults', '-no-user-config', '-nic', 'none', '-display', 'none', '-monitor', 'none', '-no-reboot',
@@ -52,6 +64,16 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
     // qemu's option syntax: a comma in a value is written twice.
     '-virtfs', `local,path=${o.packageRoot.replace(/,/g, ',,')},mount_tag=nfscope,security_model=none,readonly=on,multidevs=remap`,
   ];
+}
+
+/**
+ * qemu 8.1 (commit deba78709ae8, "accel/tcg: Always lock pages before translation") closed the race
+ * between a vCPU translating code and another vCPU writing it that QemuArgvOptions.concurrentCpus
+ * describes: from there, multi-threaded TCG is safe for every run. `version` is parsers/versions.ts's
+ * reading of `qemu-system-x86_64 --version`.
+ */
+export function tcgPatchingSafe(version: string): boolean {
+  return compareVersions(version, '8.1.0') >= 0;
 }
 
 /** KVM only when the CPU advertises it: on these machines /dev/kvm exists but `-accel kvm` hangs without vmx/svm. */

@@ -64,7 +64,7 @@ describe('console keeper', () => {
     expect(consoleEvidence(readFileSync(log, 'utf8'))).toEqual(ev);
   });
   it('qemu opens the console log for appending', () => {
-    const argv = qemuArgv({ qemu: 'q', accel: 'tcg', vmlinuz: 'k', initramfs: 'i', kernelVersion: 'v', packageRoot: '/p,x', consoleLog: '/run/a,b/console.log', agentSocket: '/s', memoryMb: 256, cpus: 2 });
+    const argv = qemuArgv({ qemu: 'q', accel: 'tcg', vmlinuz: 'k', initramfs: 'i', kernelVersion: 'v', packageRoot: '/p,x', consoleLog: '/run/a,b/console.log', agentSocket: '/s', memoryMb: 256, cpus: 2, concurrentCpus: false });
     expect(argv).toContain('file,id=con,path=/run/a,,b/console.log,append=on');
     expect(argv).toContain('local,path=/p,,x,mount_tag=nfscope,security_model=none,readonly=on,multidevs=remap');
   });
