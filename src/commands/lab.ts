@@ -4,6 +4,7 @@ import { checkReportTarget, writeReport } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
+import type { ScenarioSetReport } from '../model/scenario.js';
 
 export interface LabOptions {
   port: string;
@@ -51,11 +52,33 @@ export async function runLab(o: LabOptions): Promise<void> {
   const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
   if (scenario === 'all') {
     const { runScenarios } = await import('../experiments/scenarios/index.js');
-    const { PITFALL_IDS } = await import('../model/scenario.js');
-    const set = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, concurrentCpus: concurrentCpus(PITFALL_IDS), progress }, async (target) => {
-      await requireRoot(target);
-      return runScenarios(target, PITFALL_IDS, spec.port, progress);
-    });
+    const { PITFALL_IDS, scenarioVmGroups, SCENARIO_SCHEMA_VERSION } = await import('../model/scenario.js');
+    const { isTearingDown, RunEndedError } = await import('../lib/cleanup.js');
+    const targetSpec = await resolveTarget(o.target, progress);
+    // A micro-VM boots per group (model/scenario.ts scenarioVmGroups); any other target runs them all in one session.
+    const groups = /^qemu(:|$)/.test(targetSpec ?? '') ? scenarioVmGroups(PITFALL_IDS) : [{ ids: [...PITFALL_IDS], concurrentCpus: false }];
+    const set: ScenarioSetReport = { schemaVersion: SCENARIO_SCHEMA_VERSION, reports: [], failed: [] };
+    for (const g of groups) {
+      try {
+        const part = await withTarget(targetSpec, { kernel: o.kernel, concurrentCpus: g.concurrentCpus, progress }, async (target) => {
+          await requireRoot(target);
+          return runScenarios(target, g.ids, spec.port, progress);
+        });
+        set.reports.push(...part.reports);
+        set.failed.push(...part.failed);
+      } catch (e) {
+        // A later group's VM that did not come up fails its scenarios; the reports that stand are
+        // kept, as when one scenario fails (experiments/scenarios eachScenario). A signal ends them all.
+        if (set.reports.length + set.failed.length === 0 || e instanceof RunEndedError || isTearingDown()) throw e;
+        const error = e instanceof Error ? e.message : String(e);
+        const code = (e as { exitCode?: unknown }).exitCode;
+        for (const id of g.ids) set.failed.push({ scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 });
+        progress(`${g.ids.join(', ')} failed: ${error.split('\n')[0]}`);
+      }
+    }
+    const order = (id: string) => PITFALL_IDS.indexOf(id as (typeof PITFALL_IDS)[number]);
+    set.reports.sort((a, b) => order(a.scenario) - order(b.scenario));
+    set.failed.sort((a, b) => order(a.scenario) - order(b.scenario));
     const render = await import('../render/scenario.js');
     if (o.json) process.stdout.write(JSON.stringify(set, null, 2) + '\n');
     else process.stdout.write(render.renderScenarioSetText(set, { explain: o.explain }) + '\n');

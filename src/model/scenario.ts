@@ -99,6 +99,20 @@ export const SCENARIOS: readonly ScenarioInfo[] = [
   },
 ];
 
+/**
+ * `lab --scenario all` on a micro-VM: the scenarios whose traffic needs two CPUs at once run in a
+ * VM of their own, booted so; the others in one whose vCPUs take turns (vm/qemu-argv.ts: a thread
+ * per vCPU races the guest's code patching on qemu 7.2). Each group keeps the scenarios' order.
+ */
+export function scenarioVmGroups(ids: readonly PitfallId[]): { ids: PitfallId[]; concurrentCpus: boolean }[] {
+  const at = (id: PitfallId) => SCENARIOS.find((s) => s.id === id)?.concurrentCpus === true;
+  const groups = [
+    { ids: ids.filter((id) => !at(id)), concurrentCpus: false },
+    { ids: ids.filter(at), concurrentCpus: true },
+  ];
+  return groups.filter((g) => g.ids.length > 0);
+}
+
 export interface ScenarioClaim {
   /** Stable per scenario: `<scenario>/<name>`. */
   id: string;

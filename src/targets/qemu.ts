@@ -25,7 +25,7 @@ export class QemuTarget extends AgentBackedTarget {
   static async boot(o: VmOptions): Promise<QemuTarget> {
     const { liveState, attachVm } = await import('../vm/persistent.js');
     const up = await liveState();
-    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL) && (up.concurrentCpus === true || !o.concurrentCpus)) {
+    if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL) && ((up.concurrentCpus ?? up.accel === 'kvm') || !o.concurrentCpus)) {
       o.progress?.(`using the VM left up (pid ${up.pid}, ${up.kernel.package})`);
       return new QemuTarget(await attachVm(up), up.requested);
     }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CapabilityError } from '../lib/errors.js';
+import { CapabilityError, ParseError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Host, RawRun, Running } from '../lib/target.js';
@@ -99,12 +99,23 @@ async function ensureTypesSource(host: Host, kernel: KernelInfo, progress: (m: s
   await ensureDebuginfo(host, kernel, progress);
 }
 
+/** Per qemu binary: asked once per process (a fleet or a bench boots many VMs). */
+const patchingSafe = new Map<string, Promise<boolean>>();
+
 /** This qemu's TCG runs vCPUs at once without racing the guest's code patching (vm/qemu-argv.ts). */
-async function qemuPatchingSafe(host: Host, qemuBin: string): Promise<boolean> {
-  const r = await run(host, [qemuBin, '--version'], { timeoutMs: 10_000 });
-  const version = parseVersion(r.stdout);
-  if (!version) throw new Error(`${qemuBin} --version: no version in ${JSON.stringify(r.stdout.slice(0, 80))}`);
-  return tcgPatchingSafe(version);
+function qemuPatchingSafe(host: Host, qemuBin: string): Promise<boolean> {
+  let p = patchingSafe.get(qemuBin);
+  if (!p) {
+    p = run(host, [qemuBin, '--version'], { timeoutMs: 10_000 }).then((r) => {
+      const version = parseVersion(r.stdout);
+      if (!version) throw new ParseError(`${qemuBin} --version`, 1, r.stdout, 'no version number');
+      return tcgPatchingSafe(version);
+    });
+    // A failed answer is not kept: the next boot asks again (and fails again, said each time).
+    p.catch(() => patchingSafe.delete(qemuBin));
+    patchingSafe.set(qemuBin, p);
+  }
+  return p;
 }
 
 /**
@@ -116,6 +127,8 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
   const qemuBin = await requireTool(host, 'qemu-system-x86_64');
+  const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
+  const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || (await qemuPatchingSafe(host, qemuBin));
   const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
   await ensureTypesSource(host, kernel, progress);
   const initramfs = await ensureInitramfs(host, kernel);
@@ -130,8 +143,6 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   const consoleDir = await mkdtemp(join(tmpdir(), CONSOLE_DIR_PREFIX));
   const consoleLog = join(consoleDir, 'console.log');
   const agentSocket = join(runDir, 'agent.sock');
-  const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
-  const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || (await qemuPatchingSafe(host, qemuBin));
   const argv = qemuArgv({
     qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
     packageRoot: PACKAGE_ROOT, consoleLog, agentSocket,

@@ -77,7 +77,7 @@ export async function attachVm(s: VmState): Promise<Vm> {
     throw new CapabilityError(`the VM left up (pid ${s.pid}) does not answer; 'nfscope vm down' and try again`);
   }
   return {
-    kernel: s.kernel, accel: s.accel, concurrentCpus: s.concurrentCpus === true, agent, runDir: s.runDir, consoleLog: s.consoleLog, bootMs: 0, guestKernel: s.guestKernel, pid: s.pid,
+    kernel: s.kernel, accel: s.accel, concurrentCpus: s.concurrentCpus ?? s.accel === 'kvm', agent, runDir: s.runDir, consoleLog: s.consoleLog, bootMs: 0, guestKernel: s.guestKernel, pid: s.pid,
     shutdown: async () => agent.disconnect(),
   };
 }

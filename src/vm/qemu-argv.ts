@@ -67,13 +67,16 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
 }
 
 /**
- * qemu 8.1 (commit deba78709ae8, "accel/tcg: Always lock pages before translation") closed the race
- * between a vCPU translating code and another vCPU writing it that QemuArgvOptions.concurrentCpus
- * describes: from there, multi-threaded TCG is safe for every run. `version` is parsers/versions.ts's
- * reading of `qemu-system-x86_64 --version`.
+ * qemu 8.1 closed the race QemuArgvOptions.concurrentCpus describes (deba78709ae8, "accel/tcg: Always
+ * lock pages before translation"), and opened another: a block that crosses a page was not recorded
+ * on its second page, so a write there could leave its old translation (one thread or many), until
+ * 3b279f73fa ("accel/tcg: Fix typo causing tb->page_addr[1] to not be recorded"), in 9.1.0 and the
+ * 8.2.6 stable release. From those, a thread per vCPU is safe for every run. `version` is
+ * parsers/versions.ts's reading of `qemu-system-x86_64 --version`.
  */
 export function tcgPatchingSafe(version: string): boolean {
-  return compareVersions(version, '8.1.0') >= 0;
+  if (compareVersions(version, '9.1.0') >= 0) return true;
+  return compareVersions(version, '8.2.6') >= 0 && compareVersions(version, '8.3.0') < 0;
 }
 
 /** KVM only when the CPU advertises it: on these machines /dev/kvm exists but `-accel kvm` hangs without vmx/svm. */

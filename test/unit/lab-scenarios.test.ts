@@ -22,7 +22,7 @@ import { judgeTableFull } from '../../src/judges/scenarios/table-full.js';
 import { judgeUdpRace } from '../../src/judges/scenarios/udp-race.js';
 import { UDP_RACE_FLOWS } from '../../src/model/scenarios/udp-race.js';
 import { TABLE_FULL_HELD } from '../../src/model/scenarios/table-full.js';
-import { SCENARIO_SCHEMA_VERSION, SCENARIOS, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport, type TableFullInputs, type UdpRaceInputs } from '../../src/model/scenario.js';
+import { PITFALL_IDS, SCENARIO_SCHEMA_VERSION, SCENARIOS, scenarioVmGroups, type EarlyChainInputs, type EqualPriorityInputs, type MixedBackendsInputs, type NotrackInputs, type InvalidRstInputs, type ScenarioClaim, type StaleUdpInputs, type ScenarioReport, type TableFullInputs, type UdpRaceInputs } from '../../src/model/scenario.js';
 import { parseNftRuleCounters } from '../../src/parsers/nft-rule-counters.js';
 import { renderScenarioHtml, renderScenarioList, renderScenarioMarkdown, renderScenarioSetText, renderScenarioText } from '../../src/render/scenario.js';
 import { ParseError } from '../../src/lib/errors.js';
@@ -499,5 +499,16 @@ describe('lab --scenario all when one scenario fails', () => {
       return report(id);
     }, () => {})).rejects.toThrow(RunEndedError);
     expect(ran).toEqual(['early-chain', 'notrack']);
+  });
+});
+
+describe('lab --scenario all on a micro-VM: a VM per way its vCPUs run', () => {
+  it('udp-race alone in a VM whose vCPUs run at once; the others, in order, in one whose vCPUs take turns', () => {
+    expect(scenarioVmGroups(PITFALL_IDS)).toEqual([
+      { ids: PITFALL_IDS.filter((id) => id !== 'udp-race'), concurrentCpus: false },
+      { ids: ['udp-race'], concurrentCpus: true },
+    ]);
+    expect(scenarioVmGroups(['notrack', 'early-chain'])).toEqual([{ ids: ['notrack', 'early-chain'], concurrentCpus: false }]);
+    expect(scenarioVmGroups(['udp-race'])).toEqual([{ ids: ['udp-race'], concurrentCpus: true }]);
   });
 });
