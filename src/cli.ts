@@ -144,6 +144,7 @@ export function buildCli(): Command {
     .description('boot the VM, run one command in it, print its output, shut it down')
     .addOption(kernel())
     .option('--timeout <seconds>', 'the guest command is killed after this long, and vm run says so (exit 124)', '3600')
+    .option('--concurrent-cpus', "the guest's two vCPUs run at the same moment, a host thread each (under TCG on qemu before 9.1 this races the guest's live code patching: README, The micro-VM)")
     .option('--json', 'print {bootMs, exitCode, stdout, stderr} as JSON')
     .argument('<argv...>', 'the command and its arguments (after --)')
     .action(async (argv: string[], o) => (await import('./commands/vm.js')).runVmRun(argv, o));
@@ -151,6 +152,7 @@ export function buildCli(): Command {
     .description('boot the VM and leave it running: --target qemu then uses it without booting')
     .addOption(kernel())
     .option('--ttl <seconds>', 'the VM stops by itself after this long', '3600')
+    .option('--concurrent-cpus', "the guest's two vCPUs run at the same moment, a host thread each (under TCG on qemu before 9.1 this races the guest's live code patching: README, The micro-VM)")
     .action(async (o) => (await import('./commands/vm.js')).runVmUp(o));
   vm.command('down')
     .description('shut down the VM left running by vm up')

@@ -17,13 +17,13 @@ import { pruneRunDirs } from '../vm/boot.js';
 import { withTarget } from '../targets/index.js';
 import type { QemuTarget } from '../targets/qemu.js';
 
-export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean; timeout?: string }): Promise<void> {
+export async function runVmRun(argv: string[], o: { kernel?: string; json?: boolean; timeout?: string; concurrentCpus?: boolean }): Promise<void> {
   const timeoutS = intOption('--timeout', o.timeout ?? '3600', 1, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const r = await withTarget('qemu', { kernel: o.kernel, progress }, async (t) => {
+  const r = await withTarget('qemu', { kernel: o.kernel, concurrentCpus: o.concurrentCpus === true, progress }, async (t) => {
     const vm = (t as QemuTarget).vm;
     const run = await t.exec(argv, { timeoutMs: timeoutS * 1000 });
-    const report: VmRunReport = { schemaVersion: VM_SCHEMA_VERSION, kernel: vm.guestKernel, package: vm.kernel.package, accel: vm.accel, bootMs: Math.round(vm.bootMs), ...run };
+    const report: VmRunReport = { schemaVersion: VM_SCHEMA_VERSION, kernel: vm.guestKernel, package: vm.kernel.package, accel: vm.accel, concurrentCpus: vm.concurrentCpus, bootMs: Math.round(vm.bootMs), ...run };
     return report;
   });
   if (o.json) process.stdout.write(JSON.stringify(r, null, 2) + '\n');
@@ -88,10 +88,10 @@ export async function runVmDebuginfo(o: { kernel?: string }): Promise<void> {
   process.stdout.write(`debug info for ${k.package} (${k.version}) cached in ${dir}\n`);
 }
 
-export async function runVmUp(o: { kernel?: string; ttl: string }): Promise<void> {
+export async function runVmUp(o: { kernel?: string; ttl: string; concurrentCpus?: boolean }): Promise<void> {
   const ttl = intOption('--ttl', o.ttl, 10, 7 * 24 * 3600);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
-  const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL, ttl, progress);
+  const s = await vmUp(new LocalTarget(), o.kernel ?? DEFAULT_KERNEL, ttl, progress, o.concurrentCpus === true);
   process.stdout.write(renderVmUp(s, ttl));
 }
 

@@ -49,7 +49,7 @@ export interface VmState {
 export const VM_SCHEMA_VERSION = 1;
 
 /** `nfscope vm run --json`: the guest command's run, and the VM it ran in. */
-export type VmRunReport = { schemaVersion: number; kernel: string; package: string; accel: 'kvm' | 'tcg'; bootMs: number } & RawRun;
+export type VmRunReport = { schemaVersion: number; kernel: string; package: string; accel: 'kvm' | 'tcg'; /** Its vCPUs ran at the same moment (vm/qemu-argv.ts). */ concurrentCpus: boolean; bootMs: number } & RawRun;
 
 /** `nfscope vm status --json`: the kernel cache, the VMs running, the one left up. */
 export interface VmStatusReport {

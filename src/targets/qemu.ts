@@ -30,7 +30,7 @@ export class QemuTarget extends AgentBackedTarget {
       return new QemuTarget(await attachVm(up), up.requested);
     }
     if (up && up.requested === (o.kernelPackage ?? DEFAULT_KERNEL)) {
-      o.progress?.(`not using the VM left up (pid ${up.pid}): its vCPUs take turns, and this run needs two at the same moment; booting one for it`);
+      o.progress?.(`not using the VM left up (pid ${up.pid}): its vCPUs take turns ('vm up --concurrent-cpus' makes one whose vCPUs do not), and this run needs two at the same moment; booting one for it`);
     }
     return new QemuTarget(await bootVm({ ...o, host: new LocalTarget() }));
   }

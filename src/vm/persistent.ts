@@ -52,10 +52,10 @@ export async function liveState(): Promise<VmState | null> {
   return null;
 }
 
-export async function vmUp(host: Host, requested: string, ttlSeconds: number, progress: (m: string) => void): Promise<VmState> {
+export async function vmUp(host: Host, requested: string, ttlSeconds: number, progress: (m: string) => void, concurrentCpus = false): Promise<VmState> {
   const cur = await liveState();
   if (cur) throw new UsageError(`a VM is already up (${cur.kernel.package}, pid ${cur.pid}): 'nfscope vm down' first`);
-  const vm = await bootVm({ host, kernelPackage: requested, persistent: { ttlSeconds }, progress });
+  const vm = await bootVm({ host, kernelPackage: requested, persistent: { ttlSeconds }, concurrentCpus, progress });
   vm.agent.disconnect();
   const qemus = childrenOf(vm.pid!, /^qemu-system/);
   const s: VmState = {
