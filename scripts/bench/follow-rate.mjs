@@ -14,8 +14,10 @@
 // the return trampoline, emulated under TCG) is measured beside follow's; and the callback
 // tracer alone (bpf/follow_cb.bt filled as follow fills it, its output read and dropped), so
 // what follow's other sources and its own parsing add is seen apart.
-// Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL] [--floor] [--json]
-//        --vm runs this very script inside the micro-VM on that kernel (6.1, 6.12, ...).
+// Usage: node scripts/bench/follow-rate.mjs [--count N] [--rounds R] [--vm KERNEL [--concurrent-cpus]] [--floor] [--json]
+//        --vm runs this very script inside the micro-VM on that kernel (6.1, 6.12, ...); its vCPUs take
+//        turns as follow's own VM has them, or with --concurrent-cpus run at once (the README's figures
+//        before 2026-12-06).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,7 +33,7 @@ const rounds = Number(args.rounds ?? 5);
 
 if (args.vm) {
   // The same script in the guest; its JSON comes back on stdout.
-  const r = spawnSync('node', [join(root, 'dist/main.js'), 'vm', 'run', '--kernel', String(args.vm), '--', 'node', '/opt/nfscope/scripts/bench/follow-rate.mjs',
+  const r = spawnSync('node', [join(root, 'dist/main.js'), 'vm', 'run', '--kernel', String(args.vm), ...(args['concurrent-cpus'] ? ['--concurrent-cpus'] : []), '--', 'node', '/opt/nfscope/scripts/bench/follow-rate.mjs',
     '--count', String(count), '--rounds', String(rounds), ...(args.floor ? ['--floor'] : []), ...(args.json ? ['--json'] : [])], { stdio: ['ignore', 'inherit', 'inherit'] });
   process.exit(r.status ?? 1);
 }
