@@ -22,7 +22,7 @@ export const FREE_PATH = ['sk_skb_reason_drop', 'kfree_skb_reason', 'kfree_skb']
  * with the skb, and the firewall that dropped it. Not the slab allocator (kmem_cache_alloc,
  * kmem_cache_free): every CPU runs it all the time, and switching function_graph on patches each
  * filtered function's entry with text_poke_bp (an int3 first). A 6.1 guest under multi-threaded
- * qemu TCG locked up so, both vCPUs spinning on the int3 at kmem_cache_alloc+0 while `tee
+ * qemu 7.2 TCG (its race with code patching: vm/qemu-argv.ts) locked up so, both vCPUs spinning on the int3 at kmem_cache_alloc+0 while `tee
  * current_tracer` patched it (soft lockups; console of a lab run, issue 27's bench). The entry's
  * allocation is still seen: __nf_conntrack_alloc is conntrack's own.
  */

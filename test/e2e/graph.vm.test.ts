@@ -106,7 +106,7 @@ describe('graph leaves a busy global tracer alone (6.1: no function_graph in ins
       await withinBudget(t, 120_000, async () => {
         await t.exec(['mount', '-t', 'tracefs', 'nodev', T]);
         // The filter first, as nfscope does: `function` with an empty filter makes the kernel patch
-        // every traceable call site (~40k text_poke_bp updates), and under multi-threaded TCG a 6.1
+        // every traceable call site (~40k text_poke_bp updates), and under multi-threaded TCG (qemu 7.2's race, vm/qemu-argv.ts) a 6.1
         // guest then locks up now and then: a vCPU stuck at a patched site (seq_read+0x0, soft lockup
         // and RCU stalls), seen here in a whole-suite run and reproduced by toggling the tracer
         // (console in the README's *The micro-VM*). With the filter, one site is patched.
