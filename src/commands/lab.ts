@@ -34,7 +34,6 @@ export async function checkReportPath(p: string | undefined): Promise<'md' | 'ht
 
 export async function runLab(o: LabOptions): Promise<void> {
   const { SCENARIO_IDS, SCENARIOS } = await import('../model/scenario.js');
-  const concurrentCpus = (ids: readonly string[]) => SCENARIOS.some((s) => ids.includes(s.id) && s.concurrentCpus === true);
   if (o.list) {
     // --target and --kernel have defaults, so only the options that would ask for a run are refused.
     if (o.scenario !== undefined || o.report !== undefined || o.explain) {
@@ -88,7 +87,9 @@ export async function runLab(o: LabOptions): Promise<void> {
   }
   if (scenario !== 'syn-drop') {
     const { runScenario } = await import('../experiments/scenarios/index.js');
-    const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, concurrentCpus: concurrentCpus([scenario]), progress }, async (target) => {
+    const { scenarioVmGroups } = await import('../model/scenario.js');
+    const concurrentCpus = scenarioVmGroups([scenario]).some((g) => g.concurrentCpus);
+    const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, concurrentCpus, progress }, async (target) => {
       await requireRoot(target);
       return runScenario(target, scenario, spec.port, progress);
     });
