@@ -50,7 +50,7 @@ export async function runLab(o: LabOptions): Promise<void> {
   const t0 = Date.now();
   const progress = (m: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${m}\n`);
   if (scenario === 'all') {
-    const { runScenarios } = await import('../experiments/scenarios/index.js');
+    const { runScenarios, scenarioFailure } = await import('../experiments/scenarios/index.js');
     const { PITFALL_IDS, scenarioVmGroups, SCENARIO_SCHEMA_VERSION } = await import('../model/scenario.js');
     const { isTearingDown, RunEndedError } = await import('../lib/cleanup.js');
     const targetSpec = await resolveTarget(o.target, progress);
@@ -69,10 +69,8 @@ export async function runLab(o: LabOptions): Promise<void> {
         // A later group's VM that did not come up fails its scenarios; the reports that stand are
         // kept, as when one scenario fails (experiments/scenarios eachScenario). A signal ends them all.
         if (set.reports.length + set.failed.length === 0 || e instanceof RunEndedError || isTearingDown()) throw e;
-        const error = e instanceof Error ? e.message : String(e);
-        const code = (e as { exitCode?: unknown }).exitCode;
-        for (const id of g.ids) set.failed.push({ scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 });
-        progress(`${g.ids.join(', ')} failed: ${error.split('\n')[0]}`);
+        set.failed.push(...g.ids.map((id) => scenarioFailure(id, e)));
+        progress(`${g.ids.join(', ')} failed: ${set.failed.at(-1)!.error.split('\n')[0]}`);
       }
     }
     const order = (id: string) => PITFALL_IDS.indexOf(id as (typeof PITFALL_IDS)[number]);

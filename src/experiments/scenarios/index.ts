@@ -90,6 +90,13 @@ export async function runScenarios(target: Target, ids: readonly PitfallId[], po
   return { schemaVersion: SCENARIO_SCHEMA_VERSION, reports, failed };
 }
 
+/** A scenario that failed, as a set keeps it: the error's words and its exit code (1 when it has none). */
+export function scenarioFailure(id: PitfallId, e: unknown): ScenarioSetReport['failed'][number] {
+  const error = e instanceof Error ? e.message : String(e);
+  const code = (e as { exitCode?: unknown }).exitCode;
+  return { scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 };
+}
+
 /**
  * Runs each scenario in turn; one that fails is said and kept with its error, and the next runs
  * (each undid its own changes when its run ended). A run torn down by a signal is not a scenario's
@@ -108,10 +115,9 @@ export async function eachScenario(
       // A signal's teardown makes the running scenario fail somehow (its netns gone under it): that
       // is the teardown, not the scenario's failure, and nothing more may start.
       if (e instanceof RunEndedError || isTearingDown()) throw e;
-      const error = e instanceof Error ? e.message : String(e);
-      const code = (e as { exitCode?: unknown }).exitCode;
-      failed.push({ scenario: id, error, exitCode: typeof code === 'number' && code > 0 ? code : 1 });
-      progress(`  ${id} failed: ${error.split('\n')[0]}`);
+      const f = scenarioFailure(id, e);
+      failed.push(f);
+      progress(`  ${id} failed: ${f.error.split('\n')[0]}`);
     }
   }
   return { reports, failed };
