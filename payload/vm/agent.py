@@ -38,6 +38,11 @@ import time
 
 lock = threading.Lock()
 procs = {}
+# What a process group's tasks were doing when the agent sent it SIGKILL, by request id:
+# appended to that request's stderr, the evidence a process that would not stop leaves.
+at_kill = {}
+# A snapshot of many tasks is cut here: it goes into a failure's message.
+SNAPSHOT_MAX = 8192
 private = []  # the directory 'put' writes to, made on first use
 # A request line longer than this is refused, not buffered without end (issue 15).
 MAX_LINE = 64 << 20
@@ -55,7 +60,59 @@ def b64(b):
     return base64.b64encode(b or b"").decode()
 
 
+def group_tasks(pgid):
+    """Each task of process group pgid: its state, wchan and kernel stack (/proc, root only)."""
+    lines = []
+    for d in sorted((d for d in os.listdir("/proc") if d.isdigit()), key=int):
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                st = f.read()
+            comm, rest = st[st.index("(") + 1:st.rindex(")")], st[st.rindex(")") + 2:].split()
+            if int(rest[2]) != pgid:
+                continue
+            tids = sorted(os.listdir(f"/proc/{d}/task"), key=int)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not a process: not one of the group's
+        lines.append(f"  pid {d} ({comm})")
+        for t in tids:
+            base = f"/proc/{d}/task/{t}"
+            try:
+                with open(f"{base}/stat") as f:
+                    tst = f.read()
+                state = tst[tst.rindex(")") + 2:].split()[0]
+                with open(f"{base}/comm") as f:
+                    tcomm = f.read().strip()
+                with open(f"{base}/wchan") as f:
+                    wchan = f.read().strip() or "-"
+            except (OSError, ValueError, IndexError) as e:
+                lines.append(f"    task {t}: unreadable ({e})")
+                continue
+            lines.append(f"    task {t} ({tcomm}) state {state}, wchan {wchan}")
+            try:
+                with open(f"{base}/stack") as f:
+                    lines += ["      " + x for x in f.read().splitlines()]
+            except OSError as e:
+                lines.append(f"      kernel stack unreadable ({e.strerror})")
+    text = "\n".join(lines) if lines else "  none left in its process group"
+    if len(text) > SNAPSHOT_MAX:
+        text = text[:SNAPSHOT_MAX] + f"\n  [{len(text) - SNAPSHOT_MAX} more characters not kept]"
+    return text
+
+
+def kill_group(rid, p, why):
+    """SIGKILL to p's process group, its tasks' state kept first for the request's stderr."""
+    try:
+        at_kill[rid] = f"{why}, its tasks were (/proc/PID/task/TID):\n{group_tasks(p.pid)}\n".encode()
+    except OSError as e:
+        at_kill[rid] = f"{why}, its tasks could not be listed: {e}\n".encode()
+    try:
+        os.killpg(p.pid, signal.SIGKILL)
+    except OSError:
+        pass  # the group is gone already: its exit is on its way
+
+
 def finish(fd, rid, p, t0, out, err, timed_out):
+    err = (err or b"") + at_kill.pop(rid, b"")
     code = p.returncode
     sig = None
     if code is not None and code < 0:
@@ -81,7 +138,7 @@ def do_exec(fd, req):
                                  timeout=timeout / 1000 if timeout else None)
     except subprocess.TimeoutExpired:
         timed_out = True
-        os.killpg(p.pid, signal.SIGKILL)
+        kill_group(rid, p, f"when its {timeout} ms ran out")
         out, err = p.communicate()
     procs.pop(rid, None)
     finish(fd, rid, p, t0, out, err, timed_out)
@@ -102,7 +159,7 @@ def do_spawn(fd, req):
     t.start()
     timeout = req.get("timeout")
     if timeout:
-        threading.Timer(timeout / 1000, lambda: p.poll() is None and os.killpg(p.pid, signal.SIGKILL)).start()
+        threading.Timer(timeout / 1000, lambda: p.poll() is None and kill_group(rid, p, f"when its {timeout} ms ran out")).start()
     for line in iter(p.stdout.readline, b""):
         send(fd, {"id": rid, "op": "line", "data": line.decode("utf-8", "replace").rstrip("\n")})
     p.wait()
@@ -178,6 +235,10 @@ def reap_orphans():
 
 
 def main():
+    # A SIGINT ignored by whoever started the agent (a shell's background job) would stay ignored in
+    # every child: a tracer's child (bpftrace -c sleep) must die of the stop's SIGINT.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     if "--stdio" in sys.argv:
         # One ssh session: requests on stdin, replies on stdout. Whatever ends it
         # (EOF, a lost connection, shutdown), the processes and files go with it.
@@ -236,7 +297,10 @@ def serve(in_fd, fd, eof_ends):
                 return
             if op == "signal":
                 p = procs.get(req["id"])
-                if p is not None:
+                if p is not None and req["sig"] == "KILL":
+                    # In a thread: reading /proc must never hold up the serial line's other requests.
+                    threading.Thread(target=kill_group, args=(req["id"], p, "when the host sent SIGKILL"), daemon=True).start()
+                elif p is not None:
                     try:
                         os.killpg(p.pid, getattr(signal, "SIG" + req["sig"]))
                     except OSError:

@@ -116,7 +116,7 @@ export async function lifetimes(
     // ct_life.bt's END sets @end_nsecs: without it the maps were never printed (the tracer was
     // killed, not stopped), and every count would read 0. Never report that as a result.
     if (life.endNsecs === null) {
-      throw new CommandFailedError(out.argv.slice(0, 4), out.exitCode, out.stderr, 'the lifetime tracer ended without printing its maps (killed before its END probe ran): no result');
+      throw new CommandFailedError(out.argv.slice(0, 4), out.exitCode, out.stderr, 'the lifetime tracer ended without printing its maps (no @end_nsecs, which its END probe sets; above: how it ended): no result');
     }
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
     return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));

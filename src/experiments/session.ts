@@ -15,7 +15,7 @@
 import { withCleanup, type Cleanup } from '../lib/cleanup.js';
 import { bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
 import { adaptProgram } from '../programs/adapt.js';
-import type { BpfProgram, Runnable } from '../programs/program.js';
+import { untilStoppedOptions, type BpfProgram, type Runnable } from '../programs/program.js';
 import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 import { CapabilityError } from '../lib/errors.js';
 import { requireRoot } from '../tools/root.js';
@@ -80,9 +80,14 @@ export class Session {
     return t;
   }
 
-  /** The argv that starts bpftrace: its path, behind `env BPFTRACE_BTF=…` where the probe found it needs that. */
+  /**
+   * The argv that starts a bpftrace tracer, which runs until nfscope stops it: its path, behind
+   * `env BPFTRACE_BTF=…` where the probe found it needs that, with the child that makes the stop
+   * certain (programs/program.ts untilStoppedOptions).
+   */
   async bpftrace(env: string[] = []): Promise<string[]> {
-    return bpftraceCommand(await this.tool('bpftrace'), [...env, ...this.caps.bpftraceEnv]);
+    const [bpftrace, sleep] = await Promise.all([this.tool('bpftrace'), this.tool('sleep')]);
+    return [...bpftraceCommand(bpftrace, [...env, ...this.caps.bpftraceEnv]), ...untilStoppedOptions(sleep)];
   }
 
   /** What the bundled bpftrace programs adapt to on this kernel (kernel/bpf-shape.ts), probed once per target. */

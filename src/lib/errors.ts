@@ -39,6 +39,25 @@ export class NotRootError extends Error {
 }
 
 /** An external command failed: shows the argv, exit code and stderr tail. */
+/**
+ * The header of the note a kill leaves in a run's stderr: what the process's tasks were doing
+ * (targets/task-snapshot.ts, and payload/vm/agent.py, which writes the same words).
+ */
+export const AT_KILL_TASKS = 'its tasks were (/proc/PID/task/TID):';
+
+/**
+ * A failed run's stderr as its message shows it: the last 8 lines, and a kill's snapshot of its
+ * tasks whole (its header and indented lines; bounded where it is written), wherever it stands.
+ */
+export function stderrTail(stderr: string): string[] {
+  const lines = stderr.trim().split('\n').filter(Boolean);
+  const at = lines.findIndex((l) => l.endsWith(AT_KILL_TASKS));
+  if (at < 0) return lines.slice(-8);
+  let end = at + 1;
+  while (end < lines.length && lines[end]!.startsWith('  ')) end++;
+  return [...lines.slice(0, at).slice(-8), ...lines.slice(at, end), ...lines.slice(end).slice(-8)];
+}
+
 export class CommandFailedError extends Error {
   override name = 'CommandFailedError';
   readonly exitCode = 5;
@@ -48,7 +67,7 @@ export class CommandFailedError extends Error {
     readonly stderr: string,
     hint?: string,
   ) {
-    const tail = stderr.trim().split('\n').filter(Boolean).slice(-8).join('\n  ');
+    const tail = stderrTail(stderr).join('\n  ');
     super(
       `command failed (exit ${code ?? 'signal'}): ${showCommand(argv)}` +
         (tail ? `\n  ${tail}` : '') +

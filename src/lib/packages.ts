@@ -17,6 +17,7 @@ export const PACKAGES = {
   ip: { debian: 'iproute2', fedora: 'iproute' },
   nsenter: { debian: 'util-linux', fedora: 'util-linux' },
   drgn: { debian: 'python3-drgn', fedora: 'drgn' },
+  sleep: { debian: 'coreutils', fedora: 'coreutils' },
   'qemu-system-x86_64': { debian: 'qemu-system-x86', fedora: 'qemu-system-x86-core' },
 } as const;
 

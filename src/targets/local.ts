@@ -7,6 +7,7 @@ import { ByteTail, LineSplitter } from '../lib/bounded.js';
 import { STREAM_TAIL_BYTES } from '../lib/target.js';
 import type { ExecOptions, Host, RawRun, Running } from './target.js';
 import { runningHandle } from './running.js';
+import { atKillNote } from './task-snapshot.js';
 
 /** NFSCOPE_DEBUG: every command's time, exit and argv on stderr (where a run spends its time). */
 const DEBUG = !!process.env.NFSCOPE_DEBUG;
@@ -39,12 +40,19 @@ function whole(): Sink {
 }
 
 /**
+ * A started process: kill() is SIGKILL to its group with the note of what its tasks were doing;
+ * interrupt() is SIGINT to its group (as the agent sends it on the far targets): a tracer's child
+ * (bpftrace -c, programs/program.ts untilStoppedOptions) ends with it.
+ */
+interface Started { child: ChildProcess; done: Promise<RawRun>; kill: (why: string) => void; interrupt: () => void }
+
+/**
  * Starts argv with no shell and collects its output. node:child_process, not
  * execa: execa 9 takes ~90 ms to import on the 2-core dev machine, half of the
  * start-up budget of `nfscope hooks` (issue 2 benchmark); what we need of it
  * here (argv, timeout, kill, collect) is this function.
  */
-function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: LineSplitter): { child: ChildProcess; done: Promise<RawRun> } {
+function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: LineSplitter): Started {
   const [file, ...args] = argv;
   if (!file) throw new Error('empty argv');
   const t0 = performance.now();
@@ -69,10 +77,27 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
   child.stderr!.on('data', (b: Buffer) => err.push(b));
   if (opts.input !== undefined) child.stdin!.end(opts.input);
   let timedOut = false;
+  // SIGKILL to its process group (when detached, as every start here is: a child it left, a `sleep`
+  // under `sh`, would hold the pipes open and the run would not end), with what its tasks were
+  // doing kept for its stderr: the evidence a run that would not end leaves.
+  let atKill = '';
+  const signal = (sig: 'SIGINT' | 'SIGKILL') => {
+    if (child.pid === undefined) return; // never started: 'error' ends the run
+    try {
+      if (detached) process.kill(-child.pid, sig);
+      else child.kill(sig);
+    } catch {
+      // ESRCH: the group is gone already; its 'close' ends the run.
+    }
+  };
+  const kill = (why: string) => {
+    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) atKill = atKillNote(why, child.pid, detached);
+    signal('SIGKILL');
+  };
   const timer = opts.timeoutMs
     ? setTimeout(() => {
         timedOut = true;
-        child.kill('SIGKILL');
+        kill(`when its ${opts.timeoutMs} ms ran out`);
       }, opts.timeoutMs)
     : null;
   const done = new Promise<RawRun>((resolveRun) => {
@@ -87,7 +112,7 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
       resolveRun({
         argv,
         stdout: out.text(),
-        stderr: err.text() + (spawnError ? `${spawnError.message}\n` : ''),
+        stderr: err.text() + atKill + (spawnError ? `${spawnError.message}\n` : ''),
         ...(opts.stream ? { dropped: { stdoutBytes: out.dropped, stderrBytes: err.dropped, overlongLines: lines?.overlong ?? 0 } } : {}),
         exitCode: spawnError ? 127 : code,
         signal: signal ?? undefined,
@@ -96,7 +121,7 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
       });
     });
   });
-  return { child, done };
+  return { child, done, kill, interrupt: () => signal('SIGINT') };
 }
 
 /** Signals a terminal sends to its foreground process group. */
@@ -120,7 +145,7 @@ export function underPdeathsig(argv: string[]): string[] {
  * same options (none), same process group and pdeathsig; only earlier. One never adopted is
  * killed when nfscope exits, like any child (track).
  */
-interface Prestarted { child: ChildProcess; done: Promise<RawRun>; buffered: string[]; emit: ((l: string) => void) | null; overflow: boolean }
+interface Prestarted extends Started { buffered: string[]; emit: ((l: string) => void) | null; overflow: boolean }
 const prestarted = new Map<string, Prestarted[]>();
 const spawned: string[][] = [];
 /** A listing prints a few hundred lines; a process that printed more before its adoption is not adopted. */
@@ -147,7 +172,8 @@ function takePrestarted(argv: string[]): Running | null {
     return null;
   }
   const h = runningHandle(argv, p.done, (sig) => {
-    p.child.kill(`SIG${sig}`);
+    if (sig === 'KILL') p.kill('when nfscope sent SIGKILL');
+    else p.interrupt();
   });
   // The lines printed before the adoption go to the first listener, when it is added, in order;
   // after that, lines go to the listeners as they come (as for a process spawned now).
@@ -206,9 +232,10 @@ export class LocalTarget implements Host {
     // then stops the tracer itself, in order, instead of racing it.
     let emit: (l: string) => void = () => {};
     const lines = new LineSplitter((l) => emit(l));
-    const { child, done } = start(underPdeathsig(argv), opts, true, lines);
+    const { child, done, kill, interrupt } = start(underPdeathsig(argv), opts, true, lines);
     const h = runningHandle(argv, done, (sig) => {
-      child.kill(`SIG${sig}`);
+      if (sig === 'KILL') kill('when nfscope sent SIGKILL');
+      else interrupt();
     });
     emit = h.emit;
     return { ...h.running, pid: child.pid };

@@ -44,6 +44,8 @@ describe('ssh target', () => {
       const r = await t.exec(['sleep', '30'], { timeoutMs: 1000 });
       expect(Date.now() - t0).toBeLessThan(10_000);
       expect(r.exitCode).not.toBe(0);
+      // The agent's evidence of a run that would not end: its tasks as the far kernel saw them.
+      expect(r.stderr).toMatch(/^when its 1000 ms ran out, its tasks were \(\/proc\/PID\/task\/TID\):\n {2}pid (\d+) \(sleep\)\n {4}task \1 \(sleep\) state S, wchan \S+\n/);
     } finally {
       await t.close();
     }

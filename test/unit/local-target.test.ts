@@ -30,9 +30,21 @@ describe('a stop says whose SIGKILL ended the process', () => {
   };
   it("nfscope's own, after the grace, when SIGINT did not end it", async () => {
     const p = await started(['python3', '-c', 'import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); print("READY", flush=True); signal.pause()']);
+    // What the kernel says it waits in, read before the stop (a signal handler is not run: ignored).
+    const wchan = readFileSync(`/proc/${p.pid}/wchan`, 'utf8').trim();
     const r = await p.stop(300);
     expect(r.signal).toBe('SIGKILL');
     expect(r.stderr).toContain('nfscope sent SIGKILL: it had not exited 0.3 s after SIGINT');
+    // The evidence of a process that would not stop: its tasks as the kernel saw them at the kill.
+    expect(r.stderr).toContain(`when nfscope sent SIGKILL, its tasks were (/proc/PID/task/TID):\n  pid ${p.pid} (python3)\n    task ${p.pid} (python3) state S, wchan ${wchan}\n`);
+    if (process.getuid?.() === 0) expect(r.stderr).toMatch(/\n {6}\[<0>\] \S+\+0x/);
+    else expect(r.stderr).toContain('      kernel stack unreadable (EACCES)'); // root only (proc_pid_stack)
+  });
+  it('a timeout kills the whole group, and says what each of its processes was doing', async () => {
+    const r = await t.exec(['sh', '-c', 'sleep 30; :'], { timeoutMs: 500 });
+    expect(r.timedOut).toBe(true);
+    expect(r.stderr).toMatch(/^when its 500 ms ran out, its tasks were \(\/proc\/PID\/task\/TID\):\n  pid (\d+) \(sh\)\n    task \1 \(sh\) state S, wchan \S+\n/);
+    expect(r.stderr).toMatch(/\n  pid (\d+) \(sleep\)\n    task \1 \(sleep\) state S, wchan \S+\n/);
   });
   it('one nfscope did not send (here the process sends it to itself on SIGINT)', async () => {
     const p = await started(['python3', '-c', 'import os, signal; signal.signal(signal.SIGINT, lambda *a: os.kill(os.getpid(), signal.SIGKILL)); print("READY", flush=True); signal.pause()']);
