@@ -16,7 +16,9 @@ Protocol: one JSON object a line, both ways. Output is base64 (bytes stay bytes)
   host  -> {"id": N, "op": "spawn", "argv": [...], "timeout": ms?}
   agent -> {"id": N, "op": "line",  "data": str}          one per stdout line
   agent -> {"id": N, "op": "exit", ...}                    stdout already streamed
-  host  -> {"id": N, "op": "signal", "sig": "INT"|"TERM"|"KILL"}
+  host  -> {"id": N, "op": "signal", "sig": "INT"|"TERM"|"KILL", "explain": bool?}
+            KILL: the process group's tasks (state, wchan, kernel stack) are added to
+            its stderr first, unless explain is false (a kill as planned)
   host  -> {"id": N, "op": "put", "rel": "bpf/x.bt", "data": b64}
   agent -> {"id": N, "op": "exit", "code": 0, "stdout": b64(path), ...}
             the file is written under the agent's own private directory (mkdtemp,
@@ -297,7 +299,7 @@ def serve(in_fd, fd, eof_ends):
                 return
             if op == "signal":
                 p = procs.get(req["id"])
-                if p is not None and req["sig"] == "KILL":
+                if p is not None and req["sig"] == "KILL" and req.get("explain", True):
                     # In a thread: reading /proc must never hold up the serial line's other requests.
                     threading.Thread(target=kill_group, args=(req["id"], p, "when the host sent SIGKILL"), daemon=True).start()
                 elif p is not None:

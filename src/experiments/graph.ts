@@ -1,6 +1,7 @@
 import { capabilityGap } from '../kernel/capabilities.js';
 import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
 import { tracerArgv } from '../programs/program.js';
+import { earlyEndReason } from '../tools/tracer.js';
 import { readTemplate } from '../programs/templates.js';
 import { UsageError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
@@ -112,7 +113,7 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
 
     progress('attaching skb:kfree_skb for the drop stacks');
     const program = kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), { port: spec.port, serverInode: sb.serverInode });
-    const { tracer } = await r.tracer(tracerArgv(bpftrace, await r.bundledProgram('kfree_skb_syn', program)), 'kfree_skb tracer');
+    const { tracer, endedEarly } = await r.tracer(tracerArgv(bpftrace, await r.bundledProgram('kfree_skb_syn', program)), 'kfree_skb tracer');
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
     await cg?.fg.start();
@@ -134,7 +135,10 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
     const drops = parseKfreeSkb(printfLines(events)).drops;
     const lost = lostEvents(events);
     if (lost > 0) unavailable.push({ observation: 'lost-events', reason: `bpftrace lost ${lost} event(s)` });
-    if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
+    // A tracer gone before its stop did not watch the whole run: no drop seen is then no answer.
+    const early = endedEarly();
+    if (early) unavailable.push({ observation: 'drop', reason: `the kfree_skb tracer ${earlyEndReason(early)}: a drop after that was not watched` });
+    else if (drops.length === 0) unavailable.push({ observation: 'drop', reason: 'no drop of the SYN was seen (skb:kfree_skb)' });
     const dropStacks = dropStackSource(stacks, drops);
     if (drops.length && dropStacks.length === 0) {
       unavailable.push({ observation: 'drop-stacks', reason: `bpftrace ended without printing its @stacks map (exit ${traced.exitCode ?? traced.signal}${traced.signal === 'SIGKILL' ? ': killed after 20 s of grace' : ''})` });

@@ -13,7 +13,7 @@ import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife } from '../parsers/ct-life.js';
 import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
 import type { Target } from '../targets/target.js';
-import type { startTracer } from '../tools/tracer.js';
+import { earlyEndReason, shownArgv, type startTracer } from '../tools/tracer.js';
 import { sessionFor, type Session } from './session.js';
 import { buildReport, emptyLife } from '../analysis/lifetimes.js';
 
@@ -106,6 +106,10 @@ export async function lifetimes(
     // compiling or running (the lab prepares three at once), that took more than 10 s (6.1).
     const out = await tracer.stop(45_000);
     const durationS = (Date.now() - t0) / 1000;
+    const early = started!.endedEarly();
+    if (early) {
+      throw new CommandFailedError(shownArgv(out.argv), early.run.exitCode, early.run.stderr, `the lifetime tracer ${earlyEndReason(early)}: its counts cover part of the window only: no result`);
+    }
     await captureFixture('ct_life', caps.kernel, `port-${spec.port ?? 'all'}`, { 'stdout.jsonl': out.stdout }, {
       argv: argv.map((a) => (a.includes('\n') ? `<bpf/ct_life.bt filled: ${a.match(/^k\S+:__nf_conntrack_alloc$/m)?.[0] ?? '?'} …>` : a)).join(' '),
       tool: () => toolLine(target, ['bpftrace']),
@@ -116,7 +120,7 @@ export async function lifetimes(
     // ct_life.bt's END sets @end_nsecs: without it the maps were never printed (the tracer was
     // killed, not stopped), and every count would read 0. Never report that as a result.
     if (life.endNsecs === null) {
-      throw new CommandFailedError(out.argv.slice(0, 4), out.exitCode, out.stderr, 'the lifetime tracer ended without printing its maps (no @end_nsecs, which its END probe sets; above: how it ended): no result');
+      throw new CommandFailedError(shownArgv(out.argv), out.exitCode, out.stderr, 'the lifetime tracer ended without printing its maps (no @end_nsecs, which its END probe sets; above: how it ended): no result');
     }
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
     return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));

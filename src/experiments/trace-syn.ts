@@ -20,6 +20,7 @@ import { chooseProbes, LIFECYCLE_PROBES as LIFECYCLE } from '../kernel/probe-poi
 import { ctSynProgram } from '../programs/ct_syn.js';
 import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
 import { tracerArgv, type BpfProgram } from '../programs/program.js';
+import { MEMLOCK_NOISE } from '../tools/tracer.js';
 import { readTemplate } from '../programs/templates.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
@@ -28,9 +29,6 @@ import { captureFixture } from '../lib/fixture-capture.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { stderrExcerpt } from '../lib/run-result.js';
 import type { Running } from '../targets/target.js';
-
-/** bpftrace 0.17 prints this on every run where RLIMIT_MEMLOCK cannot be raised, attached or not: not a reason. */
-const MEMLOCK_NOISE = /RLIMIT_MEMLOCK/;
 
 /** Why a tracer did not attach, in one line: its argv, exit and the stderr lines that say something. */
 function notAttachedReason(what: string, e: CommandFailedError): string {

@@ -38,7 +38,6 @@ export class NotRootError extends Error {
   readonly exitCode = 4;
 }
 
-/** An external command failed: shows the argv, exit code and stderr tail. */
 /**
  * The header of the note a kill leaves in a run's stderr: what the process's tasks were doing
  * (targets/task-snapshot.ts, and payload/vm/agent.py, which writes the same words).
@@ -58,6 +57,7 @@ export function stderrTail(stderr: string): string[] {
   return [...lines.slice(0, at).slice(-8), ...lines.slice(at, end), ...lines.slice(end).slice(-8)];
 }
 
+/** An external command failed: shows the argv, exit code and stderr tail. */
 export class CommandFailedError extends Error {
   override name = 'CommandFailedError';
   readonly exitCode = 5;

@@ -3,7 +3,19 @@
  * that carries argv, exit status and stderr to the report. A caller cannot
  * read a failed run as empty output: `stdout` exists only on the ok branch.
  */
-import { showCommand } from './errors.js';
+import { AT_KILL_TASKS, showCommand } from './errors.js';
+
+/** Lines without the indented body of a kill's note of its tasks (its header stays). */
+function withoutTaskLines(lines: string[]): string[] {
+  const out: string[] = [];
+  let inNote = false;
+  for (const l of lines) {
+    if (inNote && l.startsWith('  ')) continue;
+    inNote = l.endsWith(AT_KILL_TASKS);
+    out.push(l);
+  }
+  return out;
+}
 import type { RawRun } from './target.js';
 
 export interface RunFailure {
@@ -32,9 +44,14 @@ export function runResult(r: RawRun, okExit: readonly number[] = [0]): RunResult
   return { ok: false, failure, reason: failureReason(failure) };
 }
 
-/** The last stderr lines that say something, on one line, cut to a readable length. */
+/**
+ * The last stderr lines that say something, on one line, cut to a readable length. A kill's note
+ * of its tasks (lib/errors.ts AT_KILL_TASKS) counts as its header line: its stacks are for the
+ * failure's message (stderrTail), not for a one-line reason.
+ */
 export function stderrExcerpt(stderr: string, lines = 3): string {
-  const t = stderr.split('\n').map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ');
+  const kept = withoutTaskLines(stderr.split('\n'));
+  const t = kept.map((l) => l.trim()).filter(Boolean).slice(-lines).join(' | ');
   return t.length > 300 ? `${t.slice(0, 297)}...` : t;
 }
 

@@ -28,9 +28,12 @@ export function tracerArgv(bpftrace: readonly string[], p: Runnable): string[] {
  * moment between two epoll_waits (100 ms each) of a tracer that prints nothing more only sets a
  * flag, and the loop polls on for good (0.19 checks the flag). Seen in the micro-VM (Debian 6.1,
  * qemu TCG, vCPUs taking turns): 1 stop of 20 of the lifetime tracer never ended, bpftrace in
- * do_epoll_wait (scripts/repro/lifetimes-stop.mjs). With -c, bpftrace starts the child once its
- * probes are attached and leaves its poll loop within 100 ms of the child's death, whatever
- * became of the signal; then END runs and the maps are printed as after a SIGINT.
+ * do_epoll_wait (scripts/repro/lifetimes-stop.mjs). With -c, bpftrace forks the child before it
+ * compiles, lets it exec once its probes are attached, and leaves its poll loop within 100 ms of
+ * the child's death, whatever became of the signal; then END runs and the maps are printed as
+ * after a SIGINT. (A SIGINT before READY, a teardown's, kills the waiting child: bpftrace then
+ * exits 255, "Failed to run child", without END: nothing was being watched yet.) A child killed
+ * by someone else ends the tracer early: tools/tracer.ts endedEarly says so.
  * bpftrace splits CMD at spaces: a path with one is refused.
  */
 export function untilStoppedOptions(sleep: string): string[] {

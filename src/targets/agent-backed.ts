@@ -66,9 +66,9 @@ export abstract class AgentBackedTarget extends ExecBackedTarget {
       (e: Error) => ({ argv, stdout: '', stderr: `${e.message}\n`, exitCode: 127, timedOut: false, durationMs: 0 }),
     );
     void done.then((r) => debugRun(this.name, t0, r, firstLineAt));
-    const h = runningHandle(argv, done, async (sig) => {
+    const h = runningHandle(argv, done, async (sig, explain) => {
       const s = await started.catch(() => null);
-      s?.agent.signal(s.id, sig);
+      s?.agent.signal(s.id, sig, explain);
     });
     emit = h.emit;
     return h.running;

@@ -28,7 +28,14 @@ function track(child: ChildProcess): void {
   if (exitHook) return;
   exitHook = true;
   process.once('exit', () => {
-    for (const c of live) c.kill('SIGKILL');
+    // Each is the leader of its own group (start: detached), and its children go with it.
+    for (const c of live) {
+      try {
+        if (c.pid !== undefined) process.kill(-c.pid, 'SIGKILL');
+      } catch {
+        c.kill('SIGKILL'); // ESRCH for the group: the leader alone, if it is still there
+      }
+    }
   });
 }
 
@@ -40,11 +47,12 @@ function whole(): Sink {
 }
 
 /**
- * A started process: kill() is SIGKILL to its group with the note of what its tasks were doing;
+ * A started process: kill(why) is SIGKILL to its group, with the note of what its tasks were doing
+ * when there is a why (null: a kill as planned);
  * interrupt() is SIGINT to its group (as the agent sends it on the far targets): a tracer's child
  * (bpftrace -c, programs/program.ts untilStoppedOptions) ends with it.
  */
-interface Started { child: ChildProcess; done: Promise<RawRun>; kill: (why: string) => void; interrupt: () => void }
+interface Started { child: ChildProcess; done: Promise<RawRun>; kill: (why: string | null) => void; interrupt: () => void }
 
 /**
  * Starts argv with no shell and collects its output. node:child_process, not
@@ -90,8 +98,8 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
       // ESRCH: the group is gone already; its 'close' ends the run.
     }
   };
-  const kill = (why: string) => {
-    if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) atKill = atKillNote(why, child.pid, detached);
+  const kill = (why: string | null) => {
+    if (why !== null && child.pid !== undefined && child.exitCode === null && child.signalCode === null) atKill = atKillNote(why, child.pid, detached);
     signal('SIGKILL');
   };
   const timer = opts.timeoutMs
@@ -168,11 +176,11 @@ function takePrestarted(argv: string[]): Running | null {
   if (DEBUG) process.stderr.write(`nfscope-debug: ${p && !p.overflow ? 'adopted a prestarted' : 'no prestarted'} ${argv[0]} at ${performance.now().toFixed(0)} ms\n`);
   if (!p) return null;
   if (p.overflow) {
-    p.child.kill('SIGKILL');
+    p.kill(null);
     return null;
   }
-  const h = runningHandle(argv, p.done, (sig) => {
-    if (sig === 'KILL') p.kill('when nfscope sent SIGKILL');
+  const h = runningHandle(argv, p.done, (sig, explain) => {
+    if (sig === 'KILL') p.kill(explain ? 'when nfscope sent SIGKILL' : null);
     else p.interrupt();
   });
   // The lines printed before the adoption go to the first listener, when it is added, in order;
@@ -194,7 +202,7 @@ function takePrestarted(argv: string[]): Running | null {
 
 /** Ends the prestarted processes no spawn adopted (their argv was not this run's): nothing waits on them. */
 export function dropPrestarted(): void {
-  for (const ps of prestarted.values()) for (const p of ps) p.child.kill('SIGKILL');
+  for (const ps of prestarted.values()) for (const p of ps) p.kill(null);
   prestarted.clear();
 }
 
@@ -233,8 +241,8 @@ export class LocalTarget implements Host {
     let emit: (l: string) => void = () => {};
     const lines = new LineSplitter((l) => emit(l));
     const { child, done, kill, interrupt } = start(underPdeathsig(argv), opts, true, lines);
-    const h = runningHandle(argv, done, (sig) => {
-      if (sig === 'KILL') kill('when nfscope sent SIGKILL');
+    const h = runningHandle(argv, done, (sig, explain) => {
+      if (sig === 'KILL') kill(explain ? 'when nfscope sent SIGKILL' : null);
       else interrupt();
     });
     emit = h.emit;

@@ -9,13 +9,14 @@ export const KILL_WAIT_MS = 10_000;
 
 /**
  * The Running handle every transport returns: line listeners, and stop() as
- * SIGINT (bpftrace then prints its maps and exits), SIGKILL after graceMs, and
+ * SIGINT (bpftrace then prints its maps and exits), SIGKILL after graceMs (explain: the
+ * transport notes in its stderr what the process's tasks were doing, targets/task-snapshot.ts), and
  * a failure that says so when the process is still not gone KILL_WAIT_MS
  * after that: a stop never waits without end. Only how a signal reaches the
  * process differs between transports.
  */
 export function runningHandle(
-  argv: string[], done: Promise<RawRun>, signal: (sig: 'INT' | 'KILL') => void | Promise<void>, killWaitMs = KILL_WAIT_MS,
+  argv: string[], done: Promise<RawRun>, signal: (sig: 'INT' | 'KILL', explain: boolean) => void | Promise<void>, killWaitMs = KILL_WAIT_MS,
 ): { running: Running; emit: (line: string) => void } {
   const listeners: ((l: string) => void)[] = [];
   let exited = false;
@@ -37,13 +38,15 @@ export function runningHandle(
         let killed = false;
         const killTimer = setTimeout(() => {
           killed = true;
-          void signal('KILL');
+          // A stop with no grace (runToRecord, once its record is in) kills as planned: nothing to
+          // explain. After a grace, the transport keeps what the process's tasks were doing.
+          void signal('KILL', graceMs > 0);
           waitTimer = setTimeout(() => abandon({
             argv, stdout: '', exitCode: null, timedOut: true, durationMs: performance.now() - t0,
             stderr: `did not die: still running ${killWaitMs / 1000} s after SIGKILL (sent ${graceMs / 1000} s after SIGINT)\n`,
           }), killWaitMs);
         }, graceMs);
-        await signal('INT');
+        await signal('INT', false);
         const r = await settled;
         clearTimeout(killTimer);
         clearTimeout(waitTimer);

@@ -18,7 +18,8 @@ function statFields(stat: string): { comm: string; rest: string[] } {
  * wchan and kernel stack (/proc/PID/task/TID/stack: root only, CONFIG_STACKTRACE). With group, every
  * process of the process group pid leads (a local spawn is the leader of its own group); else pid
  * alone. The twin of payload/vm/agent.py's group_tasks, which serves the targets behind the agent.
- * Synchronous: it runs just before a SIGKILL, and a /proc read does not wait on the process.
+ * Synchronous, just before the SIGKILL: these reads do not wait on the process, but for the kernel
+ * stack of a task in the middle of an exec (its exec_update_lock), which is as rare as it is short.
  */
 export function taskSnapshot(pid: number, group: boolean): string {
   const lines: string[] = [];

@@ -1,5 +1,6 @@
 import type { Cleanup } from '../lib/cleanup.js';
 import { CommandFailedError } from '../lib/errors.js';
+import { stderrExcerpt } from '../lib/run-result.js';
 import { delay } from '../lib/time.js';
 import { parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import type { RawRun, Running, Target } from '../targets/target.js';
@@ -23,8 +24,23 @@ export function commOf(argv: string[]): string {
  */
 export async function startTracer(
   target: Target, cleanup: Cleanup, argv: string[], what: string, opts: { keepLines?: boolean; stream?: boolean } = {},
-): Promise<{ tracer: Running; lines: string[]; malformed: Counted; lost: { events: number } }> {
-  const tracer = target.spawn(argv, opts.stream ? { stream: true } : {});
+): Promise<{ tracer: Running; lines: string[]; malformed: Counted; lost: { events: number }; endedEarly: () => EarlyEnd | null }> {
+  const spawned = target.spawn(argv, opts.stream ? { stream: true } : {});
+  // A tracer that ends before it is stopped (its -c child killed, bpftrace's own error) covers only
+  // part of the window it was meant to: endedEarly() says when and how, for the caller to report.
+  const t0 = Date.now();
+  let stopAsked = false;
+  let early: EarlyEnd | null = null;
+  void spawned.done.then((r) => {
+    if (!stopAsked) early = { afterS: (Date.now() - t0) / 1000, run: r };
+  });
+  const tracer: Running = {
+    ...spawned,
+    stop: (graceMs) => {
+      stopAsked = true;
+      return spawned.stop(graceMs);
+    },
+  };
   const malformed = new Counted();
   // Journaled with its pid: a tracer orphaned by a SIGKILL is found and killed by `nfscope cleanup`
   // (locally it also gets SIGKILL from the kernel: setpriv --pdeathsig).
@@ -55,12 +71,30 @@ export async function startTracer(
         }
       }
     });
-    void tracer.done.then((r) => reject(new CommandFailedError(argv.slice(0, 4), r.exitCode, r.stderr, `${what} exited before it was ready`)));
+    void tracer.done.then((r) => reject(new CommandFailedError(shownArgv(argv), r.exitCode, r.stderr, `${what} exited before it was ready`)));
   });
   // bpftrace compiles and attaches in 5-8 s under qemu TCG; a minute means it is stuck.
   const ok = await Promise.race([ready.then(() => true), delay(120_000, false)]);
-  if (!ok) throw new CommandFailedError(argv.slice(0, 4), null, '', `${what} did not attach within 120 s`);
-  return { tracer, lines, malformed, lost };
+  if (!ok) throw new CommandFailedError(shownArgv(argv), null, '', `${what} did not attach within 120 s`);
+  return { tracer, lines, malformed, lost, endedEarly: () => early };
+}
+
+/** A tracer's end before nfscope stopped it: how long after its start, and its run. */
+export interface EarlyEnd { afterS: number; run: RawRun }
+
+/** A tracer's argv as a failure shows it: up to its program (`-e TEXT`, pages long, left out). */
+export function shownArgv(argv: readonly string[]): string[] {
+  const e = argv.indexOf('-e');
+  return e < 0 ? [...argv] : [...argv.slice(0, e), '-e', '…'];
+}
+
+/** bpftrace 0.17 prints this on every run where RLIMIT_MEMLOCK cannot be raised, attached or not: not a reason. */
+export const MEMLOCK_NOISE = /RLIMIT_MEMLOCK/;
+
+/** One line on an early end, from the run itself: "ended by itself 3.2 s after it started (exit 0: …)". */
+export function earlyEndReason(e: EarlyEnd): string {
+  const err = stderrExcerpt(e.run.stderr.split('\n').filter((l) => !MEMLOCK_NOISE.test(l)).join('\n'));
+  return `ended by itself ${e.afterS.toFixed(1)} s after it started, before nfscope stopped it (${e.run.exitCode !== null ? `exit ${e.run.exitCode}` : `killed by ${e.run.signal ?? 'a signal'}`}${err ? `: ${err}` : ''})`;
 }
 
 

@@ -235,8 +235,9 @@ export class AgentClient {
     return this.whySilent();
   }
 
-  signal(id: number, sig: 'INT' | 'TERM' | 'KILL'): void {
-    this.send({ id, op: 'signal', sig });
+  /** explain (KILL): the agent keeps what the process group's tasks were doing, in its stderr. */
+  signal(id: number, sig: 'INT' | 'TERM' | 'KILL', explain = true): void {
+    this.send({ id, op: 'signal', sig, ...(explain ? {} : { explain: false }) });
   }
 
   /** Leaves the VM running (a VM of `nfscope vm up`): just hangs up. */

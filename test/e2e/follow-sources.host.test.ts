@@ -86,7 +86,7 @@ describe('follow\'s sources misbehaving', () => {
     expectSchema('follow-summary', summary);
     expect(summary.packets).toBe(0);
     const src = summary.sources.find((s: { name: string }) => s.name === 'kfree_skb');
-    expect(src.ended.reason).toMatch(/^ended while following: `.*bpftrace -f json .*` was killed by SIGKILL/);
+    expect(src.ended.reason).toMatch(/^ended while following: `.*bpftrace -c '\S+ 2147483647' -f json .*` was killed by SIGKILL/);
     expect(src.ended.then).toBe('follow ended: no source of packets was left');
     expect(String(r.stderr)).toMatch(/source kfree_skb ended while following: .*SIGKILL.*; follow ended: no source of packets was left/);
     expect(await leftBy(before, p.pid)).toEqual([]);

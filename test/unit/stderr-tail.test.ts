@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { CommandFailedError, stderrTail } from '../../src/lib/errors.js';
+import { stderrExcerpt } from '../../src/lib/run-result.js';
 
 // The shape a kill's note has (targets/task-snapshot.ts, payload/vm/agent.py), as local-target.test.ts
 // checks it against the kernel.
@@ -22,5 +23,9 @@ describe('a failure keeps the last 8 stderr lines, and a kill\'s snapshot of its
     const tail = stderrTail([...before, ...snapshot, after].join('\n'));
     expect(tail).toEqual([...before.slice(2), ...snapshot, after]);
     expect(new CommandFailedError(['bpftrace'], null, [...before, ...snapshot, after].join('\n')).message).toContain(snapshot.join('\n  '));
+  });
+  it('a one-line reason keeps the snapshot\'s header, not its stacks', () => {
+    const after = 'nfscope sent SIGKILL: it had not exited 45 s after SIGINT';
+    expect(stderrExcerpt(['warning 1', ...snapshot, after].join('\n'))).toBe(`warning 1 | ${snapshot[0]} | ${after}`);
   });
 });
