@@ -46,6 +46,9 @@ TOOLS+=(
   shellcheck:shellcheck:ShellCheck
   git:git:git
   chromium:chromium:chromium
+  # Tests: strace holds bpftrace's polls (tracer-stop), podman runs a container (--netns podman:NAME).
+  strace:strace:strace
+  podman:podman:podman
 )
 
 mapfile -t missing_pkgs < <(missing_packages "${TOOLS[@]}" | awk '!seen[$0]++')

@@ -9,7 +9,7 @@ import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
 import { enabled } from '../parsers/kconfig.js';
 import { readKconfig } from '../kernel/kconfig.js';
 import { findDebuginfo } from '../kernel/capabilities.js';
-import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
+import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
 import { nfHooksPrograms, xtNamesProgram } from '../programs/nf_hooks.js';
@@ -180,12 +180,7 @@ export const drgnBackend: HooksBackend = {
   async list(target, ns, families) {
     const drgn = await requireTool(target, 'drgn');
     const script = await target.bundled('payload/drgn/nf_hooks.py');
-    let inode = 'self';
-    if (ns.kind === 'named') {
-      const st = await target.exec(['stat', '-L', '-c', '%i', `${NETNS_DIR}/${ns.name}`]);
-      if (st.exitCode !== 0) throw new CommandFailedError(st.argv, st.exitCode, st.stderr);
-      inode = st.stdout.trim();
-    }
+    const inode = ns.kind === 'current' ? 'self' : await netnsInode(target, ns);
     const argv = [drgn, '--quiet', script, inode, String(familyMask(families))];
     const r = await target.exec(argv, { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);

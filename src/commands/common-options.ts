@@ -2,7 +2,7 @@ import { statSync } from 'node:fs';
 import { UsageError } from '../lib/errors.js';
 import { parseKernelSpec } from '../lib/kernel-spec.js';
 import { parseSshSpec } from '../targets/ssh-spec.js';
-import { validNetnsName } from '../tools/netns.js';
+import { parseNetnsArg } from '../tools/netns.js';
 
 
 /**
@@ -14,9 +14,7 @@ export function checkCommonOptions(o: { target?: unknown; kernel?: unknown; netn
   // `hooks` takes --target more than once (a fleet): each is checked alike.
   for (const t of Array.isArray(o.target) ? o.target : [o.target]) if (typeof t === 'string') checkTargetSpec(t);
   if (typeof o.kernel === 'string') parseKernelSpec(o.kernel);
-  if (typeof o.netns === 'string' && !validNetnsName(o.netns)) {
-    throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}: expected a name from 'ip netns list'`);
-  }
+  if (typeof o.netns === 'string') parseNetnsArg(o.netns);
 }
 
 /** One --target value (also a line of --targets-file): exit 2 before anything opens. */

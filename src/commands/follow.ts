@@ -5,7 +5,7 @@ import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import type { FollowFilter, FollowPacket, FollowProto } from '../model/follow.js';
 import { withTarget } from '../targets/index.js';
-import { ifindexIn, resolveNetns, validNetnsName } from '../tools/netns.js';
+import { ifindexIn, parseNetnsArg, resolveNetns } from '../tools/netns.js';
 import { requireRoot } from '../tools/root.js';
 import type { FollowSpec } from '../experiments/follow.js';
 
@@ -39,7 +39,7 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
     if (!isIPv4(o.host)) throw new UsageError(`invalid --host ${JSON.stringify(o.host.slice(0, 60))}: expected an IPv4 address`);
     host = o.host;
   }
-  if (o.netns !== undefined && !validNetnsName(o.netns)) throw new UsageError(`invalid --netns ${JSON.stringify(o.netns.slice(0, 60))}`);
+  if (o.netns !== undefined) parseNetnsArg(o.netns);
   if (o.iface !== undefined && !IFACE.test(o.iface)) throw new UsageError(`invalid --iface ${JSON.stringify(o.iface.slice(0, 60))}: expected an interface name`);
   const count = o.count === undefined ? null : intOption('--count', o.count, 1, 1_000_000);
   let durationS = o.duration === undefined ? null : intOption('--duration', o.duration, 1, 86_400);

@@ -126,7 +126,7 @@ export async function hooksLintReports(target: Target, o: HooksQuery): Promise<{
       argv: sources.join(' ; '), setup: 'see NFSCOPE_CAPTURE_SETUP',
       tool: () => toolLine(target, ['nft', 'iptables-legacy', 'bpftrace']),
     });
-    const netnsArg = ns.kind === 'named' ? `--netns ${ns.name}` : '';
+    const netnsArg = ns.kind === 'current' ? '' : `--netns ${netnsLabel(ns)}`;
     const findings = lintHooks({ report, ruleset, legacy, netnsArg, sysctls: await lintSysctls(target, ns) });
     out.push({ schemaVersion: HOOKS_LINT_SCHEMA_VERSION, kernel: report.kernel, netns: report.netns, sources, findings, notJudged });
   }

@@ -38,7 +38,6 @@ export type Progress = (msg: string) => void;
 
 export class Session {
   private readonly tools = new Map<string, Promise<string>>();
-  private pythonPath: Promise<string> | null = null;
   private active: Run | null = null;
 
   private constructor(
@@ -95,9 +94,9 @@ export class Session {
     return bpfShapeFor(this.target, tracefs, this.caps.kernel);
   }
 
+  /** python3's path on the target (the bundled traffic helpers run on it), or a ToolMissingError. */
   python(): Promise<string> {
-    this.pythonPath ??= this.target.which('python3').then((p) => p ?? '/usr/bin/python3');
-    return this.pythonPath;
+    return this.tool('python3');
   }
 
   async run<T>(fn: (r: Run) => Promise<T>): Promise<T> {

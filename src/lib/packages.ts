@@ -18,6 +18,9 @@ export const PACKAGES = {
   nsenter: { debian: 'util-linux', fedora: 'util-linux' },
   drgn: { debian: 'python3-drgn', fedora: 'drgn' },
   sleep: { debian: 'coreutils', fedora: 'coreutils' },
+  python3: { debian: 'python3', fedora: 'python3' },
+  docker: { debian: 'docker.io', fedora: 'moby-engine' },
+  podman: { debian: 'podman', fedora: 'podman' },
   'qemu-system-x86_64': { debian: 'qemu-system-x86', fedora: 'qemu-system-x86-core' },
 } as const;
 

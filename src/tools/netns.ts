@@ -1,17 +1,57 @@
 import { CommandFailedError, UsageError } from '../lib/errors.js';
+import { requireTool } from '../lib/packages.js';
 import type { Target } from '../targets/target.js';
 
 /** Named network namespaces live here (iproute2's convention). */
 export const NETNS_DIR = '/run/netns';
 
-/** A netns to run in: a named one, or the one nfscope itself runs in. */
-export type NetnsRef = { kind: 'current' } | { kind: 'named'; name: string };
+/**
+ * A netns to run in: a named one, one reached through a file (a process's /proc/PID/ns/net, a
+ * bind mount: a container's namespace has no name), or the one nfscope itself runs in. label is
+ * how the user gave it (`pid:4242`).
+ */
+export type NetnsRef = { kind: 'current' } | { kind: 'named'; name: string } | NetnsFile;
+export type NetnsFile = { kind: 'path'; path: string; label: string };
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+/** The kernel's highest pid_max (PID_MAX_LIMIT on 64-bit). */
+const PID_MAX_LIMIT = 4_194_304;
 
 /** Syntax check only: a netns name never contains a path separator or `..`. */
 export function validNetnsName(name: string): boolean {
   return NAME_RE.test(name) && !name.includes('..');
+}
+
+/** A container's namespace, asked of its runtime's own CLI: the pid of its first process. */
+export type NetnsContainer = { kind: 'container'; runtime: 'docker' | 'podman'; id: string; label: string };
+const CONTAINER_RE = /^(docker|podman):([A-Za-z0-9][A-Za-z0-9_.-]{0,254})$/;
+
+/**
+ * --netns as typed, checked for its form only (exit 2 before anything runs): a name from `ip netns
+ * list`, pid:N (that process's namespace, /proc/N/ns/net), an absolute path to a namespace file,
+ * or a container: docker:NAME, podman:NAME (a name or an id).
+ */
+export function parseNetnsArg(value: string): { kind: 'named'; name: string } | NetnsFile | NetnsContainer {
+  const shown = JSON.stringify(value.slice(0, 60));
+  const c = CONTAINER_RE.exec(value);
+  if (c) return { kind: 'container', runtime: c[1] as NetnsContainer['runtime'], id: c[2]!, label: value };
+  if (/^(docker|podman):/.test(value)) throw new UsageError(`invalid --netns ${shown}: a container's name or id is letters, digits, '_', '.', '-'`);
+  const pid = /^pid:(\d{1,7})$/.exec(value);
+  if (pid) {
+    const n = Number(pid[1]);
+    if (n < 1 || n > PID_MAX_LIMIT) throw new UsageError(`invalid --netns ${shown}: a pid is 1 to ${PID_MAX_LIMIT}`);
+    return { kind: 'path', path: `/proc/${n}/ns/net`, label: value };
+  }
+  if (value.startsWith('/')) {
+    if (/[\0\n]/.test(value) || value.split('/').includes('..') || value.length > 4096) {
+      throw new UsageError(`invalid --netns ${shown}: a namespace file's path is absolute, without '..', a newline or NUL`);
+    }
+    return { kind: 'path', path: value, label: value };
+  }
+  if (!validNetnsName(value)) {
+    throw new UsageError(`invalid --netns ${shown}: a name from 'ip netns list' (letters, digits, '_', '.', '-'), pid:N, the absolute path of a namespace file (/proc/PID/ns/net, a bind mount), docker:NAME or podman:NAME`);
+  }
+  return { kind: 'named', name: value };
 }
 
 /**
@@ -20,11 +60,16 @@ export function validNetnsName(name: string): boolean {
  */
 export function inNetns(ns: NetnsRef, argv: string[]): string[] {
   if (ns.kind === 'current') return argv;
-  return ['nsenter', `--net=${NETNS_DIR}/${ns.name}`, '--', ...argv];
+  return ['nsenter', `--net=${netnsFile(ns)}`, '--', ...argv];
+}
+
+/** The file that is the namespace: its /run/netns name, or the path it was given by. */
+function netnsFile(ns: Exclude<NetnsRef, { kind: 'current' }>): string {
+  return ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : ns.path;
 }
 
 export function netnsLabel(ns: NetnsRef): string {
-  return ns.kind === 'current' ? '(current)' : ns.name;
+  return ns.kind === 'current' ? '(current)' : ns.kind === 'named' ? ns.name : ns.label;
 }
 
 export async function listNamedNetns(target: Target): Promise<string[]> {
@@ -32,12 +77,24 @@ export async function listNamedNetns(target: Target): Promise<string[]> {
   return names.filter(validNetnsName).sort();
 }
 
-/** Validates --netns: syntax first, then existence on the target. Exit 2 otherwise. */
-export async function resolveNetns(target: Target, name: string | undefined): Promise<NetnsRef> {
-  if (name === undefined) return { kind: 'current' };
-  if (!validNetnsName(name)) {
-    throw new UsageError(`invalid --netns ${JSON.stringify(name)}: a namespace name is letters, digits, '_', '.', '-'`);
+/**
+ * Validates --netns: its form first, then that the target has it. Exit 2 otherwise. A namespace
+ * file must be one nsenter can enter as a network namespace (asked of nsenter itself, whose words
+ * say why not: no such process, not a network namespace).
+ */
+export async function resolveNetns(target: Target, value: string | undefined): Promise<NetnsRef> {
+  if (value === undefined) return { kind: 'current' };
+  const parsed = parseNetnsArg(value);
+  const arg = parsed.kind === 'container' ? await containerNetns(target, parsed) : parsed;
+  if (arg.kind === 'path') {
+    const argv = ['nsenter', `--net=${arg.path}`, '--', 'true'];
+    const r = await target.exec(argv, { timeoutMs: 15_000 });
+    if (r.timedOut || (r.exitCode !== 0 && r.exitCode !== 1)) throw new CommandFailedError(argv, r.exitCode, r.stderr);
+    // nsenter exits 1 for a namespace it could not open or enter, and says why.
+    if (r.exitCode === 1) throw new UsageError(`--netns ${arg.label}: not a network namespace nfscope can enter: ${r.stderr.trim().split('\n').pop()}`);
+    return arg;
   }
+  const name = arg.name;
   const known = await listNamedNetns(target);
   if (!known.includes(name)) {
     throw new UsageError(
@@ -47,9 +104,34 @@ export async function resolveNetns(target: Target, name: string | undefined): Pr
   return { kind: 'named', name };
 }
 
+/**
+ * The runtime's own question for a container's first process (its pid in the target's pid
+ * namespace): `container inspect`, as a bare `inspect` would also answer for an image of that name.
+ */
+function pidQuery(c: NetnsContainer, cli: string): string[] {
+  return [cli, 'container', 'inspect', '--format', '{{.State.Pid}}', c.id];
+}
+
+/**
+ * A container's namespace file: /proc/PID/ns/net of its first process, as its runtime reports it.
+ * No runtime: a ToolMissingError naming its package. A container it does not know, or one not
+ * running (pid 0): exit 2 with the runtime's words.
+ */
+async function containerNetns(target: Target, c: NetnsContainer): Promise<NetnsFile> {
+  const cli = await requireTool(target, c.runtime);
+  const argv = pidQuery(c, cli);
+  const r = await target.exec(argv, { timeoutMs: 30_000 });
+  if (r.timedOut) throw new CommandFailedError(argv, r.exitCode, `${r.stderr}(timed out)`);
+  if (r.exitCode !== 0) throw new UsageError(`--netns ${c.label}: ${c.runtime} does not give its process: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`);
+  const pid = r.stdout.trim();
+  if (!/^\d+$/.test(pid)) throw new CommandFailedError(argv, r.exitCode, `not a pid: ${JSON.stringify(pid.slice(0, 80))}`);
+  if (pid === '0') throw new UsageError(`--netns ${c.label}: the container is not running (its runtime gives pid 0)`);
+  return { kind: 'path', path: `/proc/${pid}/ns/net`, label: c.label };
+}
+
 /** The namespace's inode number (what bpftrace programs compare net->ns.inum with). */
 export async function netnsInode(target: Target, ns: NetnsRef): Promise<string> {
-  const argv = ['stat', '-L', '-c', '%i', ns.kind === 'named' ? `${NETNS_DIR}/${ns.name}` : '/proc/self/ns/net'];
+  const argv = ['stat', '-L', '-c', '%i', ns.kind === 'current' ? '/proc/self/ns/net' : netnsFile(ns)];
   const r = await target.exec(argv);
   const inode = r.stdout.trim();
   if (r.exitCode !== 0 || !/^\d+$/.test(inode)) throw new CommandFailedError(argv, r.exitCode, r.stderr || `not an inode number: ${JSON.stringify(inode.slice(0, 40))}`);

@@ -35,9 +35,10 @@ export async function ensureInitramfs(host: Target, k: KernelInfo): Promise<stri
   // Archives of older init scripts are of no further use.
   for (const f of await readdir(k.dir)) if (/^initramfs-[0-9a-f]+\.cpio$/.test(f)) await rm(join(k.dir, f), { force: true });
 
-  const busybox = (await host.which('busybox')) ?? '/bin/busybox';
-  const file = await readFile(busybox).catch(() => null);
-  if (!file) throw new CapabilityError('busybox is missing: apt-get install busybox-static');
+  const busybox = await host.which('busybox');
+  if (!busybox) throw new CapabilityError('busybox is missing: apt-get install busybox-static');
+  // A busybox found but unreadable fails with its own error (path and errno), not as a missing one.
+  const file = await readFile(busybox);
   const entries: CpioEntry[] = [
     ...['bin', 'dev', 'proc', 'sys', 'modules', 'newroot', 'lower', 'rw'].map((d) => ({ name: d, mode: 0o040755 })),
     { name: 'bin/busybox', mode: 0o100755, data: file },

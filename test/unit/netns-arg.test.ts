@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest';
+import { inNetns, netnsLabel, parseNetnsArg } from '../../src/tools/netns.js';
+import { refuseUndo } from '../../src/lib/undo-allowlist.js';
+
+describe('--netns: a name, pid:N or a namespace file', () => {
+  it('a name stays a name; pid:N is that process\'s /proc file; an absolute path is itself', () => {
+    expect(parseNetnsArg('blue')).toEqual({ kind: 'named', name: 'blue' });
+    expect(parseNetnsArg('pid:4242')).toEqual({ kind: 'path', path: '/proc/4242/ns/net', label: 'pid:4242' });
+    expect(parseNetnsArg('/run/docker/netns/1a2b3c')).toEqual({ kind: 'path', path: '/run/docker/netns/1a2b3c', label: '/run/docker/netns/1a2b3c' });
+    expect(parseNetnsArg('podman:web-1')).toEqual({ kind: 'container', runtime: 'podman', id: 'web-1', label: 'podman:web-1' });
+    expect(parseNetnsArg('docker:4f1e2d')).toEqual({ kind: 'container', runtime: 'docker', id: '4f1e2d', label: 'docker:4f1e2d' });
+  });
+  it('refuses what is none of them, before anything runs (exit 2)', () => {
+    for (const bad of ['pid:0', 'pid:4194305', 'pid:-1', 'pid:', 'pid:1x', '/proc/1/../2/ns/net', '/a\nb', 'x/y', '../etc', '', 'podman:', 'podman:-x', 'docker:a b', 'docker:../x']) {
+      expect(() => parseNetnsArg(bad), bad).toThrow(expect.objectContaining({ exitCode: 2 }));
+    }
+  });
+  it('runs through nsenter into the file, and is shown as the user typed it', () => {
+    const ns = parseNetnsArg('pid:77');
+    expect(inNetns(ns, ['nft', 'list', 'ruleset'])).toEqual(['nsenter', '--net=/proc/77/ns/net', '--', 'nft', 'list', 'ruleset']);
+    expect(netnsLabel(ns)).toBe('pid:77');
+    expect(inNetns(parseNetnsArg('blue'), ['true'])).toEqual(['nsenter', '--net=/run/netns/blue', '--', 'true']);
+  });
+  it('cleanup replays follow\'s table delete into a namespace file, and nothing else there', () => {
+    const del = ['nft', 'delete', 'table', 'inet', 'nfscope_followabcdef'];
+    expect(refuseUndo({ argv: inNetns(parseNetnsArg('pid:77'), del) })).toBeNull();
+    expect(refuseUndo({ argv: ['nsenter', '--net=/proc/77/../1/ns/net', '--', ...del] })).not.toBeNull();
+    expect(refuseUndo({ argv: inNetns(parseNetnsArg('pid:77'), ['nft', 'flush', 'ruleset']) })).not.toBeNull();
+    expect(refuseUndo({ argv: inNetns(parseNetnsArg('pid:77'), ['nft', 'delete', 'table', 'inet', 'theirs']) })).not.toBeNull();
+  });
+});
