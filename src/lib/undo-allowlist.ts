@@ -18,8 +18,8 @@
  *   ftrace instance of its own, unmounting tracefs;
  * - removing under /run/nfscope;
  * - deleting follow's trace table (`nft delete table inet nfscope_followXXXXXX`), in the
- *   current netns or, through nsenter, in any named one or namespace file (follow runs in the
- *   user's: --netns NAME, pid:N, a path);
+ *   current netns or, through nsenter, in any named one, a process's (/proc/N/ns/net) or a
+ *   namespace file under /run (follow runs in the user's: --netns NAME, pid:N, a container, a path);
  * - killing a tracer by pid + comm (bpftrace, trace-cmd, python3, and follow's nft monitor
  *   and conntrack -E).
  */
@@ -94,8 +94,9 @@ export function refuseUndo(c: UndoCommand): string | null {
     const m = /^--net=\/run\/netns\/(.+)$/.exec(rest[0] ?? '');
     if (m && NETNS.test(m[1]!) && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
     if (m && ANY_NETNS.test(m[1]!) && !m[1]!.includes('..') && rest[1] === '--' && followTable(rest.slice(2))) return null;
-    // follow --netns pid:N or a namespace file: its own table only, deleted in that namespace.
-    const file = /^--net=(\/[^\0\n]+)$/.exec(rest[0] ?? '');
+    // follow --netns pid:N, a container or a namespace file under /run: its own table only, deleted
+    // in that namespace. Never any other file: cleanup runs as root, and nsenter opens what it is given.
+    const file = /^--net=(\/proc\/\d+\/ns\/net|\/run\/[A-Za-z0-9_.:@+\/-]+)$/.exec(rest[0] ?? '');
     if (file && !file[1]!.split('/').includes('..') && rest[1] === '--' && followTable(rest.slice(2))) return null;
     return 'nsenter into a namespace that is not nfscope\'s, or a command it never journals';
   }

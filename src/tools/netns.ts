@@ -14,6 +14,7 @@ export type NetnsRef = { kind: 'current' } | { kind: 'named'; name: string } | N
 export type NetnsFile = { kind: 'path'; path: string; label: string };
 
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+const PATH_RE = /^\/[A-Za-z0-9_.:@+\/-]*$/;
 /** The kernel's highest pid_max (PID_MAX_LIMIT on 64-bit). */
 const PID_MAX_LIMIT = 4_194_304;
 
@@ -43,8 +44,10 @@ export function parseNetnsArg(value: string): { kind: 'named'; name: string } | 
     return { kind: 'path', path: `/proc/${n}/ns/net`, label: value };
   }
   if (value.startsWith('/')) {
-    if (/[\0\n]/.test(value) || value.split('/').includes('..') || value.length > 4096) {
-      throw new UsageError(`invalid --netns ${shown}: a namespace file's path is absolute, without '..', a newline or NUL`);
+    // The paths namespace files have (/proc/N/ns/net, /run/netns/X, /run/docker/netns/ID,
+    // /run/user/UID/netns/netns-UUID): a narrow alphabet, so a value meant for a shell is refused here.
+    if (!PATH_RE.test(value) || value.split('/').includes('..') || value.length > 4096) {
+      throw new UsageError(`invalid --netns ${shown}: a namespace file's path is absolute, of letters, digits and _ . : @ + - /, without '..'`);
     }
     return { kind: 'path', path: value, label: value };
   }
@@ -87,6 +90,7 @@ export async function resolveNetns(target: Target, value: string | undefined): P
   const parsed = parseNetnsArg(value);
   const arg = parsed.kind === 'container' ? await containerNetns(target, parsed) : parsed;
   if (arg.kind === 'path') {
+    await requireTool(target, 'nsenter');
     const argv = ['nsenter', `--net=${arg.path}`, '--', 'true'];
     const r = await target.exec(argv, { timeoutMs: 15_000 });
     if (r.timedOut || (r.exitCode !== 0 && r.exitCode !== 1)) throw new CommandFailedError(argv, r.exitCode, r.stderr);

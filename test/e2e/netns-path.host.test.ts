@@ -64,7 +64,8 @@ describe('--netns pid:N and a namespace file', () => {
   it('follow: a SYN on its loopback, dropped by its own rule, shown with that rule and nothing left there', async () => {
     const before = machineState();
     const ready = join(tmp, 'ready');
-    const p = execa('node', [CLI, 'follow', '--netns', `pid:${pid}`, '--port', String(PORT), '--nftrace', '--count', '1', '--duration', '30', '--ready-file', ready, '--json'], { reject: false, timeout: 90_000 });
+    // The SYN stays in the namespace: netfilter sees it going out (OUTPUT) and coming in (to the drop).
+    const p = execa('node', [CLI, 'follow', '--netns', `pid:${pid}`, '--port', String(PORT), '--nftrace', '--count', '2', '--duration', '30', '--ready-file', ready, '--json'], { reject: false, timeout: 90_000 });
     for (const end = Date.now() + 60_000; !existsSync(ready); await new Promise((r) => setTimeout(r, 100))) {
       if (Date.now() > end || p.exitCode !== null) throw new Error(`follow was not ready: ${(await p).stderr}`);
     }
@@ -72,10 +73,15 @@ describe('--netns pid:N and a namespace file', () => {
     const r = await p;
     expect(r.exitCode, r.stderr).toBe(0);
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
-    const [pkt, summary] = [objs[0], objs.at(-1)];
-    expectSchema('follow-packet', pkt);
+    const summary = objs.at(-1);
     expectSchema('follow-summary', summary);
-    expect(pkt.tuple).toMatchObject({ proto: 'tcp', dst: '127.0.0.1', dport: PORT, tcpFlags: ['syn'] });
+    const packets = objs.slice(0, -1);
+    expect(packets).toHaveLength(2);
+    for (const x of packets) {
+      expectSchema('follow-packet', x);
+      expect(x.tuple).toMatchObject({ proto: 'tcp', dst: '127.0.0.1', dport: PORT, tcpFlags: ['syn'] });
+    }
+    const pkt = packets.find((x) => x.fate.kind === 'dropped');
     const handle = Number((await inside(['nft', '-a', 'list', 'chain', 'ip', 'filter', 'INPUT'])).split('\n').find((l) => l.includes(`dport ${PORT}`))?.match(/# handle (\d+)/)?.[1]);
     expect(pkt.fate).toMatchObject({ kind: 'dropped', hook: 'LOCAL_IN', by: `ip filter INPUT handle ${handle}` });
     // follow's trace table went with the run, from that namespace.

@@ -11,7 +11,7 @@ describe('--netns: a name, pid:N or a namespace file', () => {
     expect(parseNetnsArg('docker:4f1e2d')).toEqual({ kind: 'container', runtime: 'docker', id: '4f1e2d', label: 'docker:4f1e2d' });
   });
   it('refuses what is none of them, before anything runs (exit 2)', () => {
-    for (const bad of ['pid:0', 'pid:4194305', 'pid:-1', 'pid:', 'pid:1x', '/proc/1/../2/ns/net', '/a\nb', 'x/y', '../etc', '', 'podman:', 'podman:-x', 'docker:a b', 'docker:../x']) {
+    for (const bad of ['pid:0', 'pid:4194305', 'pid:-1', 'pid:', 'pid:1x', '/proc/1/../2/ns/net', '/a\nb', 'x/y', '../etc', '', 'podman:', 'podman:-x', 'docker:a b', 'docker:../x', '/run/my ns', '/etc/passwd;id', '/x$(id)']) {
       expect(() => parseNetnsArg(bad), bad).toThrow(expect.objectContaining({ exitCode: 2 }));
     }
   });
@@ -27,5 +27,8 @@ describe('--netns: a name, pid:N or a namespace file', () => {
     expect(refuseUndo({ argv: ['nsenter', '--net=/proc/77/../1/ns/net', '--', ...del] })).not.toBeNull();
     expect(refuseUndo({ argv: inNetns(parseNetnsArg('pid:77'), ['nft', 'flush', 'ruleset']) })).not.toBeNull();
     expect(refuseUndo({ argv: inNetns(parseNetnsArg('pid:77'), ['nft', 'delete', 'table', 'inet', 'theirs']) })).not.toBeNull();
+    expect(refuseUndo({ argv: inNetns(parseNetnsArg('/run/docker/netns/1a2b'), del) })).toBeNull();
+    // Not a file cleanup would open as root: only /proc/N/ns/net and files under /run.
+    expect(refuseUndo({ argv: inNetns(parseNetnsArg('/dev/watchdog'), del) })).not.toBeNull();
   });
 });
