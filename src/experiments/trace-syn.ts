@@ -20,7 +20,7 @@ import { chooseProbes, LIFECYCLE_PROBES as LIFECYCLE } from '../kernel/probe-poi
 import { ctSynProgram } from '../programs/ct_syn.js';
 import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
 import { tracerArgv, type BpfProgram } from '../programs/program.js';
-import { MEMLOCK_NOISE } from '../tools/tracer.js';
+import { MEMLOCK_NOISE, type EarlyEnd } from '../tools/tracer.js';
 import { readTemplate } from '../programs/templates.js';
 import { parseCtSyn } from '../parsers/ct-syn.js';
 import { sleep } from '../lib/time.js';
@@ -165,6 +165,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     // a symbol it cannot probe). When the conntrack tracer fails so, the kfree_skb tracer alone still
     // sees the drop.
     let tracer: Running | null = null;
+    let endedEarly: () => EarlyEnd | null = () => null;
     let lines: string[] = [];
     let tracing: readonly TracedObservation[] = [];
     let what = '';
@@ -173,7 +174,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       what = conntrack ? 'conntrack tracer' : 'kfree_skb tracer';
       progress(conntrack ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
       try {
-        ({ tracer, lines } = await r.tracer(
+        ({ tracer, lines, endedEarly } = await r.tracer(
           tracerArgv(bpftrace, program ?? (await r.bundledProgram('kfree_skb_syn', kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), syn)))),
           what, { keepLines: true },
         ));
@@ -191,8 +192,6 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
         }
       }
     }
-    let exited = false;
-    if (tracer) void tracer.done.then(() => (exited = true));
 
     if (phases.hold) await phases.hold();
     progress(`sending ${spec.count} SYN(s) to [${sb.serverAddr}]:${spec.port}`);
@@ -210,7 +209,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     while (tracer && lines.filter((l) => l.startsWith('K ')).length < spec.count && Date.now() - t0 < 2000) await sleep(20);
     if (program) await sleep(300);
     // A tracer with no exit() of its own that is gone before its stop saw only part of the run.
-    const exitedEarly = exited;
+    const exitedEarly = endedEarly() !== null;
     const out = tracer ? await tracer.stop() : { stdout: '', argv: [] as string[], exitCode: null, stderr: '' };
     if (exitedEarly) for (const o of tracing) notTraced(o, exitedReason(what, out));
     const probes = Object.fromEntries(TRACED_OBSERVATIONS.map((o): [TracedObservation, Traced] => {
