@@ -50,11 +50,18 @@ export const AT_KILL_TASKS = 'its tasks were (/proc/PID/task/TID):';
  */
 export function stderrTail(stderr: string): string[] {
   const lines = stderr.trim().split('\n').filter(Boolean);
+  const note = taskNoteSpan(lines);
+  if (!note) return lines.slice(-8);
+  return [...lines.slice(0, note.at).slice(-8), ...lines.slice(note.at, note.end), ...lines.slice(note.end).slice(-8)];
+}
+
+/** Where a kill's note of its tasks stands among stderr lines: its header at `at`, its indented body up to `end`. */
+export function taskNoteSpan(lines: readonly string[]): { at: number; end: number } | null {
   const at = lines.findIndex((l) => l.endsWith(AT_KILL_TASKS));
-  if (at < 0) return lines.slice(-8);
+  if (at < 0) return null;
   let end = at + 1;
   while (end < lines.length && lines[end]!.startsWith('  ')) end++;
-  return [...lines.slice(0, at).slice(-8), ...lines.slice(at, end), ...lines.slice(end).slice(-8)];
+  return { at, end };
 }
 
 /** An external command failed: shows the argv, exit code and stderr tail. */

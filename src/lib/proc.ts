@@ -9,12 +9,15 @@ export function processStartTime(pid: number): string | null {
   if (!Number.isInteger(pid) || pid <= 0) return null;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // comm (field 2) may hold spaces and ')': the fields after it start past the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return fields[19] ?? null; // fields[0] is field 3 (state), so field 22 is fields[19]
+    return splitStat(stat).fields[19] ?? null; // fields[0] is field 3 (state), so field 22 is fields[19]
   } catch {
     return null;
   }
+}
+
+/** A /proc stat line split: comm (field 2, which may hold spaces and ')'), and the fields after it (fields[0] is field 3). */
+export function splitStat(stat: string): { comm: string; fields: string[] } {
+  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
 }
 
 /** Every process's /proc/PID/stat, split: pid, comm, and the fields after comm (fields[0] is field 3). */
@@ -27,7 +30,7 @@ export function* procStats(): Generator<{ pid: number; comm: string; fields: str
     } catch {
       continue; // exited while we looked
     }
-    yield { pid: Number(d), comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), fields: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
+    yield { pid: Number(d), ...splitStat(stat) };
   }
 }
 

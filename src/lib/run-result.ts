@@ -3,20 +3,14 @@
  * that carries argv, exit status and stderr to the report. A caller cannot
  * read a failed run as empty output: `stdout` exists only on the ok branch.
  */
-import { AT_KILL_TASKS, showCommand } from './errors.js';
+import { showCommand, taskNoteSpan } from './errors.js';
+import type { RawRun } from './target.js';
 
 /** Lines without the indented body of a kill's note of its tasks (its header stays). */
 function withoutTaskLines(lines: string[]): string[] {
-  const out: string[] = [];
-  let inNote = false;
-  for (const l of lines) {
-    if (inNote && l.startsWith('  ')) continue;
-    inNote = l.endsWith(AT_KILL_TASKS);
-    out.push(l);
-  }
-  return out;
+  const note = taskNoteSpan(lines);
+  return note ? [...lines.slice(0, note.at + 1), ...lines.slice(note.end)] : lines;
 }
-import type { RawRun } from './target.js';
 
 export interface RunFailure {
   readonly argv: readonly string[];

@@ -1,16 +1,12 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { AT_KILL_TASKS } from '../lib/errors.js';
+import { procStats, splitStat } from '../lib/proc.js';
 
 /** A snapshot of many tasks is cut here: it goes into a failure's message. */
 const SNAPSHOT_MAX = 8192;
 
 function read(path: string): string {
   return readFileSync(path, 'utf8');
-}
-
-/** comm and the fields after it, from a /proc stat line (comm may hold spaces and parentheses). */
-function statFields(stat: string): { comm: string; rest: string[] } {
-  return { comm: stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')), rest: stat.slice(stat.lastIndexOf(')') + 2).split(' ') };
 }
 
 /**
@@ -23,19 +19,16 @@ function statFields(stat: string): { comm: string; rest: string[] } {
  */
 export function taskSnapshot(pid: number, group: boolean): string {
   const lines: string[] = [];
-  let pids: string[];
+  let procs: { pid: number; comm: string }[];
   try {
-    pids = group ? readdirSync('/proc').filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(a) - Number(b)) : [String(pid)];
+    // pgrp is field 5 (fields[2]).
+    procs = group ? [...procStats()].filter((p) => Number(p.fields[2]) === pid).sort((a, b) => a.pid - b.pid) : [{ pid, ...splitStat(read(`/proc/${pid}/stat`)) }];
   } catch (e) {
-    return `  /proc could not be listed: ${(e as Error).message}`;
+    return `  /proc could not be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
   }
-  for (const d of pids) {
-    let comm: string;
+  for (const { pid: d, comm } of procs) {
     let tids: string[];
     try {
-      const st = statFields(read(`/proc/${d}/stat`));
-      if (group && Number(st.rest[2]) !== pid) continue;
-      comm = st.comm;
       tids = readdirSync(`/proc/${d}/task`).sort((a, b) => Number(a) - Number(b));
     } catch {
       continue; // gone meanwhile: not one of the group's any more
@@ -44,7 +37,7 @@ export function taskSnapshot(pid: number, group: boolean): string {
     for (const t of tids) {
       const base = `/proc/${d}/task/${t}`;
       try {
-        const state = statFields(read(`${base}/stat`)).rest[0];
+        const state = splitStat(read(`${base}/stat`)).fields[0];
         lines.push(`    task ${t} (${read(`${base}/comm`).trim()}) state ${state}, wchan ${read(`${base}/wchan`).trim() || '-'}`);
       } catch (e) {
         lines.push(`    task ${t}: unreadable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);

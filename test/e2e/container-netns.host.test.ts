@@ -12,11 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, leftoversSince, machineState, nfscope, ROOT, sh } from '../helpers/sys.js';
-import { expectSchema } from '../helpers/schema.js';
-import { btfHasName, kernelHasSymbol } from '../helpers/kernel-facts.js';
+import { chainsNamed, entriesAt, ipv4HooksOf } from '../helpers/hooks-json.js';
 
 const PORT = 2578;
-const chainsNamed = btfHasName('nft_chain') && kernelHasSymbol('nft_do_chain');
 const podman = ['/usr/bin/podman', '/usr/local/bin/podman'].find((p) => existsSync(p)) ?? null;
 const busybox = ['/bin/busybox', '/usr/bin/busybox'].find((p) => existsSync(p)) ?? null;
 const why = process.getuid?.() !== 0 ? 'not root' : !podman ? 'podman is not installed (scripts/setup.sh installs it)' : !busybox ? 'no busybox to build the image from' : null;
@@ -76,21 +74,16 @@ describe.skipIf(why !== null)('--netns podman:NAME', () => {
 
   it('hooks: the container\'s namespace, named as the user named it, with its own rule\'s chain', async (ctx) => {
     needsRunning(ctx);
-    const r = await nfscope(['hooks', '--netns', `podman:${tag}`, '--family', 'ipv4', '--json']);
-    expect(r.exitCode, r.stderr).toBe(0);
-    const rep = JSON.parse(r.stdout);
-    expectSchema('hooks', rep);
-    expect(rep.netns).toBe(`podman:${tag}`);
-    const localIn = rep.hooks.find((h: { hook: string }) => h.hook === 'LOCAL_IN')?.entries ?? [];
+    const rep = await ipv4HooksOf(`podman:${tag}`);
+    const localIn = entriesAt(rep, 'LOCAL_IN');
     if (chainsNamed) {
-      expect(localIn.filter((e: { chain?: unknown }) => e.chain).map((e: { chain: unknown }) => e.chain)).toEqual([{ family: 'ip', table: 'filter', chain: 'INPUT' }]);
+      expect(localIn.chains.map(([, chain]) => chain)).toEqual([{ family: 'ip', table: 'filter', chain: 'INPUT' }]);
     } else {
       console.log('container-netns: nf_tables chains are not named on this kernel: the entries only');
-      expect(localIn.length).toBeGreaterThan(0);
+      expect(localIn.all.length).toBeGreaterThan(0);
     }
     // The same namespace by the pid podman gives: the same listing.
-    const byPid = await nfscope(['hooks', '--netns', `pid:${pid}`, '--family', 'ipv4', '--json']);
-    expect(JSON.parse(byPid.stdout).hooks).toEqual(rep.hooks);
+    expect((await ipv4HooksOf(`pid:${pid}`)).hooks).toEqual(rep.hooks);
   }, 60_000);
 
   it('follow: a SYN on the container\'s loopback, dropped by its rule', async (ctx) => {

@@ -11,10 +11,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, leftoversSince, machineState, nfscope, ROOT, sh } from '../helpers/sys.js';
 import { expectSchema } from '../helpers/schema.js';
-import { btfHasName, kernelHasSymbol } from '../helpers/kernel-facts.js';
+import { chainsNamed, entriesAt, ipv4HooksOf } from '../helpers/hooks-json.js';
 
 const PORT = 2577;
-const chainsNamed = btfHasName('nft_chain') && kernelHasSymbol('nft_do_chain');
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-netns-path-'));
 let holder: ResultPromise;
 let pid = 0;
@@ -40,25 +39,19 @@ afterAll(async () => {
 
 describe('--netns pid:N and a namespace file', () => {
   it('hooks: the namespace of an unshare --net process, by pid:N and by its /proc path, the same listing', async () => {
-    const byPid = await nfscope(['hooks', '--netns', `pid:${pid}`, '--family', 'ipv4', '--json']);
-    expect(byPid.exitCode, byPid.stderr).toBe(0);
-    const rep = JSON.parse(byPid.stdout);
-    expectSchema('hooks', rep);
-    expect(rep.netns).toBe(`pid:${pid}`);
-    const localIn = rep.hooks.find((h: { hook: string }) => h.hook === 'LOCAL_IN')?.entries ?? [];
+    const rep = await ipv4HooksOf(`pid:${pid}`);
+    const localIn = entriesAt(rep, 'LOCAL_IN');
     if (chainsNamed) {
       // The two chains this test put there, and nothing of the root namespace's.
-      expect(localIn.filter((e: { chain?: unknown }) => e.chain).map((e: { priority: number; chain: unknown }) => [e.priority, e.chain])).toEqual([
+      expect(localIn.chains).toEqual([
         [-5, { family: 'inet', table: 'nfst_pid', chain: 'in_early' }],
         [0, { family: 'ip', table: 'filter', chain: 'INPUT' }],
       ]);
     } else {
       console.log('netns-path: nf_tables chains are not named on this kernel: only the entries are compared');
-      expect(localIn.length).toBeGreaterThan(0);
+      expect(localIn.all.length).toBeGreaterThan(0);
     }
-    const byPath = await nfscope(['hooks', '--netns', `/proc/${pid}/ns/net`, '--family', 'ipv4', '--json']);
-    expect(byPath.exitCode, byPath.stderr).toBe(0);
-    expect(JSON.parse(byPath.stdout).hooks).toEqual(rep.hooks);
+    expect((await ipv4HooksOf(`/proc/${pid}/ns/net`)).hooks).toEqual(rep.hooks);
   }, 60_000);
 
   it('follow: a SYN on its loopback, dropped by its own rule, shown with that rule and nothing left there', async () => {
