@@ -57,7 +57,7 @@ export function buildCli(): Command {
     .description('every netfilter decision real packets meet, passively: drops, nf_tables rule verdicts, conntrack events')
     .option('--port <port>', 'source or destination port (1-65535)')
     .option('--proto <proto>', 'tcp|udp|icmp')
-    .option('--host <addr>', 'source or destination IPv4 address')
+    .option('--host <addr>', 'source or destination address, IPv4 or IPv6 (filtered in the kernel)')
     .option('--netns <ns>', 'a network namespace: a name (ip netns list), pid:N, a namespace file, podman:NAME or docker:NAME (default: the current one)')
     .option('--iface <name>', 'only packets in or out of this interface (nf_tables trace)')
     .option('--count <n>', 'stop after N packets (1-1000000)')

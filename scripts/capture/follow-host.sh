@@ -28,7 +28,7 @@ for case in drop accept; do
   d="$out/$case"; mkdir -p "$d"
   nsenter --net="/run/netns/$S" -- nft -a monitor > "$d/nft-monitor.txt" 2>&1 & mon=$!
   nsenter --net="/run/netns/$S" -- conntrack -E -o timestamp,id > "$d/conntrack-events.txt" 2>&1 & ev=$!
-  bpftrace -f json "$root/bpf/follow_drop.bt" "$ino" 6 "$port" 0 0 > "$d/follow_drop.jsonl" 2>/dev/null & bt=$!
+  bpftrace -f json "$root/bpf/follow_drop.bt" "$ino" 6 "$port" 0 0 0 0 0 0 > "$d/follow_drop.jsonl" 2>/dev/null & bt=$!
   until grep -q READY "$d/follow_drop.jsonl" 2>/dev/null; do sleep 0.2; done
   ns nft add table inet nfscope_followcap
   ns nft add chain inet nfscope_followcap pre '{ type filter hook prerouting priority -2147483647; }'
@@ -49,7 +49,7 @@ for case in drop accept; do
   kill -INT $bt; kill $mon $ev; wait $bt $mon $ev 2>/dev/null || true
   cat > "$d/meta.json" <<META
 {
-  "argv": "nsenter --net=NS nft -a monitor | nsenter --net=NS conntrack -E -o timestamp,id | bpftrace -f json bpf/follow_drop.bt NETNS_INODE 6 $port 0",
+  "argv": "nsenter --net=NS nft -a monitor | nsenter --net=NS conntrack -E -o timestamp,id | bpftrace -f json bpf/follow_drop.bt NETNS_INODE 6 $port 0 0 0 0 0 0",
   "tool": "$(bpftrace --version) / $(nft --version) / $(conntrack --version 2>&1 | head -1)",
   "kernel": "$(uname -r)",
   "captured": "$(date +%F)",

@@ -1,6 +1,6 @@
-import { isIPv4, isIPv6 } from 'node:net';
 import { resolveTarget } from './auto-target.js';
 import { UsageError } from '../lib/errors.js';
+import { parseIp } from '../lib/ip-address.js';
 import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import type { FollowFilter, FollowPacket, FollowProto } from '../model/follow.js';
@@ -35,9 +35,11 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
   if (proto === 'icmp' && port !== null) throw new UsageError('--port does not apply to --proto icmp');
   let host: string | null = null;
   if (o.host !== undefined) {
-    if (isIPv6(o.host)) throw new UsageError('--host: IPv6 addresses are not filtered yet (bpf/follow_drop.bt compares IPv4 only); use --port or --proto');
-    if (!isIPv4(o.host)) throw new UsageError(`invalid --host ${JSON.stringify(o.host.slice(0, 60))}: expected an IPv4 address`);
-    host = o.host;
+    const a = parseIp(o.host);
+    if (a === null) throw new UsageError(`invalid --host ${JSON.stringify(o.host.slice(0, 60))}: expected an IPv4 or IPv6 address`);
+    // The programs read an all-zero filter as "any host".
+    if (a.bytes.every((b) => b === 0)) throw new UsageError(`--host ${o.host}: the unspecified address is no packet's source or destination`);
+    host = a.text;
   }
   if (o.netns !== undefined) parseNetnsArg(o.netns);
   if (o.iface !== undefined && !IFACE.test(o.iface)) throw new UsageError(`invalid --iface ${JSON.stringify(o.iface.slice(0, 60))}: expected an interface name`);

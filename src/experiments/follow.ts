@@ -11,6 +11,7 @@
  * Every change (the table, each process) registers its undo first.
  */
 import { runRandomBytes } from '../lib/run-random.js';
+import { parseIp, sameIp } from '../lib/ip-address.js';
 import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
@@ -61,7 +62,8 @@ const SETTLE_S = 1.5;
 export function traceRules(f: FollowFilter, dir: 'in' | 'out'): string[][] {
   const l4 = f.proto ? ['meta', 'l4proto', f.proto] : f.port !== null ? ['meta', 'l4proto', '{', 'tcp,', 'udp', '}'] : [];
   const ports = f.port !== null ? [['th', 'sport', String(f.port)], ['th', 'dport', String(f.port)]] : [[]];
-  const hosts = f.host !== null ? [['ip', 'saddr', f.host], ['ip', 'daddr', f.host]] : [[]];
+  const ip = f.host === null ? null : parseIp(f.host)?.family === 6 ? 'ip6' : 'ip';
+  const hosts = f.host !== null ? [[ip!, 'saddr', f.host], [ip!, 'daddr', f.host]] : [[]];
   const iface = f.iface !== null ? [dir === 'in' ? 'iifname' : 'oifname', f.iface] : [];
   const out: string[][] = [];
   // counter: what the kernel traced, to compare with what nft monitor delivered (lost messages).
@@ -182,6 +184,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const { target, tracefs } = r;
   const kernel = session.caps.kernel;
   const f = spec.filter;
+  // conntrack prints an address its own way: compared by value, not by text.
+  const host = f.host === null ? null : parseIp(f.host);
   const sources: SourceStatus[] = [];
   const unavailable: { observation: string; reason: string }[] = [];
   const inode = await netnsInode(target, spec.ns);
@@ -282,7 +286,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     const [e] = ctEvents([raw], readyUnix);
     const o = e!.original;
     if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return;
-    if (f.host !== null && o.src !== f.host && o.dst !== f.host) return;
+    if (host !== null && !sameIp(host, o.src) && !sameIp(host, o.dst)) return;
     summer.conntrack(e!);
   });
   // A source that ends before follow stops it: said at once, with its reason. The run goes on

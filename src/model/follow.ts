@@ -11,7 +11,7 @@ export interface FollowFilter {
   proto: FollowProto | null;
   /** Source or destination port. */
   port: number | null;
-  /** Source or destination address (IPv4). */
+  /** Source or destination address, IPv4 or IPv6 (RFC 5952 text). */
   host: string | null;
   netns: string;
   iface: string | null;

@@ -1,7 +1,7 @@
 /**
  * bpf/follow_cb.bt: follow's callbacks and their verdicts (kprobes on every callback of the
- * netns's hook listing). Pure. Parameters: $1 the netns's inode, $2-$5 the filter
- * (programs/follow-filter.ts), $6 nf_hook_slow's length (SPAN: a callback counts only when
+ * netns's hook listing). Pure. Parameters: $1 the netns's inode, $2-$9 the filter
+ * (programs/follow-filter.ts), $10 nf_hook_slow's length (SPAN: a callback counts only when
  * nf_hook_slow itself called it).
  */
 import type { FollowFilter } from '../model/follow.js';

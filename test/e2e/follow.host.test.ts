@@ -14,6 +14,9 @@ import { btfHasName, kernelHasKprobes } from '../helpers/kernel-facts.js';
 
 const SRV = '198.19.79.2';
 const CLI_ADDR = '198.19.79.1';
+const SRV6 = 'fd00:79::2';
+const SRV6_OTHER = 'fd00:79::3';
+const CLI6 = 'fd00:79::1';
 let server = '';
 let client = '';
 const tmp = mkdtempSync(join(tmpdir(), 'nfscope-follow-'));
@@ -32,6 +35,11 @@ beforeAll(async () => {
   // The article's firewall, and a rule that needs conntrack (so conntrack tracks the flows).
   await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']);
   await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'INVALID', '-j', 'DROP']);
+  // IPv6 on the same veth (nodad: usable at once), two server addresses, and the same drop for IPv6.
+  await inNs(client, ['ip', '-6', 'addr', 'add', `${CLI6}/64`, 'dev', 'fa', 'nodad']);
+  for (const a of [SRV6, SRV6_OTHER]) await inNs(server, ['ip', '-6', 'addr', 'add', `${a}/64`, 'dev', 'fb', 'nodad']);
+  await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'ip6tables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2576', '-j', 'DROP']);
+  await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '2576', '-j', 'DROP']);
 });
 afterEach(() => { for (const p of running.splice(0)) p.kill('SIGKILL'); });
 afterAll(async () => {
@@ -49,6 +57,17 @@ async function waitFor(path: string, p: ResultPromise, ms = 60_000): Promise<voi
     if (Date.now() > end) throw new Error(`${path} did not appear`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A listener (payload/net/listen.py) in the server netns, once it says READY: bound and listening. */
+async function listener(addr: string, port: string): Promise<void> {
+  const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'payload/net/listen.py'), addr, port], { reject: false });
+  running.push(lis);
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`listen.py ${addr} ${port}: no READY within 20 s`)), 20_000);
+    lis.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('READY')) { clearTimeout(timer); resolve(); } });
+    void lis.then((r) => { clearTimeout(timer); reject(new Error(`listen.py ${addr} ${port} exited ${r.exitCode} before READY: ${r.stderr}`)); });
+  });
 }
 
 function start(args: string[], ready: string) {
@@ -102,13 +121,38 @@ describe('nfscope follow on this host', () => {
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
   }, 120_000);
 
+  it('an IPv6 drop by --host (spelled long): only that address\'s SYN, filtered in the kernel, with the ip6 rule that dropped it', async () => {
+    const ready = join(tmp, 'r-ipv6');
+    // Spelled unlike the kernel prints it: follow compares addresses, not text.
+    const p = start(['--host', 'FD00:79:0:0::2', '--port', '2576', '--nftrace', '--count', '1', '--duration', '30', '--json'], ready);
+    await waitFor(ready, p);
+    const syn = (dst: string) => execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/syn.py'), dst, '2576', '1'], { reject: false });
+    // The same port and rule, other hosts first: if the filter let them through, --count 1 would end on one of them.
+    await syn(SRV);
+    await syn(SRV6_OTHER);
+    await syn(SRV6);
+    const r = await p;
+    expect(r.exitCode, r.stderr).toBe(0);
+    const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+    const [pkt, summary] = [objs[0], objs.at(-1)];
+    expectSchema('follow-packet', pkt);
+    expect(summary.filter.host).toBe(SRV6);
+    expect(objs.filter((o) => o.type === 'packet')).toHaveLength(1);
+    expect(pkt.tuple).toMatchObject({ family: 'ipv6', proto: 'tcp', src: CLI6, dst: SRV6, dport: 2576, tcpFlags: ['syn'] });
+    const listing = await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'nft', '-a', 'list', 'chain', 'ip6', 'filter', 'INPUT']);
+    const handle = Number(listing.split('\n').find((l) => /dport 2576/.test(l))?.match(/# handle (\d+)/)?.[1]);
+    expect(pkt.nft.steps.at(-1)).toMatchObject({ family: 'ip6', table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', kind: 'rule', handle, verdict: 'drop' });
+    expect(pkt.fate).toMatchObject({ kind: 'dropped', hook: 'LOCAL_IN', by: `ip6 filter INPUT handle ${handle}` });
+    expect(pkt.drop.stack.join(' ')).toMatch(/nf_hook_slow/);
+    expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
+  }, 120_000);
+
   it('an accepted connection: accept decisions, and conntrack\'s NEW then ESTABLISHED for its flow', async () => {
     const ready = join(tmp, 'r2');
-    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'payload/net/listen.py'), SRV, '2572'], { reject: false });
-    running.push(lis);
+    await listener(SRV, '2572');
     const p = start(['--port', '2572', '--proto', 'tcp', '--nftrace', '--duration', '6', '--json'], ready);
     await waitFor(ready, p);
-    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', '-c', `import socket;s=socket.create_connection(('${SRV}',2572));s.close()`]);
+    await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', '-c', `import socket;s=socket.create_connection(('${SRV}',2572),timeout=5);s.close()`]);
     const r = await p;
     expect(r.exitCode, r.stderr).toBe(0);
     const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
@@ -149,8 +193,7 @@ describe('nfscope follow on this host', () => {
 
   it('a DNAT: the nat rule that rewrote it, accepted, and conntrack\'s NEW for the rewritten flow', async () => {
     await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-t', 'nat', '-A', 'PREROUTING', '-p', 'tcp', '--dport', '2580', '-j', 'DNAT', '--to-destination', `${SRV}:2581`]);
-    const lis = execa('nsenter', [`--net=/run/netns/${server}`, '--', 'python3', join(ROOT, 'payload/net/listen.py'), SRV, '2581'], { reject: false });
-    running.push(lis);
+    await listener(SRV, '2581');
     const ready = join(tmp, 'r6');
     const p = start(['--host', CLI_ADDR, '--proto', 'tcp', '--nftrace', '--duration', '6', '--json'], ready);
     await waitFor(ready, p);
@@ -220,7 +263,7 @@ describe('nfscope follow on this host', () => {
   }, 120_000);
 
   it('bad options exit 2 before anything runs', async () => {
-    for (const args of [['--port', '0'], ['--proto', 'sctp'], ['--host', 'nope'], ['--host', '::1'], ['--iface', 'a b'], ['--netns', '../x'], ['--count', '-1'], ['--color', 'pink'], ['--proto', 'icmp', '--port', '1']]) {
+    for (const args of [['--port', '0'], ['--proto', 'sctp'], ['--host', 'nope'], ['--host', '::'], ['--host', 'fe80::1%fa'], ['--host', '10.0.0.0/8'], ['--iface', 'a b'], ['--netns', '../x'], ['--count', '-1'], ['--color', 'pink'], ['--proto', 'icmp', '--port', '1']]) {
       const r = await nfscope(['follow', ...args]);
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
     }

@@ -13,6 +13,7 @@ import { fillNfHooks, listingPrograms } from '../../src/programs/nf_hooks.js';
 import { ALL_FAMILIES, hookServerProgram } from '../../src/programs/nf_hooks_server.js';
 import { ctSynProgram } from '../../src/programs/ct_syn.js';
 import { followCbProgram } from '../../src/programs/follow_cb.js';
+import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
 import { readTemplate } from '../../src/programs/templates.js';
 
@@ -46,8 +47,12 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
     if (opts.primaries) {
       programs.push(
         ['kfree_skb_syn.bt', await readTemplate('kfree_skb_syn'), ['2571', '1']],
-        ['follow_drop.bt', await r.program(await readTemplate('follow_drop')), ['1', '6', '2571', '16777343', '2']],
       );
+      // Both address filters: a parameter that is 0 leaves its branch out of the compiled program.
+      for (const host of ['127.0.0.1', 'fd00:79::2']) {
+        const drop = followDropProgram(await readTemplate('follow_drop'), { inode: '1', filter: { proto: 'tcp', port: 2571, host, netns: 'x', iface: null }, ifindex: 2 });
+        programs.push([`follow_drop.bt --host ${host}`, await r.program(drop.text), drop.params]);
+      }
     }
     const probe = await chainProbe(target);
     // As `nfscope hooks` runs it: the hook slots and the devices apart (programs/nf_hooks.ts).

@@ -87,11 +87,11 @@ describe('follow_cb.bt and follow_drop.bt', () => {
   const t = bt('follow_cb');
   const base = { callbacks: ['nft_do_chain_ipv4'], inode: '4026532001', filter: FILTER, ifindex: 7, span: 1184 };
   const probes = (l: string) => (l === 'CALLBACK_PROBES' ? 'kprobe:nft_do_chain_ipv4' : undefined);
-  it('with nf_queue probeable: the probe lines and the QUEUE_PROBE line filled; $1 netns, $2-$5 the filter, $6 the span', () => {
+  it('with nf_queue probeable: the probe lines and the QUEUE_PROBE line filled; $1 netns, $2-$9 the filter, $10 the span', () => {
     lineIndex(t, 'QUEUE_PROBE');
     const p = followCbProgram(t, { ...base, queue: true });
     expect(p.text).toBe(byLine(t, (l) => probes(l) ?? (l === 'QUEUE_PROBE' ? 'kprobe:nf_queue' : undefined)));
-    expect(p.params).toEqual(['4026532001', '17', '53', HOST4, '7', '1184']);
+    expect(p.params).toEqual(['4026532001', '17', '53', HOST4, '7', '0', '0', '0', '0', '1184']);
   });
   it('without: the QUEUE_PROBE block, each line marked /* queue */ gone, and $stop = 2 becomes 255', () => {
     const at = lineIndex(t, 'QUEUE_PROBE');
@@ -106,10 +106,13 @@ describe('follow_cb.bt and follow_drop.bt', () => {
     expect(p.text).not.toMatch(/^(QUEUE_PROBE|kprobe:nf_queue)$/m);
   });
   it('follow_drop: the template as it is; $1 netns, then the filter (0 for "any")', () => {
-    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: FILTER, ifindex: 7 })).toEqual({ text: bt('follow_drop'), params: ['9', '17', '53', HOST4, '7'] });
+    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: FILTER, ifindex: 7 })).toEqual({ text: bt('follow_drop'), params: ['9', '17', '53', HOST4, '7', '0', '0', '0', '0'] });
     const any: FollowFilter = { proto: null, port: null, host: null, netns: 'srv', iface: null };
-    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: any, ifindex: 0 }).params).toEqual(['9', '0', '0', '0', '0']);
-    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: { ...any, proto: 'tcp', host: '127.0.0.1' }, ifindex: 0 }).params).toEqual(['9', '6', '0', String(127 + (1 << 24)), '0']);
+    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: any, ifindex: 0 }).params).toEqual(['9', '0', '0', '0', '0', '0', '0', '0', '0']);
+    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: { ...any, proto: 'tcp', host: '127.0.0.1' }, ifindex: 0 }).params).toEqual(['9', '6', '0', String(127 + (1 << 24)), '0', '0', '0', '0', '0']);
+    // IPv6: HOST4 0, then the address's 16 bytes as four u32 read little-endian (fd00:79::2 is fd 00 00 79, 0…, 00 00 00 02).
+    expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: { ...any, host: 'fd00:79::2' }, ifindex: 0 }).params)
+      .toEqual(['9', '0', '0', '0', '0', String(0x790000fd), '0', '0', String(0x02000000)]);
   });
 });
 
