@@ -11,7 +11,7 @@ set -u
 # at the end as a base64 tar between "=== CAPTURE" and "=== END" (scripts/capture/follow-vm.sh).
 CAPTURE=${1:-}
 # NFSCOPE_FOLLOW_CASES: the cases to run, space-separated (default: the five, in this order; `drops` is
-# syn-drop and invalid in one follow run).
+# syn-drop and invalid in one follow run, `mixed` those two and dnat6).
 CASES=" ${NFSCOPE_FOLLOW_CASES:-syn-drop invalid dnat table-full dnat6} "
 want() { [[ "$CASES" == *" $1 "* ]]; }
 N=/opt/nfscope
@@ -69,6 +69,26 @@ if want drops; then
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
 traffic() { nc_ python3 $N/payload/net/syn.py $SRV 2571 1 >/dev/null; nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574; }
 run_follow drops --host $CLI --proto tcp --nftrace --count 2
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
+fi
+
+# 1+2+5. Both drops and the IPv6 DNAT in one follow run (case 5's set-up, then follow on the
+#    veth for TCP): the SYN to 2571, the bare ACK to 2574, then the IPv6 connection, whose SYN is
+#    the third packet: --count 3 takes exactly these.
+if want mixed; then
+ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=0
+ip -n $C addr add fd00:80::1/64 dev fa nodad; ip -n $S addr add fd00:80::2/64 dev fb nodad; ip -n $S addr add fd00:80::3/64 dev fb nodad
+ns ip6tables -t nat -A PREROUTING -p tcp --dport 2582 -j DNAT --to-destination '[fd00:80::3]:2583'
+nsenter --net=/run/netns/$S -- python3 $N/payload/net/listen.py fd00:80::3 2583 >/tmp/lp6.out 2>&1 & lp=$!
+wait_for 600 "grep -qx READY /tmp/lp6.out" "the listener on [fd00:80::3]:2583 printed READY"
+traffic() {
+  nc_ python3 $N/payload/net/syn.py $SRV 2571 1 >/dev/null; nc_ python3 $N/payload/net/ack.py $CLI $SRV 2574
+  nc_ python3 -c "import socket;s=socket.create_connection(('fd00:80::2',2582),timeout=3);s.close()"
+}
+run_follow mixed --iface fb --proto tcp --nftrace --count 3
+kill $lp
+ns ip6tables -t nat -F PREROUTING
+for a in fd00:80::2/64 fd00:80::3/64; do ip -n $S addr del $a dev fb; done; ip -n $C addr del fd00:80::1/64 dev fa
 ns sysctl -qw net.netfilter.nf_conntrack_tcp_loose=1
 fi
 
