@@ -35,6 +35,7 @@ export const KINDS = [
   { kind: 'vm-kernels', file: 'src/model/kernels.ts', type: 'VmKernelsReport', version: 'VM_KERNELS_SCHEMA_VERSION' },
   { kind: 'follow-packet', file: 'src/model/follow.ts', type: 'FollowPacket', version: 'FOLLOW_SCHEMA_VERSION' },
   { kind: 'follow-summary', file: 'src/model/follow.ts', type: 'FollowSummary', version: 'FOLLOW_SCHEMA_VERSION' },
+  { kind: 'follow-diff', file: 'src/model/follow-diff.ts', type: 'FollowDiffReport', version: 'FOLLOW_DIFF_SCHEMA_VERSION' },
   // nfscope parse KIND --json: one schema per kind.
   ...[['function-graph', 'ParseFunctionGraphReport'], ['kstack', 'ParseKstackReport'], ['bpftrace-json', 'ParseBpftraceJsonReport'],
     ['conntrack', 'ParseConntrackReport'], ['hooks', 'ParseHooksReport'], ['trace-prerouting', 'ParseTracePreroutingReport']]

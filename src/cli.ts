@@ -68,6 +68,7 @@ export function buildCli(): Command {
     .addOption(target())
     .addOption(kernel())
     .option('--json', 'NDJSON: one object per packet, then the summary')
+    .option('--diff <runs...>', 'two saved `follow --json` runs compared path by path: where a kind of packet went another way (exit 1 when one did)')
     .action(async (o) => (await import('./commands/follow.js')).runFollow(o));
 
   program

@@ -1,6 +1,7 @@
 import { resolveTarget } from './auto-target.js';
-import { UsageError } from '../lib/errors.js';
+import { PassThroughExit, UsageError } from '../lib/errors.js';
 import { parseIp } from '../lib/ip-address.js';
+import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import type { FollowFilter, FollowPacket, FollowProto } from '../model/follow.js';
@@ -23,6 +24,7 @@ export interface FollowOptions {
   target?: string;
   kernel?: string;
   json?: boolean;
+  diff?: string[];
 }
 
 /** Interface names as the kernel allows them (IFNAMSIZ 16), without what nft would parse as syntax. */
@@ -56,7 +58,46 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
 /** Output queued for a reader that has not read it yet, past which packets are counted only. */
 const OUTPUT_QUEUE_CAP = 16 << 20;
 
+/** Options that say how to follow live: meaningless with --diff, which reads two saved runs. */
+const LIVE_ONLY: [keyof FollowOptions, string][] = [
+  ['port', '--port'], ['proto', '--proto'], ['host', '--host'], ['netns', '--netns'], ['iface', '--iface'], ['count', '--count'],
+  ['duration', '--duration'], ['nftrace', '--nftrace'], ['readyFile', '--ready-file'],
+];
+
+/** --diff A B: two saved `follow --json` runs, path by path; exit 1 when a kind of packet differs. */
+async function runFollowDiff(o: FollowOptions, files: string[]): Promise<void> {
+  if (files.length !== 2) throw new UsageError(`--diff takes two saved runs (\`nfscope follow --json\` output), not ${files.length}`);
+  // --target and --kernel have defaults (cli.ts): only another value is the user's.
+  const given = [...LIVE_ONLY.filter(([k]) => o[k] !== undefined).map(([, flag]) => flag),
+    ...(o.target !== undefined && o.target !== 'local' ? ['--target'] : []), ...(o.kernel !== undefined && o.kernel !== DEFAULT_KERNEL ? ['--kernel'] : [])];
+  if (given.length) throw new UsageError(`${given.join(', ')}: for following live; --diff compares two saved runs`);
+  const color = choiceOption('--color', o.color, ['auto', 'always', 'never']);
+  void color; // the diff is plain text: nothing is coloured yet
+  const { checkInput, forEachLine } = await import('../lib/input-file.js');
+  for (const f of files) await checkInput(f);
+  if (files[0] === '-' && files[1] === '-') throw new UsageError('--diff: standard input can be one of the two runs, not both');
+  const { parseFollowLine } = await import('../parsers/follow-ndjson.js');
+  const { compareRuns, RunTally } = await import('../analysis/follow-diff.js');
+  const read = async (file: string) => {
+    const t = new RunTally();
+    const what = `follow run ${file}`;
+    await forEachLine(file, what, (line, n) => {
+      const r = parseFollowLine(line, what, n);
+      if (r?.type === 'packet') t.add(r);
+      else if (r) t.summary = r;
+    });
+    if (!t.packets && !t.summary) throw new UsageError(`${file}: no follow record in it (\`nfscope follow --json\` writes one a packet, then a summary)`);
+    return t;
+  };
+  const [a, b] = [await read(files[0]!), await read(files[1]!)];
+  const report = compareRuns(a, files[0]!, b, files[1]!);
+  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  else process.stdout.write((await import('../render/follow-diff.js')).renderFollowDiff(report) + '\n');
+  if (report.kinds.some((k) => k.verdict !== 'same')) throw new PassThroughExit(1);
+}
+
 export async function runFollow(o: FollowOptions): Promise<void> {
+  if (o.diff !== undefined) return runFollowDiff(o, o.diff);
   const opts = await parseFollowOptions(o);
   const progress = (m: string) => process.stderr.write(`… ${m}\n`);
   const { follow } = await import('../experiments/follow.js');

@@ -1,7 +1,9 @@
 /** A file a user names as input (`parse KIND FILE`, `hooks --diff A B`): checked, then read in bounded memory. */
 import { stat } from 'node:fs/promises';
 import { ParseError, UsageError } from './errors.js';
+import { StringDecoder } from 'node:string_decoder';
 import { feedChunks } from './chunks.js';
+import { LineSplitter } from './bounded.js';
 
 /** Inputs parsed whole are read up to this size (memory stays far under 256 MB). */
 export const WHOLE_LIMIT = 32 << 20;
@@ -26,4 +28,24 @@ export async function readWhole(file: string, what: string): Promise<string> {
     parts.push(c);
   });
   return Buffer.concat(parts).toString('utf8');
+}
+
+/**
+ * Hands each line of an input to `take` as it is read: memory holds one line (at most maxLine;
+ * a longer one is a ParseError naming it, never a line cut short).
+ */
+export async function forEachLine(file: string, what: string, take: (line: string, lineNo: number) => void, maxLine = 4 << 20): Promise<void> {
+  let lineNo = 0;
+  const lines = new LineSplitter((l) => take(l, ++lineNo), maxLine);
+  const dec = new StringDecoder('utf8');
+  const overlong = () => {
+    if (lines.overlong) throw new ParseError(what, lineNo + 1, '', `a line longer than ${maxLine >> 20} MiB`);
+  };
+  await feedChunks(file, (c) => {
+    lines.push(dec.write(c));
+    overlong();
+  });
+  lines.push(dec.end());
+  lines.end();
+  overlong();
 }

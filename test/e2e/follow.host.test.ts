@@ -4,7 +4,7 @@
  * What the host cannot show (callbacks: no kprobes) must be said, not filled.
  */
 import { execa, type ResultPromise } from 'execa';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -260,6 +260,56 @@ describe('nfscope follow on this host', () => {
     expect((await execa('pgrep', ['-f', 'nft -a monitor|conntrack -E -o timestamp'], { reject: false })).stdout).toBe('');
     // A SIGKILLed run's tracers die with it (setpriv --pdeathsig): nothing of the run's is left.
     expect(await leftoversSince(before)).toEqual([]);
+  }, 120_000);
+
+  it('--diff: the same SYN before and after a drop rule parts at the rule; a run against itself is the same', async () => {
+    await listener(SRV, '2577');
+    const saved = async (name: string) => {
+      const ready = join(tmp, `r-diff-${name}`);
+      const p = start(['--port', '2577', '--proto', 'tcp', '--nftrace', '--count', '1', '--duration', '30', '--json'], ready);
+      await waitFor(ready, p);
+      await execa('nsenter', [`--net=/run/netns/${client}`, '--', 'python3', join(ROOT, 'payload/net/syn.py'), SRV, '2577', '1'], { reject: false });
+      const r = await p;
+      expect(r.exitCode, r.stderr).toBe(0);
+      const file = join(tmp, `${name}.ndjson`);
+      writeFileSync(file, r.stdout);
+      return file;
+    };
+    const good = await saved('good');
+    await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'iptables', '-I', 'INPUT', '-p', 'tcp', '--dport', '2577', '-j', 'DROP']);
+    const bad = await saved('bad');
+    const d = await nfscope(['follow', '--diff', good, bad, '--json']);
+    expect(d.exitCode, d.stderr).toBe(1);
+    const rep = JSON.parse(d.stdout);
+    expectSchema('follow-diff', rep);
+    // This host has no kprobes: the paths are the rules and the fates, on both sides alike.
+    expect(rep.compared).toEqual({ callbacks: kprobes, nftrace: true });
+    const syn = rep.kinds.find((k: { kind: string }) => k.kind === 'ipv4 tcp syn to port 2577');
+    expect(syn, d.stdout).toMatchObject({ verdict: 'differs' });
+    const handle = Number((await sh(['nsenter', `--net=/run/netns/${server}`, '--', 'nft', '-a', 'list', 'chain', 'ip', 'filter', 'INPUT']))
+      .split('\n').find((l) => /dport 2577/.test(l))?.match(/# handle (\d+)/)?.[1]);
+    expect(handle).toBeGreaterThan(0);
+    if (!kprobes) {
+      expect(syn.firstDifference.a).toBe('LOCAL_IN nft ip filter INPUT: policy → accept');
+      expect(syn.firstDifference.b).toMatch(/^LOCAL_IN nft ip filter INPUT: .*tcp dport 2577 counter drop → drop$/);
+    }
+    expect(syn.b[0].steps.at(-1)).toMatch(/^fate: dropped at LOCAL_IN by ip filter INPUT/);
+    expect(syn.a[0].steps.at(-1)).toMatch(/^fate: accepted/);
+    const text = await nfscope(['follow', '--diff', good, bad]);
+    expect(text.exitCode).toBe(1);
+    expect(text.stdout).toMatch(/ipv4 tcp syn to port 2577: differs at step \d+/);
+    const self = await nfscope(['follow', '--diff', bad, bad, '--json']);
+    expect(self.exitCode, self.stderr).toBe(0);
+    expect(JSON.parse(self.stdout).kinds.map((k: { verdict: string }) => k.verdict)).toEqual(['same']);
+    // Usage: two runs, no live options, files that are there and are follow's.
+    writeFileSync(join(tmp, 'not-follow.ndjson'), '{"kernel":"x"}\n');
+    for (const args of [[good], [good, bad, '--port', '1'], [good, join(tmp, 'nope.ndjson')], [good, bad, '--target', 'qemu']]) {
+      const r = await nfscope(['follow', '--diff', ...args]);
+      expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
+    }
+    const notFollow = await nfscope(['follow', '--diff', good, join(tmp, 'not-follow.ndjson')]);
+    expect(notFollow.stderr).toMatch(/not a follow record/);
+    expect(notFollow.exitCode).not.toBe(0);
   }, 120_000);
 
   it('bad options exit 2 before anything runs', async () => {
