@@ -18,7 +18,7 @@
 import { Ring } from '../model/bounded.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import {
-  FOLLOW_SCHEMA_VERSION, type ConntrackEvent, type DropObservation, type Fate, type FlowSummary, type FollowPacket, type NftStep, type PacketTuple,
+  FOLLOW_SCHEMA_VERSION, type ConntrackEvent, type DropObservation, type Fate, type FlowSummary, type FollowPacket, type NftStep, type PacketTuple, type ConntrackEntryVerdict,
 } from '../model/follow.js';
 import type { NftTraceLine } from '../parsers/nft-trace.js';
 import { tcpFlagNames, type RawDrop } from '../parsers/follow-drop.js';
@@ -109,6 +109,25 @@ export function fateOf(p: Pick<FollowPacket, 'nft' | 'drop' | 'hooks'>): Fate {
     return { kind: 'accepted', detail: `the last nf_tables decision was accept (${decision.family} ${decision.table} ${decision.chain}${decision.hook ? ` at ${decision.hook}` : ''}), and no drop of it was seen` };
   }
   return { kind: 'unknown', detail: 'no source saw a decision about this packet' };
+}
+
+/** The entry's end, from the packet's callbacks, conntrack's view after them and its fate; null without both. */
+export function entryOf(p: Pick<FollowPacket, 'hooks' | 'conntrack' | 'fate'>): ConntrackEntryVerdict | null {
+  const ct = p.conntrack;
+  if (!p.hooks || !ct) return null;
+  if (ct.ctinfo === 'INVALID (no entry)') return { kind: 'no entry', evidence: `no conntrack entry was attached to it after ${ct.after}` };
+  if (ct.ctinfo === 'UNTRACKED') return { kind: 'untracked', evidence: `marked untracked (after ${ct.after}): conntrack keeps no entry for it` };
+  if (ct.ctinfo !== 'NEW') return { kind: 'existing entry', evidence: `an entry conntrack already had (${ct.ctinfo} after ${ct.after})` };
+  if (ct.status.includes('confirmed')) return { kind: 'created and confirmed', evidence: `NEW after ${ct.after}, confirmed by the end of its path` };
+  // A confirm callback (conntrack's, at priority INT_MAX: ipv4_confirm, nf_confirm, ...) the drop kept it from.
+  const unreached = p.hooks.flatMap((h) => h.callbacks.filter((c) => c.conntrack && /confirm/.test(c.callback) && c.verdict === 'not reached').map((c) => `${c.callback} at ${h.hook}`));
+  if (p.fate.kind === 'dropped' && unreached.length) {
+    return {
+      kind: 'created, never confirmed',
+      evidence: `NEW after ${ct.after}, never confirmed: ${fateLabel(p.fate)} before ${unreached.join(', ')} ran; an unconfirmed entry is freed with its packet, and conntrack -E never reports it`,
+    };
+  }
+  return { kind: 'created, confirmation not seen', evidence: `NEW after ${ct.after}, not confirmed when its path was last seen (${fateLabel(p.fate)})` };
 }
 
 export function fateLabel(f: Fate): string {
@@ -304,9 +323,10 @@ export class Correlator {
     const hooks = d.pass && listing ? hookPasses(d.pass, listing) : null;
     const conntrack = d.pass && listing ? conntrackView(d.pass, listing) : null;
     const nat = d.pass ? natChanges(d.pass) : [];
+    const fate = fateOf({ nft, drop: d.drop, hooks });
     return {
       schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id: this.nextId++, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
-      flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, nat, fate: fateOf({ nft, drop: d.drop, hooks }), sources: [...d.sources].sort(),
+      flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, sources: [...d.sources].sort(),
     };
   }
 }

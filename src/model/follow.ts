@@ -92,6 +92,20 @@ export interface ConntrackView {
   status: string[];
 }
 
+/**
+ * What became of conntrack's entry for the packet, judged from its callbacks (the packet's own
+ * path, so on any traffic): `created, never confirmed` is the article's case, an entry made (NEW)
+ * whose packet was dropped before a confirm callback ran: it is freed with the packet, so conntrack
+ * -E never reports it. conntrack's event ids cannot be joined to packets instead: an id is a
+ * siphash of the entry's address under a key drawn at boot (nf_ct_get_id), which no probe
+ * recomputes.
+ */
+export interface ConntrackEntryVerdict {
+  kind: 'created, never confirmed' | 'created and confirmed' | 'created, confirmation not seen' | 'existing entry' | 'no entry' | 'untracked';
+  /** The observations it rests on, in words. */
+  evidence: string;
+}
+
 export interface NatChange {
   hook: string;
   callback: string;
@@ -116,6 +130,8 @@ export interface FollowPacket {
   /** Every hook it traversed with every registered callback and its verdict; null when not observable here. */
   hooks: HookPass[] | null;
   conntrack: ConntrackView | null;
+  /** Judged from the callbacks and conntrack's view; null where they are not observable. */
+  entry: ConntrackEntryVerdict | null;
   nat: NatChange[];
   fate: Fate;
   /** Which sources saw this packet. */

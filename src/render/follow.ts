@@ -42,6 +42,7 @@ export function renderPacket(raw: FollowPacket, color = false): string {
     }
   }
   if (p.conntrack) lines.push(`    conntrack: ${p.conntrack.ctinfo}${p.conntrack.status.length ? ` [${p.conntrack.status.join(',')}]` : ''} (after ${p.conntrack.after})`);
+  if (p.entry) lines.push(`    entry: ${p.entry.kind} (${p.entry.evidence})`);
   for (const n of p.nat) lines.push(`    nat at ${n.hook} (${n.callback}): ${n.before.src}:${n.before.sport} > ${n.before.dst}:${n.before.dport} → ${n.after.src}:${n.after.sport} > ${n.after.dst}:${n.after.dport}`);
   for (const s of p.nft?.steps ?? []) {
     const what = s.kind === 'policy' ? 'policy' : `${s.rule ?? '(rule text unknown to nft)'}${s.handle !== null ? ` # handle ${s.handle}` : ''}`;

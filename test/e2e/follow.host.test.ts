@@ -113,10 +113,13 @@ describe('nfscope follow on this host', () => {
     expect(cb.available, cb.detail).toBe(kprobes);
     if (kprobes) {
       expect(pkt.hooks.length).toBeGreaterThan(0);
+      expect(pkt.entry.kind).toBe('created, never confirmed');
     } else {
       // Not observable, with the reason: nothing filled in (null, not an empty list).
       expect(cb.detail).toMatch(/kprobes/);
       expect(pkt.hooks).toBeNull();
+      // The entry's end is judged from the callbacks: without them, not judged.
+      expect(pkt.entry).toBeNull();
     }
     expect(await tables()).not.toContainEqual(expect.stringMatching(/nfscope_follow/));
   }, 120_000);

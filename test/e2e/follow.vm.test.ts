@@ -79,6 +79,8 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
       // nf_tables frees the packet itself and returns STOLEN on these kernels (NF_DROP_REASON: 6.7+, Debian's 6.1.192).
       expect(s.LOCAL_IN![0]).toMatch(/^nft_do_chain_ipv4 (DROP|STOLEN)$/);
       expect(syn.conntrack).toEqual({ after: 'ipv4_conntrack_in', ctinfo: 'NEW', status: [] });
+      // The article's diagnosis for this packet: its entry was made and freed unconfirmed.
+      expect(syn.entry).toMatchObject({ kind: 'created, never confirmed', evidence: expect.stringContaining(`before ${k.confirm} at LOCAL_IN ran`) });
       expect(syn.nft.steps.at(-1)).toMatchObject({ table: 'filter', chain: 'INPUT', hook: 'LOCAL_IN', verdict: 'drop' });
       expect(syn.nft.steps.at(-1).rule).toMatch(/tcp dport 2571 .*drop/);
       expect(syn.fate).toMatchObject({ kind: 'dropped', hook: 'LOCAL_IN', by: expect.stringMatching(/^ip filter INPUT handle \d+$/) });
@@ -89,6 +91,7 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
     if (inv) {
       expect(inv.tuple.tcpFlags).toEqual(['ack']);
       expect(inv.conntrack.ctinfo).toBe('INVALID (no entry)');
+      expect(inv.entry.kind).toBe('no entry');
       expect(inv.nft.steps.at(-1).rule).toMatch(/ct state invalid .*drop/);
       expect(inv.fate.kind).toBe('dropped');
     }
@@ -100,6 +103,7 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
       expect(dn.nat[0].callback).toMatch(/^nf_nat_ipv4_(pre_routing|in|fn)$/);
       expect(steps(dn).LOCAL_IN!.at(-1)).toBe(`${k.confirm} ACCEPT`);
       expect(dn.conntrack.status).toEqual(expect.arrayContaining(['confirmed', 'dst-nat']));
+      expect(dn.entry.kind).toBe('created and confirmed');
       expect(dn.fate).toMatchObject({ kind: 'accepted', detail: expect.stringMatching(/^delivered to the local stack/) });
       const flow = all.dnat!.objs.at(-1)!.flows.find((f: Obj) => f.conntrack.length);
       expect(flow.conntrack[0]).toMatchObject({ event: 'NEW', state: 'SYN_SENT' });
