@@ -86,7 +86,10 @@ const result = await withCleanup(async (c) => {
   const { callbackTracerPoints } = await import(join(root, 'dist/kernel/probe-points.js'));
   const { span } = await callbackTracerPoints(t, '/sys/kernel/tracing');
   // The port follow follows in that mode (followed() above): 2571 for the SYN burst, 2572 for the connections.
-  const tracerArgs = (mode) => [String(statSync(`/run/netns/${sb.server.name}`).ino), '6', String(mode === 'syn' ? port : port + 1), '0', '0', String(span)];
+  // follow's own filter parameters (programs/follow-filter.ts), then the span: as follow runs it.
+  const { followFilterParams } = await import(join(root, 'dist/programs/follow-filter.js'));
+  const tracerArgs = (mode) => [String(statSync(`/run/netns/${sb.server.name}`).ino),
+    ...followFilterParams({ proto: 'tcp', port: mode === 'syn' ? port : port + 1, host: null, netns: sb.server.name, iface: null }, 0), String(span)];
   const probesOnly = async (fn, prog = floorProg, params = [], fmt = []) => {
     const b = spawn('bpftrace', [...fmt, '-e', prog, ...params], { stdio: ['ignore', 'pipe', 'pipe'] });
     let said = '';

@@ -36,7 +36,20 @@ export interface Observed { callbacks: boolean; nftrace: boolean }
 const counters = (rule: string) => rule.replace(/\bcounter packets \d+ bytes \d+/g, 'counter');
 const nftStep = (s: NftStep) =>
   `${s.hook ?? '(no hook)'} nft ${s.family} ${s.table} ${s.chain}: ${s.kind === 'policy' ? 'policy' : s.rule !== null ? counters(s.rule) : 'a rule nft could not print'} → ${s.verdict}`;
-const addr = (x: { src: string; dst: string; sport: number; dport: number }) => `${x.src}:${x.sport} > ${x.dst}:${x.dport}`;
+type Ends = { src: string; dst: string; sport: number; dport: number };
+/**
+ * What a NAT rewrite changed, without what differs from one connection to the next: the server's
+ * side by value (a DNAT's new address and port), the client's address by value (SNAT), its port
+ * only as "changed" (an ephemeral port, or a random one from the rewrite).
+ */
+function natChange(b: Ends, a: Ends): string {
+  const parts = [
+    b.dst !== a.dst || b.dport !== a.dport ? `destination → ${a.dst} port ${a.dport}` : null,
+    b.src !== a.src ? `source → ${a.src}` : null,
+    b.sport !== a.sport ? 'source port changed' : null,
+  ];
+  return parts.filter(Boolean).join(', ');
+}
 
 /** The packet's path, from the sources `use` names (and only what this packet has of them). */
 export function packetPath(p: FollowPacket, use: Observed): string[] {
@@ -57,7 +70,7 @@ export function packetPath(p: FollowPacket, use: Observed): string[] {
   for (const s of nft) if (!nftDone.has(s)) steps.push(nftStep(s));
   if (hooks) {
     if (p.conntrack) steps.push(`conntrack ${p.conntrack.ctinfo}${p.conntrack.status.length ? ` [${p.conntrack.status.join(',')}]` : ''} after ${p.conntrack.after}`);
-    for (const n of p.nat) steps.push(`${n.hook} nat by ${n.callback}: ${addr(n.before)} → ${addr(n.after)}`);
+    for (const n of p.nat) steps.push(`${n.hook} nat by ${n.callback}: ${natChange(n.before, n.after)}`);
   }
   // The fate from the same sources: a rule's handle is the ruleset's, not the packet's.
   const f = fateOf({ nft: use.nftrace ? p.nft : null, drop: p.drop, hooks });
@@ -97,6 +110,17 @@ export class RunTally {
     else paths.set(key, { count: 1, first: p });
   }
 
+  /**
+   * What the run observed: its summary's sources where it has one (a packet a source missed, a
+   * lost event, does not take the source away from the whole run); else what every packet had.
+   */
+  observed(): Observed {
+    const src = this.summary?.sources;
+    if (!src) return this.had;
+    const on = (name: string) => src.some((x) => x.name === name && x.available);
+    return { callbacks: on('callbacks'), nftrace: on('nftrace') };
+  }
+
   side(source: string): FollowDiffSide {
     const s = this.summary;
     return { source, kernel: s?.kernel ?? null, target: s?.target ?? null, packets: this.packets, observed: s ? s.sources.filter((x) => x.available).map((x) => x.name) : null };
@@ -117,6 +141,12 @@ function projected(paths: Map<string, Seen> | undefined, use: Observed): FollowP
 
 const same = (x: string[], y: string[]) => x.length === y.length && x.every((s, i) => s === y[i]);
 
+/** The path of `among` that shares the longest beginning with `steps` (the first of equals: the more frequent). */
+function closest(steps: string[], among: FollowPathCount[]): string[] {
+  const shared = (x: string[]) => { let i = 0; while (i < x.length && i < steps.length && x[i] === steps[i]) i++; return i; };
+  return among.reduce((best, p) => (shared(p.steps) > shared(best) ? p.steps : best), among[0]!.steps);
+}
+
 function firstDifference(x: string[], y: string[]): FollowDiffKind['firstDifference'] {
   let i = 0;
   while (i < x.length && i < y.length && x[i] === y[i]) i++;
@@ -125,12 +155,16 @@ function firstDifference(x: string[], y: string[]): FollowDiffKind['firstDiffere
 }
 
 export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: string): FollowDiffReport {
-  const use: Observed = { callbacks: a.had.callbacks && b.had.callbacks, nftrace: a.had.nftrace && b.had.nftrace };
+  const [oa, ob] = [a.observed(), b.observed()];
+  const use: Observed = { callbacks: oa.callbacks && ob.callbacks, nftrace: oa.nftrace && ob.nftrace };
   const notes: string[] = [];
   const sideName = (t: RunTally) => (t === a ? `a (${aSource})` : `b (${bSource})`);
   for (const [t, o] of [[a, b], [b, a]] as const) {
-    if (t.packets && o.packets && t.had.callbacks && !o.had.callbacks) notes.push(`${sideName(t)} saw each callback, ${sideName(o)} did not: callbacks, conntrack's view and NAT are left out of both paths`);
-    if (t.packets && o.packets && t.had.nftrace && !o.had.nftrace) notes.push(`${sideName(t)} traced nf_tables' rules, ${sideName(o)} did not (--nftrace): rule steps are left out of both paths`);
+    if (t.packets && o.packets && t.observed().callbacks && !o.observed().callbacks) notes.push(`${sideName(t)} saw each callback, ${sideName(o)} did not: callbacks, conntrack's view and NAT are left out of both paths`);
+    if (t.packets && o.packets && t.observed().nftrace && !o.observed().nftrace) notes.push(`${sideName(t)} traced nf_tables' rules, ${sideName(o)} did not (--nftrace): rule steps are left out of both paths`);
+    // A packet a source missed has a shorter path: said, so that a difference it makes is read as such.
+    const lost = t.summary?.lost;
+    if (lost && (lost.callbacks || lost.nftrace)) notes.push(`${sideName(t)} lost ${lost.callbacks} callback record(s) and ${lost.nftrace ?? 'an unknown number of'} nf_tables trace(s): a path that lacks steps may be one of those`);
   }
   if (a.summary && b.summary && a.summary.kernel !== b.summary.kernel) {
     notes.push(`the kernels differ (${a.summary.kernel}, ${b.summary.kernel}): a callback can have another name on the other (ipv4_confirm became nf_confirm in 6.3)`);
@@ -147,9 +181,13 @@ export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: 
     else {
       const onlyB = pb.find((x) => !pa.some((y) => same(x.steps, y.steps)));
       const onlyA = pa.find((x) => !pb.some((y) => same(x.steps, y.steps)));
-      verdict = onlyA || onlyB ? 'differs' : 'same';
-      // The usual paths first; where they agree, the first path one side has and the other has not.
-      if (verdict === 'differs') diff = same(pa[0]!.steps, pb[0]!.steps) ? (onlyB ? firstDifference(pa[0]!.steps, onlyB.steps) : firstDifference(onlyA!.steps, pb[0]!.steps)) : firstDifference(pa[0]!.steps, pb[0]!.steps);
+      // A path one side has and the other has not, or the usual path changed (the same paths, but
+      // most packets now take another one).
+      const usualChanged = !same(pa[0]!.steps, pb[0]!.steps);
+      verdict = onlyA || onlyB || usualChanged ? 'differs' : 'same';
+      if (onlyB) diff = firstDifference(closest(onlyB.steps, pa), onlyB.steps);
+      else if (onlyA) diff = firstDifference(onlyA.steps, closest(onlyA.steps, pb));
+      else if (usualChanged) diff = firstDifference(pa[0]!.steps, pb[0]!.steps);
     }
     kinds.push({ kind, a: pa, b: pb, verdict, firstDifference: diff });
   }

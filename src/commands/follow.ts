@@ -42,6 +42,8 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
     // The programs read an all-zero filter as "any host".
     if (a.bytes.every((b) => b === 0)) throw new UsageError(`--host ${o.host}: the unspecified address is no packet's source or destination`);
     host = a.text;
+    // --proto icmp is IPv4's ICMP (protocol 1): with an IPv6 host it could match nothing.
+    if (a.family === 6 && proto === 'icmp') throw new UsageError(`--proto icmp is IPv4's ICMP, and --host ${a.text} is IPv6: ICMPv6 is not a --proto choice yet (leave --proto out)`);
   }
   if (o.netns !== undefined) parseNetnsArg(o.netns);
   if (o.iface !== undefined && !IFACE.test(o.iface)) throw new UsageError(`invalid --iface ${JSON.stringify(o.iface.slice(0, 60))}: expected an interface name`);

@@ -31,11 +31,16 @@ export interface FollowDiffKind {
   /** Most frequent first; at most MAX_PATHS_PER_KIND kept (pathsNotKept counts the rest's packets). */
   a: FollowPathCount[];
   b: FollowPathCount[];
-  /** same: one set of paths on both sides; differs; or the kind is in one run only. */
+  /**
+   * same: the same paths on both sides, the same one the most frequent; differs: a path one side
+   * has and the other has not, or another most frequent path; or the kind is in one run only.
+   */
   verdict: 'same' | 'differs' | 'only in a' | 'only in b';
   /**
-   * Where the most frequent path of each side parts from the other's: the first step index that
-   * differs, each side's step there (null: its path ended), and the step both had before it.
+   * Where the paths part: a path one side has and the other has not (b's first), against the
+   * other side's path that shares the longest beginning with it; else the two most frequent paths.
+   * The first step index that differs, each side's step there (null: its path ended), and the step
+   * both had before it.
    */
   firstDifference: { index: number; a: string | null; b: string | null; after: string | null } | null;
 }

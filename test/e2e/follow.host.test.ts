@@ -316,7 +316,7 @@ describe('nfscope follow on this host', () => {
   }, 120_000);
 
   it('bad options exit 2 before anything runs', async () => {
-    for (const args of [['--port', '0'], ['--proto', 'sctp'], ['--host', 'nope'], ['--host', '::'], ['--host', 'fe80::1%fa'], ['--host', '10.0.0.0/8'], ['--iface', 'a b'], ['--netns', '../x'], ['--count', '-1'], ['--color', 'pink'], ['--proto', 'icmp', '--port', '1']]) {
+    for (const args of [['--port', '0'], ['--proto', 'sctp'], ['--host', 'nope'], ['--host', '::'], ['--host', 'fe80::1%fa'], ['--host', '10.0.0.0/8'], ['--host', 'fd00::1', '--proto', 'icmp'], ['--iface', 'a b'], ['--netns', '../x'], ['--count', '-1'], ['--color', 'pink'], ['--proto', 'icmp', '--port', '1']]) {
       const r = await nfscope(['follow', ...args]);
       expect(r.exitCode, `${args.join(' ')}: ${r.stderr}`).toBe(2);
     }

@@ -81,9 +81,12 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
       const { span } = points;
       if (span === null) throw new Error("nf_hook_slow's length is not in /proc/kallsyms: follow_cb.bt's SPAN is unknown");
       // With kprobe:nf_queue, as follow fills it where the kernel lets it be probed, and without.
+      // The variant without nf_queue filters an IPv6 host, the other an IPv4 one: a filter parameter
+      // of 0 leaves its branch out of the program, and follow.vm runs only an IPv4 --host.
       for (const queue of opts.primaries ? [true, false] : [false]) {
-        const cb = followCbProgram(cbTemplate, { callbacks: probes.callbacks, queue, inode: sb.serverInode, filter: { proto: 'tcp', port: 2571, host: '127.0.0.1', netns: 'server', iface: null }, ifindex: 2, span });
-        programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''}`, await r.program(cb.text), cb.params]);
+        const host = queue ? '127.0.0.1' : 'fd00:79::2';
+        const cb = followCbProgram(cbTemplate, { callbacks: probes.callbacks, queue, inode: sb.serverInode, filter: { proto: 'tcp', port: 2571, host, netns: 'server', iface: null }, ifindex: 2, span });
+        programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''} --host ${host}`, await r.program(cb.text), cb.params]);
       }
       const life = ctLifeProgram(await readTemplate('ct_life'), { style: 'kprobe', port: 2571, netnsInode: null });
       if (opts.primaries) programs.push(['ct_life.bt (kprobes)', life.text, life.params]);

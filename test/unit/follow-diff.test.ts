@@ -112,6 +112,60 @@ describe('compareRuns', () => {
     expect(compareRuns(tally(a), 'a', tally(b), 'b').kinds.every((k) => k.verdict === 'same')).toBe(true);
   });
 
+  it('a DNAT: what the rewrite changed, not the client\'s port: two connections take one path', () => {
+    const [dnat] = readFileSync(join(ROOT, 'test/fixtures/follow/6.1.0-57-amd64/dnat/packets.jsonl'), 'utf8').trim().split('\n').map((l, i) => parseFollowLine(l, 'dnat', i + 1) as FollowPacket);
+    expect(packetPath(dnat!, { callbacks: true, nftrace: true })).toContain('PRE_ROUTING nat by nf_nat_ipv4_pre_routing: destination → 198.19.80.2 port 2581');
+    const other = clone(dnat!);
+    other.id = 2;
+    other.tuple.sport = 50000;
+    for (const n of other.nat) { n.before.sport = 50000; n.after.sport = 50000; }
+    const t = tally([dnat!, other]);
+    expect([...t.kinds.get('ipv4 tcp syn to port 2580')!.values()].map((x) => x.count)).toEqual([2]);
+  });
+
+  it('the same paths, but most packets take another one: differs, at the usual paths\' parting', () => {
+    const [syn] = records(VM).filter((r): r is FollowPacket => r.type === 'packet');
+    const dropped = clone(syn!);
+    const accepted = clone(syn!);
+    accepted.hooks![1]!.callbacks[0]!.verdict = 'ACCEPT';
+    const run = (d: number, acc: number) => tally([...Array(d).fill(dropped), ...Array(acc).fill(accepted)].map((p, i) => ({ ...clone(p), id: i + 1 })));
+    const r = compareRuns(run(2, 1), 'a', run(1, 2), 'b');
+    const k = r.kinds[0]!;
+    expect(k.verdict).toBe('differs');
+    expect([k.firstDifference!.a, k.firstDifference!.b]).toEqual(['LOCAL_IN nft_do_chain_ipv4 DROP', 'LOCAL_IN nft_do_chain_ipv4 ACCEPT']);
+    expect(compareRuns(run(2, 1), 'a', run(3, 1), 'b').kinds[0]!.verdict).toBe('same');
+  });
+
+  it('a path only b has is set against a\'s path that shares the most with it', () => {
+    const [syn] = records(VM).filter((r): r is FollowPacket => r.type === 'packet');
+    const x = clone(syn!);
+    const y = clone(syn!);
+    y.hooks![0]!.callbacks[1]!.verdict = 'DROP'; // parts at step 1 from x
+    const z = clone(syn!);
+    z.conntrack!.ctinfo = 'ESTABLISHED'; // parts from x only at conntrack's view
+    const run = (ps: FollowPacket[]) => tally(ps.map((p, i) => ({ ...clone(p), id: i + 1 })));
+    const r = compareRuns(run([y, y, x]), 'a', run([y, y, x, z]), 'b');
+    const d = r.kinds[0]!.firstDifference!;
+    expect(r.kinds[0]!.verdict).toBe('differs');
+    expect([d.a, d.b]).toEqual(['conntrack NEW after ipv4_conntrack_in', 'conntrack ESTABLISHED after ipv4_conntrack_in']);
+  });
+
+  it('a run whose summary says callbacks were there keeps them compared when one packet lacks them (a lost record), and says what was lost', () => {
+    const recs = records(VM);
+    const summary = recs.find((r): r is FollowSummary => r.type === 'summary')!;
+    const gap = clone(recs);
+    const pkt = gap.find((r): r is FollowPacket => r.type === 'packet' && r.tuple.dport === 2574)!;
+    pkt.hooks = null;
+    pkt.conntrack = null;
+    gap.find((r): r is FollowSummary => r.type === 'summary')!.lost.callbacks = 1;
+    expect(summary.sources.find((s) => s.name === 'callbacks')!.available).toBe(true);
+    const r = compareRuns(tally(recs), 'a', tally(gap), 'b');
+    expect(r.compared.callbacks).toBe(true);
+    expect(r.kinds.find((k) => k.kind === 'ipv4 tcp syn to port 2571')!.verdict).toBe('same');
+    expect(r.kinds.find((k) => k.kind === 'ipv4 tcp ack to port 2574')!.verdict).toBe('differs');
+    expect(r.notes.join('\n')).toMatch(/b \(b\) lost 1 callback record/);
+  });
+
   it('bounded: kinds past MAX_KINDS are counted, not kept', () => {
     const [syn] = records(VM).filter((r): r is FollowPacket => r.type === 'packet');
     const t = new RunTally();
@@ -126,7 +180,13 @@ describe('parseFollowLine', () => {
     expect(parseFollowLine('', 'x', 1)).toBeNull();
     expect(() => parseFollowLine('{"kernel":"6.1"}', 'x', 1)).toThrow(/not a follow record/);
     expect(() => parseFollowLine('{"schemaVersion":2,"type":"packet"}', 'x', 1)).toThrow(/schemaVersion 2/);
-    expect(() => parseFollowLine('{"schemaVersion":1,"type":"packet","id":1,"tuple":{},"fate":{"kind":"unknown"},"hooks":[{"hook":"X"}],"nft":null,"nat":[]}', 'x', 1)).toThrow(/hooks/);
+    const tuple = '{"family":"ipv4","proto":"tcp","src":"a","dst":"b","sport":1,"dport":2,"tcpFlags":null}';
+    const pkt = (rest: string) => `{"schemaVersion":1,"type":"packet","id":1,"tuple":${tuple},"fate":{"kind":"unknown"},${rest}}`;
+    expect(parseFollowLine(pkt('"hooks":null,"nft":null,"conntrack":null,"drop":null,"nat":[]'), 'x', 1)).toMatchObject({ type: 'packet' });
+    expect(() => parseFollowLine('{"schemaVersion":1,"type":"packet","id":1,"tuple":{},"fate":{"kind":"unknown"}}', 'x', 1)).toThrow(/a tuple without/);
+    expect(() => parseFollowLine(pkt('"hooks":[{"hook":"X"}],"nft":null,"conntrack":null,"drop":null,"nat":[]'), 'x', 1)).toThrow(/hooks/);
+    expect(() => parseFollowLine(pkt('"hooks":null,"nft":null,"conntrack":{"after":"x"},"drop":null,"nat":[]'), 'x', 1)).toThrow(/conntrack/);
+    expect(() => parseFollowLine(pkt('"hooks":null,"nft":null,"conntrack":null,"drop":null,"nat":[{"hook":"X","callback":"y","before":{}}]'), 'x', 1)).toThrow(/nat/);
     expect(() => parseFollowLine('[1,2', 'x', 3)).toThrow(/not JSON/);
   });
 });
