@@ -24,7 +24,8 @@ export const OWNER = process.env.NFSCOPE_TEST_OWNER;
 /** 4 hex digits of the owner, carried in the names of test netns (makeNetns). */
 export const OWNER_TAG = createHash('sha256').update(OWNER).digest('hex').slice(0, 4);
 
-const JOURNALS = '/run/nfscope/journal';
+// nfscope's own default (lib/journal.ts), or the directory a test lane gave its runs (scripts/test.sh).
+const JOURNALS = process.env.NFSCOPE_JOURNAL_DIR ?? '/run/nfscope/journal';
 const TRACEFS_USERS = '/run/nfscope/tracefs-users';
 
 const out = (argv) => {
