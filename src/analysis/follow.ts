@@ -326,7 +326,7 @@ export class Correlator {
     const fate = fateOf({ nft, drop: d.drop, hooks });
     return {
       schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id: this.nextId++, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
-      flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, sources: [...d.sources].sort(),
+      flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, socket: null, sources: [...d.sources].sort(),
     };
   }
 }

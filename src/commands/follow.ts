@@ -1,6 +1,6 @@
 import { resolveTarget } from './auto-target.js';
 import { PassThroughExit, UsageError } from '../lib/errors.js';
-import { parseIp } from '../lib/ip-address.js';
+import { parseIp } from '../model/ip-address.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { checkReportTarget } from '../lib/safe-write.js';
 import { choiceOption, intOption } from '../lib/validate.js';

@@ -11,7 +11,9 @@
  * Every change (the table, each process) registers its undo first.
  */
 import { runRandomBytes } from '../lib/run-random.js';
-import { parseIp, sameIp } from '../lib/ip-address.js';
+import { parseIp, sameIp } from '../model/ip-address.js';
+import { parseSs, type SsSocket } from '../parsers/ss.js';
+import { deliveryOf, socketFor } from '../analysis/socket-owner.js';
 import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
@@ -22,7 +24,7 @@ import { settle, sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { onInterrupt } from '../lib/cleanup.js';
-import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SourceStatus } from '../model/follow.js';
+import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SocketOwner, type SourceStatus } from '../model/follow.js';
 import { failureReason } from '../lib/run-result.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
 import { parseNftJsonCounters } from '../parsers/counters.js';
@@ -321,10 +323,34 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
   let shown = 0;
-  const emit = (settle: number, final = false) => {
+  // A packet delivered here: the socket it went to, from ss in the netns, asked once a port a batch.
+  const sockets = new Map<string, Promise<SsSocket[] | { why: string }>>();
+  const socketsOn = (proto: string, port: number) => {
+    const key = `${proto} ${port}`;
+    let got = sockets.get(key);
+    if (!got) {
+      got = tryRun(target, inNetns(spec.ns, ['ss', '-H', '-n', '-p', proto === 'tcp' ? '-t' : '-u', '-a', 'sport', '=', `:${port}`]), { timeoutMs: 10_000 })
+        .then((r) => (r.ok ? parseSs(r.stdout) : { why: `ss failed: ${failureReason(r.failure)}` }));
+      sockets.set(key, got);
+    }
+    return got;
+  };
+  const ownerOf = async (p: FollowPacket): Promise<SocketOwner | null> => {
+    const d = deliveryOf(p);
+    if (d === null) return null;
+    if ('unknown' in d) return { found: false, why: d.unknown };
+    const list = await socketsOn(d.proto, d.dport);
+    if ('why' in list) return { found: false, why: list.why };
+    const s = socketFor(d, list);
+    if (!s) return { found: false, why: `no ${d.proto} socket on port ${d.dport} for it when follow looked (${now().toFixed(1)} s): closed since, or none` };
+    return { found: true, socket: `${s.proto} ${s.state} ${s.local} ${s.peer}`, processes: s.users.map((u) => ({ comm: u.comm, pid: u.pid })), atS: Math.round(now() * 1000) / 1000 };
+  };
+  const emit = async (settle: number, final = false) => {
+    sockets.clear();
     for (const p of corr.take(now(), settle, final)) {
       if (spec.count !== null && shown >= spec.count) break;
       shown++;
+      p.socket = await ownerOf(p);
       summer.add(p);
       if (capturing) packetsOut.push(p);
       h.packet(p);
@@ -337,7 +363,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     while (!interrupted && !sourcesGone && now() < deadline && (spec.count === null || shown < spec.count)) {
       await sleep(100);
       await refreshHooks();
-      emit(SETTLE_S);
+      await emit(SETTLE_S);
     }
   } finally {
     onInterrupt(null);
@@ -352,7 +378,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const more = events.moreDropsSeen ? events.moreDrops : null;
   if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${sourceFailure(stopped)}` });
   await refreshHooks();
-  emit(0, true);
+  await emit(0, true);
   // nf_tables traced this many packets (the trace rules' counters); nft monitor delivered nftPackets.
   // Netlink drops trace messages a listener does not read fast enough: the difference is lost.
   const traced = table && nft ? await tracedCount(target, spec, nft, table) : 0;

@@ -106,6 +106,15 @@ export interface ConntrackEntryVerdict {
   evidence: string;
 }
 
+/**
+ * The socket a packet delivered to the local stack went to, and the processes that hold it, from
+ * `ss` in the packet's namespace when follow showed the packet (its settle time after it arrived):
+ * a socket closed in between is not there, and is said so.
+ */
+export type SocketOwner =
+  | { found: true; socket: string; processes: { comm: string; pid: number }[]; atS: number }
+  | { found: false; why: string };
+
 export interface NatChange {
   hook: string;
   callback: string;
@@ -134,6 +143,8 @@ export interface FollowPacket {
   entry: ConntrackEntryVerdict | null;
   nat: NatChange[];
   fate: Fate;
+  /** Where it was delivered to the local stack: its socket and that socket's processes; null otherwise. */
+  socket: SocketOwner | null;
   /** Which sources saw this packet. */
   sources: string[];
 }

@@ -3,7 +3,7 @@
  * after NETNS_INODE ($2 protocol number, $3 port, $4 IPv4 address, $5 ifindex, $6-$9 an IPv6
  * address), each 0 for "any". Built from validated values only. Pure.
  */
-import { parseIp } from '../lib/ip-address.js';
+import { parseIp } from '../model/ip-address.js';
 import type { FollowFilter } from '../model/follow.js';
 
 const PROTO_NUM = { tcp: 6, udp: 17, icmp: 1 } as const;

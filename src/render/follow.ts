@@ -58,6 +58,12 @@ export function renderPacket(raw: FollowPacket, color = false): string {
       : f.kind === 'stolen' || f.kind === 'queued' ? `${paint(color, f.kind === 'stolen' ? 'stolen' : 'queue')}${f.hook ? ` at ${f.hook}` : ''} by ${f.by}`
         : `unknown: ${f.detail}`;
   lines.push(`    fate: ${fate}`);
+  const so = p.socket;
+  if (so) {
+    lines.push(so.found
+      ? `    socket: ${so.processes.length ? so.processes.map((x) => `${x.comm} (pid ${x.pid})`).join(', ') : 'no process holds it'}: ${so.socket} (ss at +${so.atS.toFixed(3)}s)`
+      : `    socket: not seen: ${so.why}`);
+  }
   return lines.join('\n');
 }
 

@@ -28,6 +28,9 @@ import { parseFollowDrops } from '../../src/parsers/follow-drop.js';
 import { parseFollowCb } from '../../src/parsers/follow-cb.js';
 import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
 import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
+import { parseSs } from '../../src/parsers/ss.js';
+import { parseFollowLine } from '../../src/parsers/follow-ndjson.js';
+import { compareRuns, RunTally } from '../../src/analysis/follow-diff.js';
 // @ts-expect-error: the seeded generator of the fault-injection script (plain .mjs)
 import { rng } from '../../scripts/fault/inject.mjs';
 
@@ -75,6 +78,17 @@ const PARSERS: { name: string; input: string; parse: (s: string) => unknown }[] 
   },
   { name: 'nft -j list chains', input: fx('follow/6.18.44-fc-v657/chains/stdout.json'), parse: parseNftChainHooks },
   { name: 'iptables-save -c counters', input: fx(`counters/${COUNTERS}/iptables-drop/stdout.txt`), parse: (s) => parseIptablesSaveCounters(s, 'INPUT') },
+  { name: 'ss -H -n -p', input: fx('ss/6.18.44-fc-v1272/listen-udp/ss.txt'), parse: parseSs },
+  {
+    // Read as follow --diff reads it, then compared with itself: what the parser lets through, the analysis takes.
+    name: 'follow --json run (follow --diff)',
+    input: fx('follow-runs/6.1.0-57-amd64/drops/follow.ndjson'),
+    parse: (s) => {
+      const t = new RunTally();
+      s.split('\n').forEach((l, i) => { const r = parseFollowLine(l, 'run', i + 1); if (r?.type === 'packet') t.add(r); else if (r) t.summary = r; });
+      return compareRuns(t, 'a', t, 'b');
+    },
+  },
 ];
 
 /** Adversarial shapes (issue 15): deep nesting, one huge line, a flood of one byte. Each must end in a ParseError quickly. */

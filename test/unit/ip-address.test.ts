@@ -1,6 +1,7 @@
 /** lib/ip-address.ts: follow's --host, parsed to bytes and written as the kernel's tools write it. */
+import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { parseIp, sameIp } from '../../src/lib/ip-address.js';
+import { parseIp, sameIp } from '../../src/model/ip-address.js';
 
 describe('parseIp', () => {
   it('IPv4: four bytes', () => {
@@ -19,6 +20,16 @@ describe('parseIp', () => {
   });
   it('anything else is not an address', () => {
     for (const s of ['nope', '10.0.0.0/8', 'fe80::1%eth0', '1.2.3', '::g', '']) expect(parseIp(s), s).toBeNull();
+  });
+});
+
+describe('parseIp against node:net\'s isIP (an independent reading of the same grammar)', () => {
+  const cases = ['0.0.0.0', '255.255.255.255', '256.1.1.1', '01.2.3.4', '1.2.3', '1.2.3.4.5', ' 1.2.3.4', '::', '::1', '1::', '1:2:3:4:5:6:7:8',
+    '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8:9', '1::2::3', ':1', '1:', ':::', '12345::', 'g::', '::ffff:192.0.2.1', '1:2:3:4:5:6:1.2.3.4',
+    '1:2:3:4:5:6:7:1.2.3.4', '::1.2.3.256', '::01.2.3.4', 'fe80::1', 'FE80::A:b', '2001:db8:0:0:0:0:0:1', '2001:db8::0:1', '1.2.3.4::', '::ffff:1.2.3'];
+  it.each(cases)('%s', (s) => {
+    expect(parseIp(s) !== null, s).toBe(isIP(s) !== 0);
+    if (isIP(s)) expect(parseIp(s)!.family).toBe(isIP(s));
   });
 });
 

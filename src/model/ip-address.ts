@@ -3,7 +3,6 @@
  * IPv6 address (`fd00:0:0::1`, `FD00::1`) are the same address, and written back in one form.
  * Pure.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 
 export interface IpAddress {
   family: 4 | 6;
@@ -12,19 +11,30 @@ export interface IpAddress {
   text: string;
 }
 
-function v6Groups(s: string): number[] {
+const OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const V4 = new RegExp(`^${OCTET}(?:\\.${OCTET}){3}$`);
+const GROUP = /^[0-9a-f]{1,4}$/;
+
+/** The eight 16-bit groups of an IPv6 address (lower case, no zone), or null if it is not one. */
+function v6Groups(s: string): number[] | null {
   // An IPv4 tail (::ffff:192.0.2.1) becomes two groups.
-  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(s);
-  if (v4) {
-    const b = v4[1]!.split('.').map(Number);
-    s = `${s.slice(0, v4.index)}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
+  const tail = /^(.*:)([^:]*\.[^:]*)$/.exec(s);
+  if (tail) {
+    if (!V4.test(tail[2]!)) return null;
+    const b = tail[2]!.split('.').map(Number);
+    s = `${tail[1]}${((b[0]! << 8) | b[1]!).toString(16)}:${((b[2]! << 8) | b[3]!).toString(16)}`;
   }
-  const [head, tail] = s.includes('::') ? s.split('::') as [string, string] : [s, null];
-  const part = (x: string) => (x === '' ? [] : x.split(':').map((g) => parseInt(g, 16)));
-  const h = part(head);
-  if (tail === null) return h;
-  const t = part(tail);
-  return [...h, ...new Array<number>(8 - h.length - t.length).fill(0), ...t];
+  const halves = s.split('::');
+  if (halves.length > 2) return null;
+  const part = (x: string) => (x === '' ? [] : x.split(':'));
+  const head = part(halves[0]!);
+  const rest = halves.length === 2 ? part(halves[1]!) : null;
+  if (![...head, ...(rest ?? [])].every((g) => GROUP.test(g))) return null;
+  const hex = (g: string) => parseInt(g, 16);
+  if (rest === null) return head.length === 8 ? head.map(hex) : null;
+  // "::" stands for one zero group or more.
+  if (head.length + rest.length > 7) return null;
+  return [...head.map(hex), ...new Array<number>(8 - head.length - rest.length).fill(0), ...rest.map(hex)];
 }
 
 /** RFC 5952 section 4: the first longest run of at least two zero groups is written ::. */
@@ -43,9 +53,9 @@ function v6Text(g: number[]): string {
 
 /** The address, or null when `s` is not an IPv4 or IPv6 address (no zone, no prefix). */
 export function parseIp(s: string): IpAddress | null {
-  if (isIPv4(s)) return { family: 4, bytes: s.split('.').map(Number), text: s.split('.').map(Number).join('.') };
-  if (!isIPv6(s) || s.includes('%')) return null;
-  const g = v6Groups(s.toLowerCase());
+  if (V4.test(s)) return { family: 4, bytes: s.split('.').map(Number), text: s };
+  const g = s.length <= 45 ? v6Groups(s.toLowerCase()) : null;
+  if (!g) return null;
   return { family: 6, bytes: g.flatMap((x) => [x >> 8, x & 0xff]), text: v6Text(g) };
 }
 
