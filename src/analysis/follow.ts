@@ -98,6 +98,12 @@ export function fateOf(p: Pick<FollowPacket, 'nft' | 'drop' | 'hooks'>): Fate {
     const by = byRule ? ruleName(byRule) : ender ? ender.callback : p.drop!.location;
     return { kind: 'dropped', hook: byRule?.hook ?? ender?.hook ?? p.drop?.hook ?? null, by, reason: p.drop?.reason ?? null };
   }
+  // nf_tables frees a packet it drops itself and returns STOLEN (NF_DROP_REASON: 6.7+, Debian's
+  // 6.1.192): with its trace saying drop at that hook, it is a drop (past the 64 detailed drops the
+  // kfree_skb record that would say so is only counted).
+  if (ender?.verdict === 'STOLEN' && decision?.verdict === 'drop' && decision.hook === ender.hook) {
+    return { kind: 'dropped', hook: ender.hook, by: ruleName(decision), reason: null };
+  }
   if (ender?.verdict === 'STOLEN') return { kind: 'stolen', hook: ender.hook, by: ender.callback };
   if (ender?.verdict === 'QUEUE') return { kind: 'queued', hook: ender.hook, by: ender.callback };
   if (decision?.verdict === 'drop') return { kind: 'dropped', hook: decision.hook, by: ruleName(decision), reason: null };
@@ -111,23 +117,36 @@ export function fateOf(p: Pick<FollowPacket, 'nft' | 'drop' | 'hooks'>): Fate {
   return { kind: 'unknown', detail: 'no source saw a decision about this packet' };
 }
 
-/** The entry's end, from the packet's callbacks, conntrack's view after them and its fate; null without both. */
+/**
+ * The entry's end, from the packet's callbacks, conntrack's view after them and its fate; null
+ * without both. ctinfo stays NEW (or RELATED) for every packet of a flow until a reply is seen, so a
+ * confirmed entry under NEW may be this packet's or an earlier one's: `confirmed`, not "created".
+ * An unconfirmed one is this packet's own (lookups never find another skb's unconfirmed entry).
+ * The view is the last one read (at the end of a hook whose callbacks all accepted): a drop inside a
+ * later hook leaves it from before that hook, so "never confirmed" also needs that no confirm
+ * callback ran to its end (verdict ACCEPT) or may have (not seen): the priority trick's drop chain
+ * runs after confirm.
+ */
 export function entryOf(p: Pick<FollowPacket, 'hooks' | 'conntrack' | 'fate'>): ConntrackEntryVerdict | null {
   const ct = p.conntrack;
   if (!p.hooks || !ct) return null;
   if (ct.ctinfo === 'INVALID (no entry)') return { kind: 'no entry', evidence: `no conntrack entry was attached to it after ${ct.after}` };
   if (ct.ctinfo === 'UNTRACKED') return { kind: 'untracked', evidence: `marked untracked (after ${ct.after}): conntrack keeps no entry for it` };
-  if (ct.ctinfo !== 'NEW') return { kind: 'existing entry', evidence: `an entry conntrack already had (${ct.ctinfo} after ${ct.after})` };
-  if (ct.status.includes('confirmed')) return { kind: 'created and confirmed', evidence: `NEW after ${ct.after}, confirmed by the end of its path` };
-  // A confirm callback (conntrack's, at priority INT_MAX: ipv4_confirm, nf_confirm, ...) the drop kept it from.
-  const unreached = p.hooks.flatMap((h) => h.callbacks.filter((c) => c.conntrack && /confirm/.test(c.callback) && c.verdict === 'not reached').map((c) => `${c.callback} at ${h.hook}`));
-  if (p.fate.kind === 'dropped' && unreached.length) {
+  const original = ct.ctinfo === 'NEW' || ct.ctinfo === 'RELATED';
+  if (!original) return { kind: 'existing entry', evidence: `an entry conntrack already had (${ct.ctinfo} after ${ct.after})` };
+  if (ct.status.includes('confirmed')) {
+    return { kind: 'confirmed', evidence: `${ct.ctinfo} after ${ct.after} and confirmed: made by this packet, or by an earlier one of its flow that had no reply yet` };
+  }
+  const confirms = p.hooks.flatMap((h) => h.callbacks.filter((c) => c.conntrack && /confirm/.test(c.callback)).map((c) => ({ at: `${c.callback} at ${h.hook}`, verdict: c.verdict })));
+  const ran = confirms.filter((c) => c.verdict === 'ACCEPT' || c.verdict === 'not seen');
+  if (p.fate.kind === 'dropped' && ran.length === 0) {
+    const unreached = confirms.filter((c) => c.verdict === 'not reached').map((c) => c.at);
     return {
       kind: 'created, never confirmed',
-      evidence: `NEW after ${ct.after}, never confirmed: ${fateLabel(p.fate)} before ${unreached.join(', ')} ran; an unconfirmed entry is freed with its packet, and conntrack -E never reports it`,
+      evidence: `${ct.ctinfo} after ${ct.after}, never confirmed: ${fateLabel(p.fate)} before ${unreached.length ? unreached.join(', ') : 'any confirm callback'} ran; an unconfirmed entry is freed with its packet, and conntrack -E never reports it`,
     };
   }
-  return { kind: 'created, confirmation not seen', evidence: `NEW after ${ct.after}, not confirmed when its path was last seen (${fateLabel(p.fate)})` };
+  return { kind: 'created, confirmation not seen', evidence: `${ct.ctinfo} after ${ct.after}, not confirmed when its view was last read (${fateLabel(p.fate)}${ran.length ? `; ${ran.map((c) => `${c.at} ${c.verdict}`).join(', ')}` : ''})` };
 }
 
 export function fateLabel(f: Fate): string {

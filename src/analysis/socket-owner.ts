@@ -1,52 +1,79 @@
 /**
  * Which socket a packet delivered to the local stack went to, among those `ss` listed on its
- * destination port: the connection whose peer is the packet's source, else the listener (a SYN),
- * else the bound UDP socket; on the address it was sent to or on a wildcard. Pure.
+ * destination port after NAT: a SYN to the listeners, another TCP packet to the connection from
+ * its source, a UDP datagram to the socket connected to its source, else the bound ones. Of the
+ * bound ones the most specific address wins (the address it was sent to before a wildcard), as the
+ * kernel's lookup does; several of the same (SO_REUSEPORT) are all named, the kernel's choice among
+ * them not being observable. Pure.
  */
-import { parseIp, sameIp } from '../model/ip-address.js';
 import type { FollowPacket } from '../model/follow.js';
+import { parseIp, type IpAddress } from '../model/ip-address.js';
 import type { SsSocket } from '../parsers/ss.js';
 import { ssEndpoint } from '../parsers/ss.js';
 
-/** `syn`: a TCP SYN without ACK, which goes to a listener (the connection's socket comes after it). */
-export interface Delivery { proto: string; src: string; sport: number; dst: string; dport: number; syn: boolean }
+/** `syn`: SYN without ACK (null: the flags were not seen). */
+export interface Delivery { proto: 'tcp' | 'udp'; src: string; sport: number; dst: string; dport: number; syn: boolean | null }
 
-const WILDCARD = new Set(['0.0.0.0', '::', '*']);
-const sameIpText = (a: string, b: string) => { const x = parseIp(a); return x !== null && sameIp(x, b); };
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a dual-stack socket's view of an IPv4 peer) as the IPv4 one. */
+function plain(a: IpAddress | null): IpAddress | null {
+  if (!a || a.family !== 6 || !a.bytes.slice(0, 10).every((b) => b === 0) || a.bytes[10] !== 0xff || a.bytes[11] !== 0xff) return a;
+  const b = a.bytes.slice(12);
+  return { family: 4, bytes: b, text: b.join('.') };
+}
+const same = (x: IpAddress | null, y: IpAddress | null) => !!x && !!y && x.family === y.family && x.bytes.every((b, i) => b === y.bytes[i]);
 
-export function socketFor(d: Delivery, sockets: SsSocket[]): SsSocket | null {
-  const mine = sockets.filter((s) => {
-    const l = ssEndpoint(s.local);
-    return s.proto === d.proto && l.port === d.dport && (WILDCARD.has(l.addr) || sameIpText(l.addr, d.dst));
-  });
-  const peerIs = (s: SsSocket) => { const p = ssEndpoint(s.peer); return p.port === d.sport && sameIpText(p.addr, d.src); };
-  // The exact address before a wildcard: the kernel's own lookup prefers it.
-  const exactFirst = (xs: SsSocket[]) => [...xs].sort((a, b) => Number(WILDCARD.has(ssEndpoint(a.local).addr)) - Number(WILDCARD.has(ssEndpoint(b.local).addr)));
-  const listener = exactFirst(mine.filter((s) => s.state === 'LISTEN'))[0];
-  if (d.syn && listener) return listener;
-  return mine.find(peerIs)
-    ?? listener
-    ?? exactFirst(mine.filter((s) => s.state === 'UNCONN'))[0]
-    ?? null;
+/** How a socket's local address takes a destination: 2 exactly, 1 as its family's wildcard or ss's `*` (both families), 0 not. */
+function takes(local: string, dst: IpAddress): number {
+  if (local === '*') return 1;
+  const a = plain(parseIp(local));
+  if (!a) return 0;
+  if (a.bytes.every((b) => b === 0)) return a.family === dst.family ? 1 : 0;
+  return same(a, dst) ? 2 : 0;
 }
 
-const NAT_RULE = /\b(dnat|snat|redirect|masquerade)\b/;
+export function socketFor(d: Delivery, sockets: SsSocket[]): { sockets: SsSocket[]; note: string | null } | null {
+  const dst = plain(parseIp(d.dst));
+  const src = plain(parseIp(d.src));
+  if (!dst || !src) return null;
+  const onPort = sockets.map((s) => ({ s, l: ssEndpoint(s.local), p: ssEndpoint(s.peer) })).filter((x) => x.s.proto === d.proto && x.l.port === d.dport);
+  const fromSrc = onPort.filter((x) => x.p.port === d.sport && same(plain(parseIp(x.p.addr)), src) && takes(x.l.addr, dst) > 0).map((x) => x.s);
+  const bound = (state: string) => {
+    const c = onPort.filter((x) => x.s.state === state).map((x) => ({ s: x.s, k: takes(x.l.addr, dst) })).filter((x) => x.k > 0);
+    const best = Math.max(0, ...c.map((x) => x.k));
+    return c.filter((x) => x.k === best).map((x) => x.s);
+  };
+  const several = (xs: SsSocket[]) => (xs.length > 1 ? `${xs.length} sockets share the port (SO_REUSEPORT): which one the kernel chose is not observable` : null);
+  if (d.proto === 'udp') {
+    if (fromSrc.length) return { sockets: fromSrc, note: several(fromSrc) };
+    const u = bound('UNCONN');
+    return u.length ? { sockets: u, note: several(u) } : null;
+  }
+  if (d.syn) {
+    const l = bound('LISTEN');
+    return l.length ? { sockets: l, note: several(l) } : null;
+  }
+  if (fromSrc.length) return { sockets: fromSrc, note: several(fromSrc) };
+  if (d.syn === null) {
+    const l = bound('LISTEN');
+    if (l.length) return { sockets: l, note: `its TCP flags were not seen, and no connection from its source is there: the listener${l.length > 1 ? 's' : ''} on the port` };
+  }
+  return null;
+}
 
 /**
  * Where a packet went in this host's stack, if it was delivered to it: its protocol and its tuple
- * after NAT. A packet an nf_tables NAT rule rewrote while the callbacks (which see the rewrite)
- * were not observed has no known destination: said, not guessed from the tuple before it.
+ * after NAT, which only the callbacks see (NAT's callbacks rewrite every packet of a flow; the nat
+ * chains, which nft traces, run for its first one only). Without them: not observable, said.
  */
 export function deliveryOf(p: FollowPacket): Delivery | { unknown: string } | null {
   const t = p.tuple;
   if (p.fate.kind !== 'accepted' || (t.proto !== 'tcp' && t.proto !== 'udp') || t.src === null || t.dst === null || t.sport === null || t.dport === null) return null;
-  const last = p.nft?.steps.at(-1);
-  const local = p.hooks ? p.fate.detail.startsWith('delivered to the local stack') : last?.hook === 'LOCAL_IN';
-  if (!local) return null;
-  const n = p.nat.at(-1)?.after;
-  if (!n && !p.hooks && p.nft?.steps.some((s) => s.rule !== null && NAT_RULE.test(s.rule))) {
-    return { unknown: 'a NAT rule rewrote it, and the rewritten address is seen only with the callbacks (kprobes), not here' };
+  if (!p.hooks) {
+    if (p.nft?.steps.at(-1)?.hook !== 'LOCAL_IN') return null;
+    return { unknown: 'which socket took it needs its tuple after NAT, which only the callbacks show (kprobes); not observable here' };
   }
-  const syn = t.proto === 'tcp' && t.tcpFlags?.join() === 'syn';
-  return { proto: t.proto, src: n?.src ?? t.src, sport: n?.sport ?? t.sport, dst: n?.dst ?? t.dst, dport: n?.dport ?? t.dport, syn };
+  if (!p.fate.detail.startsWith('delivered to the local stack')) return null;
+  const n = p.nat.at(-1)?.after;
+  const syn = t.tcpFlags === null ? null : t.tcpFlags.includes('syn') && !t.tcpFlags.includes('ack');
+  return { proto: t.proto, src: n?.src ?? t.src, sport: n?.sport ?? t.sport, dst: n?.dst ?? t.dst, dport: n?.dport ?? t.dport, syn: t.proto === 'tcp' ? syn : false };
 }

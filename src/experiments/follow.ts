@@ -17,7 +17,7 @@ import { deliveryOf, socketFor } from '../analysis/socket-owner.js';
 import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { Correlator, ctEvents, FlowSummer } from '../analysis/follow.js';
 import { FollowEvents, type FollowSource } from '../analysis/follow-events.js';
-import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError, ParseError } from '../lib/errors.js';
 import { RunFailedError } from '../lib/run-failed.js';
 import { tryRun } from '../lib/run.js';
 import { settle, sleep } from '../lib/time.js';
@@ -323,15 +323,27 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (spec.readyFile) await writeReport(spec.readyFile, `${process.pid}\n`);
   h.progress(`following${spec.count ? ` ${spec.count} packet(s)` : ''}${spec.durationS ? ` for at most ${spec.durationS} s` : ''}: ready`);
   let shown = 0;
-  // A packet delivered here: the socket it went to, from ss in the netns, asked once a port a batch.
-  const sockets = new Map<string, Promise<SsSocket[] | { why: string }>>();
-  const socketsOn = (proto: string, port: number) => {
-    const key = `${proto} ${port}`;
-    let got = sockets.get(key);
+  let interrupted = false;
+  // A packet delivered here: the socket it went to, from ss in the netns, asked once a port a
+  // batch and for at most SS_PORTS ports a batch (ss -p walks every process's fds).
+  const SS_PORTS = 16;
+  const sockets = new Map<number, Promise<{ list: SsSocket[]; atS: number } | { why: string }>>();
+  const socketsOn = (port: number): Promise<{ list: SsSocket[]; atS: number } | { why: string }> | null => {
+    let got = sockets.get(port);
     if (!got) {
-      got = tryRun(target, inNetns(spec.ns, ['ss', '-H', '-n', '-p', proto === 'tcp' ? '-t' : '-u', '-a', 'sport', '=', `:${port}`]), { timeoutMs: 10_000 })
-        .then((r) => (r.ok ? parseSs(r.stdout) : { why: `ss failed: ${failureReason(r.failure)}` }));
-      sockets.set(key, got);
+      if (sockets.size >= SS_PORTS) return null;
+      const atS = Math.round(now() * 1000) / 1000;
+      got = tryRun(target, inNetns(spec.ns, ['ss', '-H', '-n', '-p', '-t', '-u', '-a', 'sport', '=', `:${port}`]), { timeoutMs: 10_000 }).then((r) => {
+        if (!r.ok) return { why: `ss failed: ${failureReason(r.failure)}` };
+        try {
+          return { list: parseSs(r.stdout), atS };
+        } catch (e) {
+          // Output ss is not known to print: said, not read as "no socket".
+          if (e instanceof ParseError) return { why: `ss printed what nfscope does not read: ${e.message}` };
+          throw e;
+        }
+      });
+      sockets.set(port, got);
     }
     return got;
   };
@@ -339,11 +351,15 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     const d = deliveryOf(p);
     if (d === null) return null;
     if ('unknown' in d) return { found: false, why: d.unknown };
-    const list = await socketsOn(d.proto, d.dport);
-    if ('why' in list) return { found: false, why: list.why };
-    const s = socketFor(d, list);
-    if (!s) return { found: false, why: `no ${d.proto} socket on port ${d.dport} for it when follow looked (${now().toFixed(1)} s): closed since, or none` };
-    return { found: true, socket: `${s.proto} ${s.state} ${s.local} ${s.peer}`, processes: s.users.map((u) => ({ comm: u.comm, pid: u.pid })), atS: Math.round(now() * 1000) / 1000 };
+    if (interrupted) return { found: false, why: 'not looked up: follow was interrupted' };
+    const asked = socketsOn(d.dport);
+    if (!asked) return { found: false, why: `not looked up: more than ${SS_PORTS} ports in one moment` };
+    const got = await asked;
+    if ('why' in got) return { found: false, why: got.why };
+    const m = socketFor(d, got.list);
+    if (!m) return { found: false, why: `no ${d.proto} socket on port ${d.dport} took it when ss looked (+${got.atS.toFixed(3)}s): closed since, or none` };
+    const processes = [...new Map(m.sockets.flatMap((s) => s.users).map((u) => [u.pid, { comm: u.comm, pid: u.pid }])).values()];
+    return { found: true, sockets: m.sockets.map((s) => `${s.proto} ${s.state} ${s.local} ${s.peer}`), processes, atS: got.atS, note: m.note };
   };
   const emit = async (settle: number, final = false) => {
     sockets.clear();
@@ -357,7 +373,6 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     }
   };
   const deadline = spec.durationS !== null ? spec.durationS : Infinity;
-  let interrupted = false;
   onInterrupt(() => { interrupted = true; });
   try {
     while (!interrupted && !sourcesGone && now() < deadline && (spec.count === null || shown < spec.count)) {

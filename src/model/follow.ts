@@ -101,7 +101,7 @@ export interface ConntrackView {
  * recomputes.
  */
 export interface ConntrackEntryVerdict {
-  kind: 'created, never confirmed' | 'created and confirmed' | 'created, confirmation not seen' | 'existing entry' | 'no entry' | 'untracked';
+  kind: 'created, never confirmed' | 'confirmed' | 'created, confirmation not seen' | 'existing entry' | 'no entry' | 'untracked';
   /** The observations it rests on, in words. */
   evidence: string;
 }
@@ -112,7 +112,15 @@ export interface ConntrackEntryVerdict {
  * a socket closed in between is not there, and is said so.
  */
 export type SocketOwner =
-  | { found: true; socket: string; processes: { comm: string; pid: number }[]; atS: number }
+  | {
+    found: true;
+    /** One, or several that share the port (SO_REUSEPORT): then which one the kernel chose is not observable, and `note` says so. */
+    sockets: string[];
+    processes: { comm: string; pid: number }[];
+    /** When ss ran (seconds since follow was ready). */
+    atS: number;
+    note: string | null;
+  }
   | { found: false; why: string };
 
 export interface NatChange {

@@ -1,7 +1,8 @@
 /**
  * IP addresses as follow filters them: parsed to their 4 or 16 bytes, so that two spellings of one
- * IPv6 address (`fd00:0:0::1`, `FD00::1`) are the same address, and written back in one form.
- * Pure.
+ * IPv6 address (`fd00:0:0::1`, `FD00::1`) are the same address, and written back in one form
+ * (RFC 5952's; glibc's inet_ntop writes an IPv4-mapped one dotted, ::ffff:1.2.3.4, this
+ * ::ffff:102:304: compare with sameIp, never by text). Pure.
  */
 
 export interface IpAddress {

@@ -1,7 +1,8 @@
 /**
- * `ss -H -n -p -t -u -a sport = :PORT` (iproute2): each socket with its state, local and peer
- * address, and the processes that hold it (`users:(("comm",pid=N,fd=M),…)`). Pure.
- * A line that is not ss's is a ParseError, never a socket without owner.
+ * `ss -H -n -p -t -u -a sport = :PORT` (iproute2; with both -t and -u its first column is the
+ * protocol, which one alone leaves out): each socket with its state, local and peer address, and
+ * the processes that hold it (`users:(("comm",pid=N,fd=M),…)`; none for TIME-WAIT or SYN-RECV).
+ * Pure. A line that is not ss's is a ParseError, never a socket without owner.
  */
 import { ParseError } from '../lib/errors.js';
 
@@ -19,7 +20,8 @@ const USER = /\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\)/g;
 /** Address and port of an ss column ("[::1]:2599" → ["::1", 2599]; "*" ports are null). */
 export function ssEndpoint(s: string): { addr: string; port: number | null } {
   const i = s.lastIndexOf(':');
-  const addr = s.slice(0, i).replace(/^\[(.*)\]$/, '$1').replace(/%\S+$/, '');
+  // "[fe80::1]%eth0:22", "127.0.0.1%lo:53": the device first, then the brackets.
+  const addr = s.slice(0, i).replace(/%[^\]]*$/, '').replace(/^\[(.*)\]$/, '$1');
   const port = s.slice(i + 1);
   return { addr, port: /^\d+$/.test(port) ? Number(port) : null };
 }

@@ -61,7 +61,7 @@ export function renderPacket(raw: FollowPacket, color = false): string {
   const so = p.socket;
   if (so) {
     lines.push(so.found
-      ? `    socket: ${so.processes.length ? so.processes.map((x) => `${x.comm} (pid ${x.pid})`).join(', ') : 'no process holds it'}: ${so.socket} (ss at +${so.atS.toFixed(3)}s)`
+      ? `    socket: ${so.processes.length ? so.processes.map((x) => `${x.comm} (pid ${x.pid})`).join(', ') : 'no process holds it'}: ${so.sockets.join('; ')} (ss at +${so.atS.toFixed(3)}s)${so.note ? `; ${so.note}` : ''}`
       : `    socket: not seen: ${so.why}`);
   }
   return lines.join('\n');

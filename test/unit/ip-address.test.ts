@@ -1,4 +1,4 @@
-/** lib/ip-address.ts: follow's --host, parsed to bytes and written as the kernel's tools write it. */
+/** model/ip-address.ts: follow's --host, parsed to bytes and written back in RFC 5952's form. */
 import { isIP } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { parseIp, sameIp } from '../../src/model/ip-address.js';
