@@ -170,6 +170,10 @@ export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: 
     notes.push(`the kernels differ (${a.summary.kernel}, ${b.summary.kernel}): a callback can have another name on the other (ipv4_confirm became nf_confirm in 6.3)`);
   }
   for (const t of [a, b]) if (!t.summary) notes.push(`${sideName(t)} has no summary line: the run was cut short, its packets are all there is`);
+  // Past the caps a run's kinds and paths are counted, not kept: a kind or path "only" in the other run may be one of them.
+  for (const [t, o] of [[a, b], [b, a]] as const) {
+    if (t.notKept.kinds || t.notKept.packets) notes.push(`${sideName(t)} kept ${MAX_KINDS} kinds of packet and ${MAX_PATHS_PER_KIND} paths a kind: ${t.notKept.kinds} more kind(s) and ${t.notKept.packets} packet(s) were counted only, so what seems to be only in ${sideName(o)} may be among them`);
+  }
   const kinds: FollowDiffKind[] = [];
   for (const kind of new Set([...a.kinds.keys(), ...b.kinds.keys()])) {
     const pa = projected(a.kinds.get(kind), use);
