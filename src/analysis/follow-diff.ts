@@ -6,7 +6,7 @@
  * without --nftrace) is left out of both, so that a difference is one of the packets, never one
  * of the instruments. Pure; bounded (MAX_KINDS kinds, MAX_PATHS_PER_KIND paths a kind a run).
  */
-import type { FollowPacket, FollowSummary, NftStep } from '../model/follow.js';
+import { TRACE_PRIORITY, type FollowPacket, type FollowSummary, type NftStep } from '../model/follow.js';
 import {
   FOLLOW_DIFF_SCHEMA_VERSION, type FollowDiffKind, type FollowDiffReport, type FollowDiffSide, type FollowPathCount,
 } from '../model/follow-diff.js';
@@ -15,8 +15,6 @@ import { fateOf } from './follow.js';
 export const MAX_KINDS = 200;
 export const MAX_PATHS_PER_KIND = 20;
 
-/** follow --nftrace's own trace chain runs at this priority (experiments/follow.ts TRACE_PRIORITY): not the packet's path. */
-const TRACE_PRIORITY = -2147483647;
 
 /**
  * What a packet is, for pairing packets of two runs whose addresses and ephemeral ports differ:

@@ -8,8 +8,7 @@
  */
 import type { FollowPacket } from '../model/follow.js';
 import { parseIp, type IpAddress } from '../model/ip-address.js';
-import type { SsSocket } from '../parsers/ss.js';
-import { ssEndpoint } from '../parsers/ss.js';
+import { ssEndpoint, type SsSocket } from '../parsers/ss.js';
 
 /** `syn`: SYN without ACK (null: the flags were not seen). */
 export interface Delivery { proto: 'tcp' | 'udp'; src: string; sport: number; dst: string; dport: number; syn: boolean | null }

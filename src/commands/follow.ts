@@ -73,8 +73,8 @@ async function runFollowDiff(o: FollowOptions, files: string[]): Promise<void> {
   const given = [...LIVE_ONLY.filter(([k]) => o[k] !== undefined).map(([, flag]) => flag),
     ...(o.target !== undefined && o.target !== 'local' ? ['--target'] : []), ...(o.kernel !== undefined && o.kernel !== DEFAULT_KERNEL ? ['--kernel'] : [])];
   if (given.length) throw new UsageError(`${given.join(', ')}: for following live; --diff compares two saved runs`);
-  const color = choiceOption('--color', o.color, ['auto', 'always', 'never']);
-  void color; // the diff is plain text: nothing is coloured yet
+  // Checked as everywhere; the diff is plain text, nothing is coloured yet.
+  choiceOption('--color', o.color, ['auto', 'always', 'never']);
   const { checkInput, forEachLine } = await import('../lib/input-file.js');
   for (const f of files) await checkInput(f);
   if (files[0] === '-' && files[1] === '-') throw new UsageError('--diff: standard input can be one of the two runs, not both');

@@ -24,7 +24,7 @@ import { settle, sleep } from '../lib/time.js';
 import { writeReport } from '../lib/safe-write.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { onInterrupt } from '../lib/cleanup.js';
-import { FOLLOW_SCHEMA_VERSION, type FollowFilter, type FollowPacket, type FollowSummary, type SocketOwner, type SourceStatus } from '../model/follow.js';
+import { FOLLOW_SCHEMA_VERSION, TRACE_PRIORITY, type FollowFilter, type FollowPacket, type FollowSummary, type SocketOwner, type SourceStatus } from '../model/follow.js';
 import { failureReason } from '../lib/run-result.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
 import { parseNftJsonCounters } from '../parsers/counters.js';
@@ -51,8 +51,6 @@ export interface FollowSpec {
   ifindex: number;
 }
 
-/** Before every chain follow watches: NF_IP_PRI_FIRST is INT_MIN; one above it. */
-const TRACE_PRIORITY = -2147483647;
 /**
  * A packet is shown once no source has said more of it for this long. Its events happen within
  * microseconds, but each source's output reaches follow on its own pipe: under qemu TCG one
@@ -288,7 +286,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     const [e] = ctEvents([raw], readyUnix);
     const o = e!.original;
     if (f.port !== null && o.sport !== String(f.port) && o.dport !== String(f.port)) return;
-    if (host !== null && !sameIp(host, o.src) && !sameIp(host, o.dst)) return;
+    // conntrack writes addresses as the filter does (RFC 5952) but for IPv4-mapped ones: text first.
+    if (host !== null && o.src !== host.text && o.dst !== host.text && !sameIp(host, o.src) && !sameIp(host, o.dst)) return;
     summer.conntrack(e!);
   });
   // A source that ends before follow stops it: said at once, with its reason. The run goes on
@@ -325,9 +324,11 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   let shown = 0;
   let interrupted = false;
   // A packet delivered here: the socket it went to, from ss in the netns, asked once a port a
-  // batch and for at most SS_PORTS ports a batch (ss -p walks every process's fds).
+  // second and for at most SS_PORTS ports a second (ss -p walks every process's fds; a busy port
+  // must not run it at every 100 ms tick).
   const SS_PORTS = 16;
   const sockets = new Map<number, Promise<{ list: SsSocket[]; atS: number } | { why: string }>>();
+  let socketsSince = 0;
   const socketsOn = (port: number): Promise<{ list: SsSocket[]; atS: number } | { why: string }> | null => {
     let got = sockets.get(port);
     if (!got) {
@@ -353,7 +354,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     if ('unknown' in d) return { found: false, why: d.unknown };
     if (interrupted) return { found: false, why: 'not looked up: follow was interrupted' };
     const asked = socketsOn(d.dport);
-    if (!asked) return { found: false, why: `not looked up: more than ${SS_PORTS} ports in one moment` };
+    if (!asked) return { found: false, why: `not looked up: more than ${SS_PORTS} ports in one second` };
     const got = await asked;
     if ('why' in got) return { found: false, why: got.why };
     const m = socketFor(d, got.list);
@@ -362,7 +363,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     return { found: true, sockets: m.sockets.map((s) => `${s.proto} ${s.state} ${s.local} ${s.peer}`), processes, atS: got.atS, note: m.note };
   };
   const emit = async (settle: number, final = false) => {
-    sockets.clear();
+    if (now() - socketsSince >= 1) { sockets.clear(); socketsSince = now(); }
     for (const p of corr.take(now(), settle, final)) {
       if (spec.count !== null && shown >= spec.count) break;
       shown++;

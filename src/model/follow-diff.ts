@@ -28,7 +28,7 @@ export interface FollowPathCount {
 export interface FollowDiffKind {
   /** e.g. "ipv4 tcp syn to port 2571". */
   kind: string;
-  /** Most frequent first; at most MAX_PATHS_PER_KIND kept (pathsNotKept counts the rest's packets). */
+  /** Most frequent first; at most MAX_PATHS_PER_KIND kept (the report's notKept counts the rest's packets). */
   a: FollowPathCount[];
   b: FollowPathCount[];
   /**

@@ -5,6 +5,9 @@
  */
 export const FOLLOW_SCHEMA_VERSION = 1;
 
+/** follow --nftrace's trace chains: before every chain follow watches (NF_IP_PRI_FIRST is INT_MIN; one above it). */
+export const TRACE_PRIORITY = -2147483647;
+
 export type FollowProto = 'tcp' | 'udp' | 'icmp';
 
 export interface FollowFilter {
@@ -147,12 +150,12 @@ export interface FollowPacket {
   /** Every hook it traversed with every registered callback and its verdict; null when not observable here. */
   hooks: HookPass[] | null;
   conntrack: ConntrackView | null;
-  /** Judged from the callbacks and conntrack's view; null where they are not observable. */
-  entry: ConntrackEntryVerdict | null;
+  /** Judged from the callbacks and conntrack's view; null where they are not observable. (Absent from runs saved before it.) */
+  entry?: ConntrackEntryVerdict | null;
   nat: NatChange[];
   fate: Fate;
-  /** Where it was delivered to the local stack: its socket and that socket's processes; null otherwise. */
-  socket: SocketOwner | null;
+  /** Where it was delivered to the local stack: its socket and that socket's processes; null otherwise. (Absent from runs saved before it.) */
+  socket?: SocketOwner | null;
   /** Which sources saw this packet. */
   sources: string[];
 }

@@ -20,7 +20,10 @@ export function parseFollowLine(line: string, what: string, lineNo: number): Fol
   if (!isObj(v) || (v.type !== 'packet' && v.type !== 'summary')) throw bad('not a follow record: no type "packet" or "summary" (`nfscope follow --json` writes them)');
   if (v.schemaVersion !== FOLLOW_SCHEMA_VERSION) throw bad(`schemaVersion ${String(v.schemaVersion)}, this nfscope reads ${FOLLOW_SCHEMA_VERSION}`);
   if (v.type === 'summary') {
-    if (typeof v.kernel !== 'string' || typeof v.target !== 'string' || !Array.isArray(v.sources)) throw bad('a summary without kernel, target or sources');
+    if (typeof v.kernel !== 'string' || typeof v.target !== 'string' || !Array.isArray(v.sources) || !v.sources.every((x) => isObj(x) && typeof x.name === 'string' && typeof x.available === 'boolean')) {
+      throw bad('a summary without kernel, target or sources (each a name and whether it was available)');
+    }
+    if (!isObj(v.lost)) throw bad('a summary without its lost counts');
     return v as unknown as FollowSummary;
   }
   // Every field a diff reads, with its type: a file that is not follow's is a ParseError, never a

@@ -1,10 +1,9 @@
 /** `nfscope follow --diff` as text: per kind of packet, same, or where the two runs' paths part. */
 import type { FollowDiffKind, FollowDiffReport, FollowDiffSide, FollowPathCount } from '../model/follow-diff.js';
 
-const side = (name: string, s: FollowDiffSide) =>
-  `${name}: ${s.source} (${s.packets} packet${s.packets === 1 ? '' : 's'}${s.kernel ? `, kernel ${s.kernel}` : ''}${s.target ? `, target ${s.target}` : ''})`;
-
 const n = (x: number) => `${x} packet${x === 1 ? '' : 's'}`;
+
+const side = (name: string, s: FollowDiffSide) => `${name}: ${s.source} (${n(s.packets)}${s.kernel ? `, kernel ${s.kernel}` : ''}${s.target ? `, target ${s.target}` : ''})`;
 
 function paths(name: string, ps: FollowPathCount[]): string[] {
   return ps.flatMap((p, i) => [`  ${name}${ps.length > 1 ? ` path ${i + 1}` : ''}, ${n(p.count)} (first: packet ${p.firstPacket}):`, ...p.steps.map((s) => `      ${s}`)]);
