@@ -10,7 +10,7 @@ import { TRACE_PRIORITY, type FollowPacket, type FollowSummary, type NftStep } f
 import {
   FOLLOW_DIFF_SCHEMA_VERSION, type FollowDiffKind, type FollowDiffReport, type FollowDiffSide, type FollowPathCount,
 } from '../model/follow-diff.js';
-import { fateOf } from './follow.js';
+import { fateLabel, fateOf } from './follow.js';
 
 export const MAX_KINDS = 200;
 export const MAX_PATHS_PER_KIND = 20;
@@ -72,10 +72,8 @@ export function packetPath(p: FollowPacket, use: Observed): string[] {
   }
   // The fate from the same sources: a rule's handle is the ruleset's, not the packet's.
   const f = fateOf({ nft: use.nftrace ? p.nft : null, drop: p.drop, hooks });
-  const fate = f.kind === 'dropped'
-    ? `dropped${f.hook ? ` at ${f.hook}` : ''}${f.by ? ` by ${f.by.replace(/ handle \d+$/, '')}` : ''}${f.reason ? ` (${f.reason})` : ''}`
-    : f.kind === 'stolen' || f.kind === 'queued' ? `${f.kind}${f.hook ? ` at ${f.hook}` : ''} by ${f.by}`
-      : f.kind === 'accepted' ? `accepted: ${f.detail.split(':')[0]!.replace(/ \(.*$/, '')}` : 'unknown';
+  const fate = f.kind === 'dropped' ? `${fateLabel({ ...f, by: f.by?.replace(/ handle \d+$/, '') ?? null })}${f.reason ? ` (${f.reason})` : ''}`
+    : f.kind === 'accepted' ? `accepted${f.hook ? ` at ${f.hook}` : ''}` : fateLabel(f);
   steps.push(`fate: ${fate}`);
   return steps;
 }
@@ -88,8 +86,8 @@ export class RunTally {
   packets = 0;
   notKept = { kinds: 0, packets: 0 };
   summary: FollowSummary | null = null;
-  /** Whether every packet had callbacks (hooks) and an nf_tables trace. */
-  had: Observed = { callbacks: true, nftrace: true };
+  /** Whether every packet had callbacks (hooks) and an nf_tables trace: what a run without a summary observed. */
+  private had: Observed = { callbacks: true, nftrace: true };
 
   add(p: FollowPacket): void {
     this.packets++;
@@ -137,29 +135,35 @@ function projected(paths: Map<string, Seen> | undefined, use: Observed): FollowP
   return [...out.values()].sort((x, y) => y.count - x.count || x.firstPacket - y.firstPacket);
 }
 
-const same = (x: string[], y: string[]) => x.length === y.length && x.every((s, i) => s === y[i]);
+/** How many steps two paths share from their start. */
+function sharedPrefix(x: string[], y: string[]): number {
+  let i = 0;
+  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  return i;
+}
+const same = (x: string[], y: string[]) => x.length === y.length && sharedPrefix(x, y) === x.length;
 
 /** The path of `among` that shares the longest beginning with `steps` (the first of equals: the more frequent). */
 function closest(steps: string[], among: FollowPathCount[]): string[] {
-  const shared = (x: string[]) => { let i = 0; while (i < x.length && i < steps.length && x[i] === steps[i]) i++; return i; };
-  return among.reduce((best, p) => (shared(p.steps) > shared(best) ? p.steps : best), among[0]!.steps);
+  return among.reduce((best, p) => (sharedPrefix(p.steps, steps) > sharedPrefix(best, steps) ? p.steps : best), among[0]!.steps);
 }
 
 function firstDifference(x: string[], y: string[]): FollowDiffKind['firstDifference'] {
-  let i = 0;
-  while (i < x.length && i < y.length && x[i] === y[i]) i++;
+  const i = sharedPrefix(x, y);
   if (i === x.length && i === y.length) return null;
   return { index: i, a: x[i] ?? null, b: y[i] ?? null, after: i > 0 ? x[i - 1]! : null };
 }
 
 export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: string): FollowDiffReport {
-  const [oa, ob] = [a.observed(), b.observed()];
+  const seen = new Map([[a, a.observed()], [b, b.observed()]]);
+  const [oa, ob] = [seen.get(a)!, seen.get(b)!];
   const use: Observed = { callbacks: oa.callbacks && ob.callbacks, nftrace: oa.nftrace && ob.nftrace };
   const notes: string[] = [];
   const sideName = (t: RunTally) => (t === a ? `a (${aSource})` : `b (${bSource})`);
   for (const [t, o] of [[a, b], [b, a]] as const) {
-    if (t.packets && o.packets && t.observed().callbacks && !o.observed().callbacks) notes.push(`${sideName(t)} saw each callback, ${sideName(o)} did not: callbacks, conntrack's view and NAT are left out of both paths`);
-    if (t.packets && o.packets && t.observed().nftrace && !o.observed().nftrace) notes.push(`${sideName(t)} traced nf_tables' rules, ${sideName(o)} did not (--nftrace): rule steps are left out of both paths`);
+    const [ot, oo] = [seen.get(t)!, seen.get(o)!];
+    if (t.packets && o.packets && ot.callbacks && !oo.callbacks) notes.push(`${sideName(t)} saw each callback, ${sideName(o)} did not: callbacks, conntrack's view and NAT are left out of both paths`);
+    if (t.packets && o.packets && ot.nftrace && !oo.nftrace) notes.push(`${sideName(t)} traced nf_tables' rules, ${sideName(o)} did not (--nftrace): rule steps are left out of both paths`);
     // A packet a source missed has a shorter path: said, so that a difference it makes is read as such.
     const lost = t.summary?.lost;
     if (lost && (lost.callbacks || lost.nftrace)) notes.push(`${sideName(t)} lost ${lost.callbacks} callback record(s) and ${lost.nftrace ?? 'an unknown number of'} nf_tables trace(s): a path that lacks steps may be one of those`);

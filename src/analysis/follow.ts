@@ -109,10 +109,10 @@ export function fateOf(p: Pick<FollowPacket, 'nft' | 'drop' | 'hooks'>): Fate {
   if (decision?.verdict === 'drop') return { kind: 'dropped', hook: decision.hook, by: ruleName(decision), reason: null };
   if (lastHook) {
     const where = lastHook === 'LOCAL_IN' ? 'delivered to the local stack' : lastHook === 'POST_ROUTING' ? 'sent out' : `passed ${lastHook}`;
-    return { kind: 'accepted', detail: `${where}: every callback it met accepted it (last hook ${lastHook}), and no drop of it was seen` };
+    return { kind: 'accepted', detail: `${where}: every callback it met accepted it (last hook ${lastHook}), and no drop of it was seen`, hook: lastHook };
   }
   if (decision) {
-    return { kind: 'accepted', detail: `the last nf_tables decision was accept (${decision.family} ${decision.table} ${decision.chain}${decision.hook ? ` at ${decision.hook}` : ''}), and no drop of it was seen` };
+    return { kind: 'accepted', detail: `the last nf_tables decision was accept (${decision.family} ${decision.table} ${decision.chain}${decision.hook ? ` at ${decision.hook}` : ''}), and no drop of it was seen`, hook: decision.hook };
   }
   return { kind: 'unknown', detail: 'no source saw a decision about this packet' };
 }

@@ -7,35 +7,27 @@
  * them not being observable. Pure.
  */
 import type { FollowPacket } from '../model/follow.js';
-import { parseIp, type IpAddress } from '../model/ip-address.js';
+import { equalIp, parseIp, unmapV4, type IpAddress } from '../model/ip-address.js';
 import { ssEndpoint, type SsSocket } from '../parsers/ss.js';
 
 /** `syn`: SYN without ACK (null: the flags were not seen). */
 export interface Delivery { proto: 'tcp' | 'udp'; src: string; sport: number; dst: string; dport: number; syn: boolean | null }
 
-/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a dual-stack socket's view of an IPv4 peer) as the IPv4 one. */
-function plain(a: IpAddress | null): IpAddress | null {
-  if (!a || a.family !== 6 || !a.bytes.slice(0, 10).every((b) => b === 0) || a.bytes[10] !== 0xff || a.bytes[11] !== 0xff) return a;
-  const b = a.bytes.slice(12);
-  return { family: 4, bytes: b, text: b.join('.') };
-}
-const same = (x: IpAddress | null, y: IpAddress | null) => !!x && !!y && x.family === y.family && x.bytes.every((b, i) => b === y.bytes[i]);
-
 /** How a socket's local address takes a destination: 2 exactly, 1 as its family's wildcard or ss's `*` (both families), 0 not. */
 function takes(local: string, dst: IpAddress): number {
   if (local === '*') return 1;
-  const a = plain(parseIp(local));
+  const a = unmapV4(parseIp(local));
   if (!a) return 0;
   if (a.bytes.every((b) => b === 0)) return a.family === dst.family ? 1 : 0;
-  return same(a, dst) ? 2 : 0;
+  return equalIp(a, dst) ? 2 : 0;
 }
 
 export function socketFor(d: Delivery, sockets: SsSocket[]): { sockets: SsSocket[]; note: string | null } | null {
-  const dst = plain(parseIp(d.dst));
-  const src = plain(parseIp(d.src));
+  const dst = unmapV4(parseIp(d.dst));
+  const src = unmapV4(parseIp(d.src));
   if (!dst || !src) return null;
   const onPort = sockets.map((s) => ({ s, l: ssEndpoint(s.local), p: ssEndpoint(s.peer) })).filter((x) => x.s.proto === d.proto && x.l.port === d.dport);
-  const fromSrc = onPort.filter((x) => x.p.port === d.sport && same(plain(parseIp(x.p.addr)), src) && takes(x.l.addr, dst) > 0).map((x) => x.s);
+  const fromSrc = onPort.filter((x) => x.p.port === d.sport && equalIp(unmapV4(parseIp(x.p.addr)), src) && takes(x.l.addr, dst) > 0).map((x) => x.s);
   const bound = (state: string) => {
     const c = onPort.filter((x) => x.s.state === state).map((x) => ({ s: x.s, k: takes(x.l.addr, dst) })).filter((x) => x.k > 0);
     const best = Math.max(0, ...c.map((x) => x.k));
@@ -67,11 +59,10 @@ export function socketFor(d: Delivery, sockets: SsSocket[]): { sockets: SsSocket
 export function deliveryOf(p: FollowPacket): Delivery | { unknown: string } | null {
   const t = p.tuple;
   if (p.fate.kind !== 'accepted' || (t.proto !== 'tcp' && t.proto !== 'udp') || t.src === null || t.dst === null || t.sport === null || t.dport === null) return null;
+  if (p.fate.hook !== 'LOCAL_IN') return null;
   if (!p.hooks) {
-    if (p.nft?.steps.at(-1)?.hook !== 'LOCAL_IN') return null;
     return { unknown: 'which socket took it needs its tuple after NAT, which only the callbacks show (kprobes); not observable here' };
   }
-  if (!p.fate.detail.startsWith('delivered to the local stack')) return null;
   const n = p.nat.at(-1)?.after;
   const syn = t.tcpFlags === null ? null : t.tcpFlags.includes('syn') && !t.tcpFlags.includes('ack');
   return { proto: t.proto, src: n?.src ?? t.src, sport: n?.sport ?? t.sport, dst: n?.dst ?? t.dst, dport: n?.dport ?? t.dport, syn: t.proto === 'tcp' ? syn : false };

@@ -64,7 +64,8 @@ export type Fate =
   | { kind: 'dropped'; hook: string | null; by: string | null; reason: string | null }
   | { kind: 'stolen'; hook: string | null; by: string }
   | { kind: 'queued'; hook: string | null; by: string }
-  | { kind: 'accepted'; detail: string }
+  /** hook: where it was last accepted (every callback of that hook, or the last nf_tables decision); null unknown. Absent from runs saved before it. */
+  | { kind: 'accepted'; detail: string; hook?: string | null }
   | { kind: 'unknown'; detail: string };
 
 /** One callback at one hook, in the order the kernel calls them. */

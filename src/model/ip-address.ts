@@ -60,8 +60,19 @@ export function parseIp(s: string): IpAddress | null {
   return { family: 6, bytes: g.flatMap((x) => [x >> 8, x & 0xff]), text: v6Text(g) };
 }
 
+/** The same address: same family, same bytes. */
+export function equalIp(a: IpAddress | null, b: IpAddress | null): boolean {
+  return !!a && !!b && a.family === b.family && a.bytes.every((x, i) => x === b.bytes[i]);
+}
+
+/** An IPv4-mapped IPv6 address (::ffff:a.b.c.d, a dual-stack socket's view of an IPv4 peer) as the IPv4 one; any other as it is. */
+export function unmapV4(a: IpAddress | null): IpAddress | null {
+  if (!a || a.family !== 6 || !a.bytes.slice(0, 10).every((b) => b === 0) || a.bytes[10] !== 0xff || a.bytes[11] !== 0xff) return a;
+  const b = a.bytes.slice(12);
+  return { family: 4, bytes: b, text: b.join('.') };
+}
+
 /** Whether `s` (an address as a tool printed it) is the address `a`; false for anything else, or none. */
 export function sameIp(a: IpAddress, s: string | undefined): boolean {
-  const b = s === undefined ? null : parseIp(s);
-  return b !== null && b.family === a.family && b.bytes.every((x, i) => x === a.bytes[i]);
+  return s !== undefined && equalIp(a, parseIp(s));
 }

@@ -4,9 +4,8 @@
  */
 import { ParseError } from '../lib/errors.js';
 import { FOLLOW_SCHEMA_VERSION, type FollowPacket, type FollowSummary } from '../model/follow.js';
-import { parseJsonBounded } from './json-guard.js';
+import { isObj, parseJsonBounded } from './json-guard.js';
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const strOrNull = (v: unknown) => v === null || typeof v === 'string';
 const numOrNull = (v: unknown) => v === null || typeof v === 'number';
 const strings = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');

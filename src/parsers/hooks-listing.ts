@@ -4,9 +4,8 @@
  */
 import { ParseError } from '../lib/errors.js';
 import { HOOKS_SCHEMA_VERSION, type HooksReport } from '../model/hooks.js';
-import { parseJsonBounded } from './json-guard.js';
+import { isObj, parseJsonBounded } from './json-guard.js';
 
-const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function report(v: unknown, what: string): HooksReport {
   const bad = (why: string) => new ParseError(what, 1, JSON.stringify(v).slice(0, 80), why);

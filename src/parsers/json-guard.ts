@@ -1,5 +1,8 @@
 import { ParseError } from '../lib/errors.js';
 
+/** A JSON object (not an array, not null). */
+export const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
 /** Deeper than any tool nfscope reads ever nests (bpftrace maps: 3; nft -j: 8). */
 export const MAX_JSON_DEPTH = 64;
 /** A longer single JSON text is not a tool's output line (bpftrace's largest maps are a few MiB). */

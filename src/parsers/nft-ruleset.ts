@@ -5,13 +5,12 @@
  * output only if nft said so.
  */
 import { ParseError } from '../lib/errors.js';
-import { parseJsonBounded } from './json-guard.js';
+import { isObj, parseJsonBounded } from './json-guard.js';
 import type { Ruleset, RulesetChain, RulesetRule } from '../model/hooks-lint.js';
 
 const WHAT = 'nft -j list ruleset';
 
 type Obj = Record<string, unknown>;
-const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** Every object in a JSON value, depth first, with the key it sits under. */
 function* walk(v: unknown, key = ''): Generator<[string, Obj]> {

@@ -16,7 +16,7 @@ const le32 = (b: number[], at: number) => String(((b[at + 3]! << 24) >>> 0) + (b
  * four (its bytes 0-3, 4-7, 8-11, 12-15), each loaded as memory holds it. The other family's words
  * are 0: an IPv4 --host takes no IPv6 packet, and the other way round.
  */
-export function hostParams(host: string | null): { host4: string; host6: string[] } {
+function hostParams(host: string | null): { host4: string; host6: string[] } {
   const a = host === null ? null : parseIp(host);
   if (host !== null && a === null) throw new Error(`follow filter: ${JSON.stringify(host)} is not an address (validated before?)`);
   if (a === null) return { host4: '0', host6: ['0', '0', '0', '0'] };
