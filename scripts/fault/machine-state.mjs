@@ -75,7 +75,11 @@ function processes() {
     const argv = (read(`/proc/${d}/cmdline`) ?? '').split('\0').filter(Boolean);
     if (!watched(comm, argv)) continue;
     const pid = Number(d);
-    res.push({ pid, cmd: argv.join(' ') || `[${comm}]`, zombie: state === 'Z', foreign: owner(pid) === 'foreign' });
+    // State, parent and wchan: a leftover says whether it was orphaned (ppid 1) or stuck in the kernel (D).
+    const ppid = stat.slice(stat.lastIndexOf(')') + 4).split(' ')[0];
+    const wchan = (read(`/proc/${d}/wchan`) ?? '').trim();
+    const how = `[state ${state}, ppid ${ppid}${wchan && wchan !== '0' ? `, wchan ${wchan}` : ''}]`;
+    res.push({ pid, cmd: `${argv.join(' ') || `[${comm}]`} ${how}`, zombie: state === 'Z', foreign: owner(pid) === 'foreign' });
   }
   return res;
 }

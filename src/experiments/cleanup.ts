@@ -96,19 +96,49 @@ function netnsPlan(recorded: string | undefined): NetnsPlan {
   return { skip: `the run was in netns ${recorded}, this cleanup runs in ${here}, and no /run/netns name holds the run's: run \`nfscope cleanup\` inside it (nsenter --net=/proc/PID/ns/net -- nfscope cleanup, PID any process there)` };
 }
 
+/**
+ * /proc/PID/NAME where the run ran, null when the process is gone. Locally only ENOENT (ESRCH for a
+ * task dying as it is read) is that answer; any other error is not read as one.
+ */
+async function procFile(target: Target, pid: number, name: string): Promise<string | null> {
+  if (target.name !== 'local') return target.readFile(`/proc/${pid}/${name}`);
+  return readFile(`/proc/${pid}/${name}`, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT' || e.code === 'ESRCH') return null;
+    throw e;
+  });
+}
+
+/** How long a SIGKILLed tracer may take to go: detaching its probes waits for RCU grace periods. */
+const KILL_SETTLE_MS = 10_000;
+
+/**
+ * 'killed' once the process is gone (or a zombie: it holds no probe any more), else a failure
+ * that says what it was doing: a SIGKILL only lands when the task leaves the kernel, and one
+ * stuck there (state D) still holds its probes. Read where it runs (/proc/PID/stat, wchan).
+ */
+async function goneAfterKill(target: Target, pid: number, comm: string): Promise<UndoResult> {
+  const end = Date.now() + KILL_SETTLE_MS;
+  for (;;) {
+    const stat = await procFile(target, pid, 'stat');
+    // "pid (comm) S …": comm may hold ')'; the state follows the last one.
+    const state = stat === null ? null : stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    const name = stat === null ? '' : stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    if (state === null || state === 'Z' || state === 'X' || name !== comm.slice(0, 15)) return 'killed';
+    if (Date.now() >= end) {
+      const wchan = ((await procFile(target, pid, 'wchan')) ?? '').trim();
+      return `failed: SIGKILL sent, still there after ${KILL_SETTLE_MS / 1000} s (state ${state}${wchan && wchan !== '0' ? `, in ${wchan}` : ''})`;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean, dryRun: boolean, netns: NetnsPlan = { here: true }): Promise<UndoResult> {
   const refused = refusal(c);
   if (refused) return `refused: ${refused}`;
   if ('kill' in c) {
     // Looked up where the run ran (a VM left up, an ssh host): a tracer there outlives a killed
     // nfscope as it would here. An unreadable comm is no such process (readFile: null when absent).
-    const comm = target.name === 'local'
-      // ENOENT (the process is gone) is the answer; any other error is not read as one.
-      ? (await readFile(`/proc/${c.kill.pid}/comm`, 'utf8').catch((e: NodeJS.ErrnoException) => {
-        if (e.code === 'ENOENT') return '';
-        throw e;
-      })).trim()
-      : ((await target.readFile(`/proc/${c.kill.pid}/comm`)) ?? '').trim();
+    const comm = ((await procFile(target, c.kill.pid, 'comm')) ?? '').trim();
     // The pid may have been reused: only a process with the recorded name is ours.
     if (!comm || comm !== c.kill.comm.slice(0, 15)) return 'not running';
     // A name anyone's process may have (sleep): ours only while it holds nfscope's tracing lock.
@@ -119,7 +149,7 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
       const r = await target.exec(['kill', '-KILL', String(c.kill.pid)], { timeoutMs: 10_000 });
       if (r.exitCode !== 0) return `failed: ${new CommandFailedError(r.argv, r.exitCode, r.stderr).message.split('\n')[0]}`;
     }
-    return 'killed';
+    return goneAfterKill(target, c.kill.pid, c.kill.comm);
   }
   let gone = false;
   for (const plain of c.undo) {

@@ -141,9 +141,19 @@ const TERMINAL_SIGNALS = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
  */
 const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 
-/** argv run so that it gets SIGKILL when nfscope dies (where setpriv exists). */
+/**
+ * Runs "$@" only if its parent is still the pid in $0. PR_SET_PDEATHSIG armed after the parent
+ * died is never delivered: nfscope SIGKILLed between the fork and setpriv's prctl left its child
+ * running for good, unjournaled (1 in 100 with the CPUs busy on the 6.18 host; a kfree_skb tracer
+ * outlived undo-own.host's killed run in CI, stop 43). $PPID is read once the signal is armed
+ * (at the shell's start, after setpriv's prctl): if nfscope is gone by then, argv never starts.
+ * A fixed script; argv is its positional parameters, never shell text.
+ */
+const PARENT_STILL_THERE = '[ "$PPID" = "$0" ] || exit 125; exec "$@"';
+
+/** argv run so that it gets SIGKILL when nfscope dies, or never starts if it died first (where setpriv exists). */
 export function underPdeathsig(argv: string[]): string[] {
-  return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', ...argv] : argv;
+  return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', PARENT_STILL_THERE, String(process.pid), ...argv] : argv;
 }
 
 /**

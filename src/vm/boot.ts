@@ -155,7 +155,7 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   const t0 = performance.now();
   const qemu = o.persistent
     ? host.spawnDaemon(['timeout', '--signal=KILL', String(o.persistent.ttlSeconds), ...argv])
-    : host.spawn(['setpriv', '--pdeathsig', 'KILL', '--', ...argv]);
+    : host.spawn(argv); // under pdeathsig, as every spawn of the local target
   // A VM that outlives nfscope is owned by its qemu (timeout) process.
   if ('pid' in qemu) await writeFile(join(runDir, 'owner'), String((qemu as { pid: number }).pid));
   const agent = new AgentClient();

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { LocalTarget } from '../../src/targets/local.js';
+import { spawnSync } from 'node:child_process';
+import { LocalTarget, underPdeathsig } from '../../src/targets/local.js';
 import { ROOT } from '../helpers/sys.js';
 
 describe('LocalTarget reads files', () => {
@@ -64,4 +65,20 @@ describe('a stop says whose SIGKILL ended the process', () => {
     expect(r.signal).toBe('SIGKILL');
     expect(r.stderr).toMatch(/ended by SIGKILL, which nfscope did not send \(\d+ ms after its SIGINT\)/);
   });
+});
+
+describe('a child that would outlive nfscope never starts', () => {
+  // underPdeathsig's argv run by a parent that is not nfscope stands for nfscope having died before
+  // the death signal was armed (the child reparented): the wrapper must not exec argv.
+  const argv = underPdeathsig(['sh', '-c', 'echo RAN']);
+  const wrapped = argv[0] !== 'sh';
+  it.skipIf(!wrapped)('run by another parent: exit 125, argv not run; by nfscope itself: run', () => {
+    // `; exit $?` keeps sh the parent (no exec of its last command).
+    const other = spawnSync('sh', ['-c', '"$@"; exit $?', 'sh', ...argv], { encoding: 'utf8', timeout: 10_000 });
+    expect(other.stdout).toBe('');
+    expect(other.status).toBe(125);
+    const own = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
+    expect([own.status, own.stdout]).toEqual([0, 'RAN\n']);
+  });
+  if (!wrapped) console.log('skipped: no setpriv here, children run without pdeathsig');
 });
