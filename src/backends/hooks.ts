@@ -3,7 +3,7 @@ import { bpfShapeFor } from '../kernel/bpf-shape.js';
 import { CapabilityError, CommandFailedError } from '../lib/errors.js';
 import type { Backend, Family, HookList } from '../model/hooks.js';
 import { bpftraceError, lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
-import { applyXtNames, familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
+import { applySecondWalk, familyMask, parseBpftraceHooks, SECOND_WALKS } from '../parsers/bpftrace-hooks.js';
 import { parseNftHooks } from '../parsers/nft-hooks.js';
 import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
 import { enabled } from '../parsers/kconfig.js';
@@ -12,14 +12,14 @@ import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
-import { nfHooksPrograms, xtNamesProgram } from '../programs/nf_hooks.js';
-import { tracerArgv } from '../programs/program.js';
+import { bpfProgsProgram, nfHooksPrograms, xtNamesProgram } from '../programs/nf_hooks.js';
+import { tracerArgv, type BpfProgram } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
-import { chainProbe, xtWalkers } from '../kernel/nft-chains.js';
-import { runsChain, xtFamily } from '../model/hooks.js';
+import { bpfRunner, chainProbe, xtWalkers } from '../kernel/nft-chains.js';
+import { BPF_RUN_FN, runsChain, xtFamily } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 
 export interface HooksResult {
@@ -93,6 +93,10 @@ export const bpftraceBackend: HooksBackend = {
     if (parsed.hooks.some((h) => h.entries.some((e) => xtFamily(baseSymbol(e.callback)) !== undefined))) {
       warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape, release }, parsed.hooks)));
     }
+    // BPF netfilter links (6.4+) name their program the same way, where there are some.
+    if (parsed.hooks.some((h) => h.entries.some((e) => baseSymbol(e.callback) === BPF_RUN_FN))) {
+      warnings.push(...(await nameBpfProgs(target, ns, families, { bpftrace, template, shape, release }, parsed.hooks)));
+    }
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
@@ -108,15 +112,14 @@ export const bpftraceBackend: HooksBackend = {
   },
 };
 
+type WalkRun = { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>>; release: string };
+
 /**
  * The x_tables table behind each ipt_do_table-style entry (programs/nf_hooks.ts xtNamesProgram),
  * given to `hooks`' entries; what could not be named, and why, as warnings: the listing stands
  * without the names, never with guessed ones.
  */
-async function nameXtTables(
-  target: Target, ns: NetnsRef, families: readonly Family[],
-  run: { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>>; release: string }, hooks: HookList[],
-): Promise<string[]> {
+async function nameXtTables(target: Target, ns: NetnsRef, families: readonly Family[], run: WalkRun, hooks: HookList[]): Promise<string[]> {
   const mask = familyMask(families) & 7;
   if (mask === 0) return [];
   const not = (why: string) => [`x_tables tables not named: ${why}`];
@@ -125,23 +128,45 @@ async function nameXtTables(
   if (await target.exists('/sys/kernel/btf/x_tables')) return not('struct xt_table is in the x_tables module\'s BTF (/sys/kernel/btf/x_tables), which bpftrace does not read from a BEGIN probe');
   const found = await xtWalkers(target);
   if ('why' in found) return not(found.why);
-  const argv = inNetns(ns, tracerArgv(run.bpftrace, xtNamesProgram(run.template, { mask, shape: run.shape, walkers: found.walkers })));
+  return secondWalk(target, ns, run, hooks, 'xt', xtNamesProgram(run.template, { mask, shape: run.shape, walkers: found.walkers }), not);
+}
+
+/**
+ * The BPF program behind each nf_hook_run_bpf entry (a BPF netfilter link, 6.4+;
+ * programs/nf_hooks.ts bpfProgsProgram): its id and name, given to `hooks`' entries, as the
+ * x_tables tables are.
+ */
+async function nameBpfProgs(target: Target, ns: NetnsRef, families: readonly Family[], run: WalkRun, hooks: HookList[]): Promise<string[]> {
+  const mask = familyMask(families) & 3;
+  if (mask === 0) return [];
+  const not = (why: string) => [`BPF netfilter programs not named: ${why}`];
+  const found = await bpfRunner(target);
+  if ('why' in found) return not(found.why);
+  return secondWalk(target, ns, run, hooks, 'bpf', bpfProgsProgram(run.template, { mask, shape: run.shape, runner: found.runner }), not);
+}
+
+/** Runs a second walk and gives what it read to the listing's entries (applySecondWalk); its failures as warnings. */
+async function secondWalk(
+  target: Target, ns: NetnsRef, run: WalkRun, hooks: HookList[], kind: keyof typeof SECOND_WALKS, program: BpfProgram, not: (why: string) => string[],
+): Promise<string[]> {
+  const argv = inNetns(ns, tracerArgv(run.bpftrace, program));
   const r = await runToRecord(target, argv, 'Z', 120_000);
   if (!r.ended) {
     return not(`their walk failed here (${bpftraceError(r.stderr) ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`})`);
   }
-  if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture('bpftrace-xt', run.release, 'hooks', { 'stdout.jsonl': r.stdout }, {
-    argv: argv.map((a) => (a.length > 200 ? '<bpf/nf_hooks.bt, the x_tables walk>' : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
+  if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture(`bpftrace-${kind}`, run.release, 'hooks', { 'stdout.jsonl': r.stdout }, {
+    argv: argv.map((a) => (a.length > 200 ? `<bpf/nf_hooks.bt, the ${kind} walk>` : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
   });
   // The names are extra: a second walk that cannot be read leaves the listing as it was, and says why.
   try {
     const events = parseBpftraceJson(r.stdout);
     const second = parseBpftraceHooks(printfLines(events));
     const lost = lostEvents(events);
+    const { what } = SECOND_WALKS[kind];
     return [
-      ...(lost > 0 ? [`x_tables walk: bpftrace lost ${lost} event(s): a table may be left unnamed`] : []),
-      ...second.warnings.filter((w) => /its table could not be read/.test(w)),
-      ...applyXtNames(hooks, second.hooks),
+      ...(lost > 0 ? [`${kind === 'xt' ? 'x_tables' : 'BPF'} walk: bpftrace lost ${lost} event(s): ${what.replace('its ', 'a ')} may be left unnamed`] : []),
+      ...second.warnings.filter((w) => w.includes(`: ${what} could not be read`)),
+      ...applySecondWalk(kind, hooks, second.hooks),
     ];
   } catch (e) {
     return not(`their walk's output could not be read: ${(e as Error).message.split('\n')[0]}`);

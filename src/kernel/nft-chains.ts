@@ -14,7 +14,7 @@ import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
 import { runResult } from '../lib/run-result.js';
 import { kallsymsTable } from '../parsers/hook-addresses.js';
-import { XT_TABLE_FN } from '../model/hooks.js';
+import { BPF_RUN_FN, XT_TABLE_FN } from '../model/hooks.js';
 
 export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols };
 
@@ -72,14 +72,25 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
   return { symbols };
 }
 
+/** The addresses of `names` in /proc/kallsyms (16 hex digits each), or why there are none. */
+async function kallsymsAddresses(target: Target, names: readonly string[], what: string): Promise<{ addresses: string[] } | { why: string }> {
+  const ks = runResult(await target.exec(['grep', '-E', `\\s(${names.join('|')})(\\s|$)`, '/proc/kallsyms'], { timeoutMs: 30_000 }), [0, 1]);
+  if (!ks.ok) return { why: `${what} addresses could not be read: ${ks.reason}` };
+  const addresses = [...kallsymsTable(ks.stdout)].filter(([, name]) => names.includes(name)).map(([addr]) => addr.padStart(16, '0'));
+  return addresses.length ? { addresses } : { why: `/proc/kallsyms shows none of ${names.join(', ')} (addresses hidden?)` };
+}
+
 /**
  * The addresses of x_tables' table walkers (ipt_do_table and its siblings) from /proc/kallsyms, for
  * the x_tables walk (programs/nf_hooks.ts xtNamesProgram); asked only where a listing holds one.
  */
 export async function xtWalkers(target: Target): Promise<{ walkers: string[] } | { why: string }> {
-  const names = Object.keys(XT_TABLE_FN);
-  const ks = runResult(await target.exec(['grep', '-E', `\\s(${names.join('|')})(\\s|$)`, '/proc/kallsyms'], { timeoutMs: 30_000 }), [0, 1]);
-  if (!ks.ok) return { why: `the table walkers' addresses could not be read: ${ks.reason}` };
-  const walkers = [...kallsymsTable(ks.stdout)].filter(([, name]) => names.includes(name)).map(([addr]) => addr.padStart(16, '0'));
-  return walkers.length ? { walkers } : { why: `/proc/kallsyms shows none of ${names.join(', ')} (addresses hidden?)` };
+  const r = await kallsymsAddresses(target, Object.keys(XT_TABLE_FN), "the table walkers'");
+  return 'why' in r ? r : { walkers: r.addresses };
+}
+
+/** nf_hook_run_bpf's address, for the BPF walk (programs/nf_hooks.ts bpfProgsProgram); asked only where a listing holds one. */
+export async function bpfRunner(target: Target): Promise<{ runner: string } | { why: string }> {
+  const r = await kallsymsAddresses(target, [BPF_RUN_FN], `${BPF_RUN_FN}'s`);
+  return 'why' in r ? r : r.addresses.length === 1 ? { runner: r.addresses[0]! } : { why: `/proc/kallsyms shows ${BPF_RUN_FN} ${r.addresses.length} times` };
 }

@@ -46,6 +46,9 @@ export const ROUTE_FN = /^nf_route_table_(hook[46]|inet)$/;
  */
 export const XT_TABLE_FN: Readonly<Record<string, number>> = { ipt_do_table: 2, ip6t_do_table: 10, arpt_do_table: 3 };
 /** The NFPROTO family of an x_tables table walker's table, or undefined for any other callback. */
+/** A BPF netfilter link's callback (net/netfilter/nf_bpf_link.c, 6.4+): its priv is the struct bpf_prog. */
+export const BPF_RUN_FN = 'nf_hook_run_bpf';
+
 export const xtFamily = (callback: string): number | undefined => (Object.hasOwn(XT_TABLE_FN, callback) ? XT_TABLE_FN[callback] : undefined);
 /** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
 export const runsChain = (callback: string): boolean => CHAIN_FN.test(callback) || ROUTE_FN.test(callback);
@@ -72,6 +75,8 @@ export interface HookEntry {
   chain?: ChainName;
   /** The x_tables table (iptables-legacy, ip6tables-legacy, arptables) an ipt_do_table-style entry runs, where the backend can read it. */
   xtTable?: string;
+  /** The BPF program an nf_hook_run_bpf entry runs (a BPF netfilter link, 6.4+): its id (`bpftool prog show id N`) and name, where the backend can read them. */
+  bpfProg?: { id: number; name: string };
   /**
    * Entries run by this one, in order: the NAT chains behind nf_nat's entry
    * (5.12+: nf_nat_ipv4_pre_routing and siblings keep their own list).

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { FAMILIES, runsChain, xtFamily, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { BPF_RUN_FN, FAMILIES, runsChain, xtFamily, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { baseSymbol, classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -142,6 +142,23 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         e.xtTable = name;
         break;
       }
+      case 'P': {
+        // P <where> <symbol> <id> <name>: entry <where>'s priv read as a struct bpf_prog (programs/
+        // nf_hooks.ts bpfProgsProgram), for nf_hook_run_bpf entries only; the name may be empty.
+        if (f.length < 4 || f.length > 5 || !INT.test(f[1]!) || !f[2] || !/^\d+$/.test(f[3]!)) throw bad('expected "P <where> <symbol> <id> <name>"');
+        const e = entryAt(Number(f[1]));
+        if (!e) throw bad('program record of an entry not listed');
+        if (baseSymbol(f[2]) !== baseSymbol(e.callback) || baseSymbol(e.callback) !== BPF_RUN_FN) break;
+        const id = Number(f[3]);
+        const name = f[4] ?? '';
+        // bpf_obj_name_cpy: letters, digits, '_' and '.', at most 15. An id is never 0 (idr_alloc_cyclic from 1).
+        if (id === 0 || !/^[A-Za-z0-9_.]{0,15}$/.test(name)) {
+          warnings.push(`${e.callback} at priority ${e.priority}: its program could not be read (id ${f[3]}, name ${JSON.stringify(name.slice(0, 40))})`);
+          break;
+        }
+        e.bpfProg = { id, name };
+        break;
+      }
       case 'Z':
         // The end of the listing (nfscope stops waiting for bpftrace here).
         break;
@@ -195,25 +212,33 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
   return { netnsInode, hooks: [...hooks, ...netdev], warnings };
 }
 
+/** Which entries a second walk reads (programs/nf_hooks.ts), and the field it fills. */
+export const SECOND_WALKS = {
+  xt: { what: 'its table', reads: (callback: string) => xtFamily(baseSymbol(callback)) !== undefined, field: 'xtTable', whose: " (the nat table's)" },
+  bpf: { what: 'its program', reads: (callback: string) => baseSymbol(callback) === BPF_RUN_FN, field: 'bpfProg', whose: '' },
+} as const;
+
 /**
- * The x_tables names a second walk read (xtNamesProgram) given to the first listing's entries: by
- * family, hook and place, where the callback and priority are the same in both. An entry that
- * moved between the two walks (a table loaded or removed meanwhile) is left unnamed and said.
+ * What a second walk read (the x_tables tables, the BPF programs) given to the first listing's
+ * entries: by family, hook and place, where the callback and priority are the same in both. An
+ * entry that moved between the two walks (a table loaded or removed meanwhile) is left unnamed and
+ * said.
  */
-export function applyXtNames(first: HookList[], second: HookList[]): string[] {
+export function applySecondWalk(kind: keyof typeof SECOND_WALKS, first: HookList[], second: HookList[]): string[] {
+  const { what, reads, field, whose } = SECOND_WALKS[kind];
   const warnings: string[] = [];
   for (const l of first) {
     const other = second.find((x) => x.family === l.family && x.hook === l.hook && x.device === l.device);
     l.entries.forEach((e, i) => {
       // iptable_nat's walker runs behind nf_nat's entry (5.12+), where the x_tables walk does not look.
       for (const n of e.nested ?? []) {
-        if (xtFamily(baseSymbol(n.callback)) !== undefined) warnings.push(`${l.family} ${l.hook}: ${n.callback} behind ${e.callback} (the nat table's): its table is not read there`);
+        if (reads(n.callback)) warnings.push(`${l.family} ${l.hook}: ${n.callback} behind ${e.callback}${whose}: ${what} is not read there`);
       }
-      if (xtFamily(baseSymbol(e.callback)) === undefined) return;
+      if (!reads(e.callback)) return;
       const o = other?.entries[i];
       if (o && o.callback === e.callback && o.priority === e.priority) {
-        if (o.xtTable) e.xtTable = o.xtTable;
-      } else warnings.push(`${l.family} ${l.hook}: ${e.callback} at priority ${e.priority} changed place between the listing and the read of its table: not named`);
+        if (o[field] !== undefined) Object.assign(e, { [field]: o[field] });
+      } else warnings.push(`${l.family} ${l.hook}: ${e.callback} at priority ${e.priority} changed place between the listing and the read of ${what}: not named`);
     });
   }
   return warnings;

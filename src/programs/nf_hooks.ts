@@ -174,19 +174,36 @@ export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | n
 }
 
 /**
- * A second walk of the family hook slots, run only where the first listed x_tables entries
- * (ipt_do_table and its siblings, 5.16+): an entry whose callback is one of `walkers` (their
- * addresses, from kallsyms) is read as the struct xt_table its priv is, its family and name (an
- * inline char[32], so only a real table's name is ever read as a string), as an X record with the
- * entry's position and callback. The parser keeps a name only for an entry of the first listing at
- * the same position with the same callback, and a table of the callback's family. Apart, so that
- * the listing itself pays nothing where no legacy table is loaded.
+ * A second walk of the family hook slots (`mask` of nf_hooks.bt's first four families): for an
+ * entry whose callback is one of `callbacks` (their addresses, from kallsyms), `record` prints what
+ * its priv points to. Apart from the listing, run only where the listing has such an entry, so that
+ * the listing itself pays nothing where there is none.
+ */
+function secondWalk(template: string, v: { mask: number; shape: BpfShape; callbacks: readonly string[] }, what: string, record: string): BpfProgram {
+  if (!v.callbacks.length || !v.callbacks.every((a) => /^[0-9a-f]{16}$/.test(a))) throw new TemplateError(`${what}: the callbacks' addresses are 16 hex digits, and there is one at least`);
+  const test = v.callbacks.map((a) => `$fn == (uint64)0x${a}`).join(' || ');
+  return listingPrograms(adaptProgram(fillMarkers(template, { inLoop: `if (${test}) {\n          ${record}\n        }` }), v.shape), v.mask & 15)[0]!;
+}
+
+/**
+ * The x_tables walk, run only where the listing has x_tables entries (ipt_do_table and its
+ * siblings, 5.16+): each such entry's priv read as the struct xt_table it is, its family and name
+ * (an inline char[32], so only a real table's name is ever read as a string), as an X record with
+ * the entry's position and callback. The parser keeps a name only for an entry of the first
+ * listing at the same position with the same callback, and a table of the callback's family.
  */
 export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape; walkers: readonly string[] }): BpfProgram {
-  if (!v.walkers.length || !v.walkers.every((a) => /^[0-9a-f]{16}$/.test(a))) throw new TemplateError('xtNamesProgram: the walkers\' addresses are 16 hex digits, and there is one at least');
-  const test = v.walkers.map((a) => `$fn == (uint64)0x${a}`).join(' || ');
-  const record = `if (${test}) {
-          printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);
-        }`;
-  return listingPrograms(adaptProgram(fillMarkers(template, { inLoop: record }), v.shape), v.mask & 7)[0]!;
+  return secondWalk(template, { mask: v.mask & 7, shape: v.shape, callbacks: v.walkers }, 'xtNamesProgram',
+    'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);');
+}
+
+/**
+ * The BPF walk, run only where the listing has an nf_hook_run_bpf entry (a BPF netfilter link,
+ * 6.4+; bpf_nf_link_attach sets the hook's priv to the program): the program's id and name
+ * (bpf_prog_aux: an id from the kernel's IDR, an inline char[16]) as a P record with the entry's
+ * position and callback. IPv4 and IPv6 only: the link takes no other family.
+ */
+export function bpfProgsProgram(template: string, v: { mask: number; shape: BpfShape; runner: string }): BpfProgram {
+  return secondWalk(template, { mask: v.mask & 3, shape: v.shape, callbacks: [v.runner] }, 'bpfProgsProgram',
+    'printf("P %lu %s %u %s\\n", $s * 64 + $i, ksym($fn), ((struct bpf_prog *)$priv)->aux->id, ((struct bpf_prog *)$priv)->aux->name);');
 }

@@ -8,16 +8,17 @@ export const COMPACT = { mid: '', 'left-mid': '', 'mid-mid': '', 'right-mid': ''
 export function renderHookLists(hooks: HookList[]): string[] {
   const out: string[] = [];
   for (const h of hooks) {
-    // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF) or
-    // x_tables tables (iptables-legacy's: "table filter").
-    const chains = h.entries.some((e) => e.chain || e.xtTable || e.nested?.length);
+    // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF),
+    // x_tables tables (iptables-legacy's: "table filter") or BPF programs ("bpf prog 42 name").
+    const chains = h.entries.some((e) => e.chain || e.xtTable || e.bpfProg || e.nested?.length);
     const t = new Table({
       head: ['priority', 'callback', 'owner', 'ct', ...(chains ? ['chain'] : [])],
       colAligns: ['right', 'left', 'left', 'center', 'left'],
       style: { head: [], border: [] },
       chars: COMPACT,
     });
-    const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : e.xtTable ? [`table ${e.xtTable}`] : chains ? [''] : []);
+    const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : e.xtTable ? [`table ${e.xtTable}`]
+      : e.bpfProg ? [`bpf prog ${e.bpfProg.id}${e.bpfProg.name ? ` ${e.bpfProg.name}` : ''}`] : chains ? [''] : []);
     for (const e of h.entries) {
       t.push([String(e.priority), e.callback, e.owner, e.conntrack ? '*' : '', ...name(e)]);
       // NAT chains run from nf_nat's entry, in their own priority order.

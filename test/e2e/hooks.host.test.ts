@@ -4,8 +4,10 @@
  * Needs root, bpftrace and a BTF kernel (the dev and CI machines: 6.18).
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { execa, type ResultPromise } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { inNs, netnsPerTest, nfscope } from '../helpers/sys.js';
+import { inNs, netnsPerTest, nfscope, ROOT } from '../helpers/sys.js';
 import { confirmCallback, iptablesCallback } from '../helpers/kernel-names.js';
 import { btfHasName, kernelHasSymbol } from '../helpers/kernel-facts.js';
 import { expectSchema } from '../helpers/schema.js';
@@ -245,3 +247,51 @@ describe('nf_tables chains named (bpftrace backend, where BTF has struct nft_cha
     ]);
   });
 });
+
+/**
+ * A BPF netfilter link (6.4+): the hook's priv is the program (net/netfilter/nf_bpf_link.c), whose
+ * id and name the listing gives. Loaded by test/helpers/bpf-nf-link.py through bpf(2) in the test's
+ * netns (no loader is installed here); the id expected is the one the kernel gave the loader.
+ */
+describe('a BPF netfilter program is named by its id and name', () => {
+  const why = process.arch !== 'x64' ? `the loader knows bpf(2)'s number on x86_64 only (here ${process.arch})`
+    : !kernelHasSymbol('nf_hook_run_bpf') ? 'this kernel has no nf_hook_run_bpf (CONFIG_NETFILTER_BPF_LINK, 6.4+)'
+      : !btfHasName('bpf_prog_aux') ? 'struct bpf_prog_aux is not in this kernel\'s BTF' : null;
+  if (why) console.log(`skipped the BPF netfilter case: ${why}`);
+  it.skipIf(why !== null)('ipv4 LOCAL_IN and ipv6 PRE_ROUTING links, listed where they are with their programs', async () => {
+    const n = await fresh();
+    const links: ResultPromise[] = [];
+    try {
+      const link = async (pf: number, hooknum: number, priority: number, name: string): Promise<number> => {
+        const p = execa('ip', ['netns', 'exec', n, 'python3', join(ROOT, 'test/helpers/bpf-nf-link.py'), String(pf), String(hooknum), String(priority), name], { reject: false, stdin: 'pipe', timeout: 60_000 });
+        links.push(p);
+        const id = await new Promise<number>((resolve, reject) => {
+          p.stdout!.on('data', (d: Buffer) => {
+            const m = /^READY (\d+)$/m.exec(d.toString());
+            if (m) resolve(Number(m[1]));
+          });
+          void p.then((r) => reject(new Error(`bpf-nf-link.py ended (${r.exitCode}): ${r.stderr}`)));
+        });
+        return id;
+      };
+      // NFPROTO_IPV4 2, NF_INET_LOCAL_IN 1; NFPROTO_IPV6 10, NF_INET_PRE_ROUTING 0 (uapi, stable).
+      const v4 = await link(2, 1, -123, 'nfscope_v4');
+      const v6 = await link(10, 0, -301, 'nfscope.v6');
+      const r = await nfscope(['hooks', '--netns', n, '--family', 'all', '--backend', 'bpftrace', '--json']);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const rep = JSON.parse(r.stdout) as { hooks: { family: string; hook: string; entries: { priority: number; callback: string; owner: string; bpfProg?: unknown }[] }[]; warnings: string[] };
+      expectSchema('hooks', rep);
+      expect(rep.hooks.map((h) => [h.family, h.hook, h.entries.map((e) => [e.priority, e.callback, e.owner, e.bpfProg])])).toEqual([
+        ['ipv4', 'LOCAL_IN', [[-123, 'nf_hook_run_bpf', 'bpf', { id: v4, name: 'nfscope_v4' }]]],
+        ['ipv6', 'PRE_ROUTING', [[-301, 'nf_hook_run_bpf', 'bpf', { id: v6, name: 'nfscope.v6' }]]],
+      ]);
+      expect(rep.warnings).toEqual([]);
+      const text = await nfscope(['hooks', '--netns', n, '--family', 'ipv4', '--backend', 'bpftrace']);
+      expect(text.stdout).toContain(`nf_hook_run_bpf │ bpf   │    │ bpf prog ${v4} nfscope_v4`);
+    } finally {
+      for (const p of links) p.stdin!.end();
+      for (const p of links) expect((await p).exitCode, (await p).stderr).toBe(0);
+    }
+  });
+});
+

@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
-import { applyXtNames, familyMask, parseBpftraceHooks, wordsName } from '../../src/parsers/bpftrace-hooks.js';
+import { applySecondWalk, familyMask, parseBpftraceHooks, wordsName } from '../../src/parsers/bpftrace-hooks.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 
@@ -168,7 +168,7 @@ describe('netdev chains and x_tables tables named (captured on 6.18)', () => {
   it('the x_tables walk names each table walker\'s table, on the listing\'s own entries', () => {
     const listing = parse(text('bpftrace'));
     const walk = parse(text('bpftrace-xt'));
-    expect(applyXtNames(listing.hooks, walk.hooks)).toEqual([]);
+    expect(applySecondWalk('xt', listing.hooks, walk.hooks)).toEqual([]);
     const xt = listing.hooks.flatMap((h) => h.entries.filter((e) => e.xtTable).map((e) => `${h.family} ${h.hook} ${e.priority} ${e.callback} ${e.xtTable}`));
     // iptable_filter: LOCAL_IN, FORWARD, LOCAL_OUT at 0; ip6table_raw: PRE_ROUTING, LOCAL_OUT at -300.
     expect(xt).toEqual([
@@ -183,7 +183,7 @@ describe('netdev chains and x_tables tables named (captured on 6.18)', () => {
     const walk = parse(text('bpftrace-xt'));
     // The walk's LOCAL_IN list one entry shorter at its head: every place after it shifted.
     const shifted = walk.hooks.map((h) => (h.family === 'ipv4' && h.hook === 'LOCAL_IN' ? { ...h, entries: h.entries.slice(1) } : h));
-    const warnings = applyXtNames(listing.hooks, shifted);
+    const warnings = applySecondWalk('xt', listing.hooks, shifted);
     expect(warnings).toEqual(['ipv4 LOCAL_IN: ipt_do_table at priority 0 changed place between the listing and the read of its table: not named']);
     expect(listing.hooks.find((h) => h.family === 'ipv4' && h.hook === 'LOCAL_IN')!.entries.find((e) => e.callback === 'ipt_do_table')!.xtTable).toBeUndefined();
     // An X record whose table says another family (10, IPv6) for ipt_do_table: a warning, no name.
@@ -191,5 +191,35 @@ describe('netdev chains and x_tables tables named (captured on 6.18)', () => {
     const r = parseBpftraceHooks(lines);
     expect(r.warnings.filter((w) => /ipt_do_table at priority 0: its table could not be read \(af 10/.test(w))).toHaveLength(3);
     expect(r.hooks.flatMap((h) => h.entries).filter((e) => e.callback === 'ipt_do_table' && e.xtTable)).toEqual([]);
+  });
+});
+
+describe('the BPF walk (programs/nf_hooks.ts bpfProgsProgram), captured by scripts/capture/hooks-bpf-host.sh', () => {
+  const K = '6.18.44-fc-v1300';
+  const parse = (tool: string) => parseBpftraceHooks(printfLines(parseBpftraceJson(readFileSync(join(ROOT, 'test/fixtures', tool, K, 'bpf-links', 'stdout.jsonl'), 'utf8'))));
+  // The ids the kernel gave the loader, as its capture wrote them down.
+  const setup = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/bpftrace-bpf', K, 'bpf-links', 'meta.json'), 'utf8')).setup as string;
+  const idOf = (name: string) => Number(new RegExp(`prog (\\d+) ${name.replace('.', '\\.')}`).exec(setup)![1]);
+  it('names each link\'s program on the listing\'s own entry', () => {
+    const listing = parse('bpftrace');
+    expect(applySecondWalk('bpf', listing.hooks, parse('bpftrace-bpf').hooks)).toEqual([]);
+    expect(listing.hooks.map((h) => [h.family, h.hook, h.entries.map((e) => [e.priority, e.callback, e.owner, e.bpfProg])])).toEqual([
+      ['ipv4', 'LOCAL_IN', [[-123, 'nf_hook_run_bpf', 'bpf', { id: idOf('nfscope_v4'), name: 'nfscope_v4' }]]],
+      ['ipv6', 'PRE_ROUTING', [[-301, 'nf_hook_run_bpf', 'bpf', { id: idOf('nfscope.v6'), name: 'nfscope.v6' }]]],
+    ]);
+  });
+  it('a program record that is not a program (id 0, a name bpf(2) refuses) is said, not kept; one of another callback is ignored', () => {
+    const lines = printfLines(parseBpftraceJson(readFileSync(join(ROOT, 'test/fixtures/bpftrace-bpf', K, 'bpf-links', 'stdout.jsonl'), 'utf8')));
+    const bad = parseBpftraceHooks(lines.map((l) => l.replace(/^(P 64 nf_hook_run_bpf) \d+ /, '$1 0 ').replace(/^(P 320 nf_hook_run_bpf \d+) \S+/, '$1 bad-name')));
+    expect(bad.warnings).toEqual([
+      'nf_hook_run_bpf at priority -123: its program could not be read (id 0, name "nfscope_v4")',
+      'nf_hook_run_bpf at priority -301: its program could not be read (id ' + idOf('nfscope.v6') + ', name "bad-name")',
+    ]);
+    expect(bad.hooks.flatMap((h) => h.entries).filter((e) => e.bpfProg)).toEqual([]);
+    const other = parseBpftraceHooks(lines.map((l) => l.replace(/^P 64 nf_hook_run_bpf /, 'P 64 nft_do_chain_ipv4 ')));
+    expect(other.hooks[0]!.entries[0]!.bpfProg).toBeUndefined();
+    // An empty name (a program loaded without one) is a program still.
+    const unnamed = parseBpftraceHooks(lines.map((l) => l.replace(/^(P 64 nf_hook_run_bpf \d+) \S+/, '$1')));
+    expect(unnamed.hooks[0]!.entries[0]!.bpfProg).toEqual({ id: idOf('nfscope_v4'), name: '' });
   });
 });
