@@ -59,9 +59,16 @@ export interface Target {
   readonly disposable?: boolean;
   exec(argv: string[], opts?: ExecOptions): Promise<RawRun>;
   spawn(argv: string[], opts?: ExecOptions): Running;
+  /**
+   * The file's contents; null when it is absent or refused to this user (the file's own answer,
+   * which callers may report as such). Any other failure (an I/O error, a transport that timed out
+   * or died) throws: it says nothing of the file.
+   */
   readFile(path: string): Promise<string | null>;
   readFileBuffer(path: string): Promise<Buffer | null>;
+  /** The directory's entries; null, or a throw, as readFile. */
   listDir(path: string): Promise<string[] | null>;
+  /** Whether the path exists; a transport failure throws. */
   exists(path: string): Promise<boolean>;
   /** Absolute path of a program on the target, or null. */
   which(program: string): Promise<string | null>;

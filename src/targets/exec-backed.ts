@@ -14,22 +14,34 @@ export abstract class ExecBackedTarget implements Target {
 
   async readFile(path: string): Promise<string | null> {
     const r = await this.exec(['cat', '--', path]);
-    return r.exitCode === 0 ? r.stdout : null;
+    return r.exitCode === 0 ? r.stdout : this.fileAnswer(r, path);
   }
 
   async readFileBuffer(path: string): Promise<Buffer | null> {
     // base64 on the far side keeps binary files (config.gz) intact over text transports.
     const r = await this.exec(['base64', '-w0', '--', path]);
-    return r.exitCode === 0 ? Buffer.from(r.stdout, 'base64') : null;
+    return r.exitCode === 0 ? Buffer.from(r.stdout, 'base64') : this.fileAnswer(r, path);
   }
 
   async listDir(path: string): Promise<string[] | null> {
     const r = await this.exec(['ls', '-1A', '--', path]);
-    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : null;
+    return r.exitCode === 0 ? r.stdout.split('\n').filter(Boolean) : this.fileAnswer(r, path);
+  }
+
+  /**
+   * A failed read is the file's answer (null: absent or refused) only when the tool ran and said
+   * so (an exit status); a run with none (timed out, killed, the transport gone) throws.
+   */
+  private fileAnswer(r: RawRun, path: string): null {
+    if (r.exitCode === null || r.timedOut) throw new CommandFailedError(r.argv, r.exitCode, r.stderr, `reading ${path} on ${this.name}`);
+    return null;
   }
 
   async exists(path: string): Promise<boolean> {
-    return (await this.exec(['test', '-e', path])).exitCode === 0;
+    const r = await this.exec(['test', '-e', path]);
+    // test says 1 for "no"; anything else is the transport failing, not an absent path.
+    if (r.exitCode === 0 || r.exitCode === 1) return r.exitCode === 0;
+    throw new CommandFailedError(r.argv, r.exitCode, r.stderr, `looking for ${path} on ${this.name}`);
   }
 
   async which(program: string): Promise<string | null> {

@@ -132,6 +132,17 @@ function start(argv: string[], opts: ExecOptions, detached: boolean, lines?: Lin
   return { child, done, kill, interrupt: () => signal('SIGINT') };
 }
 
+/**
+ * The errors that are a file's own answer (Target.readFile's null): absent (ESRCH: /proc/PID of a
+ * task that went as it was read) or refused to this user. Any other is thrown, with the path.
+ */
+const FILE_ANSWERS = new Set(['ENOENT', 'ENOTDIR', 'ESRCH', 'EACCES', 'EPERM']);
+function absentOrRefused(e: unknown, path: string): null {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code !== undefined && FILE_ANSWERS.has(code)) return null;
+  throw new Error(`reading ${path}: ${(e as Error).message}`);
+}
+
 /** Signals a terminal sends to its foreground process group. */
 const TERMINAL_SIGNALS = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
 
@@ -293,16 +304,16 @@ export class LocalTarget implements Host {
       // loop (6.18, Node 20). Only BTF: a blob already in memory. Other kernel files may take long
       // to make (a function_graph instance's trace under TCG) and must not stop the event loop.
       return BTF_FILE.test(path) ? readFileSync(path) : await readFile(path);
-    } catch {
-      return null;
+    } catch (e) {
+      return absentOrRefused(e, path);
     }
   }
 
   async listDir(path: string): Promise<string[] | null> {
     try {
       return await readdir(path);
-    } catch {
-      return null;
+    } catch (e) {
+      return absentOrRefused(e, path);
     }
   }
 
@@ -310,8 +321,9 @@ export class LocalTarget implements Host {
     try {
       await access(path);
       return true;
-    } catch {
-      return false;
+    } catch (e) {
+      // No such path, or one this user may not look through: not there for it (Target.exists).
+      return absentOrRefused(e, path) ?? false;
     }
   }
 

@@ -2,6 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { LocalTarget, underPdeathsig } from '../../src/targets/local.js';
+import { ExecBackedTarget } from '../../src/targets/exec-backed.js';
+import type { RawRun } from '../../src/targets/target.js';
 import { ROOT } from '../helpers/sys.js';
 
 describe('LocalTarget reads files', () => {
@@ -13,6 +15,11 @@ describe('LocalTarget reads files', () => {
     const maps = await t.readFileBuffer('/proc/self/maps');
     expect(maps?.length).toBeGreaterThan(4096);
     expect(maps?.toString()).toMatch(/\[stack\]/);
+  });
+  it('a failure that is not the file\'s answer throws (EISDIR: a directory read as a file); absent and refused are null', async () => {
+    await expect(t.readFile('/proc/self')).rejects.toThrow(/reading \/proc\/self: EISDIR/);
+    expect(await t.listDir('/proc/self/no-such-dir')).toBeNull();
+    expect(await t.exists('/proc/no-such-file')).toBe(false);
   });
   it('other files, and null for what is not there', async () => {
     expect(await t.readFile(`${ROOT}/package.json`)).toBe(readFileSync(`${ROOT}/package.json`, 'utf8'));
@@ -81,4 +88,29 @@ describe('a child that would outlive nfscope never starts', () => {
     expect([own.status, own.stdout]).toEqual([0, 'RAN\n']);
   });
   if (!wrapped) console.log('skipped: no setpriv here, children run without pdeathsig');
+});
+
+describe('a target that runs argv: a failed read is the file\'s answer only when the tool said so', () => {
+  // The transport's own results, as a VM agent or ssh returns them (RawRun): a cat that ran and
+  // exited 1, and one whose run timed out with no exit status.
+  class Fake extends ExecBackedTarget {
+    readonly name = 'fake';
+    constructor(private readonly result: Partial<RawRun>) { super(); }
+    async exec(argv: string[]): Promise<RawRun> {
+      return { argv, stdout: '', stderr: 'x', exitCode: 1, timedOut: false, durationMs: 1, ...this.result };
+    }
+    spawn(): never { throw new Error('not here'); }
+    async bundled(): Promise<string> { return ''; }
+    async close(): Promise<void> {}
+  }
+  it('exit 1: null (absent or refused); no exit status (timed out): a failure, with argv', async () => {
+    expect(await new Fake({ exitCode: 1, stderr: 'cat: /x: No such file or directory' }).readFile('/x')).toBeNull();
+    expect(await new Fake({ exitCode: 2 }).listDir('/x')).toBeNull();
+    expect(await new Fake({ exitCode: 1 }).exists('/x')).toBe(false);
+    const timedOut = new Fake({ exitCode: null, timedOut: true, stderr: 'agent: no answer' });
+    await expect(timedOut.readFile('/x')).rejects.toThrow(/cat -- \/x/);
+    await expect(timedOut.readFileBuffer('/x')).rejects.toThrow(/reading \/x on fake/);
+    await expect(timedOut.listDir('/x')).rejects.toThrow(/ls -1A -- \/x/);
+    await expect(new Fake({ exitCode: null, signal: 'SIGKILL' }).exists('/x')).rejects.toThrow(/looking for \/x on fake/);
+  });
 });
