@@ -9,19 +9,24 @@ ns="nfscap-bpf-$$"
 tmp=$(mktemp -d)
 # The loaders keep their links while their stdin, a FIFO this script holds open (fd 3), has a writer:
 # closing fd 3 ends them (they must not inherit it: 3>&-).
+loaders=()
 cleanup() {
   exec 3>&- || true
+  # By pid as well: a loader forked but not yet at the FIFO's open would wait there for a writer.
+  for p in "${loaders[@]}"; do kill "$p" 2>/dev/null || true; done
   wait
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$tmp"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 mkfifo "$tmp/hold"
 exec 3<>"$tmp/hold"
 ip netns add "$ns"
 declare -A ids
 link() {
   ip netns exec "$ns" python3 test/helpers/bpf-nf-link.py "$@" <"$tmp/hold" >"$tmp/$4" 3>&- &
+  loaders+=($!)
   for _ in $(seq 100); do grep -q READY "$tmp/$4" && break; sleep 0.1; done
   read -r ready id <"$tmp/$4" || true
   [ "${ready:-}" = READY ] || { echo "bpf-nf-link.py $*: not ready after 10 s" >&2; exit 1; }

@@ -155,16 +155,16 @@ async function secondWalk(
     return not(`their walk failed here (${bpftraceError(r.stderr) ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`})`);
   }
   if (process.env.NFSCOPE_CAPTURE_DIR) await captureFixture(`bpftrace-${kind}`, run.release, 'hooks', { 'stdout.jsonl': r.stdout }, {
-    argv: argv.map((a) => (a.length > 200 ? `<bpf/nf_hooks.bt, the ${kind} walk>` : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
+    argv: argv.map((a) => (a.length > 200 ? `<bpf/nf_hooks.bt, ${SECOND_WALKS[kind].walk}>` : a)).join(' '), tool: 'bpftrace (see the hooks fixture beside it)', setup: 'see NFSCOPE_CAPTURE_SETUP',
   });
   // The names are extra: a second walk that cannot be read leaves the listing as it was, and says why.
   try {
     const events = parseBpftraceJson(r.stdout);
     const second = parseBpftraceHooks(printfLines(events));
     const lost = lostEvents(events);
-    const { what } = SECOND_WALKS[kind];
+    const { what, walk } = SECOND_WALKS[kind];
     return [
-      ...(lost > 0 ? [`${kind === 'xt' ? 'x_tables' : 'BPF'} walk: bpftrace lost ${lost} event(s): ${what.replace('its ', 'a ')} may be left unnamed`] : []),
+      ...(lost > 0 ? [`${walk.replace('the ', '')}: bpftrace lost ${lost} event(s): ${what.replace('its ', 'a ')} may be left unnamed`] : []),
       ...second.warnings.filter((w) => w.includes(`: ${what} could not be read`)),
       ...applySecondWalk(kind, hooks, second.hooks),
     ];

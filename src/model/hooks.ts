@@ -45,10 +45,9 @@ export const ROUTE_FN = /^nf_route_table_(hook[46]|inet)$/;
  * is the struct xt_table they run (ipt_register_table sets ops[i].priv), whose af is the family.
  */
 export const XT_TABLE_FN: Readonly<Record<string, number>> = { ipt_do_table: 2, ip6t_do_table: 10, arpt_do_table: 3 };
-/** The NFPROTO family of an x_tables table walker's table, or undefined for any other callback. */
 /** A BPF netfilter link's callback (net/netfilter/nf_bpf_link.c, 6.4+): its priv is the struct bpf_prog. */
 export const BPF_RUN_FN = 'nf_hook_run_bpf';
-
+/** The NFPROTO family of an x_tables table walker's table, or undefined for any other callback. */
 export const xtFamily = (callback: string): number | undefined => (Object.hasOwn(XT_TABLE_FN, callback) ? XT_TABLE_FN[callback] : undefined);
 /** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
 export const runsChain = (callback: string): boolean => CHAIN_FN.test(callback) || ROUTE_FN.test(callback);

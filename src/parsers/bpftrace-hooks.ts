@@ -214,8 +214,8 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
 
 /** Which entries a second walk reads (programs/nf_hooks.ts), and the field it fills. */
 export const SECOND_WALKS = {
-  xt: { what: 'its table', reads: (callback: string) => xtFamily(baseSymbol(callback)) !== undefined, field: 'xtTable', whose: " (the nat table's)" },
-  bpf: { what: 'its program', reads: (callback: string) => baseSymbol(callback) === BPF_RUN_FN, field: 'bpfProg', whose: '' },
+  xt: { what: 'its table', reads: (callback: string) => xtFamily(baseSymbol(callback)) !== undefined, field: 'xtTable', whose: " (the nat table's)", walk: 'the x_tables walk' },
+  bpf: { what: 'its program', reads: (callback: string) => baseSymbol(callback) === BPF_RUN_FN, field: 'bpfProg', whose: '', walk: 'the BPF walk' },
 } as const;
 
 /**

@@ -164,6 +164,8 @@ const PARENT_STILL_THERE = '[ "$PPID" = "$0" ] || exit 125; exec "$@"';
 
 /** argv run so that it gets SIGKILL when nfscope dies, or never starts if it died first (where setpriv exists). */
 export function underPdeathsig(argv: string[]): string[] {
+  // The script would exec nothing and exit 0: an empty argv is a caller's bug, said here.
+  if (argv.length === 0) throw new Error('empty argv');
   return SETPRIV ? [SETPRIV, '--pdeathsig', 'KILL', '--', '/bin/sh', '-c', PARENT_STILL_THERE, String(process.pid), ...argv] : argv;
 }
 
@@ -232,7 +234,7 @@ export function spawnedArgvs(): string[][] {
   return [...spawned];
 }
 
-/** The machine nfscope runs on. argv goes straight to execve: no shell. */
+/** The machine nfscope runs on. argv is never shell text: execve'd, a spawn's through underPdeathsig's fixed script as its parameters. */
 export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';

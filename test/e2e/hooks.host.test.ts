@@ -288,9 +288,13 @@ describe('a BPF netfilter program is named by its id and name', () => {
       expect(rep.warnings).toEqual([]);
       const text = await nfscope(['hooks', '--netns', n, '--family', 'ipv4', '--backend', 'bpftrace']);
       expect(text.stdout).toContain(`nf_hook_run_bpf │ bpf   │    │ bpf prog ${v4} nfscope_v4`);
-    } finally {
+      // Each loader let its link go and ended well once its stdin closed.
       for (const p of links) p.stdin!.end();
-      for (const p of links) expect((await p).exitCode, (await p).stderr).toBe(0);
+      for (const p of links) expect(((await p).exitCode), (await p).stderr).toBe(0);
+    } finally {
+      // Also on a failure above, whose error is the one reported: the loaders end, nothing checked here.
+      for (const p of links) p.stdin!.end();
+      await Promise.all(links);
     }
   });
 });
