@@ -55,8 +55,12 @@ async function registerAndMount(target: Target, me: string, mounted: string | nu
   // it is the shell itself): a run killed while flock waited left flock behind, which took the
   // lock once `nfscope cleanup` had unmounted and removed the mark, and mounted tracefs for good
   // (the fault test, seed-dependent, 2026-12-01).
+  // pdeathsig armed after its parent died is never delivered, so a chain cut at that instant can
+  // still reach the mount late, after `nfscope cleanup` undid the run: the mount is made only while
+  // the run's own registration ($1, which cleanup removes) is there.
   const dying = ['setpriv', '--pdeathsig', 'KILL', '--'];
-  const argv = [...dying, 'flock', LOCK, ...dying, 'sh', '-c', `grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || exec mount -t tracefs nodev ${TRACEFS_DEFAULT}`];
+  const argv = [...dying, 'flock', LOCK, ...dying, 'sh', '-c',
+    `[ -e "$1" ] || exit 0; grep -q ' ${TRACEFS_DEFAULT} tracefs ' /proc/mounts || exec mount -t tracefs nodev ${TRACEFS_DEFAULT}`, 'sh', me];
   await run(target, argv);
   return TRACEFS_DEFAULT;
 }
