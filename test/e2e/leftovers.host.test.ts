@@ -4,7 +4,7 @@
  * it, then removes it.
  */
 import { execa } from 'execa';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -51,7 +51,10 @@ describe('leftoversSince', () => {
     const theirs = execa(fake, ['60'], { reject: false, env: { ...env, NFSCOPE_TEST_OWNER: 'another-suite' }, extendEnv: false });
     try {
       await new Promise((r) => setTimeout(r, 200));
-      expect(await leftoversSince(before, { settleMs: 0 })).toEqual([`process ${ours.pid} ${fake} 60`]);
+      // With what the kernel says of it: asleep, this test's child, and where it sleeps.
+      const wchan = readFileSync(`/proc/${ours.pid}/wchan`, 'utf8').trim();
+      expect(wchan).not.toBe('0');
+      expect(await leftoversSince(before, { settleMs: 0 })).toEqual([`process ${ours.pid} ${fake} 60 [state S, ppid ${process.pid}, wchan ${wchan}]`]);
     } finally {
       ours.kill('SIGKILL');
       theirs.kill('SIGKILL');
