@@ -21,6 +21,7 @@ import { runResult } from '../lib/run-result.js';
 import { bpfRunner, chainProbe, xtWalkers } from '../kernel/nft-chains.js';
 import { BPF_RUN_FN, runsChain, xtFamily } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
+import { kernelRelease } from '../kernel/release.js';
 
 export interface HooksResult {
   hooks: HookList[];
@@ -52,7 +53,7 @@ export const bpftraceBackend: HooksBackend = {
     // the template is filled with addresses read from the target, then run with -e.
     // The probes are independent: run at once (one after the other they cost 0.25 s on 6.18,
     // a quarter of the listing).
-    const releaseP = target.readFile('/proc/sys/kernel/osrelease').then((r) => (r ?? 'unknown').trim());
+    const releaseP = kernelRelease(target);
     const [bpftrace, probe0, template, release, shape] = await Promise.all([
       requireTool(target, 'bpftrace').then((path) => bpftraceArgv(target, path)),
       chainProbe(target),

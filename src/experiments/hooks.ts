@@ -12,6 +12,7 @@ import { LEGACY_CALLBACKS } from '../model/owners.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { toolLine } from '../kernel/capabilities.js';
 import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type Ruleset } from '../model/hooks-lint.js';
+import { kernelRelease } from '../kernel/release.js';
 
 /** What `nfscope hooks` lists: in which netns, which families, through which backend (as typed). */
 export interface HooksQuery {
@@ -43,7 +44,7 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   const namespaces: NetnsRef[] = o.allNetns
     ? [{ kind: 'current' }, ...(await listNamedNetns(target)).map((name): NetnsRef => ({ kind: 'named', name }))]
     : [await resolveNetns(target, o.netns)];
-  const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
+  const kernel = await kernelRelease(target);
   const { backend, skipped } = await pickBackend(target, kernel, wanted);
   const reports: HooksReport[] = [];
   const refs: NetnsRef[] = [];

@@ -23,6 +23,7 @@ import { run, tryRun } from '../lib/run.js';
 import type { Sandbox } from './sandbox.js';
 import type { Session } from './session.js';
 import { ready } from './helpers.js';
+import { kernelRelease } from '../kernel/release.js';
 
 const CT_RULE = ['iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT'];
 
@@ -129,7 +130,7 @@ export async function captureRegistration(target: Target, o: RegistrationObserva
     const r = await tryRun(target, argv, { timeoutMs: 20_000 });
     return r.ok ? r.stdout.trim().split('\n')[0] || `${argv[0]} printed no version` : `unknown (${r.reason})`;
   };
-  const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
+  const kernel = await kernelRelease(target);
   await captureFixture('registration', kernel, 'lab', { 'observation.json': JSON.stringify(o, null, 2) + '\n' }, {
     argv: 'nfscope lab (step 1: registrationByModule, registrationByRule)',
     tool: `${await version(['bpftrace', '--version'])}; ${await version(['conntrack', '--version'])}`,

@@ -7,6 +7,7 @@ import { readKconfig } from './kconfig.js';
 import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey, fileKey } from './boot-key.js';
 import type { Capabilities, Capability, ToolInfo } from '../model/capabilities.js';
+import { kernelRelease } from './release.js';
 
 /**
  * Why a step that needs `c` cannot run, or null when the target has it. Absent and unknown are
@@ -79,7 +80,7 @@ export function bpftraceEnvFor(target: Target): Promise<string[]> {
       // boot, module placement and bpftrace binary (lib/boot-cache.ts).
       const valid = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => x === `BPFTRACE_BTF=${BTF_VMLINUX}`);
       return cachedProbe('bpftrace-env', await bootKey(target, () => [fileKey(path)]), valid, async () => {
-        const release = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? '').trim();
+        const release = await kernelRelease(target);
         const [info, kc] = await Promise.all([target.exec([path, '--info'], { timeoutMs: 30_000 }), readKconfig(target, release, ['CONFIG_DEBUG_INFO_BTF_MODULES'])]);
         // A timed-out --info falls back on the kernel config: not kept.
         return { value: needsBtfPath(btf, info, kc?.cfg ?? null) ? [`BPFTRACE_BTF=${BTF_VMLINUX}`] : [], keep: info.exitCode === 0 };
@@ -135,7 +136,7 @@ export async function bpftraceArgv(target: Target, path: string): Promise<string
  * the capabilities need for their version (`tools` then lists those): an experiment's session.
  */
 export async function probeCapabilities(target: Target, opts: { tools?: 'all' | 'session' } = {}): Promise<Capabilities> {
-  const kernel = ((await target.readFile('/proc/sys/kernel/osrelease')) ?? 'unknown').trim();
+  const kernel = await kernelRelease(target);
   // All at once: each is a process start, and `bpftrace --info` (loads test programs) is the
   // slowest of them, seconds under qemu TCG (issue 14: the lab's session opens on this probe), so
   // it starts first, beside the reads of the kernel's files. Both groups are awaited to their end:
