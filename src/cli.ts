@@ -80,6 +80,7 @@ export function buildCli(): Command {
     .option('--firewall <fw>', 'iptables|nft', 'iptables')
     .option('--after-confirm', 'drop in an nft chain at priority 2147483647 registered before conntrack (observation 4)')
     .option('--in-place', "the target's own namespace and firewall are the server (classroom VM); every rule is undone after")
+    .option('--netns <ns>', 'with --in-place: this namespace is the server: a name from ip netns list, pid:N, a namespace file, docker:NAME or podman:NAME')
     .addOption(target())
     .addOption(kernel())
     .option('--json', 'machine-readable output')

@@ -3,6 +3,7 @@ import { UsageError } from '../lib/errors.js';
 import { choiceOption, intOption } from '../lib/validate.js';
 import { withTarget } from '../targets/index.js';
 import { requireRoot } from '../tools/root.js';
+import { parseNetnsArg, resolveNetns } from '../tools/netns.js';
 import type { TraceSynSpec } from '../experiments/trace-syn.js';
 
 export interface TraceSynOptions {
@@ -12,6 +13,7 @@ export interface TraceSynOptions {
   firewall: string;
   afterConfirm?: boolean;
   inPlace?: boolean;
+  netns?: string;
   target?: string;
   kernel?: string;
   json?: boolean;
@@ -28,6 +30,10 @@ export function parseTraceSynOptions(o: TraceSynOptions): TraceSynSpec {
     afterConfirm: Boolean(o.afterConfirm),
     inPlace: Boolean(o.inPlace),
   };
+  if (o.netns !== undefined) {
+    if (!o.inPlace) throw new UsageError('--netns needs --in-place: without it the server is a namespace of nfscope\'s own');
+    parseNetnsArg(o.netns); // its form, before anything boots or opens
+  }
   return spec;
 }
 
@@ -37,7 +43,9 @@ export async function runTraceSyn(o: TraceSynOptions): Promise<void> {
   const { traceSyn } = await import('../experiments/trace-syn.js');
   const report = await withTarget(await resolveTarget(o.target, progress), { kernel: o.kernel, progress }, async (target) => {
     await requireRoot(target);
-    return traceSyn(target, spec, progress);
+    // A --netns the target does not have is a usage error (exit 2) before anything is created.
+    const inPlaceNetns = o.netns !== undefined ? await resolveNetns(target, o.netns) : undefined;
+    return traceSyn(target, { ...spec, ...(inPlaceNetns ? { inPlaceNetns } : {}) }, progress);
   });
   if (o.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n');

@@ -2,7 +2,7 @@ import { runRandomBytes } from '../lib/run-random.js';
 import { allSettledOrThrow } from '../lib/settled.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { firewallPlan, type Firewall, type FirewallPlan, type IpFamily } from '../tools/firewall.js';
-import { inNetns, NETNS_DIR, type NetnsRef } from '../tools/netns.js';
+import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { run } from '../lib/run.js';
 import type { Target } from '../targets/target.js';
 
@@ -10,7 +10,7 @@ import type { Target } from '../targets/target.js';
 export interface Sandbox {
   id: string;
   client: NetnsRef & { kind: 'named' };
-  /** A netns of nfscope's, or with --in-place the target's own (kind 'current'). */
+  /** A netns of nfscope's, or with --in-place the target's own (the current one, or --netns's). */
   server: NetnsRef;
   inPlace: boolean;
   clientIf: string;
@@ -30,6 +30,8 @@ export interface SandboxSpec {
   bare?: boolean;
   /** The server is the target's own netns and firewall; only the client netns is nfscope's. */
   inPlace?: boolean;
+  /** With inPlace, the namespace that is the server (the current one when absent). */
+  inPlaceNetns?: NetnsRef;
 }
 
 /** Addresses from test ranges, random per run so concurrent runs never collide. */
@@ -59,16 +61,19 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   const rnd = runRandomBytes(6);
   const id = rnd.subarray(0, 3).toString('hex');
   const client = { kind: 'named' as const, name: `nfs-${id}-c` };
-  const server: NetnsRef = spec.inPlace ? { kind: 'current' } : { kind: 'named', name: `nfs-${id}-s` };
+  const server: NetnsRef = spec.inPlace ? (spec.inPlaceNetns ?? { kind: 'current' }) : { kind: 'named', name: `nfs-${id}-s` };
   const clientIf = `nfs${id}c`;
   const serverIf = `nfs${id}s`;
   const addr = sandboxAddresses(spec.family, rnd.subarray(3));
-  /** `ip` in a netns: -n NAME for ours, plain for the target's own. */
-  const ipIn = (ns: NetnsRef, args: string[]) => ['ip', ...(ns.kind === 'named' ? ['-n', ns.name] : []), ...args];
+  /**
+   * `ip` in a netns: -n NAME in ours, plain in the current one, through nsenter in an in-place
+   * --netns (what `nfscope cleanup` replays there is nsenter'd, undo-allowlist.ts).
+   */
+  const ipIn = (ns: NetnsRef, args: string[]) => (ns.kind === 'named' && !(spec.inPlace && ns === server) ? ['ip', '-n', ns.name, ...args] : inNetns(ns, ['ip', ...args]));
 
   // One after the other: iproute2 before its /run/netns lock could stack two mounts of /run/netns
   // when two `ip netns add` made it at once.
-  for (const ns of [client, server]) {
+  for (const ns of spec.inPlace ? [client] : [client, server]) {
     if (ns.kind !== 'named') continue;
     cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
     await cleanup.making(`ip netns add ${ns.name}`, () => run(target, ['ip', 'netns', 'add', ns.name]));
@@ -91,7 +96,8 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   ];
   // The two ends are independent of each other: set up at once, each in its own order.
   await allSettledOrThrow(ends.map(async ([ns, ifname, a, peer, peerMac]) => {
-    if (ns.kind === 'named') await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
+    // Ours only: an in-place server's loopback is the user's.
+    if (ns.kind === 'named' && !(spec.inPlace && ns === server)) await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
     // nodad: no 1-2 s of duplicate address detection before the address works.
     await run(target, ipIn(ns, ['addr', 'add', `${a}/${addr.prefix}`, 'dev', ifname, ...(v6 ? ['nodad'] : [])]));
     await run(target, ipIn(ns, ['link', 'set', ifname, 'up']));
@@ -108,8 +114,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
     await cleanup.making(s.what, () => run(target, inNetns(server, s.argv)));
   }
 
-  const nsPath = server.kind === 'named' ? `${NETNS_DIR}/${server.name}` : '/proc/self/ns/net';
-  const serverInode = (await run(target, ['stat', '-L', '-c', '%i', nsPath])).stdout.trim();
+  const serverInode = await netnsInode(target, server);
   return {
     id, client, server, inPlace: Boolean(spec.inPlace), clientIf, serverIf,
     clientAddr: addr.client, serverAddr: addr.server, serverInode, firewall: plan,

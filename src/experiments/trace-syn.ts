@@ -8,7 +8,7 @@ import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/coun
 import type { Sandbox } from './sandbox.js';
 import { sessionFor, type Session } from './session.js';
 import { acquireCallGraph, openCallGraph } from './graph.js';
-import { inNetns, netnsLabel } from '../tools/netns.js';
+import { inNetns, netnsLabel, type NetnsRef } from '../tools/netns.js';
 import { run } from '../lib/run.js';
 import { ruleComment, type Firewall, type IpFamily } from '../tools/firewall.js';
 import type { Target } from '../targets/target.js';
@@ -50,6 +50,8 @@ export interface TraceSynSpec {
   afterConfirm: boolean;
   /** The target's own netns and firewall as the server (the classroom VM), never the default. */
   inPlace?: boolean;
+  /** With inPlace: the namespace that is the server (--netns, resolved), the current one when absent. */
+  inPlaceNetns?: NetnsRef;
   /** Also function_graph around the same SYN (the lab): one sandbox, one tracer for both. */
   callGraph?: boolean;
   /**
@@ -112,7 +114,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
     const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
     const reasons = parseSymbolicMap(format, 'reason');
     progress(spec.inPlace
-      ? "in place: a client netns and veth; the DROP rule goes in this target's own firewall (undone afterwards)"
+      ? `in place: a client netns and veth; the DROP rule goes in ${spec.inPlaceNetns && spec.inPlaceNetns.kind !== 'current' ? `netns ${netnsLabel(spec.inPlaceNetns)}'s` : "this target's"} own firewall (undone afterwards)`
       : 'creating the sandbox (client and server netns, veth, firewall)');
     // The tracer's lock and state (tracefs only) and the sandbox (links and rules) touch nothing of
     // each other's: taken side by side, each registering its own undo.

@@ -9,7 +9,7 @@
  * - deleting its firewall rules: `nft delete table ip|ip6 nfscope_NAME_RUNID`, and the
  *   two iptables INPUT rules firewallPlan() adds (the DROP of one port and the
  *   conntrack rule), each with its run's comment (`-m comment --comment nfscope:RUNID`),
- *   inside its own netns or, with --in-place, in the current one. A rule without the
+ *   inside its own netns or, with --in-place, in the current one or through nsenter in --netns's. A rule without the
  *   comment, or a table without the run id (journals before issue 26), is refused: its
  *   undo could take the user's identical rule or table of that name;
  * - writing back a net.netfilter sysctl the lab's nf_conntrack reload reset
@@ -93,11 +93,13 @@ export function refuseUndo(c: UndoCommand): string | null {
   if (cmd === 'nsenter') {
     const m = /^--net=\/run\/netns\/(.+)$/.exec(rest[0] ?? '');
     if (m && NETNS.test(m[1]!) && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
-    if (m && ANY_NETNS.test(m[1]!) && !m[1]!.includes('..') && rest[1] === '--' && followTable(rest.slice(2))) return null;
-    // follow --netns pid:N, a container or a namespace file under /run: its own table only, deleted
-    // in that namespace. Never any other file: cleanup runs as root, and nsenter opens what it is given.
+    // A namespace that is not nfscope's (follow --netns, trace-syn --in-place --netns: a name, pid:N,
+    // a container, a namespace file under /run): only what a run tags as its own (follow's trace
+    // table, the run's commented rules and id'd tables, its veth end), deleted in that namespace.
+    // Never any other file: cleanup runs as root, and nsenter opens what it is given.
+    if (m && ANY_NETNS.test(m[1]!) && !m[1]!.includes('..') && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
     const file = /^--net=(\/proc\/\d+\/ns\/net|\/run\/[A-Za-z0-9_.:@+\/-]+)$/.exec(rest[0] ?? '');
-    if (file && !file[1]!.split('/').includes('..') && rest[1] === '--' && followTable(rest.slice(2))) return null;
+    if (file && !file[1]!.split('/').includes('..') && rest[1] === '--' && ourNetCommand(rest.slice(2))) return null;
     return 'nsenter into a namespace that is not nfscope\'s, or a command it never journals';
   }
   if (ourNetCommand(a)) return null;

@@ -8,7 +8,7 @@
  * `ip netns exec`, which remounts /sys and with it the tracefs mount), and journals into a private
  * directory, so that cleanup replays this run's journal only.
  */
-import { execa } from 'execa';
+import { execa, type ResultPromise } from 'execa';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,8 +67,8 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
   }, 120_000);
 
   /** trace-syn --in-place in `enter` (argv prefix into the netns), SIGKILLed once its rules are in. */
-  async function killedRun(enter: string[], env: NodeJS.ProcessEnv, port: string): Promise<void> {
-    const [cmd, ...args] = [...enter, 'node', CLI, 'trace-syn', '--in-place', '--port', port, '--count', '1'];
+  async function killedRun(enter: string[], env: NodeJS.ProcessEnv, port: string, extra: string[] = []): Promise<void> {
+    const [cmd, ...args] = [...enter, 'node', CLI, 'trace-syn', '--in-place', '--port', port, '--count', '1', ...extra];
     const child = execa(cmd!, args, { reject: false, env, timeout: 90_000 });
     let err = '';
     await new Promise<void>((resolve, reject) => {
@@ -145,4 +145,67 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     }
     expect(await leftoversSince(machine)).toEqual([]);
   }, 120_000);
+
+  describe('--in-place --netns pid:N: the server is that namespace, entered from the root one', () => {
+    /** The test's netns, held by a process whose pid names it (pid:N); the name goes, as an unnamed one's would. */
+    async function held(): Promise<{ pid: number; holder: ResultPromise; before: string; env: NodeJS.ProcessEnv; rulesThere: () => Promise<string> }> {
+      const { name, env, before } = await setUp();
+      const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
+      const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
+      const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
+      expect(await rulesThere()).toBe(before);
+      await dropNetns(name);
+      ns = null;
+      return { pid: holder.pid!, holder, before, env, rulesThere };
+    }
+  
+    it("a run: the SYN dropped there by nfscope's rule and seen by its tracer; the rules there as before", async () => {
+      const machine = machineState();
+      const { pid, holder, before, env, rulesThere } = await held();
+      try {
+        const r = await execa('node', [CLI, 'trace-syn', '--in-place', '--netns', `pid:${pid}`, '--port', '2574', '--count', '1', '--json'], { reject: false, env, timeout: 90_000 });
+        expect(r.exitCode, r.stderr).toBe(0);
+        const rep = JSON.parse(r.stdout);
+        expect(rep.sandbox).toMatchObject({ server: `pid:${pid}`, inPlace: true });
+        expect(rep.ruleCounter?.packets, r.stdout.slice(0, 2000)).toBe(1);
+        // The drop tracer filters by the server's netns inode: it saw the SYN die there, at LOCAL_IN.
+        expect(rep.drop?.hook, JSON.stringify(rep.drop)?.slice(0, 600)).toBe('LOCAL_IN');
+        expect(r.stderr).toContain(`the DROP rule goes in netns pid:${pid}'s own firewall`);
+        expect(await rulesThere()).toBe(before);
+        expect(readdirSync(journalDir!)).toEqual([]);
+      } finally {
+        holder.kill('SIGKILL');
+        await holder;
+      }
+      expect(await leftoversSince(machine)).toEqual([]);
+    }, 120_000);
+  
+    it('SIGKILL once the rules are in, then `nfscope cleanup` from the root netns: undone there, by the namespace file', async () => {
+      const machine = machineState();
+      const { pid, holder, before, env, rulesThere } = await held();
+      try {
+        await killedRun([], env, '2575', ['--netns', `pid:${pid}`]);
+        expect(await rulesThere()).not.toBe(before);
+        const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+        expect(c.exitCode, c.stdout + c.stderr).toBe(0);
+        expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
+        expect(await rulesThere()).toBe(before);
+        expect(readdirSync(journalDir!)).toEqual([]);
+      } finally {
+        holder.kill('SIGKILL');
+        await holder;
+      }
+      expect(await leftoversSince(machine)).toEqual([]);
+    }, 120_000);
+  
+    it('refused before anything is made: --netns without --in-place, and a namespace that is not there (exit 2)', async () => {
+      const machine = machineState();
+      const without = await execa('node', [CLI, 'trace-syn', '--netns', 'pid:1', '--port', '2576'], { reject: false, timeout: 30_000 });
+      expect([without.exitCode, without.stderr.trim()]).toEqual([2, "nfscope: --netns needs --in-place: without it the server is a namespace of nfscope's own"]);
+      const gone = await execa('node', [CLI, 'trace-syn', '--in-place', '--netns', 'pid:4194304', '--port', '2576'], { reject: false, timeout: 30_000 });
+      expect(gone.exitCode, gone.stderr).toBe(2);
+      expect(gone.stderr).toMatch(/--netns pid:4194304: not a network namespace nfscope can enter: nsenter: cannot open \/proc\/4194304\/ns\/net: No such file or directory/);
+      expect(await leftoversSince(machine)).toEqual([]);
+    });
+  });
 });

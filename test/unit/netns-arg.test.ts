@@ -31,4 +31,19 @@ describe('--netns: a name, pid:N or a namespace file', () => {
     // Not a file cleanup would open as root: only /proc/N/ns/net and files under /run.
     expect(refuseUndo({ argv: inNetns(parseNetnsArg('/dev/watchdog'), del) })).not.toBeNull();
   });
+  it('trace-syn --in-place --netns: the run\'s own rules, tables and veth end, deleted in that namespace; no one else\'s', () => {
+    const ours = [
+      ['iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP', '-m', 'comment', '--comment', 'nfscope:a1b2c3'],
+      ['ip6tables', '-D', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT', '-m', 'comment', '--comment', 'nfscope:a1b2c3'],
+      ['nft', 'delete', 'table', 'ip', 'nfscope_drop_a1b2c3'],
+      ['ip', 'link', 'del', 'nfsa1b2c3s'],
+    ];
+    for (const ns of ['pid:77', 'blue', '/run/docker/netns/1a2b']) {
+      for (const argv of ours) expect(refuseUndo({ argv: inNetns(parseNetnsArg(ns), argv) }), `${ns} ${argv.join(' ')}`).toBeNull();
+      // The same without the run's comment, another table, another link: the user's, refused.
+      expect(refuseUndo({ argv: inNetns(parseNetnsArg(ns), ['iptables', '-D', 'INPUT', '-p', 'tcp', '--dport', '2571', '-j', 'DROP']) })).not.toBeNull();
+      expect(refuseUndo({ argv: inNetns(parseNetnsArg(ns), ['nft', 'delete', 'table', 'ip', 'filter']) })).not.toBeNull();
+      expect(refuseUndo({ argv: inNetns(parseNetnsArg(ns), ['ip', 'link', 'del', 'eth0']) })).not.toBeNull();
+    }
+  });
 });
