@@ -66,8 +66,11 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     expect(await leftoversSince(machine)).toEqual([]);
   }, 120_000);
 
-  /** trace-syn --in-place in `enter` (argv prefix into the netns), SIGKILLed once its rules are in. */
-  async function killedRun(enter: string[], env: NodeJS.ProcessEnv, port: string, extra: string[] = []): Promise<void> {
+  /**
+   * trace-syn --in-place in `enter` (argv prefix into the netns), SIGKILLed once its rules are in
+   * (read in `rulesIn`, the netns the rules go to: `enter`'s unless --netns is among `extra`).
+   */
+  async function killedRun(enter: string[], env: NodeJS.ProcessEnv, port: string, extra: string[] = [], rulesIn: string[] = enter): Promise<void> {
     const [cmd, ...args] = [...enter, 'node', CLI, 'trace-syn', '--in-place', '--port', port, '--count', '1', ...extra];
     const child = execa(cmd!, args, { reject: false, env, timeout: 90_000 });
     let err = '';
@@ -80,7 +83,7 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     });
     try {
       // The rules are in: nfscope's copy of the ESTABLISHED rule stands beside the user's.
-      expect((await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S', 'INPUT'])).stdout).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
+      expect((await execa(rulesIn[0]!, [...rulesIn.slice(1), 'iptables', '-S', 'INPUT'])).stdout).toMatch(/--comment "?nfscope:[0-9a-f]{6}"? -j ACCEPT/);
     } catch (e) {
       // Not the state this test is about: the run is stopped the ordinary way (it undoes), and the test fails.
       child.kill('SIGINT');
@@ -184,7 +187,7 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
       const machine = machineState();
       const { pid, holder, before, env, rulesThere } = await held();
       try {
-        await killedRun([], env, '2575', ['--netns', `pid:${pid}`]);
+        await killedRun([], env, '2575', ['--netns', `pid:${pid}`], ['nsenter', `--net=/proc/${pid}/ns/net`, '--']);
         expect(await rulesThere()).not.toBe(before);
         const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
         expect(c.exitCode, c.stdout + c.stderr).toBe(0);
