@@ -65,16 +65,18 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   const clientIf = `nfs${id}c`;
   const serverIf = `nfs${id}s`;
   const addr = sandboxAddresses(spec.family, rnd.subarray(3));
+  /** A netns nfscope made for this run (the client; the server unless in place). */
+  const ours = (ns: NetnsRef): ns is NetnsRef & { kind: 'named' } => ns === client || (!spec.inPlace && ns.kind === 'named');
   /**
    * `ip` in a netns: -n NAME in ours, plain in the current one, through nsenter in an in-place
    * --netns (what `nfscope cleanup` replays there is nsenter'd, undo-allowlist.ts).
    */
-  const ipIn = (ns: NetnsRef, args: string[]) => (ns.kind === 'named' && !(spec.inPlace && ns === server) ? ['ip', '-n', ns.name, ...args] : inNetns(ns, ['ip', ...args]));
+  const ipIn = (ns: NetnsRef, args: string[]) => (ours(ns) ? ['ip', '-n', ns.name, ...args] : inNetns(ns, ['ip', ...args]));
 
   // One after the other: iproute2 before its /run/netns lock could stack two mounts of /run/netns
   // when two `ip netns add` made it at once.
-  for (const ns of spec.inPlace ? [client] : [client, server]) {
-    if (ns.kind !== 'named') continue;
+  for (const ns of [client, server]) {
+    if (!ours(ns)) continue;
     cleanup.undoWith(`ip netns del ${ns.name}`, target, [{ argv: ['ip', 'netns', 'del', ns.name] }]);
     await cleanup.making(`ip netns add ${ns.name}`, () => run(target, ['ip', 'netns', 'add', ns.name]));
   }
@@ -97,7 +99,7 @@ export async function createSandbox(target: Target, cleanup: Cleanup, spec: Sand
   // The two ends are independent of each other: set up at once, each in its own order.
   await allSettledOrThrow(ends.map(async ([ns, ifname, a, peer, peerMac]) => {
     // Ours only: an in-place server's loopback is the user's.
-    if (ns.kind === 'named' && !(spec.inPlace && ns === server)) await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
+    if (ours(ns)) await run(target, ipIn(ns, ['link', 'set', 'lo', 'up']));
     // nodad: no 1-2 s of duplicate address detection before the address works.
     await run(target, ipIn(ns, ['addr', 'add', `${a}/${addr.prefix}`, 'dev', ifname, ...(v6 ? ['nodad'] : [])]));
     await run(target, ipIn(ns, ['link', 'set', ifname, 'up']));

@@ -155,8 +155,8 @@ const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 /**
  * Runs "$@" only if its parent is still the pid in $0. PR_SET_PDEATHSIG armed after the parent
  * died is never delivered: nfscope SIGKILLed between the fork and setpriv's prctl left its child
- * running for good, unjournaled (1 in 100 with the CPUs busy on the 6.18 host; a kfree_skb tracer
- * outlived undo-own.host's killed run in CI, stop 43). $PPID is read once the signal is armed
+ * running for good, unjournaled (1 in 100 with the CPUs busy, 6.18, util-linux 2.38 setpriv, which
+ * does not check). $PPID is read once the signal is armed
  * (at the shell's start, after setpriv's prctl): if nfscope is gone by then, argv never starts.
  * A fixed script; argv is its positional parameters, never shell text.
  */

@@ -207,7 +207,7 @@ describe('hooks over a fleet: twenty hosts over ssh and micro-VMs of two kernels
   it('a deadline no target can meet: each timed out after its work began, its session closed, nothing of it left', async () => {
     const targets = [spec(2), spec(3)];
     // A deadline they cannot meet by construction, not by this machine's speed (quiet, both hosts
-    // answered in 1.2 and 1.4 s, past a deadline of 2 s: the suite at 37c27cd): what each host
+    // answered in 1.2 and 1.4 s, inside a deadline of 2 s): what each host
     // sends over ssh is capped at 100 kB/s, and a listing reads the target's BTF (5.5 MB, base64
     // over ssh): a minute at least. Nothing else of theirs is slowed: the first commands answer.
     const slow = (n: number, cmd: string) => sh(['ip', 'netns', 'exec', hostNs(n), 'nft', cmd]);

@@ -8,7 +8,7 @@
  * `ip netns exec`, which remounts /sys and with it the tracefs mount), and journals into a private
  * directory, so that cleanup replays this run's journal only.
  */
-import { execa, type ResultPromise } from 'execa';
+import { execa } from 'execa';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -150,57 +150,52 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
   }, 120_000);
 
   describe('--in-place --netns pid:N: the server is that namespace, entered from the root one', () => {
-    /** The test's netns, held by a process whose pid names it (pid:N); the name goes, as an unnamed one's would. */
-    async function held(): Promise<{ pid: number; holder: ResultPromise; before: string; env: NodeJS.ProcessEnv; rulesThere: () => Promise<string> }> {
+    type Held = { pid: number; before: string; env: NodeJS.ProcessEnv; rulesThere: () => Promise<string> };
+    /**
+     * `body` with the test's netns held by a process whose pid names it (pid:N), its name gone as an
+     * unnamed one's would be; then the holder goes, and nothing of the test may be left.
+     */
+    async function inHeld(body: (h: Held) => Promise<void>): Promise<void> {
+      const machine = machineState();
       const { name, env, before } = await setUp();
       const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
-      const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
-      const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
-      expect(await rulesThere()).toBe(before);
-      await dropNetns(name);
-      ns = null;
-      return { pid: holder.pid!, holder, before, env, rulesThere };
+      try {
+        const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
+        const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
+        expect(await rulesThere()).toBe(before);
+        await dropNetns(name);
+        ns = null;
+        await body({ pid: holder.pid!, before, env, rulesThere });
+      } finally {
+        holder.kill('SIGKILL');
+        await holder;
+      }
+      expect(await leftoversSince(machine)).toEqual([]);
     }
-  
-    it("a run: the SYN dropped there by nfscope's rule and seen by its tracer; the rules there as before", async () => {
-      const machine = machineState();
-      const { pid, holder, before, env, rulesThere } = await held();
-      try {
-        const r = await execa('node', [CLI, 'trace-syn', '--in-place', '--netns', `pid:${pid}`, '--port', '2574', '--count', '1', '--json'], { reject: false, env, timeout: 90_000 });
-        expect(r.exitCode, r.stderr).toBe(0);
-        const rep = JSON.parse(r.stdout);
-        expect(rep.sandbox).toMatchObject({ server: `pid:${pid}`, inPlace: true });
-        expect(rep.ruleCounter?.packets, r.stdout.slice(0, 2000)).toBe(1);
-        // The drop tracer filters by the server's netns inode: it saw the SYN die there, at LOCAL_IN.
-        expect(rep.drop?.hook, JSON.stringify(rep.drop)?.slice(0, 600)).toBe('LOCAL_IN');
-        expect(r.stderr).toContain(`the DROP rule goes in netns pid:${pid}'s own firewall`);
-        expect(await rulesThere()).toBe(before);
-        expect(readdirSync(journalDir!)).toEqual([]);
-      } finally {
-        holder.kill('SIGKILL');
-        await holder;
-      }
-      expect(await leftoversSince(machine)).toEqual([]);
-    }, 120_000);
-  
-    it('SIGKILL once the rules are in, then `nfscope cleanup` from the root netns: undone there, by the namespace file', async () => {
-      const machine = machineState();
-      const { pid, holder, before, env, rulesThere } = await held();
-      try {
-        await killedRun([], env, '2575', ['--netns', `pid:${pid}`], ['nsenter', `--net=/proc/${pid}/ns/net`, '--']);
-        expect(await rulesThere()).not.toBe(before);
-        const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
-        expect(c.exitCode, c.stdout + c.stderr).toBe(0);
-        expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
-        expect(await rulesThere()).toBe(before);
-        expect(readdirSync(journalDir!)).toEqual([]);
-      } finally {
-        holder.kill('SIGKILL');
-        await holder;
-      }
-      expect(await leftoversSince(machine)).toEqual([]);
-    }, 120_000);
-  
+
+    it("a run: the SYN dropped there by nfscope's rule and seen by its tracer; the rules there as before", () => inHeld(async ({ pid, before, env, rulesThere }) => {
+      const r = await execa('node', [CLI, 'trace-syn', '--in-place', '--netns', `pid:${pid}`, '--port', '2574', '--count', '1', '--json'], { reject: false, env, timeout: 90_000 });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const rep = JSON.parse(r.stdout);
+      expect(rep.sandbox).toMatchObject({ server: `pid:${pid}`, inPlace: true });
+      expect(rep.ruleCounter?.packets, r.stdout.slice(0, 2000)).toBe(1);
+      // The drop tracer filters by the server's netns inode: it saw the SYN die there, at LOCAL_IN.
+      expect(rep.drop?.hook, JSON.stringify(rep.drop)?.slice(0, 600)).toBe('LOCAL_IN');
+      expect(r.stderr).toContain(`the DROP rule goes in netns pid:${pid}'s own firewall`);
+      expect(await rulesThere()).toBe(before);
+      expect(readdirSync(journalDir!)).toEqual([]);
+    }), 120_000);
+
+    it('SIGKILL once the rules are in, then `nfscope cleanup` from the root netns: undone there, by the namespace file', () => inHeld(async ({ pid, before, env, rulesThere }) => {
+      await killedRun([], env, '2575', ['--netns', `pid:${pid}`], ['nsenter', `--net=/proc/${pid}/ns/net`, '--']);
+      expect(await rulesThere()).not.toBe(before);
+      const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+      expect(c.exitCode, c.stdout + c.stderr).toBe(0);
+      expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
+      expect(await rulesThere()).toBe(before);
+      expect(readdirSync(journalDir!)).toEqual([]);
+    }), 120_000);
+
     it('refused before anything is made: --netns without --in-place, and a namespace that is not there (exit 2)', async () => {
       const machine = machineState();
       const without = await execa('node', [CLI, 'trace-syn', '--netns', 'pid:1', '--port', '2576'], { reject: false, timeout: 30_000 });
