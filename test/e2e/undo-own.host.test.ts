@@ -119,10 +119,14 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     expect(await leftoversSince(machine)).toEqual([]);
   }, 120_000);
 
-  it('a run in a netns with no name: cleanup elsewhere says where it must run and keeps the journal; inside, it undoes', async () => {
+  type Held = { pid: number; enter: string[]; before: string; env: NodeJS.ProcessEnv; rulesThere: () => Promise<string> };
+  /**
+   * `body` with the test's netns held by a process whose pid names it (pid:N), its name gone as an
+   * unnamed one's would be; then the holder goes, and nothing of the test may be left.
+   */
+  async function inHeld(body: (h: Held) => Promise<void>): Promise<void> {
     const machine = machineState();
     const { name, env, before } = await setUp();
-    // A process keeps the netns; its name goes: the run's netns is then reachable only through a process in it.
     const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
     try {
       const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
@@ -130,49 +134,30 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
       expect(await rulesThere()).toBe(before);
       await dropNetns(name);
       ns = null;
-      await killedRun(enter, env, '2573');
-      const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
-      expect(c.exitCode, c.stdout + c.stderr).toBe(5);
-      expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['skipped (in another netns)', 'skipped (in another netns)']);
-      expect(JSON.parse(c.stdout).journals[0].note).toMatch(/no \/run\/netns name holds the run's: run `nfscope cleanup` inside it/);
-      expect(readdirSync(journalDir!)).toHaveLength(1);
-      expect(await rulesThere()).not.toBe(before);
-      const inside = await execa(enter[0]!, [...enter.slice(1), 'node', CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
-      expect(inside.exitCode, inside.stdout + inside.stderr).toBe(0);
-      expect(actionsOf(inside.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
-      expect(await rulesThere()).toBe(before);
-      expect(readdirSync(journalDir!)).toEqual([]);
+      await body({ pid: holder.pid!, enter, before, env, rulesThere });
     } finally {
       holder.kill('SIGKILL');
       await holder;
     }
     expect(await leftoversSince(machine)).toEqual([]);
-  }, 120_000);
+  }
+
+  it('a run in a netns with no name: cleanup elsewhere says where it must run and keeps the journal; inside, it undoes', () => inHeld(async ({ enter, before, env, rulesThere }) => {
+    await killedRun(enter, env, '2573');
+    const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+    expect(c.exitCode, c.stdout + c.stderr).toBe(5);
+    expect(actionsOf(c.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['skipped (in another netns)', 'skipped (in another netns)']);
+    expect(JSON.parse(c.stdout).journals[0].note).toMatch(/no \/run\/netns name holds the run's: run `nfscope cleanup` inside it/);
+    expect(readdirSync(journalDir!)).toHaveLength(1);
+    expect(await rulesThere()).not.toBe(before);
+    const inside = await execa(enter[0]!, [...enter.slice(1), 'node', CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
+    expect(inside.exitCode, inside.stdout + inside.stderr).toBe(0);
+    expect(actionsOf(inside.stdout).filter((a) => /conntrack rule|DROP/.test(a.what)).map((a) => a.result)).toEqual(['undone', 'undone']);
+    expect(await rulesThere()).toBe(before);
+    expect(readdirSync(journalDir!)).toEqual([]);
+  }), 120_000);
 
   describe('--in-place --netns pid:N: the server is that namespace, entered from the root one', () => {
-    type Held = { pid: number; before: string; env: NodeJS.ProcessEnv; rulesThere: () => Promise<string> };
-    /**
-     * `body` with the test's netns held by a process whose pid names it (pid:N), its name gone as an
-     * unnamed one's would be; then the holder goes, and nothing of the test may be left.
-     */
-    async function inHeld(body: (h: Held) => Promise<void>): Promise<void> {
-      const machine = machineState();
-      const { name, env, before } = await setUp();
-      const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
-      try {
-        const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
-        const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
-        expect(await rulesThere()).toBe(before);
-        await dropNetns(name);
-        ns = null;
-        await body({ pid: holder.pid!, before, env, rulesThere });
-      } finally {
-        holder.kill('SIGKILL');
-        await holder;
-      }
-      expect(await leftoversSince(machine)).toEqual([]);
-    }
-
     it("a run: the SYN dropped there by nfscope's rule and seen by its tracer; the rules there as before", () => inHeld(async ({ pid, before, env, rulesThere }) => {
       const r = await execa('node', [CLI, 'trace-syn', '--in-place', '--netns', `pid:${pid}`, '--port', '2574', '--count', '1', '--json'], { reject: false, env, timeout: 90_000 });
       expect(r.exitCode, r.stderr).toBe(0);
@@ -186,8 +171,8 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
       expect(readdirSync(journalDir!)).toEqual([]);
     }), 120_000);
 
-    it('SIGKILL once the rules are in, then `nfscope cleanup` from the root netns: undone there, by the namespace file', () => inHeld(async ({ pid, before, env, rulesThere }) => {
-      await killedRun([], env, '2575', ['--netns', `pid:${pid}`], ['nsenter', `--net=/proc/${pid}/ns/net`, '--']);
+    it('SIGKILL once the rules are in, then `nfscope cleanup` from the root netns: undone there, by the namespace file', () => inHeld(async ({ pid, enter, before, env, rulesThere }) => {
+      await killedRun([], env, '2575', ['--netns', `pid:${pid}`], enter);
       expect(await rulesThere()).not.toBe(before);
       const c = await execa('node', [CLI, 'cleanup', '--json'], { reject: false, env, timeout: 60_000 });
       expect(c.exitCode, c.stdout + c.stderr).toBe(0);
