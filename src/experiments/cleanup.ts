@@ -98,16 +98,12 @@ function netnsPlan(recorded: string | undefined): NetnsPlan {
 
 /**
  * /proc/PID/NAME where the run ran, null when the process is gone. Locally only ENOENT (ESRCH for a
- * task dying as it is read) is that answer; any other error is not read as one. Each read is bounded.
+ * task dying as it is read) is that answer; any other error is not read as one.
  */
 async function procFile(target: Target, pid: number, name: string): Promise<string | null> {
-  if (target.name !== 'local') {
-    // Bounded; cat's own failure (the process gone) is the answer, a run with none is a failure.
-    const r = await target.exec(['cat', '--', `/proc/${pid}/${name}`], { timeoutMs: 10_000 });
-    if (r.exitCode === 0) return r.stdout;
-    if (r.exitCode === null) throw new CommandFailedError(r.argv, r.exitCode, r.stderr, `reading /proc/${pid}/${name} on ${target.name}`);
-    return null;
-  }
+  // Elsewhere the transport's reads are bounded by its own timeout, and one with no exit status
+  // (timed out, transport gone) throws (targets/exec-backed.ts): null is cat's own answer.
+  if (target.name !== 'local') return target.readFile(`/proc/${pid}/${name}`);
   return readFile(`/proc/${pid}/${name}`, 'utf8').catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT' || e.code === 'ESRCH') return null;
     throw e;
