@@ -9,7 +9,7 @@
  * directory, so that cleanup replays this run's journal only.
  */
 import { execa } from 'execa';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -129,6 +129,13 @@ describe('--in-place takes back its own rules, not the user\'s identical ones', 
     const { name, env, before } = await setUp();
     const holder = execa('nsenter', [`--net=/run/netns/${name}`, '--', 'sleep', '300'], { reject: false });
     try {
+      // nsenter enters, then execs sleep: until it has, its pid's namespace is still the root one
+      // (the rules read there were the root's: the suite at 93788e1, under load). Waited for, bounded.
+      const inode = (path: string) => statSync(path).ino;
+      for (const end = Date.now() + 10_000; inode(`/proc/${holder.pid}/ns/net`) !== inode(`/run/netns/${name}`);) {
+        if (Date.now() > end) throw new Error(`the holder ${holder.pid} did not enter netns ${name} within 10 s`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       const enter = ['nsenter', `--net=/proc/${holder.pid}/ns/net`, '--'];
       const rulesThere = async () => `${(await execa(enter[0]!, [...enter.slice(1), 'iptables', '-S'])).stdout}\n---\n${(await execa(enter[0]!, [...enter.slice(1), 'nft', '-s', 'list', 'ruleset'])).stdout}`;
       expect(await rulesThere()).toBe(before);
