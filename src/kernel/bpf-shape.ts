@@ -24,10 +24,10 @@ import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
-import { parseStructLayouts } from '../parsers/struct-layout.js';
+import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
-import { ctMembers, structMembers, type BpfShape } from '../programs/adapt.js';
+import { ctMembers, rawRead, structMembers, structsRead, type BpfShape } from '../programs/adapt.js';
 import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 
 export type { BpfShape };
@@ -62,8 +62,8 @@ export async function probeBpfShape(target: Target, tracefs: string | null, rele
   else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
   const programs = await Promise.all(BUNDLED.map(readTemplate));
   const btfP = kernelBtf(target);
-  const [nfConn, net, netdev] = await Promise.all([nfConnSource(target, release, programs, notes), btfP.then((b) => netSource(b, programs, notes)), btfP.then((b) => netdevSource(b, notes))]);
-  return { kfreeSkbReason, nfConn, net, netdev, notes };
+  const [nfConn, net, netdev, structs] = await Promise.all([nfConnSource(target, release, programs, notes), btfP.then((b) => netSource(b, programs, notes)), btfP.then((b) => netdevSource(b, notes)), btfP.then((b) => structsSource(b, programs, notes))]);
+  return { kfreeSkbReason, nfConn, net, netdev, structs, notes };
 }
 
 /**
@@ -83,6 +83,32 @@ async function netSource(btf: Btf | Error | null, programs: string[], notes: str
     notes.push(`nfscope could not read struct net from the kernel's BTF (${(e as Error).message}): it is read as bpftrace lays it out`);
     return { from: 'bpftrace' };
   }
+}
+
+/** Structs with a way of their own: nf_conn (module BTF or debug info) and net (netSource). */
+const OWN_PATH = new Set(['nf_conn', 'net']);
+
+/**
+ * The other structs the programs read, laid out from the kernel's BTF so that adaptProgram reads
+ * them raw: with no struct named, bpftrace 0.17 skips turning BTF into C for clang, 4-7 s of a
+ * tracer's start under qemu TCG. A struct not in vmlinux's BTF, or with a member nfscope cannot
+ * read raw, is left to bpftrace, and said.
+ */
+async function structsSource(btf: Btf | Error | null, programs: string[], notes: string[]): Promise<StructLayout[]> {
+  if (!btf || btf instanceof Error) return [];
+  const names = [...new Set(programs.flatMap(structsRead))].filter((n) => !OWN_PATH.has(n)).sort();
+  const out: StructLayout[] = [];
+  for (const name of names) {
+    try {
+      const layout = btf.layout(name, [...new Set(programs.flatMap((p) => structMembers(p, name)))]);
+      const odd = layout.members.find((m) => rawRead(m, '0') === null);
+      if (odd) throw new Error(`${odd.name} is a ${odd.type} of ${odd.size} bytes`);
+      out.push(layout);
+    } catch (e) {
+      notes.push(`struct ${name} is read as bpftrace lays it out (slower to start), not at the BTF's offsets: ${(e as Error).message}`);
+    }
+  }
+  return out;
 }
 
 /** The kernel's BTF, parsed; null when there is none to read, the Error when it does not parse. */
@@ -183,10 +209,10 @@ export function isKeptShape(v: unknown): v is BpfShape {
   const o = v as Partial<Record<keyof BpfShape, unknown>>;
   const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
   if (!obj(o.nfConn) || o.nfConn.from !== 'btf') return false;
-  if (!obj(o.net) || o.net.from !== 'btf' || !obj(o.net.layout)) return false;
-  const layout = o.net.layout;
-  if (layout.struct !== 'net' || !Number.isInteger(layout.size) || typeof layout.source !== 'string' || !Array.isArray(layout.members)) return false;
-  if (!layout.members.every((m: unknown) => obj(m) && typeof m.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string')) return false;
+  const isLayout = (l: unknown): boolean => obj(l) && typeof l.struct === 'string' && Number.isInteger(l.size) && typeof l.source === 'string' && Array.isArray(l.members)
+    && l.members.every((m: unknown) => obj(m) && typeof m.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string');
+  if (!obj(o.net) || o.net.from !== 'btf' || !isLayout(o.net.layout) || (o.net.layout as { struct: unknown }).struct !== 'net') return false;
+  if (!Array.isArray(o.structs) || !o.structs.every(isLayout)) return false;
   if (!obj(o.netdev) || typeof o.netdev.ingress !== 'boolean' || typeof o.netdev.egress !== 'boolean') return false;
   return typeof o.kfreeSkbReason === 'boolean' && Array.isArray(o.notes) && o.notes.every((n) => typeof n === 'string' && !/could not/.test(n));
 }

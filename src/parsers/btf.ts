@@ -19,7 +19,7 @@ interface BtfType {
   kind: number;
   /** size (struct, union, int, enum, float) or the referenced type id (ptr, typedef, qualifiers, ...). */
   sizeOrType: number;
-  members?: { name: string; type: number; bitOffset: number }[];
+  members?: { name: string; type: number; bitOffset: number; bitSize: number }[];
   array?: { type: number; nelems: number };
 }
 
@@ -105,7 +105,7 @@ export class Btf {
       t.members = [];
       for (let m = 0; m < vlen; m++, i += 12) {
         const off = buf.readUInt32LE(i + 8);
-        t.members.push({ name: this.str(buf.readUInt32LE(i)), type: buf.readUInt32LE(i + 4), bitOffset: kflag ? off & 0xffffff : off });
+        t.members.push({ name: this.str(buf.readUInt32LE(i)), type: buf.readUInt32LE(i + 4), bitOffset: kflag ? off & 0xffffff : off, bitSize: kflag ? off >>> 24 : 0 });
       }
     }
     this.decoded.set(id, t);
@@ -149,13 +149,13 @@ export class Btf {
   }
 
   /** A member by name in a struct or union, looking through anonymous members: its byte offset and type. */
-  private member(id: number, name: string): { offset: number; type: number } | null {
+  private member(id: number, name: string): { offset: number; type: number; bitfield: boolean } | null {
     const t = this.type(this.resolve(id));
     for (const m of t.members ?? []) {
-      if (m.name === name) return { offset: m.bitOffset / 8, type: m.type };
+      if (m.name === name) return { offset: m.bitOffset / 8, type: m.type, bitfield: m.bitSize > 0 };
       if (m.name === '') {
         const inner = this.member(m.type, name);
-        if (inner) return { offset: m.bitOffset / 8 + inner.offset, type: inner.type };
+        if (inner) return { offset: m.bitOffset / 8 + inner.offset, type: inner.type, bitfield: inner.bitfield };
       }
     }
     return null;
@@ -180,6 +180,8 @@ export class Btf {
         if (!m) throw new Error(`bad member designator ${d}`);
         const found = this.member(type, m[1]!);
         if (!found) throw new Error(`struct ${struct}: no member ${d}`);
+        // A bitfield of a struct with kind_flag: its byte offset may be whole, its size is not the type's.
+        if (found.bitfield) throw new Error(`struct ${struct}: ${d} is a bitfield`);
         offset += found.offset;
         type = found.type;
         for (const idx of [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))) {

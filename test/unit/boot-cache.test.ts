@@ -116,7 +116,7 @@ describe('the bpf shape kept per boot (kernel/bpf-shape.ts)', () => {
 
     // What is never kept: a layout from debug info, a part not found, a part that could not be read.
     const layout = { struct: 'net', size: 8, members: [{ name: 'nf', offset: 0, size: 8, type: 'struct netns_nf' }], source: '/sys/kernel/btf/vmlinux' };
-    const base = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'btf', layout }, netdev: { ingress: true, egress: true }, notes: [] };
+    const base = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'btf', layout }, netdev: { ingress: true, egress: true }, structs: [], notes: [] };
     expect(isKeptShape(base)).toBe(true);
     expect(isKeptShape({ ...base, nfConn: { from: 'debuginfo', layout: { ...layout, struct: 'nf_conn' } } })).toBe(false);
     expect(isKeptShape({ ...base, nfConn: { from: 'none', why: 'x' } })).toBe(false);

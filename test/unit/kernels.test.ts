@@ -92,13 +92,13 @@ describe('bpftrace programs adapted to the kernel', () => {
 
   it('5.10: every nf_conn read becomes a sized read at the offset from the debug info', () => {
     const layout = layoutOf('5.10.0-46-amd64');
-    const shape: BpfShape = { kfreeSkbReason: false, nfConn: { from: 'debuginfo', layout }, net: { from: 'bpftrace' }, netdev: null, notes: [] };
+    const shape: BpfShape = { kfreeSkbReason: false, nfConn: { from: 'debuginfo', layout }, net: { from: 'bpftrace' }, netdev: null, structs: [], notes: [] };
     const out = adaptProgram(ctLife, shape);
     expect(out).not.toMatch(/struct nf_conn/);
     expect(out).not.toMatch(/args->reason/);
     expect(out).toContain(`@drop_reason[cpu] = (${NO_REASON});`);
     const net = layout.members.find((m) => m.name === 'ct_net.net')!;
-    expect(out).toContain(`((struct net *)*(uint64 *)((uint64)($ct) + ${net.offset}))`);
+    expect(out).toContain(`((struct net *)(*(uint64 *)((uint64)($ct) + ${net.offset})))->ns.inum`);
     const st = layout.members.find((m) => m.name === 'status')!;
     expect(out).toContain(`(*(uint64 *)((uint64)($ct) + ${st.offset})) & 8`);
     const port = layout.members.find((m) => m.name === 'tuplehash[0].tuple.dst.u.all')!;
@@ -106,13 +106,13 @@ describe('bpftrace programs adapted to the kernel', () => {
   });
 
   it('a kernel with BTF and a reason field gets the program as it is', () => {
-    const shape: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: null, notes: [] };
+    const shape: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: null, structs: [], notes: [] };
     for (const p of [ctLife, ctSyn, kfree, readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8')]) expect(adaptProgram(p, shape)).toBe(p);
   });
 
   it('a kernel whose net_device has no egress hook head (5.10: it came in 5.16) reads it as no hooks, and only there', () => {
     const hooks = readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8');
-    const base: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: false }, notes: [] };
+    const base: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: false }, structs: [], notes: [] };
     const out = adaptProgram(hooks, base);
     expect(out.replace(/\/\*[\s\S]*?\*\//g, '')).not.toMatch(/->nf_hooks_egress/);
     expect(out).toContain('if ($d != 0) { $e = (uint64)0; }');
@@ -162,7 +162,60 @@ describe("struct net from the kernel's BTF (parsers/btf.ts)", () => {
     expect(out).not.toMatch(/\(struct net \*\)\$net\)->/);
     expect(out).toContain('$nf = (*((struct netns_nf *)((uint64)($net) + 3192)));');
     expect(out).toContain('printf("N %lu\\n", (*(uint32 *)((uint64)($net) + 280)));');
-    expect(out).toContain('$lo = ((struct net_device *)*(uint64 *)((uint64)($net) + 656));');
+    expect(out).toContain('$lo = (*(uint64 *)((uint64)($net) + 656));');
+  });
+});
+
+describe('every struct read at the BTF\'s offsets (programs/adapt.ts: a tracer that names no struct compiles seconds sooner)', () => {
+  const read = (f: string) => readFileSync(join(ROOT, 'bpf', f), 'utf8');
+  const layouts = [
+    { struct: 'sk_buff', size: 232, source: 'test', members: [
+      { name: 'dev', offset: 16, size: 8, type: 'struct net_device *' },
+      { name: 'head', offset: 200, size: 8, type: 'unsigned char *' },
+      { name: 'network_header', offset: 184, size: 2, type: 'short unsigned int' },
+      { name: 'transport_header', offset: 182, size: 2, type: 'short unsigned int' },
+      { name: '_nfct', offset: 104, size: 8, type: 'long unsigned int' },
+    ] },
+    { struct: 'nf_hook_state', size: 48, source: 'test', members: [
+      { name: 'hook', offset: 0, size: 1, type: 'unsigned char' },
+      { name: 'net', offset: 32, size: 8, type: 'struct net *' },
+    ] },
+    { struct: 'net_device', size: 2368, source: 'test', members: [{ name: 'nd_net.net', offset: 1280, size: 8, type: 'struct net *' }] },
+    { struct: 'net', size: 4608, source: 'test', members: [{ name: 'ns.inum', offset: 144, size: 4, type: 'unsigned int' }] },
+  ];
+  it('ct_syn.bt: nested reads lowered bases first, and only struct nf_conn left named', () => {
+    const out = lowerStructAccesses(read('ct_syn.bt'), layouts);
+    // The netns of a hook's state: the state's net pointer read raw, then that net's inode.
+    expect(out).toContain('if ((*(uint32 *)((uint64)((*(uint64 *)((uint64)($st) + 32))) + 144)) == $2) {');
+    // A device's netns, two pointers deep.
+    expect(out).toContain('(*(uint32 *)((uint64)((*(uint64 *)((uint64)($dev) + 1280))) + 144)) == $2');
+    expect(out).toContain('$nh = $head + (*(uint16 *)((uint64)($skb) + 184));');
+    expect(out).toContain('$ct = (*(uint64 *)((uint64)(arg0) + 104)) & 0xfffffffffffffff8;');
+    expect(out).toContain('nsecs, func, (*(uint8 *)((uint64)($st) + 0)), arg1);');
+    expect([...new Set([...out.replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/struct (\w+)/g)].map((m) => m[1]))]).toEqual(['nf_conn']);
+  });
+  it('an int member keeps its sign (a hook priority of -200 is not 4294967096)', () => {
+    const ops = { struct: 'nf_hook_ops', size: 72, source: 'test', members: [{ name: 'priority', offset: 64, size: 4, type: 'int' }] };
+    expect(lowerStructAccesses('printf("%d", ((struct nf_hook_ops *)$o)->priority);', ops)).toBe('printf("%d", (*(int32 *)((uint64)($o) + 64)));');
+  });
+  it('a member nfscope cannot read raw is refused, never read at a guessed size', async () => {
+    const { rawRead } = await import('../../src/programs/adapt.js');
+    expect(rawRead({ name: 'name', offset: 0, size: 16, type: 'kind 3' }, '0')).toBeNull();
+    expect(rawRead({ name: 'x', offset: 0, size: 8, type: 'double' }, '0')).toBeNull();
+    expect(() => lowerStructAccesses('((struct sk_buff *)$s)->name', { struct: 'sk_buff', size: 232, source: 'test', members: [{ name: 'name', offset: 0, size: 16, type: 'kind 3' }] })).toThrow(/does not read raw/);
+  });
+  it.skipIf(!existsSync('/sys/kernel/btf/vmlinux'))('this host kernel: its BTF lays out every struct the tracers read, a bitfield refused', async () => {
+    const { Btf } = await import('../../src/parsers/btf.js');
+    const { structsRead, structMembers, rawRead } = await import('../../src/programs/adapt.js');
+    const btf = Btf.parse(readFileSync('/sys/kernel/btf/vmlinux'));
+    const programs = ['ct_syn.bt', 'ct_life.bt', 'kfree_skb_syn.bt'].map(read);
+    const names = [...new Set(programs.flatMap(structsRead))].filter((n) => n !== 'nf_conn').sort();
+    expect(names).toEqual(['net', 'net_device', 'nf_hook_state', 'sk_buff']);
+    const host = names.map((n) => btf.layout(n, [...new Set(programs.flatMap((p) => structMembers(p, n)))]));
+    for (const l of host) for (const m of l.members) expect(rawRead(m, '0'), `${l.struct}.${m.name}`).not.toBeNull();
+    for (const p of programs) expect([...lowerStructAccesses(p, host).replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/struct (\w+)/g)].map((m) => m[1]).filter((n) => n !== 'nf_conn')).toEqual([]);
+    // sk_buff's pkt_type is a 3-bit field: a whole-byte read of it would be wrong.
+    expect(() => btf.layout('sk_buff', ['pkt_type'])).toThrow(/bitfield/);
   });
 });
 

@@ -34,7 +34,7 @@ const lineIndex = (text: string, line: string) => {
   expect(all.indexOf(line, i + 1), `one template line ${JSON.stringify(line)}`).toBe(-1);
   return i;
 };
-const PLAIN: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: true }, notes: [] };
+const PLAIN: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: true }, structs: [], notes: [] };
 const FILTER: FollowFilter = { proto: 'udp', port: 53, host: '192.168.1.10', netns: 'srv', iface: 'veth0' };
 /** 192.168.1.10 as its bytes in memory loaded as a little-endian u32: 192 | 168 << 8 | 1 << 16 | 10 << 24. */
 const HOST4 = String(192 + 168 * 256 + 1 * 65536 + 10 * 16777216);
