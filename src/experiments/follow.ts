@@ -28,7 +28,7 @@ import { FOLLOW_SCHEMA_VERSION, TRACE_PRIORITY, type FollowFilter, type FollowPa
 import { failureReason } from '../lib/run-result.js';
 import { parseNftChainHooks } from '../parsers/nft-chains-json.js';
 import { parseNftJsonCounters } from '../parsers/counters.js';
-import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import { dropReasonNames } from '../kernel/drop-reasons.js';
 import type { RawRun, Running, Target } from '../targets/target.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
@@ -189,7 +189,9 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const sources: SourceStatus[] = [];
   const unavailable: { observation: string; reason: string }[] = [];
   const inode = await netnsInode(target, spec.ns);
-  const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
+  const drops = await dropReasonNames(target, tracefs);
+  if (drops.why) unavailable.push({ observation: 'drop-reason-names', reason: drops.why });
+  const reasons = drops.names;
 
   const events = new FollowEvents();
   /** Every source that runs for the whole of follow, watched: one that ends before follow stops it is reported at once. */

@@ -11,7 +11,7 @@ import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife } from '../parsers/ct-life.js';
-import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import { dropReasonNames } from '../kernel/drop-reasons.js';
 import type { Target } from '../targets/target.js';
 import { earlyEndReason, shownArgv, type startTracer } from '../tools/tracer.js';
 import { sessionFor, type Session } from './session.js';
@@ -53,14 +53,16 @@ export async function lifetimes(
   const bpftrace = await session.bpftrace([`BPFTRACE_MAP_KEYS_MAX=${MAP_KEYS_MAX}`]);
   return session.run(async (r) => {
     const { cleanup, tracefs } = r;
-    const reasons = parseSymbolicMap((await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '', 'reason');
+    const drops = await dropReasonNames(target, tracefs);
+    const reasons = drops.names;
+    const reasonsWhy = drops.why ? [{ observation: 'drop-reason-names', reason: drops.why }] : [];
     // With conntrack a module that nothing loaded yet, there is no entry to follow, and nothing to probe.
     // grep -c: exit 1 with "0" is an answer (none listed); a failed grep says nothing about conntrack.
     const have = await tryRun(target, ['grep', '-c', '-E', '^(__nf_conntrack_alloc|__nf_conntrack_confirm|nf_conntrack_free)( |$)', `${tracefs}/available_filter_functions`], { timeoutMs: 60_000, okExit: GREP_ANSWERS });
     if (!have.ok) throw new RunFailedError(have.failure, have.reason, 'whether conntrack\'s functions can be probed is unknown');
     if (Number(have.stdout.trim()) < 3) {
       const empty = buildReport(caps.kernel, target.name, spec, 0, emptyLife(), reasons, 0);
-      empty.unavailable.push({
+      empty.unavailable.push(...reasonsWhy, {
         observation: 'entries',
         reason: 'conntrack is not loaded on this target (__nf_conntrack_alloc, __nf_conntrack_confirm, nf_conntrack_free are not in available_filter_functions): no conntrack entry can exist. Load nf_conntrack or add a rule that needs conntrack, then run again.',
       });
@@ -123,6 +125,8 @@ export async function lifetimes(
       throw new CommandFailedError(shownArgv(out.argv), out.exitCode, out.stderr, 'the lifetime tracer ended without printing its maps (no @end_nsecs, which its END probe sets; above: how it ended): no result');
     }
     cleanup.note(`allocated ${life.allocated}, confirmed ${life.confirmed}, freed unconfirmed ${life.freedUnconfirmed}`);
-    return buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
+    const report = buildReport(caps.kernel, target.name, spec, durationS, life, reasons, lostEvents(events));
+    report.unavailable.push(...reasonsWhy);
+    return report;
   });
 }

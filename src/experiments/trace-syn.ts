@@ -2,7 +2,7 @@ import { capabilityGap, toolLine } from '../kernel/capabilities.js';
 import { probeGaps, TRACE_SYN_SCHEMA_VERSION, TRACED_OBSERVATIONS, type Traced, type TracedObservation, type TraceSynReport } from '../model/trace-syn.js';
 import { lostEvents, mapData, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { parseKfreeSkb } from '../parsers/kfree-skb.js';
-import { parseSymbolicMap } from '../parsers/tracepoint-format.js';
+import { dropReasonNames } from '../kernel/drop-reasons.js';
 import { parseConntrackList } from '../parsers/conntrack.js';
 import { parseIptablesSaveCounters, parseNftJsonCounters } from '../parsers/counters.js';
 import type { Sandbox } from './sandbox.js';
@@ -111,8 +111,9 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
 
   return session.run(async (r) => {
     const { cleanup, tracefs } = r;
-    const format = (await target.readFile(`${tracefs}/events/skb/kfree_skb/format`)) ?? '';
-    const reasons = parseSymbolicMap(format, 'reason');
+    const reasonNames = await dropReasonNames(target, tracefs);
+    if (reasonNames.why) unavailable.push({ observation: 'drop-reason-names', reason: reasonNames.why });
+    const reasons = reasonNames.names;
     progress(spec.inPlace
       ? `in place: a client netns and veth; the DROP rule goes in ${spec.inPlaceNetns && spec.inPlaceNetns.kind !== 'current' ? `netns ${netnsLabel(spec.inPlaceNetns)}'s` : "this target's"} own firewall (undone afterwards)`
       : 'creating the sandbox (client and server netns, veth, firewall)');
