@@ -234,7 +234,7 @@ export function spawnedArgvs(): string[][] {
   return [...spawned];
 }
 
-/** The machine nfscope runs on. argv is never shell text: execve'd, a spawn's through underPdeathsig's fixed script as its parameters. */
+/** The machine nfscope runs on. argv is never shell text: the parameters of underPdeathsig's fixed script, which execs it. */
 export class LocalTarget implements Host {
   readonly name = 'local';
   readonly journalSpec = 'local';
@@ -244,8 +244,11 @@ export class LocalTarget implements Host {
     // Own process group (detached: setsid): the terminal's Ctrl-C goes to nfscope's group only, so a
     // second Ctrl-C during teardown no longer kills the undo command in flight (`ip netns del`,
     // `iptables -D`, issue 26). nfscope's own handler decides; the exit hook still ends what is left.
+    // Under pdeathsig too: a command's timeout is nfscope's timer, so a command that outlived a
+    // SIGKILLed nfscope (a workload, a read that hangs) would run unbounded. Its run is reported
+    // with the argv asked for, not the wrapper's (2-3 ms more a command, 6.18).
     for (let attempt = 1; ; attempt++) {
-      const r = await start(argv, opts, true).done;
+      const r = { ...(await start(underPdeathsig(argv), opts, true).done), argv };
       // libuv (Node 20) forks with every signal blocked and calls setsid() in the child: a Ctrl-C to
       // nfscope's group in between stays pending in the child and kills it when the mask is reset,
       // just before execve. So a terminal signal here means the command never ran (after setsid the

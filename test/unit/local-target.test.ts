@@ -87,6 +87,12 @@ describe('a child that would outlive nfscope never starts', () => {
     const own = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8', timeout: 10_000 });
     expect([own.status, own.stdout]).toEqual([0, 'RAN\n']);
   });
+  it.skipIf(!wrapped)('a command run to its end (exec) gets SIGKILL too when nfscope dies, and its run names the argv asked for', async () => {
+    // PR_GET_PDEATHSIG (2), asked by the command itself: the signal its parent's death sends it.
+    const argv = ['python3', '-c', 'import ctypes; s = ctypes.c_int(); ctypes.CDLL(None).prctl(2, ctypes.byref(s)); print(s.value)'];
+    const r = await new LocalTarget().exec(argv, { timeoutMs: 20_000 });
+    expect([r.exitCode, r.stdout.trim(), r.argv]).toEqual([0, '9', argv]);
+  });
   if (!wrapped) console.log('skipped: no setpriv here, children run without pdeathsig');
 });
 
