@@ -28,7 +28,7 @@ import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
 import { ctMembers, rawRead, structMembers, structsRead, type BpfShape } from '../programs/adapt.js';
-import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
+import { BUNDLED_PROGRAMS, readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 
 export type { BpfShape };
 
@@ -49,8 +49,8 @@ async function drgnPython(target: Target): Promise<string | null> {
 }
 
 const BTF_FILE = '/sys/kernel/btf/vmlinux';
-/** The programs whose struct reads are looked up (follow's two are not among them, as before issue 27). */
-const BUNDLED: BundledProgram[] = ['nf_hooks', 'ct_syn', 'kfree_skb_syn', 'ct_life'];
+/** The programs whose struct reads are laid out from the kernel's BTF: every bundled one. */
+const BUNDLED: readonly BundledProgram[] = BUNDLED_PROGRAMS;
 
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
@@ -105,7 +105,7 @@ async function structsSource(btf: Btf | Error | null, programs: string[], notes:
       if (odd) throw new Error(`${odd.name} is a ${odd.type} of ${odd.size} bytes`);
       out.push(layout);
     } catch (e) {
-      notes.push(`struct ${name} is read as bpftrace lays it out (slower to start), not at the BTF's offsets: ${(e as Error).message}`);
+      notes.push(`${name}'s members are read as bpftrace lays the struct out (slower to start), not at the BTF's offsets: ${(e as Error).message}`);
     }
   }
   return out;
