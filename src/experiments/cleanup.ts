@@ -36,7 +36,8 @@ async function liveRunExists(): Promise<boolean> {
 async function holdsTracingLock(target: Target, pid: number): Promise<boolean> {
   const st = await target.exec(['stat', '-L', '-c', '%i', TRACING_LOCK], { timeoutMs: 10_000 });
   // No lock file: nobody holds it. Any other failure is not read as an answer.
-  if (st.exitCode !== 0 && /No such file/.test(st.stderr)) return false;
+  // Exit 127 is stat itself missing (its shell's "not found"), never the lock file's answer.
+  if (st.exitCode !== 0 && st.exitCode !== 127 && /No such file/.test(st.stderr)) return false;
   if (st.exitCode !== 0) throw new CommandFailedError(st.argv, st.exitCode, st.stderr, 'reading the tracing lock\'s inode');
   const ino = st.stdout.trim();
   const locks = await target.readFile('/proc/locks');
@@ -166,7 +167,8 @@ async function undoChange(target: Target, c: JournalChange, sharedBusy: boolean,
     const r = await runUndoCommand(target, cmd);
     if (r === 'not ours') return 'not ours any more';
     if (r.exitCode === 0) continue;
-    if (GONE.test(r.stderr)) {
+    // Exit 127: the undo's own program is missing (its shell says "not found"), so nothing was undone.
+    if (r.exitCode !== 127 && GONE.test(r.stderr)) {
       gone = true;
       continue;
     }

@@ -140,6 +140,20 @@ export class Btf {
     return r.name || `kind ${r.kind}`;
   }
 
+  /** An integer's (or enum's) sign and width as the BTF encodes them; null for any other type. */
+  private intEncoding(id: number): { signed: boolean; bits: number; bitOffset: number } | null {
+    const r = this.resolve(id);
+    const t = this.type(r);
+    const info = this.buf.readUInt32LE(this.at[r]! + 4);
+    if (t.kind === KIND.INT) {
+      const data = this.buf.readUInt32LE(this.at[r]! + 12);
+      return { signed: ((data >>> 24) & 0xf & 1) === 1, bits: data & 0xff, bitOffset: (data >>> 16) & 0xff };
+    }
+    // An enum's kind_flag says signed (BTF since 6.0); without it, unsigned.
+    if (t.kind === KIND.ENUM || t.kind === KIND.ENUM64) return { signed: info >>> 31 === 1, bits: t.sizeOrType * 8, bitOffset: 0 };
+    return null;
+  }
+
   structId(name: string): number | null {
     for (let id = 1; id < this.count; id++) {
       if (this.kindOf(id) !== KIND.STRUCT || this.str(this.buf.readUInt32LE(this.at[id]!)) !== name) continue;
@@ -192,7 +206,10 @@ export class Btf {
         }
       }
       if (!Number.isInteger(offset)) throw new Error(`struct ${struct}: ${d} is a bitfield`);
-      return { name: d, offset, size: this.sizeOf(type), type: this.typeName(type) };
+      const int = this.intEncoding(type);
+      // A bitfield of a struct without kind_flag has its width in the int type itself.
+      if (int && (int.bits !== this.sizeOf(type) * 8 || int.bitOffset !== 0)) throw new Error(`struct ${struct}: ${d} is a bitfield`);
+      return { name: d, offset, size: this.sizeOf(type), type: this.typeName(type), ...(int ? { signed: int.signed } : {}) };
     });
     return { struct, size: this.sizeOf(id), members, source: '/sys/kernel/btf/vmlinux' };
   }

@@ -9,6 +9,8 @@ export interface MemberLayout {
   size: number;
   /** The C type: an integer type, or a pointer (`struct net *`). */
   type: string;
+  /** An integer's sign, where the source says it (BTF's encoding); else read from `type`'s name. */
+  signed?: boolean;
 }
 
 export interface StructLayout {

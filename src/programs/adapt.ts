@@ -99,10 +99,14 @@ const INT_BITS: Record<number, string> = { 1: '8', 2: '16', 4: '32', 8: '64' };
 export function rawRead(m: MemberLayout, at: string): string | null {
   if (/^(struct|union) \w+$/.test(m.type)) return `(*((${m.type} *)((uint64)${at})))`;
   if (m.type.endsWith('*')) return m.size === 8 ? `(*(uint64 *)((uint64)${at}))` : null;
+  // An anonymous struct or union has no name to read it by.
+  if (/^(struct|union)\b/.test(m.type)) return null;
   const bits = INT_BITS[m.size];
   // An array (typed `kind 3` by parsers/btf.ts) or a float is not read raw.
   if (!bits || /^kind |\b(?:float|double)\b/.test(m.type)) return null;
-  const signed = /^(?:signed )?(?:char|short|long|long long|(?:short |long |long long )?int)$/.test(m.type);
+  // The BTF's own sign where the layout has it (a char is unsigned in kernels built since 6.2); a
+  // debug info layout's by its C name.
+  const signed = m.signed ?? /^(?:signed )?(?:char|short|long|long long|(?:short |long |long long )?int)$/.test(m.type);
   return `(*(${signed ? '' : 'u'}int${bits} *)((uint64)${at}))`;
 }
 
