@@ -85,25 +85,30 @@ async function netSource(btf: Btf | Error | null, programs: string[], notes: str
   }
 }
 
-/** Structs with a way of their own: nf_conn (module BTF or debug info) and net (netSource). */
-const OWN_PATH = new Set(['nf_conn', 'net']);
+/**
+ * The structs read raw: those whose C definition costs bpftrace 0.17 seconds of clang under qemu TCG
+ * (Debian 6.1, 2026-12-07: kfree_skb_syn.bt 12.4-13.7 s to attach typed, 7.3-7.6 s with these read
+ * raw; ct_syn.bt 16.1-17.3 s, 14.2-15.6 s). Small ones cost more read raw than typed (the listing
+ * server with nf_hook_entries and nf_hook_ops raw: 11.1 s against 9.9-10.5 s), so they stay typed.
+ * (net and nf_conn have paths of their own.)
+ */
+const READ_RAW = new Set(['sk_buff', 'net_device', 'nf_hook_state']);
 
 /**
- * The other structs the programs read, laid out from the kernel's BTF so that adaptProgram reads
- * them raw: with no struct named, bpftrace 0.17 skips turning BTF into C for clang, 4-7 s of a
- * tracer's start under qemu TCG. A struct not in vmlinux's BTF, or with a member nfscope cannot
- * read raw, is left to bpftrace, and said.
+ * The READ_RAW structs the programs read, laid out from the kernel's BTF so that adaptProgram reads
+ * them raw: bpftrace 0.17 then has no C to make of them for clang. One not in vmlinux's BTF, or with
+ * a member nfscope cannot read raw, is left to bpftrace, and said.
  */
 async function structsSource(btf: Btf | Error | null, programs: string[], notes: string[]): Promise<StructLayout[]> {
   if (!btf || btf instanceof Error) return [];
-  const names = [...new Set(programs.flatMap(structsRead))].filter((n) => !OWN_PATH.has(n)).sort();
+  const names = [...new Set(programs.flatMap(structsRead))].filter((n) => READ_RAW.has(n)).sort();
   const out: StructLayout[] = [];
   for (const name of names) {
     try {
       const layout = btf.layout(name, [...new Set(programs.flatMap((p) => structMembers(p, name)))]);
-      // A member nfscope does not read raw (an array for ntop, as follow's ipv6hdr addresses) keeps
-      // its struct typed by design: no note.
-      if (layout.members.every((m) => rawRead(m, '0') !== null)) out.push(layout);
+      const odd = layout.members.find((m) => rawRead(m, '0') === null);
+      if (odd) throw new Error(`${odd.name} is a ${odd.type} of ${odd.size} bytes, not read raw`);
+      out.push(layout);
     } catch (e) {
       // Said without "struct NAME": hooks takes its netdev warnings by that phrase (netdevSource's).
       notes.push(`${name}'s members are read as bpftrace lays the struct out (slower to start), not at the BTF's offsets: ${(e as Error).message.replace(/\bstruct (\w+)/g, '$1')}`);
