@@ -11,7 +11,9 @@ kernel=$(uname -r)
 dir="test/fixtures/replay/$kernel"
 mkdir -p "$dir"
 ns="nfscap-$$"
-trap 'ip netns del "$ns" 2>/dev/null || true' EXIT INT TERM
+# Each run's stderr in a directory of this script's own (mktemp -d: private, never a path found in /tmp).
+errs=$(mktemp -d)
+trap 'ip netns del "$ns" 2>/dev/null || true; rm -rf "$errs"' EXIT INT TERM
 ip netns add "$ns"
 ip netns exec "$ns" ip link set lo up
 ip netns exec "$ns" iptables -A INPUT -p tcp --dport 2571 -j DROP
@@ -22,13 +24,14 @@ record() { # NAME ARGS...: one live run, recorded
   local name=$1; shift
   rm -f "$dir/$name.json.gz"
   local rc=0
-  NFSCOPE_PROBE_CACHE=off NFSCOPE_RECORD="$dir/$name.json.gz" node dist/main.js "$@" > "$dir/$name.stdout.json" 2> "/tmp/replay-capture-$name.err" || rc=$?
+  NFSCOPE_PROBE_CACHE=off NFSCOPE_RECORD="$dir/$name.json.gz" node dist/main.js "$@" > "$dir/$name.stdout.json" 2> "$errs/$name.err" || rc=$?
   # The argv is what the test replays, with --target replay:FILE added.
   ARGV_JSON=$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@") RC=$rc KERNEL=$kernel TOOLS=$tools node -e '
     const e = process.env;
     process.stdout.write(JSON.stringify({ argv: JSON.parse(e.ARGV_JSON), exit: Number(e.RC), tool: e.TOOLS, kernel: e.KERNEL, captured: new Date().toISOString(),
       setup: "scripts/capture/replay-host.sh: a netns with iptables INPUT DROP tcp 2571 and -m conntrack ESTABLISHED ACCEPT" }, null, 2) + "\n");' > "$dir/$name.meta.json"
   echo "recorded $name: exit $rc, $(stat -c %s "$dir/$name.json.gz") bytes"
+  [ "$rc" = 0 ] || { echo "its stderr:"; tail -n 20 "$errs/$name.err"; }
 }
 
 record doctor doctor --json

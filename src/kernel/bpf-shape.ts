@@ -87,10 +87,10 @@ async function netSource(btf: Btf | Error | null, programs: string[], notes: str
 
 /**
  * The structs read raw: those whose C definition costs bpftrace 0.17 seconds of clang under qemu TCG
- * (Debian 6.1, 2026-12-07: kfree_skb_syn.bt 12.4-13.7 s to attach typed, 7.3-7.6 s with these read
- * raw; ct_syn.bt 16.1-17.3 s, 14.2-15.6 s). Small ones cost more read raw than typed (the listing
- * server with nf_hook_entries and nf_hook_ops raw: 11.1 s against 9.9-10.5 s), so they stay typed.
- * (net and nf_conn have paths of their own.)
+ * (Debian 6.1 guest, 2026-12-07, compile and attach: kfree_skb_syn.bt 12.3-14.0 s typed, 7.7-8.4 s
+ * with these read raw; ct_syn.bt 16.2-17.3 s, 14.0-14.3 s). Small ones cost more read raw than typed
+ * (the listing server with nf_hook_entries and nf_hook_ops raw: 11.1-12.3 s against 9.9-10.5 s), so
+ * they stay typed. (net and nf_conn have paths of their own.)
  */
 const READ_RAW = new Set(['sk_buff', 'net_device', 'nf_hook_state']);
 

@@ -16,9 +16,9 @@ export interface BpfShape {
   /** How struct net is read: as bpftrace lays it out, or at the offsets of the kernel's BTF (why). */
   net: { from: 'bpftrace' } | { from: 'btf'; layout: StructLayout };
   /**
-   * The other structs of vmlinux the programs read (sk_buff, net_device, nf_hook_state, ...), at the
-   * offsets of the kernel's BTF, so that they are read raw (lowerStructAccesses); a struct whose
-   * reads could not all be laid out is not here, and is read as bpftrace lays it out.
+   * The large structs of vmlinux the programs read (kernel/bpf-shape.ts READ_RAW), at the offsets of
+   * the kernel's BTF, so that they are read raw (lowerStructAccesses); a struct whose reads could
+   * not all be laid out is not here, and is read as bpftrace lays it out.
    */
   structs: StructLayout[];
   /** Which netdev hook heads struct net_device has; null when the BTF could not tell (programs left as written). */
@@ -113,8 +113,8 @@ export function rawRead(m: MemberLayout, at: string): string | null {
 /**
  * Rewrites each read of a struct that has a layout into a raw read at the offset the layout
  * gives, bases first. Without its struct's name in the program, bpftrace 0.17 has no C type to
- * make from BTF and have clang parse: that was 4-7 s of a tracer's start under qemu TCG (6.1:
- * kfree_skb_syn.bt 12.4 s typed, 5.1 s lowered). A pointer member becomes a u64, so a read
+ * make from BTF and have clang parse: seconds of a tracer's start under qemu TCG (a 6.1 guest:
+ * kfree_skb_syn.bt 12.3-14.0 s typed, 7.7-8.4 s lowered). A pointer member becomes a u64, so a read
  * through it is spelled as a cast again (((struct net *)((struct sk_buff *)$skb)->dev)->...).
  */
 export function lowerStructAccesses(program: string, layouts: StructLayout | StructLayout[]): string {

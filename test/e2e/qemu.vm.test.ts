@@ -19,6 +19,7 @@ import { probeCapabilities } from '../../src/kernel/capabilities.js';
 import { debuginfoCached } from '../../src/vm/debuginfo.js';
 import { loadedModules } from '../../src/tools/modules.js';
 import { expectSchema } from '../helpers/schema.js';
+import { CONSOLE_DIR_PREFIX } from '../../src/vm/boot.js';
 
 const VM_TIMEOUT = 240_000;
 
@@ -184,7 +185,9 @@ describe('micro-VM failures and teardown', () => {
   // A VM that never came up, or whose nfscope was killed, keeps its console for the user
   // (vm/console-keeper.ts: /tmp/nfscope-console-*); here the user is the test, which removes the
   // ones that appeared while these cases ran.
-  const consoles = () => readdirSync(tmpdir()).filter((f) => f.startsWith('nfscope-console-'));
+  // Exactly the name boot.ts makes (mkdtemp: the prefix and six characters), so that a directory of
+  // another test running beside this file is never taken for a VM's console.
+  const consoles = () => readdirSync(tmpdir()).filter((f) => new RegExp(`^${CONSOLE_DIR_PREFIX}[A-Za-z0-9]{6}$`).test(f));
   let consolesBefore: string[] = [];
   beforeAll(() => {
     consolesBefore = consoles();

@@ -17,7 +17,10 @@ import { ROOT } from '../helpers/sys.js';
 const PANIC = readFileSync(join(ROOT, 'test/fixtures/vm-console/6.12.118+deb12-amd64/console.log'), 'utf8');
 const PANIC_LINES = PANIC.trimEnd().split(/\r?\n/); // the serial console's CRLF
 
-const dir = mkdtempSync(join(tmpdir(), 'nfscope-console-test-'));
+// Not nfscope's own console prefix (vm/boot.ts CONSOLE_DIR_PREFIX): qemu.vm's teardown removes the
+// console directories that appeared while it ran, and it ran beside this file in the suite's other
+// lane (2026-12-07: this directory went from under the test, ENOENT).
+const dir = mkdtempSync(join(tmpdir(), 'nfscope-test-console-keeper-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('console keeper', () => {
