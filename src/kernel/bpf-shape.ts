@@ -28,7 +28,7 @@ import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.
 import { Btf } from '../parsers/btf.js';
 import type { Target } from '../targets/target.js';
 import { ctMembers, rawRead, structMembers, structsRead, type BpfShape } from '../programs/adapt.js';
-import { BUNDLED_PROGRAMS, readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
+import { BUNDLED_PROGRAMS, readTemplate, templatePath } from '../programs/templates.js';
 
 export type { BpfShape };
 
@@ -49,8 +49,6 @@ async function drgnPython(target: Target): Promise<string | null> {
 }
 
 const BTF_FILE = '/sys/kernel/btf/vmlinux';
-/** The programs whose struct reads are laid out from the kernel's BTF: every bundled one. */
-const BUNDLED: readonly BundledProgram[] = BUNDLED_PROGRAMS;
 
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
@@ -60,7 +58,8 @@ export async function probeBpfShape(target: Target, tracefs: string | null, rele
   const kfreeSkbReason = !tracefs || (format !== null && /\bfield:[^;]*\breason;/.test(format));
   if (format === null) notes.push(`${tracefs}/events/skb/kfree_skb/format could not be read: drops are attributed by their stack and the hook listing, without the kernel's reason`);
   else if (!kfreeSkbReason) notes.push('skb:kfree_skb has no reason field here (it came in 5.17): drops are attributed by their stack and the hook listing');
-  const programs = await Promise.all(BUNDLED.map(readTemplate));
+  // Every bundled program's struct reads are laid out, so a fill of any of them finds its members.
+  const programs = await Promise.all(BUNDLED_PROGRAMS.map(readTemplate));
   const btfP = kernelBtf(target);
   const [nfConn, net, netdev, structs] = await Promise.all([nfConnSource(target, release, programs, notes), btfP.then((b) => netSource(b, programs, notes)), btfP.then((b) => netdevSource(b, notes)), btfP.then((b) => structsSource(b, programs, notes))]);
   return { kfreeSkbReason, nfConn, net, netdev, structs, notes };
@@ -196,7 +195,7 @@ async function cachedShape(target: Target, tracefs: string | null, release: stri
   // Files by identity (path, inode, size, times: kernel/boot-key.ts), not read: a hit reads nothing.
   const key = release === 'unknown' ? null : await bootKey(target, () => [
     `bpf-shape ${tracefs ?? '-'} ${release}`,
-    ...BUNDLED.map((b) => fileKey(join(PACKAGE_ROOT, templatePath(b)))),
+    ...BUNDLED_PROGRAMS.map((b) => fileKey(join(PACKAGE_ROOT, templatePath(b)))),
     ...SHAPE_CODE.map((u) => fileKey(fileURLToPath(u))),
   ]);
   return cachedProbe(tracefs ? 'bpf-shape-tracefs' : 'bpf-shape', key, isKeptShape, async () => {
