@@ -26,8 +26,16 @@ export function aptRoot(cacheRoot: string): string {
 }
 
 /** The sources.list of one suite's state (one-line format: apt 1.x and 2.x read it). */
-export function sourcesList(suite: Suite): string {
-  return SUITE_SOURCES[suite].map((s) => `deb [arch=amd64 signed-by=${KEYRING}] ${s.uri} ${s.suite} main\n`).join('');
+/** What nfscope's apt states fetch from: a kernel's suite, or Debian 12's backports (vm/emulator.ts: a newer qemu). */
+export type AptSuite = Suite | 'bookworm-backports';
+
+const SOURCES: Record<AptSuite, { uri: string; suite: string }[]> = {
+  ...SUITE_SOURCES,
+  'bookworm-backports': [{ uri: 'http://deb.debian.org/debian', suite: 'bookworm-backports' }],
+};
+
+export function sourcesList(suite: AptSuite): string {
+  return SOURCES[suite].map((s) => `deb [arch=amd64 signed-by=${KEYRING}] ${s.uri} ${s.suite} main\n`).join('');
 }
 
 export class AptState {
@@ -35,7 +43,7 @@ export class AptState {
   constructor(
     private readonly host: Target,
     cacheRoot: string,
-    readonly suite: Suite,
+    readonly suite: AptSuite,
   ) {
     this.dir = join(aptRoot(cacheRoot), suite);
   }
@@ -70,7 +78,7 @@ export class AptState {
    * lists at all it is an error.
    */
   async ensure(o: { refresh?: boolean; progress?: (m: string) => void } = {}): Promise<void> {
-    if (!existsSync(KEYRING)) throw new CapabilityError(`kernels from ${this.suite} need the Debian archive keyring at ${KEYRING} (package debian-archive-keyring)`);
+    if (!existsSync(KEYRING)) throw new CapabilityError(`packages from ${this.suite} need the Debian archive keyring at ${KEYRING} (package debian-archive-keyring)`);
     const d = this.dir;
     for (const sub of ['', 'sources.list.d', 'preferences.d', 'lists/partial', 'cache/archives/partial']) {
       await mkdir(join(d, sub), { recursive: true, mode: 0o755 });

@@ -2,13 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CapabilityError, ParseError } from '../lib/errors.js';
+import { CapabilityError } from '../lib/errors.js';
 import { delay } from '../lib/time.js';
 import { PACKAGE_ROOT } from '../lib/paths.js';
 import type { Host, RawRun, Running } from '../lib/target.js';
 import { ConsoleKeeper } from './console-keeper.js';
 import { guestSays, qemuStatus, type ConsoleEvidence } from './console-evidence.js';
-import { requireTool } from '../lib/packages.js';
 import { AgentClient } from './agent-client.js';
 import { ensureInitramfs } from './initramfs.js';
 import { ensureKernel } from './kernel.js';
@@ -16,9 +15,8 @@ import type { KernelInfo } from '../model/vm.js';
 import { debuginfoCached, ensureDebuginfo } from './debuginfo.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf, parseKconfig } from '../parsers/kconfig.js';
 import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
-import { kvmUsable, qemuArgv, tcgPatchingSafe } from './qemu-argv.js';
-import { parseVersion } from '../parsers/versions.js';
-import { run } from '../lib/run.js';
+import { kvmUsable, qemuArgv } from './qemu-argv.js';
+import { chooseEmulator } from './emulator.js';
 import { ensureVmlinux } from './vmlinux.js';
 
 export interface VmOptions {
@@ -63,7 +61,8 @@ export const VM_RUN_ROOT = '/run/nfscope/vm';
 /** The private directory of a guest console: mkdtemp(tmpdir/PREFIX). */
 export const CONSOLE_DIR_PREFIX = 'nfscope-console-';
 /** qboot (qemu-system-data): a minimal firmware that boots -kernel quickly. */
-const QBOOT = '/usr/share/qemu/qboot.rom';
+const QBOOT_NAME = 'qboot.rom';
+const QBOOT = `/usr/share/qemu/${QBOOT_NAME}`;
 
 /**
  * Removes run directories whose owner (the nfscope that booted the VM, or the
@@ -99,25 +98,6 @@ async function ensureTypesSource(host: Host, kernel: KernelInfo, progress: (m: s
   await ensureDebuginfo(host, kernel, progress);
 }
 
-/** Per qemu binary: asked once per process (a fleet or a bench boots many VMs). */
-const patchingSafe = new Map<string, Promise<boolean>>();
-
-/** This qemu's TCG runs vCPUs at once without racing the guest's code patching (vm/qemu-argv.ts). */
-function qemuPatchingSafe(host: Host, qemuBin: string): Promise<boolean> {
-  let p = patchingSafe.get(qemuBin);
-  if (!p) {
-    p = run(host, [qemuBin, '--version'], { timeoutMs: 10_000 }).then((r) => {
-      const version = parseVersion(r.stdout);
-      if (!version) throw new ParseError(`${qemuBin} --version`, 1, r.stdout, 'no version number');
-      return tcgPatchingSafe(version);
-    });
-    // A failed answer is not kept: the next boot asks again (and fails again, said each time).
-    p.catch(() => patchingSafe.delete(qemuBin));
-    patchingSafe.set(qemuBin, p);
-  }
-  return p;
-}
-
 /**
  * Boots the micro-VM: a Debian kernel package under qemu, the host's root
  * shared read-only, the agent on ttyS1. qemu runs under `setpriv --pdeathsig
@@ -126,9 +106,9 @@ function qemuPatchingSafe(host: Host, qemuBin: string): Promise<boolean> {
 export async function bootVm(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
-  const qemuBin = await requireTool(host, 'qemu-system-x86_64');
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
-  const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || (await qemuPatchingSafe(host, qemuBin));
+  const emulator = await chooseEmulator(host, accel, progress);
+  const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || emulator.patchingSafe;
   const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
   await ensureTypesSource(host, kernel, progress);
   const initramfs = await ensureInitramfs(host, kernel);
@@ -144,14 +124,14 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   const consoleLog = join(consoleDir, 'console.log');
   const agentSocket = join(runDir, 'agent.sock');
   const argv = qemuArgv({
-    qemu: qemuBin, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
+    qemu: emulator.bin, datadir: emulator.datadir, accel, vmlinuz: elf ?? kernel.vmlinuz, initramfs, kernelVersion: kernel.version,
     packageRoot: PACKAGE_ROOT, consoleLog, agentSocket,
     // 2 GiB: the lab compiles three bpftrace programs at once; their stack maps alone took more than 1 GiB (6.1).
     memoryMb: o.memoryMb ?? 2048, cpus: 2, concurrentCpus,
-    bios: existsSync(QBOOT) ? QBOOT : undefined,
+    bios: [emulator.datadir && join(emulator.datadir, QBOOT_NAME), QBOOT].find((f) => f && existsSync(f)) || undefined,
   });
   const mode = accel === 'kvm' ? '' : concurrentCpus ? ', a host thread per vCPU' : ', its vCPUs taking turns on one host thread';
-  progress(`booting ${kernel.package} (${kernel.version}) under qemu ${accel.toUpperCase()}${mode}`);
+  progress(`booting ${kernel.package} (${kernel.version}) under qemu ${emulator.version} ${accel.toUpperCase()}${mode}${emulator.origin === "the system's" ? '' : `; qemu: ${emulator.origin}`}`);
   const t0 = performance.now();
   const qemu = o.persistent
     ? host.spawnDaemon(['timeout', '--signal=KILL', String(o.persistent.ttlSeconds), ...argv])

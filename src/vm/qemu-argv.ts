@@ -25,6 +25,8 @@ export interface QemuArgvOptions {
   concurrentCpus: boolean;
   /** Firmware: qboot starts a Linux kernel far faster than SeaBIOS under TCG. */
   bios?: string;
+  /** qemu's -L: the firmware directory of a qemu that is not the system's (vm/emulator.ts). */
+  datadir?: string;
 }
 
 export function qemuArgv(o: QemuArgvOptions): string[] {
@@ -49,6 +51,7 @@ export function qemuArgv(o: QemuArgvOptions): string[] {
   ].join(' ');
   return [
     o.qemu,
+    ...(o.datadir ? ['-L', o.datadir] : []),
     ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', `tcg,thread=${o.concurrentCpus ? 'multi' : 'single'}`, '-cpu', 'max']),
     '-smp', String(o.cpus), '-m', String(o.memoryMb),
     // No default devices, and above all no user-mode NIC that could reach outside.
