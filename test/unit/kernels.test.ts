@@ -38,6 +38,8 @@ describe('--kernel', () => {
         'deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian-security bullseye-security main\n',
     );
     expect(sourcesList('sid')).toMatch(/^deb \[arch=amd64 signed-by=\S+\] http:\/\/deb\.debian\.org\/debian sid main\n$/);
+    // The micro-VM's qemu on a Debian 12 host (vm/emulator.ts): backports alone, signed the same way.
+    expect(sourcesList('bookworm-backports')).toBe('deb [arch=amd64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bookworm-backports main\n');
   });
 });
 

@@ -11,6 +11,10 @@ describe('qemu argv: how the vCPUs run', () => {
     expect(at(qemuArgv({ ...base, accel: 'tcg', concurrentCpus: true }))).toBe('tcg,thread=multi');
     expect(at(qemuArgv({ ...base, accel: 'kvm', concurrentCpus: false }))).toBe('kvm');
   });
+  it('a qemu that is not the system\'s finds its own firmware first (-L, right after the binary)', () => {
+    expect(qemuArgv({ ...base, accel: 'tcg', concurrentCpus: true, datadir: '/c/qemu/v/root/usr/share/qemu' }).slice(0, 3)).toEqual([base.qemu, '-L', '/c/qemu/v/root/usr/share/qemu']);
+    expect(qemuArgv({ ...base, accel: 'tcg', concurrentCpus: true })).not.toContain('-L');
+  });
   it('multi-threaded TCG is safe from qemu 9.1 and 8.2.6 on (the version text as this machine\'s qemu prints it)', () => {
     // `qemu-system-x86_64 --version`, Debian 12 (the package 1:7.2+dfsg-7+deb12u18+b3).
     const debian12 = 'QEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)\nCopyright (c) 2003-2022 Fabrice Bellard and the QEMU Project developers\n';
