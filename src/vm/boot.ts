@@ -18,6 +18,7 @@ import { DEFAULT_KERNEL } from '../lib/kernel-spec.js';
 import { kvmUsable, qemuArgv } from './qemu-argv.js';
 import { chooseEmulator } from './emulator.js';
 import { ensureVmlinux } from './vmlinux.js';
+import { allSettledOrThrow } from '../lib/settled.js';
 
 export interface VmOptions {
   kernelPackage?: string;
@@ -107,9 +108,12 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   const host = o.host;
   const progress = o.progress ?? (() => {});
   const accel = kvmUsable(readFileSync('/proc/cpuinfo', 'utf8'), existsSync('/dev/kvm')) ? 'kvm' : 'tcg';
-  const emulator = await chooseEmulator(host, accel, progress);
+  // Both ask apt (each its own state), independently: at once.
+  const emulatorP = chooseEmulator(host, accel, progress);
+  const kernelP = ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
+  await allSettledOrThrow<unknown>([emulatorP, kernelP]);
+  const [emulator, kernel] = [await emulatorP, await kernelP];
   const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || emulator.patchingSafe;
-  const kernel = await ensureKernel(host, o.kernelPackage ?? DEFAULT_KERNEL, progress);
   await ensureTypesSource(host, kernel, progress);
   const initramfs = await ensureInitramfs(host, kernel);
   const elf = await ensureVmlinux(host, kernel.vmlinuz, join(kernel.dir, `vmlinux-${kernel.version}`));
