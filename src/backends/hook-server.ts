@@ -9,10 +9,10 @@ import { runRandomInt } from '../lib/run-random.js';
 import type { Cleanup } from '../lib/cleanup.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { sleep } from '../lib/time.js';
-import type { ChainSymbols, Family } from '../model/hooks.js';
+import type { Family } from '../model/hooks.js';
 import { familyMask, parseBpftraceHooks } from '../parsers/bpftrace-hooks.js';
 import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook-addresses.js';
-import { chainProbe } from '../kernel/nft-chains.js';
+import { chainProbe, serverChainState, type ChainProbe } from '../kernel/nft-chains.js';
 import { runsChain } from '../model/hooks.js';
 import { nfHooksServerProgram, REQUEST_PREFIX, TOKEN_DIGITS } from '../programs/nf_hooks_server.js';
 import { tracerArgv } from '../programs/program.js';
@@ -24,7 +24,7 @@ import { tryRun, GREP_ANSWERS } from '../lib/run.js';
 import { RunFailedError } from '../lib/run-failed.js';
 import type { HooksResult } from './hooks.js';
 
-type Probe = { symbols: ChainSymbols } | { why: string };
+type Probe = ChainProbe;
 
 /** Whether the target can serve listings this way: null, or why not. */
 export async function hookServerUnavailable(target: Target, tracefs: string): Promise<string | null> {
@@ -37,6 +37,8 @@ export async function hookServerUnavailable(target: Target, tracefs: string): Pr
 export class HookServer {
   private seen = 0;
   private exited = false;
+  /** Why chains of modules loaded since the server started go unnamed (current(): 'loaded-since'). */
+  private lateWhy: string | null = null;
 
   private constructor(
     private readonly target: Target,
@@ -70,7 +72,7 @@ export class HookServer {
     // Independent reads, at once: under qemu TCG each guest command is ~90 ms.
     const [template, payload, probe] = await Promise.all([readTemplate('nf_hooks'), target.bundled('payload/hooks-request.py'), chainProbe(target)]);
     const request = [python, payload];
-    const program = (p: Probe) => nfHooksServerProgram(template, { symbols: 'symbols' in p ? p.symbols : null, serves: mask, token });
+    const program = (p: Probe) => nfHooksServerProgram(template, 'symbols' in p ? { symbols: p.symbols, layouts: p.layouts, serves: mask, token } : { symbols: null, serves: mask, token });
     const launch = async (p: Probe) => {
       const filled = program(p);
       const { tracer, lines, lost } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });
@@ -96,7 +98,9 @@ export class HookServer {
   async current(): Promise<boolean> {
     if (this.exited) return false;
     const now = await chainProbe(this.target);
-    return JSON.stringify('symbols' in now ? now.symbols : null) === JSON.stringify('symbols' in this.probe ? this.probe.symbols : null);
+    const state = serverChainState('symbols' in this.probe ? this.probe.symbols : null, 'symbols' in now ? now.symbols : null);
+    if (state === 'loaded-since') this.lateWhy = 'nf_tables or nf_nat was loaded after this run\'s listing server started, which was built without their callbacks';
+    return state !== 'moved';
   }
 
   async stop(): Promise<void> {
@@ -134,7 +138,8 @@ export class HookServer {
     const warnings = [...parsed.warnings];
     if (named.unnamed.length) warnings.push(`no symbol in /proc/kallsyms starts at ${named.unnamed.join(', ')}: shown as addresses`);
     const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
-    if (unnamedChain && this.unnamedWhy) warnings.push(`nf_tables chains not named: ${this.unnamedWhy}`);
+    const why = this.unnamedWhy ?? this.lateWhy;
+    if (unnamedChain && why) warnings.push(`nf_tables chains not named: ${why}`);
     return { hooks: parsed.hooks.filter((h) => families.includes(h.family)), warnings, argv: [...this.argv, '→', ...argv] };
   }
 

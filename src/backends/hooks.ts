@@ -67,7 +67,7 @@ export const bpftraceBackend: HooksBackend = {
     // with its "Z" record, where nfscope stops bpftrace (tools/tracer.ts). The family filter is a
     // positional parameter: nothing the user typed is pasted into the script.
     const runAll = async (p: typeof probe) => {
-      const parts = nfHooksPrograms(template, { symbols: 'symbols' in p ? p.symbols : null, mask: familyMask(families), shape });
+      const parts = nfHooksPrograms(template, { ...('symbols' in p ? { symbols: p.symbols, layouts: p.layouts } : { symbols: null }), mask: familyMask(families), shape });
       const argvs = parts.map((part) => inNetns(ns, tracerArgv(bpftrace, part)));
       return { argvs, runs: await Promise.all(argvs.map((a) => runToRecord(target, a, 'Z', 120_000))) };
     };

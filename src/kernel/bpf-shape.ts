@@ -25,7 +25,8 @@ import { PACKAGE_ROOT } from '../lib/paths.js';
 import { readKconfig } from './kconfig.js';
 import { NF_CONN_BTF_OPTIONS, nfConnInNoBtf } from '../parsers/kconfig.js';
 import { parseStructLayouts, type StructLayout } from '../parsers/struct-layout.js';
-import { Btf } from '../parsers/btf.js';
+import type { Btf } from '../parsers/btf.js';
+import { kernelBtf } from './module-btf.js';
 import type { Target } from '../targets/target.js';
 import { ctMembers, rawRead, structMembers, structsRead, type BpfShape } from '../programs/adapt.js';
 import { BUNDLED_PROGRAMS, readTemplate, templatePath } from '../programs/templates.js';
@@ -48,7 +49,6 @@ async function drgnPython(target: Target): Promise<string | null> {
   return m[1]!.endsWith('/env') ? (m[2] ? await target.which(m[2]) : null) : m[1]!;
 }
 
-const BTF_FILE = '/sys/kernel/btf/vmlinux';
 
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
@@ -116,16 +116,6 @@ async function structsSource(btf: Btf | Error | null, programs: string[], notes:
   return out;
 }
 
-/** The kernel's BTF, parsed; null when there is none to read, the Error when it does not parse. */
-async function kernelBtf(target: Target): Promise<Btf | Error | null> {
-  const blob = target.kernelBtf ? ((await target.kernelBtf()) ?? (await target.readFileBuffer(BTF_FILE))) : await target.readFileBuffer(BTF_FILE);
-  if (!blob) return null;
-  try {
-    return Btf.parse(blob);
-  } catch (e) {
-    return e as Error;
-  }
-}
 
 /** The netdev hook heads struct net_device has (nf_hooks.bt reads both). */
 async function netdevSource(btf: Btf | Error | null, notes: string[]): Promise<BpfShape['netdev']> {
@@ -215,7 +205,8 @@ export function isKeptShape(v: unknown): v is BpfShape {
   const obj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
   if (!obj(o.nfConn) || o.nfConn.from !== 'btf') return false;
   const isLayout = (l: unknown): boolean => obj(l) && typeof l.struct === 'string' && Number.isInteger(l.size) && typeof l.source === 'string' && Array.isArray(l.members)
-    && l.members.every((m: unknown) => obj(m) && typeof m.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string');
+    && l.members.every((m: unknown) => obj(m) && typeof m.name === 'string' && Number.isInteger(m.offset) && Number.isInteger(m.size) && typeof m.type === 'string'
+      && (m.bits === undefined || (obj(m.bits) && Number.isInteger(m.bits.shift) && Number.isInteger(m.bits.width))));
   if (!obj(o.net) || o.net.from !== 'btf' || !isLayout(o.net.layout) || (o.net.layout as { struct: unknown }).struct !== 'net') return false;
   if (!Array.isArray(o.structs) || !o.structs.every(isLayout)) return false;
   if (!obj(o.netdev) || typeof o.netdev.ingress !== 'boolean' || typeof o.netdev.egress !== 'boolean') return false;

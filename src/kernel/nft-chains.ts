@@ -15,6 +15,9 @@ import { bootKey } from './boot-key.js';
 import { runResult } from '../lib/run-result.js';
 import { kallsymsTable } from '../parsers/hook-addresses.js';
 import { BPF_RUN_FN, XT_TABLE_FN } from '../model/hooks.js';
+import type { StructLayout } from '../parsers/struct-layout.js';
+import { chainCodeMembers } from '../programs/nf_hooks.js';
+import { moduleLayouts } from './module-btf.js';
 
 export { CHAIN_FN, NAT_CHAIN_FN, NAT_FN, type ChainSymbols };
 
@@ -32,12 +35,37 @@ export function chainSymbols(kallsyms: string): ChainSymbols {
   return out;
 }
 
+/** The addresses a listing compiled in from `s`. */
+function compiledAddresses(s: ChainSymbols): string[] {
+  return [...s.chain, ...s.nat4, ...s.nat6, ...(s.natChain ? [s.natChain] : [])];
+}
+
 /**
- * What the target allows: BTF with struct nft_chain (vmlinux, or the
- * nf_tables module's own BTF) and the callbacks' addresses. null with a
- * reason when chains cannot be named on this kernel.
+ * A listing server built from `had` against the kernel's `now` (null: no chain naming):
+ * - 'same': it names as a fresh one would;
+ * - 'moved': an address it compiled in is gone (nf_tables or nf_nat unloaded or reloaded): its
+ *   names would be read at stale addresses, so it must be replaced;
+ * - 'loaded-since': the kernel has callbacks it was built without (nf_tables or nf_nat loaded
+ *   after it started, as the lab's first rules load them): what it names is still right, and the
+ *   chains it cannot name are said, rather than paid for with a second compile (11 s under TCG).
  */
-export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbols } | { why: string }> {
+export function serverChainState(had: ChainSymbols | null, now: ChainSymbols | null): 'same' | 'moved' | 'loaded-since' {
+  if (JSON.stringify(had) === JSON.stringify(now)) return 'same';
+  const present = new Set(now ? compiledAddresses(now) : []);
+  if (had && compiledAddresses(had).some((a) => !present.has(a))) return 'moved';
+  return 'loaded-since';
+}
+
+/** What chainProbe finds: the callbacks' addresses, and the layouts of the chain code's structs that are in module BTF. */
+export type ChainProbe = { symbols: ChainSymbols; layouts: StructLayout[] } | { why: string };
+
+/**
+ * What the target allows: the callbacks' addresses, and BTF for the structs the chain-naming code
+ * reads (programs/nf_hooks.ts chainCodeMembers): the kernel's, or for those it lacks (nf_tables or
+ * nf_nat built as modules) their module's BTF, read raw at its offsets (kernel/module-btf.ts).
+ * A reason instead when chains cannot be named on this kernel.
+ */
+export async function chainProbe(target: Target): Promise<ChainProbe> {
   // The grep is 55 ms of a 0.45 s listing (6.18): kept for this boot and module placement.
   // grep: 0 found, 1 none (both an answer, kept); a failure (2, a timeout) is not kept, and its
   // reason is why chains are not named: not "no nf_tables callback".
@@ -50,26 +78,27 @@ export async function chainProbe(target: Target): Promise<{ symbols: ChainSymbol
   const lines = found;
   const symbols = chainSymbols(lines);
   if (symbols.chain.length === 0 && symbols.nat4.length + symbols.nat6.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };
-  // Where nf_tables is a module, struct nft_chain is in its own BTF (/sys/kernel/btf/nf_tables), which
-  // bpftrace 0.17 does not consult for a BEGIN probe: it sees the struct only declared (Debian 6.1 and
-  // 6.12; asking with `bpftrace -lv` cost a bpftrace start, tens of seconds under qemu TCG). Built into
-  // vmlinux (the 6.18 host), the fields are there. A fill that still fails to compile falls back
-  // (backends/hooks.ts).
   // A module's symbols end in [module] in kallsyms. Without module BTF (5.10: CONFIG_DEBUG_INFO_BTF_MODULES
   // came in 5.11) struct nft_chain of a modular nf_tables is in no BTF at all: nothing to compile against.
   const modular = /\[nf_tables\]/.test(lines);
   if (modular && !(await target.exists('/sys/kernel/btf/nf_tables'))) {
     return { why: 'nf_tables is a module and the kernel has no BTF of it (module BTF came in 5.11): chains are not named here' };
   }
-  if (await target.exists('/sys/kernel/btf/nf_tables')) {
-    return { why: 'struct nft_chain is in the nf_tables module\'s BTF, which bpftrace does not read from a BEGIN probe (0.17): chains are not named here; `nft list hooks` names them where the kernel has CONFIG_NETFILTER_NETLINK_HOOK' };
-  }
   if (!(await target.exists('/sys/kernel/btf/vmlinux'))) return { why: 'no BTF: chains are not named' };
-  if (symbols.nat4.length + symbols.nat6.length && (await target.exists('/sys/kernel/btf/nf_nat'))) {
+  // The modules the callbacks live in, as kallsyms tags them: where their structs' BTF is.
+  const modules = [...new Set([...lines.matchAll(/\[(\w+)\]\s*$/gm)].map((m) => m[1]!))];
+  // Built in (the 6.18 host): the kernel's own BTF has the structs, read typed as ever.
+  if (modules.length === 0) return { symbols, layouts: [] };
+  const r = await moduleLayouts(target, modules, chainCodeMembers());
+  if ('why' in r) return { why: `chains are not named: ${r.why}` };
+  const chainless = r.missing.filter((n) => n !== 'nf_nat_lookup_hook_priv');
+  if (chainless.length) return { why: `chains are not named: struct ${chainless.join(', struct ')} is in none of this kernel's BTF (vmlinux, ${modules.join(', ') || 'no module'})` };
+  // nf_nat's own struct in no BTF: its chains go unnamed, the others are named.
+  if (r.missing.length) {
     symbols.nat4 = [];
     symbols.nat6 = [];
   }
-  return { symbols };
+  return { symbols, layouts: r.layouts };
 }
 
 /** The addresses of `names` in /proc/kallsyms (16 hex digits each), or why there are none. */

@@ -29,17 +29,25 @@ export class Btf {
 
   private constructor(
     private readonly buf: Buffer,
-    /** Byte offset in buf of each type's header, by type id (0: void). */
+    /** Byte offset in buf of each type's header, by type id less `first` (a base BTF: by type id; 0: void). */
     private readonly at: Uint32Array,
+    /** One more than the last type id. */
     private readonly count: number,
     private readonly str: (o: number) => string,
+    /** The string section's length, base's included: a split BTF's own strings start there. */
+    private readonly strEnd: number,
+    /** The first type id of this BTF's own (1; a split BTF continues its base's ids). */
+    private readonly first: number,
+    private readonly base: Btf | null,
+    /** Where it was read: named in the layouts. */
+    readonly source: string,
   ) {}
 
   /**
    * One pass records where each type starts; names and members are decoded only for the types a
    * question reaches (issue 14: decoding all of 6.18's BTF took 36-66 ms on every bpftrace start).
    */
-  static parse(buf: Buffer): Btf {
+  static parse(buf: Buffer, base: Btf | null = null, source = '/sys/kernel/btf/vmlinux'): Btf {
     if (buf.length < 24 || buf.readUInt16LE(0) !== 0xeb9f) throw new Error('not BTF (magic 0xeb9f)');
     const hdrLen = buf.readUInt32LE(4);
     const typeOff = hdrLen + buf.readUInt32LE(8);
@@ -47,22 +55,28 @@ export class Btf {
     const strOff = hdrLen + buf.readUInt32LE(16);
     const strLen = buf.readUInt32LE(20);
     if (typeOff + typeLen > buf.length || strOff + strLen > buf.length) throw new Error('BTF sections run past the end');
-    const str = (o: number) => {
-      if (o >= strLen) throw new Error(`BTF string offset ${o} out of range`);
-      const end = buf.indexOf(0, strOff + o);
-      return buf.toString('latin1', strOff + o, end);
+    // A module's BTF is split: its type ids follow its base's (vmlinux), and its string offsets
+    // continue the base's string section (libbpf btf__parse_split; the kernel's btf_parse_module).
+    const baseEnd = base ? base.strEnd : 0;
+    const str = (o: number): string => {
+      if (o < baseEnd) return base!.str(o);
+      const own = o - baseEnd;
+      if (own >= strLen) throw new Error(`BTF string offset ${o} out of range`);
+      const end = buf.indexOf(0, strOff + own);
+      return buf.toString('latin1', strOff + own, end);
     };
+    const first = base ? base.count : 1;
     let at = new Uint32Array(1 << 16);
-    let n = 1;
+    let n = first;
     let i = typeOff;
     const end = typeOff + typeLen;
     while (i < end) {
-      if (n === at.length) {
+      if (n - first + 1 >= at.length) {
         const grown = new Uint32Array(at.length * 2);
         grown.set(at);
         at = grown;
       }
-      at[n++] = i;
+      at[n++ - first + 1] = i;
       const info = buf.readUInt32LE(i + 4);
       i += 12;
       const kind = (info >>> 24) & 0x1f;
@@ -80,20 +94,28 @@ export class Btf {
       }
     }
     if (i !== end) throw new Error('BTF types run past their section');
-    return new Btf(buf, at, n, str);
+    return new Btf(buf, at, n, str, baseEnd + strLen, first, base, source);
+  }
+
+  /** The buffer and byte offset of type `id`'s header: in the base for its ids. */
+  private header(id: number): [Buffer, number] {
+    if (id < this.first) return this.base!.header(id);
+    return [this.buf, this.at[id - this.first + 1]!];
   }
 
   private kindOf(id: number): number {
-    return (this.buf.readUInt32LE(this.at[id]! + 4) >>> 24) & 0x1f;
+    const [buf, i] = this.header(id);
+    return (buf.readUInt32LE(i + 4) >>> 24) & 0x1f;
   }
 
   private type(id: number): BtfType {
     if (id === 0) return { name: 'void', kind: 0, sizeOrType: 0 };
     if (!(id > 0 && id < this.count)) throw new Error(`BTF type id ${id} out of range`);
+    if (id < this.first) return this.base!.type(id);
     const known = this.decoded.get(id);
     if (known) return known;
     const { buf } = this;
-    let i = this.at[id]!;
+    let i = this.header(id)[1];
     const info = buf.readUInt32LE(i + 4);
     const kind = (info >>> 24) & 0x1f;
     const vlen = info & 0xffff;
@@ -144,9 +166,10 @@ export class Btf {
   private intEncoding(id: number): { signed: boolean; bits: number; bitOffset: number } | null {
     const r = this.resolve(id);
     const t = this.type(r);
-    const info = this.buf.readUInt32LE(this.at[r]! + 4);
+    const [buf, at] = this.header(r);
+    const info = buf.readUInt32LE(at + 4);
     if (t.kind === KIND.INT) {
-      const data = this.buf.readUInt32LE(this.at[r]! + 12);
+      const data = buf.readUInt32LE(at + 12);
       return { signed: ((data >>> 24) & 0xf & 1) === 1, bits: data & 0xff, bitOffset: (data >>> 16) & 0xff };
     }
     // An enum's kind_flag says signed (BTF since 6.0); without it, unsigned.
@@ -154,22 +177,25 @@ export class Btf {
     return null;
   }
 
+  /** A struct with members by name: this BTF's own first (a module's), then its base's. */
   structId(name: string): number | null {
-    for (let id = 1; id < this.count; id++) {
-      if (this.kindOf(id) !== KIND.STRUCT || this.str(this.buf.readUInt32LE(this.at[id]!)) !== name) continue;
+    for (let id = this.first; id < this.count; id++) {
+      if (this.kindOf(id) !== KIND.STRUCT) continue;
+      const [buf, i] = this.header(id);
+      if (this.str(buf.readUInt32LE(i)) !== name) continue;
       if (this.type(id).members!.length > 0) return id;
     }
-    return null;
+    return this.base ? this.base.structId(name) : null;
   }
 
   /** A member by name in a struct or union, looking through anonymous members: its byte offset and type. */
-  private member(id: number, name: string): { offset: number; type: number; bitfield: boolean } | null {
+  private member(id: number, name: string): { offset: number; type: number; bitSize: number } | null {
     const t = this.type(this.resolve(id));
     for (const m of t.members ?? []) {
-      if (m.name === name) return { offset: m.bitOffset / 8, type: m.type, bitfield: m.bitSize > 0 };
+      if (m.name === name) return { offset: m.bitOffset / 8, type: m.type, bitSize: m.bitSize };
       if (m.name === '') {
         const inner = this.member(m.type, name);
-        if (inner) return { offset: m.bitOffset / 8 + inner.offset, type: inner.type, bitfield: inner.bitfield };
+        if (inner) return { offset: m.bitOffset / 8 + inner.offset, type: inner.type, bitSize: inner.bitSize };
       }
     }
     return null;
@@ -182,35 +208,51 @@ export class Btf {
     return this.member(id, name) !== null;
   }
 
-  /** Offset, size and type of a designator (a.b[2].c) in `struct NAME`. */
+  /**
+   * Offset, size and type of a designator (a.b[2].c) in `struct NAME`. A bitfield (nft_table's
+   * `u16 family:6`) is given as the smallest little-endian word that holds it, with its shift and
+   * width in `bits`.
+   */
   layout(struct: string, designators: string[]): StructLayout {
     const id = this.structId(struct);
     if (id === null) throw new Error(`struct ${struct} is not in the BTF`);
     const members: MemberLayout[] = designators.map((d) => {
       let type = id;
       let offset = 0;
+      let bitSize = 0;
       for (const part of d.split('.')) {
         const m = /^([A-Za-z_]\w*)((?:\[\d+\])*)$/.exec(part);
         if (!m) throw new Error(`bad member designator ${d}`);
+        if (bitSize) throw new Error(`struct ${struct}: ${d} reaches into a bitfield`);
         const found = this.member(type, m[1]!);
         if (!found) throw new Error(`struct ${struct}: no member ${d}`);
-        // A bitfield of a struct with kind_flag: its byte offset may be whole, its size is not the type's.
-        if (found.bitfield) throw new Error(`struct ${struct}: ${d} is a bitfield`);
         offset += found.offset;
         type = found.type;
+        // A bitfield of a struct with kind_flag: its width is the member's, not its type's.
+        bitSize = found.bitSize;
         for (const idx of [...m[2]!.matchAll(/\[(\d+)\]/g)].map((x) => Number(x[1]))) {
           const arr = this.type(this.resolve(type));
-          if (arr.kind !== KIND.ARRAY) throw new Error(`struct ${struct}: ${d} indexes a non-array`);
+          if (arr.kind !== KIND.ARRAY || bitSize) throw new Error(`struct ${struct}: ${d} indexes a non-array`);
           offset += idx * this.sizeOf(arr.array!.type);
           type = arr.array!.type;
         }
       }
-      if (!Number.isInteger(offset)) throw new Error(`struct ${struct}: ${d} is a bitfield`);
       const int = this.intEncoding(type);
-      // A bitfield of a struct without kind_flag has its width in the int type itself.
-      if (int && (int.bits !== this.sizeOf(type) * 8 || int.bitOffset !== 0)) throw new Error(`struct ${struct}: ${d} is a bitfield`);
+      // A bitfield of a struct without kind_flag has its width and bit offset in the int type itself.
+      if (!bitSize && int && (int.bits !== this.sizeOf(type) * 8 || int.bitOffset !== 0)) {
+        bitSize = int.bits;
+        offset += int.bitOffset / 8;
+      }
+      if (bitSize || !Number.isInteger(offset)) {
+        if (!int || !bitSize) throw new Error(`struct ${struct}: ${d} is a bitfield of no integer type`);
+        const start = Math.round(offset * 8);
+        const shift = start % 8;
+        const size = [1, 2, 4, 8].find((n) => n * 8 >= shift + bitSize);
+        if (!size) throw new Error(`struct ${struct}: ${d} is a bitfield across more than 8 bytes`);
+        return { name: d, offset: (start - shift) / 8, size, type: this.typeName(type), signed: int.signed, bits: { shift, width: bitSize } };
+      }
       return { name: d, offset, size: this.sizeOf(type), type: this.typeName(type), ...(int ? { signed: int.signed } : {}) };
     });
-    return { struct, size: this.sizeOf(id), members, source: '/sys/kernel/btf/vmlinux' };
+    return { struct, size: this.sizeOf(id), members, source: this.source };
   }
 }

@@ -11,6 +11,8 @@ export interface MemberLayout {
   type: string;
   /** An integer's sign, where the source says it (BTF's encoding); else read from `type`'s name. */
   signed?: boolean;
+  /** A bitfield: `width` bits from bit `shift` of the `size`-byte little-endian word at `offset`. */
+  bits?: { shift: number; width: number };
 }
 
 export interface StructLayout {

@@ -107,6 +107,13 @@ export function rawRead(m: MemberLayout, at: string): string | null {
   // The BTF's own sign where the layout has it (a char is unsigned in kernels built since 6.2); a
   // debug info layout's by its C name.
   const signed = m.signed ?? /^(?:signed )?(?:char|short|long|long long|(?:short |long |long long )?int)$/.test(m.type);
+  if (m.bits) {
+    // A bitfield: its word read unsigned, shifted and masked (x86 is little-endian). A signed one
+    // would need its sign spread by hand: not read raw.
+    if (signed || m.bits.width >= 64) return null;
+    const word = `(*(uint${bits} *)((uint64)${at}))`;
+    return `((${m.bits.shift ? `${word} >> ${m.bits.shift}` : word}) & 0x${((1n << BigInt(m.bits.width)) - 1n).toString(16)})`;
+  }
   return `(*(${signed ? '' : 'u'}int${bits} *)((uint64)${at}))`;
 }
 

@@ -17,7 +17,8 @@
  * 0.14 s less (issue 14).
  */
 import type { ChainSymbols } from '../model/hooks.js';
-import { adaptProgram, type BpfShape } from './adapt.js';
+import { adaptProgram, lowerStructAccesses, structMembers, structsRead, type BpfShape } from './adapt.js';
+import type { StructLayout } from '../parsers/struct-layout.js';
 import type { BpfProgram } from './program.js';
 
 /**
@@ -122,9 +123,29 @@ function fillMarkers(template: string, m: { inLoop?: string; after?: string; net
     .replace('/* NFT_CHAIN_NAMES_NETDEV */', () => m.netdev ?? '');
 }
 
-/** nf_hooks.bt with the chain-naming code filled in. */
-export function fillNfHooks(template: string, s: ChainSymbols): string {
-  return fillMarkers(template, chainNamesCode(s));
+/**
+ * nf_hooks.bt with the chain-naming code filled in. `layouts`: the structs of that code which are in
+ * a module's BTF (nft_chain and nft_table where nf_tables is a module, nf_nat_lookup_hook_priv where
+ * nf_nat is), laid out by nfscope (kernel/nft-chains.ts): bpftrace 0.17 does not read module BTF from
+ * a BEGIN probe, so those reads are lowered to reads at the BTF's offsets.
+ */
+export function fillNfHooks(template: string, s: ChainSymbols, layouts: readonly StructLayout[] = []): string {
+  const filled = fillMarkers(template, chainNamesCode(s));
+  return layouts.length ? lowerStructAccesses(filled, [...layouts]) : filled;
+}
+
+/** An address no kernel has, to make the chain code whole for structMembers below. */
+const ANY = 'ffffffffffffffff';
+
+/**
+ * The members the chain-naming code reads of each struct it names (nft_chain, nft_table,
+ * nf_nat_lookup_hook_priv; nf_hook_entries and nf_hook_ops as the listing itself does), taken from
+ * the code itself: what kernel/nft-chains.ts lays out where a struct is in a module's BTF.
+ */
+export function chainCodeMembers(): Map<string, string[]> {
+  const code = chainNamesCode({ chain: [ANY], nat4: [ANY], nat6: [ANY], natChain: ANY });
+  const text = [code.inLoop, code.after, code.netdev].join('\n');
+  return new Map(structsRead(text).map((n) => [n, structMembers(text, n)]));
 }
 
 export class TemplateError extends Error {}
@@ -169,8 +190,8 @@ export function listingPrograms(p: string, mask: number): BpfProgram[] {
  * addresses (null: none), adapted to the kernel's shape, then cut (listingPrograms); each
  * part's one parameter is its family mask ($1).
  */
-export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | null; mask: number; shape: BpfShape }): BpfProgram[] {
-  return listingPrograms(adaptProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.shape), v.mask);
+export function nfHooksPrograms(template: string, v: { symbols: ChainSymbols | null; layouts?: readonly StructLayout[]; mask: number; shape: BpfShape }): BpfProgram[] {
+  return listingPrograms(adaptProgram(v.symbols ? fillNfHooks(template, v.symbols, v.layouts) : template, v.shape), v.mask);
 }
 
 /**

@@ -28,6 +28,7 @@
 import type { ChainSymbols } from '../model/hooks.js';
 import { fillNfHooks, TemplateError, withoutNetdev } from './nf_hooks.js';
 import type { BpfProgram } from './program.js';
+import type { StructLayout } from '../parsers/struct-layout.js';
 
 /**
  * What a request names itself: this prefix, the server's token (5 digits), then 5 digits of its
@@ -94,6 +95,6 @@ export function hookServerProgram(filled: string, serves: number, token: string)
  * addresses (null: none), then rewritten (hookServerProgram). Not yet adapted to the kernel's
  * shape (the session does that last, as for every program); no positional parameter.
  */
-export function nfHooksServerProgram(template: string, v: { symbols: ChainSymbols | null; serves: number; token: string }): BpfProgram {
-  return { text: hookServerProgram(v.symbols ? fillNfHooks(template, v.symbols) : template, v.serves, v.token), params: [] };
+export function nfHooksServerProgram(template: string, v: { symbols: ChainSymbols | null; layouts?: readonly StructLayout[]; serves: number; token: string }): BpfProgram {
+  return { text: hookServerProgram(v.symbols ? fillNfHooks(template, v.symbols, v.layouts) : template, v.serves, v.token), params: [] };
 }

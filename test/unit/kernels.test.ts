@@ -12,7 +12,7 @@ import { parseKernelSpec } from '../../src/lib/kernel-spec.js';
 import { UsageError } from '../../src/lib/errors.js';
 import { resolveKernelPackage } from '../../src/vm/kernel.js';
 import { sourcesList } from '../../src/vm/apt.js';
-import { adaptProgram, ctMembers, lowerStructAccesses, type BpfShape } from '../../src/programs/adapt.js';
+import { adaptProgram, ctMembers, lowerStructAccesses, rawRead, type BpfShape } from '../../src/programs/adapt.js';
 import { parseStructLayouts } from '../../src/parsers/struct-layout.js';
 import { NO_REASON } from '../../src/model/trace-syn.js';
 import { ROOT } from '../helpers/sys.js';
@@ -228,8 +228,14 @@ describe('every struct read at the BTF\'s offsets (programs/adapt.ts: a tracer t
       const named = [...lowerStructAccesses(read(`${p}.bt`), lowerable).replace(/\/\*[\s\S]*?\*\//g, '').matchAll(/struct (\w+)/g)].map((m) => m[1]);
       expect(named.filter((n) => n !== 'nf_conn'), p).toEqual([]);
     }
-    // sk_buff's pkt_type is a 3-bit field: a whole-byte read of it would be wrong.
-    expect(() => btf.layout('sk_buff', ['pkt_type'])).toThrow(/bitfield/);
+    // sk_buff's pkt_type is a 3-bit field: a whole-byte read of it would be wrong. It is given as its
+    // byte, shifted and masked: the kernel marks that byte itself (__pkt_type_offset, PKT_TYPE_OFFSET).
+    const [pkt, mark] = btf.layout('sk_buff', ['pkt_type', '__pkt_type_offset']).members;
+    expect(pkt).toMatchObject({ offset: mark!.offset, size: 1, bits: { shift: 0, width: 3 }, signed: false });
+    expect(rawRead(pkt!, '$skb + 128')).toBe('(((*(uint8 *)((uint64)$skb + 128))) & 0x7)');
+    expect(rawRead({ ...pkt!, bits: { shift: 3, width: 2 } }, '$p')).toBe('(((*(uint8 *)((uint64)$p)) >> 3) & 0x3)');
+    // A signed bitfield would need its sign spread by hand: not read raw.
+    expect(rawRead({ ...pkt!, signed: true }, '$p')).toBeNull();
   });
 });
 

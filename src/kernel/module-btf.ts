@@ -1,0 +1,107 @@
+/**
+ * Struct layouts from a module's BTF (/sys/kernel/btf/MODULE, split on the kernel's own BTF: 5.11+,
+ * CONFIG_DEBUG_INFO_BTF_MODULES). bpftrace 0.17 does not consult module BTF from a BEGIN probe, so
+ * a program that names such a struct (nf_tables' struct nft_chain where nf_tables is a module, as on
+ * Debian's, Ubuntu's and Fedora's kernels) reads it at the offsets laid out here, through
+ * programs/adapt.ts lowerStructAccesses. Structs the kernel's own BTF has stay typed.
+ */
+import { Btf } from '../parsers/btf.js';
+import type { StructLayout } from '../parsers/struct-layout.js';
+import { rawRead } from '../programs/adapt.js';
+import type { Target } from '../targets/target.js';
+
+const VMLINUX = '/sys/kernel/btf/vmlinux';
+
+/**
+ * The kernel's BTF, parsed once per target (5.5 MB, base64 over ssh or the VM's agent): the base
+ * every module's BTF is read against, and kernel/bpf-shape.ts's layouts. null when there is none
+ * to read, the Error when it does not parse.
+ */
+const bases = new WeakMap<Target, Promise<Btf | Error | null>>();
+
+export function kernelBtf(target: Target): Promise<Btf | Error | null> {
+  let p = bases.get(target);
+  if (!p) {
+    p = (async () => {
+      const blob = (target.kernelBtf ? await target.kernelBtf() : null) ?? (await target.readFileBuffer(VMLINUX));
+      if (!blob) return null;
+      try {
+        return Btf.parse(blob);
+      } catch (e) {
+        return e as Error;
+      }
+    })();
+    // A read that failed is asked again next time (and fails again, said each time).
+    p.catch(() => bases.delete(target));
+    bases.set(target, p);
+  }
+  return p;
+}
+
+export interface ModuleLayouts {
+  /** The wanted structs found in a module's BTF, laid out there. */
+  layouts: StructLayout[];
+  /** Those in no BTF at all: neither the kernel's nor one of the modules'. */
+  missing: string[];
+}
+
+/**
+ * For each wanted struct (name → member designators) that the kernel's BTF lacks, its layout from
+ * the first of `modules` whose BTF has it. A module without BTF is skipped; a BTF that does not
+ * parse, or a member that cannot be read raw (an array, a bitfield), is a reason.
+ */
+export function moduleLayouts(target: Target, modules: readonly string[], wanted: ReadonlyMap<string, readonly string[]>): Promise<ModuleLayouts | { why: string }> {
+  // Asked at every listing (HookServer.current()); a module's BTF is its build's, so the answer
+  // holds while the same modules are loaded: one that loads since changes the key.
+  const key = JSON.stringify([modules, [...wanted]]);
+  let byKey = answers.get(target);
+  if (!byKey) answers.set(target, (byKey = new Map()));
+  let p = byKey.get(key);
+  if (!p) {
+    p = layoutsNow(target, modules, wanted);
+    const m = byKey;
+    p.catch(() => m.delete(key));
+    m.set(key, p);
+  }
+  return p;
+}
+
+const answers = new WeakMap<Target, Map<string, Promise<ModuleLayouts | { why: string }>>>();
+
+async function layoutsNow(target: Target, modules: readonly string[], wanted: ReadonlyMap<string, readonly string[]>): Promise<ModuleLayouts | { why: string }> {
+  const base = await kernelBtf(target);
+  if (!base) return { why: `no ${VMLINUX} to read module BTF against` };
+  if (base instanceof Error) return { why: `${VMLINUX} could not be read: ${base.message}` };
+  const need = [...wanted].filter(([name]) => base.structId(name) === null);
+  if (need.length === 0) return { layouts: [], missing: [] };
+  const parsed: { path: string; btf: Btf }[] = [];
+  for (const m of modules) {
+    if (!/^\w+$/.test(m)) continue;
+    const path = `/sys/kernel/btf/${m}`;
+    const blob = await target.readFileBuffer(path);
+    if (!blob) continue;
+    try {
+      parsed.push({ path, btf: Btf.parse(blob, base, path) });
+    } catch (e) {
+      return { why: `${path} could not be read: ${(e as Error).message}` };
+    }
+  }
+  const layouts: StructLayout[] = [];
+  const missing: string[] = [];
+  for (const [name, members] of need) {
+    const home = parsed.find((p) => p.btf.structId(name) !== null);
+    if (!home) {
+      missing.push(name);
+      continue;
+    }
+    try {
+      const layout = home.btf.layout(name, [...members]);
+      const odd = layout.members.find((m) => rawRead(m, '0') === null);
+      if (odd) throw new Error(`${odd.name} is a ${odd.type} of ${odd.size} bytes, not read raw`);
+      layouts.push(layout);
+    } catch (e) {
+      return { why: `${home.path}: ${(e as Error).message}` };
+    }
+  }
+  return { layouts, missing };
+}
