@@ -12,7 +12,9 @@ import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
-import { bpfProgsProgram, nfHooksPrograms, xtNamesProgram } from '../programs/nf_hooks.js';
+import { bpfProgsProgram, nfHooksPrograms, xtCodeMembers, xtNamesProgram } from '../programs/nf_hooks.js';
+import { moduleLayouts } from '../kernel/module-btf.js';
+import type { StructLayout } from '../parsers/struct-layout.js';
 import { tracerArgv, type BpfProgram } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
@@ -124,12 +126,19 @@ async function nameXtTables(target: Target, ns: NetnsRef, families: readonly Fam
   const mask = familyMask(families) & 7;
   if (mask === 0) return [];
   const not = (why: string) => [`x_tables tables not named: ${why}`];
-  // As for nf_tables' chains: where x_tables is a module its struct is in the module's own BTF,
-  // which bpftrace 0.17 did not consult from a BEGIN probe (Debian 6.1, 6.12: nft_chain's case).
-  if (await target.exists('/sys/kernel/btf/x_tables')) return not('struct xt_table is in the x_tables module\'s BTF (/sys/kernel/btf/x_tables), which bpftrace does not read from a BEGIN probe');
   const found = await xtWalkers(target);
   if ('why' in found) return not(found.why);
-  return secondWalk(target, ns, run, hooks, 'xt', xtNamesProgram(run.template, { mask, shape: run.shape, walkers: found.walkers }), not);
+  // As for nf_tables' chains: where x_tables is a module (Debian 6.1, 6.12) its struct is in the
+  // module's own BTF, which bpftrace 0.17 does not consult from a BEGIN probe: read raw at its offsets.
+  // Built in (the 6.18 host), the kernel's BTF has it, read typed as ever.
+  let layouts: StructLayout[] = [];
+  if (await target.exists('/sys/kernel/btf/x_tables')) {
+    const l = await moduleLayouts(target, ['x_tables'], xtCodeMembers());
+    if ('why' in l) return not(l.why);
+    if (l.missing.length) return not(`struct ${l.missing.join(', struct ')} is in none of this kernel's BTF (vmlinux, x_tables)`);
+    layouts = l.layouts;
+  }
+  return secondWalk(target, ns, run, hooks, 'xt', xtNamesProgram(run.template, { mask, shape: run.shape, walkers: found.walkers, layouts }), not);
 }
 
 /**

@@ -49,7 +49,6 @@ async function drgnPython(target: Target): Promise<string | null> {
   return m[1]!.endsWith('/env') ? (m[2] ? await target.which(m[2]) : null) : m[1]!;
 }
 
-
 /** Probes the shape; the members to look up come from the bundled programs themselves. */
 export async function probeBpfShape(target: Target, tracefs: string | null, release: string): Promise<BpfShape> {
   const notes: string[] = [];

@@ -159,6 +159,7 @@ export class Btf {
     }
     if (r.kind === KIND.STRUCT) return `struct ${r.name}`;
     if (r.kind === KIND.UNION) return `union ${r.name}`;
+    if (r.kind === KIND.ARRAY) return `${this.typeName(r.array!.type)}[${r.array!.nelems}]`;
     return r.name || `kind ${r.kind}`;
   }
 

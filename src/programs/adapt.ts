@@ -101,8 +101,11 @@ export function rawRead(m: MemberLayout, at: string): string | null {
   if (m.type.endsWith('*')) return m.size === 8 ? `(*(uint64 *)((uint64)${at}))` : null;
   // An anonymous struct or union has no name to read it by.
   if (/^(struct|union)\b/.test(m.type)) return null;
+  // A char array held in the struct (xt_table's name[32]): the string at its address, as bpftrace
+  // reads a typed one. Byte arrays (u8, an IPv6 address) are not strings.
+  if (/^char\[\d+\]$/.test(m.type)) return `str((uint64)${at}, ${m.size})`;
   const bits = INT_BITS[m.size];
-  // An array (typed `kind 3` by parsers/btf.ts) or a float is not read raw.
+  // Any other array, or a float, is not read raw.
   if (!bits || /^kind |\b(?:float|double)\b/.test(m.type)) return null;
   // The BTF's own sign where the layout has it (a char is unsigned in kernels built since 6.2); a
   // debug info layout's by its C name.

@@ -213,9 +213,17 @@ function secondWalk(template: string, v: { mask: number; shape: BpfShape; callba
  * the entry's position and callback. The parser keeps a name only for an entry of the first
  * listing at the same position with the same callback, and a table of the callback's family.
  */
-export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape; walkers: readonly string[] }): BpfProgram {
-  return secondWalk(template, { mask: v.mask & 7, shape: v.shape, callbacks: v.walkers }, 'xtNamesProgram',
-    'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);');
+export function xtNamesProgram(template: string, v: { mask: number; shape: BpfShape; walkers: readonly string[]; layouts?: readonly StructLayout[] }): BpfProgram {
+  const p = secondWalk(template, { mask: v.mask & 7, shape: v.shape, callbacks: v.walkers }, 'xtNamesProgram', XT_RECORD);
+  // Where x_tables is a module (Debian's kernels) struct xt_table is in its BTF only: read raw there.
+  return v.layouts?.length ? { ...p, text: lowerStructAccesses(p.text, [...v.layouts]) } : p;
+}
+
+const XT_RECORD = 'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct xt_table *)$priv)->af, ((struct xt_table *)$priv)->name);';
+
+/** The members the x_tables walk reads of struct xt_table: what kernel/module-btf.ts lays out where x_tables is a module. */
+export function xtCodeMembers(): Map<string, string[]> {
+  return new Map(structsRead(XT_RECORD).map((n) => [n, structMembers(XT_RECORD, n)]));
 }
 
 /**

@@ -122,11 +122,25 @@ async function probeAndHooks(t: QemuTarget, k: (typeof VM_KERNELS)[number]): Pro
     LOCAL_IN: ['0 nft_do_chain_ipv4', `2147483647 ${k.confirm}`],
     LOCAL_OUT: ['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_local'],
   });
+  // nf_tables is a module on Debian's kernels: its chain is named from the module's BTF, read raw
+  // (kernel/module-btf.ts). The rules above are iptables-nft's: table filter, chain INPUT.
+  const chains = (hs: typeof reports[0]['hooks']) => hs.flatMap((h) => h.entries.filter((e) => e.chain).map((e) => `${h.hook} ${e.priority} ${e.chain!.family} ${e.chain!.table} ${e.chain!.chain}`));
+  expect(chains(reports[0]!.hooks), reports[0]!.warnings.join('\n')).toEqual(['LOCAL_IN 0 ip filter INPUT']);
+  expect(reports[0]!.warnings.filter((w) => /chains not named/.test(w))).toEqual([]);
+  // iptables-legacy's table too: x_tables is a module there, struct xt_table read from its BTF.
+  await x(['ip', 'netns', 'add', 'hl']);
+  await x(['ip', 'netns', 'exec', 'hl', 'iptables-legacy', '-A', 'INPUT', '-p', 'tcp', '--dport', '2572', '-j', 'DROP']);
+  const legacy = await hooksReports(t, { ...opts, netns: 'hl' });
+  const tables = legacy.reports[0]!.hooks.flatMap((h) => h.entries.filter((e) => /^ipt_do_table/.test(e.callback)).map((e) => `${h.hook} ${e.priority} ${e.xtTable ?? '(unnamed)'}`));
+  // iptable_filter registers on LOCAL_IN, FORWARD and LOCAL_OUT at NF_IP_PRI_FILTER (0).
+  expect(tables, legacy.reports[0]!.warnings.join('\n')).toEqual(['LOCAL_IN 0 filter', 'FORWARD 0 filter', 'LOCAL_OUT 0 filter']);
   const cfg = (await t.exec(['grep', '-c', '^CONFIG_NETFILTER_NETLINK_HOOK=[ym]', `/boot/config-${t.vm.kernel.version}`])).stdout.trim();
   if (cfg === '1') {
     await x(['modprobe', 'nfnetlink_hook']);
     const nft = await hooksReports(t, { ...opts, backend: 'nft' });
     expect(view(nft.reports[0]!.hooks)).toEqual(view(reports[0]!.hooks));
+    // The kernel's own answer over netlink names the same chain.
+    expect(chains(nft.reports[0]!.hooks)).toEqual(chains(reports[0]!.hooks));
   }
 }
 

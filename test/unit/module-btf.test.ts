@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Btf } from '../../src/parsers/btf.js';
-import { chainCodeMembers, fillNfHooks } from '../../src/programs/nf_hooks.js';
+import { chainCodeMembers, fillNfHooks, xtCodeMembers, xtNamesProgram } from '../../src/programs/nf_hooks.js';
+import type { BpfShape } from '../../src/programs/adapt.js';
+
+const SHAPE: BpfShape = { kfreeSkbReason: true, nfConn: { from: 'btf' }, net: { from: 'bpftrace' }, netdev: { ingress: true, egress: true }, structs: [], notes: [] };
 import { serverChainState } from '../../src/kernel/nft-chains.js';
 import type { StructLayout } from '../../src/parsers/struct-layout.js';
 import { ROOT } from '../helpers/sys.js';
@@ -64,6 +67,26 @@ describe.skipIf(why !== null)(`split BTF: nf_tables.ko of ${kernel?.version ?? '
     for (const l of [chain, table]) for (const m of l.members) expect(m.offset + m.size).toBeLessThanOrEqual(l.size);
     // Pointers are 8-aligned in the kernel's layout.
     for (const m of [...chain.members, ...table.members].filter((x) => x.size === 8)) expect(m.offset % 8).toBe(0);
+  });
+});
+
+describe.skipIf(why !== null)(`split BTF: x_tables.ko of ${kernel?.version ?? 'a cached kernel'}`, () => {
+  it('struct xt_table: its family byte and its inline name, read as the string at its address', () => {
+    const base = Btf.parse(readFileSync(kernel!.btf));
+    const xt = Btf.parse(moduleBtf(kernel!.ko.replace(/nf_tables\.ko$/, 'x_tables.ko')), base, '/sys/kernel/btf/x_tables');
+    expect(base.structId('xt_table')).toBeNull();
+    const want = xtCodeMembers();
+    expect(want.get('xt_table')).toEqual(['af', 'name']);
+    // include/linux/netfilter/x_tables.h: u_int8_t af; ... const char name[XT_TABLE_MAXNAMELEN] (32).
+    const l = xt.layout('xt_table', want.get('xt_table')!);
+    expect(l.members.map((m) => ({ name: m.name, size: m.size, type: m.type, signed: m.signed }))).toEqual([
+      { name: 'af', size: 1, type: 'unsigned char', signed: false },
+      { name: 'name', size: 32, type: 'char[32]', signed: undefined },
+    ]);
+    const text = xtNamesProgram(readFileSync(join(ROOT, 'bpf/nf_hooks.bt'), 'utf8'), { mask: 1, shape: SHAPE, walkers: ['ffffffff81000010'], layouts: [l] }).text;
+    expect(text.replace(/\/\*[\s\S]*?\*\//g, '')).not.toMatch(/struct xt_table/);
+    expect(text).toContain(`(*(uint8 *)((uint64)($priv) + ${l.members[0]!.offset}))`);
+    expect(text).toContain(`str((uint64)($priv) + ${l.members[1]!.offset}, 32)`);
   });
 });
 
