@@ -92,15 +92,19 @@ export class HookServer {
   }
 
   /**
-   * Whether this server still describes the kernel: chain naming compiled in
-   * the addresses of nf_tables' callbacks, which move when the module reloads.
+   * Why this server no longer describes the kernel, or null while it does: its chain naming
+   * compiled in the addresses of nf_tables' and nf_nat's callbacks, which move when a module
+   * reloads. Modules loaded since it started (the lab's first rule loads nf_tables) leave it
+   * current: what it names is still right, and the chains it cannot name are said (list()).
    */
-  async current(): Promise<boolean> {
-    if (this.exited) return false;
+  async current(): Promise<string | null> {
+    if (this.exited) return 'the hook listing server exited';
     const now = await chainProbe(this.target);
+    // A probe that could not read the addresses cannot say they stayed: not kept, said why.
+    if ('failed' in now) return `the chain probe failed (${now.why})`;
     const state = serverChainState('symbols' in this.probe ? this.probe.symbols : null, 'symbols' in now ? now.symbols : null);
     if (state === 'loaded-since') this.lateWhy = 'nf_tables or nf_nat was loaded after this run\'s listing server started, which was built without their callbacks';
-    return state !== 'moved';
+    return state === 'moved' ? 'nf_tables or nf_nat moved since the listing server started' : null;
   }
 
   async stop(): Promise<void> {
@@ -138,7 +142,8 @@ export class HookServer {
     const warnings = [...parsed.warnings];
     if (named.unnamed.length) warnings.push(`no symbol in /proc/kallsyms starts at ${named.unnamed.join(', ')}: shown as addresses`);
     const unnamedChain = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
-    const why = this.unnamedWhy ?? this.lateWhy;
+    // The later reason first: a server that started before nf_tables loaded was told "no nf_tables callback".
+    const why = this.lateWhy ?? this.unnamedWhy;
     if (unnamedChain && why) warnings.push(`nf_tables chains not named: ${why}`);
     return { hooks: parsed.hooks.filter((h) => families.includes(h.family)), warnings, argv: [...this.argv, '→', ...argv] };
   }

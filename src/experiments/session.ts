@@ -223,8 +223,9 @@ export class Run {
       sh.server = null;
       sh.families = [...new Set([...sh.families, ...families])];
     }
-    if (sh.server && !(await sh.server.current())) {
-      progress('nf_tables moved since the listing server started: restarting it');
+    const stale = sh.server ? await sh.server.current() : null;
+    if (sh.server && stale) {
+      progress(`${stale}: restarting it`);
       await sh.server.stop();
       sh.server = null;
     }

@@ -48,7 +48,8 @@ export interface ModuleLayouts {
 /**
  * For each wanted struct (name → member designators) that the kernel's BTF lacks, its layout from
  * the first of `modules` whose BTF has it. A module without BTF is skipped; a BTF that does not
- * parse, or a member that cannot be read raw (an array, a bitfield), is a reason.
+ * parse, or a member that cannot be read raw (rawRead: an array other than char[N], a signed
+ * bitfield, a float), is a reason.
  */
 export function moduleLayouts(target: Target, modules: readonly string[], wanted: ReadonlyMap<string, readonly string[]>): Promise<ModuleLayouts | { why: string }> {
   // Asked at every listing (HookServer.current()); a module's BTF is its build's, so the answer

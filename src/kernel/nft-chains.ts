@@ -57,7 +57,7 @@ export function serverChainState(had: ChainSymbols | null, now: ChainSymbols | n
 }
 
 /** What chainProbe finds: the callbacks' addresses, and the layouts of the chain code's structs that are in module BTF. */
-export type ChainProbe = { symbols: ChainSymbols; layouts: StructLayout[] } | { why: string };
+export type ChainProbe = { symbols: ChainSymbols; layouts: StructLayout[] } | { why: string } | { why: string; failed: true };
 
 /**
  * What the target allows: the callbacks' addresses, and BTF for the structs the chain-naming code
@@ -74,7 +74,7 @@ export async function chainProbe(target: Target): Promise<ChainProbe> {
     const ks = runResult(await target.exec(argv, { timeoutMs: 30_000 }), [0, 1]);
     return ks.ok ? { value: ks.stdout, keep: true } : { value: { failed: ks.reason }, keep: false };
   });
-  if (typeof found !== 'string') return { why: `the callbacks' addresses could not be read: ${found.failed}` };
+  if (typeof found !== 'string') return { why: `the callbacks' addresses could not be read: ${found.failed}`, failed: true };
   const lines = found;
   const symbols = chainSymbols(lines);
   if (symbols.chain.length === 0 && symbols.nat4.length + symbols.nat6.length === 0) return { why: 'no nf_tables or nf_nat callback in /proc/kallsyms (not loaded, or addresses hidden)' };

@@ -114,6 +114,7 @@ export async function bootVm(o: BootOptions): Promise<Vm> {
   await allSettledOrThrow<unknown>([emulatorP, kernelP]);
   const [emulator, kernel] = [await emulatorP, await kernelP];
   const concurrentCpus = accel === 'kvm' || (o.concurrentCpus ?? false) || emulator.patchingSafe;
+  if (emulator.warning) progress(`warning: ${emulator.warning}`);
   await ensureTypesSource(host, kernel, progress);
   const initramfs = await ensureInitramfs(host, kernel);
   const elf = await ensureVmlinux(host, kernel.vmlinuz, join(kernel.dir, `vmlinux-${kernel.version}`));

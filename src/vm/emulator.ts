@@ -10,15 +10,15 @@
  * A failed fetch is not an observation: the VM still boots, with the system's qemu, and the run
  * says why the faster one is not used.
  */
-import { lstatSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CapabilityError, CommandFailedError, ParseError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError, ParseError, UsageError } from '../lib/errors.js';
 import { untrustedReason } from '../lib/journal.js';
 import { requireTool } from '../lib/packages.js';
 import { run } from '../lib/run.js';
 import type { Host } from '../lib/target.js';
-import { parseVersion } from '../parsers/versions.js';
+import { compareVersions, parseVersion } from '../parsers/versions.js';
 import { AptState } from './apt.js';
 import { cacheRoot } from './kernel.js';
 import { tcgPatchingSafe } from './qemu-argv.js';
@@ -32,6 +32,8 @@ export interface Emulator {
   patchingSafe: boolean;
   /** Where it comes from, for the progress line: "the system's", "bookworm-backports' (cache …)". */
   origin: string;
+  /** Why a faster qemu is not used (said at every boot, not only the first of a process). */
+  warning?: string;
 }
 
 /** The packages of a qemu that boots the micro-VM: the binary, its firmware (qboot), and the helpers it depends on. */
@@ -46,7 +48,7 @@ async function qemuVersion(host: Host, bin: string): Promise<string> {
   return version;
 }
 
-/** Asked once per process and binary (a fleet or a bench boots many VMs). */
+/** Asked once per process (a fleet or a bench boots many VMs), per accelerator, choice and cache. */
 const chosen = new Map<string, Promise<Emulator>>();
 
 /**
@@ -55,7 +57,9 @@ const chosen = new Map<string, Promise<Emulator>>();
  * else bookworm-backports' from the cache, fetched the first time.
  */
 export function chooseEmulator(host: Host, accel: 'kvm' | 'tcg', progress: (m: string) => void): Promise<Emulator> {
-  const key = `${accel} ${process.env.NFSCOPE_QEMU ?? ''} ${cacheRoot()}`;
+  const choice = process.env.NFSCOPE_QEMU;
+  if (choice !== undefined && choice !== 'system') return Promise.reject(new UsageError(`NFSCOPE_QEMU=${JSON.stringify(choice).slice(1, -1)}: it takes 'system' (the system's qemu) only`));
+  const key = `${accel} ${choice ?? ''} ${cacheRoot()}`;
   let p = chosen.get(key);
   if (!p) {
     p = choose(host, accel, progress);
@@ -77,8 +81,7 @@ async function choose(host: Host, accel: 'kvm' | 'tcg', progress: (m: string) =>
   try {
     return await backportsQemu(host, progress);
   } catch (e) {
-    progress(`warning: ${BACKPORTS}' qemu, which would run the vCPUs at once, is not used: ${(e as Error).message.split('\n')[0]}`);
-    return system;
+    return { ...system, warning: `${BACKPORTS}' qemu, which would run the vCPUs at once, is not used: ${(e as Error).message.split('\n')[0]}` };
   }
 }
 
@@ -98,18 +101,83 @@ function emulatorAt(dir: string, c: CachedEmulator): Emulator {
   };
 }
 
-/** The cached build of `debVersion`, or null; one whose files are not root's own and private is never run. */
-async function cached(dir: string, debVersion: string): Promise<Emulator | null> {
-  const meta = await readFile(join(dir, 'emulator.json'), 'utf8').catch(() => null); // absent: not fetched yet
-  if (meta === null) return null;
-  const c = JSON.parse(meta) as CachedEmulator;
-  if (c.debVersion !== debVersion) return null;
-  const e = emulatorAt(dir, c);
-  for (const [path, kind] of [[dir, 'dir'], [join(dir, 'root/usr/bin'), 'dir'], [e.bin, 'file']] as const) {
-    const why = untrustedReason(lstatSync(path), path, kind);
-    if (why) throw new CapabilityError(`the cached qemu is not used: ${why}`);
+/**
+ * Why the cache's directories may not hold a qemu root runs, or null: the cache root and its qemu
+ * folder root's own and written by no one else, and a build's directory private (mkdtemp's 0700):
+ * then nothing under it, binary, firmware or modules, can be changed by another user.
+ */
+function untrustedCache(dir: string | null): string | null {
+  const root = join(cacheRoot(), 'qemu');
+  for (const d of [cacheRoot(), root]) {
+    const why = untrustedReason(lstatSync(d), d, 'dir');
+    if (why) return why;
   }
-  return e;
+  if (dir === null) return null;
+  const st = lstatSync(dir);
+  const why = untrustedReason(st, dir, 'dir');
+  if (why) return why;
+  return (st.mode & 0o077) !== 0 ? `${dir} is open to other users (mode ${(st.mode & 0o777).toString(8)})` : null;
+}
+
+/** emulator.json of a build's directory: at most 4 kB, a regular file of root's, never through a link; null when absent. */
+function readMeta(dir: string): CachedEmulator | null {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, 'emulator.json'), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (e) {
+    // Absent: not fetched (or not finished) yet. Anything else is the cache's failure, said.
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  try {
+    const st = fstatSync(fd);
+    const why = untrustedReason(st, join(dir, 'emulator.json'), 'file');
+    if (why) throw new CapabilityError(why);
+    if (st.size > 4096) throw new CapabilityError(`${join(dir, 'emulator.json')} is ${st.size} bytes, not the few nfscope writes`);
+    const o = JSON.parse(readFileSync(fd, 'utf8')) as Partial<CachedEmulator>;
+    if (typeof o.debVersion !== 'string' || typeof o.version !== 'string' || !/^\d+\.\d+(\.\d+)?$/.test(o.version)) throw new CapabilityError(`${join(dir, 'emulator.json')} is not nfscope's`);
+    return { debVersion: o.debVersion, version: o.version };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The cached build of `debVersion` (any build when null: the newest), or null; one in a directory others could change is never run. */
+function cached(dir: string, debVersion: string): Emulator | null {
+  if (!existsSync(dir)) return null;
+  const why = untrustedCache(dir);
+  if (why) throw new CapabilityError(`the cached qemu is not used: ${why}`);
+  const c = readMeta(dir);
+  if (c === null || c.debVersion !== debVersion) return null;
+  return emulatorAt(dir, c);
+}
+
+/** The newest build in the cache that is whole and trusted, for a run that cannot ask apt. */
+function newestCached(): Emulator | null {
+  const root = join(cacheRoot(), 'qemu');
+  if (!existsSync(root)) return null;
+  const found = readdirSync(root).filter((n) => !n.startsWith('.')).flatMap((n) => {
+    const dir = join(root, n);
+    const c = untrustedCache(dir) === null ? readMeta(dir) : null;
+    return c && dirName(c.debVersion) === n && tcgPatchingSafe(c.version) ? [emulatorAt(dir, c)] : [];
+  });
+  return found.sort((a, b) => compareVersions(b.version, a.version))[0] ?? null;
+}
+
+/** A build's directory name: an epoch's colon is no file name's business. */
+function dirName(debVersion: string): string {
+  return debVersion.replace(/[^A-Za-z0-9.+~-]/g, '_');
+}
+
+/** The version bookworm-backports has now (its lists refreshed when a day old). */
+async function candidate(host: Host, progress: (m: string) => void): Promise<string> {
+  const state = new AptState(host, cacheRoot(), BACKPORTS);
+  await state.ensure({ progress });
+  const show = await state.exec(['apt-cache', 'show', '--no-all-versions', 'qemu-system-x86'], { timeoutMs: 60_000 });
+  if (show.exitCode !== 0) throw new CommandFailedError(['apt-cache', 'show', 'qemu-system-x86'], show.exitCode, show.stderr);
+  const debVersion = /^Version: (\S+)$/m.exec(show.stdout)?.[1];
+  if (!debVersion) throw new ParseError('apt-cache show qemu-system-x86', 0, show.stdout, `no Version line in ${BACKPORTS}`);
+  return debVersion;
 }
 
 /** One fetch at a time in a process: two VMs booting at once (a fleet) must not both unpack it. */
@@ -122,19 +190,36 @@ function backportsQemu(host: Host, progress: (m: string) => void): Promise<Emula
 }
 
 async function backportsQemuNow(host: Host, progress: (m: string) => void): Promise<Emulator> {
-  const state = new AptState(host, cacheRoot(), BACKPORTS);
-  await state.ensure({ progress });
-  const show = await state.exec(['apt-cache', 'show', '--no-all-versions', 'qemu-system-x86'], { timeoutMs: 60_000 });
-  if (show.exitCode !== 0) throw new CommandFailedError(['apt-cache', 'show', 'qemu-system-x86'], show.exitCode, show.stderr);
-  const debVersion = /^Version: (\S+)$/m.exec(show.stdout)?.[1];
-  if (!debVersion) throw new ParseError('apt-cache show qemu-system-x86', 0, show.stdout, `no Version line in ${BACKPORTS}`);
+  let debVersion: string;
+  try {
+    debVersion = await candidate(host, progress);
+  } catch (e) {
+    // Offline, or the lists unreadable: a build fetched before still serves, said on the boot line.
+    const old = newestCached();
+    if (!old) throw e;
+    return { ...old, warning: `${BACKPORTS}' lists could not be read (${(e as Error).message.split('\n')[0]}): the qemu cached before is used` };
+  }
   const root = join(cacheRoot(), 'qemu');
-  // An epoch's colon is no file name's business.
-  const dir = join(root, debVersion.replace(/[^A-Za-z0-9.+~-]/g, '_'));
-  const hit = await cached(dir, debVersion);
+  const dir = join(root, dirName(debVersion));
+  const hit = cached(dir, debVersion);
   if (hit) return hit;
+  try {
+    return await fetchBuild(host, debVersion, dir, progress);
+  } catch (e) {
+    const old = newestCached();
+    if (!old) throw e;
+    return { ...old, warning: `qemu ${debVersion} could not be fetched from ${BACKPORTS} (${(e as Error).message.split('\n')[0]}): the qemu cached before is used` };
+  }
+}
+
+/** Downloads, unpacks and checks one build into `dir` (temp and rename). */
+async function fetchBuild(host: Host, debVersion: string, dir: string, progress: (m: string) => void): Promise<Emulator> {
+  const root = join(cacheRoot(), 'qemu');
+  const state = new AptState(host, cacheRoot(), BACKPORTS);
   progress(`fetching qemu ${debVersion} from ${BACKPORTS} (about 14 MB; its TCG runs the vCPUs at once, the system's qemu runs them in turns)`);
   await mkdir(root, { recursive: true, mode: 0o755 });
+  const why = untrustedCache(null);
+  if (why) throw new CapabilityError(`no qemu is fetched into a cache others could change: ${why}`);
   const tmp = await mkdtemp(join(root, '.tmp-'));
   try {
     await mkdir(join(tmp, 'debs'));
@@ -155,7 +240,7 @@ async function backportsQemuNow(host: Host, progress: (m: string) => void): Prom
     } catch (e) {
       // Another nfscope unpacked the same build meanwhile: theirs is used, if it is whole.
       if (!['ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-      const theirs = await cached(dir, debVersion);
+      const theirs = cached(dir, debVersion);
       if (!theirs) throw new CapabilityError(`${dir} exists and holds no qemu ${debVersion} (remove it)`);
       await rm(tmp, { recursive: true, force: true });
       return theirs;

@@ -6,7 +6,7 @@
  * never run; NFSCOPE_QEMU=system keeps the system's. Each case has a cache of its own (NFSCOPE_CACHE).
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -74,19 +74,26 @@ describe.skipIf(why !== null)('the micro-VM\'s qemu', () => {
     expect(again.emulator).toEqual(e);
     expect(again.said.filter((m) => m.startsWith('fetching qemu '))).toEqual([]);
 
-    // A cached binary that others may write is never run: said, and the system's is used.
-    chmodSync(e.bin, 0o775);
+    // The build's directory is private (mkdtemp's 0700): nothing in it can be changed by another
+    // user. One opened to others is never run: said, and the system's is used.
+    const dir = join(c, 'qemu', readdirSync(join(c, 'qemu')).find((n) => !n.startsWith('.'))!);
+    expect(e.bin.startsWith(`${dir}/`)).toBe(true);
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    chmodSync(dir, 0o755);
     const tampered = await choose({ NFSCOPE_CACHE: c, NFSCOPE_QEMU: undefined });
     expect(tampered.emulator.bin).toBe(systemQemu);
     expect(tampered.emulator.patchingSafe).toBe(false);
-    expect(tampered.said.join('\n')).toContain(`${e.bin} can be written by other users (mode 775)`);
+    expect(tampered.emulator.warning).toContain(`${dir} is open to other users (mode 755)`);
+    // Said at every boot, not only by the first chooser of a process.
+    expect(tampered.said.filter((m) => m.startsWith('fetching qemu '))).toEqual([]);
   }, 600_000);
 
-  it('NFSCOPE_QEMU=system keeps the system\'s qemu, and asks apt nothing', async () => {
+  it('NFSCOPE_QEMU=system keeps the system\'s qemu, and asks apt nothing; any other value is a usage error', async () => {
     const c = cache();
     const r = await choose({ NFSCOPE_CACHE: c, NFSCOPE_QEMU: 'system' });
     expect(r.emulator).toEqual({ bin: systemQemu, version: systemVersion, patchingSafe: false, origin: "the system's" });
     expect(r.said).toEqual([]);
     expect(existsSync(join(c, 'apt'))).toBe(false);
+    await expect(choose({ NFSCOPE_CACHE: c, NFSCOPE_QEMU: '/usr/bin/qemu' })).rejects.toThrow(/NFSCOPE_QEMU=\/usr\/bin\/qemu: it takes 'system'/);
   });
 });

@@ -61,8 +61,8 @@ describe.each(VM_KERNELS)('micro-VM, Debian $era', (k) => {
   // ipv4 with iptables is the lab's step 2, whose callbacks and stacks lab.vm checks the same way.
   // The two cases one after the other in one VM. Two trace-syn attaching their kprobes together in a
   // 6.12 guest once ended in "Oops: int3" at ksys_read+0x5 (2026-12-06): qemu 7.2's race between a
-  // vCPU translating code and another patching it, with a thread per vCPU (vm/qemu-argv.ts), which
-  // this VM no longer has.
+  // vCPU translating code and another patching it, with a thread per vCPU (vm/qemu-argv.ts): a VM
+  // under that qemu now takes turns; under a qemu with the fix (vm/emulator.ts) it runs them at once.
   it('trace-syn ipv6/nft, then ipv4/nft --after-confirm: callbacks and the unconfirmed entry, for real; then doctor\'s probe and hooks (bpftrace; nft where the kernel has NETLINK_HOOK)', async () => {
     const { traceSyn } = await import('../../src/experiments/trace-syn.js');
     const cases = [

@@ -95,7 +95,8 @@ describe('the chain code read at module BTF offsets (programs/nf_hooks.ts)', () 
   const symbols = { chain: ['ffffffff81000010'], nat4: ['ffffffff81000020'], nat6: [], natChain: 'ffffffff81000030' };
   const layouts: StructLayout[] = [
     { struct: 'nft_chain', size: 128, source: '/sys/kernel/btf/nf_tables', members: [{ name: 'table', offset: 32, size: 8, type: 'struct nft_table *' }, { name: 'name', offset: 80, size: 8, type: 'void *' }] },
-    { struct: 'nft_table', size: 200, source: '/sys/kernel/btf/nf_tables', members: [{ name: 'name', offset: 176, size: 8, type: 'void *' }, { name: 'family', offset: 190, size: 2, type: 'u16', signed: false }] },
+    // family as 6.1's and 6.12's BTF lay it out: `u16 family:6` at the start of its u16 (byte 372).
+    { struct: 'nft_table', size: 400, source: '/sys/kernel/btf/nf_tables', members: [{ name: 'name', offset: 384, size: 8, type: 'void *' }, { name: 'family', offset: 372, size: 1, type: 'short unsigned int', signed: false, bits: { shift: 0, width: 6 } }] },
   ];
   it('the module structs are no longer named; the kernel\'s own stay typed', () => {
     const code = (p: string) => p.replace(/\/\*[\s\S]*?\*\//g, '');
@@ -104,11 +105,12 @@ describe('the chain code read at module BTF offsets (programs/nf_hooks.ts)', () 
     expect(typed).toMatch(/\(struct nft_chain \*\)/);
     expect(raw).not.toMatch(/struct nft_(chain|table)/);
     expect(raw).toMatch(/\(struct nf_hook_entries \*\)/);
-    // The reads at the offsets given: table at 32, the chain's name at 80, the table's at 176, family at 190 (16 bits).
+    // The reads at the offsets given: table at 32, the chain's name at 80, the table's at 384, family
+    // the low 6 bits of byte 372.
     expect(raw).toContain('$ct = (uint64)(*(uint64 *)((uint64)($priv) + 32));');
     expect(raw).toContain('$cn = (uint64)(*(uint64 *)((uint64)($priv) + 80));');
-    expect(raw).toContain('$tn = (uint64)(*(uint64 *)((uint64)($ct) + 176));');
-    expect(raw).toContain('(*(uint16 *)((uint64)($ct) + 190))');
+    expect(raw).toContain('$tn = (uint64)(*(uint64 *)((uint64)($ct) + 384));');
+    expect(raw).toContain('(((*(uint8 *)((uint64)($ct) + 372))) & 0x3f)');
     // Without layouts the fill is as before.
     expect(code(fillNfHooks(template, symbols, []))).toBe(typed);
   });
