@@ -82,7 +82,7 @@ export async function openCallGraph(
       const parsed = parseFunctionGraph(text);
       await captureFixture('function_graph', kernel, fixture, { 'trace.txt': text }, {
         argv: `cat ${fg.dir}/trace`,
-        tool: `tracefs function_graph (${fg.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender`,
+        tool: `tracefs function_graph (${fg.instance ? 'instance' : 'global tracer'}), options funcgraph-proc funcgraph-cpu funcgraph-duration; set_ftrace_pid = the SYN sender (pinned to one CPU) and that CPU's ksoftirqd`,
         set_ftrace_filter: filter,
         setup,
       });

@@ -138,10 +138,14 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
       missingReason(r, 'unconfirmed') + (!life && lifeWhy ? ` (the lifetimes of a burst were not observed either: ${lifeWhy})` : ''));
   }
   const lifeOk = !life || (life.counts.freedUnconfirmed > 0 && life.counts.confirmed === 0);
-  const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (g?.tracer ? path !== null : true) && lifeOk;
+  // Call trees that hold no allocation path refute; no call tree at all (the SYN's softirq ran in
+  // no traced task) observed nothing, and is said.
+  const treesSeen = Boolean(g?.tracer) && (g?.callTrees.length ?? 0) > 0;
+  const ok = u.allocated >= 1 && u.freedUnconfirmed >= 1 && u.confirmed === 0 && r.conntrackEntries === 0 && (treesSeen ? path !== null : true) && lifeOk;
   return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
     [
       !g?.tracer && g ? `(the call tree was not observed: ${callGraphWhy(g)})` : '',
+      g?.tracer && !treesSeen ? '(the call tree was not observed: function_graph traced the sender and its CPU\'s ksoftirqd, and no root function ran in either)' : '',
       !life && lifeWhy ? `(the lifetimes of a burst were not observed: ${lifeWhy})` : '',
     ].filter(Boolean).join(' ') || undefined);
 }

@@ -8,8 +8,8 @@ export function renderGraph(r: GraphReport, o: { maxDepth?: number; color?: bool
   out.push('');
   if (r.tracer) {
     out.push(`function_graph call trees rooted at ${r.roots.join(', ')}`);
-    out.push(`  (${r.tracer.instance ? 'an ftrace instance' : 'the global tracer, locked'}; ${r.tracer.filterFunctions} filter entries; only the sender's task)`);
-    if (r.callTrees.length === 0) out.push('  none: no root function ran in the sender\'s context (delivered by ksoftirqd?)');
+    out.push(`  (${r.tracer.instance ? 'an ftrace instance' : 'the global tracer, locked'}; ${r.tracer.filterFunctions} filter entries; only the sender's task and its CPU's ksoftirqd)`);
+    if (r.callTrees.length === 0) out.push('  none: no root function ran in the sender\'s context nor in its CPU\'s ksoftirqd');
     const trees = r.callTrees.map((t) => t.tree);
     const path = findPath(trees, ALLOC_PATH);
     out.push(renderCallTree(trees, { mark: new Set(path ?? []), maxDepth: o.maxDepth, color: o.color }).replace(/^/gm, '  '));

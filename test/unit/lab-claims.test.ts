@@ -65,6 +65,20 @@ describe.each(kernels)('lab judges on a real %s lab', (kernel) => {
     expect([c.status, c.reason]).toEqual(['not-observable', 'the conntrack tracer did not attach: ERROR: Error attaching probe']);
   });
 
+  it('call trees without the allocation path refute; no call tree at all (the SYN ran in no traced task) is said, not read as a refutation', () => {
+    const i = clone(inputs);
+    // The trees of a run whose SYN was delivered where function_graph followed nothing.
+    i.plain.callGraph!.callTrees = [];
+    const c = status(judgeLab(i), 'entry-created-and-discarded');
+    expect(c.status).toBe('confirmed');
+    expect(c.reason).toMatch(/the call tree was not observed: function_graph traced the sender and its CPU's ksoftirqd, and no root function ran in either/);
+    expect(c.evidence.map((e) => e.kind)).not.toContain('call-tree');
+    const j = clone(inputs);
+    // Trees that ran but never allocated: the one root kept, cut below it.
+    j.plain.callGraph!.callTrees = j.plain.callGraph!.callTrees.slice(0, 1).map((t) => ({ ...t, tree: { ...t.tree, children: [] } }));
+    expect(status(judgeLab(j), 'entry-created-and-discarded').status).toBe('refuted');
+  });
+
   it('no flow after the trick, or a confirmed entry in the burst, refutes', () => {
     const i = clone(inputs);
     i.trick.conntrackEntry = null;
