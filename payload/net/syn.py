@@ -37,9 +37,13 @@ def trace_me(path):
                     break
         except OSError:
             pass  # a process that ended while listed
-    # One write: O_TRUNC drops the placeholder pid nfscope put there, then both are added.
-    with open(path, "w") as f:
-        f.write(" ".join(str(p) for p in pids))
+    # Added to the list, never truncated: O_TRUNC would clear the pid filter, and every task would
+    # be traced until the write lands. The placeholder nfscope put there is a pid nobody has.
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, " ".join(str(p) for p in pids).encode())
+    finally:
+        os.close(fd)
 
 
 def main():

@@ -100,10 +100,14 @@ export class HookServer {
   async current(): Promise<string | null> {
     if (this.exited) return 'the hook listing server exited';
     const now = await chainProbe(this.target);
-    // A probe that could not read the addresses cannot say they stayed: not kept, said why.
-    if ('failed' in now) return `the chain probe failed (${now.why})`;
-    const state = serverChainState('symbols' in this.probe ? this.probe.symbols : null, 'symbols' in now ? now.symbols : null);
-    if (state === 'loaded-since') this.lateWhy = 'nf_tables or nf_nat was loaded after this run\'s listing server started, which was built without their callbacks';
+    const compiled = 'symbols' in this.probe;
+    // A probe that could not read the addresses cannot say they stayed: a server that compiled some
+    // in is replaced, saying why; one that compiled none has nothing to go stale.
+    if ('failed' in now) return compiled ? `the chain probe failed (${now.why})` : null;
+    const state = serverChainState(compiled ? this.probe.symbols : null, 'symbols' in now ? now.symbols : null);
+    // Loaded since: true only where the server's own probe answered (found no callback); one whose
+    // probe failed keeps that failure as its reason.
+    if (state === 'loaded-since' && !('failed' in this.probe)) this.lateWhy = 'nf_tables or nf_nat was loaded after this run\'s listing server started, which was built without their callbacks';
     return state === 'moved' ? 'nf_tables or nf_nat moved since the listing server started' : null;
   }
 

@@ -145,7 +145,7 @@ export function entryCreatedAndDiscarded(r: TraceSynReport, g: GraphReport | nul
   return claim('entry-created-and-discarded', port, ok ? 'confirmed' : 'refuted', ev,
     [
       !g?.tracer && g ? `(the call tree was not observed: ${callGraphWhy(g)})` : '',
-      g?.tracer && !treesSeen ? '(the call tree was not observed: function_graph traced the sender and its CPU\'s ksoftirqd, and no root function ran in either)' : '',
+      g?.tracer && !treesSeen ? '(the call tree was not observed: no root function ran in a task function_graph followed, the sender and, where it was found, its CPU\'s ksoftirqd)' : '',
       !life && lifeWhy ? `(the lifetimes of a burst were not observed: ${lifeWhy})` : '',
     ].filter(Boolean).join(' ') || undefined);
 }

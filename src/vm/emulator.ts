@@ -12,7 +12,7 @@
  */
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { CapabilityError, CommandFailedError, ParseError, UsageError } from '../lib/errors.js';
 import { untrustedReason } from '../lib/journal.js';
 import { requireTool } from '../lib/packages.js';
@@ -57,7 +57,8 @@ const chosen = new Map<string, Promise<Emulator>>();
  * else bookworm-backports' from the cache, fetched the first time.
  */
 export function chooseEmulator(host: Host, accel: 'kvm' | 'tcg', progress: (m: string) => void): Promise<Emulator> {
-  const choice = process.env.NFSCOPE_QEMU;
+  // Empty is unset, as a shell's `NFSCOPE_QEMU= nfscope …` means it.
+  const choice = process.env.NFSCOPE_QEMU || undefined;
   if (choice !== undefined && choice !== 'system') return Promise.reject(new UsageError(`NFSCOPE_QEMU=${JSON.stringify(choice).slice(1, -1)}: it takes 'system' (the system's qemu) only`));
   const key = `${accel} ${choice ?? ''} ${cacheRoot()}`;
   let p = chosen.get(key);
@@ -108,6 +109,14 @@ function emulatorAt(dir: string, c: CachedEmulator): Emulator {
  */
 function untrustedCache(dir: string | null): string | null {
   const root = join(cacheRoot(), 'qemu');
+  // Every directory above the cache too: whoever may rename one could swap the build under it
+  // between this check and the boot. Root's sticky ones (/tmp) only let each owner rename their own.
+  for (let d = dirname(resolve(cacheRoot())); ; d = dirname(d)) {
+    const st = lstatSync(d);
+    const open = (st.mode & 0o022) !== 0 && (st.mode & 0o1000) === 0;
+    if (!st.isDirectory() || st.uid !== 0 || open) return `${d}, above the cache, is ${!st.isDirectory() ? 'not a directory' : st.uid !== 0 ? `uid ${st.uid}'s` : `writable by others (mode ${(st.mode & 0o7777).toString(8)})`}`;
+    if (d === '/') break;
+  }
   for (const d of [cacheRoot(), root]) {
     const why = untrustedReason(lstatSync(d), d, 'dir');
     if (why) return why;
@@ -158,8 +167,13 @@ function newestCached(): Emulator | null {
   if (!existsSync(root)) return null;
   const found = readdirSync(root).filter((n) => !n.startsWith('.')).flatMap((n) => {
     const dir = join(root, n);
-    const c = untrustedCache(dir) === null ? readMeta(dir) : null;
-    return c && dirName(c.debVersion) === n && tcgPatchingSafe(c.version) ? [emulatorAt(dir, c)] : [];
+    try {
+      const c = untrustedCache(dir) === null ? readMeta(dir) : null;
+      return c && dirName(c.debVersion) === n && tcgPatchingSafe(c.version) ? [emulatorAt(dir, c)] : [];
+    } catch {
+      // A build that cannot be read is not one to fall back on; the others still are.
+      return [];
+    }
   });
   return found.sort((a, b) => compareVersions(b.version, a.version))[0] ?? null;
 }
