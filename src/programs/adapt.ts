@@ -83,6 +83,11 @@ export function structMembers(program: string, struct: string): string[] {
   return [...new Set(structReads(program).filter((r) => r.struct === struct).map((r) => r.member))];
 }
 
+/** Every struct a program reads, with the member designators it reads of each. */
+export function membersRead(program: string): Map<string, string[]> {
+  return new Map(structsRead(program).map((n) => [n, structMembers(program, n)]));
+}
+
 /** The member designators a program reads from struct nf_conn. */
 export function ctMembers(program: string): string[] {
   return structMembers(program, 'nf_conn');

@@ -17,7 +17,7 @@
  * 0.14 s less (issue 14).
  */
 import type { ChainSymbols } from '../model/hooks.js';
-import { adaptProgram, lowerStructAccesses, structMembers, structsRead, type BpfShape } from './adapt.js';
+import { adaptProgram, lowerStructAccesses, membersRead, type BpfShape } from './adapt.js';
 import type { StructLayout } from '../parsers/struct-layout.js';
 import type { BpfProgram } from './program.js';
 
@@ -145,7 +145,7 @@ const ANY = 'ffffffffffffffff';
 export function chainCodeMembers(): Map<string, string[]> {
   const code = chainNamesCode({ chain: [ANY], nat4: [ANY], nat6: [ANY], natChain: ANY });
   const text = [code.inLoop, code.after, code.netdev].join('\n');
-  return new Map(structsRead(text).map((n) => [n, structMembers(text, n)]));
+  return membersRead(text);
 }
 
 export class TemplateError extends Error {}
@@ -223,7 +223,7 @@ const XT_RECORD = 'printf("X %lu %s %d %s\\n", $s * 64 + $i, ksym($fn), ((struct
 
 /** The members the x_tables walk reads of struct xt_table: what kernel/module-btf.ts lays out where x_tables is a module. */
 export function xtCodeMembers(): Map<string, string[]> {
-  return new Map(structsRead(XT_RECORD).map((n) => [n, structMembers(XT_RECORD, n)]));
+  return membersRead(XT_RECORD);
 }
 
 /**

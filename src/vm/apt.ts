@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat, utimes } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CapabilityError } from '../lib/errors.js';
+import { CapabilityError, CommandFailedError } from '../lib/errors.js';
+import { run } from '../lib/run.js';
 import { SUITE_SOURCES, type Suite } from '../lib/kernel-spec.js';
 import { writeFileAtomic } from '../lib/safe-write.js';
 import type { ExecOptions, RawRun, Target } from '../lib/target.js';
@@ -116,4 +117,40 @@ export class AptState {
   exec(argv: string[], opts?: ExecOptions): Promise<RawRun> {
     return this.host.exec([argv[0]!, ...this.options(), ...argv.slice(1)], opts);
   }
+}
+
+/**
+ * `apt-get download PACKAGES` (through `exec`: an apt state's, or the system's apt) into DIR/debs,
+ * each .deb unpacked with `dpkg-deb -x` into DIR/root, the .debs removed. One .deb a package, or it fails.
+ */
+export async function downloadAndUnpack(
+  host: Target, exec: (argv: string[], opts?: ExecOptions) => Promise<RawRun>, packages: readonly string[], dir: string,
+  o: { hint?: string; progress?: (m: string) => void } = {},
+): Promise<void> {
+  const debsDir = join(dir, 'debs');
+  await mkdir(debsDir);
+  const argv = ['apt-get', 'download', ...packages];
+  const r = await exec(argv, { cwd: debsDir, timeoutMs: 900_000 });
+  if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr, o.hint);
+  const debs = (await readdir(debsDir)).filter((f) => f.endsWith('.deb'));
+  if (debs.length !== packages.length) throw new CapabilityError(`${argv.join(' ')} produced ${debs.length} .deb files`);
+  for (const deb of debs) {
+    o.progress?.(`unpacking ${deb}`);
+    await run(host, ['dpkg-deb', '-x', join(debsDir, deb), join(dir, 'root')], { timeoutMs: 300_000 });
+  }
+  await rm(debsDir, { recursive: true });
+}
+
+/**
+ * One fetch at a time in a process, per kind: two VMs booting at once (a fleet of `qemu` and
+ * `qemu:6.1`) must not both unpack the same thing, the second replacing the directory the first
+ * boots from. The next waits for this one to settle, whichever way; a failure is its caller's alone.
+ */
+export function oneAtATime(): <T>(f: () => Promise<T>) => Promise<T> {
+  let last: Promise<unknown> = Promise.resolve();
+  return (f) => {
+    const mine = last.then(f);
+    last = Promise.allSettled([mine]);
+    return mine;
+  };
 }

@@ -4,14 +4,14 @@
  * patching), so a lab on two vCPUs runs on one CPU. Debian 12's own qemu is 7.2. Its
  * bookworm-backports suite carries qemu 10, built against Debian 12's libraries: on a Debian 12
  * host nfscope fetches that build into its cache (its own apt state, signatures checked: vm/apt.ts)
- * and boots with it, its vCPUs running at once. The lab on 6.1 took 52.4 s with it against 87.4 s
- * (2026-12-07, README). NFSCOPE_QEMU=system keeps the system's qemu.
+ * and boots with it, its vCPUs running at once. The lab on 6.1 took 54.1 s with it against 87.4 s
+ * (2026-12-07, README: Benchmarks). NFSCOPE_QEMU=system keeps the system's qemu.
  *
- * A failed fetch is not an observation: the VM still boots, with the system's qemu, and the run
- * says why the faster one is not used.
+ * A failed fetch is not an observation: the VM still boots, with a build cached before or the
+ * system's qemu, and every boot says why the newest is not used.
  */
 import { closeSync, constants, existsSync, fstatSync, lstatSync, openSync, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { CapabilityError, CommandFailedError, ParseError, UsageError } from '../lib/errors.js';
 import { untrustedReason } from '../lib/journal.js';
@@ -19,7 +19,7 @@ import { requireTool } from '../lib/packages.js';
 import { run } from '../lib/run.js';
 import type { Host } from '../lib/target.js';
 import { compareVersions, parseVersion } from '../parsers/versions.js';
-import { AptState } from './apt.js';
+import { AptState, downloadAndUnpack, oneAtATime } from './apt.js';
 import { cacheRoot } from './kernel.js';
 import { tcgPatchingSafe } from './qemu-argv.js';
 
@@ -194,13 +194,10 @@ async function candidate(host: Host, progress: (m: string) => void): Promise<str
   return debVersion;
 }
 
-/** One fetch at a time in a process: two VMs booting at once (a fleet) must not both unpack it. */
-let fetching: Promise<unknown> = Promise.resolve();
+const queue = oneAtATime();
 
 function backportsQemu(host: Host, progress: (m: string) => void): Promise<Emulator> {
-  const mine = fetching.then(() => backportsQemuNow(host, progress));
-  fetching = Promise.allSettled([mine]);
-  return mine;
+  return queue(() => backportsQemuNow(host, progress));
 }
 
 async function backportsQemuNow(host: Host, progress: (m: string) => void): Promise<Emulator> {
@@ -236,14 +233,7 @@ async function fetchBuild(host: Host, debVersion: string, dir: string, progress:
   if (why) throw new CapabilityError(`no qemu is fetched into a cache others could change: ${why}`);
   const tmp = await mkdtemp(join(root, '.tmp-'));
   try {
-    await mkdir(join(tmp, 'debs'));
-    const argv = ['apt-get', 'download', ...QEMU_PACKAGES.map((p) => `${p}=${debVersion}`)];
-    const r = await state.exec(argv, { cwd: join(tmp, 'debs'), timeoutMs: 600_000 });
-    if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
-    const debs = (await readdir(join(tmp, 'debs'))).filter((f) => f.endsWith('.deb'));
-    if (debs.length !== QEMU_PACKAGES.length) throw new CapabilityError(`${argv.join(' ')} produced ${debs.length} .deb files`);
-    for (const deb of debs) await run(host, ['dpkg-deb', '-x', join(tmp, 'debs', deb), join(tmp, 'root')], { timeoutMs: 300_000 });
-    await rm(join(tmp, 'debs'), { recursive: true });
+    await downloadAndUnpack(host, (a, o) => state.exec(a, o), QEMU_PACKAGES.map((p) => `${p}=${debVersion}`), tmp);
     // It runs here (its libraries are Debian 12's), and is what its version says.
     const version = await qemuVersion(host, join(tmp, 'root/usr/bin/qemu-system-x86_64'));
     if (!tcgPatchingSafe(version)) throw new CapabilityError(`${BACKPORTS}' qemu is ${version}: its TCG is no safer than the system's`);

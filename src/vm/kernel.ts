@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CapabilityError, CommandFailedError, UsageError } from '../lib/errors.js';
+import { CapabilityError, UsageError } from '../lib/errors.js';
 import { parseKernelSpec, SUITES, type Suite } from '../lib/kernel-spec.js';
 import { run } from '../lib/run.js';
 import type { ExecOptions, RawRun, Target } from '../lib/target.js';
-import { AptState } from './apt.js';
+import { AptState, downloadAndUnpack, oneAtATime } from './apt.js';
 import type { KernelInfo } from '../model/vm.js';
 
 export function cacheRoot(): string {
@@ -157,19 +157,11 @@ export async function normaliseLayout(root: string): Promise<string | null> {
   return release;
 }
 
-/**
- * One fetch at a time in a process: two VMs of one package booting at once (a fleet of
- * `qemu` and `qemu:6.1`) must not both unpack it, the second removing the directory the first
- * boots from (the rename below replaces the whole directory).
- */
-let fetching: Promise<unknown> = Promise.resolve();
+const queue = oneAtATime();
 
 /** Downloads (apt-get download), unpacks (dpkg-deb -x) and indexes (depmod -b) a kernel, once. */
 export function ensureKernel(host: Target, text: string, progress: (m: string) => void = () => {}, o: { refresh?: boolean } = {}): Promise<KernelInfo> {
-  const mine = fetching.then(() => ensureKernelNow(host, text, progress, o));
-  // The next waits for this one to settle, whichever way; its failure is its caller's alone.
-  fetching = Promise.allSettled([mine]);
-  return mine;
+  return queue(() => ensureKernelNow(host, text, progress, o));
 }
 
 async function ensureKernelNow(host: Target, text: string, progress: (m: string) => void, o: { refresh?: boolean }): Promise<KernelInfo> {
@@ -188,16 +180,7 @@ async function ensureKernelNow(host: Target, text: string, progress: (m: string)
   await mkdir(join(cacheRoot(), 'kernels'), { recursive: true });
   const tmp = await mkdtemp(join(cacheRoot(), 'kernels', '.tmp-'));
   try {
-    await mkdir(join(tmp, 'debs'));
-    const r = await res.exec(['apt-get', 'download', ...res.parts], { cwd: join(tmp, 'debs'), timeoutMs: 900_000 });
-    if (r.exitCode !== 0) throw new CommandFailedError(['apt-get', 'download', ...res.parts], r.exitCode, r.stderr, 'is the network reachable? (nfscope vm kernels --refresh fetches the lists anew)');
-    const debs = (await readdir(join(tmp, 'debs'))).filter((f) => f.endsWith('.deb'));
-    if (debs.length !== res.parts.length) throw new CapabilityError(`apt-get download ${res.parts.join(' ')} produced ${debs.length} .deb files`);
-    for (const deb of debs) {
-      progress(`unpacking ${deb}`);
-      await run(host, ['dpkg-deb', '-x', join(tmp, 'debs', deb), join(tmp, 'root')], { timeoutMs: 300_000 });
-    }
-    await rm(join(tmp, 'debs'), { recursive: true });
+    await downloadAndUnpack(host, res.exec, res.parts, tmp, { hint: 'is the network reachable? (nfscope vm kernels --refresh fetches the lists anew)', progress });
     const version = await normaliseLayout(join(tmp, 'root'));
     if (!version) throw new CapabilityError(`${res.parts.join(', ')} hold no /boot/vmlinuz-* nor /usr/lib/modules/*/vmlinuz`);
     // The package ships no modules.dep (the postinst runs depmod): make one.
