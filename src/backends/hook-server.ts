@@ -15,7 +15,7 @@ import { hookAddresses, kallsymsTable, nameHookAddresses } from '../parsers/hook
 import { chainProbe, serverChainState, type ChainProbe } from '../kernel/nft-chains.js';
 import { runsChain } from '../model/hooks.js';
 import { nfHooksServerProgram, REQUEST_PREFIX, TOKEN_DIGITS } from '../programs/nf_hooks_server.js';
-import { tracerArgv } from '../programs/program.js';
+import { tracerArgv, type BpfProgram } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Running, Target } from '../targets/target.js';
 import { inNetns, type NetnsRef } from '../tools/netns.js';
@@ -63,10 +63,11 @@ export class HookServer {
   }
 
   /**
-   * Compiles and attaches the server; its stop is registered with cleanup first. `adapt` gives
-   * the program as this kernel needs it (kernel/bpf-shape.ts).
+   * Compiles and attaches the server; its stop is registered with cleanup first. `argvFor` gives
+   * the bpftrace argv of the filled program as this kernel needs it (kernel/bpf-shape.ts) and with
+   * its types' BTF (kernel/bpftrace-btf.ts).
    */
-  static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], adapt: (text: string) => Promise<string>): Promise<HookServer> {
+  static async start(target: Target, cleanup: Cleanup, bpftrace: string[], python: string, serves: readonly Family[], argvFor: (p: BpfProgram) => Promise<string[]>): Promise<HookServer> {
     const mask = familyMask(serves);
     const token = String(runRandomInt(10 ** TOKEN_DIGITS)).padStart(TOKEN_DIGITS, '0');
     // Independent reads, at once: under qemu TCG each guest command is ~90 ms.
@@ -75,7 +76,7 @@ export class HookServer {
     const program = (p: Probe) => nfHooksServerProgram(template, 'symbols' in p ? { symbols: p.symbols, layouts: p.layouts, serves: mask, token } : { symbols: null, serves: mask, token });
     const launch = async (p: Probe) => {
       const filled = program(p);
-      const { tracer, lines, lost } = await startTracer(target, cleanup, tracerArgv(bpftrace, { text: await adapt(filled.text), params: filled.params }), 'hook listing server', { keepLines: true });
+      const { tracer, lines, lost } = await startTracer(target, cleanup, await argvFor(filled), 'hook listing server', { keepLines: true });
       // current() compares with what chainProbe said, not with the fallback: else a kernel whose
       // fill never compiles would see "nf_tables moved" at every listing (Debian 5.10: 3 restarts).
       return new HookServer(target, tracer, lines, probe, tracerArgv(bpftrace, { text: '<bpf/nf_hooks.bt as a listing server>', params: [] }), request, 'why' in p ? p.why : null, mask, token, lost);

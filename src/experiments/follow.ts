@@ -36,7 +36,6 @@ import { callbackTracerPoints, chooseProbes } from '../kernel/probe-points.js';
 import { needsNfConn } from '../programs/adapt.js';
 import { followCbProgram } from '../programs/follow_cb.js';
 import { followDropProgram } from '../programs/follow_drop.js';
-import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
 
@@ -174,7 +173,7 @@ async function startCallbackTracer(
   const noType = needsNfConn(program.text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
-  const argv = tracerArgv(await session.bpftrace(), await r.adapted(program));
+  const argv = await r.tracerArgv(await session.bpftrace(), await r.adapted(program));
   const { tracer } = await r.tracer(argv, 'callback tracer', { stream: true });
   tracer.onLine(feed('callbacks'));
   return { tracer, listing, callbacks };
@@ -219,7 +218,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const bpftrace = await session.bpftrace();
   const program = await r.bundledProgram('follow_drop', followDropProgram(await readTemplate('follow_drop'), { inode, filter: spec.filter, ifindex: spec.ifindex }));
   h.progress('attaching skb:kfree_skb (bpf/follow_drop.bt)');
-  const dropStarted = settle(r.tracer(tracerArgv(bpftrace, program), 'drop tracer', { stream: true }));
+  const dropStarted = settle(r.tracerArgv(bpftrace, program).then((argv) => r.tracer(argv, 'drop tracer', { stream: true })));
 
   // 2. nf_tables' trace.
   let table: string | null = null;

@@ -1,6 +1,5 @@
 import { capabilityGap } from '../kernel/capabilities.js';
 import { kfreeSkbSynProgram } from '../programs/kfree_skb_syn.js';
-import { tracerArgv } from '../programs/program.js';
 import { earlyEndReason } from '../tools/tracer.js';
 import { readTemplate } from '../programs/templates.js';
 import { UsageError } from '../lib/errors.js';
@@ -113,7 +112,7 @@ export async function graph(on: Target | Session, spec: GraphSpec, progress: (m:
 
     progress('attaching skb:kfree_skb for the drop stacks');
     const program = kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), { port: spec.port, serverInode: sb.serverInode });
-    const { tracer, endedEarly } = await r.tracer(tracerArgv(bpftrace, await r.bundledProgram('kfree_skb_syn', program)), 'kfree_skb tracer');
+    const { tracer, endedEarly } = await r.tracer(await r.tracerArgv(bpftrace, await r.bundledProgram('kfree_skb_syn', program)), 'kfree_skb tracer');
 
     progress(`sending a SYN to [${sb.serverAddr}]:${spec.port}`);
     await cg?.fg.start();

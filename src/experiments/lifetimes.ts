@@ -7,7 +7,6 @@ import { toolLine } from '../kernel/capabilities.js';
 import type { LifetimesReport } from '../model/lifetimes.js';
 import { needsNfConn } from '../programs/adapt.js';
 import { ctLifeProgram, type ProbeStyle } from '../programs/ct_life.js';
-import { tracerArgv } from '../programs/program.js';
 import { readTemplate } from '../programs/templates.js';
 import { lostEvents, parseBpftraceJson } from '../parsers/bpftrace-json.js';
 import { parseCtLife } from '../parsers/ct-life.js';
@@ -72,7 +71,7 @@ export async function lifetimes(
     const program = (style: ProbeStyle) => ctLifeProgram(template, { style, port: spec.port, netnsInode: spec.netns?.inode ?? null });
     const noType = needsNfConn(program('kprobe').text, await session.bpfShape(tracefs));
     if (noType) throw new CapabilityError(`the lifetime tracer reads struct nf_conn (tuple, netns, status): ${noType}`);
-    const argvFor = async (style: ProbeStyle) => tracerArgv(bpftrace, await r.adapted(program(style)));
+    const argvFor = async (style: ProbeStyle) => r.tracerArgv(bpftrace, await r.adapted(program(style)));
     // kprobes first (measured cheaper per packet than trampolines under qemu TCG, 6.1: 0.87 vs 0.74);
     // fentry where there are no kprobes, or if they fail to attach.
     let styles: ProbeStyle[] = [...(kprobes.available ? ['kprobe' as const] : []), ...(fentry ? ['fentry' as const] : [])];

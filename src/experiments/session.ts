@@ -15,7 +15,8 @@
 import { withCleanup, type Cleanup } from '../lib/cleanup.js';
 import { bpfShapeFor, type BpfShape } from '../kernel/bpf-shape.js';
 import { adaptProgram } from '../programs/adapt.js';
-import { untilStoppedOptions, type BpfProgram, type Runnable } from '../programs/program.js';
+import { runnableText, tracerArgv, untilStoppedOptions, withEnv, type BpfProgram, type Runnable } from '../programs/program.js';
+import { BtfFiles } from '../kernel/bpftrace-btf.js';
 import { readTemplate, templatePath, type BundledProgram } from '../programs/templates.js';
 import { CapabilityError } from '../lib/errors.js';
 import { requireRoot } from '../tools/root.js';
@@ -107,7 +108,7 @@ export class Session {
     return withCleanup(async (cleanup) => {
       await unloadModulesLoadedDuring(this.target, cleanup, this.modulesBefore);
       const tracefs = await ensureTracefs(this.target, cleanup);
-      const run = new Run(this, cleanup, tracefs, { root: cleanup, server: null, serverWhy: undefined, queue: Promise.resolve(), families: this.families });
+      const run = new Run(this, cleanup, tracefs, { root: cleanup, server: null, serverWhy: undefined, queue: Promise.resolve(), families: this.families, btf: new BtfFiles(this.target, cleanup, tracefs) });
       this.active = run;
       try {
         return await fn(run);
@@ -126,6 +127,8 @@ interface Shared {
   queue: Promise<unknown>;
   /** What the server compiles in: the session's families, grown by any request beyond them. */
   families: readonly Family[];
+  /** The BTF files handed to the run's tracers (kernel/bpftrace-btf.ts), removed at its end. */
+  btf: BtfFiles;
 }
 
 /** One undo scope of a session: what is created in it is undone at its end. */
@@ -170,7 +173,17 @@ export class Run {
    */
   async bundledProgram(name: BundledProgram, p: BpfProgram): Promise<Runnable> {
     const adapted = await this.program(p.text);
-    return adapted === (await readTemplate(name)) ? { file: await this.target.bundled(templatePath(name)), params: p.params } : { text: adapted, params: p.params };
+    return adapted === (await readTemplate(name)) ? { file: await this.target.bundled(templatePath(name)), params: p.params, source: adapted } : { text: adapted, params: p.params };
+  }
+
+  /**
+   * `bpftrace … -f json PROGRAM PARAMS`, with BPFTRACE_BTF at a file of the types the program
+   * names where one can be made (kernel/bpftrace-btf.ts: seconds less to compile under TCG).
+   */
+  async tracerArgv(bpftrace: readonly string[], p: Runnable): Promise<string[]> {
+    const b = await this.shared.btf.envFor(runnableText(p));
+    if ('why' in b && process.env.NFSCOPE_DEBUG) process.stderr.write(`nfscope-debug: bpftrace on the kernel's own BTF: ${b.why}\n`);
+    return tracerArgv(withEnv(bpftrace, 'env' in b ? [b.env] : []), p);
   }
 
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */
@@ -233,7 +246,7 @@ export class Run {
       progress('starting the hook listing server (one bpftrace serves every listing of this run)');
       if (tools.status === 'rejected') throw tools.reason;
       const [bpftrace, python] = tools.value ?? (await Promise.all([this.session.bpftrace(), this.session.python()]));
-      sh.server = await HookServer.start(this.target, sh.root, bpftrace, python, sh.families, (t) => this.program(t));
+      sh.server = await HookServer.start(this.target, sh.root, bpftrace, python, sh.families, async (p) => this.tracerArgv(bpftrace, { text: await this.program(p.text), params: p.params }));
     }
     return sh.server;
   }

@@ -178,7 +178,7 @@ export async function traceSyn(on: Target | Session, spec: TraceSynSpec, progres
       progress(conntrack ? 'attaching kprobes on conntrack and skb:kfree_skb' : 'attaching skb:kfree_skb');
       try {
         ({ tracer, lines, endedEarly } = await r.tracer(
-          tracerArgv(bpftrace, program ?? (await r.bundledProgram('kfree_skb_syn', kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), syn)))),
+          await r.tracerArgv(bpftrace, program ?? (await r.bundledProgram('kfree_skb_syn', kfreeSkbSynProgram(await readTemplate('kfree_skb_syn'), syn)))),
           what, { keepLines: true },
         ));
         tracing = conntrack ? TRACED_OBSERVATIONS : ['drop'];

@@ -12,7 +12,7 @@
  */
 import type { MemberLayout, StructLayout } from './struct-layout.js';
 
-const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10, RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19 } as const;
+export const KIND = { INT: 1, PTR: 2, ARRAY: 3, STRUCT: 4, UNION: 5, ENUM: 6, FWD: 7, TYPEDEF: 8, VOLATILE: 9, CONST: 10, RESTRICT: 11, FUNC: 12, FUNC_PROTO: 13, VAR: 14, DATASEC: 15, FLOAT: 16, DECL_TAG: 17, TYPE_TAG: 18, ENUM64: 19 } as const;
 
 interface BtfType {
   name: string;
@@ -177,6 +177,52 @@ export class Btf {
     if (t.kind === KIND.ENUM || t.kind === KIND.ENUM64) return { signed: info >>> 31 === 1, bits: t.sizeOrType * 8, bitOffset: 0 };
     return null;
   }
+
+  /** Type ids this BTF's own types run over: [first, end) (a split BTF's continue its base's). */
+  get ownIds(): { first: number; end: number } {
+    return { first: this.first, end: this.count };
+  }
+
+  /** The base BTF a split one continues (vmlinux's for a module's), or null. */
+  get baseBtf(): Btf | null {
+    return this.base;
+  }
+
+  /**
+   * Type `id` as stored: its name, kind, kind_flag, vlen, the size-or-type word and the bytes of
+   * its kind-specific tail (members, enumerators, array, int encoding). For a writer of a subset
+   * (programs/btf-subset.ts). id 0 is void and has no record.
+   */
+  record(id: number): { name: string; kind: number; kflag: number; vlen: number; sizeOrType: number; tail: Buffer; names: (o: number) => string } {
+    if (!(id > 0 && id < this.count)) throw new Error(`BTF type id ${id} out of range`);
+    const [buf, i] = this.header(id);
+    const info = buf.readUInt32LE(i + 4);
+    const kind = (info >>> 24) & 0x1f;
+    const vlen = info & 0xffff;
+    const tailLen = ({ [KIND.INT]: 4, [KIND.DECL_TAG]: 4, [KIND.VAR]: 4, [KIND.ARRAY]: 12, [KIND.STRUCT]: 12 * vlen, [KIND.UNION]: 12 * vlen, [KIND.ENUM]: 8 * vlen, [KIND.FUNC_PROTO]: 8 * vlen, [KIND.DATASEC]: 12 * vlen, [KIND.ENUM64]: 12 * vlen } as Record<number, number>)[kind] ?? 0;
+    const owner = id < this.first ? this.base! : this;
+    return { name: owner.str(buf.readUInt32LE(i)), kind, kflag: info >>> 31, vlen, sizeOrType: buf.readUInt32LE(i + 8), tail: buf.subarray(i + 12, i + 12 + tailLen), names: (o) => owner.str(o) };
+  }
+
+  /** The ids of this BTF's own types of one of `kinds` named `name` (its base's not included). */
+  named(name: string, kinds: readonly number[]): number[] {
+    let index = this.byName;
+    if (!index) {
+      index = new Map();
+      for (let id = this.first; id < this.count; id++) {
+        const [buf, i] = this.header(id);
+        const n = this.str(buf.readUInt32LE(i));
+        if (!n) continue;
+        const l = index.get(n);
+        if (l) l.push(id);
+        else index.set(n, [id]);
+      }
+      this.byName = index;
+    }
+    return (index.get(name) ?? []).filter((id) => kinds.includes(this.kindOf(id)));
+  }
+
+  private byName: Map<string, number[]> | null = null;
 
   /** A struct with members by name: this BTF's own first (a module's), then its base's. */
   structId(name: string): number | null {

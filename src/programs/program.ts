@@ -13,7 +13,26 @@ export interface BpfProgram {
 }
 
 /** A program given as its text (-e) or as the bundled file on the target, as it is. */
-export type Runnable = BpfProgram | { file: string; params: string[] };
+export type Runnable = BpfProgram | { file: string; params: string[]; /** the file's text */ source: string };
+
+/** A Runnable's program text. */
+export function runnableText(p: Runnable): string {
+  return 'file' in p ? p.source : p.text;
+}
+
+/**
+ * The bpftrace command with these environment assignments added: through `env`, whose own
+ * assignments of the same names they replace (BPFTRACE_BTF=/sys/kernel/btf/vmlinux, Debian 5.10).
+ */
+export function withEnv(bpftrace: readonly string[], env: readonly string[]): string[] {
+  if (env.length === 0) return [...bpftrace];
+  const names = new Set(env.map((e) => e.slice(0, e.indexOf('=') + 1)));
+  if (bpftrace[0] !== 'env') return ['env', ...env, ...bpftrace];
+  let i = 1;
+  while (i < bpftrace.length && /^\w+=/.test(bpftrace[i]!)) i++;
+  const kept = bpftrace.slice(1, i).filter((a) => !names.has(a.slice(0, a.indexOf('=') + 1)));
+  return ['env', ...kept, ...env, ...bpftrace.slice(i)];
+}
 
 /** `bpftrace … -f json -e TEXT PARAMS` (or `… -f json FILE PARAMS`). */
 export function tracerArgv(bpftrace: readonly string[], p: Runnable): string[] {
