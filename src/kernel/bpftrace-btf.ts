@@ -9,10 +9,11 @@
  * The files live in a private directory under /run/nfscope, made once per run and removed at its
  * end (journaled, so that `nfscope cleanup` removes it after a killed run).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cleanup } from '../lib/cleanup.js';
 import { run } from '../lib/run.js';
+import { runRandomBytes } from '../lib/run-random.js';
 import { Btf } from '../parsers/btf.js';
 import { btfSubset, programTracepoints, programTypes } from '../programs/btf-subset.js';
 import type { Target } from '../targets/target.js';
@@ -57,7 +58,7 @@ export class BtfFiles {
   }
 
   private async makeDir(): Promise<string> {
-    const dir = `/run/nfscope/btf-${hostname().replace(/\W/g, '_')}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const dir = `/run/nfscope/btf-${hostname().replace(/\W/g, '_')}-${process.pid}-${runRandomBytes(6).toString('hex')}`;
     await run(this.target, ['mkdir', '-p', '-m', '755', '/run/nfscope']);
     this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', '--', dir] }]);
     // mkdir without -p: a directory already there (not nfscope's making) is an error, never reused.
