@@ -15,7 +15,8 @@ import { runToRecord } from '../tools/tracer.js';
 import { bpfProgsProgram, nfHooksPrograms, xtCodeMembers, xtNamesProgram } from '../programs/nf_hooks.js';
 import { moduleLayouts } from '../kernel/module-btf.js';
 import type { StructLayout } from '../parsers/struct-layout.js';
-import { tracerArgv, type BpfProgram } from '../programs/program.js';
+import { tracerArgv, withEnv, type BpfProgram } from '../programs/program.js';
+import type { BtfFiles } from '../kernel/bpftrace-btf.js';
 import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
@@ -35,7 +36,8 @@ export interface HooksBackend {
   name: Backend;
   /** null when the backend can run on this target, else why not. */
   unavailable(target: Target, kernel: string): Promise<string | null>;
-  list(target: Target, ns: NetnsRef, families: readonly Family[]): Promise<HooksResult>;
+  /** `btf`: where bpftrace's BTF subsets go (kernel/bpftrace-btf.ts); without it, bpftrace reads the kernel's. */
+  list(target: Target, ns: NetnsRef, families: readonly Family[], btf?: BtfFiles): Promise<HooksResult>;
 }
 
 function only(hooks: HookList[], families: readonly Family[]): HookList[] {
@@ -50,7 +52,7 @@ export const bpftraceBackend: HooksBackend = {
     if (!(await target.exists('/sys/kernel/btf/vmlinux'))) return 'the kernel has no BTF (/sys/kernel/btf/vmlinux)';
     return null;
   },
-  async list(target, ns, families) {
+  async list(target, ns, families, btf) {
     // Chains are named where the kernel allows it (BTF of struct nft_chain, callbacks in kallsyms):
     // the template is filled with addresses read from the target, then run with -e.
     // The probes are independent: run at once (one after the other they cost 0.25 s on 6.18,
@@ -70,7 +72,7 @@ export const bpftraceBackend: HooksBackend = {
     // positional parameter: nothing the user typed is pasted into the script.
     const runAll = async (p: typeof probe) => {
       const parts = nfHooksPrograms(template, { ...('symbols' in p ? { symbols: p.symbols, layouts: p.layouts } : { symbols: null }), mask: familyMask(families), shape });
-      const argvs = parts.map((part) => inNetns(ns, tracerArgv(bpftrace, part)));
+      const argvs = await Promise.all(parts.map(async (part) => inNetns(ns, tracerArgv(withEnv(bpftrace, btf ? await btf.env(part.text) : []), part))));
       return { argvs, runs: await Promise.all(argvs.map((a) => runToRecord(target, a, 'Z', 120_000))) };
     };
     let { argvs, runs } = await runAll(probe);
@@ -94,11 +96,11 @@ export const bpftraceBackend: HooksBackend = {
     // x_tables entries (iptables-legacy and siblings, 5.16+) name their table in a second walk, run
     // only where there are some: the listing itself pays nothing for them elsewhere.
     if (parsed.hooks.some((h) => h.entries.some((e) => xtFamily(baseSymbol(e.callback)) !== undefined))) {
-      warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape, release }, parsed.hooks)));
+      warnings.push(...(await nameXtTables(target, ns, families, { bpftrace, template, shape, release, btf }, parsed.hooks)));
     }
     // BPF netfilter links (6.4+) name their program the same way, where there are some.
     if (parsed.hooks.some((h) => h.entries.some((e) => baseSymbol(e.callback) === BPF_RUN_FN))) {
-      warnings.push(...(await nameBpfProgs(target, ns, families, { bpftrace, template, shape, release }, parsed.hooks)));
+      warnings.push(...(await nameBpfProgs(target, ns, families, { bpftrace, template, shape, release, btf }, parsed.hooks)));
     }
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
@@ -115,7 +117,7 @@ export const bpftraceBackend: HooksBackend = {
   },
 };
 
-type WalkRun = { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>>; release: string };
+type WalkRun = { bpftrace: string[]; template: string; shape: Awaited<ReturnType<typeof bpfShapeFor>>; release: string; btf: BtfFiles | undefined };
 
 /**
  * The x_tables table behind each ipt_do_table-style entry (programs/nf_hooks.ts xtNamesProgram),
@@ -159,7 +161,7 @@ async function nameBpfProgs(target: Target, ns: NetnsRef, families: readonly Fam
 async function secondWalk(
   target: Target, ns: NetnsRef, run: WalkRun, hooks: HookList[], kind: keyof typeof SECOND_WALKS, program: BpfProgram, not: (why: string) => string[],
 ): Promise<string[]> {
-  const argv = inNetns(ns, tracerArgv(run.bpftrace, program));
+  const argv = inNetns(ns, tracerArgv(withEnv(run.bpftrace, run.btf ? await run.btf.env(program.text) : []), program));
   const r = await runToRecord(target, argv, 'Z', 120_000);
   if (!r.ended) {
     return not(`their walk failed here (${bpftraceError(r.stderr) ?? `exit ${r.exitCode ?? 'on a signal'}${r.timedOut ? ' (timed out)' : ''}`})`);

@@ -13,6 +13,8 @@ import { captureFixture } from '../lib/fixture-capture.js';
 import { toolLine } from '../kernel/capabilities.js';
 import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type Ruleset } from '../model/hooks-lint.js';
 import { kernelRelease } from '../kernel/release.js';
+import { BtfFiles } from '../kernel/bpftrace-btf.js';
+import { withCleanup } from '../lib/cleanup.js';
 
 /** What `nfscope hooks` lists: in which netns, which families, through which backend (as typed). */
 export interface HooksQuery {
@@ -48,14 +50,18 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   const { backend, skipped } = await pickBackend(target, kernel, wanted);
   const reports: HooksReport[] = [];
   const refs: NetnsRef[] = [];
-  for (const ns of namespaces) {
-    const r = await backend.list(target, ns, families);
-    reports.push({
-      schemaVersion: HOOKS_SCHEMA_VERSION, kernel, netns: netnsLabel(ns), backend: backend.name, families,
-      hooks: r.hooks, warnings: r.warnings,
-    });
-    refs.push(ns);
-  }
+  // One undo scope: the BTF files handed to bpftrace (kernel/bpftrace-btf.ts) go at its end.
+  await withCleanup(async (cleanup) => {
+    const btf = new BtfFiles(target, cleanup, null);
+    for (const ns of namespaces) {
+      const r = await backend.list(target, ns, families, btf);
+      reports.push({
+        schemaVersion: HOOKS_SCHEMA_VERSION, kernel, netns: netnsLabel(ns), backend: backend.name, families,
+        hooks: r.hooks, warnings: r.warnings,
+      });
+      refs.push(ns);
+    }
+  }, target);
   return { reports, skipped, namespaces: refs };
 }
 

@@ -181,9 +181,7 @@ export class Run {
    * names where one can be made (kernel/bpftrace-btf.ts: seconds less to compile under TCG).
    */
   async tracerArgv(bpftrace: readonly string[], p: Runnable): Promise<string[]> {
-    const b = await this.shared.btf.envFor(runnableText(p));
-    if ('why' in b && process.env.NFSCOPE_DEBUG) process.stderr.write(`nfscope-debug: bpftrace on the kernel's own BTF: ${b.why}\n`);
-    return tracerArgv(withEnv(bpftrace, 'env' in b ? [b.env] : []), p);
+    return tracerArgv(withEnv(bpftrace, await this.shared.btf.env(runnableText(p))), p);
   }
 
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */
@@ -214,7 +212,7 @@ export class Run {
 
   private async listNow(ns: NetnsRef, families: readonly Family[], progress: Progress): Promise<HooksResult> {
     const server = await this.ensureServer(families, progress);
-    return server ? server.list(ns, families) : bpftraceBackend.list(this.target, ns, families);
+    return server ? server.list(ns, families) : bpftraceBackend.list(this.target, ns, families, this.shared.btf);
   }
 
   /** The running server for these families, started or replaced as needed; null: list one-shot. */

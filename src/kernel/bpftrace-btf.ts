@@ -33,7 +33,18 @@ export class BtfFiles {
   private dir: Promise<string> | null = null;
   private readonly written = new Map<string, Promise<string>>();
 
-  constructor(private readonly target: Target, private readonly cleanup: Cleanup, private readonly tracefs: string) {}
+  /** `tracefs`: where tracepoint formats are read; null: a program with tracepoints gets no subset. */
+  constructor(private readonly target: Target, private readonly cleanup: Cleanup, private readonly tracefs: string | null) {}
+
+  /**
+   * The assignment for bpftrace's env ([] where no subset can be made: bpftrace then reads the
+   * kernel's own BTF, slower and the same; NFSCOPE_DEBUG says why).
+   */
+  async env(text: string): Promise<string[]> {
+    const b = await this.envFor(text);
+    if ('why' in b && process.env.NFSCOPE_DEBUG) process.stderr.write(`nfscope-debug: bpftrace on the kernel's own BTF: ${b.why}\n`);
+    return 'env' in b ? [b.env] : [];
+  }
 
   /** BPFTRACE_BTF=FILE for a program's text, the file written once per distinct subset. */
   async envFor(text: string): Promise<BtfEnv> {
@@ -85,7 +96,7 @@ function moduleBtf(target: Target, base: Btf, name: string): Promise<Btf | null>
   return p;
 }
 
-async function subsetFor(target: Target, tracefs: string, text: string): Promise<{ blob: Buffer } | { why: string }> {
+async function subsetFor(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
   // fentry/kfunc probes take their arguments' types from the function's own BTF: the kernel's whole.
   if (/^\s*(?:kfunc|kretfunc|fentry|fexit):/m.test(text)) return { why: 'fentry probes need the kernel\'s own BTF' };
   const base = await kernelBtf(target);
@@ -93,6 +104,7 @@ async function subsetFor(target: Target, tracefs: string, text: string): Promise
   if (base instanceof Error) return { why: `the kernel BTF could not be read: ${base.message}` };
   const formats: string[] = [];
   for (const tp of programTracepoints(text)) {
+    if (tracefs === null) return { why: 'tracepoint formats not read here (no tracefs given)' };
     const f = await target.readFile(`${tracefs}/events/${tp.category}/${tp.name}/format`);
     if (f === null) return { why: `tracepoint ${tp.category}:${tp.name} has no format to read` };
     formats.push(f);

@@ -41,6 +41,8 @@ export class Btf {
     private readonly base: Btf | null,
     /** Where it was read: named in the layouts. */
     readonly source: string,
+    /** This BTF's own string section: its byte offset in buf and its length. */
+    private readonly strSection: { off: number; len: number } = { off: 0, len: 0 },
   ) {}
 
   /**
@@ -94,7 +96,7 @@ export class Btf {
       }
     }
     if (i !== end) throw new Error('BTF types run past their section');
-    return new Btf(buf, at, n, str, baseEnd + strLen, first, base, source);
+    return new Btf(buf, at, n, str, baseEnd + strLen, first, base, source, { off: strOff, len: strLen });
   }
 
   /** The buffer and byte offset of type `id`'s header: in the base for its ids. */
@@ -204,25 +206,41 @@ export class Btf {
     return { name: owner.str(buf.readUInt32LE(i)), kind, kflag: info >>> 31, vlen, sizeOrType: buf.readUInt32LE(i + 8), tail: buf.subarray(i + 12, i + 12 + tailLen), names: (o) => owner.str(o) };
   }
 
-  /** The ids of this BTF's own types of one of `kinds` named `name` (its base's not included). */
+  /** The string offsets (as type records spell them) where `name` is: its base's and its own. */
+  private offsetsOf(name: string): number[] {
+    const out = this.base ? this.base.offsetsOf(name) : [];
+    const { off, len } = this.strSection;
+    const needle = Buffer.from(`\0${name}\0`, 'latin1');
+    const baseEnd = this.strEnd - len;
+    // A string at the section's start has no NUL before it; the first string is the empty one.
+    for (let i = this.buf.indexOf(needle, off); i >= 0 && i + needle.length <= off + len; i = this.buf.indexOf(needle, i + 1)) out.push(baseEnd + i + 1 - off);
+    return out;
+  }
+
+  /**
+   * The ids of this BTF's own types of one of `kinds` named `name` (its base's not included). By
+   * the name's string offsets, in an index of types by name offset made on first use: one pass of
+   * numbers, no name decoded (the kernel's ~130k types).
+   */
   named(name: string, kinds: readonly number[]): number[] {
-    let index = this.byName;
+    let index = this.byNameOff;
     if (!index) {
       index = new Map();
       for (let id = this.first; id < this.count; id++) {
-        const [buf, i] = this.header(id);
-        const n = this.str(buf.readUInt32LE(i));
-        if (!n) continue;
-        const l = index.get(n);
+        const o = this.buf.readUInt32LE(this.at[id - this.first + 1]!);
+        if (o === 0) continue;
+        const l = index.get(o);
         if (l) l.push(id);
-        else index.set(n, [id]);
+        else index.set(o, [id]);
       }
-      this.byName = index;
+      this.byNameOff = index;
     }
-    return (index.get(name) ?? []).filter((id) => kinds.includes(this.kindOf(id)));
+    const out: number[] = [];
+    for (const o of this.offsetsOf(name)) for (const id of index.get(o) ?? []) if (kinds.includes(this.kindOf(id))) out.push(id);
+    return out;
   }
 
-  private byName: Map<string, number[]> | null = null;
+  private byNameOff: Map<number, number[]> | null = null;
 
   /** A struct with members by name: this BTF's own first (a module's), then its base's. */
   structId(name: string): number | null {
