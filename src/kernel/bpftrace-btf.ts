@@ -18,6 +18,9 @@ import { Btf } from '../parsers/btf.js';
 import { btfSubset, programTracepoints, programTypes } from '../programs/btf-subset.js';
 import type { Target } from '../targets/target.js';
 import { kernelBtf } from './module-btf.js';
+import { bootKey, fileKey } from './boot-key.js';
+import { cachedProbe } from '../lib/boot-cache.js';
+import { fileURLToPath } from 'node:url';
 
 /**
  * The modules whose structs nfscope's programs name where they are modules (Debian's kernels):
@@ -48,7 +51,7 @@ export class BtfFiles {
 
   /** BPFTRACE_BTF=FILE for a program's text, the file written once per distinct subset. */
   async envFor(text: string): Promise<BtfEnv> {
-    const made = await subsetFor(this.target, this.tracefs, text);
+    const made = await cachedSubset(this.target, this.tracefs, text);
     if ('why' in made) return made;
     const hash = createHash('sha256').update(made.blob).digest('hex').slice(0, 16);
     let p = this.written.get(hash);
@@ -96,6 +99,26 @@ function moduleBtf(target: Target, base: Btf, name: string): Promise<Btf | null>
   return p;
 }
 
+/**
+ * subsetFor, kept per boot on this machine (lib/boot-cache.ts): reading and indexing the kernel's
+ * 5.5 MB of BTF and laying out a subset cost 60-100 ms of each `nfscope hooks` (6.18), more than the
+ * subset saves bpftrace there. Keyed on the boot, the modules' placement, the tracefs, the program's
+ * text and the code that makes the subset; a subset that could not be made is not kept.
+ */
+async function cachedSubset(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
+  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  const key = await bootKey(target, () => [`btf-subset ${tracefs ?? '-'} ${hash}`, ...SUBSET_CODE.map((u) => fileKey(fileURLToPath(u)))]);
+  const made = await cachedProbe<string | { why: string }>(`btf-${hash}`, key, (v): v is string => typeof v === 'string' && v.length > 0, async () => {
+    const m = await subsetFor(target, tracefs, text);
+    return 'why' in m ? { value: m, keep: false } : { value: m.blob.toString('base64'), keep: true };
+  });
+  return typeof made === 'string' ? { blob: Buffer.from(made, 'base64') } : made;
+}
+
+/** The modules whose code makes a subset (.ts under vitest): a change of theirs is a new key. */
+const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
+const SUBSET_CODE = [import.meta.url, new URL(`../parsers/btf${EXT}`, import.meta.url).href, new URL(`../programs/btf-subset${EXT}`, import.meta.url).href];
+
 async function subsetFor(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
   // fentry/kfunc probes take their arguments' types from the function's own BTF: the kernel's whole.
   if (/^\s*(?:kfunc|kretfunc|fentry|fexit):/m.test(text)) return { why: 'fentry probes need the kernel\'s own BTF' };
@@ -110,6 +133,23 @@ async function subsetFor(target: Target, tracefs: string | null, text: string): 
     formats.push(f);
   }
   const { roots, derefs } = programTypes(text, formats);
+  // Programs of one run often name the same types (the listing's two walks): laid out once.
+  const same = JSON.stringify([roots, [...derefs]]);
+  let bySet = subsets.get(base);
+  if (!bySet) subsets.set(base, (bySet = new Map()));
+  let p = bySet.get(same);
+  if (!p) {
+    const m = bySet;
+    bySet.set(same, (p = layOut(target, base, roots, derefs)));
+    // One that could not be made is tried again: a module loaded since may hold its types.
+    void p.then((r) => { if ('why' in r) m.delete(same); });
+  }
+  return p;
+}
+
+const subsets = new WeakMap<Btf, Map<string, Promise<{ blob: Buffer } | { why: string }>>>();
+
+async function layOut(target: Target, base: Btf, roots: string[], derefs: Set<string>): Promise<{ blob: Buffer } | { why: string }> {
   try {
     let made = btfSubset([base], roots, derefs);
     if (made.missing.length) {

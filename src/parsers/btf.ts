@@ -208,39 +208,42 @@ export class Btf {
 
   /** The string offsets (as type records spell them) where `name` is: its base's and its own. */
   private offsetsOf(name: string): number[] {
-    const out = this.base ? this.base.offsetsOf(name) : [];
+    const known = this.offsets.get(name);
+    if (known) return known;
+    const out = this.base ? [...this.base.offsetsOf(name)] : [];
     const { off, len } = this.strSection;
     const needle = Buffer.from(`\0${name}\0`, 'latin1');
     const baseEnd = this.strEnd - len;
     // A string at the section's start has no NUL before it; the first string is the empty one.
     for (let i = this.buf.indexOf(needle, off); i >= 0 && i + needle.length <= off + len; i = this.buf.indexOf(needle, i + 1)) out.push(baseEnd + i + 1 - off);
+    this.offsets.set(name, out);
     return out;
+  }
+
+  private readonly offsets = new Map<string, number[]>();
+
+  /** The ids of this BTF's own types of one of `kinds` named `name` (its base's not included). */
+  named(name: string, kinds: readonly number[]): number[] {
+    return this.namedAll([name]).get(name)!.filter((id) => kinds.includes(this.kindOf(id)));
   }
 
   /**
-   * The ids of this BTF's own types of one of `kinds` named `name` (its base's not included). By
-   * the name's string offsets, in an index of types by name offset made on first use: one pass of
-   * numbers, no name decoded (the kernel's ~130k types).
+   * The ids of this BTF's own types named each of `names`, any kind: the names' string offsets
+   * first, then one pass over the types comparing numbers, no name decoded (the kernel's ~130k
+   * types, 3-5 ms; an index of them all cost 20 ms on every cold `nfscope hooks`).
    */
-  named(name: string, kinds: readonly number[]): number[] {
-    let index = this.byNameOff;
-    if (!index) {
-      index = new Map();
-      for (let id = this.first; id < this.count; id++) {
-        const o = this.buf.readUInt32LE(this.at[id - this.first + 1]!);
-        if (o === 0) continue;
-        const l = index.get(o);
-        if (l) l.push(id);
-        else index.set(o, [id]);
-      }
-      this.byNameOff = index;
+  namedAll(names: readonly string[]): Map<string, number[]> {
+    const out = new Map(names.map((n) => [n, [] as number[]]));
+    const byOff = new Map<number, string>();
+    for (const n of names) for (const o of this.offsetsOf(n)) byOff.set(o, n);
+    if (byOff.size === 0) return out;
+    const { buf, at, first } = this;
+    for (let id = first; id < this.count; id++) {
+      const n = byOff.get(buf.readUInt32LE(at[id - first + 1]!));
+      if (n !== undefined) out.get(n)!.push(id);
     }
-    const out: number[] = [];
-    for (const o of this.offsetsOf(name)) for (const id of index.get(o) ?? []) if (kinds.includes(this.kindOf(id))) out.push(id);
     return out;
   }
-
-  private byNameOff: Map<number, number[]> | null = null;
 
   /** A struct with members by name: this BTF's own first (a module's), then its base's. */
   structId(name: string): number | null {

@@ -43,12 +43,15 @@ interface Ref {
 export function btfSubset(btfs: readonly Btf[], roots: readonly TypeRoot[], derefs: ReadonlySet<string> = new Set()): { blob: Buffer; missing: string[]; types: number } {
   const missing: string[] = [];
   const start: Ref[] = [];
-  for (const root of new Set(roots)) {
+  // Every root's name looked up in one pass over each BTF's types.
+  const wanted = [...new Set(roots)];
+  const byName = btfs.map((btf) => btf.namedAll(wanted.map((r) => kindsOf(r).name)));
+  for (const root of wanted) {
     const { name, kinds } = kindsOf(root);
     let found: Ref | null = null;
-    for (const btf of btfs) {
+    for (const [i, btf] of btfs.entries()) {
       // A struct with members over a declaration of the same name.
-      const ids = btf.named(name, kinds).sort((a, b) => btf.record(b).vlen - btf.record(a).vlen);
+      const ids = byName[i]!.get(name)!.filter((id) => kinds.includes(btf.record(id).kind)).sort((a, b) => btf.record(b).vlen - btf.record(a).vlen);
       if (ids.length) {
         found = { btf, id: ids[0]! };
         break;
