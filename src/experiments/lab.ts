@@ -48,7 +48,8 @@ export async function lab(target: Target, spec: LabSpec, progress: LabProgress =
     const byRuleP = registrationByRule(session, spec.port, sub);
 
     // Steps 2-4 are prepared at once (sandboxes, listings, and above all their bpftrace compiles,
-    // 12-20 s each under qemu TCG, on every vCPU), then their packets go one step at a time:
+    // 3-5 s each under qemu TCG on 6.1 with their BTF subsets, kernel/bpftrace-btf.ts; 12-20 s without,
+    // on every vCPU), then their packets go one step at a time:
     // each tracer filters on its own sandbox's netns, so none sees another's packets.
     // The order that keeps the kernel safe: ftrace settings are never written while a bpftrace
     // attaches kprobes (a 6.1 guest locked up when they were). So step 2 sets up function_graph

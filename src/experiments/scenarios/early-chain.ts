@@ -24,7 +24,7 @@ export async function earlyChain(session: Session, port: number, progress: (m: s
   await session.tool('nft');
   await session.tool('conntrack');
   return session.run(async (r) => {
-    // The listing server compiles while the sandbox and the connection are made (12-20 s under qemu TCG).
+    // The listing server compiles while the sandbox and the connection are made (3-5 s under qemu TCG with its BTF subset, 12-20 s without).
     r.warmHooks(progress);
     progress('creating the sandbox (client and server netns, veth)');
     const sb = await r.sandbox({ family: 'ipv4', port, firewall: 'nft', afterConfirm: false, bare: true });
