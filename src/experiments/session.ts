@@ -181,7 +181,12 @@ export class Run {
    * names where one can be made (kernel/bpftrace-btf.ts: seconds less to compile under TCG).
    */
   async tracerArgv(bpftrace: readonly string[], p: Runnable): Promise<string[]> {
-    return tracerArgv(withEnv(bpftrace, await this.shared.btf.env(runnableText(p))), p);
+    return tracerArgv(withEnv(bpftrace, await this.btfEnv(runnableText(p))), p);
+  }
+
+  /** The env assignment that hands bpftrace `text`'s BTF subset, or [] (kernel/bpftrace-btf.ts). */
+  btfEnv(text: string): Promise<string[]> {
+    return this.shared.btf.env(text);
   }
 
   /** A bpftrace (or any tracer printing READY), stopped when the run ends. */

@@ -16,11 +16,14 @@ import { followCbProgram } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
 import { readTemplate } from '../../src/programs/templates.js';
+import { withEnv } from '../../src/programs/program.js';
 
 export interface Compiled {
   name: string;
   exitCode: number | null;
   error: string;
+  /** Compiled as nfscope runs it: with BPFTRACE_BTF at the program's BTF subset (kernel/bpftrace-btf.ts). */
+  subset: boolean;
 }
 
 /**
@@ -102,9 +105,10 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
     const worker = async () => {
       for (let i = next++; i < programs.length; i = next++) {
         const [name, text, args] = programs[i]!;
-        const res = await target.exec([bpftrace, '--emit-elf', `${dir}/${i}.elf`, '-e', text, ...args], { timeoutMs: 300_000 });
-        const error = res.stderr.split('\n').filter((l) => /ERROR/.test(l) && !/RLIMIT_MEMLOCK/.test(l)).join('\n');
-        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error };
+        const env = await r.btfEnv(text);
+        const res = await target.exec([...withEnv([bpftrace], env), '--emit-elf', `${dir}/${i}.elf`, '-e', text, ...args], { timeoutMs: 300_000 });
+        const error = res.stderr.split('\n').filter((l) => /ERROR|error:/.test(l) && !/RLIMIT_MEMLOCK/.test(l)).join('\n');
+        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error, subset: env.length > 0 };
       }
     };
     await Promise.all([worker(), worker()]);
