@@ -13,9 +13,10 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Cleanup } from '../lib/cleanup.js';
 import { run } from '../lib/run.js';
+import { CommandFailedError } from '../lib/errors.js';
 import { runRandomBytes } from '../lib/run-random.js';
 import { Btf } from '../parsers/btf.js';
-import { btfSubset, programTracepoints, programTypes } from '../programs/btf-subset.js';
+import { btfSubset, needsKernelBtf, programTracepoints, programTypes } from '../programs/btf-subset.js';
 import type { Target } from '../targets/target.js';
 import { kernelBtf } from './module-btf.js';
 import { bootKey, fileKey } from './boot-key.js';
@@ -59,11 +60,22 @@ export class BtfFiles {
       p = this.write(`${hash}.btf`, made.blob);
       this.written.set(hash, p);
     }
-    return { env: `BPFTRACE_BTF=${await p}` };
+    try {
+      return { env: `BPFTRACE_BTF=${await p}` };
+    } catch (e) {
+      // The file could not be written (no base64, /run read-only): bpftrace reads the kernel's own
+      // BTF instead, which changes only its start's time; the next program tries again.
+      this.written.delete(hash);
+      if (!(e instanceof CommandFailedError)) throw e;
+      return { why: `the subset file could not be written: ${e.message.split('\n')[0]}` };
+    }
   }
 
   private async write(name: string, blob: Buffer): Promise<string> {
-    const dir = await (this.dir ??= this.makeDir());
+    const made = (this.dir ??= this.makeDir());
+    // A directory that could not be made is not asked for again by later programs of the run.
+    made.catch(() => { if (this.dir === made) this.dir = null; });
+    const dir = await made;
     const path = `${dir}/${name}`;
     // Written beside, then renamed: bpftrace never reads half a file. A fixed script; the path is
     // nfscope's own (its run's directory and a hash), passed as a positional parameter.
@@ -74,7 +86,8 @@ export class BtfFiles {
   private async makeDir(): Promise<string> {
     const dir = `/run/nfscope/btf-${hostname().replace(/\W/g, '_')}-${process.pid}-${runRandomBytes(6).toString('hex')}`;
     await run(this.target, ['mkdir', '-p', '-m', '755', '/run/nfscope']);
-    this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', '--', dir] }]);
+    // `rm -rf DIR`, the shape `nfscope cleanup` replays (lib/undo-allowlist.ts); the name is nfscope's own.
+    this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', dir] }]);
     // mkdir without -p: a directory already there (not nfscope's making) is an error, never reused.
     await this.cleanup.making(`mkdir ${dir}`, () => run(this.target, ['mkdir', '-m', '700', '--', dir]));
     return dir;
@@ -99,57 +112,64 @@ function moduleBtf(target: Target, base: Btf, name: string): Promise<Btf | null>
   return p;
 }
 
+/** The types a program names, its tracepoints' formats read from the target; or why not. */
+async function typesOf(target: Target, tracefs: string | null, text: string): Promise<{ roots: string[]; derefs: Set<string> } | { why: string }> {
+  // fentry/kfunc probes take their arguments' types from the function's own BTF: the kernel's whole.
+  if (needsKernelBtf(text)) return { why: 'fentry probes need the kernel\'s own BTF' };
+  const formats: string[] = [];
+  for (const tp of programTracepoints(text)) {
+    if (tracefs === null) return { why: 'tracepoint formats not read here (no tracefs given)' };
+    if (!/^\w+$/.test(tp.category) || !/^\w+$/.test(tp.name)) return { why: `tracepoint ${tp.category}:${tp.name}: a wildcard, whose formats are not read` };
+    const f = await target.readFile(`${tracefs}/events/${tp.category}/${tp.name}/format`);
+    if (f === null) return { why: `tracepoint ${tp.category}:${tp.name} has no format to read` };
+    formats.push(f);
+  }
+  return programTypes(text, formats);
+}
+
 /**
- * subsetFor, kept per boot on this machine (lib/boot-cache.ts): reading and indexing the kernel's
- * 5.5 MB of BTF and laying out a subset cost 60-100 ms of each `nfscope hooks` (6.18), more than the
- * subset saves bpftrace there. Keyed on the boot, the modules' placement, the tracefs, the program's
- * text and the code that makes the subset; a subset that could not be made is not kept.
+ * The subset for a program, laid out once per type set in a run (the listing's two walks name the
+ * same types) and kept per boot on this machine (lib/boot-cache.ts): reading and indexing the
+ * kernel's 5.5 MB of BTF and laying out a subset cost 60-100 ms of each `nfscope hooks` (6.18), more
+ * than the subset saves bpftrace there. Keyed on the types (not the text: the listing server's has
+ * a token drawn each run), the boot, the modules' placement and the code that makes the subset; one
+ * that could not be made is kept by neither.
  */
 async function cachedSubset(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  const key = await bootKey(target, () => [`btf-subset ${tracefs ?? '-'} ${hash}`, ...SUBSET_CODE.map((u) => fileKey(fileURLToPath(u)))]);
-  const made = await cachedProbe<string | { why: string }>(`btf-${hash}`, key, (v): v is string => typeof v === 'string' && v.length > 0, async () => {
-    const m = await subsetFor(target, tracefs, text);
-    return 'why' in m ? { value: m, keep: false } : { value: m.blob.toString('base64'), keep: true };
-  });
-  return typeof made === 'string' ? { blob: Buffer.from(made, 'base64') } : made;
+  const types = await typesOf(target, tracefs, text);
+  if ('why' in types) return types;
+  const set = JSON.stringify([[...types.roots].sort(), [...types.derefs].sort()]);
+  let bySet = subsets.get(target);
+  if (!bySet) subsets.set(target, (bySet = new Map()));
+  let p = bySet.get(set);
+  if (!p) {
+    const m = bySet;
+    const hash = createHash('sha256').update(set).digest('hex').slice(0, 16);
+    p = (async () => {
+      const key = await bootKey(target, () => [`btf-subset ${hash}`, ...SUBSET_CODE.map((u) => fileKey(fileURLToPath(u)))]);
+      const made = await cachedProbe<string | { why: string }>(`btf-${hash}`, key, (v): v is string => typeof v === 'string' && v.length > 0, async () => {
+        const r = await layOut(target, types.roots, types.derefs);
+        return 'why' in r ? { value: r, keep: false } : { value: r.blob.toString('base64'), keep: true };
+      });
+      return typeof made === 'string' ? { blob: Buffer.from(made, 'base64') } : made;
+    })();
+    bySet.set(set, p);
+    // One that could not be made is tried again: a module loaded since may hold its types.
+    void p.then((r) => { if ('why' in r) m.delete(set); }, () => m.delete(set));
+  }
+  return p;
 }
+
+const subsets = new WeakMap<Target, Map<string, Promise<{ blob: Buffer } | { why: string }>>>();
 
 /** The modules whose code makes a subset (.ts under vitest): a change of theirs is a new key. */
 const EXT = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
 const SUBSET_CODE = [import.meta.url, new URL(`../parsers/btf${EXT}`, import.meta.url).href, new URL(`../programs/btf-subset${EXT}`, import.meta.url).href];
 
-async function subsetFor(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
-  // fentry/kfunc probes take their arguments' types from the function's own BTF: the kernel's whole.
-  if (/^\s*(?:kfunc|kretfunc|fentry|fexit):/m.test(text)) return { why: 'fentry probes need the kernel\'s own BTF' };
+async function layOut(target: Target, roots: string[], derefs: Set<string>): Promise<{ blob: Buffer } | { why: string }> {
   const base = await kernelBtf(target);
   if (!base) return { why: 'no kernel BTF to take types from' };
   if (base instanceof Error) return { why: `the kernel BTF could not be read: ${base.message}` };
-  const formats: string[] = [];
-  for (const tp of programTracepoints(text)) {
-    if (tracefs === null) return { why: 'tracepoint formats not read here (no tracefs given)' };
-    const f = await target.readFile(`${tracefs}/events/${tp.category}/${tp.name}/format`);
-    if (f === null) return { why: `tracepoint ${tp.category}:${tp.name} has no format to read` };
-    formats.push(f);
-  }
-  const { roots, derefs } = programTypes(text, formats);
-  // Programs of one run often name the same types (the listing's two walks): laid out once.
-  const same = JSON.stringify([roots, [...derefs]]);
-  let bySet = subsets.get(base);
-  if (!bySet) subsets.set(base, (bySet = new Map()));
-  let p = bySet.get(same);
-  if (!p) {
-    const m = bySet;
-    bySet.set(same, (p = layOut(target, base, roots, derefs)));
-    // One that could not be made is tried again: a module loaded since may hold its types.
-    void p.then((r) => { if ('why' in r) m.delete(same); });
-  }
-  return p;
-}
-
-const subsets = new WeakMap<Btf, Map<string, Promise<{ blob: Buffer } | { why: string }>>>();
-
-async function layOut(target: Target, base: Btf, roots: string[], derefs: Set<string>): Promise<{ blob: Buffer } | { why: string }> {
   try {
     let made = btfSubset([base], roots, derefs);
     if (made.missing.length) {

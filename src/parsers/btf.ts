@@ -214,7 +214,9 @@ export class Btf {
     const { off, len } = this.strSection;
     const needle = Buffer.from(`\0${name}\0`, 'latin1');
     const baseEnd = this.strEnd - len;
-    // A string at the section's start has no NUL before it; the first string is the empty one.
+    // A string at the section's start has no NUL before it: a module's (split) section starts with one
+    // of its own (nf_tables' with nft_registers), a base section with the empty string.
+    if (this.buf.toString('latin1', off, Math.min(off + len, off + name.length + 1)) === `${name}\0`) out.push(baseEnd);
     for (let i = this.buf.indexOf(needle, off); i >= 0 && i + needle.length <= off + len; i = this.buf.indexOf(needle, i + 1)) out.push(baseEnd + i + 1 - off);
     this.offsets.set(name, out);
     return out;

@@ -63,7 +63,16 @@ export function btfSubset(btfs: readonly Btf[], roots: readonly TypeRoot[], dere
 
   // Pass 1: what is needed in full (reached by value, or named, or dereferenced by name).
   const full = new Set<string>();
-  const key = (r: Ref): string => `${btfs.indexOf(r.btf)}:${r.id}`;
+  // A type is keyed by the BTF that holds it: a module's BTF reaches vmlinux's types by their own
+  // ids, and one type met through two modules (list_head) is still one type, written once.
+  const owners = new Map<Btf, number>();
+  const key = (r: Ref): string => {
+    let b = r.btf;
+    while (r.id < b.ownIds.first && b.baseBtf) b = b.baseBtf;
+    let n = owners.get(b);
+    if (n === undefined) owners.set(b, (n = owners.size));
+    return `${n}:${r.id}`;
+  };
   const stack = [...start];
   const memberTypes = (r: Ref): { name: string; type: number }[] => {
     const t = r.btf.record(r.id);
@@ -81,6 +90,18 @@ export function btfSubset(btfs: readonly Btf[], roots: readonly TypeRoot[], dere
     }
     return { btf: r.btf, id };
   };
+  /** What a member of pointer type (through typedefs, qualifiers and arrays) points at, or null. */
+  const pointerTarget = (r: Ref): Ref | null => {
+    let id = r.id;
+    for (let n = 0; n < 32 && id !== 0; n++) {
+      const t = r.btf.record(id);
+      if (t.kind === KIND.PTR) return pointee({ btf: r.btf, id: t.sizeOrType });
+      if (t.kind === KIND.ARRAY) id = t.tail.readUInt32LE(0);
+      else if (MODIFIERS.includes(t.kind)) id = t.sizeOrType;
+      else return null;
+    }
+    return null;
+  };
   while (stack.length) {
     const r = stack.pop()!;
     if (r.id === 0 || full.has(key(r))) continue;
@@ -90,10 +111,11 @@ export function btfSubset(btfs: readonly Btf[], roots: readonly TypeRoot[], dere
     switch (t.kind) {
       case KIND.STRUCT: case KIND.UNION:
         for (const m of memberTypes(r)) {
-          const p = pointee({ btf: r.btf, id: m.type });
-          const at = p.id === 0 ? null : r.btf.record(p.id);
-          // A pointer member the program follows by name: its struct in full.
-          if (at?.kind === KIND.PTR && derefs.has(m.name)) stack.push(pointee({ btf: r.btf, id: at.sizeOrType }));
+          // A pointer member (or an array of them) the program follows by name: its struct in full.
+          if (derefs.has(m.name)) {
+            const to = pointerTarget({ btf: r.btf, id: m.type });
+            if (to) stack.push(to);
+          }
           next(m.type);
         }
         break;
@@ -104,9 +126,12 @@ export function btfSubset(btfs: readonly Btf[], roots: readonly TypeRoot[], dere
       case KIND.PTR: {
         // Behind a pointer: qualifiers and typedefs as they are, a struct or union as a declaration.
         const p = pointee({ btf: r.btf, id: t.sizeOrType });
-        const k = p.id === 0 ? 0 : r.btf.record(p.id).kind;
+        const at = p.id === 0 ? null : r.btf.record(p.id);
+        const k = at?.kind ?? 0;
         for (let id = t.sizeOrType; id !== p.id; id = r.btf.record(id).sizeOrType) full.add(key({ btf: r.btf, id }));
-        if (k !== KIND.STRUCT && k !== KIND.UNION && k !== KIND.FUNC_PROTO && k !== KIND.FWD) stack.push(p);
+        // A struct without a name (`typedef struct { … } pmd_t;`) has no declaration to stand for it: in full.
+        const anonymous = (k === KIND.STRUCT || k === KIND.UNION) && at!.name === '';
+        if (anonymous || (k !== KIND.STRUCT && k !== KIND.UNION && k !== KIND.FUNC_PROTO && k !== KIND.FWD)) stack.push(p);
         break;
       }
       default:
@@ -247,20 +272,35 @@ export function programTypes(text: string, formats: readonly string[]): { roots:
     for (const line of format.split('\n')) {
       const f = /^\s*field:\s*(.+?);/.exec(line);
       if (!f) continue;
+      // Types named anywhere in the field, array sizes included (`[sizeof(struct sockaddr_in6)]`).
+      for (const m of f[1]!.matchAll(/\b(struct|union|enum)\s+(\w+)/g)) roots.add(`${m[1]} ${m[2]}`);
       // The declaration less its member name and array size: `const char * name[16]` → `const char *`.
       const decl = f[1]!.replace(/\[[^\]]*\]/g, '').replace(/\s*\w+\s*$/, '');
-      for (const m of decl.matchAll(/\b(struct|union|enum)\s+(\w+)/g)) roots.add(`${m[1]} ${m[2]}`);
       for (const w of decl.replace(/\b(struct|union|enum)\s+\w+/g, '').match(/\b[A-Za-z_]\w*\b/g) ?? []) {
         if (!C_WORDS.has(w)) roots.add(w);
       }
     }
   }
-  const derefs = new Set([...code.matchAll(/->\s*(\w+)/g)].map((m) => m[1]!));
+  // bpftrace 0.17 retypes a tracepoint field by its size (adjust_integer_types: an 8-byte `int` is
+  // s64, an `unsigned int` u64): those names are looked up in the BTF too.
+  if (formats.length) for (const t of ['s8', 'u8', 's16', 'u16', 's32', 'u32', 's64', 'u64']) roots.add(t);
+  // The members the program follows: each name after `->`, and each name right before one
+  // (`a->b.c->d` follows c; `a->arr[1]->d` follows arr).
+  const derefs = new Set([...code.matchAll(/->\s*(\w+)/g), ...code.matchAll(/(\w+)\s*(?:\[[^\]]*\]\s*)*->/g)].map((m) => m[1]!));
   return { roots: [...roots], derefs };
 }
 
 /** The tracepoints (`tracepoint:CAT:NAME`) a program attaches to. */
 export function programTracepoints(text: string): { category: string; name: string }[] {
   const code = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '');
-  return [...new Map([...code.matchAll(/\btracepoint:(\w+):(\w+)/g)].map((m) => [`${m[1]}:${m[2]}`, { category: m[1]!, name: m[2]! }])).values()];
+  return [...new Map([...code.matchAll(/(?:^|[\s,{}])(?:tracepoint|t):([\w*]+):([\w*]+)/g)].map((m) => [`${m[1]}:${m[2]}`, { category: m[1]!, name: m[2]! }])).values()];
+}
+
+/**
+ * Whether a program has fentry (kfunc) probes: bpftrace takes their arguments' types from the
+ * function's own BTF, so only the kernel's whole BTF will do.
+ */
+export function needsKernelBtf(text: string): boolean {
+  const code = text.replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/\/\/[^\n]*/g, '').replace(/"(?:[^"\\]|\\.)*"/g, '""');
+  return /(?:^|[\s,{}])(?:kfunc|kretfunc|fentry|fexit|f|fr):/.test(code);
 }

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Btf, KIND } from '../../src/parsers/btf.js';
-import { btfSubset, programTracepoints, programTypes } from '../../src/programs/btf-subset.js';
+import { btfSubset, needsKernelBtf, programTracepoints, programTypes } from '../../src/programs/btf-subset.js';
+import { refuseUndo } from '../../src/lib/undo-allowlist.js';
 import { withEnv } from '../../src/programs/program.js';
 
 const VMLINUX = '/sys/kernel/btf/vmlinux';
@@ -38,14 +39,30 @@ describe('the types a program names', () => {
       'tracepoint:skb:kfree_skb { $c = ((struct nf_conn *)arg0)->status; }',
     ].join('\n');
     const { roots, derefs } = programTypes(text, [KFREE_SKB_61]);
-    expect(roots.sort()).toEqual(['enum skb_drop_reason', 'struct nf_conn', 'struct task_struct']);
-    expect([...derefs].sort()).toEqual(['net_ns', 'nsproxy', 'status']);
+    expect(roots.filter((r) => r.includes(' ')).sort()).toEqual(['enum skb_drop_reason', 'struct nf_conn', 'struct task_struct']);
+    expect([...derefs].sort()).toEqual(['curtask', 'net_ns', 'nsproxy', 'status']);
     expect(programTracepoints(text)).toEqual([{ category: 'skb', name: 'kfree_skb' }]);
   });
 
-  it('a format field of a typedef names the typedef; C\'s own words do not', () => {
-    const { roots } = programTypes('', ['\tfield:const u32 * ids[4];\toffset:8;\tsize:32;\tsigned:0;\n\tfield:unsigned long long x;\toffset:40;\tsize:8;\tsigned:0;']);
-    expect(roots).toEqual(['u32']);
+  it('a format field of a typedef names the typedef; C\'s own words do not; sizes bpftrace retypes fields to', () => {
+    const { roots } = programTypes('', ['\tfield:const u32 * ids[4];\toffset:8;\tsize:32;\tsigned:0;\n\tfield:unsigned long long x;\toffset:40;\tsize:8;\tsigned:0;\n\tfield:__u8 addr[sizeof(struct sockaddr_in6)];\toffset:48;\tsize:28;\tsigned:0;']);
+    expect(roots.sort()).toEqual(['__u8', 's16', 's32', 's64', 's8', 'struct sockaddr_in6', 'u16', 'u32', 'u64', 'u8']);
+  });
+
+  it('follows the member before an arrow too, through indexes and dots', () => {
+    const { derefs } = programTypes('BEGIN { $x = ((struct a *)0)->b.c->d; $y = ((struct a *)0)->arr[1]->e; }', []);
+    expect([...derefs].sort()).toEqual(['arr', 'b', 'c', 'd', 'e']);
+  });
+
+  it('fentry probes anywhere in a probe list need the kernel\'s own BTF; a string saying so does not', () => {
+    expect(needsKernelBtf('kprobe:a,\nkfunc:b { }')).toBe(true);
+    expect(needsKernelBtf('kretfunc:x { }')).toBe(true);
+    expect(needsKernelBtf('kprobe:a { printf("kfunc:b\\n"); }')).toBe(false);
+    expect(programTracepoints('t:skb:kfree_skb { }')).toEqual([{ category: 'skb', name: 'kfree_skb' }]);
+  });
+
+  it('the directory\'s undo is one `nfscope cleanup` replays', () => {
+    expect(refuseUndo({ argv: ['rm', '-rf', '/run/nfscope/btf-vm-123-0a1b2c3d4e5f'] })).toBeNull();
   });
 });
 
@@ -73,6 +90,16 @@ describe.skipIf(!existsSync(VMLINUX))(`a subset of this machine's ${VMLINUX}`, (
     expect(full.structId('mm_struct')).not.toBeNull();
     expect(sub.structId('mm_struct')).toBeNull();
     expect(sub.named('mm_struct', [KIND.FWD]).length).toBe(1);
+  });
+
+  it('a pointer to a struct without a name brings that struct in full (it has no declaration)', () => {
+    // include/linux/mm.h: struct vm_fault's `pmd_t *pmd`; pmd_t is a typedef of an anonymous struct.
+    const { blob } = btfSubset([full], ['struct vm_fault']);
+    const sub = Btf.parse(blob, null, 'subset');
+    expect(sub.named('', [KIND.FWD])).toEqual([]);
+    const [pmd] = sub.named('pmd_t', [KIND.TYPEDEF]);
+    expect(pmd).toBeDefined();
+    expect(sub.record(sub.record(pmd!).sizeOrType).kind).toBe(KIND.STRUCT);
   });
 
   it('an enum with all its values; a name in no BTF is missing', () => {
@@ -122,6 +149,34 @@ describe.skipIf(why !== null)(`a subset across vmlinux and nf_conntrack.ko of ${
     expect(strip(sub.layout('nf_conntrack_helper', helper))).toEqual(strip(mod.layout('nf_conntrack_helper', helper)));
     const conn = ['status', 'timeout', 'tuplehash[0].tuple.dst.protonum', 'tuplehash[1].tuple.src.u3.ip'];
     expect(strip(sub.layout('nf_conn', conn))).toEqual(strip(base.layout('nf_conn', conn)));
+  });
+
+  it('a vmlinux type met through two modules is written once, and a root is never only declared', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nfscope-test-btf-'));
+    const section = (ko: string): Buffer => {
+      execFileSync('/usr/bin/objcopy', ['-O', 'binary', '--only-section=.BTF', '--set-section-flags', '.BTF=alloc', ko, join(dir, 'btf')]);
+      return readFileSync(join(dir, 'btf'));
+    };
+    try {
+      const base = Btf.parse(readFileSync(kernel!.btf));
+      const nft = Btf.parse(section(kernel!.ko.replace(/nf_conntrack\.ko$/, 'nf_tables.ko')), base, '/sys/kernel/btf/nf_tables');
+      const xt = Btf.parse(section(kernel!.ko.replace(/netfilter\/nf_conntrack\.ko$/, 'netfilter/x_tables.ko')), base, '/sys/kernel/btf/x_tables');
+      const { blob, missing } = btfSubset([base, nft, xt], ['struct nft_chain', 'struct nft_table', 'struct xt_table', 'struct sk_buff', 'struct nf_hook_ops', 'enum nft_registers']);
+      // enum nft_registers is the first string of nf_tables' own string section (no NUL before it).
+      expect(missing).toEqual([]);
+      const sub = Btf.parse(blob, null, 'subset');
+      const { first, end } = sub.ownIds;
+      const names = new Map<string, number>();
+      for (let id = first; id < end; id++) {
+        const r = sub.record(id);
+        if (r.name && (r.kind === KIND.STRUCT || r.kind === KIND.UNION)) names.set(r.name, (names.get(r.name) ?? 0) + 1);
+      }
+      expect([...names].filter(([, n]) => n > 1)).toEqual([]);
+      // bpftrace finds a cast's struct by its first match: the root in full, never a declaration of it.
+      for (const root of ['nf_hook_ops', 'nft_chain', 'xt_table', 'sk_buff']) expect(sub.named(root, [KIND.FWD]), root).toEqual([]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
