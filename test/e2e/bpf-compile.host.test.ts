@@ -30,5 +30,7 @@ describe('bpf/ compiles on the host kernel', () => {
     expect(results.filter((r) => r.exitCode !== 0).map((r) => `${r.name}: ${r.error || `exit ${r.exitCode}`}`)).toEqual([]);
     // This kernel has BTF: every program compiled on the subset of the types it names, as nfscope runs it.
     expect(results.filter((r) => !r.subset).map((r) => r.name)).toEqual([]);
+    // And each compiled to the same ELF, byte for byte, on the kernel's own BTF: only the time differs.
+    expect(results.filter((r) => r.sameElf !== true).map((r) => `${r.name}: ${r.sameElf === null ? 'the compile on the kernel\'s BTF failed' : 'another ELF'}`)).toEqual([]);
   });
 });

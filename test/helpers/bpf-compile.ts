@@ -24,6 +24,12 @@ export interface Compiled {
   error: string;
   /** Compiled as nfscope runs it: with BPFTRACE_BTF at the program's BTF subset (kernel/bpftrace-btf.ts). */
   subset: boolean;
+  /**
+   * With a subset: whether bpftrace, compiling once more on the kernel's own BTF, wrote the same ELF
+   * byte for byte (`cmp`): the subset changes how fast it compiles, never what it compiles. null
+   * where either compile failed.
+   */
+  sameElf: boolean | null;
 }
 
 /**
@@ -108,7 +114,17 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
         const env = await r.btfEnv(text);
         const res = await target.exec([...withEnv([bpftrace], env), '--emit-elf', `${dir}/${i}.elf`, '-e', text, ...args], { timeoutMs: 300_000 });
         const error = res.stderr.split('\n').filter((l) => /ERROR|error:/.test(l) && !/RLIMIT_MEMLOCK/.test(l)).join('\n');
-        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error, subset: env.length > 0 };
+        let sameElf: boolean | null = null;
+        if (env.length && res.exitCode === 0) {
+          const own = await target.exec([bpftrace, '--emit-elf', `${dir}/${i}.full.elf`, '-e', text, ...args], { timeoutMs: 300_000 });
+          if (own.exitCode === 0) {
+            const cmp = await target.exec(['cmp', '--', `${dir}/${i}.elf`, `${dir}/${i}.full.elf`]);
+            // cmp: 0 the same, 1 they differ, anything else it could not tell (a failure, not "differ").
+            if (cmp.exitCode !== 0 && cmp.exitCode !== 1) throw new Error(`cmp failed (${cmp.exitCode}): ${cmp.stderr}`);
+            sameElf = cmp.exitCode === 0;
+          }
+        }
+        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error, subset: env.length > 0, sameElf };
       }
     };
     await Promise.all([worker(), worker()]);
