@@ -10,7 +10,8 @@ cd "$(dirname "$0")/../.."
 npm run --silent build
 kernel_alias=${1:-6.1}
 errs=$(mktemp -d)
-trap 'rm -rf "$errs"' EXIT INT TERM
+trap 'rm -rf "$errs"' EXIT
+trap 'exit 130' INT TERM
 dir=""
 
 record() { # NAME ARGS...: one live run in the VM, recorded
@@ -24,8 +25,8 @@ record() { # NAME ARGS...: one live run in the VM, recorded
   mkdir -p "$dir/blobs"
   cp "$errs/$name.json.gz" "$dir/$name.json.gz"
   cp "$errs/$name.stdout.json" "$dir/$name.stdout.json"
-  # Large answers (the kernel's BTF) sit beside the recording, by content.
-  [ -d "$errs/blobs" ] && cp -n "$errs"/blobs/* "$dir/blobs/" 2>/dev/null || true
+  # Large answers (the kernel's BTF) sit beside the recording, by content (a blob already there is the same content).
+  if [ -d "$errs/blobs" ]; then cp -n -- "$errs"/blobs/* "$dir/blobs/"; fi
   local tools
   tools=$(node -e 'const e = JSON.parse(require("zlib").gunzipSync(require("fs").readFileSync(process.argv[1])).toString()).events;
     const calls = new Map(e.filter((x) => x.t === "call").map((x) => [x.id, x]));

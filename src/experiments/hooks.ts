@@ -15,6 +15,7 @@ import { HOOKS_LINT_SCHEMA_VERSION, type HooksLintReport, type LegacyTable, type
 import { kernelRelease } from '../kernel/release.js';
 import { BtfFiles } from '../kernel/bpftrace-btf.js';
 import { withCleanup } from '../lib/cleanup.js';
+import { LocalTarget } from '../targets/local.js';
 
 /** What `nfscope hooks` lists: in which netns, which families, through which backend (as typed). */
 export interface HooksQuery {
@@ -50,9 +51,7 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
   const { backend, skipped } = await pickBackend(target, kernel, wanted);
   const reports: HooksReport[] = [];
   const refs: NetnsRef[] = [];
-  // One undo scope: the BTF files handed to bpftrace (kernel/bpftrace-btf.ts) go at its end.
-  await withCleanup(async (cleanup) => {
-    const btf = new BtfFiles(target, cleanup, null);
+  const list = async (btf?: BtfFiles) => {
     for (const ns of namespaces) {
       const r = await backend.list(target, ns, families, btf);
       reports.push({
@@ -61,7 +60,13 @@ export async function hooksReports(target: Target, o: HooksQuery): Promise<{ rep
       });
       refs.push(ns);
     }
-  }, target);
+  };
+  // bpftrace's BTF subsets (kernel/bpftrace-btf.ts) on this machine only: kept for the boot in the
+  // probe cache, or with the cache off in a directory of this run's, removed at its end. A listing of
+  // another target (ssh, a VM, a fleet under its deadlines) changes nothing there: bpftrace reads
+  // the kernel's own BTF, as it always did.
+  if (target instanceof LocalTarget) await withCleanup((cleanup) => list(new BtfFiles(target, cleanup, null)), target);
+  else await list();
   return { reports, skipped, namespaces: refs };
 }
 

@@ -6,11 +6,12 @@
  * It only changes how fast bpftrace compiles, never what it reads: struct offsets come from the
  * same BTF, and where a subset cannot be made (no kernel BTF to read, a type in no BTF nfscope
  * reads, a tracepoint format that cannot be read) bpftrace runs as before, on the kernel's own BTF.
- * The files live in a private directory under /run/nfscope, made once per run and removed at its
- * end (journaled, so that `nfscope cleanup` removes it after a killed run).
+ * On this machine the files are kept for the boot in the probe cache (lib/boot-cache.ts cachedFile:
+ * root's, private, temp-and-rename), named by their key. Elsewhere, or with the cache off, they live
+ * in a private directory under /run/nfscope, made once per run and removed at its end (journaled,
+ * so that `nfscope cleanup` removes it after a killed run).
  */
 import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
 import type { Cleanup } from '../lib/cleanup.js';
 import { run } from '../lib/run.js';
 import { CommandFailedError } from '../lib/errors.js';
@@ -20,7 +21,8 @@ import { btfSubset, needsKernelBtf, programTracepoints, programTypes } from '../
 import type { Target } from '../targets/target.js';
 import { kernelBtf } from './module-btf.js';
 import { bootKey, fileKey } from './boot-key.js';
-import { cachedProbe } from '../lib/boot-cache.js';
+import { cachedFile } from '../lib/boot-cache.js';
+import { LocalTarget } from '../targets/local.js';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -50,9 +52,25 @@ export class BtfFiles {
     return 'env' in b ? [b.env] : [];
   }
 
-  /** BPFTRACE_BTF=FILE for a program's text, the file written once per distinct subset. */
+  /**
+   * BPFTRACE_BTF=FILE for a program's text. On this machine the file is kept for the boot in the
+   * probe cache, under a name made of its key: the same path from run to run, so that the hooks
+   * prestart (src/prestart.ts), which adopts only an identical argv, still matches. Elsewhere (or
+   * with the cache off) it is written once per distinct subset into the run's own directory.
+   */
   async envFor(text: string): Promise<BtfEnv> {
-    const made = await cachedSubset(this.target, this.tracefs, text);
+    const types = await typesOf(this.target, this.tracefs, text);
+    if ('why' in types) return types;
+    const set = JSON.stringify([[...types.roots].sort(), [...types.derefs].sort()]);
+    if (this.target instanceof LocalTarget) {
+      const key = await bootKey(this.target, () => [`btf-subset ${set}`, ...SUBSET_CODE.map((u) => fileKey(fileURLToPath(u)))]);
+      const kept = key ? await cachedFile(`btf-${key.slice(0, 32)}.btf`, async () => {
+        const r = await subsetOf(this.target, set, types);
+        return 'blob' in r ? r.blob : null;
+      }) : null;
+      if (kept) return { env: `BPFTRACE_BTF=${kept}` };
+    }
+    const made = await subsetOf(this.target, set, types);
     if ('why' in made) return made;
     const hash = createHash('sha256').update(made.blob).digest('hex').slice(0, 16);
     let p = this.written.get(hash);
@@ -84,7 +102,8 @@ export class BtfFiles {
   }
 
   private async makeDir(): Promise<string> {
-    const dir = `/run/nfscope/btf-${hostname().replace(/\W/g, '_')}-${process.pid}-${runRandomBytes(6).toString('hex')}`;
+    // pid and a random part (the run's source: a replay draws it back, and puts the recorded pid back).
+    const dir = `/run/nfscope/btf-${process.pid}-${runRandomBytes(6).toString('hex')}`;
     await run(this.target, ['mkdir', '-p', '-m', '755', '/run/nfscope']);
     // `rm -rf DIR`, the shape `nfscope cleanup` replays (lib/undo-allowlist.ts); the name is nfscope's own.
     this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', dir] }]);
@@ -127,32 +146,14 @@ async function typesOf(target: Target, tracefs: string | null, text: string): Pr
   return programTypes(text, formats);
 }
 
-/**
- * The subset for a program, laid out once per type set in a run (the listing's two walks name the
- * same types) and kept per boot on this machine (lib/boot-cache.ts): reading and indexing the
- * kernel's 5.5 MB of BTF and laying out a subset cost 60-100 ms of each `nfscope hooks` (6.18), more
- * than the subset saves bpftrace there. Keyed on the types (not the text: the listing server's has
- * a token drawn each run), the boot, the modules' placement and the code that makes the subset; one
- * that could not be made is kept by neither.
- */
-async function cachedSubset(target: Target, tracefs: string | null, text: string): Promise<{ blob: Buffer } | { why: string }> {
-  const types = await typesOf(target, tracefs, text);
-  if ('why' in types) return types;
-  const set = JSON.stringify([[...types.roots].sort(), [...types.derefs].sort()]);
+/** The subset of a type set, laid out once per target and set (the listing's two walks name the same types). */
+function subsetOf(target: Target, set: string, types: { roots: string[]; derefs: Set<string> }): Promise<{ blob: Buffer } | { why: string }> {
   let bySet = subsets.get(target);
   if (!bySet) subsets.set(target, (bySet = new Map()));
   let p = bySet.get(set);
   if (!p) {
     const m = bySet;
-    const hash = createHash('sha256').update(set).digest('hex').slice(0, 16);
-    p = (async () => {
-      const key = await bootKey(target, () => [`btf-subset ${hash}`, ...SUBSET_CODE.map((u) => fileKey(fileURLToPath(u)))]);
-      const made = await cachedProbe<string | { why: string }>(`btf-${hash}`, key, (v): v is string => typeof v === 'string' && v.length > 0, async () => {
-        const r = await layOut(target, types.roots, types.derefs);
-        return 'why' in r ? { value: r, keep: false } : { value: r.blob.toString('base64'), keep: true };
-      });
-      return typeof made === 'string' ? { blob: Buffer.from(made, 'base64') } : made;
-    })();
+    p = layOut(target, types.roots, types.derefs);
     bySet.set(set, p);
     // One that could not be made is tried again: a module loaded since may hold its types.
     void p.then((r) => { if ('why' in r) m.delete(set); }, () => m.delete(set));

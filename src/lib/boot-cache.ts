@@ -67,3 +67,34 @@ export async function cachedProbe<T>(
   if (key && keep) await writeCached(name, key, value);
   return value;
 }
+
+const FILE_NAME = /^[a-z][a-z0-9-]{0,80}\.[a-z]{1,8}$/;
+
+/**
+ * A file kept for this boot that another program reads by its path (bpftrace's BPFTRACE_BTF): the
+ * path of `name` in the probe cache when it is there and trusted (root's, no one else can write
+ * it, not a link), else `make()`'s bytes written there (temp-and-rename, 0600) and its path. null
+ * when the cache is off or cannot be used: the caller goes without. The name carries the key.
+ */
+export async function cachedFile(name: string, make: () => Promise<Buffer | null>): Promise<string | null> {
+  if (PROBE_CACHE_DIR === 'off' || !FILE_NAME.test(name)) return null;
+  const path = join(PROBE_CACHE_DIR, name);
+  try {
+    if (untrustedReason(lstatSync(PROBE_CACHE_DIR), 'the probe cache', 'dir')) return null;
+    const st = lstatSync(path);
+    return untrustedReason(st, 'a probe cache file', 'file') ? null : path;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return null;
+  }
+  const bytes = await make();
+  if (!bytes) return null;
+  try {
+    mkdirSync(PROBE_CACHE_DIR, { recursive: true, mode: 0o700 });
+    if (untrustedReason(lstatSync(PROBE_CACHE_DIR), 'the probe cache', 'dir')) return null;
+    await writeFileAtomic(path, bytes, async () => {}, 0o600);
+    return path;
+  } catch {
+    // A cache: the run goes on without it.
+    return null;
+  }
+}

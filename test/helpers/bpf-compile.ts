@@ -17,6 +17,7 @@ import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
 import { readTemplate } from '../../src/programs/templates.js';
 import { withEnv } from '../../src/programs/program.js';
+import { needsKernelBtf } from '../../src/programs/btf-subset.js';
 
 export interface Compiled {
   name: string;
@@ -30,6 +31,8 @@ export interface Compiled {
    * where either compile failed.
    */
   sameElf: boolean | null;
+  /** An fentry program: it gets no subset (kernel/bpftrace-btf.ts), by design. */
+  fentry: boolean;
 }
 
 /**
@@ -124,7 +127,7 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
             sameElf = cmp.exitCode === 0;
           }
         }
-        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error, subset: env.length > 0, sameElf };
+        out[i] = { name, exitCode: res.exitCode, error: res.timedOut ? `timed out after 300 s: ${error}` : error, subset: env.length > 0, sameElf, fentry: needsKernelBtf(text) };
       }
     };
     await Promise.all([worker(), worker()]);

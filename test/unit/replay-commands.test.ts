@@ -71,7 +71,9 @@ describe.each(cases)('$name on $kernel, replayed', ({ kernel, name, file, meta }
     // durationS is how long nfscope itself traced, by its own clock (lifetimes, follow): a replay
     // serves the recorded lines at once, so it is checked to be there, not to be equal.
     const clocks: number[] = [];
-    expect(ownClock(JSON.parse(r.stdout), clocks)).toEqual(ownClock(live, []));
+    const liveClocks: number[] = [];
+    expect(ownClock(JSON.parse(r.stdout), clocks)).toEqual(ownClock(live, liveClocks));
+    expect(clocks.length).toBe(liveClocks.length);
     for (const c of clocks) expect(c).toBeGreaterThanOrEqual(0);
     const osrelease = String(answer(evs, 'readFile', ['/proc/sys/kernel/osrelease'])).trim();
     expect(osrelease).toBe(kernel);
@@ -81,6 +83,12 @@ describe.each(cases)('$name on $kernel, replayed', ({ kernel, name, file, meta }
       const v = evs.find((e) => e.t === 'call' && e.op === 'exec' && /bpftrace$/.test(String((e.args![0] as string[])[0])) && (e.args![0] as string[])[1] === '--version');
       const said = (evs.find((e) => e.t === 'done' && e.id === v!.id)!.result as { stdout: string }).stdout;
       expect(JSON.stringify(live.tools)).toContain(/v?(\d+\.\d+\.\d+)/.exec(said)![1]);
+    }
+    if (name === 'lab') {
+      // The recorded run confirmed the article's five claims (a fresh 6.1 micro-VM, scripts/capture/replay-vm.sh).
+      expect(live.claims.map((c: { status: string }) => c.status)).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed', 'confirmed']);
+      // The SYN tracer's lines are in the recording: the callbacks and the unconfirmed entry came from it.
+      expect(evs.some((e) => e.t === 'line' && /^\{"type": "printf", "data": "A /.test(String(e.line)))).toBe(true);
     }
     if (name === 'hooks') {
       // The netns holds an iptables rule and a conntrack rule (the capture's set-up): the filter
