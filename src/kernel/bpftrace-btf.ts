@@ -34,7 +34,10 @@ const MODULE_HOMES = ['nf_conntrack', 'nf_tables', 'x_tables'];
 /** The env assignment that points bpftrace at `program`'s types, or why there is none. */
 export type BtfEnv = { env: string } | { why: string };
 
-/** Where one run's files go: a private directory on the target, made when first needed. */
+/**
+ * The BTF files of one run: on this machine kept for the boot in the probe cache; elsewhere in a
+ * private directory of the run's on the target, made when first needed and removed at its end.
+ */
 export class BtfFiles {
   private dir: Promise<string> | null = null;
   private readonly written = new Map<string, Promise<string>>();
