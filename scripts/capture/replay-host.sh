@@ -26,10 +26,7 @@ record() { # NAME ARGS...: one live run, recorded
   local rc=0
   NFSCOPE_PROBE_CACHE=off NFSCOPE_RECORD="$dir/$name.json.gz" node dist/main.js "$@" > "$dir/$name.stdout.json" 2> "$errs/$name.err" || rc=$?
   # The argv is what the test replays, with --target replay:FILE added.
-  ARGV_JSON=$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@") RC=$rc KERNEL=$kernel TOOLS=$tools node -e '
-    const e = process.env;
-    process.stdout.write(JSON.stringify({ argv: JSON.parse(e.ARGV_JSON), exit: Number(e.RC), tool: e.TOOLS, kernel: e.KERNEL, captured: new Date().toISOString(),
-      setup: "scripts/capture/replay-host.sh: a netns with iptables INPUT DROP tcp 2571 and -m conntrack ESTABLISHED ACCEPT" }, null, 2) + "\n");' > "$dir/$name.meta.json"
+  node scripts/capture/replay-meta.mjs "$rc" "$kernel" "$tools" "scripts/capture/replay-host.sh: a netns with iptables INPUT DROP tcp 2571 and -m conntrack ESTABLISHED ACCEPT" -- "$@" > "$dir/$name.meta.json"
   echo "recorded $name: exit $rc, $(stat -c %s "$dir/$name.json.gz") bytes"
   [ "$rc" = 0 ] || { echo "its stderr:"; tail -n 20 "$errs/$name.err"; }
 }

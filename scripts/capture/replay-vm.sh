@@ -32,10 +32,7 @@ record() { # NAME ARGS...: one live run in the VM, recorded
     const calls = new Map(e.filter((x) => x.t === "call").map((x) => [x.id, x]));
     const out = e.filter((x) => x.t === "done" && /"--version"\]/.test(JSON.stringify(calls.get(x.id)?.args ?? [])) && x.result?.stdout).map((x) => x.result.stdout.split("\n")[0].trim());
     console.log([...new Set(out)].join("; "))' "$dir/$name.json.gz")
-  ARGV_JSON=$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "$@") RC=$rc KERNEL=$kernel TOOLS=$tools node -e '
-    const e = process.env;
-    process.stdout.write(JSON.stringify({ argv: JSON.parse(e.ARGV_JSON), exit: Number(e.RC), tool: e.TOOLS, kernel: e.KERNEL, captured: new Date().toISOString(),
-      setup: "scripts/capture/replay-vm.sh: a fresh micro-VM (--target qemu), nothing loaded before the command" }, null, 2) + "\n");' > "$dir/$name.meta.json"
+  node scripts/capture/replay-meta.mjs "$rc" "$kernel" "$tools" "scripts/capture/replay-vm.sh: a fresh micro-VM (--target qemu), nothing loaded before the command" -- "$@" > "$dir/$name.meta.json"
   echo "recorded $name on $kernel: exit $rc, $(stat -c %s "$dir/$name.json.gz") bytes"
   [ "$rc" = 0 ] || { echo "its stderr:"; tail -n 20 "$errs/$name.err"; }
 }
