@@ -109,9 +109,15 @@ export class BtfFiles {
     const dir = `/run/nfscope/btf-${process.pid}-${runRandomBytes(6).toString('hex')}`;
     await run(this.target, ['mkdir', '-p', '-m', '755', '/run/nfscope']);
     // `rm -rf DIR`, the shape `nfscope cleanup` replays (lib/undo-allowlist.ts); the name is nfscope's own.
-    this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', dir] }]);
-    // mkdir without -p: a directory already there (not nfscope's making) is an error, never reused.
-    await this.cleanup.making(`mkdir ${dir}`, () => run(this.target, ['mkdir', '-m', '700', '--', dir]));
+    const undo = this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', dir] }]);
+    // mkdir without -p: a directory already there (not nfscope's making) is an error, never reused,
+    // and never removed: its undo is taken back.
+    try {
+      await this.cleanup.making(`mkdir ${dir}`, () => run(this.target, ['mkdir', '-m', '700', '--', dir]));
+    } catch (err) {
+      if (err instanceof CommandFailedError && /File exists/.test(err.stderr)) this.cleanup.withdraw(undo);
+      throw err;
+    }
     return dir;
   }
 }

@@ -19,6 +19,9 @@ export interface UndoTarget {
 
 type Undo = { what: string; run: () => Promise<void>; seq: number | null };
 
+/** A registered undo, to take back with Cleanup.withdraw when its change was never made. */
+export interface Withdrawable { readonly undo: Undo }
+
 /**
  * How long undoing may take in all (issue 26: teardown against a hung guest had no end). Past it,
  * what is left is said and left in the journal. NFSCOPE_TEARDOWN_DEADLINE_MS: tests only.
@@ -97,13 +100,33 @@ export class Cleanup {
    * Registers an undo made of commands on the target (journaled). `tolerate`:
    * a failure means the thing is gone already (a link taken by its netns).
    */
-  undoWith(what: string, target: UndoTarget, cmds: UndoCommand[], tolerate = false): void {
-    this.push(what, async () => {
+  undoWith(what: string, target: UndoTarget, cmds: UndoCommand[], tolerate = false): Withdrawable {
+    return this.pushed(what, async () => {
       for (const c of cmds) {
         const r = await runUndoCommand(target, c);
         if (r !== 'not ours' && r.exitCode !== 0 && !tolerate) throw new CommandFailedError(c.argv, r.exitCode, r.stderr);
       }
     }, { undo: cmds });
+  }
+
+  /** push(), with a handle for withdraw(). */
+  private pushed(what: string, run: () => Promise<void>, journal: { undo: UndoCommand[] }): Withdrawable {
+    this.push(what, run, journal);
+    return { undo: this.stack[this.stack.length - 1]! };
+  }
+
+  /**
+   * Takes back an undo whose change was never made, because the command that makes it failed
+   * before it changed anything (`mkdir` of a name already there: what is there is not this run's,
+   * and its undo would remove it). Its journal entry is marked done. Once undoing has begun the
+   * stack is the teardown's: nothing is taken back, and the undo's own command decides.
+   */
+  withdraw(h: Withdrawable): void {
+    if (this.running !== null || this.ended) return;
+    const i = this.stack.indexOf(h.undo);
+    if (i < 0) return;
+    this.stack.splice(i, 1);
+    if (h.undo.seq !== null) this.journal?.done(h.undo.seq);
   }
 
   /**

@@ -22,6 +22,29 @@ import type { StructLayout } from '../parsers/struct-layout.js';
 import type { BpfProgram } from './program.js';
 
 /**
+ * Each entry's priv is read as a chain with no test (see chainNamesCode), so for any other entry
+ * (nf_nat's, x_tables', conntrack's) what is read as the table and the names is any word of the
+ * kernel's memory, and it is then read as an address. bpf_probe_read_kernel refuses a user or
+ * non-canonical address before touching it (arch/x86/mm/maccess.c), by the CPU's virtual address
+ * width. Where that width is 57 bits but the kernel pages with 4 levels (qemu's `-cpu max`; a
+ * cloud VM like this machine, "57 bits virtual" without la57), an address such as
+ * 0x000fffffc0000000 passes that check, the read takes a general protection fault, and 6.1 warns
+ * ("Non-canonical address?", ex_handler_uaccess) and taints the kernel (W): seen in the micro-VM
+ * listing hooks behind nf_nat and x_tables entries. So such a word is kept only when it is in the
+ * kernel's top 2^47 bytes (bits 47-63 set), where every kmalloc'd chain, table and name is under
+ * 4-level paging; otherwise it is read as 0, which the kernel refuses quietly. Pure arithmetic,
+ * no branch: a test per entry costs the verifier (chainNamesCode). Where struct net itself is not
+ * in that range ($anyhalf, set by CHAIN_INIT: 5-level paging, where the CPU's width is the
+ * kernel's, or another architecture's layout) words are read as they are.
+ */
+export function kernelHalfOnly(v: string): string {
+  return `${v} = ${v} & (0 - ((((${v} >> 47) & 0x1ffff) + 1) >> 17 | $anyhalf));`;
+}
+
+/** CHAIN_INIT: whether struct net's own address is outside the top 2^47 bytes (1), which turns kernelHalfOnly off. */
+export const CHAIN_INIT = '$anyhalf = 1 - (((($net >> 47) & 0x1ffff) + 1) >> 17);';
+
+/**
  * A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt); with
  * `where` null, a c record, which names the netdev entry (D) printed just before it.
  */
@@ -30,8 +53,11 @@ function chainRecord(where: string | null, sub: string, chain: string): string {
   const head = where === null ? 'c' : `C %lu ${sub === '-1' ? '-1' : '%lu'}`;
   const args = where === null ? '' : ` ${where},${sub === '-1' ? '' : ` ${sub},`}`;
   return `$ct = (uint64)((struct nft_chain *)${chain})->table;
+        ${kernelHalfOnly('$ct')}
         $tn = (uint64)((struct nft_table *)$ct)->name;
+        ${kernelHalfOnly('$tn')}
         $cn = (uint64)((struct nft_chain *)${chain})->name;
+        ${kernelHalfOnly('$cn')}
         printf("${head} %d %lx %lx %lx %lx %lx %lx %lx %lx\\n",${args} ((struct nft_table *)$ct)->family,
                ${words('$tn')},
                ${words('$cn')});`;
@@ -56,7 +82,7 @@ function chainRecord(where: string | null, sub: string, chain: string): string {
  *   most 8, a warning beyond): 120k, where the same test inside the entry loop
  *   cost 310k.
  */
-export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string; netdev: string } {
+export function chainNamesCode(s: ChainSymbols): { init: string; inLoop: string; after: string; netdev: string } {
   const inLoop: string[] = [];
   const after: string[] = [];
   if (s.chain.length) inLoop.push(chainRecord('$s * 64 + $i', '-1', '$priv'));
@@ -111,13 +137,15 @@ export function chainNamesCode(s: ChainSymbols): { inLoop: string; after: string
   }
   clear(@natp); clear(@natw);`);
   }
-  return { inLoop: inLoop.join('\n        '), after: after.join('\n  '), netdev };
+  // The chain records need $anyhalf; nf_nat's walk alone reads only real pointers (the nat entries' priv).
+  const init = s.chain.length || s.natChain ? CHAIN_INIT : '';
+  return { init, inLoop: inLoop.join('\n        '), after: after.join('\n  '), netdev };
 }
 
 /** nf_hooks.bt's NFT_CHAIN_* markers filled (each empty where not given). */
-function fillMarkers(template: string, m: { inLoop?: string; after?: string; netdev?: string }): string {
+function fillMarkers(template: string, m: { init?: string; inLoop?: string; after?: string; netdev?: string }): string {
   return template
-    .replace('/* NFT_CHAIN_INIT */', '')
+    .replace('/* NFT_CHAIN_INIT */', () => m.init ?? '')
     .replace('/* NFT_CHAIN_NAMES */', () => m.inLoop ?? '')
     .replace('/* NFT_CHAIN_WALK */', () => m.after ?? '')
     .replace('/* NFT_CHAIN_NAMES_NETDEV */', () => m.netdev ?? '');

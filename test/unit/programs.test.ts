@@ -161,10 +161,14 @@ describe('nf_hooks.bt', () => {
   });
   it('with an nft_do_chain callback: a C record per entry in the loop, nothing after it (no nf_nat); the other markers leave their indent', () => {
     const filled = fillNfHooks(t, { chain: ['ffffffffc0a01000'], nat4: [], nat6: [], natChain: null });
+    const half = (v: string) => `        ${v} = ${v} & (0 - ((((${v} >> 47) & 0x1ffff) + 1) >> 17 | $anyhalf));`;
     const record = [
       '        $ct = (uint64)((struct nft_chain *)$priv)->table;',
+      half('$ct'),
       '        $tn = (uint64)((struct nft_table *)$ct)->name;',
+      half('$tn'),
       '        $cn = (uint64)((struct nft_chain *)$priv)->name;',
+      half('$cn'),
       '        printf("C %lu -1 %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", $s * 64 + $i, ((struct nft_table *)$ct)->family,',
       '               *(uint64 *)($tn), *(uint64 *)($tn + 8), *(uint64 *)($tn + 16), *(uint64 *)($tn + 24),',
       '               *(uint64 *)($cn), *(uint64 *)($cn + 8), *(uint64 *)($cn + 16), *(uint64 *)($cn + 24));',
@@ -172,13 +176,29 @@ describe('nf_hooks.bt', () => {
     // The netdev walk's entry, right after its D record: the same read, as a c record (no position).
     const devRecord = [
       '$ct = (uint64)((struct nft_chain *)*(uint64 *)($e + 8 + $i * 16 + 8))->table;',
+      half('$ct'),
       '        $tn = (uint64)((struct nft_table *)$ct)->name;',
+      half('$tn'),
       '        $cn = (uint64)((struct nft_chain *)*(uint64 *)($e + 8 + $i * 16 + 8))->name;',
+      half('$cn'),
       '        printf("c %d %lx %lx %lx %lx %lx %lx %lx %lx\\n", ((struct nft_table *)$ct)->family,',
       '               *(uint64 *)($tn), *(uint64 *)($tn + 8), *(uint64 *)($tn + 16), *(uint64 *)($tn + 24),',
       '               *(uint64 *)($cn), *(uint64 *)($cn + 8), *(uint64 *)($cn + 16), *(uint64 *)($cn + 24));',
     ].join('\n');
-    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : i === netdevNames ? `        ${devRecord}` : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : i === netdevNames ? `        ${devRecord}` : l === '  /* NFT_CHAIN_INIT */' ? '  $anyhalf = 1 - (((($net >> 47) & 0x1ffff) + 1) >> 17);' : l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+  });
+  it('the kernel-half mask, evaluated as BPF does (u64, logical shifts): a word outside the top 2^47 bytes reads as 0 under 4-level paging', () => {
+    // The arithmetic of kernelHalfOnly and CHAIN_INIT, as BigInt: addresses from the 6.1 guest's
+    // WARNING (0x000fffffc0000000), x86-64 4-level slab and text, 5-level direct map, user, null.
+    const M = (1n << 64n) - 1n;
+    const keep = (v: bigint, anyhalf: bigint) => (v & ((0n - ((((v >> 47n) & 0x1ffffn) + 1n) >> 17n | anyhalf)) & M));
+    const anyhalf = (net: bigint) => 1n - ((((net >> 47n) & 0x1ffffn) + 1n) >> 17n);
+    const net4 = 0xffff888006480000n, net5 = 0xff11000006480000n;
+    expect(anyhalf(net4)).toBe(0n);
+    expect(anyhalf(net5)).toBe(1n);
+    for (const v of [0xffff888006480000n, 0xffffffffc0a01000n, 0xffff800000000000n]) expect(keep(v, anyhalf(net4))).toBe(v);
+    for (const v of [0x000fffffc0000000n, 0x000fffffc0000200n, 0x0000800000000000n, 0x00007ffffffff000n, 0x8000000000000000n, 0xff11000006480000n, 0n]) expect(keep(v, anyhalf(net4))).toBe(0n);
+    for (const v of [0xff11000006480000n, 0x000fffffc0000000n, 0xffffffffc0a01000n]) expect(keep(v, anyhalf(net5))).toBe(v);
   });
   it('with nf_nat callbacks: the walk after the loop tests each family\'s own addresses; NAT chains named only with nft_nat_do_chain', () => {
     const s = { chain: [], nat4: ['ffffffffc0b01000', 'ffffffffc0b02000'], nat6: [], natChain: null };
