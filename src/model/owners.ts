@@ -22,7 +22,9 @@ const RULES: [RegExp, Owner][] = [
   [/^apparmor_/, 'apparmor'],
   [/^smack_/, 'smack'],
   [/^(nf_hook_run_bpf|bpf_nf_)/, 'bpf'],
-  [/^br_nf_/, 'br_netfilter'],
+  // br_netfilter's own, and ip_sabotage_in (br_netfilter_hooks.c: ipv4 and ipv6 PRE_ROUTING at
+  // NF_IP_PRI_FIRST, so that a packet br_netfilter re-injects does not run the IP hooks twice).
+  [/^(br_nf_|ip_sabotage_in$)/, 'br_netfilter'],
   [/^ip_vs_/, 'ipvs'],
   [/^ipv[46]_synproxy_hook$/, 'synproxy'],
   [/^nf_flow_offload_/, 'flowtable'],

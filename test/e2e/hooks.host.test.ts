@@ -125,6 +125,29 @@ describe('netdev hooks and families', () => {
   });
 });
 
+describe('a bridge: br_netfilter\'s entries are its own', () => {
+  it('ip_sabotage_in (ipv4 and ipv6 PRE_ROUTING, first of all) and br_nf_* are br_netfilter\'s; no entry is unknown', async () => {
+    const n = await fresh();
+    // br_netfilter registers its hooks in a netns once a bridge is there (br_netfilter_hooks.c, brnf_device_event).
+    await inNs(n, ['ip', 'link', 'add', 'nfsbr', 'type', 'bridge']);
+    const r = await nfscope(['hooks', '--netns', n, '--family', 'all', '--backend', 'bpftrace', '--json']);
+    expect(r.exitCode, r.stderr).toBe(0);
+    const rep = JSON.parse(r.stdout) as { hooks: { family: string; hook: string; entries: { priority: number; callback: string; owner: string }[] }[] };
+    const entries = rep.hooks.flatMap((h) => h.entries.map((e) => [h.family, h.hook, e.priority, e.callback, e.owner]));
+    if (!entries.some((e) => e[3] === 'ip_sabotage_in')) {
+      console.log(`skipped: no ip_sabotage_in listed here (no br_netfilter in this kernel?): ${JSON.stringify(entries)}`);
+      return;
+    }
+    // NF_IP_PRI_FIRST and NF_IP6_PRI_FIRST: INT_MIN.
+    expect(entries.filter((e) => e[3] === 'ip_sabotage_in')).toEqual([
+      ['ipv4', 'PRE_ROUTING', -2147483648, 'ip_sabotage_in', 'br_netfilter'],
+      ['ipv6', 'PRE_ROUTING', -2147483648, 'ip_sabotage_in', 'br_netfilter'],
+    ]);
+    expect(entries.filter((e) => e[0] === 'bridge').every((e) => e[4] === 'br_netfilter')).toBe(true);
+    expect(entries.filter((e) => e[4] === 'unknown')).toEqual([]);
+  });
+});
+
 describe('--all-netns', () => {
   it('lists the current namespace and every named one, each with its own hooks', async () => {
     const a = await fresh();
