@@ -5,15 +5,15 @@ import type { Backend, Family, HookList } from '../model/hooks.js';
 import { bpftraceError, lostEvents, parseBpftraceJson, printfLines } from '../parsers/bpftrace-json.js';
 import { applySecondWalk, familyMask, parseBpftraceHooks, SECOND_WALKS } from '../parsers/bpftrace-hooks.js';
 import { parseNftHooks } from '../parsers/nft-hooks.js';
-import { parseDrgnHooks } from '../parsers/drgn-hooks.js';
+import { drgnHooks } from '../parsers/drgn-hooks.js';
 import { enabled } from '../parsers/kconfig.js';
 import { readKconfig } from '../kernel/kconfig.js';
 import { findDebuginfo } from '../kernel/capabilities.js';
 import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { requireTool } from '../lib/packages.js';
 import { runToRecord } from '../tools/tracer.js';
-import { bpfProgsProgram, nfHooksPrograms, xtCodeMembers, xtNamesProgram } from '../programs/nf_hooks.js';
-import { moduleLayouts } from '../kernel/module-btf.js';
+import { bpfProgsProgram, flowtableCodeMembers, flowtablesProgram, nfHooksPrograms, xtCodeMembers, xtNamesProgram } from '../programs/nf_hooks.js';
+import { memberOffset, moduleLayouts } from '../kernel/module-btf.js';
 import type { StructLayout } from '../parsers/struct-layout.js';
 import { tracerArgv, withEnv, type BpfProgram } from '../programs/program.js';
 import type { BtfFiles } from '../kernel/bpftrace-btf.js';
@@ -21,8 +21,8 @@ import { readTemplate } from '../programs/templates.js';
 import type { Target } from '../targets/target.js';
 import { captureFixture } from '../lib/fixture-capture.js';
 import { runResult } from '../lib/run-result.js';
-import { bpfRunner, chainProbe, xtWalkers } from '../kernel/nft-chains.js';
-import { BPF_RUN_FN, runsChain, xtFamily } from '../model/hooks.js';
+import { bpfRunner, chainProbe, flowtableHooks, xtWalkers } from '../kernel/nft-chains.js';
+import { BPF_RUN_FN, runsChain, runsFlowtable, xtFamily } from '../model/hooks.js';
 import { baseSymbol } from '../model/owners.js';
 import { kernelRelease } from '../kernel/release.js';
 
@@ -102,6 +102,10 @@ export const bpftraceBackend: HooksBackend = {
     if (parsed.hooks.some((h) => h.entries.some((e) => baseSymbol(e.callback) === BPF_RUN_FN))) {
       warnings.push(...(await nameBpfProgs(target, ns, families, { bpftrace, template, shape, release, btf }, parsed.hooks)));
     }
+    // Flowtables on a device's ingress name their flowtable the same way, where there are some.
+    if (parsed.hooks.some((h) => h.entries.some((e) => runsFlowtable(baseSymbol(e.callback))))) {
+      warnings.push(...(await nameFlowtables(target, ns, { bpftrace, template, shape, release, btf }, parsed.hooks)));
+    }
     // A netdev hook head the kernel does not have is read as no hooks (kernel/bpf-shape.ts): say so.
     if (families.includes('netdev')) warnings.push(...shape.notes.filter((n) => n.includes('struct net_device')));
     const unnamed = parsed.hooks.some((h) => h.entries.some((e) => runsChain(e.callback) && !e.chain));
@@ -155,6 +159,24 @@ async function nameBpfProgs(target: Target, ns: NetnsRef, families: readonly Fam
   const found = await bpfRunner(target);
   if ('why' in found) return not(found.why);
   return secondWalk(target, ns, run, hooks, 'bpf', bpfProgsProgram(run.template, { mask, shape: run.shape, runner: found.runner }), not);
+}
+
+/**
+ * The flowtable behind each nf_flow_offload_*_hook entry of a device (programs/nf_hooks.ts
+ * flowtablesProgram): its table and name, given to `hooks`' entries as the x_tables tables are.
+ */
+async function nameFlowtables(target: Target, ns: NetnsRef, run: WalkRun, hooks: HookList[]): Promise<string[]> {
+  const not = (why: string) => [`flowtables not named: ${why}`];
+  const found = await flowtableHooks(target);
+  if ('why' in found) return not(found.why);
+  // priv is &flowtable->data: the offset of `data` takes it back to the struct nft_flowtable.
+  const data = await memberOffset(target, ['nf_tables'], 'nft_flowtable', 'data');
+  if ('why' in data) return not(data.why);
+  // Where nf_tables is a module (Debian's kernels) its structs are in its BTF only: read raw there.
+  const l = await moduleLayouts(target, ['nf_tables'], flowtableCodeMembers());
+  if ('why' in l) return not(l.why);
+  if (l.missing.length) return not(`struct ${l.missing.join(', struct ')} is in none of this kernel's BTF (vmlinux, nf_tables)`);
+  return secondWalk(target, ns, run, hooks, 'ft', flowtablesProgram(run.template, { shape: run.shape, hooks: found.hooks, dataOffset: data.offset, layouts: l.layouts }), not);
 }
 
 /** Runs a second walk and gives what it read to the listing's entries (applySecondWalk); its failures as warnings. */
@@ -221,7 +243,8 @@ export const drgnBackend: HooksBackend = {
     const argv = [drgn, '--quiet', script, inode, String(familyMask(families))];
     const r = await target.exec(argv, { timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new CommandFailedError(argv, r.exitCode, r.stderr);
-    return { hooks: only(parseDrgnHooks(r.stdout), families), warnings: [], argv };
+    const { hooks, warnings } = drgnHooks(r.stdout);
+    return { hooks: only(hooks, families), warnings, argv };
   },
 };
 

@@ -75,18 +75,8 @@ async function layoutsNow(target: Target, modules: readonly string[], wanted: Re
   if (base instanceof Error) return { why: `${VMLINUX} could not be read: ${base.message}` };
   const need = [...wanted].filter(([name]) => base.structId(name) === null);
   if (need.length === 0) return { layouts: [], missing: [] };
-  const parsed: { path: string; btf: Btf }[] = [];
-  for (const m of modules) {
-    if (!/^\w+$/.test(m)) continue;
-    const path = `/sys/kernel/btf/${m}`;
-    const blob = await target.readFileBuffer(path);
-    if (!blob) continue;
-    try {
-      parsed.push({ path, btf: Btf.parse(blob, base, path) });
-    } catch (e) {
-      return { why: `${path} could not be read: ${(e as Error).message}` };
-    }
-  }
+  const parsed = await modulesBtf(target, base, modules);
+  if ('why' in parsed) return parsed;
   const layouts: StructLayout[] = [];
   const missing: string[] = [];
   for (const [name, members] of need) {
@@ -105,4 +95,43 @@ async function layoutsNow(target: Target, modules: readonly string[], wanted: Re
     }
   }
   return { layouts, missing };
+}
+
+/** The BTF of each of `modules` that has one, split on the kernel's; a BTF that does not parse is a reason. */
+async function modulesBtf(target: Target, base: Btf, modules: readonly string[]): Promise<{ path: string; btf: Btf }[] | { why: string }> {
+  const parsed: { path: string; btf: Btf }[] = [];
+  for (const m of modules) {
+    if (!/^\w+$/.test(m)) continue;
+    const path = `/sys/kernel/btf/${m}`;
+    const blob = await target.readFileBuffer(path);
+    if (!blob) continue;
+    try {
+      parsed.push({ path, btf: Btf.parse(blob, base, path) });
+    } catch (e) {
+      return { why: `${path} could not be read: ${(e as Error).message}` };
+    }
+  }
+  return parsed;
+}
+
+/**
+ * The byte offset of a member (any type: a struct embedded in another, for container_of) in
+ * `struct NAME`, from the kernel's BTF or else the first of `modules` whose BTF has the struct.
+ */
+export async function memberOffset(target: Target, modules: readonly string[], struct: string, designator: string): Promise<{ offset: number } | { why: string }> {
+  const base = await kernelBtf(target);
+  if (!base) return { why: `no ${VMLINUX} to read struct ${struct} from` };
+  if (base instanceof Error) return { why: `${VMLINUX} could not be read: ${base.message}` };
+  let home: { path: string; btf: Btf } | undefined = base.structId(struct) !== null ? { path: VMLINUX, btf: base } : undefined;
+  if (!home) {
+    const parsed = await modulesBtf(target, base, modules);
+    if ('why' in parsed) return parsed;
+    home = parsed.find((p) => p.btf.structId(struct) !== null);
+  }
+  if (!home) return { why: `struct ${struct} is in none of this kernel's BTF (vmlinux, ${modules.join(', ')})` };
+  try {
+    return { offset: home.btf.layout(struct, [designator]).members[0]!.offset };
+  } catch (e) {
+    return { why: `${home.path}: ${(e as Error).message}` };
+  }
 }

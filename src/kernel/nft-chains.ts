@@ -14,7 +14,7 @@ import { cachedProbe } from '../lib/boot-cache.js';
 import { bootKey } from './boot-key.js';
 import { runResult } from '../lib/run-result.js';
 import { kallsymsTable } from '../parsers/hook-addresses.js';
-import { BPF_RUN_FN, XT_TABLE_FN } from '../model/hooks.js';
+import { BPF_RUN_FN, FLOWTABLE_FNS, XT_TABLE_FN } from '../model/hooks.js';
 import type { StructLayout } from '../parsers/struct-layout.js';
 import { chainCodeMembers } from '../programs/nf_hooks.js';
 import { moduleLayouts } from './module-btf.js';
@@ -116,6 +116,12 @@ async function kallsymsAddresses(target: Target, names: readonly string[], what:
 export async function xtWalkers(target: Target): Promise<{ walkers: string[] } | { why: string }> {
   const r = await kallsymsAddresses(target, Object.keys(XT_TABLE_FN), "the table walkers'");
   return 'why' in r ? r : { walkers: r.addresses };
+}
+
+/** The flowtable hooks' addresses, for the flowtable walk (programs/nf_hooks.ts flowtablesProgram); asked only where a listing holds one. */
+export async function flowtableHooks(target: Target): Promise<{ hooks: string[] } | { why: string }> {
+  const r = await kallsymsAddresses(target, FLOWTABLE_FNS, "the flowtable hooks'");
+  return 'why' in r ? r : { hooks: r.addresses };
 }
 
 /** nf_hook_run_bpf's address, for the BPF walk (programs/nf_hooks.ts bpfProgsProgram); asked only where a listing holds one. */

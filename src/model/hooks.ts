@@ -47,6 +47,13 @@ export const ROUTE_FN = /^nf_route_table_(hook[46]|inet)$/;
 export const XT_TABLE_FN: Readonly<Record<string, number>> = { ipt_do_table: 2, ip6t_do_table: 10, arpt_do_table: 3 };
 /** A BPF netfilter link's callback (net/netfilter/nf_bpf_link.c, 6.4+): its priv is the struct bpf_prog. */
 export const BPF_RUN_FN = 'nf_hook_run_bpf';
+/**
+ * An nf_tables flowtable's hook on a device's ingress (nf_flow_table_{ip,inet}.c, nf_flow_offload_
+ * *_hook): its priv is the flowtable's struct nf_flowtable, the `data` member of struct
+ * nft_flowtable (nft_register_flowtable_net_hooks: ops.priv = &flowtable->data).
+ */
+export const FLOWTABLE_FNS = ['nf_flow_offload_ip_hook', 'nf_flow_offload_ipv6_hook', 'nf_flow_offload_inet_hook'] as const;
+export const runsFlowtable = (callback: string): boolean => (FLOWTABLE_FNS as readonly string[]).includes(callback);
 /** The NFPROTO family of an x_tables table walker's table, or undefined for any other callback. */
 export const xtFamily = (callback: string): number | undefined => (Object.hasOwn(XT_TABLE_FN, callback) ? XT_TABLE_FN[callback] : undefined);
 /** Whether a callback's priv is an nf_tables base chain, so the chain can be named from it. */
@@ -76,6 +83,8 @@ export interface HookEntry {
   xtTable?: string;
   /** The BPF program an nf_hook_run_bpf entry runs (a BPF netfilter link, 6.4+): its id (`bpftool prog show id N`) and name, where the backend can read them. */
   bpfProg?: { id: number; name: string };
+  /** The nf_tables flowtable an nf_flow_offload_*_hook entry serves (a device's ingress): its table's family and name, and its own name, where the backend can read them. */
+  flowtable?: { family: ChainName['family']; table: string; name: string };
   /**
    * Entries run by this one, in order: the NAT chains behind nf_nat's entry
    * (5.12+: nf_nat_ipv4_pre_routing and siblings keep their own list).

@@ -1,5 +1,5 @@
 import { ParseError } from '../lib/errors.js';
-import { BPF_RUN_FN, FAMILIES, runsChain, xtFamily, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
+import { BPF_RUN_FN, FAMILIES, runsChain, runsFlowtable, xtFamily, HOOK_NAMES, NAT_CHAIN_FN, nftFamily, type Family, type HookEntry, type HookList } from '../model/hooks.js';
 import { baseSymbol, classify } from '../model/owners.js';
 
 /** What bpf/nf_hooks.bt reports: see the header of that file for the records. */
@@ -194,6 +194,23 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
         nameChain(e, Number(f[1]), f.slice(2, 6), f.slice(6, 10));
         break;
       }
+      case 'F': {
+        // F <nfproto> <table> <name>: the netdev entry of the D record just before, a flowtable's hook
+        // (programs/nf_hooks.ts flowtablesProgram, printed for those only).
+        const e = lastDev;
+        lastDev = null;
+        if (f.length !== 4 || !INT.test(f[1]!)) throw bad('expected "F <nfproto> <table> <name>"');
+        if (!e) throw bad('flowtable record of no netdev entry (F must follow D)');
+        if (!runsFlowtable(baseSymbol(e.callback))) break;
+        // nft's identifiers ([a-zA-Z_.][a-zA-Z0-9/\\_.]*); a quoted name with a space would split the record.
+        const ok = (n: string) => /^[A-Za-z0-9_./\\-]{1,64}$/.test(n);
+        if (!ok(f[2]!) || !ok(f[3]!) || Number(f[1]) === 0) {
+          warnings.push(`${e.callback} at priority ${e.priority}: its flowtable could not be read (nfproto ${f[1]}, ${JSON.stringify(f.slice(2).join(' ').slice(0, 80))})`);
+          break;
+        }
+        e.flowtable = { family: nftFamily(Number(f[1])), table: f[2]!, name: f[3]! };
+        break;
+      }
       case 'W':
         warnings.push(line.slice(2));
         break;
@@ -216,6 +233,7 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
 export const SECOND_WALKS = {
   xt: { what: 'its table', reads: (callback: string) => xtFamily(baseSymbol(callback)) !== undefined, field: 'xtTable', whose: " (the nat table's)", walk: 'the x_tables walk' },
   bpf: { what: 'its program', reads: (callback: string) => baseSymbol(callback) === BPF_RUN_FN, field: 'bpfProg', whose: '', walk: 'the BPF walk' },
+  ft: { what: 'its flowtable', reads: (callback: string) => runsFlowtable(baseSymbol(callback)), field: 'flowtable', whose: '', walk: 'the flowtable walk' },
 } as const;
 
 /**

@@ -264,3 +264,34 @@ export function bpfProgsProgram(template: string, v: { mask: number; shape: BpfS
   return secondWalk(template, { mask: v.mask & 3, shape: v.shape, callbacks: [v.runner] }, 'bpfProgsProgram',
     'printf("P %lu %s %u %s\\n", $s * 64 + $i, ksym($fn), ((struct bpf_prog *)$priv)->aux->id, ((struct bpf_prog *)$priv)->aux->name);');
 }
+
+/**
+ * The flowtable walk, run only where the listing has a flowtable's entry on a device (an
+ * nf_flow_offload_*_hook callback): the netdev walk alone, each such entry's priv taken back to its
+ * struct nft_flowtable (priv is &flowtable->data: `dataOffset` is that member's offset, from the
+ * kernel's BTF, as container_of would), its table's family and name and its own name as an F
+ * record right after the entry's D record. `layouts`: those structs where nf_tables is a module.
+ */
+export function flowtablesProgram(template: string, v: { shape: BpfShape; hooks: readonly string[]; dataOffset: number; layouts?: readonly StructLayout[] }): BpfProgram {
+  if (!v.hooks.length || !v.hooks.every((a) => /^[0-9a-f]{16}$/.test(a))) throw new TemplateError('flowtablesProgram: the callbacks\' addresses are 16 hex digits, and there is one at least');
+  if (!Number.isInteger(v.dataOffset) || v.dataOffset <= 0 || v.dataOffset > 65536) throw new TemplateError(`flowtablesProgram: ${v.dataOffset} is no offset of struct nft_flowtable's data`);
+  const test = v.hooks.map((a) => `*(uint64 *)($e + 8 + $i * 16) == (uint64)0x${a}`).join(' || ');
+  const filled = fillMarkers(template, { netdev: `if (${test}) {
+          ${flowtableRecord(v.dataOffset)}
+        }` });
+  const p = listingPrograms(adaptProgram(filled, v.shape), 16)[0]!;
+  return v.layouts?.length ? { ...p, text: lowerStructAccesses(p.text, [...v.layouts]) } : p;
+}
+
+function flowtableRecord(dataOffset: number): string {
+  return `$ft = *(uint64 *)($e + 8 + $i * 16 + 8) - ${dataOffset};
+          $fb = (uint64)((struct nft_flowtable *)$ft)->table;
+          $fm = (uint64)((struct nft_flowtable *)$ft)->name;
+          $fk = (uint64)((struct nft_table *)$fb)->name;
+          printf("F %d %s %s\\n", ((struct nft_table *)$fb)->family, str($fk), str($fm));`;
+}
+
+/** The members the flowtable walk reads: what kernel/nft-chains.ts lays out where nf_tables is a module. */
+export function flowtableCodeMembers(): Map<string, string[]> {
+  return membersRead(flowtableRecord(1));
+}

@@ -9,8 +9,9 @@ export function renderHookLists(hooks: HookList[]): string[] {
   const out: string[] = [];
   for (const h of hooks) {
     // A chain column where a backend named nf_tables chains (nft list hooks, bpftrace with BTF),
-    // x_tables tables (iptables-legacy's: "table filter") or BPF programs ("bpf prog 42 name").
-    const chains = h.entries.some((e) => e.chain || e.xtTable || e.bpfProg || e.nested?.length);
+    // x_tables tables (iptables-legacy's: "table filter"), BPF programs ("bpf prog 42 name") or
+    // flowtables ("flowtable inet t f").
+    const chains = h.entries.some((e) => e.chain || e.xtTable || e.bpfProg || e.flowtable || e.nested?.length);
     const t = new Table({
       head: ['priority', 'callback', 'owner', 'ct', ...(chains ? ['chain'] : [])],
       colAligns: ['right', 'left', 'left', 'center', 'left'],
@@ -18,7 +19,8 @@ export function renderHookLists(hooks: HookList[]): string[] {
       chars: COMPACT,
     });
     const name = (e: HookEntry) => (e.chain ? [`${e.chain.family} ${e.chain.table} ${e.chain.chain}`] : e.xtTable ? [`table ${e.xtTable}`]
-      : e.bpfProg ? [`bpf prog ${e.bpfProg.id}${e.bpfProg.name ? ` ${e.bpfProg.name}` : ''}`] : chains ? [''] : []);
+      : e.bpfProg ? [`bpf prog ${e.bpfProg.id}${e.bpfProg.name ? ` ${e.bpfProg.name}` : ''}`]
+        : e.flowtable ? [`flowtable ${e.flowtable.family} ${e.flowtable.table} ${e.flowtable.name}`] : chains ? [''] : []);
     for (const e of h.entries) {
       t.push([String(e.priority), e.callback, e.owner, e.conntrack ? '*' : '', ...name(e)]);
       // NAT chains run from nf_nat's entry, in their own priority order.

@@ -41,7 +41,8 @@ describe('micro-VM, Debian 5.10: drgn', () => {
       // A netdev chain at ingress: the egress hook came in 5.16.
       for (const a of [['ip', 'netns', 'add', 'd'], ['ip', 'netns', 'exec', 'd', 'iptables', '-A', 'INPUT', '-m', 'conntrack', '--ctstate', 'ESTABLISHED', '-j', 'ACCEPT'],
         ['ip', 'netns', 'exec', 'd', 'ip', 'link', 'add', 'da', 'type', 'veth', 'peer', 'name', 'db'], ['ip', 'netns', 'exec', 'd', 'nft', 'add', 'table', 'netdev', 't'],
-        ['ip', 'netns', 'exec', 'd', 'nft', 'add', 'chain', 'netdev', 't', 'i', '{ type filter hook ingress device da priority 9; }']]) {
+        ['ip', 'netns', 'exec', 'd', 'nft', 'add', 'chain', 'netdev', 't', 'i', '{ type filter hook ingress device da priority 9; }'],
+        ['ip', 'netns', 'exec', 'd', 'iptables', '-t', 'nat', '-A', 'POSTROUTING', '-j', 'MASQUERADE']]) {
         const r = await t.exec(a);
         expect(r.exitCode, r.stderr).toBe(0);
       }
@@ -52,6 +53,16 @@ describe('micro-VM, Debian 5.10: drgn', () => {
       expect(view(dg.reports[0]!.hooks)).toEqual(view(bt.reports[0]!.hooks));
       expect(view(dg.reports[0]!.hooks)['netdev INGRESS da']).toEqual(['9 nft_do_chain_netdev']);
       expect(view(dg.reports[0]!.hooks)['ipv4 PRE_ROUTING ']).toEqual(['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_in']);
+      // drgn names what each entry runs from its priv, with the modules' debug info: iptables-nft's
+      // filter INPUT chain, the netdev chain, and the NAT chain behind nf_nat's POST_ROUTING entry.
+      const named = dg.reports[0]!.hooks.flatMap((h) => h.entries.flatMap((e) => [e, ...(e.nested ?? [])]).filter((e) => e.chain)
+        .map((e) => `${h.family} ${h.hook}${h.device ? ` ${h.device}` : ''} ${e.priority} ${e.callback} ${e.chain!.family} ${e.chain!.table} ${e.chain!.chain}`));
+      expect(named, dg.reports[0]!.warnings.join('\n')).toEqual([
+        'ipv4 LOCAL_IN 0 nft_do_chain_ipv4 ip filter INPUT',
+        'ipv4 POST_ROUTING 100 nft_nat_do_chain ip nat POSTROUTING',
+        'netdev INGRESS da 9 nft_do_chain_netdev netdev t i',
+      ]);
+      expect(dg.reports[0]!.warnings).toEqual([]);
     } finally {
       await t.close();
     }
@@ -171,6 +182,27 @@ async function probeAndHooks(t: QemuTarget, k: (typeof VM_KERNELS)[number]): Pro
   expect(named.sort(), nat.reports.flatMap((r) => r.warnings).join('\n')).toEqual([
     'LOCAL_IN 0 ip filter INPUT', 'LOCAL_IN 0 ip t c', 'POST_ROUTING 100 ip nat POSTROUTING', 'PRE_ROUTING -100 ip nat PREROUTING', 'PRE_ROUTING -100 ip t n',
   ]);
+  // The kinds this host cannot hold (it has no flowtables and no modules to load): a flowtable on a
+  // device's ingress, named by the flowtable walk; br_netfilter beside a bridge. No owner unknown.
+  const hf = (argv: string[]) => x(['ip', 'netns', 'exec', 'hf', ...argv]);
+  await x(['ip', 'netns', 'add', 'hf']);
+  await hf(['ip', 'link', 'add', 'v0', 'type', 'veth', 'peer', 'name', 'v1']);
+  await hf(['ip', 'link', 'add', 'br0', 'type', 'bridge']);
+  await hf(['ip', 'link', 'set', 'v1', 'master', 'br0']);
+  await x(['modprobe', 'br_netfilter']);
+  await hf(['nft', 'add', 'table', 'inet', 'nfs_ft']);
+  await hf(['nft', 'add', 'flowtable', 'inet', 'nfs_ft', 'ft', '{ hook ingress priority 0; devices = { v0 }; }']);
+  await hf(['nft', 'add', 'chain', 'inet', 'nfs_ft', 'fw', '{ type filter hook forward priority 0; }']);
+  await hf(['nft', 'add', 'rule', 'inet', 'nfs_ft', 'fw', 'ip', 'protocol', 'tcp', 'flow', 'add', '@ft']);
+  const kinds = await hooksReports(t, { ...opts, netns: 'hf', family: 'all' });
+  const all = kinds.reports.flatMap((r) => r.hooks.flatMap((h) => h.entries.map((e) => ({ where: `${h.family} ${h.hook}${h.device ? ` ${h.device}` : ''}`, ...e }))));
+  const kindWarnings = kinds.reports.flatMap((r) => r.warnings).join('\n');
+  expect(all.filter((e) => e.owner === 'unknown'), kindWarnings).toEqual([]);
+  // nf_flow_table_inet.c: an inet flowtable's hook is nf_flow_offload_inet_hook.
+  expect(all.filter((e) => e.owner === 'flowtable').map((e) => [e.where, e.priority, e.callback, e.flowtable]), kindWarnings).toEqual([
+    ['netdev INGRESS v0', 0, 'nf_flow_offload_inet_hook', { family: 'inet', table: 'nfs_ft', name: 'ft' }],
+  ]);
+  expect(all.filter((e) => e.callback === 'ip_sabotage_in').map((e) => [e.where, e.owner])).toEqual([['ipv4 PRE_ROUTING', 'br_netfilter'], ['ipv6 PRE_ROUTING', 'br_netfilter']]);
   expect(await tainted() & 512, 'the listing made the kernel warn: see the guest console').toBe(0);
   // Whether the rules above meet a non-canonical word depends on the slab's neighbours; the mask
   // itself, on the very address the guest faulted on, does not.

@@ -225,3 +225,30 @@ describe('the BPF walk (programs/nf_hooks.ts bpfProgsProgram), captured by scrip
     expect(unnamed.hooks[0]!.entries[0]!.bpfProg).toEqual({ id: idOf('nfscope_v4'), name: '' });
   });
 });
+
+describe('the flowtable walk (programs/nf_hooks.ts flowtablesProgram), captured by scripts/capture/hooks-flowtable-vm.sh on Debian 6.1', () => {
+  const K = '6.1.0-57-amd64';
+  const lines = (tool: string) => printfLines(parseBpftraceJson(readFileSync(join(ROOT, 'test/fixtures', tool, K, 'flowtable', 'stdout.jsonl'), 'utf8')));
+  it('names the flowtable on the listing\'s own entry of the device, and nothing else', () => {
+    const listing = parseBpftraceHooks(lines('bpftrace'));
+    const walk = parseBpftraceHooks(lines('bpftrace-ft'));
+    expect(walk.warnings).toEqual([]);
+    expect(applySecondWalk('ft', listing.hooks, walk.hooks)).toEqual([]);
+    // The capture's setup (its meta.json): flowtable ft of table inet nfs_ft on v0's ingress at 0,
+    // and a netdev chain before it at -5.
+    expect(listing.hooks.map((h) => [h.family, h.hook, h.device, h.entries.map((e) => [e.priority, e.callback, e.owner, e.chain?.chain ?? null, e.flowtable ?? null])])).toEqual([
+      ['netdev', 'INGRESS', 'v0', [[-5, 'nft_do_chain_netdev', 'nftables', 'in', null], [0, 'nf_flow_offload_inet_hook', 'flowtable', null, { family: 'inet', table: 'nfs_ft', name: 'ft' }]]],
+    ]);
+  });
+  it('an F record after another callback\'s D is ignored; one with no D before it is refused; a name nft would not print is said, not kept', () => {
+    const l = lines('bpftrace-ft');
+    const f = l.findIndex((x) => x.startsWith('F '));
+    expect(f).toBeGreaterThan(0);
+    const moved = [...l.slice(0, f - 2), l[f - 1]!, l[f - 2]!, ...l.slice(f)];
+    expect(parseBpftraceHooks(moved).hooks.flatMap((h) => h.entries).filter((e) => e.flowtable)).toEqual([]);
+    expect(() => parseBpftraceHooks(l.filter((x) => !x.startsWith('D ')))).toThrow(ParseError);
+    const bad = parseBpftraceHooks(l.map((x) => (x.startsWith('F ') ? 'F 1 nfs_ft \u0001\u0002' : x)));
+    expect(bad.warnings).toEqual(['nf_flow_offload_inet_hook at priority 0: its flowtable could not be read (nfproto 1, "nfs_ft \\u0001\\u0002")']);
+    expect(bad.hooks.flatMap((h) => h.entries).filter((e) => e.flowtable)).toEqual([]);
+  });
+});

@@ -12,7 +12,7 @@ import { kfreeSkbSynProgram } from '../../src/programs/kfree_skb_syn.js';
 import { followCbProgram } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
-import { xtNamesProgram, fillNfHooks, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
+import { xtNamesProgram, fillNfHooks, flowtableCodeMembers, flowtablesProgram, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
 import { ALL_FAMILIES, nfHooksServerProgram, REQUEST_PREFIX } from '../../src/programs/nf_hooks_server.js';
 import { adaptProgram, type BpfShape } from '../../src/programs/adapt.js';
 import { tracerArgv } from '../../src/programs/program.js';
@@ -228,6 +228,26 @@ describe('nf_hooks.bt', () => {
     // Addresses only: nothing else can reach the program's text, and none is no walk at all.
     expect(() => xtNamesProgram(t, { mask: 1, shape: PLAIN, walkers: ['0x1; exit()'] })).toThrow(/16 hex digits/);
     expect(() => xtNamesProgram(t, { mask: 1, shape: PLAIN, walkers: [] })).toThrow(/one at least/);
+  });
+  it('the flowtable walk: the netdev walk alone, a flowtable hook\'s entry taken back to its struct nft_flowtable in an F record; addresses and offset checked', () => {
+    const hooks = ['ffffffffc0c01000', 'ffffffffc0c02000'];
+    const p = flowtablesProgram(t, { shape: PLAIN, hooks, dataOffset: 128 });
+    const record = [
+      '        if (*(uint64 *)($e + 8 + $i * 16) == (uint64)0xffffffffc0c01000 || *(uint64 *)($e + 8 + $i * 16) == (uint64)0xffffffffc0c02000) {',
+      '          $ft = *(uint64 *)($e + 8 + $i * 16 + 8) - 128;',
+      '          $fb = (uint64)((struct nft_flowtable *)$ft)->table;',
+      '          $fm = (uint64)((struct nft_flowtable *)$ft)->name;',
+      '          $fk = (uint64)((struct nft_table *)$fb)->name;',
+      '          printf("F %d %s %s\\n", ((struct nft_table *)$fb)->family, str($fk), str($fm));',
+      '        }',
+    ].join('\n');
+    expect(p.text).toBe(byLine(t, (l, i) => (i >= slots && i < netdev ? null : i === netdevNames ? record
+      : l === '  /* NFT_CHAIN_INIT */' || l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+    expect(p.params).toEqual(['16']);
+    expect(flowtableCodeMembers()).toEqual(new Map([['nft_flowtable', ['table', 'name']], ['nft_table', ['name', 'family']]]));
+    expect(() => flowtablesProgram(t, { shape: PLAIN, hooks: ['0x1; exit()'], dataOffset: 128 })).toThrow(/16 hex digits/);
+    expect(() => flowtablesProgram(t, { shape: PLAIN, hooks: [], dataOffset: 128 })).toThrow(/one at least/);
+    expect(() => flowtablesProgram(t, { shape: PLAIN, hooks, dataOffset: 0 })).toThrow(/no offset/);
   });
   it('the hook listing server: no parameter, the families it serves fixed in its text', () => {
     const p = nfHooksServerProgram(t, { symbols: null, serves: 1, token: '12345' });
