@@ -46,9 +46,11 @@ TOOLS+=(
   shellcheck:shellcheck:ShellCheck
   git:git:git
   chromium:chromium:chromium
-  # Tests: strace holds bpftrace's polls (tracer-stop), podman runs a container (--netns podman:NAME).
+  # Tests: strace holds bpftrace's polls (tracer-stop), podman runs a container (--netns podman:NAME),
+  # ipvsadm adds an IPVS service in the micro-VM (IPVS registers its hooks with the first one).
   strace:strace:strace
   podman:podman:podman
+  ipvsadm:ipvsadm:ipvsadm
 )
 
 mapfile -t missing_pkgs < <(missing_packages "${TOOLS[@]}" | awk '!seen[$0]++')

@@ -52,7 +52,8 @@ describe('micro-VM, Debian 5.10: drgn', () => {
       const dg = await hooksReports(t, { netns: 'd', family: 'all', backend: 'drgn' });
       expect(view(dg.reports[0]!.hooks)).toEqual(view(bt.reports[0]!.hooks));
       expect(view(dg.reports[0]!.hooks)['netdev INGRESS da']).toEqual(['9 nft_do_chain_netdev']);
-      expect(view(dg.reports[0]!.hooks)['ipv4 PRE_ROUTING ']).toEqual(['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_in']);
+      // nf_nat registers every hook of its family with the first NAT chain (the MASQUERADE's).
+      expect(view(dg.reports[0]!.hooks)['ipv4 PRE_ROUTING ']).toEqual(['-400 ipv4_conntrack_defrag', '-200 ipv4_conntrack_in', '-100 nf_nat_ipv4_pre_routing']);
       // drgn names what each entry runs from its priv, with the modules' debug info: iptables-nft's
       // filter INPUT chain, the netdev chain, and the NAT chain behind nf_nat's POST_ROUTING entry.
       const named = dg.reports[0]!.hooks.flatMap((h) => h.entries.flatMap((e) => [e, ...(e.nested ?? [])]).filter((e) => e.chain)
@@ -194,6 +195,8 @@ async function probeAndHooks(t: QemuTarget, k: (typeof VM_KERNELS)[number]): Pro
   await hf(['nft', 'add', 'flowtable', 'inet', 'nfs_ft', 'ft', '{ hook ingress priority 0; devices = { v0 }; }']);
   await hf(['nft', 'add', 'chain', 'inet', 'nfs_ft', 'fw', '{ type filter hook forward priority 0; }']);
   await hf(['nft', 'add', 'rule', 'inet', 'nfs_ft', 'fw', 'ip', 'protocol', 'tcp', 'flow', 'add', '@ft']);
+  // IPVS registers its hooks in a netns with its first service (ip_vs_add_service); 192.0.2.0/24 is TEST-NET-1.
+  await hf(['ipvsadm', '-A', '-t', '192.0.2.1:80', '-s', 'rr']);
   const kinds = await hooksReports(t, { ...opts, netns: 'hf', family: 'all' });
   const all = kinds.reports.flatMap((r) => r.hooks.flatMap((h) => h.entries.map((e) => ({ where: `${h.family} ${h.hook}${h.device ? ` ${h.device}` : ''}`, ...e }))));
   const kindWarnings = kinds.reports.flatMap((r) => r.warnings).join('\n');
@@ -203,6 +206,9 @@ async function probeAndHooks(t: QemuTarget, k: (typeof VM_KERNELS)[number]): Pro
     ['netdev INGRESS v0', 0, 'nf_flow_offload_inet_hook', { family: 'inet', table: 'nfs_ft', name: 'ft' }],
   ]);
   expect(all.filter((e) => e.callback === 'ip_sabotage_in').map((e) => [e.where, e.owner])).toEqual([['ipv4 PRE_ROUTING', 'br_netfilter'], ['ipv6 PRE_ROUTING', 'br_netfilter']]);
+  const ipvs = all.filter((e) => /^ip_vs_/.test(e.callback));
+  expect(ipvs.length, JSON.stringify(all.map((e) => `${e.where} ${e.callback}`))).toBeGreaterThan(0);
+  expect(ipvs.every((e) => e.owner === 'ipvs')).toBe(true);
   expect(await tainted() & 512, 'the listing made the kernel warn: see the guest console').toBe(0);
   // Whether the rules above meet a non-canonical word depends on the slab's neighbours; the mask
   // itself, on the very address the guest faulted on, does not.
