@@ -27,3 +27,40 @@ export function followCbProgram(
     params: [v.inode, ...followFilterParams(v.filter, v.ifindex), String(v.span)],
   };
 }
+
+/**
+ * follow_cb.bt as filled, with paths kept in the kernel (issue 30's design; measured by
+ * scripts/bench/follow-rate.mjs --paths before follow prints it): each hook pass gets a signature,
+ * chained to the pass before it on the same thread and depth (a packet's passes follow one another
+ * there: PRE_ROUTING then LOCAL_IN or FORWARD and POST_ROUTING in one softirq, LOCAL_OUT then
+ * POST_ROUTING in one call; PRE_ROUTING and LOCAL_OUT begin a packet). The H record is printed only
+ * the first time a signature is seen (@ps); every later pass with it is counted (@pn, printed by
+ * bpftrace at its exit). A signature holds the hook, the verdict, the callbacks that ran, which
+ * rewrote, conntrack's view, the hook's entries (a rule added changes them), the addresses, and of
+ * each port pair the lower one (the service's, against a client's ephemeral port), before and after
+ * a rewrite. Pure: a text edit of the one H printf, which fails loudly if the template changed shape.
+ */
+export function pathsKeptInKernel(text: string): string {
+  const start = text.indexOf('      printf("H ');
+  const end = text.indexOf(');\n', start);
+  if (start < 0 || end < 0 || text.indexOf('      printf("H ', start + 1) >= 0) throw new Error('follow_cb.bt: its one H printf is not where expected');
+  // bpftrace 0.17 types a map where it is first written: these two are read before their writes.
+  const begin = 'BEGIN\n{\n  printf("READY\\n");\n';
+  if (!text.includes(begin)) throw new Error('follow_cb.bt: its BEGIN is not where expected');
+  if (!/^END\n\{\n/m.test(text)) throw new Error('follow_cb.bt: its END is not where expected');
+  const printf = text.slice(start, end + 3);
+  const mix = (v: string) => `      $g = ($g ^ (uint64)(${v})) * 0x100000001b3;\n`;
+  const sig = '      /* The pass\'s signature, chained to the one before it on this thread and depth. */\n' +
+    '      $par = (uint64)0;\n' +
+    '      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$k]; }\n' +
+    '      $pd = ($h >> 32) & 0xffff; $psp = ($h >> 48) & 0xffff;\n' +
+    '      $svc = $pd; if ($psp < $pd) { $svc = $psp; }\n' +
+    '      $xd = $xp & 0xffff; $xs = ($xp >> 16) & 0xffff;\n' +
+    '      $xsvc = $xd; if ($xs < $xd) { $xsvc = $xs; }\n' +
+    '      $g = $par ^ 0xcbf29ce484222325;\n' +
+    ['$h & 0xffffffff', '$r', '$q & 0xff', '$stop', '$c', '$ct', '$e', '$a0', '$a1', '$a2', '$a3', '$svc', '$x0', '$x1', '$x2', '$x3', '$xsvc'].map(mix).join('') +
+    '      @last[$k] = $g;\n' +
+    '      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n  ' + printf.replace(/\n/g, '\n  ').replace(/ {2}$/, '') + '      } else {\n        @pn[$g] = count();\n      }\n';
+  const head = text.slice(0, start).replace(begin, `${begin}  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n`);
+  return head + sig + text.slice(end + 3).replace(/^END\n\{\n/m, 'END\n{\n  clear(@last);\n  clear(@ps);\n');
+}

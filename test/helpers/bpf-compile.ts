@@ -12,7 +12,7 @@ import { callbackTracerPoints, chooseProbes } from '../../src/kernel/probe-point
 import { fillNfHooks, listingPrograms } from '../../src/programs/nf_hooks.js';
 import { ALL_FAMILIES, hookServerProgram } from '../../src/programs/nf_hooks_server.js';
 import { ctSynProgram } from '../../src/programs/ct_syn.js';
-import { followCbProgram } from '../../src/programs/follow_cb.js';
+import { followCbProgram, pathsKeptInKernel } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
 import { readTemplate } from '../../src/programs/templates.js';
@@ -99,6 +99,8 @@ export async function compileAll(target: Target, opts: { primaries: boolean } = 
         const host = queue ? '127.0.0.1' : 'fd00:79::2';
         const cb = followCbProgram(cbTemplate, { callbacks: probes.callbacks, queue, inode: sb.serverInode, filter: { proto: 'tcp', port: 2571, host, netns: 'server', iface: null }, ifindex: 2, span });
         programs.push([`follow_cb.bt with ${probes.callbacks.join(', ')}${queue ? ' and nf_queue' : ''} --host ${host}`, await r.program(cb.text), cb.params]);
+        // The same with paths kept in the kernel (issue 30's design, measured by follow-rate.mjs --paths).
+        if (queue) programs.push([`follow_cb.bt with paths kept in the kernel --host ${host}`, await r.program(pathsKeptInKernel(cb.text)), cb.params]);
       }
       const life = ctLifeProgram(await readTemplate('ct_life'), { style: 'kprobe', port: 2571, netnsInode: null });
       if (opts.primaries) programs.push(['ct_life.bt (kprobes)', life.text, life.params]);

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/sys.js';
 import { ctSynProgram } from '../../src/programs/ct_syn.js';
 import { kfreeSkbSynProgram } from '../../src/programs/kfree_skb_syn.js';
-import { followCbProgram } from '../../src/programs/follow_cb.js';
+import { followCbProgram, pathsKeptInKernel } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
 import { xtNamesProgram, fillNfHooks, flowtableCodeMembers, flowtablesProgram, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
@@ -104,6 +104,33 @@ describe('follow_cb.bt and follow_drop.bt', () => {
     const p = followCbProgram(t, { ...base, queue: false });
     expect(p.text).toBe(byLine(t, (l, i) => probes(l) ?? (i >= at && i <= close ? null : l.endsWith('/* queue */') ? null : i === stop ? l.replace('2;', '255;') : undefined)));
     expect(p.text).not.toMatch(/^(QUEUE_PROBE|kprobe:nf_queue)$/m);
+  });
+  it('paths kept in the kernel: the one H printf wrapped in a first-seen test, the rest counted; every other line as it was', () => {
+    const filled = followCbProgram(t, { ...base, queue: true }).text;
+    const p = pathsKeptInKernel(filled);
+    const printfAt = filled.split('\n').findIndex((l) => l.startsWith('      printf("H '));
+    const printfLines = filled.split('\n').slice(printfAt, filled.split('\n').findIndex((l, i) => i >= printfAt && l.endsWith(');')) + 1);
+    expect(printfLines.length).toBeGreaterThan(1);
+    // The printf, indented once more, inside the test; then the count.
+    expect(p).toContain(['      if (@ps[$g] == 0) {', '        @ps[$g] = 1;', ...printfLines.map((l) => `  ${l}`), '      } else {', '        @pn[$g] = count();', '      }'].join('\n'));
+    // The chain: the pass before on this thread and depth, but where a packet begins (PRE_ROUTING 0, LOCAL_OUT 3).
+    expect(p).toContain('      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$k]; }');
+    expect(p).toContain('      @last[$k] = $g;');
+    // Both maps typed in BEGIN (read before written), cleared in END.
+    expect(p).toContain('  printf("READY\\n");\n  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n');
+    expect(p).toMatch(/^END\n\{\n  clear\(@last\);\n  clear\(@ps\);\n/m);
+    // Take the additions out, and the program is the one follow runs today.
+    const sigFrom = p.indexOf("      /* The pass's signature");
+    const testAt = p.indexOf('      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n', sigFrom);
+    const sigBlock = p.slice(sigFrom, testAt);
+    // The signature block: only its own variables and @last.
+    expect(sigBlock.split('\n').filter(Boolean).every((l) => /\$(g|par|pd|psp|svc|xd|xs|xsvc)\b|@last\[|\/\* The pass/.test(l))).toBe(true);
+    const back = p.replace(sigBlock, '').replace('      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n', '')
+      .replace(printfLines.map((l) => `  ${l}`).join('\n'), printfLines.join('\n'))
+      .replace('      } else {\n        @pn[$g] = count();\n      }\n', '')
+      .replace('  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n', '').replace('  clear(@last);\n  clear(@ps);\n', '');
+    expect(back).toBe(filled);
+    expect(() => pathsKeptInKernel(filled.replace('printf("H ', 'printf("J '))).toThrow(/H printf/);
   });
   it('follow_drop: the template as it is; $1 netns, then the filter (0 for "any")', () => {
     expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: FILTER, ifindex: 7 })).toEqual({ text: bt('follow_drop'), params: ['9', '17', '53', HOST4, '7', '0', '0', '0', '0'] });
