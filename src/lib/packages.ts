@@ -21,6 +21,8 @@ export const PACKAGES = {
   python3: { debian: 'python3', fedora: 'python3' },
   docker: { debian: 'docker.io', fedora: 'moby-engine' },
   podman: { debian: 'podman', fedora: 'podman' },
+  // Kubernetes' own package (pkgs.k8s.io on Debian; Fedora ships it).
+  crictl: { debian: 'cri-tools', fedora: 'cri-tools' },
   'qemu-system-x86_64': { debian: 'qemu-system-x86', fedora: 'qemu-system-x86-core' },
 } as const;
 

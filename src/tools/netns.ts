@@ -24,19 +24,20 @@ export function validNetnsName(name: string): boolean {
 }
 
 /** A container's namespace, asked of its runtime's own CLI: the pid of its first process. */
-export type NetnsContainer = { kind: 'container'; runtime: 'docker' | 'podman'; id: string; label: string };
-const CONTAINER_RE = /^(docker|podman):([A-Za-z0-9][A-Za-z0-9_.-]{0,254})$/;
+export type NetnsContainer = { kind: 'container'; runtime: 'docker' | 'podman' | 'cri'; id: string; label: string };
+const CONTAINER_RE = /^(docker|podman|cri):([A-Za-z0-9][A-Za-z0-9_.-]{0,254})$/;
 
 /**
  * --netns as typed, checked for its form only (exit 2 before anything runs): a name from `ip netns
  * list`, pid:N (that process's namespace, /proc/N/ns/net), an absolute path to a namespace file,
- * or a container: docker:NAME, podman:NAME (a name or an id).
+ * or a container: docker:NAME, podman:NAME (a name or an id), cri:ID (a container of a CRI runtime,
+ * containerd's or CRI-O's, as `crictl ps` lists it: a pod's containers share its namespace).
  */
 export function parseNetnsArg(value: string): { kind: 'named'; name: string } | NetnsFile | NetnsContainer {
   const shown = JSON.stringify(value.slice(0, 60));
   const c = CONTAINER_RE.exec(value);
   if (c) return { kind: 'container', runtime: c[1] as NetnsContainer['runtime'], id: c[2]!, label: value };
-  if (/^(docker|podman):/.test(value)) throw new UsageError(`invalid --netns ${shown}: a container's name or id is letters, digits, '_', '.', '-'`);
+  if (/^(docker|podman|cri):/.test(value)) throw new UsageError(`invalid --netns ${shown}: a container's name or id is letters, digits, '_', '.', '-'`);
   const pid = /^pid:(\d{1,7})$/.exec(value);
   if (pid) {
     const n = Number(pid[1]);
@@ -52,7 +53,7 @@ export function parseNetnsArg(value: string): { kind: 'named'; name: string } | 
     return { kind: 'path', path: value, label: value };
   }
   if (!validNetnsName(value)) {
-    throw new UsageError(`invalid --netns ${shown}: a name from 'ip netns list' (letters, digits, '_', '.', '-'), pid:N, the absolute path of a namespace file (/proc/PID/ns/net, a bind mount), docker:NAME or podman:NAME`);
+    throw new UsageError(`invalid --netns ${shown}: a name from 'ip netns list' (letters, digits, '_', '.', '-'), pid:N, the absolute path of a namespace file (/proc/PID/ns/net, a bind mount), docker:NAME, podman:NAME or cri:ID`);
   }
   return { kind: 'named', name: value };
 }
@@ -112,9 +113,15 @@ export async function resolveNetns(target: Target, value: string | undefined): P
  * The runtime's own question for a container's first process (its pid in the target's pid
  * namespace): `container inspect`, as a bare `inspect` would also answer for an image of that name.
  */
-function pidQuery(c: NetnsContainer, cli: string): string[] {
+export function pidQuery(c: NetnsContainer, cli: string): string[] {
+  // crictl (cri-tools 1.x): `inspect` is a container's, and its info.pid the container's first
+  // process as containerd and CRI-O report it (verbose info, on by default).
+  if (c.runtime === 'cri') return [cli, 'inspect', '--output', 'go-template', '--template', '{{.info.pid}}', c.id];
   return [cli, 'container', 'inspect', '--format', '{{.State.Pid}}', c.id];
 }
+
+/** The program that answers for a runtime: its own CLI, crictl for a CRI runtime. */
+const RUNTIME_CLI = { docker: 'docker', podman: 'podman', cri: 'crictl' } as const;
 
 /**
  * A container's namespace file: /proc/PID/ns/net of its first process, as its runtime reports it.
@@ -122,11 +129,11 @@ function pidQuery(c: NetnsContainer, cli: string): string[] {
  * running (pid 0): exit 2 with the runtime's words.
  */
 async function containerNetns(target: Target, c: NetnsContainer): Promise<NetnsFile> {
-  const cli = await requireTool(target, c.runtime);
+  const cli = await requireTool(target, RUNTIME_CLI[c.runtime]);
   const argv = pidQuery(c, cli);
   const r = await target.exec(argv, { timeoutMs: 30_000 });
   if (r.timedOut) throw new CommandFailedError(argv, r.exitCode, `${r.stderr}(timed out)`);
-  if (r.exitCode !== 0) throw new UsageError(`--netns ${c.label}: ${c.runtime} does not give its process: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`);
+  if (r.exitCode !== 0) throw new UsageError(`--netns ${c.label}: ${RUNTIME_CLI[c.runtime]} does not give its process: ${r.stderr.trim().split('\n').pop() ?? `exit ${r.exitCode}`}`);
   const pid = r.stdout.trim();
   if (!/^\d+$/.test(pid)) throw new CommandFailedError(argv, r.exitCode, `not a pid: ${JSON.stringify(pid.slice(0, 80))}`);
   if (pid === '0') throw new UsageError(`--netns ${c.label}: the container is not running (its runtime gives pid 0)`);

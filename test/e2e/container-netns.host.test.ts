@@ -7,6 +7,7 @@
  * name. The container and the image go when the file ends.
  */
 import { execa, type ResultPromise } from 'execa';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,5 +108,23 @@ describe.skipIf(why !== null)('--netns podman:NAME', () => {
     const r = await nfscope(['hooks', '--netns', `podman:${tag}-none`]);
     expect(r.exitCode).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`--netns podman:${tag}-none: podman does not give its process: .*no such container`, 'i'));
+  }, 60_000);
+});
+
+/**
+ * --netns cri:ID asks crictl (cri-tools) for the container's first process. No CRI runtime runs
+ * here, and Debian 12 ships no cri-tools: what a user without it meets is checked, for real.
+ */
+describe('--netns cri:ID', () => {
+  const crictl = spawnSync('sh', ['-c', 'command -v crictl'], { encoding: 'utf8' }).stdout.trim();
+  it.skipIf(crictl !== '')(`without crictl: exit 3, naming the package${crictl ? ` (skipped: crictl is at ${crictl})` : ''}`, async () => {
+    const r = await nfscope(['hooks', '--netns', 'cri:3a1b2c4d5e6f']);
+    expect(r.exitCode, r.stderr).toBe(3);
+    expect(r.stderr).toContain("crictl is not installed: install it with 'apt-get install cri-tools'");
+  }, 60_000);
+  it('a malformed id: exit 2 before anything runs', async () => {
+    const r = await nfscope(['hooks', '--netns', 'cri:a;b']);
+    expect(r.exitCode).toBe(2);
+    expect(r.stderr).toMatch(/invalid --netns "cri:a;b": a container's name or id/);
   }, 60_000);
 });

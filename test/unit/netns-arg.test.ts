@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { inNetns, netnsLabel, parseNetnsArg } from '../../src/tools/netns.js';
+import { inNetns, netnsLabel, parseNetnsArg, pidQuery } from '../../src/tools/netns.js';
 import { refuseUndo } from '../../src/lib/undo-allowlist.js';
 
 describe('--netns: a name, pid:N or a namespace file', () => {
@@ -9,9 +9,16 @@ describe('--netns: a name, pid:N or a namespace file', () => {
     expect(parseNetnsArg('/run/docker/netns/1a2b3c')).toEqual({ kind: 'path', path: '/run/docker/netns/1a2b3c', label: '/run/docker/netns/1a2b3c' });
     expect(parseNetnsArg('podman:web-1')).toEqual({ kind: 'container', runtime: 'podman', id: 'web-1', label: 'podman:web-1' });
     expect(parseNetnsArg('docker:4f1e2d')).toEqual({ kind: 'container', runtime: 'docker', id: '4f1e2d', label: 'docker:4f1e2d' });
+    expect(parseNetnsArg('cri:3a1b2c4d5e6f')).toEqual({ kind: 'container', runtime: 'cri', id: '3a1b2c4d5e6f', label: 'cri:3a1b2c4d5e6f' });
+  });
+  it('asks each runtime its own way: crictl for a CRI container (its info.pid), the others their container inspect', () => {
+    expect(pidQuery({ kind: 'container', runtime: 'cri', id: '3a1b', label: 'cri:3a1b' }, '/usr/bin/crictl'))
+      .toEqual(['/usr/bin/crictl', 'inspect', '--output', 'go-template', '--template', '{{.info.pid}}', '3a1b']);
+    expect(pidQuery({ kind: 'container', runtime: 'podman', id: 'web', label: 'podman:web' }, '/usr/bin/podman'))
+      .toEqual(['/usr/bin/podman', 'container', 'inspect', '--format', '{{.State.Pid}}', 'web']);
   });
   it('refuses what is none of them, before anything runs (exit 2)', () => {
-    for (const bad of ['pid:0', 'pid:4194305', 'pid:-1', 'pid:', 'pid:1x', '/proc/1/../2/ns/net', '/a\nb', 'x/y', '../etc', '', 'podman:', 'podman:-x', 'docker:a b', 'docker:../x', '/run/my ns', '/etc/passwd;id', '/x$(id)']) {
+    for (const bad of ['pid:0', 'pid:4194305', 'pid:-1', 'pid:', 'pid:1x', '/proc/1/../2/ns/net', '/a\nb', 'x/y', '../etc', '', 'podman:', 'podman:-x', 'docker:a b', 'docker:../x', 'cri:', 'cri:$(id)', 'cri:a/b', '/run/my ns', '/etc/passwd;id', '/x$(id)']) {
       expect(() => parseNetnsArg(bad), bad).toThrow(expect.objectContaining({ exitCode: 2 }));
     }
   });
