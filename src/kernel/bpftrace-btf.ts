@@ -111,11 +111,13 @@ export class BtfFiles {
     // `rm -rf DIR`, the shape `nfscope cleanup` replays (lib/undo-allowlist.ts); the name is nfscope's own.
     const undo = this.cleanup.undoWith(`remove ${dir}`, this.target, [{ argv: ['rm', '-rf', dir] }]);
     // mkdir without -p: a directory already there (not nfscope's making) is an error, never reused,
-    // and never removed: its undo is taken back.
+    // and never removed: its undo is taken back. mkdir(2) makes the directory or fails, and mode 700
+    // needs no chmod after it: a mkdir that failed (in any words, any locale) made nothing. One that
+    // timed out may have.
     try {
       await this.cleanup.making(`mkdir ${dir}`, () => run(this.target, ['mkdir', '-m', '700', '--', dir]));
     } catch (err) {
-      if (err instanceof CommandFailedError && /File exists/.test(err.stderr)) this.cleanup.withdraw(undo);
+      if (err instanceof CommandFailedError && err.code !== null && !/\(timed out\)$/.test(err.stderr)) this.cleanup.withdraw(undo);
       throw err;
     }
     return dir;

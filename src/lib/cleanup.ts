@@ -118,11 +118,11 @@ export class Cleanup {
   /**
    * Takes back an undo whose change was never made, because the command that makes it failed
    * before it changed anything (`mkdir` of a name already there: what is there is not this run's,
-   * and its undo would remove it). Its journal entry is marked done. Once undoing has begun the
-   * stack is the teardown's: nothing is taken back, and the undo's own command decides.
+   * and its undo would remove it). Its journal entry is marked done. Also while undoing: runAll
+   * takes the stack's entries one by one, so one still on it has not run (a signal during the
+   * mkdir: its failure is seen before teardown reaches its undo).
    */
   withdraw(h: Withdrawable): void {
-    if (this.running !== null || this.ended) return;
     const i = this.stack.indexOf(h.undo);
     if (i < 0) return;
     this.stack.splice(i, 1);

@@ -208,7 +208,11 @@ export function parseBpftraceHooks(lines: string[]): BpftraceHooks {
           warnings.push(`${e.callback} at priority ${e.priority}: its flowtable could not be read (nfproto ${f[1]}, ${JSON.stringify(f.slice(2).join(' ').slice(0, 80))})`);
           break;
         }
-        e.flowtable = { family: nftFamily(Number(f[1])), table: f[2]!, name: f[3]! };
+        // bpftrace 0.17's str() keeps 63 characters (BPFTRACE_STRLEN 64); nft allows 255: one that
+        // long may be cut, and is shown so.
+        const whole = (n: string) => (n.length >= 63 ? `${n}…` : n);
+        if (f[2]!.length >= 63 || f[3]!.length >= 63) warnings.push(`${e.callback} at priority ${e.priority}: its flowtable's names are read up to 63 characters: ${whole(f[2]!)} ${whole(f[3]!)} may be cut`);
+        e.flowtable = { family: nftFamily(Number(f[1])), table: whole(f[2]!), name: whole(f[3]!) };
         break;
       }
       case 'W':

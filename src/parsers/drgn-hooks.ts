@@ -46,7 +46,10 @@ function entry(v: Record<string, unknown>, bad: (why: string) => ParseError, war
   if (!int(v.priority) || !str(v.callback)) throw bad('priority/callback missing');
   const e = classify(v.callback, v.priority);
   const at = `${v.callback} at priority ${v.priority}`;
-  if (str(v.unread)) warn(`${at}: what it runs could not be read (${v.unread})`);
+  if (v.unread !== undefined) {
+    if (!str(v.unread)) throw bad('unread: a reason expected');
+    warn(`${at}: what it runs could not be read (${v.unread})`);
+  }
   if (v.chain !== undefined) {
     const c = v.chain;
     if (!obj(c) || !int(c.nfproto) || !str(c.table) || !str(c.chain)) throw bad('chain: {nfproto, table, chain} expected');
@@ -56,13 +59,16 @@ function entry(v: Record<string, unknown>, bad: (why: string) => ParseError, war
     const t = v.xtTable;
     if (!obj(t) || !int(t.af) || !str(t.name)) throw bad('xtTable: {af, name} expected');
     // As the bpftrace walk's X record: a table of the walker's own family, or said.
-    if (t.af === xtFamily(baseSymbol(v.callback))) e.xtTable = t.name;
+    // As the X record: a table of the walker's own family and a name x_tables would register.
+    if (t.af === xtFamily(baseSymbol(v.callback)) && /^[a-z][a-z0-9_]{0,30}$/.test(t.name)) e.xtTable = t.name;
     else warn(`${at}: its table could not be read (af ${t.af}, name ${JSON.stringify(t.name.slice(0, 40))})`);
   }
   if (v.bpfProg !== undefined) {
     const p = v.bpfProg;
     if (!obj(p) || !int(p.id) || !str(p.name)) throw bad('bpfProg: {id, name} expected');
-    e.bpfProg = { id: p.id, name: p.name };
+    // As the P record: an id is never 0 (idr_alloc_cyclic from 1), a name is bpf_obj_name_cpy's.
+    if (p.id === 0 || !/^[A-Za-z0-9_.]{0,15}$/.test(p.name)) warn(`${at}: its program could not be read (id ${p.id}, name ${JSON.stringify(p.name.slice(0, 40))})`);
+    else e.bpfProg = { id: p.id, name: p.name };
   }
   if (v.flowtable !== undefined) {
     const f = v.flowtable;
@@ -72,10 +78,12 @@ function entry(v: Record<string, unknown>, bad: (why: string) => ParseError, war
   if (v.nested !== undefined) {
     // nf_nat's own list holds chains, never another nf_nat entry: one level.
     if (!Array.isArray(v.nested) || depth > 0) throw bad('nested: a list of entries, one level deep');
-    e.nested = v.nested.map((n) => {
+    const nested = v.nested.map((n) => {
       if (!obj(n)) throw bad('nested: a list of entries');
       return entry(n, bad, warn, depth + 1);
     });
+    // nf_nat's entry with no chain behind it yet: no nested list, as the bpftrace walk gives it.
+    if (nested.length) e.nested = nested;
   }
   return e;
 }

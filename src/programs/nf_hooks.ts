@@ -33,16 +33,19 @@ import type { BpfProgram } from './program.js';
  * listing hooks behind nf_nat and x_tables entries. So such a word is kept only when it is in the
  * kernel's top 2^47 bytes (bits 47-63 set), where every kmalloc'd chain, table and name is under
  * 4-level paging; otherwise it is read as 0, which the kernel refuses quietly. Pure arithmetic,
- * no branch: a test per entry costs the verifier (chainNamesCode). Where struct net itself is not
- * in that range ($anyhalf, set by CHAIN_INIT: 5-level paging, where the CPU's width is the
- * kernel's, or another architecture's layout) words are read as they are.
+ * no branch: a test per entry costs the verifier (chainNamesCode). Where the running task's own
+ * struct (a slab object, where chains, tables and their names are allocated too) is not in that
+ * range ($anyhalf, set by CHAIN_INIT: 5-level paging's direct map at 0xff11…, where the CPU's width
+ * is the kernel's; arm64's linear map below 0xffff8000…) words are read as they are. Not struct
+ * net: the first namespace's, init_net, is static, in the kernel image at 0xffffffff8… whatever
+ * the paging, and would have turned the mask on where it zeroes every chain.
  */
 export function kernelHalfOnly(v: string): string {
   return `${v} = ${v} & (0 - ((((${v} >> 47) & 0x1ffff) + 1) >> 17 | $anyhalf));`;
 }
 
-/** CHAIN_INIT: whether struct net's own address is outside the top 2^47 bytes (1), which turns kernelHalfOnly off. */
-export const CHAIN_INIT = '$anyhalf = 1 - (((($net >> 47) & 0x1ffff) + 1) >> 17);';
+/** CHAIN_INIT: whether the running task's struct is outside the top 2^47 bytes (1), which turns kernelHalfOnly off. */
+export const CHAIN_INIT = '$anyhalf = 1 - (((((uint64)curtask >> 47) & 0x1ffff) + 1) >> 17);';
 
 /**
  * A C record: entry <where>/<sub> read as a chain, its names as raw words (see nf_hooks.bt); with

@@ -250,5 +250,10 @@ describe('the flowtable walk (programs/nf_hooks.ts flowtablesProgram), captured 
     const bad = parseBpftraceHooks(l.map((x) => (x.startsWith('F ') ? 'F 1 nfs_ft \u0001\u0002' : x)));
     expect(bad.warnings).toEqual(['nf_flow_offload_inet_hook at priority 0: its flowtable could not be read (nfproto 1, "nfs_ft \\u0001\\u0002")']);
     expect(bad.hooks.flatMap((h) => h.entries).filter((e) => e.flowtable)).toEqual([]);
+    // A name as long as str() reads (63 characters) may have been cut: kept marked, and said.
+    const long = 'f'.repeat(63);
+    const cut = parseBpftraceHooks(l.map((x) => (x.startsWith('F ') ? `F 1 nfs_ft ${long}` : x)));
+    expect(cut.hooks.flatMap((h) => h.entries).find((e) => e.flowtable)!.flowtable).toEqual({ family: 'inet', table: 'nfs_ft', name: `${long}…` });
+    expect(cut.warnings).toEqual([`nf_flow_offload_inet_hook at priority 0: its flowtable's names are read up to 63 characters: nfs_ft ${long}… may be cut`]);
   });
 });

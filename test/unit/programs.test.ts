@@ -12,7 +12,7 @@ import { kfreeSkbSynProgram } from '../../src/programs/kfree_skb_syn.js';
 import { followCbProgram, pathsKeptInKernel } from '../../src/programs/follow_cb.js';
 import { followDropProgram } from '../../src/programs/follow_drop.js';
 import { ctLifeProgram } from '../../src/programs/ct_life.js';
-import { xtNamesProgram, fillNfHooks, flowtableCodeMembers, flowtablesProgram, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
+import { CHAIN_INIT, xtNamesProgram, fillNfHooks, flowtableCodeMembers, flowtablesProgram, nfHooksPrograms } from '../../src/programs/nf_hooks.js';
 import { ALL_FAMILIES, nfHooksServerProgram, REQUEST_PREFIX } from '../../src/programs/nf_hooks_server.js';
 import { adaptProgram, type BpfShape } from '../../src/programs/adapt.js';
 import { tracerArgv } from '../../src/programs/program.js';
@@ -212,20 +212,28 @@ describe('nf_hooks.bt', () => {
       '               *(uint64 *)($tn), *(uint64 *)($tn + 8), *(uint64 *)($tn + 16), *(uint64 *)($tn + 24),',
       '               *(uint64 *)($cn), *(uint64 *)($cn + 8), *(uint64 *)($cn + 16), *(uint64 *)($cn + 24));',
     ].join('\n');
-    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : i === netdevNames ? `        ${devRecord}` : l === '  /* NFT_CHAIN_INIT */' ? '  $anyhalf = 1 - (((($net >> 47) & 0x1ffff) + 1) >> 17);' : l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
+    expect(filled).toBe(byLine(t, (l, i) => (i === names ? record : i === netdevNames ? `        ${devRecord}` : l === '  /* NFT_CHAIN_INIT */' ? '  $anyhalf = 1 - (((((uint64)curtask >> 47) & 0x1ffff) + 1) >> 17);' : l === '  /* NFT_CHAIN_WALK */' ? '  ' : undefined)));
   });
   it('the kernel-half mask, evaluated as BPF does (u64, logical shifts): a word outside the top 2^47 bytes reads as 0 under 4-level paging', () => {
     // The arithmetic of kernelHalfOnly and CHAIN_INIT, as BigInt: addresses from the 6.1 guest's
     // WARNING (0x000fffffc0000000), x86-64 4-level slab and text, 5-level direct map, user, null.
     const M = (1n << 64n) - 1n;
     const keep = (v: bigint, anyhalf: bigint) => (v & ((0n - ((((v >> 47n) & 0x1ffffn) + 1n) >> 17n | anyhalf)) & M));
-    const anyhalf = (net: bigint) => 1n - ((((net >> 47n) & 0x1ffffn) + 1n) >> 17n);
-    const net4 = 0xffff888006480000n, net5 = 0xff11000006480000n;
-    expect(anyhalf(net4)).toBe(0n);
-    expect(anyhalf(net5)).toBe(1n);
-    for (const v of [0xffff888006480000n, 0xffffffffc0a01000n, 0xffff800000000000n]) expect(keep(v, anyhalf(net4))).toBe(v);
-    for (const v of [0x000fffffc0000000n, 0x000fffffc0000200n, 0x0000800000000000n, 0x00007ffffffff000n, 0x8000000000000000n, 0xff11000006480000n, 0n]) expect(keep(v, anyhalf(net4))).toBe(0n);
-    for (const v of [0xff11000006480000n, 0x000fffffc0000000n, 0xffffffffc0a01000n]) expect(keep(v, anyhalf(net5))).toBe(v);
+    const anyhalf = (task: bigint) => 1n - ((((task >> 47n) & 0x1ffffn) + 1n) >> 17n);
+    // The running task's struct: slab, as the chains are. x86-64 4-level direct map; 5-level's;
+    // arm64's linear map (48-bit VA: below 0xffff8000…).
+    const task4 = 0xffff888006480000n, task5 = 0xff11000006480000n, taskArm = 0xffff000012340000n;
+    expect(anyhalf(task4)).toBe(0n);
+    expect(anyhalf(task5)).toBe(1n);
+    expect(anyhalf(taskArm)).toBe(1n);
+    // What struct net would have said for the first namespace: init_net is in the kernel image,
+    // 0xffffffff8…, under either paging: the mask would be on under 5-level paging too.
+    expect(anyhalf(0xffffffff82a4b0c0n)).toBe(0n);
+    expect(CHAIN_INIT).toContain('curtask');
+    for (const v of [0xffff888006480000n, 0xffffffffc0a01000n, 0xffff800000000000n]) expect(keep(v, anyhalf(task4))).toBe(v);
+    for (const v of [0x000fffffc0000000n, 0x000fffffc0000200n, 0x0000800000000000n, 0x00007ffffffff000n, 0x8000000000000000n, 0xff11000006480000n, 0n]) expect(keep(v, anyhalf(task4))).toBe(0n);
+    for (const v of [0xff11000006480000n, 0x000fffffc0000000n, 0xffffffffc0a01000n]) expect(keep(v, anyhalf(task5))).toBe(v);
+    for (const v of [0xffff000012345678n, 0xffff800008000000n]) expect(keep(v, anyhalf(taskArm))).toBe(v);
   });
   it('with nf_nat callbacks: the walk after the loop tests each family\'s own addresses; NAT chains named only with nft_nat_do_chain', () => {
     const s = { chain: [], nat4: ['ffffffffc0b01000', 'ffffffffc0b02000'], nat6: [], natChain: null };
