@@ -16,10 +16,9 @@ import type { Cleanup } from '../lib/cleanup.js';
 import { run } from '../lib/run.js';
 import { CommandFailedError } from '../lib/errors.js';
 import { runRandomBytes } from '../lib/run-random.js';
-import { Btf } from '../parsers/btf.js';
 import { btfSubset, needsKernelBtf, programTracepoints, programTypes } from '../programs/btf-subset.js';
 import type { Target } from '../targets/target.js';
-import { kernelBtf } from './module-btf.js';
+import { kernelBtf, moduleBtf } from './module-btf.js';
 import { bootKey, fileKey } from './boot-key.js';
 import { cachedFile } from '../lib/boot-cache.js';
 import { LocalTarget } from '../targets/local.js';
@@ -122,24 +121,6 @@ export class BtfFiles {
     }
     return dir;
   }
-}
-
-/** Module BTFs read per target: a module's BTF is its build's, and the modules stay loaded. */
-const moduleBtfs = new WeakMap<Target, Map<string, Promise<Btf | null>>>();
-
-function moduleBtf(target: Target, base: Btf, name: string): Promise<Btf | null> {
-  let byName = moduleBtfs.get(target);
-  if (!byName) moduleBtfs.set(target, (byName = new Map()));
-  let p = byName.get(name);
-  if (!p) {
-    const path = `/sys/kernel/btf/${name}`;
-    p = target.readFileBuffer(path).then((blob) => (blob ? Btf.parse(blob, base, path) : null));
-    // Absent now (the module not loaded yet) is asked again next time.
-    const m = byName;
-    p.then((b) => { if (!b) m.delete(name); }, () => m.delete(name));
-    byName.set(name, p);
-  }
-  return p;
 }
 
 /** The types a program names, its tracepoints' formats read from the target; or why not. */

@@ -97,16 +97,34 @@ async function layoutsNow(target: Target, modules: readonly string[], wanted: Re
   return { layouts, missing };
 }
 
+/** Module BTFs read per target: a module's BTF is its build's, and the modules stay loaded. */
+const moduleBtfs = new WeakMap<Target, Map<string, Promise<Btf | null>>>();
+
+/** A module's BTF split on the kernel's, read once per target; null while the module has none (not loaded). */
+export function moduleBtf(target: Target, base: Btf, name: string): Promise<Btf | null> {
+  let byName = moduleBtfs.get(target);
+  if (!byName) moduleBtfs.set(target, (byName = new Map()));
+  let p = byName.get(name);
+  if (!p) {
+    const path = `/sys/kernel/btf/${name}`;
+    p = target.readFileBuffer(path).then((blob) => (blob ? Btf.parse(blob, base, path) : null));
+    // Absent now (the module not loaded yet) is asked again next time.
+    const m = byName;
+    p.then((b) => { if (!b) m.delete(name); }, () => m.delete(name));
+    byName.set(name, p);
+  }
+  return p;
+}
+
 /** The BTF of each of `modules` that has one, split on the kernel's; a BTF that does not parse is a reason. */
 async function modulesBtf(target: Target, base: Btf, modules: readonly string[]): Promise<{ path: string; btf: Btf }[] | { why: string }> {
   const parsed: { path: string; btf: Btf }[] = [];
   for (const m of modules) {
     if (!/^\w+$/.test(m)) continue;
     const path = `/sys/kernel/btf/${m}`;
-    const blob = await target.readFileBuffer(path);
-    if (!blob) continue;
     try {
-      parsed.push({ path, btf: Btf.parse(blob, base, path) });
+      const btf = await moduleBtf(target, base, m);
+      if (btf) parsed.push({ path, btf });
     } catch (e) {
       return { why: `${path} could not be read: ${(e as Error).message}` };
     }
