@@ -8,7 +8,7 @@ import { mapData, parseBpftraceJsonLine } from '../parsers/bpftrace-json.js';
 import { parseConntrackEvents, type RawCtEvent } from '../parsers/conntrack-events.js';
 import { Counted } from '../model/bounded.js';
 import { parseFollowDrops } from '../parsers/follow-drop.js';
-import { parseFollowCbLost } from '../parsers/follow-cb.js';
+import { parseFollowCbLost, parseHookLine, parsePathMark, type CbRecord } from '../parsers/follow-cb.js';
 import { parseNftTraceLine } from '../parsers/nft-trace.js';
 import type { Correlator } from './follow.js';
 
@@ -33,8 +33,17 @@ export class FollowEvents {
   moreDrops = 0;
   /** Whether the drop tracer's END record arrived (after its @more_drops): without it moreDrops is unknown, not 0. */
   moreDropsSeen = false;
+  /** Paths mode: the kernel's count of each signature's passes not printed (@pn), by signature in hex. */
+  readonly pathCounts = new Map<string, number>();
+  /** Whether the callback tracer's END record arrived (after its @pn): without it pathCounts is unknown. */
+  pathsEndSeen = false;
+  /** Paths mode: an H record waits for the S record that marks it (they are two printf events). */
+  private readonly held = new Map<string, { t: number; records: CbRecord[] }>();
   private readonly bad = new Map<FollowSource, Counted>();
   private n = { kfree_skb: 0, callbacks: 0, nft: 0, conntrack: 0 };
+
+  /** paths: the callback tracer keeps paths in the kernel, and each H record is followed by its S record. */
+  constructor(private readonly paths = false) {}
 
   /** From now on events go to the correlator (and conntrack's to ctSink), and count. */
   attach(sink: Correlator, ctSink: (e: RawCtEvent) => void = () => {}): void {
@@ -88,16 +97,58 @@ export class FollowEvents {
       this.moreDrops += Object.values(mapData([ev], '@more_drops')).reduce((a, b) => a + b, 0);
       return;
     }
+    if (ev?.type === 'map' && src === 'callbacks') {
+      // bpftrace prints a u64 key in decimal, the S records in hex; a key past 2^63 may come signed.
+      for (const [k, n] of Object.entries(mapData([ev], '@pn'))) {
+        const sig = BigInt.asUintN(64, BigInt(k)).toString(16);
+        this.pathCounts.set(sig, (this.pathCounts.get(sig) ?? 0) + n);
+      }
+      return;
+    }
     if (ev?.type !== 'printf' || typeof ev.data !== 'string') return;
     // bpf/follow_drop.bt's END: its @more_drops was printed before it (an empty map prints nothing).
     if (src === 'kfree_skb' && ev.data === 'END\n') { this.moreDropsSeen = true; return; }
     if (src === 'kfree_skb' && ev.data.startsWith('K ')) for (const d of parseFollowDrops(ev.data.split('\n'))) this.sink?.drop(t, d);
+    if (src === 'callbacks' && ev.data === 'END\n') { this.flushHeld(); this.pathsEndSeen = true; return; }
+    if (src === 'callbacks' && this.paths && ev.data.startsWith('S ')) {
+      const m = parsePathMark(ev.data);
+      if (!m) throw new Error('not an S record (S skb signature parent)');
+      const h = this.held.get(m.skb);
+      if (!h) throw new Error('an S record with no H record of its skb before it');
+      this.held.delete(m.skb);
+      this.sink?.pathMark(h.t, m);
+      for (const r of h.records) this.sink?.callback(h.t, r);
+      return;
+    }
+    if (src === 'callbacks' && this.paths && ev.data.startsWith('H ')) {
+      const x = parseHookLine(ev.data);
+      if (!x) throw new Error('not an H record of follow_cb.bt');
+      this.lost.callbacks += x.lost;
+      // An earlier H of this skb whose S never came (bpftrace lost it): its calls go on unmarked.
+      this.release(x.skb);
+      this.held.set(x.skb, { t, records: x.records });
+      return;
+    }
     if (src === 'callbacks' && /^[HCR] /.test(ev.data)) {
       const x = parseFollowCbLost(ev.data.split('\n'));
       // Callbacks past a hook record's slots: counted as lost, as bpftrace's own losses are.
       this.lost.callbacks += x.lost;
       for (const r of x.records) this.sink?.callback(t, r);
     }
+  }
+
+  /** An H record held for its S record, let go without one. */
+  private release(skb: string): void {
+    const h = this.held.get(skb);
+    if (!h) return;
+    this.held.delete(skb);
+    this.sink?.unmarked(skb);
+    for (const r of h.records) this.sink?.callback(h.t, r);
+  }
+
+  /** Every H record still waiting for its S record (the tracer ended): let go unmarked. */
+  flushHeld(): void {
+    for (const skb of [...this.held.keys()]) this.release(skb);
   }
 }
 
@@ -107,12 +158,16 @@ export interface FollowContext {
   chainHooks: [string, string][];
   reasons: [number, string][];
   listing: import('../model/hooks.js').HookList[] | null;
+  /** The run kept paths in the kernel (absent from captures made before it: they did not). */
+  paths?: boolean;
 }
 
 /** A captured run (events.jsonl lines, in arrival order) through the correlator, as the run fed it. */
 export function replayFollow(raw: { t: number; src: FollowSource; line: string }[], corr: Correlator): ReturnType<Correlator['take']> {
-  const ev = new FollowEvents();
+  // A run in paths mode printed S records.
+  const ev = new FollowEvents(raw.some((r) => r.src === 'callbacks' && r.line.includes('"S ')));
   ev.attach(corr);
   for (const r of raw) ev.add(r.src, r.t, r.line);
+  ev.flushHeld();
   return corr.take(Infinity, 0, true);
 }

@@ -11,7 +11,7 @@
  */
 import { HOOK_NAMES, type Family, type HookList } from '../model/hooks.js';
 import type { CallbackStep, ConntrackView, HookPass, NatChange } from '../model/follow.js';
-import type { CbCall, CbRecord, CbReturn } from '../parsers/follow-cb.js';
+import type { CbCall, CbPathMark, CbRecord, CbReturn } from '../parsers/follow-cb.js';
 import { classify } from '../model/owners.js';
 
 export const VERDICTS = ['DROP', 'ACCEPT', 'STOLEN', 'QUEUE', 'REPEAT'];
@@ -22,15 +22,31 @@ const PF_FAMILY: Record<number, Family> = { 2: 'ipv4', 10: 'ipv6', 3: 'arp', 7: 
 /** Where a packet's path begins, per family: a pass on a reused skb restarts there. */
 const ORDER: Record<string, number> = { PRE_ROUTING: 0, LOCAL_OUT: 0, LOCAL_IN: 1, FORWARD: 1, POST_ROUTING: 2 };
 
+export interface PassCall {
+  hook: string; call: CbCall; ret: CbReturn | null;
+  /** Paths mode: a call of a pass the kernel counted, taken from the pass printed with its signature. */
+  counted?: true;
+}
+
 export interface CbPass {
   skb: string;
   /** follow's receive time of the first call (seconds since ready). */
   t: number;
   family: Family;
-  /** The packet as the first callback saw it. */
+  /** The packet as the first callback saw it (its first printed one, in paths mode). */
   tuple: CbCall['tuple'];
-  calls: { hook: string; call: CbCall; ret: CbReturn | null }[];
+  calls: PassCall[];
+  /** Paths mode: the signatures of its printed hook passes, in order. */
+  sigs?: string[];
+  /** Paths mode: the packet's hooks before its first printed one, counted by the kernel. */
+  counted?: { parent: string; hooks: string[]; known: boolean };
 }
+
+/** A signature printed in paths mode: its parent, and the calls of the first pass printed with it. */
+export interface BookEntry { parent: string; hook: string; calls: PassCall[]; printed: number }
+
+/** Signatures kept (paths mode): past this a signature's passes are counted only. */
+export const MAX_PATHS = 10_000;
 
 export function verdictName(v: number): string {
   return VERDICTS[v] ?? `verdict ${v}`;
@@ -47,6 +63,34 @@ export function statusBits(status: number): string[] {
 export class PassBuilder {
   private readonly open = new Map<string, CbPass>();
   private readonly pending = new Map<string, { pass: CbPass; i: number }>();
+  /** Paths mode: each skb's mark, for the H record's calls that follow it. */
+  private readonly marks = new Map<string, CbPathMark>();
+  /** Paths mode: every signature printed (the first MAX_PATHS), in the order first seen. */
+  readonly book = new Map<string, BookEntry>();
+  /** Signatures past MAX_PATHS: not kept. */
+  bookNotKept = 0;
+  /** The book entry an skb's H record is filling (its first pass with a new signature). */
+  private readonly filling = new Map<string, BookEntry>();
+
+  /** Paths mode: the next H record's calls of this skb are the pass this mark names. */
+  mark(m: CbPathMark): void {
+    this.marks.set(m.skb, m);
+  }
+
+  /** The hooks a signature's chain went through before it, root first; known: the chain reached a packet's beginning. */
+  private chain(sig: string): { entries: BookEntry[]; known: boolean } {
+    const entries: BookEntry[] = [];
+    const seen = new Set<string>();
+    for (let s = sig; s !== '0';) {
+      const e = this.book.get(s);
+      // A loop is a hash collision: stop there rather than walk for ever.
+      if (!e || seen.has(s)) return { entries: entries.reverse(), known: false };
+      seen.add(s);
+      entries.push(e);
+      s = e.parent;
+    }
+    return { entries: entries.reverse(), known: true };
+  }
 
   add(t: number, ev: CbRecord): { pass: CbPass; started: boolean } | null {
     if (ev.kind === 'C') {
@@ -60,14 +104,41 @@ export class PassBuilder {
       const ended = last?.ret !== undefined && last.ret !== null && last.ret.verdict !== 1;
       const back = last && (ORDER[hook] ?? 0) < (ORDER[last.hook] ?? 0) && !(hook === 'PRE_ROUTING' && last.hook === 'POST_ROUTING');
       let started = false;
-      if (!p || ended || back || t - p.t > 1) {
+      const mk = this.marks.get(ev.skb);
+      this.marks.delete(ev.skb);
+      // Paths mode: the kernel's chain says whether this hook goes on the skb's open pass.
+      const fresh = mk ? mk.parent === '0' || p?.sigs?.at(-1) !== mk.parent : !p || ended || back || t - p.t > 1;
+      if (fresh) {
         p = { skb: ev.skb, t, family, tuple: ev.tuple, calls: [] };
+        if (mk) {
+          p.sigs = [];
+          if (mk.parent !== '0') {
+            const c = this.chain(mk.parent);
+            p.calls = c.entries.flatMap((e) => e.calls.map((x) => ({ ...x, counted: true as const })));
+            p.counted = { parent: mk.parent, hooks: c.entries.map((e) => e.hook), known: c.known };
+          }
+        }
         this.open.set(ev.skb, p);
         started = true;
       }
-      p.calls.push({ hook, call: ev, ret: null });
-      this.pending.set(ev.skb, { pass: p, i: p.calls.length - 1 });
-      return { pass: p, started };
+      const call: PassCall = { hook, call: ev, ret: null };
+      p!.calls.push(call);
+      if (mk) {
+        p!.sigs?.push(mk.sig);
+        const b = this.book.get(mk.sig);
+        this.filling.delete(ev.skb);
+        if (b) b.printed++;
+        else if (this.book.size < MAX_PATHS) {
+          const nb: BookEntry = { parent: mk.parent, hook, calls: [call], printed: 1 };
+          this.book.set(mk.sig, nb);
+          this.filling.set(ev.skb, nb);
+        } else this.bookNotKept++;
+      } else {
+        // The rest of a marked H record's calls (they come at once, after its mark).
+        this.filling.get(ev.skb)?.calls.push(call);
+      }
+      this.pending.set(ev.skb, { pass: p!, i: p!.calls.length - 1 });
+      return { pass: p!, started };
     }
     const w = this.pending.get(ev.skb);
     this.pending.delete(ev.skb);
@@ -76,11 +147,18 @@ export class PassBuilder {
     return { pass: w.pass, started: false };
   }
 
+  /** Paths mode: an H record's calls that came with no mark (its S record was lost): the pass is taken as the record-per-pass one. */
+  unmarked(skb: string): void {
+    this.marks.delete(skb);
+    this.filling.delete(skb);
+  }
+
   /** Forgets a pass once it is reported (memory stays bounded by the packets in flight). */
   forget(p: CbPass): void {
     if (this.open.get(p.skb) === p) this.open.delete(p.skb);
     const w = this.pending.get(p.skb);
     if (w?.pass === p) this.pending.delete(p.skb);
+    this.filling.delete(p.skb);
   }
 }
 
@@ -111,7 +189,7 @@ export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
       const cl = classify(c.call.callback, 0);
       steps.push({ priority: null, callback: c.call.callback, owner: cl.owner, conntrack: cl.conntrack, verdict: c.ret ? verdictName(c.ret.verdict) : 'no return seen' });
     }
-    return { hook, family: p.family, callbacks: steps };
+    return { hook, family: p.family, callbacks: steps, ...(calls.length && calls.every((c) => c.counted) ? { counted: true as const } : {}) };
   });
 }
 
@@ -133,6 +211,8 @@ export function conntrackView(p: CbPass, listing: HookList[]): ConntrackView | n
 export function natChanges(p: CbPass): NatChange[] {
   const out: NatChange[] = [];
   for (const c of p.calls) {
+    // A counted pass's tuples are the earlier packet's (its client port): not this packet's rewrite.
+    if (c.counted) continue;
     const before = c.call.tuple;
     const after = c.ret?.tuple;
     if (!before || !after) continue;

@@ -19,13 +19,14 @@ import { Ring } from '../model/bounded.js';
 import { hookFromStack } from '../model/stack-hooks.js';
 import {
   FOLLOW_SCHEMA_VERSION, type ConntrackEvent, type DropObservation, type Fate, type FlowSummary, type FollowPacket, type NftStep, type PacketTuple, type ConntrackEntryVerdict,
+  type CountedPart, type PathEntry, type PathSummary,
 } from '../model/follow.js';
 import type { NftTraceLine } from '../parsers/nft-trace.js';
 import { tcpFlagNames, type RawDrop } from '../parsers/follow-drop.js';
 import type { RawCtEvent } from '../parsers/conntrack-events.js';
-import type { CbRecord } from '../parsers/follow-cb.js';
+import type { CbPathMark, CbRecord } from '../parsers/follow-cb.js';
 import type { HookList } from '../model/hooks.js';
-import { conntrackView, hookPasses, natChanges, PassBuilder, type CbPass } from './follow-passes.js';
+import { conntrackView, hookPasses, MAX_PATHS, natChanges, PassBuilder, verdictName, type BookEntry, type CbPass } from './follow-passes.js';
 
 /** A source's event with the time follow received it (seconds since ready). */
 export interface Timed<T> { t: number; ev: T }
@@ -43,6 +44,8 @@ export interface Correlation {
   callbacks?: Timed<CbRecord>[] | null;
   /** The netns's hook listing the callbacks are laid over. */
   listing?: HookList[] | null;
+  /** The callback tracer kept paths in the kernel (S records): a drop joins by skb only a pass that ended it. */
+  paths?: boolean;
 }
 
 const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
@@ -158,7 +161,15 @@ export function fateLabel(f: Fate): string {
 type Draft = {
   t: number; last: number; tuple: PacketTuple; iif: string | null; traceId: string | null; steps: NftStep[]; drop: DropObservation | null;
   pass: CbPass | null; sources: Set<string>;
+  /** Paths mode: a drop that could not be joined to its packet's hook passes (they may have been counted). */
+  lone?: true;
 };
+
+/** A pass that ended in anything but ACCEPT (its last call's return says so). */
+function passEnded(p: CbPass): boolean {
+  const last = p.calls.at(-1);
+  return !!last?.ret && last.ret.verdict !== 1;
+}
 
 function passTuple(p: CbPass): PacketTuple {
   const first = p.calls[0]!.call;
@@ -202,6 +213,19 @@ export class Correlator {
 
   /** Packets nf_tables' trace started (whether or not they were taken yet). */
   nftPackets = 0;
+
+  /** Paths mode: the H record's calls that follow are the pass this mark names. */
+  pathMark(_t: number, m: CbPathMark): void {
+    this.passes.mark(m);
+  }
+
+  /** Paths mode: an H record whose mark was lost. */
+  unmarked(skb: string): void {
+    this.passes.unmarked(skb);
+  }
+
+  /** Paths mode: the packet first printed with each signature (the first MAX_PATHS). */
+  private readonly sigPacket = new Map<string, number>();
 
   callback(t: number, ev: CbRecord): void {
     this.lastCbNsecs = Math.max(this.lastCbNsecs, ev.nsecs);
@@ -288,6 +312,9 @@ export class Correlator {
     let d: Draft | undefined;
     for (const x of this.drafts) {
       if (x.drop || x.pass?.skb !== raw.skb) continue;
+      // Paths mode: a later packet on this skb may have had its passes counted, not printed; only a
+      // pass that ended the packet (always printed) is surely the dropped packet's.
+      if (this.c.paths && !passEnded(x.pass)) continue;
       const start = x.pass.calls[0]!.call.nsecs;
       if (start <= raw.nsecs && (!d || start > d.pass!.calls[0]!.call.nsecs)) d = x;
     }
@@ -304,7 +331,7 @@ export class Correlator {
       if (d.tuple.tcpFlags === null) d.tuple.tcpFlags = tuple.tcpFlags;
       if (d.tuple.proto === null) d.tuple.proto = tuple.proto;
     } else {
-      this.drafts.push({ t, last: t, tuple, iif: null, traceId: null, steps: [], drop: obs, pass: null, sources: new Set(['kfree_skb']) });
+      this.drafts.push({ t, last: t, tuple, iif: null, traceId: null, steps: [], drop: obs, pass: null, sources: new Set(['kfree_skb']), ...(this.c.paths ? { lone: true as const } : {}) });
     }
   }
 
@@ -343,11 +370,70 @@ export class Correlator {
     const conntrack = d.pass && listing ? conntrackView(d.pass, listing) : null;
     const nat = d.pass ? natChanges(d.pass) : [];
     const fate = fateOf({ nft, drop: d.drop, hooks });
+    const id = this.nextId++;
+    for (const s of d.pass?.sigs ?? []) if (!this.sigPacket.has(s) && this.sigPacket.size < MAX_PATHS) this.sigPacket.set(s, id);
     return {
-      schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id: this.nextId++, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
+      schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
       flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, socket: null, sources: [...d.sources].sort(),
+      ...(this.c.paths ? { counted: this.countedPart(d) } : {}),
     };
   }
+
+  private countedPart(d: Draft): CountedPart | null {
+    if (d.lone) {
+      return { hooks: [], asPacket: null, note: 'a drop outside the hooks, not joined to hook passes: in paths mode a packet\'s passes may have been counted, not printed, and its skb\'s address reused (--every-packet joins them)' };
+    }
+    const c = d.pass?.counted;
+    if (!c) return null;
+    const asPacket = this.sigPacket.get(c.parent) ?? null;
+    if (!c.known) {
+      return { hooks: c.hooks, asPacket, note: 'its hooks before the first printed one were counted by the kernel, and the pass printed with their signature was not kept (lost, or before follow was ready): not shown' };
+    }
+    return { hooks: c.hooks, asPacket, note: `its ${c.hooks.join(', ')} pass${c.hooks.length > 1 ? 'es were' : ' was'} counted by the kernel under the signature of ${asPacket !== null ? `packet #${asPacket}'s` : 'a pass printed before'}: the same callbacks, verdicts, conntrack view, addresses and service port; shown from that record` };
+  }
+
+  /**
+   * The paths packets took: each signature printed, by where packets' paths ended. A signature's
+   * passes are the times it was printed and the kernel's count of the rest (counts: null when
+   * unknown); those that ended there are its passes less its children's.
+   */
+  paths(mode: PathSummary['mode'], why: string, counts: Map<string, number> | null): PathSummary {
+    if (mode === 'every-packet') return { mode, why, countedPasses: null, list: [], notKept: 0 };
+    const book = this.passes.book;
+    const total = (s: string) => book.get(s)!.printed + (counts?.get(s) ?? 0);
+    const children = new Map<string, string[]>();
+    for (const [s, e] of book) if (e.parent !== '0') children.set(e.parent, [...(children.get(e.parent) ?? []), s]);
+    const list: PathEntry[] = [];
+    for (const [s] of book) {
+      const ended = total(s) - (children.get(s) ?? []).filter((c) => book.has(c)).reduce((n, c) => n + total(c), 0);
+      if (counts !== null && ended <= 0) continue;
+      if (counts === null && (children.get(s) ?? []).length) continue;
+      const chain: string[] = [];
+      const seen = new Set<string>();
+      for (let x: string = s; x !== '0' && book.has(x) && !seen.has(x); x = book.get(x)!.parent) { seen.add(x); chain.unshift(x); }
+      list.push({ hooks: chain.map((x) => hookLabel(book.get(x)!)), flow: pathFlow(book.get(s)!), packets: counts === null ? null : ended, firstPacket: this.sigPacket.get(s) ?? null });
+    }
+    const countedPasses = counts === null ? null : [...counts.values()].reduce((a, b) => a + b, 0);
+    return { mode, why, countedPasses, list, notKept: this.passes.bookNotKept };
+  }
+}
+
+/** "LOCAL_IN DROP by nft_do_chain_inet": a signature's hook and how it ended. */
+function hookLabel(e: BookEntry): string {
+  const last = e.calls.at(-1);
+  if (!last?.ret) return `${e.hook} (no verdict seen)`;
+  return last.ret.verdict === 1 ? `${e.hook} ACCEPT` : `${e.hook} ${verdictName(last.ret.verdict)} by ${last.call.callback}`;
+}
+
+/** A signature's flow: its first pass's tuple, the higher port (a client's, which the signature leaves out) as *. */
+function pathFlow(e: BookEntry): string {
+  const c = e.calls[0]!.call;
+  const tu = c.tuple;
+  const proto = c.proto === undefined ? '?' : protoName(c.proto);
+  if (!tu) return `${proto} ?`;
+  const v6 = tu.src.includes(':');
+  const ep = (a: string, p: number, other: number) => (c.proto !== 6 && c.proto !== 17 ? a : `${v6 ? `[${a}]` : a}:${p <= other ? p : '*'}`);
+  return `${proto} ${ep(tu.src, tu.sport, tu.dport)} > ${ep(tu.dst, tu.dport, tu.sport)}`;
 }
 
 /**

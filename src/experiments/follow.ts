@@ -34,7 +34,7 @@ import { inNetns, netnsInode, type NetnsRef } from '../tools/netns.js';
 import { sessionFor, type Run, type Session } from './session.js';
 import { callbackTracerPoints, chooseProbes } from '../kernel/probe-points.js';
 import { needsNfConn } from '../programs/adapt.js';
-import { followCbProgram } from '../programs/follow_cb.js';
+import { followCbProgram, pathsKeptInKernel } from '../programs/follow_cb.js';
 import { followDropProgram } from '../programs/follow_drop.js';
 import { readTemplate } from '../programs/templates.js';
 import type { HookList, IpFamily } from '../model/hooks.js';
@@ -48,6 +48,16 @@ export interface FollowSpec {
   readyFile: string | null;
   /** --iface's index in the netns (resolved by the command: an unknown device is bad input), 0 any. */
   ifindex: number;
+  /** --every-packet: one record per hook pass, as before paths were kept in the kernel. */
+  everyPacket: boolean;
+}
+
+/** Paths kept in the kernel, or one record per hook pass, and why. */
+export function followMode(spec: Pick<FollowSpec, 'everyPacket' | 'nftrace'>): { mode: 'paths' | 'every-packet'; why: string } {
+  if (spec.everyPacket) return { mode: 'every-packet', why: '--every-packet: one record per hook pass' };
+  // nf_tables traces every packet (a netlink message each): its packets are joined to their passes.
+  if (spec.nftrace) return { mode: 'every-packet', why: '--nftrace traces every packet, so every packet\'s passes are printed to join its trace' };
+  return { mode: 'paths', why: 'the default: a path is printed the first time it is taken and whenever a hook ends in anything but ACCEPT; its repeats are counted in the kernel (--every-packet prints each)' };
 }
 
 /**
@@ -169,7 +179,8 @@ async function startCallbackTracer(
   if ('failure' in points) return { why: points.failure };
   const { span, queue } = points;
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
-  const program = followCbProgram(await readTemplate('follow_cb'), { callbacks, queue, inode, filter: spec.filter, ifindex: spec.ifindex, span });
+  const filled = followCbProgram(await readTemplate('follow_cb'), { callbacks, queue, inode, filter: spec.filter, ifindex: spec.ifindex, span });
+  const program = followMode(spec).mode === 'paths' ? { ...filled, text: pathsKeptInKernel(filled.text) } : filled;
   const noType = needsNfConn(program.text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
@@ -192,7 +203,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   if (drops.why) unavailable.push({ observation: 'drop-reason-names', reason: drops.why });
   const reasons = drops.names;
 
-  const events = new FollowEvents();
+  const mode = followMode(spec);
+  const events = new FollowEvents(mode.mode === 'paths');
   /** Every source that runs for the whole of follow, watched: one that ends before follow stops it is reported at once. */
   const live: { name: SourceStatus['name']; run: Running; makesPackets: boolean }[] = [];
   /** Every line each source printed, with when follow got it: NFSCOPE_CAPTURE_DIR keeps them as a fixture. */
@@ -257,7 +269,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cb.why });
   } else {
     live.push({ name: 'callbacks', run: cb.tracer, makesPackets: true });
-    sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it` });
+    sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it; ${mode.mode === 'paths' ? 'paths kept in the kernel' : 'every packet'}` });
   }
 
   const drop = await dropStarted;
@@ -279,7 +291,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const hooks = new Map<string, string>();
   const listing = 'why' in cb ? null : cb.listing;
   const traceChain = table ? { family: 'inet', table, chain: 'pre' } : null;
-  const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: !('why' in cb) });
+  const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: !('why' in cb), paths: mode.mode === 'paths' && !('why' in cb) });
   const summer = new FlowSummer();
   // conntrack's events go to their flows as they come (-p was filtered by conntrack; ports and the
   // host here); none is kept by line.
@@ -390,7 +402,14 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   stopping = true;
   // The drop tracer prints @more_drops as it exits: its line reaches the events before done resolves.
   const stopped = await drop.value.tracer.stop(5000);
-  if (!('why' in cb)) await cb.tracer.stop(5000);
+  let pathCounts: Map<string, number> | null = null;
+  if (!('why' in cb)) {
+    const cbStopped = await cb.tracer.stop(5000);
+    events.flushHeld();
+    // No END record: the kernel's counts of the passes it did not print are unknown, never 0.
+    if (events.pathsEndSeen) pathCounts = events.pathCounts;
+    else if (mode.mode === 'paths') unavailable.push({ observation: 'how many packets took each path (the callback tracer\'s @pn)', reason: `the callback tracer did not reach its END: ${sourceFailure(cbStopped)}` });
+  }
   // No END record (bpftrace killed after the grace, or dead before): the count is unknown, never 0.
   const more = events.moreDropsSeen ? events.moreDrops : null;
   if (more === null) unavailable.push({ observation: 'the number of drops past the first 64 detailed (@more_drops)', reason: `the drop tracer did not reach its END: ${sourceFailure(stopped)}` });
@@ -404,7 +423,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const lostNft = typeof tracedBefore === 'number' && typeof traced === 'number' ? Math.max(0, traced - corr.nftPackets - tracedBefore) : null;
   await captureFixture('follow', kernel, 'run', {
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
-    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f }, null, 2) + '\n',
+    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f, paths: mode.mode === 'paths' && !('why' in cb) }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
   }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: () => toolLine(target, ['bpftrace', 'nft', 'conntrack']), setup: 'see NFSCOPE_CAPTURE_SETUP' });
   // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
@@ -421,6 +440,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   return {
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
-    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows, notKept: { ...summer.notKept }, malformed: events.malformed, unavailable,
+    lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows,
+    paths: 'why' in cb ? { mode: mode.mode, why: `${mode.why}; no callback tracer ran (${cb.why})`, countedPasses: null, list: [], notKept: 0 } : corr.paths(mode.mode, mode.why, pathCounts),
+    notKept: { ...summer.notKept }, malformed: events.malformed, unavailable,
   };
 }

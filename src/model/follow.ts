@@ -84,6 +84,54 @@ export interface HookPass {
   hook: string;
   family: string;
   callbacks: CallbackStep[];
+  /**
+   * Paths mode: this pass was not printed for this packet. The kernel counted it under the same
+   * signature as a pass printed before (its hook, callbacks, verdicts, conntrack's view, addresses
+   * and service port are that pass's); what is shown is that pass's record. Absent otherwise.
+   */
+  counted?: true;
+}
+
+/**
+ * follow's default mode keeps paths in the kernel: a packet is printed from the first hook whose
+ * pass had a signature not seen before (or that ended in anything but ACCEPT). The hooks before it
+ * were counted under the signature of a pass printed earlier.
+ */
+export interface CountedPart {
+  /** The hooks counted, in order (their passes are in `hooks`, marked counted, where they were known). */
+  hooks: string[];
+  /** The packet first printed with that pass, where it was shown in this run. */
+  asPacket: number | null;
+  /** What this means for the packet's record, in words. */
+  note: string;
+}
+
+/** follow's paths: each distinct path the packets took, and how many took it. */
+export interface PathSummary {
+  /** 'paths': the kernel printed a path once and counted its repeats; 'every-packet': one record per hook pass. */
+  mode: 'paths' | 'every-packet';
+  /** Why the run used that mode (the default, --every-packet, or --nftrace). */
+  why: string;
+  /**
+   * Hook passes the kernel counted instead of printing (@pn at its exit). null: unknown, the tracer
+   * did not reach its END (the reason is in unavailable), or no callback tracer ran.
+   */
+  countedPasses: number | null;
+  /** Distinct paths by where they ended, first seen first; empty in every-packet mode. */
+  list: PathEntry[];
+  /** Paths past the MAX_PATHS kept: their passes were counted in countedPasses only. */
+  notKept: number;
+}
+
+export interface PathEntry {
+  /** Each hook met, in order: "PRE_ROUTING ACCEPT", "LOCAL_IN DROP by nft_do_chain_inet". */
+  hooks: string[];
+  /** proto src > dst:port as its first packet had it, the client's port as *. */
+  flow: string;
+  /** Packets whose path ended here: printed plus counted, less those that went on to another hook. null: unknown (the counts were not read). */
+  packets: number | null;
+  /** The packet printed with this path's last pass, where it was shown. */
+  firstPacket: number | null;
 }
 
 /** Conntrack's view of the packet after its callbacks ran. */
@@ -159,6 +207,8 @@ export interface FollowPacket {
   socket?: SocketOwner | null;
   /** Which sources saw this packet. */
   sources: string[];
+  /** Paths mode: the hooks before the first printed one, counted by the kernel; null when none were. (Absent from runs saved before it.) */
+  counted?: CountedPart | null;
 }
 
 export interface ConntrackEvent {
@@ -218,6 +268,8 @@ export interface FollowSummary {
     dropsNotDetailed: number | null;
   };
   flows: FlowSummary[];
+  /** The paths packets took (absent from runs saved before it). */
+  paths?: PathSummary;
   /**
    * Flows past the MAX_FLOWS kept: their packets and conntrack events, counted only; and packets
    * not printed because the reader of the output had 16 MiB of it unread (counted in `packets`).

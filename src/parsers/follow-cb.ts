@@ -26,6 +26,18 @@ export interface CbReturn {
 }
 export type CbRecord = CbCall | CbReturn;
 
+/**
+ * Paths mode's record after an H record (programs/follow_cb.ts pathsKeptInKernel): the pass's
+ * signature and its parent's, the pass before it of the same skb (0: none, the packet began here).
+ */
+export interface CbPathMark { kind: 'S'; skb: string; sig: string; parent: string }
+const S = /^S ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+)$/;
+
+export function parsePathMark(line: string): CbPathMark | null {
+  const m = S.exec(line.trim());
+  return m ? { kind: 'S', skb: m[1]!, sig: m[2]!, parent: m[3]! } : null;
+}
+
 type Tuple = NonNullable<CbCall['tuple']>;
 
 const C = /^C (\d+) ([0-9a-f]+) (\d+) (\d+) (\S+) (\S+) (\S+) (\d+) (\d+)$/;
@@ -108,6 +120,12 @@ export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; los
     before = after;
   }
   return { records, lost: Math.max(0, n - HOOK_SLOTS) };
+}
+
+/** One H record's skb and what it stands for; null when the line is not an H record. */
+export function parseHookLine(line: string): { skb: string; records: CbRecord[]; lost: number } | null {
+  const m = H.exec(line.trim());
+  return m ? { skb: m[2]!, ...expandHookRecord(m) } : null;
 }
 
 /** The records of some lines; `lost` counts callbacks that returned past a hook record's named ones. */

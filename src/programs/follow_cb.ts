@@ -28,17 +28,21 @@ export function followCbProgram(
   };
 }
 
+
 /**
- * follow_cb.bt as filled, with paths kept in the kernel (issue 30's design; measured by
- * scripts/bench/follow-rate.mjs --paths before follow prints it): each hook pass gets a signature,
- * chained to the pass before it on the same thread and depth (a packet's passes follow one another
- * there: PRE_ROUTING then LOCAL_IN or FORWARD and POST_ROUTING in one softirq, LOCAL_OUT then
- * POST_ROUTING in one call; PRE_ROUTING and LOCAL_OUT begin a packet). The H record is printed only
- * the first time a signature is seen (@ps); every later pass with it is counted (@pn, printed by
- * bpftrace at its exit). A signature holds the hook, the verdict, the callbacks that ran, which
- * rewrote, conntrack's view, the hook's entries (a rule added changes them), the addresses, and of
- * each port pair the lower one (the service's, against a client's ephemeral port), before and after
- * a rewrite. Pure: a text edit of the one H printf, which fails loudly if the template changed shape.
+ * follow_cb.bt as filled, with paths kept in the kernel (follow's default; --every-packet runs the
+ * template as it is): each hook pass gets a signature, chained to the pass before it of the same
+ * skb (@last, keyed by the skb's address: under GRO a list of packets passes PRE_ROUTING one after
+ * another before any reaches LOCAL_IN, so a thread's last pass is not its packet's). PRE_ROUTING
+ * and LOCAL_OUT begin a packet; LOCAL_IN, POST_ROUTING and any verdict but ACCEPT end it, and its
+ * @last entry goes with it. The H record, with its signature and its parent's appended (P), is
+ * printed the first time a signature is seen and whenever the hook ended in anything but ACCEPT
+ * (drop, steal, queue: never counted away); every other pass is counted by signature (@pn, printed
+ * by bpftrace at its exit). A signature holds the hook, the verdict, the callbacks that ran and
+ * which rewrote, conntrack's view, the hook's entries (a rule added changes them), the addresses,
+ * and of each port pair the lower one (the service's, against a client's ephemeral port), before
+ * and after a rewrite: the packets one signature counts differ at most in the higher port. Pure: a
+ * text edit of the one H printf, which fails loudly if the template changed shape.
  */
 export function pathsKeptInKernel(text: string): string {
   const start = text.indexOf('      printf("H ');
@@ -48,19 +52,24 @@ export function pathsKeptInKernel(text: string): string {
   const begin = 'BEGIN\n{\n  printf("READY\\n");\n';
   if (!text.includes(begin)) throw new Error('follow_cb.bt: its BEGIN is not where expected');
   if (!/^END\n\{\n/m.test(text)) throw new Error('follow_cb.bt: its END is not where expected');
-  const printf = text.slice(start, end + 3);
+  // The signature in a record of its own: two more arguments to the H printf passed the BPF stack
+  // limit (bpftrace 0.17's LLVM: "the BPF stack limit of 512 bytes is exceeded").
+  const printf = text.slice(start, end + 3) + '      printf("S %lx %lx %lx\\n", $skbp, $g, $par);\n';
   const mix = (v: string) => `      $g = ($g ^ (uint64)(${v})) * 0x100000001b3;\n`;
-  const sig = '      /* The pass\'s signature, chained to the one before it on this thread and depth. */\n' +
+  const sig = '      /* The pass\'s signature, chained to the one before it of this skb. */\n' +
     '      $par = (uint64)0;\n' +
-    '      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$k]; }\n' +
+    '      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$skbp]; }\n' +
     '      $pd = ($h >> 32) & 0xffff; $psp = ($h >> 48) & 0xffff;\n' +
     '      $svc = $pd; if ($psp < $pd) { $svc = $psp; }\n' +
     '      $xd = $xp & 0xffff; $xs = ($xp >> 16) & 0xffff;\n' +
     '      $xsvc = $xd; if ($xs < $xd) { $xsvc = $xs; }\n' +
     '      $g = $par ^ 0xcbf29ce484222325;\n' +
     ['$h & 0xffffffff', '$r', '$q & 0xff', '$stop', '$c', '$ct', '$e', '$a0', '$a1', '$a2', '$a3', '$svc', '$x0', '$x1', '$x2', '$x3', '$xsvc'].map(mix).join('') +
-    '      @last[$k] = $g;\n' +
-    '      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n  ' + printf.replace(/\n/g, '\n  ').replace(/ {2}$/, '') + '      } else {\n        @pn[$g] = count();\n      }\n';
+    '      /* LOCAL_IN and POST_ROUTING end a packet\'s path, as any verdict but ACCEPT does. */\n' +
+    '      if (($h & 0xff) == 1 || ($h & 0xff) == 4 || $r != 1) { delete(@last[$skbp]); } else { @last[$skbp] = $g; }\n' +
+    '      if (@ps[$g] == 0 || $r != 1) {\n        @ps[$g] = 1;\n  ' + printf.replace(/\n/g, '\n  ').replace(/ {2}$/, '') + '      } else {\n        @pn[$g] = count();\n      }\n';
   const head = text.slice(0, start).replace(begin, `${begin}  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n`);
-  return head + sig + text.slice(end + 3).replace(/^END\n\{\n/m, 'END\n{\n  clear(@last);\n  clear(@ps);\n');
+  // The counts, then a record that says they were all printed: without END follow knows they are
+  // missing (bpftrace killed before its exit), not that they are 0 (an empty map prints nothing).
+  return head + sig + text.slice(end + 3).replace(/^END\n\{\n/m, 'END\n{\n  clear(@last);\n  clear(@ps);\n  print(@pn);\n  clear(@pn);\n  printf("END\\n");\n');
 }

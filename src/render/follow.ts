@@ -34,8 +34,9 @@ export function renderPacket(raw: FollowPacket, color = false): string {
   const t = p.tuple;
   const flags = t.tcpFlags?.length ? ` [${t.tcpFlags.join(',')}]` : '';
   const lines = [`#${p.id} +${p.t.toFixed(3)}s ${p.flow}${flags}${p.iif ? ` iif ${p.iif}` : ''}`];
+  if (p.counted) lines.push(`    counted: ${p.counted.note}`);
   for (const h of p.hooks ?? []) {
-    lines.push(`    ${h.family} ${h.hook}`);
+    lines.push(`    ${h.family} ${h.hook}${h.counted ? ` (counted: as ${p.counted?.asPacket !== null && p.counted?.asPacket !== undefined ? `packet #${p.counted.asPacket}` : 'a pass printed before'})` : ''}`);
     for (const c of h.callbacks) {
       const v = /^[A-Z]+$/.test(c.verdict) ? paint(color, c.verdict) : color ? `${C.dim}${c.verdict}${C.off}` : c.verdict;
       lines.push(`      ${String(c.priority ?? '?').padStart(11)} ${c.conntrack ? '*' : ' '} ${c.callback.padEnd(28)} ${v}`);
@@ -83,6 +84,15 @@ export function renderFollowSummary(raw: FollowSummary, color = false): string {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);
     for (const [fate, n] of Object.entries(fl.fates)) out.push(`        ${n} × ${/^dropped/.test(fate) ? paint(color, 'dropped') + fate.slice('dropped'.length) : fate}`);
     if (fl.conntrack.length) out.push(`        conntrack: ${fl.conntrack.map((e) => `${e.event}${e.state ? ` ${e.state}` : ''}${e.flags.length ? ` [${e.flags.join(',')}]` : ''}`).join(' → ')}${fl.conntrackNotKept ? ` (${fl.conntrackNotKept} event(s) between the first and the last ones not kept)` : ''}`);
+  }
+  const ps = s.paths;
+  if (ps) {
+    out.push(`paths: ${ps.mode === 'paths' ? `kept in the kernel (${ps.why}); ${ps.countedPasses ?? 'an unknown number of'} hook pass(es) counted, not printed` : ps.why}`);
+    for (const e of ps.list) {
+      const hooks = e.hooks.map((x) => (/ DROP /.test(x) ? x.replace('DROP', paint(color, 'DROP')) : x)).join(' → ');
+      out.push(`    ${String(e.packets ?? '?').padStart(7)} × ${e.flow}: ${hooks}${e.firstPacket !== null ? ` (first: #${e.firstPacket})` : ''}`);
+    }
+    if (ps.notKept) out.push(`    ${ps.notKept} path(s) past the first ${ps.list.length} not kept: counted above only`);
   }
   const nk = s.notKept;
   if (nk && (nk.flows || nk.packets || nk.conntrackEvents)) out.push(`not kept: ${nk.flows} flow(s) past the first ${s.flows.length} (${nk.packets} packet(s), ${nk.conntrackEvents} conntrack event(s) counted only)`);

@@ -39,7 +39,7 @@ const steps = (p: Obj) => Object.fromEntries((p.hooks as Obj[]).map((h) => [h.ho
  * connection's SYN). scripts/capture/follow-vm.sh runs all five, one follow each, on any kernel.
  */
 const CASES_OF: Record<(typeof VM_KERNELS)[number]['era'], string[]> = {
-  '6.1': ['mixed'],
+  '6.1': ['mixed', 'paths'],
   '6.12': ['dnat', 'table-full'],
 };
 
@@ -58,6 +58,8 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
       expectSchema('follow-packet', pkt);
       expectSchema('follow-summary', summary);
       expect(summary.sources.find((s: Obj) => s.name === 'callbacks').available, name).toBe(true);
+      // --nftrace prints every packet (to join its trace); without it paths are kept in the kernel.
+      expect(summary.paths.mode, name).toBe(name === 'paths' || name === 'table-full' || name === 'dnat6' ? 'paths' : 'every-packet');
     }
 
     // `mixed`: exactly the three packets the client sent, in order, each found by its port (and each checked below).
@@ -133,6 +135,47 @@ describe.each(VM_KERNELS)('follow in the micro-VM, Debian $era', (k) => {
       expect(d6.conntrack.status).toEqual(expect.arrayContaining(['confirmed', 'dst-nat']));
       expect(d6.fate).toMatchObject({ kind: 'accepted', detail: expect.stringMatching(/^delivered to the local stack/) });
       expect(d6.socket).toMatchObject({ found: true, sockets: [expect.stringMatching(/^tcp LISTEN \[fd00:80::3\]:2583 /)], processes: [{ comm: 'python3' }], note: null });
+    }
+
+    if (all.paths) {
+      // One UDP flow, 25 datagrams in three phases (follow-cases.sh): 10 as the netns was, 10 after a
+      // NOTRACK rule, 5 after a DROP rule. The kernel prints a path the first time it is taken, and
+      // every pass that ends in anything but ACCEPT; the rest it counts.
+      const c = all.paths;
+      const pk = c.objs.filter((o) => o.type === 'packet');
+      const sum = c.objs.at(-1)!;
+      const sink = /^# paths sink: (.*)$/m.exec(r.stdout);
+      // The workload's own count: the first 20 were delivered to the sink, the last 5 dropped.
+      expect(JSON.parse(sink![1]!)).toEqual({ received: { 2590: 20 } });
+      const brief = pk.map((p) => `#${p.id} ${(p.hooks ?? []).map((h: Obj) => `${h.hook}${h.counted ? '(counted)' : ''}`).join(',')} ${p.conntrack?.ctinfo ?? '-'} ${p.fate.kind}`);
+      // Printed: the first datagram (its entry made at PRE_ROUTING, unconfirmed), the second (the
+      // entry confirmed: conntrack's view changed), the first untracked one; then each drop, whose
+      // PRE_ROUTING pass was counted (the same as the untracked packet's).
+      expect(brief, JSON.stringify(sum.paths)).toEqual([
+        '#1 PRE_ROUTING,LOCAL_IN NEW accepted', '#2 PRE_ROUTING,LOCAL_IN NEW accepted', '#3 PRE_ROUTING,LOCAL_IN UNTRACKED accepted',
+        ...[4, 5, 6, 7, 8].map((i) => `#${i} PRE_ROUTING(counted),LOCAL_IN UNTRACKED dropped`),
+      ]);
+      expect(pk[0].conntrack.status).toEqual(['confirmed']);
+      expect(pk.slice(0, 3).map((p) => p.counted)).toEqual([null, null, null]);
+      for (const p of pk.slice(3)) {
+        expect(p.counted).toMatchObject({ hooks: ['PRE_ROUTING'], asPacket: 3 });
+        expect(p.fate).toMatchObject({ kind: 'dropped', hook: 'LOCAL_IN', by: 'nft_do_chain_ipv4' });
+        // The drop joined its own pass (the one that ended it): by skb, inside the hook.
+        expect(p.sources).toEqual(['callbacks', 'kfree_skb']);
+        expect(steps(p).LOCAL_IN![0]).toMatch(/^nft_do_chain_ipv4 (DROP|STOLEN)$/);
+      }
+      // Every pass not printed was counted: 25 datagrams × 2 hooks, less the 11 printed.
+      expect(sum.paths.countedPasses).toBe(25 * 2 - (3 * 2 + 5));
+      expect(sum.paths.list.map((e: Obj) => [e.hooks.join(' > '), e.packets, e.firstPacket])).toEqual([
+        ['PRE_ROUTING ACCEPT > LOCAL_IN ACCEPT', 1, 1],
+        ['PRE_ROUTING ACCEPT > LOCAL_IN ACCEPT', 9, 2],
+        ['PRE_ROUTING ACCEPT > LOCAL_IN ACCEPT', 10, 3],
+        // nf_tables frees a packet it drops and returns STOLEN on Debian's 6.1 (NF_DROP_REASON).
+        [expect.stringMatching(/^PRE_ROUTING ACCEPT > LOCAL_IN (DROP|STOLEN) by nft_do_chain_ipv4$/), 5, 4],
+      ]);
+      expect(sum.paths.list.every((e: Obj) => e.flow === 'udp 198.19.80.1:* > 198.19.80.2:2590')).toBe(true);
+      expect(sum.packets).toBe(8);
+      expect(sum.lost).toMatchObject({ kfreeSkb: 0, callbacks: 0 });
     }
   }, 1_560_000);
 });

@@ -7,14 +7,14 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { correlate, Correlator, ctEvents, summariseFlows, fateLabel } from '../../src/analysis/follow.js';
-import { replayFollow, type FollowContext } from '../../src/analysis/follow-events.js';
+import { FollowEvents, replayFollow, type FollowContext, type FollowSource } from '../../src/analysis/follow-events.js';
 import type { FollowPacket } from '../../src/model/follow.js';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
 import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
 import { parseFollowDrops, tcpFlagNames } from '../../src/parsers/follow-drop.js';
 import { parseNftTrace } from '../../src/parsers/nft-trace.js';
 import { parseNftChainHooks } from '../../src/parsers/nft-chains-json.js';
-import { HOOK_SLOTS, parseFollowCb, parseFollowCbLost } from '../../src/parsers/follow-cb.js';
+import { HOOK_SLOTS, parseFollowCb, parseFollowCbLost, parseHookLine, parsePathMark } from '../../src/parsers/follow-cb.js';
 import { ParseError } from '../../src/lib/errors.js';
 import { ROOT } from '../helpers/sys.js';
 import { fillCallbackProbes } from '../../src/programs/callback-probes.js';
@@ -219,7 +219,7 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     const ctx = JSON.parse(readFileSync(join(d, 'context.json'), 'utf8')) as FollowContext;
     const raw = readFileSync(join(d, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     const made = readFileSync(join(d, 'packets.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
-    const corr = () => new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: ctx.listing !== null });
+    const corr = () => new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: ctx.listing !== null, paths: ctx.paths ?? false });
     // The run's own --count (its setup line, meta.json): it stopped after that many packets, while its
     // sources went on printing the rest of the connection (a DNAT's SYN-ACK and ACK). Without one, all.
     const setup = (JSON.parse(readFileSync(join(d, 'meta.json'), 'utf8')) as { setup: string }).setup;
@@ -241,7 +241,7 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
   // delivered and its entry confirmed; a full table drops the SYN inside conntrack's own callback, which
   // leaves no view of it (conntrack null: not judged).
   const ENTRY: Record<string, string | null> = {
-    'syn-drop': 'created, never confirmed', invalid: 'no entry', dnat: 'confirmed', dnat6: 'confirmed', 'table-full': null,
+    'syn-drop': 'created, never confirmed', invalid: 'no entry', dnat: 'confirmed', dnat6: 'confirmed', 'table-full': null, paths: 'confirmed',
   };
   it.each(runs.filter((d) => !d.endsWith('.per-callback')).map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the first packet\'s entry', (_, d) => {
     const { raw, corr } = load(d);
@@ -310,5 +310,68 @@ describe('follow keeps a bounded summary and survives bad lines (issue 26)', () 
     const m = ev.malformed;
     expect(m.map((x) => [x.source, x.count])).toEqual([['kfree_skb', 2], ['nft', 1], ['conntrack', 1]]);
     expect(m[0]!.examples[1]).toMatch(/^garbage \(bpftrace json: line 2: not JSON/);
+  });
+});
+
+describe('follow\'s paths kept in the kernel (a real run in the micro-VM: test/e2e/guest/follow-cases.sh, case paths)', () => {
+  const root = join(ROOT, 'test/fixtures/follow');
+  const runs = readdirSync(root).map((k) => join(root, k, 'paths')).filter((d) => existsSync(join(d, 'events.jsonl')));
+  const load = (d: string) => {
+    const ctx = JSON.parse(readFileSync(join(d, 'context.json'), 'utf8')) as FollowContext;
+    const raw = readFileSync(join(d, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { t: number; src: FollowSource; line: string });
+    const made = readFileSync(join(d, 'packets.jsonl'), 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as FollowPacket);
+    const corr = new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: true, paths: true });
+    return { ctx, raw, made, corr };
+  };
+  it('there is a capture of it', () => {
+    expect(runs.length).toBeGreaterThanOrEqual(1);
+  });
+  it.each(runs)('%s: each H record is followed by its S record, of the same skb', (d) => {
+    const { ctx, raw } = load(d);
+    expect(ctx.paths).toBe(true);
+    const data = raw.filter((r) => r.src === 'callbacks' && r.line.startsWith('{')).map((r) => JSON.parse(r.line)).filter((j) => j.type === 'printf').map((j) => j.data as string);
+    const hs = data.filter((x) => x.startsWith('H ')), ss = data.filter((x) => x.startsWith('S '));
+    expect(hs.length).toBeGreaterThan(0);
+    expect(ss.length).toBe(hs.length);
+    for (let i = 0; i < hs.length; i++) expect(parsePathMark(ss[i]!)!.skb).toBe(parseHookLine(hs[i]!)!.skb);
+    // A packet's first pass (PRE_ROUTING) has no parent; its LOCAL_IN pass names the one before.
+    expect(parsePathMark(ss[0]!)!.parent).toBe('0');
+    expect(parsePathMark(ss[1]!)!.parent).toBe(parsePathMark(ss[0]!)!.sig);
+    expect(data).toContain('END\n');
+  });
+  it.each(runs)('%s: the paths and their counts, from the run\'s own events (25 datagrams in three phases)', (d) => {
+    const { raw, made, corr } = load(d);
+    const ev = new FollowEvents(true);
+    ev.attach(corr);
+    for (const r of raw) ev.add(r.src, r.t, r.line);
+    ev.flushHeld();
+    const packets = corr.take(Infinity, 0, true);
+    expect(ev.malformed).toEqual([]);
+    expect(ev.pathsEndSeen).toBe(true);
+    expect(legacy(packets)).toEqual(legacy(made));
+    const ps = corr.paths('paths', 'test', ev.pathCounts);
+    // 25 × 2 passes; printed: 3 packets whole (6), then 5 LOCAL_IN drops.
+    expect(ps.countedPasses).toBe(39);
+    expect(ps.list.map((e) => [e.packets, e.firstPacket])).toEqual([[1, 1], [9, 2], [10, 3], [5, 4]]);
+    expect(packets.slice(3).every((p) => p.counted?.asPacket === 3 && p.hooks![0]!.counted === true && p.fate.kind === 'dropped')).toBe(true);
+  });
+  it('an S record with no H record of its skb, or a line of another shape, is malformed (counted), never a path', () => {
+    const corr = new Correlator({ chainHooks: new Map(), traceChain: null, reasons: new Map(), listing: [], withCallbacks: true, paths: true });
+    const ev = new FollowEvents(true);
+    ev.attach(corr);
+    ev.add('callbacks', 0, JSON.stringify({ type: 'printf', data: 'S ffff8880 1234 0\n' }));
+    ev.add('callbacks', 0, JSON.stringify({ type: 'printf', data: 'S ffff8880 zz 0\n' }));
+    expect(ev.malformed).toEqual([expect.objectContaining({ source: 'callbacks', count: 2 })]);
+    expect(corr.take(Infinity, 0, true)).toEqual([]);
+  });
+  it.each(runs)('%s: @pn\'s keys, printed in decimal and signed past 2^63 (bpftrace 0.17), are the S records\' signatures', (d) => {
+    const { raw } = load(d);
+    const ev = new FollowEvents(true);
+    for (const r of raw) ev.add(r.src, r.t, r.line);
+    const keys = raw.filter((r) => r.src === 'callbacks' && r.line.includes('"@pn"')).flatMap((r) => Object.keys(JSON.parse(r.line).data['@pn'] as object));
+    expect(keys.some((k) => k.startsWith('-'))).toBe(true);
+    const sigs = new Set(raw.filter((r) => r.src === 'callbacks' && r.line.includes('"S ')).map((r) => parsePathMark(JSON.parse(r.line).data)!.sig));
+    expect([...ev.pathCounts.keys()].every((k) => sigs.has(k))).toBe(true);
+    expect(ev.pathCounts.size).toBe(keys.length);
   });
 });

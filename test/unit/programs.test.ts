@@ -105,30 +105,33 @@ describe('follow_cb.bt and follow_drop.bt', () => {
     expect(p.text).toBe(byLine(t, (l, i) => probes(l) ?? (i >= at && i <= close ? null : l.endsWith('/* queue */') ? null : i === stop ? l.replace('2;', '255;') : undefined)));
     expect(p.text).not.toMatch(/^(QUEUE_PROBE|kprobe:nf_queue)$/m);
   });
-  it('paths kept in the kernel: the one H printf wrapped in a first-seen test, the rest counted; every other line as it was', () => {
+  it('paths kept in the kernel: the one H printf (and its S record) wrapped in a first-seen-or-not-accepted test, the rest counted; every other line as it was', () => {
     const filled = followCbProgram(t, { ...base, queue: true }).text;
     const p = pathsKeptInKernel(filled);
     const printfAt = filled.split('\n').findIndex((l) => l.startsWith('      printf("H '));
     const printfLines = filled.split('\n').slice(printfAt, filled.split('\n').findIndex((l, i) => i >= printfAt && l.endsWith(');')) + 1);
     expect(printfLines.length).toBeGreaterThan(1);
-    // The printf, indented once more, inside the test; then the count.
-    expect(p).toContain(['      if (@ps[$g] == 0) {', '        @ps[$g] = 1;', ...printfLines.map((l) => `  ${l}`), '      } else {', '        @pn[$g] = count();', '      }'].join('\n'));
-    // The chain: the pass before on this thread and depth, but where a packet begins (PRE_ROUTING 0, LOCAL_OUT 3).
-    expect(p).toContain('      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$k]; }');
-    expect(p).toContain('      @last[$k] = $g;');
-    // Both maps typed in BEGIN (read before written), cleared in END.
+    const sRecord = '        printf("S %lx %lx %lx\\n", $skbp, $g, $par);';
+    // The printf, indented once more, then the S record, inside the test; then the count.
+    expect(p).toContain(['      if (@ps[$g] == 0 || $r != 1) {', '        @ps[$g] = 1;', ...printfLines.map((l) => `  ${l}`), sRecord, '      } else {', '        @pn[$g] = count();', '      }'].join('\n'));
+    // The chain: the pass before of the same skb, but where a packet begins (PRE_ROUTING 0, LOCAL_OUT 3).
+    expect(p).toContain('      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$skbp]; }');
+    // Its end (LOCAL_IN 1, POST_ROUTING 4, or a verdict but ACCEPT) takes the skb's entry away.
+    expect(p).toContain('      if (($h & 0xff) == 1 || ($h & 0xff) == 4 || $r != 1) { delete(@last[$skbp]); } else { @last[$skbp] = $g; }');
+    // Both maps typed in BEGIN (read before written), cleared in END; the counts printed, then END.
     expect(p).toContain('  printf("READY\\n");\n  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n');
-    expect(p).toMatch(/^END\n\{\n  clear\(@last\);\n  clear\(@ps\);\n/m);
-    // Take the additions out, and the program is the one follow runs today.
+    const endBlock = '  clear(@last);\n  clear(@ps);\n  print(@pn);\n  clear(@pn);\n  printf("END\\n");\n';
+    expect(p).toMatch(/^END\n\{\n {2}clear\(@last\);\n {2}clear\(@ps\);\n {2}print\(@pn\);\n {2}clear\(@pn\);\n {2}printf\("END\\n"\);\n/m);
+    // Take the additions out, and the program is the one --every-packet runs.
     const sigFrom = p.indexOf("      /* The pass's signature");
-    const testAt = p.indexOf('      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n', sigFrom);
+    const testAt = p.indexOf('      if (@ps[$g] == 0 || $r != 1) {\n        @ps[$g] = 1;\n', sigFrom);
     const sigBlock = p.slice(sigFrom, testAt);
     // The signature block: only its own variables and @last.
-    expect(sigBlock.split('\n').filter(Boolean).every((l) => /\$(g|par|pd|psp|svc|xd|xs|xsvc)\b|@last\[|\/\* The pass/.test(l))).toBe(true);
-    const back = p.replace(sigBlock, '').replace('      if (@ps[$g] == 0) {\n        @ps[$g] = 1;\n', '')
-      .replace(printfLines.map((l) => `  ${l}`).join('\n'), printfLines.join('\n'))
+    expect(sigBlock.split('\n').filter(Boolean).every((l) => /\$(g|par|pd|psp|svc|xd|xs|xsvc)\b|@last\[|\/\* (The pass|LOCAL_IN)/.test(l))).toBe(true);
+    const back = p.replace(sigBlock, '').replace('      if (@ps[$g] == 0 || $r != 1) {\n        @ps[$g] = 1;\n', '')
+      .replace(printfLines.map((l) => `  ${l}`).join('\n') + '\n' + sRecord, printfLines.join('\n'))
       .replace('      } else {\n        @pn[$g] = count();\n      }\n', '')
-      .replace('  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n', '').replace('  clear(@last);\n  clear(@ps);\n', '');
+      .replace('  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n', '').replace(endBlock, '');
     expect(back).toBe(filled);
     expect(() => pathsKeptInKernel(filled.replace('printf("H ', 'printf("J '))).toThrow(/H printf/);
   });

@@ -12,7 +12,7 @@ set -u
 CAPTURE=${1:-}
 # NFSCOPE_FOLLOW_CASES: the cases to run, space-separated (default: the five, in this order; `drops` is
 # syn-drop and invalid in one follow run, `mixed` those two and dnat6).
-CASES=" ${NFSCOPE_FOLLOW_CASES:-syn-drop invalid dnat table-full dnat6} "
+CASES=" ${NFSCOPE_FOLLOW_CASES:-syn-drop invalid dnat table-full dnat6 paths} "
 want() { [[ "$CASES" == *" $1 "* ]]; }
 N=/opt/nfscope
 S=nfst-fc0001-s; C=nfst-fc0001-c
@@ -142,6 +142,31 @@ sleep 0.5
 traffic() { nc_ python3 -c "import socket;s=socket.create_connection(('fd00:80::2',2582),timeout=3);s.close()"; }
 run_follow dnat6 --iface fb --proto tcp --count 1
 kill $lp
+fi
+# 6. One UDP flow that changes path mid-way (follow's default, paths kept in the kernel): 10
+#    datagrams; then a NOTRACK rule in the raw table (conntrack's view changes: a new path), 10 more;
+#    then a DROP rule at INPUT, 5 more. The raw table's chain exists before follow starts: a base
+#    chain registered while following has a hook entry whose callback follow may not have probed.
+#    A sink on the server counts what was delivered (the workload's own count).
+if want paths; then
+ns iptables -t raw -A PREROUTING -p udp --dport 9 -j ACCEPT
+nsenter --net=/run/netns/$S -- python3 $N/payload/net/udpsink.py $SRV 2590 >/tmp/sink.out 2>&1 & sink=$!
+wait_for 600 "grep -qx READY /tmp/sink.out" "the sink on $SRV:2590 printed READY"
+traffic() {
+  coproc PH { nsenter --net=/run/netns/$C -- python3 $N/payload/net/phases.py $SRV 2590; }
+  local l; read -r -t 60 l <&"${PH[0]}"; [ "$l" = READY ] || precondition "phases.py did not start: $l"
+  echo 10 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 10" ] || precondition "phase 1: $l"
+  ns iptables -t raw -I PREROUTING -p udp --dport 2590 -j NOTRACK
+  echo 10 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 10" ] || precondition "phase 2: $l"
+  ns iptables -I INPUT -p udp --dport 2590 -j DROP
+  echo 5 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 5" ] || precondition "phase 3: $l"
+  exec {PH[1]}>&-; wait $PH_PID
+  # Let follow see the last drops before it stops (its --duration is the bound).
+  sleep 3; kill -INT "$(cat /tmp/rdy)"
+}
+run_follow paths --port 2590 --proto udp
+kill -TERM $sink; wait $sink; echo "# paths sink: $(tail -1 /tmp/sink.out)"
+ns iptables -t raw -F PREROUTING; ns iptables -D INPUT -p udp --dport 2590 -j DROP
 fi
 teardown
 if [ "$CAPTURE" = --capture ]; then echo "=== CAPTURE"; tar -C /tmp/cap -cz . | base64 -w0; echo; echo "=== END"; fi
