@@ -37,13 +37,20 @@ export class FollowEvents {
   readonly pathCounts = new Map<string, number>();
   /** Whether the callback tracer's END record arrived (after its @pn): without it pathCounts is unknown. */
   pathsEndSeen = false;
-  /** Paths mode: an H record waits for the S record that marks it (they are two printf events). */
-  private readonly held = new Map<string, { t: number; records: CbRecord[] }>();
+  /** Paths mode: an H record waits for the S record that marks it (two printf events), by skb and time. */
+  private readonly held = new Map<string, { t: number; skb: string; records: CbRecord[] }>();
+  /** Paths mode: H records let go without their S record (lost, or late): their passes' paths are not known. */
+  unmarked = 0;
+  /** Paths mode: H records that named no probed callback that began (nothing to show of the hook). */
+  unshown = 0;
   private readonly bad = new Map<FollowSource, Counted>();
   private n = { kfree_skb: 0, callbacks: 0, nft: 0, conntrack: 0 };
 
-  /** paths: the callback tracer keeps paths in the kernel, and each H record is followed by its S record. */
-  constructor(private readonly paths = false) {}
+  /**
+   * paths: the callback tracer keeps paths in the kernel, and each H record is followed by its S
+   * record. probed: the callbacks it has a probe on (a hook record's count is of those).
+   */
+  constructor(private readonly paths = false, public probed: ReadonlySet<string> | null = null) {}
 
   /** From now on events go to the correlator (and conntrack's to ctSink), and count. */
   attach(sink: Correlator, ctSink: (e: RawCtEvent) => void = () => {}): void {
@@ -112,25 +119,26 @@ export class FollowEvents {
     if (src === 'callbacks' && ev.data === 'END\n') { this.flushHeld(); this.pathsEndSeen = true; return; }
     if (src === 'callbacks' && this.paths && ev.data.startsWith('S ')) {
       const m = parsePathMark(ev.data);
-      if (!m) throw new Error('not an S record (S skb signature parent)');
-      const h = this.held.get(m.skb);
-      if (!h) throw new Error('an S record with no H record of its skb before it');
-      this.held.delete(m.skb);
+      if (!m) throw new Error('not an S record (S skb signature parent parent-nsecs nsecs)');
+      const key = `${m.skb} ${m.nsecs}`;
+      const h = this.held.get(key);
+      if (!h) throw new Error('an S record with no H record of its skb and time before it');
+      this.held.delete(key);
+      // A hook record that named no probed callback that began: nothing of it to show, nor to chain.
+      if (!h.records.length) { this.unshown++; return; }
       this.sink?.pathMark(h.t, m);
       for (const r of h.records) this.sink?.callback(h.t, r);
       return;
     }
     if (src === 'callbacks' && this.paths && ev.data.startsWith('H ')) {
-      const x = parseHookLine(ev.data);
+      const x = parseHookLine(ev.data, this.probed);
       if (!x) throw new Error('not an H record of follow_cb.bt');
       this.lost.callbacks += x.lost;
-      // An earlier H of this skb whose S never came (bpftrace lost it): its calls go on unmarked.
-      this.release(x.skb);
-      this.held.set(x.skb, { t, records: x.records });
+      this.held.set(`${x.skb} ${x.nsecs}`, { t, skb: x.skb, records: x.records });
       return;
     }
     if (src === 'callbacks' && /^[HCR] /.test(ev.data)) {
-      const x = parseFollowCbLost(ev.data.split('\n'));
+      const x = parseFollowCbLost(ev.data.split('\n'), this.probed);
       // Callbacks past a hook record's slots: counted as lost, as bpftrace's own losses are.
       this.lost.callbacks += x.lost;
       for (const r of x.records) this.sink?.callback(t, r);
@@ -138,17 +146,26 @@ export class FollowEvents {
   }
 
   /** An H record held for its S record, let go without one. */
-  private release(skb: string): void {
-    const h = this.held.get(skb);
+  private release(key: string): void {
+    const h = this.held.get(key);
     if (!h) return;
-    this.held.delete(skb);
-    this.sink?.unmarked(skb);
+    this.held.delete(key);
+    this.unmarked++;
+    this.sink?.unmarked(h.skb);
     for (const r of h.records) this.sink?.callback(h.t, r);
+  }
+
+  /**
+   * H records whose S record has not come by `before` (follow's clock): let go unmarked. The two are
+   * printed one after the other by one probe, so the S record is lost, not late; the wait is bounded.
+   */
+  releaseStale(before: number): void {
+    for (const [key, h] of [...this.held]) if (h.t < before) this.release(key);
   }
 
   /** Every H record still waiting for its S record (the tracer ended): let go unmarked. */
   flushHeld(): void {
-    for (const skb of [...this.held.keys()]) this.release(skb);
+    for (const key of [...this.held.keys()]) this.release(key);
   }
 }
 
@@ -160,12 +177,21 @@ export interface FollowContext {
   listing: import('../model/hooks.js').HookList[] | null;
   /** The run kept paths in the kernel (absent from captures made before it: they did not). */
   paths?: boolean;
+  /** The callbacks the tracer probed (absent from captures made before it: those of the listing). */
+  probed?: string[];
+}
+
+/** The callbacks a captured run probed: as it recorded them, else its listing's ipv4 and ipv6 ones (what follow probed then). */
+export function probedOf(ctx: FollowContext): Set<string> | null {
+  if (ctx.probed) return new Set(ctx.probed);
+  if (!ctx.listing) return null;
+  return new Set(ctx.listing.filter((l) => l.family === 'ipv4' || l.family === 'ipv6').flatMap((l) => l.entries.map((e) => e.callback)));
 }
 
 /** A captured run (events.jsonl lines, in arrival order) through the correlator, as the run fed it. */
-export function replayFollow(raw: { t: number; src: FollowSource; line: string }[], corr: Correlator): ReturnType<Correlator['take']> {
+export function replayFollow(raw: { t: number; src: FollowSource; line: string }[], corr: Correlator, probed: ReadonlySet<string> | null = null): ReturnType<Correlator['take']> {
   // A run in paths mode printed S records.
-  const ev = new FollowEvents(raw.some((r) => r.src === 'callbacks' && r.line.includes('"S ')));
+  const ev = new FollowEvents(raw.some((r) => r.src === 'callbacks' && r.line.includes('"S ')), probed);
   ev.attach(corr);
   for (const r of raw) ev.add(r.src, r.t, r.line);
   ev.flushHeld();

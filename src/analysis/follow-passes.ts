@@ -40,6 +40,8 @@ export interface CbPass {
   sigs?: string[];
   /** Paths mode: the packet's hooks before its first printed one, counted by the kernel. */
   counted?: { parent: string; hooks: string[]; known: boolean };
+  /** Paths mode: when its last printed hook began (the S record's), which a child's parent must match. */
+  lastNsecs?: number;
 }
 
 /** A signature printed in paths mode: its parent, and the calls of the first pass printed with it. */
@@ -54,6 +56,12 @@ export function verdictName(v: number): string {
 
 export function statusBits(status: number): string[] {
   return STATUS.filter(([b]) => status & (1 << b)).map(([, n]) => n);
+}
+
+/** Conntrack's view a return carries, in words ("NEW confirmed"); null when it carries none. */
+export function ctWords(r: CbReturn): string | null {
+  if (r.ctinfo === 9 || !r.afterHook) return null;
+  return [CTINFO[r.ctinfo] ?? `ctinfo ${r.ctinfo}`, ...statusBits(r.status)].join(' ');
 }
 
 /**
@@ -106,13 +114,15 @@ export class PassBuilder {
       let started = false;
       const mk = this.marks.get(ev.skb);
       this.marks.delete(ev.skb);
-      // Paths mode: the kernel's chain says whether this hook goes on the skb's open pass.
-      const fresh = mk ? mk.parent === '0' || p?.sigs?.at(-1) !== mk.parent : !p || ended || back || t - p.t > 1;
+      // Paths mode: the kernel's chain says whether this hook goes on the skb's open pass: its last
+      // printed hook must be the parent, by signature and by when it began.
+      const fresh = mk ? mk.parent === '0' || mk.parent === '1' || p?.sigs?.at(-1) !== mk.parent || p.lastNsecs !== mk.parentNsecs : !p || ended || back || t - p.t > 1;
       if (fresh) {
         p = { skb: ev.skb, t, family, tuple: ev.tuple, calls: [] };
         if (mk) {
           p.sigs = [];
-          if (mk.parent !== '0') {
+          if (mk.parent === '1') p.counted = { parent: mk.parent, hooks: [], known: false };
+          else if (mk.parent !== '0') {
             const c = this.chain(mk.parent);
             p.calls = c.entries.flatMap((e) => e.calls.map((x) => ({ ...x, counted: true as const })));
             p.counted = { parent: mk.parent, hooks: c.entries.map((e) => e.hook), known: c.known };
@@ -125,6 +135,7 @@ export class PassBuilder {
       p!.calls.push(call);
       if (mk) {
         p!.sigs?.push(mk.sig);
+        p!.lastNsecs = mk.nsecs;
         const b = this.book.get(mk.sig);
         this.filling.delete(ev.skb);
         if (b) b.printed++;
@@ -151,6 +162,9 @@ export class PassBuilder {
   unmarked(skb: string): void {
     this.marks.delete(skb);
     this.filling.delete(skb);
+    // The skb's open pass cannot be continued by a marked hook after this one: its chain is broken.
+    const p = this.open.get(skb);
+    if (p?.sigs) p.sigs.push('unmarked');
   }
 
   /** Forgets a pass once it is reported (memory stays bounded by the packets in flight). */
@@ -170,6 +184,9 @@ export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
   return hooks.map((hook) => {
     const calls = p.calls.filter((c) => c.hook === hook);
     const entries = listing.find((l) => l.family === p.family && l.hook === hook && !l.device)?.entries ?? [];
+    // Entries the hook record named but the tracer did not probe: what the record says of each.
+    const unprobed = new Map((calls[0]?.call.unprobed ?? []).map((u) => [u.callback, u.seen]));
+    const notProbed = (cb: string) => (unprobed.get(cb) === 'ran, accepted' ? 'accepted (not probed: a callback after it ran)' : 'not probed');
     const steps: CallbackStep[] = [];
     let k = 0;
     for (const e of entries) {
@@ -181,13 +198,20 @@ export function hookPasses(p: CbPass, listing: HookList[]): HookPass[] {
         k++;
         if (c.ret && c.ret.verdict !== 1) stopped = true;
       } else {
-        steps.push({ priority: e.priority, callback: e.callback, owner: e.owner, conntrack: e.conntrack, verdict: 'not seen' });
+        steps.push({ priority: e.priority, callback: e.callback, owner: e.owner, conntrack: e.conntrack, verdict: unprobed.has(e.callback) ? notProbed(e.callback) : 'not seen' });
       }
     }
     // Calls the listing does not hold (it changed while following): shown after, never dropped.
     for (const c of calls.slice(k)) {
       const cl = classify(c.call.callback, 0);
       steps.push({ priority: null, callback: c.call.callback, owner: cl.owner, conntrack: cl.conntrack, verdict: c.ret ? verdictName(c.ret.verdict) : 'no return seen' });
+    }
+    // Entries registered while following whose callbacks were not probed: named, their verdict not seen.
+    const listed = new Set(entries.map((e) => e.callback));
+    for (const [cb] of unprobed) {
+      if (listed.has(cb)) continue;
+      const cl = classify(cb, 0);
+      steps.push({ priority: null, callback: cb, owner: cl.owner, conntrack: cl.conntrack, verdict: notProbed(cb) });
     }
     return { hook, family: p.family, callbacks: steps, ...(calls.length && calls.every((c) => c.counted) ? { counted: true as const } : {}) };
   });

@@ -26,7 +26,7 @@ import { tcpFlagNames, type RawDrop } from '../parsers/follow-drop.js';
 import type { RawCtEvent } from '../parsers/conntrack-events.js';
 import type { CbPathMark, CbRecord } from '../parsers/follow-cb.js';
 import type { HookList } from '../model/hooks.js';
-import { conntrackView, hookPasses, MAX_PATHS, natChanges, PassBuilder, verdictName, type BookEntry, type CbPass } from './follow-passes.js';
+import { conntrackView, ctWords, hookPasses, MAX_PATHS, natChanges, PassBuilder, verdictName, type BookEntry, type CbPass } from './follow-passes.js';
 
 /** A source's event with the time follow received it (seconds since ready). */
 export interface Timed<T> { t: number; ev: T }
@@ -172,7 +172,8 @@ function passEnded(p: CbPass): boolean {
 }
 
 function passTuple(p: CbPass): PacketTuple {
-  const first = p.calls[0]!.call;
+  // The packet's own first call: a counted one is an earlier packet's (its client port, its tuple before NAT).
+  const first = (p.calls.find((c) => !c.counted) ?? p.calls[0]!).call;
   return {
     family: p.family === 'ipv6' ? 'ipv6' : 'ipv4', proto: first.proto === undefined ? null : protoName(first.proto), src: p.tuple?.src ?? null, dst: p.tuple?.dst ?? null,
     sport: first.sport || null, dport: first.dport || null, tcpFlags: null,
@@ -369,9 +370,11 @@ export class Correlator {
     const hooks = d.pass && listing ? hookPasses(d.pass, listing) : null;
     const conntrack = d.pass && listing ? conntrackView(d.pass, listing) : null;
     const nat = d.pass ? natChanges(d.pass) : [];
-    const fate = fateOf({ nft, drop: d.drop, hooks });
+    let fate = fateOf({ nft, drop: d.drop, hooks });
+    // Paths mode: a drop outside the hooks after an accepted pass is not joined to it (the skb may be another packet's by then).
+    if (this.c.paths && fate.kind === 'accepted') fate = { ...fate, detail: fate.detail.replace(', and no drop of it was seen', '; a drop of it after the hooks would be shown on its own (paths mode joins a drop only to the pass that ended its packet)') };
     const id = this.nextId++;
-    for (const s of d.pass?.sigs ?? []) if (!this.sigPacket.has(s) && this.sigPacket.size < MAX_PATHS) this.sigPacket.set(s, id);
+    for (const s of d.pass?.sigs ?? []) if (s !== 'unmarked' && !this.sigPacket.has(s) && this.sigPacket.size < MAX_PATHS) this.sigPacket.set(s, id);
     return {
       schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
       flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, socket: null, sources: [...d.sources].sort(),
@@ -386,6 +389,9 @@ export class Correlator {
     const c = d.pass?.counted;
     if (!c) return null;
     const asPacket = this.sigPacket.get(c.parent) ?? null;
+    if (c.parent === '1') {
+      return { hooks: [], asPacket: null, note: 'its hooks before this one are not known: no pass of it was kept before this hook (it matched the filter only here, after NAT, or the kernel\'s map of open packets was full)' };
+    }
     if (!c.known) {
       return { hooks: c.hooks, asPacket, note: 'its hooks before the first printed one were counted by the kernel, and the pass printed with their signature was not kept (lost, or before follow was ready): not shown' };
     }
@@ -397,9 +403,13 @@ export class Correlator {
    * passes are the times it was printed and the kernel's count of the rest (counts: null when
    * unknown); those that ended there are its passes less its children's.
    */
-  paths(mode: PathSummary['mode'], why: string, counts: Map<string, number> | null): PathSummary {
-    if (mode === 'every-packet') return { mode, why, countedPasses: null, list: [], notKept: 0 };
+  paths(mode: PathSummary['mode'], why: string, countsIn: Map<string, number> | null, doubts: string[] = []): PathSummary {
+    if (mode === 'every-packet') return { mode, why, countedPasses: null, list: [], notKept: 0, countsUnknown: null };
     const book = this.passes.book;
+    // A count whose signature was never printed here (its record lost, or printed before follow was ready).
+    const orphans = countsIn ? [...countsIn.keys()].filter((s) => !book.has(s)).length : 0;
+    const why2 = [...doubts, ...(orphans ? [`${orphans} signature(s) the kernel counted were never printed here`] : []), ...(this.passes.bookNotKept ? [`${this.passes.bookNotKept} printed pass(es) past the ${MAX_PATHS} paths kept`] : [])];
+    const counts = why2.length ? null : countsIn;
     const total = (s: string) => book.get(s)!.printed + (counts?.get(s) ?? 0);
     const children = new Map<string, string[]>();
     for (const [s, e] of book) if (e.parent !== '0') children.set(e.parent, [...(children.get(e.parent) ?? []), s]);
@@ -413,16 +423,23 @@ export class Correlator {
       for (let x: string = s; x !== '0' && book.has(x) && !seen.has(x); x = book.get(x)!.parent) { seen.add(x); chain.unshift(x); }
       list.push({ hooks: chain.map((x) => hookLabel(book.get(x)!)), flow: pathFlow(book.get(s)!), packets: counts === null ? null : ended, firstPacket: this.sigPacket.get(s) ?? null });
     }
-    const countedPasses = counts === null ? null : [...counts.values()].reduce((a, b) => a + b, 0);
-    return { mode, why, countedPasses, list, notKept: this.passes.bookNotKept };
+    const countedPasses = countsIn === null ? null : [...countsIn.values()].reduce((a, b) => a + b, 0);
+    return { mode, why, countedPasses, list, notKept: this.passes.bookNotKept, countsUnknown: countsIn === null ? 'the kernel\'s counts were not read' : why2.length ? why2.join('; ') : null };
   }
 }
 
-/** "LOCAL_IN DROP by nft_do_chain_inet": a signature's hook and how it ended. */
+/**
+ * "PRE_ROUTING ACCEPT, nat by nf_nat_ipv4_pre_routing (ct NEW)", "LOCAL_IN DROP by nft_do_chain_inet":
+ * a signature's hook, how it ended, which callbacks rewrote the packet, and conntrack's view after
+ * it (the parts of the signature a reader tells paths apart by).
+ */
 function hookLabel(e: BookEntry): string {
   const last = e.calls.at(-1);
   if (!last?.ret) return `${e.hook} (no verdict seen)`;
-  return last.ret.verdict === 1 ? `${e.hook} ACCEPT` : `${e.hook} ${verdictName(last.ret.verdict)} by ${last.call.callback}`;
+  const rewrote = e.calls.filter((c) => c.ret?.tuple && c.call.tuple && (c.ret.tuple.src !== c.call.tuple.src || c.ret.tuple.dst !== c.call.tuple.dst || c.ret.tuple.sport !== c.call.tuple.sport || c.ret.tuple.dport !== c.call.tuple.dport)).map((c) => c.call.callback);
+  const ct = ctWords(last.ret);
+  const verdict = last.ret.verdict === 1 ? 'ACCEPT' : `${verdictName(last.ret.verdict)} by ${last.call.callback}`;
+  return `${e.hook} ${verdict}${rewrote.length ? `, rewritten by ${rewrote.join(', ')}` : ''}${ct ? ` (ct ${ct})` : ''}`;
 }
 
 /** A signature's flow: its first pass's tuple, the higher port (a client's, which the signature leaves out) as *. */

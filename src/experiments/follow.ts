@@ -269,6 +269,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cb.why });
   } else {
     live.push({ name: 'callbacks', run: cb.tracer, makesPackets: true });
+    events.probed = new Set(cb.callbacks);
     sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it; ${mode.mode === 'paths' ? 'paths kept in the kernel' : 'every packet'}` });
   }
 
@@ -377,6 +378,8 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   };
   const emit = async (settle: number, final = false) => {
     if (now() - socketsSince >= 1) { sockets.clear(); socketsSince = now(); }
+    // An H record's S record comes right after it, or was lost: bounded wait.
+    events.releaseStale(now() - SETTLE_S / 2);
     for (const p of corr.take(now(), settle, final)) {
       if (spec.count !== null && shown >= spec.count) break;
       shown++;
@@ -423,7 +426,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const lostNft = typeof tracedBefore === 'number' && typeof traced === 'number' ? Math.max(0, traced - corr.nftPackets - tracedBefore) : null;
   await captureFixture('follow', kernel, 'run', {
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
-    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f, paths: mode.mode === 'paths' && !('why' in cb) }, null, 2) + '\n',
+    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f, paths: mode.mode === 'paths' && !('why' in cb), probed: 'why' in cb ? null : cb.callbacks }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
   }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: () => toolLine(target, ['bpftrace', 'nft', 'conntrack']), setup: 'see NFSCOPE_CAPTURE_SETUP' });
   // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
@@ -441,7 +444,12 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'summary', kernel, target: target.name, filter: f, sources,
     packets: shown, durationS: Math.round(durationS * 1000) / 1000,
     lost: { ...events.lost, nftrace: lostNft, dropsNotDetailed: more }, flows: summer.flows,
-    paths: 'why' in cb ? { mode: mode.mode, why: `${mode.why}; no callback tracer ran (${cb.why})`, countedPasses: null, list: [], notKept: 0 } : corr.paths(mode.mode, mode.why, pathCounts),
+    paths: 'why' in cb ? { mode: mode.mode, why: `${mode.why}; no callback tracer ran (${cb.why})`, countedPasses: null, list: [], notKept: 0, countsUnknown: null }
+      : corr.paths(mode.mode, mode.why, pathCounts, [
+        ...(events.lost.callbacks ? [`${events.lost.callbacks} callback event(s) lost`] : []),
+        ...(events.unmarked ? [`${events.unmarked} hook record(s) whose S record never came`] : []),
+        ...(events.unshown ? [`${events.unshown} hook record(s) that named no probed callback that began`] : []),
+      ]),
     notKept: { ...summer.notKept }, malformed: events.malformed, unavailable,
   };
 }

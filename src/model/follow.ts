@@ -76,7 +76,9 @@ export interface CallbackStep {
   owner: string;
   conntrack: boolean;
   /** ACCEPT, DROP, STOLEN, QUEUE, REPEAT; 'not reached' after a callback that ended the packet's path;
-   * 'not seen' when the probe did not fire for it (not probed, or skipped by the kernel). */
+   * 'not seen' when the probe did not fire for it (skipped by the kernel); 'not probed' for an entry
+   * the tracer had no probe on (not traceable, or registered while following), or 'accepted (not
+   * probed: a callback after it ran)' when a probed callback after it began. */
   verdict: string;
 }
 
@@ -119,8 +121,10 @@ export interface PathSummary {
   countedPasses: number | null;
   /** Distinct paths by where they ended, first seen first; empty in every-packet mode. */
   list: PathEntry[];
-  /** Paths past the MAX_PATHS kept: their passes were counted in countedPasses only. */
+  /** Printed passes past the MAX_PATHS paths kept (their paths are not listed). */
   notKept: number;
+  /** Why the packets per path are not known (null: they are): the counts were not read, or a pass's record was lost. */
+  countsUnknown: string | null;
 }
 
 export interface PathEntry {
@@ -128,7 +132,7 @@ export interface PathEntry {
   hooks: string[];
   /** proto src > dst:port as its first packet had it, the client's port as *. */
   flow: string;
-  /** Packets whose path ended here: printed plus counted, less those that went on to another hook. null: unknown (the counts were not read). */
+  /** Packets whose path ended here: printed plus counted, less those that went on to another hook. null: unknown (countsUnknown says why). */
   packets: number | null;
   /** The packet printed with this path's last pass, where it was shown. */
   firstPacket: number | null;

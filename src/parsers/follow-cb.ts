@@ -8,8 +8,17 @@
  */
 import { ParseError } from '../lib/errors.js';
 
+/** A hook entry follow_cb.bt named but did not probe (not traceable, or registered while following). */
+export interface Unprobed {
+  callback: string;
+  /** 'ran, accepted': a probed callback after it began, or the hook ended in ACCEPT; 'not known' otherwise. */
+  seen: 'ran, accepted' | 'not known';
+}
+
 export interface CbCall {
   kind: 'C'; nsecs: number; skb: string; pf: number; hooknum: number; callback: string;
+  /** On a hook's first call: the entries the record named whose callbacks were not probed, in order. */
+  unprobed?: Unprobed[];
   /** The IP protocol number, where the record says it (H records; not C records). */
   proto?: number;
   /** The tuple when the callback was called (null from an older capture that printed - -). */
@@ -28,14 +37,16 @@ export type CbRecord = CbCall | CbReturn;
 
 /**
  * Paths mode's record after an H record (programs/follow_cb.ts pathsKeptInKernel): the pass's
- * signature and its parent's, the pass before it of the same skb (0: none, the packet began here).
+ * signature and its parent's, the pass before it of the same skb (0: none, the packet began here;
+ * 1: not known, a hook that does not begin a packet with no pass before it kept), when the parent's
+ * hook began, and when this one did (its H record's nsecs: the pair is told by skb and time).
  */
-export interface CbPathMark { kind: 'S'; skb: string; sig: string; parent: string }
-const S = /^S ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+)$/;
+export interface CbPathMark { kind: 'S'; skb: string; sig: string; parent: string; parentNsecs: number; nsecs: number }
+const S = /^S ([0-9a-f]+) ([0-9a-f]+) ([0-9a-f]+) (\d+) (\d+)$/;
 
 export function parsePathMark(line: string): CbPathMark | null {
   const m = S.exec(line.trim());
-  return m ? { kind: 'S', skb: m[1]!, sig: m[2]!, parent: m[3]! } : null;
+  return m ? { kind: 'S', skb: m[1]!, sig: m[2]!, parent: m[3]!, parentNsecs: Number(m[4]), nsecs: Number(m[5]) } : null;
 }
 
 type Tuple = NonNullable<CbCall['tuple']>;
@@ -85,11 +96,11 @@ function tupleOf(ver: number, w: bigint[], ports: bigint): Tuple {
  * a tuple after a second rewrite in one hook is known only when it is the hook's exit tuple,
  * and a hook that ended without a recorded verdict leaves its last callback's return unseen.
  */
-export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; lost: number } {
+export function expandHookRecord(m: RegExpExecArray, probed: ReadonlySet<string> | null = null): { records: CbRecord[]; lost: number } {
   const nsecs = Number(m[1]), skb = m[2]!, what = Number.parseInt(m[3]!, 16), ret = Number(m[4]), n = Number(m[5]), stop = Number(m[6]);
   const chg = BigInt(`0x${m[7]}`), ct = Number.parseInt(m[8]!, 16);
   // what: hooknum | pf << 8 | IP protocol << 16 | start index << 24
-  const hooknum = what & 0xff, pf = (what >> 8) & 0xff, proto = (what >> 16) & 0xff;
+  const hooknum = what & 0xff, pf = (what >> 8) & 0xff, proto = (what >> 16) & 0xff, startIdx = (what >> 24) & 0xff;
   const ver = pf === 10 ? 6 : 4;
   const w = m.slice(9, 24).map((x) => BigInt(`0x${x}`));
   const entry = tupleOf(ver, w.slice(0, 4), w[8]!);
@@ -97,20 +108,35 @@ export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; los
   const firstRewrite = chg !== 0n ? tupleOf(ver, w.slice(10, 14), w[14]!) : null;
   const lastChange = chg === 0n ? -1 : chg.toString(2).length - 1;
   const names = m[25]!.trim().split(' ');
+  // The hook's entries from the start index on, as far as the record names them (past them the
+  // words are whatever memory follows, and are not read).
+  const valid = names.slice(0, Math.max(0, Math.min(HOOK_SLOTS, Number(m[24]) - startIdx)));
+  // n counts the probed callbacks that began: where the record names an entry that was not probed,
+  // the i-th call is the i-th probed entry, not the i-th entry.
+  const unprobedAt = probed ? valid.map((c, i) => (probed.has(c) ? -1 : i)).filter((i) => i >= 0) : [];
+  const slots = unprobedAt.length ? valid.map((c, i) => ({ c, i })).filter((x) => probed!.has(x.c)) : names.map((c, i) => ({ c, i }));
   const records: CbRecord[] = [];
   let before: Tuple | null = entry;
   let changes = 0;
-  const shown = Math.min(n, HOOK_SLOTS);
-  for (let i = 0; i < shown; i++) {
-    const callback = names[i]!;
-    records.push({ kind: 'C', nsecs, skb, pf, hooknum, callback, proto, tuple: before, sport: before?.sport ?? 0, dport: before?.dport ?? 0 });
-    const last = i === n - 1;
-    if (last && ret !== 1 && stop === 255) continue; // its verdict was not recorded: no return seen
+  const shown = Math.min(n, slots.length, HOOK_SLOTS);
+  // The entry after the last probed one that began: an unprobed one there may be the one that ended the hook.
+  const lastBegan = shown ? slots[shown - 1]!.i : -1;
+  const enderUnknown = unprobedAt.length > 0 && ret !== 1 && unprobedAt.includes(lastBegan + 1);
+  for (let k = 0; k < shown; k++) {
+    const callback = slots[k]!.c;
+    const call: CbCall = { kind: 'C', nsecs, skb, pf, hooknum, callback, proto, tuple: before, sport: before?.sport ?? 0, dport: before?.dport ?? 0 };
+    if (k === 0 && unprobedAt.length) {
+      call.unprobed = unprobedAt.map((i) => ({ callback: valid[i]!, seen: ret === 1 || i < lastBegan ? 'ran, accepted' as const : 'not known' as const }));
+    }
+    records.push(call);
+    const last = k === n - 1;
+    if (last && ret !== 1 && (stop === 255 || enderUnknown)) continue; // its verdict was not recorded: no return seen
     const verdict = last && ret !== 1 ? stop : 1;
     let after: Tuple | null = before;
-    if ((chg >> BigInt(i)) & 1n) {
+    // chg's bits count callbacks that began (probed ones), as the slots do.
+    if ((chg >> BigInt(k)) & 1n) {
       changes++;
-      after = changes === 1 ? firstRewrite : i === lastChange && exit ? exit : null;
+      after = changes === 1 ? firstRewrite : k === lastChange && exit ? exit : null;
     }
     const view = last && ret === 1 && ct !== 9;
     records.push({
@@ -119,17 +145,17 @@ export function expandHookRecord(m: RegExpExecArray): { records: CbRecord[]; los
     });
     before = after;
   }
-  return { records, lost: Math.max(0, n - HOOK_SLOTS) };
+  return { records, lost: Math.max(0, n - Math.min(slots.length, HOOK_SLOTS)) };
 }
 
 /** One H record's skb and what it stands for; null when the line is not an H record. */
-export function parseHookLine(line: string): { skb: string; records: CbRecord[]; lost: number } | null {
+export function parseHookLine(line: string, probed: ReadonlySet<string> | null = null): { skb: string; nsecs: number; records: CbRecord[]; lost: number } | null {
   const m = H.exec(line.trim());
-  return m ? { skb: m[2]!, ...expandHookRecord(m) } : null;
+  return m ? { skb: m[2]!, nsecs: Number(m[1]), ...expandHookRecord(m, probed) } : null;
 }
 
 /** The records of some lines; `lost` counts callbacks that returned past a hook record's named ones. */
-export function parseFollowCbLost(lines: string[]): { records: CbRecord[]; lost: number } {
+export function parseFollowCbLost(lines: string[], probed: ReadonlySet<string> | null = null): { records: CbRecord[]; lost: number } {
   const out: CbRecord[] = [];
   let lost = 0;
   lines.forEach((raw, i) => {
@@ -137,7 +163,7 @@ export function parseFollowCbLost(lines: string[]): { records: CbRecord[]; lost:
     if (line === '' || line === 'READY') return;
     let m = H.exec(line);
     if (m) {
-      const x = expandHookRecord(m);
+      const x = expandHookRecord(m, probed);
       out.push(...x.records);
       lost += x.lost;
       return;

@@ -72,14 +72,15 @@ export function renderFollowSummary(raw: FollowSummary, color = false): string {
   const s = escaped(raw);
   const f = s.filter;
   const filter = [f.proto, f.port !== null ? `port ${f.port}` : null, f.host ? `host ${f.host}` : null, f.iface ? `iface ${f.iface}` : null].filter(Boolean).join(' ') || 'every packet';
-  const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) in ${s.durationS.toFixed(1)} s`];
+  const taken = s.paths?.mode === 'paths' && s.paths.list.length && s.paths.list.every((e) => e.packets !== null) ? s.paths.list.reduce((n, e) => n + e.packets!, 0) : null;
+  const out = [`nfscope follow: kernel ${s.kernel}, target ${s.target}, netns ${f.netns}, ${filter}: ${s.packets} packet(s) printed${taken !== null ? ` (${taken} took the paths below)` : ''} in ${s.durationS.toFixed(1)} s`];
   out.push('sources:');
   for (const src of s.sources) {
     out.push(`    ${src.available ? '✔' : '✘'} ${src.name.padEnd(17)} ${src.detail}`);
     if (src.ended) out.push(`        ${color ? C.red : ''}ended${color ? C.off : ''} at +${src.ended.atS.toFixed(1)} s: ${src.ended.reason}; ${src.ended.then}`);
   }
   out.push(`lost: ${s.lost.kfreeSkb} kfree_skb and ${s.lost.callbacks} callback event(s) lost by bpftrace, ${s.lost.nftrace ?? 'an unknown number of'} traced packet(s) whose nf_tables trace never arrived, ${s.lost.dropsNotDetailed ?? 'an unknown number of'} drop(s) counted past the first 64 detailed`);
-  if (s.flows.length) out.push('flows:');
+  if (s.flows.length) out.push(s.paths?.mode === 'paths' ? 'flows (the packets printed):' : 'flows:');
   for (const fl of s.flows) {
     out.push(`    ${fl.flow}: ${fl.packets} packet(s)`);
     for (const [fate, n] of Object.entries(fl.fates)) out.push(`        ${n} × ${/^dropped/.test(fate) ? paint(color, 'dropped') + fate.slice('dropped'.length) : fate}`);
@@ -92,7 +93,8 @@ export function renderFollowSummary(raw: FollowSummary, color = false): string {
       const hooks = e.hooks.map((x) => (/ DROP /.test(x) ? x.replace('DROP', paint(color, 'DROP')) : x)).join(' → ');
       out.push(`    ${String(e.packets ?? '?').padStart(7)} × ${e.flow}: ${hooks}${e.firstPacket !== null ? ` (first: #${e.firstPacket})` : ''}`);
     }
-    if (ps.notKept) out.push(`    ${ps.notKept} path(s) past the first ${ps.list.length} not kept: counted above only`);
+    if (ps.countsUnknown) out.push(`    packets per path not known: ${ps.countsUnknown}`);
+    if (ps.notKept) out.push(`    ${ps.notKept} printed pass(es) past the paths kept: their paths are not listed`);
   }
   const nk = s.notKept;
   if (nk && (nk.flows || nk.packets || nk.conntrackEvents)) out.push(`not kept: ${nk.flows} flow(s) past the first ${s.flows.length} (${nk.packets} packet(s), ${nk.conntrackEvents} conntrack event(s) counted only)`);

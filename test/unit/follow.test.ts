@@ -7,7 +7,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { correlate, Correlator, ctEvents, summariseFlows, fateLabel } from '../../src/analysis/follow.js';
-import { FollowEvents, replayFollow, type FollowContext, type FollowSource } from '../../src/analysis/follow-events.js';
+import { FollowEvents, probedOf, replayFollow, type FollowContext, type FollowSource } from '../../src/analysis/follow-events.js';
 import type { FollowPacket } from '../../src/model/follow.js';
 import { parseBpftraceJson, printfLines } from '../../src/parsers/bpftrace-json.js';
 import { parseConntrackEvents } from '../../src/parsers/conntrack-events.js';
@@ -224,15 +224,15 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     // sources went on printing the rest of the connection (a DNAT's SYN-ACK and ACK). Without one, all.
     const setup = (JSON.parse(readFileSync(join(d, 'meta.json'), 'utf8')) as { setup: string }).setup;
     const count = Number(/--count (\d+)/.exec(setup)?.[1] ?? Infinity);
-    return { raw, made, corr, count };
+    return { raw, made, corr, count, probed: probedOf(ctx) };
   };
   it('has captures of the five cases on two kernels, and of the older per-callback records', () => {
     expect(runs.filter((d) => !d.endsWith('.per-callback')).length).toBeGreaterThanOrEqual(10);
     expect(runs.filter((d) => d.endsWith('.per-callback')).length).toBeGreaterThanOrEqual(4);
   });
   it.each(runs.map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the replay makes the packets the run made', (_, d) => {
-    const { raw, made, corr, count } = load(d);
-    const again = replayFollow(raw, corr());
+    const { raw, made, corr, count, probed } = load(d);
+    const again = replayFollow(raw, corr(), probed);
     if (Number.isFinite(count)) expect(made).toHaveLength(count);
     expect(legacy(again.slice(0, count))).toEqual(legacy(made));
   });
@@ -244,8 +244,8 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     'syn-drop': 'created, never confirmed', invalid: 'no entry', dnat: 'confirmed', dnat6: 'confirmed', 'table-full': null, paths: 'confirmed',
   };
   it.each(runs.filter((d) => !d.endsWith('.per-callback')).map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the first packet\'s entry', (_, d) => {
-    const { raw, corr } = load(d);
-    const [first] = replayFollow(raw, corr());
+    const { raw, corr, probed } = load(d);
+    const [first] = replayFollow(raw, corr(), probed);
     const want = ENTRY[d.split('/').at(-1)!];
     expect(want, d).not.toBeUndefined();
     expect(first!.entry?.kind ?? null, JSON.stringify(first!.entry)).toBe(want);
@@ -253,11 +253,11 @@ describe('follow replays (real runs in the micro-VM, test/fixtures/follow/<kerne
     if (want === 'created, never confirmed') expect(first!.entry!.evidence).toMatch(/never confirmed: dropped at LOCAL_IN by .* before (ipv4_confirm|nf_confirm) at LOCAL_IN ran/);
   });
   it.each(runs.map((d) => [d.split('/').slice(-2).join('/'), d]))('%s: the same packets whatever order the sources\' lines come in', (_, d) => {
-    const { raw, made, corr, count } = load(d);
+    const { raw, made, corr, count, probed } = load(d);
     // Each source alone, in its own order, one source after another (the worst lag there can be).
     for (const order of [['callbacks', 'nft', 'kfree_skb', 'conntrack'], ['kfree_skb', 'nft', 'callbacks', 'conntrack'], ['nft', 'kfree_skb', 'callbacks', 'conntrack']]) {
       const sorted = order.flatMap((s) => raw.filter((r: { src: string }) => r.src === s));
-      const again = replayFollow(sorted, corr()).slice(0, count);
+      const again = replayFollow(sorted, corr(), probed).slice(0, count);
       expect(legacy(again).map((p) => [p.tuple, p.fate, p.hooks, p.conntrack, p.nat, p.nft?.steps, p.drop?.reason]), order.join(',')).toEqual(legacy(made).map((p) => [p.tuple, p.fate, p.hooks, p.conntrack, p.nat, p.nft?.steps, p.drop?.reason]));
     }
   });
@@ -339,9 +339,9 @@ describe('follow\'s paths kept in the kernel (a real run in the micro-VM: test/e
     expect(parsePathMark(ss[1]!)!.parent).toBe(parsePathMark(ss[0]!)!.sig);
     expect(data).toContain('END\n');
   });
-  it.each(runs)('%s: the paths and their counts, from the run\'s own events (25 datagrams in three phases)', (d) => {
-    const { raw, made, corr } = load(d);
-    const ev = new FollowEvents(true);
+  it.each(runs)('%s: the paths and their counts, from the run\'s own events (28 datagrams in four phases)', (d) => {
+    const { ctx, raw, made, corr } = load(d);
+    const ev = new FollowEvents(true, probedOf(ctx));
     ev.attach(corr);
     for (const r of raw) ev.add(r.src, r.t, r.line);
     ev.flushHeld();
@@ -350,10 +350,36 @@ describe('follow\'s paths kept in the kernel (a real run in the micro-VM: test/e
     expect(ev.pathsEndSeen).toBe(true);
     expect(legacy(packets)).toEqual(legacy(made));
     const ps = corr.paths('paths', 'test', ev.pathCounts);
-    // 25 × 2 passes; printed: 3 packets whole (6), then 5 LOCAL_IN drops.
-    expect(ps.countedPasses).toBe(39);
-    expect(ps.list.map((e) => [e.packets, e.firstPacket])).toEqual([[1, 1], [9, 2], [10, 3], [5, 4]]);
+    // 28 × 2 passes; printed: 3 packets whole (6), then 8 LOCAL_IN drops.
+    expect(ps.countedPasses).toBe(28 * 2 - 14);
+    // Told apart by conntrack's view: the first datagram's entry is made at PRE_ROUTING and confirmed at
+    // LOCAL_IN; the later ones find it confirmed; NOTRACK leaves none; the DROP rule ends the last ones,
+    // and the inet chain registered while following makes new hook entries: a new path.
+    const drop = expect.stringMatching(/^PRE_ROUTING ACCEPT \(ct UNTRACKED\) > LOCAL_IN (DROP|STOLEN) by nft_do_chain_ipv4$/);
+    expect(ps.list.map((e) => [e.hooks.join(' > '), e.packets, e.firstPacket])).toEqual([
+      ['PRE_ROUTING ACCEPT (ct NEW) > LOCAL_IN ACCEPT (ct NEW confirmed)', 1, 1],
+      ['PRE_ROUTING ACCEPT (ct NEW confirmed) > LOCAL_IN ACCEPT (ct NEW confirmed)', 9, 2],
+      ['PRE_ROUTING ACCEPT (ct UNTRACKED) > LOCAL_IN ACCEPT (ct UNTRACKED)', 10, 3],
+      [drop, 5, 4],
+      [drop, 3, 9],
+    ]);
+    expect(ps.list.every((e) => e.flow === 'udp 198.19.80.1:* > 198.19.80.2:2590')).toBe(true);
     expect(packets.slice(3).every((p) => p.counted?.asPacket === 3 && p.hooks![0]!.counted === true && p.fate.kind === 'dropped')).toBe(true);
+  });
+  it.each(runs)('%s: a hook entry registered while following, whose callback has no probe, is named where it is, never given another\'s verdict', (d) => {
+    const { ctx, raw, corr } = load(d);
+    const rest = replayFollow(raw, corr, probedOf(ctx)).slice(8);
+    expect(ctx.probed).not.toContain('nft_do_chain_inet');
+    for (const p of rest) {
+      const li = p.hooks!.find((h) => h.hook === 'LOCAL_IN')!.callbacks.map((c) => `${c.callback} ${c.verdict}`);
+      expect(li).toEqual([expect.stringMatching(/^nft_do_chain_ipv4 (DROP|STOLEN)$/), expect.stringMatching(/^(ipv4_confirm|nf_confirm) not reached$/), 'nft_do_chain_inet accepted (not probed: a callback after it ran)']);
+      expect(p.fate).toMatchObject({ kind: 'dropped', by: 'nft_do_chain_ipv4' });
+    }
+    expect(rest).toHaveLength(3);
+    // Without the probed set, the record's count (probed callbacks that began) would be laid over its
+    // first entries, and the inet chain's callback would take the filter's verdict.
+    const blind = replayFollow(raw, new Correlator({ chainHooks: new Map(ctx.chainHooks), traceChain: ctx.traceChain, reasons: new Map(ctx.reasons), listing: ctx.listing, withCallbacks: true, paths: true })).slice(8);
+    expect(blind.map((p) => p.fate)).toEqual(rest.map(() => expect.objectContaining({ by: 'nft_do_chain_inet' })));
   });
   it('an S record with no H record of its skb, or a line of another shape, is malformed (counted), never a path', () => {
     const corr = new Correlator({ chainHooks: new Map(), traceChain: null, reasons: new Map(), listing: [], withCallbacks: true, paths: true });

@@ -145,9 +145,10 @@ kill $lp
 fi
 # 6. One UDP flow that changes path mid-way (follow's default, paths kept in the kernel): 10
 #    datagrams; then a NOTRACK rule in the raw table (conntrack's view changes: a new path), 10 more;
-#    then a DROP rule at INPUT, 5 more. The raw table's chain exists before follow starts: a base
-#    chain registered while following has a hook entry whose callback follow may not have probed.
-#    A sink on the server counts what was delivered (the workload's own count).
+#    then a DROP rule at INPUT, 5 more; then an inet base chain at LOCAL_IN, registered while
+#    following (its callback, nft_do_chain_inet, has no probe: the hook's record must not give its
+#    place to another), 3 more. The raw table's chain exists before follow starts. A sink on the
+#    server counts what was delivered (the workload's own count).
 if want paths; then
 ns iptables -t raw -A PREROUTING -p udp --dport 9 -j ACCEPT
 nsenter --net=/run/netns/$S -- python3 $N/payload/net/udpsink.py $SRV 2590 >/tmp/sink.out 2>&1 & sink=$!
@@ -160,13 +161,15 @@ traffic() {
   echo 10 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 10" ] || precondition "phase 2: $l"
   ns iptables -I INPUT -p udp --dport 2590 -j DROP
   echo 5 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 5" ] || precondition "phase 3: $l"
+  ns nft add table inet nfst_late '{ chain in { type filter hook input priority -10; }; }'
+  echo 3 >&"${PH[1]}"; read -r -t 60 l <&"${PH[0]}"; [ "$l" = "SENT 3" ] || precondition "phase 4: $l"
   exec {PH[1]}>&-; wait $PH_PID
   # Let follow see the last drops before it stops (its --duration is the bound).
   sleep 3; kill -INT "$(cat /tmp/rdy)"
 }
 run_follow paths --port 2590 --proto udp
 kill -TERM $sink; wait $sink; echo "# paths sink: $(tail -1 /tmp/sink.out)"
-ns iptables -t raw -F PREROUTING; ns iptables -D INPUT -p udp --dport 2590 -j DROP
+ns iptables -t raw -F PREROUTING; ns iptables -D INPUT -p udp --dport 2590 -j DROP; ns nft delete table inet nfst_late
 fi
 teardown
 if [ "$CAPTURE" = --capture ]; then echo "=== CAPTURE"; tar -C /tmp/cap -cz . | base64 -w0; echo; echo "=== END"; fi
