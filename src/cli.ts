@@ -64,6 +64,7 @@ export function buildCli(): Command {
     .option('--duration <s>', 'stop after S seconds (1-86400; default 60 without --count)')
     .option('--nftrace', 'add a table of nfscope\'s own with a `meta nftrace set 1` rule to see rule verdicts (removed at the end; every packet is printed then)')
     .option('--every-packet', 'print every packet; by default a path is printed the first time it is taken and whenever a hook ends in anything but ACCEPT, and its repeats are counted in the kernel')
+    .option('--ct-events', 'conntrack -E also while paths are kept in the kernel (off by default then: a message per state change of every connection)')
     .option('--ready-file <path>', 'written once every probe is attached')
     .option('--color <when>', 'auto|always|never', 'auto')
     .addOption(target())

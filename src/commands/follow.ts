@@ -20,6 +20,7 @@ export interface FollowOptions {
   duration?: string;
   nftrace?: boolean;
   everyPacket?: boolean;
+  ctEvents?: boolean;
   readyFile?: string;
   color: string;
   target?: string;
@@ -55,7 +56,7 @@ export async function parseFollowOptions(o: FollowOptions): Promise<Omit<FollowS
   const readyFile = o.readyFile === undefined ? null : (await checkReportTarget(o.readyFile), o.readyFile);
   const useColor = color === 'always' || (color === 'auto' && !o.json && process.stdout.isTTY === true && !process.env.NO_COLOR);
   const filter: FollowFilter = { proto, port, host, netns: o.netns ?? '(current)', iface: o.iface ?? null };
-  return { filter, count, durationS, nftrace: o.nftrace === true, everyPacket: o.everyPacket === true, readyFile, color: useColor };
+  return { filter, count, durationS, nftrace: o.nftrace === true, everyPacket: o.everyPacket === true, ctEvents: o.ctEvents === true, readyFile, color: useColor };
 }
 
 /** Output queued for a reader that has not read it yet, past which packets are counted only. */
@@ -64,7 +65,7 @@ const OUTPUT_QUEUE_CAP = 16 << 20;
 /** Options that say how to follow live: meaningless with --diff, which reads two saved runs. */
 const LIVE_ONLY: [keyof FollowOptions, string][] = [
   ['port', '--port'], ['proto', '--proto'], ['host', '--host'], ['netns', '--netns'], ['iface', '--iface'], ['count', '--count'],
-  ['duration', '--duration'], ['nftrace', '--nftrace'], ['everyPacket', '--every-packet'], ['readyFile', '--ready-file'],
+  ['duration', '--duration'], ['nftrace', '--nftrace'], ['everyPacket', '--every-packet'], ['ctEvents', '--ct-events'], ['readyFile', '--ready-file'],
 ];
 
 /** --diff A B: two saved `follow --json` runs, path by path; exit 1 when a kind of packet differs. */

@@ -50,6 +50,8 @@ export interface FollowSpec {
   ifindex: number;
   /** --every-packet: one record per hook pass, as before paths were kept in the kernel. */
   everyPacket: boolean;
+  /** --ct-events: conntrack -E also while paths are kept in the kernel. */
+  ctEvents: boolean;
 }
 
 /** Paths kept in the kernel, or one record per hook pass, and why. */
@@ -249,20 +251,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     sources.push({ name: 'nftrace', available: true, detail: `rule verdicts of every nf_tables chain (iptables-nft included), traced by table inet ${table} at priority ${TRACE_PRIORITY}` });
   }
 
-  // 3. conntrack events (confirmed entries only: an unconfirmed entry makes no event).
-  const ct = await target.which('conntrack');
-  if (ct) {
-    // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
-    const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]), { stream: true });
-    await r.cleanup.adopt('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
-    live.push({ name: 'conntrack-events', run: ev, makesPackets: false });
-    ev.onLine(feed('conntrack'));
-    sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
-  } else {
-    sources.push({ name: 'conntrack-events', available: false, detail: 'conntrack is not installed (apt-get install conntrack / dnf install conntrack-tools)' });
-  }
-
-  // 4. Callbacks and their verdicts.
+  // 3. Callbacks and their verdicts.
   const cb = await startCallbackTracer(r, session, spec, inode, feed, h.progress);
   if ('why' in cb) {
     sources.push({ name: 'callbacks', available: false, detail: cb.why });
@@ -271,6 +260,26 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     live.push({ name: 'callbacks', run: cb.tracer, makesPackets: true });
     events.probed = new Set(cb.callbacks);
     sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it; ${mode.mode === 'paths' ? 'paths kept in the kernel' : 'every packet'}` });
+  }
+
+  // 4. conntrack events (confirmed entries only: an unconfirmed entry makes no event). Where paths
+  // are kept in the kernel, off unless asked for: a listener makes ctnetlink build a message per
+  // state change of every connection, and under TCG a connect loop kept 0.30-0.39 of its rate with
+  // `conntrack -E` alone (scripts/bench/follow-parts.mjs, Debian 6.1), less than the paths tracer
+  // alone keeps; the callbacks give conntrack's view per path instead.
+  const ct = await target.which('conntrack');
+  const pathsOn = mode.mode === 'paths' && !('why' in cb);
+  if (pathsOn && !spec.ctEvents) {
+    sources.push({ name: 'conntrack-events', available: false, detail: 'off while paths are kept in the kernel (a message per state change of every connection costs what paths save): --ct-events turns it on; conntrack\'s view per path comes from the callbacks' });
+  } else if (ct) {
+    // -p is filtered in the kernel (a socket filter conntrack-tools attaches); ports and the host in follow.
+    const ev = target.spawn(inNetns(spec.ns, [ct, '-E', '-o', 'timestamp,id', ...(f.proto ? ['-p', f.proto] : [])]), { stream: true });
+    await r.cleanup.adopt('stop conntrack -E', async () => { await ev.stop(2000); }, ev.pid ? { kill: { pid: ev.pid, comm: 'conntrack' } } : undefined);
+    live.push({ name: 'conntrack-events', run: ev, makesPackets: false });
+    ev.onLine(feed('conntrack'));
+    sources.push({ name: 'conntrack-events', available: true, detail: 'NEW, UPDATE and DESTROY of confirmed entries (conntrack -E); an entry that dies unconfirmed makes no event' });
+  } else {
+    sources.push({ name: 'conntrack-events', available: false, detail: 'conntrack is not installed (apt-get install conntrack / dnf install conntrack-tools)' });
   }
 
   const drop = await dropStarted;

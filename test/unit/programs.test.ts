@@ -108,32 +108,41 @@ describe('follow_cb.bt and follow_drop.bt', () => {
   it('paths kept in the kernel: the one H printf (and its S record) wrapped in a first-seen-or-not-accepted test, the rest counted; every other line as it was', () => {
     const filled = followCbProgram(t, { ...base, queue: true }).text;
     const p = pathsKeptInKernel(filled);
-    const printfAt = filled.split('\n').findIndex((l) => l.startsWith('      printf("H '));
-    const printfLines = filled.split('\n').slice(printfAt, filled.split('\n').findIndex((l, i) => i >= printfAt && l.endsWith(');')) + 1);
+    const lines = filled.split('\n');
+    const printfAt = lines.findIndex((l) => l.startsWith('      printf("H '));
+    const printfLines = lines.slice(printfAt, lines.findIndex((l, i) => i >= printfAt && l.endsWith(');')) + 1);
     expect(printfLines.length).toBeGreaterThan(1);
-    const sRecord = '        printf("S %lx %lx %lx\\n", $skbp, $g, $par);';
+    // When the hook began: the H printf's first argument, also the S record's last and @last's second.
+    const began = /^\s*([^,]+),/.exec(printfLines[1]!)![1]!;
+    expect(began).toMatch(/^(@ht\[\$k\]|\$ht)$/);
+    const sRecord = `        printf("S %lx %lx %lx %lu %lu\\n", $skbp, $g, $par, $pns, ${began});`;
     // The printf, indented once more, then the S record, inside the test; then the count.
     expect(p).toContain(['      if (@ps[$g] == 0 || $r != 1) {', '        @ps[$g] = 1;', ...printfLines.map((l) => `  ${l}`), sRecord, '      } else {', '        @pn[$g] = count();', '      }'].join('\n'));
-    // The chain: the pass before of the same skb, but where a packet begins (PRE_ROUTING 0, LOCAL_OUT 3).
-    expect(p).toContain('      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $par = @last[$skbp]; }');
+    // The chain: the pass before of the same skb (1 when none is kept), but where a packet begins (PRE_ROUTING 0, LOCAL_OUT 3).
+    expect(p).toContain('      if (($h & 0xff) != 0 && ($h & 0xff) != 3) { $lt = @last[$skbp]; $par = $lt.0; $pns = $lt.1; if ($par == 0) { $par = 1; } }');
     // Its end (LOCAL_IN 1, POST_ROUTING 4, or a verdict but ACCEPT) takes the skb's entry away.
-    expect(p).toContain('      if (($h & 0xff) == 1 || ($h & 0xff) == 4 || $r != 1) { delete(@last[$skbp]); } else { @last[$skbp] = $g; }');
+    expect(p).toContain(`      if (($h & 0xff) == 1 || ($h & 0xff) == 4 || $r != 1) { delete(@last[$skbp]); } else { @last[$skbp] = ($g, ${began}); }`);
+    // So does a hook that begins a packet the filter does not match.
+    const unmatched = '    if (!$ok && ($st->hook == 0 || $st->hook == 3)) { delete(@last[arg0]); }\n';
+    expect(p).toContain(`${unmatched}    if ($ok) {\n`);
     // Both maps typed in BEGIN (read before written), cleared in END; the counts printed, then END.
-    expect(p).toContain('  printf("READY\\n");\n  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n');
+    const typed = '  @last[(uint64)0] = ((uint64)0, (uint64)0);\n  @ps[(uint64)0] = (uint64)0;\n';
+    expect(p).toContain(`  printf("READY\\n");\n${typed}`);
     const endBlock = '  clear(@last);\n  clear(@ps);\n  print(@pn);\n  clear(@pn);\n  printf("END\\n");\n';
-    expect(p).toMatch(/^END\n\{\n {2}clear\(@last\);\n {2}clear\(@ps\);\n {2}print\(@pn\);\n {2}clear\(@pn\);\n {2}printf\("END\\n"\);\n/m);
+    expect(p).toContain(`END\n{\n${endBlock}`);
     // Take the additions out, and the program is the one --every-packet runs.
     const sigFrom = p.indexOf("      /* The pass's signature");
     const testAt = p.indexOf('      if (@ps[$g] == 0 || $r != 1) {\n        @ps[$g] = 1;\n', sigFrom);
     const sigBlock = p.slice(sigFrom, testAt);
     // The signature block: only its own variables and @last.
-    expect(sigBlock.split('\n').filter(Boolean).every((l) => /\$(g|par|pd|psp|svc|xd|xs|xsvc)\b|@last\[|\/\* (The pass|LOCAL_IN)/.test(l))).toBe(true);
+    expect(sigBlock.split('\n').filter(Boolean).every((l) => /\$(g|par|pns|lt|pd|psp|svc|xd|xs|xsvc)\b|@last\[|\/\* (The pass|LOCAL_IN|0 and 1)/.test(l))).toBe(true);
     const back = p.replace(sigBlock, '').replace('      if (@ps[$g] == 0 || $r != 1) {\n        @ps[$g] = 1;\n', '')
       .replace(printfLines.map((l) => `  ${l}`).join('\n') + '\n' + sRecord, printfLines.join('\n'))
       .replace('      } else {\n        @pn[$g] = count();\n      }\n', '')
-      .replace('  @last[(uint64)0] = (uint64)0;\n  @ps[(uint64)0] = (uint64)0;\n', '').replace(endBlock, '');
+      .replace(typed, '').replace(endBlock, '').replace(unmatched, '');
     expect(back).toBe(filled);
     expect(() => pathsKeptInKernel(filled.replace('printf("H ', 'printf("J '))).toThrow(/H printf/);
+    expect(() => pathsKeptInKernel(filled.replace('    if ($ok) {\n', '    if ($ok == 1) {\n'))).toThrow(/if \(\$ok\)/);
   });
   it('follow_drop: the template as it is; $1 netns, then the filter (0 for "any")', () => {
     expect(followDropProgram(bt('follow_drop'), { inode: '9', filter: FILTER, ifindex: 7 })).toEqual({ text: bt('follow_drop'), params: ['9', '17', '53', HOST4, '7', '0', '0', '0', '0'] });
