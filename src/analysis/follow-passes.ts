@@ -162,9 +162,10 @@ export class PassBuilder {
   unmarked(skb: string): void {
     this.marks.delete(skb);
     this.filling.delete(skb);
-    // The skb's open pass cannot be continued by a marked hook after this one: its chain is broken.
+    // The skb's open pass cannot be continued by a marked hook after this one: its chain is broken
+    // (no S record's time is -1).
     const p = this.open.get(skb);
-    if (p?.sigs) p.sigs.push('unmarked');
+    if (p) p.lastNsecs = -1;
   }
 
   /** Forgets a pass once it is reported (memory stays bounded by the packets in flight). */
@@ -232,17 +233,21 @@ export function conntrackView(p: CbPass, listing: HookList[]): ConntrackView | n
 }
 
 /** Tuple rewrites: a callback that returned the packet with another address or port than it got. */
+/** The call's rewrite of the tuple (what it got, what it returned), or null when it returned it unchanged or unseen. */
+export function rewriteOf(c: PassCall): { before: NonNullable<CbCall['tuple']>; after: NonNullable<CbCall['tuple']> } | null {
+  const before = c.call.tuple;
+  const after = c.ret?.tuple;
+  if (!before || !after) return null;
+  return before.src !== after.src || before.dst !== after.dst || before.sport !== after.sport || before.dport !== after.dport ? { before, after } : null;
+}
+
 export function natChanges(p: CbPass): NatChange[] {
   const out: NatChange[] = [];
   for (const c of p.calls) {
     // A counted pass's tuples are the earlier packet's (its client port): not this packet's rewrite.
     if (c.counted) continue;
-    const before = c.call.tuple;
-    const after = c.ret?.tuple;
-    if (!before || !after) continue;
-    if (before.src !== after.src || before.dst !== after.dst || before.sport !== after.sport || before.dport !== after.dport) {
-      out.push({ hook: c.hook, callback: c.call.callback, before, after });
-    }
+    const r = rewriteOf(c);
+    if (r) out.push({ hook: c.hook, callback: c.call.callback, ...r });
   }
   return out;
 }

@@ -26,7 +26,7 @@ import { tcpFlagNames, type RawDrop } from '../parsers/follow-drop.js';
 import type { RawCtEvent } from '../parsers/conntrack-events.js';
 import type { CbPathMark, CbRecord } from '../parsers/follow-cb.js';
 import type { HookList } from '../model/hooks.js';
-import { conntrackView, ctWords, hookPasses, MAX_PATHS, natChanges, PassBuilder, verdictName, type BookEntry, type CbPass } from './follow-passes.js';
+import { conntrackView, ctWords, hookPasses, MAX_PATHS, natChanges, PassBuilder, rewriteOf, verdictName, type BookEntry, type CbPass } from './follow-passes.js';
 
 /** A source's event with the time follow received it (seconds since ready). */
 export interface Timed<T> { t: number; ev: T }
@@ -374,7 +374,7 @@ export class Correlator {
     // Paths mode: a drop outside the hooks after an accepted pass is not joined to it (the skb may be another packet's by then).
     if (this.c.paths && fate.kind === 'accepted') fate = { ...fate, detail: fate.detail.replace(', and no drop of it was seen', '; a drop of it after the hooks would be shown on its own (paths mode joins a drop only to the pass that ended its packet)') };
     const id = this.nextId++;
-    for (const s of d.pass?.sigs ?? []) if (s !== 'unmarked' && !this.sigPacket.has(s) && this.sigPacket.size < MAX_PATHS) this.sigPacket.set(s, id);
+    for (const s of d.pass?.sigs ?? []) if (!this.sigPacket.has(s) && this.sigPacket.size < MAX_PATHS) this.sigPacket.set(s, id);
     return {
       schemaVersion: FOLLOW_SCHEMA_VERSION, type: 'packet', id, t: Math.round(d.t * 1e6) / 1e6, tuple: d.tuple, iif: d.iif,
       flow: flowKey(d.tuple), nft, drop: d.drop, hooks, conntrack, entry: entryOf({ hooks, conntrack, fate }), nat, fate, socket: null, sources: [...d.sources].sort(),
@@ -436,7 +436,7 @@ export class Correlator {
 function hookLabel(e: BookEntry): string {
   const last = e.calls.at(-1);
   if (!last?.ret) return `${e.hook} (no verdict seen)`;
-  const rewrote = e.calls.filter((c) => c.ret?.tuple && c.call.tuple && (c.ret.tuple.src !== c.call.tuple.src || c.ret.tuple.dst !== c.call.tuple.dst || c.ret.tuple.sport !== c.call.tuple.sport || c.ret.tuple.dport !== c.call.tuple.dport)).map((c) => c.call.callback);
+  const rewrote = e.calls.filter((c) => rewriteOf(c)).map((c) => c.call.callback);
   const ct = ctWords(last.ret);
   const verdict = last.ret.verdict === 1 ? 'ACCEPT' : `${verdictName(last.ret.verdict)} by ${last.call.callback}`;
   return `${e.hook} ${verdict}${rewrote.length ? `, rewritten by ${rewrote.join(', ')}` : ''}${ct ? ` (ct ${ct})` : ''}`;
