@@ -88,9 +88,17 @@ export class RunTally {
   summary: FollowSummary | null = null;
   /** Whether every packet had callbacks (hooks) and an nf_tables trace: what a run without a summary observed. */
   private had: Observed = { callbacks: true, nftrace: true };
+  /** A packet of paths mode was read (it carries `counted`, null or not): the run printed each path once, not every packet. */
+  private pathsPacket = false;
+
+  /** The run kept paths in the kernel (its summary says so, or its packets do): its packet counts are not frequencies. */
+  get pathsKept(): boolean {
+    return this.pathsPacket || this.summary?.paths?.mode === 'paths' && this.summary.sources.some((x) => x.name === 'callbacks' && x.available);
+  }
 
   add(p: FollowPacket): void {
     this.packets++;
+    if (p.counted !== undefined) this.pathsPacket = true;
     if (p.hooks === null) this.had.callbacks = false;
     if (p.nft === null) this.had.nftrace = false;
     const kind = packetKind(p);
@@ -172,6 +180,10 @@ export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: 
     notes.push(`the kernels differ (${a.summary.kernel}, ${b.summary.kernel}): a callback can have another name on the other (ipv4_confirm became nf_confirm in 6.3)`);
   }
   for (const t of [a, b]) if (!t.summary) notes.push(`${sideName(t)} has no summary line: the run was cut short, its packets are all there is`);
+  // In paths mode a run prints a path's first packet (and every drop), not every packet: how many
+  // packets took a path is not what it printed, so which path is the usual one is not compared.
+  const usualKnown = !a.pathsKept && !b.pathsKept;
+  for (const t of [a, b]) if (t.pathsKept) notes.push(`${sideName(t)} kept paths in the kernel (follow's default): it printed each path's first packet and every drop, not every packet, so which path most packets took is not compared (run both with --every-packet for that)`);
   // Past the caps a run's kinds and paths are counted, not kept: a kind or path "only" in the other run may be one of them.
   for (const [t, o] of [[a, b], [b, a]] as const) {
     if (t.notKept.kinds || t.notKept.packets) notes.push(`${sideName(t)} kept ${MAX_KINDS} kinds of packet and ${MAX_PATHS_PER_KIND} paths a kind: ${t.notKept.kinds} more kind(s) and ${t.notKept.packets} packet(s) were counted only, so what seems to be only in ${sideName(o)} may be among them`);
@@ -189,7 +201,7 @@ export function compareRuns(a: RunTally, aSource: string, b: RunTally, bSource: 
       const onlyA = pa.find((x) => !pb.some((y) => same(x.steps, y.steps)));
       // A path one side has and the other has not, or the usual path changed (the same paths, but
       // most packets now take another one).
-      const usualChanged = !same(pa[0]!.steps, pb[0]!.steps);
+      const usualChanged = usualKnown && !same(pa[0]!.steps, pb[0]!.steps);
       verdict = onlyA || onlyB || usualChanged ? 'differs' : 'same';
       if (onlyB) diff = firstDifference(closest(onlyB.steps, pa), onlyB.steps);
       else if (onlyA) diff = firstDifference(onlyA.steps, closest(onlyA.steps, pb));

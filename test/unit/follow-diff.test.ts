@@ -136,6 +136,23 @@ describe('compareRuns', () => {
     expect(compareRuns(run(2, 1), 'a', run(3, 1), 'b').kinds[0]!.verdict).toBe('same');
   });
 
+  it('paths mode (the default): printed packets are each path\'s first and every drop, so the usual path is not compared, and a note says so', () => {
+    // The real paths run (test/e2e/guest/follow-cases.sh, case paths): 3 accepted packets printed
+    // (of 20), then 8 drops, each printed. Its printed counts favour the drop path, the kernel's not.
+    const made = readFileSync(join(ROOT, 'test/fixtures/follow/6.1.0-57-amd64/paths/packets.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as FollowPacket);
+    const a = tally(made);
+    // b: the same paths, with four of the five drops of the third phase (#5-#8) left out.
+    const fewer = made.filter((p) => p.id < 5 || p.id > 8);
+    const b = tally(fewer);
+    expect(a.pathsKept).toBe(true);
+    const r = compareRuns(a, 'a', b, 'b');
+    expect(r.kinds.map((k) => k.verdict)).toEqual(['same']);
+    expect(r.notes).toEqual(expect.arrayContaining([expect.stringMatching(/^a \(a\) kept paths in the kernel .* which path most packets took is not compared/)]));
+    // The same packets read as every-packet runs (no `counted`): the third phase's drop path is a's usual, not b's.
+    const plain = (ps: FollowPacket[]) => tally(ps.map(({ counted: _c, ...p }) => p as FollowPacket));
+    expect(compareRuns(plain(made), 'a', plain(fewer), 'b').kinds[0]!.verdict).toBe('differs');
+  });
+
   it('a path only b has is set against a\'s path that shares the most with it', () => {
     const [syn] = records(VM).filter((r): r is FollowPacket => r.type === 'packet');
     const x = clone(syn!);
