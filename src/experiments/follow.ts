@@ -158,7 +158,7 @@ async function tracedCount(target: Target, spec: FollowSpec, nft: string, table:
  * with the listing, or why it cannot run here.
  */
 async function startCallbackTracer(
-  r: Run, session: Session, spec: FollowSpec, inode: string, feed: Feed, progress: (m: string) => void,
+  r: Run, session: Session, spec: FollowSpec, inode: string, feed: Feed, progress: (m: string) => void, paths: boolean,
 ): Promise<{ tracer: Running; listing: HookList[]; callbacks: string[] } | { why: string }> {
   const kp = session.cap('kprobes');
   const gap = capabilityGap(kp);
@@ -182,7 +182,7 @@ async function startCallbackTracer(
   const { span, queue } = points;
   if (span === null) return { why: 'nf_hook_slow\'s address is not in /proc/kallsyms (kptr_restrict?): its own calls of a callback cannot be told from calls inside a callback' };
   const filled = followCbProgram(await readTemplate('follow_cb'), { callbacks, queue, inode, filter: spec.filter, ifindex: spec.ifindex, span });
-  const program = followMode(spec).mode === 'paths' ? { ...filled, text: pathsKeptInKernel(filled.text) } : filled;
+  const program = paths ? { ...filled, text: pathsKeptInKernel(filled.text) } : filled;
   const noType = needsNfConn(program.text, await session.bpfShape(r.tracefs));
   if (noType) return { why: `the callback tracer reads struct nf_conn's status: ${noType}` };
   progress(`attaching kprobes on ${callbacks.length} callback(s) and nf_hook_slow: ${callbacks.join(', ')}`);
@@ -252,7 +252,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   }
 
   // 3. Callbacks and their verdicts.
-  const cb = await startCallbackTracer(r, session, spec, inode, feed, h.progress);
+  const cb = await startCallbackTracer(r, session, spec, inode, feed, h.progress, mode.mode === 'paths');
   if ('why' in cb) {
     sources.push({ name: 'callbacks', available: false, detail: cb.why });
     unavailable.push({ observation: 'each callback\'s verdict and conntrack\'s view after its callbacks', reason: cb.why });
@@ -262,13 +262,15 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
     sources.push({ name: 'callbacks', available: true, detail: `every callback of the hook listing (${cb.callbacks.length}: a kprobe each; the verdict that ended a hook from nf_hook_slow's return), its verdict, conntrack's view and the tuple after it; ${mode.mode === 'paths' ? 'paths kept in the kernel' : 'every packet'}` });
   }
 
+  // Paths are kept in the kernel: the mode asks for it and the callback tracer runs.
+  const pathsOn = mode.mode === 'paths' && !('why' in cb);
+
   // 4. conntrack events (confirmed entries only: an unconfirmed entry makes no event). Where paths
   // are kept in the kernel, off unless asked for: a listener makes ctnetlink build a message per
   // state change of every connection, and under TCG a connect loop kept 0.30-0.39 of its rate with
   // `conntrack -E` alone (scripts/bench/follow-parts.mjs, Debian 6.1), less than the paths tracer
   // alone keeps; the callbacks give conntrack's view per path instead.
   const ct = await target.which('conntrack');
-  const pathsOn = mode.mode === 'paths' && !('why' in cb);
   if (pathsOn && !spec.ctEvents) {
     sources.push({ name: 'conntrack-events', available: false, detail: 'off while paths are kept in the kernel (a message per state change of every connection costs what paths save): --ct-events turns it on; conntrack\'s view per path comes from the callbacks' });
   } else if (ct) {
@@ -301,7 +303,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const hooks = new Map<string, string>();
   const listing = 'why' in cb ? null : cb.listing;
   const traceChain = table ? { family: 'inet', table, chain: 'pre' } : null;
-  const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: !('why' in cb), paths: mode.mode === 'paths' && !('why' in cb) });
+  const corr = new Correlator({ chainHooks: hooks, traceChain, reasons, listing, withCallbacks: !('why' in cb), paths: pathsOn });
   const summer = new FlowSummer();
   // conntrack's events go to their flows as they come (-p was filtered by conntrack; ports and the
   // host here); none is kept by line.
@@ -435,7 +437,7 @@ async function followIn(r: Run, session: Session, spec: FollowSpec, h: FollowHan
   const lostNft = typeof tracedBefore === 'number' && typeof traced === 'number' ? Math.max(0, traced - corr.nftPackets - tracedBefore) : null;
   await captureFixture('follow', kernel, 'run', {
     'events.jsonl': raw.map((x) => JSON.stringify(x)).join('\n') + '\n',
-    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f, paths: mode.mode === 'paths' && !('why' in cb), probed: 'why' in cb ? null : cb.callbacks }, null, 2) + '\n',
+    'context.json': JSON.stringify({ readyUnix, traceChain, chainHooks: [...hooks], reasons: [...reasons], listing, filter: f, paths: pathsOn, probed: 'why' in cb ? null : cb.callbacks }, null, 2) + '\n',
     'packets.jsonl': packetsOut.map((p) => JSON.stringify(p)).join('\n') + '\n',
   }, { argv: `nfscope follow ${JSON.stringify(f)}`, tool: () => toolLine(target, ['bpftrace', 'nft', 'conntrack']), setup: 'see NFSCOPE_CAPTURE_SETUP' });
   // Lines too long to be a tool's output, which the transport let go: counted with the malformed.
